@@ -1,0 +1,82 @@
+"""The fleet: drivers for the stages, and the host that runs the simulated devices.
+
+Stages talk to every printer through its hot-folder driver and to every inserter through its folder protocol,
+so they work the same whether the device is a simulated one in a thread of the plant's process, a simulated one
+in another process, or a real RIP. :class:`DeviceHost` runs the simulated devices of the configuration.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import structlog
+
+from inserters import SimulatedInserter
+from plant.config import InserterDriver, PrinterDriver, Settings
+from printers import HotFolderPrinter
+from printers.drivers.simulated import SimulatedPress
+
+log = structlog.get_logger(__name__)
+
+
+def make_printer_drivers(settings: Settings) -> dict[str, Any]:
+    """One driver per configured printer (simulated presses are driven through their hot folder)."""
+    drivers = {}
+    for printer in settings.printers:
+        if printer.driver in (PrinterDriver.SIMULATED, PrinterDriver.HOTFOLDER):
+            drivers[printer.name] = HotFolderPrinter(printer.name, settings.printer_folder(printer))
+    return drivers
+
+
+def make_inserter_drivers(settings: Settings) -> dict[str, Any]:
+    """One driver per configured inserter."""
+    drivers = {}
+    for inserter in settings.inserters:
+        if inserter.driver is InserterDriver.SIMULATED:
+            drivers[inserter.name] = _simulated_inserter(settings, inserter)
+    return drivers
+
+
+def _simulated_inserter(settings: Settings, inserter) -> SimulatedInserter:
+    return SimulatedInserter(inserter.name, settings.inserter_folder(inserter),
+                             envelopes_per_hour=inserter.envelopes_per_hour, max_sheets=inserter.max_sheets,
+                             time_scale=settings.time_scale)
+
+
+class DeviceHost:
+    """Runs every simulated device of the configuration in a thread of this process until :meth:`stop`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.devices: dict[str, Any] = {}
+
+    def start(self) -> DeviceHost:
+        """Start a thread per simulated device."""
+        settings = self.settings
+        for printer in settings.printers:
+            if printer.driver is PrinterDriver.SIMULATED:
+                press = SimulatedPress(printer.name, settings.printer_folder(printer), printer.sheets_per_minute,
+                                       time_scale=settings.time_scale, jams=printer.jams,
+                                       auto_clear_after_s=printer.auto_clear_after_s)
+                self._run(printer.name, press)
+        for inserter in settings.inserters:
+            if inserter.driver is InserterDriver.SIMULATED:
+                self._run(inserter.name, _simulated_inserter(settings, inserter))
+        return self
+
+    def _run(self, name: str, device: Any) -> None:
+        self.devices[name] = device
+        thread = threading.Thread(target=device.run, args=(self.stop_event,), name=f"device-{name}", daemon=True)
+        thread.start()
+        self.threads.append(thread)
+        log.info("device_started", device=name, kind=type(device).__name__)
+
+    def stop(self) -> None:
+        """Stop every device thread and wait for it."""
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+        self.threads.clear()

@@ -1,0 +1,72 @@
+"""The plant's one error tree.
+
+Every error the controller raises on purpose derives from :class:`PlantError`. Each carries the data it is
+about as attributes and a message that tells the operator what to do. The CLI maps classes to exit codes
+through :attr:`PlantError.exit_code`.
+"""
+
+from __future__ import annotations
+
+
+class PlantError(Exception):
+    """Base of every error the plant raises for an operator or a sender to act on."""
+
+    #: Process exit code the CLI uses for this family of errors.
+    exit_code = 1
+
+    def __init__(self, message: str, **data: object) -> None:
+        super().__init__(message)
+        self.data = data
+        for key, value in data.items():
+            setattr(self, key, value)
+
+
+class ConfigError(PlantError):
+    """The configuration (plant.toml or environment) is wrong; the message names the key and what is allowed."""
+
+    exit_code = 78  # EX_CONFIG
+
+
+class SubmissionError(PlantError):
+    """A whole submission is refused (nothing of it was accepted); the message says what to fix."""
+
+    exit_code = 65  # EX_DATAERR
+
+
+class IllegalTransition(PlantError):
+    """A piece was asked to move along an edge the lifecycle does not have."""
+
+    exit_code = 70  # EX_SOFTWARE
+
+    def __init__(self, state: str, event: str) -> None:
+        super().__init__(
+            f"A piece in state {state} cannot take event {event}; "
+            "check the piece's history with `plant status` before acting on it.",
+            state=state,
+            event=event,
+        )
+
+
+class IdRangeExhausted(PlantError):
+    """The configured tracking-id range has no identifiers left."""
+
+    exit_code = 75  # EX_TEMPFAIL
+
+    def __init__(self, service: str, country: str, first: int, last: int, wanted: int, left: int) -> None:
+        super().__init__(
+            f"The tracking-id range {service}{first:08d}–{last:08d}{country} has {left} ids left but {wanted} "
+            "are needed; add a new range under [ids] in plant.toml, then run `plant resume`.",
+            service=service, country=country, first=first, last=last, wanted=wanted, left=left,
+        )
+
+
+class NotFound(PlantError):
+    """An id given by the user names nothing in the ledger."""
+
+    exit_code = 66  # EX_NOINPUT
+
+
+class ServiceError(PlantError):
+    """A service the plant needs (Redis, the database, a worker) is not reachable or died."""
+
+    exit_code = 69  # EX_UNAVAILABLE

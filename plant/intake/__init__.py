@@ -1,0 +1,1 @@
+"""Intake: submissions, pre-flight and the consent registry."""

@@ -1,0 +1,174 @@
+"""The ledger's tables (SQLAlchemy Core), created or upgraded on start.
+
+The ledger is the truth. ``events`` is append-only; ``outbox`` holds the next messages, published by the relay
+only after the transaction that wrote them committed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+)
+
+#: Bump when a table changes; :func:`plant.ledger.store.Ledger.migrate` upgrades older ledgers.
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+schema_info = Table(
+    "schema_info", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+submissions = Table(
+    "submissions", metadata,
+    Column("submission_id", String(64), primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("letters", Integer, nullable=False),
+    Column("consent_version", Integer),
+    Column("finished_at", Float),
+)
+
+letters = Table(
+    "letters", metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("submission_id", String(64), ForeignKey("submissions.submission_id"), nullable=False),
+    Column("letter_id", String(128), nullable=False),
+    Column("recipient_id", String(128), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("address_1", Text, nullable=False),
+    Column("address_2", Text, nullable=False),
+    Column("postcode", String(32), nullable=False),
+    Column("city", Text, nullable=False),
+    Column("country", String(64), nullable=False),
+    Column("mail_class", String(32), nullable=False),
+    Column("pdf_sha256", String(64)),
+    Column("pages", Integer),
+    Column("state", String(32), nullable=False),
+    Column("held_from", String(32)),
+    Column("reason_code", String(64)),
+    Column("reason", Text),
+    Column("channel", String(16)),
+    Column("preflight_ok", Integer),
+    Column("received_at", Float, nullable=False),
+    Column("final_at", Float),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("submission_id", "letter_id", name="uq_letter_per_submission"),
+)
+Index("ix_letters_state", letters.c.submission_id, letters.c.state)
+
+pieces = Table(
+    "pieces", metadata,
+    Column("piece_id", Integer, primary_key=True, autoincrement=True),
+    Column("letter_pk", Integer, ForeignKey("letters.pk"), nullable=False, unique=True),
+    Column("tracking_id", String(32), nullable=False, unique=True),
+    Column("sheets", Integer, nullable=False),
+    Column("mass_g", Float, nullable=False),
+    Column("job_id", String(32)),
+    Column("run_id", String(32)),
+    Column("prints", Integer, nullable=False, default=0),
+)
+Index("ix_pieces_job", pieces.c.job_id)
+
+print_jobs = Table(
+    "print_jobs", metadata,
+    Column("number", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(32), unique=True),
+    Column("submission_id", String(64), nullable=False),
+    Column("printer", String(64), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("pdf_path", Text),
+    Column("sheets", Integer),
+    Column("pieces", Integer, nullable=False),
+    Column("device_state", String(32)),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+job_pieces = Table(
+    "job_pieces", metadata,
+    Column("job_id", String(32), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("piece_id", Integer, ForeignKey("pieces.piece_id"), nullable=False),
+    UniqueConstraint("job_id", "seq", name="uq_job_seq"),
+    UniqueConstraint("job_id", "piece_id", name="uq_job_piece"),
+)
+
+insert_runs = Table(
+    "insert_runs", metadata,
+    Column("number", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), unique=True),
+    Column("job_id", String(32), nullable=False, unique=True),
+    Column("inserter", String(64), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+id_ranges = Table(
+    "id_ranges", metadata,
+    Column("service", String(2), primary_key=True),
+    Column("country", String(2), primary_key=True),
+    Column("first", Integer, primary_key=True),
+    Column("last", Integer, nullable=False),
+    Column("next_serial", Integer, nullable=False),
+)
+
+consent_registries = Table(
+    "consent_registries", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=True),
+    Column("source", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("loaded_at", Float, nullable=False),
+    Column("entries", Integer, nullable=False),
+)
+
+consents = Table(
+    "consents", metadata,
+    Column("version", Integer, ForeignKey("consent_registries.version"), nullable=False),
+    Column("recipient_id", String(128), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("address", Text, nullable=False),
+    Column("valid_from", Float),
+    Column("valid_to", Float),
+)
+Index("ix_consents_lookup", consents.c.version, consents.c.recipient_id)
+
+manifest_items = Table(
+    "manifest_items", metadata,
+    Column("manifest", String(64), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("piece_id", Integer, ForeignKey("pieces.piece_id"), nullable=False, unique=True),
+    Column("tracking_id", String(32), nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("postcode", String(32), nullable=False),
+    Column("sheets", Integer, nullable=False),
+    Column("mass_g", Float, nullable=False),
+    UniqueConstraint("manifest", "seq", name="uq_manifest_seq"),
+)
+
+events = Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("entity", String(16), nullable=False),
+    Column("entity_id", String(64), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("from_state", String(32)),
+    Column("to_state", String(32)),
+    Column("data", JSON),
+)
+Index("ix_events_entity", events.c.entity, events.c.entity_id)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", Float, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("args", JSON, nullable=False),
+    Column("delay_ms", Integer, nullable=False, default=0),
+    Column("published_at", Float),
+)
+Index("ix_outbox_pending", outbox.c.published_at, outbox.c.id)

@@ -1,0 +1,177 @@
+"""The ledger's engine and its few write primitives.
+
+SQLite (the embedded default) runs in WAL mode with ``synchronous=FULL`` and takes the write lock up front
+(``BEGIN IMMEDIATE``) with a busy timeout, so concurrent writers queue instead of failing half-way. Any other
+SQLAlchemy URL (PostgreSQL when the plant spans machines) uses the same code.
+
+Every state change is one transaction made of three parts, always together: a compare-and-set of the entity's
+state from the one expected, an appended event, and an outbox row for the next message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy.pool import NullPool
+
+from plant.errors import IllegalTransition
+from plant.ledger import schema as t
+from plant.model import FINAL_STATES, Event, State, next_state
+
+log = structlog.get_logger(__name__)
+
+#: Milliseconds a SQLite writer waits for the lock before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+#: Most ids in one SQL ``IN (...)`` list (SQLite's variable limit is far above; keeps statements small).
+CHUNK = 500
+
+
+def _sqlite_engine(url: str, immediate: bool) -> Engine:
+    engine = create_engine(url, poolclass=NullPool)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Ledger:
+    """The plant's SQL store: one writer engine, one reader engine (the same engine off SQLite)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite"):
+            self.engine = _sqlite_engine(url, immediate=True)
+            self.reader = _sqlite_engine(url, immediate=False)
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True)
+            self.reader = self.engine
+        self.migrate()
+
+    def migrate(self) -> None:
+        """Create the schema, or upgrade an older one, and record its version."""
+        with self.tx() as conn:
+            t.metadata.create_all(conn)
+            version = conn.execute(select(t.schema_info.c.version)).scalar()
+            if version is None:
+                conn.execute(insert(t.schema_info).values(id=1, version=t.SCHEMA_VERSION))
+            elif version < t.SCHEMA_VERSION:  # pragma: no cover - first schema; upgrades append here
+                conn.execute(update(t.schema_info).values(version=t.SCHEMA_VERSION))
+
+    @contextmanager
+    def tx(self) -> Iterator[Connection]:
+        """One write transaction: commits on success, rolls back on any error."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only snapshot."""
+        with self.reader.connect() as conn:
+            yield conn
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+        if self.reader is not self.engine:
+            self.reader.dispose()
+
+
+def now() -> float:
+    """Wall-clock seconds since the epoch: the ledger's time stamps."""
+    return time.time()
+
+
+def append_event(conn: Connection, entity: str, entity_id: str, event_name: str,
+                 from_state: str | None = None, to_state: str | None = None, data: dict | None = None) -> None:
+    """Append one event row."""
+    conn.execute(insert(t.events).values(at=now(), entity=entity, entity_id=str(entity_id), event=event_name,
+                                         from_state=from_state, to_state=to_state, data=data))
+
+
+def enqueue(conn: Connection, actor: str, *args: Any, delay_ms: int = 0) -> None:
+    """Write an outbox row: the relay sends ``actor(*args)`` once this transaction has committed."""
+    conn.execute(insert(t.outbox).values(created_at=now(), actor=actor, args=list(args), delay_ms=delay_ms))
+
+
+def move_letters(conn: Connection, pks: Sequence[int], event_name: Event, expect: State,
+                 data: dict | None = None, per_letter: dict[int, dict] | None = None,
+                 extra: dict | None = None) -> list[int]:
+    """Compare-and-set letters ``pks`` from ``expect`` along ``event_name``; append one event per moved letter.
+
+    Returns the pks actually moved (those still in ``expect``); the rest were moved by someone else already,
+    which is how an at-least-once message finds its work done. ``extra`` sets further columns on the rows.
+    """
+    target = next_state(expect, event_name)
+    stamp = now()
+    values: dict[str, Any] = {"state": target.value, "updated_at": stamp, **(extra or {})}
+    if target in FINAL_STATES:
+        values["final_at"] = stamp
+    moved: list[int] = []
+    for chunk in _chunks(pks):
+        result = conn.execute(
+            update(t.letters).where(t.letters.c.pk.in_(chunk), t.letters.c.state == expect.value)
+            .values(**values).returning(t.letters.c.pk)
+        )
+        moved.extend(row.pk for row in result)
+    if moved:
+        conn.execute(insert(t.events), [
+            {"at": stamp, "entity": "letter", "entity_id": str(pk), "event": event_name.value,
+             "from_state": expect.value, "to_state": target.value,
+             "data": {**(data or {}), **((per_letter or {}).get(pk) or {})} or None}
+            for pk in moved
+        ])
+    return moved
+
+
+def move_letter(conn: Connection, pk: int, event_name: Event, expect: State, data: dict | None = None,
+                extra: dict | None = None) -> bool:
+    """Move one letter; True when it was in ``expect`` and moved."""
+    return bool(move_letters(conn, [pk], event_name, expect, data=data, extra=extra))
+
+
+def current_state(conn: Connection, pk: int) -> State:
+    """The letter's state now (raises when the letter does not exist)."""
+    value = conn.execute(select(t.letters.c.state).where(t.letters.c.pk == pk)).scalar_one()
+    return State(value)
+
+
+def require_state(conn: Connection, pk: int, expect: State, event_name: Event) -> None:
+    """Raise :class:`IllegalTransition` unless the letter is in ``expect``."""
+    state = current_state(conn, pk)
+    if state is not expect:
+        raise IllegalTransition(str(state), str(event_name))
+
+
+def move_entity(conn: Connection, table: Any, key_column: Any, key: str, expect: str, target: str,
+                event_name: str, entity: str, data: dict | None = None, **values: Any) -> bool:
+    """Compare-and-set the ``state`` of one job or run row; append its event when it moved."""
+    result = conn.execute(
+        update(table).where(key_column == key, table.c.state == expect)
+        .values(state=target, updated_at=now(), **values)
+    )
+    if result.rowcount != 1:
+        return False
+    append_event(conn, entity, key, event_name, expect, target, data)
+    return True
+
+
+def _chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start:start + CHUNK]

@@ -1,0 +1,32 @@
+"""Logging: structlog, JSON when stderr is not a terminal, readable when it is.
+
+Every line about a piece carries its ``letter_id`` and ``tracking_id`` (bound by the stage that logs it).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+from plant.config import LogFormat
+
+
+def configure(fmt: LogFormat = LogFormat.AUTO, level: int = logging.INFO) -> None:
+    """Configure structlog (and the stdlib loggers dramatiq uses) once per process."""
+    as_json = fmt is LogFormat.JSON or (fmt is LogFormat.AUTO and not sys.stderr.isatty())
+    renderer = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")

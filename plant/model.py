@@ -1,0 +1,161 @@
+"""Ids, enums and the piece lifecycle with its pure transition function.
+
+The lifecycle is DESIGN.md's: a letter is RECEIVED, then REJECTED, routed DIGITAL, or made PRINT_READY, and a
+print piece walks PLANNED → IMPOSED → SPOOLED → PRINTED → INSERTED → DISPATCHED. :func:`next_state` is the only
+place that knows the edges; every state change in the ledger asks it first, so an illegal transition is an
+error before anything is written.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import NewType
+
+from plant.errors import IllegalTransition
+
+SubmissionId = NewType("SubmissionId", str)
+LetterPk = NewType("LetterPk", int)
+PieceId = NewType("PieceId", int)
+JobId = NewType("JobId", str)
+RunId = NewType("RunId", str)
+
+
+class State(StrEnum):
+    """Where a letter (and, once it goes to paper, its mail piece) stands."""
+
+    RECEIVED = "RECEIVED"
+    REJECTED = "REJECTED"
+    DIGITAL = "DIGITAL"
+    DELIVERED_DIGITAL = "DELIVERED_DIGITAL"
+    PRINT_READY = "PRINT_READY"
+    PLANNED = "PLANNED"
+    IMPOSED = "IMPOSED"
+    SPOOLED = "SPOOLED"
+    PRINTED = "PRINTED"
+    INSERTED = "INSERTED"
+    DISPATCHED = "DISPATCHED"
+    HELD = "HELD"
+    CANCELLED = "CANCELLED"
+    SPOILED = "SPOILED"
+    PULLED = "PULLED"
+    FAILED = "FAILED"
+    UNACCOUNTED = "UNACCOUNTED"
+
+
+class Event(StrEnum):
+    """What happened to a piece; the lifecycle's edges are labelled with these."""
+
+    REJECT = "reject"
+    ROUTE_DIGITAL = "route_digital"
+    DELIVER_DIGITAL = "deliver_digital"
+    FALLBACK_PRINT = "fallback_print"
+    ROUTE_PRINT = "route_print"
+    PLAN = "plan"
+    IMPOSE = "impose"
+    SPOOL = "spool"
+    READ_DOWNSTREAM = "read_downstream"
+    INSERT = "insert"
+    DISPATCH = "dispatch"
+    HOLD = "hold"
+    RELEASE = "release"
+    CANCEL = "cancel"
+    SPOIL = "spoil"
+    REPRINT = "reprint"
+    REPLAN = "replan"
+    PULL = "pull"
+    FAIL = "fail"
+    LOSE = "lose"
+
+
+#: States a letter never leaves without an operator's manual reconciliation.
+FINAL_STATES = frozenset(
+    {State.REJECTED, State.DELIVERED_DIGITAL, State.DISPATCHED, State.CANCELLED, State.PULLED, State.FAILED,
+     State.UNACCOUNTED}
+)
+
+#: States in which paper may exist for the piece: cancelling is refused from here on.
+_PRINTING_OR_LATER = frozenset({State.SPOOLED, State.PRINTED, State.INSERTED, State.DISPATCHED})
+
+#: The main edges: (from, event) → to.
+_EDGES: dict[tuple[State, Event], State] = {
+    (State.RECEIVED, Event.REJECT): State.REJECTED,
+    (State.RECEIVED, Event.ROUTE_DIGITAL): State.DIGITAL,
+    (State.RECEIVED, Event.ROUTE_PRINT): State.PRINT_READY,
+    (State.DIGITAL, Event.DELIVER_DIGITAL): State.DELIVERED_DIGITAL,
+    (State.DIGITAL, Event.FALLBACK_PRINT): State.PRINT_READY,
+    (State.PRINT_READY, Event.PLAN): State.PLANNED,
+    (State.PLANNED, Event.IMPOSE): State.IMPOSED,
+    (State.PLANNED, Event.REPLAN): State.PRINT_READY,
+    (State.IMPOSED, Event.REPLAN): State.PRINT_READY,
+    (State.IMPOSED, Event.SPOOL): State.SPOOLED,
+    (State.SPOOLED, Event.READ_DOWNSTREAM): State.PRINTED,
+    (State.PRINTED, Event.INSERT): State.INSERTED,
+    (State.INSERTED, Event.DISPATCH): State.DISPATCHED,
+    (State.SPOOLED, Event.SPOIL): State.SPOILED,
+    (State.PRINTED, Event.SPOIL): State.SPOILED,
+    (State.INSERTED, Event.SPOIL): State.SPOILED,
+    (State.SPOILED, Event.REPRINT): State.PRINT_READY,
+    (State.SPOOLED, Event.LOSE): State.UNACCOUNTED,
+    (State.PRINTED, Event.LOSE): State.UNACCOUNTED,
+    (State.INSERTED, Event.LOSE): State.UNACCOUNTED,
+}
+
+#: States an operator may put on hold (and later release back to).
+_HOLDABLE = frozenset({State.RECEIVED, State.PRINT_READY, State.PLANNED, State.IMPOSED, State.DIGITAL, State.SPOILED})
+
+
+def next_state(state: State, event: Event, *, held_from: State | None = None) -> State:
+    """Return the state a piece in ``state`` reaches on ``event``; raise :class:`IllegalTransition` otherwise.
+
+    ``held_from`` is the state a HELD piece was in before it was held: RELEASE returns it there.
+    """
+    edge = _EDGES.get((state, event))
+    if edge is not None:
+        return edge
+    if event is Event.HOLD and state in _HOLDABLE:
+        return State.HELD
+    if event is Event.RELEASE and state is State.HELD and held_from in _HOLDABLE:
+        return held_from
+    if event is Event.CANCEL and state not in FINAL_STATES and state not in _PRINTING_OR_LATER:
+        return State.CANCELLED
+    if event is Event.PULL and state not in FINAL_STATES:
+        return State.PULLED
+    if event is Event.FAIL and state not in FINAL_STATES:
+        return State.FAILED
+    raise IllegalTransition(str(state), str(event))
+
+
+class JobState(StrEnum):
+    """Where a print job stands in the plant (the device's own IPP state is kept beside it)."""
+
+    PLANNED = "PLANNED"
+    IMPOSED = "IMPOSED"
+    SPOOLED = "SPOOLED"
+    PRINTED = "PRINTED"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+
+class RunState(StrEnum):
+    """Where an insert run stands."""
+
+    CREATED = "CREATED"
+    SUBMITTED = "SUBMITTED"
+    RECONCILED = "RECONCILED"
+
+
+class Channel(StrEnum):
+    """How a letter reaches its recipient."""
+
+    DIGITAL = "digital"
+    PRINT = "print"
+
+
+def job_name(number: int) -> JobId:
+    """The job id for the ledger's job number: printed on every sheet and used as the device's job name."""
+    return JobId(f"J{number:06d}")
+
+
+def run_name(number: int) -> RunId:
+    """The insert-run id for the ledger's run number."""
+    return RunId(f"R{number:06d}")

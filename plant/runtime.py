@@ -1,0 +1,66 @@
+"""The running plant: settings, ledger and device drivers composed once per process.
+
+Stage actors reach the plant through :func:`current`, installed by the process that runs them (a worker, or a
+test). Nothing here starts a device or a server by itself: it only opens what the settings name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from plant.config import Settings
+from plant.ledger import Ledger
+
+
+@dataclass
+class Plant:
+    """What a stage needs: the settings, the ledger, and a driver per printer and inserter."""
+
+    settings: Settings
+    ledger: Ledger
+    printers: dict[str, Any]
+    inserters: dict[str, Any]
+    #: Called after a stage commits outbox rows, so an in-process relay publishes them at once.
+    notify: Callable[[], None] = field(default=lambda: None)
+    #: Sends a message straight to the queue (only for polls, which change no state): (actor, args, delay_ms).
+    sender: Callable[[str, tuple, int], None] | None = None
+
+    def send(self, actor: str, *args: str, delay_ms: int = 0) -> None:
+        """Send ``actor(*args)`` now, bypassing the outbox: only for follow-up polls that change no state."""
+        if self.sender is None:  # pragma: no cover - programmer error
+            raise RuntimeError("this process has no broker; polls can only be sent from a worker")
+        self.sender(actor, args, delay_ms)
+
+    @classmethod
+    def open(cls, settings: Settings, notify: Callable[[], None] | None = None) -> Plant:
+        """Create the state dirs, open (and migrate) the ledger, and make the device drivers."""
+        from plant.devices import make_inserter_drivers, make_printer_drivers
+
+        for folder in (settings.state_dir, settings.blobs_dir, settings.spool_dir, settings.receipts_dir,
+                       settings.manifests_dir, settings.digital_outbox_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        return cls(settings=settings, ledger=Ledger(settings.ledger_url),
+                   printers=make_printer_drivers(settings), inserters=make_inserter_drivers(settings),
+                   notify=notify or (lambda: None))
+
+    def close(self) -> None:
+        """Release the ledger's connections."""
+        self.ledger.dispose()
+
+
+_current: Plant | None = None
+
+
+def install(plant: Plant | None) -> None:
+    """Make ``plant`` the one the stage actors of this process use."""
+    global _current
+    _current = plant
+
+
+def current() -> Plant:
+    """The plant installed in this process."""
+    if _current is None:  # pragma: no cover - programmer error
+        raise RuntimeError("no plant installed in this process; call plant.runtime.install() first")
+    return _current

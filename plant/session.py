@@ -1,0 +1,196 @@
+"""A plant session on one machine: what ``plant run``, ``plant resume`` and ``plant demo`` start and stop.
+
+It starts (or joins) the embedded Redis, opens the ledger, runs the outbox relay and the simulated devices in
+this process, supervises worker processes (a worker that dies is restarted: its un-finished work is derived
+again from the ledger), shows progress per stage, and on exit stops everything it started, in reverse order.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import structlog
+from sqlalchemy import func, select
+from tqdm import tqdm
+
+from plant.broker import EmbeddedRedis, Relay, declare_actors, make_broker
+from plant.config import Settings
+from plant.devices import DeviceHost
+from plant.errors import ServiceError
+from plant.ledger import schema as t
+from plant.model import FINAL_STATES, State
+from plant.recovery import recover
+from plant.runtime import Plant
+from plant.stages import HANDLERS
+
+log = structlog.get_logger(__name__)
+
+#: Seconds between progress refreshes.
+PROGRESS_INTERVAL_S = 0.25
+#: Times a dead worker is restarted before the session gives up.
+MAX_WORKER_RESTARTS = 5
+
+#: Progress bars: label → states that count as past that stage.
+_STAGES = (
+    ("checked", None),
+    ("routed", None),
+    ("printed", {State.PRINTED, State.INSERTED, State.DISPATCHED}),
+    ("inserted", {State.INSERTED, State.DISPATCHED}),
+    ("final", FINAL_STATES),
+)
+
+
+class Session:
+    """Context manager running the plant's services for a batch on one machine."""
+
+    def __init__(self, settings: Settings, config_path: Path | None = None, workers: int = 1,
+                 progress: bool = True) -> None:
+        self.settings = settings
+        self.config_path = config_path
+        self.worker_count = workers
+        self.progress = progress
+        self.embedded: EmbeddedRedis | None = None
+        self.workers: list[subprocess.Popen] = []
+        self.restarts = 0
+        self.stop = threading.Event()
+
+    # -- start and stop ----------------------------------------------------------------------------------------
+    def __enter__(self) -> Session:
+        settings = self.settings
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self.redis_url = settings.redis_url
+        if not self.redis_url:
+            self.embedded = EmbeddedRedis(settings.redis_dir)
+            self.redis_url = self.embedded.start()
+        try:
+            self.broker = make_broker(self.redis_url)
+            self.actors = declare_actors(self.broker, HANDLERS)
+            self.plant = Plant.open(settings)
+            self.relay = Relay(self.plant.ledger, self.broker, self.actors)
+            self.plant.notify = self.relay.wake.set
+            self.relay_thread = threading.Thread(target=self.relay.run, args=(self.stop,), name="relay", daemon=True)
+            self.relay_thread.start()
+            self.devices = DeviceHost(settings).start()
+            for _ in range(self.worker_count):
+                self.workers.append(self._spawn_worker())
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.workers:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.workers.clear()
+        self.stop.set()
+        if getattr(self, "relay", None):
+            self.relay.wake.set()
+            self.relay_thread.join(timeout=10)
+        if getattr(self, "devices", None):
+            self.devices.stop()
+        if getattr(self, "broker", None):
+            self.broker.close()
+        if getattr(self, "plant", None):
+            self.plant.close()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+    def _spawn_worker(self) -> subprocess.Popen:
+        env = dict(os.environ, PLANT_STATE_DIR=str(self.settings.state_dir.resolve()),
+                   PLANT_REDIS_URL=self.redis_url, PLANT_DATABASE_URL=self.plant.ledger.url)
+        command = [sys.executable, "-m", "plant"]
+        if self.config_path:
+            command += ["--config", str(self.config_path)]
+        command += ["worker"]
+        return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+
+    # -- work --------------------------------------------------------------------------------------------------
+    def resume(self) -> int:
+        """Derive and queue the next step of every unfinished thing in the ledger."""
+        count = recover(self.plant.ledger)
+        self.relay.wake.set()
+        return count
+
+    def wait(self, submissions: list[str], timeout: float | None = None) -> None:
+        """Wait until every letter of ``submissions`` is final and its receipts are written; show progress."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bars = self._bars(submissions)
+        try:
+            while True:
+                self._supervise()
+                counts, done = self._counts(submissions)
+                self._show(bars, counts)
+                if done:
+                    return
+                if deadline is not None and time.monotonic() > deadline:
+                    raise ServiceError(f"Submissions {', '.join(submissions)} did not finish within {timeout:.0f} s; "
+                                       "check `plant status` and the devices, then run `plant resume`.",
+                                       submissions=submissions)
+                time.sleep(PROGRESS_INTERVAL_S)
+        finally:
+            for bar in bars.values():
+                bar.close()
+
+    def _supervise(self) -> None:
+        for index, proc in enumerate(self.workers):
+            code = proc.poll()
+            if code is None:
+                continue
+            if self.restarts >= MAX_WORKER_RESTARTS:
+                raise ServiceError(f"The worker died {self.restarts + 1} times (last exit code {code}); read its "
+                                   "log above, fix the cause, then run `plant resume`.", exit_code_seen=code)
+            self.restarts += 1
+            log.warning("worker_died", exit_code=code, restart=self.restarts)
+            self.workers[index] = self._spawn_worker()
+            self.resume()
+
+    def _counts(self, submissions: list[str]) -> tuple[dict[str, tuple[int, int]], bool]:
+        letters = t.letters.c
+        with self.plant.ledger.read() as conn:
+            rows = conn.execute(select(letters.state, letters.channel, func.count(), func.count(letters.preflight_ok))
+                                .where(letters.submission_id.in_(submissions))
+                                .group_by(letters.state, letters.channel)).all()
+            unfinished = conn.execute(select(func.count()).select_from(t.submissions).where(
+                t.submissions.c.submission_id.in_(submissions), t.submissions.c.finished_at.is_(None))).scalar()
+        total = sum(r[2] for r in rows)
+        by_state = Counter()
+        printing = 0
+        checked = 0
+        for state, channel, count, preflighted in rows:
+            by_state[State(state)] += count
+            printing += count if channel == "print" else 0
+            checked += count if state != State.RECEIVED.value else preflighted
+        counts = {
+            "checked": (checked, total),
+            "routed": (total - by_state[State.RECEIVED], total),
+            "printed": (sum(by_state[s] for s in _STAGES[2][1]), printing),
+            "inserted": (sum(by_state[s] for s in _STAGES[3][1]), printing),
+            "final": (sum(by_state[s] for s in FINAL_STATES), total),
+        }
+        return counts, unfinished == 0 and total > 0
+
+    def _bars(self, submissions: list[str]) -> dict[str, tqdm]:
+        return {label: tqdm(desc=f"{label:>9}", unit="letter", disable=not self.progress or None, leave=True,
+                            position=i) for i, (label, _) in enumerate(_STAGES)}
+
+    @staticmethod
+    def _show(bars: dict[str, tqdm], counts: dict[str, tuple[int, int]]) -> None:
+        for label, (value, total) in counts.items():
+            bar = bars[label]
+            if bar.total != total:
+                bar.total = total
+            bar.n = value
+            bar.refresh()

@@ -1,0 +1,116 @@
+"""Stages ``insert(run_id)`` and ``follow_insert(run_id)``: envelope a printed job, then reconcile every piece.
+
+The inserter reads each sheet's control code; its per-piece results are the only evidence that a piece was
+printed (SPOOLED → PRINTED) and enveloped (→ INSERTED). A piece that was read but diverted, damaged or removed
+is SPOILED and goes back to print with the same ids; a piece no sheet of which arrived is spoiled too; a piece
+the inserter says nothing about is UNACCOUNTED, never assumed fine. Every piece is accounted for exactly once:
+the reconciliation is one transaction guarded by the run's state.
+"""
+
+from __future__ import annotations
+
+import structlog
+from sqlalchemy import select, update
+
+from imposition import MarkLayout
+from inserters import MailRun, Outcome, RunRecord
+from plant.ledger import enqueue, move_entity, move_letters
+from plant.ledger import schema as t
+from plant.model import Event, JobState, RunState, State
+from plant.runtime import current
+from plant.stages.impose import job_pieces, load_job
+from plant.stages.spool import reprint_or_fail
+
+log = structlog.get_logger(__name__)
+
+
+def load_run(conn, run_id: str):
+    """The run's row."""
+    return conn.execute(select(t.insert_runs).where(t.insert_runs.c.run_id == run_id)).first()
+
+
+def insert(run_id: str) -> None:
+    """Send a CREATED run's mail run data and printed sheets to its inserter (once), then follow it."""
+    plant = current()
+    with plant.ledger.read() as conn:
+        run = load_run(conn, run_id)
+        if run is None or run.state != RunState.CREATED.value:
+            return
+        job = load_job(conn, run.job_id)
+        rows = [r for r in job_pieces(conn, run.job_id) if r.state == State.SPOOLED.value]
+    inserter = plant.inserters[run.inserter]
+    if inserter.find(run_id) is None:
+        printed = plant.printers[job.printer].status(job.job_id)
+        zone = MarkLayout().control_zone
+        inserter.submit(MailRun(run_id=run_id, job_id=job.job_id,
+                                records=tuple(RunRecord(piece_id=str(r.piece_id), sheets=r.sheets) for r in rows),
+                                sheets_pdf=printed.output_path, control_zone=(zone.x, zone.y, zone.w, zone.h)))
+        log.info("run_submitted", run=run_id, job=job.job_id, inserter=run.inserter, pieces=len(rows))
+    with plant.ledger.tx() as conn:
+        if move_entity(conn, t.insert_runs, t.insert_runs.c.run_id, run_id, RunState.CREATED.value,
+                       RunState.SUBMITTED.value, "submit", "run", {"inserter": run.inserter}):
+            enqueue(conn, "follow_insert", run_id)
+    plant.notify()
+
+
+def follow_insert(run_id: str) -> None:
+    """Read the inserter's results; when the run is finished, reconcile it, else look again later."""
+    plant = current()
+    with plant.ledger.read() as conn:
+        run = load_run(conn, run_id)
+    if run is None or run.state != RunState.SUBMITTED.value:
+        return
+    result = plant.inserters[run.inserter].result(run_id)
+    if not result.finished:
+        plant.send("follow_insert", run_id, delay_ms=int(plant.settings.poll_interval_s * 1000))
+        return
+    reconcile(plant, run, result)
+
+
+def reconcile(plant, run, result) -> None:
+    """Account for every piece of the run exactly once, from the inserter's results only."""
+    outcomes = {r.piece_id: r for r in result.results}
+    counts: dict[str, int] = {}
+    with plant.ledger.tx() as conn:
+        if not move_entity(conn, t.insert_runs, t.insert_runs.c.run_id, run.run_id, RunState.SUBMITTED.value,
+                           RunState.RECONCILED.value, "reconcile", "run"):
+            return
+        job = load_job(conn, run.job_id)
+        rows = [r for r in job_pieces(conn, run.job_id) if r.state == State.SPOOLED.value]
+        inserted = [r for r in rows if _outcome(outcomes, r) is Outcome.INSERTED]
+        read_spoiled = [r for r in rows if _outcome(outcomes, r) not in (None, Outcome.INSERTED)
+                        and outcomes[str(r.piece_id)].sheets_read > 0]
+        unread_spoiled = [r for r in rows if _outcome(outcomes, r) not in (None, Outcome.INSERTED)
+                          and outcomes[str(r.piece_id)].sheets_read == 0]
+        silent = [r for r in rows if _outcome(outcomes, r) is None]
+        evidence = {"run": run.run_id, "inserter": run.inserter}
+        move_letters(conn, [r.pk for r in inserted + read_spoiled], Event.READ_DOWNSTREAM, State.SPOOLED,
+                     data=evidence)
+        moved = move_letters(conn, [r.pk for r in inserted], Event.INSERT, State.PRINTED, data=evidence)
+        conn.execute(update(t.pieces).where(t.pieces.c.letter_pk.in_(moved)).values(run_id=run.run_id))
+        reprints = []
+        for rows_, expect in ((read_spoiled, State.PRINTED), (unread_spoiled, State.SPOOLED)):
+            for row in rows_:
+                outcome = outcomes[str(row.piece_id)]
+                again, _ = reprint_or_fail(conn, [row], Event.SPOIL, expect,
+                                           f"{outcome.outcome.name.lower()} in {run.run_id}: {outcome.reason}")
+                reprints.extend(again)
+        move_letters(conn, [r.pk for r in silent], Event.LOSE, State.SPOOLED,
+                     extra={"reason_code": "UNACCOUNTED",
+                            "reason": f"{run.inserter} gave no result for the piece in {run.run_id}; find the "
+                                      "envelope and reconcile it by hand."})
+        move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, run.job_id, JobState.PRINTED.value,
+                    JobState.DONE.value, "done", "job")
+        counts = {"inserted": len(inserted), "spoiled": len(read_spoiled) + len(unread_spoiled),
+                  "reprint": len(reprints), "unaccounted": len(silent)}
+        enqueue(conn, "dispatch", run.run_id)
+        if reprints:
+            enqueue(conn, "plan", job.submission_id)
+        enqueue(conn, "receipts", job.submission_id)
+    log.info("run_reconciled", run=run.run_id, job=run.job_id, **counts)
+    plant.notify()
+
+
+def _outcome(outcomes, row):
+    found = outcomes.get(str(row.piece_id))
+    return None if found is None else found.outcome

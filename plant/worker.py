@@ -1,0 +1,58 @@
+"""A plant worker process: the stage actors on a dramatiq worker, plus an outbox relay.
+
+``plant worker`` runs one; ``plant run`` starts its own. Stops gracefully on SIGTERM or SIGINT (dramatiq
+finishes the messages in hand; anything un-acked is re-delivered to another worker).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import structlog
+
+from plant.broker import EmbeddedRedis, Relay, declare_actors, make_broker, start_worker
+from plant.config import Settings
+from plant.runtime import Plant, install
+from plant.stages import HANDLERS
+
+log = structlog.get_logger(__name__)
+
+
+def connect(settings: Settings, notify=None):
+    """Broker, actors and plant for this process; joins (or starts) the embedded Redis when no URL is set."""
+    embedded = None
+    url = settings.redis_url
+    if not url:
+        embedded = EmbeddedRedis(settings.redis_dir)
+        url = embedded.start()
+    broker = make_broker(url)
+    actors = declare_actors(broker, HANDLERS)
+    plant = Plant.open(settings, notify=notify)
+    plant.sender = lambda actor, args, delay: actors[actor].send_with_options(args=args, delay=delay or None)
+    return broker, actors, plant, embedded, url
+
+
+def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
+    """Serve stage messages until SIGTERM/SIGINT (or ``stop``)."""
+    stop = stop or threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    broker, actors, plant, embedded, url = connect(settings)
+    relay = Relay(plant.ledger, broker, actors)
+    plant.notify = relay.wake.set
+    install(plant)
+    worker = start_worker(broker, settings.worker_threads, settings.queue_prefetch)
+    relay_thread = threading.Thread(target=relay.run, args=(stop,), name="relay", daemon=True)
+    relay_thread.start()
+    log.info("worker_started", redis=url, database=plant.ledger.url.split("@")[-1],
+             threads=settings.worker_threads, prefetch=settings.queue_prefetch)
+    try:
+        stop.wait()
+    finally:
+        worker.stop(timeout=30_000)
+        relay.wake.set()
+        relay_thread.join(timeout=10)
+        broker.close()
+        plant.close()
+        log.info("worker_stopped")
