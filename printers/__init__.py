@@ -1,0 +1,63 @@
+"""The printers library: the `Printer` role, its states and tickets, its errors, and the drivers.
+
+The plant composes this library; it never imports the plant. Everything here takes and returns plain values
+(paths, dataclasses, enums), so it can be tested, and used in a dry run, without the ledger or the queue.
+"""
+
+from typing import TYPE_CHECKING
+
+from printers.drivers import make_printer
+from printers.drivers.hotfolder import HotFolderPrinter
+from printers.errors import (
+    DuplicateJob,
+    HotFolderMissing,
+    InvalidJobId,
+    InvalidPrinterOptions,
+    InvalidTicket,
+    JobFinished,
+    PrinterError,
+    PrinterStopped,
+    StatusUnreadable,
+    UnknownJob,
+    UnknownPrinterKind,
+)
+from printers.protocol import JobState, JobStatus, JobTicket, Printer, PrinterState, PrinterStatus
+
+if TYPE_CHECKING:
+    from printers.drivers.simulated import SimulatedPress, SimulatedPrinter
+
+#: Names served lazily from the simulated driver, so `python -m printers.drivers.simulated` imports it only once.
+_SIMULATED = frozenset({"SimulatedPress", "SimulatedPrinter"})
+
+
+def __getattr__(name: str) -> object:
+    """Import the simulated press on first access (PEP 562)."""
+    if name in _SIMULATED:
+        from printers.drivers import simulated
+
+        return getattr(simulated, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+__all__ = [
+    "DuplicateJob",
+    "HotFolderMissing",
+    "HotFolderPrinter",
+    "InvalidJobId",
+    "InvalidPrinterOptions",
+    "InvalidTicket",
+    "JobFinished",
+    "JobState",
+    "JobStatus",
+    "JobTicket",
+    "Printer",
+    "PrinterError",
+    "PrinterState",
+    "PrinterStatus",
+    "PrinterStopped",
+    "SimulatedPress",
+    "SimulatedPrinter",
+    "StatusUnreadable",
+    "UnknownJob",
+    "UnknownPrinterKind",
+    "make_printer",
+]

@@ -1,0 +1,533 @@
+"""A simulated production press behind a hot folder, so dry runs and tests need no hardware.
+
+:class:`SimulatedPress` is the *device*: it watches a hot folder (see :mod:`printers.drivers.hotfolder`), takes
+complete jobs one at a time in arrival order, "prints" them sheet by sheet at its rated speed, writes the sheets
+that came out to ``output/<job>.pdf`` and reports progress through the status files. It jams at configured
+press-lifetime sheet counts and stays stopped until the jam is cleared. All its state lives in the folder, so a
+restarted press resumes the job it was printing, and another process can drive it through files.
+
+:class:`SimulatedPrinter` is the *driver*: a hot-folder printer that owns a press and can run it in a thread.
+
+Run a press on its own::
+
+    python -m printers.drivers.simulated --folder /srv/press-1 --sheets-per-minute 120 --time-scale 0.01
+
+Time: ``time_scale`` is wall seconds per device second (0.01 runs the press 100 times faster than real; 0 makes
+it instantaneous). The clock is injectable, and :meth:`SimulatedPress.step` does exactly what is due at the
+clock's current reading, so tests drive the press deterministically without sleeping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pikepdf
+import structlog
+
+from printers import _files
+from printers.drivers.hotfolder import (
+    REASONS_CANCELED,
+    HotFolderLayout,
+    HotFolderPrinter,
+    read_job_status,
+    ticket_from_json,
+    write_job_status,
+    write_printer_status,
+)
+from printers.errors import InvalidJobId
+from printers.protocol import PAGES_PER_SHEET, JobState, JobStatus, JobTicket, PrinterState, check_job_id
+
+log = structlog.get_logger(__name__)
+
+#: Device seconds between progress reports while a job prints.
+PROGRESS_INTERVAL_S = 0.5
+#: Sheets between progress reports, for presses fast enough to print many sheets in PROGRESS_INTERVAL_S.
+PROGRESS_EVERY_SHEETS = 50
+#: Wall seconds the device loop waits between steps in :meth:`SimulatedPress.run`.
+POLL_INTERVAL_S = 0.05
+#: Speed of a simulated press when none is configured (a mid-range cut-sheet production press).
+DEFAULT_SHEETS_PER_MINUTE = 120.0
+#: Format tag of the press's own state file.
+PRESS_STATE_FORMAT = "plant-simulated-press/1"
+#: Printer-state-reason and job reason of a jam.
+MEDIA_JAM = "media-jam"
+
+#: IPP job-state-reasons per situation.
+REASONS_PRINTING = ("job-printing",)
+REASONS_JAMMED = ("printer-stopped", MEDIA_JAM)
+REASONS_DONE = ("job-completed-successfully",)
+REASONS_DONE_SPOILED = ("job-completed-with-errors",)
+REASONS_BAD_DOCUMENT = ("aborted-by-system", "document-format-error")
+
+
+@dataclass
+class _Job:
+    """The job on the press: its ticket, its geometry and how far it got."""
+
+    ticket: JobTicket
+    pages: int
+    pages_per_sheet: int
+    total_sheets: int
+    next_sheet: int = 0
+    spoiled: list[int] = field(default_factory=list)
+    segment_start: float = 0.0
+    segment_sheets: int = 0
+
+    @property
+    def job_id(self) -> str:
+        """The job's id."""
+        return self.ticket.job_id
+
+    @property
+    def sheets_out(self) -> int:
+        """Sheets that came out of the press (fed minus spoiled)."""
+        return self.next_sheet - len(self.spoiled)
+
+    def pages_out(self) -> Iterator[int]:
+        """Document page indices of the sheets that came out, in the order they came out."""
+        doc_sheets = max(1, math.ceil(self.pages / self.pages_per_sheet))
+        spoiled = set(self.spoiled)
+        for sheet in range(self.next_sheet):
+            if sheet in spoiled:
+                continue
+            first = (sheet % doc_sheets) * self.pages_per_sheet
+            yield from range(first, min(first + self.pages_per_sheet, self.pages))
+
+
+class SimulatedPress:
+    """A production press working a hot folder from the device side (see the module docstring)."""
+
+    def __init__(
+        self,
+        name: str,
+        folder: Path | str,
+        sheets_per_minute: float,
+        time_scale: float = 1.0,
+        jams: Sequence[int] = (),
+        jam_spoils_sheet: bool = True,
+        auto_clear_after_s: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Set up press `name` on `folder` (created if missing) and reload any state a previous run left.
+
+        `jams` are press-lifetime sheet numbers (1 = the first sheet this press ever feeds) at which it jams;
+        `auto_clear_after_s` (device seconds) clears a jam without an operator.
+        """
+        if sheets_per_minute <= 0:
+            raise ValueError(f"sheets_per_minute must be positive, not {sheets_per_minute}")
+        if time_scale < 0:
+            raise ValueError(f"time_scale cannot be negative, not {time_scale}")
+        self.name = name
+        self.layout = HotFolderLayout(Path(folder))
+        self.layout.make_dirs()
+        self.sheets_per_minute = float(sheets_per_minute)
+        self.time_scale = float(time_scale)
+        self.jams = frozenset(jams)
+        self.jam_spoils_sheet = jam_spoils_sheet
+        self.auto_clear_after_s = auto_clear_after_s
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._state_path = self.layout.root / "state" / "press.json"
+        self._state_path.parent.mkdir(exist_ok=True)
+        saved = _files.read_json(self._state_path) or {}
+        self.lifetime_sheets: int = int(saved.get("lifetime_sheets", 0))
+        self.jammed: bool = bool(saved.get("jammed", False))
+        self._resume: dict = saved.get("job") or {}
+        self._job: _Job | None = None
+        self._cursor = clock()
+        self._jammed_at = self._cursor
+        self._since_report = (0, 0.0)
+        self._published: tuple | None = None
+        self._publish_printer()
+        for ticket in self.layout.taken_tickets():  # a job a previous run was printing resumes right away
+            if self._start_taken(ticket.stem):
+                break
+
+    # -- what the press looks like ------------------------------------------------------------------------------
+
+    @property
+    def sheet_seconds(self) -> float:
+        """Device seconds one sheet takes."""
+        return 60.0 / self.sheets_per_minute
+
+    @property
+    def state(self) -> PrinterState:
+        """The press's IPP printer state."""
+        if self.jammed:
+            return PrinterState.STOPPED
+        return PrinterState.PROCESSING if self._job else PrinterState.IDLE
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """The press's IPP printer-state-reasons."""
+        return (MEDIA_JAM,) if self.jammed else ()
+
+    @property
+    def current_job(self) -> str | None:
+        """The id of the job on the press, if any."""
+        return self._job.job_id if self._job else None
+
+    # -- the device loop ----------------------------------------------------------------------------------------
+
+    def step(self) -> None:
+        """Do everything due by the clock's current reading: take jobs, print sheets, honour control files."""
+        with self._lock:
+            now = self._clock()
+            self._advance(now)
+            if self._handle_control(now):
+                self._advance(now)
+            if self._job and self._since_report != (0, 0.0):
+                self._report_progress()
+
+    def run(self, stop: threading.Event) -> None:
+        """Work the hot folder until `stop` is set (the body of a device thread or process)."""
+        log.info("press_started", printer=self.name, folder=str(self.layout.root))
+        while not stop.is_set():
+            self.step()
+            stop.wait(POLL_INTERVAL_S)
+        log.info("press_stopped", printer=self.name)
+
+    def clear_jam(self) -> bool:
+        """Clear a jam (the operator's action); printing continues with the next sheet. False if not jammed."""
+        with self._lock:
+            return self._clear(self._clock())
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a job from the press's panel: the one printing or one waiting. False if it has neither."""
+        with self._lock:
+            now = self._clock()
+            self._advance(now)
+            return self._cancel(job_id, now)
+
+    def _advance(self, now: float) -> None:
+        """Simulate the press up to wall time `now`: jams clearing, jobs starting, sheets coming out."""
+        if self._job is None and not self.jammed:
+            self._cursor = now  # an idle press starts the next job when it notices it
+        while True:
+            if self.jammed:
+                due = self._jammed_at + (self.auto_clear_after_s or 0) * self.time_scale
+                if self.auto_clear_after_s is None or due > now or not self._clear(due):
+                    return
+            elif self._job is None:
+                if not self._take_next():
+                    return
+            elif not self._print_due(self._job, now):
+                return
+
+    def _print_due(self, job: _Job, now: float) -> bool:
+        """Print the sheets of `job` due by `now`; True when the job finished, False when it waits or jammed."""
+        wall_per_sheet = self.sheet_seconds * self.time_scale
+        while job.next_sheet < job.total_sheets:
+            due = job.segment_start + (job.segment_sheets + 1) * wall_per_sheet
+            if due > now:
+                return False
+            self._feed(job, due)
+            if self.jammed:
+                return False
+        self._finish(job, JobState.COMPLETED)
+        return True
+
+    def _feed(self, job: _Job, due: float) -> None:
+        """One sheet goes through the paper path (and may jam there)."""
+        self.lifetime_sheets += 1
+        sheet = job.next_sheet
+        job.next_sheet += 1
+        job.segment_sheets += 1
+        self._cursor = due
+        sheets, device_s = self._since_report
+        self._since_report = (sheets + 1, device_s + self.sheet_seconds)
+        if self.lifetime_sheets in self.jams:
+            if self.jam_spoils_sheet:
+                job.spoiled.append(sheet)
+            self.jammed = True
+            self._jammed_at = due
+            log.warning("media_jam", printer=self.name, job=job.job_id, sheet=sheet + 1,
+                        press_sheet=self.lifetime_sheets, spoiled=self.jam_spoils_sheet)
+            self._write_output(job)
+            self._report_progress()
+        elif self._since_report[0] >= PROGRESS_EVERY_SHEETS or self._since_report[1] >= PROGRESS_INTERVAL_S:
+            self._report_progress()
+
+    def _clear(self, at: float) -> bool:
+        """End a jam at wall time `at`; the job's next sheet starts then."""
+        if not self.jammed:
+            return False
+        self.jammed = False
+        self._cursor = max(self._cursor, at)
+        if self._job:
+            self._job.segment_start, self._job.segment_sheets = self._cursor, 0
+            self._report_progress()
+        else:
+            self._save_state()
+            self._publish_printer()
+        log.info("jam_cleared", printer=self.name, job=self.current_job)
+        return True
+
+    # -- jobs -----------------------------------------------------------------------------------------------------
+
+    def _take_next(self) -> bool:
+        """Start the next job: one already in work/ (after a restart) first, else the oldest waiting ticket."""
+        for ticket in self.layout.taken_tickets():
+            if self._start_taken(ticket.stem):
+                return True
+        for ticket in self.layout.waiting_tickets():
+            job_id = ticket.stem
+            if self._take(job_id) and self._start_taken(job_id):
+                return True
+        return False
+
+    def _take(self, job_id: str) -> bool:
+        """Move a waiting job into work/; False if it is not a job id or someone else took it first."""
+        try:
+            check_job_id(job_id)
+            # Renaming the ticket is the claim: a driver withdrawing the job unlinks that same name.
+            self.layout.ticket(job_id).rename(self.layout.work_ticket(job_id))
+        except (InvalidJobId, FileNotFoundError):
+            return False
+        self._adopt_document(job_id)
+        return True
+
+    def _adopt_document(self, job_id: str) -> None:
+        """Bring a taken job's PDF into work/ (also finishes a move a crash interrupted)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.layout.document(job_id).rename(self.layout.work_document(job_id))
+        _files.fsync_dir(self.layout.work)
+        _files.fsync_dir(self.layout.root)
+
+    def _start_taken(self, job_id: str) -> bool:
+        """Put a job from work/ on the press, resuming where a previous run recorded it; False if it ended."""
+        try:
+            check_job_id(job_id)
+            reported = read_job_status(self.layout, job_id)
+        except (InvalidJobId, ValueError, KeyError):
+            reported = None
+        if reported is not None and reported.is_final:  # a crash hit between the final report and cleanup
+            self._discard(job_id)
+            return False
+        self._adopt_document(job_id)
+        try:
+            data = _files.read_json(self.layout.work_ticket(job_id))
+            ticket = ticket_from_json(data, self.layout.work_document(job_id))
+            with pikepdf.open(ticket.pdf_path) as pdf:
+                pages = len(pdf.pages)
+        except Exception as error:  # a job the press cannot read ends ABORTED, whatever the cause
+            self._abort(job_id, f"the job cannot be read ({type(error).__name__}: {error}); fix it, then resubmit")
+            return False
+        per_sheet = PAGES_PER_SHEET[ticket.sides]
+        job = _Job(ticket, pages, per_sheet, math.ceil(pages / per_sheet) * ticket.copies,
+                   segment_start=self._cursor)
+        if self._resume.get("job_id") == job_id:
+            job.next_sheet = int(self._resume.get("next_sheet", 0))
+            job.spoiled = [int(sheet) for sheet in self._resume.get("spoiled", ())]
+            log.info("job_resumed", printer=self.name, job=job_id, sheet=job.next_sheet + 1)
+        self._resume = {}
+        self._job = job
+        self._report_progress()
+        return True
+
+    def _cancel(self, job_id: str, at: float) -> bool:
+        """Cancel the printing job, or take a waiting one and cancel it; False if neither is here."""
+        current = self._job
+        if current is None or current.job_id != job_id:
+            if not (self._take(job_id) or self.layout.work_ticket(job_id).exists()):
+                return False
+            if current is not None:  # another job prints: this one never reaches the paper path
+                write_job_status(self.layout, JobStatus(job_id, JobState.CANCELED, 0, REASONS_CANCELED, None,
+                                                        "canceled before printing"))
+                self._discard(job_id)
+                return True
+            if not self._start_taken(job_id):
+                return True  # it had ended already, or could not be read (then it is aborted)
+        self._cursor = max(self._cursor, at)
+        self._finish(self._job, JobState.CANCELED)
+        return True
+
+    def _handle_control(self, now: float) -> bool:
+        """Honour control files another process dropped (jam clear, cancel requests); True if any acted."""
+        acted = False
+        with contextlib.suppress(FileNotFoundError):
+            self.layout.clear_request.unlink()
+            acted = self._clear(now) or acted
+        requests = sorted(self.layout.cancel_dir.iterdir()) if self.layout.cancel_dir.is_dir() else []
+        for request in requests:
+            if request.name.startswith("."):
+                continue
+            acted = self._cancel(request.name, now) or acted
+            _files.remove(request)
+        return acted
+
+    def _finish(self, job: _Job, state: JobState) -> None:
+        """End the job: output first, then the final report, then forget it (that order survives crashes)."""
+        output = self._write_output(job)
+        if state is JobState.CANCELED:
+            reasons = REASONS_CANCELED
+            message = f"canceled after {job.sheets_out} of {job.total_sheets} sheets came out"
+        else:
+            reasons = REASONS_DONE_SPOILED if job.spoiled else REASONS_DONE
+            message = f"completed: {job.sheets_out} of {job.total_sheets} sheets came out"
+            if job.spoiled:
+                spoiled = ", ".join(str(sheet + 1) for sheet in job.spoiled)
+                message += f"; spoiled by jams: sheet {spoiled}"
+        write_job_status(self.layout, JobStatus(job.job_id, state, job.sheets_out, reasons, output, message))
+        self._job = None
+        self._since_report = (0, 0.0)
+        self._save_state()
+        self._discard(job.job_id)
+        self._publish_printer()
+        log.info("job_finished", printer=self.name, job=job.job_id, state=state.name, sheets=job.sheets_out)
+
+    def _abort(self, job_id: str, message: str) -> None:
+        """End a job the press cannot print."""
+        write_job_status(self.layout, JobStatus(job_id, JobState.ABORTED, 0, REASONS_BAD_DOCUMENT, None, message))
+        self._discard(job_id)
+        log.error("job_aborted", printer=self.name, job=job_id, message=message)
+
+    def _discard(self, job_id: str) -> None:
+        """Remove a finished job's files from work/ and any cancel request left for it."""
+        _files.remove(self.layout.work_ticket(job_id), self.layout.work_document(job_id),
+                      self.layout.cancel_request(job_id))
+
+    # -- reporting ------------------------------------------------------------------------------------------------
+
+    def _report_progress(self) -> None:
+        """Record the job's progress (press state first, so a restart resumes from it) and publish it."""
+        job = self._job
+        self._save_state()
+        if self.jammed:
+            state, reasons = JobState.STOPPED, REASONS_JAMMED
+            message = (f"stopped by a media jam at sheet {job.next_sheet} of {job.total_sheets}; clear the jam "
+                       "(or write control/clear), then printing continues")
+        else:
+            state, reasons = JobState.PROCESSING, REASONS_PRINTING
+            message = f"printing: {job.sheets_out} of {job.total_sheets} sheets came out"
+        output = self.layout.output(job.job_id)
+        write_job_status(self.layout, JobStatus(job.job_id, state, job.sheets_out, reasons,
+                                                output if output.exists() else None, message))
+        self._since_report = (0, 0.0)
+        self._publish_printer()
+
+    def _save_state(self) -> None:
+        """Persist what a restarted press needs: lifetime counter, jam, and the job's position."""
+        job = self._job
+        _files.atomic_write_json(self._state_path, {
+            "format": PRESS_STATE_FORMAT,
+            "lifetime_sheets": self.lifetime_sheets,
+            "jammed": self.jammed,
+            "job": None if job is None else {"job_id": job.job_id, "next_sheet": job.next_sheet,
+                                             "spoiled": job.spoiled},
+        })
+
+    def _publish_printer(self) -> None:
+        """Write status/printer.json when the press's state, reasons or job changed."""
+        current = (self.state, self.reasons, self.current_job)
+        if current != self._published:
+            write_printer_status(self.layout, self.state, self.reasons, current_job=self.current_job,
+                                 lifetime_sheets=self.lifetime_sheets)
+            self._published = current
+
+    def _write_output(self, job: _Job) -> Path:
+        """Write the sheets that came out so far, in order, to output/<job>.pdf."""
+        target = self.layout.output(job.job_id)
+        with pikepdf.open(job.ticket.pdf_path) as source, pikepdf.new() as printed:
+            for index in job.pages_out():
+                printed.pages.append(source.pages[index])
+            _files.atomic_write(target, printed.save)
+        return target
+
+
+class SimulatedPrinter(HotFolderPrinter):
+    """The driver of a simulated press: a hot-folder printer that owns its :class:`SimulatedPress`.
+
+    With `run_press` the press works in a daemon thread until :meth:`close`; without it, call
+    ``printer.press.step()`` (tests) or run the press in another process.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        folder: Path | str,
+        sheets_per_minute: float = DEFAULT_SHEETS_PER_MINUTE,
+        time_scale: float = 1.0,
+        jams: Sequence[int] = (),
+        jam_spoils_sheet: bool = True,
+        auto_clear_after_s: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        run_press: bool = True,
+    ) -> None:
+        """Create the press on `folder` and the driver for it; start the press thread if `run_press`."""
+        self.press = SimulatedPress(name, folder, sheets_per_minute, time_scale, jams, jam_spoils_sheet,
+                                    auto_clear_after_s, clock=clock)
+        super().__init__(name, folder)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if run_press:
+            self.start()
+
+    def start(self) -> None:
+        """Run the press in a daemon thread (no-op if it runs already)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self.press.run, args=(self._stop,),
+                                            name=f"press-{self.name}", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        """Stop the press thread, if any, and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> SimulatedPrinter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line of the stand-alone press."""
+    parser = argparse.ArgumentParser(prog="python -m printers.drivers.simulated",
+                                     description="Run a simulated production press on a hot folder.")
+    parser.add_argument("--folder", type=Path, required=True, help="the hot folder to work")
+    parser.add_argument("--sheets-per-minute", type=float, default=DEFAULT_SHEETS_PER_MINUTE)
+    parser.add_argument("--time-scale", type=float, default=1.0,
+                        help="wall seconds per device second (0 = instantaneous)")
+    parser.add_argument("--name", help="printer name (default: the folder's name)")
+    parser.add_argument("--jam", type=int, action="append", default=[], metavar="SHEET",
+                        help="jam at this press-lifetime sheet number (repeatable)")
+    parser.add_argument("--keep-jammed-sheet", action="store_true",
+                        help="a jam does not destroy the sheet in the paper path")
+    parser.add_argument("--auto-clear-after", type=float, metavar="SECONDS",
+                        help="clear a jam by itself after this many device seconds")
+    return parser.parse_args(argv)
+
+
+def press_from_args(args: argparse.Namespace) -> SimulatedPress:
+    """Build the press the command line describes."""
+    return SimulatedPress(args.name or args.folder.resolve().name, args.folder, args.sheets_per_minute,
+                          args.time_scale, args.jam, not args.keep_jammed_sheet, args.auto_clear_after)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a stand-alone press until SIGINT or SIGTERM."""
+    press = press_from_args(parse_args(argv))
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    press.run(stop)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
