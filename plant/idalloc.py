@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import structlog
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from plant.config import IdRangeConfig
 from plant.errors import IdRangeExhausted
@@ -30,8 +31,12 @@ def allocate(conn: Connection, ids: IdRangeConfig, count: int) -> list[str]:
     while True:
         row = conn.execute(select(t.id_ranges.c.next_serial, t.id_ranges.c.last).where(key)).first()
         if row is None:
-            conn.execute(insert(t.id_ranges).values(service=ids.service, country=ids.country, first=ids.first,
-                                                    last=ids.last, next_serial=ids.first))
+            try:  # two first allocations may race to create the row: the loser reads the winner's
+                with conn.begin_nested():
+                    conn.execute(insert(t.id_ranges).values(service=ids.service, country=ids.country,
+                                                            first=ids.first, last=ids.last, next_serial=ids.first))
+            except IntegrityError:
+                pass
             continue
         start, last = row.next_serial, max(row.last, ids.last)
         left = last - start + 1

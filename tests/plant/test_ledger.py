@@ -18,8 +18,9 @@ from tracking.ids import validate_s10
 
 
 @pytest.fixture
-def ledger(tmp_path):
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+def ledger(database_url):
+    """The ledger on SQLite and on a real PostgreSQL: the same code must hold on both."""
+    ledger = Ledger(database_url)
     yield ledger
     ledger.dispose()
 
@@ -32,11 +33,13 @@ def letters(ledger, small_batch, tmp_path):
         return conn.execute(select(t.letters.c.pk).order_by(t.letters.c.pk)).scalars().all()
 
 
-def test_sqlite_runs_wal_with_full_sync(ledger):
+def test_sqlite_runs_wal_with_full_sync(tmp_path):
     """The embedded ledger is in WAL mode with synchronous=FULL (2)."""
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     with ledger.read() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 2
+    ledger.dispose()
 
 
 def test_schema_is_created_and_versioned(ledger):

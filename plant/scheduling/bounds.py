@@ -1,0 +1,170 @@
+"""A proven lower bound on the makespan of any plan of an instance.
+
+The plan reports its distance from this bound, so the bound must be valid (never above the optimum) and as
+strong as we can make it cheaply. It is the largest of:
+
+* **printing with tails** — every press that is used ends with some job, which must still be inserted after the
+  press finishes; those last jobs are distinct, so the presses' capacity up to ``C`` minus the insert time of
+  their last job must cover all the sheets: ``Σ_i v_i · max(0, C − free_i − q_σ(i)) ≥ 60 · W`` for the best
+  matching ``σ`` of presses to the smallest insert times (by rearrangement, fastest press ↔ shortest tail);
+* **inserting with eligibility** — for every sheet count ``s``, the jobs of ``≥ s`` sheets per piece go only to
+  inserters taking ``≥ s`` sheets, and none of them can start before the first print could end;
+* **one job alone** — its fastest print after its ready time, then its fastest insert;
+* **pinned work** — a pinned insert's end, a pinned print's end plus its fastest insert.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from plant.scheduling.model import Instance, can_insert, insert_seconds, print_seconds
+
+#: Most presses for which the matching of tails to presses is enumerated exactly (m! matchings); above it the
+#: bound drops the tails, which keeps it valid but weaker.
+MAX_PRESSES_MATCHED = 5
+
+#: Relative slack on float capacity sums, so that rounding never lifts the bound above the optimum.
+_EPS = 1e-12
+
+
+def lower_bound(instance: Instance) -> int:
+    """The makespan lower bound of ``instance`` in whole seconds (0 when there is nothing to plan)."""
+    machine_jobs = [j for j in instance.jobs if any(can_insert(j, k) for k in instance.inserters)]
+    pins = {p.job: p for p in instance.pins}
+    if not machine_jobs:
+        return max((p.insert_end_s or 0 for p in pins.values()), default=0)
+    free = _printer_free(instance)
+    unpinned = [j for j in machine_jobs if j.id not in pins]
+    bounds = [0]
+    tail = {j.id: min(insert_seconds(j.pieces, k.envelopes_per_hour) for k in instance.inserters
+                      if can_insert(j, k)) for j in machine_jobs}
+    for pin in pins.values():
+        if pin.insert_end_s is not None:
+            bounds.append(pin.insert_end_s)
+        elif pin.job in tail:
+            bounds.append(pin.print_end_s + tail[pin.job])
+    first_end: dict[str, int] = {}
+    for j in unpinned:
+        first_end[j.id] = min((max(free[p.id], j.ready_s) + print_seconds(j.pieces, j.sheets_per_piece,
+                                                                          p.sheets_per_min)
+                               for p in _up_printers(instance)), default=0)
+        bounds.append(first_end[j.id] + tail[j.id])
+    if unpinned and free:
+        bounds.append(_printing_bound(instance, unpinned, free, tail))
+    to_insert = [j for j in machine_jobs if pins.get(j.id) is None or pins[j.id].insert_end_s is None]
+    for p in pins.values():
+        if p.insert_end_s is None and p.job in tail:
+            first_end[p.job] = p.print_end_s
+    bounds.append(_inserting_bound(instance, to_insert, first_end))
+    return max(bounds)
+
+
+def on_time_bound(instance: Instance) -> int:
+    """A lower bound on the makespan of plans in which **no job is late** (≥ :func:`lower_bound`).
+
+    The last job of a press must also be inserted by its own due time, so only jobs due late enough can close
+    a press: ``Σ_i v_i · max(0, min(C, due_σ(i)) − q_σ(i) − free_i) ≥ 60 · W`` for the best distinct jobs
+    ``σ(i)``. When some job cannot be on time at all the bound is just :func:`lower_bound`.
+    """
+    base = lower_bound(instance)
+    pins = {p.job for p in instance.pins}
+    jobs = [j for j in instance.jobs if j.id not in pins and any(can_insert(j, k) for k in instance.inserters)]
+    free = _printer_free(instance)
+    if not jobs or not free:
+        return base
+    speeds = np.array([p.sheets_per_min for p in _up_printers(instance)], dtype=float)
+    starts = np.array([free[p.id] for p in _up_printers(instance)], dtype=float)
+    due = np.array([j.due_s for j in jobs], dtype=float)
+    tail = np.array([min(insert_seconds(j.pieces, k.envelopes_per_hour) for k in instance.inserters
+                         if can_insert(j, k)) for j in jobs], dtype=float)
+    work = 60 * sum(j.pieces * j.sheets_per_piece for j in jobs)
+    m = len(speeds)
+    if m > MAX_PRESSES_MATCHED:
+        return base
+
+    def capacity(c: int) -> float:
+        value = speeds[:, None] * np.maximum(0.0, np.minimum(c, due)[None, :] - tail[None, :] - starts[:, None])
+        top = np.argsort(-value, axis=1)[:, :m]  # an optimal matching uses only each press's m best jobs
+        best = 0.0
+        for pick in itertools.product(*top.tolist()):
+            if len(set(pick)) == len(pick):
+                best = max(best, float(sum(value[i, j] for i, j in enumerate(pick))))
+        return best
+
+    if capacity(max(base, int(due.max()))) < work * (1 - _EPS):
+        return base  # some job is late in every plan; the on-time bound says nothing
+    return max(base, _smallest(capacity, work, base))
+
+
+def _printer_free(instance: Instance) -> dict[str, int]:
+    """When each press that is up can start new work: its availability and the end of its pinned prints."""
+    free = {p.id: p.available_s for p in instance.printers if p.up}
+    for pin in instance.pins:
+        if pin.printer in free:
+            free[pin.printer] = max(free[pin.printer], pin.print_end_s)
+    return free
+
+
+def _up_printers(instance: Instance):
+    return [p for p in instance.printers if p.up]
+
+
+def _printing_bound(instance, jobs, free, tail) -> int:
+    work = 60 * sum(j.pieces * j.sheets_per_piece for j in jobs)
+    speeds = [p.sheets_per_min for p in _up_printers(instance)]
+    starts = [free[p.id] for p in _up_printers(instance)]
+    m = len(speeds)
+    tails = sorted(tail[j.id] for j in jobs)[:m]
+    tails += [math.inf] * (m - len(tails))  # a press without a job has no capacity to offer
+    if m > MAX_PRESSES_MATCHED and len(set(starts)) > 1:
+        tails = [0] * m
+    order = sorted(range(m), key=lambda i: -speeds[i])
+    if len(set(starts)) == 1:
+        matchings: Sequence[Sequence[float]] = [[0.0] * m]
+        matched = [0.0] * m
+        for rank, i in enumerate(order):
+            matched[i] = tails[rank]
+        matchings = [matched]
+    else:
+        matchings = [list(perm) for perm in itertools.permutations(tails)]
+
+    def capacity(c: int) -> float:
+        return max(sum(v * max(0.0, c - s - q) for v, s, q in zip(speeds, starts, qs)) for qs in matchings)
+
+    return _smallest(capacity, work, min(starts))
+
+
+def _inserting_bound(instance, jobs, first_end) -> int:
+    best = 0
+    for s in sorted({j.sheets_per_piece for j in jobs}):
+        group = [j for j in jobs if j.sheets_per_piece >= s]
+        able = [k for k in instance.inserters if k.up and k.max_sheets >= s]
+        head = min(first_end[j.id] for j in group)
+        work = 3600 * sum(j.pieces for j in group)
+        starts = [max(k.available_s, head) for k in able]
+        rates = [k.envelopes_per_hour for k in able]
+
+        def capacity(c: int, rates=rates, starts=starts) -> float:
+            return sum(e * max(0.0, c - s0) for e, s0 in zip(rates, starts))
+
+        best = max(best, _smallest(capacity, work, min(starts)))
+    return best
+
+
+def _smallest(capacity: Callable[[int], float], work: float, low: int) -> int:
+    """Smallest whole ``c`` ≥ ``low`` whose (non-decreasing) ``capacity(c)`` covers ``work``."""
+    need = work * (1 - _EPS)
+    high = max(low, 1)
+    while capacity(high) < need:
+        high *= 2
+    while low < high:
+        mid = (low + high) // 2
+        if capacity(mid) >= need:
+            high = mid
+        else:
+            low = mid + 1
+    return low

@@ -1,0 +1,321 @@
+"""The scheduler's data: devices, jobs, pins, the plan, the reference duration conventions and the JSON format.
+
+Everything here is a frozen dataclass of plain values so the algorithm can stay pure (data in, data out) and
+so an instance or a plan can travel as JSON (``plant plan INSTANCE.json > PLAN.json``). Times are whole
+seconds from the plan's origin (the instance's "now" is 0 unless a re-plan says otherwise).
+
+Reference conventions (issue 6), used by the planner and, independently re-derived, by the checker:
+
+* print time  = ⌈60 · pieces · sheets_per_piece / sheets_per_min⌉ s
+* insert time = ⌈3600 · pieces / envelopes_per_hour⌉ s
+* a job is inserted only by an inserter whose ``max_sheets`` ≥ the job's ``sheets_per_piece``
+* insertion starts after printing ends; a job is late when its insertion ends after ``due_s``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from plant.scheduling.errors import ScheduleError
+
+#: Version of the JSON exchange format written into every PLAN.json.
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Printer:
+    """A press: its speed, the second from which it can take a new job, and whether it works at all.
+
+    A press that is down (jammed, stopped) takes no new work; pinned work may still name it.
+    """
+
+    id: str
+    sheets_per_min: float
+    available_s: int = 0
+    up: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Inserter:
+    """An inserter: its speed, the most sheets one envelope takes, when it can take a new run, whether it works."""
+
+    id: str
+    envelopes_per_hour: float
+    max_sheets: int
+    available_s: int = 0
+    up: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A print job of identical pieces: printed whole on one press, then inserted whole by one inserter.
+
+    ``ready_s`` is the earliest print start (its files are imposed by then); ``reprint`` marks spoiled work that
+    goes first when there is a choice.
+    """
+
+    id: str
+    pieces: int
+    sheets_per_piece: int
+    due_s: int
+    ready_s: int = 0
+    reprint: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """A part of a job that is already under way and must stay where it is (a re-plan's running work).
+
+    The print is always pinned; the insert is pinned too when it has started, else the planner chooses it.
+    """
+
+    job: str
+    printer: str
+    print_start_s: int
+    print_end_s: int
+    inserter: str | None = None
+    insert_start_s: int | None = None
+    insert_end_s: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """What to plan: the devices that work, the jobs, and the pins of work already running."""
+
+    printers: tuple[Printer, ...]
+    inserters: tuple[Inserter, ...]
+    jobs: tuple[Job, ...]
+    pins: tuple[Pin, ...] = ()
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def job(self, job_id: str) -> Job:
+        """The job named ``job_id``."""
+        return self._jobs_by_id()[job_id]
+
+    def _jobs_by_id(self) -> dict[str, Job]:
+        return {j.id: j for j in self.jobs}
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """Where and when one job is printed and inserted."""
+
+    job: str
+    printer: str
+    print_start_s: int
+    print_end_s: int
+    inserter: str
+    insert_start_s: int
+    insert_end_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class Manual:
+    """A job the machines cannot take, sent to the flat or manual path, with the reason in words."""
+
+    job: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The planner's answer: one assignment per machine job, the manual ones, and how good it is.
+
+    ``lower_bound_s`` is a proven lower bound on any plan's makespan for the same jobs, so
+    :attr:`gap_percent` is an honest distance from optimal (an upper bound on it). ``on_time_bound_s`` bounds
+    the makespan of plans without late jobs (the objective's first rule), so it is the fairer yardstick when
+    ``late_jobs`` is empty.
+    """
+
+    assignments: tuple[Assignment, ...]
+    makespan_s: int
+    late_jobs: tuple[str, ...]
+    lower_bound_s: int
+    manual: tuple[Manual, ...] = ()
+    on_time_bound_s: int = 0
+
+    @property
+    def gap_percent(self) -> float:
+        """How far the makespan is above the lower bound, in percent of the bound."""
+        if self.lower_bound_s <= 0:
+            return 0.0
+        return 100.0 * (self.makespan_s - self.lower_bound_s) / self.lower_bound_s
+
+    def by_job(self) -> dict[str, Assignment]:
+        """The assignments keyed by job id."""
+        return {a.job: a for a in self.assignments}
+
+
+# --------------------------------------------------------------------------------------------- conventions
+
+
+def print_seconds(pieces: int, sheets_per_piece: int, sheets_per_min: float) -> int:
+    """Reference print time in whole seconds (rounded up, computed exactly, also for float speeds)."""
+    return math.ceil(Fraction(60 * pieces * sheets_per_piece) / Fraction(sheets_per_min))
+
+
+def insert_seconds(pieces: int, envelopes_per_hour: float) -> int:
+    """Reference insert time in whole seconds (rounded up, computed exactly)."""
+    return math.ceil(Fraction(3600 * pieces) / Fraction(envelopes_per_hour))
+
+
+def can_insert(job: Job, inserter: Inserter) -> bool:
+    """Whether ``inserter`` can envelope ``job``'s pieces now: it is up and its ``max_sheets`` covers them."""
+    return inserter.up and inserter.max_sheets >= job.sheets_per_piece
+
+
+# ---------------------------------------------------------------------------------------------- validation
+
+
+def _int(field_name: str, value: object, minimum: int | None = 0) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
+        raise ScheduleError(field_name, value, "a whole number" + (f" ≥ {minimum}" if minimum is not None else ""))
+
+
+def _rate(field_name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise ScheduleError(field_name, value, "a finite number > 0")
+
+
+def _unique(kind: str, ids: Iterable[str]) -> None:
+    seen: set[str] = set()
+    for i in ids:
+        if not isinstance(i, str) or not i:
+            raise ScheduleError(f"{kind}.id", i, "a non-empty string")
+        if i in seen:
+            raise ScheduleError(f"{kind}.id", i, "each id once")
+        seen.add(i)
+
+
+def validate(instance: Instance) -> None:
+    """Raise :class:`ScheduleError` naming the first field that is not allowed."""
+    if not instance.printers:
+        raise ScheduleError("printers", [], "at least one printer")
+    _unique("printers", (p.id for p in instance.printers))
+    _unique("inserters", (k.id for k in instance.inserters))
+    _unique("jobs", (j.id for j in instance.jobs))
+    for p in instance.printers:
+        _rate(f"printers[{p.id}].sheets_per_min", p.sheets_per_min)
+        _int(f"printers[{p.id}].available_s", p.available_s)
+    for k in instance.inserters:
+        _rate(f"inserters[{k.id}].envelopes_per_hour", k.envelopes_per_hour)
+        _int(f"inserters[{k.id}].max_sheets", k.max_sheets, 1)
+        _int(f"inserters[{k.id}].available_s", k.available_s)
+    for j in instance.jobs:
+        _int(f"jobs[{j.id}].pieces", j.pieces, 1)
+        _int(f"jobs[{j.id}].sheets_per_piece", j.sheets_per_piece, 1)
+        _int(f"jobs[{j.id}].due_s", j.due_s, None)
+        _int(f"jobs[{j.id}].ready_s", j.ready_s)
+    _validate_pins(instance)
+
+
+def _validate_pins(instance: Instance) -> None:
+    jobs = {j.id for j in instance.jobs}
+    printers = {p.id for p in instance.printers}
+    inserters = {k.id for k in instance.inserters}
+    seen: set[str] = set()
+    for pin in instance.pins:
+        if pin.job not in jobs or pin.job in seen:
+            raise ScheduleError("pins.job", pin.job, "the id of a job in jobs, pinned at most once")
+        seen.add(pin.job)
+        if pin.printer not in printers:
+            raise ScheduleError(f"pins[{pin.job}].printer", pin.printer, "the id of a printer in printers")
+        _int(f"pins[{pin.job}].print_start_s", pin.print_start_s)
+        _int(f"pins[{pin.job}].print_end_s", pin.print_end_s, pin.print_start_s)
+        if pin.inserter is not None:
+            if pin.inserter not in inserters:
+                raise ScheduleError(f"pins[{pin.job}].inserter", pin.inserter, "the id of an inserter in inserters")
+            _int(f"pins[{pin.job}].insert_start_s", pin.insert_start_s, pin.print_end_s)
+            _int(f"pins[{pin.job}].insert_end_s", pin.insert_end_s, pin.insert_start_s)
+
+
+# --------------------------------------------------------------------------------------------- JSON format
+
+
+def _get(obj: Mapping[str, Any], key: str, where: str, default: Any = ...) -> Any:
+    if not isinstance(obj, Mapping):
+        raise ScheduleError(where, obj, "a JSON object")
+    if key in obj:
+        return obj[key]
+    if default is ...:
+        raise ScheduleError(f"{where}.{key}", None, "a value (the field is required)")
+    return default
+
+
+def instance_from_json(data: Mapping[str, Any]) -> Instance:
+    """Read the instance exchange format (see docs/scheduling.md); raise :class:`ScheduleError` when malformed."""
+    def items(key: str) -> list[Any]:
+        value = _get(data, key, "instance", [] if key == "pins" else ...)
+        if not isinstance(value, list):
+            raise ScheduleError(key, value, "a JSON array")
+        return value
+
+    printers = tuple(Printer(_get(p, "id", "printers[]"), _get(p, "sheets_per_min", "printers[]"),
+                             _get(p, "available_s", "printers[]", 0), bool(_get(p, "up", "printers[]", True)))
+                     for p in items("printers"))
+    inserters = tuple(Inserter(_get(k, "id", "inserters[]"), _get(k, "envelopes_per_hour", "inserters[]"),
+                               _get(k, "max_sheets", "inserters[]"), _get(k, "available_s", "inserters[]", 0),
+                               bool(_get(k, "up", "inserters[]", True)))
+                      for k in items("inserters"))
+    jobs = tuple(Job(_get(j, "id", "jobs[]"), _get(j, "pieces", "jobs[]"), _get(j, "sheets_per_piece", "jobs[]"),
+                     _get(j, "due_s", "jobs[]"), _get(j, "ready_s", "jobs[]", 0),
+                     bool(_get(j, "reprint", "jobs[]", False))) for j in items("jobs"))
+    pins = tuple(Pin(_get(p, "job", "pins[]"), _get(p, "printer", "pins[]"), _get(p, "print_start_s", "pins[]"),
+                     _get(p, "print_end_s", "pins[]"), _get(p, "inserter", "pins[]", None),
+                     _get(p, "insert_start_s", "pins[]", None), _get(p, "insert_end_s", "pins[]", None))
+                 for p in items("pins"))
+    return Instance(printers, inserters, jobs, pins)
+
+
+def instance_to_json(instance: Instance) -> dict[str, Any]:
+    """The instance in the exchange format (a plain dict ready for :func:`json.dumps`)."""
+    def strip(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in d.items() if v is not None}
+    return {
+        "printers": [{"id": p.id, "sheets_per_min": p.sheets_per_min, "available_s": p.available_s, "up": p.up}
+                     for p in instance.printers],
+        "inserters": [{"id": k.id, "envelopes_per_hour": k.envelopes_per_hour, "max_sheets": k.max_sheets,
+                       "available_s": k.available_s, "up": k.up} for k in instance.inserters],
+        "jobs": [{"id": j.id, "pieces": j.pieces, "sheets_per_piece": j.sheets_per_piece, "due_s": j.due_s,
+                  "ready_s": j.ready_s, "reprint": j.reprint} for j in instance.jobs],
+        "pins": [strip({"job": p.job, "printer": p.printer, "print_start_s": p.print_start_s,
+                        "print_end_s": p.print_end_s, "inserter": p.inserter, "insert_start_s": p.insert_start_s,
+                        "insert_end_s": p.insert_end_s}) for p in instance.pins],
+    }
+
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    """The plan in the exchange format: per job its devices and times, then makespan, late jobs, lower bound."""
+    return {
+        "version": FORMAT_VERSION,
+        "makespan_s": plan.makespan_s,
+        "lower_bound_s": plan.lower_bound_s,
+        "on_time_bound_s": plan.on_time_bound_s,
+        "gap_percent": round(plan.gap_percent, 4),
+        "late_jobs": list(plan.late_jobs),
+        "jobs": [{"id": a.job, "printer": a.printer, "print_start_s": a.print_start_s,
+                  "print_end_s": a.print_end_s, "inserter": a.inserter, "insert_start_s": a.insert_start_s,
+                  "insert_end_s": a.insert_end_s} for a in plan.assignments],
+        "manual": [{"id": m.job, "reason": m.reason} for m in plan.manual],
+    }
+
+
+def plan_from_json(data: Mapping[str, Any]) -> Plan:
+    """Read a PLAN.json back (for re-planning from a stored plan or checking one)."""
+    rows = _get(data, "jobs", "plan")
+    return Plan(
+        assignments=tuple(Assignment(r["id"], r["printer"], r["print_start_s"], r["print_end_s"], r["inserter"],
+                                     r["insert_start_s"], r["insert_end_s"]) for r in rows),
+        makespan_s=_get(data, "makespan_s", "plan"),
+        late_jobs=tuple(_get(data, "late_jobs", "plan", [])),
+        lower_bound_s=_get(data, "lower_bound_s", "plan", 0),
+        manual=tuple(Manual(m["id"], m["reason"]) for m in _get(data, "manual", "plan", [])),
+        on_time_bound_s=_get(data, "on_time_bound_s", "plan", 0),
+    )
+
