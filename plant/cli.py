@@ -26,6 +26,7 @@ EPILOG = """commands:
   status     the history of a letter (by letter id or tracking id)
   receipts   print a submission's receipt list
   worker     serve stage messages (join a shared Redis and database)
+  plan       plan an instance of printers, inserters and jobs (JSON in, JSON plan out)
   ids        check tracking identifiers
 
 Environment: PLANT_STATE_DIR, PLANT_REDIS_URL, PLANT_DATABASE_URL override plant.toml."""
@@ -64,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     receipts.add_argument("--json", action="store_true", help="print JSON")
 
     sub.add_parser("worker", parents=[common], help="serve stage messages")
+
+    from plant.scheduling.cli import add_parser as add_plan_parser
+
+    add_plan_parser(sub, [common])
 
     ids = sub.add_parser("ids", parents=[common], help="tracking identifiers")
     ids_sub = ids.add_subparsers(dest="ids_command", required=True, metavar="IDS_COMMAND")
@@ -226,5 +231,12 @@ def cmd_ids(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-COMMANDS = {"demo": cmd_demo, "run": cmd_run, "resume": cmd_resume, "status": cmd_status, "receipts": cmd_receipts,
+def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
+    """Plan an instance file (see docs/scheduling.md)."""
+    from plant.scheduling.cli import cmd_plan as plan_command
+
+    return plan_command(settings, args)
+
+
+COMMANDS = {"plan": cmd_plan, "demo": cmd_demo, "run": cmd_run, "resume": cmd_resume, "status": cmd_status, "receipts": cmd_receipts,
             "worker": cmd_worker, "ids": cmd_ids}

@@ -15,6 +15,8 @@ changes of work between devices. The method, and why:
 4. **Exact evaluation.** After each round the whole plan is simulated (inserts greedily on the eligible
    inserter that finishes first, in order of print end); the measured insert tails and waits feed the next
    round, and the best plan seen is kept.
+5. **Other endings.** Until the time limit (or the on-time bound is reached), random other choices of the
+   presses' last jobs are balanced and simulated; the best plan by (late jobs, tardiness, makespan) wins.
 
 Everything is a pure function of the instance; :func:`plan` never reads a clock except to honour its time limit.
 """
@@ -318,11 +320,11 @@ def _improve(t: _Tables, deadline: float, seed: int, max_trials: int | None, tar
     while time.perf_counter() < deadline and (max_trials is None or trials < max_trials) \
             and (best.late or best.makespan > target):  # at the bound nothing can be gained
         trials += 1
-        best = _rounds(t, best, list(best_tail_need(t, best)), deadline, rng)
+        best = _rounds(t, best, list(_measured_tail_need(t, best)), deadline, rng)
     return best
 
 
-def best_tail_need(t: _Tables, s: _Schedule) -> list[int]:
+def _measured_tail_need(t: _Tables, s: _Schedule) -> list[int]:
     """What each job needed after its print in schedule ``s``: its insert and its wait for an inserter."""
     need = list(t.qmin)
     for j, end in s.e2.items():
