@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from reportlab.lib.pagesizes import A4
+from reportlab.lib.pagesizes import A4, letter
 from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas
 
@@ -20,6 +20,8 @@ from plant.intake.submission import MANIFEST_COLUMNS
 
 #: Share of recipients with a digital mailbox in the demo registry.
 CONSENT_SHARE = 0.3
+#: Every n-th demo letter is faulty (US Letter pages or not a PDF), so the demo shows rejections with reasons.
+FAULTY_EVERY = 97
 _FIRST = ("Anna", "Jonas", "Mila", "Lukas", "Sofia", "Emil", "Clara", "Noah", "Lea", "Paul", "Ida", "Felix")
 _LAST = ("Becker", "Schmidt", "Novak", "Ivanova", "Larsen", "Moreau", "Rossi", "Keller", "Weber", "Horvat")
 _STREETS = ("Lindenweg", "Hafenstraße", "Am Markt", "Gartenstraße", "Bergstraße", "Mühlenweg", "Ringstraße")
@@ -55,7 +57,11 @@ def generate(folder: Path, letters: int, seed: int = 1) -> DemoBatch:
             "mail_class": rng.choice(["standard", "standard", "standard", "priority"]),
         }
         count = rng.randint(1, 4)
-        write_letter(submission / f"{row['letter_id']}.pdf", row, count, rng)
+        path = submission / f"{row['letter_id']}.pdf"
+        if number % FAULTY_EVERY == 0 and number % 2:
+            path.write_text("<html>this letter was exported as HTML, not PDF</html>")
+        else:
+            write_letter(path, row, count, rng, pagesize=letter if number % FAULTY_EVERY == 0 else A4)
         pages += count
         rows.append(row)
         if rng.random() < CONSENT_SHARE:
@@ -74,11 +80,12 @@ def generate(folder: Path, letters: int, seed: int = 1) -> DemoBatch:
     return DemoBatch(submission=submission, consents=consent_path, letters=letters, pages=pages)
 
 
-def write_letter(path: Path, row: dict, pages: int, rng: random.Random | None = None) -> None:
-    """One DIN 5008 form-B letter of ``pages`` A4 pages for the manifest ``row``."""
+def write_letter(path: Path, row: dict, pages: int, rng: random.Random | None = None,
+                 pagesize: tuple[float, float] = A4) -> None:
+    """One DIN 5008 form-B letter of ``pages`` pages (A4 unless ``pagesize`` says otherwise) for ``row``."""
     rng = rng or random.Random(0)
-    width, height = A4
-    c = canvas.Canvas(str(path), pagesize=A4, invariant=1)
+    width, height = pagesize
+    c = canvas.Canvas(str(path), pagesize=pagesize, invariant=1)
     c.setTitle(f"Letter {row['letter_id']}")
     for page in range(1, pages + 1):
         if page == 1:

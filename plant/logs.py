@@ -13,9 +13,15 @@ import structlog
 from plant.config import LogFormat
 
 
-def configure(fmt: LogFormat = LogFormat.AUTO, level: int = logging.INFO) -> None:
-    """Configure structlog (and the stdlib loggers dramatiq uses) once per process."""
+def configure(fmt: LogFormat = LogFormat.AUTO, level: int | None = None) -> None:
+    """Configure structlog (and the stdlib loggers dramatiq uses) once per process.
+
+    On a terminal the default level is WARNING, so progress bars stay readable (workers' INFO lines go to
+    ``<state_dir>/logs/worker.log``); elsewhere INFO, as JSON.
+    """
     as_json = fmt is LogFormat.JSON or (fmt is LogFormat.AUTO and not sys.stderr.isatty())
+    if level is None:
+        level = logging.WARNING if sys.stderr.isatty() else logging.INFO
     renderer = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[

@@ -115,7 +115,10 @@ class Session:
         if self.config_path:
             command += ["--config", str(self.config_path)]
         command += ["worker"]
-        return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+        logs = self.settings.state_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        with open(logs / "worker.log", "ab") as log_file:  # JSON lines; the terminal keeps the progress bars
+            return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file)
 
     # -- work --------------------------------------------------------------------------------------------------
     def resume(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 
@@ -26,7 +27,7 @@ def atomic_write(target: Path, data: bytes) -> None:
     """Write ``data`` to ``target`` so a reader sees the whole file or none: temp file, fsync, rename."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(temp, "wb") as fh:
         fh.write(data)
         fh.flush()

@@ -78,6 +78,10 @@ print_jobs = Table(
     Column("job_id", String(32), unique=True),
     Column("submission_id", String(64), nullable=False),
     Column("printer", String(64), nullable=False),
+    #: The inserter the planner chose for the job's run.
+    Column("inserter", String(64)),
+    #: When the planner expects the job inserted (epoch seconds): the SLA-risk yardstick.
+    Column("due_at", Float),
     Column("state", String(32), nullable=False),
     Column("pdf_path", Text),
     Column("sheets", Integer),

@@ -1,8 +1,10 @@
-"""Stage ``plan(submission_id)``: group print-ready pieces into print jobs and give each a printer.
+"""Stage ``plan(submission_id)``: form print jobs from print-ready pieces, and give each a press and an inserter.
 
-Foundation planner: jobs of at most ``job_max_pieces`` pieces in submission order, each to the printer whose
-queued sheets would finish first. The scheduling issue replaces the choice with the real planner; the stage
-keeps its shape (pieces move PRINT_READY → PLANNED by compare-and-set, so a duplicate message plans nothing).
+The decision is the scheduler's (:func:`plant.scheduling.plan_work`, pure, over plain data): jobs of matching
+pieces (mail class, sheets, reprint or not) in due order, reprints first, on the press and inserter that keep
+every piece on time and the plant's makespan near its lower bound, given what the devices already have queued.
+This stage only reads the ledger, asks, and writes the answer: pieces move PRINT_READY → PLANNED by
+compare-and-set, so a duplicate message plans nothing. Pieces no inserter can take fail with the reason.
 """
 
 from __future__ import annotations
@@ -14,53 +16,99 @@ from plant.ledger import append_event, enqueue, move_letters, now
 from plant.ledger import schema as t
 from plant.model import Event, JobState, State, job_name
 from plant.runtime import current
+from plant.scheduling import Inserter, Printer, plan_work
+from plant.scheduling.work import Piece
 
 log = structlog.get_logger(__name__)
 
+#: Seconds from receipt to the collection a piece must make, per mail class (others: the default).
+SLA_S = {"priority": 8 * 3600}
+#: Default time from receipt to dispatch.
+DEFAULT_SLA_S = 24 * 3600
+#: Planning budget inside the stage, seconds.
+PLAN_TIME_LIMIT_S = 0.2
+
 
 def plan(submission_id: str) -> None:
-    """Plan the submission's PRINT_READY pieces into jobs."""
+    """Plan the submission's PRINT_READY pieces into jobs on presses and inserters."""
     plant = current()
     letters, pieces = t.letters.c, t.pieces.c
+    settings = plant.settings
     with plant.ledger.tx() as conn:
-        rows = conn.execute(select(letters.pk, pieces.piece_id, pieces.sheets)
+        rows = conn.execute(select(letters.pk, letters.mail_class, letters.received_at, pieces.piece_id,
+                                   pieces.sheets, pieces.prints)
                             .select_from(t.letters.join(t.pieces, pieces.letter_pk == letters.pk))
                             .where(letters.submission_id == submission_id, letters.state == State.PRINT_READY.value)
                             .order_by(letters.pk)).all()
-        load = _printer_load(conn, plant.settings.printers)
-        size = plant.settings.job_max_pieces
-        for start in range(0, len(rows), size):
-            group = rows[start:start + size]
-            moved = set(move_letters(conn, [r.pk for r in group], Event.PLAN, State.PRINT_READY))
-            group = [r for r in group if r.pk in moved]
-            if not group:
-                continue
-            sheets = sum(r.sheets for r in group)
-            printer = min(plant.settings.printers, key=lambda p: (load[p.name] + sheets) / p.sheets_per_minute)
-            load[printer.name] += sheets
-            stamp = now()
-            number = conn.execute(insert(t.print_jobs).values(
-                submission_id=submission_id, printer=printer.name, state=JobState.PLANNED.value, sheets=sheets,
-                pieces=len(group), created_at=stamp, updated_at=stamp).returning(t.print_jobs.c.number)).scalar_one()
-            job_id = job_name(number)
-            conn.execute(update(t.print_jobs).where(t.print_jobs.c.number == number).values(job_id=job_id))
-            conn.execute(insert(t.job_pieces), [{"job_id": job_id, "seq": i, "piece_id": r.piece_id}
-                                                for i, r in enumerate(group)])
-            conn.execute(update(t.pieces).where(pieces.piece_id.in_([r.piece_id for r in group]))
-                         .values(job_id=job_id, run_id=None))
-            append_event(conn, "job", job_id, "plan", None, JobState.PLANNED.value,
-                         {"printer": printer.name, "pieces": len(group), "sheets": sheets})
-            enqueue(conn, "impose", job_id)
-            log.info("job_planned", job=job_id, printer=printer.name, pieces=len(group), sheets=sheets)
+        if not rows:
+            return
+        stamp = int(now())
+        printer_busy, inserter_busy = _queued_seconds(conn, settings)
+        work = plan_work(
+            [Printer(p.name, p.sheets_per_minute, available_s=stamp + printer_busy[p.name]) for p in settings.printers],
+            [Inserter(i.name, i.envelopes_per_hour, i.max_sheets, available_s=stamp + inserter_busy[i.name])
+             for i in settings.inserters],
+            [Piece(r.piece_id, r.sheets, r.mail_class,
+                   int(r.received_at + SLA_S.get(r.mail_class, DEFAULT_SLA_S)), reprint=r.prints > 0) for r in rows],
+            stamp, max_job_pieces=settings.job_max_pieces, time_limit_s=PLAN_TIME_LIMIT_S)
+        by_piece = {r.piece_id: r for r in rows}
+        assignments = {a.job: a for a in work.plan.assignments}
+        ordered = sorted(work.jobs, key=lambda j: assignments[j.job].print_start_s)
+        for formed in ordered:
+            _record_job(conn, submission_id, formed, assignments[formed.job], by_piece)
+        for manual in work.manual:
+            move_letters(conn, [by_piece[manual.piece].pk], Event.PLAN, State.PRINT_READY)
+            move_letters(conn, [by_piece[manual.piece].pk], Event.FAIL, State.PLANNED,
+                         extra={"reason_code": "NO_INSERTER", "reason": manual.reason})
+        if work.manual:
+            enqueue(conn, "receipts", submission_id)
+    log.info("planned", submission=submission_id, jobs=len(work.jobs), manual=len(work.manual),
+             makespan_s=work.plan.makespan_s - stamp, late_jobs=len(work.plan.late_jobs))
     plant.notify()
 
 
-def _printer_load(conn, printers) -> dict[str, int]:
-    """Sheets already planned, imposed or spooled per printer."""
-    load = {p.name: 0 for p in printers}
+def _record_job(conn, submission_id: str, formed, assignment, by_piece) -> None:
+    """Write one planned job: its row, its pieces in order, their PLANNED state, and the impose message."""
+    group = [by_piece[p] for p in formed.pieces]
+    moved = set(move_letters(conn, [r.pk for r in group], Event.PLAN, State.PRINT_READY))
+    group = [r for r in group if r.pk in moved]
+    if not group:
+        return
+    sheets = sum(r.sheets for r in group)
+    stamp = now()
+    number = conn.execute(insert(t.print_jobs).values(
+        submission_id=submission_id, printer=assignment.printer, inserter=assignment.inserter,
+        state=JobState.PLANNED.value, sheets=sheets, pieces=len(group), due_at=assignment.insert_end_s,
+        created_at=stamp, updated_at=stamp).returning(t.print_jobs.c.number)).scalar_one()
+    job_id = job_name(number)
+    conn.execute(update(t.print_jobs).where(t.print_jobs.c.number == number).values(job_id=job_id))
+    conn.execute(insert(t.job_pieces), [{"job_id": job_id, "seq": i, "piece_id": r.piece_id}
+                                        for i, r in enumerate(group)])
+    conn.execute(update(t.pieces).where(t.pieces.c.piece_id.in_([r.piece_id for r in group]))
+                 .values(job_id=job_id, run_id=None))
+    append_event(conn, "job", job_id, "plan", None, JobState.PLANNED.value,
+                 {"printer": assignment.printer, "inserter": assignment.inserter, "pieces": len(group),
+                  "sheets": sheets, "print_start_s": assignment.print_start_s,
+                  "insert_end_s": assignment.insert_end_s})
+    enqueue(conn, "impose", job_id)
+    log.info("job_planned", job=job_id, printer=assignment.printer, inserter=assignment.inserter,
+             pieces=len(group), sheets=sheets)
+
+
+def _queued_seconds(conn, settings) -> tuple[dict[str, int], dict[str, int]]:
+    """Seconds of work each press and inserter already has (jobs not yet printed / runs not yet reconciled)."""
+    speed = {p.name: p.sheets_per_minute for p in settings.printers}
+    rate = {i.name: i.envelopes_per_hour for i in settings.inserters}
+    printer_busy = {name: 0 for name in speed}
+    inserter_busy = {name: 0 for name in rate}
     busy = [JobState.PLANNED.value, JobState.IMPOSED.value, JobState.SPOOLED.value]
     for name, sheets in conn.execute(select(t.print_jobs.c.printer, func.sum(t.print_jobs.c.sheets))
                                      .where(t.print_jobs.c.state.in_(busy)).group_by(t.print_jobs.c.printer)):
-        if name in load:
-            load[name] = int(sheets or 0)
-    return load
+        if name in speed:
+            printer_busy[name] = int(60 * (sheets or 0) / speed[name])
+    for name, count in conn.execute(select(t.print_jobs.c.inserter, func.sum(t.print_jobs.c.pieces))
+                                    .where(t.print_jobs.c.state.in_(busy + [JobState.PRINTED.value]))
+                                    .group_by(t.print_jobs.c.inserter)):
+        if name in rate:
+            inserter_busy[name] = int(3600 * (count or 0) / rate[name])
+    return printer_busy, inserter_busy

@@ -78,7 +78,8 @@ def _printed(plant, job) -> None:
         if not move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, job.job_id, JobState.SPOOLED.value,
                            JobState.PRINTED.value, "printer_completed", "job", device_state="COMPLETED"):
             return
-        inserter = _least_loaded_inserter(conn, plant.settings.inserters, job.sheets)
+        inserter = job.inserter if job.inserter in plant.inserters else \
+            _least_loaded_inserter(conn, plant.settings.inserters, job.sheets)
         stamp = now()
         number = conn.execute(insert(t.insert_runs).values(job_id=job.job_id, inserter=inserter,
                                                            state=RunState.CREATED.value, created_at=stamp,
