@@ -101,6 +101,18 @@ def assert_nothing_twice(state) -> None:
         assert count == 1 + spoils.get(letter, 0), f"letter {letter} printed {count} times"
 
 
+def worker_pids(parent: int) -> list[int]:
+    """Pids of the `plant … worker` children of ``parent``."""
+    children = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout.split()
+    found = []
+    for pid in children:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            argv = fh.read().split(b"\0")
+        if b"worker" in argv:
+            found.append(int(pid))
+    return found
+
+
 def test_killed_worker_is_replaced_and_the_run_completes(tmp_path):
     """kill -9 of just the worker: `plant run` restarts it and still finishes every letter exactly once."""
     batch = generate(tmp_path / "in", 30, seed=12)
@@ -112,8 +124,7 @@ def test_killed_worker_is_replaced_and_the_run_completes(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: some_printing_done(state), 240, "the first jobs to reach the printers")
-        workers = subprocess.run(["pgrep", "-f", "-s", str(proc.pid), "plant.*worker"], capture_output=True,
-                                 text=True).stdout.split()
+        workers = worker_pids(proc.pid)
         assert workers, "no worker process found"
         for pid in workers:
             os.kill(int(pid), signal.SIGKILL)
