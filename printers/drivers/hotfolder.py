@@ -38,6 +38,8 @@ import contextlib
 import datetime as dt
 import json
 import os
+import socket
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +70,8 @@ REASONS_QUEUED = ("job-queued",)
 REASONS_CANCELED = ("job-canceled-by-user",)
 #: Our reason keyword (IPP allows vendor keywords) when the device took a job and says nothing about it.
 REASONS_UNKNOWN = ("job-status-unknown",)
+#: Seconds after which a claim whose ticket was never written is taken as abandoned (its submitter died).
+ABANDONED_CLAIM_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -259,7 +263,9 @@ class HotFolderPrinter:
             raise DuplicateJob(self.name, job_id, existing.state.keyword)
         receipt = self.layout.receipt(job_id)
         receipt.parent.mkdir(exist_ok=True)
-        claim = {"format": RECEIPT_FORMAT, "job_id": job_id, "printer": self.name, "submitted": utc_now()}
+        self._release_abandoned(job_id)
+        claim = {"format": RECEIPT_FORMAT, "job_id": job_id, "printer": self.name, "submitted": utc_now(),
+                 "stage": "claimed", "pid": os.getpid(), "host": socket.gethostname(), "at": time.time()}
         if not _files.create_json_exclusive(receipt, claim):
             raise DuplicateJob(self.name, job_id, "being submitted")
         try:
@@ -271,6 +277,7 @@ class HotFolderPrinter:
             _files.remove(receipt, self.layout.document(job_id))
             raise
         _files.atomic_write(self.layout.ticket(job_id), lambda handle: handle.write(record))
+        _files.atomic_write_json(receipt, {**claim, "stage": "queued"})
         return self._queued(job_id)
 
     def find(self, job_id: str) -> JobStatus | None:
@@ -285,6 +292,8 @@ class HotFolderPrinter:
         if self.layout.work_ticket(job_id).exists():
             return JobStatus(job_id, JobState.PROCESSING, 0, REASONS_UNKNOWN, None,
                              "taken by the device, which has not reported on it yet")
+        if self._abandoned(job_id):
+            return None  # its submitter died before the ticket existed: the device never saw the job
         if self.layout.receipt(job_id).exists():
             # The device may have reported between our reads: ask once more before saying "unknown".
             return self._reported(job_id) or JobStatus(
@@ -338,6 +347,40 @@ class HotFolderPrinter:
         write_job_status(self.layout, JobStatus(job_id, JobState.CANCELED, 0, REASONS_CANCELED, None,
                                                 "canceled before the device took it"))
 
+    def _abandoned(self, job_id: str) -> bool:
+        """True when the job was claimed here but its submitter died before writing the ticket.
+
+        The device only takes a job when its ticket appears, so such a job never reached it. A claim counts as
+        abandoned when its owner process on this host is gone, or after :data:`ABANDONED_CLAIM_S`.
+        """
+        try:
+            claim = _files.read_json(self.layout.receipt(job_id))
+        except ValueError:
+            return False
+        if not isinstance(claim, dict) or claim.get("stage") != "claimed":
+            return False
+        if self.layout.ticket(job_id).exists() or self.layout.work_ticket(job_id).exists():
+            return False
+        if claim.get("host") == socket.gethostname() and isinstance(claim.get("pid"), int):
+            if not _process_alive(claim["pid"]):
+                return True
+        return time.time() - float(claim.get("at", time.time())) > ABANDONED_CLAIM_S
+
+    def _release_abandoned(self, job_id: str) -> None:
+        """Take an abandoned claim out of the way.
+
+        Takers race through an exclusive marker named after the abandoned claim: of two drivers that both saw
+        it, exactly one removes it; the other finds the job being submitted.
+        """
+        if not self._abandoned(job_id):
+            return
+        receipt = self.layout.receipt(job_id)
+        claim = _files.read_json(receipt) or {}
+        marker = receipt.with_name(f"{receipt.name}.takeover-{claim.get('pid')}-{claim.get('at')}")
+        if not _files.create_json_exclusive(marker, {"by": os.getpid(), "host": socket.gethostname()}):
+            raise DuplicateJob(self.name, job_id, "being submitted")
+        _files.remove(receipt)
+
     def _reported(self, job_id: str) -> JobStatus | None:
         """The device's status file for a job, with a malformed file reported as StatusUnreadable."""
         try:
@@ -353,3 +396,18 @@ class HotFolderPrinter:
         """Refuse to work on a folder that is not there, rather than create a local look-alike."""
         if not self.folder.is_dir():
             raise HotFolderMissing(self.name, str(self.folder))
+
+
+def _process_alive(pid: int) -> bool:
+    """True when process ``pid`` exists on this host (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split()[2] != "Z"
+    except OSError:
+        return False

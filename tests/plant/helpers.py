@@ -84,3 +84,16 @@ def check_control_codes(state_dir: Path, workdir: Path) -> int:
 
 def load_json(path: Path):
     return json.loads(Path(path).read_text())
+
+
+def reap_redis(state_dir: Path) -> None:
+    """Kill the embedded redis-server of ``state_dir`` if a failed test left it running."""
+    registry = Path(state_dir) / "redis" / "queue.rdb.settings"
+    if not registry.exists():
+        return
+    pidfile = Path(json.loads(registry.read_text())["pidfile"])
+    if pidfile.exists():
+        try:
+            os.kill(int(pidfile.read_text().strip()), 9)
+        except (ProcessLookupError, ValueError):
+            pass

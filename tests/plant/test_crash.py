@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 
 from plant.demo import generate
-from tests.plant.helpers import plant_env, query, read_csv, run_plant
+from tests.plant.helpers import plant_env, query, read_csv, reap_redis, run_plant
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +34,13 @@ envelopes_per_hour = 30000
 name = "ins-b"
 envelopes_per_hour = 30000
 """
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_redis(tmp_path):
+    """Whatever happens in the test, no redis-server outlives it."""
+    yield
+    reap_redis(tmp_path / "state")
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:
