@@ -1,0 +1,70 @@
+"""The sheet map: which page of which piece lands on which sheet and side of an imposed job.
+
+The inserter reconciliation, reprints and the QA station read it; it is written next to the job's PDF as JSON.
+Sheet, page and sheet-of-piece numbers are 1-based, as printed in the control codes.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import asdict, dataclass
+from typing import Iterator
+
+#: Version of the sheet map's JSON layout; bump it when fields change meaning.
+SHEET_MAP_FORMAT = 1
+
+
+class Side(enum.Enum):
+    """Which side of a sheet a page is printed on."""
+
+    FRONT = "front"
+    BACK = "back"
+
+
+@dataclass(frozen=True, slots=True)
+class SheetRecord:
+    """One printed page: sheet number in the job, side, piece id, source page number, and its place in the piece."""
+
+    sheet: int
+    side: Side
+    piece_id: str
+    page: int
+    sheet_of_piece: int
+    sheets_in_piece: int
+
+
+@dataclass(frozen=True, slots=True)
+class SheetMap:
+    """All pages of one imposed job in print order."""
+
+    job_id: str
+    records: tuple[SheetRecord, ...]
+
+    def __iter__(self) -> Iterator[SheetRecord]:
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> SheetRecord:
+        return self.records[index]
+
+    @property
+    def sheet_count(self) -> int:
+        """Number of physical sheets in the job."""
+        return len({r.sheet for r in self.records})
+
+    def to_json(self) -> str:
+        """Serialise to JSON text (stable key order, sides as their string values)."""
+        sheets = [{**asdict(r), "side": r.side.value} for r in self.records]
+        return json.dumps({"format": SHEET_MAP_FORMAT, "job_id": self.job_id, "sheets": sheets}, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> SheetMap:
+        """Read a sheet map written by :meth:`to_json`."""
+        data = json.loads(text)
+        if data.get("format") != SHEET_MAP_FORMAT:
+            raise ValueError(f"sheet map format {data.get('format')!r} is not {SHEET_MAP_FORMAT}")
+        records = tuple(SheetRecord(**{**s, "side": Side(s["side"])}) for s in data["sheets"])
+        return cls(data["job_id"], records)
