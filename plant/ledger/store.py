@@ -65,7 +65,12 @@ class Ledger:
         self.migrate()
 
     def migrate(self) -> None:
-        """Create the schema, or upgrade an older one, and record its version."""
+        """Create the schema, or upgrade an older one, and record its version.
+
+        Areas keep their own tables in ``plant/ledger/schema_<area>.py`` on the shared ``metadata``; they are all
+        loaded here, so a new area's tables are created on the next start.
+        """
+        _load_area_schemas()
         with self.tx() as conn:
             t.metadata.create_all(conn)
             version = conn.execute(select(t.schema_info.c.version)).scalar()
@@ -91,6 +96,17 @@ class Ledger:
         self.engine.dispose()
         if self.reader is not self.engine:
             self.reader.dispose()
+
+
+def _load_area_schemas() -> None:
+    import importlib
+    import pkgutil
+
+    import plant.ledger
+
+    for module in pkgutil.iter_modules(plant.ledger.__path__):
+        if module.name.startswith("schema_"):
+            importlib.import_module(f"plant.ledger.{module.name}")
 
 
 def now() -> float:
