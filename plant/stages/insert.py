@@ -92,9 +92,15 @@ def reconcile(plant, run, result) -> None:
         for rows_, expect in ((read_spoiled, State.PRINTED), (unread_spoiled, State.SPOOLED)):
             for row in rows_:
                 outcome = outcomes[str(row.piece_id)]
-                again, _ = reprint_or_fail(conn, [row], Event.SPOIL, expect,
-                                           f"{outcome.outcome.name.lower()} in {run.run_id}: {outcome.reason}")
+                reason = f"{outcome.outcome.name.lower()} in {run.run_id}: {outcome.reason}"
+                again, failed = reprint_or_fail(conn, [row], Event.SPOIL, expect, reason)
                 reprints.extend(again)
+                log.warning("piece_spoiled", letter_id=row.letter_id, tracking_id=row.tracking_id,
+                            piece=row.piece_id, run=run.run_id, reason=reason,
+                            next="reprint" if again else "failed")
+        for row in silent:
+            log.error("piece_unaccounted", letter_id=row.letter_id, tracking_id=row.tracking_id,
+                      piece=row.piece_id, run=run.run_id)
         move_letters(conn, [r.pk for r in silent], Event.LOSE, State.SPOOLED,
                      extra={"reason_code": "UNACCOUNTED",
                             "reason": f"{run.inserter} gave no result for the piece in {run.run_id}; find the "
