@@ -47,7 +47,8 @@ from printers.protocol import PAGES_PER_SHEET, JobState, JobStatus, JobTicket, P
 
 log = structlog.get_logger(__name__)
 
-#: Device seconds between progress reports while a job prints.
+#: Wall seconds between progress reports while a job prints (a time-scaled press reports on the wall clock, so
+#: an instantaneous one reports only every PROGRESS_EVERY_SHEETS sheets, not once per simulated half second).
 PROGRESS_INTERVAL_S = 0.5
 #: Sheets between progress reports, for presses fast enough to print many sheets in PROGRESS_INTERVAL_S.
 PROGRESS_EVERY_SHEETS = 50
@@ -254,7 +255,8 @@ class SimulatedPress:
                         press_sheet=self.lifetime_sheets, spoiled=self.jam_spoils_sheet)
             self._write_output(job)
             self._report_progress()
-        elif self._since_report[0] >= PROGRESS_EVERY_SHEETS or self._since_report[1] >= PROGRESS_INTERVAL_S:
+        elif (self._since_report[0] >= PROGRESS_EVERY_SHEETS
+              or self._since_report[1] * self.time_scale >= PROGRESS_INTERVAL_S):
             self._report_progress()
 
     def _clear(self, at: float) -> bool:
