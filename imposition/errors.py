@@ -73,3 +73,63 @@ class DuplicatePiece(ImpositionError):
     def __init__(self, piece_id: str) -> None:
         self.piece_id = piece_id
         super().__init__(f"Piece {piece_id!r} appears more than once in the job. Remove the duplicate before imposing.")
+
+
+class LayoutError(ImpositionError):
+    """A layout cannot be built as asked (scheme and sheet do not go together, stack depth not a whole number).
+
+    ``reason`` says which option to change.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"Invalid layout: {reason}. Change the layout options and impose again.")
+
+
+class PieceTooLong(ImpositionError):
+    """A piece has more leaves than one cut stack holds, so the stack cannot end on a piece boundary.
+
+    ``piece_id`` names the piece, ``leaves`` its leaf count, ``capacity`` the leaves one stack holds.
+    """
+
+    def __init__(self, piece_id: str, leaves: int, capacity: int) -> None:
+        self.piece_id = piece_id
+        self.leaves = leaves
+        self.capacity = capacity
+        super().__init__(
+            f"Piece {piece_id!r} has {leaves} leaves but a stack holds {capacity}; raise the stack depth "
+            "or impose the piece in a job of its own without stack padding."
+        )
+
+
+class PageDoesNotFit(ImpositionError):
+    """A page cannot be fitted onto an A4 leaf under the configured normalisation.
+
+    ``path`` and ``page`` (1-based) name the page; ``reason`` says why and which option would allow it.
+    """
+
+    def __init__(self, path: Path, page: int, reason: str) -> None:
+        self.path = Path(path)
+        self.page = page
+        self.reason = reason
+        super().__init__(f"{self.path} page {page}: {reason}.")
+
+
+class OmrGeometryError(ImpositionError):
+    """The OMR mark settings break the inserter's reading limits (REFERENCE.md, Envelope inserters).
+
+    ``setting`` names the offending setting, ``reason`` the limit.
+    """
+
+    def __init__(self, setting: str, reason: str) -> None:
+        self.setting = setting
+        self.reason = reason
+        super().__init__(f"OMR setting {setting}: {reason}. Change it in the OMR configuration.")
+
+
+class RasterError(ImpositionError):
+    """Sheets could not be rendered or encoded as raster. ``reason`` carries the renderer's complaint."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"Cannot write raster output: {reason}.")

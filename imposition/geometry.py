@@ -84,3 +84,27 @@ class MarkLayout:
     tracking_font_size: float = 7.0
     #: Gap between the bottom of the bars and the top of the human-readable text (the font's ascent).
     tracking_text_gap: float = mm(0.5)
+    #: Zone of the postage mark: the right end of the DIN 5008 form-B address field, clear of the return line
+    #: and the address lines, so it shows in the envelope window.
+    postage_zone: Rect = field(default_factory=lambda: Rect.from_mm(88, 45.5, 16.5, 16.5))
+    #: Edge of one postage-mark module: the signed PM1 mark is a version-7 QR (45 modules), 16.2 mm with its
+    #: quiet zone at this size, about 4 device pixels per module at 300 dpi.
+    postage_module: float = mm(0.33)
+    #: Light modules around the postage mark (QR asks for 4; 2 read reliably at this size and fit the zone).
+    postage_quiet_modules: int = 2
+    #: Crop marks: distance from the trim edge to the start of the mark.
+    crop_offset: float = mm(3)
+    #: Crop marks: length of each mark.
+    crop_length: float = mm(5)
+    #: Crop marks: line width (0.25 pt, a hairline the guillotine operator can still see).
+    crop_line_width: float = 0.25
+
+
+#: A3 landscape width in points (420 mm): two A4 portrait side by side, nothing to spare.
+A3_LANDSCAPE = (420 * PT_PER_MM, 297 * PT_PER_MM)
+#: SRA3 landscape in points (450 × 320 mm): two A4 portrait with room for crop marks and grippers.
+SRA3_LANDSCAPE = (450 * PT_PER_MM, 320 * PT_PER_MM)
+#: Width of the continuous-feed web in points (520 mm): two A4 lanes across plus the tractor margins.
+WEB_WIDTH = 520 * PT_PER_MM
+#: One frame of the web as the layout sees it: the web's width by one A4 length (520 × 297 mm).
+WEB_FRAME = (WEB_WIDTH, A4_HEIGHT)

@@ -1,7 +1,9 @@
 """The sheet map: which page of which piece lands on which sheet and side of an imposed job.
 
 The inserter reconciliation, reprints and the QA station read it; it is written next to the job's PDF as JSON.
-Sheet, page and sheet-of-piece numbers are 1-based, as printed in the control codes.
+Sheet, slot, stack, page and sheet-of-piece numbers are 1-based, as printed in the control codes; page 0 is a
+blank back (a leaf side that carries only its control code). ``sheet_of_piece`` counts the piece's leaves (the
+A4 sheets in the envelope), which differ from press sheets when several leaves share one.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Iterator
 
-#: Version of the sheet map's JSON layout; bump it when fields change meaning.
-SHEET_MAP_FORMAT = 1
+#: Version of the sheet map's JSON layout; bump it when fields change meaning (2 added slot and stack).
+SHEET_MAP_FORMAT = 2
+#: Older layouts :meth:`SheetMap.from_json` still reads.
+_READABLE_FORMATS = (1, 2)
 
 
 class Side(enum.Enum):
@@ -24,7 +28,8 @@ class Side(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class SheetRecord:
-    """One printed page: sheet number in the job, side, piece id, source page number, and its place in the piece."""
+    """One printed leaf side: press sheet number in the job, side, piece id, source page number (0: blank back),
+    its leaf's place in the piece, the slot on the sheet side (row-major from the top-left) and the cut stack."""
 
     sheet: int
     side: Side
@@ -32,6 +37,8 @@ class SheetRecord:
     page: int
     sheet_of_piece: int
     sheets_in_piece: int
+    slot: int = 1
+    stack: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +71,7 @@ class SheetMap:
     def from_json(cls, text: str) -> SheetMap:
         """Read a sheet map written by :meth:`to_json`."""
         data = json.loads(text)
-        if data.get("format") != SHEET_MAP_FORMAT:
-            raise ValueError(f"sheet map format {data.get('format')!r} is not {SHEET_MAP_FORMAT}")
+        if data.get("format") not in _READABLE_FORMATS:
+            raise ValueError(f"sheet map format {data.get('format')!r} is not one of {_READABLE_FORMATS}")
         records = tuple(SheetRecord(**{**s, "side": Side(s["side"])}) for s in data["sheets"])
         return cls(data["job_id"], records)

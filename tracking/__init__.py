@@ -1,4 +1,5 @@
-"""Tracking library: identifiers, barcode symbols, raster kernels and the per-sheet control code.
+"""Tracking library: identifiers, barcode symbols, raster kernels, the per-sheet control code and the
+plant's signed postage mark.
 
 Takes and returns plain values (strings, NumPy arrays, dataclasses); never imports :mod:`plant`.
 """
@@ -17,7 +18,20 @@ from tracking.ids import (
     validate_ru14,
     validate_s10,
 )
-from tracking.raster import pack_bits, scale_modules
+from tracking.postage import (
+    MarkPayload,
+    MarkSignatureInvalid,
+    MarkUnreadable,
+    MassAboveTopBand,
+    PostageError,
+    WeightBand,
+    band_for,
+    decode_and_verify,
+    encode_mark,
+    piece_mass_g,
+)
+from tracking.errors import RasterError, ScanError
+from tracking.raster import Stamp, pack_bits, render_symbol, scale_modules, stamp_gray, stamp_packed, threshold_pack
 from tracking.symbols import code128, datamatrix, qr
 
 __all__ = [
@@ -26,17 +40,34 @@ __all__ = [
     "IdentifierKind",
     "InvalidIdentifier",
     "InvalidIdentifierPart",
+    "MarkPayload",
+    "MarkSignatureInvalid",
+    "MarkUnreadable",
+    "MassAboveTopBand",
+    "PostageError",
     "SymbolError",
     "TrackingError",
+    "WeightBand",
+    "band_for",
     "code128",
     "datamatrix",
+    "decode_and_verify",
+    "encode_mark",
     "format_control",
     "is_valid_ru14",
     "is_valid_s10",
     "make_ru14",
     "make_s10",
     "pack_bits",
+    "RasterError",
+    "render_symbol",
+    "ScanError",
+    "Stamp",
+    "stamp_gray",
+    "stamp_packed",
+    "threshold_pack",
     "parse_control",
+    "piece_mass_g",
     "qr",
     "ru14_check_digit",
     "s10_check_digit",

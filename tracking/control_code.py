@@ -1,4 +1,9 @@
-"""The per-sheet control code: ``job|piece|sheet i/n``, e.g. ``J000012|4711|2/3``.
+"""The per-sheet control code: ``job|piece|sheet i/n`` or ``job|piece|sheet i/n|selects|flags``.
+
+E.g. ``J000012|4711|2/3`` or ``J000012|4711|2/3|13|D``. ``selects`` lists the insert feeders (digits 1–9, each
+once, ascending) whose insert goes into this piece's envelope; ``flags`` are capital letters, each once in
+alphabetical order: ``D`` divert the piece, ``R`` the reverse (back) side of a duplex leaf. The three-field form
+is the same code with no selects and no flags; readers accept both.
 
 Printed as a DataMatrix on every sheet so the inserter (and any camera downstream) knows which mail piece a
 sheet belongs to and where in the piece it is: insert when ``i == n``; divert when ``i > n`` or the sequence
@@ -9,7 +14,7 @@ read and then diverted, not crash the reader.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tracking.errors import ControlCodeError
 
@@ -17,16 +22,24 @@ from tracking.errors import ControlCodeError
 SEPARATOR = "|"
 
 _SHEET_PATTERN = re.compile(r"^([0-9]+)/([0-9]+)$")
+_SELECTS_PATTERN = re.compile(r"^1?2?3?4?5?6?7?8?9?$")
+_FLAGS_PATTERN = re.compile(r"^A?B?C?D?E?F?G?H?I?J?K?L?M?N?O?P?Q?R?S?T?U?V?W?X?Y?Z?$")
 
 
 @dataclass(frozen=True, slots=True)
 class ControlCode:
-    """The fields of one sheet's control code: job id, piece id, and this sheet's number ``sheet`` of ``of`` (1-based)."""
+    """The fields of one sheet's control code: job id, piece id, this sheet's number ``sheet`` of ``of`` (1-based),
+    the insert feeder ``selects`` and the ``flags`` (empty in the three-field form)."""
 
     job: str
     piece: str
     sheet: int
     of: int
+    selects: str = ""
+    flags: str = ""
+    #: True when the code was written in the five-field form (it then prints its selects and flags fields); not
+    #: part of equality: ``J|P|1/2`` and ``J|P|1/2||`` are the same code.
+    extended: bool = field(default=False, compare=False)
 
     @property
     def is_last(self) -> bool:
@@ -38,8 +51,21 @@ class ControlCode:
         """True when the sheet number exceeds the piece's sheet count: the set must be diverted."""
         return self.sheet > self.of
 
+    @property
+    def divert(self) -> bool:
+        """True when the ``D`` flag asks the inserter to divert the piece."""
+        return "D" in self.flags
+
+    @property
+    def reverse(self) -> bool:
+        """True when the code is printed on the back of a leaf (flag ``R``): collation reads fronts."""
+        return "R" in self.flags
+
     def __str__(self) -> str:
-        return f"{self.job}{SEPARATOR}{self.piece}{SEPARATOR}{self.sheet}/{self.of}"
+        text = f"{self.job}{SEPARATOR}{self.piece}{SEPARATOR}{self.sheet}/{self.of}"
+        if self.extended or self.selects or self.flags:
+            text += f"{SEPARATOR}{self.selects}{SEPARATOR}{self.flags}"
+        return text
 
 
 def _check_field(name: str, value: str) -> None:
@@ -49,8 +75,20 @@ def _check_field(name: str, value: str) -> None:
         raise ControlCodeError(value, f"the {name} field must not contain {SEPARATOR!r}, the field separator")
 
 
-def format_control(job: str, piece: str, sheet: int, of: int) -> str:
-    """Return the control code text for sheet ``sheet`` of ``of`` (1 ≤ sheet ≤ of) of piece ``piece`` in job ``job``."""
+def _check_extras(selects: str, flags: str) -> None:
+    if not isinstance(selects, str) or not _SELECTS_PATTERN.match(selects):
+        raise ControlCodeError(selects, "selects must be feeder digits 1-9, each once, ascending (e.g. '13')")
+    if not isinstance(flags, str) or not _FLAGS_PATTERN.match(flags):
+        raise ControlCodeError(flags, "flags must be capital letters, each once, in alphabetical order (e.g. 'DR')")
+
+
+def format_control(job: str, piece: str, sheet: int, of: int, selects: str | None = None,
+                   flags: str | None = None) -> str:
+    """Return the control code text for sheet ``sheet`` of ``of`` (1 ≤ sheet ≤ of) of piece ``piece`` in job ``job``.
+
+    With ``selects`` or ``flags`` given (even empty) the five-field form ``job|piece|i/n|selects|flags`` is
+    written; without both, the three-field form.
+    """
     _check_field("job", job)
     _check_field("piece", piece)
     for name, value in (("sheet", sheet), ("of", of)):
@@ -58,20 +96,27 @@ def format_control(job: str, piece: str, sheet: int, of: int) -> str:
             raise ControlCodeError(value, f"the {name} number must be an integer")
     if not 1 <= sheet <= of:
         raise ControlCodeError(f"{sheet}/{of}", "the sheet number must be between 1 and the piece's sheet count")
-    return str(ControlCode(job, piece, sheet, of))
+    extended = selects is not None or flags is not None
+    selects, flags = selects or "", flags or ""
+    _check_extras(selects, flags)
+    return str(ControlCode(job, piece, sheet, of, selects, flags, extended))
 
 
 def parse_control(text: str) -> ControlCode:
     """Read a control code text back into its fields; raise :class:`ControlCodeError` when it is malformed.
 
-    ``sheet > of`` is accepted (see :attr:`ControlCode.is_overrun`); ``sheet`` and ``of`` must be at least 1.
+    Both the three- and the five-field form are read. ``sheet > of`` is accepted (see
+    :attr:`ControlCode.is_overrun`); ``sheet`` and ``of`` must be at least 1.
     """
     if not isinstance(text, str):
         raise ControlCodeError(text, f"expected text, got {type(text).__name__}")
     fields = text.split(SEPARATOR)
-    if len(fields) != 3:
-        raise ControlCodeError(text, f"expected 3 fields job|piece|i/n separated by {SEPARATOR!r}, found {len(fields)}")
-    job, piece, position = fields
+    if len(fields) not in (3, 5):
+        raise ControlCodeError(text, f"expected 3 fields job|piece|i/n or 5 fields job|piece|i/n|selects|flags "
+                                     f"separated by {SEPARATOR!r}, found {len(fields)}")
+    job, piece, position = fields[:3]
+    selects, flags = fields[3:] if len(fields) == 5 else ("", "")
+    _check_extras(selects, flags)
     if not job or not piece:
         raise ControlCodeError(text, "the job and piece fields must not be empty")
     match = _SHEET_PATTERN.match(position)
@@ -80,4 +125,4 @@ def parse_control(text: str) -> ControlCode:
     sheet, of = int(match[1]), int(match[2])
     if sheet < 1 or of < 1:
         raise ControlCodeError(text, "sheet number and sheet count must both be at least 1")
-    return ControlCode(job, piece, sheet, of)
+    return ControlCode(job, piece, sheet, of, selects, flags, len(fields) == 5)

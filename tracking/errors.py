@@ -61,3 +61,32 @@ class ControlCodeError(TrackingError):
         self.text = text
         self.reason = reason
         super().__init__(f"Control code {text!r} is invalid: {reason}.")
+
+
+class RasterError(TrackingError, ValueError):
+    """A raster operation got an argument it cannot work with (a size, a resolution, an array).
+
+    Also a :class:`ValueError`, which the raster wrappers raised before this class existed.
+
+    ``argument`` names it, ``value`` is what was given, ``reason`` says what is allowed.
+    """
+
+    def __init__(self, argument: str, value: object, reason: str) -> None:
+        self.argument = argument
+        self.value = value
+        self.reason = reason
+        super().__init__(f"Cannot rasterise: {argument} {value!r} {reason}.")
+
+
+class ScanError(TrackingError):
+    """A scan cannot be read as asked: an unreadable image file, a region outside the image, a bad argument.
+
+    ``subject`` names what is wrong (a file, a region, an option), ``value`` is what was given, ``reason`` says
+    what to fix. A code that is simply not found is no error: it is reported as missing (grade F).
+    """
+
+    def __init__(self, subject: str, value: object, reason: str) -> None:
+        self.subject = subject
+        self.value = value
+        self.reason = reason
+        super().__init__(f"Cannot read the scan: {subject} {value!r} {reason}.")

@@ -30,8 +30,9 @@ def _encode(symbology: zint.Symbology, name: str, text: str, *, square: bool = F
     except RuntimeError as exc:
         raise SymbolError(name, text, str(exc)) from None
     # libzint stores each row as bits, least significant bit first (its module_is_set macro).
-    packed = np.asarray(symbol.encoded_data)[: symbol.rows]
-    return np.unpackbits(packed, axis=1, bitorder="little")[:, : symbol.width].astype(bool)
+    width = symbol.width
+    packed = np.asarray(symbol.encoded_data)[: symbol.rows, : (width + 7) // 8]
+    return np.unpackbits(packed, axis=1, count=width, bitorder="little").view(np.bool_)
 
 
 def datamatrix(text: str) -> np.ndarray:
