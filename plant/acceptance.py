@@ -1,0 +1,253 @@
+"""Acceptance of prepaid pieces: the postal counter's check of a piece's postage mark, tracking id and mass.
+
+``plant accept SCAN… --mass-g M`` reads every code on the scans of *one* item (front, back, close-ups: all
+codes found are taken together), checks the mark and records the outcome as an event in the ledger:
+
+========================================================  ==========  =================================
+what the counter finds                                     verdict     mark state
+========================================================  ==========  =================================
+no mark, an unreadable one, a bad signature, an unknown     refused     unchanged ("mark failed the check")
+mark, a mark not on hold, a mark of another tracking id
+mark on hold, handed in later than ``hand_in_hours``        annulled    annulled ("not handed in within 72 h")
+mark on hold, the counter refuses the item (``--refuse``)   annulled    annulled ("refused at the counter")
+mark on hold, weighed mass in another band than declared    annulled    annulled ("incorrect mass")
+mark on hold, all checks pass                               paid        paid
+========================================================  ==========  =================================
+
+The decision is pure (:func:`check_mark`, :func:`judge`); :func:`accept_item` only reads the mark's row and
+writes the compare-and-set and the event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+import structlog
+import zxingcpp
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from PIL import Image, UnidentifiedImageError
+from sqlalchemy import Connection, insert, select
+
+from plant.config import Settings
+from plant.errors import PlantError
+from plant.ledger import Ledger, now
+from plant.ledger import schema as t
+from plant.ledger import schema_postage as tp
+from plant.postage import MarkState, move_mark, verification_keys, weight_bands
+from tracking.errors import TrackingError
+from tracking.ids import validate
+from tracking.postage import MassAboveTopBand, PostageError, VerifiedMark, WeightBand, band_for, verify_mark
+
+log = structlog.get_logger(__name__)
+
+#: What the counter says when the mark cannot be relied on (the postal wording).
+MARK_FAILED = "mark failed the check"
+#: What the counter says when the weighed mass falls in another band than the mark declares.
+INCORRECT_MASS = "annulled: incorrect mass"
+#: Barcode kinds read from acceptance scans: the mark (QR) and the tracking id (Code 128).
+SCAN_FORMATS = (zxingcpp.BarcodeFormat.QRCode, zxingcpp.BarcodeFormat.Code128)
+
+
+class Verdict(StrEnum):
+    """The outcome of acceptance for the item."""
+
+    PAID = "paid"
+    REFUSED = "refused"
+    ANNULLED = "annulled"
+
+
+class ScanUnreadable(PlantError):
+    """A scan file cannot be opened as an image."""
+
+    exit_code = 66  # EX_NOINPUT
+
+
+@dataclass(frozen=True)
+class ScanReading:
+    """Codes read from the scans of one item: mark candidates (QR text starting ``PM``), tracking ids, the rest."""
+
+    marks: tuple[str, ...] = ()
+    tracking_ids: tuple[str, ...] = ()
+    other: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MarkRow:
+    """What the ledger knows of a mark, as :func:`judge` needs it."""
+
+    piece_id: str
+    tracking_id: str
+    state: MarkState
+    issued_at: float
+    band_g: int
+    mail_class: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The acceptance outcome: verdict, the reason in the counter's words, and the item it concerns."""
+
+    verdict: Verdict
+    reason: str
+    piece_id: str | None = None
+    tracking_id: str | None = None
+    declared_band_g: int | None = None
+    weighed_band_g: int | None = None
+
+
+def read_scans(paths: Sequence[Path]) -> ScanReading:
+    """Decode the QR and Code 128 symbols of every scan (zxing-cpp on the whole image) into one reading."""
+    marks: list[str] = []
+    tracking: list[str] = []
+    other: list[str] = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                pixels = np.asarray(image.convert("L"))
+        except (OSError, UnidentifiedImageError) as exc:
+            raise ScanUnreadable(f"Scan {path} cannot be read as an image ({exc}); scan the item again as PNG, PGM "
+                                 "or JPEG.", path=str(path)) from None
+        for code in zxingcpp.read_barcodes(pixels, formats=SCAN_FORMATS):
+            text = code.text
+            if code.format == zxingcpp.BarcodeFormat.QRCode and text.startswith("PM"):
+                marks.append(text)
+            elif code.format == zxingcpp.BarcodeFormat.Code128 and _is_tracking_id(text):
+                tracking.append(text)
+            else:
+                other.append(text)
+    return ScanReading(tuple(dict.fromkeys(marks)), tuple(dict.fromkeys(tracking)), tuple(dict.fromkeys(other)))
+
+
+def _is_tracking_id(text: str) -> bool:
+    try:
+        validate(text)
+    except TrackingError:
+        return False
+    return True
+
+
+def check_mark(reading: ScanReading, keys: Mapping[str, Ed25519PublicKey]) -> VerifiedMark | Outcome:
+    """The verified mark of the reading, or the refusal saying why there is none to rely on."""
+    if not reading.marks:
+        return Outcome(Verdict.REFUSED, f"{MARK_FAILED}: no postage mark found or it is unreadable",
+                       tracking_id=_one(reading.tracking_ids))
+    if len(reading.marks) > 1:
+        return Outcome(Verdict.REFUSED, f"{MARK_FAILED}: {len(reading.marks)} different marks on one item",
+                       tracking_id=_one(reading.tracking_ids))
+    try:
+        return verify_mark(reading.marks[0], keys)
+    except PostageError as exc:
+        return Outcome(Verdict.REFUSED, f"{MARK_FAILED}: {getattr(exc, 'reason', exc)}",
+                       tracking_id=_one(reading.tracking_ids))
+
+
+def _one(values: Sequence[str]) -> str | None:
+    return values[0] if len(values) == 1 else None
+
+
+def judge(mark: VerifiedMark, tracking_ids: Sequence[str], row: MarkRow | None, weighed_mass_g: float,
+          bands: Sequence[WeightBand], at: float, hand_in_s: float, refused_because: str | None = None) -> Outcome:
+    """Decide the outcome for an item carrying the verified ``mark``; pure.
+
+    ``row`` is the ledger's record of the mark (None when none was issued), ``bands`` the tariff bands of the
+    mark's mail class, ``at`` the time of acceptance.
+    """
+    payload = mark.payload
+    base = {"piece_id": payload.piece_id, "tracking_id": payload.tracking_id, "declared_band_g": payload.band_g}
+    if row is None or row.tracking_id != payload.tracking_id or row.band_g != payload.band_g:
+        return Outcome(Verdict.REFUSED, f"{MARK_FAILED}: this plant issued no such mark", **base)
+    if not tracking_ids:
+        return Outcome(Verdict.REFUSED, f"{MARK_FAILED}: no tracking id read beside the mark; scan the address "
+                                        "side with the mark", **base)
+    if list(tracking_ids) != [payload.tracking_id]:
+        return Outcome(Verdict.REFUSED, f"{MARK_FAILED}: the mark belongs to {payload.tracking_id}, the item "
+                                        f"carries {', '.join(tracking_ids)}", **base)
+    if row.state != MarkState.ON_HOLD:
+        return Outcome(Verdict.REFUSED, f"{MARK_FAILED}: the mark is {row.state.value}, not on hold", **base)
+    if at - row.issued_at > hand_in_s:
+        return Outcome(Verdict.ANNULLED, f"annulled: not handed in within {hand_in_s / 3600:g} h", **base)
+    if refused_because:
+        return Outcome(Verdict.ANNULLED, f"annulled: refused at the counter: {refused_because}", **base)
+    try:
+        weighed = band_for(weighed_mass_g, bands, payload.mail_class).up_to_g
+    except MassAboveTopBand:
+        return Outcome(Verdict.ANNULLED, INCORRECT_MASS, **base)
+    if weighed != payload.band_g:
+        return Outcome(Verdict.ANNULLED, INCORRECT_MASS, **base, weighed_band_g=weighed)
+    return Outcome(Verdict.PAID, "paid: mark on hold, signature valid, mass in the declared band", **base,
+                   weighed_band_g=weighed)
+
+
+def _mark_row(conn: Connection, piece_id: str) -> MarkRow | None:
+    row = conn.execute(select(tp.postage_marks).where(tp.postage_marks.c.piece_id == piece_id)).first()
+    if row is None:
+        return None
+    return MarkRow(row.piece_id, row.tracking_id, MarkState(row.state), row.issued_at, row.band_g, row.mail_class)
+
+
+def accept_item(ledger: Ledger, settings: Settings, reading: ScanReading, weighed_mass_g: float,
+                refused_because: str | None = None, at: float | None = None,
+                keys: Mapping[str, Ed25519PublicKey] | None = None) -> Outcome:
+    """Check one item and record the outcome in one transaction: the mark's compare-and-set and an event."""
+    at = now() if at is None else at
+    keys = verification_keys(settings) if keys is None else keys
+    checked = check_mark(reading, keys)
+    data = {"weighed_mass_g": weighed_mass_g, "tracking_ids": list(reading.tracking_ids)}
+    with ledger.tx() as conn:
+        if isinstance(checked, Outcome):
+            outcome = checked
+        else:
+            while True:
+                row = _mark_row(conn, checked.payload.piece_id)
+                outcome = judge(checked, reading.tracking_ids, row, weighed_mass_g,
+                                weight_bands(settings.postage, checked.payload.mail_class), at,
+                                settings.postage.hand_in_hours * 3600, refused_because)
+                if outcome.verdict == Verdict.REFUSED:
+                    break
+                target = MarkState.PAID if outcome.verdict == Verdict.PAID else MarkState.ANNULLED
+                event = "accept" if target == MarkState.PAID else "annul"
+                if move_mark(conn, outcome.piece_id, MarkState.ON_HOLD, target, event, outcome.reason, at,
+                             {**data, "weighed_band_g": outcome.weighed_band_g}):
+                    break  # else another counter moved it first: judge again against the new state
+        if outcome.verdict == Verdict.REFUSED:
+            conn.execute(insert(t.events).values(
+                at=at, entity="acceptance", entity_id=outcome.piece_id or outcome.tracking_id or "unidentified",
+                event="refuse", data={"reason": outcome.reason, **data, "tracking_id": outcome.tracking_id}))
+    log.info("acceptance", verdict=outcome.verdict.value, reason=outcome.reason, piece=outcome.piece_id,
+             tracking_id=outcome.tracking_id)
+    return outcome
+
+
+def add_parser(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
+    """The ``plant accept`` command."""
+    accept = sub.add_parser("accept", parents=list(parents),
+                            help="check a prepaid item's postage mark at acceptance and record the outcome")
+    accept.add_argument("scans", nargs="+", type=Path, metavar="SCAN",
+                        help="image(s) of one item showing its postage mark and tracking barcode")
+    accept.add_argument("--mass-g", type=float, required=True, help="the item's weighed mass in grams")
+    accept.add_argument("--refuse", metavar="REASON", help="the counter refuses the item: annul its mark")
+    accept.add_argument("--json", action="store_true", help="print the outcome as JSON")
+
+
+def cmd_accept(settings: Settings, args: argparse.Namespace) -> int:
+    """Run ``plant accept``: print the outcome; exit 0 when paid, 1 when refused or annulled."""
+    if not args.mass_g >= 0:
+        raise PlantError(f"--mass-g {args.mass_g}: give the weighed mass in grams (0 or more).", mass_g=args.mass_g)
+    reading = read_scans(args.scans)
+    ledger = Ledger(settings.ledger_url)
+    try:
+        outcome = accept_item(ledger, settings, reading, args.mass_g, args.refuse)
+    finally:
+        ledger.dispose()
+    if args.json:
+        print(json.dumps({k: (v.value if isinstance(v, StrEnum) else v) for k, v in asdict(outcome).items()}))
+    else:
+        print(f"{outcome.verdict.value}\t{outcome.tracking_id or '-'}\t{outcome.reason}")
+    return 0 if outcome.verdict == Verdict.PAID else 1
+
