@@ -27,7 +27,14 @@ EPILOG = """commands:
   receipts   print a submission's receipt list
   worker     serve stage messages (join a shared Redis and database)
   plan       plan an instance of printers, inserters and jobs (JSON in, JSON plan out)
-  ids        check tracking identifiers
+  ids        check tracking identifiers, allocate new ones
+  accept     check a prepaid item's postage mark at acceptance
+  postage    postage-mark signing key and mark expiry
+  impose     impose a folder of letter PDFs onto marked press sheets
+  scan       read and grade the codes on scanned pieces (QA station)
+  watch      take complete submissions from a drop folder
+  digital    digital letters: record a read receipt, print those not opened in time
+  consent    import a consent registry (CSV or JSON)
 
 Environment: PLANT_STATE_DIR, PLANT_REDIS_URL, PLANT_DATABASE_URL override plant.toml."""
 
@@ -70,10 +77,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_plan_parser(sub, [common])
 
+    from plant.scan_cli import add_parser as add_scan_parser
+
+    add_scan_parser(sub, [common])
+
     ids = sub.add_parser("ids", parents=[common], help="tracking identifiers")
     ids_sub = ids.add_subparsers(dest="ids_command", required=True, metavar="IDS_COMMAND")
     check = ids_sub.add_parser("check", help="validate identifiers; exit 1 when any is invalid")
     check.add_argument("identifiers", nargs="+")
+    next_ids = ids_sub.add_parser("next", parents=[common], help="allocate ids from the configured ranges and print them")
+    next_ids.add_argument("--kind", choices=["s10", "ru14"], help="id kind (default: tracking.kind)")
+    next_ids.add_argument("--count", type=int, default=1, help="how many ids (default 1)")
+
+    from plant.acceptance import add_parser as add_accept_parser
+    from plant.postage import add_parser as add_postage_parser
+
+    add_accept_parser(sub, [common])
+    add_postage_parser(sub, [common])
+
+    from plant.impose_cli import add_parser as add_impose_parser
+
+    add_impose_parser(sub, [common])
+
+    from plant.intake.cli import add_parser as add_intake_parser
+
+    add_intake_parser(sub, [common])
     return parser
 
 
@@ -109,18 +137,21 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _run(settings: Settings, args: argparse.Namespace, submission: Path, consents: Path | None) -> int:
+    from plant.intake.compose import Templates
     from plant.intake.consent import import_registry
-    from plant.intake.submission import accept, read_submission
+    from plant.intake.submission import intake, read_submission
     from plant.session import Session
+    from plant.stages.route import consent_index_dir
 
-    package = read_submission(submission)  # refuse a broken package before starting anything
+    # refuse a broken package before starting anything
+    package = read_submission(submission, templates=Templates(settings.intake.template_dirs))
     started = time.monotonic()
     with Session(settings, config_path=getattr(args, "config", None)) as session:
         if consents:
             with session.plant.ledger.tx() as conn:
-                version = import_registry(conn, consents)
+                version = import_registry(conn, consents, index_dir=consent_index_dir(settings))
             print(f"Consent registry version {version} from {consents}", file=sys.stderr)
-        submission_id, new = accept(session.plant.ledger.tx, settings.blobs_dir, package)
+        submission_id, new, *_ = intake(session.plant.ledger, settings, package)
         if not new:
             print(f"{submission_id} was accepted before; finishing it.", file=sys.stderr)
             session.resume()
@@ -216,7 +247,11 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_ids(settings: Settings, args: argparse.Namespace) -> int:
-    """Validate identifiers: one line per id, exit 1 when any is invalid."""
+    """Validate identifiers (one line per id, exit 1 when any is invalid), or allocate new ones (``next``)."""
+    if args.ids_command == "next":
+        from plant.idalloc import cmd_next
+
+        return cmd_next(settings, args)
     from tracking.ids import validate
     from tracking.errors import TrackingError
 
@@ -239,4 +274,38 @@ def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"plan": cmd_plan, "demo": cmd_demo, "run": cmd_run, "resume": cmd_resume, "status": cmd_status, "receipts": cmd_receipts,
-            "worker": cmd_worker, "ids": cmd_ids}
+            "worker": cmd_worker, "ids": cmd_ids, "accept": lambda s, a: _accept(s, a),
+            "postage": lambda s, a: _postage(s, a), "impose": lambda s, a: _impose(s, a),
+            "scan": lambda s, a: _scan(s, a), "watch": lambda s, a: _intake_cli("cmd_watch", s, a),
+            "digital": lambda s, a: _intake_cli("cmd_digital", s, a),
+            "consent": lambda s, a: _intake_cli("cmd_consent", s, a)}
+
+
+def _intake_cli(name: str, settings: Settings, args: argparse.Namespace) -> int:
+    from plant.intake import cli as intake_cli
+
+    return getattr(intake_cli, name)(settings, args)
+
+
+def _scan(settings: Settings, args: argparse.Namespace) -> int:
+    from plant.scan_cli import cmd_scan
+
+    return cmd_scan(settings, args)
+
+
+def _impose(settings: Settings, args: argparse.Namespace) -> int:
+    from plant.impose_cli import cmd_impose
+
+    return cmd_impose(settings, args)
+
+
+def _accept(settings: Settings, args: argparse.Namespace) -> int:
+    from plant.acceptance import cmd_accept
+
+    return cmd_accept(settings, args)
+
+
+def _postage(settings: Settings, args: argparse.Namespace) -> int:
+    from plant.postage import cmd_postage
+
+    return cmd_postage(settings, args)

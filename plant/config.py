@@ -72,24 +72,138 @@ class InserterConfig:
     folder: Path | None = None
 
 
+class IdKind(StrEnum):
+    """Tracking-id schemes a range can hand out (see :mod:`tracking.ids`)."""
+
+    S10 = "s10"
+    RU14 = "ru14"
+
+
 @dataclass(frozen=True)
 class IdRangeConfig:
-    """A UPU S10 tracking-id range: service indicator, serial bounds (inclusive), issuing country."""
+    """A tracking-id range: serial bounds (inclusive) plus the parts fixed for the whole range.
+
+    S10 ranges fix the service indicator and the issuing country; Russian 14-digit ranges (``kind = "ru14"``)
+    fix the accepting office's postcode and the month code the post printed the range with.
+    """
 
     service: str = "RR"
     country: str = "ZZ"
     first: int = 10_000_000
     last: int = 19_999_999
+    kind: IdKind = IdKind.S10
+    #: ru14 only: postcode of the accepting office (6 digits).
+    office: str = ""
+    #: ru14 only: the range's two-digit month code (opaque, as the post issued it).
+    month_code: str = ""
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Which ids the plant hands out, from which ranges, and how long an id may not be reused."""
+
+    #: Kind of id the route stage gives print pieces.
+    kind: IdKind = IdKind.S10
+    #: Months within which an issued id is never handed out again (UPU S10: 12, 24 recommended).
+    retention_months: int = 12
+    #: Ranges in the order they are used; with no S10 range listed here, ``[ids]`` is the S10 range.
+    ranges: tuple[IdRangeConfig, ...] = ()
 
 
 @dataclass(frozen=True)
 class MassConfig:
-    """What a piece weighs: sheets × paper mass + envelope."""
+    """What a piece weighs: sheets × paper mass (g/m² × sheet area) + envelope + inserts."""
 
     #: Paper grammage in g/m².
     paper_gsm: float = 80.0
     #: Empty C5/DL envelope, grams.
     envelope_g: float = 5.0
+    #: Everything else put in each envelope (leaflets, return envelope), grams.
+    inserts_g: float = 0.0
+    #: Sheet width in millimetres (A4).
+    sheet_width_mm: float = 210.0
+    #: Sheet height in millimetres (A4).
+    sheet_height_mm: float = 297.0
+
+
+@dataclass(frozen=True)
+class WeightBandConfig:
+    """One tariff row: pieces up to ``up_to_g`` grams (inclusive) of ``mail_class`` ("" = any class) cost ``tariff``."""
+
+    up_to_g: int
+    #: Price in the postage currency as a decimal string, e.g. "29.50".
+    tariff: str
+    mail_class: str = ""
+
+
+#: Example tariff table shipped as the default; currency XXX ("no currency") until a real one is configured.
+DEFAULT_WEIGHT_BANDS = (
+    WeightBandConfig(20, "1.00"), WeightBandConfig(50, "1.50"), WeightBandConfig(100, "2.00"),
+    WeightBandConfig(250, "3.00"), WeightBandConfig(500, "4.50"), WeightBandConfig(1000, "6.00"),
+    WeightBandConfig(2000, "9.00"),
+)
+
+
+@dataclass(frozen=True)
+class PostageConfig:
+    """The plant's postage marks: signing key, place of acceptance, tariff table, acceptance rules."""
+
+    #: Ed25519 private key (PEM); default ``<state_dir>/postage/signing-key.pem``, made on first use.
+    key_path: Path | None = None
+    #: Extra public keys (PEM) acceptance trusts besides the signing key's own, e.g. a rotated-out key.
+    public_keys: tuple[Path, ...] = ()
+    #: Postcode of the office where the plant hands its mail in (the mark's place of acceptance).
+    office: str = "000000"
+    #: ISO 4217 code of the tariffs.
+    currency: str = "XXX"
+    #: Digits after the decimal point of the currency's minor unit (2 for RUB and EUR).
+    minor_digits: int = 2
+    #: Hours after its mark was issued within which a piece must be handed in.
+    hand_in_hours: float = 72.0
+    bands: tuple[WeightBandConfig, ...] = DEFAULT_WEIGHT_BANDS
+
+
+class NoMailboxPolicy(StrEnum):
+    """What happens to a digital letter whose recipient has no digital mailbox."""
+
+    #: Report it with the code KEPT_FOR_SENDER and stop (the sender decides).
+    KEEP = "keep"
+    #: Print it instead.
+    PRINT = "print"
+
+
+@dataclass(frozen=True)
+class IntakeConfig:
+    """Intake: the pre-flight sandbox's limits and checks, the digital channel and the drop folder (docs/intake.md)."""
+
+    #: Pre-flight child processes; 0 = one per CPU.
+    preflight_workers: int = 0
+    #: Address space one pre-flight child may use, MiB (RLIMIT_AS).
+    preflight_memory_mb: int = 1024
+    #: CPU seconds one letter may use in pre-flight (RLIMIT_CPU).
+    preflight_cpu_s: int = 10
+    #: Wall-clock seconds one letter may take in pre-flight before its child is killed.
+    preflight_wall_s: float = 20.0
+    #: Largest letter file taken, MiB.
+    max_letter_mb: int = 64
+    #: How far a page may differ from A4 in each dimension, mm.
+    page_tolerance_mm: float = 2.0
+    #: Resolution the clear zones are rendered at, dpi.
+    zone_dpi: float = 72.0
+    #: Grey level (0 black … 255 white) from which a rendered pixel counts as white.
+    white_level: int = 250
+    #: Take the 14 standard PDF fonts without embedding (every press RIP has them).
+    allow_standard_fonts: bool = True
+    #: OMR strip kept clear, ``[x, y, w, h]`` in mm from the top-left; empty = the inserters read no OMR.
+    omr_zone_mm: tuple[float, ...] = ()
+    #: Days a digital letter may stay unopened before it falls back to print.
+    digital_fallback_days: float = 5.0
+    #: A recipient with consent but no digital mailbox: keep the letter for the sender, or print it.
+    no_mailbox: NoMailboxPolicy = NoMailboxPolicy.KEEP
+    #: Seconds between two scans of a watched drop folder.
+    watch_interval_s: float = 2.0
+    #: Folders with letter templates (``<id>.toml``) searched before the built-in ones.
+    template_dirs: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,7 +234,20 @@ class Settings:
         InserterConfig(name="inserter-2", envelopes_per_hour=6000.0),
     )
     ids: IdRangeConfig = field(default_factory=IdRangeConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     mass: MassConfig = field(default_factory=MassConfig)
+    postage: PostageConfig = field(default_factory=PostageConfig)
+
+    def id_ranges(self, kind: IdKind) -> tuple[IdRangeConfig, ...]:
+        """The ranges ids of ``kind`` come from, in order of use (``[ids]`` when no S10 range is listed)."""
+        listed = tuple(r for r in self.tracking.ranges if r.kind == kind)
+        return listed or ((self.ids,) if kind == IdKind.S10 else ())
+
+    @property
+    def postage_key_path(self) -> Path:
+        """Where the postage signing key is read (and, by default, created)."""
+        return self.postage.key_path or self.state_dir / "postage" / "signing-key.pem"
+    intake: IntakeConfig = field(default_factory=IntakeConfig)
 
     # ---- derived places -------------------------------------------------------------------------------------
     @property
@@ -207,21 +334,67 @@ def _check(settings: Settings) -> None:
     if not settings.printers or not settings.inserters:
         raise ConfigError("The fleet needs at least one printer and one inserter; add [[printers]] and "
                           "[[inserters]] tables to plant.toml.", key="printers")
-    ids = settings.ids
-    if not (len(ids.service) == 2 and ids.service.isalpha() and ids.service.isupper()):
-        raise ConfigError(f"ids.service = {ids.service!r}: use two capital letters, e.g. 'RR'.", key="ids.service")
-    if not (len(ids.country) == 2 and ids.country.isalpha() and ids.country.isupper()):
-        raise ConfigError(f"ids.country = {ids.country!r}: use an ISO 3166 alpha-2 code, e.g. 'DE'.",
-                          key="ids.country")
-    if not 0 <= ids.first <= ids.last <= 99_999_999:
-        raise ConfigError(f"ids.first..ids.last = {ids.first}..{ids.last}: use 0 ≤ first ≤ last ≤ 99999999.",
-                          key="ids.first")
+    _check_id_range(settings.ids, "ids")
+    for i, id_range in enumerate(settings.tracking.ranges):
+        _check_id_range(id_range, f"tracking.ranges[{i}]")
+    _check_postage(settings)
     for key in ("job_max_pieces", "queue_prefetch", "worker_threads"):
         if getattr(settings, key) < 1:
             raise ConfigError(f"{key} = {getattr(settings, key)}: use a whole number ≥ 1.", key=key)
     if settings.time_scale < 0:
         raise ConfigError(f"time_scale = {settings.time_scale}: use 0 (instant) or a positive factor.",
                           key="time_scale")
+
+
+def _check_id_range(ids: IdRangeConfig, key: str) -> None:
+    """Refuse an id range whose fixed parts or bounds cannot make valid ids of its kind."""
+    if ids.kind == IdKind.RU14:
+        for part, text, size in (("office", ids.office, 6), ("month_code", ids.month_code, 2)):
+            if not (len(text) == size and text.isascii() and text.isdigit()):
+                raise ConfigError(f"{key}.{part} = {text!r}: use exactly {size} digits for a ru14 range.",
+                                  key=f"{key}.{part}")
+        top = 99_999
+    else:
+        if not (len(ids.service) == 2 and ids.service.isascii() and ids.service.isalpha() and ids.service.isupper()):
+            raise ConfigError(f"{key}.service = {ids.service!r}: use two capital letters, e.g. 'RR'.",
+                              key=f"{key}.service")
+        if not (len(ids.country) == 2 and ids.country.isascii() and ids.country.isalpha() and ids.country.isupper()):
+            raise ConfigError(f"{key}.country = {ids.country!r}: use an ISO 3166 alpha-2 code, e.g. 'DE'.",
+                              key=f"{key}.country")
+        top = 99_999_999
+    if not 0 <= ids.first <= ids.last <= top:
+        raise ConfigError(f"{key}.first..{key}.last = {ids.first}..{ids.last}: use 0 ≤ first ≤ last ≤ {top}.",
+                          key=f"{key}.first")
+
+
+def _check_postage(settings: Settings) -> None:
+    """Refuse a postage section that could not make a valid mark or tariff."""
+    import decimal
+
+    postage = settings.postage
+    if settings.tracking.retention_months < 1:
+        raise ConfigError(f"tracking.retention_months = {settings.tracking.retention_months}: use 1 or more "
+                          "(UPU S10 asks for 12).", key="tracking.retention_months")
+    if not (len(postage.currency) == 3 and postage.currency.isascii() and postage.currency.isalpha()
+            and postage.currency.isupper()):
+        raise ConfigError(f"postage.currency = {postage.currency!r}: use an ISO 4217 code such as 'RUB'.",
+                          key="postage.currency")
+    if not postage.office or len(postage.office.encode()) > 64:
+        raise ConfigError(f"postage.office = {postage.office!r}: give the accepting office's postcode.",
+                          key="postage.office")
+    if not postage.bands:
+        raise ConfigError("postage.bands is empty; list at least one [[postage.bands]] with up_to_g and tariff.",
+                          key="postage.bands")
+    for i, band in enumerate(postage.bands):
+        try:
+            amount = decimal.Decimal(band.tariff)
+        except decimal.InvalidOperation:
+            amount = decimal.Decimal(-1)
+        exponent = amount.as_tuple().exponent
+        if (band.up_to_g < 1 or not amount.is_finite() or amount < 0
+                or (isinstance(exponent, int) and -exponent > postage.minor_digits)):
+            raise ConfigError(f"postage.bands[{i}] = {band.up_to_g} g at {band.tariff!r}: use up_to_g ≥ 1 and a tariff "
+                              f"like \"29.50\" with at most {postage.minor_digits} decimals.", key=f"postage.bands[{i}]")
 
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:

@@ -83,6 +83,8 @@ _EDGES: dict[tuple[State, Event], State] = {
     (State.RECEIVED, Event.ROUTE_PRINT): State.PRINT_READY,
     (State.DIGITAL, Event.DELIVER_DIGITAL): State.DELIVERED_DIGITAL,
     (State.DIGITAL, Event.FALLBACK_PRINT): State.PRINT_READY,
+    # Delivered digitally but not opened in time: printed after all (the one timed exit of a final state).
+    (State.DELIVERED_DIGITAL, Event.FALLBACK_PRINT): State.PRINT_READY,
     (State.PRINT_READY, Event.PLAN): State.PLANNED,
     (State.PLANNED, Event.IMPOSE): State.IMPOSED,
     (State.PLANNED, Event.REPLAN): State.PRINT_READY,

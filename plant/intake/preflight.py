@@ -1,67 +1,108 @@
-"""Pre-flight of one letter PDF: it is a PDF, opens, is not encrypted, has A4 pages, fits an envelope.
+"""Pre-flight of letter PDFs: what a letter is checked against, and the process-wide sandbox pool that checks it.
 
-A failure gives a code and a message that says what to fix. (The sandboxed pool, the address and clear-zone
-checks come with the intake issue; this is the foundation's check, and it already never lets a broken file
-through.)
+:func:`check_spec` turns the settings into a :class:`~plant.intake.pdfcheck.CheckSpec`: A4 portrait within the
+configured tolerance, no more pages than the largest envelope of the fleet takes, the DIN 5008 form-B address
+field, and the clear zones where the plant prints — the control DataMatrix zone on every page and the tracking
+barcode zone on the first, both read from :class:`imposition.MarkLayout` so pre-flight and imposition never
+disagree, plus the OMR strip when one is configured. :func:`preflight_letters` runs letters through the pool
+(:mod:`plant.intake.sandbox`); :func:`check_pdf` is the same check in-process, for trusted files and tests.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import atexit
+import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import pikepdf
+from imposition import MarkLayout
+from imposition.geometry import A4_HEIGHT, A4_WIDTH, DIN5008_B_ADDRESS_FIELD, Rect, mm
+from plant.config import Settings
+from plant.intake.pdfcheck import Code, CheckSpec, Verdict, Zone, check, reject
+from plant.intake.sandbox import Limits, PreflightPool, Task
 
-#: A4 in points.
-A4 = (595.276, 841.89)
-#: Tolerance on page size, points (2 mm).
-SIZE_TOLERANCE = 2 * 72 / 25.4
+__all__ = ["Verdict", "address_lines", "check_pdf", "check_spec", "preflight_letters", "shared_pool"]
 
-
-@dataclass(frozen=True)
-class Verdict:
-    """The outcome of pre-flight: ok with a page count, or a rejection code and reason."""
-
-    ok: bool
-    pages: int = 0
-    code: str = ""
-    reason: str = ""
+_pools: dict[tuple, PreflightPool] = {}
+_pools_lock = threading.Lock()
 
 
-def check_pdf(path: Path, max_pages: int) -> Verdict:
-    """Check the letter at ``path``; ``max_pages`` is what the largest envelope of the fleet takes."""
-    path = Path(path)
-    with open(path, "rb") as fh:
-        head = fh.read(1024)
-    if b"%PDF-" not in head:
-        return Verdict(False, code="NOT_PDF", reason="the file is not a PDF (no %PDF- header); send the letter as PDF.")
-    try:
-        with pikepdf.open(path) as pdf:
-            pages = len(pdf.pages)
-            if pages == 0:
-                return Verdict(False, code="NO_PAGES", reason="the PDF has no pages; send the letter with its pages.")
-            if pages > max_pages:
-                return Verdict(False, pages=pages, code="TOO_MANY_PAGES",
-                               reason=f"{pages} pages, but the largest envelope takes {max_pages} sheets; split "
-                                      "the letter or send it as a large letter.")
-            for number, page in enumerate(pdf.pages, start=1):
-                problem = _page_problem(page, number)
-                if problem:
-                    return Verdict(False, pages=pages, code="PAGE_SIZE", reason=problem)
-    except pikepdf.PasswordError:
-        return Verdict(False, code="ENCRYPTED", reason="the PDF is encrypted; send it without a password.")
-    except (pikepdf.PdfError, ValueError, RecursionError) as exc:
-        return Verdict(False, code="BROKEN_PDF", reason=f"the PDF cannot be read ({str(exc)[:120]}); re-export it.")
-    return Verdict(True, pages=pages)
+def _box(rect: Rect) -> tuple[float, float, float, float]:
+    return (rect.x, rect.y, rect.w, rect.h)
 
 
-def _page_problem(page: pikepdf.Page, number: int) -> str | None:
-    box = [float(v) for v in page.trimbox] if "/TrimBox" in page.obj else [float(v) for v in page.mediabox]
-    width, height = abs(box[2] - box[0]), abs(box[3] - box[1])
-    if int(page.obj.get("/Rotate", 0)) % 180:
-        width, height = height, width
-    if abs(width - A4[0]) > SIZE_TOLERANCE or abs(height - A4[1]) > SIZE_TOLERANCE:
-        mm = 25.4 / 72
-        return (f"page {number} is {width * mm:.0f} × {height * mm:.0f} mm; the plant prints A4 portrait "
-                "(210 × 297 mm): re-export the page as A4.")
-    return None
+def check_spec(settings: Settings | None = None, max_pages: int | None = None,
+               layout: MarkLayout | None = None) -> CheckSpec:
+    """The check of the plant described by ``settings`` (defaults when None)."""
+    settings = settings or Settings()
+    layout = layout or MarkLayout()
+    intake = settings.intake
+    zones = [Zone("control-code zone", Code.CONTROL_ZONE_NOT_CLEAR, _box(layout.control_zone)),
+             Zone("tracking-barcode zone", Code.BARCODE_ZONE_NOT_CLEAR, _box(layout.tracking_zone),
+                  first_page_only=True)]
+    if intake.omr_zone_mm:
+        zones.append(Zone("OMR strip", Code.OMR_ZONE_NOT_CLEAR, _box(Rect.from_mm(*intake.omr_zone_mm))))
+    return CheckSpec(
+        max_pages=max_pages if max_pages is not None else max(i.max_sheets for i in settings.inserters),
+        page_width=A4_WIDTH, page_height=A4_HEIGHT, tolerance=mm(intake.page_tolerance_mm),
+        window=_box(DIN5008_B_ADDRESS_FIELD), zones=tuple(zones), zone_dpi=intake.zone_dpi,
+        white_level=intake.white_level, allow_standard_fonts=intake.allow_standard_fonts)
+
+
+def limits(settings: Settings) -> Limits:
+    """The sandbox limits configured in ``settings``."""
+    intake = settings.intake
+    return Limits(memory_mb=intake.preflight_memory_mb, cpu_s=intake.preflight_cpu_s, wall_s=intake.preflight_wall_s)
+
+
+def shared_pool(settings: Settings) -> PreflightPool:
+    """The process's pool for ``settings`` (started once, reused by every pre-flight, stopped at exit)."""
+    key = (check_spec(settings), limits(settings), settings.intake.preflight_workers)
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is None:
+            pool = _pools[key] = PreflightPool(key[0], key[1], key[2])
+        return pool
+
+
+@atexit.register
+def close_pools() -> None:
+    """Stop every pool this process started."""
+    with _pools_lock:
+        for pool in _pools.values():
+            pool.close()
+        _pools.clear()
+
+
+def address_lines(name: str, address_1: str, address_2: str, postcode: str, city: str) -> tuple[str, ...]:
+    """The manifest values that must show in the window field (the country is optional on domestic mail)."""
+    return tuple(v for v in (name, address_1, address_2, postcode, city) if v and v.strip())
+
+
+def preflight_letters(settings: Settings, letters: Iterable[tuple[object, Path, Sequence[str]]],
+                      pool: PreflightPool | None = None) -> dict[object, Verdict]:
+    """Check ``(key, pdf path, address lines)`` letters in the sandbox; a verdict per key.
+
+    Files larger than the configured limit are refused unread; everything else is read from the plant's own
+    blob store here and handed to a child as bytes.
+    """
+    pool = pool or shared_pool(settings)
+    most = settings.intake.max_letter_mb * 2**20
+    verdicts: dict[object, Verdict] = {}
+    tasks = []
+    for key, path, address in letters:
+        size = Path(path).stat().st_size
+        if size > most:
+            verdicts[key] = reject(Code.FILE_TOO_LARGE, f"the file is {size / 2**20:.0f} MiB; the plant takes letters "
+                                                        f"up to {settings.intake.max_letter_mb} MiB: compress its "
+                                                        "images or split it.")
+            continue
+        tasks.append(Task(key, Path(path).read_bytes, tuple(address)))
+    verdicts.update(pool.check(tasks))
+    return verdicts
+
+
+def check_pdf(path: Path, max_pages: int, address: Sequence[str] = (), settings: Settings | None = None) -> Verdict:
+    """Check the letter at ``path`` in this process (trusted files only: no sandbox); ``max_pages`` per envelope."""
+    data = Path(path).read_bytes()
+    return check(data, check_spec(settings, max_pages=max_pages), address)

@@ -1,9 +1,13 @@
-"""Submissions: a folder (or a .zip of one) with ``manifest.csv`` and one ``<letter_id>.pdf`` per row.
+"""Submissions: a folder (or a .zip of one) with a manifest and one letter file per row.
 
-:func:`read_submission` reads and checks the whole package without touching the ledger; :func:`accept` stores
-the bytes content-addressed and records every letter (RECEIVED, or REJECTED with a reason when its own row is
-unusable) in one transaction, with the outbox row that starts pre-flight. A problem with the package as a
-whole refuses all of it with a :class:`~plant.errors.SubmissionError` saying what to fix; nothing is stored.
+The manifest is ``manifest.csv`` (columns :data:`MANIFEST_COLUMNS`, optionally ``sender_id``) or
+``manifest.json`` (``{"sender_id": "...", "letters": [{"letter_id": ..., ...}]}``). A letter is
+``<letter_id>.pdf``, or ``<letter_id>.xml`` — data plus a template id, composed here into a PDF
+(:mod:`plant.intake.compose`). :func:`read_submission` reads and checks the whole package without touching the
+ledger; :func:`accept` stores the bytes content-addressed and records every letter (RECEIVED, or REJECTED with a
+reason when its own row or file is unusable) in one transaction, with the outbox row that starts pre-flight.
+A problem with the package as a whole refuses all of it with a :class:`~plant.errors.SubmissionError` saying
+what to fix; nothing is stored. :func:`intake` is the one entry point of the CLI, the drop folder and HTTP.
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import re
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 import structlog
 from sqlalchemy import insert, select
@@ -24,6 +30,7 @@ from plant.errors import SubmissionError
 from plant.intake.blobs import store_blob
 from plant.ledger import append_event, enqueue, move_letters, now
 from plant.ledger import schema as t
+from plant.ledger import schema_intake as ti
 from plant.model import Event, State
 
 log = structlog.get_logger(__name__)
@@ -31,16 +38,26 @@ log = structlog.get_logger(__name__)
 #: Columns of manifest.csv, in the documented order.
 MANIFEST_COLUMNS = ("letter_id", "recipient_id", "name", "address_1", "address_2", "postcode", "city", "country",
                     "mail_class")
+#: Columns manifest.csv may add (the sender must be the same on every row).
+OPTIONAL_COLUMNS = ("sender_id",)
 #: Columns a row must fill in (address_2 may stay empty).
 REQUIRED_VALUES = ("recipient_id", "name", "address_1", "postcode", "city", "country", "mail_class")
-#: Largest file accepted inside a submission, bytes.
+#: Largest file accepted inside a submission, bytes (a larger letter is rejected unread: FILE_TOO_LARGE).
 MAX_FILE_BYTES = 64 * 1024 * 1024
 #: Largest whole .zip accepted (uncompressed), bytes.
 MAX_ZIP_BYTES = 2 * 1024 * 1024 * 1024
+#: Largest manifest, bytes.
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 #: Threads storing a submission's files (their fsyncs overlap, so 1,000 letters do not cost 1,000 disk flushes).
 STORE_THREADS = 16
 #: Letter ids become file names and appear on receipts: keep them to a safe alphabet.
 LETTER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+#: Sender ids: the same safe alphabet.
+SENDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+#: Manifest file names, in the order they are looked for.
+MANIFEST_NAMES = ("manifest.csv", "manifest.json")
+#: Letter file suffixes read from a submission.
+LETTER_SUFFIXES = (".pdf", ".xml")
 
 
 @dataclass(frozen=True)
@@ -52,42 +69,123 @@ class Row:
 
     @property
     def letter_id(self) -> str:
+        """The row's letter id."""
         return self.values["letter_id"]
 
 
 @dataclass(frozen=True)
 class Package:
-    """A read submission: its id, the manifest rows and the PDF bytes by letter id."""
+    """A read submission: its id, the manifest rows and the letters' PDF bytes by letter id.
+
+    ``sources`` holds the XML of composed letters, ``templates`` their template ids, ``problems`` the letters
+    that cannot go on (code, reason) although the package as a whole is fine.
+    """
 
     submission_id: str
     source: str
     rows: tuple[Row, ...]
     files: dict[str, bytes]
+    sender_id: str = ""
+    manifest_format: str = "csv"
+    sources: dict[str, bytes] = field(default_factory=dict)
+    templates: dict[str, str] = field(default_factory=dict)
+    problems: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
-def read_submission(path: Path) -> Package:
-    """Read a submission folder or .zip and check it as a whole; raise SubmissionError on any package fault."""
+class IntakeResult(NamedTuple):
+    """What :func:`intake` did: the submission id, whether it was new, and its letters."""
+
+    submission_id: str
+    new: bool
+    letters: int
+    rejected_at_intake: int
+
+
+def intake(ledger, settings, source: Path | Package, sender_id: str | None = None,
+           channel: str = "cli") -> IntakeResult:
+    """The one intake: read, compose, store and record the submission at ``source`` (folder or .zip, or a
+    package already read with :func:`read_submission`).
+
+    Used by ``plant run``, the drop folder (``plant watch``) and the HTTP API. ``sender_id`` overrides the
+    manifest's. Raises :class:`SubmissionError` when the package as a whole is refused.
+    """
+    from plant.intake.compose import Templates
+
+    package = source if isinstance(source, Package) else read_submission(
+        source, sender_id=sender_id, templates=Templates(settings.intake.template_dirs))
+    submission_id, new = accept(ledger.tx, settings.blobs_dir, package, channel=channel)
+    rejected = sum(1 for row in package.rows if row.letter_id in package.problems
+                   or _row_problem(row, row.letter_id in package.files))
+    return IntakeResult(submission_id, new, len(package.rows), rejected)
+
+
+def read_submission(path: Path, sender_id: str | None = None, templates=None) -> Package:
+    """Read a submission folder or .zip and check it as a whole; raise SubmissionError on any package fault.
+
+    XML letters are composed with ``templates`` (the built-in ones when None).
+    """
     path = Path(path)
     if not path.exists():
         raise SubmissionError(f"{path} does not exist; give the path of a submission folder or .zip.", path=str(path))
-    files = _read_zip(path) if path.is_file() else _read_folder(path)
-    if "manifest.csv" not in files:
-        raise SubmissionError(f"{path} has no manifest.csv; add one with the columns {', '.join(MANIFEST_COLUMNS)}.",
-                              path=str(path))
-    rows = _parse_manifest(files.pop("manifest.csv"), path)
-    pdfs = {name[:-4]: data for name, data in files.items() if name.lower().endswith(".pdf")}
+    files, too_large = _read_zip(path) if path.is_file() else _read_folder(path)
+    if "manifest.csv" in files:
+        rows, manifest_sender, manifest_format = *_parse_manifest(files.pop("manifest.csv"), path), "csv"
+    elif "manifest.json" in files:
+        rows, manifest_sender, manifest_format = *_parse_json_manifest(files.pop("manifest.json"), path), "json"
+    else:
+        raise SubmissionError(f"{path} has no manifest.csv; add one with the columns {', '.join(MANIFEST_COLUMNS)} "
+                              "(or a manifest.json).", path=str(path))
+    sender = _sender(sender_id if sender_id is not None else manifest_sender, path)
     listed = {row.letter_id for row in rows}
-    for extra in sorted(set(pdfs) - listed):
-        log.warning("unlisted_file", submission=str(path), file=f"{extra}.pdf")
+    pdfs = {name[:-4]: data for name, data in files.items() if name.lower().endswith(".pdf")}
+    xmls = {name[:-4]: data for name, data in files.items() if name.lower().endswith(".xml")}
+    for extra in sorted((set(pdfs) | set(xmls)) - listed):
+        log.warning("unlisted_file", submission=str(path), file=extra)
+    problems = {name[:-4]: ("FILE_TOO_LARGE", f"{name} is {size / 2**20:.0f} MiB; the plant takes letter files up "
+                                              f"to {MAX_FILE_BYTES // 2**20} MiB: compress its images or split it.")
+                for name, size in too_large.items() if name[:-4] in listed}
+    composed, templates_used = _compose_all(rows, pdfs, xmls, problems, templates)
     digest = hashlib.sha256()
-    digest.update(_manifest_fingerprint(rows))
-    for letter_id in sorted(listed & set(pdfs)):
-        digest.update(letter_id.encode() + b"\0" + hashlib.sha256(pdfs[letter_id]).digest())
+    digest.update(_manifest_fingerprint(rows) + b"\0" + sender.encode())
+    letters = {k: v for k, v in pdfs.items() if k in listed}
+    for letter_id in sorted(listed & set(letters)):
+        digest.update(letter_id.encode() + b"\0" + hashlib.sha256(letters[letter_id]).digest())
+    for letter_id in sorted(listed & set(xmls)):
+        digest.update(letter_id.encode() + b"\1" + hashlib.sha256(xmls[letter_id]).digest())
+    for letter_id in sorted(problems):
+        digest.update(letter_id.encode() + b"\2" + problems[letter_id][0].encode())
     return Package(submission_id=f"S-{digest.hexdigest()[:16]}", source=str(path.resolve()), rows=tuple(rows),
-                   files={k: v for k, v in pdfs.items() if k in listed})
+                   files={**letters, **composed}, sender_id=sender, manifest_format=manifest_format,
+                   sources={k: v for k, v in xmls.items() if k in composed}, templates=templates_used,
+                   problems=problems)
 
 
-def accept(conn_factory, blobs_dir: Path, package: Package) -> tuple[str, bool]:
+def _compose_all(rows, pdfs, xmls, problems, templates) -> tuple[dict[str, bytes], dict[str, str]]:
+    """Compose the XML letters that have no PDF; a letter that cannot be composed gets its problem."""
+    from plant.intake.compose import CompositionError, Templates, compose
+
+    templates = templates or Templates()
+    composed, used = {}, {}
+    for row in rows:
+        letter_id = row.letter_id
+        if letter_id in pdfs or letter_id not in xmls or letter_id in problems:
+            continue
+        try:
+            composed[letter_id], used[letter_id] = compose(xmls[letter_id], row.values, templates)
+        except CompositionError as exc:
+            problems[letter_id] = (exc.code, f"{letter_id}.xml: {exc}")
+    return composed, used
+
+
+def _sender(value: str, path: Path) -> str:
+    value = (value or "").strip()
+    if value and not SENDER_ID.match(value):
+        raise SubmissionError(f"{path}: sender_id {value!r} has characters other than letters, digits, '.', '_', ':' "
+                              "and '-'; fix it.", path=str(path))
+    return value
+
+
+def accept(conn_factory, blobs_dir: Path, package: Package, channel: str = "cli") -> tuple[str, bool]:
     """Store and record ``package``; return (submission id, True when it is new, False when seen before).
 
     ``conn_factory`` is the ledger's ``tx``. The PDFs are stored before the transaction (content-addressed
@@ -100,6 +198,8 @@ def accept(conn_factory, blobs_dir: Path, package: Package) -> tuple[str, bool]:
     with ThreadPoolExecutor(max_workers=STORE_THREADS) as pool:  # concurrent fsyncs share journal commits
         stored = pool.map(lambda item: (item[0], store_blob(blobs_dir, item[1])), package.files.items())
         digests = dict(stored)
+        sources = dict(pool.map(lambda item: (item[0], store_blob(blobs_dir, item[1], ".xml")),
+                                package.sources.items()))
     stamp = now()
     with conn_factory() as conn:
         conn.execute(insert(t.submissions).values(submission_id=package.submission_id, source=package.source,
@@ -114,8 +214,16 @@ def accept(conn_factory, blobs_dir: Path, package: Package) -> tuple[str, bool]:
              "to_state": State.RECEIVED.value, "data": {"submission": package.submission_id, "letter_id": lid}}
             for lid, pk in pks.items()
         ])
+        conn.execute(insert(ti.intake_submissions).values(submission_id=package.submission_id,
+                                                          sender_id=package.sender_id,
+                                                          manifest_format=package.manifest_format, channel=channel))
+        conn.execute(insert(ti.intake_letters), [
+            {"letter_pk": pks[row.letter_id], "source_kind": "xml" if row.letter_id in sources else "pdf",
+             "source_sha256": sources.get(row.letter_id), "template_id": package.templates.get(row.letter_id)}
+            for row in package.rows])
         for row in package.rows:
-            problem = _row_problem(row, row.letter_id in digests)
+            problem = (_row_problem(row, True) or package.problems.get(row.letter_id)
+                       or _row_problem(row, row.letter_id in digests))
             if problem:
                 code, reason = problem
                 move_letters(conn, [pks[row.letter_id]], Event.REJECT, State.RECEIVED, data={"code": code},
@@ -139,11 +247,13 @@ def _row_problem(row: Row, has_pdf: bool) -> tuple[str, str] | None:
         return ("BAD_MANIFEST_ROW", f"manifest line {row.line}: {', '.join(empty)} empty; fill "
                 f"{'it' if len(empty) == 1 else 'them'} in and submit the letter again.")
     if not has_pdf:
-        return ("MISSING_PDF", f"no file {row.letter_id}.pdf in the submission; add it and submit the letter again.")
+        return ("MISSING_PDF", f"no file {row.letter_id}.pdf (or {row.letter_id}.xml) in the submission; add it and "
+                               "submit the letter again.")
     return None
 
 
-def _parse_manifest(data: bytes, path: Path) -> list[Row]:
+def _parse_manifest(data: bytes, path: Path) -> tuple[list[Row], str]:
+    """The rows of manifest.csv and the sender named in its optional ``sender_id`` column."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -155,31 +265,67 @@ def _parse_manifest(data: bytes, path: Path) -> list[Row]:
     if missing:
         raise SubmissionError(f"{path}/manifest.csv lacks the column(s) {', '.join(missing)}; the header must be: "
                               f"{','.join(MANIFEST_COLUMNS)}.", path=str(path), missing=missing)
-    unknown = [c for c in header if c not in MANIFEST_COLUMNS]
+    unknown = [c for c in header if c not in MANIFEST_COLUMNS + OPTIONAL_COLUMNS]
     if unknown:
         raise SubmissionError(f"{path}/manifest.csv has unknown column(s) {', '.join(unknown)}; allowed: "
-                              f"{','.join(MANIFEST_COLUMNS)}.", path=str(path), unknown=unknown)
+                              f"{','.join(MANIFEST_COLUMNS + OPTIONAL_COLUMNS)}.", path=str(path), unknown=unknown)
     reader.fieldnames = header
-    rows: list[Row] = []
-    seen: dict[str, int] = {}
+    records = []
     for line, record in enumerate(reader, start=2):
         if None in record:
             raise SubmissionError(f"{path}/manifest.csv line {line} has more fields than the header; quote values "
                                   "that contain commas.", path=str(path), line=line)
-        values = {k: (v or "").strip() for k, v in record.items()}
+        records.append((line, {k: (v or "").strip() for k, v in record.items()}))
+    senders = {values.pop("sender_id", "") for _, values in records}
+    if len(senders) > 1:
+        raise SubmissionError(f"{path}/manifest.csv names {len(senders)} different sender_id values; a submission "
+                              "comes from one sender: split it.", path=str(path))
+    return _rows(records, path, "manifest.csv"), (senders.pop() if senders else "")
+
+
+def _parse_json_manifest(data: bytes, path: Path) -> tuple[list[Row], str]:
+    """The rows of manifest.json (``{"sender_id": ..., "letters": [{...}, ...]}``) and its sender."""
+    try:
+        document = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SubmissionError(f"{path}/manifest.json is not UTF-8 JSON ({exc}); fix it.", path=str(path)) from None
+    letters = document.get("letters") if isinstance(document, dict) else None
+    if not isinstance(letters, list):
+        raise SubmissionError(f'{path}/manifest.json must be {{"sender_id": "...", "letters": [{{"letter_id": ..., '
+                              f'...}}]}} with the keys {", ".join(MANIFEST_COLUMNS)}.', path=str(path))
+    records = []
+    for number, item in enumerate(letters, start=1):
+        if not isinstance(item, dict):
+            raise SubmissionError(f"{path}/manifest.json letter {number} is not an object.", path=str(path))
+        unknown = sorted(set(item) - set(MANIFEST_COLUMNS))
+        if unknown:
+            raise SubmissionError(f"{path}/manifest.json letter {number} has unknown key(s) {', '.join(unknown)}; "
+                                  f"allowed: {', '.join(MANIFEST_COLUMNS)}.", path=str(path), unknown=unknown)
+        records.append((number, {c: str(item.get(c) if item.get(c) is not None else "").strip()
+                                 for c in MANIFEST_COLUMNS}))
+    sender = document.get("sender_id") or ""
+    return _rows(records, path, "manifest.json"), str(sender)
+
+
+def _rows(records: list[tuple[int, dict[str, str]]], path: Path, name: str) -> list[Row]:
+    """Rows with checked, unique letter ids."""
+    rows: list[Row] = []
+    seen: dict[str, int] = {}
+    for line, values in records:
+        values = {c: values.get(c, "") for c in MANIFEST_COLUMNS}
         letter_id = values["letter_id"]
         if not LETTER_ID.match(letter_id):
-            raise SubmissionError(f"{path}/manifest.csv line {line}: letter_id {letter_id!r} is empty or has "
+            raise SubmissionError(f"{path}/{name} line {line}: letter_id {letter_id!r} is empty or has "
                                   "characters other than letters, digits, '.', '_' and '-'; fix it.",
                                   path=str(path), line=line)
         if letter_id in seen:
-            raise SubmissionError(f"{path}/manifest.csv: letter_id {letter_id!r} appears on lines {seen[letter_id]} "
+            raise SubmissionError(f"{path}/{name}: letter_id {letter_id!r} appears on lines {seen[letter_id]} "
                                   f"and {line}; letter ids must be unique within a submission.",
                                   path=str(path), letter_id=letter_id)
         seen[letter_id] = line
         rows.append(Row(line=line, values=values))
     if not rows:
-        raise SubmissionError(f"{path}/manifest.csv has no letters; add one row per letter.", path=str(path))
+        raise SubmissionError(f"{path}/{name} has no letters; add one row per letter.", path=str(path))
     return rows
 
 
@@ -187,20 +333,29 @@ def _manifest_fingerprint(rows: list[Row]) -> bytes:
     return "\n".join("\x1f".join(r.values[c] for c in MANIFEST_COLUMNS) for r in rows).encode()
 
 
-def _read_folder(path: Path) -> dict[str, bytes]:
+def _wanted(name: str) -> bool:
+    return name in MANIFEST_NAMES or name.lower().endswith(LETTER_SUFFIXES)
+
+
+def _read_folder(path: Path) -> tuple[dict[str, bytes], dict[str, int]]:
+    """The manifest and letter files of a folder, and the letter files too large to take (name → bytes)."""
     files: dict[str, bytes] = {}
+    too_large: dict[str, int] = {}
     for item in sorted(path.iterdir()):
-        if item.is_file() and (item.name == "manifest.csv" or item.suffix.lower() == ".pdf"):
+        if item.is_file() and _wanted(item.name):
             size = item.stat().st_size
-            if size > MAX_FILE_BYTES:
-                # Too big to take: leave it out, so its letter is rejected (missing PDF) and the rest goes on.
+            limit = MAX_MANIFEST_BYTES if item.name in MANIFEST_NAMES else MAX_FILE_BYTES
+            if size > limit:
+                # Too big to take: left unread, so its letter is rejected with the reason and the rest goes on.
                 log.warning("file_too_large", file=str(item), bytes=size)
+                too_large[item.name] = size
                 continue
             files[item.name] = item.read_bytes()
-    return files
+    return files, too_large
 
 
-def _read_zip(path: Path) -> dict[str, bytes]:
+def _read_zip(path: Path) -> tuple[dict[str, bytes], dict[str, int]]:
+    """Like :func:`_read_folder` for a .zip (files at the top level, or inside one top folder)."""
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
@@ -215,17 +370,23 @@ def _read_zip(path: Path) -> dict[str, bytes]:
         if any(n.is_absolute() or ".." in n.parts for n in names):
             raise SubmissionError(f"{path} has entries with absolute paths or '..'; zip the folder's files only.",
                                   path=str(path))
-        # Accept the files at the top level, or inside one top folder (a zipped folder).
         prefixes = {n.parts[0] for n in names if len(n.parts) > 1}
         strip = 1 if not any(len(n.parts) == 1 for n in names) and len(prefixes) == 1 else 0
         files: dict[str, bytes] = {}
+        too_large: dict[str, int] = {}
         for info, name in zip(infos, names):
-            if len(name.parts) != strip + 1:
+            if len(name.parts) != strip + 1 or not _wanted(name.parts[-1]):
                 continue
             leaf = name.parts[-1]
-            if leaf == "manifest.csv" or leaf.lower().endswith(".pdf"):
-                if info.file_size > MAX_FILE_BYTES:
-                    log.warning("file_too_large", file=f"{path}:{info.filename}", bytes=info.file_size)
-                    continue
-                files[leaf] = archive.read(info)
-        return files
+            limit = MAX_MANIFEST_BYTES if leaf in MANIFEST_NAMES else MAX_FILE_BYTES
+            if info.file_size > limit:
+                log.warning("file_too_large", file=f"{path}:{info.filename}", bytes=info.file_size)
+                too_large[leaf] = info.file_size
+                continue
+            with archive.open(info) as member:  # read no more than declared, whatever the entry claims
+                data = member.read(limit + 1)
+            if len(data) > limit:
+                too_large[leaf] = len(data)
+                continue
+            files[leaf] = data
+        return files, too_large

@@ -1,85 +1,145 @@
 """Stage ``route(submission_id)``: consented recipients get the letter digitally, everyone else on paper.
 
-The decision (registry version, time, answer, the rule that matched) is recorded with every letter's event.
-Print letters get their piece: a tracking id from the configured range, sheet count and mass.
+The decision — registry version, time, sender, answer, and the rule that matched (the registry line) — is
+recorded per letter, in ``routing_decisions`` and in the letter's route event. Digital letters are handed to
+the mailbox (:mod:`plant.intake.digital`): delivered ones become DELIVERED_DIGITAL with a fallback time; a
+recipient without a mailbox gets KEPT_FOR_SENDER (or print, by configuration). Print letters get their piece: a
+tracking id from the configured ranges, sheet count and mass.
+
+The same message also sweeps the submission's digital letters whose fallback fell due (a delayed ``route``
+message is queued for the fallback time when letters were delivered), so the fallback needs no extra actor.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
+from collections.abc import Callable, Sequence
 
 import structlog
 from sqlalchemy import insert, select
 
-from plant.idalloc import allocate
-from plant.intake.blobs import atomic_write, blob_path
-from plant.intake.consent import lookup, newest_version
+from plant.config import NoMailboxPolicy
+from plant.idalloc import allocate_for
+from plant.intake.blobs import blob_path
+from plant.intake.consent import ConsentIndex, Decision, newest_version
+from plant.intake.digital import DAY_S, KEPT_FOR_SENDER, OutboxMailbox, fall_back_due
 from plant.ledger import enqueue, move_letters, now
 from plant.ledger import schema as t
+from plant.ledger import schema_intake as ti
 from plant.model import Channel, Event, State
+from plant.postage import piece_mass
 from plant.runtime import current
 
 log = structlog.get_logger(__name__)
 
-#: A4 sheet area in m², for the mass of a piece.
-A4_AREA_M2 = 0.210 * 0.297
+#: Rule recorded when no registry was ever imported.
+NO_REGISTRY = "no consent registry loaded"
 
 
-def route(submission_id: str) -> None:
+def consent_index_dir(settings):
+    """Where this machine keeps the consent registry's lookup indexes."""
+    return settings.state_dir / "consent"
+
+
+def route(submission_id: str, clock: Callable[[], float] = now) -> None:
     """Route the submission's pre-flighted letters; ask for planning when any went to print."""
     plant = current()
+    settings = plant.settings
+    fall_back_due(plant.ledger, settings, at=clock(), submission_id=submission_id)
     letters = t.letters.c
     with plant.ledger.read() as conn:
         rows = conn.execute(select(t.letters).where(letters.submission_id == submission_id,
                                                     letters.state == State.RECEIVED.value,
                                                     letters.preflight_ok == 1).order_by(letters.pk)).all()
+        if not rows:
+            return
+        sender = conn.execute(select(ti.intake_submissions.c.sender_id).where(
+            ti.intake_submissions.c.submission_id == submission_id)).scalar() or ""
         version = newest_version(conn)
-        at = now()
-        consents = lookup(conn, version, [r.recipient_id for r in rows], at) if version is not None else {}
-    if not rows:
-        return
-    digital = [r for r in rows if r.recipient_id in consents]
-    paper = [r for r in rows if r.recipient_id not in consents]
-    for row in digital:
-        _write_digital(plant.settings, row, consents[row.recipient_id])
-    decision = {"registry_version": version, "decided_at": at}
+        at = clock()
+        if version is None:
+            decisions = {r.recipient_id: Decision("print", NO_REGISTRY) for r in rows}
+        else:
+            index = ConsentIndex.open(conn, version, consent_index_dir(settings))
+            decisions = index.decide_many([r.recipient_id for r in rows], sender, at)
+    digital = [r for r in rows if decisions[r.recipient_id].digital]
+    paper = [r for r in rows if not decisions[r.recipient_id].digital]
+    mailbox = OutboxMailbox(settings.digital_outbox_dir)
+    deliveries = {r.pk: mailbox.deliver(r, decisions[r.recipient_id].consent, blob_path(settings.blobs_dir,
+                                                                                        r.pdf_sha256))
+                  for r in digital}
+    record = {r.pk: _record(decisions[r.recipient_id], version, at, sender) for r in rows}
     with plant.ledger.tx() as conn:
-        pks = [r.pk for r in digital]
-        moved = move_letters(conn, pks, Event.ROUTE_DIGITAL, State.RECEIVED,
-                             data={**decision, "answer": "digital", "rule": "consent valid at decision time"},
-                             extra={"channel": Channel.DIGITAL.value})
-        move_letters(conn, moved, Event.DELIVER_DIGITAL, State.DIGITAL,
-                     data={"outbox": str(plant.settings.digital_outbox_dir)})
-        rule = "no consent registry loaded" if version is None else "no valid consent for recipient"
-        moved = move_letters(conn, [r.pk for r in paper], Event.ROUTE_PRINT, State.RECEIVED,
-                             data={**decision, "answer": "print", "rule": rule},
-                             extra={"channel": Channel.PRINT.value})
-        by_pk = {r.pk: r for r in paper}
-        ids = allocate(conn, plant.settings.ids, len(moved))
-        mass = plant.settings.mass
-        if moved:
-            conn.execute(insert(t.pieces), [
-                {"letter_pk": pk, "tracking_id": tid, "sheets": by_pk[pk].pages, "prints": 0,
-                 "mass_g": round(by_pk[pk].pages * mass.paper_gsm * A4_AREA_M2 + mass.envelope_g, 1)}
-                for pk, tid in zip(moved, ids)
-            ])
+        moved = move_letters(conn, [r.pk for r in digital], Event.ROUTE_DIGITAL, State.RECEIVED,
+                             per_letter=record, extra={"channel": Channel.DIGITAL.value})
+        printed = move_letters(conn, [r.pk for r in paper], Event.ROUTE_PRINT, State.RECEIVED,
+                               per_letter=record, extra={"channel": Channel.PRINT.value})
+        if moved or printed:
+            conn.execute(insert(ti.routing_decisions), [
+                {"letter_pk": pk, "registry_version": version, "decided_at": at, "sender_id": sender,
+                 "answer": record[pk]["answer"], "rule": record[pk]["rule"], "entry_line": record[pk]["entry_line"]}
+                for pk in moved + printed])
+        by_pk = {r.pk: r for r in rows}
+        delivered = [pk for pk in moved if deliveries[pk].delivered]
+        kept = [pk for pk in moved if not deliveries[pk].delivered]
+        _deliver(conn, settings, delivered, by_pk, deliveries, decisions, at)
+        printed += _no_mailbox(conn, settings, kept, by_pk, decisions, at)
+        if printed:
+            make_pieces(conn, settings, [by_pk[pk] for pk in printed])
             enqueue(conn, "plan", submission_id)
+        if delivered:
+            enqueue(conn, "route", submission_id, delay_ms=int(settings.intake.digital_fallback_days * DAY_S * 1000))
         enqueue(conn, "receipts", submission_id)
-    log.info("routed", submission=submission_id, digital=len(digital), print=len(paper), registry_version=version)
+    log.info("routed", submission=submission_id, digital=len(delivered), kept=len(kept),
+             print=len(printed), registry_version=version)
     plant.notify()
 
 
-def _write_digital(settings, row, consent) -> None:
-    """Put the letter and its JSON envelope into the digital outbox (idempotent: same names, same bytes)."""
-    folder = settings.digital_outbox_dir / row.submission_id
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{row.letter_id}.pdf"
-    if not target.exists():
-        temp = folder / f".{row.letter_id}.pdf.tmp"
-        shutil.copyfile(blob_path(settings.blobs_dir, row.pdf_sha256), temp)
-        temp.replace(target)
-    envelope = {"submission_id": row.submission_id, "letter_id": row.letter_id, "recipient_id": row.recipient_id,
-                "channel": consent.channel, "address": consent.address, "pdf": target.name,
-                "pdf_sha256": row.pdf_sha256}
-    atomic_write(folder / f"{row.letter_id}.json", json.dumps(envelope, indent=1).encode())
+def _record(decision: Decision, version: int | None, at: float, sender: str) -> dict:
+    """The decision as recorded with the letter's route event."""
+    return {"registry_version": version, "decided_at": at, "sender_id": sender, "answer": decision.answer,
+            "rule": decision.rule, "entry_line": decision.consent.line if decision.consent else None}
+
+
+def _deliver(conn, settings, pks: Sequence[int], by_pk, deliveries, decisions, at: float) -> None:
+    due = at + settings.intake.digital_fallback_days * DAY_S
+    done = move_letters(conn, pks, Event.DELIVER_DIGITAL, State.DIGITAL,
+                        per_letter={pk: {"outbox": deliveries[pk].where, "delivered_at": at, "fallback_due_at": due}
+                                    for pk in pks})
+    if done:
+        conn.execute(insert(ti.digital_deliveries), [
+            {"letter_pk": pk, "channel": decisions[by_pk[pk].recipient_id].consent.channel,
+             "address": decisions[by_pk[pk].recipient_id].consent.address, "outbox_path": deliveries[pk].where,
+             "delivered_at": at, "fallback_due_at": due, "status": "delivered"} for pk in done])
+
+
+def _no_mailbox(conn, settings, pks: Sequence[int], by_pk, decisions, at: float) -> list[int]:
+    """Letters whose recipient has no mailbox: kept for the sender (FAILED, KEPT_FOR_SENDER) or printed."""
+    if not pks:
+        return []
+    consent = {pk: decisions[by_pk[pk].recipient_id].consent for pk in pks}
+    if settings.intake.no_mailbox is NoMailboxPolicy.PRINT:
+        moved = move_letters(conn, pks, Event.FALLBACK_PRINT, State.DIGITAL, data={"rule": "no digital mailbox"},
+                             extra={"channel": Channel.PRINT.value})
+        status = "fallback"
+    else:
+        moved = move_letters(conn, pks, Event.FAIL, State.DIGITAL, data={"code": KEPT_FOR_SENDER},
+                             extra={"reason_code": KEPT_FOR_SENDER,
+                                    "reason": "the recipient has no digital mailbox; the letter is kept for the "
+                                              "sender: send it on paper (without digital consent) or update the "
+                                              "consent registry"})
+        moved = []  # kept letters are not printed
+        status = "kept"
+    conn.execute(insert(ti.digital_deliveries), [
+        {"letter_pk": pk, "channel": consent[pk].channel, "address": consent[pk].address, "status": status,
+         "fallback_at": at if status == "fallback" else None} for pk in pks])
+    return moved
+
+
+def make_pieces(conn, settings, rows: Sequence) -> None:
+    """Give each print letter of ``rows`` its piece: a tracking id, its sheet count and mass."""
+    if not rows:
+        return
+    ids = allocate_for(conn, settings, len(rows))
+    conn.execute(insert(t.pieces), [
+        {"letter_pk": row.pk, "tracking_id": tid, "sheets": row.pages, "prints": 0,
+         "mass_g": piece_mass(settings.mass, row.pages)} for row, tid in zip(rows, ids)])

@@ -1,0 +1,412 @@
+"""The checks of one letter PDF, run inside a pre-flight child (:mod:`plant.intake.sandbox`) on untrusted bytes.
+
+Everything here works on plain values: the PDF's bytes, a :class:`CheckSpec` (page size, the clear zones, the
+address field, all in points measured from the page's top-left) and the manifest's address lines. It opens the
+bytes with PDFium (pypdfium2) once and answers with a :class:`Verdict`: ok with a page count, or a code, a
+message that says what to fix (lengths in millimetres), the findings with their rectangles, and low-resolution
+renderings of the offending pages from which the parent draws the overlay. It never reads a file, never
+imports :mod:`plant`'s ledger or settings, and is only ever called one letter at a time per process
+(PDFium is not thread-safe).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import unicodedata
+import zlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+#: Millimetres per PDF point.
+MM_PER_PT = 25.4 / 72
+#: The 14 standard PDF fonts: a PDF may use them without embedding them.
+STANDARD_FONTS = frozenset({
+    "Courier", "Courier-Bold", "Courier-Oblique", "Courier-BoldOblique", "Helvetica", "Helvetica-Bold",
+    "Helvetica-Oblique", "Helvetica-BoldOblique", "Times-Roman", "Times-Bold", "Times-Italic", "Times-BoldItalic",
+    "Symbol", "ZapfDingbats",
+})
+#: Resolution of the page pictures returned for overlays, dpi.
+OVERLAY_DPI = 50.0
+#: Nesting depth of form XObjects followed when looking for fonts.
+MAX_FORM_DEPTH = 8
+#: Page objects inspected for fonts per page (beyond that the page is judged by what was seen).
+MAX_OBJECTS_PER_PAGE = 20_000
+#: Most pages rendered into an overlay.
+MAX_OVERLAY_PAGES = 4
+
+
+class Code:
+    """Rejection codes of pre-flight (stable: senders match on them)."""
+
+    NOT_PDF = "NOT_PDF"
+    FILE_TOO_LARGE = "FILE_TOO_LARGE"
+    BROKEN_PDF = "BROKEN_PDF"
+    ENCRYPTED = "ENCRYPTED"
+    NO_PAGES = "NO_PAGES"
+    TOO_MANY_PAGES = "TOO_MANY_PAGES"
+    PAGE_SIZE = "PAGE_SIZE"
+    PAGE_LANDSCAPE = "PAGE_LANDSCAPE"
+    ADDRESS_OUTSIDE_WINDOW = "ADDRESS_OUTSIDE_WINDOW"
+    ADDRESS_MISMATCH = "ADDRESS_MISMATCH"
+    CONTROL_ZONE_NOT_CLEAR = "CONTROL_ZONE_NOT_CLEAR"
+    BARCODE_ZONE_NOT_CLEAR = "BARCODE_ZONE_NOT_CLEAR"
+    OMR_ZONE_NOT_CLEAR = "OMR_ZONE_NOT_CLEAR"
+    FONT_NOT_EMBEDDED = "FONT_NOT_EMBEDDED"
+    TIMEOUT = "PREFLIGHT_TIMEOUT"
+    CPU_LIMIT = "PREFLIGHT_CPU_LIMIT"
+    MEMORY_LIMIT = "PREFLIGHT_MEMORY_LIMIT"
+    CRASHED = "PREFLIGHT_CRASHED"
+
+
+Box = tuple[float, float, float, float]  # x, y, w, h in points from the page's top-left
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A clear zone: where the plant prints, so the letter must leave it white."""
+
+    name: str
+    code: str
+    rect: Box
+    #: Only the first page (the one behind the window) carries this zone.
+    first_page_only: bool = False
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """What a letter is checked against; plain values so it crosses into the child as JSON."""
+
+    max_pages: int
+    page_width: float
+    page_height: float
+    tolerance: float
+    #: The address field (DIN 5008 form B) on the first page.
+    window: Box
+    zones: tuple[Zone, ...]
+    zone_dpi: float = 72.0
+    white_level: int = 250
+    allow_standard_fonts: bool = True
+
+    def to_json(self) -> dict:
+        """A JSON-able dict of the spec."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> CheckSpec:
+        """The spec back from :meth:`to_json`."""
+        zones = tuple(Zone(z["name"], z["code"], tuple(z["rect"]), z["first_page_only"]) for z in data["zones"])
+        return cls(**{**data, "zones": zones, "window": tuple(data["window"])})
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing wrong with the letter, where (page index from 0, rectangle) when geometric."""
+
+    code: str
+    message: str
+    page: int | None = None
+    rect: Box | None = None
+    #: Where it should have been (the window field), drawn as an outline on the overlay.
+    expected: Box | None = None
+
+
+@dataclass(frozen=True)
+class PagePicture:
+    """A greyscale rendering of one page for the overlay (zlib-compressed 8-bit rows)."""
+
+    page: int
+    width_px: int
+    height_px: int
+    width_pt: float
+    height_pt: float
+    pixels: bytes
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of pre-flight: ok with a page count, or a rejection code, a reason and its findings."""
+
+    ok: bool
+    pages: int = 0
+    code: str = ""
+    reason: str = ""
+    findings: tuple[Finding, ...] = ()
+    pictures: tuple[PagePicture, ...] = field(default=(), repr=False)
+
+    def to_json(self) -> dict:
+        """A JSON-able dict (pictures base64) — the only form a verdict leaves the child in."""
+        data = asdict(self)
+        data["pictures"] = [{**p, "pixels": base64.b64encode(p["pixels"]).decode()} for p in data["pictures"]]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> Verdict:
+        """Rebuild a verdict sent by a child, checking its shape (a child is not trusted)."""
+        findings = tuple(Finding(str(f["code"]), str(f["message"]), _opt_int(f.get("page")), _opt_box(f.get("rect")),
+                                 _opt_box(f.get("expected"))) for f in data.get("findings", ()))
+        pictures = tuple(PagePicture(int(p["page"]), int(p["width_px"]), int(p["height_px"]), float(p["width_pt"]),
+                                     float(p["height_pt"]), base64.b64decode(p["pixels"]))
+                         for p in data.get("pictures", ()))
+        return cls(bool(data["ok"]), int(data.get("pages", 0)), str(data.get("code", "")),
+                   str(data.get("reason", "")), findings, pictures)
+
+
+def reject(code: str, reason: str, pages: int = 0, findings: Sequence[Finding] = (),
+           pictures: Sequence[PagePicture] = ()) -> Verdict:
+    """A rejection verdict."""
+    return Verdict(False, pages=pages, code=code, reason=reason, findings=tuple(findings), pictures=tuple(pictures))
+
+
+def sniff(head: bytes) -> Verdict | None:
+    """Refuse bytes that are plainly not a PDF (from their first KiB), naming what they look like."""
+    if not head:
+        return reject(Code.NOT_PDF, "the file is empty (0 bytes); send the letter as a PDF.")
+    kind = "a ZIP archive" if head.startswith(b"PK\x03\x04") else (
+        "HTML" if re.match(rb"\s*<\s*(!doctype|html|body|head)", head[:1024], re.I) else "no PDF")
+    if kind == "no PDF" and b"%PDF-" in head[:1024]:
+        return None
+    return reject(Code.NOT_PDF, f"the file is {kind}, not a PDF (no %PDF- header); export the letter as PDF.")
+
+
+def check(data: bytes, spec: CheckSpec, address: Sequence[str] = ()) -> Verdict:
+    """Check the letter ``data`` against ``spec``; ``address`` are the manifest's address lines (empty: no check)."""
+    import pypdfium2 as pdfium
+
+    early = sniff(data[:1024])
+    if early is not None:
+        return early
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            return reject(Code.ENCRYPTED, "the PDF is encrypted and does not open without a password; "
+                                          "send it without encryption.")
+        return reject(Code.BROKEN_PDF, f"the PDF cannot be read ({exc}); re-export it from the application "
+                                       "that made it.")
+    try:
+        return _check_document(pdf, spec, address)
+    except pdfium.PdfiumError as exc:
+        return reject(Code.BROKEN_PDF, f"the PDF's pages cannot be read ({exc}); re-export it from the application "
+                                       "that made it.")
+    finally:
+        pdf.close()
+
+
+def _check_document(pdf, spec: CheckSpec, address: Sequence[str]) -> Verdict:
+    pages = len(pdf)
+    if pages == 0:
+        return reject(Code.NO_PAGES, "the PDF has no pages; send the letter with its pages.")
+    if pages > spec.max_pages:
+        return reject(Code.TOO_MANY_PAGES, f"{pages} pages, but the largest envelope takes {spec.max_pages} sheets; "
+                                           "split the letter or send it as a large letter.", pages=pages)
+    for index in range(pages):
+        problem = _size_problem(pdf.get_page_size(index), index, spec)
+        if problem is not None:
+            return reject(problem.code, problem.message, pages=pages)
+    findings: list[Finding] = []
+    for index in range(pages):
+        page = pdf[index]
+        try:
+            findings.extend(_zone_findings(page, index, spec))
+            if index == 0 and address:
+                findings.extend(_address_findings(page, spec, address))
+            findings.extend(_font_findings(page, index, spec))
+        finally:
+            page.close()
+    if not findings:
+        return Verdict(True, pages=pages)
+    pictures = [_picture(pdf, i) for i in sorted({f.page for f in findings if f.page is not None})
+                [:MAX_OVERLAY_PAGES]]
+    first = findings[0]
+    reason = "; ".join(dict.fromkeys(f.message for f in findings))
+    return reject(first.code, reason, pages=pages, findings=findings, pictures=pictures)
+
+
+def _size_problem(size: tuple[float, float], index: int, spec: CheckSpec) -> Finding | None:
+    width, height = size
+    near = lambda a, b: abs(a - b) <= spec.tolerance  # noqa: E731
+    if near(width, spec.page_width) and near(height, spec.page_height):
+        return None
+    w_mm, h_mm = width * MM_PER_PT, height * MM_PER_PT
+    if near(width, spec.page_height) and near(height, spec.page_width):
+        return Finding(Code.PAGE_LANDSCAPE, f"page {index + 1} is A4 landscape ({w_mm:.0f} × {h_mm:.0f} mm); the "
+                                            "plant prints A4 portrait (210 × 297 mm): rotate the page to portrait.")
+    return Finding(Code.PAGE_SIZE, f"page {index + 1} is {w_mm:.0f} × {h_mm:.0f} mm; the plant prints A4 portrait "
+                                   "(210 × 297 mm): re-export the page as A4.")
+
+
+def _render_box(page, box: Box, dpi: float, width: float, height: float) -> tuple[bytes, int, int, float]:
+    """Render only ``box`` of ``page`` in greyscale; return (rows without padding, width px, height px, scale)."""
+    x, y, w, h = box
+    scale = dpi / 72
+    crop = (max(x, 0.0), max(height - y - h, 0.0), max(width - x - w, 0.0), max(y, 0.0))
+    bitmap = page.render(scale=scale, crop=crop, grayscale=True, draw_annots=True, may_draw_forms=False)
+    try:
+        cols, rows, stride = bitmap.width, bitmap.height, bitmap.stride
+        raw = bytes(bitmap.buffer)
+    finally:
+        bitmap.close()
+    if stride != cols:
+        raw = b"".join(raw[r * stride:r * stride + cols] for r in range(rows))
+    return raw, cols, rows, scale
+
+
+def _zone_findings(page, index: int, spec: CheckSpec) -> list[Finding]:
+    width, height = page.get_size()
+    found = []
+    for zone in spec.zones:
+        if zone.first_page_only and index:
+            continue
+        raw, cols, rows, scale = _render_box(page, zone.rect, spec.zone_dpi, width, height)
+        if not raw.translate(None, _WHITE[spec.white_level]):
+            continue
+        ink = _ink_box(raw, cols, rows, spec.white_level)
+        x0, y0 = zone.rect[0] + ink[0] / scale, zone.rect[1] + ink[1] / scale
+        rect = (x0, y0, max((ink[2] - ink[0]) / scale, 1.0), max((ink[3] - ink[1]) / scale, 1.0))
+        zx, zy, zw, zh = (v * MM_PER_PT for v in zone.rect)
+        found.append(Finding(zone.code, f"text or graphics at {x0 * MM_PER_PT:.0f} mm from the left edge and "
+                                        f"{y0 * MM_PER_PT:.0f} mm from the top inside the {zone.name} "
+                                        f"({zx:.0f}–{zx + zw:.0f} mm from the left, {zy:.0f}–{zy + zh:.0f} mm from "
+                                        f"the top) on page {index + 1}; leave that area white",
+                             page=index, rect=rect, expected=zone.rect))
+    return found
+
+
+#: For each white level, the bytes that count as white (deleted by ``bytes.translate`` to find ink fast).
+_WHITE = {level: bytes(range(level, 256)) for level in range(256)}
+
+
+def _ink_box(raw: bytes, cols: int, rows: int, level: int) -> tuple[int, int, int, int]:
+    """Pixel box (x0, y0, x1, y1) of everything darker than ``level``."""
+    white = _WHITE[level]
+    ys = [r for r in range(rows) if raw[r * cols:(r + 1) * cols].translate(None, white)]
+    xs = [c for r in ys for c, v in enumerate(raw[r * cols:(r + 1) * cols]) if v < level]
+    return min(xs), ys[0], max(xs) + 1, ys[-1] + 1
+
+
+def normalise(text: str) -> str:
+    """Text compared for the address: NFKC, case-folded, with every whitespace removed."""
+    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def _address_findings(page, spec: CheckSpec, address: Sequence[str]) -> list[Finding]:
+    width, height = page.get_size()
+    left, bottom, _right, top = page.get_bbox()
+    x, y, w, h = spec.window
+    textpage = page.get_textpage()
+    try:
+        inside = normalise(textpage.get_text_bounded(left + x, top - y - h, left + x + w, top - y))
+        missing = [line for line in address if line.strip() and normalise(line) not in inside]
+        if not missing:
+            return []
+        wx, wy, ww, wh = (v * MM_PER_PT for v in spec.window)
+        field_mm = f"{wx:.0f}–{wx + ww:.0f} mm from the left, {wy:.0f}–{wy + wh:.0f} mm from the top"
+        where = _locate(textpage, missing[0], left, top)
+        if where is not None:
+            return [Finding(Code.ADDRESS_OUTSIDE_WINDOW,
+                            f"the address line {missing[0]!r} is at {where[0] * MM_PER_PT:.0f} mm from the left and "
+                            f"{where[1] * MM_PER_PT:.0f} mm from the top, outside the window field ({field_mm}); "
+                            "move the address into the field", page=0, rect=where, expected=spec.window)]
+        return [Finding(Code.ADDRESS_MISMATCH,
+                        f"the window field ({field_mm}) does not show the manifest's address line(s) "
+                        f"{', '.join(repr(m) for m in missing)}; print the manifest's address there",
+                        page=0, rect=spec.window)]
+    finally:
+        textpage.close()
+
+
+def _locate(textpage, line: str, left: float, top: float) -> Box | None:
+    """Where ``line`` is printed on the page (top-left box in points), or None."""
+    searcher = textpage.search(line.strip(), match_case=False, match_whole_word=False)
+    try:
+        hit = searcher.get_next()
+    finally:
+        searcher.close()
+    if hit is None:
+        return None
+    start, count = hit
+    boxes = [textpage.get_charbox(i) for i in range(start, start + count)]
+    x0, x1 = min(b[0] for b in boxes), max(b[2] for b in boxes)
+    y_top, y_bottom = max(b[3] for b in boxes), min(b[1] for b in boxes)
+    return (x0 - left, top - y_top, max(x1 - x0, 1.0), max(y_top - y_bottom, 1.0))
+
+
+def _font_findings(page, index: int, spec: CheckSpec) -> list[Finding]:
+    import pypdfium2.raw as raw
+
+    missing: dict[str, None] = {}
+    seen: set[int] = set()
+    budget = [MAX_OBJECTS_PER_PAGE]
+
+    def visit(count_fn, get_fn, owner, depth: int) -> None:
+        for i in range(count_fn(owner)):
+            if budget[0] <= 0:
+                return
+            budget[0] -= 1
+            obj = get_fn(owner, i)
+            kind = raw.FPDFPageObj_GetType(obj)
+            if kind == raw.FPDF_PAGEOBJ_TEXT:
+                font = raw.FPDFTextObj_GetFont(obj)
+                key = _address_of(font)
+                if key in seen:
+                    continue
+                seen.add(key)
+                if not raw.FPDFFont_GetIsEmbedded(font):
+                    name = _font_name(raw, font)
+                    if not (spec.allow_standard_fonts and name.split("+")[-1] in STANDARD_FONTS):
+                        missing[name or "(unnamed)"] = None
+            elif kind == raw.FPDF_PAGEOBJ_FORM and depth < MAX_FORM_DEPTH:
+                visit(raw.FPDFFormObj_CountObjects, raw.FPDFFormObj_GetObject, obj, depth + 1)
+
+    visit(raw.FPDFPage_CountObjects, raw.FPDFPage_GetObject, page.raw, 0)
+    if not missing:
+        return []
+    names = ", ".join(missing)
+    return [Finding(Code.FONT_NOT_EMBEDDED, f"page {index + 1} uses the font(s) {names} without embedding them; "
+                                            "export the PDF with all fonts embedded", page=index)]
+
+
+def _address_of(handle) -> int:
+    import ctypes
+
+    return ctypes.addressof(handle.contents) if handle else 0
+
+
+def _font_name(raw, font) -> str:
+    import ctypes
+
+    size = raw.FPDFFont_GetBaseFontName(font, None, 0)
+    if size <= 0:
+        return ""
+    buffer = ctypes.create_string_buffer(size)
+    raw.FPDFFont_GetBaseFontName(font, buffer, size)
+    return buffer.value.decode("utf-8", "replace")
+
+
+def _picture(pdf, index: int) -> PagePicture:
+    page = pdf[index]
+    try:
+        width, height = page.get_size()
+        bitmap = page.render(scale=OVERLAY_DPI / 72, grayscale=True, may_draw_forms=False)
+        try:
+            cols, rows, stride = bitmap.width, bitmap.height, bitmap.stride
+            data = bytes(bitmap.buffer)
+        finally:
+            bitmap.close()
+    finally:
+        page.close()
+    if stride != cols:
+        data = b"".join(data[r * stride:r * stride + cols] for r in range(rows))
+    return PagePicture(index, cols, rows, width, height, zlib.compress(data, 6))
+
+
+def _opt_int(value) -> int | None:
+    return None if value is None else int(value)
+
+
+def _opt_box(value) -> Box | None:
+    if value is None:
+        return None
+    x, y, w, h = (float(v) for v in value)
+    return (x, y, w, h)
