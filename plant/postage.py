@@ -12,6 +12,7 @@ import argparse
 import decimal
 import os
 import sys
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -104,13 +105,21 @@ def write_new_key(path: Path, force: bool = False) -> Ed25519PrivateKey:
                          "--force after saving it for acceptance (postage.public_keys).", path=str(path))
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = new_signing_key()
-    temp = path.with_name(f".{path.name}.tmp")
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(private_key_pem(key))
         out.flush()
         os.fsync(out.fileno())
-    temp.replace(path)
+    if force:
+        temp.replace(path)
+        return key
+    try:  # a link refuses an existing name: of two processes making the first key, exactly one wins
+        os.link(temp, path)
+    except FileExistsError:
+        return load_private_key(path.read_bytes())
+    finally:
+        temp.unlink(missing_ok=True)
     return key
 
 

@@ -26,6 +26,7 @@ from plant.errors import ServiceError
 from plant.ledger import schema as t
 from plant.model import FINAL_STATES, State
 from plant.recovery import recover
+from plant.postage import signing_key
 from plant.runtime import Plant
 from plant.stages import HANDLERS
 
@@ -72,6 +73,7 @@ class Session:
             self.broker = make_broker(self.redis_url)
             self.actors = declare_actors(self.broker, HANDLERS)
             self.plant = Plant.open(settings)
+            signing_key(settings)  # made once here, before any worker signs a postage mark with it
             self.relay = Relay(self.plant.ledger, self.broker, self.actors)
             self.plant.notify = self.relay.wake.set
             self.relay_thread = threading.Thread(target=self.relay.run, args=(self.stop,), name="relay", daemon=True)

@@ -12,6 +12,7 @@ from plant.intake.blobs import atomic_write, blob_path
 from plant.ledger import enqueue, move_entity, move_letters
 from plant.ledger import schema as t
 from plant.model import Event, JobState, State
+from plant.postage import issue_marks, signing_key
 from plant.runtime import current
 
 log = structlog.get_logger(__name__)
@@ -42,8 +43,10 @@ def impose(job_id: str) -> None:
             return
         rows = [r for r in job_pieces(conn, job_id) if r.state == State.PLANNED.value]
     out = plant.settings.spool_dir / f"{job_id}.pdf"
+    marks = _issue_postage(plant, rows)
+    rows = [r for r in rows if str(r.piece_id) in marks]
     pieces = [PieceInput(piece_id=str(r.piece_id), pdf_path=blob_path(plant.settings.blobs_dir, r.pdf_sha256),
-                         tracking_id=r.tracking_id) for r in rows]
+                         tracking_id=r.tracking_id, postage=marks[str(r.piece_id)]) for r in rows]
     sheet_map = impose_1up(pieces, out, job_id)
     atomic_write(Path(f"{out}.map.json"), sheet_map.to_json().encode())
     with plant.ledger.tx() as conn:
@@ -54,3 +57,20 @@ def impose(job_id: str) -> None:
             enqueue(conn, "spool", job_id)
     log.info("job_imposed", job=job_id, sheets=sheet_map.sheet_count, pieces=len(rows))
     plant.notify()
+
+
+def _issue_postage(plant, rows) -> dict[str, str]:
+    """Issue the pieces' postage marks (on hold) before their print file exists; fail the pieces refused.
+
+    A reprint gets the mark it already has. A piece heavier than the top weight band fails with the reason.
+    """
+    with plant.ledger.tx() as conn:
+        issued = issue_marks(conn, plant.settings, [r.piece_id for r in rows], signing_key(plant.settings))
+        for row in rows:
+            reason = issued.refused.get(str(row.piece_id))
+            if reason is not None:
+                move_letters(conn, [row.pk], Event.FAIL, State.PLANNED,
+                             extra={"reason_code": "POSTAGE_REFUSED", "reason": reason})
+                log.warning("postage_refused", letter_id=row.letter_id, tracking_id=row.tracking_id, reason=reason)
+                enqueue(conn, "receipts", row.submission_id)
+    return issued.marks

@@ -136,3 +136,29 @@ def test_receipts_command_prints_the_list(demo):
     (submission,) = query(state, "SELECT submission_id FROM submissions")[0]
     result = run_plant(["receipts", submission, "--json"], state)
     assert result.returncode == 0 and len(json.loads(result.stdout)["letters"]) == DEMO_LETTERS
+
+
+def test_every_printed_piece_carries_a_verifiable_postage_mark(demo, tmp_path):
+    """Each dispatched piece has a mark on hold, and the QR on its first sheet verifies with the plant's key."""
+    import subprocess
+
+    import numpy as np
+    import zxingcpp
+    from PIL import Image
+
+    from plant.config import load_settings
+    from plant.postage import verification_keys
+    from tracking.postage import decode_and_verify
+
+    state, _, _ = demo
+    on_hold = query(state, "SELECT count(*) FROM postage_marks WHERE state = 'on_hold'")[0][0]
+    dispatched = query(state, "SELECT count(*) FROM letters WHERE state = 'DISPATCHED'")[0][0]
+    assert on_hold == dispatched
+    (job_id, pdf), = query(state, "SELECT job_id, pdf_path FROM print_jobs ORDER BY number LIMIT 1")
+    subprocess.run(["pdftoppm", "-r", "200", "-gray", "-f", "1", "-l", "1", pdf, str(tmp_path / "p")], check=True)
+    image = np.asarray(Image.open(next(tmp_path.glob("p-*.pgm"))))
+    (mark,) = [r.text for r in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)]
+    payload = decode_and_verify(mark, verification_keys(load_settings(environ={"PLANT_STATE_DIR": str(state)})))
+    first_piece = query(state, f"SELECT p.piece_id, p.tracking_id FROM job_pieces j JOIN pieces p USING (piece_id) "
+                               f"WHERE j.job_id = '{job_id}' ORDER BY j.seq LIMIT 1")[0]
+    assert (payload.piece_id, payload.tracking_id) == (str(first_piece[0]), first_piece[1])
