@@ -207,6 +207,22 @@ class IntakeConfig:
 
 
 @dataclass(frozen=True)
+class MarksConfig:
+    """Where the plant prints its codes on an A4 letter sheet: (x, y, width, height) in mm from the top-left.
+
+    The tracking barcode and the postage mark must show in the window of the envelope stock in use (DIN 680 DL/C5
+    window: 90 × 45 mm, 20 mm from the left and 15 mm from the bottom), inside the letter's address field.
+    """
+
+    #: The per-sheet control DataMatrix (left margin near the bottom by default).
+    control_zone_mm: tuple[float, ...] = (6.0, 250.0, 12.0, 12.0)
+    #: The tracking Code 128 with its text, under the address in the DIN 5008 form-B field.
+    tracking_zone_mm: tuple[float, ...] = (24.0, 81.0, 70.0, 8.5)
+    #: The postage mark, at the right end of the address field clear of the return line.
+    postage_zone_mm: tuple[float, ...] = (88.0, 45.5, 16.5, 16.5)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable about one plant."""
 
@@ -237,6 +253,8 @@ class Settings:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     mass: MassConfig = field(default_factory=MassConfig)
     postage: PostageConfig = field(default_factory=PostageConfig)
+    intake: IntakeConfig = field(default_factory=IntakeConfig)
+    marks: MarksConfig = field(default_factory=MarksConfig)
 
     def id_ranges(self, kind: IdKind) -> tuple[IdRangeConfig, ...]:
         """The ranges ids of ``kind`` come from, in order of use (``[ids]`` when no S10 range is listed)."""
@@ -247,7 +265,15 @@ class Settings:
     def postage_key_path(self) -> Path:
         """Where the postage signing key is read (and, by default, created)."""
         return self.postage.key_path or self.state_dir / "postage" / "signing-key.pem"
-    intake: IntakeConfig = field(default_factory=IntakeConfig)
+
+    def mark_layout(self):
+        """Where the plant prints its codes (``imposition.MarkLayout``), from ``[marks]``: imposition, pre-flight's
+        clear zones and the inserter's camera all use this one answer."""
+        from imposition import MarkLayout, Rect
+
+        return MarkLayout(control_zone=Rect.from_mm(*self.marks.control_zone_mm),
+                          tracking_zone=Rect.from_mm(*self.marks.tracking_zone_mm),
+                          postage_zone=Rect.from_mm(*self.marks.postage_zone_mm))
 
     # ---- derived places -------------------------------------------------------------------------------------
     @property
@@ -341,6 +367,12 @@ def _check(settings: Settings) -> None:
     for key in ("job_max_pieces", "queue_prefetch", "worker_threads"):
         if getattr(settings, key) < 1:
             raise ConfigError(f"{key} = {getattr(settings, key)}: use a whole number ≥ 1.", key=key)
+    for key in ("control_zone_mm", "tracking_zone_mm", "postage_zone_mm"):
+        zone = getattr(settings.marks, key)
+        if len(zone) != 4 or zone[2] <= 0 or zone[3] <= 0 or min(zone) < 0 or zone[0] + zone[2] > 210 \
+                or zone[1] + zone[3] > 297:
+            raise ConfigError(f"marks.{key} = {list(zone)}: give [x, y, width, height] in mm from the sheet's "
+                              "top-left corner, inside the A4 sheet (210 × 297 mm).", key=f"marks.{key}")
     if settings.time_scale < 0:
         raise ConfigError(f"time_scale = {settings.time_scale}: use 0 (instant) or a positive factor.",
                           key="time_scale")

@@ -52,12 +52,12 @@ def _parse_region(text: str) -> Any:
         raise ScanError("--region", text, "must read KIND:X,Y,W,H[,MODULE] in mm, KIND one of control, tracking, postage") from None
 
 
-def _sheet_regions() -> list[Any]:
-    """The A4 sheet's control and tracking zones (imposition's mark layout) widened by :data:`SHEET_PLAY_MM`."""
-    from imposition.geometry import PT_PER_MM, MarkLayout
+def _sheet_regions(settings) -> list[Any]:
+    """The A4 sheet's control and tracking zones (the plant's mark layout) widened by :data:`SHEET_PLAY_MM`."""
+    from imposition.geometry import PT_PER_MM
     from tracking.scan import CodeKind, Region
 
-    layout = MarkLayout()
+    layout = settings.mark_layout()
     out = []
     for kind, zone, module in ((CodeKind.CONTROL, layout.control_zone, layout.control_module),
                                (CodeKind.TRACKING, layout.tracking_zone, layout.tracking_module)):
@@ -130,11 +130,11 @@ class _PieceLookup:
             self.ledger.dispose()
 
 
-def scan_report(path: Path, args: argparse.Namespace, lookup: _PieceLookup) -> dict[str, Any]:
+def scan_report(path: Path, args: argparse.Namespace, lookup: _PieceLookup, settings) -> dict[str, Any]:
     """The JSON-ready report of one image: codes (kind, text, grade, piece), missing kinds, overall grade."""
     from tracking.scan import scan_piece
 
-    regions = [_parse_region(r) for r in args.region] or (_sheet_regions() if args.layout == "sheet" else None)
+    regions = [_parse_region(r) for r in args.region] or (_sheet_regions(settings) if args.layout == "sheet" else None)
     gray, dpi = _load(path, args.dpi)
     result = scan_piece(gray, dpi, regions, grade=not args.no_grade)
     codes = []
@@ -159,7 +159,7 @@ def cmd_scan(settings: Settings, args: argparse.Namespace) -> int:
     try:
         for path in args.images:
             try:
-                report = scan_report(path, args, lookup)
+                report = scan_report(path, args, lookup, settings)
             except TrackingError as exc:
                 report = {"image": str(path), "error": str(exc)}
             failed |= "error" in report or bool(report.get("missing")) or not report.get("codes")

@@ -35,7 +35,7 @@ def check_spec(settings: Settings | None = None, max_pages: int | None = None,
                layout: MarkLayout | None = None) -> CheckSpec:
     """The check of the plant described by ``settings`` (defaults when None)."""
     settings = settings or Settings()
-    layout = layout or MarkLayout()
+    layout = layout or settings.mark_layout()
     intake = settings.intake
     zones = [Zone("control-code zone", Code.CONTROL_ZONE_NOT_CLEAR, _box(layout.control_zone)),
              Zone("tracking-barcode zone", Code.BARCODE_ZONE_NOT_CLEAR, _box(layout.tracking_zone),

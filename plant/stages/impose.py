@@ -47,7 +47,7 @@ def impose(job_id: str) -> None:
     rows = [r for r in rows if str(r.piece_id) in marks]
     pieces = [PieceInput(piece_id=str(r.piece_id), pdf_path=blob_path(plant.settings.blobs_dir, r.pdf_sha256),
                          tracking_id=r.tracking_id, postage=marks[str(r.piece_id)]) for r in rows]
-    sheet_map = impose_1up(pieces, out, job_id)
+    sheet_map = impose_1up(pieces, out, job_id, layout=plant.settings.mark_layout())
     atomic_write(Path(f"{out}.map.json"), sheet_map.to_json().encode())
     with plant.ledger.tx() as conn:
         if move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, job_id, JobState.PLANNED.value,

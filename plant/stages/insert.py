@@ -12,7 +12,6 @@ from __future__ import annotations
 import structlog
 from sqlalchemy import select, update
 
-from imposition import MarkLayout
 from inserters import MailRun, Outcome, RunRecord
 from plant.ledger import enqueue, move_entity, move_letters
 from plant.ledger import schema as t
@@ -41,7 +40,7 @@ def insert(run_id: str) -> None:
     inserter = plant.inserters[run.inserter]
     if inserter.find(run_id) is None:
         printed = plant.printers[job.printer].status(job.job_id)
-        zone = MarkLayout().control_zone
+        zone = plant.settings.mark_layout().control_zone
         inserter.submit(MailRun(run_id=run_id, job_id=job.job_id,
                                 records=tuple(RunRecord(piece_id=str(r.piece_id), sheets=r.sheets) for r in rows),
                                 sheets_pdf=printed.output_path, control_zone=(zone.x, zone.y, zone.w, zone.h)))

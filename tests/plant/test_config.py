@@ -73,3 +73,17 @@ def test_broken_toml_is_refused(tmp_path):
     """A syntax error names the file."""
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(write(tmp_path, "a = [\n"), environ={})
+
+
+def test_mark_zones_come_from_the_configuration(tmp_path):
+    """[marks] moves the code zones; the one mark layout the plant uses follows (in points)."""
+    settings = load_settings(write(tmp_path, "[marks]\ncontrol_zone_mm = [6, 200, 12, 12]\n"), environ={})
+    zone = settings.mark_layout().control_zone
+    assert (round(zone.x / 72 * 25.4, 3), round(zone.y / 72 * 25.4, 3)) == (6.0, 200.0)
+
+
+def test_mark_zone_outside_the_sheet_is_refused(tmp_path):
+    """A zone that does not fit on A4 is refused naming the key."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, "[marks]\npostage_zone_mm = [200, 45, 16, 16]\n"), environ={})
+    assert info.value.key == "marks.postage_zone_mm"
