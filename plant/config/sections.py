@@ -1,0 +1,208 @@
+"""The sections of the plant's configuration: the fleet, id ranges, masses, postage, intake and marks.
+
+Each is a frozen dataclass whose defaults are the embedded ones; :mod:`plant.config.loader` builds them from TOML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+
+class PrinterDriver(StrEnum):
+    """Printer drivers the plant can use."""
+
+    SIMULATED = "simulated"
+    HOTFOLDER = "hotfolder"
+
+
+class InserterDriver(StrEnum):
+    """Inserter drivers the plant can use."""
+
+    SIMULATED = "simulated"
+
+
+class LogFormat(StrEnum):
+    """How log lines are written: ``auto`` is JSON when stderr is not a terminal."""
+
+    AUTO = "auto"
+    JSON = "json"
+    CONSOLE = "console"
+
+
+@dataclass(frozen=True)
+class PrinterConfig:
+    """One printer of the fleet."""
+
+    name: str
+    driver: PrinterDriver = PrinterDriver.SIMULATED
+    sheets_per_minute: float = 120.0
+    #: Hot folder; default ``<state_dir>/devices/printers/<name>``.
+    folder: Path | None = None
+    #: Press-lifetime sheet numbers at which the simulated press jams.
+    jams: tuple[int, ...] = ()
+    #: Device seconds after which a simulated operator clears a jam; none = wait for `plant devices clear`.
+    auto_clear_after_s: float | None = None
+
+
+@dataclass(frozen=True)
+class InserterConfig:
+    """One envelope inserter of the fleet."""
+
+    name: str
+    driver: InserterDriver = InserterDriver.SIMULATED
+    envelopes_per_hour: float = 6000.0
+    #: Most sheets one envelope of this inserter takes.
+    max_sheets: int = 6
+    folder: Path | None = None
+
+
+class IdKind(StrEnum):
+    """Tracking-id schemes a range can hand out (see :mod:`tracking.ids`)."""
+
+    S10 = "s10"
+    RU14 = "ru14"
+
+
+@dataclass(frozen=True)
+class IdRangeConfig:
+    """A tracking-id range: serial bounds (inclusive) plus the parts fixed for the whole range.
+
+    S10 ranges fix the service indicator and the issuing country; Russian 14-digit ranges (``kind = "ru14"``)
+    fix the accepting office's postcode and the month code the post printed the range with.
+    """
+
+    service: str = "RR"
+    country: str = "ZZ"
+    first: int = 10_000_000
+    last: int = 19_999_999
+    kind: IdKind = IdKind.S10
+    #: ru14 only: postcode of the accepting office (6 digits).
+    office: str = ""
+    #: ru14 only: the range's two-digit month code (opaque, as the post issued it).
+    month_code: str = ""
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Which ids the plant hands out, from which ranges, and how long an id may not be reused."""
+
+    #: Kind of id the route stage gives print pieces.
+    kind: IdKind = IdKind.S10
+    #: Months within which an issued id is never handed out again (UPU S10: 12, 24 recommended).
+    retention_months: int = 12
+    #: Ranges in the order they are used; with no S10 range listed here, ``[ids]`` is the S10 range.
+    ranges: tuple[IdRangeConfig, ...] = ()
+
+
+@dataclass(frozen=True)
+class MassConfig:
+    """What a piece weighs: sheets × paper mass (g/m² × sheet area) + envelope + inserts."""
+
+    #: Paper grammage in g/m².
+    paper_gsm: float = 80.0
+    #: Empty C5/DL envelope, grams.
+    envelope_g: float = 5.0
+    #: Everything else put in each envelope (leaflets, return envelope), grams.
+    inserts_g: float = 0.0
+    #: Sheet width in millimetres (A4).
+    sheet_width_mm: float = 210.0
+    #: Sheet height in millimetres (A4).
+    sheet_height_mm: float = 297.0
+
+
+@dataclass(frozen=True)
+class WeightBandConfig:
+    """One tariff row: pieces up to ``up_to_g`` grams (inclusive) of ``mail_class`` ("" = any class) cost ``tariff``."""
+
+    up_to_g: int
+    #: Price in the postage currency as a decimal string, e.g. "29.50".
+    tariff: str
+    mail_class: str = ""
+
+
+#: Example tariff table shipped as the default; currency XXX ("no currency") until a real one is configured.
+DEFAULT_WEIGHT_BANDS = (
+    WeightBandConfig(20, "1.00"), WeightBandConfig(50, "1.50"), WeightBandConfig(100, "2.00"),
+    WeightBandConfig(250, "3.00"), WeightBandConfig(500, "4.50"), WeightBandConfig(1000, "6.00"),
+    WeightBandConfig(2000, "9.00"),
+)
+
+
+@dataclass(frozen=True)
+class PostageConfig:
+    """The plant's postage marks: signing key, place of acceptance, tariff table, acceptance rules."""
+
+    #: Ed25519 private key (PEM); default ``<state_dir>/postage/signing-key.pem``, made on first use.
+    key_path: Path | None = None
+    #: Extra public keys (PEM) acceptance trusts besides the signing key's own, e.g. a rotated-out key.
+    public_keys: tuple[Path, ...] = ()
+    #: Postcode of the office where the plant hands its mail in (the mark's place of acceptance).
+    office: str = "000000"
+    #: ISO 4217 code of the tariffs.
+    currency: str = "XXX"
+    #: Digits after the decimal point of the currency's minor unit (2 for RUB and EUR).
+    minor_digits: int = 2
+    #: Hours after its mark was issued within which a piece must be handed in.
+    hand_in_hours: float = 72.0
+    bands: tuple[WeightBandConfig, ...] = DEFAULT_WEIGHT_BANDS
+
+
+class NoMailboxPolicy(StrEnum):
+    """What happens to a digital letter whose recipient has no digital mailbox."""
+
+    #: Report it with the code KEPT_FOR_SENDER and stop (the sender decides).
+    KEEP = "keep"
+    #: Print it instead.
+    PRINT = "print"
+
+
+@dataclass(frozen=True)
+class IntakeConfig:
+    """Intake: the pre-flight sandbox's limits and checks, the digital channel and the drop folder (docs/intake.md)."""
+
+    #: Pre-flight child processes; 0 = one per CPU.
+    preflight_workers: int = 0
+    #: Address space one pre-flight child may use, MiB (RLIMIT_AS).
+    preflight_memory_mb: int = 1024
+    #: CPU seconds one letter may use in pre-flight (RLIMIT_CPU).
+    preflight_cpu_s: int = 10
+    #: Wall-clock seconds one letter may take in pre-flight before its child is killed.
+    preflight_wall_s: float = 20.0
+    #: Largest letter file taken, MiB.
+    max_letter_mb: int = 64
+    #: How far a page may differ from A4 in each dimension, mm.
+    page_tolerance_mm: float = 2.0
+    #: Resolution the clear zones are rendered at, dpi.
+    zone_dpi: float = 72.0
+    #: Grey level (0 black … 255 white) from which a rendered pixel counts as white.
+    white_level: int = 250
+    #: Take the 14 standard PDF fonts without embedding (every press RIP has them).
+    allow_standard_fonts: bool = True
+    #: OMR strip kept clear, ``[x, y, w, h]`` in mm from the top-left; empty = the inserters read no OMR.
+    omr_zone_mm: tuple[float, ...] = ()
+    #: Days a digital letter may stay unopened before it falls back to print.
+    digital_fallback_days: float = 5.0
+    #: A recipient with consent but no digital mailbox: keep the letter for the sender, or print it.
+    no_mailbox: NoMailboxPolicy = NoMailboxPolicy.KEEP
+    #: Seconds between two scans of a watched drop folder.
+    watch_interval_s: float = 2.0
+    #: Folders with letter templates (``<id>.toml``) searched before the built-in ones.
+    template_dirs: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class MarksConfig:
+    """Where the plant prints its codes on an A4 letter sheet: (x, y, width, height) in mm from the top-left.
+
+    The tracking barcode and the postage mark must show in the window of the envelope stock in use (DIN 680 DL/C5
+    window: 90 × 45 mm, 20 mm from the left and 15 mm from the bottom), inside the letter's address field.
+    """
+
+    #: The per-sheet control DataMatrix (left margin near the bottom by default).
+    control_zone_mm: tuple[float, ...] = (6.0, 250.0, 12.0, 12.0)
+    #: The tracking Code 128 with its text, under the address in the DIN 5008 form-B field.
+    tracking_zone_mm: tuple[float, ...] = (24.0, 81.0, 70.0, 8.5)
+    #: The postage mark, at the right end of the address field clear of the return line.
+    postage_zone_mm: tuple[float, ...] = (88.0, 45.5, 16.5, 16.5)
