@@ -32,7 +32,7 @@ from tracking.postage import (
 )
 from tracking.errors import RasterError, ScanError
 from tracking.raster import Stamp, pack_bits, render_symbol, scale_modules, stamp_gray, stamp_packed, threshold_pack
-from tracking.symbols import code128, datamatrix, qr
+from tracking.symbols import code128, code128_many, datamatrix, datamatrix_many, qr, qr_many
 
 __all__ = [
     "ControlCode",
@@ -50,7 +50,9 @@ __all__ = [
     "WeightBand",
     "band_for",
     "code128",
+    "code128_many",
     "datamatrix",
+    "datamatrix_many",
     "decode_and_verify",
     "encode_mark",
     "format_control",
@@ -69,6 +71,7 @@ __all__ = [
     "parse_control",
     "piece_mass_g",
     "qr",
+    "qr_many",
     "ru14_check_digit",
     "s10_check_digit",
     "scale_modules",
