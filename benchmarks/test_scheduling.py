@@ -9,7 +9,9 @@ CP-SAT needs ``ortools`` (skipped without it).
 
 from __future__ import annotations
 
+import random
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -46,6 +48,34 @@ def test_planner_reference(benchmark, seed):
     benchmark.pedantic(run, rounds=3, iterations=1)
     result, seconds = runs[-1]
     benchmark.extra_info.update(_figures(inst, result, seconds))
+
+
+#: Stocks drawn per job in the stocked variant, and the presses' setup time per change of stock, seconds.
+STOCKS, SETUP_S = ("plain", "gloss", "recycled"), 600
+
+
+def stocked_instance(seed: int):
+    """The reference instance with a random stock per job and a 600 s setup per change of stock."""
+    inst = reference_instance(seed)
+    rng = random.Random(seed)
+    return replace(inst, printers=tuple(replace(p, setup_s=SETUP_S) for p in inst.printers),
+                   jobs=tuple(replace(j, stock=rng.choice(STOCKS)) for j in inst.jobs))
+
+
+@pytest.mark.parametrize("seed", SEEDS[:1])
+def test_planner_with_stocks(benchmark, seed):
+    """Stocks and setups (the bounds ignore setups, so the gap includes the setup time)."""
+    inst = stocked_instance(seed)
+    runs = []
+
+    def run():
+        start = time.perf_counter()
+        runs.append((plan(inst), time.perf_counter() - start))
+
+    benchmark.pedantic(run, rounds=3, iterations=1)
+    result, seconds = runs[-1]
+    benchmark.extra_info.update({**_figures(inst, result, seconds), "setups": result.setups,
+                                 "setups_list_schedule_only": plan(inst, 0.0).setups})
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from plant.scheduling.model import Instance, can_insert, insert_seconds, print_seconds
+from plant.scheduling.model import Instance, can_insert, can_print, insert_seconds, print_reason, print_seconds
 
 #: Most presses for which the matching of tails to presses is enumerated exactly (m! matchings); above it the
 #: bound drops the tails, which keeps it valid but weaker.
@@ -33,8 +33,9 @@ _EPS = 1e-12
 
 def lower_bound(instance: Instance) -> int:
     """The makespan lower bound of ``instance`` in whole seconds (0 when there is nothing to plan)."""
-    machine_jobs = [j for j in instance.jobs if any(can_insert(j, k) for k in instance.inserters)]
     pins = {p.job: p for p in instance.pins}
+    machine_jobs = [j for j in instance.jobs if any(can_insert(j, k) for k in instance.inserters)
+                    and (j.id in pins or print_reason(j, instance) is None)]
     if not machine_jobs:
         return max((p.insert_end_s or 0 for p in pins.values()), default=0)
     free = _printer_free(instance)
@@ -51,7 +52,7 @@ def lower_bound(instance: Instance) -> int:
     for j in unpinned:
         first_end[j.id] = min((max(free[p.id], j.ready_s) + print_seconds(j.pieces, j.sheets_per_piece,
                                                                           p.sheets_per_min)
-                               for p in _up_printers(instance)), default=0)
+                               for p in _up_printers(instance) if can_print(j, p)), default=0)
         bounds.append(first_end[j.id] + tail[j.id])
     if unpinned and free:
         bounds.append(_printing_bound(instance, unpinned, free, tail))
@@ -63,16 +64,18 @@ def lower_bound(instance: Instance) -> int:
     return max(bounds)
 
 
-def on_time_bound(instance: Instance) -> int:
+def on_time_bound(instance: Instance, base: int | None = None) -> int:
     """A lower bound on the makespan of plans in which **no job is late** (≥ :func:`lower_bound`).
 
     The last job of a press must also be inserted by its own due time, so only jobs due late enough can close
     a press: ``Σ_i v_i · max(0, min(C, due_σ(i)) − q_σ(i) − free_i) ≥ 60 · W`` for the best distinct jobs
-    ``σ(i)``. When some job cannot be on time at all the bound is just :func:`lower_bound`.
+    ``σ(i)``. When some job cannot be on time at all the bound is just :func:`lower_bound` (pass it as ``base``
+    when already computed).
     """
-    base = lower_bound(instance)
+    base = lower_bound(instance) if base is None else base
     pins = {p.job for p in instance.pins}
-    jobs = [j for j in instance.jobs if j.id not in pins and any(can_insert(j, k) for k in instance.inserters)]
+    jobs = [j for j in instance.jobs if j.id not in pins and any(can_insert(j, k) for k in instance.inserters)
+            and print_reason(j, instance) is None]
     free = _printer_free(instance)
     if not jobs or not free:
         return base

@@ -6,7 +6,7 @@ cannot hide behind a helper both use. :func:`check` lists every violation; :func
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from plant.scheduling.errors import InfeasiblePlan
 from plant.scheduling.model import Instance, Plan
@@ -31,8 +31,12 @@ def check(instance: Instance, plan: Plan) -> tuple[str, ...]:
     for m in plan.manual:
         seen[m.job] += 1
         job = jobs.get(m.job)
-        if job is not None and any(k.up and k.max_sheets >= job.sheets_per_piece for k in instance.inserters):
-            out.append(f"job {m.job} is sent to the manual path but inserter(s) can take it")
+        insert_pinned = m.job in pins and pins[m.job].inserter is not None
+        if job is not None and not insert_pinned and any(k.up and not _insert_misfit(job, k)
+                                                          for k in instance.inserters) \
+                and (m.job in pins or not any(p.up for p in instance.printers)
+                     or any(p.up and not _print_misfit(job, p) for p in instance.printers)):
+            out.append(f"job {m.job} is sent to the manual path but inserter(s) can take it and a press can print it")
         if m.job in pins and pins[m.job].inserter is not None:
             out.append(f"job {m.job} has a pinned insert but is sent to the manual path")
     for job_id in jobs:
@@ -47,6 +51,8 @@ def check(instance: Instance, plan: Plan) -> tuple[str, ...]:
             continue
         out += _check_assignment(a, job, printers.get(a.printer), inserters.get(a.inserter), pin)
     out += _check_overlaps(plan)
+    out += _check_manual_pins(instance, plan)
+    out += _check_setups(instance, plan)
     out += _check_summary(instance, plan)
     return tuple(out)
 
@@ -69,6 +75,12 @@ def _check_assignment(a, job, printer, inserter, pin) -> list[str]:
         out.append(f"job {a.job} inserts {a.insert_end_s - a.insert_start_s} s on {a.inserter}, not per convention")
     if inserter.max_sheets < job.sheets_per_piece:
         out.append(f"job {a.job} has {job.sheets_per_piece} sheets but {a.inserter} takes {inserter.max_sheets}")
+    misfit = _insert_misfit(job, inserter)
+    if misfit and inserter.max_sheets >= job.sheets_per_piece:
+        out.append(f"job {a.job} cannot be inserted on {a.inserter}: {misfit}")
+    misfit = _print_misfit(job, printer)
+    if misfit:
+        out.append(f"job {a.job} cannot be printed on {a.printer}: {misfit}")
     if a.insert_start_s < a.print_end_s:
         out.append(f"job {a.job} is inserted at {a.insert_start_s} before its print ends at {a.print_end_s}")
     print_pinned = pin is not None
@@ -86,6 +98,79 @@ def _check_assignment(a, job, printer, inserter, pin) -> list[str]:
             out.append(f"job {a.job}'s running insert was moved")
     elif not inserter.up or a.insert_start_s < inserter.available_s:
         out.append(f"job {a.job} is inserted on {a.inserter} while it is down or before it is available")
+    return out
+
+
+def _print_misfit(job, printer) -> str:
+    """What of ``job`` the press cannot do (stock, duplex, colour, sheet size), in words; '' when it fits."""
+    wrong = []
+    if printer.stocks is not None and job.stock not in printer.stocks:
+        wrong.append(f"stock {job.stock!r} not among {list(printer.stocks)}")
+    if job.duplex and not printer.duplex:
+        wrong.append("no duplex")
+    if job.colour and not printer.colour:
+        wrong.append("no colour")
+    if job.sheet_size is not None and printer.sheet_sizes is not None and job.sheet_size not in printer.sheet_sizes:
+        wrong.append(f"sheet size {job.sheet_size!r} not among {list(printer.sheet_sizes)}")
+    return "; ".join(wrong)
+
+
+def _insert_misfit(job, inserter) -> str:
+    """What of ``job`` the inserter cannot do (sheets, envelope, inserts), in words; '' when it fits."""
+    wrong = []
+    if inserter.max_sheets < job.sheets_per_piece:
+        wrong.append(f"{job.sheets_per_piece} sheets > {inserter.max_sheets}")
+    if job.envelope is not None and inserter.envelopes is not None and job.envelope not in inserter.envelopes:
+        wrong.append(f"envelope {job.envelope!r} not among {list(inserter.envelopes)}")
+    missing = Counter(job.inserts)
+    missing.subtract(Counter(inserter.feeders))
+    lacking = sorted(k for k, n in missing.items() if n > 0)
+    if lacking:
+        wrong.append(f"no free feeder holds {lacking}")
+    return "; ".join(wrong)
+
+
+def _check_setups(instance: Instance, plan: Plan) -> list[str]:
+    """A press changing stock needs its setup time between the two prints (and after ``loaded_stock``)."""
+    out: list[str] = []
+    jobs = {j.id: j for j in instance.jobs}
+    pinned = {p.job for p in instance.pins}
+    per: dict[str, list] = defaultdict(list)
+    for a in plan.assignments:
+        if a.job in jobs:
+            per[a.printer].append(a)
+    planned = {a.job for a in plan.assignments}
+    for pin in instance.pins:  # the running print of a job now manual still sets the press's stock
+        if pin.job not in planned and pin.job in jobs:
+            per[pin.printer].append(pin)
+    changes = 0
+    for printer in instance.printers:
+        rows = sorted(per.get(printer.id, []), key=lambda a: (a.print_start_s, a.print_end_s))
+        stock, free = printer.loaded_stock, printer.available_s
+        for n, a in enumerate(rows):
+            this = jobs[a.job].stock
+            if stock is not None and this != stock:
+                changes += 1
+                if a.job not in pinned and a.print_start_s < free + printer.setup_s:
+                    before = f"after {rows[n - 1].job}" if n else "as its first job"
+                    out.append(f"job {a.job} starts at {a.print_start_s} on {printer.id} {before} without its "
+                               f"{printer.setup_s} s setup from stock {stock!r} to {this!r}")
+            stock, free = this, a.print_end_s
+    if plan.setups != changes:
+        out.append(f"setups is {plan.setups} but the presses change stock {changes} times")
+    return out
+
+
+def _check_manual_pins(instance: Instance, plan: Plan) -> list[str]:
+    """A running print of a job now sent to the manual path still occupies its press until it ends."""
+    out: list[str] = []
+    planned = {a.job for a in plan.assignments}
+    for pin in instance.pins:
+        if pin.job in planned:
+            continue
+        for a in plan.assignments:
+            if a.printer == pin.printer and a.print_start_s < pin.print_end_s and pin.print_start_s < a.print_end_s:
+                out.append(f"printer {a.printer} runs {a.job} while the running print of {pin.job} is on it")
     return out
 
 

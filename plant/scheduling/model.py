@@ -10,11 +10,21 @@ Reference conventions (issue 6), used by the planner and, independently re-deriv
 * insert time = ⌈3600 · pieces / envelopes_per_hour⌉ s
 * a job is inserted only by an inserter whose ``max_sheets`` ≥ the job's ``sheets_per_piece``
 * insertion starts after printing ends; a job is late when its insertion ends after ``due_s``.
+
+Extensions (all optional, with defaults that leave the reference model unchanged):
+
+* a press prints a job only if it can run the job's ``stock`` (``stocks`` None: any), does duplex / colour
+  when the job needs it, and takes its ``sheet_size`` (``sheet_sizes`` None: any); see :func:`can_print`;
+* a press pays ``setup_s`` seconds between two consecutive jobs of different stocks, and before its first job
+  when that job's stock differs from the ``loaded_stock`` (None: the first job needs no setup);
+* an inserter takes a job only if it has the job's ``envelope`` (``envelopes`` None: any) and its ``feeders``
+  hold the job's ``inserts`` (one feeder per insert; see :func:`can_insert`).
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -24,30 +34,45 @@ from plant.scheduling.errors import ScheduleError
 
 #: Version of the JSON exchange format written into every PLAN.json.
 FORMAT_VERSION = 1
+#: The stock of a job that names none.
+DEFAULT_STOCK = "plain"
 
 
 @dataclass(frozen=True, slots=True)
 class Printer:
     """A press: its speed, the second from which it can take a new job, and whether it works at all.
 
-    A press that is down (jammed, stopped) takes no new work; pinned work may still name it.
+    A press that is down (jammed, stopped) takes no new work; pinned work may still name it. ``stocks`` are the
+    stocks it can run (None: any), ``sheet_sizes`` the sizes it takes (None: any); ``setup_s`` is paid on every
+    change of stock, and before the first job when ``loaded_stock`` is set and differs from the job's.
     """
 
     id: str
     sheets_per_min: float
     available_s: int = 0
     up: bool = True
+    stocks: tuple[str, ...] | None = None
+    duplex: bool = True
+    colour: bool = True
+    sheet_sizes: tuple[str, ...] | None = None
+    setup_s: int = 0
+    loaded_stock: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Inserter:
-    """An inserter: its speed, the most sheets one envelope takes, when it can take a new run, whether it works."""
+    """An inserter: its speed, the most sheets one envelope takes, when it can take a new run, whether it works.
+
+    ``envelopes`` are the envelope sizes it runs (None: any); ``feeders`` what its feeders hold, one insert each.
+    """
 
     id: str
     envelopes_per_hour: float
     max_sheets: int
     available_s: int = 0
     up: bool = True
+    envelopes: tuple[str, ...] | None = None
+    feeders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +80,9 @@ class Job:
     """A print job of identical pieces: printed whole on one press, then inserted whole by one inserter.
 
     ``ready_s`` is the earliest print start (its files are imposed by then); ``reprint`` marks spoiled work that
-    goes first when there is a choice.
+    goes first when there is a choice. The rest is what must match a device: the paper ``stock``, whether it
+    needs ``duplex`` or ``colour``, its ``sheet_size`` (None: any press), its ``envelope`` (None: any inserter)
+    and the ``inserts`` (enclosures) an inserter's feeders must hold.
     """
 
     id: str
@@ -64,6 +91,12 @@ class Job:
     due_s: int
     ready_s: int = 0
     reprint: bool = False
+    stock: str = DEFAULT_STOCK
+    duplex: bool = False
+    colour: bool = False
+    sheet_size: str | None = None
+    envelope: str | None = None
+    inserts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +172,7 @@ class Plan:
     lower_bound_s: int
     manual: tuple[Manual, ...] = ()
     on_time_bound_s: int = 0
+    setups: int = 0
 
     @property
     def gap_percent(self) -> float:
@@ -157,17 +191,62 @@ class Plan:
 
 def print_seconds(pieces: int, sheets_per_piece: int, sheets_per_min: float) -> int:
     """Reference print time in whole seconds (rounded up, computed exactly, also for float speeds)."""
+    if type(sheets_per_min) is int:
+        return -(-60 * pieces * sheets_per_piece // sheets_per_min)
     return math.ceil(Fraction(60 * pieces * sheets_per_piece) / Fraction(sheets_per_min))
 
 
 def insert_seconds(pieces: int, envelopes_per_hour: float) -> int:
     """Reference insert time in whole seconds (rounded up, computed exactly)."""
+    if type(envelopes_per_hour) is int:
+        return -(-3600 * pieces // envelopes_per_hour)
     return math.ceil(Fraction(3600 * pieces) / Fraction(envelopes_per_hour))
 
 
 def can_insert(job: Job, inserter: Inserter) -> bool:
-    """Whether ``inserter`` can envelope ``job``'s pieces now: it is up and its ``max_sheets`` covers them."""
-    return inserter.up and inserter.max_sheets >= job.sheets_per_piece
+    """Whether ``inserter`` can envelope ``job``'s pieces now: it is up, its ``max_sheets`` covers them, it runs
+    the job's envelope, and its feeders hold the job's inserts (one feeder per insert)."""
+    if not inserter.up or inserter.max_sheets < job.sheets_per_piece:
+        return False
+    if job.envelope is not None and inserter.envelopes is not None and job.envelope not in inserter.envelopes:
+        return False
+    return not job.inserts or not (Counter(job.inserts) - Counter(inserter.feeders))
+
+
+def can_print(job: Job, printer: Printer) -> bool:
+    """Whether ``printer`` is able to print ``job`` (its stock, duplex, colour and sheet size; not whether it is up)."""
+    return ((printer.stocks is None or job.stock in printer.stocks)
+            and (printer.duplex or not job.duplex) and (printer.colour or not job.colour)
+            and (job.sheet_size is None or printer.sheet_sizes is None or job.sheet_size in printer.sheet_sizes))
+
+
+def manual_reason(job: Job, instance: Instance, pin: Pin | None = None) -> str | None:
+    """Why ``job`` (pinned by ``pin``, if at all) goes to the flat or manual path; None when the machines take it.
+
+    A job goes manual when no working inserter can take it (unless its insert is already running), or when it
+    has not started printing and no working press can print it.
+    """
+    if (pin is None or pin.inserter is None) and not any(can_insert(job, k) for k in instance.inserters):
+        working = [k for k in instance.inserters if k.up]
+        if not working:
+            return "no inserter is working; envelope by hand or re-plan when an inserter is back"
+        widest = max(k.max_sheets for k in working)
+        if job.sheets_per_piece > widest:
+            return (f"{job.sheets_per_piece} sheets per piece, but the most any working inserter takes is {widest}; "
+                    "send it to the flat (large-envelope) or manual line")
+        return (f"no working inserter takes {job.sheets_per_piece} sheets in envelope {job.envelope!r} with feeders "
+                f"holding {list(job.inserts)}; envelope it on the manual line or load a feeder and re-plan")
+    return print_reason(job, instance) if pin is None else None
+
+
+def print_reason(job: Job, instance: Instance) -> str | None:
+    """Why no working press can print ``job`` (None when one can, or when no press is up at all)."""
+    working = [p for p in instance.printers if p.up]
+    if not working or any(can_print(job, p) for p in working):
+        return None
+    needs = [f"stock {job.stock!r}"] + (["duplex"] if job.duplex else []) + (["colour"] if job.colour else []) \
+        + ([f"sheet size {job.sheet_size!r}"] if job.sheet_size is not None else [])
+    return f"no working press can print {', '.join(needs)}; print it elsewhere or re-plan when such a press is up"
 
 
 # ---------------------------------------------------------------------------------------------- validation
@@ -181,6 +260,18 @@ def _int(field_name: str, value: object, minimum: int | None = 0) -> None:
 def _rate(field_name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
         raise ScheduleError(field_name, value, "a finite number > 0")
+
+
+def _name(field_name: str, value: object, optional: bool = False) -> None:
+    if not (optional and value is None) and (not isinstance(value, str) or not value):
+        raise ScheduleError(field_name, value, "a non-empty string" + (" or null" if optional else ""))
+
+
+def _names(field_name: str, value: object, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if not isinstance(value, tuple) or not all(isinstance(v, str) and v for v in value):
+        raise ScheduleError(field_name, value, "a list of non-empty strings" + (" or null" if optional else ""))
 
 
 def _unique(kind: str, ids: Iterable[str]) -> None:
@@ -203,15 +294,25 @@ def validate(instance: Instance) -> None:
     for p in instance.printers:
         _rate(f"printers[{p.id}].sheets_per_min", p.sheets_per_min)
         _int(f"printers[{p.id}].available_s", p.available_s)
+        _int(f"printers[{p.id}].setup_s", p.setup_s)
+        _names(f"printers[{p.id}].stocks", p.stocks, optional=True)
+        _names(f"printers[{p.id}].sheet_sizes", p.sheet_sizes, optional=True)
+        _name(f"printers[{p.id}].loaded_stock", p.loaded_stock, optional=True)
     for k in instance.inserters:
         _rate(f"inserters[{k.id}].envelopes_per_hour", k.envelopes_per_hour)
         _int(f"inserters[{k.id}].max_sheets", k.max_sheets, 1)
         _int(f"inserters[{k.id}].available_s", k.available_s)
+        _names(f"inserters[{k.id}].envelopes", k.envelopes, optional=True)
+        _names(f"inserters[{k.id}].feeders", k.feeders)
     for j in instance.jobs:
         _int(f"jobs[{j.id}].pieces", j.pieces, 1)
         _int(f"jobs[{j.id}].sheets_per_piece", j.sheets_per_piece, 1)
         _int(f"jobs[{j.id}].due_s", j.due_s, None)
         _int(f"jobs[{j.id}].ready_s", j.ready_s)
+        _name(f"jobs[{j.id}].stock", j.stock)
+        _name(f"jobs[{j.id}].sheet_size", j.sheet_size, optional=True)
+        _name(f"jobs[{j.id}].envelope", j.envelope, optional=True)
+        _names(f"jobs[{j.id}].inserts", j.inserts)
     _validate_pins(instance)
 
 
@@ -248,6 +349,27 @@ def _get(obj: Mapping[str, Any], key: str, where: str, default: Any = ...) -> An
     return default
 
 
+def _names_in(obj: Mapping[str, Any], key: str, where: str, default: Any) -> Any:
+    value = _get(obj, key, where, default)
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _optional(row: dict[str, Any], obj: Any, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """``row`` plus the optional fields of ``obj`` whose value is not the default (lists for tuples)."""
+    for key, default in defaults.items():
+        value = getattr(obj, key)
+        if value != default:
+            row[key] = list(value) if isinstance(value, tuple) else value
+    return row
+
+
+_PRINTER_OPTIONAL = {"stocks": None, "duplex": True, "colour": True, "sheet_sizes": None, "setup_s": 0,
+                     "loaded_stock": None}
+_INSERTER_OPTIONAL = {"envelopes": None, "feeders": ()}
+_JOB_OPTIONAL = {"stock": DEFAULT_STOCK, "duplex": False, "colour": False, "sheet_size": None, "envelope": None,
+                 "inserts": ()}
+
+
 def instance_from_json(data: Mapping[str, Any]) -> Instance:
     """Read the instance exchange format (see docs/scheduling.md); raise :class:`ScheduleError` when malformed."""
     def items(key: str) -> list[Any]:
@@ -257,15 +379,23 @@ def instance_from_json(data: Mapping[str, Any]) -> Instance:
         return value
 
     printers = tuple(Printer(_get(p, "id", "printers[]"), _get(p, "sheets_per_min", "printers[]"),
-                             _get(p, "available_s", "printers[]", 0), bool(_get(p, "up", "printers[]", True)))
+                             _get(p, "available_s", "printers[]", 0), bool(_get(p, "up", "printers[]", True)),
+                             _names_in(p, "stocks", "printers[]", None), bool(_get(p, "duplex", "printers[]", True)),
+                             bool(_get(p, "colour", "printers[]", True)),
+                             _names_in(p, "sheet_sizes", "printers[]", None), _get(p, "setup_s", "printers[]", 0),
+                             _get(p, "loaded_stock", "printers[]", None))
                      for p in items("printers"))
     inserters = tuple(Inserter(_get(k, "id", "inserters[]"), _get(k, "envelopes_per_hour", "inserters[]"),
                                _get(k, "max_sheets", "inserters[]"), _get(k, "available_s", "inserters[]", 0),
-                               bool(_get(k, "up", "inserters[]", True)))
+                               bool(_get(k, "up", "inserters[]", True)), _names_in(k, "envelopes", "inserters[]", None),
+                               _names_in(k, "feeders", "inserters[]", ()))
                       for k in items("inserters"))
     jobs = tuple(Job(_get(j, "id", "jobs[]"), _get(j, "pieces", "jobs[]"), _get(j, "sheets_per_piece", "jobs[]"),
                      _get(j, "due_s", "jobs[]"), _get(j, "ready_s", "jobs[]", 0),
-                     bool(_get(j, "reprint", "jobs[]", False))) for j in items("jobs"))
+                     bool(_get(j, "reprint", "jobs[]", False)), _get(j, "stock", "jobs[]", DEFAULT_STOCK),
+                     bool(_get(j, "duplex", "jobs[]", False)), bool(_get(j, "colour", "jobs[]", False)),
+                     _get(j, "sheet_size", "jobs[]", None), _get(j, "envelope", "jobs[]", None),
+                     _names_in(j, "inserts", "jobs[]", ())) for j in items("jobs"))
     pins = tuple(Pin(_get(p, "job", "pins[]"), _get(p, "printer", "pins[]"), _get(p, "print_start_s", "pins[]"),
                      _get(p, "print_end_s", "pins[]"), _get(p, "inserter", "pins[]", None),
                      _get(p, "insert_start_s", "pins[]", None), _get(p, "insert_end_s", "pins[]", None))
@@ -278,12 +408,13 @@ def instance_to_json(instance: Instance) -> dict[str, Any]:
     def strip(d: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in d.items() if v is not None}
     return {
-        "printers": [{"id": p.id, "sheets_per_min": p.sheets_per_min, "available_s": p.available_s, "up": p.up}
-                     for p in instance.printers],
-        "inserters": [{"id": k.id, "envelopes_per_hour": k.envelopes_per_hour, "max_sheets": k.max_sheets,
-                       "available_s": k.available_s, "up": k.up} for k in instance.inserters],
-        "jobs": [{"id": j.id, "pieces": j.pieces, "sheets_per_piece": j.sheets_per_piece, "due_s": j.due_s,
-                  "ready_s": j.ready_s, "reprint": j.reprint} for j in instance.jobs],
+        "printers": [_optional({"id": p.id, "sheets_per_min": p.sheets_per_min, "available_s": p.available_s,
+                                "up": p.up}, p, _PRINTER_OPTIONAL) for p in instance.printers],
+        "inserters": [_optional({"id": k.id, "envelopes_per_hour": k.envelopes_per_hour, "max_sheets": k.max_sheets,
+                                 "available_s": k.available_s, "up": k.up}, k, _INSERTER_OPTIONAL)
+                      for k in instance.inserters],
+        "jobs": [_optional({"id": j.id, "pieces": j.pieces, "sheets_per_piece": j.sheets_per_piece, "due_s": j.due_s,
+                            "ready_s": j.ready_s, "reprint": j.reprint}, j, _JOB_OPTIONAL) for j in instance.jobs],
         "pins": [strip({"job": p.job, "printer": p.printer, "print_start_s": p.print_start_s,
                         "print_end_s": p.print_end_s, "inserter": p.inserter, "insert_start_s": p.insert_start_s,
                         "insert_end_s": p.insert_end_s}) for p in instance.pins],
@@ -299,6 +430,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "on_time_bound_s": plan.on_time_bound_s,
         "gap_percent": round(plan.gap_percent, 4),
         "late_jobs": list(plan.late_jobs),
+        "setups": plan.setups,
         "jobs": [{"id": a.job, "printer": a.printer, "print_start_s": a.print_start_s,
                   "print_end_s": a.print_end_s, "inserter": a.inserter, "insert_start_s": a.insert_start_s,
                   "insert_end_s": a.insert_end_s} for a in plan.assignments],
@@ -317,5 +449,6 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
         lower_bound_s=_get(data, "lower_bound_s", "plan", 0),
         manual=tuple(Manual(m["id"], m["reason"]) for m in _get(data, "manual", "plan", [])),
         on_time_bound_s=_get(data, "on_time_bound_s", "plan", 0),
+        setups=_get(data, "setups", "plan", 0),
     )
 

@@ -39,7 +39,9 @@ from plant.scheduling.model import (
     Manual,
     Plan,
     can_insert,
+    can_print,
     insert_seconds,
+    manual_reason,
     print_seconds,
 )
 
@@ -59,6 +61,10 @@ DOUBLE_ENDING_SHARE = 0.3
 ENDGAME_COMBOS = 1024
 #: Seconds of margin kept between a job's predicted and due insert end when choosing tails and print dues.
 DUE_MARGIN_S = 60
+#: "Print time" of a job on a press that cannot print it: so long that no step ever puts the job there.
+UNABLE_S = 10 ** 12
+#: Share of the time limit kept for the fewest-setups pass when presses change stock.
+SETUP_PASS_SHARE = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +88,9 @@ class _Tables:
     plannable: list[int]          # jobs whose print the planner chooses
     printed: dict[int, tuple[str, int, int]]  # job → (press, start, end) of a pinned print with a free insert
     fixed: dict[int, Assignment]  # fully pinned jobs
+    stock: list[int]              # per job its stock as a small integer
+    setup: list[int]              # per press its setup seconds on a change of stock
+    press_stock: list[int]        # per press the stock loaded before its first planned job, -1: none (no setup)
 
 
 @dataclass(slots=True)
@@ -98,9 +107,10 @@ class _Schedule:
     makespan: int
     late: int
     tardiness: int
+    setups: int = 0
 
-    def key(self) -> tuple[int, int, int]:
-        return self.late, self.tardiness, self.makespan
+    def key(self) -> tuple[int, int, int, int]:
+        return self.late, self.tardiness, self.makespan, self.setups
 
 
 def plan(instance: Instance, time_limit_s: float = DEFAULT_TIME_LIMIT_S, *, seed: int = 0,
@@ -111,23 +121,20 @@ def plan(instance: Instance, time_limit_s: float = DEFAULT_TIME_LIMIT_S, *, seed
     with :func:`plant.scheduling.checker.check`); ``time_limit_s`` bounds the improvement phase, ``seed`` and
     ``max_trials`` (random endings tried; None: until the time limit) make it reproducible.
     """
-    deadline = time.perf_counter() + time_limit_s
-    insert_pinned = {p.job for p in instance.pins if p.inserter is not None}
-    manual = tuple(Manual(j.id, _manual_reason(j.sheets_per_piece, instance)) for j in instance.jobs
-                   if j.id not in insert_pinned and not any(can_insert(j, k) for k in instance.inserters))
+    started = time.perf_counter()
+    deadline = started + time_limit_s
+    pins = {p.job: p for p in instance.pins}
+    manual = tuple(Manual(j.id, reason) for j in instance.jobs
+                   if (reason := manual_reason(j, instance, pins.get(j.id))) is not None)
     tables = _tables(instance, {m.job for m in manual})
-    target = on_time_bound(instance)
-    best = _improve(tables, deadline, seed, max_trials, target)
-    return _to_plan(instance, tables, best, manual, target)
-
-
-def _manual_reason(sheets: int, instance: Instance) -> str:
-    working = [k for k in instance.inserters if k.up]
-    if not working:
-        return "no inserter is working; envelope by hand or re-plan when an inserter is back"
-    widest = max(k.max_sheets for k in working)
-    return (f"{sheets} sheets per piece, but the most any working inserter takes is {widest}; "
-            "send it to the flat (large-envelope) or manual line")
+    bound = lower_bound(instance)
+    target = on_time_bound(instance, bound)
+    changes_stock = len({tables.stock[j] for j in tables.plannable} | {x for x in tables.press_stock if x >= 0}) > 1
+    improve_until = started + time_limit_s * (1 - SETUP_PASS_SHARE) if changes_stock else deadline
+    best = _improve(tables, improve_until, seed, max_trials, target)
+    if best.setups:
+        best = _fewer_setups(tables, best, deadline)
+    return _to_plan(instance, tables, best, manual, bound, target)
 
 
 def _tables(instance: Instance, manual: set[str]) -> _Tables:
@@ -139,15 +146,24 @@ def _tables(instance: Instance, manual: set[str]) -> _Tables:
     ins_index = {k.id: i for i, k in enumerate(inserters)}
     press_free = [p.available_s for p in presses]
     inserter_free = [k.available_s for k in inserters]
+    codes: dict[str, int] = {}
+    stock = [codes.setdefault(j.stock, len(codes)) for j in jobs]
+    press_stock = [-1 if p.loaded_stock is None else codes.setdefault(p.loaded_stock, len(codes)) for p in presses]
+    last_pinned_end = [-1] * len(presses)
+    job_stock = {j.id: j.stock for j in instance.jobs}
+    for pin in instance.pins:  # also the running prints of jobs that now go manual: the press is busy
+        if pin.printer in press_index:
+            i = press_index[pin.printer]
+            press_free[i] = max(press_free[i], pin.print_end_s)
+            if pin.print_end_s > last_pinned_end[i]:
+                last_pinned_end[i] = pin.print_end_s
+                press_stock[i] = codes.setdefault(job_stock[pin.job], len(codes))
     printed, fixed, plannable = {}, {}, []
     for idx, j in enumerate(jobs):
         pin = pins.get(j.id)
         if pin is None:
             plannable.append(idx)
             continue
-        if pin.printer in press_index:
-            i = press_index[pin.printer]
-            press_free[i] = max(press_free[i], pin.print_end_s)
         if pin.inserter is None:
             printed[idx] = (pin.printer, pin.print_start_s, pin.print_end_s)
             continue
@@ -165,13 +181,15 @@ def _tables(instance: Instance, manual: set[str]) -> _Tables:
     return _Tables(
         ids=[j.id for j in jobs], due=[j.due_s for j in jobs], ready=[j.ready_s for j in jobs],
         reprint=[j.reprint for j in jobs],
-        p=[[print_seconds(j.pieces, j.sheets_per_piece, pr.sheets_per_min) for j in jobs] for pr in presses],
+        p=[[print_seconds(j.pieces, j.sheets_per_piece, pr.sheets_per_min) if can_print(j, pr) else UNABLE_S
+            for j in jobs] for pr in presses],
         q=q, qmin=[min((x for x in row if x is not None), default=0) for row in q],
         speed=[pr.sheets_per_min for pr in presses],
         press_ids=[p.id for p in presses], inserter_ids=[k.id for k in inserters],
         press_free=press_free, inserter_free=inserter_free,
         inserter_order=order, eligible=[[k for k in order if row[k] is not None] for row in q],
         plannable=plannable, printed=printed, fixed=fixed,
+        stock=stock, setup=[p.setup_s for p in presses], press_stock=press_stock,
     )
 
 
@@ -181,9 +199,14 @@ def _tables(instance: Instance, manual: set[str]) -> _Tables:
 def _simulate(t: _Tables, seqs: list[list[int]]) -> _Schedule:
     """Times of every job for press sequences ``seqs``; inserts greedily in order of print end."""
     ps, pe, press = {}, {}, {}
+    setups = 0
     for i, seq in enumerate(seqs):
-        clock, row = t.press_free[i], t.p[i]
+        clock, row, current, setup = t.press_free[i], t.p[i], t.press_stock[i], t.setup[i]
         for j in seq:
+            if current >= 0 and t.stock[j] != current:
+                setups += 1
+                clock += setup
+            current = t.stock[j]
             start = clock if clock > t.ready[j] else t.ready[j]
             clock = start + row[j]
             ps[j], pe[j], press[j] = start, clock, t.press_ids[i]
@@ -219,7 +242,7 @@ def _simulate(t: _Tables, seqs: list[list[int]]) -> _Schedule:
         if end > t.due[j]:
             late += 1
             tardiness += end - t.due[j]
-    return _Schedule(seqs, ps, pe, press, ins, s2, e2, makespan, late, tardiness)
+    return _Schedule(seqs, ps, pe, press, ins, s2, e2, makespan, late, tardiness, setups)
 
 
 def _endgame(t: _Tables, jobs: list[int], release: dict[int, int], free: list[int], ins, s2, e2) -> None:
@@ -260,12 +283,57 @@ def _edd_ect(t: _Tables, pdue: list[int]) -> list[list[int]]:
     """Earliest-due-date list schedule: each job, in print-due order, to the press where it ends first."""
     seqs: list[list[int]] = [[] for _ in t.p]
     clock = list(t.press_free)
+    current = list(t.press_stock)
     for j in sorted(t.plannable, key=_order_key(t, pdue)):
-        ends = [max(clock[i], t.ready[j]) + t.p[i][j] for i in range(len(t.p))]
+        ends = [max(clock[i] + _setup(t, i, current[i], j), t.ready[j]) + t.p[i][j] for i in range(len(t.p))]
         i = min(range(len(ends)), key=lambda x: (ends[x], -t.speed[x]))
-        clock[i] = ends[i]
+        clock[i], current[i] = ends[i], t.stock[j]
         seqs[i].append(j)
     return seqs
+
+
+def _moore_hodgson(t: _Tables, pdue: list[int]) -> list[list[int]]:
+    """Fewest late jobs when some must be late: Moore–Hodgson per press inside the EDD list schedule.
+
+    Jobs in print-due order go to the press where they end first; when a job would miss its print due there,
+    the longest job on that press (it may be the job itself) is taken out and put last. The jobs taken out are
+    then appended, in due order, to the presses where they end first: they are late anyway, and the others gain.
+    """
+    m = len(t.p)
+    seqs: list[list[int]] = [[] for _ in range(m)]
+    rejected: list[int] = []
+
+    def end_of(i: int, seq: list[int]) -> int:
+        clock, current = t.press_free[i], t.press_stock[i]
+        for j in seq:
+            clock = max(clock + _setup(t, i, current, j), t.ready[j]) + t.p[i][j]
+            current = t.stock[j]
+        return clock
+
+    clock = list(t.press_free)
+    current = list(t.press_stock)
+    for j in sorted(t.plannable, key=_order_key(t, pdue)):
+        ends = [max(clock[i] + _setup(t, i, current[i], j), t.ready[j]) + t.p[i][j] for i in range(m)]
+        i = min(range(m), key=lambda x: (ends[x], -t.speed[x]))
+        seqs[i].append(j)
+        clock[i], current[i] = ends[i], t.stock[j]
+        if ends[i] > pdue[j]:
+            longest = max(seqs[i], key=lambda x: (t.p[i][x], x))
+            seqs[i].remove(longest)
+            rejected.append(longest)
+            clock[i] = end_of(i, seqs[i])
+            current[i] = t.stock[seqs[i][-1]] if seqs[i] else t.press_stock[i]
+    for j in sorted(rejected, key=_order_key(t, pdue)):
+        ends = [max(clock[i] + _setup(t, i, current[i], j), t.ready[j]) + t.p[i][j] for i in range(m)]
+        i = min(range(m), key=lambda x: (ends[x], -t.speed[x]))
+        seqs[i].append(j)
+        clock[i], current[i] = ends[i], t.stock[j]
+    return seqs
+
+
+def _setup(t: _Tables, i: int, current: int, j: int) -> int:
+    """Setup seconds press ``i`` loaded with stock ``current`` needs before job ``j``."""
+    return t.setup[i] if current >= 0 and current != t.stock[j] else 0
 
 
 def _press_order(t: _Tables, i: int, jobs: list[int], pdue: list[int], tail_need: list[int],
@@ -296,9 +364,10 @@ def _press_run(t: _Tables, i: int, jobs: list[int], pdue: list[int], tail_need: 
     """(order, end incl. tails, worst print lateness) of press ``i``: ``jobs`` in Lawler order, then ``last``."""
     order = _press_order(t, i, jobs, pdue, tail_need, sum(t.p[i][j] for j in last))
     order.extend(last)
-    clock, row, worst, end = t.press_free[i], t.p[i], -(1 << 62), 0
+    clock, row, worst, end, current = t.press_free[i], t.p[i], -(1 << 62), 0, t.press_stock[i]
     for j in order:
-        clock = max(clock, t.ready[j]) + row[j]
+        clock = max(clock + _setup(t, i, current, j), t.ready[j]) + row[j]
+        current = t.stock[j]
         worst = max(worst, clock - pdue[j])
         end = max(end, clock + tail_need[j])
     return order, end, worst
@@ -314,6 +383,10 @@ def _improve(t: _Tables, deadline: float, seed: int, max_trials: int | None, tar
     best = _simulate(t, _edd_ect(t, pdue))
     if not t.plannable:
         return best
+    if best.late:
+        fewer_late = _simulate(t, _moore_hodgson(t, pdue))
+        if fewer_late.key() < best.key():
+            best = fewer_late
     best = _rounds(t, best, tail_need, deadline, None)
     rng = random.Random(seed)
     trials = 0
@@ -434,10 +507,68 @@ def _best_step(t, p, a, b, bodies, tails, runs, pdue, tail_need):
     return None
 
 
+# ----------------------------------------------------------------------------------------------- setups
+
+
+def _fewer_setups(t: _Tables, best: _Schedule, deadline: float) -> _Schedule:
+    """The objective's third rule: fewer changes of stock, never at the cost of a late job or the makespan.
+
+    On each press, first the whole sequence grouped by stock (groups in order of first appearance), then single
+    jobs moved next to a job of the same stock (after the last earlier one, or before the first later one). A
+    change is kept when the simulated plan has no more late jobs, no longer makespan and fewer setups. One
+    grouping try per press always runs; the single moves stop at ``deadline``.
+    """
+    def better(candidate: _Schedule) -> bool:
+        return (candidate.late <= best.late and candidate.makespan <= best.makespan
+                and candidate.setups < best.setups)
+
+    for i in range(len(best.seqs)):
+        seq = best.seqs[i]
+        first: dict[int, int] = {}
+        for n, j in enumerate(seq):
+            first.setdefault(t.stock[j], n)
+        grouped = sorted(seq, key=lambda j: (t.stock[j] != t.press_stock[i], first[t.stock[j]]))
+        if grouped != seq:
+            candidate = _simulate(t, [grouped if x == i else s for x, s in enumerate(best.seqs)])
+            if better(candidate):
+                best = candidate
+    improved = True
+    while improved and best.setups and time.perf_counter() < deadline:
+        improved = False
+        for i in range(len(best.seqs)):
+            for cand in _moves_next_to_same_stock(t, best.seqs[i]):
+                if time.perf_counter() >= deadline:
+                    return best
+                candidate = _simulate(t, [cand if x == i else s for x, s in enumerate(best.seqs)])
+                if better(candidate):
+                    best, improved = candidate, True
+                    break
+    return best
+
+
+def _moves_next_to_same_stock(t: _Tables, seq: list[int]):
+    """Sequences with one job moved beside another of its stock, where it now sits between other stocks."""
+    for n, j in enumerate(seq):
+        before = seq[n - 1] if n else None
+        after = seq[n + 1] if n + 1 < len(seq) else None
+        if (before is not None and t.stock[before] == t.stock[j]) or (after is not None and
+                                                                       t.stock[after] == t.stock[j]):
+            continue
+        rest = seq[:n] + seq[n + 1:]
+        same = [x for x, k in enumerate(rest) if t.stock[k] == t.stock[j]]
+        earlier = [x for x in same if x < n]
+        later = [x for x in same if x >= n]
+        if earlier:
+            yield rest[:earlier[-1] + 1] + [j] + rest[earlier[-1] + 1:]
+        if later:
+            yield rest[:later[0]] + [j] + rest[later[0]:]
+
+
 # --------------------------------------------------------------------------------------------------- output
 
 
-def _to_plan(instance: Instance, t: _Tables, s: _Schedule, manual: tuple[Manual, ...], on_time: int) -> Plan:
+def _to_plan(instance: Instance, t: _Tables, s: _Schedule, manual: tuple[Manual, ...], bound: int,
+             on_time: int) -> Plan:
     rows = dict(t.fixed)
     for j in s.e2:
         rows[j] = Assignment(t.ids[j], s.press[j], s.ps[j], s.pe[j], t.inserter_ids[s.ins[j]], s.s2[j], s.e2[j])
@@ -446,4 +577,25 @@ def _to_plan(instance: Instance, t: _Tables, s: _Schedule, manual: tuple[Manual,
     due = {job.id: job.due_s for job in instance.jobs}
     late = tuple(a.job for a in assignments if a.insert_end_s > due[a.job])
     return Plan(assignments, max((a.insert_end_s for a in assignments), default=0), late,
-                lower_bound(instance), manual, on_time)
+                bound, manual, on_time, count_setups(instance, assignments))
+
+
+def count_setups(instance: Instance, assignments) -> int:
+    """Changes of stock on the presses: between consecutive prints (running ones included), and from a press's
+    ``loaded_stock``."""
+    stock = {j.id: j.stock for j in instance.jobs}
+    loaded = {p.id: p.loaded_stock for p in instance.printers}
+    per: dict[str, list[Assignment]] = {}
+    for a in assignments:
+        per.setdefault(a.printer, []).append(a)
+    planned = {a.job for a in assignments}
+    for pin in instance.pins:  # a running print whose job now goes manual still changes the press's stock
+        if pin.job not in planned:
+            per.setdefault(pin.printer, []).append(pin)
+    count = 0
+    for printer, rows in per.items():
+        current = loaded.get(printer)
+        for a in sorted(rows, key=lambda a: (a.print_start_s, a.print_end_s)):
+            count += current is not None and stock[a.job] != current
+            current = stock[a.job]
+    return count

@@ -9,6 +9,7 @@ pins are the running work, then calls the planner with a short time limit. Rules
   again from the start (a reprint, which goes first);
 * an insert under way on an inserter that is still up stays pinned; on one that went down, the printed job
   waits for another inserter;
+* each press keeps the stock of the last job it started (its ``loaded_stock``), so a change pays its setup;
 * work not started goes back to the pool with ``ready_s ≥ now_s``; held or pulled jobs leave it, new jobs
   join it.
 """
@@ -48,8 +49,12 @@ def replan_instance(instance: Instance, plan: Plan, now_s: int, *, printers_down
     _known("inserters_down", down_k, {k.id for k in instance.inserters})
     jobs = {j.id: j for j in instance.jobs}
     old_pins = {p.job: p for p in instance.pins}
-    printers = tuple(replace(p, up=p.up and p.id not in down_p, available_s=max(p.available_s, now_s))
-                     for p in instance.printers)
+    loaded = {p.id: p.loaded_stock for p in instance.printers}
+    for a in sorted(plan.assignments, key=lambda a: a.print_start_s):
+        if a.print_start_s < now_s and a.job in jobs:
+            loaded[a.printer] = jobs[a.job].stock  # the press holds the stock of the last job it started
+    printers = tuple(replace(p, up=p.up and p.id not in down_p, available_s=max(p.available_s, now_s),
+                             loaded_stock=loaded[p.id]) for p in instance.printers)
     inserters = tuple(replace(k, up=k.up and k.id not in down_k, available_s=max(k.available_s, now_s))
                       for k in instance.inserters)
     kept: list[Job] = []
