@@ -1,25 +1,49 @@
 """Inserter library: the Inserter protocol, mail run data files, the camera, collation and a simulated inserter.
 
-Takes and returns plain values; never imports :mod:`plant`.
+Takes and returns plain values; never imports :mod:`plant`. The plant builds its inserters with
+:func:`make_inserter` and talks to them only through the :class:`Inserter` protocol.
 """
 
-from inserters.collation import Collated, collate
-from inserters.errors import DuplicateRun, InserterError, MailRunFileError, UnknownRun, UnreadableStack
-from inserters.mailrun import DEFAULT_LAYOUT, CsvLayout
+import importlib
+from enum import Enum
+
+from inserters.collation import NO_FAULTS, Collated, Faults, collate
+from inserters.errors import (BadRunId, DuplicateRun, InserterError, MailRunFileError, RunRejected,
+                              UnknownInserterKind, UnknownRun, UnreadableStack)
+from inserters.mailrun import DEFAULT_LAYOUT, CsvLayout, MailRunLayout
 from inserters.protocol import Inserter, MailRun, Outcome, PieceResult, RunRecord, RunResult
-from inserters.simulated import SimulatedInserter
-
-#: Inserter classes per kind, as named in the fleet configuration.
-KINDS = {"simulated": SimulatedInserter}
 
 
-def make_inserter(kind: str, name: str, **options) -> Inserter:
-    """Build inserter ``name`` of ``kind``; ValueError names the known kinds."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown inserter kind {kind!r}; known: {', '.join(KINDS)}")
-    return KINDS[kind](name, **options)
+class InserterKind(Enum):
+    """The inserter implementations this library ships, as named in the fleet configuration."""
+
+    SIMULATED = "simulated"
 
 
-__all__ = ["CsvLayout", "Collated", "DEFAULT_LAYOUT", "DuplicateRun", "Inserter", "InserterError", "MailRun",
-           "MailRunFileError", "Outcome", "PieceResult", "RunRecord", "RunResult", "SimulatedInserter",
+#: Module and class implementing each kind (imported on first use, so ``python -m inserters.simulated`` runs
+#: its module only once).
+KINDS = {InserterKind.SIMULATED: ("inserters.simulated", "SimulatedInserter")}
+
+
+def make_inserter(kind: InserterKind | str, name: str, **options) -> Inserter:
+    """Build inserter ``name`` of ``kind`` with its ``options``; UnknownInserterKind names the known kinds."""
+    try:
+        kind = InserterKind(kind)
+    except ValueError:
+        raise UnknownInserterKind(str(kind), tuple(k.value for k in InserterKind)) from None
+    module, cls = KINDS[kind]
+    return getattr(importlib.import_module(module), cls)(name, **options)
+
+
+def __getattr__(name: str):
+    """Re-export :class:`~inserters.simulated.SimulatedInserter` lazily (see KINDS)."""
+    if name == "SimulatedInserter":
+        from inserters.simulated import SimulatedInserter
+        return SimulatedInserter
+    raise AttributeError(f"module 'inserters' has no attribute {name!r}")
+
+
+__all__ = ["BadRunId", "Collated", "CsvLayout", "DEFAULT_LAYOUT", "DuplicateRun", "Faults", "Inserter",
+           "InserterError", "InserterKind", "MailRun", "MailRunFileError", "MailRunLayout", "NO_FAULTS", "Outcome",
+           "PieceResult", "RunRecord", "RunRejected", "RunResult", "SimulatedInserter", "UnknownInserterKind",
            "UnknownRun", "UnreadableStack", "collate", "make_inserter"]

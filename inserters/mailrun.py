@@ -12,6 +12,7 @@ import io
 import os
 import threading
 from pathlib import Path
+from typing import Protocol
 
 from inserters.errors import MailRunFileError
 from inserters.protocol import Outcome, PieceResult, RunRecord
@@ -22,20 +23,69 @@ RUN_COLUMNS = ("piece_id", "sheets", "feeder_selects", "divert", "envelope_text"
 RESULT_COLUMNS = ("piece_id", "outcome", "reason", "sheets_read")
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` so a reader sees all of it or nothing."""
+def atomic_write(path: Path, data: bytes, exclusive: bool = False) -> bool:
+    """Write ``data`` so a reader sees all of it or nothing (temp file in the same folder, fsync, rename).
+
+    With ``exclusive`` the file is only created, never replaced: returns False (writing nothing) when it exists
+    already, so two writers racing for one name cannot both win.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(temp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(temp, path)
+    try:
+        with open(temp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if exclusive:
+            try:
+                os.link(temp, path)
+            except FileExistsError:
+                return False
+        else:
+            os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+    return True
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable: fsync the folder that holds it (where the platform allows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class MailRunLayout(Protocol):
+    """A vendor's record layout: how mail run data and per-piece results look on disk.
+
+    Implement the four methods for a vendor and hand the object to the driver (``layout=``); the CSV layout
+    below is the default. Readers raise :class:`MailRunFileError` naming the file, line and field.
+    """
+
+    def write_run(self, path: Path, records: tuple[RunRecord, ...]) -> None:
+        """Write the mail run data atomically."""
+
+    def read_run(self, path: Path) -> tuple[RunRecord, ...]:
+        """Read mail run data."""
+
+    def write_results(self, path: Path, results: tuple[PieceResult, ...]) -> None:
+        """Write per-piece results atomically."""
+
+    def read_results(self, path: Path) -> tuple[PieceResult, ...]:
+        """Read per-piece results."""
 
 
 class CsvLayout:
-    """The default layout: CSV with a header row."""
+    """The default layout: CSV with a header row; feeder selects joined by ``;``, divert as 0/1."""
 
     def write_run(self, path: Path, records: tuple[RunRecord, ...]) -> None:
         """Write the mail run data."""
@@ -49,13 +99,19 @@ class CsvLayout:
 
     def read_run(self, path: Path) -> tuple[RunRecord, ...]:
         """Read mail run data; MailRunFileError names what is wrong."""
-        records = []
+        records, lines = [], {}
         for line, row in _rows(path, RUN_COLUMNS):
             piece = _required(row, "piece_id", path, line)
+            if piece in lines:
+                raise MailRunFileError(path, line, "piece_id", f"piece {piece!r} is listed again (first on line "
+                                       f"{lines[piece]}); every piece goes in a run once")
+            lines[piece] = line
             sheets = _int(row, "sheets", path, line, minimum=1)
             selects_text = row["feeder_selects"].strip()
             try:
                 selects = tuple(int(s) for s in selects_text.split(";")) if selects_text else ()
+                if any(s < 1 for s in selects):
+                    raise ValueError
             except ValueError:
                 raise MailRunFileError(path, line, "feeder_selects", f"{selects_text!r} is not a ';'-separated "
                                        "list of feeder numbers") from None
@@ -89,16 +145,20 @@ class CsvLayout:
 
 
 def _rows(path: Path, columns: tuple[str, ...]):
+    """(line, row) of every data row, ``line`` being the file line the row ends on."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MailRunFileError(path, 1, "-", f"not UTF-8 (byte {exc.start})") from None
-    reader = csv.DictReader(io.StringIO(text))
+    except OSError as exc:
+        raise MailRunFileError(path, 0, "-", f"cannot be read ({exc.strerror})") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     header = reader.fieldnames or []
     missing = [c for c in columns if c not in header]
     if missing:
         raise MailRunFileError(path, 1, missing[0], f"header lacks column(s) {', '.join(missing)}")
-    for line, row in enumerate(reader, start=2):
+    for row in reader:
+        line = reader.line_num
         if None in row or any(row[c] is None for c in columns):
             raise MailRunFileError(path, line, "-", "wrong number of fields")
         yield line, row

@@ -63,8 +63,10 @@ class PieceResult:
 class RunResult:
     """Results of a run: one per record once ``finished``; ``reprint`` lists the pieces not inserted.
 
-    ``outsorted`` holds sheets that belong to no record's result: duplicates of a piece already enveloped,
-    sheets of another job, and unreadable sheets.
+    ``outsorted`` holds collations that account for no record (so ``results`` can keep exactly one entry per
+    record): a second copy of a piece, a broken copy superseded by an inserted one, pieces the run data does not
+    list, sheets of another job, unreadable sheets that joined no piece. The host destroys or investigates them;
+    it never reprints from them. While ``finished`` is False the results are provisional and ``reprint`` is empty.
     """
 
     run_id: str
