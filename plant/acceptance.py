@@ -1,7 +1,8 @@
 """Acceptance of prepaid pieces: the postal counter's check of a piece's postage mark, tracking id and mass.
 
-``plant accept SCAN… --mass-g M`` reads every code on the scans of *one* item (front, back, close-ups: all
-codes found are taken together), checks the mark and records the outcome as an event in the ledger:
+``plant accept SCAN… --mass-g M`` reads the codes on the scans of *one* item (front, back, close-ups: all
+codes found are taken together) — in the postage and tracking zones of the plant's mark layout first, the whole
+image only when those yield nothing — checks the mark and records the outcome as an event in the ledger:
 
 ========================================================  ==========  =================================
 what the counter finds                                     verdict     mark state
@@ -40,9 +41,10 @@ from plant.ledger import Ledger, now
 from plant.ledger import schema as t
 from plant.ledger import schema_postage as tp
 from plant.postage import MarkState, move_mark, verification_keys, weight_bands
-from tracking.errors import TrackingError
+from tracking.errors import ScanError, TrackingError
 from tracking.ids import validate
 from tracking.postage import MassAboveTopBand, PostageError, VerifiedMark, WeightBand, band_for, verify_mark
+from tracking.scan import CodeKind, Region, read_region
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +54,10 @@ MARK_FAILED = "mark failed the check"
 INCORRECT_MASS = "annulled: incorrect mass"
 #: Barcode kinds read from acceptance scans: the mark (QR) and the tracking id (Code 128).
 SCAN_FORMATS = (zxingcpp.BarcodeFormat.QRCode, zxingcpp.BarcodeFormat.Code128)
+#: Play of an item on the counter's scanner around each zone of the mark layout (skew, shift), mm.
+ROI_PLAY_MM = 4.0
+#: Width of the A4 sheet the mark layout is drawn on, mm (gives a scan's resolution when its file has none).
+A4_WIDTH_MM = 210.0
 
 
 class Verdict(StrEnum):
@@ -101,8 +107,45 @@ class Outcome:
     weighed_band_g: int | None = None
 
 
-def read_scans(paths: Sequence[Path]) -> ScanReading:
-    """Decode the QR and Code 128 symbols of every scan (zxing-cpp on the whole image) into one reading."""
+def acceptance_regions(settings: Settings, play_mm: float = ROI_PLAY_MM) -> list[Region]:
+    """The regions of interest of an acceptance scan: the plant's postage and tracking zones
+    (``settings.mark_layout()``, mm from the sheet's top-left) widened by ``play_mm`` on every side."""
+    from imposition.geometry import PT_PER_MM
+
+    layout = settings.mark_layout()
+    return [Region(kind, zone.x / PT_PER_MM - play_mm, zone.y / PT_PER_MM - play_mm,
+                   zone.w / PT_PER_MM + 2 * play_mm, zone.h / PT_PER_MM + 2 * play_mm, module / PT_PER_MM)
+            for kind, zone, module in ((CodeKind.POSTAGE, layout.postage_zone, layout.postage_module),
+                                       (CodeKind.TRACKING, layout.tracking_zone, layout.tracking_module))]
+
+
+def _scan_dpi(image: Image.Image) -> float:
+    """The scan's resolution: the file's, else the one at which the image is an A4 sheet wide."""
+    dpi = image.info.get("dpi")
+    if dpi and float(dpi[0]) > 1:
+        return float(dpi[0])
+    return image.width * 25.4 / A4_WIDTH_MM
+
+
+def _read_regions(pixels: np.ndarray, dpi: float, regions: Sequence[Region]) -> list[tuple[str, str]]:
+    """(format, text) of the codes found in the regions of interest; none when a region falls off the image."""
+    found: list[tuple[str, str]] = []
+    for region in regions:
+        try:
+            found.extend((code.format, code.text) for code in read_region(pixels, dpi, region))
+        except ScanError:
+            continue
+    return found
+
+
+def read_scans(paths: Sequence[Path], regions: Sequence[Region] | None = None) -> ScanReading:
+    """Decode the QR and Code 128 symbols of every scan into one reading.
+
+    With ``regions`` (see :func:`acceptance_regions`) each scan is read in its regions of interest first, so
+    that codes elsewhere on the item (another piece's mark on an enclosure, a sender's own barcodes) do not take
+    part; the whole image is read only when the regions yield no postage mark and no tracking id (a close-up,
+    a piece far off the layout). Without regions the whole image is read (zxing-cpp).
+    """
     marks: list[str] = []
     tracking: list[str] = []
     other: list[str] = []
@@ -110,18 +153,31 @@ def read_scans(paths: Sequence[Path]) -> ScanReading:
         try:
             with Image.open(path) as image:
                 pixels = np.asarray(image.convert("L"))
+                dpi = _scan_dpi(image)
         except (OSError, UnidentifiedImageError) as exc:
             raise ScanUnreadable(f"Scan {path} cannot be read as an image ({exc}); scan the item again as PNG, PGM "
                                  "or JPEG.", path=str(path)) from None
-        for code in zxingcpp.read_barcodes(pixels, formats=SCAN_FORMATS):
-            text = code.text
-            if code.format == zxingcpp.BarcodeFormat.QRCode and text.startswith("PM"):
+        found = _read_regions(pixels, dpi, regions) if regions else []
+        if not any(_is_mark(fmt, text) or _is_tracking(fmt, text) for fmt, text in found):
+            if regions:
+                log.info("acceptance scan: nothing in the regions of interest, reading the whole image", scan=str(path))
+            found = [(code.format.name, code.text) for code in zxingcpp.read_barcodes(pixels, formats=SCAN_FORMATS)]
+        for fmt, text in found:
+            if _is_mark(fmt, text):
                 marks.append(text)
-            elif code.format == zxingcpp.BarcodeFormat.Code128 and _is_tracking_id(text):
+            elif _is_tracking(fmt, text):
                 tracking.append(text)
             else:
                 other.append(text)
     return ScanReading(tuple(dict.fromkeys(marks)), tuple(dict.fromkeys(tracking)), tuple(dict.fromkeys(other)))
+
+
+def _is_mark(fmt: str, text: str) -> bool:
+    return fmt == zxingcpp.BarcodeFormat.QRCode.name and text.startswith("PM")
+
+
+def _is_tracking(fmt: str, text: str) -> bool:
+    return fmt == zxingcpp.BarcodeFormat.Code128.name and _is_tracking_id(text)
 
 
 def _is_tracking_id(text: str) -> bool:
@@ -239,7 +295,7 @@ def cmd_accept(settings: Settings, args: argparse.Namespace) -> int:
     """Run ``plant accept``: print the outcome; exit 0 when paid, 1 when refused or annulled."""
     if not args.mass_g >= 0:
         raise PlantError(f"--mass-g {args.mass_g}: give the weighed mass in grams (0 or more).", mass_g=args.mass_g)
-    reading = read_scans(args.scans)
+    reading = read_scans(args.scans, acceptance_regions(settings))
     ledger = Ledger(settings.ledger_url)
     try:
         outcome = accept_item(ledger, settings, reading, args.mass_g, args.refuse)

@@ -9,13 +9,14 @@ import shutil
 import subprocess
 import time
 
+import numpy as np
 import pikepdf
 import pytest
 from sqlalchemy import insert, select
 
 from imposition import marks
 from imposition.geometry import A4_HEIGHT, A4_WIDTH, Rect
-from plant.acceptance import INCORRECT_MASS, MARK_FAILED, Verdict, accept_item, read_scans
+from plant.acceptance import INCORRECT_MASS, MARK_FAILED, Verdict, acceptance_regions, accept_item, read_scans
 from plant.cli import main
 from plant.config import load_settings
 from plant.demo import generate
@@ -38,25 +39,41 @@ GOOD_MASS = 15.2
 HEAVY_MASS = 35.0
 
 #: Scan pages of the rendered PDF, by name; each is one item's scan.
-PAGES = ("good", "forged", "no_mark", "unreadable", "foreign", "no_tracking")
+PAGES = ("good", "forged", "no_mark", "unreadable", "foreign", "no_tracking", "crowded")
 
 
-def _page(pdf: pikepdf.Pdf, mark: str | None, tracking: str | None, damage: bool = False) -> None:
+#: Where the plant prints the mark and the tracking barcode (the default mark layout): x, y of the top-left, mm.
+POSTAGE_AT_MM = (88.0, 45.5)
+TRACKING_AT_MM = (24.0, 81.0)
+#: Module sizes of the default mark layout: postage QR 0.33 mm (2 quiet modules), Code 128 0.25 mm (10 quiet).
+POSTAGE_MODULE_MM, TRACKING_MODULE_MM = 0.33, 0.25
+
+
+def _page(pdf: pikepdf.Pdf, mark: str | None, tracking: str | None, damage: bool = False,
+          extra: tuple[tuple[str, str, float, float], ...] = ()) -> None:
+    """One scan page: the mark and the tracking barcode where the plant's layout prints them, and ``extra`` codes
+    (kind ``mark`` or ``tracking``, text, x mm, y mm) anywhere else."""
     page = pdf.add_blank_page(page_size=(A4_WIDTH, A4_HEIGHT))
     xobjects, content = pikepdf.Dictionary(), b""
+    placed = []
     if mark is not None:
-        matrix = qr(mark)
-        if damage:  # ink over the middle third: more than QR's error correction can restore
-            n = matrix.shape[0]
-            matrix[n // 3: 2 * n // 3, :] = True
-        bitmap = marks.symbol_bitmap(matrix, 4)
-        xobjects.Mark = marks.image_xobject(pdf, bitmap)
-        content += marks.draw_image("/Mark", Rect.from_mm(120, 20, bitmap.shape[1] * 0.5, bitmap.shape[0] * 0.5),
-                                    A4_HEIGHT)
+        placed.append(("mark", mark, *POSTAGE_AT_MM))
     if tracking is not None:
-        bitmap = marks.linear_bitmap(code128(tracking), 10)
-        xobjects.Trk = marks.image_xobject(pdf, bitmap)
-        content += marks.draw_image("/Trk", Rect.from_mm(20, 90, bitmap.shape[1] * 0.35, 10), A4_HEIGHT)
+        placed.append(("tracking", tracking, *TRACKING_AT_MM))
+    for i, (kind, text, x, y) in enumerate((*placed, *extra)):
+        name = f"/C{i}"
+        if kind == "mark":
+            matrix = qr(text)
+            if damage and text == mark:  # ink over the middle third: more than QR's error correction can restore
+                n = matrix.shape[0]
+                matrix[n // 3: 2 * n // 3, :] = True
+            bitmap = marks.symbol_bitmap(matrix, 2)
+            rect = Rect.from_mm(x, y, bitmap.shape[1] * POSTAGE_MODULE_MM, bitmap.shape[0] * POSTAGE_MODULE_MM)
+        else:
+            bitmap = marks.linear_bitmap(code128(text), 10)
+            rect = Rect.from_mm(x, y, bitmap.shape[1] * TRACKING_MODULE_MM, 6)
+        xobjects[name] = marks.image_xobject(pdf, bitmap)
+        content += marks.draw_image(name, rect, A4_HEIGHT)
     page.obj.Resources = pikepdf.Dictionary(XObject=xobjects)
     page.obj.Contents = pdf.make_stream(content)
 
@@ -99,6 +116,9 @@ def world(tmp_path_factory):
     _page(pdf, mark_a, "RR100000017ZZ", damage=True)
     _page(pdf, mark_b, "RR100000017ZZ")
     _page(pdf, mark_a, None)
+    # A's codes in their zones, and B's mark and tracking barcode elsewhere on the sheet (an enclosure showing
+    # through, a sender's own labels): the whole image holds two marks and two tracking ids.
+    _page(pdf, mark_a, "RR100000017ZZ", extra=(("mark", mark_b, 140.0, 150.0), ("tracking", "RR100000025ZZ", 30.0, 200.0)))
     pdf.save(root / "scans.pdf")
     subprocess.run(["pdftoppm", "-r", "200", "-gray", str(root / "scans.pdf"), str(root / "scan")], check=True)
     scans = dict(zip(PAGES, sorted(root.glob("scan-*.pgm"))))
@@ -118,7 +138,8 @@ def plant(world, tmp_path):
 
 def check(plant, world, page, mass=GOOD_MASS, at=T_ISSUE + HOUR, refuse=None):
     settings, ledger = plant
-    return accept_item(ledger, settings, read_scans([world["scans"][page]]), mass, refuse, at=at)
+    reading = read_scans([world["scans"][page]], acceptance_regions(settings))
+    return accept_item(ledger, settings, reading, mass, refuse, at=at)
 
 
 def mark_state(plant, piece):
@@ -243,3 +264,42 @@ def test_cli_accept_refusal_exits_one(plant, world, capsys):
     code = main(["accept", str(world["scans"]["forged"]), "--mass-g", "15", "--config", str(world["config"]),
                  "--state-dir", str(settings.state_dir), "--json"])
     assert code == 1 and '"verdict": "refused"' in capsys.readouterr().out
+
+
+def test_codes_outside_the_regions_of_interest_do_not_take_part(plant, world):
+    """A sheet with A's mark and tracking id in their zones and B's elsewhere: read whole, it shows two marks and
+    is refused; read by the layout's regions of interest it is judged on A's codes and paid."""
+    whole = read_scans([world["scans"]["crowded"]])
+    assert len(whole.marks) == 2 and set(whole.tracking_ids) == {"RR100000017ZZ", "RR100000025ZZ"}
+    reading = read_scans([world["scans"]["crowded"]], acceptance_regions(plant[0]))
+    assert reading.tracking_ids == ("RR100000017ZZ",) and len(reading.marks) == 1
+    outcome = check(plant, world, "crowded")
+    assert (outcome.verdict, outcome.piece_id) == (Verdict.PAID, world["pieces"][0])
+    assert mark_state(plant, world["pieces"][1]) == MarkState.ON_HOLD
+
+
+def test_cli_accept_judges_a_crowded_sheet_by_its_layout(plant, world, capsys):
+    """`plant accept` reads the regions of the configured mark layout: the crowded sheet is paid."""
+    settings = plant[0]
+    code = main(["accept", str(world["scans"]["crowded"]), "--mass-g", str(GOOD_MASS), "--config",
+                 str(world["config"]), "--state-dir", str(settings.state_dir)])
+    assert (code, capsys.readouterr().out.split("\t")[:2]) == (0, ["paid", "RR100000017ZZ"])
+
+
+def test_scan_without_codes_in_the_regions_falls_back_to_the_whole_image(world, tmp_path):
+    """A close-up (the mark alone, nowhere near the sheet's zones) is still read: whole image as the fallback."""
+    from PIL import Image
+
+    from plant.acceptance import acceptance_regions as regions_of
+    from plant.config import load_settings as load
+
+    settings = load(world["config"], environ={"PLANT_STATE_DIR": str(tmp_path)})
+    sheet = np.asarray(Image.open(world["scans"]["good"]))
+    dpi = sheet.shape[1] * 25.4 / 210
+    top, left = int(POSTAGE_AT_MM[1] * dpi / 25.4) - 20, int(POSTAGE_AT_MM[0] * dpi / 25.4) - 20
+    close_up = np.full((600, 600), 255, np.uint8)
+    close_up[300:470, 300:470] = sheet[top:top + 170, left:left + 170]
+    path = tmp_path / "close-up.png"
+    Image.fromarray(close_up).save(path, dpi=(dpi, dpi))
+    reading = read_scans([path], regions_of(settings))
+    assert len(reading.marks) == 1 and reading.tracking_ids == ()

@@ -1,7 +1,8 @@
 """ISO/IEC 15415-style print quality grading of a decoded DataMatrix from a gray scan.
 
-The grader samples a reflectance at every module centre (a round synthetic aperture 0.8 module wide) on the
-grid spanned by the decoder's four corner points, then computes symbol contrast, modulation (graded per
+The grader fits the module grid to the symbol's own finder, clock-track and quiet-zone edges (on a smoothed
+copy; the decoder's corners are only the starting point), samples the raw scan's reflectance at every module
+centre through a round synthetic aperture 0.8 module wide, then computes symbol contrast, modulation (graded per
 codeword, with low codewords counted as erasures), axial and grid non-uniformity and unused error
 correction, and grades each A–F by the thresholds in ``REFERENCE.md``. The overall grade is the lowest; a
 symbol that does not decode is F. docs/qa.md lists where this departs from the standard.
@@ -93,17 +94,135 @@ def _grid(corners: np.ndarray, u: np.ndarray, v: np.ndarray, n: int) -> tuple[np
     return point[..., 0], point[..., 1]
 
 
+def _bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray, fill: float) -> np.ndarray:
+    """``image`` (float) interpolated bilinearly at (x, y); points off the image read ``fill``."""
+    h, w = image.shape
+    x0, y0 = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
+    fx, fy = x - x0, y - y0
+    out = np.zeros(np.broadcast(x, y).shape)
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            px, py = x0 + dx, y0 + dy
+            valid = (px >= 0) & (px < w) & (py >= 0) & (py < h)
+            out += wx * wy * np.where(valid, image[np.clip(py, 0, h - 1), np.clip(px, 0, w - 1)], fill)
+    return out
+
+
+#: Spacing (px) of the sub-pixel points that make up a synthetic aperture.
+_APERTURE_STEP = 0.5
+
+
 def _sample(gray: np.ndarray, x: np.ndarray, y: np.ndarray, radius: float) -> np.ndarray:
-    """Mean reflectance (0–1) in a disc of ``radius`` px around each (x, y); pixels off the image count as paper."""
-    r = int(np.ceil(radius))
-    dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
-    inside = dx * dx + dy * dy <= max(radius, 0.5) ** 2
+    """Mean reflectance (0–1) over a disc of ``radius`` px around each (x, y), the disc's area covered by sub-pixel
+    points on a half-pixel lattice read bilinearly (so a centre between pixels is measured where it is, not at the
+    nearest pixel); pixels off the image count as paper."""
+    radius = max(radius, 0.5)
+    r = np.ceil(radius / _APERTURE_STEP) * _APERTURE_STEP
+    dy, dx = np.mgrid[-r:r + _APERTURE_STEP / 2:_APERTURE_STEP, -r:r + _APERTURE_STEP / 2:_APERTURE_STEP]
+    inside = dx * dx + dy * dy <= radius * radius
     dx, dy = dx[inside], dy[inside]
-    px = np.rint(x)[..., None].astype(np.int64) + dx
-    py = np.rint(y)[..., None].astype(np.int64) + dy
-    valid = (px >= 0) & (px < gray.shape[1]) & (py >= 0) & (py < gray.shape[0])
-    values = np.where(valid, gray[np.clip(py, 0, gray.shape[0] - 1), np.clip(px, 0, gray.shape[1] - 1)], 255)
+    values = _bilinear(np.asarray(gray, dtype=np.float64), np.asarray(x, float)[..., None] + dx,
+                       np.asarray(y, float)[..., None] + dy, 255.0)
     return values.mean(axis=-1) / 255.0
+
+
+#: Gaussian smoothing of the image the grid is fitted on, in modules (σ); the measurement itself uses the raw image.
+FIT_SMOOTH_MODULES = 0.25
+#: Gauss–Newton iterations of the grid fit, and the largest corner move per iteration (modules).
+_FIT_ITERATIONS = 12
+_FIT_MAX_STEP = 0.25
+
+
+def _smooth(gray: np.ndarray, corners: np.ndarray, module: float) -> tuple[np.ndarray, np.ndarray]:
+    """A Gaussian-smoothed float crop of ``gray`` around the symbol (three modules of margin) and its (x, y) origin."""
+    margin = 3 * module
+    left = max(0, int(np.floor(corners[:, 0].min() - margin)))
+    top = max(0, int(np.floor(corners[:, 1].min() - margin)))
+    right = min(gray.shape[1], int(np.ceil(corners[:, 0].max() + margin)) + 1)
+    bottom = min(gray.shape[0], int(np.ceil(corners[:, 1].max() + margin)) + 1)
+    crop = np.asarray(gray[top:bottom, left:right], dtype=np.float64)
+    sigma = FIT_SMOOTH_MODULES * module
+    r = max(1, int(np.ceil(3 * sigma)))
+    kernel = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    kernel /= kernel.sum()
+    padded = np.pad(crop, r, mode="edge")
+    rows = np.apply_along_axis(np.convolve, 1, padded, kernel, mode="valid")
+    smooth = np.apply_along_axis(np.convolve, 0, rows, kernel, mode="valid")
+    return smooth, np.array([left, top], dtype=float)
+
+
+def _edge_points(expected: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Module coordinates (u, v) of the middle of every edge between a known dark and a known light module.
+
+    ``expected``/``known`` cover the symbol and its quiet-zone ring ((n+2)² modules, ring index a ↔ centre a − ½).
+    """
+    us, vs = [], []
+    horizontal = known[:, :-1] & known[:, 1:] & (expected[:, :-1] != expected[:, 1:])
+    b, a = np.nonzero(horizontal)
+    us.append(a.astype(float) + 0.0)  # the edge between ring columns a and a+1 lies at u = a
+    vs.append(b - 0.5)
+    vertical = known[:-1, :] & known[1:, :] & (expected[:-1, :] != expected[1:, :])
+    b, a = np.nonzero(vertical)
+    us.append(a - 0.5)
+    vs.append(b.astype(float))
+    return np.concatenate(us), np.concatenate(vs)
+
+
+def _fit_grid(gray: np.ndarray, corners: np.ndarray, n: int, turns: int, module: float) -> np.ndarray:
+    """The four outer corners refined so that the finder, clock-track and quiet-zone edges of the grid lie where
+    the smoothed image crosses the mid level between ink and paper.
+
+    ISO/IEC 15415 locates the grid from the symbol's own fixed patterns (the reference decode); the decoder's
+    corners, found on a noisy image, drift by a pixel or more. The grid is the bilinear map of the four corners;
+    Gauss–Newton moves the corners (8 unknowns) to minimise Σ (I_smooth(edge point) − mid)² over the middles of
+    all dark/light edges of the L finder, the clock tracks and the quiet zone. A fit that does not lower the
+    residual, or that strays more than a module from the decoder's corners, is discarded.
+    """
+    smooth, origin = _smooth(gray, corners, module)
+    local = corners - origin
+    upright = ecc200.finder_pattern(n)
+    expected = np.zeros((n + 2, n + 2), dtype=bool)
+    known = np.ones((n + 2, n + 2), dtype=bool)
+    expected[1:-1, 1:-1] = np.rot90(upright, -turns)
+    known[1:-1, 1:-1] = np.rot90(ecc200.pattern_mask(n), -turns)
+    u, v = _edge_points(expected, known)
+    # The mid level from the coarse grid: dark finder modules and light quiet-zone modules.
+    cv, cu = np.mgrid[-1:n + 1, -1:n + 1] + 0.5
+    cx, cy = _grid(local, cu, cv, n)
+    levels = _bilinear(smooth, cx, cy, 255.0)
+    dark_level = np.median(levels[known & expected])
+    light_level = np.median(levels[~expected & known])
+    mid = (dark_level + light_level) / 2
+    s, t = u / n, v / n
+    weights = np.stack([(1 - s) * (1 - t), s * (1 - t), s * t, (1 - s) * t], axis=1)  # tl, tr, br, bl
+    gy, gx = np.gradient(smooth)
+
+    def cost(c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x, y = _grid(c, u, v, n)
+        return _bilinear(smooth, x, y, 255.0) - mid, x, y
+
+    best = local.copy()
+    residual, x, y = cost(best)
+    best_cost = float(residual @ residual)
+    start_cost = best_cost
+    damping = 1e-3
+    for _ in range(_FIT_ITERATIONS):
+        ix, iy = _bilinear(gx, x, y, 0.0), _bilinear(gy, x, y, 0.0)
+        jac = np.concatenate([weights * ix[:, None], weights * iy[:, None]], axis=1)  # columns: x of 4 corners, y of 4
+        normal = jac.T @ jac
+        step = -np.linalg.solve(normal + damping * np.diag(np.diag(normal) + 1e-9), jac.T @ residual)
+        step *= min(1.0, _FIT_MAX_STEP * module / max(np.abs(step).max(), 1e-12))
+        trial = best + np.stack([step[:4], step[4:]], axis=1)
+        trial_residual, tx, ty = cost(trial)
+        trial_cost = float(trial_residual @ trial_residual)
+        if trial_cost < best_cost:
+            best, residual, x, y, best_cost = trial, trial_residual, tx, ty, trial_cost
+            damping = max(damping / 3, 1e-6)
+        else:
+            damping *= 10
+    if best_cost >= start_cost or np.abs(best - local).max() > module:
+        return corners
+    return best + origin
 
 
 def _orient(dark: np.ndarray, n: int) -> int:
@@ -139,13 +258,14 @@ def _unused_ec(wrong: np.ndarray, erased: np.ndarray, size: int) -> float:
 
 
 def grade_datamatrix(gray: np.ndarray, corners, size: int, text: str | None = None,
-                     decoder_uec: float | None = None) -> Grading:
+                     decoder_uec: float | None = None, *, fit_grid: bool = True) -> Grading:
     """Grade a decoded DataMatrix in an 8-bit gray scan (255 = 100 % reflectance).
 
     ``corners`` are the symbol's outer corners (top-left, top-right, bottom-right, bottom-left in the image, as
     zxing-cpp reports them), ``size`` the modules a side (the decoder's version). With the decoded ``text`` the ideal symbol is re-encoded (libzint; the plant's own
     encoder) and codewords in error are counted against it; when the re-encoding does not match the scan (another
     encoder's choices), the decoder's own ``decoder_uec`` is used for unused error correction instead.
+    ``fit_grid=False`` measures on the decoder's corners as they are (no fit to the fixed patterns).
     """
     corner_array = np.asarray(corners, dtype=float).reshape(4, 2)
     side = np.mean([np.hypot(*(corner_array[i] - corner_array[(i + 1) % 4])) for i in range(4)])
@@ -160,6 +280,14 @@ def grade_datamatrix(gray: np.ndarray, corners, size: int, text: str | None = No
     threshold = (r_max + r_min) / 2
     inner = reflectance[1:-1, 1:-1]
     turns = _orient(inner < threshold, n)
+    if fit_grid:
+        corner_array = _fit_grid(gray, corner_array, n, turns, module)
+        x, y = _grid(corner_array, u, v, n)
+        reflectance = _sample(gray, x, y, APERTURE_MODULES * module / 2)
+        r_max, r_min = float(reflectance.max()), float(reflectance.min())
+        contrast = r_max - r_min
+        threshold = (r_max + r_min) / 2
+        inner = reflectance[1:-1, 1:-1]
     inner = np.rot90(inner, turns)
     dark = inner < threshold
     ideal = _ideal(text, n, dark)
