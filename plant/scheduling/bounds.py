@@ -171,3 +171,55 @@ def _smallest(capacity: Callable[[int], float], work: float, low: int) -> int:
         else:
             low = mid + 1
     return low
+
+
+def on_time_bound_inserters(instance: Instance, base: int | None = None) -> int:
+    """:func:`on_time_bound`, stronger: the presses' last jobs compete for the inserters (≥ :func:`on_time_bound`).
+
+    The last jobs ``σ(i)`` of the presses are distinct and each is inserted by some inserter ``k(i)`` before
+    ``min(C, due)``. When the inserters ``k(i)`` are distinct, press ``i`` stops printing by
+    ``min(C, due_σ(i)) − q_σ(i)k(i)``. When several last jobs share an inserter, all but the one inserted last
+    are followed on it by another insert of at least ``qmin_k`` (the shortest insert of any job on ``k``), so
+    their insert ends by ``min(C − qmin_k, due)``. Enumerating the inserters of the last jobs (and which one of a
+    shared group goes last) and taking the best distinct jobs gives a capacity that no plan without late jobs
+    exceeds, hence a valid bound. Not used by the planner (``|K|^m`` cases per probe: ~0.2 s on the reference
+    instance); the benchmark reports it. Falls back to ``base`` when some job is late in every plan, and to
+    :func:`on_time_bound` above :data:`MAX_PRESSES_MATCHED` presses.
+    """
+    simple = on_time_bound(instance, base)
+    pins = {p.job for p in instance.pins}
+    inserters = [k for k in instance.inserters if k.up]
+    jobs = [j for j in instance.jobs if j.id not in pins and any(can_insert(j, k) for k in inserters)
+            and print_reason(j, instance) is None]
+    free = _printer_free(instance)
+    m = len(free)
+    if not jobs or not free or m > MAX_PRESSES_MATCHED or len(jobs) < m:
+        return simple
+    speeds = np.array([p.sheets_per_min for p in _up_printers(instance)], dtype=float)
+    starts = np.array([free[p.id] for p in _up_printers(instance)], dtype=float)
+    due = np.array([j.due_s for j in jobs], dtype=float)
+    q = np.array([[insert_seconds(j.pieces, k.envelopes_per_hour) if can_insert(j, k) else np.inf
+                   for k in inserters] for j in jobs], dtype=float)
+    qmin_k = [min((insert_seconds(j.pieces, k.envelopes_per_hour) for j in instance.jobs if can_insert(j, k)),
+                  default=0) for k in inserters]
+    work = 60 * sum(j.pieces * j.sheets_per_piece for j in jobs)
+
+    def capacity(c: int) -> float:
+        best = 0.0
+        for ks in itertools.product(range(len(inserters)), repeat=m):
+            groups: dict[int, list[int]] = {}
+            for i, k in enumerate(ks):
+                groups.setdefault(k, []).append(i)
+            for lasts in itertools.product(*groups.values()):
+                ends = np.array([float(c) if i in lasts else float(c) - qmin_k[ks[i]] for i in range(m)])
+                value = speeds[:, None] * np.maximum(
+                    0.0, np.minimum(ends[:, None], due[None, :]) - q[:, list(ks)].T - starts[:, None])
+                top = np.argsort(-value, axis=1)[:, :m]
+                for pick in itertools.product(*top.tolist()):
+                    if len(set(pick)) == m:
+                        best = max(best, float(sum(value[i, j] for i, j in enumerate(pick))))
+        return best
+
+    if capacity(max(simple, int(due.max()))) < work * (1 - _EPS):
+        return simple
+    return max(simple, _smallest(capacity, work, simple))

@@ -17,6 +17,8 @@ changes of work between devices. The method, and why:
    round, and the best plan seen is kept.
 5. **Other endings.** Until the time limit (or the on-time bound is reached), random other choices of the
    presses' last jobs are balanced and simulated; the best plan by (late jobs, tardiness, makespan) wins.
+6. **Inserters of the last jobs** are enumerated (vectorised) for the last few jobs to leave the presses, ties
+   going to the assignment whose inserts end earliest, so the measured tails fed back are what jobs need.
 
 Everything is a pure function of the instance; :func:`plan` never reads a clock except to honour its time limit.
 """
@@ -57,8 +59,8 @@ TRIAL_ROUNDS = 3
 ENDING_POOL_EXTRA = 4
 #: Share of presses given two fixed last jobs in a random ending.
 DOUBLE_ENDING_SHARE = 0.3
-#: Most inserter combinations tried for the last jobs of the plan (4 inserters: the last 5 jobs).
-ENDGAME_COMBOS = 1024
+#: Most inserter combinations tried for the last jobs of the plan (4 inserters: the last 6 jobs).
+ENDGAME_COMBOS = 4096
 #: Seconds of margin kept between a job's predicted and due insert end when choosing tails and print dues.
 DUE_MARGIN_S = 60
 #: "Print time" of a job on a press that cannot print it: so long that no step ever puts the job there.
@@ -251,22 +253,31 @@ def _endgame(t: _Tables, jobs: list[int], release: dict[int, int], free: list[in
     The greedy choice (the inserter that finishes first) can hand the fastest inserter to a job that a
     moment later another job needed more; with a handful of jobs left, trying every combination is cheap.
     """
-    options = [t.eligible[j] for j in jobs]
-    best: tuple[tuple[int, int, int], tuple[int, ...]] | None = None
-    for combo in itertools.product(*options):
-        clock = list(free)
-        late = tardy = span = 0
-        for j, k in zip(jobs, combo):
-            end = max(clock[k], release[j]) + t.q[j][k]
-            clock[k] = end
-            span = max(span, end)
-            if end > t.due[j]:
-                late, tardy = late + 1, tardy + end - t.due[j]
-        if best is None or (late, tardy, span) < best[0]:
-            best = ((late, tardy, span), combo)
-    if best is None:
+    if not jobs:
         return
-    for j, k in zip(jobs, best[1]):
+    combos = np.array(list(itertools.product(*(t.eligible[j] for j in jobs))), dtype=np.int64)
+    if combos.size == 0:
+        return
+    rows = np.arange(len(combos))
+    clock = np.tile(np.asarray(free, dtype=np.int64), (len(combos), 1))
+    late = np.zeros(len(combos), dtype=np.int64)
+    tardy = np.zeros(len(combos), dtype=np.int64)
+    span = np.zeros(len(combos), dtype=np.int64)
+    total = np.zeros(len(combos), dtype=np.int64)
+    for n, j in enumerate(jobs):
+        k = combos[:, n]
+        q = np.asarray([0 if d is None else d for d in t.q[j]], dtype=np.int64)
+        end = np.maximum(clock[rows, k], release[j]) + q[k]
+        clock[rows, k] = end
+        np.maximum(span, end, out=span)
+        total += end
+        over = end - t.due[j]
+        late += over > 0
+        tardy += np.maximum(over, 0)
+    # the best combination, ties to the one whose inserts end earliest in sum (the measured tails fed back to
+    # the balancing are then what the jobs need, not what a free choice left them), then in product order
+    first = int(np.lexsort((rows, total, span, tardy, late))[0])
+    for j, k in zip(jobs, combos[first].tolist()):
         end = max(free[k], release[j]) + t.q[j][k]
         free[k] = end
         ins[j], s2[j], e2[j] = k, end - t.q[j][k], end
