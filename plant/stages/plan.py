@@ -34,7 +34,7 @@ def plan(submission_id: str) -> None:
     plant = current()
     letters, pieces = t.letters.c, t.pieces.c
     settings = plant.settings
-    with plant.ledger.tx() as conn:
+    with plant.ledger.read() as conn:  # plan outside the write lock: the writes below are compare-and-set
         rows = conn.execute(select(letters.pk, letters.mail_class, letters.received_at, pieces.piece_id,
                                    pieces.sheets, pieces.prints)
                             .select_from(t.letters.join(t.pieces, pieces.letter_pk == letters.pk))
@@ -44,22 +44,24 @@ def plan(submission_id: str) -> None:
             return
         stamp = int(now())
         printer_busy, inserter_busy = _queued_seconds(conn, settings)
-        work = plan_work(
-            [Printer(p.name, p.sheets_per_minute, available_s=stamp + printer_busy[p.name]) for p in settings.printers],
-            [Inserter(i.name, i.envelopes_per_hour, i.max_sheets, available_s=stamp + inserter_busy[i.name])
-             for i in settings.inserters],
-            [Piece(r.piece_id, r.sheets, r.mail_class,
-                   int(r.received_at + SLA_S.get(r.mail_class, DEFAULT_SLA_S)), reprint=r.prints > 0) for r in rows],
-            stamp, max_job_pieces=settings.job_max_pieces, time_limit_s=PLAN_TIME_LIMIT_S)
-        by_piece = {r.piece_id: r for r in rows}
-        assignments = {a.job: a for a in work.plan.assignments}
-        ordered = sorted(work.jobs, key=lambda j: assignments[j.job].print_start_s)
+    work = plan_work(
+        [Printer(p.name, p.sheets_per_minute, available_s=stamp + printer_busy[p.name]) for p in settings.printers],
+        [Inserter(i.name, i.envelopes_per_hour, i.max_sheets, available_s=stamp + inserter_busy[i.name])
+         for i in settings.inserters],
+        [Piece(r.piece_id, r.sheets, r.mail_class,
+               int(r.received_at + SLA_S.get(r.mail_class, DEFAULT_SLA_S)), reprint=r.prints > 0) for r in rows],
+        stamp, max_job_pieces=settings.job_max_pieces, time_limit_s=PLAN_TIME_LIMIT_S)
+    by_piece = {r.piece_id: r for r in rows}
+    assignments = {a.job: a for a in work.plan.assignments}
+    ordered = sorted(work.jobs, key=lambda j: assignments[j.job].print_start_s)
+    with plant.ledger.tx() as conn:
         for formed in ordered:
             _record_job(conn, submission_id, formed, assignments[formed.job], by_piece)
         for manual in work.manual:
-            move_letters(conn, [by_piece[manual.piece].pk], Event.PLAN, State.PRINT_READY)
-            move_letters(conn, [by_piece[manual.piece].pk], Event.FAIL, State.PLANNED,
-                         extra={"reason_code": "NO_INSERTER", "reason": manual.reason})
+            pk = by_piece[manual.piece].pk
+            if move_letters(conn, [pk], Event.PLAN, State.PRINT_READY):
+                move_letters(conn, [pk], Event.FAIL, State.PLANNED,
+                             extra={"reason_code": "NO_INSERTER", "reason": manual.reason})
         if work.manual:
             enqueue(conn, "receipts", submission_id)
     log.info("planned", submission=submission_id, jobs=len(work.jobs), manual=len(work.manual),
