@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from plant.scheduling import Inserter, Instance, Job, Printer, check, plan, replan_instance
-from tests.scheduling.helpers import FAST
+from plant.scheduling import Inserter, Instance, Job, Printer, check, plan
+from tests.scheduling.helpers import FAST, check_replan_keeps_running_work, property_settings
 
 SPEEDS = st.sampled_from([50, 100, 150.5, 300])
 
@@ -25,7 +25,7 @@ def instances(draw):
     return Instance(printers, inserters, jobs)
 
 
-PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = property_settings()
 
 
 @PROPERTY
@@ -38,24 +38,7 @@ def test_plans_are_feasible(inst):
 @PROPERTY
 @given(instances(), st.floats(0, 1), st.data())
 def test_replans_keep_running_work_in_place(inst, when, data):
-    """After a device goes down mid-plan, the re-plan is feasible and work running on up devices is unmoved."""
-    first = plan(inst, **FAST)
-    now = int(when * first.makespan_s)
-    down_p = data.draw(st.lists(st.sampled_from([p.id for p in inst.printers]), max_size=1))
-    down_k = data.draw(st.lists(st.sampled_from([k.id for k in inst.inserters]), max_size=1))
-    new_inst = replan_instance(inst, first, now, printers_down=down_p, inserters_down=down_k)
-    if not any(p.up for p in new_inst.printers) and len(new_inst.pins) < len(new_inst.jobs):
-        return  # nothing can print: the planner refuses, tested elsewhere
-    second = plan(new_inst, **FAST)
-    assert check(new_inst, second) == ()
-    after = second.by_job()
-    manual = {m.job for m in second.manual}  # printed, but no working inserter takes it now
-    for a in first.assignments:
-        if a.job in manual:
-            assert not any(k.up and k.max_sheets >= inst.job(a.job).sheets_per_piece for k in new_inst.inserters)
-            continue
-        if a.print_start_s < now < a.print_end_s and a.printer not in down_p:
-            b = after[a.job]
-            assert (b.printer, b.print_start_s, b.print_end_s) == (a.printer, a.print_start_s, a.print_end_s)
-        if a.insert_start_s < now < a.insert_end_s and a.inserter not in down_k:
-            assert after[a.job] == a
+    """After a device goes down mid-plan, the re-plan is feasible and work running on up devices is unmoved; a job
+    sent to the manual path is one no working inserter can take."""
+    check_replan_keeps_running_work(inst, when, data, lambda new, job: not any(
+        k.up and k.max_sheets >= inst.job(job).sheets_per_piece for k in new.inserters))
