@@ -13,48 +13,82 @@ Both paths reuse one ``zint.Symbol`` per symbology and thread (creating and free
 than encoding a short text). Before each encode the symbol's outputs are cleared (libzint would otherwise stack
 the new symbol onto the old one); after a non-ASCII text the ECI is reset (libzint writes back the ECI it chose);
 after a failed encode the symbol is dropped and a fresh one made.
+
+The single path reads no more from libzint than it must (each attribute read costs about as much as a NumPy
+slice): the row count is known from the symbology (Code 128 one row, DataMatrix and QR square). A single Code 128
+costs little to encode, so a generic unpack would be a large share of its time: its one row is turned into
+modules by looking each packed byte up in a 256-entry table (one NumPy ``take``). Square symbols are unpacked with
+``np.unpackbits``.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from enum import Enum
+from typing import NamedTuple
 
 import numpy as np
 import zint
 
 from tracking.errors import SymbolError
 
-_DATAMATRIX = (zint.Symbology.DATAMATRIX, "DataMatrix", True)
-_CODE128 = (zint.Symbology.CODE128, "Code 128", False)
-_QR = (zint.Symbology.QRCODE, "QR code", False)
+
+class _Shape(Enum):
+    """How many rows a symbology's symbols have, known without asking libzint (reading ``rows`` costs time)."""
+
+    ONE_ROW = "one row"
+    SQUARE = "as many rows as modules across"
+
+
+class _Kind(NamedTuple):
+    """A symbology as this module uses it."""
+
+    symbology: zint.Symbology
+    #: The name in error messages; also the key of the thread's reused symbol (a str hashes faster than the enum).
+    name: str
+    #: Ask libzint for square symbols (DataMatrix: it would otherwise pick rectangles where they fit).
+    square_option: bool
+    shape: _Shape
+
+
+_DATAMATRIX = _Kind(zint.Symbology.DATAMATRIX, "DataMatrix", square_option=True, shape=_Shape.SQUARE)
+_CODE128 = _Kind(zint.Symbology.CODE128, "Code 128", square_option=False, shape=_Shape.ONE_ROW)
+_QR = _Kind(zint.Symbology.QRCODE, "QR code", square_option=False, shape=_Shape.SQUARE)
+#: The hot path compares with this module global (cheaper to look up than the Enum class's attribute).
+_ONE_ROW = _Shape.ONE_ROW
 
 #: One reusable libzint symbol per symbology, per thread (zint.Symbol is not shared between threads).
 _LOCAL = threading.local()
 
+#: Each byte value's 8 modules, least significant bit first (libzint's order), as the 8 bytes (0 or 1) of one
+#: uint64: ``_BYTE_MODULES.take(packed).view(np.bool_)`` unpacks a row. Built by viewing the unpacked bytes, so
+#: the words hold them in memory order whatever the machine's byte order.
+_BYTE_MODULES = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").view(np.uint64)[:, 0]
 
-def _new_symbol(symbology: zint.Symbology, square: bool) -> tuple[zint.Symbol, np.ndarray, memoryview]:
-    """A configured symbol with a NumPy view and a flat byte view of its ``encoded_data`` (libzint's fixed
+
+def _new_symbol(kind: _Kind) -> tuple[zint.Symbol, np.ndarray, np.ndarray]:
+    """A configured symbol with a 2-D and a flat NumPy view of its ``encoded_data`` (libzint's fixed
     rows × row-stride array inside the symbol, rewritten in place by every encode)."""
     symbol = zint.Symbol()
-    symbol.symbology = symbology
+    symbol.symbology = kind.symbology
     # UNICODE: characters are taken as text (Latin-1, or an ECI where the symbology allows one), not raw UTF-8 bytes.
     symbol.input_mode = zint.InputMode.UNICODE
-    if square:
+    if kind.square_option:
         symbol.option_3 = zint.DataMatrixOptions.SQUARE.value
-    data = symbol.encoded_data
-    return symbol, np.asarray(data), data.cast("B")
+    data = np.asarray(symbol.encoded_data)
+    return symbol, data, data.reshape(-1)
 
 
-def _symbol(symbology: zint.Symbology, square: bool) -> tuple[zint.Symbol, np.ndarray, memoryview]:
-    """This thread's reusable symbol for ``symbology`` (with its views, see :func:`_new_symbol`)."""
+def _symbol(kind: _Kind) -> tuple[zint.Symbol, np.ndarray, np.ndarray]:
+    """This thread's reusable symbol for ``kind`` (with its views, see :func:`_new_symbol`)."""
     try:
         cache = _LOCAL.symbols
     except AttributeError:
         cache = _LOCAL.symbols = {}
-    entry = cache.get(symbology)
+    entry = cache.get(kind.name)
     if entry is None:
-        entry = cache[symbology] = _new_symbol(symbology, square)
+        entry = cache[kind.name] = _new_symbol(kind)
     return entry
 
 
@@ -65,7 +99,7 @@ def _check(name: str, text: object) -> None:
         raise SymbolError(name, text, "the text is empty")
 
 
-def _encode_into(symbol: zint.Symbol, symbology: zint.Symbology, name: str, text: str) -> None:
+def _encode_into(symbol: zint.Symbol, name: str, text: str) -> None:
     """Encode ``text`` into the reused ``symbol``; a failure drops the symbol (the next call makes a fresh one).
 
     The outputs are cleared first (libzint would otherwise stack the new symbol under the old one). libzint
@@ -75,52 +109,55 @@ def _encode_into(symbol: zint.Symbol, symbology: zint.Symbology, name: str, text
     try:
         symbol.encode(text)
     except RuntimeError as exc:
-        _LOCAL.symbols.pop(symbology, None)
+        _LOCAL.symbols.pop(name, None)
         raise SymbolError(name, text, str(exc)) from None
     if not text.isascii():
         symbol.eci = 0
 
 
-def _encode(kind: tuple[zint.Symbology, str, bool], text: str) -> np.ndarray:
-    """Encode ``text`` with libzint and unpack its module rows into a bool matrix (rows × width).
+def _encode(kind: _Kind, text: str) -> np.ndarray:
+    """Encode ``text`` with libzint and unpack its module rows into a bool matrix (rows × width, C-contiguous).
 
     The hot path of every single-symbol call: :func:`_check`, :func:`_symbol` and :func:`_encode_into` inlined.
     """
-    symbology, name, square = kind
+    _, name, _, shape = kind
     if not isinstance(text, str) or not text:
         _check(name, text)
     try:
-        symbol, data, _ = _LOCAL.symbols[symbology]
+        symbol, data, cells = _LOCAL.symbols[name]
     except (AttributeError, KeyError):
-        symbol, data, _ = _symbol(symbology, square)
+        symbol, data, cells = _symbol(kind)
     symbol.clear()
     try:
         symbol.encode(text)
     except RuntimeError as exc:
-        _LOCAL.symbols.pop(symbology, None)
+        _LOCAL.symbols.pop(name, None)
         raise SymbolError(name, text, str(exc)) from None
     if not text.isascii():
         symbol.eci = 0
-    # libzint stores each row as bits, least significant bit first (its module_is_set macro).
     width = symbol.width
-    return np.unpackbits(data[: symbol.rows, : (width + 7) // 8], axis=1, count=width,
-                         bitorder="little").view(np.bool_)
+    if shape is _ONE_ROW:
+        # The table look-up yields whole bytes of modules; the (1, width) array is the leading part of them.
+        return np.ndarray((1, width), np.bool_, _BYTE_MODULES.take(cells[: (width + 7) // 8]))
+    # Square: ``width`` rows. libzint stores each row as bits, least significant bit first (its module_is_set macro).
+    return np.unpackbits(data[:width, : (width + 7) // 8], axis=1, count=width, bitorder="little").view(np.bool_)
 
 
-def _encode_many(kind: tuple[zint.Symbology, str, bool], texts: Iterable[str]) -> list[np.ndarray]:
+def _encode_many(kind: _Kind, texts: Iterable[str]) -> list[np.ndarray]:
     """Encode every text; return their module matrices as views into one unpacked buffer.
 
     Each symbol's packed rows (whole rows of libzint's row stride) are appended to one byte buffer; the buffer
     is unpacked once, as wide as the widest symbol, and each matrix is the view of its rows and width.
     """
-    symbology, name, square = kind
-    symbol, data, flat = _symbol(symbology, square)
+    name = kind.name
+    symbol, data, cells = _symbol(kind)
     stride = data.shape[1]
+    flat = cells.data  # bytearray += ndarray would be NumPy's broadcasting add, not a byte append
     buffer = bytearray()
     shapes: list[tuple[int, int]] = []
     for text in texts:
         _check(name, text)
-        _encode_into(symbol, symbology, name, text)
+        _encode_into(symbol, name, text)
         rows = symbol.rows
         buffer += flat[: rows * stride]
         shapes.append((rows, symbol.width))
