@@ -156,9 +156,53 @@ def _check_setups(instance: Instance, plan: Plan) -> list[str]:
                     out.append(f"job {a.job} starts at {a.print_start_s} on {printer.id} {before} without its "
                                f"{printer.setup_s} s setup from stock {stock!r} to {this!r}")
             stock, free = this, a.print_end_s
-    if plan.setups != changes:
-        out.append(f"setups is {plan.setups} but the presses change stock {changes} times")
+    ins_out, ins_changes = _check_inserter_setups(instance, plan)
+    out += ins_out
+    if plan.setups != changes + ins_changes:
+        out.append(f"setups is {plan.setups} but the presses change stock {changes} times and the inserters change "
+                   f"envelope or inserts {ins_changes} times")
     return out
+
+
+def _check_inserter_setups(instance: Instance, plan: Plan) -> tuple[list[str], int]:
+    """An inserter changing envelope or inserts needs its setup time between the two runs (and after what it was
+    loaded with); the violations and the number of changes.
+
+    Re-derived here: a run that names an envelope other than the one the inserter is set up for, or needs a set of
+    inserts other than the one its feeders are set up for, is a change; a run naming no envelope keeps the loaded
+    one, a run without inserts leaves the feeders as they are; unknown (None) loads change nothing.
+    """
+    out: list[str] = []
+    jobs = {j.id: j for j in instance.jobs}
+    pins = {p.job: p for p in instance.pins}
+    per: dict[str, list] = defaultdict(list)
+    for a in plan.assignments:
+        if a.job in jobs:
+            per[a.inserter].append(a)
+    changes = 0
+    for inserter in instance.inserters:
+        envelope = inserter.loaded_envelope
+        inserts = None if inserter.loaded_inserts is None else Counter(inserter.loaded_inserts)
+        free = inserter.available_s
+        for n, a in enumerate(sorted(per.get(inserter.id, []), key=lambda a: (a.insert_start_s, a.insert_end_s))):
+            job = jobs[a.job]
+            wanted = Counter(job.inserts)
+            if (job.envelope is not None and envelope is not None and job.envelope != envelope) \
+                    or (job.inserts and inserts is not None and wanted != inserts):
+                changes += 1
+                pinned = a.job in pins and pins[a.job].inserter is not None
+                if not pinned and a.insert_start_s < free + inserter.setup_s:
+                    before = "as its first run" if n == 0 else "after the run before"
+                    out.append(f"job {a.job} is inserted at {a.insert_start_s} on {inserter.id} {before} without its "
+                               f"{inserter.setup_s} s setup to envelope {job.envelope!r} with inserts "
+                               f"{sorted(job.inserts)} (set up for {envelope!r}, "
+                               f"{None if inserts is None else sorted(inserts.elements())})")
+            if job.envelope is not None:
+                envelope = job.envelope
+            if job.inserts:
+                inserts = wanted
+            free = a.insert_end_s
+    return out, changes
 
 
 def _check_manual_pins(instance: Instance, plan: Plan) -> list[str]:

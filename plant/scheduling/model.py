@@ -18,7 +18,10 @@ Extensions (all optional, with defaults that leave the reference model unchanged
 * a press pays ``setup_s`` seconds between two consecutive jobs of different stocks, and before its first job
   when that job's stock differs from the ``loaded_stock`` (None: the first job needs no setup);
 * an inserter takes a job only if it has the job's ``envelope`` (``envelopes`` None: any) and its ``feeders``
-  hold the job's ``inserts`` (one feeder per insert; see :func:`can_insert`).
+  hold the job's ``inserts`` (one feeder per insert; see :func:`can_insert`);
+* an inserter pays ``setup_s`` seconds before a run whose envelope or inserts differ from what it is set up for
+  (see :func:`insert_setup_needed`): a job that names no envelope runs in the one loaded, a job without inserts
+  leaves the feeders as they are.
 """
 
 from __future__ import annotations
@@ -64,6 +67,9 @@ class Inserter:
     """An inserter: its speed, the most sheets one envelope takes, when it can take a new run, whether it works.
 
     ``envelopes`` are the envelope sizes it runs (None: any); ``feeders`` what its feeders hold, one insert each.
+    ``setup_s`` is paid before a run that needs another envelope or another set of inserts than the inserter is
+    set up for; ``loaded_envelope`` / ``loaded_inserts`` are what it is set up for before its first run (None:
+    not known, the first run that names one needs no setup; ``loaded_inserts`` ``()``: no feeder is set up).
     """
 
     id: str
@@ -73,6 +79,9 @@ class Inserter:
     up: bool = True
     envelopes: tuple[str, ...] | None = None
     feeders: tuple[str, ...] = ()
+    setup_s: int = 0
+    loaded_envelope: str | None = None
+    loaded_inserts: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +222,20 @@ def can_insert(job: Job, inserter: Inserter) -> bool:
     return not job.inserts or not (Counter(job.inserts) - Counter(inserter.feeders))
 
 
+def insert_setup_needed(job: Job, envelope: str | None, inserts: tuple[str, ...] | None) -> bool:
+    """Whether an inserter set up for ``envelope`` and ``inserts`` (None: not known) needs a setup before ``job``:
+    the job names another envelope, or needs another set of inserts (a job without any needs none)."""
+    return ((job.envelope is not None and envelope is not None and job.envelope != envelope)
+            or (bool(job.inserts) and inserts is not None and sorted(job.inserts) != sorted(inserts)))
+
+
+def insert_setup_after(job: Job, envelope: str | None,
+                       inserts: tuple[str, ...] | None) -> tuple[str | None, tuple[str, ...] | None]:
+    """What an inserter set up for ``envelope`` and ``inserts`` is set up for after running ``job``."""
+    return (envelope if job.envelope is None else job.envelope,
+            tuple(sorted(job.inserts)) if job.inserts else inserts)
+
+
 def can_print(job: Job, printer: Printer) -> bool:
     """Whether ``printer`` is able to print ``job`` (its stock, duplex, colour and sheet size; not whether it is up)."""
     return ((printer.stocks is None or job.stock in printer.stocks)
@@ -304,6 +327,9 @@ def validate(instance: Instance) -> None:
         _int(f"inserters[{k.id}].available_s", k.available_s)
         _names(f"inserters[{k.id}].envelopes", k.envelopes, optional=True)
         _names(f"inserters[{k.id}].feeders", k.feeders)
+        _int(f"inserters[{k.id}].setup_s", k.setup_s)
+        _name(f"inserters[{k.id}].loaded_envelope", k.loaded_envelope, optional=True)
+        _names(f"inserters[{k.id}].loaded_inserts", k.loaded_inserts, optional=True)
     for j in instance.jobs:
         _int(f"jobs[{j.id}].pieces", j.pieces, 1)
         _int(f"jobs[{j.id}].sheets_per_piece", j.sheets_per_piece, 1)
@@ -365,7 +391,8 @@ def _optional(row: dict[str, Any], obj: Any, defaults: Mapping[str, Any]) -> dic
 
 _PRINTER_OPTIONAL = {"stocks": None, "duplex": True, "colour": True, "sheet_sizes": None, "setup_s": 0,
                      "loaded_stock": None}
-_INSERTER_OPTIONAL = {"envelopes": None, "feeders": ()}
+_INSERTER_OPTIONAL = {"envelopes": None, "feeders": (), "setup_s": 0, "loaded_envelope": None,
+                      "loaded_inserts": None}
 _JOB_OPTIONAL = {"stock": DEFAULT_STOCK, "duplex": False, "colour": False, "sheet_size": None, "envelope": None,
                  "inserts": ()}
 
@@ -388,7 +415,9 @@ def instance_from_json(data: Mapping[str, Any]) -> Instance:
     inserters = tuple(Inserter(_get(k, "id", "inserters[]"), _get(k, "envelopes_per_hour", "inserters[]"),
                                _get(k, "max_sheets", "inserters[]"), _get(k, "available_s", "inserters[]", 0),
                                bool(_get(k, "up", "inserters[]", True)), _names_in(k, "envelopes", "inserters[]", None),
-                               _names_in(k, "feeders", "inserters[]", ()))
+                               _names_in(k, "feeders", "inserters[]", ()), _get(k, "setup_s", "inserters[]", 0),
+                               _get(k, "loaded_envelope", "inserters[]", None),
+                               _names_in(k, "loaded_inserts", "inserters[]", None))
                       for k in items("inserters"))
     jobs = tuple(Job(_get(j, "id", "jobs[]"), _get(j, "pieces", "jobs[]"), _get(j, "sheets_per_piece", "jobs[]"),
                      _get(j, "due_s", "jobs[]"), _get(j, "ready_s", "jobs[]", 0),

@@ -72,7 +72,8 @@ def plan(instance: Instance, time_limit_s: float = DEFAULT_TIME_LIMIT_S, *, seed
     tables = build_tables(instance, {m.job for m in manual})
     bound = lower_bound(instance)
     target = on_time_bound(instance, bound)
-    changes_stock = len({tables.stock[j] for j in tables.plannable} | {x for x in tables.press_stock if x >= 0}) > 1
+    changes_stock = len({tables.stock[j] for j in tables.plannable} | {x for x in tables.press_stock if x >= 0}) > 1 \
+        or tables.insert_formats
     improve_until = started + time_limit_s * (1 - SETUP_PASS_SHARE) if changes_stock else deadline
     best = _improve(tables, improve_until, seed, max_trials, target)
     if best.setups:

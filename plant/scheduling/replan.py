@@ -9,7 +9,9 @@ pins are the running work, then calls the planner with a short time limit. Rules
   again from the start (a reprint, which goes first);
 * an insert under way on an inserter that is still up stays pinned; on one that went down, the printed job
   waits for another inserter;
-* each press keeps the stock of the last job it started (its ``loaded_stock``), so a change pays its setup;
+* each press keeps the stock of the last job it started (its ``loaded_stock``), each inserter the envelope and
+  inserts its started runs left it set up for (``loaded_envelope`` / ``loaded_inserts``), so a change pays its
+  setup;
 * work not started goes back to the pool with ``ready_s ≥ now_s``; held or pulled jobs leave it, new jobs
   join it.
 """
@@ -20,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from plant.scheduling.errors import ScheduleError
-from plant.scheduling.model import Instance, Job, Pin, Plan
+from plant.scheduling.model import Instance, Job, Pin, Plan, insert_setup_after
 from plant.scheduling.planner import plan as plan_instance
 
 #: Default planning budget of a re-plan, seconds (the issue asks for a new plan within 100 ms).
@@ -55,7 +57,12 @@ def replan_instance(instance: Instance, plan: Plan, now_s: int, *, printers_down
             loaded[a.printer] = jobs[a.job].stock  # the press holds the stock of the last job it started
     printers = tuple(replace(p, up=p.up and p.id not in down_p, available_s=max(p.available_s, now_s),
                              loaded_stock=loaded[p.id]) for p in instance.printers)
-    inserters = tuple(replace(k, up=k.up and k.id not in down_k, available_s=max(k.available_s, now_s))
+    set_up = {k.id: (k.loaded_envelope, k.loaded_inserts) for k in instance.inserters}
+    for a in sorted(plan.assignments, key=lambda a: a.insert_start_s):
+        if a.insert_start_s < now_s and a.job in jobs and a.inserter in set_up:
+            set_up[a.inserter] = insert_setup_after(jobs[a.job], *set_up[a.inserter])
+    inserters = tuple(replace(k, up=k.up and k.id not in down_k, available_s=max(k.available_s, now_s),
+                              loaded_envelope=set_up[k.id][0], loaded_inserts=set_up[k.id][1])
                       for k in instance.inserters)
     kept: list[Job] = []
     pins: list[Pin] = []

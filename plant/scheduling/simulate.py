@@ -1,5 +1,9 @@
 """Exact evaluation of press sequences: print times, then inserts greedily in order of print end, with the
-inserters of the last few jobs chosen by enumeration."""
+inserters of the last few jobs chosen by enumeration.
+
+Inserter setups (a run needing another envelope or other inserts than the inserter is set up for) take the
+slower path of :func:`_insert_with_setups`; instances where no job names an envelope or inserts never pay for it.
+"""
 
 from __future__ import annotations
 
@@ -40,7 +44,23 @@ def simulate(t: Tables, seqs: list[list[int]]) -> Schedule:
     while cut > 0 and combos * len(t.eligible[order[cut - 1]]) <= ENDGAME_COMBOS:
         cut -= 1
         combos *= len(t.eligible[order[cut]])
-    for j in order[:cut]:
+    if t.insert_formats:
+        setups += _insert_with_setups(t, order, cut, release, free, ins, s2, e2)
+    else:
+        _insert_greedy(t, order[:cut], release, free, ins, s2, e2)
+        _endgame(t, order[cut:], release, free, ins, s2, e2)
+    makespan = max([*e2.values(), *(a.insert_end_s for a in t.fixed.values()), 0])
+    late = tardiness = 0
+    for j, end in e2.items():
+        if end > t.due[j]:
+            late += 1
+            tardiness += end - t.due[j]
+    return Schedule(seqs, ps, pe, press, ins, s2, e2, makespan, late, tardiness, setups)
+
+
+def _insert_greedy(t: Tables, jobs, release, free: list[int], ins, s2, e2) -> None:
+    """Each job, in order, to the eligible inserter that finishes it first (no inserter setups)."""
+    for j in jobs:
         r, row = release[j], t.q[j]
         best_k, best_end = -1, 0
         for k in t.inserter_order:
@@ -52,14 +72,6 @@ def simulate(t: Tables, seqs: list[list[int]]) -> Schedule:
                 best_k, best_end = k, end
         free[best_k] = best_end
         ins[j], s2[j], e2[j] = best_k, best_end - row[best_k], best_end
-    _endgame(t, order[cut:], release, free, ins, s2, e2)
-    makespan = max([*e2.values(), *(a.insert_end_s for a in t.fixed.values()), 0])
-    late = tardiness = 0
-    for j, end in e2.items():
-        if end > t.due[j]:
-            late += 1
-            tardiness += end - t.due[j]
-    return Schedule(seqs, ps, pe, press, ins, s2, e2, makespan, late, tardiness, setups)
 
 
 def _endgame(t: Tables, jobs: list[int], release: dict[int, int], free: list[int], ins, s2, e2) -> None:
@@ -96,3 +108,78 @@ def _endgame(t: Tables, jobs: list[int], release: dict[int, int], free: list[int
         end = max(free[k], release[j]) + t.q[j][k]
         free[k] = end
         ins[j], s2[j], e2[j] = k, end - t.q[j][k], end
+
+
+def _insert_with_setups(t: Tables, order, cut: int, release, free: list[int], ins, s2, e2) -> int:
+    """The greedy inserts and the endgame when inserters pay setups; the number of setups paid.
+
+    A run starts no earlier than the inserter's previous end plus its setup on a change of envelope or inserts
+    (the setup may overlap the wait for the print); among inserters ending a run at the same time, one that needs
+    no change is preferred.
+    """
+    state = list(t.inserter_state)
+    setups = 0
+    for j in order[:cut]:
+        r, row, env, kind = release[j], t.q[j], t.envelope[j], t.insert_set[j]
+        best_k, best_end, best_change = -1, 0, True
+        for k in t.inserter_order:
+            d = row[k]
+            if d is None:
+                continue
+            e0, s0 = state[k]
+            change = (env >= 0 and e0 >= 0 and e0 != env) or (kind >= 0 and s0 >= 0 and s0 != kind)
+            clock = free[k] + t.inserter_setup[k] if change else free[k]
+            end = (clock if clock > r else r) + d
+            if best_k < 0 or end < best_end or (end == best_end and best_change and not change):
+                best_k, best_end, best_change = k, end, change
+        free[best_k] = best_end
+        e0, s0 = state[best_k]
+        state[best_k] = (e0 if env < 0 else env, s0 if kind < 0 else kind)
+        setups += best_change
+        ins[j], s2[j], e2[j] = best_k, best_end - row[best_k], best_end
+    return setups + _endgame_with_setups(t, list(order[cut:]), release, free, state, ins, s2, e2)
+
+
+def _endgame_with_setups(t: Tables, jobs: list[int], release, free: list[int], state, ins, s2, e2) -> int:
+    """:func:`_endgame` with inserter setups: best by (late, tardiness, makespan, setups, sum of ends)."""
+    if not jobs:
+        return 0
+    combos = np.array(list(itertools.product(*(t.eligible[j] for j in jobs))), dtype=np.int64)
+    if combos.size == 0:
+        return 0
+    rows = np.arange(len(combos))
+    clock = np.tile(np.asarray(free, dtype=np.int64), (len(combos), 1))
+    env_state = np.tile(np.asarray([e for e, _ in state], dtype=np.int64), (len(combos), 1))
+    set_state = np.tile(np.asarray([x for _, x in state], dtype=np.int64), (len(combos), 1))
+    setup = np.asarray(t.inserter_setup, dtype=np.int64)
+    late, tardy, span, total, changes = (np.zeros(len(combos), dtype=np.int64) for _ in range(5))
+    for n, j in enumerate(jobs):
+        k = combos[:, n]
+        q = np.asarray([0 if d is None else d for d in t.q[j]], dtype=np.int64)
+        env, kind = t.envelope[j], t.insert_set[j]
+        e0, s0 = env_state[rows, k], set_state[rows, k]
+        change = np.zeros(len(combos), dtype=bool)
+        if env >= 0:
+            change |= (e0 >= 0) & (e0 != env)
+            env_state[rows, k] = env
+        if kind >= 0:
+            change |= (s0 >= 0) & (s0 != kind)
+            set_state[rows, k] = kind
+        end = np.maximum(clock[rows, k] + setup[k] * change, release[j]) + q[k]
+        clock[rows, k] = end
+        changes += change
+        np.maximum(span, end, out=span)
+        total += end
+        over = end - t.due[j]
+        late += over > 0
+        tardy += np.maximum(over, 0)
+    first = int(np.lexsort((rows, total, changes, span, tardy, late))[0])
+    for j, k in zip(jobs, combos[first].tolist()):
+        env, kind = t.envelope[j], t.insert_set[j]
+        e0, s0 = state[k]
+        change = (env >= 0 and e0 >= 0 and e0 != env) or (kind >= 0 and s0 >= 0 and s0 != kind)
+        end = max(free[k] + (t.inserter_setup[k] if change else 0), release[j]) + t.q[j][k]
+        free[k] = end
+        state[k] = (e0 if env < 0 else env, s0 if kind < 0 else kind)
+        ins[j], s2[j], e2[j] = k, end - t.q[j][k], end
+    return int(changes[first])

@@ -35,6 +35,11 @@ class Tables:
     stock: list[int]              # per job its stock as a small integer
     setup: list[int]              # per press its setup seconds on a change of stock
     press_stock: list[int]        # per press the stock loaded before its first planned job, -1: none (no setup)
+    envelope: list[int]           # per job its envelope as a small integer, -1: none named (runs in the loaded one)
+    insert_set: list[int]         # per job its set of inserts as a small integer, -1: none (feeders left as they are)
+    inserter_setup: list[int]     # per inserter its setup seconds on a change of envelope or inserts
+    inserter_state: list[tuple[int, int]]  # per inserter (envelope, insert set) set up before its first planned run
+    insert_formats: bool          # whether any job to insert names an envelope or inserts (setups may occur)
 
 
 @dataclass(slots=True)
@@ -96,6 +101,7 @@ def build_tables(instance: Instance, manual: set[str]) -> Tables:
     if plannable and not presses:
         raise ScheduleError("printers", [p.id for p in instance.printers],
                             "at least one printer that is up while jobs remain to be printed")
+    envelope, insert_set, inserter_setup, inserter_state = _insert_formats(instance, jobs, inserters, fixed)
     q = [[insert_seconds(j.pieces, k.envelopes_per_hour) if can_insert(j, k) else None for k in inserters]
          for j in jobs]
     order = sorted(range(len(inserters)), key=lambda k: (inserters[k].max_sheets, k))
@@ -111,7 +117,28 @@ def build_tables(instance: Instance, manual: set[str]) -> Tables:
         inserter_order=order, eligible=[[k for k in order if row[k] is not None] for row in q],
         plannable=plannable, printed=printed, fixed=fixed,
         stock=stock, setup=[p.setup_s for p in presses], press_stock=press_stock,
+        envelope=envelope, insert_set=insert_set, inserter_setup=inserter_setup, inserter_state=inserter_state,
+        insert_formats=any(envelope[j] >= 0 or insert_set[j] >= 0 for j in (*plannable, *printed)),
     )
+
+
+def _insert_formats(instance: Instance, jobs, inserters, fixed: dict[int, Assignment]):
+    """Per job its envelope and insert-set codes (-1: none named), per inserter its setup seconds and the
+    (envelope, insert set) it is set up for once its pinned runs are done (-1: not known)."""
+    envelopes: dict[str, int] = {}
+    sets: dict[tuple[str, ...], int] = {}
+    envelope = [-1 if j.envelope is None else envelopes.setdefault(j.envelope, len(envelopes)) for j in jobs]
+    insert_set = [sets.setdefault(tuple(sorted(j.inserts)), len(sets)) if j.inserts else -1 for j in jobs]
+    state = {k.id: (-1 if k.loaded_envelope is None else envelopes.setdefault(k.loaded_envelope, len(envelopes)),
+                    -1 if k.loaded_inserts is None else sets.setdefault(tuple(sorted(k.loaded_inserts)), len(sets)))
+             for k in inserters}
+    index = {j.id: n for n, j in enumerate(jobs)}
+    for a in sorted(fixed.values(), key=lambda a: (a.insert_start_s, a.insert_end_s)):
+        if a.inserter in state:
+            n = index[a.job]
+            env, kind = state[a.inserter]
+            state[a.inserter] = (env if envelope[n] < 0 else envelope[n], kind if insert_set[n] < 0 else insert_set[n])
+    return envelope, insert_set, [k.setup_s for k in inserters], [state[k.id] for k in inserters]
 
 
 def setup_before(t: Tables, i: int, current: int, j: int) -> int:

@@ -1,9 +1,12 @@
 """From pieces to a plan: the adapter the plant's plan stage calls.
 
-The stage knows pieces (id, sheets, mail class, due time, reprint flag); the planner knows jobs of identical
-pieces. :func:`plan_work` forms the jobs — pieces that must match (mail class, sheets per piece, reprint or
-not) in due order, at most ``max_job_pieces`` to a job so one press run stays manageable and a jam costs
-little — sends pieces no inserter can take to the manual path with a reason, and plans the jobs.
+The stage knows pieces; the planner knows jobs of identical pieces. :func:`plan_work` forms the jobs — pieces
+that must match in due order, at most ``max_job_pieces`` to a job so one press run stays manageable and a jam
+costs little — and plans them. What must match is everything a device may lack or a run may change: mail class,
+sheets per piece, reprint or not, paper stock, duplex, colour, sheet size, envelope and inserts; the formed
+jobs carry those attributes, so the planner puts them only on presses and inserters that can take them. Pieces no
+working device can take (too many sheets, an envelope or insert no inserter has, a stock or duplex/colour no
+press prints) go to the manual path with the planner's reason and a :class:`ManualCode`.
 Plain data in, plain data out: the stage does the ledger work with the answer.
 """
 
@@ -12,9 +15,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from enum import StrEnum
 
 from plant.scheduling.errors import ScheduleError
-from plant.scheduling.model import Inserter, Instance, Job, Plan, Printer
+from plant.scheduling.model import DEFAULT_STOCK, Inserter, Instance, Job, Plan, Printer, can_insert, manual_reason
 from plant.scheduling.planner import plan as plan_instance
 
 #: Most pieces in one print job unless the caller says otherwise.
@@ -25,32 +29,58 @@ WORK_TIME_LIMIT_S = 0.2
 
 @dataclass(frozen=True, slots=True)
 class Piece:
-    """A print-ready mail piece as the plan stage sees it."""
+    """A print-ready mail piece as the plan stage sees it: what it needs from a press and an inserter.
+
+    The attributes after ``reprint`` mean what they mean on :class:`~plant.scheduling.model.Job` (defaults: plain
+    stock, simplex, black only, any sheet size, the inserter's envelope, no inserts).
+    """
 
     id: int | str
     sheets: int
     mail_class: str
     due_s: int
     reprint: bool = False
+    stock: str = DEFAULT_STOCK
+    duplex: bool = False
+    colour: bool = False
+    sheet_size: str | None = None
+    envelope: str | None = None
+    inserts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class FormedJob:
-    """A print job formed from pieces that match; ``pieces`` in the order they are printed."""
+    """A print job formed from pieces that match; ``pieces`` in the order they are printed, and what they share."""
 
     job: str
     pieces: tuple[int | str, ...]
     mail_class: str
     sheets_per_piece: int
     reprint: bool
+    stock: str = DEFAULT_STOCK
+    duplex: bool = False
+    colour: bool = False
+    sheet_size: str | None = None
+    envelope: str | None = None
+    inserts: tuple[str, ...] = ()
+
+
+class ManualCode(StrEnum):
+    """Why a piece goes to the manual path, as the code the ledger records."""
+
+    #: No working inserter takes it (too many sheets, its envelope or its inserts).
+    NO_INSERTER = "NO_INSERTER"
+    #: No working press prints it (its stock, duplex, colour or sheet size).
+    NO_PRESS = "NO_PRESS"
 
 
 @dataclass(frozen=True, slots=True)
 class ManualPiece:
-    """A piece no working inserter can take, with the reason."""
+    """A piece no working device can take, with the reason in words and its code."""
 
     piece: int | str
     reason: str
+    code: ManualCode = ManualCode.NO_INSERTER
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +92,10 @@ class WorkPlan:
     manual: tuple[ManualPiece, ...]
 
 
+#: What pieces of one job share: reprint, mail class, sheets, stock, duplex, colour, sheet size, envelope, inserts.
+_Group = tuple[bool, str, int, str, bool, bool, str | None, str | None, tuple[str, ...]]
+
+
 def plan_work(printers: Iterable[Printer], inserters: Iterable[Inserter], pieces: Iterable[Piece], now_s: int,
               *, max_job_pieces: int = DEFAULT_MAX_JOB_PIECES,
               time_limit_s: float = WORK_TIME_LIMIT_S) -> WorkPlan:
@@ -70,22 +104,48 @@ def plan_work(printers: Iterable[Printer], inserters: Iterable[Inserter], pieces
         raise ScheduleError("max_job_pieces", max_job_pieces, "a whole number ≥ 1")
     printers = tuple(replace(p, available_s=max(p.available_s, now_s)) for p in printers)
     inserters = tuple(replace(k, available_s=max(k.available_s, now_s)) for k in inserters)
-    widest = max((k.max_sheets for k in inserters if k.up), default=0)
-    groups: dict[tuple[str, int, bool], list[Piece]] = defaultdict(list)
-    manual = []
+    fleet = Instance(printers, inserters, ())
+    groups: dict[_Group, list[Piece]] = defaultdict(list)
     for piece in pieces:
-        if piece.sheets > widest:
-            manual.append(ManualPiece(piece.id, f"{piece.sheets} sheets, but the most any working inserter "
-                                                f"takes is {widest}; use the flat or manual line"))
-        else:
-            groups[(piece.mail_class, piece.sheets, piece.reprint)].append(piece)
-    formed, jobs = [], []
-    for (mail_class, sheets, reprint), members in sorted(groups.items(), key=lambda g: (not g[0][2], g[0])):
+        groups[(piece.reprint, piece.mail_class, piece.sheets, piece.stock, piece.duplex, piece.colour,
+                piece.sheet_size, piece.envelope, tuple(sorted(piece.inserts)))].append(piece)
+    formed, jobs, manual = [], [], []
+    labels: dict[str, int] = {}
+    for group, members in sorted(groups.items(), key=lambda g: (not g[0][0], _sortable(g[0]))):
+        reprint, mail_class, sheets, stock, duplex, colour, sheet_size, envelope, inserts = group
         members.sort(key=lambda p: (p.due_s, str(p.id)))
+        probe = Job("probe", 1, sheets, 0, now_s, reprint, stock, duplex, colour, sheet_size, envelope, inserts)
+        reason = manual_reason(probe, fleet)
+        if reason is not None:
+            code = ManualCode.NO_PRESS if any(can_insert(probe, k) for k in inserters) else ManualCode.NO_INSERTER
+            manual.extend(ManualPiece(p.id, reason, code) for p in members)
+            continue
+        label = _label(group)
+        labels[label] = labels.get(label, 0) + 1
+        if labels[label] > 1:  # two groups whose names read alike (a "-" inside a name): keep the ids apart
+            label = f"{label}~{labels[label]}"
         for n, start in enumerate(range(0, len(members), max_job_pieces)):
             chunk = members[start:start + max_job_pieces]
-            job_id = f"{'R-' if reprint else ''}{mail_class}-{sheets}s-{n + 1}"
-            formed.append(FormedJob(job_id, tuple(p.id for p in chunk), mail_class, sheets, reprint))
-            jobs.append(Job(job_id, len(chunk), sheets, min(p.due_s for p in chunk), now_s, reprint))
+            job_id = f"{label}-{n + 1}"
+            formed.append(FormedJob(job_id, tuple(p.id for p in chunk), mail_class, sheets, reprint, stock, duplex,
+                                    colour, sheet_size, envelope, inserts))
+            jobs.append(Job(job_id, len(chunk), sheets, min(p.due_s for p in chunk), now_s, reprint, stock, duplex,
+                            colour, sheet_size, envelope, inserts))
     plan = plan_instance(Instance(printers, inserters, tuple(jobs)), time_limit_s)
     return WorkPlan(plan, tuple(formed), tuple(manual))
+
+
+def _sortable(group: _Group) -> tuple:
+    return tuple("" if x is None else x for x in group)
+
+
+def _label(group: _Group) -> str:
+    """A readable job id stem: ``[R-]class-Ns`` and whatever differs from the defaults."""
+    reprint, mail_class, sheets, stock, duplex, colour, sheet_size, envelope, inserts = group
+    parts = [f"{'R-' if reprint else ''}{mail_class}", f"{sheets}s"]
+    parts += [stock] if stock != DEFAULT_STOCK else []
+    parts += ["duplex"] if duplex else []
+    parts += ["colour"] if colour else []
+    parts += [x for x in (sheet_size, envelope) if x is not None]
+    parts += ["+".join(inserts)] if inserts else []
+    return "-".join(parts)

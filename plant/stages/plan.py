@@ -1,10 +1,14 @@
 """Stage ``plan(submission_id)``: form print jobs from print-ready pieces, and give each a press and an inserter.
 
 The decision is the scheduler's (:func:`plant.scheduling.plan_work`, pure, over plain data): jobs of matching
-pieces (mail class, sheets, reprint or not) in due order, reprints first, on the press and inserter that keep
-every piece on time and the plant's makespan near its lower bound, given what the devices already have queued.
-This stage only reads the ledger, asks, and writes the answer: pieces move PRINT_READY → PLANNED by
-compare-and-set, so a duplicate message plans nothing. Pieces no inserter can take fail with the reason.
+pieces in due order, reprints first, on the press and inserter that keep every piece on time and the plant's
+makespan near its lower bound, given what the devices already have queued. What must match is what the ledger
+knows of a piece today — its mail class, its sheets (one page a sheet: simplex) and whether it is a reprint —
+with the scheduler's defaults for the rest (plain stock, black only, the inserter's envelope, no inserts);
+:class:`~plant.scheduling.work.Piece` takes stock, duplex, colour, sheet size, envelope and inserts as soon as
+letters carry them. This stage only reads the ledger, asks, and writes the answer: pieces move PRINT_READY →
+PLANNED by compare-and-set, so a duplicate message plans nothing. Pieces no device can take fail with the
+reason and its code (``NO_INSERTER``, ``NO_PRESS``).
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ def plan(submission_id: str) -> None:
             pk = by_piece[manual.piece].pk
             if move_letters(conn, [pk], Event.PLAN, State.PRINT_READY):
                 move_letters(conn, [pk], Event.FAIL, State.PLANNED,
-                             extra={"reason_code": "NO_INSERTER", "reason": manual.reason})
+                             extra={"reason_code": manual.code.value, "reason": manual.reason})
         if work.manual:
             enqueue(conn, "receipts", submission_id)
     log.info("planned", submission=submission_id, jobs=len(work.jobs), manual=len(work.manual),

@@ -1,5 +1,6 @@
-"""Property tests on random instances with stocks, duplex, colour, sizes, envelopes, feeders and setups:
-plans always pass the independent checker; re-plans keep running jobs in place."""
+"""Property tests on random instances with stocks, duplex, colour, sizes, envelopes, feeders and setups (presses
+changing stock, inserters changing envelope or inserts): plans always pass the independent checker; re-plans
+keep running jobs in place."""
 
 from __future__ import annotations
 
@@ -31,7 +32,11 @@ def instances(draw):
     inserters = tuple(Inserter(f"K{i}", draw(st.sampled_from([3600, 14_000])), draw(st.integers(1, 8)),
                                draw(st.integers(0, 100)), up=draw(st.booleans()) or i == 0,
                                envelopes=_subset(draw, ENVELOPES),
-                               feeders=tuple(draw(st.lists(st.sampled_from(INSERTS), max_size=3))))
+                               feeders=tuple(draw(st.lists(st.sampled_from(INSERTS), max_size=3))),
+                               setup_s=draw(st.sampled_from([0, 45, 900])),
+                               loaded_envelope=draw(st.one_of(st.none(), st.sampled_from(ENVELOPES))),
+                               loaded_inserts=draw(st.one_of(st.none(), st.lists(st.sampled_from(INSERTS),
+                                                                                 max_size=2).map(tuple))))
                       for i in range(draw(st.integers(1, 3))))
     jobs = tuple(Job(f"J{i}", draw(st.integers(1, 3000)), draw(st.integers(1, 8)), draw(st.integers(0, 20_000)),
                      draw(st.integers(0, 3000)), draw(st.booleans()), stock=draw(st.sampled_from(STOCKS)),
