@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -187,39 +188,74 @@ def on_time_bound_inserters(instance: Instance, base: int | None = None) -> int:
     :func:`on_time_bound` above :data:`MAX_PRESSES_MATCHED` presses.
     """
     simple = on_time_bound(instance, base)
-    pins = {p.job for p in instance.pins}
-    inserters = [k for k in instance.inserters if k.up]
-    jobs = [j for j in instance.jobs if j.id not in pins and any(can_insert(j, k) for k in inserters)
-            and print_reason(j, instance) is None]
-    free = _printer_free(instance)
-    m = len(free)
-    if not jobs or not free or m > MAX_PRESSES_MATCHED or len(jobs) < m:
+    e = end_tables(instance)
+    if e is None or len(e.jobs) < len(e.speeds):
         return simple
-    speeds = np.array([p.sheets_per_min for p in _up_printers(instance)], dtype=float)
-    starts = np.array([free[p.id] for p in _up_printers(instance)], dtype=float)
-    due = np.array([j.due_s for j in jobs], dtype=float)
-    q = np.array([[insert_seconds(j.pieces, k.envelopes_per_hour) if can_insert(j, k) else np.inf
-                   for k in inserters] for j in jobs], dtype=float)
-    qmin_k = [min((insert_seconds(j.pieces, k.envelopes_per_hour) for j in instance.jobs if can_insert(j, k)),
-                  default=0) for k in inserters]
-    work = 60 * sum(j.pieces * j.sheets_per_piece for j in jobs)
+    m = len(e.speeds)
 
     def capacity(c: int) -> float:
         best = 0.0
-        for ks in itertools.product(range(len(inserters)), repeat=m):
-            groups: dict[int, list[int]] = {}
-            for i, k in enumerate(ks):
-                groups.setdefault(k, []).append(i)
-            for lasts in itertools.product(*groups.values()):
-                ends = np.array([float(c) if i in lasts else float(c) - qmin_k[ks[i]] for i in range(m)])
-                value = speeds[:, None] * np.maximum(
-                    0.0, np.minimum(ends[:, None], due[None, :]) - q[:, list(ks)].T - starts[:, None])
-                top = np.argsort(-value, axis=1)[:, :m]
-                for pick in itertools.product(*top.tolist()):
-                    if len(set(pick)) == m:
-                        best = max(best, float(sum(value[i, j] for i, j in enumerate(pick))))
+        for limit in last_job_limits(e, c):
+            value = e.speeds[:, None] * np.maximum(0.0, limit - e.starts[:, None])
+            top = np.argsort(-value, axis=1)[:, :m]
+            for pick in itertools.product(*top.tolist()):
+                if len(set(pick)) == m:
+                    best = max(best, float(sum(value[i, j] for i, j in enumerate(pick))))
         return best
 
-    if capacity(max(simple, int(due.max()))) < work * (1 - _EPS):
+    if capacity(max(simple, int(e.due.max()))) < e.work * (1 - _EPS):
         return simple
-    return max(simple, _smallest(capacity, work, simple))
+    return max(simple, _smallest(capacity, e.work, simple))
+
+
+@dataclass(frozen=True)
+class EndTables:
+    """What the bounds on the presses' last jobs read: the unpinned jobs a machine can take, as arrays."""
+
+    jobs: list                # the jobs, in instance order
+    speeds: np.ndarray        # per up press, sheets/min
+    starts: np.ndarray        # per up press, when it can start new work
+    due: np.ndarray           # per job
+    q: np.ndarray             # job × up inserter: insert seconds, inf where not eligible
+    qmin_k: list[int]         # per up inserter the shortest insert of any job on it
+    p: np.ndarray             # press × job: print seconds, -inf where the press cannot print the job
+    work: int                 # 60 × the sheets of all the jobs
+
+
+def end_tables(instance: Instance) -> EndTables | None:
+    """The arrays of :class:`EndTables`; None when nothing is to plan, no press is up or there are more than
+    :data:`MAX_PRESSES_MATCHED` presses (the enumerations would explode)."""
+    pins = {p.job for p in instance.pins}
+    inserters = [k for k in instance.inserters if k.up]
+    presses = _up_printers(instance)
+    jobs = [j for j in instance.jobs if j.id not in pins and any(can_insert(j, k) for k in inserters)
+            and print_reason(j, instance) is None]
+    if not jobs or not presses or len(presses) > MAX_PRESSES_MATCHED:
+        return None
+    free = _printer_free(instance)
+    return EndTables(
+        jobs=jobs,
+        speeds=np.array([p.sheets_per_min for p in presses], dtype=float),
+        starts=np.array([free[p.id] for p in presses], dtype=float),
+        due=np.array([j.due_s for j in jobs], dtype=float),
+        q=np.array([[insert_seconds(j.pieces, k.envelopes_per_hour) if can_insert(j, k) else np.inf
+                     for k in inserters] for j in jobs], dtype=float),
+        qmin_k=[min((insert_seconds(j.pieces, k.envelopes_per_hour) for j in instance.jobs if can_insert(j, k)),
+                    default=0) for k in inserters],
+        p=np.array([[print_seconds(j.pieces, j.sheets_per_piece, pr.sheets_per_min) if can_print(j, pr)
+                     else -np.inf for j in jobs] for pr in presses], dtype=float),
+        work=60 * sum(j.pieces * j.sheets_per_piece for j in jobs),
+    )
+
+
+def last_job_limits(e: EndTables, c: int):
+    """For makespan ``c``, per choice of the last jobs' inserters (and which of a shared group goes last), the
+    press × job matrix of the latest time the press can stop printing if it ends with that job."""
+    m, k_count = len(e.speeds), e.q.shape[1]
+    for ks in itertools.product(range(k_count), repeat=m):
+        groups: dict[int, list[int]] = {}
+        for i, k in enumerate(ks):
+            groups.setdefault(k, []).append(i)
+        for lasts in itertools.product(*groups.values()):
+            ends = np.array([float(c) if i in lasts else float(c) - e.qmin_k[ks[i]] for i in range(m)])
+            yield np.minimum(ends[:, None], e.due[None, :]) - e.q[:, list(ks)].T

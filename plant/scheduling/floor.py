@@ -31,16 +31,8 @@ import itertools
 
 import numpy as np
 
-from plant.scheduling.bounds import (
-    MAX_PRESSES_MATCHED,
-    _EPS,
-    _printer_free,
-    _smallest,
-    _up_printers,
-    on_time_bound_inserters,
-)
-from plant.scheduling.model import Instance, can_insert, can_print, insert_seconds, print_reason, print_seconds
-
+from plant.scheduling.bounds import _EPS, _smallest, end_tables, last_job_limits, on_time_bound_inserters
+from plant.scheduling.model import Instance
 
 
 def on_time_floor(instance: Instance, base: int | None = None) -> int:
@@ -50,53 +42,33 @@ def on_time_floor(instance: Instance, base: int | None = None) -> int:
     :data:`MAX_PRESSES_MATCHED` presses, fewer jobs than presses).
     """
     weaker = on_time_bound_inserters(instance, base)
-    pins = {p.job for p in instance.pins}
-    inserters = [k for k in instance.inserters if k.up]
-    presses = _up_printers(instance)
-    jobs = [j for j in instance.jobs if j.id not in pins and any(can_insert(j, k) for k in inserters)
-            and print_reason(j, instance) is None]
-    free = _printer_free(instance)
-    m = len(presses)
-    if not jobs or not m or m > MAX_PRESSES_MATCHED or len(jobs) <= m:
+    e = end_tables(instance)
+    if e is None or len(e.jobs) <= len(e.speeds):
         return weaker
-    speeds = np.array([p.sheets_per_min for p in presses], dtype=float)
-    starts = np.array([free[p.id] for p in presses], dtype=float)
-    due = np.array([j.due_s for j in jobs], dtype=float)
-    q = np.array([[insert_seconds(j.pieces, k.envelopes_per_hour) if can_insert(j, k) else np.inf
-                   for k in inserters] for j in jobs], dtype=float)
-    qmin = q.min(axis=1)
-    qmin_k = [min((insert_seconds(j.pieces, k.envelopes_per_hour) for j in instance.jobs if can_insert(j, k)),
-                  default=0) for k in inserters]
-    # print seconds of each job on each press; a press that cannot print a job never ends with it
-    p = np.array([[print_seconds(j.pieces, j.sheets_per_piece, pr.sheets_per_min) if can_print(j, pr) else -np.inf
-                   for j in jobs] for pr in presses], dtype=float)
-    work = 60 * sum(j.pieces * j.sheets_per_piece for j in jobs)
+    m = len(e.speeds)
+    qmin = e.q.min(axis=1)
+    unable = ~np.isfinite(e.p)
+    idle = np.zeros((m, m))  # an unused press: one "no job" column per press, worth nothing
+
     def capacity(c: int) -> float:
-        b = np.minimum(float(c), due) - qmin
+        b = np.minimum(float(c), e.due) - qmin
         s_order = np.argsort(-b, kind="stable")[:m + 1]  # the best S outside m last jobs is among these
         best = 0.0
-        for ks in itertools.product(range(len(inserters)), repeat=m):
-            groups: dict[int, list[int]] = {}
-            for i, k in enumerate(ks):
-                groups.setdefault(k, []).append(i)
-            for lasts in itertools.product(*groups.values()):
-                ends = np.array([float(c) if i in lasts else float(c) - qmin_k[ks[i]] for i in range(m)])
-                a = np.minimum(ends[:, None], due[None, :]) - q[:, list(ks)].T  # m × n: the last-job limit
-                alone = np.minimum(a - starts[:, None], p)
-                # case r: s_order[:r] are last jobs and s_order[r] is not, so the best S is s_order[r]
-                for r in range(m + 1):
-                    s_job = int(s_order[r])
-                    value = speeds[:, None] * np.maximum(0.0, np.maximum(
-                        np.minimum(a, b[s_job] + p) - starts[:, None], alone))
-                    value[~np.isfinite(p)] = -np.inf
-                    value[:, s_job] = -np.inf
-                    idle = np.zeros((m, m))  # an unused press: one "no job" column per press, worth nothing
-                    best = max(best, _best_matching(np.hstack([value, idle]), [int(x) for x in s_order[:r]]))
+        for limit in last_job_limits(e, c):
+            alone = np.minimum(limit - e.starts[:, None], e.p)
+            # case r: s_order[:r] are last jobs and s_order[r] is not, so the best S is s_order[r]
+            for r in range(m + 1):
+                s_job = int(s_order[r])
+                value = e.speeds[:, None] * np.maximum(0.0, np.maximum(
+                    np.minimum(limit, b[s_job] + e.p) - e.starts[:, None], alone))
+                value[unable] = -np.inf
+                value[:, s_job] = -np.inf
+                best = max(best, _best_matching(np.hstack([value, idle]), [int(x) for x in s_order[:r]]))
         return best
 
-    if capacity(max(weaker, int(due.max()))) < work * (1 - _EPS):
+    if capacity(max(weaker, int(e.due.max()))) < e.work * (1 - _EPS):
         return weaker
-    return max(weaker, _smallest(capacity, work, weaker))
+    return max(weaker, _smallest(capacity, e.work, weaker))
 
 
 def _best_matching(value: np.ndarray, forced: list[int]) -> float:
