@@ -209,12 +209,17 @@ EXPIRED_REASON = "annulled: not handed in within {hours:g} h"
 
 
 def expire_marks(conn: Connection, settings: Settings, at: float | None = None) -> list[str]:
-    """Annul every mark on hold longer than ``postage.hand_in_hours``; return the piece ids annulled."""
+    """Annul every mark on hold longer than ``postage.hand_in_hours`` at ``at``; return the piece ids annulled.
+
+    A running plant calls this every ``sweeps.interval_s`` (:mod:`plant.sweeps`); each mark moves by
+    compare-and-set, so a mark annulled (or paid) meanwhile by another sweep or at the counter is left alone.
+    """
     at = now() if at is None else at
     hours = settings.postage.hand_in_hours
     stale = conn.execute(select(tp.postage_marks.c.piece_id).where(
         tp.postage_marks.c.state == MarkState.ON_HOLD.value,
-        tp.postage_marks.c.issued_at < at - hours * 3600)).scalars().all()
+        tp.postage_marks.c.issued_at < at - hours * 3600)
+        .order_by(tp.postage_marks.c.piece_id)).scalars().all()  # one lock order: concurrent sweeps never deadlock
     reason = EXPIRED_REASON.format(hours=hours)
     return [p for p in stale if move_mark(conn, p, MarkState.ON_HOLD, MarkState.ANNULLED, "expire", reason, at)]
 
@@ -228,7 +233,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argum
     postage_sub.add_parser("public-key", parents=list(parents),
                            help="print the public key (PEM) for acceptance stations")
     postage_sub.add_parser("expire", parents=list(parents),
-                           help="annul marks not handed in within postage.hand_in_hours")
+                           help="annul marks not handed in within postage.hand_in_hours (a running plant does "
+                                "this every sweeps.interval_s; `plant sweep` runs both timed rules)")
 
 
 def cmd_postage(settings: Settings, args: argparse.Namespace) -> int:

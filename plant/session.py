@@ -1,8 +1,10 @@
 """A plant session on one machine: what ``plant run``, ``plant resume`` and ``plant demo`` start and stop.
 
-It starts (or joins) the embedded Redis, opens the ledger, runs the outbox relay and the simulated devices in
-this process, supervises worker processes (a worker that dies is restarted: its un-finished work is derived
-again from the ledger), shows progress per stage, and on exit stops everything it started, in reverse order.
+It starts (or joins) the embedded Redis, opens the ledger, runs the outbox relay, the sweeper and the simulated
+devices in this process, supervises worker processes (a worker that dies is restarted: its un-finished work is
+derived again from the ledger), shows progress per stage, and on exit stops everything it started, in reverse
+order. The sweeper (:class:`plant.sweeps.Sweeper`) claims the timed sweeps — postage-mark expiry, digital
+fallback — every ``sweeps.interval_s`` by the session's clock; the workers it spawns leave that to it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -23,12 +26,14 @@ from plant.broker import EmbeddedRedis, Relay, declare_actors, make_broker
 from plant.config import Settings
 from plant.devices import DeviceHost
 from plant.errors import ServiceError
+from plant.ledger import now
 from plant.ledger import schema as t
 from plant.model import FINAL_STATES, State
 from plant.recovery import recover
 from plant.postage import signing_key
 from plant.runtime import Plant
 from plant.stages import HANDLERS
+from plant.sweeps import Sweeper
 
 log = structlog.get_logger(__name__)
 
@@ -48,11 +53,15 @@ _STAGES = (
 
 
 class Session:
-    """Context manager running the plant's services for a batch on one machine."""
+    """Context manager running the plant's services for a batch on one machine.
+
+    ``clock`` is the time the timed sweeps judge by (the wall clock; tests inject their own).
+    """
 
     def __init__(self, settings: Settings, config_path: Path | None = None, workers: int = 1,
-                 progress: bool = True) -> None:
+                 progress: bool = True, clock: Callable[[], float] = now) -> None:
         self.settings = settings
+        self.clock = clock
         self.config_path = config_path
         self.worker_count = workers
         self.progress = progress
@@ -78,6 +87,10 @@ class Session:
             self.plant.notify = self.relay.wake.set
             self.relay_thread = threading.Thread(target=self.relay.run, args=(self.stop,), name="relay", daemon=True)
             self.relay_thread.start()
+            self.sweeper = Sweeper(self.plant.ledger, settings.sweeps.interval_s, self.clock, self.relay.wake.set)
+            self.sweeper_thread = threading.Thread(target=self.sweeper.run, args=(self.stop,), name="sweeper",
+                                                   daemon=True)
+            self.sweeper_thread.start()
             self.devices = DeviceHost(settings).start()
             for _ in range(self.worker_count):
                 self.workers.append(self._spawn_worker())
@@ -98,6 +111,8 @@ class Session:
                 proc.wait()
         self.workers.clear()
         self.stop.set()
+        if getattr(self, "sweeper_thread", None):
+            self.sweeper_thread.join(timeout=10)
         if getattr(self, "relay", None):
             self.relay.wake.set()
             self.relay_thread.join(timeout=10)
@@ -116,7 +131,7 @@ class Session:
         command = [sys.executable, "-m", "plant"]
         if self.config_path:
             command += ["--config", str(self.config_path)]
-        command += ["worker"]
+        command += ["worker", "--no-sweeps"]  # the session's sweeper, on the session's clock, claims the sweeps
         logs = self.settings.state_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         with open(logs / "worker.log", "ab") as log_file:  # JSON lines; the terminal keeps the progress bars

@@ -1,7 +1,9 @@
-"""A plant worker process: the stage actors on a dramatiq worker, plus an outbox relay.
+"""A plant worker process: the stage actors on a dramatiq worker, plus an outbox relay and the sweeper.
 
 ``plant worker`` runs one; ``plant run`` starts its own. Stops gracefully on SIGTERM or SIGINT (dramatiq
-finishes the messages in hand; anything un-acked is re-delivered to another worker).
+finishes the messages in hand; anything un-acked is re-delivered to another worker). The sweeper
+(:class:`plant.sweeps.Sweeper`) claims the timed sweeps, so a plant of workers alone still expires postage marks
+and prints unopened digital letters; ``--no-sweeps`` leaves that to another process (a session's workers do).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from plant.broker import EmbeddedRedis, Relay, declare_actors, make_broker, star
 from plant.config import Settings
 from plant.runtime import Plant, install
 from plant.stages import HANDLERS
+from plant.sweeps import Sweeper
 
 log = structlog.get_logger(__name__)
 
@@ -33,8 +36,8 @@ def connect(settings: Settings, notify=None):
     return broker, actors, plant, embedded, url
 
 
-def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
-    """Serve stage messages until SIGTERM/SIGINT (or ``stop``)."""
+def run_worker(settings: Settings, stop: threading.Event | None = None, sweeps: bool = True) -> None:
+    """Serve stage messages until SIGTERM/SIGINT (or ``stop``); claim the timed sweeps unless ``sweeps`` is off."""
     stop = stop or threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -45,14 +48,22 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
     worker = start_worker(broker, settings.worker_threads, settings.queue_prefetch)
     relay_thread = threading.Thread(target=relay.run, args=(stop,), name="relay", daemon=True)
     relay_thread.start()
+    sweeper_thread = None
+    if sweeps:
+        sweeper = Sweeper(plant.ledger, settings.sweeps.interval_s, notify=relay.wake.set)
+        sweeper_thread = threading.Thread(target=sweeper.run, args=(stop,), name="sweeper", daemon=True)
+        sweeper_thread.start()
     log.info("worker_started", redis=url, database=plant.ledger.url.split("@")[-1],
-             threads=settings.worker_threads, prefetch=settings.queue_prefetch)
+             threads=settings.worker_threads, prefetch=settings.queue_prefetch,
+             sweep_interval_s=settings.sweeps.interval_s if sweeps else None)
     try:
         stop.wait()
     finally:
         worker.stop(timeout=30_000)
         relay.wake.set()
         relay_thread.join(timeout=10)
+        if sweeper_thread is not None:
+            sweeper_thread.join(timeout=10)
         broker.close()
         plant.close()
         log.info("worker_stopped")

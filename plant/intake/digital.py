@@ -5,7 +5,9 @@ the decision; the mailbox then takes it, which is the legal delivery: DIGITAL �
 delivery record whose ``fallback_due_at`` is the delivery time plus the configured days (default 5). That state
 is final for the submission's run, with one timed exit: a letter still unopened when its fallback falls due
 moves DELIVERED_DIGITAL → PRINT_READY on ``fallback_print``, gets its piece and tracking id, carries the code
-``DIGITAL_FALLBACK`` on its receipt, and its submission is re-opened until the paper is dispatched.
+``DIGITAL_FALLBACK`` on its receipt, and its submission is re-opened until the paper is dispatched. The running
+plant applies the fallback on its own every ``sweeps.interval_s`` (:mod:`plant.sweeps`); ``plant sweep`` and
+``plant digital fallback`` apply it by hand.
 ``plant digital opened LETTER_ID`` records the read receipt, which ends any fallback. A recipient whose consent
 names no mailbox is reported with the code ``KEPT_FOR_SENDER`` (DIGITAL → FAILED) — or printed, when
 ``intake.no_mailbox = "print"``.
@@ -27,7 +29,7 @@ import structlog
 from sqlalchemy import or_, select, update
 
 from plant.errors import NotFound, PlantError
-from plant.intake.blobs import atomic_write, blob_path
+from plant.intake.blobs import atomic_write
 from plant.intake.consent import Consent
 from plant.ledger import append_event, enqueue, move_letters, now
 from plant.ledger import schema as t
@@ -123,10 +125,14 @@ def record_opened(ledger, letter_id: str, at: float | None = None, submission_id
 
 def fall_back_due(ledger, settings, at: float | None = None, submission_id: str | None = None,
                   make_pieces: Callable | None = None) -> list[int]:
-    """Move every digital letter unopened past its fallback time to print; return the letters moved.
+    """Move every digital letter unopened past its fallback time to print; return the letters (pks) moved.
 
-    Each moved letter gets its piece (tracking id), its submission is re-opened, and planning and receipts are
-    asked for. ``at`` is the clock (tests freeze it); ``submission_id`` limits the sweep to one submission.
+    Each moved letter gets its piece (tracking id), its submission is re-opened, and ``plan`` and ``receipts``
+    messages are written to the outbox in the same transaction: whichever relay runs (a session's, a worker's)
+    publishes them and the letter is planned, imposed and printed like any other. ``at`` is the clock (tests
+    freeze it); ``submission_id`` limits the sweep to one submission. A running plant calls this for all
+    submissions every ``sweeps.interval_s`` (:mod:`plant.sweeps`); letters move by compare-and-set, so one moved
+    by a concurrent sweep is neither moved again nor given a second piece or event.
     """
     from plant.stages.route import make_pieces as default_make_pieces
 
@@ -136,7 +142,8 @@ def fall_back_due(ledger, settings, at: float | None = None, submission_id: str 
     with ledger.tx() as conn:
         query = (select(t.letters).join(ti.digital_deliveries, deliveries.letter_pk == letters.pk)
                  .where(deliveries.status == "delivered", deliveries.opened_at.is_(None),
-                        deliveries.fallback_due_at <= stamp, letters.state == State.DELIVERED_DIGITAL.value))
+                        deliveries.fallback_due_at <= stamp, letters.state == State.DELIVERED_DIGITAL.value)
+                 .order_by(letters.pk))  # one lock order: concurrent sweeps never deadlock
         if submission_id:
             query = query.where(letters.submission_id == submission_id)
         rows = conn.execute(query).all()

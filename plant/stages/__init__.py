@@ -14,8 +14,9 @@ from plant.stages.preflight import preflight
 from plant.stages.receipts import receipts
 from plant.stages.route import route
 from plant.stages.spool import follow_print, spool
+from plant.stages.sweep import sweep
 
-#: Actor name → handler. Messages carry submission, job or run ids only.
+#: Actor name → handler. Messages carry submission, job or run ids only (a sweep: its time).
 HANDLERS: dict[str, Callable[[str], None]] = {
     "preflight": preflight,
     "route": route,
@@ -27,4 +28,5 @@ HANDLERS: dict[str, Callable[[str], None]] = {
     "follow_insert": follow_insert,
     "dispatch": dispatch,
     "receipts": receipts,
+    "sweep": sweep,
 }

@@ -6,8 +6,8 @@ the mailbox (:mod:`plant.intake.digital`): delivered ones become DELIVERED_DIGIT
 recipient without a mailbox gets KEPT_FOR_SENDER (or print, by configuration). Print letters get their piece: a
 tracking id from the configured ranges, sheet count and mass.
 
-The same message also sweeps the submission's digital letters whose fallback fell due (a delayed ``route``
-message is queued for the fallback time when letters were delivered), so the fallback needs no extra actor.
+The fallback of unopened digital letters to print is not this stage's: the running plant's timed sweep applies
+it (:mod:`plant.sweeps`), so no message waits days in the queue for it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from plant.config import NoMailboxPolicy
 from plant.idalloc import allocate_for
 from plant.intake.blobs import blob_path
 from plant.intake.consent import ConsentIndex, Decision, newest_version
-from plant.intake.digital import DAY_S, KEPT_FOR_SENDER, OutboxMailbox, fall_back_due
+from plant.intake.digital import DAY_S, KEPT_FOR_SENDER, OutboxMailbox
 from plant.ledger import enqueue, move_letters, now
 from plant.ledger import schema as t
 from plant.ledger import schema_intake as ti
@@ -44,7 +44,6 @@ def route(submission_id: str, clock: Callable[[], float] = now) -> None:
     """Route the submission's pre-flighted letters; ask for planning when any went to print."""
     plant = current()
     settings = plant.settings
-    fall_back_due(plant.ledger, settings, at=clock(), submission_id=submission_id)
     letters = t.letters.c
     with plant.ledger.read() as conn:
         rows = conn.execute(select(t.letters).where(letters.submission_id == submission_id,
@@ -86,8 +85,6 @@ def route(submission_id: str, clock: Callable[[], float] = now) -> None:
         if printed:
             make_pieces(conn, settings, [by_pk[pk] for pk in printed])
             enqueue(conn, "plan", submission_id)
-        if delivered:
-            enqueue(conn, "route", submission_id, delay_ms=int(settings.intake.digital_fallback_days * DAY_S * 1000))
         enqueue(conn, "receipts", submission_id)
     log.info("routed", submission=submission_id, digital=len(delivered), kept=len(kept),
              print=len(printed), registry_version=version)

@@ -234,3 +234,10 @@ def test_route_event_carries_the_matching_line(plant):
     with plant.ledger.read() as conn:
         data = conn.execute(select(t.events.c.data).where(t.events.c.event == "route_digital")).scalars().first()
     assert data["entry_line"] == 2 and data["answer"] == "digital" and data["registry_version"] == 1
+
+
+def test_no_message_waits_days_for_the_fallback(plant):
+    """Routing digital letters queues nothing delayed: the running plant's timed sweep applies the fallback."""
+    with plant.ledger.read() as conn:
+        delays = conn.execute(select(t.outbox.c.actor, t.outbox.c.delay_ms)).all()
+    assert delays and all(not row.delay_ms for row in delays)
