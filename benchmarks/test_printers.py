@@ -1,17 +1,24 @@
-"""Benchmarks of the printers library: hot-folder submission and the simulated press at full speed."""
+"""Benchmarks of the printers library: hot-folder submission, the simulated press at full speed, and jobs through
+a real cupsd queue to a real ippeveprinter (the lab of tests/printers/cupsd.py)."""
 
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import pytest
 from reportlab.pdfgen import canvas
 
-from printers import HotFolderPrinter, JobState, JobTicket, SimulatedPrinter
+from printers import CupsPrinter, HotFolderPrinter, JobState, JobTicket, SimulatedPrinter
+from tests.printers.cupsd import CupsLab, missing_binaries, wait_until_final, write_pdf
 
 #: Sheets in the benchmark job: a typical mid-size print job of single-sheet letters.
 JOB_SHEETS = 200
+#: Jobs timed through the cupsd queue, end to end (about a second each: the IPP backend polls the printer).
+CUPS_JOBS = 5
+#: Submissions timed into a stopped cupsd queue (each adds a job to the history that every lookup lists).
+CUPS_SUBMITS = 50
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +57,42 @@ def test_simulated_press_prints_a_job_instantly(benchmark, tmp_path, job_pdf):
         assert printer.status(job_id).state is JobState.COMPLETED
 
     benchmark.pedantic(run, setup=setup, rounds=5)
+
+
+@pytest.fixture(scope="module")
+def cups_lab():
+    """The test lab's cupsd + ippeveprinter, for this module."""
+    if missing_binaries():
+        pytest.skip(f"needs {', '.join(missing_binaries())}")
+    lab = CupsLab().start()
+    yield lab
+    lab.stop()
+
+
+@pytest.mark.benchmark(group="printers-cups")
+def test_cups_submit(benchmark, cups_lab, job_pdf):
+    """Time to submit one JOB_SHEETS-page job to a stopped cupsd queue: lookup, claim, and the PDF streamed."""
+    queue = cups_lab.add_queue("bench-submit")
+    cups_lab.admin("cupsdisable", queue)
+    printer = CupsPrinter("bench", cups_lab.server, queue=queue)
+    ids = (f"S-{n}" for n in itertools.count())
+    benchmark.pedantic(lambda: printer.submit(JobTicket(next(ids), job_pdf, JOB_SHEETS)), rounds=CUPS_SUBMITS)
+    benchmark.extra_info["pdf_bytes"] = job_pdf.stat().st_size
+
+
+@pytest.mark.benchmark(group="printers-cups")
+def test_cups_jobs_end_to_end(benchmark, cups_lab, tmp_path):
+    """Jobs per second through a cupsd IPP queue to ippeveprinter, submitted back to back, until all completed."""
+    printer = CupsPrinter("bench", cups_lab.server, queue=cups_lab.add_queue("bench-e2e"))
+    pdf = write_pdf(tmp_path / "letter.pdf", 2)
+    rounds = itertools.count()
+
+    def run() -> float:
+        start = time.perf_counter()
+        ids = [f"E-{next(rounds)}" for _ in range(CUPS_JOBS)]
+        for job_id in ids:
+            printer.submit(JobTicket(job_id, pdf, 1))
+        assert all(wait_until_final(printer, job_id).state is JobState.COMPLETED for job_id in ids)
+        return CUPS_JOBS / (time.perf_counter() - start)
+
+    benchmark.extra_info["jobs_per_s"] = round(benchmark.pedantic(run, rounds=1), 2)

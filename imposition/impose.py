@@ -24,7 +24,7 @@ from imposition.geometry import A4_HEIGHT, A4_WIDTH, MarkLayout, Rect
 from imposition.layout import BLANK, Layout, Stacker, deal, plan_leaves
 from imposition.omr import OmrSpec
 from imposition.pdfwriter import PdfStreamWriter
-from imposition.pieces import Matrix, Normalise, PieceInput, PlacedPage, multiply, write_piece
+from imposition.pieces import Matrix, Normalise, PieceInput, PlacedPage, write_piece
 from imposition.sheetmap import SheetMap, SheetRecord, Side
 from tracking import TrackingError, code128, datamatrix, format_control
 

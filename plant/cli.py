@@ -26,10 +26,12 @@ EPILOG = """commands:
   status     the history of a letter (by letter id or tracking id)
   receipts   print a submission's receipt list
   worker     serve stage messages (join a shared Redis and database)
+  serve      the read-only web pages (queue, submissions, pieces, throughput) and their JSON API
   plan       plan an instance of printers, inserters and jobs (JSON in, JSON plan out)
   ids        check tracking identifiers, allocate new ones
   accept     check a prepaid item's postage mark at acceptance
   postage    postage-mark signing key and mark expiry
+  sweep      apply the timed rules now (mark expiry, digital fallback); a running plant does it every interval
   impose     impose a folder of letter PDFs onto marked press sheets
   scan       read and grade the codes on scanned pieces (QA station)
   watch      take complete submissions from a drop folder
@@ -71,7 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     receipts.add_argument("submission", help="submission id (S-…)")
     receipts.add_argument("--json", action="store_true", help="print JSON")
 
-    sub.add_parser("worker", parents=[common], help="serve stage messages")
+    serve = sub.add_parser("serve", parents=[common], help="the read-only web pages and JSON API")
+    serve.add_argument("--host", help="address to listen on (default web.host of plant.toml: 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="TCP port (default web.port: 8080; 0 takes any free port)")
+
+    worker = sub.add_parser("worker", parents=[common], help="serve stage messages")
+    worker.add_argument("--no-sweeps", action="store_true",
+                        help="leave the timed sweeps (mark expiry, digital fallback) to another process")
 
     from plant.scheduling.cli import add_parser as add_plan_parser
 
@@ -102,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     from plant.intake.cli import add_parser as add_intake_parser
 
     add_intake_parser(sub, [common])
+
+    from plant.sweeps import add_parser as add_sweep_parser
+
+    add_sweep_parser(sub, [common])
     return parser
 
 
@@ -238,11 +250,19 @@ def cmd_receipts(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    """Serve the web pages and JSON API until interrupted."""
+    from plant.web import serve
+
+    serve(settings, host=args.host, port=args.port)
+    return 0
+
+
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Serve stage messages until stopped."""
     from plant.worker import run_worker
 
-    run_worker(settings)
+    run_worker(settings, sweeps=not args.no_sweeps)
     return 0
 
 
@@ -274,11 +294,17 @@ def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"plan": cmd_plan, "demo": cmd_demo, "run": cmd_run, "resume": cmd_resume, "status": cmd_status, "receipts": cmd_receipts,
-            "worker": cmd_worker, "ids": cmd_ids, "accept": lambda s, a: _accept(s, a),
+            "worker": cmd_worker, "serve": cmd_serve, "ids": cmd_ids, "accept": lambda s, a: _accept(s, a),
             "postage": lambda s, a: _postage(s, a), "impose": lambda s, a: _impose(s, a),
             "scan": lambda s, a: _scan(s, a), "watch": lambda s, a: _intake_cli("cmd_watch", s, a),
             "digital": lambda s, a: _intake_cli("cmd_digital", s, a),
-            "consent": lambda s, a: _intake_cli("cmd_consent", s, a)}
+            "consent": lambda s, a: _intake_cli("cmd_consent", s, a), "sweep": lambda s, a: _sweep(s, a)}
+
+
+def _sweep(settings: Settings, args: argparse.Namespace) -> int:
+    from plant.sweeps import cmd_sweep
+
+    return cmd_sweep(settings, args)
 
 
 def _intake_cli(name: str, settings: Settings, args: argparse.Namespace) -> int:

@@ -1,8 +1,9 @@
 """The fleet: drivers for the stages, and the host that runs the simulated devices.
 
-Stages talk to every printer through its hot-folder driver and to every inserter through its folder protocol,
-so they work the same whether the device is a simulated one in a thread of the plant's process, a simulated one
-in another process, or a real RIP. :class:`DeviceHost` runs the simulated devices of the configuration.
+Stages talk to every printer through its driver (hot folder, or a CUPS queue) and to every inserter through its
+folder protocol, so they work the same whether the device is a simulated one in a thread of the plant's process,
+a simulated one in another process, a real RIP or a CUPS queue. :class:`DeviceHost` runs the simulated devices of
+the configuration.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import structlog
 
 from inserters import SimulatedInserter
 from plant.config import InserterDriver, PrinterDriver, Settings
-from printers import HotFolderPrinter
+from printers import HotFolderPrinter, make_printer
 from printers.drivers.simulated import SimulatedPress
 
 log = structlog.get_logger(__name__)
@@ -26,6 +27,8 @@ def make_printer_drivers(settings: Settings) -> dict[str, Any]:
     for printer in settings.printers:
         if printer.driver in (PrinterDriver.SIMULATED, PrinterDriver.HOTFOLDER):
             drivers[printer.name] = HotFolderPrinter(printer.name, settings.printer_folder(printer))
+        elif printer.driver is PrinterDriver.CUPS:
+            drivers[printer.name] = make_printer("cups", printer.name, server=printer.server, queue=printer.queue)
     return drivers
 
 

@@ -17,17 +17,23 @@ def letter_history(settings: Settings, identifier: str) -> list[dict]:
     ledger = Ledger(settings.ledger_url)
     try:
         with ledger.read() as conn:
-            letters = conn.execute(
-                select(t.letters, t.pieces.c.tracking_id, t.pieces.c.piece_id)
-                .select_from(t.letters.outerjoin(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk))
-                .where(or_(t.letters.c.letter_id == identifier, t.pieces.c.tracking_id == identifier))
-                .order_by(t.letters.c.pk)).all()
-            if not letters:
-                raise NotFound(f"No letter with letter id or tracking id {identifier!r} in the ledger at "
-                               f"{settings.ledger_url}; check the id on the receipt.", identifier=identifier)
-            return [_one(conn, row) for row in letters]
+            found = histories(conn, identifier)
     finally:
         ledger.dispose()
+    if not found:
+        raise NotFound(f"No letter with letter id or tracking id {identifier!r} in the ledger at "
+                       f"{settings.ledger_url}; check the id on the receipt.", identifier=identifier)
+    return found
+
+
+def histories(conn, identifier: str) -> list[dict]:
+    """Like :func:`letter_history` on an open connection; an empty list when nothing matches (the web pages)."""
+    letters = conn.execute(
+        select(t.letters, t.pieces.c.tracking_id, t.pieces.c.piece_id)
+        .select_from(t.letters.outerjoin(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk))
+        .where(or_(t.letters.c.letter_id == identifier, t.pieces.c.tracking_id == identifier))
+        .order_by(t.letters.c.pk)).all()
+    return [_one(conn, row) for row in letters]
 
 
 def _one(conn, row) -> dict:

@@ -9,12 +9,17 @@ from typing import TYPE_CHECKING
 from printers.drivers import make_printer
 from printers.drivers.hotfolder import HotFolderPrinter
 from printers.errors import (
+    CupsQueueUnknown,
+    CupsRequestRefused,
+    CupsUnreachable,
+    DocumentRejected,
     DuplicateJob,
     HotFolderMissing,
     InvalidJobId,
     InvalidPrinterOptions,
     InvalidTicket,
     JobFinished,
+    JobNamesHidden,
     PrinterError,
     PrinterStopped,
     StatusUnreadable,
@@ -24,6 +29,7 @@ from printers.errors import (
 from printers.protocol import JobState, JobStatus, JobTicket, Printer, PrinterState, PrinterStatus
 
 if TYPE_CHECKING:
+    from printers.drivers.cups import CupsPrinter
     from printers.drivers.simulated import SimulatedPress, SimulatedPrinter
 
 #: Names served lazily from the simulated driver, so `python -m printers.drivers.simulated` imports it only once.
@@ -31,14 +37,23 @@ _SIMULATED = frozenset({"SimulatedPress", "SimulatedPrinter"})
 
 
 def __getattr__(name: str) -> object:
-    """Import the simulated press on first access (PEP 562)."""
+    """Import the simulated press, and the CUPS driver (which loads libcups), on first access (PEP 562)."""
     if name in _SIMULATED:
         from printers.drivers import simulated
 
         return getattr(simulated, name)
+    if name == "CupsPrinter":
+        from printers.drivers.cups import CupsPrinter
+
+        return CupsPrinter
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
+    "CupsPrinter",
+    "CupsQueueUnknown",
+    "CupsRequestRefused",
+    "CupsUnreachable",
+    "DocumentRejected",
     "DuplicateJob",
     "HotFolderMissing",
     "HotFolderPrinter",
@@ -46,6 +61,7 @@ __all__ = [
     "InvalidPrinterOptions",
     "InvalidTicket",
     "JobFinished",
+    "JobNamesHidden",
     "JobState",
     "JobStatus",
     "JobTicket",

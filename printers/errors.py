@@ -159,3 +159,83 @@ class InvalidPrinterOptions(PrinterError):
             f"Options for {kind} printer {name!r} do not fit its driver ({detail}); fix them in the fleet "
             "configuration."
         )
+
+
+class CupsUnreachable(PrinterError):
+    """The CUPS server of a printer does not answer (not running, wrong host or port, firewall)."""
+
+    def __init__(self, printer: str, server: str, detail: str) -> None:
+        self.printer = printer
+        self.server = server
+        self.detail = detail
+        super().__init__(
+            f"CUPS server {server!r} of printer {printer!r} cannot be reached ({detail}); start cupsd there, "
+            "or fix the printer's server in the fleet configuration."
+        )
+
+
+class CupsQueueUnknown(PrinterError):
+    """The CUPS server has no queue of the configured name."""
+
+    def __init__(self, printer: str, server: str, queue: str) -> None:
+        self.printer = printer
+        self.server = server
+        self.queue = queue
+        super().__init__(
+            f"CUPS server {server!r} has no queue {queue!r} (printer {printer!r}); create it "
+            f"(lpadmin -h {server} -p {queue} -v <device-uri> -E), or fix the printer's queue in the fleet "
+            "configuration."
+        )
+
+
+class DocumentRejected(PrinterError):
+    """The CUPS queue refused the job's document format (no filter turns it into what the printer takes)."""
+
+    def __init__(self, printer: str, job_id: str, document_format: str, detail: str) -> None:
+        self.printer = printer
+        self.job_id = job_id
+        self.document_format = document_format
+        self.detail = detail
+        super().__init__(
+            f"Printer {printer!r} refused job {job_id!r} as {document_format} ({detail}); the job was not "
+            "queued. Send the job in a format the queue takes (e.g. PWG raster for a raster printer), or give "
+            "the queue a driver that converts this one."
+        )
+
+
+class JobNamesHidden(PrinterError):
+    """The CUPS server hides job names from the plant, so it cannot tell whether a job was already submitted."""
+
+    def __init__(self, printer: str, server: str, queue: str) -> None:
+        self.printer = printer
+        self.server = server
+        self.queue = queue
+        super().__init__(
+            f"CUPS server {server!r} hides job names on queue {queue!r} (printer {printer!r}), so the plant "
+            "cannot tell whether a job is already there and nothing was submitted; set 'JobPrivateAccess all' and "
+            "'JobPrivateValues none' in the server's default <Policy> in cupsd.conf, or let the plant "
+            "authenticate as the jobs' owner (cupsd's local socket)."
+        )
+
+
+#: What an operator does when CUPS refuses a request with this IPP status (RFC 8011 names).
+CUPS_REMEDIES: dict[str, str] = {
+    "server-error-not-accepting-jobs": "the queue rejects new jobs; accept them again (cupsaccept <queue>)",
+    "client-error-forbidden": "give the plant's user this right in the queue's <Policy> in cupsd.conf",
+    "client-error-not-authorized": "give the plant's user this right in the queue's <Policy> in cupsd.conf",
+    "client-error-not-authenticated": "let the plant authenticate (local socket), or relax the queue's <Policy>",
+    "client-error-not-possible": "the job is past the point where CUPS can do this; look at its state first",
+    "server-error-busy": "CUPS is busy; ask again shortly",
+}
+
+
+class CupsRequestRefused(PrinterError):
+    """CUPS answered a request with an IPP error the driver has no more specific class for."""
+
+    def __init__(self, printer: str, operation: str, status: str, detail: str) -> None:
+        self.printer = printer
+        self.operation = operation
+        self.status = status
+        self.detail = detail
+        remedy = CUPS_REMEDIES.get(status, "read the CUPS error log on the server, fix what it reports, then retry")
+        super().__init__(f"CUPS refused to {operation} for printer {printer!r} ({status}: {detail}); {remedy}.")

@@ -1,6 +1,6 @@
 """The plant's configuration: one :class:`Settings` object, loaded once by :func:`load_settings`.
 
-``sections`` holds the parts (fleet, ids, masses, postage, intake, marks), ``loader`` the typed TOML reader and
+``sections`` holds the parts (fleet, ids, masses, postage, intake, marks, sweeps), ``loader`` the typed TOML reader and
 ``settings`` the whole with its cross-field checks. Everything is re-exported here.
 """
 
@@ -18,7 +18,9 @@ from plant.config.sections import (
     PostageConfig,
     PrinterConfig,
     PrinterDriver,
+    SweepsConfig,
     TrackingConfig,
+    WebConfig,
     WeightBandConfig,
 )
 from plant.config.settings import CONFIG_FILE, ENVIRONMENT, Settings, load_settings
@@ -26,5 +28,5 @@ from plant.config.settings import CONFIG_FILE, ENVIRONMENT, Settings, load_setti
 __all__ = [
     "CONFIG_FILE", "DEFAULT_WEIGHT_BANDS", "ENVIRONMENT", "IdKind", "IdRangeConfig", "InserterConfig", "InserterDriver",
     "IntakeConfig", "LogFormat", "MarksConfig", "MassConfig", "NoMailboxPolicy", "PostageConfig", "PrinterConfig",
-    "PrinterDriver", "Settings", "TrackingConfig", "WeightBandConfig", "load_settings",
+    "PrinterDriver", "Settings", "SweepsConfig", "TrackingConfig", "WebConfig", "WeightBandConfig", "load_settings",
 ]

@@ -1,11 +1,11 @@
-"""The sections of the plant's configuration: the fleet, id ranges, masses, postage, intake and marks.
+"""The sections of the plant's configuration: the fleet, id ranges, masses, postage, intake, marks and sweeps.
 
 Each is a frozen dataclass whose defaults are the embedded ones; :mod:`plant.config.loader` builds them from TOML.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
@@ -15,6 +15,7 @@ class PrinterDriver(StrEnum):
 
     SIMULATED = "simulated"
     HOTFOLDER = "hotfolder"
+    CUPS = "cups"
 
 
 class InserterDriver(StrEnum):
@@ -44,6 +45,10 @@ class PrinterConfig:
     jams: tuple[int, ...] = ()
     #: Device seconds after which a simulated operator clears a jam; none = wait for `plant devices clear`.
     auto_clear_after_s: float | None = None
+    #: CUPS server of a ``driver = "cups"`` printer: ``host:port`` or cupsd's socket path; required, no default.
+    server: str | None = None
+    #: CUPS queue of a ``driver = "cups"`` printer; default the printer's name.
+    queue: str | None = None
 
 
 @dataclass(frozen=True)
@@ -206,3 +211,36 @@ class MarksConfig:
     tracking_zone_mm: tuple[float, ...] = (24.0, 81.0, 70.0, 8.5)
     #: The postage mark, at the right end of the address field clear of the return line.
     postage_zone_mm: tuple[float, ...] = (88.0, 45.5, 16.5, 16.5)
+
+
+#: Fewest seconds between two timed sweeps (a sweep is two indexed queries; more often only loads the ledger).
+SWEEP_INTERVAL_MIN_S = 1.0
+#: Most seconds between two timed sweeps: a mark is annulled, a letter printed, at most this late.
+SWEEP_INTERVAL_MAX_S = 3600.0
+
+
+@dataclass(frozen=True)
+class SweepsConfig:
+    """The timed rules a running plant applies by itself (:mod:`plant.sweeps`): the postage marks' hand-in expiry
+    and the digital letters' fallback to print."""
+
+    #: Seconds between two sweeps of the ledger, from 1 to 3600.
+    interval_s: float = 60.0
+
+
+#: Fewest seconds between two refreshes of an open page (each refresh is a few indexed reads of the ledger).
+WEB_REFRESH_MIN_S = 0.2
+#: Most seconds between two refreshes of an open page.
+WEB_REFRESH_MAX_S = 3600.0
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """``plant serve``: the read-only pages and JSON API (:mod:`plant.web`)."""
+
+    #: Address to listen on; loopback by default, since the pages have no login yet.
+    host: str = "127.0.0.1"
+    #: TCP port; 0 takes any free port (printed on start).
+    port: int = 8080
+    #: Seconds between two refreshes of an open queue, submission or dashboard page.
+    refresh_s: float = 3.0

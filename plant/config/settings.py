@@ -13,13 +13,15 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 from plant.config.loader import _build
 from plant.config.sections import (
-    IdKind, IdRangeConfig, InserterConfig, IntakeConfig, LogFormat, MarksConfig, MassConfig, PostageConfig,
-    PrinterConfig, TrackingConfig,
+    SWEEP_INTERVAL_MAX_S, SWEEP_INTERVAL_MIN_S, IdKind, IdRangeConfig, InserterConfig, IntakeConfig, LogFormat,
+    MarksConfig, MassConfig, PostageConfig, PrinterConfig, SweepsConfig, TrackingConfig,
 )
+from plant.config.sections import WEB_REFRESH_MAX_S, WEB_REFRESH_MIN_S, WebConfig
+from plant.config.sections import PrinterDriver
 from plant.errors import ConfigError
 
 #: Name of the configuration file looked for in the working directory when no ``--config`` is given.
@@ -59,6 +61,8 @@ class Settings:
     postage: PostageConfig = field(default_factory=PostageConfig)
     intake: IntakeConfig = field(default_factory=IntakeConfig)
     marks: MarksConfig = field(default_factory=MarksConfig)
+    sweeps: SweepsConfig = field(default_factory=SweepsConfig)
+    web: WebConfig = field(default_factory=WebConfig)
 
     def id_ranges(self, kind: IdKind) -> tuple[IdRangeConfig, ...]:
         """The ranges ids of ``kind`` come from, in order of use (``[ids]`` when no S10 range is listed)."""
@@ -164,6 +168,11 @@ def _check(settings: Settings) -> None:
     if not settings.printers or not settings.inserters:
         raise ConfigError("The fleet needs at least one printer and one inserter; add [[printers]] and "
                           "[[inserters]] tables to plant.toml.", key="printers")
+    for i, printer in enumerate(settings.printers):
+        if printer.driver is PrinterDriver.CUPS and not printer.server:
+            raise ConfigError(f"printers[{i}] ({printer.name}) has driver = \"cups\" but no server; add "
+                              "server = \"host:port\" (or cupsd's socket path, e.g. \"/run/cups/cups.sock\").",
+                              key=f"printers[{i}].server")
     _check_id_range(settings.ids, "ids")
     for i, id_range in enumerate(settings.tracking.ranges):
         _check_id_range(id_range, f"tracking.ranges[{i}]")
@@ -177,6 +186,18 @@ def _check(settings: Settings) -> None:
                 or zone[1] + zone[3] > 297:
             raise ConfigError(f"marks.{key} = {list(zone)}: give [x, y, width, height] in mm from the sheet's "
                               "top-left corner, inside the A4 sheet (210 × 297 mm).", key=f"marks.{key}")
+    interval = settings.sweeps.interval_s
+    if not SWEEP_INTERVAL_MIN_S <= interval <= SWEEP_INTERVAL_MAX_S:  # also refuses nan
+        raise ConfigError(f"sweeps.interval_s = {interval}: use seconds from {SWEEP_INTERVAL_MIN_S:g} to "
+                          f"{SWEEP_INTERVAL_MAX_S:g} between two sweeps of postage-mark expiry and digital "
+                          "fallback (default 60).", key="sweeps.interval_s")
+    if not 0 <= settings.web.port <= 65535:
+        raise ConfigError(f"web.port = {settings.web.port}: use a TCP port from 1 to 65535, or 0 for any free one.",
+                          key="web.port")
+    if not WEB_REFRESH_MIN_S <= settings.web.refresh_s <= WEB_REFRESH_MAX_S:  # also refuses nan
+        raise ConfigError(f"web.refresh_s = {settings.web.refresh_s}: use seconds from {WEB_REFRESH_MIN_S:g} to "
+                          f"{WEB_REFRESH_MAX_S:g} between two refreshes of an open page (default 3).",
+                          key="web.refresh_s")
     if settings.time_scale < 0:
         raise ConfigError(f"time_scale = {settings.time_scale}: use 0 (instant) or a positive factor.",
                           key="time_scale")

@@ -9,6 +9,8 @@ the reconciliation is one transaction guarded by the run's state.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import structlog
 from sqlalchemy import select, update
 
@@ -28,6 +30,13 @@ def load_run(conn, run_id: str):
     return conn.execute(select(t.insert_runs).where(t.insert_runs.c.run_id == run_id)).first()
 
 
+def printed_sheets(plant, job) -> Path:
+    """What the inserter's camera sees: the press's own output where its driver reports one (a RIP's hot folder,
+    the simulated press), else the job file the press was sent (a CUPS queue gives no sheets back)."""
+    printed = plant.printers[job.printer].status(job.job_id)
+    return printed.output_path if printed.output_path is not None else Path(job.pdf_path)
+
+
 def insert(run_id: str) -> None:
     """Send a CREATED run's mail run data and printed sheets to its inserter (once), then follow it."""
     plant = current()
@@ -39,11 +48,10 @@ def insert(run_id: str) -> None:
         rows = [r for r in job_pieces(conn, run.job_id) if r.state == State.SPOOLED.value]
     inserter = plant.inserters[run.inserter]
     if inserter.find(run_id) is None:
-        printed = plant.printers[job.printer].status(job.job_id)
         zone = plant.settings.mark_layout().control_zone
         inserter.submit(MailRun(run_id=run_id, job_id=job.job_id,
                                 records=tuple(RunRecord(piece_id=str(r.piece_id), sheets=r.sheets) for r in rows),
-                                sheets_pdf=printed.output_path, control_zone=(zone.x, zone.y, zone.w, zone.h)))
+                                sheets_pdf=printed_sheets(plant, job), control_zone=(zone.x, zone.y, zone.w, zone.h)))
         log.info("run_submitted", run=run_id, job=job.job_id, inserter=run.inserter, pieces=len(rows))
     with plant.ledger.tx() as conn:
         if move_entity(conn, t.insert_runs, t.insert_runs.c.run_id, run_id, RunState.CREATED.value,

@@ -16,6 +16,7 @@ from printers.errors import InvalidPrinterOptions, UnknownPrinterKind
 from printers.protocol import Printer
 
 if TYPE_CHECKING:
+    from printers.drivers.cups import CupsPrinter
     from printers.drivers.hotfolder import HotFolderPrinter
     from printers.drivers.simulated import SimulatedPrinter
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 DRIVERS: dict[str, tuple[str, str]] = {
     "hotfolder": ("printers.drivers.hotfolder", "HotFolderPrinter"),
     "simulated": ("printers.drivers.simulated", "SimulatedPrinter"),
+    "cups": ("printers.drivers.cups", "CupsPrinter"),
 }
 
 
@@ -46,6 +48,7 @@ def __getattr__(name: str) -> type:
 def make_printer(kind: str, name: str, **options: object) -> Printer:
     """Build the driver for printer `name` of `kind` with the configured `options` (e.g. ``folder=...``).
 
+    A CUPS printer takes ``server=...`` (and ``queue=...`` when its queue is not named like the printer).
     Raises UnknownPrinterKind for a kind we have no driver for and InvalidPrinterOptions when the options do not
     fit the driver, so configuration mistakes surface as operator messages rather than TypeErrors.
     """
@@ -57,4 +60,4 @@ def make_printer(kind: str, name: str, **options: object) -> Printer:
     return driver(name, **options)
 
 
-__all__ = ["DRIVERS", "HotFolderPrinter", "SimulatedPrinter", "driver_class", "make_printer"]
+__all__ = ["DRIVERS", "CupsPrinter", "HotFolderPrinter", "SimulatedPrinter", "driver_class", "make_printer"]

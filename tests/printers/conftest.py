@@ -1,14 +1,17 @@
-"""Fixtures for the printers tests: a fake clock, generated PDFs, tickets, and a simulated printer on tmp_path."""
+"""Fixtures for the printers tests: a fake clock, generated PDFs, tickets, a simulated printer on tmp_path, and a
+real cupsd with an ippeveprinter behind it (one per session, a fresh queue per test)."""
 
 from __future__ import annotations
 
+import itertools
+import uuid
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
 from reportlab.pdfgen import canvas
 
-from printers import JobTicket, SimulatedPrinter
+from printers import CupsPrinter, JobTicket, SimulatedPrinter
 
 
 class FakeClock:
@@ -75,3 +78,49 @@ def simulated(tmp_path: Path, clock: FakeClock):
         return SimulatedPrinter("press-1", tmp_path / "press", clock=clock, run_press=False, **options)
 
     return build
+
+
+# -- a real CUPS: cupsd + ippeveprinter (tests/printers/cupsd.py) ------------------------------------------------
+
+@pytest.fixture(scope="session")
+def cups_lab():
+    """A private D-Bus bus, ippeveprinter and unprivileged cupsd for the session; skipped only without binaries."""
+    from tests.printers.cupsd import CupsLab, missing_binaries
+
+    missing = missing_binaries()
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)}: scripts/setup.sh installs cups-daemon, cups-client, "
+                    "cups-ipp-utils and dbus-daemon")
+    lab = CupsLab().start()
+    yield lab
+    lab.stop()
+
+
+_queues = itertools.count(1)
+
+
+@pytest.fixture
+def cups_queue(cups_lab):
+    """Factory: a fresh queue on the lab's cupsd (``raster_only=True`` for one that takes PWG raster only)."""
+    made = []
+
+    def make(*, raster_only: bool = False) -> str:
+        made.append(cups_lab.add_queue(f"q{next(_queues)}", raster_only=raster_only))
+        return made[-1]
+
+    yield make
+    for queue in made:
+        cups_lab.remove_queue(queue)
+
+
+@pytest.fixture
+def cups_printer(cups_lab, cups_queue):
+    """A CupsPrinter on a fresh plain queue of the lab."""
+    return CupsPrinter("press-cups", cups_lab.server, queue=cups_queue())
+
+
+@pytest.fixture
+def job_id():
+    """Factory: a job id no other test uses (ippeveprinter keeps every test's documents in one spool)."""
+    return lambda label="J": f"{label}-{uuid.uuid4().hex[:10]}"
+
