@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libcups2-dev cups-daemon cups-client cups-ipp-utils dbus-daemon poppler-utils postgresql gcc python3-dev python3-venv)
+APT_PACKAGES=(libcups2-dev cups-daemon cups-client cups-ipp-utils dbus-daemon poppler-utils postgresql gcc python3-dev python3-venv chromium chromium-driver)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -1,0 +1,293 @@
+"""What the pages show, read from the ledger: plain, JSON-ready dicts that the HTML pages and the JSON API both
+render, so the two never disagree.
+
+Every function takes an open read connection (:meth:`plant.ledger.Ledger.read`) and writes nothing. A
+submission's rows are its receipt rows (:func:`plant.stages.receipts.receipt_rows`, what ``plant receipts``
+prints) and a piece's history is ``plant status``'s (:func:`plant.history.histories`); the queries here add what
+only the pages need: counts by state, the jobs on each device, the pieces needing attention and output per hour.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+
+from sqlalchemy import Integer, and_, cast, func, or_, select
+
+from plant.config import Settings
+from plant.history import histories
+from plant.ledger import schema as t
+from plant.model import Event, JobState, RunState, State
+from plant.stages.receipts import receipt_rows
+
+#: Finished submissions the queue still lists under the unfinished ones, newest first.
+RECENT_FINISHED = 10
+#: Most letters a "needs attention" or "being reprinted" list shows (the count above it is exact).
+ATTENTION_LIMIT = 200
+#: Letters on one page of a submission (``?limit=`` may ask for fewer or, up to PAGE_MAX, more).
+PAGE_SIZE = 500
+#: Most letters one page of a submission shows.
+PAGE_MAX = 5000
+#: Hours the throughput dashboard looks back by default, and at most.
+DEFAULT_HOURS, MAX_HOURS = 24, 24 * 7
+#: Ids in one SQL ``IN (...)`` list.
+CHUNK = 500
+
+#: Every state in lifecycle order (the enum's order): the columns of the count tables.
+STATES = tuple(s.value for s in State)
+#: States an operator has to look at: nothing in the plant moves these on by itself.
+ATTENTION_STATES = (State.FAILED, State.UNACCOUNTED, State.SPOILED, State.HELD)
+#: Work not yet done on paper: letters waiting for pre-flight, and print pieces before dispatch.
+BACKLOG_STATES = (State.RECEIVED, State.PRINT_READY, State.PLANNED, State.IMPOSED, State.SPOOLED, State.PRINTED,
+                  State.INSERTED, State.SPOILED, State.HELD)
+#: The dashboard's output columns and the letter event that counts for each. ``printed`` is the downstream read
+#: of a piece's sheets (DESIGN: never the printer's word), so a piece read and then spoiled was printed.
+OUTPUT_EVENTS = {"printed": Event.READ_DOWNSTREAM, "inserted": Event.INSERT, "dispatched": Event.DISPATCH}
+#: States in which a piece that was printed before waits for its reprint (``prints`` ≥ 1 before it spools again).
+_BEFORE_SPOOL = (State.PRINT_READY, State.PLANNED, State.IMPOSED)
+#: States in which a piece printed at least twice is on its reprint.
+_AFTER_SPOOL = (State.SPOOLED, State.PRINTED, State.INSERTED)
+
+
+def iso(stamp: float | None) -> str | None:
+    """A ledger time stamp as ISO 8601 in UTC (None stays None)."""
+    return None if stamp is None else datetime.fromtimestamp(stamp, UTC).isoformat(timespec="seconds")
+
+
+# -- the queue -----------------------------------------------------------------------------------------------------
+def overview(conn, settings: Settings, at: float) -> dict:
+    """The queue: letters by state per submission, the jobs on each printer and inserter, what needs attention."""
+    submissions = _listed_submissions(conn)
+    counts = _counts_by_submission(conn, [s["submission_id"] for s in submissions])
+    for submission in submissions:
+        submission["states"] = counts.get(submission["submission_id"], {})
+    totals = Counter()
+    for submission in submissions:
+        totals.update(submission["states"])
+    return {
+        "at": iso(at),
+        "states": [s for s in STATES if totals[s]],
+        "totals": dict(totals),
+        "submissions": submissions,
+        "printers": _printers(conn, settings),
+        "inserters": _inserters(conn, settings),
+        "attention": _attention(conn),
+        "reprinting": _reprinting(conn),
+    }
+
+
+def _listed_submissions(conn) -> list[dict]:
+    s = t.submissions.c
+    columns = (s.submission_id, s.received_at, s.finished_at, s.letters)
+    open_ = conn.execute(select(*columns).where(s.finished_at.is_(None)).order_by(s.received_at)).all()
+    recent = conn.execute(select(*columns).where(s.finished_at.is_not(None))
+                          .order_by(s.received_at.desc()).limit(RECENT_FINISHED)).all()
+    return [{"submission_id": r.submission_id, "received_at": iso(r.received_at), "finished_at": iso(r.finished_at),
+             "letters": r.letters} for r in [*open_, *recent]]
+
+
+def _counts_by_submission(conn, ids: list[str]) -> dict[str, dict[str, int]]:
+    letters = t.letters.c
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    for start in range(0, len(ids), CHUNK):
+        rows = conn.execute(select(letters.submission_id, letters.state, func.count())
+                            .where(letters.submission_id.in_(ids[start:start + CHUNK]))
+                            .group_by(letters.submission_id, letters.state)).all()
+        for submission_id, state, count in rows:
+            counts[submission_id][state] = count
+    return counts
+
+
+def _printers(conn, settings: Settings) -> list[dict]:
+    jobs = t.print_jobs.c
+    active = conn.execute(select(t.print_jobs).where(jobs.state.not_in([JobState.DONE.value, JobState.FAILED.value]))
+                          .order_by(jobs.number)).all()
+    done = dict(conn.execute(select(jobs.printer, func.count()).where(jobs.state == JobState.DONE.value)
+                             .group_by(jobs.printer)).all())
+    devices = {p.name: {"name": p.name, "sheets_per_minute": p.sheets_per_minute, "configured": True}
+               for p in settings.printers}
+    for job in active:  # a job on a printer no longer configured still shows
+        devices.setdefault(job.printer, {"name": job.printer, "sheets_per_minute": None, "configured": False})
+    for name, device in devices.items():
+        device["done"] = done.get(name, 0)
+        device["jobs"] = [{"job_id": j.job_id, "submission_id": j.submission_id, "state": j.state,
+                           "device_state": j.device_state, "pieces": j.pieces, "sheets": j.sheets,
+                           "inserter": j.inserter, "due_at": iso(j.due_at)} for j in active if j.printer == name]
+    return list(devices.values())
+
+
+def _inserters(conn, settings: Settings) -> list[dict]:
+    runs, jobs = t.insert_runs.c, t.print_jobs.c
+    active = conn.execute(select(runs.run_id, runs.job_id, runs.inserter, runs.state, jobs.pieces, jobs.sheets)
+                          .select_from(t.insert_runs.outerjoin(t.print_jobs, jobs.job_id == runs.job_id))
+                          .where(runs.state != RunState.RECONCILED.value).order_by(runs.number)).all()
+    reconciled = dict(conn.execute(select(runs.inserter, func.count())
+                                   .where(runs.state == RunState.RECONCILED.value).group_by(runs.inserter)).all())
+    devices = {i.name: {"name": i.name, "envelopes_per_hour": i.envelopes_per_hour, "configured": True}
+               for i in settings.inserters}
+    for run in active:
+        devices.setdefault(run.inserter, {"name": run.inserter, "envelopes_per_hour": None, "configured": False})
+    for name, device in devices.items():
+        device["reconciled"] = reconciled.get(name, 0)
+        device["runs"] = [{"run_id": r.run_id, "job_id": r.job_id, "state": r.state, "pieces": r.pieces,
+                           "sheets": r.sheets} for r in active if r.inserter == name]
+    return list(devices.values())
+
+
+def _letter_columns():
+    letters, pieces = t.letters.c, t.pieces.c
+    return (letters.pk, letters.submission_id, letters.letter_id, letters.name, letters.state, letters.reason_code,
+            letters.reason, letters.updated_at, pieces.tracking_id, pieces.job_id, pieces.prints)
+
+
+def _letter_row(row) -> dict:
+    return {"submission_id": row.submission_id, "letter_id": row.letter_id, "name": row.name, "state": row.state,
+            "tracking_id": row.tracking_id, "job_id": row.job_id, "code": row.reason_code, "reason": row.reason,
+            "since": iso(row.updated_at)}
+
+
+def _attention(conn) -> dict:
+    letters = t.letters.c
+    where = letters.state.in_([s.value for s in ATTENTION_STATES])
+    count = conn.execute(select(func.count()).select_from(t.letters).where(where)).scalar()
+    rows = conn.execute(select(*_letter_columns())
+                        .select_from(t.letters.outerjoin(t.pieces, t.pieces.c.letter_pk == letters.pk))
+                        .where(where).order_by(letters.updated_at.desc(), letters.pk).limit(ATTENTION_LIMIT)).all()
+    return {"count": count, "letters": [_letter_row(r) for r in rows]}
+
+
+def _reprinting(conn) -> dict:
+    """Pieces spoiled (outsorted by the inserter, or lost in the press) and not yet dispatched on their reprint."""
+    letters, pieces = t.letters.c, t.pieces.c
+    where = or_(and_(pieces.prints >= 1, letters.state.in_([s.value for s in _BEFORE_SPOOL])),
+                and_(pieces.prints >= 2, letters.state.in_([s.value for s in _AFTER_SPOOL])))
+    joined = t.letters.join(t.pieces, pieces.letter_pk == letters.pk)
+    count = conn.execute(select(func.count()).select_from(joined).where(where)).scalar()
+    rows = conn.execute(select(*_letter_columns()).select_from(joined).where(where)
+                        .order_by(letters.updated_at.desc(), letters.pk).limit(ATTENTION_LIMIT)).all()
+    reasons = _last_spoil_reasons(conn, [r.pk for r in rows])
+    return {"count": count, "letters": [{**_letter_row(r), "prints": r.prints, "reason": reasons.get(r.pk)}
+                                        for r in rows]}
+
+
+def _last_spoil_reasons(conn, pks: list[int]) -> dict[int, str]:
+    events = t.events.c
+    reasons: dict[int, str] = {}
+    for start in range(0, len(pks), CHUNK):
+        rows = conn.execute(select(events.entity_id, events.data)
+                            .where(events.entity == "letter", events.entity_id.in_([str(p) for p in
+                                                                                     pks[start:start + CHUNK]]),
+                                   events.event == Event.SPOIL.value).order_by(events.id)).all()
+        for entity_id, data in rows:
+            reasons[int(entity_id)] = (data or {}).get("reason")
+    return reasons
+
+
+# -- a submission and a piece ----------------------------------------------------------------------------------------
+def submission(conn, submission_id: str, offset: int = 0, limit: int = PAGE_SIZE,
+               state: State | None = None) -> dict | None:
+    """A submission's receipt rows (one page of them, optionally of one state) with names and jobs; None if unknown."""
+    s = t.submissions.c
+    head = conn.execute(select(t.submissions).where(s.submission_id == submission_id)).first()
+    if head is None:
+        return None
+    receipts = receipt_rows(conn, submission_id)
+    counts = Counter(r["status"] for r in receipts)
+    chosen = [r for r in receipts if state is None or r["status"] == state.value]
+    page = chosen[offset:offset + limit]
+    extra = _letter_extras(conn, submission_id, [r["letter_id"] for r in page])
+    return {
+        "submission_id": submission_id, "received_at": iso(head.received_at), "finished_at": iso(head.finished_at),
+        "letters": len(receipts), "states": {s_: counts[s_] for s_ in STATES if counts[s_]},
+        "state": state.value if state else None, "offset": offset, "limit": limit, "matching": len(chosen),
+        "rows": [{**row, **extra.get(row["letter_id"], {})} for row in page],
+    }
+
+
+def _letter_extras(conn, submission_id: str, letter_ids: list[str]) -> dict[str, dict]:
+    letters, pieces = t.letters.c, t.pieces.c
+    extras = {}
+    for start in range(0, len(letter_ids), CHUNK):
+        rows = conn.execute(select(letters.letter_id, letters.name, letters.mail_class, letters.pages, pieces.job_id,
+                                   pieces.run_id, pieces.prints)
+                            .select_from(t.letters.outerjoin(t.pieces, pieces.letter_pk == letters.pk))
+                            .where(letters.submission_id == submission_id,
+                                   letters.letter_id.in_(letter_ids[start:start + CHUNK]))).all()
+        extras.update({r.letter_id: {"name": r.name, "mail_class": r.mail_class, "pages": r.pages,
+                                     "job_id": r.job_id, "run_id": r.run_id, "prints": r.prints} for r in rows})
+    return extras
+
+
+def piece(conn, identifier: str) -> dict | None:
+    """Every letter whose letter id or tracking id is ``identifier`` with its events (``plant status``); None if none."""
+    found = histories(conn, identifier)
+    if not found:
+        return None
+    for letter in found:
+        letter.update(_letter_extras(conn, letter["submission_id"], [letter["letter_id"]])[letter["letter_id"]])
+    return {"identifier": identifier, "letters": found}
+
+
+# -- throughput --------------------------------------------------------------------------------------------------------
+def throughput(conn, at: float, hours: int = DEFAULT_HOURS) -> dict:
+    """Pieces printed, inserted and dispatched per hour over the last ``hours`` (UTC hours, the current one last),
+    pages per second, and the backlog now."""
+    first_hour = math.floor(at / 3600) - hours + 1
+    events, letters = t.events.c, t.letters.c
+    hour = func.floor(events.at / 3600)
+    joined = t.events.join(t.letters, letters.pk == cast(events.entity_id, Integer))
+    output = [e.value for e in OUTPUT_EVENTS.values()]
+    rows = conn.execute(select(events.event, hour, func.count(), func.coalesce(func.sum(letters.pages), 0))
+                        .select_from(joined)
+                        .where(events.entity == "letter", events.event.in_(output), events.at >= first_hour * 3600)
+                        .group_by(events.event, hour)).all()
+    printed = Event.READ_DOWNSTREAM.value
+    span = conn.execute(select(func.min(events.at), func.max(events.at))
+                        .where(events.entity == "letter", events.event == printed,
+                               events.at >= first_hour * 3600)).one()
+    last_hour_pages = conn.execute(select(func.coalesce(func.sum(letters.pages), 0)).select_from(joined)
+                                   .where(events.entity == "letter", events.event == printed,
+                                          events.at >= at - 3600)).scalar()
+    buckets = hourly([(e, int(h), n, int(p)) for e, h, n, p in rows], first_hour, hours)
+    pages = sum(b["pages"] for b in buckets)
+    return {
+        "at": iso(at), "hours": hours, "buckets": buckets,
+        "totals": {name: sum(b[name] for b in buckets) for name in (*OUTPUT_EVENTS, "pages")},
+        "pages_per_s_last_hour": round(last_hour_pages / 3600, 3),
+        "pages_per_s_while_printing": pages_per_second(pages, span[0], span[1]),
+        "backlog": backlog(conn),
+    }
+
+
+def hourly(rows: list[tuple[str, int, int, int]], first_hour: int, hours: int) -> list[dict]:
+    """Buckets of ``hours`` consecutive hours from ``first_hour`` (hours since the epoch), filled from rows of
+    (event, hour, pieces, pages); pages count printed pieces only. Rows outside the window are left out."""
+    names = {event.value: name for name, event in OUTPUT_EVENTS.items()}
+    buckets = [{"hour": iso(h * 3600), **{name: 0 for name in OUTPUT_EVENTS}, "pages": 0}
+               for h in range(first_hour, first_hour + hours)]
+    for event, hour, pieces, pages in rows:
+        index = hour - first_hour
+        if 0 <= index < hours and event in names:
+            buckets[index][names[event]] += pieces
+            if names[event] == "printed":
+                buckets[index]["pages"] += pages
+    return buckets
+
+
+def pages_per_second(pages: int, first: float | None, last: float | None) -> float | None:
+    """Pages over the time from the first to the last print in the window; None when that time is zero."""
+    if first is None or last is None or last <= first:
+        return None
+    return round(pages / (last - first), 3)
+
+
+def backlog(conn) -> dict:
+    """Letters and pages not yet through production, by state."""
+    letters = t.letters.c
+    rows = conn.execute(select(letters.state, func.count(), func.coalesce(func.sum(letters.pages), 0))
+                        .where(letters.state.in_([s.value for s in BACKLOG_STATES])).group_by(letters.state)).all()
+    by_state = {state: (count, int(pages)) for state, count, pages in rows}
+    ordered = [s.value for s in BACKLOG_STATES if s.value in by_state]
+    return {"states": {s: by_state[s][0] for s in ordered}, "pieces": sum(c for c, _ in by_state.values()),
+            "pages": sum(p for _, p in by_state.values())}

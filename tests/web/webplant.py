@@ -1,0 +1,202 @@
+"""Helpers for the web tests: ledgers filled through the plant's own machinery, ``plant serve`` in a child
+process on a free loopback port, and a small reader for the rendered HTML."""
+
+from __future__ import annotations
+
+import csv
+import queue
+import re
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+from sqlalchemy import select
+
+from plant.config import Settings, load_settings
+from plant.demo import generate, write_letter
+from plant.intake.submission import accept, read_submission
+from plant.ledger import Ledger, move_letters
+from plant.ledger import schema as t
+from plant.model import Event, State
+from plant.runtime import Plant, install
+from plant.stages.impose import impose, job_pieces
+from plant.stages.plan import plan
+from plant.stages.preflight import preflight
+from plant.stages.route import route
+from plant.stages.spool import reprint_or_fail, spool
+from tests.plant.helpers import plant_env, reap_redis, run_plant
+
+#: A recipient name a sender could put in a manifest: markup that would run if the pages did not escape it.
+HOSTILE_NAME = '<script>window.__pwned = 1</script>Eve & "Co"'
+#: Why the staged piece was spoiled (the reason the inserter would give).
+SPOIL_REASON = "diverted in R999999: sheet 2 of 2 not read"
+#: Seconds to wait for `plant serve` to say where it listens.
+SERVER_START_S = 60
+
+
+@dataclass
+class FilledPlant:
+    """A state dir whose ledger holds a finished demo batch and a batch staged mid-production."""
+
+    state: Path
+    settings: Settings
+    #: `plant demo` ran it end to end: printed, inserted and dispatched events for the dashboard.
+    demo_submission: str
+    #: Pre-flighted, routed, planned, imposed and spooled in this process; then one piece spoiled, one lost (the
+    #: one with the hostile name, its event quoting it as device text), one failed; one letter is not a PDF.
+    queue_submission: str
+    hostile_letter: str
+    failed_letter: str
+    rejected_letter: str
+    reprint_letter: str
+
+
+def fill(state: Path, workdir: Path) -> FilledPlant:
+    """Run a 12-letter demo into ``state``, then stage an 8-letter batch through the real stage functions."""
+    result = run_plant(["demo", "--letters", "12", "--seed", "7", "--timeout", "300"], state)
+    reap_redis(state)
+    assert result.returncode == 0, result.stderr[-3000:]
+    settings = load_settings(environ={"PLANT_STATE_DIR": str(state)})
+    with Ledger(settings.ledger_url).read() as conn:
+        (demo_submission,) = conn.execute(select(t.submissions.c.submission_id)).scalars().all()
+    batch = generate(workdir / "queue", 8, seed=99)
+    rows = _manifest(batch.submission)
+    rows[0]["name"] = HOSTILE_NAME
+    write_letter(batch.submission / f"{rows[0]['letter_id']}.pdf", rows[0], 1)  # the address on paper matches
+    (batch.submission / f"{rows[1]['letter_id']}.pdf").write_text("exported as HTML, not a PDF")
+    _write_manifest(batch.submission, rows)
+    hostile, rejected, reprinted, failed = (r["letter_id"] for r in rows[:4])
+
+    plant = Plant.open(settings)
+    install(plant)
+    try:
+        submission_id, _ = accept(plant.ledger.tx, settings.blobs_dir, read_submission(batch.submission))
+        preflight(submission_id)
+        route(submission_id)
+        plan(submission_id)
+        with plant.ledger.read() as conn:
+            jobs = conn.execute(select(t.print_jobs.c.job_id).where(t.print_jobs.c.submission_id == submission_id)
+                                .order_by(t.print_jobs.c.number)).scalars().all()
+        for job_id in jobs:
+            impose(job_id)
+            spool(job_id)
+        with plant.ledger.tx() as conn:
+            pieces = {r.letter_id: r for job_id in jobs for r in job_pieces(conn, job_id)}
+            reprint_or_fail(conn, [pieces[reprinted]], Event.SPOIL, State.SPOOLED, SPOIL_REASON)
+            move_letters(conn, [pieces[hostile].pk], Event.LOSE, State.SPOOLED, data={"device_text": HOSTILE_NAME},
+                         extra={"reason_code": "UNACCOUNTED", "reason": "the inserter gave no result"})
+            move_letters(conn, [pieces[failed].pk], Event.FAIL, State.SPOOLED,
+                         extra={"reason_code": "SPOILED_REPEATEDLY", "reason": "spoiled 3 times"})
+    finally:
+        install(None)
+        plant.close()
+    return FilledPlant(state=state, settings=settings, demo_submission=demo_submission,
+                       queue_submission=submission_id, hostile_letter=hostile, failed_letter=failed,
+                       rejected_letter=rejected, reprint_letter=reprinted)
+
+
+def accept_batch(settings: Settings, workdir: Path, letters: int = 3, seed: int = 5) -> str:
+    """Accept a small generated batch into ``settings``' ledger (RECEIVED, nothing run); return its id."""
+    batch = generate(workdir, letters, seed=seed)
+    settings.blobs_dir.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger(settings.ledger_url)
+    try:
+        submission_id, _ = accept(ledger.tx, settings.blobs_dir, read_submission(batch.submission))
+    finally:
+        ledger.dispose()
+    return submission_id
+
+
+def _manifest(folder: Path) -> list[dict]:
+    with open(folder / "manifest.csv", newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _write_manifest(folder: Path, rows: list[dict]) -> None:
+    with open(folder / "manifest.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+class Server:
+    """``plant serve --port 0`` on ``state`` in a child process; :meth:`start` returns the URL it printed."""
+
+    def __init__(self, state: Path, config: Path | None = None, env: dict[str, str] | None = None) -> None:
+        self.state, self.config, self.env = state, config, env or {}
+        self.proc: subprocess.Popen | None = None
+        self.lines: list[str] = []
+
+    def start(self) -> str:
+        command = [sys.executable, "-m", "plant"] + (["--config", str(self.config)] if self.config else [])
+        command += ["serve", "--port", "0"]
+        self.proc = subprocess.Popen(command, env={**plant_env(self.state), **self.env}, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        found: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._drain, args=(found,), daemon=True).start()
+        try:
+            url = found.get(timeout=SERVER_START_S)
+        except queue.Empty:
+            url = None
+        if url is None:
+            self.stop()
+            raise AssertionError("plant serve did not start:\n" + "".join(self.lines))
+        return url
+
+    def _drain(self, found: queue.Queue) -> None:
+        for line in self.proc.stderr:
+            self.lines.append(line)
+            match = re.search(r"serving (http://\S+/)", line)
+            if match:
+                found.put(match.group(1))
+        found.put(None)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class _Elements(HTMLParser):
+    """Collects the text of every element carrying a given attribute (``data-state``, ``data-event``, …)."""
+
+    def __init__(self, attribute: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.attribute = attribute
+        self.stack: list[tuple[str, dict, list[str]]] = []
+        self.found: list[tuple[dict, str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("meta", "link", "br", "img", "input"):
+            return
+        self.stack.append((tag, dict(attrs), []))
+
+    def handle_endtag(self, tag):
+        while self.stack:
+            open_tag, attrs, text = self.stack.pop()
+            if self.attribute in attrs:
+                inside = {k: v for _, outer, _ in self.stack for k, v in outer.items() if k.startswith("data-")}
+                self.found.append(({**inside, **attrs}, " ".join("".join(text).split())))
+            if self.stack:
+                self.stack[-1][2].extend(text)
+            if open_tag == tag:
+                break
+
+    def handle_data(self, data):
+        if self.stack:
+            self.stack[-1][2].append(data)
+
+
+def elements(html: str, attribute: str) -> list[tuple[dict, str]]:
+    """(attributes, text) of every element of ``html`` that carries ``attribute``, in closing order; the
+    attributes include the ``data-*`` ones of the enclosing elements (a cell knows its row's)."""
+    parser = _Elements(attribute)
+    parser.feed(html)
+    return parser.found
