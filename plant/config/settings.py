@@ -17,11 +17,10 @@ from typing import Any, Mapping
 
 from plant.config.loader import _build
 from plant.config.sections import (
-    SWEEP_INTERVAL_MAX_S, SWEEP_INTERVAL_MIN_S, IdKind, IdRangeConfig, InserterConfig, IntakeConfig, LogFormat,
-    MarksConfig, MassConfig, PostageConfig, PrinterConfig, SweepsConfig, TrackingConfig,
+    SWEEP_INTERVAL_MAX_S, SWEEP_INTERVAL_MIN_S, WEB_REFRESH_MAX_S, WEB_REFRESH_MIN_S, IdKind, IdRangeConfig,
+    InserterConfig, IntakeConfig, LogFormat, MarksConfig, MassConfig, PostageConfig, PrinterConfig, PrinterDriver,
+    SweepsConfig, TrackingConfig, WebConfig,
 )
-from plant.config.sections import WEB_REFRESH_MAX_S, WEB_REFRESH_MIN_S, WebConfig
-from plant.config.sections import PrinterDriver
 from plant.errors import ConfigError
 
 #: Name of the configuration file looked for in the working directory when no ``--config`` is given.

@@ -58,6 +58,7 @@ letters = Table(
     UniqueConstraint("submission_id", "letter_id", name="uq_letter_per_submission"),
 )
 Index("ix_letters_state", letters.c.submission_id, letters.c.state)
+Index("ix_letters_by_state", letters.c.state)  # the pages' "needs attention" list, across submissions
 
 pieces = Table(
     "pieces", metadata,
@@ -165,6 +166,7 @@ events = Table(
     Column("data", JSON),
 )
 Index("ix_events_entity", events.c.entity, events.c.entity_id)
+Index("ix_events_at", events.c.at)  # the throughput dashboard reads events by time
 
 outbox = Table(
     "outbox", metadata,

@@ -68,11 +68,15 @@ class Ledger:
         """Create the schema, or upgrade an older one, and record its version.
 
         Areas keep their own tables in ``plant/ledger/schema_<area>.py`` on the shared ``metadata``; they are all
-        loaded here, so a new area's tables are created on the next start.
+        loaded here, so a new area's tables, and any index added to an existing table, are created on the next
+        start.
         """
         _load_area_schemas()
         with self.tx() as conn:
             t.metadata.create_all(conn)
+            for table in t.metadata.sorted_tables:  # indexes added since a table was created
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)
             version = conn.execute(select(t.schema_info.c.version)).scalar()
             if version is None:
                 conn.execute(insert(t.schema_info).values(id=1, version=t.SCHEMA_VERSION))

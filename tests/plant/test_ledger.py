@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, inspect, select, text
 
 from plant.config import IdRangeConfig
 from plant.errors import IdRangeExhausted, IllegalTransition
@@ -47,6 +47,16 @@ def test_schema_is_created_and_versioned(ledger):
     again = Ledger(ledger.url)
     with again.read() as conn:
         assert conn.execute(select(t.schema_info.c.version)).scalar() == t.SCHEMA_VERSION
+    again.dispose()
+
+
+def test_an_older_ledger_gets_the_indexes_added_since(ledger):
+    """Opening a ledger made before an index existed creates it (create_all alone only indexes new tables)."""
+    with ledger.tx() as conn:
+        conn.execute(text("DROP INDEX ix_events_at"))
+    again = Ledger(ledger.url)
+    with again.read() as conn:
+        assert "ix_events_at" in {i["name"] for i in inspect(conn).get_indexes("events")}
     again.dispose()
 
 
