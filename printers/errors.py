@@ -18,7 +18,7 @@ REMEDIES: dict[str, str] = {
     "marker-supply-empty": "replace the empty supply, then the job resumes",
     "cover-open": "close the cover, then the job resumes",
     "door-open": "close the door, then the job resumes",
-    "paused": "resume the printer",
+    "paused": "resume the printer (a CUPS queue: cupsenable QUEUE)",
     "offline": "bring the printer online",
     "shutdown": "start the printer",
 }

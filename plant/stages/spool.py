@@ -1,8 +1,10 @@
 """Stages ``spool(job_id)`` and ``follow_print(job_id)``: hand a job to its printer, follow it to the end.
 
 Spooling is the physical step that must never run twice: before submitting, the driver asks the device
-whether a job of that name exists. A printer reporting "completed" does not make pieces PRINTED (only a read
-of their sheets downstream does); it makes the job ready for its insert run.
+whether a job of that name exists, and a submit that loses a race for the name follows the job that won. A
+printer reporting "completed" does not make pieces PRINTED (only a read of their sheets downstream does); it
+makes the job ready for its insert run. A job waiting on a stopped printer is shown STOPPED, with the printer's
+reasons, until an operator fixes the printer.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from plant.ledger import schema as t
 from plant.model import Event, JobState, RunState, State, run_name
 from plant.runtime import current
 from plant.stages.impose import job_pieces, load_job
+from plant.stages.replan import out_of_service
+from printers import DuplicateJob, JobStatus, JobTicket, PrinterState, PrinterStopped
 from printers import JobState as DeviceJob
-from printers import JobTicket
 
 log = structlog.get_logger(__name__)
 
@@ -29,18 +32,14 @@ def spool(job_id: str) -> None:
     plant = current()
     with plant.ledger.read() as conn:
         job = load_job(conn, job_id)
-        if job is None or job.state != JobState.IMPOSED.value:
+        if job is None or job.state not in (JobState.IMPOSED.value, JobState.SPOOLING.value):
             return
         rows = [r for r in job_pieces(conn, job_id) if r.state == State.IMPOSED.value]
-    printer = plant.printers[job.printer]
-    status = printer.find(job_id)
-    if status is None:
-        status = printer.submit(JobTicket(job_id=job_id, pdf_path=job.pdf_path, sheets=job.sheets))
-        log.info("job_spooled", job=job_id, printer=job.printer, sheets=job.sheets)
-    else:
-        log.info("job_already_on_printer", job=job_id, printer=job.printer, device_state=status.state.name)
+    if job.state == JobState.IMPOSED.value and not _claim(plant, job_id):
+        return  # released for re-planning (a press out of the plan, an operator's hold) before we claimed it
+    status = hand_over(plant.printers[job.printer], job)
     with plant.ledger.tx() as conn:
-        if move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, job_id, JobState.IMPOSED.value,
+        if move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, job_id, JobState.SPOOLING.value,
                        JobState.SPOOLED.value, "spool", "job", {"printer": job.printer},
                        device_state=status.state.name):
             moved = move_letters(conn, [r.pk for r in rows], Event.SPOOL, State.IMPOSED, data={"job": job_id})
@@ -57,19 +56,62 @@ def follow_print(job_id: str) -> None:
         job = load_job(conn, job_id)
     if job is None or job.state != JobState.SPOOLED.value:
         return
-    status = plant.printers[job.printer].status(job_id)
+    printer = plant.printers[job.printer]
+    status = printer.status(job_id)
     if status.state is DeviceJob.COMPLETED:
         _printed(plant, job)
     elif status.state in (DeviceJob.CANCELED, DeviceJob.ABORTED):
         _failed_on_printer(plant, job, status)
     else:
-        if status.state.name != job.device_state:
+        state, reasons = _device_state(printer, status)
+        if state.name != job.device_state:
             with plant.ledger.tx() as conn:
                 conn.execute(update(t.print_jobs).where(t.print_jobs.c.job_id == job_id)
-                             .values(device_state=status.state.name, updated_at=now()))
-            if status.state is DeviceJob.STOPPED:
-                log.warning("printer_stopped", job=job_id, printer=job.printer, reasons=list(status.reasons))
+                             .values(device_state=state.name, updated_at=now()))
+            if state is DeviceJob.STOPPED:
+                log.warning("printer_stopped", job=job_id, printer=job.printer, reasons=list(reasons),
+                            message=str(PrinterStopped(job.printer, reasons)))
         plant.send("follow_print", job_id, delay_ms=int(plant.settings.poll_interval_s * 1000))
+
+
+def _claim(plant, job_id: str) -> bool:
+    """Claim an IMPOSED job for the press (→ SPOOLING) before anything reaches it: from here on no re-plan can take
+    it back, and a job released first is never sent. False when the job was no longer IMPOSED."""
+    with plant.ledger.tx() as conn:
+        return move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, job_id, JobState.IMPOSED.value,
+                           JobState.SPOOLING.value, "spool_claim", "job")
+
+
+def hand_over(printer, job) -> JobStatus:
+    """Submit ``job`` (its ledger row) unless ``printer`` has it already, and return the device's status of it.
+
+    The printer has it when this message was delivered before, or when another delivery of it is submitting
+    right now: the driver then refuses with DuplicateJob, and the job that won is the one followed.
+    """
+    status = printer.find(job.job_id)
+    if status is None:
+        try:
+            status = printer.submit(JobTicket(job_id=job.job_id, pdf_path=job.pdf_path, sheets=job.sheets))
+        except DuplicateJob:  # another delivery of this message submitted it between our find and our submit
+            status = printer.status(job.job_id)
+        else:
+            log.info("job_spooled", job=job.job_id, printer=job.printer, sheets=job.sheets)
+            return status
+    log.info("job_already_on_printer", job=job.job_id, printer=job.printer, device_state=status.state.name)
+    return status
+
+
+def _device_state(printer, status: JobStatus) -> tuple[DeviceJob, tuple[str, ...]]:
+    """The job's state as the plant shows it, with the reasons: a job waiting on a stopped printer is STOPPED.
+
+    CUPS keeps a job on a disabled queue (or behind a jammed device) pending or processing and says why only on
+    the queue; asking the printer is what tells an operator that the job waits for them.
+    """
+    if status.state in (DeviceJob.PENDING, DeviceJob.PROCESSING):
+        printer_status = printer.printer_status()
+        if printer_status.state is PrinterState.STOPPED:
+            return DeviceJob.STOPPED, printer_status.reasons
+    return status.state, status.reasons
 
 
 def _printed(plant, job) -> None:
@@ -78,8 +120,10 @@ def _printed(plant, job) -> None:
         if not move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, job.job_id, JobState.SPOOLED.value,
                            JobState.PRINTED.value, "printer_completed", "job", device_state="COMPLETED"):
             return
-        inserter = job.inserter if job.inserter in plant.inserters else \
-            _least_loaded_inserter(conn, plant.settings.inserters, job.sheets)
+        down = out_of_service(conn)  # an inserter an operator took down gets no new run
+        inserter = job.inserter if job.inserter in plant.inserters and job.inserter not in down else \
+            _least_loaded_inserter(conn, [i for i in plant.settings.inserters if i.name not in down]
+                                   or plant.settings.inserters, job.sheets)
         stamp = now()
         number = conn.execute(insert(t.insert_runs).values(job_id=job.job_id, inserter=inserter,
                                                            state=RunState.CREATED.value, created_at=stamp,
