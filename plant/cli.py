@@ -34,9 +34,14 @@ EPILOG = """commands:
   sweep      apply the timed rules now (mark expiry, digital fallback); a running plant does it every interval
   impose     impose a folder of letter PDFs onto marked press sheets
   scan       read and grade the codes on scanned pieces (QA station)
+  qa         QA station: check sample pieces against the ledger, grade them, record the verdict; pick samples
   watch      take complete submissions from a drop folder
   digital    digital letters: record a read receipt, print those not opened in time
   consent    import a consent registry (CSV or JSON)
+  hold       hold letters (by letter, tracking or submission id); `release` lets them go on
+  cancel     cancel letters before any paper exists for them
+  pull       pull letters so they are never dispatched (outsorted at the inserter, left out of the manifest)
+  device     take a press or inserter out of the plan (`down`), back (`up`), or list them (`status`)
 
 Environment: PLANT_STATE_DIR, PLANT_REDIS_URL, PLANT_DATABASE_URL override plant.toml."""
 
@@ -89,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_scan_parser(sub, [common])
 
+    from plant.qa.cli import add_parser as add_qa_parser
+
+    add_qa_parser(sub, [common])
+
     ids = sub.add_parser("ids", parents=[common], help="tracking identifiers")
     ids_sub = ids.add_subparsers(dest="ids_command", required=True, metavar="IDS_COMMAND")
     check = ids_sub.add_parser("check", help="validate identifiers; exit 1 when any is invalid")
@@ -114,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     from plant.sweeps import add_parser as add_sweep_parser
 
     add_sweep_parser(sub, [common])
+
+    from plant.operator import add_parser as add_operator_parser
+
+    add_operator_parser(sub, [common])
     return parser
 
 
@@ -296,9 +309,18 @@ def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
 COMMANDS = {"plan": cmd_plan, "demo": cmd_demo, "run": cmd_run, "resume": cmd_resume, "status": cmd_status, "receipts": cmd_receipts,
             "worker": cmd_worker, "serve": cmd_serve, "ids": cmd_ids, "accept": lambda s, a: _accept(s, a),
             "postage": lambda s, a: _postage(s, a), "impose": lambda s, a: _impose(s, a),
-            "scan": lambda s, a: _scan(s, a), "watch": lambda s, a: _intake_cli("cmd_watch", s, a),
+            "scan": lambda s, a: _scan(s, a), "qa": lambda s, a: _qa(s, a), "watch": lambda s, a: _intake_cli("cmd_watch", s, a),
             "digital": lambda s, a: _intake_cli("cmd_digital", s, a),
-            "consent": lambda s, a: _intake_cli("cmd_consent", s, a), "sweep": lambda s, a: _sweep(s, a)}
+            "consent": lambda s, a: _intake_cli("cmd_consent", s, a), "sweep": lambda s, a: _sweep(s, a),
+            "hold": lambda s, a: _operator("cmd_act", s, a), "release": lambda s, a: _operator("cmd_act", s, a),
+            "cancel": lambda s, a: _operator("cmd_act", s, a), "pull": lambda s, a: _operator("cmd_act", s, a),
+            "device": lambda s, a: _operator("cmd_device", s, a)}
+
+
+def _operator(name: str, settings: Settings, args: argparse.Namespace) -> int:
+    from plant import operator
+
+    return getattr(operator, name)(settings, args)
 
 
 def _sweep(settings: Settings, args: argparse.Namespace) -> int:
@@ -317,6 +339,12 @@ def _scan(settings: Settings, args: argparse.Namespace) -> int:
     from plant.scan_cli import cmd_scan
 
     return cmd_scan(settings, args)
+
+
+def _qa(settings: Settings, args: argparse.Namespace) -> int:
+    from plant.qa.cli import cmd_qa
+
+    return cmd_qa(settings, args)
 
 
 def _impose(settings: Settings, args: argparse.Namespace) -> int:

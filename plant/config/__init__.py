@@ -15,9 +15,12 @@ from plant.config.sections import (
     MarksConfig,
     MassConfig,
     NoMailboxPolicy,
+    PlanConfig,
     PostageConfig,
     PrinterConfig,
     PrinterDriver,
+    QaConfig,
+    QaGrade,
     SweepsConfig,
     TrackingConfig,
     WebConfig,
@@ -27,6 +30,6 @@ from plant.config.settings import CONFIG_FILE, ENVIRONMENT, Settings, load_setti
 
 __all__ = [
     "CONFIG_FILE", "DEFAULT_WEIGHT_BANDS", "ENVIRONMENT", "IdKind", "IdRangeConfig", "InserterConfig", "InserterDriver",
-    "IntakeConfig", "LogFormat", "MarksConfig", "MassConfig", "NoMailboxPolicy", "PostageConfig", "PrinterConfig",
-    "PrinterDriver", "Settings", "SweepsConfig", "TrackingConfig", "WebConfig", "WeightBandConfig", "load_settings",
+    "IntakeConfig", "LogFormat", "MarksConfig", "MassConfig", "NoMailboxPolicy", "PlanConfig", "PostageConfig",
+    "PrinterConfig", "PrinterDriver", "QaConfig", "QaGrade", "Settings", "SweepsConfig", "TrackingConfig", "WebConfig", "WeightBandConfig", "load_settings",
 ]

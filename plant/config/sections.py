@@ -1,4 +1,4 @@
-"""The sections of the plant's configuration: the fleet, id ranges, masses, postage, intake, marks and sweeps.
+"""The sections of the plant's configuration: the fleet, id ranges, masses, postage, intake, marks, sweeps, web and qa.
 
 Each is a frozen dataclass whose defaults are the embedded ones; :mod:`plant.config.loader` builds them from TOML.
 """
@@ -32,6 +32,47 @@ class LogFormat(StrEnum):
     CONSOLE = "console"
 
 
+class PrinterLayout(StrEnum):
+    """How the impose stage puts a printer's jobs on its sheets (docs/imposition.md)."""
+
+    #: One A4 leaf per A4 sheet.
+    ONE_UP = "1up"
+    #: Two A4 leaves on an A3 or SRA3 sheet in cut-and-stack order; the inserter line cuts them apart.
+    CUT_STACK = "2up-cutstack"
+    #: Two A4 lanes across a 520 mm continuous-feed web, cut into leaves before the inserter.
+    WEB_2UP = "web-2up"
+
+
+class SheetName(StrEnum):
+    """Press sheets a printer can be loaded with."""
+
+    A4 = "A4"
+    A3 = "A3"
+    SRA3 = "SRA3"
+    #: One A4-long frame of a 520 mm web.
+    WEB520 = "WEB520"
+
+
+class DuplexMode(StrEnum):
+    """Whether a printer prints sheet backs, and how the sheet turns between the sides."""
+
+    SIMPLEX = "simplex"
+    #: Work and turn: turned about the vertical axis.
+    TURN = "turn"
+    #: Work and tumble: tumbled about the horizontal axis.
+    TUMBLE = "tumble"
+
+
+#: Sheets each layout can print on; the first is the default.
+LAYOUT_SHEETS = {
+    PrinterLayout.ONE_UP: (SheetName.A4,),
+    PrinterLayout.CUT_STACK: (SheetName.A3, SheetName.SRA3),
+    PrinterLayout.WEB_2UP: (SheetName.WEB520,),
+}
+#: Default most press sheets in one cut stack: one guillotine lift of 80 g/m² paper, about 5 cm.
+DEFAULT_STACK_DEPTH = 500
+
+
 @dataclass(frozen=True)
 class PrinterConfig:
     """One printer of the fleet."""
@@ -49,6 +90,21 @@ class PrinterConfig:
     server: str | None = None
     #: CUPS queue of a ``driver = "cups"`` printer; default the printer's name.
     queue: str | None = None
+    #: How the printer's jobs are imposed; N-up work is cut and stacked in front of the inserter.
+    layout: PrinterLayout = PrinterLayout.ONE_UP
+    #: Press sheet; default the layout's first (A4, A3, WEB520). See LAYOUT_SHEETS.
+    sheet: SheetName | None = None
+    duplex: DuplexMode = DuplexMode.SIMPLEX
+    #: Most press sheets in one cut stack (N-up layouts); stacks close on a piece boundary.
+    stack_depth: int = DEFAULT_STACK_DEPTH
+    #: IPP ``sides`` sent with duplex jobs (device-specific); default two-sided-long-edge for turn, -short-edge
+    #: for tumble.
+    sides: str | None = None
+
+    @property
+    def sheet_name(self) -> SheetName:
+        """The press sheet in use: the configured one, else the layout's default."""
+        return self.sheet or LAYOUT_SHEETS[self.layout][0]
 
 
 @dataclass(frozen=True)
@@ -61,6 +117,12 @@ class InserterConfig:
     #: Most sheets one envelope of this inserter takes.
     max_sheets: int = 6
     folder: Path | None = None
+    #: Speed of the cutter/stacker in front of the inserter, which cuts N-up work into leaves: press sheets/minute.
+    cutter_sheets_per_minute: float = 300.0
+    #: Simulated cutter: its lifetime sheet numbers that misfeed and are destroyed by the knife.
+    cutter_destroys: tuple[int, ...] = ()
+    #: Simulated cutter: its lifetime sheet numbers that misfeed and land out of sequence in their stack.
+    cutter_misfeeds: tuple[int, ...] = ()
 
 
 class IdKind(StrEnum):
@@ -228,6 +290,21 @@ class SweepsConfig:
     interval_s: float = 60.0
 
 
+#: Fewest seconds a press must stay stopped before its work not yet on it is planned elsewhere.
+REPLAN_AFTER_MIN_S = 1.0
+#: Most seconds a stopped press may keep its work before the plant plans it elsewhere (a day).
+REPLAN_AFTER_MAX_S = 86400.0
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    """The plan stage's re-planning rules (docs/operations.md)."""
+
+    #: Seconds a press may report itself stopped before the plant takes it out of the plan: its jobs not yet on
+    #: the press are planned again on the presses that are up, and new work avoids it until it runs again.
+    replan_after_s: float = 300.0
+
+
 #: Fewest seconds between two refreshes of an open page (each refresh is a few indexed reads of the ledger).
 WEB_REFRESH_MIN_S = 0.2
 #: Most seconds between two refreshes of an open page.
@@ -244,3 +321,22 @@ class WebConfig:
     port: int = 8080
     #: Seconds between two refreshes of an open queue, submission or dashboard page.
     refresh_s: float = 3.0
+
+
+class QaGrade(StrEnum):
+    """An ISO/IEC 15415 letter grade, as the QA station's minimum is written in plant.toml (``"C"``)."""
+
+    A = "A"
+    B = "B"
+    C = "C"
+    D = "D"
+    F = "F"
+
+
+@dataclass(frozen=True)
+class QaConfig:
+    """The QA station (``plant qa``, :mod:`plant.qa`): what a sampled piece must meet."""
+
+    #: Lowest print-quality grade a DataMatrix on a sample may have and pass (C: the usual floor for
+    #: production symbols read by machines downstream).
+    min_grade: QaGrade = QaGrade.C

@@ -19,8 +19,10 @@ from plant.config.loader import _build
 from plant.config.sections import (
     SWEEP_INTERVAL_MAX_S, SWEEP_INTERVAL_MIN_S, WEB_REFRESH_MAX_S, WEB_REFRESH_MIN_S, IdKind, IdRangeConfig,
     InserterConfig, IntakeConfig, LogFormat, MarksConfig, MassConfig, PostageConfig, PrinterConfig, PrinterDriver,
-    SweepsConfig, TrackingConfig, WebConfig,
+    QaConfig, SweepsConfig, TrackingConfig, WebConfig,
 )
+from plant.config.sections import REPLAN_AFTER_MAX_S, REPLAN_AFTER_MIN_S, PlanConfig
+from plant.config.sections import LAYOUT_SHEETS, DuplexMode, PrinterLayout
 from plant.errors import ConfigError
 
 #: Name of the configuration file looked for in the working directory when no ``--config`` is given.
@@ -62,6 +64,8 @@ class Settings:
     marks: MarksConfig = field(default_factory=MarksConfig)
     sweeps: SweepsConfig = field(default_factory=SweepsConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    qa: QaConfig = field(default_factory=QaConfig)
+    plan: PlanConfig = field(default_factory=PlanConfig)
 
     def id_ranges(self, kind: IdKind) -> tuple[IdRangeConfig, ...]:
         """The ranges ids of ``kind`` come from, in order of use (``[ids]`` when no S10 range is listed)."""
@@ -81,6 +85,19 @@ class Settings:
         return MarkLayout(control_zone=Rect.from_mm(*self.marks.control_zone_mm),
                           tracking_zone=Rect.from_mm(*self.marks.tracking_zone_mm),
                           postage_zone=Rect.from_mm(*self.marks.postage_zone_mm))
+
+    def printer(self, name: str) -> PrinterConfig | None:
+        """The configuration of printer ``name`` (None when the fleet has no such printer)."""
+        return next((p for p in self.printers if p.name == name), None)
+
+    def imposition_layout(self, printer: PrinterConfig):
+        """How ``printer``'s jobs are imposed (``imposition.Layout``), from its layout, sheet, duplex and
+        stack_depth."""
+        from imposition import Duplex, Layout, Scheme, SheetSize
+
+        duplex = Duplex.NONE if printer.duplex is DuplexMode.SIMPLEX else Duplex(printer.duplex.value)
+        return Layout(Scheme(printer.layout.value), SheetSize(printer.sheet_name.value), duplex,
+                      stack_depth=printer.stack_depth)
 
     # ---- derived places -------------------------------------------------------------------------------------
     @property
@@ -172,6 +189,18 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"printers[{i}] ({printer.name}) has driver = \"cups\" but no server; add "
                               "server = \"host:port\" (or cupsd's socket path, e.g. \"/run/cups/cups.sock\").",
                               key=f"printers[{i}].server")
+    longest = max(i.max_sheets for i in settings.inserters)
+    for i, printer in enumerate(settings.printers):
+        _check_layout(printer, f"printers[{i}]", longest)
+    for i, inserter in enumerate(settings.inserters):
+        if not inserter.cutter_sheets_per_minute > 0:  # also refuses nan
+            raise ConfigError(f"inserters[{i}].cutter_sheets_per_minute = {inserter.cutter_sheets_per_minute}: use "
+                              "the cutter/stacker's speed in press sheets per minute, > 0 (default 300).",
+                              key=f"inserters[{i}].cutter_sheets_per_minute")
+        for name in ("cutter_destroys", "cutter_misfeeds"):
+            if any(n < 1 for n in getattr(inserter, name)):
+                raise ConfigError(f"inserters[{i}].{name} = {list(getattr(inserter, name))}: list the cutter's "
+                                  "lifetime sheet numbers, counted from 1.", key=f"inserters[{i}].{name}")
     _check_id_range(settings.ids, "ids")
     for i, id_range in enumerate(settings.tracking.ranges):
         _check_id_range(id_range, f"tracking.ranges[{i}]")
@@ -197,9 +226,44 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"web.refresh_s = {settings.web.refresh_s}: use seconds from {WEB_REFRESH_MIN_S:g} to "
                           f"{WEB_REFRESH_MAX_S:g} between two refreshes of an open page (default 3).",
                           key="web.refresh_s")
+    replan_after = settings.plan.replan_after_s
+    if not REPLAN_AFTER_MIN_S <= replan_after <= REPLAN_AFTER_MAX_S:  # also refuses nan
+        raise ConfigError(f"plan.replan_after_s = {replan_after}: use seconds from {REPLAN_AFTER_MIN_S:g} to "
+                          f"{REPLAN_AFTER_MAX_S:g} a press may stay stopped before its work not yet on it is "
+                          "planned on the other presses (default 300).", key="plan.replan_after_s")
     if settings.time_scale < 0:
         raise ConfigError(f"time_scale = {settings.time_scale}: use 0 (instant) or a positive factor.",
                           key="time_scale")
+
+
+#: IPP ``sides`` values a duplex printer may be sent.
+_DUPLEX_SIDES = ("two-sided-long-edge", "two-sided-short-edge")
+
+
+def _check_layout(printer: PrinterConfig, key: str, longest: int) -> None:
+    """Refuse a printer whose layout, sheet, duplex, stack depth and sides do not make a layout imposition has, or
+    whose cut stacks cannot hold a piece of ``longest`` sheets (the most an inserter takes, so pre-flight passes)."""
+    allowed = LAYOUT_SHEETS[printer.layout]
+    if printer.sheet is not None and printer.sheet not in allowed:
+        choices = " or ".join(f'"{s.value}"' for s in allowed)
+        raise ConfigError(f'{key} ({printer.name}): layout = "{printer.layout.value}" cannot print on sheet = '
+                          f'"{printer.sheet.value}"; use sheet = {choices}, or leave sheet out for '
+                          f'"{allowed[0].value}".', key=f"{key}.sheet")
+    if printer.stack_depth < 1:
+        raise ConfigError(f"{key}.stack_depth = {printer.stack_depth}: use a whole number of press sheets ≥ 1 per "
+                          "cut stack (one guillotine lift; default 500).", key=f"{key}.stack_depth")
+    n_up = 1 if printer.layout is PrinterLayout.ONE_UP else 2
+    if n_up > 1 and n_up * printer.stack_depth < longest:
+        raise ConfigError(f"{key}.stack_depth = {printer.stack_depth}: a stack of {printer.name} holds "
+                          f"{n_up * printer.stack_depth} leaves, but pieces may have {longest} sheets (the inserters' "
+                          f"max_sheets); use stack_depth ≥ {-(-longest // n_up)}.", key=f"{key}.stack_depth")
+    if printer.sides is not None:
+        if printer.duplex is DuplexMode.SIMPLEX:
+            raise ConfigError(f'{key} ({printer.name}) sets sides = "{printer.sides}" but prints simplex; set '
+                              'duplex = "turn" or "tumble", or remove sides.', key=f"{key}.sides")
+        if printer.sides not in _DUPLEX_SIDES:
+            raise ConfigError(f'{key}.sides = "{printer.sides}" is not allowed; use one of: '
+                              f'{", ".join(_DUPLEX_SIDES)}.', key=f"{key}.sides")
 
 
 def _check_id_range(ids: IdRangeConfig, key: str) -> None:

@@ -1,4 +1,5 @@
-"""The Starlette application: read-only HTML pages for operators and managers, and the JSON API beside them.
+"""The Starlette application: read-only HTML pages for operators, the QA station and managers, the JSON API beside
+them, and Prometheus ``/metrics``.
 
 Every page has a twin under ``/api/`` that returns the very dict the page was rendered from
 (:mod:`plant.web.queries`). Pages re-fetch themselves every ``web.refresh_s`` seconds (``static/live.js``) and
@@ -21,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -32,6 +33,7 @@ from plant.ledger import Ledger, now
 from plant.ledger import schema as t
 from plant.model import FINAL_STATES, State
 from plant.web import queries
+from plant.web.metrics import exposition
 
 HERE = Path(__file__).parent
 
@@ -61,11 +63,14 @@ def create_app(settings: Settings, clock: Callable[[], float] = now) -> Starlett
         Route("/submissions/{submission_id}", pages.submission, name="submission"),
         Route("/pieces/{identifier:path}", pages.piece, name="piece"),
         Route("/throughput", pages.throughput, name="throughput"),
+        Route("/qa", pages.qa, name="qa"),
+        Route("/metrics", pages.metrics, name="metrics"),
         Route("/api/health", pages.health, name="health"),
         Route("/api/overview", pages.overview, name="api_overview"),
         Route("/api/submissions/{submission_id}", pages.submission, name="api_submission"),
         Route("/api/pieces/{identifier:path}", pages.piece, name="api_piece"),
         Route("/api/throughput", pages.throughput, name="api_throughput"),
+        Route("/api/qa", pages.qa, name="api_qa"),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
@@ -112,6 +117,23 @@ class _Pages:
         with self.ledger.read() as conn:
             data = queries.throughput(conn, self.clock(), hours)
         return self._answer(request, "throughput.html", data, "Throughput")
+
+    def qa(self, request: Request) -> Response:
+        hours = _int_param(request, "hours", queries.QA_DEFAULT_HOURS, 1, queries.QA_MAX_HOURS)
+        with self.ledger.read() as conn:
+            data = queries.qa(conn, self.settings, self.clock(), hours)
+        return self._answer(request, "qa.html", data, "QA")
+
+    def metrics(self, request: Request) -> Response:
+        """Prometheus exposition of the ledger's figures; 503 (so the scrape counts as failed) when it cannot be read."""
+        try:
+            with self.ledger.read() as conn:
+                figures = queries.metrics(conn, self.settings, self.clock())
+        except SQLAlchemyError as exc:
+            return PlainTextResponse(f"ledger unavailable: {type(exc.orig or exc).__name__}: {exc.orig or exc}\n",
+                                     status_code=503)
+        body, content_type = exposition(figures, request.headers.get("accept"))
+        return Response(body, media_type=content_type)
 
     def health(self, request: Request) -> Response:
         """200 when the ledger answers a query, 503 (with the reason) when it does not."""

@@ -4,7 +4,8 @@ render, so the two never disagree.
 Every function takes an open read connection (:meth:`plant.ledger.Ledger.read`) and writes nothing. A
 submission's rows are its receipt rows (:func:`plant.stages.receipts.receipt_rows`, what ``plant receipts``
 prints) and a piece's history is ``plant status``'s (:func:`plant.history.histories`); the queries here add what
-only the pages need: counts by state, the jobs on each device, the pieces needing attention and output per hour.
+only the pages need: counts by state, the jobs on each device, the pieces needing attention, output per hour, the
+QA station's results, and the figures of Prometheus ``/metrics``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import Integer, and_, cast, func, or_, select
 from plant.config import Settings
 from plant.history import histories
 from plant.ledger import schema as t
+from plant.ledger import schema_qa as tq
 from plant.model import Event, JobState, RunState, State
 from plant.stages.receipts import receipt_rows
 
@@ -36,6 +38,8 @@ CHUNK = 500
 
 #: Every state in lifecycle order (the enum's order): the columns of the count tables.
 STATES = tuple(s.value for s in State)
+#: Every print-job state in lifecycle order: the job gauges of ``/metrics`` list each, zeros included.
+JOB_STATES = tuple(s.value for s in JobState)
 #: States an operator has to look at: nothing in the plant moves these on by itself.
 ATTENTION_STATES = (State.FAILED, State.UNACCOUNTED, State.SPOILED, State.HELD)
 #: Work not yet done on paper: letters waiting for pre-flight, and print pieces before dispatch.
@@ -291,3 +295,77 @@ def backlog(conn) -> dict:
     ordered = [s.value for s in BACKLOG_STATES if s.value in by_state]
     return {"states": {s: by_state[s][0] for s in ordered}, "pieces": sum(c for c, _ in by_state.values()),
             "pages": sum(p for _, p in by_state.values())}
+
+
+# -- the QA station ------------------------------------------------------------------------------------------------------
+#: Hours the QA page looks back by default, and at most.
+QA_DEFAULT_HOURS, QA_MAX_HOURS = 24, 24 * 31
+#: Most results the QA page lists as the latest, and most failures it lists (the counts above them are exact).
+QA_RECENT, QA_FAILURES = 50, 200
+#: The grades of the distribution, best first; ``none`` counts samples in which no DataMatrix was read.
+QA_GRADES = ("A", "B", "C", "D", "F", "none")
+
+
+def qa(conn, settings: Settings, at: float, hours: int = QA_DEFAULT_HOURS) -> dict:
+    """The QA station's results over the last ``hours``: pass rate, grade distribution, failures with their reasons,
+    and the latest results."""
+    results = tq.qa_results.c
+    where = results.at >= at - hours * 3600
+    verdicts = dict(conn.execute(select(results.verdict, func.count()).where(where).group_by(results.verdict)).all())
+    grades = Counter({grade or "none": n for grade, n in
+                      conn.execute(select(results.grade, func.count()).where(where).group_by(results.grade)).all()})
+    total, passed = sum(verdicts.values()), verdicts.get("pass", 0)
+    return {
+        "at": iso(at), "hours": hours, "min_grade": settings.qa.min_grade.value,
+        "results": total, "passed": passed, "failed": total - passed,
+        "pass_rate": round(passed / total, 4) if total else None,
+        "grades": {grade: grades[grade] for grade in QA_GRADES},
+        "failures": _qa_rows(conn, and_(where, results.verdict == "fail"), QA_FAILURES),
+        "recent": _qa_rows(conn, where, QA_RECENT),
+    }
+
+
+def _qa_rows(conn, where, limit: int) -> list[dict]:
+    results, pieces, letters = tq.qa_results.c, t.pieces.c, t.letters.c
+    rows = conn.execute(select(results.qa_id, results.at, results.image, results.verdict, results.grade,
+                               results.min_grade, results.tracking_id, results.reasons, results.codes,
+                               results.piece_id, pieces.tracking_id.label("piece_tracking_id"), letters.letter_id,
+                               letters.submission_id, letters.state)
+                        .select_from(tq.qa_results.outerjoin(t.pieces, pieces.piece_id == results.piece_id)
+                                     .outerjoin(t.letters, letters.pk == pieces.letter_pk))
+                        .where(where).order_by(results.at.desc(), results.qa_id.desc()).limit(limit)).all()
+    return [{"qa_id": r.qa_id, "at": iso(r.at), "image": r.image, "verdict": r.verdict, "grade": r.grade,
+             "min_grade": r.min_grade, "tracking_id": r.tracking_id, "reasons": r.reasons or [],
+             "codes": [{"kind": c.get("kind"), "text": c.get("text"), "grade": c.get("grade")} for c in r.codes or []],
+             "piece_id": r.piece_id, "piece_tracking_id": r.piece_tracking_id, "letter_id": r.letter_id,
+             "submission_id": r.submission_id, "state": r.state} for r in rows]
+
+
+# -- Prometheus ------------------------------------------------------------------------------------------------------------
+def metrics(conn, settings: Settings, at: float) -> dict:
+    """What ``/metrics`` exposes, read in one snapshot: letters by state, print jobs by printer and state, the
+    output counters (events, so they only grow) and the QA results."""
+    letters, jobs, events, results = t.letters.c, t.print_jobs.c, t.events.c, tq.qa_results.c
+    by_state = dict(conn.execute(select(letters.state, func.count()).group_by(letters.state)).all())
+    job_rows = conn.execute(select(jobs.printer, jobs.state, func.count()).group_by(jobs.printer, jobs.state)).all()
+    printers = {p.name: {} for p in settings.printers}
+    for printer, state, count in job_rows:
+        printers.setdefault(printer, {})[state] = count
+    output = dict(conn.execute(select(events.event, func.count())
+                               .where(events.entity == "letter", events.event.in_([e.value for e in
+                                                                                   OUTPUT_EVENTS.values()]))
+                               .group_by(events.event)).all())
+    verdicts = dict(conn.execute(select(results.verdict, func.count()).group_by(results.verdict)).all())
+    window = dict(conn.execute(select(results.verdict, func.count())
+                               .where(results.at >= at - QA_DEFAULT_HOURS * 3600).group_by(results.verdict)).all())
+    window_total = sum(window.values())
+    return {
+        "letters": {state: by_state.get(state, 0) for state in (*STATES, *sorted(set(by_state) - set(STATES)))},
+        "jobs": {printer: {state: states.get(state, 0) for state in (*JOB_STATES,
+                                                                     *sorted(set(states) - set(JOB_STATES)))}
+                 for printer, states in printers.items()},
+        "pieces": {name: output.get(event.value, 0) for name, event in OUTPUT_EVENTS.items()},
+        "qa_results": {"pass": verdicts.get("pass", 0), "fail": verdicts.get("fail", 0)},
+        "qa_pass_ratio": window.get("pass", 0) / window_total if window_total else None,
+        "qa_window_hours": QA_DEFAULT_HOURS,
+    }

@@ -3,11 +3,19 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from starlette.testclient import TestClient
 
 from plant.web import create_app
 from tests.web.webplant import Server, fill
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+#: Seconds a page may take to load in the browser (an upper bound on waiting, never a timing claim).
+PAGE_LOAD_S = 30
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +39,26 @@ def served(filled):
     url = server.start()
     yield url
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Chromium driven through chromedriver; no network beyond loopback."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromium-driver are missing; scripts/setup.sh installs them")
+        pytest.skip("chromium and chromium-driver are not installed; scripts/setup.sh installs them")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--no-proxy-server", "--no-first-run", "--disable-extensions", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--window-size=1400,1000"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)),
+                              options=options)
+    driver.set_page_load_timeout(PAGE_LOAD_S)
+    yield driver
+    driver.quit()

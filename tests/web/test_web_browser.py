@@ -4,8 +4,6 @@ and never run. `plant serve` runs on a free loopback port started and stopped by
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -18,35 +16,10 @@ from tests.web.webplant import HOSTILE_NAME, Server, accept_batch
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 #: Seconds the browser may take to show what the test waits for (a condition, polled; never a timing claim).
 WAIT_S = 30
 #: Seconds between two refreshes of an open page in the refresh tests.
 REFRESH_S = 0.3
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """A headless Chromium driven through chromedriver; no network beyond loopback."""
-    webdriver = pytest.importorskip("selenium.webdriver")
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        if os.environ.get("CI"):
-            pytest.fail("chromium and chromium-driver are missing; scripts/setup.sh installs them")
-        pytest.skip("chromium and chromium-driver are not installed; scripts/setup.sh installs them")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--no-proxy-server", "--no-first-run", "--disable-extensions", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync", "--window-size=1400,1000"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)),
-                              options=options)
-    driver.set_page_load_timeout(WAIT_S)
-    yield driver
-    driver.quit()
 
 
 def wait_for(driver, condition, message: str):

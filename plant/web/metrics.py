@@ -1,0 +1,68 @@
+"""Prometheus ``/metrics``: the ledger's figures in the exposition format, written by ``prometheus_client``.
+
+The figures are read from the ledger at every scrape (:func:`plant.web.queries.metrics`), so every ``plant serve``
+of a plant reports the same numbers, whichever process did the work. A collector made for the scrape hands them
+to ``prometheus_client``, which writes the text format (or OpenMetrics, when the scraper asks for it in its
+``Accept`` header), with the metric names, ``# HELP``/``# TYPE`` lines, ``_total`` suffixes and label escaping
+the format demands.
+
+Exposed (``plant_`` prefix):
+
+- ``letters{state}`` (gauge): letters in each lifecycle state, every state listed;
+- ``print_jobs{printer,state}`` (gauge): print jobs on each printer by job state, configured printers listed;
+- ``pieces_printed_total``, ``pieces_inserted_total``, ``pieces_dispatched_total`` (counters): the ledger's
+  ``read_downstream``, ``insert`` and ``dispatch`` events, the throughput page's counting rule;
+- ``qa_results_total{verdict}`` (counter) and ``qa_pass_ratio`` (gauge, over the last 24 h; NaN with no result).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+
+#: Prefix of every metric name.
+PREFIX = "plant"
+
+
+class _Snapshot:
+    """A collector over one ledger snapshot (the dict of :func:`plant.web.queries.metrics`)."""
+
+    def __init__(self, figures: dict) -> None:
+        self.figures = figures
+
+    def collect(self) -> Iterator[Metric]:
+        figures = self.figures
+        letters = GaugeMetricFamily(f"{PREFIX}_letters", "Letters in each lifecycle state.", labels=["state"])
+        for state, count in figures["letters"].items():
+            letters.add_metric([state], count)
+        yield letters
+        jobs = GaugeMetricFamily(f"{PREFIX}_print_jobs", "Print jobs on each printer, by job state.",
+                                 labels=["printer", "state"])
+        for printer, states in figures["jobs"].items():
+            for state, count in states.items():
+                jobs.add_metric([printer, state], count)
+        yield jobs
+        for name, what in (("printed", "whose sheets were read downstream (reprints count again)"),
+                           ("inserted", "put in an envelope by an inserter"), ("dispatched", "handed to the post")):
+            yield CounterMetricFamily(f"{PREFIX}_pieces_{name}", f"Pieces {what}.", value=figures["pieces"][name])
+        results = CounterMetricFamily(f"{PREFIX}_qa_results", "QA inspections recorded, by verdict.",
+                                      labels=["verdict"])
+        for verdict, count in figures["qa_results"].items():
+            results.add_metric([verdict], count)
+        yield results
+        ratio = figures["qa_pass_ratio"]
+        yield GaugeMetricFamily(f"{PREFIX}_qa_pass_ratio",
+                                f"Share of QA inspections that passed over the last {figures['qa_window_hours']} h "
+                                "(NaN when there were none).", value=math.nan if ratio is None else ratio)
+
+
+def exposition(figures: dict, accept: str | None) -> tuple[bytes, str]:
+    """The body and content type of a ``/metrics`` answer for a scraper sending ``accept``."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(figures))
+    encoder, content_type = choose_encoder(accept or "")
+    return encoder(registry), content_type
