@@ -65,6 +65,7 @@ class Event(StrEnum):
     PULL = "pull"
     FAIL = "fail"
     LOSE = "lose"
+    WITHDRAW = "withdraw"
 
 
 #: States a letter never leaves without an operator's manual reconciliation.
@@ -90,6 +91,9 @@ _EDGES: dict[tuple[State, Event], State] = {
     (State.PLANNED, Event.REPLAN): State.PRINT_READY,
     (State.IMPOSED, Event.REPLAN): State.PRINT_READY,
     (State.IMPOSED, Event.SPOOL): State.SPOOLED,
+    # The press proved it never took the job (its ticket was withdrawn before it was picked up): no paper exists,
+    # so the piece is planned again like one that was never spooled. Only a driver that can prove it does this.
+    (State.SPOOLED, Event.WITHDRAW): State.PRINT_READY,
     (State.SPOOLED, Event.READ_DOWNSTREAM): State.PRINTED,
     (State.PRINTED, Event.INSERT): State.INSERTED,
     (State.INSERTED, Event.DISPATCH): State.DISPATCHED,
@@ -128,11 +132,19 @@ def next_state(state: State, event: Event, *, held_from: State | None = None) ->
 
 
 class JobState(StrEnum):
-    """Where a print job stands in the plant (the device's own IPP state is kept beside it)."""
+    """Where a print job stands in the plant (the device's own IPP state is kept beside it).
+
+    A job is taken back for re-planning (REPLANNED: its pieces are planned again into new jobs, its id and PDF
+    are never used again) only while no paper can exist: before the spool stage claims it (SPOOLING), or when
+    its printer proves it never took the job (WITHDRAWING while the plant asks, then REPLANNED).
+    """
 
     PLANNED = "PLANNED"
     IMPOSED = "IMPOSED"
+    SPOOLING = "SPOOLING"
     SPOOLED = "SPOOLED"
+    WITHDRAWING = "WITHDRAWING"
+    REPLANNED = "REPLANNED"
     PRINTED = "PRINTED"
     DONE = "DONE"
     FAILED = "FAILED"

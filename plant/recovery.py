@@ -14,7 +14,8 @@ from plant.ledger import schema as t
 from plant.model import JobState, RunState
 
 #: Next actor per job state.
-_JOB_NEXT = {JobState.PLANNED: "impose", JobState.IMPOSED: "spool", JobState.SPOOLED: "follow_print"}
+_JOB_NEXT = {JobState.PLANNED: "impose", JobState.IMPOSED: "spool", JobState.SPOOLING: "spool",
+             JobState.SPOOLED: "follow_print", JobState.WITHDRAWING: "withdraw"}
 #: Next actor per run state.
 _RUN_NEXT = {RunState.CREATED: "insert", RunState.SUBMITTED: "follow_insert", RunState.RECONCILED: "dispatch"}
 

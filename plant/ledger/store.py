@@ -132,21 +132,27 @@ def enqueue(conn: Connection, actor: str, *args: Any, delay_ms: int = 0) -> None
 
 def move_letters(conn: Connection, pks: Sequence[int], event_name: Event, expect: State,
                  data: dict | None = None, per_letter: dict[int, dict] | None = None,
-                 extra: dict | None = None) -> list[int]:
+                 extra: dict | None = None, held_from: State | None = None) -> list[int]:
     """Compare-and-set letters ``pks`` from ``expect`` along ``event_name``; append one event per moved letter.
 
     Returns the pks actually moved (those still in ``expect``); the rest were moved by someone else already,
     which is how an at-least-once message finds its work done. ``extra`` sets further columns on the rows.
+    HOLD records the state a letter was held from; RELEASE moves only letters held from ``held_from``.
     """
-    target = next_state(expect, event_name)
+    target = next_state(expect, event_name, held_from=held_from)
     stamp = now()
     values: dict[str, Any] = {"state": target.value, "updated_at": stamp, **(extra or {})}
     if target in FINAL_STATES:
         values["final_at"] = stamp
+    if event_name is Event.HOLD or event_name is Event.RELEASE:
+        values["held_from"] = expect.value if event_name is Event.HOLD else None
+    where = [t.letters.c.state == expect.value]
+    if held_from is not None:
+        where.append(t.letters.c.held_from == held_from.value)
     moved: list[int] = []
     for chunk in _chunks(pks):
         result = conn.execute(
-            update(t.letters).where(t.letters.c.pk.in_(chunk), t.letters.c.state == expect.value)
+            update(t.letters).where(t.letters.c.pk.in_(chunk), *where)
             .values(**values).returning(t.letters.c.pk)
         )
         moved.extend(row.pk for row in result)

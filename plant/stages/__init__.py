@@ -12,6 +12,7 @@ from plant.stages.insert import follow_insert, insert
 from plant.stages.plan import plan
 from plant.stages.preflight import preflight
 from plant.stages.receipts import receipts
+from plant.stages.replan import device_check, withdraw
 from plant.stages.route import route
 from plant.stages.spool import follow_print, spool
 from plant.stages.sweep import sweep
@@ -29,4 +30,6 @@ HANDLERS: dict[str, Callable[[str], None]] = {
     "dispatch": dispatch,
     "receipts": receipts,
     "sweep": sweep,
+    "device_check": device_check,
+    "withdraw": withdraw,
 }

@@ -9,9 +9,17 @@ with the scheduler's defaults for the rest (plain stock, black only, the inserte
 letters carry them. This stage only reads the ledger, asks, and writes the answer: pieces move PRINT_READY →
 PLANNED by compare-and-set, so a duplicate message plans nothing. Pieces no device can take fail with the
 reason and its code (``NO_INSERTER``, ``NO_PRESS``).
+
+Only devices in service are planned on: a press or inserter an operator took down, or a press stopped longer
+than ``plan.replan_after_s`` (:mod:`plant.stages.replan`), gets no new job. Pieces that only such a device could
+take, and every piece while no press or no inserter is in service, wait PRINT_READY: they are planned when a
+device is back (its return queues ``plan``), never failed for it. A device taken out while this stage was
+planning is checked again in the write transaction; jobs meant for it are not written, and ``plan`` runs again.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import structlog
 from sqlalchemy import func, insert, select, update
@@ -21,7 +29,9 @@ from plant.ledger import schema as t
 from plant.model import Event, JobState, State, job_name
 from plant.runtime import current
 from plant.scheduling import Inserter, Printer, plan_work
+from plant.scheduling.model import Instance, Job, manual_reason
 from plant.scheduling.work import Piece
+from plant.stages.replan import out_of_service
 
 log = structlog.get_logger(__name__)
 
@@ -48,29 +58,51 @@ def plan(submission_id: str) -> None:
             return
         stamp = int(now())
         printer_busy, inserter_busy = _queued_seconds(conn, settings)
-    work = plan_work(
-        [Printer(p.name, p.sheets_per_minute, available_s=stamp + printer_busy[p.name]) for p in settings.printers],
-        [Inserter(i.name, i.envelopes_per_hour, i.max_sheets, available_s=stamp + inserter_busy[i.name])
-         for i in settings.inserters],
-        [Piece(r.piece_id, r.sheets, r.mail_class,
-               int(r.received_at + SLA_S.get(r.mail_class, DEFAULT_SLA_S)), reprint=r.prints > 0) for r in rows],
-        stamp, max_job_pieces=settings.job_max_pieces, time_limit_s=PLAN_TIME_LIMIT_S)
+        down = out_of_service(conn)
+    printers = [Printer(p.name, p.sheets_per_minute, available_s=stamp + printer_busy[p.name], up=p.name not in down)
+                for p in settings.printers]
+    inserters = [Inserter(i.name, i.envelopes_per_hour, i.max_sheets, available_s=stamp + inserter_busy[i.name],
+                          up=i.name not in down) for i in settings.inserters]
+    if not any(p.up for p in printers) or not any(i.up for i in inserters):
+        log.warning("plan_waiting", submission=submission_id, pieces=len(rows), out_of_service=sorted(down),
+                    message="no press or no inserter is in service; the pieces are planned when one is back "
+                            "(`plant device up NAME`)")
+        return
+    work = plan_work(printers, inserters,
+                     [Piece(r.piece_id, r.sheets, r.mail_class, int(r.received_at + SLA_S.get(r.mail_class,
+                                                                                             DEFAULT_SLA_S)),
+                            reprint=r.prints > 0) for r in rows],
+                     stamp, max_job_pieces=settings.job_max_pieces, time_limit_s=PLAN_TIME_LIMIT_S)
     by_piece = {r.piece_id: r for r in rows}
     assignments = {a.job: a for a in work.plan.assignments}
     ordered = sorted(work.jobs, key=lambda j: assignments[j.job].print_start_s)
+    waiting = [m for m in work.manual if down and _fits_when_all_up(by_piece[m.piece], printers, inserters)]
+    manual = [m for m in work.manual if m not in waiting]
     with plant.ledger.tx() as conn:
+        gone = out_of_service(conn) - down  # taken out while we planned: write nothing for it
+        skipped = [f for f in ordered if {assignments[f.job].printer, assignments[f.job].inserter} & gone]
         for formed in ordered:
-            _record_job(conn, submission_id, formed, assignments[formed.job], by_piece)
-        for manual in work.manual:
-            pk = by_piece[manual.piece].pk
+            if formed not in skipped:
+                _record_job(conn, submission_id, formed, assignments[formed.job], by_piece)
+        for piece in manual:
+            pk = by_piece[piece.piece].pk
             if move_letters(conn, [pk], Event.PLAN, State.PRINT_READY):
                 move_letters(conn, [pk], Event.FAIL, State.PLANNED,
-                             extra={"reason_code": manual.code.value, "reason": manual.reason})
-        if work.manual:
+                             extra={"reason_code": piece.code.value, "reason": piece.reason})
+        if manual:
             enqueue(conn, "receipts", submission_id)
-    log.info("planned", submission=submission_id, jobs=len(work.jobs), manual=len(work.manual),
-             makespan_s=work.plan.makespan_s - stamp, late_jobs=len(work.plan.late_jobs))
+        if skipped:
+            enqueue(conn, "plan", submission_id)
+    log.info("planned", submission=submission_id, jobs=len(work.jobs) - len(skipped), manual=len(manual),
+             waiting=len(waiting), makespan_s=work.plan.makespan_s - stamp, late_jobs=len(work.plan.late_jobs),
+             out_of_service=sorted(down | gone))
     plant.notify()
+
+
+def _fits_when_all_up(row, printers, inserters) -> bool:
+    """Whether a piece the devices in service cannot take would fit the fleet with every device back: it waits."""
+    fleet = Instance(tuple(replace(p, up=True) for p in printers), tuple(replace(i, up=True) for i in inserters), ())
+    return manual_reason(Job("probe", 1, row.sheets, 0), fleet) is None
 
 
 def _record_job(conn, submission_id: str, formed, assignment, by_piece) -> None:
@@ -107,7 +139,8 @@ def _queued_seconds(conn, settings) -> tuple[dict[str, int], dict[str, int]]:
     rate = {i.name: i.envelopes_per_hour for i in settings.inserters}
     printer_busy = {name: 0 for name in speed}
     inserter_busy = {name: 0 for name in rate}
-    busy = [JobState.PLANNED.value, JobState.IMPOSED.value, JobState.SPOOLED.value]
+    busy = [JobState.PLANNED.value, JobState.IMPOSED.value, JobState.SPOOLING.value, JobState.SPOOLED.value,
+            JobState.WITHDRAWING.value]
     for name, sheets in conn.execute(select(t.print_jobs.c.printer, func.sum(t.print_jobs.c.sheets))
                                      .where(t.print_jobs.c.state.in_(busy)).group_by(t.print_jobs.c.printer)):
         if name in speed:

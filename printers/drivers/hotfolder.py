@@ -68,6 +68,8 @@ RECEIPT_FORMAT = "plant-hotfolder-receipt/1"
 REASONS_QUEUED = ("job-queued",)
 #: IPP job-state-reasons for a job canceled on request.
 REASONS_CANCELED = ("job-canceled-by-user",)
+#: IPP job-state-reasons of a job withdrawn before the device took it (our vendor keyword says no sheet exists).
+REASONS_WITHDRAWN = ("job-canceled-by-user", "job-withdrawn-unprinted")
 #: Our reason keyword (IPP allows vendor keywords) when the device took a job and says nothing about it.
 REASONS_UNKNOWN = ("job-status-unknown",)
 #: Seconds after which a claim whose ticket was never written is taken as abandoned (its submitter died).
@@ -346,6 +348,26 @@ class HotFolderPrinter:
         self.layout.status_dir.mkdir(exist_ok=True)
         write_job_status(self.layout, JobStatus(job_id, JobState.CANCELED, 0, REASONS_CANCELED, None,
                                                 "canceled before the device took it"))
+
+    def withdraw(self, job_id: str) -> bool:
+        """Take a job back only if the device never took it; True when provably no sheet of it was printed.
+
+        Removing the waiting ticket is the proof: the device takes a job by renaming that same ticket, so exactly
+        one of the two wins. A job withdrawn before answers True again; a job the device took (or that is not
+        here) answers False and is left alone — nothing is asked of the device, unlike :meth:`cancel`.
+        """
+        check_job_id(job_id)
+        self._require_folder()
+        try:
+            os.unlink(self.layout.ticket(job_id))
+        except FileNotFoundError:
+            reported = self._reported(job_id)
+            return reported is not None and set(REASONS_WITHDRAWN) <= set(reported.reasons)
+        self.layout.status_dir.mkdir(exist_ok=True)
+        write_job_status(self.layout, JobStatus(job_id, JobState.CANCELED, 0, REASONS_WITHDRAWN, None,
+                                                "withdrawn before the device took it: nothing was printed"))
+        _files.remove(self.layout.document(job_id))
+        return True
 
     def _abandoned(self, job_id: str) -> bool:
         """True when the job was claimed here but its submitter died before writing the ticket.

@@ -1,0 +1,418 @@
+"""What a shift operator does to letters and devices: hold, release, cancel, pull; take a device out of the plan.
+
+Every action works on the ledger alone, one transaction per id given, by compare-and-set from the state it read,
+with one event per letter and the next messages in the outbox — so it is safe beside a running plant (the plan
+stage, the spool stage and a second operator all race through the same compare-and-sets) and, with no plant
+running, takes effect when one starts (``plant resume``).
+
+What each action may do depends on whether paper can exist for the piece:
+
+* **hold** (RECEIVED, PRINT_READY, PLANNED, IMPOSED): a piece already in a job not yet spooled is taken out of it —
+  the job is released (:func:`plant.stages.replan.release_job`: the job REPLANNED, its other pieces planned again
+  into new jobs) and the piece held. Once spooled, a hold is refused: pull it.
+* **release**: a held piece goes back where it was held from (PRINT_READY: planned again; RECEIVED: checked and
+  routed again).
+* **cancel** (before spooling, like hold; and HELD): final, CANCELLED, the postage mark annulled. Refused once
+  paper may exist (SPOOLED, PRINTED, INSERTED), with the state and the way out: pull.
+* **pull** (any state short of DISPATCHED): final, PULLED, the postage mark annulled; never dispatched. A piece
+  already spooled is outsorted by the inserter (its mail run data sets the divert flag), one already enveloped
+  is left out of the handover manifest and must be taken out of the inserter's output by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import Connection, or_, select
+from sqlalchemy.exc import OperationalError
+
+from plant.config import Settings
+from plant.errors import NotFound, PlantError, ServiceError
+from plant.ledger import Ledger, enqueue, move_letters, now
+from plant.ledger import schema as t
+from plant.model import FINAL_STATES, Event, State
+from plant.postage import MarkState, move_mark
+from plant.stages.replan import (
+    release_job, release_printer_jobs, service_rows, set_service, spooled_jobs,
+)
+
+#: States in which paper may exist for a piece: hold and cancel are refused, pull is the way.
+PAPER_STATES = frozenset({State.SPOOLED, State.PRINTED, State.INSERTED})
+#: States from which a piece is taken out of a job that is not yet on a press.
+IN_JOB = frozenset({State.PLANNED, State.IMPOSED})
+#: Receipt codes of an operator's actions.
+HELD_CODE = "HELD_BY_OPERATOR"
+CANCELLED_CODE = "CANCELLED_BY_OPERATOR"
+PULLED_CODE = "PULLED_BY_OPERATOR"
+
+
+class Action(StrEnum):
+    """What an operator does to letters."""
+
+    HOLD = "hold"
+    RELEASE = "release"
+    CANCEL = "cancel"
+    PULL = "pull"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one action on one id: done or not, a word for it, and what happened or what to do."""
+
+    identifier: str
+    done: bool
+    word: str
+    message: str = ""
+
+    def line(self) -> str:
+        """The line the command prints: id, outcome, message (tab-separated)."""
+        return f"{self.identifier}\t{self.word}\t{self.message}".rstrip()
+
+
+class Refused(PlantError):
+    """An action the piece's state does not allow; the message names the state and what to do instead."""
+
+
+class MovedMeanwhile(Refused):
+    """The piece moved between reading it and the compare-and-set (a stage got there first): try again."""
+
+
+#: Times an action is tried again when its piece moved under it (the plan or spool stage got there first).
+ATTEMPTS = 3
+
+
+# -- finding letters ----------------------------------------------------------------------------------------------
+_COLUMNS = (t.letters.c.pk, t.letters.c.submission_id, t.letters.c.letter_id, t.letters.c.state,
+            t.letters.c.held_from, t.pieces.c.piece_id, t.pieces.c.tracking_id, t.pieces.c.job_id,
+            t.pieces.c.run_id)
+
+
+def find_letters(conn: Connection, identifier: str) -> list:
+    """The letters ``identifier`` names: a tracking id, a letter id, or a submission id (all its letters)."""
+    joined = t.letters.outerjoin(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk)
+    rows = conn.execute(select(*_COLUMNS).select_from(joined).where(or_(
+        t.pieces.c.tracking_id == identifier, t.letters.c.letter_id == identifier,
+        t.letters.c.submission_id == identifier)).order_by(t.letters.c.pk)).all()
+    by_submission = [r for r in rows if r.submission_id == identifier]
+    return by_submission or rows
+
+
+def _label(row) -> str:
+    return f"{row.letter_id} ({row.tracking_id})" if row.tracking_id else row.letter_id
+
+
+def _job(conn: Connection, job_id: str | None):
+    if job_id is None:
+        return None
+    return conn.execute(select(t.print_jobs).where(t.print_jobs.c.job_id == job_id)).first()
+
+
+# -- the actions on one letter ------------------------------------------------------------------------------------
+def _take_out_of_job(conn: Connection, row, why: str) -> tuple[State, str]:
+    """Release the job of a PLANNED/IMPOSED piece so the piece can leave it; return its state then and a note.
+
+    Raises :class:`Refused` when the job is already being handed to its press (paper may follow).
+    """
+    job = _job(conn, row.job_id)
+    if job is None or release_job(conn, job.job_id, why) is None:
+        where = f"job {job.job_id} is {job.state.lower()} on {job.printer}" if job else "its job is on a press"
+        raise Refused(f"{State(row.state).value}, but {where}: paper may exist; pull it instead "
+                      f"(`plant pull {row.tracking_id or row.letter_id}`).")
+    others = conn.execute(select(t.pieces.c.piece_id).select_from(
+        t.job_pieces.join(t.pieces, t.pieces.c.piece_id == t.job_pieces.c.piece_id)
+        .join(t.letters, t.letters.c.pk == t.pieces.c.letter_pk))
+        .where(t.job_pieces.c.job_id == job.job_id, t.letters.c.pk != row.pk,
+               t.letters.c.state == State.PRINT_READY.value)).all()
+    return State.PRINT_READY, f"taken out of job {job.job_id} ({len(others)} other piece(s) planned again)"
+
+
+def _move(conn: Connection, row, event: Event, state: State, **kwargs) -> None:
+    if not move_letters(conn, [row.pk], event, state, **kwargs):
+        now_state = conn.execute(select(t.letters.c.state).where(t.letters.c.pk == row.pk)).scalar_one()
+        raise MovedMeanwhile(f"moved to {now_state} meanwhile; look at `plant status "
+                             f"{row.tracking_id or row.letter_id}` and try again.")
+
+
+def _annul_mark(conn: Connection, row, why: str) -> None:
+    if row.piece_id is not None:
+        move_mark(conn, str(row.piece_id), MarkState.ON_HOLD, MarkState.ANNULLED, "annul", why, now())
+
+
+def hold(conn: Connection, row, reason: str) -> tuple[bool, str]:
+    """Hold one letter; return whether it changed and what happened (raises :class:`Refused`)."""
+    state = State(row.state)
+    if state is State.HELD:
+        return False, "already held"
+    note = ""
+    if state in IN_JOB:
+        state, note = _take_out_of_job(conn, row, f"hold of {_label(row)}")
+    elif state in PAPER_STATES:
+        raise Refused(f"{state.value}: paper may exist for it, so it can no longer be held; pull it instead "
+                      f"(`plant pull {row.tracking_id}`) and it is never dispatched.")
+    elif state not in (State.RECEIVED, State.PRINT_READY):
+        raise Refused(f"{state.value}: {'final' if state in FINAL_STATES else 'passing'}; nothing to hold.")
+    _move(conn, row, Event.HOLD, state, data={"by": "operator", "reason": reason},
+          extra={"reason_code": HELD_CODE, "reason": reason})
+    enqueue(conn, "receipts", row.submission_id)
+    return True, "; ".join(x for x in (f"held from {state.value}", note) if x)
+
+
+def release(conn: Connection, row, reason: str) -> tuple[bool, str]:
+    """Release one held letter back where it was held from (raises :class:`Refused`)."""
+    state = State(row.state)
+    if state is not State.HELD:
+        if state in FINAL_STATES:
+            raise Refused(f"{state.value}: final; nothing to release.")
+        return False, f"not held ({state.value}); nothing to release"
+    back = State(row.held_from)
+    _move(conn, row, Event.RELEASE, State.HELD, held_from=back, data={"by": "operator", "reason": reason},
+          extra={"reason_code": None, "reason": None})
+    for actor in {State.PRINT_READY: ("plan",), State.RECEIVED: ("preflight", "route")}.get(back, ()):
+        enqueue(conn, actor, row.submission_id)
+    enqueue(conn, "receipts", row.submission_id)
+    return True, f"released to {back.value}" + ("; planned again" if back is State.PRINT_READY else "")
+
+
+def cancel(conn: Connection, row, reason: str) -> tuple[bool, str]:
+    """Cancel one letter before any paper exists for it (raises :class:`Refused`)."""
+    state = State(row.state)
+    if state is State.CANCELLED:
+        return False, "already cancelled"
+    if state in PAPER_STATES:
+        raise Refused(f"{state.value}: paper may exist for it, so it can no longer be cancelled; pull it instead "
+                      f"(`plant pull {row.tracking_id}`): the inserter outsorts it, or it is left out of the "
+                      "manifest, and it is never dispatched.")
+    if state in FINAL_STATES:
+        raise Refused(f"{state.value}: final; too late to cancel.")
+    note = ""
+    if state in IN_JOB:
+        state, note = _take_out_of_job(conn, row, f"cancel of {_label(row)}")
+    _move(conn, row, Event.CANCEL, state, data={"by": "operator", "reason": reason},
+          extra={"reason_code": CANCELLED_CODE, "reason": reason})
+    _annul_mark(conn, row, f"annulled: letter cancelled by the operator ({reason})")
+    enqueue(conn, "receipts", row.submission_id)
+    return True, "; ".join(x for x in ("cancelled", note) if x)
+
+
+def pull(conn: Connection, row, reason: str) -> tuple[bool, str]:
+    """Pull one letter so it is never dispatched, wherever it is short of the post (raises :class:`Refused`)."""
+    state = State(row.state)
+    if state is State.PULLED:
+        return False, "already pulled"
+    if state is State.DISPATCHED:
+        raise Refused(f"DISPATCHED: already handed to the post; ask the post to intercept {row.tracking_id}.")
+    if state in FINAL_STATES:
+        raise Refused(f"{state.value}: final; nothing to pull.")
+    note = ""
+    if state in IN_JOB:
+        try:
+            state, note = _take_out_of_job(conn, row, f"pull of {_label(row)}")
+        except Refused:  # its job is going to the press: the piece stays in it and the inserter outsorts it
+            job = _job(conn, row.job_id)
+            note = f"its job {row.job_id} is going to {job.printer if job else 'the press'}: the inserter outsorts it"
+    elif state is State.SPOOLED:
+        job = _job(conn, row.job_id)
+        note = f"printed in job {row.job_id} on {job.printer if job else 'a press'}: the inserter outsorts it"
+    elif state in (State.PRINTED, State.INSERTED):
+        run = row.run_id or "its run"
+        note = (f"already enveloped in {run}: take envelope {row.tracking_id} out of the inserter's output; it is "
+                "left out of the handover manifest")
+    _move(conn, row, Event.PULL, state, data={"by": "operator", "reason": reason},
+          extra={"reason_code": PULLED_CODE, "reason": reason})
+    _annul_mark(conn, row, f"annulled: piece pulled by the operator ({reason})")
+    enqueue(conn, "receipts", row.submission_id)
+    return True, "; ".join(x for x in ("pulled", note) if x)
+
+
+#: Action → what it does to one letter.
+ACTIONS: dict[Action, Callable[[Connection, object, str], tuple[bool, str]]] = {
+    Action.HOLD: hold, Action.RELEASE: release, Action.CANCEL: cancel, Action.PULL: pull}
+#: The word printed for an action done.
+_DONE = {Action.HOLD: "held", Action.RELEASE: "released", Action.CANCEL: "cancelled", Action.PULL: "pulled"}
+
+
+def act(ledger: Ledger, action: Action, identifiers: Sequence[str], reason: str = "") -> list[Outcome]:
+    """Apply ``action`` to every id (one transaction each); one :class:`Outcome` per id, in order."""
+    reason = reason or f"{action.value} by the operator"
+    return [_act_one(ledger, action, identifier, reason) for identifier in identifiers]
+
+
+def _act_one(ledger: Ledger, action: Action, identifier: str, reason: str) -> Outcome:
+    for _ in range(ATTEMPTS - 1):
+        try:
+            return _try_one(ledger, action, identifier, reason)
+        except MovedMeanwhile:
+            continue  # read again: the piece is where the stage put it now
+    return _try_one(ledger, action, identifier, reason, last=True)
+
+
+def _try_one(ledger: Ledger, action: Action, identifier: str, reason: str, last: bool = False) -> Outcome:
+    try:
+        with ledger.tx() as conn:
+            rows = find_letters(conn, identifier)
+            if not rows:
+                return Outcome(identifier, False, "not found", "no letter, tracking or submission id like this")
+            if len({r.submission_id for r in rows}) > 1 and rows[0].submission_id != identifier:
+                subs = ", ".join(sorted({r.submission_id for r in rows}))
+                return Outcome(identifier, False, "ambiguous",
+                               f"letter id used in submissions {subs}; give the tracking id instead")
+            if len(rows) == 1:
+                changed, message = ACTIONS[action](conn, rows[0], reason)
+                return Outcome(identifier, True, _DONE[action] if changed else "unchanged", message)
+            return _act_on_submission(conn, action, identifier, rows, reason)
+    except MovedMeanwhile as exc:
+        if not last:
+            raise
+        return Outcome(identifier, False, "refused", str(exc))
+    except Refused as exc:
+        return Outcome(identifier, False, "refused", str(exc))
+
+
+def _act_on_submission(conn: Connection, action: Action, identifier: str, rows, reason: str) -> Outcome:
+    """A whole submission: every letter not yet final; refusals are counted, not fatal (each letter moves by
+    its own compare-and-set inside this transaction)."""
+    done, unchanged, refused, final = 0, 0, {}, 0
+    for row in rows:
+        if State(row.state) in FINAL_STATES:
+            final += 1
+            continue
+        try:
+            with conn.begin_nested():
+                changed, _ = ACTIONS[action](conn, row, reason)
+            done += changed
+            unchanged += not changed
+        except Refused:
+            refused[row.state] = refused.get(row.state, 0) + 1
+    parts = [f"{done} of {len(rows)} letter(s) {_DONE[action]}"]
+    parts += [f"{unchanged} unchanged"] if unchanged else []
+    parts += [f"{final} already final"] if final else []
+    parts += [f"{n} refused ({state}{': pull them' if State(state) in PAPER_STATES else ''})"
+              for state, n in sorted(refused.items())]
+    return Outcome(identifier, not refused, _DONE[action] if not refused else "partly", "; ".join(parts))
+
+
+# -- devices ------------------------------------------------------------------------------------------------------
+def device_kind(settings: Settings, name: str) -> str:
+    """``printer`` or ``inserter``; raises :class:`NotFound` naming the configured devices otherwise."""
+    if name in {p.name for p in settings.printers}:
+        return "printer"
+    if name in {i.name for i in settings.inserters}:
+        return "inserter"
+    names = ", ".join([p.name for p in settings.printers] + [i.name for i in settings.inserters])
+    raise NotFound(f"No device {name!r} in the configuration; the devices are: {names}.", device=name)
+
+
+def device_down(ledger: Ledger, settings: Settings, name: str, reason: str = "") -> Outcome:
+    """Take a device out of the plan: its jobs not yet on it are planned again at once; a running plant then
+    withdraws the spooled ones the press provably never took. Jobs the press has started stay on it."""
+    kind = device_kind(settings, name)
+    reason = reason or "taken out of service by the operator"
+    with ledger.tx() as conn:
+        before, _ = set_service(conn, name, kind, operator_down=True, reason=reason)
+        released = release_printer_jobs(conn, name, f"{name}: {reason}") if kind == "printer" else []
+        spooled = spooled_jobs(conn, name) if kind == "printer" else []
+        enqueue(conn, "device_check", name)
+    parts = ["out of service" + (" (already)" if before else "")]
+    if released:
+        parts.append(f"{len(released)} job(s) not yet on it planned again ({', '.join(released)})")
+    if spooled:
+        parts.append(f"{len(spooled)} spooled job(s) stay unless it never took them (withdrawn by the running "
+                     f"plant): {', '.join(spooled)}")
+    if kind == "inserter":
+        parts.append("printed jobs go to another inserter; runs already created stay")
+    return Outcome(name, True, "down", "; ".join(parts))
+
+
+def device_up(ledger: Ledger, settings: Settings, name: str) -> Outcome:
+    """Put a device back in the plan; the letters waiting for a device are planned again."""
+    kind = device_kind(settings, name)
+    with ledger.tx() as conn:
+        before, after = set_service(conn, name, kind, operator_down=False)
+    if after:
+        return Outcome(name, False, "still down", "a sweep saw it stopped; it rejoins when it runs again")
+    return Outcome(name, True, "up", "back in the plan" if before else "in service (already)")
+
+
+def device_status(ledger: Ledger, settings: Settings) -> list[Outcome]:
+    """One line per configured device: in service, or out and why."""
+    with ledger.read() as conn:
+        rows = service_rows(conn)
+    lines = []
+    for name in [p.name for p in settings.printers] + [i.name for i in settings.inserters]:
+        row = rows.get(name)
+        if row is not None and row.operator_down:
+            lines.append(Outcome(name, False, "down", f"operator: {row.reason or ''}".rstrip(": ")))
+        elif row is not None and row.stopped_down:
+            lines.append(Outcome(name, False, "down", "stopped longer than plan.replan_after_s"))
+        elif row is not None and row.stopped_since is not None:
+            lines.append(Outcome(name, True, "up", "stopped; leaves the plan after plan.replan_after_s"))
+        else:
+            lines.append(Outcome(name, True, "up"))
+    return lines
+
+
+# -- the commands -------------------------------------------------------------------------------------------------
+def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    """``plant hold|release|cancel|pull ID…`` and ``plant device down|up|status``."""
+    helps = {Action.HOLD: "hold letters (not yet spooled: taken out of their job)",
+             Action.RELEASE: "release held letters (planned again)",
+             Action.CANCEL: "cancel letters before any paper exists",
+             Action.PULL: "pull letters so they are never dispatched"}
+    for action, text in helps.items():
+        command = sub.add_parser(action.value, parents=parents, help=text)
+        command.add_argument("ids", nargs="+", metavar="ID", help="letter id, tracking id or submission id")
+        command.add_argument("--reason", default="", help="why (recorded in the events and the receipt)")
+    device = sub.add_parser("device", parents=parents, help="take a press or inserter out of the plan, or back")
+    device_sub = device.add_subparsers(dest="device_command", required=True, metavar="DEVICE_COMMAND")
+    down = device_sub.add_parser("down", parents=parents, help="out of service: its work not yet on it moves")
+    down.add_argument("name")
+    down.add_argument("--reason", default="", help="why (recorded)")
+    up = device_sub.add_parser("up", parents=parents, help="back in service")
+    up.add_argument("name")
+    device_sub.add_parser("status", parents=parents, help="which devices are in the plan")
+
+
+def open_ledger(settings: Settings) -> Ledger:
+    """The plant's ledger, or a :class:`ServiceError` saying where it was looked for."""
+    try:
+        return Ledger(settings.ledger_url)
+    except OperationalError as exc:
+        raise ServiceError(f"The ledger at {settings.ledger_url} cannot be opened ({exc.orig}); check --state-dir "
+                           "or PLANT_DATABASE_URL.", url=settings.ledger_url) from exc
+
+
+def cmd_act(settings: Settings, args: argparse.Namespace) -> int:
+    """Run ``plant hold|release|cancel|pull``: one line per id; exit 0 when every id was done, else 1."""
+    ledger = open_ledger(settings)
+    try:
+        outcomes = act(ledger, Action(args.command), args.ids, args.reason)
+    finally:
+        ledger.dispose()
+    for outcome in outcomes:
+        print(outcome.line())
+    return 0 if all(o.done for o in outcomes) else 1
+
+
+def cmd_device(settings: Settings, args: argparse.Namespace) -> int:
+    """Run ``plant device down|up|status``."""
+    ledger = open_ledger(settings)
+    try:
+        if args.device_command == "down":
+            outcomes = [device_down(ledger, settings, args.name, args.reason)]
+        elif args.device_command == "up":
+            outcomes = [device_up(ledger, settings, args.name)]
+        else:
+            outcomes = device_status(ledger, settings)
+            for outcome in outcomes:
+                print(outcome.line())
+            return 0
+    finally:
+        ledger.dispose()
+    for outcome in outcomes:
+        print(outcome.line())
+    return 0 if all(o.done for o in outcomes) else 1
+
+
