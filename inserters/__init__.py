@@ -1,4 +1,5 @@
-"""Inserter library: the Inserter protocol, mail run data files, the camera, collation and a simulated inserter.
+"""Inserter library: the Inserter protocol, mail run data files, the camera, collation and a simulated inserter,
+and the cutter/stacker in front of it for N-up work (the Cutter protocol, cut order and a simulated cutter).
 
 Takes and returns plain values; never imports :mod:`plant`. The plant builds its inserters with
 :func:`make_inserter` and talks to them only through the :class:`Inserter` protocol.
@@ -8,6 +9,8 @@ import importlib
 from enum import Enum
 
 from inserters.collation import NO_FAULTS, Collated, Faults, collate
+from inserters.cutter import BadCutId, Cutter, CutterError, CutJob, CutResult, DuplicateCut, SimulatedCutter, UnknownCut
+from inserters.cutting import NO_CUT_FAULTS, Backs, CutFaults, CutPlan, CutSpec, cut_order
 from inserters.errors import (BadRunId, DuplicateRun, InserterError, MailRunFileError, RunRejected,
                               UnknownInserterKind, UnknownRun, UnreadableStack)
 from inserters.mailrun import DEFAULT_LAYOUT, CsvLayout, MailRunLayout
@@ -43,7 +46,9 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'inserters' has no attribute {name!r}")
 
 
-__all__ = ["BadRunId", "Collated", "CsvLayout", "DEFAULT_LAYOUT", "DuplicateRun", "Faults", "Inserter",
-           "InserterError", "InserterKind", "MailRun", "MailRunFileError", "MailRunLayout", "NO_FAULTS", "Outcome",
-           "PieceResult", "RunRecord", "RunRejected", "RunResult", "SimulatedInserter", "UnknownInserterKind",
-           "UnknownRun", "UnreadableStack", "collate", "make_inserter"]
+__all__ = ["Backs", "BadCutId", "BadRunId", "Collated", "CsvLayout", "CutFaults", "CutJob", "CutPlan", "CutResult",
+           "CutSpec", "Cutter", "CutterError", "DEFAULT_LAYOUT", "DuplicateCut", "DuplicateRun", "Faults", "Inserter",
+           "InserterError", "InserterKind", "MailRun", "MailRunFileError", "MailRunLayout", "NO_CUT_FAULTS",
+           "NO_FAULTS", "Outcome", "PieceResult", "RunRecord", "RunRejected", "RunResult", "SimulatedCutter",
+           "SimulatedInserter", "UnknownCut", "UnknownInserterKind", "UnknownRun", "UnreadableStack", "collate",
+           "cut_order", "make_inserter"]

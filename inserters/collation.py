@@ -7,7 +7,8 @@ collation, which closes when sheets 1..n arrived in order, when a sheet of anoth
 sheet 1 of the same piece starts a second copy. A collation is inserted when it is complete, its record agrees
 on n, n fits the envelope, its divert flag is clear and the piece was not inserted before in this run; anything
 else is diverted with a reason that says exactly what was wrong. Faults (a jam, an operator removal) hit the
-collations in the track whatever they would have become.
+collations in the track whatever they would have become. Codes flagged ``R`` are the backs of duplex leaves,
+read when a stack holds both sides of each leaf: a leaf is collated by its front, so they are passed over.
 
 Every record gets exactly one result (:attr:`Collated.results`); a record no sheet of which arrived is MISSING.
 Collations that account for no record — a second copy of a piece, sheets of another job, unreadable sheets that
@@ -194,6 +195,8 @@ def _gather(codes: Sequence[str | None]) -> list[_Collation]:
     current: _Collation | None = None
     for position, text in enumerate(codes, start=1):
         code = _parse(text)
+        if code is not None and code.reverse:  # the back of a duplex leaf (flag R): its front was collated
+            continue
         if code is None:
             if current is None:
                 current = _Collation(None, None, position)

@@ -2,8 +2,8 @@
 
 Stages talk to every printer through its driver (hot folder, or a CUPS queue) and to every inserter through its
 folder protocol, so they work the same whether the device is a simulated one in a thread of the plant's process,
-a simulated one in another process, a real RIP or a CUPS queue. :class:`DeviceHost` runs the simulated devices of
-the configuration.
+a simulated one in another process, a real RIP or a CUPS queue. Every inserter line has a cutter/stacker in front
+of it for N-up work (:func:`make_cutter`). :class:`DeviceHost` runs the simulated devices of the configuration.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from inserters import SimulatedInserter
+from inserters import CutFaults, SimulatedCutter, SimulatedInserter
 from plant.config import InserterDriver, PrinterDriver, Settings
 from printers import HotFolderPrinter, make_printer
 from printers.drivers.simulated import SimulatedPress
@@ -47,6 +47,14 @@ def _simulated_inserter(settings: Settings, inserter) -> SimulatedInserter:
                              time_scale=settings.time_scale)
 
 
+def make_cutter(settings: Settings, inserter_name: str) -> SimulatedCutter:
+    """The cutter/stacker in front of inserter ``inserter_name``, working in ``<inserter folder>/cutter``."""
+    inserter = next(i for i in settings.inserters if i.name == inserter_name)
+    return SimulatedCutter(f"{inserter.name}-cutter", settings.inserter_folder(inserter) / "cutter",
+                           inserter.cutter_sheets_per_minute, settings.time_scale,
+                           faults=CutFaults(destroy_at=inserter.cutter_destroys, misfeed_at=inserter.cutter_misfeeds))
+
+
 class DeviceHost:
     """Runs every simulated device of the configuration in a thread of this process until :meth:`stop`."""
 
@@ -68,6 +76,8 @@ class DeviceHost:
         for inserter in settings.inserters:
             if inserter.driver is InserterDriver.SIMULATED:
                 self._run(inserter.name, _simulated_inserter(settings, inserter))
+                cutter = make_cutter(settings, inserter.name)
+                self._run(cutter.name, cutter)
         return self
 
     def _run(self, name: str, device: Any) -> None:

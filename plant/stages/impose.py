@@ -1,4 +1,9 @@
-"""Stage ``impose(job_id)``: write the job's print-ready PDF with every sheet's codes, and its sheet map."""
+"""Stage ``impose(job_id)``: write the job's print-ready PDF with every sheet's codes, and its sheet map.
+
+The layout is the job's printer's (``[[printers]] layout, sheet, duplex, stack_depth``): 1-up on A4, 2-up cut and
+stack on A3 or SRA3, or 2-up on a 520 mm web, simplex or duplex (turn or tumble). N-up jobs also get their cut
+spec (:mod:`plant.stages.cut`), so the inserter line's cutter can undo the cut-and-stack order.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,15 @@ from pathlib import Path
 import structlog
 from sqlalchemy import select
 
-from imposition import PieceInput, impose_1up
+from imposition import Layout, Marks, PieceInput
+from imposition import impose as impose_pieces
 from plant.intake.blobs import atomic_write, blob_path
 from plant.ledger import enqueue, move_entity, move_letters
 from plant.ledger import schema as t
 from plant.model import Event, JobState, State
 from plant.postage import issue_marks, signing_key
 from plant.runtime import current
+from plant.stages.cut import write_cut_spec
 
 log = structlog.get_logger(__name__)
 
@@ -47,16 +54,41 @@ def impose(job_id: str) -> None:
     rows = [r for r in rows if str(r.piece_id) in marks]
     pieces = [PieceInput(piece_id=str(r.piece_id), pdf_path=blob_path(plant.settings.blobs_dir, r.pdf_sha256),
                          tracking_id=r.tracking_id, postage=marks[str(r.piece_id)]) for r in rows]
-    sheet_map = impose_1up(pieces, out, job_id, layout=plant.settings.mark_layout())
+    layout = job_layout(plant.settings, job.printer)
+    sheet_map = impose_pieces(pieces, out, job_id, layout, Marks(geometry=plant.settings.mark_layout()))
     atomic_write(Path(f"{out}.map.json"), sheet_map.to_json().encode())
+    write_cut_spec(out, layout, sheet_map)
     with plant.ledger.tx() as conn:
         if move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, job_id, JobState.PLANNED.value,
                        JobState.IMPOSED.value, "impose", "job", {"sheets": sheet_map.sheet_count},
                        pdf_path=str(out), sheets=sheet_map.sheet_count):
             move_letters(conn, [r.pk for r in rows], Event.IMPOSE, State.PLANNED, data={"job": job_id})
             enqueue(conn, "spool", job_id)
-    log.info("job_imposed", job=job_id, sheets=sheet_map.sheet_count, pieces=len(rows))
+    log.info("job_imposed", job=job_id, sheets=sheet_map.sheet_count, pieces=len(rows), layout=layout.scheme.value,
+             sheet=layout.sheet.value, duplex=layout.duplex.value)
     plant.notify()
+
+
+def job_layout(settings, printer_name: str) -> Layout:
+    """The layout of jobs on ``printer_name``; 1-up simplex A4 for a printer the fleet no longer has."""
+    printer = settings.printer(printer_name)
+    return Layout() if printer is None else settings.imposition_layout(printer)
+
+
+#: The JobTicket ``media`` of each press sheet (CUPS takes the size names; the web as a custom size).
+MEDIA = {"A4": "A4", "A3": "A3", "SRA3": "SRA3", "WEB520": "Custom.520x297mm"}
+
+
+def ticket_options(settings, printer_name: str) -> dict[str, str]:
+    """The ``media`` and ``sides`` a job on ``printer_name`` is printed with, from the printer's layout: its sheet,
+    and for duplex work its configured ``sides`` (default two-sided-long-edge for turn, -short-edge for tumble)."""
+    printer = settings.printer(printer_name)
+    if printer is None:
+        return {}
+    duplex = printer.duplex.value
+    sides = "one-sided" if duplex == "simplex" else printer.sides or \
+        ("two-sided-long-edge" if duplex == "turn" else "two-sided-short-edge")
+    return {"media": MEDIA[printer.sheet_name.value], "sides": sides}
 
 
 def _issue_postage(plant, rows) -> dict[str, str]:

@@ -4,7 +4,9 @@ The inserter reads each sheet's control code; its per-piece results are the only
 printed (SPOOLED → PRINTED) and enveloped (→ INSERTED). A piece that was read but diverted, damaged or removed
 is SPOILED and goes back to print with the same ids; a piece no sheet of which arrived is spoiled too; a piece
 the inserter says nothing about is UNACCOUNTED, never assumed fine. Every piece is accounted for exactly once:
-the reconciliation is one transaction guarded by the run's state.
+the reconciliation is one transaction guarded by the run's state. A piece an operator pulled after its job was
+spooled goes into the mail run data with the divert flag set, so the inserter outsorts it; one pulled after the
+run was handed over may come out enveloped, which the reconciliation reports (it is never dispatched).
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import structlog
 from sqlalchemy import select, update
 
 from inserters import MailRun, Outcome, RunRecord
-from plant.ledger import enqueue, move_entity, move_letters
+from plant.ledger import append_event, enqueue, move_entity, move_letters
 from plant.ledger import schema as t
 from plant.model import Event, JobState, RunState, State
 from plant.runtime import current
+from plant.stages.cut import feed, leaves_per_piece
 from plant.stages.impose import job_pieces, load_job
 from plant.stages.spool import reprint_or_fail
 
@@ -31,8 +34,9 @@ def load_run(conn, run_id: str):
 
 
 def printed_sheets(plant, job) -> Path:
-    """What the inserter's camera sees: the press's own output where its driver reports one (a RIP's hot folder,
-    the simulated press), else the job file the press was sent (a CUPS queue gives no sheets back)."""
+    """What the press delivered to the inserter line: its own output where its driver reports one (a RIP's hot
+    folder, the simulated press), else the job file the press was sent (a CUPS queue gives no sheets back). The
+    camera sees these sheets in 1-up work, the cutter's leaves in N-up work (:func:`plant.stages.cut.feed`)."""
     printed = plant.printers[job.printer].status(job.job_id)
     return printed.output_path if printed.output_path is not None else Path(job.pdf_path)
 
@@ -45,17 +49,24 @@ def insert(run_id: str) -> None:
         if run is None or run.state != RunState.CREATED.value:
             return
         job = load_job(conn, run.job_id)
-        rows = [r for r in job_pieces(conn, run.job_id) if r.state == State.SPOOLED.value]
+        rows = [r for r in job_pieces(conn, run.job_id) if r.state in (State.SPOOLED.value, State.PULLED.value)]
     inserter = plant.inserters[run.inserter]
+    fed = feed(plant, run, job, printed_sheets(plant, job))
+    if fed is None:  # N-up work: the cutter in front of the inserter is still cutting the sheets into leaves
+        plant.send("insert", run_id, delay_ms=int(plant.settings.poll_interval_s * 1000))
+        return
     if inserter.find(run_id) is None:
         zone = plant.settings.mark_layout().control_zone
+        leaves = leaves_per_piece(job.pdf_path)
         inserter.submit(MailRun(run_id=run_id, job_id=job.job_id,
-                                records=tuple(RunRecord(piece_id=str(r.piece_id), sheets=r.sheets) for r in rows),
-                                sheets_pdf=printed_sheets(plant, job), control_zone=(zone.x, zone.y, zone.w, zone.h)))
+                                records=tuple(RunRecord(piece_id=str(r.piece_id),
+                                                        sheets=leaves.get(str(r.piece_id), r.sheets),
+                                                        divert=r.state == State.PULLED.value) for r in rows),
+                                sheets_pdf=fed.sheets_pdf, control_zone=(zone.x, zone.y, zone.w, zone.h)))
         log.info("run_submitted", run=run_id, job=job.job_id, inserter=run.inserter, pieces=len(rows))
     with plant.ledger.tx() as conn:
         if move_entity(conn, t.insert_runs, t.insert_runs.c.run_id, run_id, RunState.CREATED.value,
-                       RunState.SUBMITTED.value, "submit", "run", {"inserter": run.inserter}):
+                       RunState.SUBMITTED.value, "submit", "run", {"inserter": run.inserter, **fed.cutting}):
             enqueue(conn, "follow_insert", run_id)
     plant.notify()
 
@@ -108,6 +119,7 @@ def reconcile(plant, run, result) -> None:
         for row in silent:
             log.error("piece_unaccounted", letter_id=row.letter_id, tracking_id=row.tracking_id,
                       piece=row.piece_id, run=run.run_id)
+        _pulled(conn, run, outcomes, job_pieces(conn, run.job_id))
         move_letters(conn, [r.pk for r in silent], Event.LOSE, State.SPOOLED,
                      extra={"reason_code": "UNACCOUNTED",
                             "reason": f"{run.inserter} gave no result for the piece in {run.run_id}; find the "
@@ -122,6 +134,21 @@ def reconcile(plant, run, result) -> None:
         enqueue(conn, "receipts", job.submission_id)
     log.info("run_reconciled", run=run.run_id, job=run.job_id, **counts)
     plant.notify()
+
+
+def _pulled(conn, run, outcomes, rows) -> None:
+    """Record what the inserter did with pieces pulled while their job was on its way (their state stays PULLED):
+    outsorted as asked, or — pulled after the run was handed over — enveloped, to be taken out by hand."""
+    for row in (r for r in rows if r.state == State.PULLED.value and str(r.piece_id) in outcomes):
+        outcome = outcomes[str(row.piece_id)].outcome
+        enveloped = outcome is Outcome.INSERTED
+        append_event(conn, "letter", str(row.pk), "pulled_enveloped" if enveloped else "outsorted",
+                     data={"run": run.run_id, "inserter": run.inserter, "outcome": outcome.name.lower()})
+        if enveloped:
+            log.error("pulled_piece_enveloped", letter_id=row.letter_id, tracking_id=row.tracking_id,
+                      run=run.run_id, inserter=run.inserter,
+                      message=f"take envelope {row.tracking_id} out of {run.run_id}'s output: it was pulled and is "
+                              "not dispatched")
 
 
 def _outcome(outcomes, row):

@@ -16,8 +16,8 @@ from plant.ledger import enqueue, move_entity, move_letters, now
 from plant.ledger import schema as t
 from plant.model import Event, JobState, RunState, State, run_name
 from plant.runtime import current
-from plant.stages.impose import job_pieces, load_job
-from plant.stages.replan import out_of_service
+from plant.stages.impose import job_pieces, load_job, ticket_options
+from plant.stages.replan import out_of_service, release_job
 from printers import DuplicateJob, JobStatus, JobTicket, PrinterState, PrinterStopped
 from printers import JobState as DeviceJob
 
@@ -37,7 +37,7 @@ def spool(job_id: str) -> None:
         rows = [r for r in job_pieces(conn, job_id) if r.state == State.IMPOSED.value]
     if job.state == JobState.IMPOSED.value and not _claim(plant, job_id):
         return  # released for re-planning (a press out of the plan, an operator's hold) before we claimed it
-    status = hand_over(plant.printers[job.printer], job)
+    status = hand_over(plant.printers[job.printer], job, **ticket_options(plant.settings, job.printer))
     with plant.ledger.tx() as conn:
         if move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, job_id, JobState.SPOOLING.value,
                        JobState.SPOOLED.value, "spool", "job", {"printer": job.printer},
@@ -76,14 +76,20 @@ def follow_print(job_id: str) -> None:
 
 def _claim(plant, job_id: str) -> bool:
     """Claim an IMPOSED job for the press (→ SPOOLING) before anything reaches it: from here on no re-plan can take
-    it back, and a job released first is never sent. False when the job was no longer IMPOSED."""
+    it back, and a job released first is never sent. A job whose press left the plan meanwhile is released
+    instead (planned again elsewhere). False when the job is not to be sent."""
     with plant.ledger.tx() as conn:
+        job = load_job(conn, job_id)
+        if job.printer in out_of_service(conn):
+            release_job(conn, job_id, f"{job.printer} is out of the plan")
+            return False
         return move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, job_id, JobState.IMPOSED.value,
                            JobState.SPOOLING.value, "spool_claim", "job")
 
 
-def hand_over(printer, job) -> JobStatus:
+def hand_over(printer, job, **ticket) -> JobStatus:
     """Submit ``job`` (its ledger row) unless ``printer`` has it already, and return the device's status of it.
+    ``ticket`` holds further JobTicket fields (media, sides: :func:`~plant.stages.impose.ticket_options`).
 
     The printer has it when this message was delivered before, or when another delivery of it is submitting
     right now: the driver then refuses with DuplicateJob, and the job that won is the one followed.
@@ -91,7 +97,8 @@ def hand_over(printer, job) -> JobStatus:
     status = printer.find(job.job_id)
     if status is None:
         try:
-            status = printer.submit(JobTicket(job_id=job.job_id, pdf_path=job.pdf_path, sheets=job.sheets))
+            status = printer.submit(JobTicket(job_id=job.job_id, pdf_path=job.pdf_path, sheets=job.sheets,
+                                              **ticket))
         except DuplicateJob:  # another delivery of this message submitted it between our find and our submit
             status = printer.status(job.job_id)
         else:
