@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Every service the tests start is installed above, so a skipped test is a failure here (tests/conftest.py).
+export PLANT_TESTS_STRICT=${PLANT_TESTS_STRICT:-1}
 export NUMBA_CACHE_DIR=${NUMBA_CACHE_DIR:-${TMPDIR:-/tmp}/plant-numba-cache}
 status=0
 .venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?

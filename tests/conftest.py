@@ -15,6 +15,18 @@ from plant.demo import generate
 os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / "plant-numba-cache"))
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under ``PLANT_TESTS_STRICT=1`` (set by scripts/test.sh, so CI) a skip is a failure: the setup installs
+    every service the suite starts (PostgreSQL, cupsd, ippeveprinter, Chromium), so a skip means a part is missing."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and os.environ.get("PLANT_TESTS_STRICT") == "1" and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped, which PLANT_TESTS_STRICT=1 does not allow: {reason}"
+
+
 @pytest.fixture(scope="session")
 def postgres():
     """A real PostgreSQL server for the session (started on a free loopback port, stopped at the end)."""

@@ -9,7 +9,7 @@ import zxingcpp
 from pypdf import PdfReader
 from reportlab.lib.pagesizes import letter
 
-from imposition import Layout, Scheme, SheetSize
+from imposition import Layout
 from plant.cli import main
 from tests.imposition.imposition_helpers import codes_by_slot, render, write_labelled
 from tracking import is_valid_s10
