@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 
@@ -18,15 +20,19 @@ from tests.web.webplant import Server
 SERVE_EXIT_S = 60
 
 
+def _get_json(url: str) -> dict:
+    """GET ``url`` from the running server with the standard library (the suite's HTTP client for real sockets)."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
 def test_serve_listens_on_loopback_by_default(tmp_path):
     """Without --host, `plant serve` listens on 127.0.0.1 and answers there."""
-    import httpx
-
     server = Server(tmp_path / "state")
     url = server.start()
     try:
         assert url.startswith("http://127.0.0.1:")
-        assert httpx.get(url + "api/health", timeout=10).json()["status"] == "ok"
+        assert _get_json(url + "api/health")["status"] == "ok"
     finally:
         server.stop()
 
@@ -35,7 +41,6 @@ def test_serve_reads_postgresql_and_hides_the_password(tmp_path, postgres):
     """With PLANT_DATABASE_URL on PostgreSQL, `plant serve` answers from it and never prints the password."""
     import uuid
 
-    import httpx
     from sqlalchemy import create_engine, text
 
     name = f"w{uuid.uuid4().hex[:12]}"
@@ -47,7 +52,7 @@ def test_serve_reads_postgresql_and_hides_the_password(tmp_path, postgres):
     server = Server(tmp_path / "state", env={"PLANT_DATABASE_URL": url})
     base = server.start()
     try:
-        health = httpx.get(base + "api/health", timeout=10).json()
+        health = _get_json(base + "api/health")
     finally:
         server.stop()
     assert health["status"] == "ok"
