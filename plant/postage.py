@@ -47,8 +47,18 @@ class PostageKeyMissing(ConfigError):
     """The postage signing or verification key the plant needs is not where the configuration says."""
 
 
+def leaves(pages: int, duplex: bool) -> int:
+    """Sheets of paper a letter of ``pages`` pages takes: one page a leaf simplex, two (⌈pages/2⌉) duplex.
+
+    A piece's sheets are its leaves: what it weighs, which tariff band it pays, which envelope takes it and how
+    long it prints all follow the leaves, not the pages.
+    """
+    return -(-pages // 2) if duplex else pages
+
+
 def piece_mass(mass: MassConfig, sheets: int) -> float:
-    """Mass in grams of a piece of ``sheets`` sheets: paper (g/m² × sheet area) + envelope + inserts."""
+    """Mass in grams of a piece of ``sheets`` sheets (leaves, see :func:`leaves`): paper (g/m² × sheet area) +
+    envelope + inserts."""
     area_m2 = mass.sheet_width_mm * mass.sheet_height_mm / 1_000_000
     return piece_mass_g(sheets, mass.paper_gsm, area_m2, mass.envelope_g, mass.inserts_g)
 

@@ -94,6 +94,9 @@ class PrinterConfig:
     layout: PrinterLayout = PrinterLayout.ONE_UP
     #: Press sheet; default the layout's first (A4, A3, WEB520). See LAYOUT_SHEETS.
     sheet: SheetName | None = None
+    #: Whether the press can print sheet backs and how it turns the sheet between sides. A capability: whether a
+    #: job is printed duplex is its letters' choice (manifest ``duplex``); a duplex press prints simplex jobs
+    #: one-sided, and only a duplex press gets duplex jobs.
     duplex: DuplexMode = DuplexMode.SIMPLEX
     #: Most press sheets in one cut stack (N-up layouts); stacks close on a piece boundary.
     stack_depth: int = DEFAULT_STACK_DEPTH
@@ -105,6 +108,11 @@ class PrinterConfig:
     def sheet_name(self) -> SheetName:
         """The press sheet in use: the configured one, else the layout's default."""
         return self.sheet or LAYOUT_SHEETS[self.layout][0]
+
+    @property
+    def can_duplex(self) -> bool:
+        """Whether the press prints both sides of a sheet (turn or tumble), so duplex jobs may go to it."""
+        return self.duplex is not DuplexMode.SIMPLEX
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 The XML is parsed with defusedxml with DTDs forbidden outright, so entity expansion (billion laughs), external
 entities and DTD fetches are refused before anything is read. A letter looks like::
 
-    <letter template="business">
+    <letter template="business" duplex="true">   (duplex optional: true = both sides of each leaf, default one)
       <sender><line>ACME Ltd</line>…</sender>      (optional: the template's sender block otherwise)
       <date>2026-01-31</date>
       <subject>Your invoice</subject>
@@ -28,6 +28,7 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 from xml.etree.ElementTree import Element, ParseError
 from xml.sax.saxutils import escape
 
@@ -122,6 +123,16 @@ class LetterData:
     subject: str
     #: ("p", text) or ("table", rows of cells).
     blocks: tuple[tuple[str, object], ...]
+    #: ``<letter duplex="…">``: True to print both sides of each leaf, False one side, None when not said.
+    duplex: bool | None = None
+
+
+class Composed(NamedTuple):
+    """A composed XML letter: its PDF, the template it was composed in, and what it says about duplex."""
+
+    pdf: bytes
+    template_id: str
+    duplex: bool | None = None
 
 
 def parse_letter(data: bytes) -> LetterData:
@@ -152,7 +163,20 @@ def parse_letter(data: bytes) -> LetterData:
     sender = root.find("sender")
     return LetterData(template_id=root.get("template", ""),
                       sender=tuple(_text(line) for line in sender.findall("line")) if sender is not None else (),
-                      date=_text(root.find("date")), subject=_text(root.find("subject")), blocks=tuple(blocks))
+                      date=_text(root.find("date")), subject=_text(root.find("subject")), blocks=tuple(blocks),
+                      duplex=_duplex(root.get("duplex")))
+
+
+def _duplex(value: str | None) -> bool | None:
+    """The ``duplex`` attribute of ``<letter>``: true or false (case aside), or None when it is absent."""
+    if value is None:
+        return None
+    word = value.strip().lower()
+    if word not in ("true", "false"):
+        raise CompositionError("XML_INVALID", f'the duplex attribute of <letter> is {value!r}; write duplex="true" '
+                                              '(printed on both sides of each leaf) or duplex="false" (one side, the '
+                                              "default), or leave it out.")
+    return word == "true"
 
 
 def _text(element: Element | None) -> str:
@@ -161,9 +185,15 @@ def _text(element: Element | None) -> str:
 
 def compose(data: bytes, row: dict, templates: Templates) -> tuple[bytes, str]:
     """Compose the XML letter ``data`` for manifest ``row``; return (PDF bytes, template id)."""
+    composed = compose_letter(data, row, templates)
+    return composed.pdf, composed.template_id
+
+
+def compose_letter(data: bytes, row: dict, templates: Templates) -> Composed:
+    """Compose the XML letter ``data`` for manifest ``row``: its PDF bytes, template id and duplex wish."""
     letter = parse_letter(data)
     template = templates.get(letter.template_id)
-    return render(letter, template, row), template.template_id
+    return Composed(render(letter, template, row), template.template_id, letter.duplex)
 
 
 def render(letter: LetterData, template: Template, row: dict) -> bytes:

@@ -169,8 +169,12 @@ def sniff(head: bytes) -> Verdict | None:
     return reject(Code.NOT_PDF, f"the file is {kind}, not a PDF (no %PDF- header); export the letter as PDF.")
 
 
-def check(data: bytes, spec: CheckSpec, address: Sequence[str] = ()) -> Verdict:
-    """Check the letter ``data`` against ``spec``; ``address`` are the manifest's address lines (empty: no check)."""
+def check(data: bytes, spec: CheckSpec, address: Sequence[str] = (), duplex: bool = False) -> Verdict:
+    """Check the letter ``data`` against ``spec``; ``address`` are the manifest's address lines (empty: no check).
+
+    ``duplex``: the letter is printed on both sides of its leaves, so an envelope of ``spec.max_pages`` sheets takes
+    twice as many pages.
+    """
     import pypdfium2 as pdfium
 
     early = sniff(data[:1024])
@@ -185,7 +189,7 @@ def check(data: bytes, spec: CheckSpec, address: Sequence[str] = ()) -> Verdict:
         return reject(Code.BROKEN_PDF, f"the PDF cannot be read ({exc}); re-export it from the application "
                                        "that made it.")
     try:
-        return _check_document(pdf, spec, address)
+        return _check_document(pdf, spec, address, duplex)
     except pdfium.PdfiumError as exc:
         return reject(Code.BROKEN_PDF, f"the PDF's pages cannot be read ({exc}); re-export it from the application "
                                        "that made it.")
@@ -193,12 +197,14 @@ def check(data: bytes, spec: CheckSpec, address: Sequence[str] = ()) -> Verdict:
         pdf.close()
 
 
-def _check_document(pdf, spec: CheckSpec, address: Sequence[str]) -> Verdict:
+def _check_document(pdf, spec: CheckSpec, address: Sequence[str], duplex: bool = False) -> Verdict:
     pages = len(pdf)
     if pages == 0:
         return reject(Code.NO_PAGES, "the PDF has no pages; send the letter with its pages.")
-    if pages > spec.max_pages:
-        return reject(Code.TOO_MANY_PAGES, f"{pages} pages, but the largest envelope takes {spec.max_pages} sheets; "
+    leaves = -(-pages // 2) if duplex else pages
+    if leaves > spec.max_pages:
+        printed = f"{pages} pages printed duplex are {leaves} sheets" if duplex else f"{pages} pages"
+        return reject(Code.TOO_MANY_PAGES, f"{printed}, but the largest envelope takes {spec.max_pages} sheets; "
                                            "split the letter or send it as a large letter.", pages=pages)
     for index in range(pages):
         problem = _size_problem(pdf.get_page_size(index), index, spec)

@@ -1,7 +1,8 @@
 """Pre-flight of letter PDFs: what a letter is checked against, and the process-wide sandbox pool that checks it.
 
 :func:`check_spec` turns the settings into a :class:`~plant.intake.pdfcheck.CheckSpec`: A4 portrait within the
-configured tolerance, no more pages than the largest envelope of the fleet takes, the DIN 5008 form-B address
+configured tolerance, no more sheets (pages, or pairs of pages for a duplex letter) than the largest envelope
+of the fleet takes, the DIN 5008 form-B address
 field, and the clear zones where the plant prints — the control DataMatrix zone on every page and the tracking
 barcode zone on the first, both read from :class:`imposition.MarkLayout` so pre-flight and imposition never
 disagree, plus the OMR strip when one is configured. :func:`preflight_letters` runs letters through the pool
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import atexit
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from pathlib import Path
 
 from imposition import MarkLayout
@@ -80,8 +81,9 @@ def address_lines(name: str, address_1: str, address_2: str, postcode: str, city
 
 
 def preflight_letters(settings: Settings, letters: Iterable[tuple[object, Path, Sequence[str]]],
-                      pool: PreflightPool | None = None) -> dict[object, Verdict]:
-    """Check ``(key, pdf path, address lines)`` letters in the sandbox; a verdict per key.
+                      pool: PreflightPool | None = None, duplex: Container = frozenset()) -> dict[object, Verdict]:
+    """Check ``(key, pdf path, address lines)`` letters in the sandbox; a verdict per key. The letters whose key
+    is in ``duplex`` are printed duplex: their page limit is counted in sheets of two pages.
 
     Files larger than the configured limit are refused unread; everything else is read from the plant's own
     blob store here and handed to a child as bytes.
@@ -97,12 +99,14 @@ def preflight_letters(settings: Settings, letters: Iterable[tuple[object, Path, 
                                                         f"up to {settings.intake.max_letter_mb} MiB: compress its "
                                                         "images or split it.")
             continue
-        tasks.append(Task(key, Path(path).read_bytes, tuple(address)))
+        tasks.append(Task(key, Path(path).read_bytes, tuple(address), key in duplex))
     verdicts.update(pool.check(tasks))
     return verdicts
 
 
-def check_pdf(path: Path, max_pages: int, address: Sequence[str] = (), settings: Settings | None = None) -> Verdict:
-    """Check the letter at ``path`` in this process (trusted files only: no sandbox); ``max_pages`` per envelope."""
+def check_pdf(path: Path, max_pages: int, address: Sequence[str] = (), settings: Settings | None = None,
+              duplex: bool = False) -> Verdict:
+    """Check the letter at ``path`` in this process (trusted files only: no sandbox); ``max_pages`` sheets per
+    envelope (two pages a sheet when ``duplex``)."""
     data = Path(path).read_bytes()
-    return check(data, check_spec(settings, max_pages=max_pages), address)
+    return check(data, check_spec(settings, max_pages=max_pages), address, duplex)

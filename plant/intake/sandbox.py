@@ -67,11 +67,13 @@ class Limits:
 
 @dataclass(frozen=True)
 class Task:
-    """One letter to check: its key (the caller's), a loader of its bytes, the manifest's address lines."""
+    """One letter to check: its key (the caller's), a loader of its bytes, the manifest's address lines, and
+    whether it is printed duplex (two pages a sheet, so an envelope takes twice the pages)."""
 
     key: Hashable
     load: Callable[[], bytes]
     address: tuple[str, ...] = ()
+    duplex: bool = False
 
 
 @dataclass
@@ -187,7 +189,7 @@ class PreflightPool:
     def _send(self, child: _Child, task: Task, data: bytes) -> bool:
         """Hand ``task`` to ``child``; False when the child is gone (the caller replaces it)."""
         self._next_id += 1
-        header = json.dumps({"id": self._next_id, "address": list(task.address)}).encode()
+        header = json.dumps({"id": self._next_id, "address": list(task.address), "duplex": task.duplex}).encode()
         try:
             _write_frame(child.proc.stdin, header)
             _write_frame(child.proc.stdin, data)
@@ -390,7 +392,7 @@ def child_main() -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.RLIM_INFINITY))
         fatal = False
         try:
-            verdict = check(data, spec, tuple(task["address"]))
+            verdict = check(data, spec, tuple(task["address"]), bool(task.get("duplex")))
         except MemoryError:
             fatal = True
             verdict = reject(Code.MEMORY_LIMIT, f"reading the PDF needs more than {config['memory_mb']} MiB; "

@@ -3,9 +3,11 @@
 The manifest is ``manifest.csv`` (columns :data:`MANIFEST_COLUMNS`, optionally ``sender_id``) or
 ``manifest.json`` (``{"sender_id": "...", "letters": [{"letter_id": ..., ...}]}``). A letter is
 ``<letter_id>.pdf``, or ``<letter_id>.xml`` — data plus a template id, composed here into a PDF
-(:mod:`plant.intake.compose`). :func:`read_submission` reads and checks the whole package without touching the
-ledger; :func:`accept` stores the bytes content-addressed and records every letter (RECEIVED, or REJECTED with a
-reason when its own row or file is unusable) in one transaction, with the outbox row that starts pre-flight.
+(:mod:`plant.intake.compose`). A letter may ask to be printed on both sides of its leaves (``duplex`` true in
+the manifest, or ``<letter duplex="true">``); the default is one side. :func:`read_submission` reads and checks
+the whole package without touching the ledger; :func:`accept` stores the bytes content-addressed and records
+every letter (RECEIVED, or REJECTED with a reason when its own row or file is unusable) in one transaction, with
+the outbox row that starts pre-flight.
 A problem with the package as a whole refuses all of it with a :class:`~plant.errors.SubmissionError` saying
 what to fix; nothing is stored. :func:`intake` is the one entry point of the CLI, the drop folder and HTTP.
 """
@@ -38,8 +40,12 @@ log = structlog.get_logger(__name__)
 #: Columns of manifest.csv, in the documented order.
 MANIFEST_COLUMNS = ("letter_id", "recipient_id", "name", "address_1", "address_2", "postcode", "city", "country",
                     "mail_class")
-#: Columns manifest.csv may add (the sender must be the same on every row).
-OPTIONAL_COLUMNS = ("sender_id",)
+#: Columns manifest.csv may add (the sender must be the same on every row; ``duplex`` is per letter).
+OPTIONAL_COLUMNS = ("sender_id", "duplex")
+#: Keys a manifest.json letter may add to :data:`MANIFEST_COLUMNS`.
+OPTIONAL_KEYS = ("duplex",)
+#: What a letter's ``duplex`` may say (case aside): printed on both sides of each leaf, or on one.
+DUPLEX_WORDS = {"true": True, "false": False}
 #: Columns a row must fill in (address_2 may stay empty).
 REQUIRED_VALUES = ("recipient_id", "name", "address_1", "postcode", "city", "country", "mail_class")
 #: Largest file accepted inside a submission, bytes (a larger letter is rejected unread: FILE_TOO_LARGE).
@@ -66,6 +72,8 @@ class Row:
 
     line: int
     values: dict[str, str]
+    #: The row's ``duplex`` as written ("" when it says nothing); see :func:`parse_duplex`.
+    duplex: str = ""
 
     @property
     def letter_id(self) -> str:
@@ -78,7 +86,8 @@ class Package:
     """A read submission: its id, the manifest rows and the letters' PDF bytes by letter id.
 
     ``sources`` holds the XML of composed letters, ``templates`` their template ids, ``problems`` the letters
-    that cannot go on (code, reason) although the package as a whole is fine.
+    that cannot go on (code, reason) although the package as a whole is fine, ``duplex`` the letters the sender
+    wants printed on both sides of each leaf.
     """
 
     submission_id: str
@@ -90,6 +99,7 @@ class Package:
     sources: dict[str, bytes] = field(default_factory=dict)
     templates: dict[str, str] = field(default_factory=dict)
     problems: dict[str, tuple[str, str]] = field(default_factory=dict)
+    duplex: frozenset[str] = frozenset()
 
 
 class IntakeResult(NamedTuple):
@@ -144,7 +154,9 @@ def read_submission(path: Path, sender_id: str | None = None, templates=None) ->
     problems = {name[:-4]: ("FILE_TOO_LARGE", f"{name} is {size / 2**20:.0f} MiB; the plant takes letter files up "
                                               f"to {MAX_FILE_BYTES // 2**20} MiB: compress its images or split it.")
                 for name, size in too_large.items() if name[:-4] in listed}
-    composed, templates_used = _compose_all(rows, pdfs, xmls, problems, templates)
+    said = _manifest_duplex(rows, problems, manifest_format)
+    composed, templates_used, xml_said = _compose_all(rows, pdfs, xmls, problems, templates)
+    duplex = _duplex_letters(said, xml_said, problems)
     digest = hashlib.sha256()
     digest.update(_manifest_fingerprint(rows) + b"\0" + sender.encode())
     letters = {k: v for k, v in pdfs.items() if k in listed}
@@ -154,27 +166,76 @@ def read_submission(path: Path, sender_id: str | None = None, templates=None) ->
         digest.update(letter_id.encode() + b"\1" + hashlib.sha256(xmls[letter_id]).digest())
     for letter_id in sorted(problems):
         digest.update(letter_id.encode() + b"\2" + problems[letter_id][0].encode())
+    for letter_id in sorted(duplex):  # only duplex letters count: submissions without any keep their old ids
+        digest.update(letter_id.encode() + b"\3")
     return Package(submission_id=f"S-{digest.hexdigest()[:16]}", source=str(path.resolve()), rows=tuple(rows),
                    files={**letters, **composed}, sender_id=sender, manifest_format=manifest_format,
                    sources={k: v for k, v in xmls.items() if k in composed}, templates=templates_used,
-                   problems=problems)
+                   problems=problems, duplex=frozenset(duplex))
 
 
-def _compose_all(rows, pdfs, xmls, problems, templates) -> tuple[dict[str, bytes], dict[str, str]]:
-    """Compose the XML letters that have no PDF; a letter that cannot be composed gets its problem."""
-    from plant.intake.compose import CompositionError, Templates, compose
+def parse_duplex(text: str) -> bool | None:
+    """A letter's ``duplex`` as written: True (both sides of each leaf), False (one side), None when it says
+    nothing (empty); :class:`ValueError` for anything else."""
+    word = text.strip().lower()
+    if not word:
+        return None
+    if word not in DUPLEX_WORDS:
+        raise ValueError(text)
+    return DUPLEX_WORDS[word]
+
+
+def _manifest_duplex(rows, problems, manifest_format: str) -> dict[str, bool]:
+    """What the manifest says about each letter's duplex (letters saying nothing left out); a letter whose value
+    is neither true nor false gets a BAD_MANIFEST_ROW problem naming the letter and the field."""
+    said = {}
+    for row in rows:
+        try:
+            value = parse_duplex(row.duplex)
+        except ValueError:
+            where = f"manifest.{manifest_format} {'line' if manifest_format == 'csv' else 'letter'} {row.line}"
+            problems.setdefault(row.letter_id, (
+                "BAD_MANIFEST_ROW", f"letter {row.letter_id} ({where}): duplex = {row.duplex!r} is neither true nor "
+                                    "false; write true (printed on both sides of each leaf) or false (one side, the "
+                                    "default) and submit the letter again."))
+            continue
+        if value is not None:
+            said[row.letter_id] = value
+    return said
+
+
+def _duplex_letters(said: dict[str, bool], xml_said: dict[str, bool], problems) -> set[str]:
+    """The letters printed duplex: the manifest's word, else the XML letter's; a letter whose manifest and XML
+    disagree gets a BAD_MANIFEST_ROW problem (the plant does not guess which the sender meant)."""
+    for letter_id in sorted(set(said) & set(xml_said)):
+        if said[letter_id] != xml_said[letter_id] and letter_id not in problems:
+            problems[letter_id] = (
+                "BAD_MANIFEST_ROW", f"letter {letter_id}: the manifest says duplex = {str(said[letter_id]).lower()}, "
+                                    f'but {letter_id}.xml says duplex="{str(xml_said[letter_id]).lower()}"; make '
+                                    "them agree (or say it in one place) and submit the letter again.")
+    return {letter_id for letter_id, value in {**xml_said, **said}.items() if value and letter_id not in problems}
+
+
+def _compose_all(rows, pdfs, xmls, problems, templates) -> tuple[dict[str, bytes], dict[str, str], dict[str, bool]]:
+    """Compose the XML letters that have no PDF; a letter that cannot be composed gets its problem. Also returns
+    what the composed letters say about duplex (those saying nothing left out)."""
+    from plant.intake.compose import CompositionError, Templates, compose_letter
 
     templates = templates or Templates()
-    composed, used = {}, {}
+    composed, used, duplex = {}, {}, {}
     for row in rows:
         letter_id = row.letter_id
         if letter_id in pdfs or letter_id not in xmls or letter_id in problems:
             continue
         try:
-            composed[letter_id], used[letter_id] = compose(xmls[letter_id], row.values, templates)
+            letter = compose_letter(xmls[letter_id], row.values, templates)
         except CompositionError as exc:
             problems[letter_id] = (exc.code, f"{letter_id}.xml: {exc}")
-    return composed, used
+            continue
+        composed[letter_id], used[letter_id] = letter.pdf, letter.template_id
+        if letter.duplex is not None:
+            duplex[letter_id] = letter.duplex
+    return composed, used, duplex
 
 
 def _sender(value: str, path: Path) -> str:
@@ -204,8 +265,8 @@ def accept(conn_factory, blobs_dir: Path, package: Package, channel: str = "cli"
     with conn_factory() as conn:
         conn.execute(insert(t.submissions).values(submission_id=package.submission_id, source=package.source,
                                                   received_at=stamp, letters=len(package.rows)))
-        records = [_letter_record(package.submission_id, row, digests.get(row.letter_id), stamp)
-                   for row in package.rows]
+        records = [_letter_record(package.submission_id, row, digests.get(row.letter_id), stamp,
+                                  row.letter_id in package.duplex) for row in package.rows]
         conn.execute(insert(t.letters), records)
         pks = dict(conn.execute(select(t.letters.c.letter_id, t.letters.c.pk)
                                 .where(t.letters.c.submission_id == package.submission_id)).all())
@@ -234,10 +295,10 @@ def accept(conn_factory, blobs_dir: Path, package: Package, channel: str = "cli"
     return package.submission_id, True
 
 
-def _letter_record(submission_id: str, row: Row, digest: str | None, stamp: float) -> dict:
+def _letter_record(submission_id: str, row: Row, digest: str | None, stamp: float, duplex: bool) -> dict:
     values = {column: row.values.get(column, "") for column in MANIFEST_COLUMNS}
-    return {**values, "submission_id": submission_id, "pdf_sha256": digest, "state": State.RECEIVED.value,
-            "received_at": stamp, "updated_at": stamp}
+    return {**values, "submission_id": submission_id, "pdf_sha256": digest, "duplex": int(duplex),
+            "state": State.RECEIVED.value, "received_at": stamp, "updated_at": stamp}
 
 
 def _row_problem(row: Row, has_pdf: bool) -> tuple[str, str] | None:
@@ -297,22 +358,30 @@ def _parse_json_manifest(data: bytes, path: Path) -> tuple[list[Row], str]:
     for number, item in enumerate(letters, start=1):
         if not isinstance(item, dict):
             raise SubmissionError(f"{path}/manifest.json letter {number} is not an object.", path=str(path))
-        unknown = sorted(set(item) - set(MANIFEST_COLUMNS))
+        unknown = sorted(set(item) - set(MANIFEST_COLUMNS) - set(OPTIONAL_KEYS))
         if unknown:
             raise SubmissionError(f"{path}/manifest.json letter {number} has unknown key(s) {', '.join(unknown)}; "
-                                  f"allowed: {', '.join(MANIFEST_COLUMNS)}.", path=str(path), unknown=unknown)
-        records.append((number, {c: str(item.get(c) if item.get(c) is not None else "").strip()
-                                 for c in MANIFEST_COLUMNS}))
+                                  f"allowed: {', '.join(MANIFEST_COLUMNS + OPTIONAL_KEYS)}.", path=str(path),
+                                  unknown=unknown)
+        values = {c: str(item.get(c) if item.get(c) is not None else "").strip() for c in MANIFEST_COLUMNS}
+        records.append((number, {**values, "duplex": _json_text(item.get("duplex"))}))
     sender = document.get("sender_id") or ""
     return _rows(records, path, "manifest.json"), str(sender)
+
+
+def _json_text(value) -> str:
+    """A manifest.json value as the text the CSV would hold: booleans as true/false, null as nothing."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _rows(records: list[tuple[int, dict[str, str]]], path: Path, name: str) -> list[Row]:
     """Rows with checked, unique letter ids."""
     rows: list[Row] = []
     seen: dict[str, int] = {}
-    for line, values in records:
-        values = {c: values.get(c, "") for c in MANIFEST_COLUMNS}
+    for line, raw in records:
+        values = {c: raw.get(c, "") for c in MANIFEST_COLUMNS}
         letter_id = values["letter_id"]
         if not LETTER_ID.match(letter_id):
             raise SubmissionError(f"{path}/{name} line {line}: letter_id {letter_id!r} is empty or has "
@@ -323,7 +392,7 @@ def _rows(records: list[tuple[int, dict[str, str]]], path: Path, name: str) -> l
                                   f"and {line}; letter ids must be unique within a submission.",
                                   path=str(path), letter_id=letter_id)
         seen[letter_id] = line
-        rows.append(Row(line=line, values=values))
+        rows.append(Row(line=line, values=values, duplex=raw.get("duplex", "")))
     if not rows:
         raise SubmissionError(f"{path}/{name} has no letters; add one row per letter.", path=str(path))
     return rows

@@ -11,7 +11,8 @@ from sqlalchemy import (
 )
 
 #: Bump when a table changes; :func:`plant.ledger.store.Ledger.migrate` upgrades older ledgers.
-SCHEMA_VERSION = 1
+#: 2: ``letters.duplex`` (the sender's choice per letter) and ``print_jobs.duplex`` (the job is printed duplex).
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -44,6 +45,8 @@ letters = Table(
     Column("city", Text, nullable=False),
     Column("country", String(64), nullable=False),
     Column("mail_class", String(32), nullable=False),
+    #: 1 when the sender wants the letter printed on both sides of each leaf (manifest ``duplex``), else 0.
+    Column("duplex", Integer, nullable=False, default=0, server_default="0"),
     Column("pdf_sha256", String(64)),
     Column("pages", Integer),
     Column("state", String(32), nullable=False),
@@ -84,6 +87,8 @@ print_jobs = Table(
     #: When the planner expects the job inserted (epoch seconds): the SLA-risk yardstick.
     Column("due_at", Float),
     Column("state", String(32), nullable=False),
+    #: 1 when the job's letters are duplex: imposed two pages a leaf and printed two-sided; else 0 (simplex).
+    Column("duplex", Integer, nullable=False, default=0, server_default="0"),
     Column("pdf_path", Text),
     Column("sheets", Integer),
     Column("pieces", Integer, nullable=False),
@@ -167,6 +172,7 @@ events = Table(
 )
 Index("ix_events_entity", events.c.entity, events.c.entity_id)
 Index("ix_events_at", events.c.at)  # the throughput dashboard reads events by time
+Index("ix_events_event", events.c.event, events.c.entity, events.c.at)  # /metrics counts events by name
 
 outbox = Table(
     "outbox", metadata,

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy import Column, Connection, Engine, create_engine, event, insert, inspect, select, update
 from sqlalchemy.pool import NullPool
 
 from plant.errors import IllegalTransition
@@ -69,18 +69,24 @@ class Ledger:
 
         Areas keep their own tables in ``plant/ledger/schema_<area>.py`` on the shared ``metadata``; they are all
         loaded here, so a new area's tables, and any index added to an existing table, are created on the next
-        start.
+        start. Columns added to an existing table come from the steps of :data:`UPGRADES` newer than the
+        ledger's recorded version, in the same transaction as the new version.
         """
         _load_area_schemas()
         with self.tx() as conn:
             t.metadata.create_all(conn)
+            version = conn.execute(select(t.schema_info.c.version)).scalar()
+            if version is not None and version < t.SCHEMA_VERSION:
+                for target, step in UPGRADES:
+                    if version < target:
+                        step(conn)
+                        log.info("ledger_upgraded", from_version=version, to_version=target)
             for table in t.metadata.sorted_tables:  # indexes added since a table was created
                 for index in table.indexes:
                     index.create(conn, checkfirst=True)
-            version = conn.execute(select(t.schema_info.c.version)).scalar()
             if version is None:
                 conn.execute(insert(t.schema_info).values(id=1, version=t.SCHEMA_VERSION))
-            elif version < t.SCHEMA_VERSION:  # pragma: no cover - first schema; upgrades append here
+            elif version < t.SCHEMA_VERSION:
                 conn.execute(update(t.schema_info).values(version=t.SCHEMA_VERSION))
 
     @contextmanager
@@ -100,6 +106,36 @@ class Ledger:
         self.engine.dispose()
         if self.reader is not self.engine:
             self.reader.dispose()
+
+
+def add_column(conn: Connection, column: Column) -> None:
+    """Add ``column`` (a column of the schema, with its type, nullability and server default) to its table in an
+    existing ledger, unless the table has it already: a ledger created by this code, or upgraded by a concurrent
+    process (PostgreSQL takes ``IF NOT EXISTS``; SQLite's ``BEGIN IMMEDIATE`` already serialises migrations)."""
+    table = column.table.name
+    if column.name in {c["name"] for c in inspect(conn).get_columns(table)}:
+        return
+    preparer = conn.dialect.identifier_preparer
+    ddl = f"{preparer.quote(column.name)} {column.type.compile(dialect=conn.dialect)}"
+    if column.server_default is not None:
+        ddl += f" DEFAULT {column.server_default.arg}"
+    if not column.nullable:
+        ddl += " NOT NULL"
+    exists = " IF NOT EXISTS" if conn.dialect.name == "postgresql" else ""
+    conn.exec_driver_sql(f"ALTER TABLE {preparer.quote(table)} ADD COLUMN{exists} {ddl}")
+
+
+def _add_duplex(conn: Connection) -> None:
+    """Version 2: letters say whether they are duplex, jobs whether they are printed so. Existing rows read as
+    simplex, which matches their pieces (whose sheets were counted as pages), so a job planned but not yet imposed
+    is imposed one page a leaf."""
+    add_column(conn, t.letters.c.duplex)
+    add_column(conn, t.print_jobs.c.duplex)
+
+
+#: Upgrade steps of older ledgers, oldest first: (the schema version a step brings a ledger to, the step). Each
+#: runs inside the migrating transaction and leaves alone what a ledger has already.
+UPGRADES = ((2, _add_duplex),)
 
 
 def _load_area_schemas() -> None:

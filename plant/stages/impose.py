@@ -1,18 +1,22 @@
 """Stage ``impose(job_id)``: write the job's print-ready PDF with every sheet's codes, and its sheet map.
 
-The layout is the job's printer's (``[[printers]] layout, sheet, duplex, stack_depth``): 1-up on A4, 2-up cut and
-stack on A3 or SRA3, or 2-up on a 520 mm web, simplex or duplex (turn or tumble). N-up jobs also get their cut
+The layout is the job's printer's (``[[printers]] layout, sheet, stack_depth``): 1-up on A4, 2-up cut and stack
+on A3 or SRA3, or 2-up on a 520 mm web. Whether it is duplex is the job's (its letters', ``print_jobs.duplex``): a
+duplex job is imposed two pages a leaf with the press's turn or tumble, a simplex job one page a leaf with blank
+backs left unprinted, whatever the press could do. A duplex job whose press no longer prints duplex (plant.toml
+changed since it was planned) is released for re-planning, never printed one-sided. N-up jobs also get their cut
 spec (:mod:`plant.stages.cut`), so the inserter line's cutter can undo the cut-and-stack order.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import structlog
 from sqlalchemy import select
 
-from imposition import Layout, Marks, PieceInput
+from imposition import Duplex, Layout, Marks, PieceInput
 from imposition import impose as impose_pieces
 from plant.intake.blobs import atomic_write, blob_path
 from plant.ledger import enqueue, move_entity, move_letters
@@ -49,12 +53,15 @@ def impose(job_id: str) -> None:
         if job is None or job.state != JobState.PLANNED.value:
             return
         rows = [r for r in job_pieces(conn, job_id) if r.state == State.PLANNED.value]
+    if job.duplex and not _prints_duplex(plant.settings, job.printer):
+        _release(plant, job)
+        return
     out = plant.settings.spool_dir / f"{job_id}.pdf"
     marks = _issue_postage(plant, rows)
     rows = [r for r in rows if str(r.piece_id) in marks]
     pieces = [PieceInput(piece_id=str(r.piece_id), pdf_path=blob_path(plant.settings.blobs_dir, r.pdf_sha256),
                          tracking_id=r.tracking_id, postage=marks[str(r.piece_id)]) for r in rows]
-    layout = job_layout(plant.settings, job.printer)
+    layout = job_layout(plant.settings, job.printer, duplex=bool(job.duplex))
     sheet_map = impose_pieces(pieces, out, job_id, layout, Marks(geometry=plant.settings.mark_layout()))
     atomic_write(Path(f"{out}.map.json"), sheet_map.to_json().encode())
     write_cut_spec(out, layout, sheet_map)
@@ -69,25 +76,48 @@ def impose(job_id: str) -> None:
     plant.notify()
 
 
-def job_layout(settings, printer_name: str) -> Layout:
-    """The layout of jobs on ``printer_name``; 1-up simplex A4 for a printer the fleet no longer has."""
+def job_layout(settings, printer_name: str, duplex: bool = False) -> Layout:
+    """The layout of a job on ``printer_name``: the press's scheme, sheet and stack depth; duplex with the press's
+    turn or tumble when the job is ``duplex`` (and the press prints duplex), else simplex. 1-up simplex A4 for a
+    printer the fleet no longer has."""
     printer = settings.printer(printer_name)
-    return Layout() if printer is None else settings.imposition_layout(printer)
+    if printer is None:
+        return Layout()
+    layout = settings.imposition_layout(printer)
+    return layout if duplex else replace(layout, duplex=Duplex.NONE)
+
+
+def _prints_duplex(settings, printer_name: str) -> bool:
+    printer = settings.printer(printer_name)
+    return printer is not None and printer.can_duplex
+
+
+def _release(plant, job) -> None:
+    """Give a duplex job its press can no longer print back to the planner (a duplex press, or the manual path)."""
+    from plant.stages.replan import release_job  # replan imports this module
+
+    reason = (f"{job.printer} does not print duplex (its [[printers]] duplex is simplex, or it left the fleet); "
+              "the duplex job is planned again")
+    with plant.ledger.tx() as conn:
+        release_job(conn, job.job_id, reason)
+    log.warning("duplex_job_released", job=job.job_id, printer=job.printer, reason=reason)
+    plant.notify()
 
 
 #: The JobTicket ``media`` of each press sheet (CUPS takes the size names; the web as a custom size).
 MEDIA = {"A4": "A4", "A3": "A3", "SRA3": "SRA3", "WEB520": "Custom.520x297mm"}
 
 
-def ticket_options(settings, printer_name: str) -> dict[str, str]:
-    """The ``media`` and ``sides`` a job on ``printer_name`` is printed with, from the printer's layout: its sheet,
-    and for duplex work its configured ``sides`` (default two-sided-long-edge for turn, -short-edge for tumble)."""
+def ticket_options(settings, printer_name: str, duplex: bool = False) -> dict[str, str]:
+    """The ``media`` and ``sides`` a job on ``printer_name`` is printed with: the printer's sheet, and the sides
+    of the job — one-sided for a simplex job on any press; for a ``duplex`` job the press's configured ``sides``
+    (default two-sided-long-edge for turn, -short-edge for tumble), as :func:`job_layout` imposed it."""
     printer = settings.printer(printer_name)
     if printer is None:
         return {}
-    duplex = printer.duplex.value
-    sides = "one-sided" if duplex == "simplex" else printer.sides or \
-        ("two-sided-long-edge" if duplex == "turn" else "two-sided-short-edge")
+    mode = printer.duplex.value
+    sides = "one-sided" if not duplex or mode == "simplex" else printer.sides or \
+        ("two-sided-long-edge" if mode == "turn" else "two-sided-short-edge")
     return {"media": MEDIA[printer.sheet_name.value], "sides": sides}
 
 

@@ -3,12 +3,15 @@
 The decision is the scheduler's (:func:`plant.scheduling.plan_work`, pure, over plain data): jobs of matching
 pieces in due order, reprints first, on the press and inserter that keep every piece on time and the plant's
 makespan near its lower bound, given what the devices already have queued. What must match is what the ledger
-knows of a piece today — its mail class, its sheets (one page a sheet: simplex) and whether it is a reprint —
-with the scheduler's defaults for the rest (plain stock, black only, the inserter's envelope, no inserts);
-:class:`~plant.scheduling.work.Piece` takes stock, duplex, colour, sheet size, envelope and inserts as soon as
-letters carry them. This stage only reads the ledger, asks, and writes the answer: pieces move PRINT_READY →
-PLANNED by compare-and-set, so a duplicate message plans nothing. Pieces no device can take fail with the
-reason and its code (``NO_INSERTER``, ``NO_PRESS``).
+knows of a piece today — its mail class, its sheets (its leaves: ⌈pages/2⌉ for a duplex letter), whether it is
+duplex and whether it is a reprint — with the scheduler's defaults for the rest (plain stock, black only, the
+inserter's envelope, no inserts); :class:`~plant.scheduling.work.Piece` takes stock, colour, sheet size, envelope
+and inserts as soon as letters carry them. Duplex is the letter's (the sender's choice): a duplex job goes only to
+a press whose ``[[printers]] duplex`` is ``turn`` or ``tumble``, a simplex job to any press (a duplex press
+prints it one-sided), and the job records which it is (``print_jobs.duplex``) for the impose and spool stages.
+This stage only reads the ledger, asks, and writes the answer: pieces move PRINT_READY → PLANNED by
+compare-and-set, so a duplicate message plans nothing. Pieces no device can take fail with the
+reason and its code (``NO_INSERTER``, ``NO_PRESS``: e.g. a duplex letter on a fleet without a duplex press).
 
 Only devices in service are planned on: a press or inserter an operator took down, or a press stopped longer
 than ``plan.replan_after_s`` (:mod:`plant.stages.replan`), gets no new job. Pieces that only such a device could
@@ -49,8 +52,8 @@ def plan(submission_id: str) -> None:
     letters, pieces = t.letters.c, t.pieces.c
     settings = plant.settings
     with plant.ledger.read() as conn:  # plan outside the write lock: the writes below are compare-and-set
-        rows = conn.execute(select(letters.pk, letters.mail_class, letters.received_at, pieces.piece_id,
-                                   pieces.sheets, pieces.prints)
+        rows = conn.execute(select(letters.pk, letters.mail_class, letters.received_at, letters.duplex,
+                                   pieces.piece_id, pieces.sheets, pieces.prints)
                             .select_from(t.letters.join(t.pieces, pieces.letter_pk == letters.pk))
                             .where(letters.submission_id == submission_id, letters.state == State.PRINT_READY.value)
                             .order_by(letters.pk)).all()
@@ -59,8 +62,8 @@ def plan(submission_id: str) -> None:
         stamp = int(now())
         printer_busy, inserter_busy = _queued_seconds(conn, settings)
         down = out_of_service(conn)
-    printers = [Printer(p.name, p.sheets_per_minute, available_s=stamp + printer_busy[p.name], up=p.name not in down)
-                for p in settings.printers]
+    printers = [Printer(p.name, p.sheets_per_minute, available_s=stamp + printer_busy[p.name], up=p.name not in down,
+                        duplex=p.can_duplex) for p in settings.printers]
     inserters = [Inserter(i.name, i.envelopes_per_hour, i.max_sheets, available_s=stamp + inserter_busy[i.name],
                           up=i.name not in down) for i in settings.inserters]
     if not any(p.up for p in printers) or not any(i.up for i in inserters):
@@ -71,7 +74,7 @@ def plan(submission_id: str) -> None:
     work = plan_work(printers, inserters,
                      [Piece(r.piece_id, r.sheets, r.mail_class, int(r.received_at + SLA_S.get(r.mail_class,
                                                                                              DEFAULT_SLA_S)),
-                            reprint=r.prints > 0) for r in rows],
+                            reprint=r.prints > 0, duplex=bool(r.duplex)) for r in rows],
                      stamp, max_job_pieces=settings.job_max_pieces, time_limit_s=PLAN_TIME_LIMIT_S)
     by_piece = {r.piece_id: r for r in rows}
     assignments = {a.job: a for a in work.plan.assignments}
@@ -102,7 +105,7 @@ def plan(submission_id: str) -> None:
 def _fits_when_all_up(row, printers, inserters) -> bool:
     """Whether a piece the devices in service cannot take would fit the fleet with every device back: it waits."""
     fleet = Instance(tuple(replace(p, up=True) for p in printers), tuple(replace(i, up=True) for i in inserters), ())
-    return manual_reason(Job("probe", 1, row.sheets, 0), fleet) is None
+    return manual_reason(Job("probe", 1, row.sheets, 0, duplex=bool(row.duplex)), fleet) is None
 
 
 def _record_job(conn, submission_id: str, formed, assignment, by_piece) -> None:
@@ -116,7 +119,8 @@ def _record_job(conn, submission_id: str, formed, assignment, by_piece) -> None:
     stamp = now()
     number = conn.execute(insert(t.print_jobs).values(
         submission_id=submission_id, printer=assignment.printer, inserter=assignment.inserter,
-        state=JobState.PLANNED.value, sheets=sheets, pieces=len(group), due_at=assignment.insert_end_s,
+        state=JobState.PLANNED.value, duplex=int(formed.duplex), sheets=sheets, pieces=len(group),
+        due_at=assignment.insert_end_s,
         created_at=stamp, updated_at=stamp).returning(t.print_jobs.c.number)).scalar_one()
     job_id = job_name(number)
     conn.execute(update(t.print_jobs).where(t.print_jobs.c.number == number).values(job_id=job_id))
@@ -126,11 +130,11 @@ def _record_job(conn, submission_id: str, formed, assignment, by_piece) -> None:
                  .values(job_id=job_id, run_id=None))
     append_event(conn, "job", job_id, "plan", None, JobState.PLANNED.value,
                  {"printer": assignment.printer, "inserter": assignment.inserter, "pieces": len(group),
-                  "sheets": sheets, "print_start_s": assignment.print_start_s,
+                  "sheets": sheets, "duplex": formed.duplex, "print_start_s": assignment.print_start_s,
                   "insert_end_s": assignment.insert_end_s})
     enqueue(conn, "impose", job_id)
     log.info("job_planned", job=job_id, printer=assignment.printer, inserter=assignment.inserter,
-             pieces=len(group), sheets=sheets)
+             pieces=len(group), sheets=sheets, duplex=formed.duplex)
 
 
 def _queued_seconds(conn, settings) -> tuple[dict[str, int], dict[str, int]]:

@@ -32,13 +32,14 @@ def preflight(submission_id: str) -> None:
     letters = t.letters.c
     with plant.ledger.read() as conn:
         rows = conn.execute(select(letters.pk, letters.letter_id, letters.pdf_sha256, letters.name, letters.address_1,
-                                   letters.address_2, letters.postcode, letters.city).where(
+                                   letters.address_2, letters.postcode, letters.city, letters.duplex).where(
             letters.submission_id == submission_id, letters.state == State.RECEIVED.value,
             letters.preflight_ok.is_(None))).all()
     settings = plant.settings
     verdicts = preflight_letters(settings, [
         (row.pk, blob_path(settings.blobs_dir, row.pdf_sha256),
-         address_lines(row.name, row.address_1, row.address_2, row.postcode, row.city)) for row in rows])
+         address_lines(row.name, row.address_1, row.address_2, row.postcode, row.city)) for row in rows],
+        duplex={row.pk for row in rows if row.duplex})
     overlays = {}
     for row in rows:
         verdict = verdicts[row.pk]

@@ -4,7 +4,7 @@ The decision — registry version, time, sender, answer, and the rule that match
 recorded per letter, in ``routing_decisions`` and in the letter's route event. Digital letters are handed to
 the mailbox (:mod:`plant.intake.digital`): delivered ones become DELIVERED_DIGITAL with a fallback time; a
 recipient without a mailbox gets KEPT_FOR_SENDER (or print, by configuration). Print letters get their piece: a
-tracking id from the configured ranges, sheet count and mass.
+tracking id from the configured ranges, its sheets (leaves: duplex letters take ⌈pages/2⌉) and mass.
 
 The fallback of unopened digital letters to print is not this stage's: the running plant's timed sweep applies
 it (:mod:`plant.sweeps`), so no message waits days in the queue for it.
@@ -26,7 +26,7 @@ from plant.ledger import enqueue, move_letters, now
 from plant.ledger import schema as t
 from plant.ledger import schema_intake as ti
 from plant.model import Channel, Event, State
-from plant.postage import piece_mass
+from plant.postage import leaves, piece_mass
 from plant.runtime import current
 
 log = structlog.get_logger(__name__)
@@ -133,10 +133,15 @@ def _no_mailbox(conn, settings, pks: Sequence[int], by_pk, decisions, at: float)
 
 
 def make_pieces(conn, settings, rows: Sequence) -> None:
-    """Give each print letter of ``rows`` its piece: a tracking id, its sheet count and mass."""
+    """Give each print letter of ``rows`` its piece: a tracking id, its sheets and its mass.
+
+    A piece's sheets are its leaves (:func:`~plant.postage.leaves`): ⌈pages/2⌉ for a duplex letter, its pages for
+    a simplex one; its mass, and so its tariff band, the inserters that take it and its print time follow them.
+    """
     if not rows:
         return
     ids = allocate_for(conn, settings, len(rows))
+    sheets = [leaves(row.pages, bool(row.duplex)) for row in rows]
     conn.execute(insert(t.pieces), [
-        {"letter_pk": row.pk, "tracking_id": tid, "sheets": row.pages, "prints": 0,
-         "mass_g": piece_mass(settings.mass, row.pages)} for row, tid in zip(rows, ids)])
+        {"letter_pk": row.pk, "tracking_id": tid, "sheets": n, "prints": 0, "mass_g": piece_mass(settings.mass, n)}
+        for row, tid, n in zip(rows, ids, sheets)])

@@ -37,9 +37,9 @@ def settings_with(tmp_path: Path, printer: str, inserter: str = INSERTER):
     ('duplex = "turn"', Layout(duplex=Duplex.TURN)),
 ])
 def test_a_printers_layout_keys_make_its_jobs_layout(tmp_path, lines, layout):
-    """layout/sheet/duplex/stack_depth become the imposition layout of the printer's jobs (default 1-up simplex A4,
-    and each N-up layout's first sheet)."""
-    assert job_layout(settings_with(tmp_path, lines), "p") == layout
+    """layout/sheet/duplex/stack_depth become the imposition layout of the printer's duplex jobs (default 1-up
+    simplex A4, and each N-up layout's first sheet); simplex jobs: tests/plant/test_duplex_letters.py."""
+    assert job_layout(settings_with(tmp_path, lines), "p", duplex=True) == layout
 
 
 def test_a_printer_the_fleet_no_longer_has_gets_one_up(tmp_path):
@@ -86,8 +86,8 @@ def test_impossible_cutters_are_refused(tmp_path, lines, problem):
     ('layout = "web-2up"', {"media": "Custom.520x297mm", "sides": "one-sided"}),
 ])
 def test_the_press_ticket_names_the_sheet_and_the_sides(tmp_path, lines, ticket):
-    """The job ticket's media is the printer's sheet, its sides the duplex mode (or the configured sides)."""
-    assert ticket_options(settings_with(tmp_path, lines), "p") == ticket
+    """A duplex job's ticket: media is the printer's sheet, its sides the duplex mode (or the configured sides)."""
+    assert ticket_options(settings_with(tmp_path, lines), "p", duplex=True) == ticket
 
 
 def imposed(tmp_path, layout: Layout, counts=(3, 1, 2)) -> Path:

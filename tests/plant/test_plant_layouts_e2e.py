@@ -4,6 +4,7 @@ spoil → reprint path with the same ids."""
 
 from __future__ import annotations
 
+import csv
 import json
 from collections import Counter
 from pathlib import Path
@@ -27,9 +28,17 @@ def fleet(printer: str, inserter: str = "") -> str:
             f'[[inserters]]\nname = "ins-n"\n{inserter}\n')
 
 
-def run_batch(tmp_path: Path, config_text: str, letters: int = 20, seed: int = 11) -> Path:
-    """Run ``letters`` generated letters (1–4 pages, all printed) through a plant of the given fleet; its state."""
+def run_batch(tmp_path: Path, config_text: str, letters: int = 20, seed: int = 11, duplex: bool = False) -> Path:
+    """Run ``letters`` generated letters (1–4 pages, all printed; all duplex when ``duplex``) through a plant of the
+    given fleet; its state."""
     batch = generate(tmp_path / "in", letters, seed=seed)
+    if duplex:
+        manifest = batch.submission / "manifest.csv"
+        rows = read_csv(manifest)
+        with open(manifest, "w", newline="", encoding="utf-8") as out:
+            writer = csv.DictWriter(out, fieldnames=[*rows[0], "duplex"])
+            writer.writeheader()
+            writer.writerows({**row, "duplex": "true"} for row in rows)
     config = tmp_path / "plant.toml"
     config.write_text(config_text)
     state = tmp_path / "state"
@@ -87,18 +96,20 @@ def test_a_batch_on_a_2up_cut_and_stack_press_is_read_leaf_by_leaf_and_dispatche
 
 
 def test_duplex_tumble_on_sra3_envelopes_leaves_not_pages(tmp_path):
-    """Duplex work and tumble, 2-up on SRA3: the press is sent two-sided jobs (it counts sheets, not pages), the
-    cutter turns the backs upright, the inserter takes each piece as its leaves and every letter goes out once."""
+    """Duplex letters on a tumble press, 2-up on SRA3: the press is sent two-sided jobs (it counts sheets, not
+    pages), the cutter turns the backs upright, the inserter takes each piece as its leaves and every letter goes
+    out once."""
     state = run_batch(tmp_path, fleet('layout = "2up-cutstack"\nsheet = "SRA3"\nduplex = "tumble"\nstack_depth = 3'),
-                      seed=12)
+                      seed=12, duplex=True)
     dispatched_once(state, 20)
     assert query(state, "SELECT count(*) FROM events WHERE event = 'spoil'") == [(0,)]
     press = json.loads((state / "devices" / "printers" / "press-n" / "state" / "press.json").read_text())
     assert press["lifetime_sheets"] == query(state, "SELECT sum(sheets) FROM print_jobs")[0][0]
-    pages = dict(query(state, "SELECT piece_id, sheets FROM pieces"))
+    pages = dict(query(state, "SELECT p.piece_id, l.pages FROM pieces p JOIN letters l ON l.pk = p.letter_pk"))
     read = {int(r["piece_id"]): int(r["sheets_read"]) for run_id, _, _ in runs(state)
             for r in inserter_results(state, run_id)}
     assert read == {piece: -(-n // 2) for piece, n in pages.items()}
+    assert read == dict(query(state, "SELECT piece_id, sheets FROM pieces"))
 
 
 def test_a_cutter_fault_ends_in_a_reprint_with_the_same_ids(tmp_path):
