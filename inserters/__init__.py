@@ -11,10 +11,12 @@ from enum import Enum
 from inserters.collation import NO_FAULTS, Collated, Faults, collate
 from inserters.cutter import BadCutId, Cutter, CutterError, CutJob, CutResult, DuplicateCut, SimulatedCutter, UnknownCut
 from inserters.cutting import NO_CUT_FAULTS, Backs, CutFaults, CutPlan, CutSpec, cut_order
-from inserters.errors import (BadRunId, DuplicateRun, InserterError, MailRunFileError, RunRejected,
-                              UnknownInserterKind, UnknownRun, UnreadableStack)
+from inserters.errors import (BadRunId, DuplicateRun, InserterError, InserterStopped, MachineStatusUnreadable,
+                              MailRunFileError, RunRejected, UnknownInserterKind, UnknownRun, UnreadableStack,
+                              remedy_for)
 from inserters.mailrun import DEFAULT_LAYOUT, CsvLayout, MailRunLayout
-from inserters.protocol import Inserter, MailRun, Outcome, PieceResult, RunRecord, RunResult
+from inserters.protocol import (Inserter, InserterState, InserterStatus, MailRun, Outcome, PieceResult, RunRecord,
+                                RunResult, Withdrawable)
 
 
 class InserterKind(Enum):
@@ -48,7 +50,8 @@ def __getattr__(name: str):
 
 __all__ = ["Backs", "BadCutId", "BadRunId", "Collated", "CsvLayout", "CutFaults", "CutJob", "CutPlan", "CutResult",
            "CutSpec", "Cutter", "CutterError", "DEFAULT_LAYOUT", "DuplicateCut", "DuplicateRun", "Faults", "Inserter",
-           "InserterError", "InserterKind", "MailRun", "MailRunFileError", "MailRunLayout", "NO_CUT_FAULTS",
-           "NO_FAULTS", "Outcome", "PieceResult", "RunRecord", "RunRejected", "RunResult", "SimulatedCutter",
-           "SimulatedInserter", "UnknownCut", "UnknownInserterKind", "UnknownRun", "UnreadableStack", "collate",
-           "cut_order", "make_inserter"]
+           "InserterError", "InserterKind", "InserterState", "InserterStatus", "InserterStopped",
+           "MachineStatusUnreadable", "MailRun", "MailRunFileError", "MailRunLayout", "NO_CUT_FAULTS", "NO_FAULTS",
+           "Outcome", "PieceResult", "RunRecord", "RunRejected", "RunResult", "SimulatedCutter", "SimulatedInserter",
+           "UnknownCut", "UnknownInserterKind", "UnknownRun", "UnreadableStack", "Withdrawable", "collate",
+           "cut_order", "make_inserter", "remedy_for"]

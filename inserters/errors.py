@@ -2,11 +2,62 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+
+#: What an operator does about an inserter's stop reason (our keywords, in the style of IPP printer-state-reasons).
+REMEDIES: dict[str, str] = {
+    "envelope-jam": "take the jammed envelope out of the track, then clear the stop on the inserter's panel",
+    "sheet-jam": "take the jammed sheets out of the collating track, then clear the stop",
+    "double-feed": "take the double-fed sheets out of the feeder, square the stack, then clear the stop",
+    "feeder-empty": "load the next sheets into the feeder, then clear the stop",
+    "envelopes-empty": "refill the envelope hopper, then clear the stop",
+    "sealer-empty": "refill the sealer's water, then clear the stop",
+    "output-full": "empty the output stacker, then clear the stop",
+    "cover-open": "close the cover, then clear the stop",
+    "paused": "resume the inserter on its panel",
+    "offline": "bring the inserter online",
+}
+
+#: What we tell the operator when no reason we know explains the stop.
+DEFAULT_REMEDY = "check the inserter's panel, fix what it reports, then clear the stop"
+
+#: Suffixes that qualify a reason keyword's severity (as IPP's printer-state-reasons do).
+REASON_SUFFIXES = ("-report", "-warning", "-error")
+
+
+def remedy_for(reasons: Iterable[str]) -> str:
+    """The operator action for the first reason we know, so a stop message always ends in a fix."""
+    for reason in reasons:
+        for suffix in REASON_SUFFIXES:
+            if reason.endswith(suffix):
+                reason = reason[: -len(suffix)]
+                break
+        if reason in REMEDIES:
+            return REMEDIES[reason]
+    return DEFAULT_REMEDY
 
 
 class InserterError(Exception):
     """Base of every error the inserter library raises."""
+
+
+class InserterStopped(InserterError):
+    """The inserter stopped by itself (a jam, an empty hopper, an open cover, …) and needs an operator."""
+
+    def __init__(self, inserter: str, reasons: Iterable[str]) -> None:
+        self.inserter, self.reasons = inserter, tuple(reasons)
+        shown = ", ".join(self.reasons) or "no reason given"
+        super().__init__(f"Inserter {inserter!r} is stopped ({shown}); {remedy_for(self.reasons)}.")
+
+
+class MachineStatusUnreadable(InserterError):
+    """The inserter's machine status file cannot be read or does not follow the documented format."""
+
+    def __init__(self, inserter: str, path: Path, detail: str) -> None:
+        self.inserter, self.path, self.detail = inserter, Path(path), detail
+        super().__init__(f"Inserter {inserter!r} wrote an unreadable machine status {path} ({detail}); check the "
+                         "inserter's status writer, then ask again.")
 
 
 class DuplicateRun(InserterError):

@@ -5,6 +5,7 @@ data, in the configured layout) and then ``runs/<run>.json`` (job id, printed sh
 atomically; the header appearing is what hands the run over. :meth:`~SimulatedInserter.find` and
 :meth:`~SimulatedInserter.result` read ``progress/<run>.json`` while the run is in the machine and
 ``results/<run>.csv`` + ``results/<run>.json`` once it is finished (the JSON is written last).
+:meth:`~SimulatedInserter.machine_status` reads ``machine.json``, the device's own state.
 
 Device side (:meth:`~SimulatedInserter.step` for tests, :meth:`~SimulatedInserter.run` in a thread, or
 ``python -m inserters.simulated --folder F``): takes runs in submission order, reads every sheet's control code
@@ -12,6 +13,23 @@ with the camera, collates (:mod:`inserters.collation`), and works through the en
 ``envelopes_per_hour`` of device time, ``time_scale`` wall seconds per device second (0 = instantly) — on an
 injectable clock. Progress is saved after every step, so a restarted device resumes a run where it stopped and
 never touches a run whose results exist: no piece is enveloped twice.
+
+Taking and withdrawing a run. The device *takes* a run by renaming its header from ``runs/`` into ``taken/``
+before it feeds a sheet; :meth:`~SimulatedInserter.withdraw` renames the same header into ``withdrawn/``. A rename
+is atomic, so exactly one of the two wins: a header in ``withdrawn/`` proves the machine never started the run
+and never will.
+
+Stops. The machine stops for an operator after the machine-lifetime envelope numbers ``stops_at`` (with
+``stop_reasons``, by default an empty envelope hopper), or when a fault is injected (:meth:`fault`, for tests and
+demos: ``control/fault.json``). Stopped, it feeds nothing and reports ``stopped`` with the reasons in
+``machine.json``; the envelopes done so far stay done. :meth:`clear` (``control/clear``, the operator's action)
+starts it again where it stopped. Only the device writes ``machine.json``; the state and the lifetime count
+survive a restart. The machine status file::
+
+    {"format": "plant-inserter-machine/1", "state": "stopped", "reasons": ["envelope-jam"], "envelopes": 412}
+
+``state`` is ``stopped`` or ``running`` (``idle``/``processing`` are read as running); a running machine is
+reported idle or processing by its queue, as is a folder without the file.
 """
 
 from __future__ import annotations
@@ -19,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import threading
 import time
@@ -30,9 +49,10 @@ import structlog
 
 from inserters.camera import read_sheets
 from inserters.collation import NO_FAULTS, Envelope, Faults, account, collate
-from inserters.errors import BadRunId, DuplicateRun, MailRunFileError, RunRejected, UnknownRun, UnreadableStack
+from inserters.errors import (BadRunId, DuplicateRun, MachineStatusUnreadable, MailRunFileError, RunRejected,
+                              UnknownRun, UnreadableStack)
 from inserters.mailrun import DEFAULT_LAYOUT, MailRunLayout, atomic_write
-from inserters.protocol import MailRun, Outcome, PieceResult, RunRecord, RunResult
+from inserters.protocol import InserterState, InserterStatus, MailRun, Outcome, PieceResult, RunRecord, RunResult
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +68,14 @@ DEFAULT_MAX_SHEETS = 6
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 #: Slack on the envelope count due, so 0.3 s / 0.1 s counts 3 envelopes, not 2.999….
 _DUE_EPSILON = 1e-9
+#: Format tag of the machine status file.
+MACHINE_FORMAT = "plant-inserter-machine/1"
+#: Reasons the machine gives when it stops at one of its ``stops_at`` envelopes.
+DEFAULT_STOP_REASONS = ("envelopes-empty",)
+#: Reasons of an injected fault (:meth:`SimulatedInserter.fault`) that names none.
+DEFAULT_FAULT_REASONS = ("envelope-jam",)
+#: ``machine.json`` states read as a running machine (idle or processing by its queue).
+_RUNNING = frozenset({"running", InserterState.IDLE.value, InserterState.PROCESSING.value})
 
 
 @dataclass
@@ -69,9 +97,11 @@ class SimulatedInserter:
 
     def __init__(self, name: str, folder: Path | str, envelopes_per_hour: float = DEFAULT_ENVELOPES_PER_HOUR,
                  max_sheets: int = DEFAULT_MAX_SHEETS, time_scale: float = 1.0, *, faults: Faults = NO_FAULTS,
-                 clock: Callable[[], float] = time.monotonic, layout: MailRunLayout = DEFAULT_LAYOUT) -> None:
-        if envelopes_per_hour <= 0 or max_sheets < 1 or time_scale < 0:
-            raise ValueError("envelopes_per_hour > 0, max_sheets >= 1 and time_scale >= 0 are required")
+                 clock: Callable[[], float] = time.monotonic, layout: MailRunLayout = DEFAULT_LAYOUT,
+                 stops_at: Sequence[int] = (), stop_reasons: Sequence[str] = DEFAULT_STOP_REASONS) -> None:
+        if envelopes_per_hour <= 0 or max_sheets < 1 or time_scale < 0 or any(n < 1 for n in stops_at):
+            raise ValueError("envelopes_per_hour > 0, max_sheets >= 1, time_scale >= 0 and stops_at >= 1 are "
+                             "required")
         self.name = name
         self.folder = Path(folder)
         self.envelopes_per_hour = float(envelopes_per_hour)
@@ -79,11 +109,15 @@ class SimulatedInserter:
         self.time_scale = float(time_scale)
         self.faults = faults
         self.layout = layout
+        #: Machine-lifetime envelope numbers after which the machine stops for an operator.
+        self.stops_at = frozenset(stops_at)
+        self.stop_reasons = tuple(stop_reasons)
         self._clock = clock
         self._active: _Active | None = None
         self._lock = threading.Lock()
-        for sub in ("runs", "progress", "results"):
+        for sub in ("runs", "taken", "withdrawn", "progress", "results", "control"):
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
+        self._machine: dict | None = None  # the device's own state, loaded on its first step
 
     @property
     def wall_seconds_per_envelope(self) -> float:
@@ -94,8 +128,10 @@ class SimulatedInserter:
     def submit(self, run: MailRun) -> None:
         """Hand ``run`` to the inserter, once: DuplicateRun when it has a run of that id already."""
         _check_run_id(run.run_id)
-        if self._header(run.run_id).exists() or self._summary(run.run_id).exists():
+        if any(path.exists() for path in (self._header(run.run_id), self._taken(run.run_id),
+                                          self._summary(run.run_id))):
             raise DuplicateRun(self.name, run.run_id)
+        self._withdrawn(run.run_id).unlink(missing_ok=True)  # sent here again: an old withdrawal proves nothing now
         self.layout.write_run(self._data(run.run_id), run.records)
         header = {"run_id": run.run_id, "job_id": run.job_id, "sheets_pdf": str(Path(run.sheets_pdf).resolve()),
                   "control_zone": list(run.control_zone), "submitted_ns": time.time_ns()}
@@ -119,7 +155,9 @@ class SimulatedInserter:
         if self._progress(run_id).exists():
             progress = json.loads(self._progress(run_id).read_text())
             return RunResult(run_id, _decode(progress["results"]), (), False, _decode(progress["outsorted"]))
-        if self._header(run_id).exists():
+        if self._header(run_id).exists():  # checked before taken/: the device moves the header from here to there
+            return RunResult(run_id, (), (), False, waiting=True)
+        if self._taken(run_id).exists():
             return RunResult(run_id, (), (), False)
         return None
 
@@ -130,17 +168,59 @@ class SimulatedInserter:
             raise UnknownRun(self.name, run_id)
         return found
 
+    def machine_status(self) -> InserterStatus:
+        """The machine's state from ``machine.json`` (see the module docstring) and the runs it holds;
+        MachineStatusUnreadable when the file is not what the protocol says."""
+        path = self._machine_path()
+        try:
+            record = json.loads(path.read_text())
+        except FileNotFoundError:
+            record = None
+        except (OSError, ValueError) as exc:
+            raise MachineStatusUnreadable(self.name, path, str(exc)) from exc
+        return machine_status_from(self.name, record, len(self._pending()), path)
+
+    def withdraw(self, run_id: str) -> bool:
+        """Take a run back if the machine never started it; True when provably no sheet of it was fed.
+
+        The header is renamed from ``runs/`` into ``withdrawn/``; the device takes a run by renaming the same header
+        into ``taken/``, so exactly one of the two wins, and the header in ``withdrawn/`` is the proof. A run
+        withdrawn before answers True again; a run the machine took, or never had, answers False and is left alone.
+        """
+        _check_run_id(run_id)
+        try:
+            os.rename(self._header(run_id), self._withdrawn(run_id))
+        except FileNotFoundError:
+            return self._withdrawn(run_id).exists() and not self._taken(run_id).exists()
+        self._data(run_id).unlink(missing_ok=True)
+        log.info("run_withdrawn", inserter=self.name, run=run_id)
+        return True
+
+    # -- the machine's panel (simulation: a fault; the operator: clear) --------------------------------------------
+    def fault(self, reasons: Sequence[str] = DEFAULT_FAULT_REASONS) -> None:
+        """Make the machine stop before its next envelope, as a jam would, with ``reasons``: what a test or a
+        demo uses to stop it. Written to ``control/fault.json``; the device (any process) stops at its next step."""
+        self._clear_request().unlink(missing_ok=True)
+        atomic_write(self._fault_request(), json.dumps({"reasons": list(reasons)}).encode())
+
+    def clear(self) -> None:
+        """The operator cleared the stop: the machine goes on where it stopped at its next step."""
+        self._fault_request().unlink(missing_ok=True)
+        atomic_write(self._clear_request(), b"")
+
     # -- device side --------------------------------------------------------------------------------------------
     def step(self) -> int:
         """Do what is due by now on the device clock; return the envelopes completed in this step.
 
-        Starts the next submitted run when idle, advances the run in the machine by the envelopes its speed
-        allows, saves progress, and writes the results when the run is done — then goes on with the next run in
-        the time left over.
+        Applies a fault or a clear asked for on the panel; then, unless stopped, starts the next submitted run
+        when idle, advances the run in the machine by the envelopes its speed allows (up to the next ``stops_at``
+        envelope), saves progress, and writes the results when the run is done — then goes on with the next run
+        in the time left over.
         """
         with self._lock:
             now, completed, start_at = self._clock(), 0, None
-            while True:
+            self._apply_requests(now)
+            while not self.stopped:
                 if self._active is None:
                     self._active = self._start_next(now if start_at is None else start_at)
                     if self._active is None:
@@ -152,6 +232,12 @@ class SimulatedInserter:
                 self._finish(active)
                 start_at = active.started_at + (active.done - active.done_at_start) * self.wall_seconds_per_envelope
                 self._active = None
+            return completed
+
+    @property
+    def stopped(self) -> bool:
+        """True while the machine is stopped for an operator (the device's own view)."""
+        return self._state()["state"] == InserterState.STOPPED.value
 
     @property
     def busy(self) -> bool:
@@ -172,8 +258,55 @@ class SimulatedInserter:
                 stop.wait(FAILED_STEP_PAUSE_S)
             stop.wait(POLL_INTERVAL_S)
 
+    def _state(self) -> dict:
+        if self._machine is None:
+            try:
+                saved = json.loads(self._machine_path().read_text())
+            except (FileNotFoundError, ValueError):
+                saved = {}
+            stopped = saved.get("state") == InserterState.STOPPED.value
+            self._machine = {"state": "stopped" if stopped else "running",
+                             "reasons": list(saved.get("reasons", [])) if stopped else [],
+                             "envelopes": int(saved.get("envelopes", 0))}
+        return self._machine
+
+    def _save_state(self, **changes) -> None:
+        state = self._state()
+        state.update(changes)
+        record = {"format": MACHINE_FORMAT, **state, "updated": time.time()}
+        atomic_write(self._machine_path(), json.dumps(record).encode())
+
+    def _stop(self, reasons: Sequence[str]) -> None:
+        self._save_state(state=InserterState.STOPPED.value, reasons=list(reasons))
+        run = self._active.run_id if self._active is not None else None
+        log.warning("inserter_stopped", inserter=self.name, reasons=list(reasons), run=run)
+
+    def _apply_requests(self, now: float) -> None:
+        """Apply a fault, then a clear, asked for on the panel since the last step."""
+        if self._fault_request().exists():
+            try:
+                reasons = json.loads(self._fault_request().read_text()).get("reasons") or DEFAULT_FAULT_REASONS
+            except ValueError:
+                reasons = DEFAULT_FAULT_REASONS
+            self._stop(reasons)
+            self._fault_request().unlink(missing_ok=True)
+        if self._clear_request().exists():
+            if self.stopped:
+                self._save_state(state="running", reasons=[])
+                if self._active is not None:  # the run goes on from now: the stop took no envelope's time
+                    self._active.started_at, self._active.done_at_start = now, self._active.done
+                log.info("inserter_cleared", inserter=self.name)
+            self._clear_request().unlink(missing_ok=True)
+
     def _start_next(self, now: float) -> _Active | None:
         for header_path in self._pending():
+            if header_path.parent.name == "runs":
+                taken = self._taken(header_path.stem)
+                try:
+                    os.rename(header_path, taken)  # the take: from here on it cannot be withdrawn
+                except FileNotFoundError:  # withdrawn (or taken by another device process) meanwhile
+                    continue
+                header_path = taken
             header = json.loads(header_path.read_text())
             run_id = header["run_id"]
             try:
@@ -210,7 +343,15 @@ class SimulatedInserter:
             elapsed = max(0.0, now - active.started_at)
             due = min(total, active.done_at_start + math.floor(elapsed / self.wall_seconds_per_envelope
                                                                + _DUE_EPSILON))
+        lifetime = self._state()["envelopes"]
+        stop = min((n for n in self.stops_at if n > lifetime), default=None)
+        if stop is not None:
+            due = min(due, active.done + stop - lifetime)
         advanced = max(0, due - active.done)
+        if advanced:
+            self._save_state(envelopes=lifetime + advanced)
+            if lifetime + advanced == stop:
+                self._stop(self.stop_reasons)
         if advanced and due < total:
             results, outsorted = account(active.envelopes[:due], active.records, finished=False)
             progress = {"envelopes_done": due, "results": _encode(results.values()), "outsorted": _encode(outsorted)}
@@ -230,16 +371,40 @@ class SimulatedInserter:
                  reprint=len(reprint), outsorted=len(active.outsorted))
 
     def _pending(self) -> list[Path]:
-        """Headers of runs neither finished nor rejected, in submission order."""
-        headers = [p for p in (self.folder / "runs").glob("*.json")
-                   if not self._summary(p.stem).exists() and not self._rejected(p.stem).exists()]
-        return sorted(headers, key=lambda p: (json.loads(p.read_text()).get("submitted_ns", 0), p.name))
+        """Headers of runs neither finished nor rejected: those taken first (a restarted device resumes the run in
+        its machine), then those waiting, each in submission order."""
+        found = []
+        for rank, sub in enumerate(("taken", "runs")):
+            for path in (self.folder / sub).glob("*.json"):
+                if self._summary(path.stem).exists() or self._rejected(path.stem).exists():
+                    continue
+                try:
+                    submitted = json.loads(path.read_text()).get("submitted_ns", 0)
+                except FileNotFoundError:  # taken or withdrawn while we looked
+                    continue
+                found.append((rank, submitted, path.name, path))
+        return [path for *_, path in sorted(found)]
 
     def _data(self, run_id: str) -> Path:
         return self.folder / "runs" / f"{run_id}.csv"
 
     def _header(self, run_id: str) -> Path:
         return self.folder / "runs" / f"{run_id}.json"
+
+    def _taken(self, run_id: str) -> Path:
+        return self.folder / "taken" / f"{run_id}.json"
+
+    def _withdrawn(self, run_id: str) -> Path:
+        return self.folder / "withdrawn" / f"{run_id}.json"
+
+    def _machine_path(self) -> Path:
+        return self.folder / "machine.json"
+
+    def _fault_request(self) -> Path:
+        return self.folder / "control" / "fault.json"
+
+    def _clear_request(self) -> Path:
+        return self.folder / "control" / "clear"
 
     def _progress(self, run_id: str) -> Path:
         return self.folder / "progress" / f"{run_id}.json"
@@ -252,6 +417,25 @@ class SimulatedInserter:
 
     def _rejected(self, run_id: str) -> Path:
         return self.folder / "results" / f"{run_id}.rejected.json"
+
+
+def machine_status_from(name: str, record: dict | None, queued: int, path: Path | str = "machine.json") -> \
+        InserterStatus:
+    """The machine status a ``machine.json`` record (None: no file) says, with ``queued`` runs in the machine or
+    waiting: stopped with its reasons, else idle or processing by the queue. MachineStatusUnreadable when the
+    record is not what the protocol says."""
+    if record is None:
+        record = {"state": "running"}
+    if not isinstance(record, dict):
+        raise MachineStatusUnreadable(name, Path(path), "not a JSON object")
+    state, reasons = record.get("state"), record.get("reasons", [])
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        raise MachineStatusUnreadable(name, Path(path), f"reasons must be a list of keywords, not {reasons!r}")
+    if state == InserterState.STOPPED.value:
+        return InserterStatus(name, InserterState.STOPPED, tuple(reasons), queued)
+    if state in _RUNNING:
+        return InserterStatus(name, InserterState.PROCESSING if queued else InserterState.IDLE, (), queued)
+    raise MachineStatusUnreadable(name, Path(path), f"unknown state {state!r}; use stopped or running")
 
 
 def _check_run_id(run_id: str) -> None:
@@ -279,15 +463,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jam-rate", type=float, default=0.0, help="probability that an envelope jams the track")
     parser.add_argument("--remove-rate", type=float, default=0.0, help="probability that the operator pulls one")
     parser.add_argument("--jam-at", type=int, action="append", default=[], help="envelope number that jams")
+    parser.add_argument("--stop-at", type=int, action="append", default=[],
+                        help="machine-lifetime envelope number after which the machine stops for an operator")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--once", action="store_true", help="process what is pending now, then exit")
     args = parser.parse_args(argv)
     faults = Faults(jam_at=frozenset(args.jam_at), jam_rate=args.jam_rate, remove_rate=args.remove_rate,
                     seed=args.seed)
     device = SimulatedInserter(args.name, args.folder, args.envelopes_per_hour, args.max_sheets, args.time_scale,
-                               faults=faults)
+                               faults=faults, stops_at=args.stop_at)
     if args.once:
-        while device.step() or device.busy:
+        while (device.step() or device.busy) and not device.stopped:
             time.sleep(POLL_INTERVAL_S)
         return 0
     stop = threading.Event()

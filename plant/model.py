@@ -151,10 +151,18 @@ class JobState(StrEnum):
 
 
 class RunState(StrEnum):
-    """Where an insert run stands."""
+    """Where an insert run stands.
+
+    A CREATED run is not at its inserter (for N-up work its cutter may be cutting the sheets): it can be moved to
+    another inserter. The insert stage claims it (SUBMITTING) before it hands it over, so a move and a hand-over
+    never both win. A SUBMITTED run stays at its inserter unless the inserter proves it never started it
+    (WITHDRAWING while the plant asks, then CREATED again, on an inserter in service).
+    """
 
     CREATED = "CREATED"
+    SUBMITTING = "SUBMITTING"
     SUBMITTED = "SUBMITTED"
+    WITHDRAWING = "WITHDRAWING"
     RECONCILED = "RECONCILED"
 
 

@@ -322,7 +322,8 @@ def device_down(ledger: Ledger, settings: Settings, name: str, reason: str = "")
         parts.append(f"{len(spooled)} spooled job(s) stay unless it never took them (withdrawn by the running "
                      f"plant): {', '.join(spooled)}")
     if kind == "inserter":
-        parts.append("printed jobs go to another inserter; runs already created stay")
+        parts.append("the running plant moves its runs not yet at it to another inserter (and withdraws those it "
+                     "provably never started); runs it has started stay")
     return Outcome(name, True, "down", "; ".join(parts))
 
 

@@ -17,7 +17,8 @@ from plant.model import JobState, RunState
 _JOB_NEXT = {JobState.PLANNED: "impose", JobState.IMPOSED: "spool", JobState.SPOOLING: "spool",
              JobState.SPOOLED: "follow_print", JobState.WITHDRAWING: "withdraw"}
 #: Next actor per run state.
-_RUN_NEXT = {RunState.CREATED: "insert", RunState.SUBMITTED: "follow_insert", RunState.RECONCILED: "dispatch"}
+_RUN_NEXT = {RunState.CREATED: "insert", RunState.SUBMITTING: "insert", RunState.SUBMITTED: "follow_insert",
+             RunState.WITHDRAWING: "withdraw_run", RunState.RECONCILED: "dispatch"}
 
 
 def recover(ledger) -> int:

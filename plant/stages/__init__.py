@@ -12,7 +12,7 @@ from plant.stages.insert import follow_insert, insert
 from plant.stages.plan import plan
 from plant.stages.preflight import preflight
 from plant.stages.receipts import receipts
-from plant.stages.replan import device_check, withdraw
+from plant.stages.replan import device_check, withdraw, withdraw_run
 from plant.stages.route import route
 from plant.stages.spool import follow_print, spool
 from plant.stages.sweep import sweep
@@ -32,4 +32,5 @@ HANDLERS: dict[str, Callable[[str], None]] = {
     "sweep": sweep,
     "device_check": device_check,
     "withdraw": withdraw,
+    "withdraw_run": withdraw_run,
 }

@@ -7,22 +7,29 @@ the inserter says nothing about is UNACCOUNTED, never assumed fine. Every piece 
 the reconciliation is one transaction guarded by the run's state. A piece an operator pulled after its job was
 spooled goes into the mail run data with the divert flag set, so the inserter outsorts it; one pulled after the
 run was handed over may come out enveloped, which the reconciliation reports (it is never dispatched).
+
+A run is handed to its inserter only while that inserter is in the plan and does not report itself stopped: until
+then it stays CREATED, so it can still go elsewhere (:mod:`plant.stages.replan` moves the runs of an inserter that
+left the plan). The stage claims the run (CREATED → SUBMITTING) before anything reaches the inserter.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import structlog
 from sqlalchemy import select, update
 
-from inserters import MailRun, Outcome, RunRecord
+from inserters import DuplicateRun, InserterError, InserterState, MailRun, Outcome, RunRecord
+from plant.devices import make_cutter
 from plant.ledger import append_event, enqueue, move_entity, move_letters
 from plant.ledger import schema as t
 from plant.model import Event, JobState, RunState, State
 from plant.runtime import current
-from plant.stages.cut import feed, leaves_per_piece
+from plant.stages.cut import cut_spec_path, feed, leaves_per_piece
 from plant.stages.impose import job_pieces, load_job
+from plant.stages.replan import move_run, out_of_service, set_run_state
 from plant.stages.spool import reprint_or_fail
 
 log = structlog.get_logger(__name__)
@@ -42,33 +49,103 @@ def printed_sheets(plant, job) -> Path:
 
 
 def insert(run_id: str) -> None:
-    """Send a CREATED run's mail run data and printed sheets to its inserter (once), then follow it."""
+    """Send a CREATED run's mail run data and printed sheets to its inserter (once), then follow it.
+
+    The run waits (this message comes back later) while its inserter reports itself stopped, or while no inserter
+    in service takes it; a run whose inserter left the plan is moved instead. N-up work is cut first, by the cutter
+    in front of the run's inserter — or, for a run moved after its cut began, by the cutter that has the cut.
+    """
     plant = current()
     with plant.ledger.read() as conn:
         run = load_run(conn, run_id)
-        if run is None or run.state != RunState.CREATED.value:
+        if run is None or run.state not in (RunState.CREATED.value, RunState.SUBMITTING.value):
             return
         job = load_job(conn, run.job_id)
         rows = [r for r in job_pieces(conn, run.job_id) if r.state in (State.SPOOLED.value, State.PULLED.value)]
-    inserter = plant.inserters[run.inserter]
-    fed = feed(plant, run, job, printed_sheets(plant, job))
-    if fed is None:  # N-up work: the cutter in front of the inserter is still cutting the sheets into leaves
-        plant.send("insert", run_id, delay_ms=int(plant.settings.poll_interval_s * 1000))
+    if run.state == RunState.CREATED.value and not _ready(plant, run):
         return
+    fed = feed(plant, _cut_line(plant, run, job), job, printed_sheets(plant, job))
+    if fed is None:  # N-up work: the cutter in front of the inserter is still cutting the sheets into leaves
+        _later(plant, run_id)
+        return
+    if run.state == RunState.CREATED.value and not _claim(plant, run):
+        return
+    inserter = plant.inserters[run.inserter]
     if inserter.find(run_id) is None:
         zone = plant.settings.mark_layout().control_zone
         leaves = leaves_per_piece(job.pdf_path)
-        inserter.submit(MailRun(run_id=run_id, job_id=job.job_id,
-                                records=tuple(RunRecord(piece_id=str(r.piece_id),
-                                                        sheets=leaves.get(str(r.piece_id), r.sheets),
-                                                        divert=r.state == State.PULLED.value) for r in rows),
-                                sheets_pdf=fed.sheets_pdf, control_zone=(zone.x, zone.y, zone.w, zone.h)))
-        log.info("run_submitted", run=run_id, job=job.job_id, inserter=run.inserter, pieces=len(rows))
+        try:
+            inserter.submit(MailRun(run_id=run_id, job_id=job.job_id,
+                                    records=tuple(RunRecord(piece_id=str(r.piece_id),
+                                                            sheets=leaves.get(str(r.piece_id), r.sheets),
+                                                            divert=r.state == State.PULLED.value) for r in rows),
+                                    sheets_pdf=fed.sheets_pdf, control_zone=(zone.x, zone.y, zone.w, zone.h)))
+        except DuplicateRun:  # another delivery of this message handed it over between our find and our submit
+            pass
+        else:
+            log.info("run_submitted", run=run_id, job=job.job_id, inserter=run.inserter, pieces=len(rows))
     with plant.ledger.tx() as conn:
-        if move_entity(conn, t.insert_runs, t.insert_runs.c.run_id, run_id, RunState.CREATED.value,
-                       RunState.SUBMITTED.value, "submit", "run", {"inserter": run.inserter, **fed.cutting}):
+        if set_run_state(conn, run_id, RunState.SUBMITTING, RunState.SUBMITTED, "submit",
+                         {"inserter": run.inserter, **fed.cutting}):
             enqueue(conn, "follow_insert", run_id)
     plant.notify()
+
+
+def _ready(plant, run) -> bool:
+    """Whether ``run`` may go to its inserter now. An inserter out of the plan gets no run: the run is moved to one
+    in service (or waits for one); an inserter reporting itself stopped gets none until it runs again (the run
+    stays CREATED, so it can still move). An unreadable status does not hold the run back."""
+    with plant.ledger.read() as conn:
+        down = run.inserter in out_of_service(conn)
+    if down:
+        _move_or_wait(plant, run)
+        return False
+    try:
+        status = plant.inserters[run.inserter].machine_status()
+    except (InserterError, OSError) as exc:
+        log.warning("inserter_status_unreadable", inserter=run.inserter, run=run.run_id, error=str(exc))
+        return True
+    if status.state is InserterState.STOPPED:
+        log.debug("run_waits_for_stopped_inserter", run=run.run_id, inserter=run.inserter, message=status.message)
+        _later(plant, run.run_id)
+        return False
+    return True
+
+
+def _claim(plant, run) -> bool:
+    """Claim the CREATED run for its inserter (→ SUBMITTING) before anything reaches it: from here on no move can
+    take it away, and a run moved first is never sent here. A run whose inserter left the plan meanwhile is moved
+    instead. False when the run is not to be sent now."""
+    with plant.ledger.tx() as conn:
+        if run.inserter not in out_of_service(conn):
+            return set_run_state(conn, run.run_id, RunState.CREATED, RunState.SUBMITTING, "submit_claim",
+                                 {"inserter": run.inserter}, on=run.inserter)
+    _move_or_wait(plant, run)
+    return False
+
+
+def _move_or_wait(plant, run) -> None:
+    with plant.ledger.tx() as conn:
+        moved = move_run(conn, plant.settings, run.run_id, f"{run.inserter} is out of the plan")
+    if moved is None:
+        _later(plant, run.run_id)
+    plant.notify()
+
+
+def _later(plant, run_id: str) -> None:
+    plant.send("insert", run_id, delay_ms=int(plant.settings.poll_interval_s * 1000))
+
+
+def _cut_line(plant, run, job):
+    """The run as the cutter sees it: N-up work is cut once, under the run id, by the cutter in front of the run's
+    inserter — unless the run was moved after its cut began, whose leaves come from the cutter that has the cut."""
+    if not cut_spec_path(job.pdf_path).exists():
+        return run
+    lines = [run.inserter] + [i.name for i in plant.settings.inserters if i.name != run.inserter]
+    for line in lines:
+        if make_cutter(plant.settings, line).find(run.run_id) is not None:
+            return SimpleNamespace(run_id=run.run_id, inserter=line)
+    return run
 
 
 def follow_insert(run_id: str) -> None:
