@@ -188,3 +188,21 @@ class Printer(Protocol):
     def cancel(self, job_id: str) -> None:
         """Ask the device to cancel the job (idempotent for a job already canceled)."""
         ...
+
+
+@runtime_checkable
+class Withdrawable(Protocol):
+    """A printer that can take a job back with proof that no sheet of it exists (optional, beside :class:`Printer`).
+
+    The plant asks it for a job spooled to a press that left the plan (``plant/stages/replan.py``); a driver without
+    ``withdraw`` keeps every spooled job on its press.
+    """
+
+    def withdraw(self, job_id: str) -> bool:
+        """Take the job back if the device provably never started it: True when no sheet of it can exist.
+
+        Answers from what the device reports after taking it back, so a job the device starts meanwhile answers
+        False. False also for a job that did start (left alone) or that the device does not have; a job withdrawn
+        before answers True again. Errors reaching the device raise, like every other call.
+        """
+        ...

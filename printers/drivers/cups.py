@@ -26,6 +26,12 @@ names visible to the plant (``JobPrivateValues none`` in the server's default po
 jobs): when CUPS hides them, the driver refuses to submit (:class:`~printers.errors.JobNamesHidden`) rather than
 guess.
 
+**Taking a job back.** :meth:`CupsPrinter.withdraw` cancels a job only while CUPS says it never started it, and
+answers from what CUPS reports *after* the cancel: cupsd stamps ``time-at-processing`` on a job the moment it
+enters processing, before any filter or backend runs, and never clears it (a job sent back to pending by a paused
+queue, or restarted, keeps it). A canceled job whose stamp is still empty never had a byte sent to the printer;
+any other job may have paper, and answers False.
+
 **Server.** ``server`` is ``host:port`` or the path of cupsd's local socket. libcups resolves a queue through its
 process-wide server setting (pycups' ``createJob`` fails on a connection to any other server), so every request
 sets it, under one lock shared by all CUPS printers of the process: their requests run one at a time.
@@ -77,6 +83,12 @@ JOB_ATTRIBUTES = ("job-id", "job-name", "job-state", "job-state-reasons", "job-p
                   "job-printer-state-message", "job-media-sheets-completed")
 #: Attributes read to list jobs (the name is what finds a job, the printer URI says which queue has it).
 LIST_ATTRIBUTES = ("job-id", "job-name", "job-state", "job-printer-uri")
+#: Job attributes a withdrawal decides by: cupsd sets time-at-processing (no-value until then) when the job enters
+#: processing, before any filter or backend runs, and never clears it; the counters are read as a second check.
+PROOF_ATTRIBUTES = ("job-name", "job-printer-uri", "job-state", "time-at-processing", "job-impressions-completed",
+                    "job-media-sheets-completed")
+#: Job states from which a job can be taken back, if CUPS never started it.
+WITHDRAWABLE = (JobState.PENDING, JobState.HELD)
 #: Printer attributes the driver reads.
 PRINTER_ATTRIBUTES = ("printer-state", "printer-state-reasons", "queued-job-count", "printer-state-message")
 #: printer-state-reasons that stop a printer even without the "-error" suffix (RFC 8011 reads a reason without
@@ -156,6 +168,27 @@ def job_status(job_id: str, attributes: Mapping[str, object]) -> JobStatus:
         message = INCOMING_MESSAGE if "job-incoming" in reasons else STATE_MESSAGES[state]
     sheets = int(attributes.get("job-media-sheets-completed") or 0)
     return JobStatus(job_id, state, sheets, reasons, None, message)
+
+
+def never_started(attributes: Mapping[str, object]) -> bool:
+    """True when CUPS reports that the job never entered processing and counts no impression or sheet of it.
+
+    ``time-at-processing`` must be present and empty (pycups reads IPP no-value as None): a job without the
+    attribute proves nothing.
+    """
+    return ("time-at-processing" in attributes and attributes["time-at-processing"] is None
+            and not int(attributes.get("job-impressions-completed") or 0)
+            and not int(attributes.get("job-media-sheets-completed") or 0))
+
+
+def may_withdraw(attributes: Mapping[str, object]) -> bool:
+    """True for a job worth canceling to take it back: waiting (pending or held) and never started."""
+    return int(attributes["job-state"]) in WITHDRAWABLE and never_started(attributes)
+
+
+def withdrawn_unprinted(attributes: Mapping[str, object]) -> bool:
+    """True for a job that is canceled and never started: no byte of it reached the printer, so no sheet exists."""
+    return int(attributes["job-state"]) == JobState.CANCELED and never_started(attributes)
 
 
 def _base_reason(reason: str) -> tuple[str, str]:
@@ -262,6 +295,29 @@ class CupsPrinter:
         """Cancel the job; nothing for a canceled one, JobFinished for one completed or aborted."""
         self._change(job_id, CANCEL, lambda conn, cups_id: conn.cancelJob(cups_id))
 
+    def withdraw(self, job_id: str) -> bool:
+        """Take a job back only if CUPS never started it; True when provably no sheet of it was printed.
+
+        A pending or held job that never entered processing is canceled, and the answer is read from CUPS after
+        the cancel: True only if the job is then canceled with ``time-at-processing`` still empty. A job that
+        started meanwhile (the cancel met it processing, or found it finished) answers False, as does every job
+        that ever reached processing, which is left alone: a job a paused queue sent back to pending may be half
+        printed. A job withdrawn before answers True again; a job the queue does not have answers False.
+        """
+        check_job_id(job_id)
+        if self.find(job_id) is None:
+            return False
+        cups_id = self._cups_ids[job_id]  # find() remembered it
+        try:
+            with self._session("withdraw the job", job_id) as conn:
+                seen = self._proof(conn, job_id, cups_id)
+                if seen is not None and may_withdraw(seen):
+                    self._cancel_if_live(conn, cups_id)
+                    seen = self._proof(conn, job_id, cups_id)  # decide from what CUPS says after the cancel
+        except UnknownJob:  # purged meanwhile: nothing can be proven about it
+            return False
+        return seen is not None and withdrawn_unprinted(seen)
+
     # -- beyond the protocol: CUPS can hold a job that has not started --------------------------------------------
 
     def hold(self, job_id: str) -> None:
@@ -359,6 +415,21 @@ class CupsPrinter:
             del self._cups_ids[job_id]  # purged, renumbered, or its name hidden: look it up by name again
             return None
         return attributes
+
+    def _proof(self, conn: cups.Connection, job_id: str, cups_id: int) -> Mapping[str, object] | None:
+        """The attributes a withdrawal decides by, or None when ``cups_id`` is no longer our job ``job_id``."""
+        attributes = conn.getJobAttributes(cups_id, requested_attributes=list(PROOF_ATTRIBUTES))
+        if attributes.get("job-name") != job_id or not self._on_queue(attributes):
+            return None
+        return attributes
+
+    def _cancel_if_live(self, conn: cups.Connection, cups_id: int) -> None:
+        """Cancel a job; a job that ended meanwhile (CUPS: "not possible") is left for the caller to read."""
+        try:
+            conn.cancelJob(cups_id)
+        except cups.IPPError as error:
+            if error.args[0] != cups.IPP_STATUS_ERROR_NOT_POSSIBLE:
+                raise
 
     def _send(self, conn: cups.Connection, cups_id: int, path: Path, fmt: str) -> None:
         """Stream the document into the (empty) job as its last document: from here on CUPS prints it."""
