@@ -10,14 +10,14 @@ reasons, until an operator fixes the printer.
 from __future__ import annotations
 
 import structlog
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, update
 
-from plant.ledger import enqueue, move_entity, move_letters, now
+from plant.ledger import append_event, enqueue, move_entity, move_letters, now
 from plant.ledger import schema as t
 from plant.model import Event, JobState, RunState, State, run_name
 from plant.runtime import current
 from plant.stages.impose import job_pieces, load_job, ticket_options
-from plant.stages.replan import out_of_service, release_job
+from plant.stages.replan import choose_inserter, out_of_service, release_job
 from printers import DuplicateJob, JobStatus, JobTicket, PrinterState, PrinterStopped
 from printers import JobState as DeviceJob
 
@@ -37,7 +37,8 @@ def spool(job_id: str) -> None:
         rows = [r for r in job_pieces(conn, job_id) if r.state == State.IMPOSED.value]
     if job.state == JobState.IMPOSED.value and not _claim(plant, job_id):
         return  # released for re-planning (a press out of the plan, an operator's hold) before we claimed it
-    status = hand_over(plant.printers[job.printer], job, **ticket_options(plant.settings, job.printer))
+    status = hand_over(plant.printers[job.printer], job,
+                       **ticket_options(plant.settings, job.printer, duplex=bool(job.duplex)))
     with plant.ledger.tx() as conn:
         if move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, job_id, JobState.SPOOLING.value,
                        JobState.SPOOLED.value, "spool", "job", {"printer": job.printer},
@@ -68,6 +69,9 @@ def follow_print(job_id: str) -> None:
             with plant.ledger.tx() as conn:
                 conn.execute(update(t.print_jobs).where(t.print_jobs.c.job_id == job_id)
                              .values(device_state=state.name, updated_at=now()))
+                # the reasons are what the pages show an operator next to the waiting job
+                append_event(conn, "job", job_id, "device_state", job.device_state, state.name,
+                             {"reasons": list(reasons)})
             if state is DeviceJob.STOPPED:
                 log.warning("printer_stopped", job=job_id, printer=job.printer, reasons=list(reasons),
                             message=str(PrinterStopped(job.printer, reasons)))
@@ -127,10 +131,9 @@ def _printed(plant, job) -> None:
         if not move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, job.job_id, JobState.SPOOLED.value,
                            JobState.PRINTED.value, "printer_completed", "job", device_state="COMPLETED"):
             return
-        down = out_of_service(conn)  # an inserter an operator took down gets no new run
+        down = out_of_service(conn)  # an inserter out of the plan gets no new run: one in service that takes it
         inserter = job.inserter if job.inserter in plant.inserters and job.inserter not in down else \
-            _least_loaded_inserter(conn, [i for i in plant.settings.inserters if i.name not in down]
-                                   or plant.settings.inserters, job.sheets)
+            choose_inserter(conn, plant.settings, job, down) or job.inserter  # none: the run waits for one
         stamp = now()
         number = conn.execute(insert(t.insert_runs).values(job_id=job.job_id, inserter=inserter,
                                                            state=RunState.CREATED.value, created_at=stamp,
@@ -171,10 +174,3 @@ def reprint_or_fail(conn, rows, first_event: Event, expect: State, reason: str) 
                         "reason": f"spoiled {MAX_PRINTS} times, last: {reason}; check the printer and inserter, "
                                   "then resubmit the letter."})
     return again, give_up
-
-
-def _least_loaded_inserter(conn, inserters, sheets: int) -> str:
-    busy = dict(conn.execute(select(t.insert_runs.c.inserter, func.count())
-                             .where(t.insert_runs.c.state != RunState.RECONCILED.value)
-                             .group_by(t.insert_runs.c.inserter)).all())
-    return min(inserters, key=lambda i: (busy.get(i.name, 0) + 1) / i.envelopes_per_hour).name

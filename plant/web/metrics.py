@@ -12,7 +12,9 @@ Exposed (``plant_`` prefix):
 - ``print_jobs{printer,state}`` (gauge): print jobs on each printer by job state, configured printers listed;
 - ``pieces_printed_total``, ``pieces_inserted_total``, ``pieces_dispatched_total`` (counters): the ledger's
   ``read_downstream``, ``insert`` and ``dispatch`` events, the throughput page's counting rule;
-- ``qa_results_total{verdict}`` (counter) and ``qa_pass_ratio`` (gauge, over the last 24 h; NaN with no result).
+- ``qa_results_total{verdict}`` (counter) and ``qa_pass_ratio`` (gauge, over the last 24 h; NaN with no result);
+- ``device_in_service{device,kind}`` (gauge): 1 while a configured printer or inserter is in the plan, 0 while it
+  is out (taken down by an operator, or seen stopped by the sweeps longer than ``plan.replan_after_s``).
 """
 
 from __future__ import annotations
@@ -58,6 +60,12 @@ class _Snapshot:
         yield GaugeMetricFamily(f"{PREFIX}_qa_pass_ratio",
                                 f"Share of QA inspections that passed over the last {figures['qa_window_hours']} h "
                                 "(NaN when there were none).", value=math.nan if ratio is None else ratio)
+        service = GaugeMetricFamily(f"{PREFIX}_device_in_service",
+                                    "1 while the device is in the plan, 0 while it is out of service.",
+                                    labels=["device", "kind"])
+        for device in figures["devices"]:
+            service.add_metric([device["device"], device["kind"]], 1 if device["in_service"] else 0)
+        yield service
 
 
 def exposition(figures: dict, accept: str | None) -> tuple[bytes, str]:

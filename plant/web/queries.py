@@ -5,7 +5,7 @@ Every function takes an open read connection (:meth:`plant.ledger.Ledger.read`) 
 submission's rows are its receipt rows (:func:`plant.stages.receipts.receipt_rows`, what ``plant receipts``
 prints) and a piece's history is ``plant status``'s (:func:`plant.history.histories`); the queries here add what
 only the pages need: counts by state, the jobs on each device, the pieces needing attention, output per hour, the
-QA station's results, and the figures of Prometheus ``/metrics``.
+QA station's results, the devices' service state, and the figures of Prometheus ``/metrics``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from sqlalchemy import Integer, and_, cast, func, or_, select
 from plant.config import Settings
 from plant.history import histories
 from plant.ledger import schema as t
+from plant.ledger import schema_devices as td
 from plant.ledger import schema_qa as tq
 from plant.model import Event, JobState, RunState, State
 from plant.stages.receipts import receipt_rows
+from printers.errors import remedy_for
 
 #: Finished submissions the queue still lists under the unfinished ones, newest first.
 RECENT_FINISHED = 10
@@ -40,6 +42,14 @@ CHUNK = 500
 STATES = tuple(s.value for s in State)
 #: Every print-job state in lifecycle order: the job gauges of ``/metrics`` list each, zeros included.
 JOB_STATES = tuple(s.value for s in JobState)
+#: Job states in which a job still holds work on its printer: not yet sent, on its way, on the press, being taken
+#: back, or printed and waiting for its insert run to be reconciled. REPLANNED, DONE and FAILED jobs hold none.
+ACTIVE_JOB_STATES = (JobState.PLANNED, JobState.IMPOSED, JobState.SPOOLING, JobState.SPOOLED, JobState.WITHDRAWING,
+                     JobState.PRINTED)
+#: The job device state of a job waiting on a stopped printer (what the spool stage's follower records).
+STOPPED = "STOPPED"
+#: The job event that records a change of the job's device state, with the printer's reasons in ``data.reasons``.
+DEVICE_STATE_EVENT = "device_state"
 #: States an operator has to look at: nothing in the plant moves these on by itself.
 ATTENTION_STATES = (State.FAILED, State.UNACCOUNTED, State.SPOILED, State.HELD)
 #: Work not yet done on paper: letters waiting for pre-flight, and print pieces before dispatch.
@@ -74,6 +84,7 @@ def overview(conn, settings: Settings, at: float) -> dict:
         "states": [s for s in STATES if totals[s]],
         "totals": dict(totals),
         "submissions": submissions,
+        "devices": devices(conn, settings),
         "printers": _printers(conn, settings),
         "inserters": _inserters(conn, settings),
         "attention": _attention(conn),
@@ -105,16 +116,22 @@ def _counts_by_submission(conn, ids: list[str]) -> dict[str, dict[str, int]]:
 
 def _printers(conn, settings: Settings) -> list[dict]:
     jobs = t.print_jobs.c
-    active = conn.execute(select(t.print_jobs).where(jobs.state.not_in([JobState.DONE.value, JobState.FAILED.value]))
+    active = conn.execute(select(t.print_jobs).where(jobs.state.in_([s.value for s in ACTIVE_JOB_STATES]))
                           .order_by(jobs.number)).all()
-    done = dict(conn.execute(select(jobs.printer, func.count()).where(jobs.state == JobState.DONE.value)
-                             .group_by(jobs.printer)).all())
+    finished = defaultdict(Counter)
+    for printer, state, count in conn.execute(
+            select(jobs.printer, jobs.state, func.count())
+            .where(jobs.state.in_([JobState.DONE.value, JobState.REPLANNED.value])).group_by(jobs.printer, jobs.state)):
+        finished[printer][state] = count
+    out = _out_of_service(conn)
     devices = {p.name: {"name": p.name, "sheets_per_minute": p.sheets_per_minute, "configured": True}
                for p in settings.printers}
     for job in active:  # a job on a printer no longer configured still shows
         devices.setdefault(job.printer, {"name": job.printer, "sheets_per_minute": None, "configured": False})
     for name, device in devices.items():
-        device["done"] = done.get(name, 0)
+        device["in_service"] = name not in out
+        device["done"] = finished[name][JobState.DONE.value]
+        device["replanned"] = finished[name][JobState.REPLANNED.value]
         device["jobs"] = [{"job_id": j.job_id, "submission_id": j.submission_id, "state": j.state,
                            "device_state": j.device_state, "pieces": j.pieces, "sheets": j.sheets,
                            "inserter": j.inserter, "due_at": iso(j.due_at)} for j in active if j.printer == name]
@@ -128,15 +145,92 @@ def _inserters(conn, settings: Settings) -> list[dict]:
                           .where(runs.state != RunState.RECONCILED.value).order_by(runs.number)).all()
     reconciled = dict(conn.execute(select(runs.inserter, func.count())
                                    .where(runs.state == RunState.RECONCILED.value).group_by(runs.inserter)).all())
+    out = _out_of_service(conn)
     devices = {i.name: {"name": i.name, "envelopes_per_hour": i.envelopes_per_hour, "configured": True}
                for i in settings.inserters}
     for run in active:
         devices.setdefault(run.inserter, {"name": run.inserter, "envelopes_per_hour": None, "configured": False})
     for name, device in devices.items():
+        device["in_service"] = name not in out
         device["reconciled"] = reconciled.get(name, 0)
         device["runs"] = [{"run_id": r.run_id, "job_id": r.job_id, "state": r.state, "pieces": r.pieces,
                            "sheets": r.sheets} for r in active if r.inserter == name]
     return list(devices.values())
+
+
+# -- devices in and out of the plan ----------------------------------------------------------------------------------
+def devices(conn, settings: Settings) -> list[dict]:
+    """Every configured printer and inserter with its service state (``plant device status``'s): in the plan, or
+    out of it — taken down by the operator (with their reason) or by the plant (seen stopped by the sweeps longer
+    than ``plan.replan_after_s``) — and since when; whether it is stopped now and since when; for a printer also
+    the jobs waiting on it stopped, the printer's reasons recorded with them, and what to do about them."""
+    rows = {r.name: r for r in conn.execute(select(td.device_service))}
+    configured = _configured(settings)
+    left = _left_the_plan(conn, [name for name, _ in configured if name in rows])
+    stopped_jobs = _stopped_jobs(conn)
+    return [_device(name, kind, rows.get(name), left.get(name), stopped_jobs.get(name, []),
+                    settings.plan.replan_after_s) for name, kind in configured]
+
+
+def _configured(settings: Settings) -> list[tuple[str, str]]:
+    """(name, kind) of every configured printer, then every inserter."""
+    return [(p.name, "printer") for p in settings.printers] + [(i.name, "inserter") for i in settings.inserters]
+
+
+def _device(name: str, kind: str, row, left, stopped_jobs: list[tuple[str, list[str]]], replan_after_s: float) -> dict:
+    operator, plant = bool(row and row.operator_down), bool(row and row.stopped_down)
+    if operator:
+        by, reason = "operator", row.reason
+    elif plant:
+        by, reason = "plant", f"stopped longer than plan.replan_after_s ({replan_after_s:g} s)"
+    else:
+        by, reason = None, None
+    reasons = list(dict.fromkeys(r for _, job_reasons in stopped_jobs for r in job_reasons))
+    stopped = bool(stopped_jobs) or (row is not None and row.stopped_since is not None)
+    return {
+        "name": name, "kind": kind, "in_service": not (operator or plant), "down_by": by, "down_reason": reason,
+        # when it left the plan: its last `down` event (the row's time if the event is missing)
+        "down_since": (iso(left.at if left is not None else row.updated_at) if by else None),
+        "stopped": stopped, "stopped_since": iso(row.stopped_since) if row is not None else None,
+        "stopped_jobs": [job_id for job_id, _ in stopped_jobs], "stop_reasons": reasons,
+        "remedy": remedy_for(reasons) if stopped and kind == "printer" else None,
+    }
+
+
+def _out_of_service(conn) -> set[str]:
+    """Names of the devices out of the plan (:func:`plant.stages.replan.out_of_service`, read here)."""
+    s = td.device_service.c
+    return set(conn.execute(select(s.name).where(or_(s.operator_down == 1, s.stopped_down == 1))).scalars())
+
+
+def _left_the_plan(conn, names: list[str]) -> dict[str, object]:
+    """The last ``down`` event of each device named: when it last left the plan."""
+    events = t.events.c
+    if not names:
+        return {}
+    rows = conn.execute(select(events.entity_id, events.at)
+                        .where(events.entity == "device", events.entity_id.in_(names), events.event == "down")
+                        .order_by(events.id)).all()
+    return {row.entity_id: row for row in rows}
+
+
+def _stopped_jobs(conn) -> dict[str, list[tuple[str, list[str]]]]:
+    """Per printer, its active jobs waiting on it stopped, with the reasons recorded when they stopped."""
+    jobs, events = t.print_jobs.c, t.events.c
+    rows = conn.execute(select(jobs.printer, jobs.job_id).where(
+        jobs.state.in_([s.value for s in ACTIVE_JOB_STATES]), jobs.device_state == STOPPED)
+        .order_by(jobs.number)).all()
+    reasons: dict[str, list[str]] = {}
+    ids = [r.job_id for r in rows]
+    for start in range(0, len(ids), CHUNK):
+        for job_id, data in conn.execute(select(events.entity_id, events.data).where(
+                events.entity == "job", events.entity_id.in_(ids[start:start + CHUNK]),
+                events.event == DEVICE_STATE_EVENT).order_by(events.id)):
+            reasons[job_id] = list((data or {}).get("reasons") or [])  # the last one counts
+    found: dict[str, list[tuple[str, list[str]]]] = defaultdict(list)
+    for row in rows:
+        found[row.printer].append((row.job_id, reasons.get(row.job_id, [])))
+    return found
 
 
 def _letter_columns():
@@ -148,7 +242,7 @@ def _letter_columns():
 def _letter_row(row) -> dict:
     return {"submission_id": row.submission_id, "letter_id": row.letter_id, "name": row.name, "state": row.state,
             "tracking_id": row.tracking_id, "job_id": row.job_id, "code": row.reason_code, "reason": row.reason,
-            "since": iso(row.updated_at)}
+            "since": iso(row.updated_at), "held": None}
 
 
 def _attention(conn) -> dict:
@@ -158,7 +252,28 @@ def _attention(conn) -> dict:
     rows = conn.execute(select(*_letter_columns())
                         .select_from(t.letters.outerjoin(t.pieces, t.pieces.c.letter_pk == letters.pk))
                         .where(where).order_by(letters.updated_at.desc(), letters.pk).limit(ATTENTION_LIMIT)).all()
-    return {"count": count, "letters": [_letter_row(r) for r in rows]}
+    holds = _last_holds(conn, [r.pk for r in rows if r.state == State.HELD.value])
+    return {"count": count, "letters": [{**_letter_row(r), "held": holds.get(r.pk)} for r in rows]}
+
+
+def _last_holds(conn, pks: list[int]) -> dict[int, dict]:
+    """Who held each letter, why, when and from which state: its last ``hold`` event."""
+    events = t.events.c
+    holds: dict[int, dict] = {}
+    for start in range(0, len(pks), CHUNK):
+        rows = conn.execute(select(events.entity_id, events.at, events.from_state, events.data)
+                            .where(events.entity == "letter", events.entity_id.in_([str(p) for p in
+                                                                                     pks[start:start + CHUNK]]),
+                                   events.event == Event.HOLD.value).order_by(events.id)).all()
+        for row in rows:
+            holds[int(row.entity_id)] = held(iso(row.at), row.from_state, row.data)
+    return holds
+
+
+def held(at: str | None, from_state: str | None, data: dict | None) -> dict:
+    """What the pages show of a hold, from its event: by whom, why, when, and the state it was held from."""
+    data = data or {}
+    return {"by": data.get("by"), "reason": data.get("reason"), "at": at, "from": from_state}
 
 
 def _reprinting(conn) -> dict:
@@ -224,12 +339,16 @@ def _letter_extras(conn, submission_id: str, letter_ids: list[str]) -> dict[str,
 
 
 def piece(conn, identifier: str) -> dict | None:
-    """Every letter whose letter id or tracking id is ``identifier`` with its events (``plant status``); None if none."""
+    """Every letter whose letter id or tracking id is ``identifier`` with its events (``plant status``) and, when it
+    is held, its hold (:func:`held`); None if none."""
     found = histories(conn, identifier)
     if not found:
         return None
     for letter in found:
         letter.update(_letter_extras(conn, letter["submission_id"], [letter["letter_id"]])[letter["letter_id"]])
+        holds = [e for e in letter["events"] if e["event"] == Event.HOLD.value]
+        letter["held"] = (held(holds[-1]["at"], holds[-1]["from_state"], holds[-1]["data"])
+                          if holds and letter["state"] == State.HELD.value else None)
     return {"identifier": identifier, "letters": found}
 
 
@@ -344,7 +463,8 @@ def _qa_rows(conn, where, limit: int) -> list[dict]:
 # -- Prometheus ------------------------------------------------------------------------------------------------------------
 def metrics(conn, settings: Settings, at: float) -> dict:
     """What ``/metrics`` exposes, read in one snapshot: letters by state, print jobs by printer and state, the
-    output counters (events, so they only grow) and the QA results."""
+    output counters (events, so they only grow; counted on the ``ix_events_event`` index, never by scanning the
+    table), the QA results and whether each configured device is in the plan."""
     letters, jobs, events, results = t.letters.c, t.print_jobs.c, t.events.c, tq.qa_results.c
     by_state = dict(conn.execute(select(letters.state, func.count()).group_by(letters.state)).all())
     job_rows = conn.execute(select(jobs.printer, jobs.state, func.count()).group_by(jobs.printer, jobs.state)).all()
@@ -359,6 +479,7 @@ def metrics(conn, settings: Settings, at: float) -> dict:
     window = dict(conn.execute(select(results.verdict, func.count())
                                .where(results.at >= at - QA_DEFAULT_HOURS * 3600).group_by(results.verdict)).all())
     window_total = sum(window.values())
+    out = _out_of_service(conn)
     return {
         "letters": {state: by_state.get(state, 0) for state in (*STATES, *sorted(set(by_state) - set(STATES)))},
         "jobs": {printer: {state: states.get(state, 0) for state in (*JOB_STATES,
@@ -368,4 +489,6 @@ def metrics(conn, settings: Settings, at: float) -> dict:
         "qa_results": {"pass": verdicts.get("pass", 0), "fail": verdicts.get("fail", 0)},
         "qa_pass_ratio": window.get("pass", 0) / window_total if window_total else None,
         "qa_window_hours": QA_DEFAULT_HOURS,
+        "devices": [{"device": name, "kind": kind, "in_service": name not in out}
+                    for name, kind in _configured(settings)],
     }

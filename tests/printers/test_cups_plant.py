@@ -168,6 +168,11 @@ def test_a_stopped_queue_holds_the_batch_until_it_is_enabled(cups_plant, cups_la
         assert waiting["job-state"] == 3  # pending: queued in CUPS, not printed
     assert not received_since(cups_lab, before)
     assert not rows(cups_plant, select(t.letters.c.pk).where(t.letters.c.state == "DISPATCHED"))
+    events = t.events.c
+    stops = rows(cups_plant, select(events.entity_id, events.data).where(
+        events.entity == "job", events.event == "device_state", events.to_state == "STOPPED"))
+    assert {job for job, _ in stops} == set(plant_jobs(cups_plant))  # the ledger keeps why each job waits
+    assert all("paused" in data["reasons"] for _, data in stops)
 
     cups_lab.admin("cupsenable", cups_plant.queue)
     cups_plant.wait([submission_id], timeout=BATCH_TIMEOUT_S)

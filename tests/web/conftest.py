@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from plant.web import create_app
-from tests.web.webplant import Server, fill
+from tests.web.webplant import Server, fill, fill_devices
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -23,6 +23,21 @@ def filled(tmp_path_factory):
     """A ledger with a finished demo batch and a batch staged mid-production (see :func:`webplant.fill`)."""
     root = tmp_path_factory.mktemp("web")
     return fill(root / "state", root)
+
+
+@pytest.fixture(scope="session")
+def devices_plant(tmp_path_factory):
+    """A ledger with presses and an inserter out of the plan, re-planned jobs and a held letter
+    (see :func:`webplant.fill_devices`)."""
+    root = tmp_path_factory.mktemp("devices")
+    return fill_devices(root / "state", root)
+
+
+@pytest.fixture(scope="session")
+def devices_client(devices_plant):
+    """An HTTP client on the web application over the devices ledger."""
+    with TestClient(create_app(devices_plant.settings)) as http:
+        yield http
 
 
 @pytest.fixture(scope="session")

@@ -13,18 +13,20 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from plant.config import Settings, load_settings
 from plant.demo import generate, write_letter
 from plant.intake.submission import accept, read_submission
-from plant.ledger import Ledger, move_letters
+from plant.ledger import Ledger, append_event, move_letters
 from plant.ledger import schema as t
-from plant.model import Event, State
+from plant.model import Event, JobState, State
+from plant.operator import Action, act, device_down
 from plant.runtime import Plant, install
 from plant.stages.impose import impose, job_pieces
 from plant.stages.plan import plan
 from plant.stages.preflight import preflight
+from plant.stages.replan import observe, set_service
 from plant.stages.route import route
 from plant.stages.spool import reprint_or_fail, spool
 from tests.plant.helpers import plant_env, reap_redis, run_plant
@@ -33,6 +35,12 @@ from tests.plant.helpers import plant_env, reap_redis, run_plant
 HOSTILE_NAME = '<script>window.__pwned = 1</script>Eve & "Co"'
 #: Why the staged piece was spoiled (the reason the inserter would give).
 SPOIL_REASON = "diverted in R999999: sheet 2 of 2 not read"
+#: Why the operator took press-2 and inserter-2 down, and why a letter was held (markup, to be shown as text).
+PRESS_DOWN_REASON = "fuser fault"
+INSERTER_DOWN_REASON = "belt torn"
+HOLD_REASON = '<img src=x id=held-markup>address to check & "confirm"'
+#: The printer-state-reason recorded with the job waiting on the stopped press.
+STOP_REASON = "media-jam-error"
 #: Seconds to wait for `plant serve` to say where it listens.
 SERVER_START_S = 60
 
@@ -96,6 +104,81 @@ def fill(state: Path, workdir: Path) -> FilledPlant:
     return FilledPlant(state=state, settings=settings, demo_submission=demo_submission,
                        queue_submission=submission_id, hostile_letter=hostile, failed_letter=failed,
                        rejected_letter=rejected, reprint_letter=reprinted)
+
+
+@dataclass
+class DevicesPlant:
+    """A state dir whose ledger has devices out of the plan, re-planned jobs and a held letter."""
+
+    state: Path
+    settings: Settings
+    submission: str
+    #: Jobs of press-2 released when the operator took it down (REPLANNED), and of the hold (on press-1).
+    replanned: list[str]
+    #: The spooled job on press-1 that waits STOPPED, with :data:`STOP_REASON` recorded.
+    stopped_job: str
+    #: When the sweeps first saw press-1 and inserter-1 stopped (the sweep's clock); press-1 left the plan
+    #: `replan_after_s` later.
+    stopped_since: float
+    #: The letter held with :data:`HOLD_REASON`, and one held and released again (not held any more).
+    held_letter: str
+    released_letter: str
+
+
+def fill_devices(state: Path, workdir: Path) -> DevicesPlant:
+    """Plan a 12-letter batch on both presses through the stage functions, then: the operator takes press-2 down
+    (its jobs REPLANNED) and the batch is planned again on press-1; one press-1 job is imposed and spooled and
+    waits STOPPED, and the sweeps see press-1 stopped longer than `replan_after_s` (out of the plan by the plant)
+    and inserter-1 just stopped (still in it); the operator takes inserter-2 down, holds one letter and holds and
+    releases another."""
+    settings = load_settings(environ={"PLANT_STATE_DIR": str(state)})
+    submission_id = accept_batch(settings, workdir / "devices", letters=12, seed=3)
+    plant = Plant.open(settings)
+    install(plant)
+    try:
+        preflight(submission_id)
+        route(submission_id)
+        plan(submission_id)
+        device_down(plant.ledger, settings, "press-2", PRESS_DOWN_REASON)
+        plan(submission_id)
+        jobs = t.print_jobs.c
+        with plant.ledger.read() as conn:
+            planned = conn.execute(select(jobs.job_id).where(jobs.printer == "press-1",
+                                                             jobs.state == JobState.PLANNED.value)
+                                   .order_by(jobs.number)).scalars().all()
+        stopped_job, held_job = planned[0], planned[1]
+        impose(stopped_job)
+        plant.printers["press-1"].layout.make_dirs()  # what the press does when it starts
+        spool(stopped_job)
+        with plant.ledger.tx() as conn:  # what the spool stage's follower records of a job waiting on a jam
+            conn.execute(update(t.print_jobs).where(jobs.job_id == stopped_job).values(device_state="STOPPED"))
+            append_event(conn, "job", stopped_job, "device_state", "PENDING", "STOPPED", {"reasons": [STOP_REASON]})
+        limit = settings.plan.replan_after_s
+        stopped_since = 1_800_000_000.0
+        for at in (stopped_since, stopped_since + limit):
+            with plant.ledger.tx() as conn:
+                seen = observe(True, None if at == stopped_since else stopped_since, False, at, limit)
+                set_service(conn, "press-1", "printer", observation=seen)
+        with plant.ledger.tx() as conn:  # inserter-1 just seen stopped: still in the plan
+            set_service(conn, "inserter-1", "inserter", observation=observe(True, None, False, stopped_since, limit))
+        device_down(plant.ledger, settings, "inserter-2", INSERTER_DOWN_REASON)
+        with plant.ledger.read() as conn:
+            in_job = conn.execute(select(t.letters.c.letter_id).select_from(
+                t.letters.join(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk))
+                .where(t.pieces.c.job_id == held_job).order_by(t.letters.c.pk)).scalars().all()
+        held, released = in_job[0], in_job[1]
+        outcomes = act(plant.ledger, Action.HOLD, [held, released], HOLD_REASON)
+        outcomes += act(plant.ledger, Action.RELEASE, [released])
+        assert all(o.done for o in outcomes), outcomes
+        with plant.ledger.read() as conn:
+            replanned = conn.execute(select(jobs.job_id).where(jobs.state == JobState.REPLANNED.value)
+                                     .order_by(jobs.number)).scalars().all()
+    finally:
+        install(None)
+        plant.close()
+    return DevicesPlant(state=state, settings=settings, submission=submission_id, replanned=replanned,
+                        stopped_job=stopped_job, stopped_since=stopped_since, held_letter=held,
+                        released_letter=released)
 
 
 def accept_batch(settings: Settings, workdir: Path, letters: int = 3, seed: int = 5) -> str:
