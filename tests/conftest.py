@@ -27,6 +27,15 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"skipped, which PLANT_TESTS_STRICT=1 does not allow: {reason}"
 
 
+@pytest.fixture
+def no_leftover_redis(tmp_path):
+    """Whatever happens in a session test, no embedded redis-server of ``tmp_path/state`` outlives it."""
+    from tests.plant.helpers import reap_redis
+
+    yield
+    reap_redis(tmp_path / "state")
+
+
 @pytest.fixture(scope="session")
 def postgres():
     """A real PostgreSQL server for the session (started on a free loopback port, stopped at the end)."""

@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -97,3 +98,24 @@ def reap_redis(state_dir: Path) -> None:
             os.kill(int(pidfile.read_text().strip()), 9)
         except (ProcessLookupError, ValueError):
             pass
+
+
+#: Seconds a phase of a session test may take before it fails (each takes a few; this only bounds a hang).
+PHASE_TIMEOUT_S = 120
+
+
+def wait_for(predicate, what: str, timeout: float = PHASE_TIMEOUT_S, detail=lambda: "") -> None:
+    """Return once ``predicate()`` holds; fail naming ``what`` (and ``detail()``) if it does not within
+    ``timeout`` seconds (a bound on a hang, never a claim about speed)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            extra = detail()
+            raise AssertionError(f"timed out waiting for {what}" + (f": {extra}" if extra else ""))
+        time.sleep(0.1)
+
+
+def read_ledger(session, statement) -> list:
+    """All rows of ``statement`` from a running session's ledger."""
+    with session.plant.ledger.read() as conn:
+        return conn.execute(statement).all()

@@ -16,12 +16,10 @@ from plant.intake.submission import intake
 from plant.ledger import schema as t
 from plant.ledger import schema_devices as td
 from plant.session import Session
-from tests.plant.helpers import read_csv, reap_redis
+from tests.plant.helpers import PHASE_TIMEOUT_S, read_csv, read_ledger, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_leftover_redis")]
 
-#: Seconds a phase may take before the test fails (each takes a few; this only bounds a hang).
-PHASE_TIMEOUT_S = 120
 #: One press, two inserters; sweeps every second; small jobs. ins-2 takes 4 sheets (every letter of the batch), ins-1
 #: the default 6: the planner keeps the wider inserter for thick pieces, so it gives ins-2 the work.
 FLEET = """
@@ -43,26 +41,6 @@ max_sheets = 4
 """
 
 
-@pytest.fixture(autouse=True)
-def no_leftover_redis(tmp_path):
-    """Whatever happens in the test, no redis-server outlives it."""
-    yield
-    reap_redis(tmp_path / "state")
-
-
-def wait_for(predicate, what: str) -> None:
-    deadline = time.monotonic() + PHASE_TIMEOUT_S
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def read(session: Session, statement) -> list:
-    with session.plant.ledger.read() as conn:
-        return conn.execute(statement).all()
-
-
 def test_an_inserter_stopped_for_good_hands_its_unsubmitted_runs_to_the_other(tmp_path, small_batch):
     """ins-2 jams before its first run and nobody clears it. Its runs wait CREATED (never handed to a stopped
     machine); seen stopped for replan_after_s (the session's clock moved on), ins-2 leaves the plan and they go to
@@ -81,32 +59,32 @@ def test_an_inserter_stopped_for_good_hands_its_unsubmitted_runs_to_the_other(tm
         runs, jobs, service = t.insert_runs.c, t.print_jobs.c, td.device_service.c
 
         def work_waiting_at_stopped_ins_2() -> bool:
-            unprinted = read(session, select(jobs.job_id).where(jobs.state.notin_(["PRINTED", "DONE", "REPLANNED"])))
-            on_2 = read(session, select(runs.state).where(runs.inserter == "ins-2"))
-            seen = read(session, select(service.stopped_since).where(service.name == "ins-2"))
+            unprinted = read_ledger(session, select(jobs.job_id).where(jobs.state.notin_(["PRINTED", "DONE", "REPLANNED"])))
+            on_2 = read_ledger(session, select(runs.state).where(runs.inserter == "ins-2"))
+            seen = read_ledger(session, select(service.stopped_since).where(service.name == "ins-2"))
             return (not unprinted and bool(on_2) and {s for (s,) in on_2} == {"CREATED"}
                     and bool(seen) and seen[0].stopped_since is not None)
 
         wait_for(work_waiting_at_stopped_ins_2, "every job printed, ins-2's runs waiting, ins-2 seen stopped")
-        waiting = [r for (r,) in read(session, select(runs.run_id).where(runs.inserter == "ins-2"))]
-        assert read(session, select(service.stopped_down).where(service.name == "ins-2"))[0].stopped_down == 0
+        waiting = [r for (r,) in read_ledger(session, select(runs.run_id).where(runs.inserter == "ins-2"))]
+        assert read_ledger(session, select(service.stopped_down).where(service.name == "ins-2"))[0].stopped_down == 0
         offset[0] = settings.plan.replan_after_s + 60  # five minutes later, by the plant's clock
         session.wait([submission], timeout=PHASE_TIMEOUT_S)
 
-        letters = read(session, select(t.letters.c.pk, t.letters.c.state, t.pieces.c.tracking_id,
+        letters = read_ledger(session, select(t.letters.c.pk, t.letters.c.state, t.pieces.c.tracking_id,
                                        t.pieces.c.piece_id, t.pieces.c.prints)
                        .select_from(t.letters.join(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk)))
-        all_runs = read(session, select(runs.run_id, runs.inserter, runs.state))
-        letter_events = Counter((r.entity_id, r.event) for r in read(session, select(
+        all_runs = read_ledger(session, select(runs.run_id, runs.inserter, runs.state))
+        letter_events = Counter((r.entity_id, r.event) for r in read_ledger(session, select(
             t.events.c.entity_id, t.events.c.event).where(t.events.c.entity == "letter")))
-        moves = read(session, select(t.events.c.entity_id, t.events.c.data).where(
+        moves = read_ledger(session, select(t.events.c.entity_id, t.events.c.data).where(
             t.events.c.entity == "run", t.events.c.event == "move"))
 
         ins_2.clear()
-        wait_for(lambda: read(session, select(service.stopped_down).where(service.name == "ins-2"))[0].stopped_down
-                 == 0, "ins-2 seen running and back in the plan")
-        after = read(session, select(runs.run_id, runs.inserter, runs.state))
-        device_events = [e for (e,) in read(session, select(t.events.c.event).where(
+        wait_for(lambda: read_ledger(session, select(service.stopped_down).where(
+            service.name == "ins-2"))[0].stopped_down == 0, "ins-2 seen running and back in the plan")
+        after = read_ledger(session, select(runs.run_id, runs.inserter, runs.state))
+        device_events = [e for (e,) in read_ledger(session, select(t.events.c.event).where(
             t.events.c.entity == "device", t.events.c.entity_id == "ins-2").order_by(t.events.c.id))]
 
     assert {r.state for r in letters} == {"DISPATCHED"}

@@ -16,13 +16,11 @@ from plant.ledger import schema as t
 from plant.ledger import schema_devices as td
 from plant.operator import Action, act
 from plant.session import Session
-from tests.plant.helpers import read_csv, reap_redis
+from tests.plant.helpers import PHASE_TIMEOUT_S, read_csv, read_ledger, wait_for
 from tests.plant.operating import close_plant, events, job_members, open_plant, planned
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_leftover_redis")]
 
-#: Seconds a phase may take before the test fails (each takes a few; this only bounds a hang).
-PHASE_TIMEOUT_S = 120
 #: press-2 jams on the first sheet it ever feeds and nobody clears it; sweeps every second; small jobs.
 FLEET = """
 job_max_pieces = 2
@@ -43,30 +41,10 @@ envelopes_per_hour = 36000
 """
 
 
-@pytest.fixture(autouse=True)
-def no_leftover_redis(tmp_path):
-    """Whatever happens in the test, no redis-server outlives it."""
-    yield
-    reap_redis(tmp_path / "state")
-
-
 def settings_for(tmp_path, jams: str = ""):
     config = tmp_path / "plant.toml"
     config.write_text(FLEET.format(jams=jams))
     return config, load_settings(config, environ={"PLANT_STATE_DIR": str(tmp_path / "state")})
-
-
-def wait_for(predicate, what: str) -> None:
-    deadline = time.monotonic() + PHASE_TIMEOUT_S
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def read(session: Session, statement) -> list:
-    with session.plant.ledger.read() as conn:
-        return conn.execute(statement).all()
 
 
 def submitted(settings, job_id: str) -> list[str]:
@@ -92,33 +70,33 @@ def test_a_press_stopped_for_good_hands_its_unprinted_work_to_the_other_press(tm
         jobs, service = t.print_jobs.c, td.device_service.c
 
         def press_2_stopped_and_seen() -> bool:
-            on_2 = read(session, select(jobs.state, jobs.device_state).where(jobs.printer == "press-2"))
-            seen = read(session, select(service.stopped_since).where(service.name == "press-2"))
+            on_2 = read_ledger(session, select(jobs.state, jobs.device_state).where(jobs.printer == "press-2"))
+            seen = read_ledger(session, select(service.stopped_since).where(service.name == "press-2"))
             return (bool(on_2) and {s for s, _ in on_2} == {"SPOOLED"} and ("SPOOLED", "STOPPED") in on_2
                     and bool(seen) and seen[0].stopped_since is not None)
 
         wait_for(press_2_stopped_and_seen, "press-2 jammed with its jobs spooled, seen stopped by a sweep")
-        before = read(session, select(jobs.job_id).where(jobs.printer == "press-2").order_by(jobs.number))
+        before = read_ledger(session, select(jobs.job_id).where(jobs.printer == "press-2").order_by(jobs.number))
         assert len(before) >= 2, "press-2 must have a job waiting behind the jammed one"
-        assert read(session, select(service.stopped_down).where(service.name == "press-2"))[0].stopped_down == 0
+        assert read_ledger(session, select(service.stopped_down).where(service.name == "press-2"))[0].stopped_down == 0
         offset[0] = settings.plan.replan_after_s + 60  # five minutes later, by the plant's clock
 
         def press_2_out_and_cleared() -> bool:
-            out = read(session, select(service.stopped_down).where(service.name == "press-2"))[0].stopped_down
-            left = read(session, select(jobs.job_id).where(jobs.printer == "press-2", jobs.state == "SPOOLED"))
+            out = read_ledger(session, select(service.stopped_down).where(service.name == "press-2"))[0].stopped_down
+            left = read_ledger(session, select(jobs.job_id).where(jobs.printer == "press-2", jobs.state == "SPOOLED"))
             return out == 1 and len(left) == 1
 
         wait_for(press_2_out_and_cleared, "press-2 out of the plan with only its jammed job left")
-        (jammed,) = read(session, select(jobs.job_id).where(jobs.printer == "press-2", jobs.state == "SPOOLED"))
+        (jammed,) = read_ledger(session, select(jobs.job_id).where(jobs.printer == "press-2", jobs.state == "SPOOLED"))
         session.plant.printers["press-2"].cancel(jammed.job_id)  # the operator cancels it at the press
         session.wait([submission], timeout=PHASE_TIMEOUT_S)
 
-        letters = read(session, select(t.letters.c.pk, t.letters.c.state, t.pieces.c.tracking_id, t.pieces.c.prints,
+        letters = read_ledger(session, select(t.letters.c.pk, t.letters.c.state, t.pieces.c.tracking_id, t.pieces.c.prints,
                                        t.pieces.c.piece_id)
                        .select_from(t.letters.join(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk)))
-        all_jobs = read(session, select(jobs.job_id, jobs.printer, jobs.state))
+        all_jobs = read_ledger(session, select(jobs.job_id, jobs.printer, jobs.state))
         jammed_pieces = set(job_members(session.plant, jammed.job_id))
-        job_events = Counter(r.event for r in read(session, select(t.events.c.event).where(
+        job_events = Counter(r.event for r in read_ledger(session, select(t.events.c.event).where(
             t.events.c.entity == "job")))
     assert {r.state for r in letters} == {"DISPATCHED"}
     assert manifest(settings) == Counter({r.tracking_id: 1 for r in letters})
@@ -158,12 +136,12 @@ def test_a_piece_held_before_spooling_is_not_printed_until_released(tmp_path, sm
         session.resume()
 
         def all_but_the_held_one_final() -> bool:
-            found = Counter(s for (s,) in read(session, select(letters.state)
+            found = Counter(s for (s,) in read_ledger(session, select(letters.state)
                                                .where(letters.submission_id == submission)))
             return found["HELD"] == 1 and found["HELD"] + found["DISPATCHED"] + found["DELIVERED_DIGITAL"] == 12
 
         wait_for(all_but_the_held_one_final, "every letter but the held one dispatched")
-        others = read(session, select(letters.state).select_from(t.letters.join(t.pieces, t.pieces.c.letter_pk
+        others = read_ledger(session, select(letters.state).select_from(t.letters.join(t.pieces, t.pieces.c.letter_pk
                                                                                 == letters.pk))
                       .where(t.pieces.c.piece_id.in_(members[1:])))
         assert {r.state for r in others} == {"DISPATCHED"}

@@ -19,14 +19,13 @@ from plant.postage import MarkState, move_mark
 from plant.runtime import install
 from plant.session import Session
 from plant.stages.route import consent_index_dir
-from tests.plant.helpers import plant_env, reap_redis
+from tests.plant.helpers import PHASE_TIMEOUT_S, plant_env, wait_for
 from tests.plant.sweeping import DIGITAL, consent_registry, event_counts, letter_states, mark_states, routed_plant
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_leftover_redis")]
 
 HOUR_S = 3600
 #: Seconds a phase of the running plant may take before the test fails (it takes a few).
-PHASE_TIMEOUT_S = 120
 #: A plant that sweeps every second and prints digital letters unopened for a day.
 CONFIG = """
 [sweeps]
@@ -34,21 +33,6 @@ interval_s = 1
 [intake]
 digital_fallback_days = 1
 """
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_redis(tmp_path):
-    """Whatever happens in the test, no redis-server outlives it."""
-    yield
-    reap_redis(tmp_path / "state")
-
-
-def wait_for(predicate, what: str) -> None:
-    deadline = time.monotonic() + PHASE_TIMEOUT_S
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ until an operator enables it again."""
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,10 +19,10 @@ from plant.ledger import schema as t
 from plant.session import Session
 from plant.stages.spool import hand_over
 from printers import CupsPrinter, JobTicket
-from tests.plant.helpers import read_csv, reap_redis
+from tests.plant.helpers import read_csv, wait_for
 from tests.printers.cupsd import write_pdf
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_leftover_redis")]
 
 #: Seconds a batch may take before the test fails (it takes a few; this only bounds a hang).
 BATCH_TIMEOUT_S = 120
@@ -40,13 +39,6 @@ sheets_per_minute = 600
 name = "ins-1"
 envelopes_per_hour = 36000
 """
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_redis(tmp_path):
-    """Whatever happens in the test, no redis-server outlives it."""
-    yield
-    reap_redis(tmp_path / "state")
 
 
 @pytest.fixture
@@ -94,15 +86,6 @@ def received_since(lab, before: set[Path]) -> dict[str, list[Path]]:
         if path.suffix != ".prn":
             found[path.stem.split("-", 1)[1]].append(path)
     return found
-
-
-def wait_for(predicate, what: str) -> None:
-    """Return once ``predicate()`` holds; fail if it does not within BATCH_TIMEOUT_S (a bound, not a claim)."""
-    deadline = time.monotonic() + BATCH_TIMEOUT_S
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def events(session: Session, entity: str) -> list[tuple[str, str]]:

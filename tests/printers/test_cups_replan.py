@@ -15,14 +15,12 @@ from plant.intake.submission import intake
 from plant.ledger import schema as t
 from plant.ledger import schema_devices as td
 from plant.session import Session
-from tests.plant.helpers import read_csv, reap_redis
+from tests.plant.helpers import PHASE_TIMEOUT_S, read_csv, read_ledger, wait_for
 from tests.plant.operating import job_members
 from tests.printers.cupsd import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_leftover_redis")]
 
-#: Seconds a phase may take before the test fails (each takes a few; this only bounds a hang).
-PHASE_TIMEOUT_S = 120
 #: press-1 simulated, press-2 a CUPS queue (faster, so the planner gives it work); small jobs; a sweep a second.
 FLEET = """
 job_max_pieces = 2
@@ -45,13 +43,6 @@ envelopes_per_hour = 36000
 """
 
 
-@pytest.fixture(autouse=True)
-def no_leftover_redis(tmp_path):
-    """Whatever happens in the test, no redis-server outlives it."""
-    yield
-    reap_redis(tmp_path / "state")
-
-
 @pytest.fixture
 def dead_device_queue(cups_lab):
     """A queue whose device never answers: the job CUPS starts stays half-way into it (processing)."""
@@ -69,20 +60,6 @@ def session_on(tmp_path, cups_lab, queue: str, offset: list[float]) -> Session:
     return Session(settings, config_path=config, progress=False, clock=lambda: time.time() + offset[0])
 
 
-def wait_for(predicate, what: str, detail=lambda: "") -> None:
-    """Return once ``predicate()`` holds; fail with ``detail()`` if it does not within PHASE_TIMEOUT_S."""
-    deadline = time.monotonic() + PHASE_TIMEOUT_S
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}: {detail()}")
-        time.sleep(0.1)
-
-
-def read(session: Session, statement) -> list:
-    with session.plant.ledger.read() as conn:
-        return conn.execute(statement).all()
-
-
 def manifest(settings) -> Counter:
     return Counter(r["tracking_id"] for path in settings.manifests_dir.glob("*.csv") for r in read_csv(path))
 
@@ -90,7 +67,7 @@ def manifest(settings) -> Counter:
 def on_press_2(session: Session) -> list:
     """press-2's jobs (id, state, device state) in plan order."""
     jobs = t.print_jobs.c
-    return read(session, select(jobs.job_id, jobs.state, jobs.device_state).where(jobs.printer == "press-2")
+    return read_ledger(session, select(jobs.job_id, jobs.state, jobs.device_state).where(jobs.printer == "press-2")
                 .order_by(jobs.number))
 
 
@@ -107,7 +84,7 @@ def stopped_and_seen(session: Session) -> bool:
     """press-2 stopped with every job of it SPOOLED, and a sweep has recorded since when."""
     service = td.device_service.c
     jobs = on_press_2(session)
-    seen = read(session, select(service.stopped_since).where(service.name == "press-2"))
+    seen = read_ledger(session, select(service.stopped_since).where(service.name == "press-2"))
     return (bool(jobs) and {j.state for j in jobs} == {"SPOOLED"} and ("SPOOLED", "STOPPED") in
             {(j.state, j.device_state) for j in jobs} and bool(seen) and seen[0].stopped_since is not None)
 
@@ -115,17 +92,17 @@ def stopped_and_seen(session: Session) -> bool:
 def out_of_the_plan(session: Session, left: int) -> bool:
     """press-2 out of the plan with ``left`` jobs still SPOOLED on it."""
     service = td.device_service.c
-    out = read(session, select(service.stopped_down).where(service.name == "press-2"))[0].stopped_down
+    out = read_ledger(session, select(service.stopped_down).where(service.name == "press-2"))[0].stopped_down
     return out == 1 and sum(j.state == "SPOOLED" for j in on_press_2(session)) == left
 
 
 def outcome(session: Session):
     """(letters with tracking id, print count and piece id; job id → state and printer; job events by kind)."""
-    letters = read(session, select(t.letters.c.state, t.pieces.c.tracking_id, t.pieces.c.prints, t.pieces.c.piece_id)
+    letters = read_ledger(session, select(t.letters.c.state, t.pieces.c.tracking_id, t.pieces.c.prints, t.pieces.c.piece_id)
                    .select_from(t.letters.join(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk)))
-    jobs = {r.job_id: (r.state, r.printer) for r in read(session, select(
+    jobs = {r.job_id: (r.state, r.printer) for r in read_ledger(session, select(
         t.print_jobs.c.job_id, t.print_jobs.c.state, t.print_jobs.c.printer))}
-    job_events = Counter(e for (e,) in read(session, select(t.events.c.event).where(t.events.c.entity == "job")))
+    job_events = Counter(e for (e,) in read_ledger(session, select(t.events.c.event).where(t.events.c.entity == "job")))
     return letters, jobs, job_events
 
 
@@ -181,7 +158,7 @@ def test_a_job_cups_had_started_stays_until_cancelled_at_the_queue(tmp_path, cup
             return sum(stamp is not None for stamp in stamps) == 1
 
         wait_for(one_started_others_waiting, "press-2's jobs spooled, the first started by CUPS",
-                 lambda: [(*j, cups_job(cups_lab, queue, j.job_id)) for j in on_press_2(session)])
+                 detail=lambda: [(*j, cups_job(cups_lab, queue, j.job_id)) for j in on_press_2(session)])
         spooled = [j.job_id for j in on_press_2(session)]
         (started,) = [j for j in spooled if cups_job(cups_lab, queue, j)["time-at-processing"] is not None]
         cups_lab.admin("cupsdisable", queue)
