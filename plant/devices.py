@@ -1,9 +1,10 @@
 """The fleet: drivers for the stages, and the host that runs the simulated devices.
 
-Stages talk to every printer through its driver (hot folder, or a CUPS queue) and to every inserter through its
-folder protocol, so they work the same whether the device is a simulated one in a thread of the plant's process,
-a simulated one in another process, a real RIP or a CUPS queue. Every inserter line has a cutter/stacker in front
-of it for N-up work (:func:`make_cutter`). :class:`DeviceHost` runs the simulated devices of the configuration.
+Stages talk to every printer through its driver (hot folder, a CUPS queue or an IPP printer) and to every inserter
+through its folder protocol, so they work the same whether the device is a simulated one in a thread of the plant's
+process, a simulated one in another process, a real RIP, a CUPS queue or an IPP printer. Every inserter line has a
+cutter/stacker in front of it for N-up work (:func:`make_cutter`). :class:`DeviceHost` runs the simulated devices of
+the configuration.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def make_printer_drivers(settings: Settings) -> dict[str, Any]:
             drivers[printer.name] = HotFolderPrinter(printer.name, settings.printer_folder(printer))
         elif printer.driver is PrinterDriver.CUPS:
             drivers[printer.name] = make_printer("cups", printer.name, server=printer.server, queue=printer.queue)
+        elif printer.driver is PrinterDriver.IPP:
+            drivers[printer.name] = make_printer("ipp", printer.name, uri=printer.uri)
     return drivers
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from printers.drivers import make_printer
 from printers.drivers.hotfolder import HotFolderPrinter
+from printers.drivers.ipp import IppPrinter
 from printers.errors import (
     CupsQueueUnknown,
     CupsRequestRefused,
@@ -18,8 +19,11 @@ from printers.errors import (
     InvalidJobId,
     InvalidPrinterOptions,
     InvalidTicket,
+    IppRequestRefused,
+    IppUnreachable,
     JobFinished,
     JobNamesHidden,
+    NotAnIppPrinter,
     PrinterError,
     PrinterStopped,
     StatusUnreadable,
@@ -60,11 +64,15 @@ __all__ = [
     "InvalidJobId",
     "InvalidPrinterOptions",
     "InvalidTicket",
+    "IppPrinter",
+    "IppRequestRefused",
+    "IppUnreachable",
     "JobFinished",
     "JobNamesHidden",
     "JobState",
     "JobStatus",
     "JobTicket",
+    "NotAnIppPrinter",
     "Printer",
     "PrinterError",
     "PrinterState",

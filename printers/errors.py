@@ -239,3 +239,53 @@ class CupsRequestRefused(PrinterError):
         self.detail = detail
         remedy = CUPS_REMEDIES.get(status, "read the CUPS error log on the server, fix what it reports, then retry")
         super().__init__(f"CUPS refused to {operation} for printer {printer!r} ({status}: {detail}); {remedy}.")
+
+
+class IppUnreachable(PrinterError):
+    """An IPP printer does not answer (switched off, wrong host or port, firewall)."""
+
+    def __init__(self, printer: str, uri: str, detail: str) -> None:
+        self.printer = printer
+        self.uri = uri
+        self.detail = detail
+        super().__init__(
+            f"IPP printer {uri!r} (printer {printer!r}) cannot be reached ({detail}); switch it on and check its "
+            "network, or fix the printer's uri in the fleet configuration."
+        )
+
+
+class NotAnIppPrinter(PrinterError):
+    """Something answers at the printer's address, but not as an IPP printer."""
+
+    def __init__(self, printer: str, uri: str, detail: str) -> None:
+        self.printer = printer
+        self.uri = uri
+        self.detail = detail
+        super().__init__(
+            f"{uri!r} (printer {printer!r}) does not answer as an IPP printer ({detail}); point the printer's uri "
+            "at its IPP endpoint (usually ipp://HOST:631/ipp/print) in the fleet configuration."
+        )
+
+
+#: What an operator does when an IPP printer refuses a request with this status (RFC 8011 names).
+IPP_REMEDIES: dict[str, str] = {
+    "server-error-busy": "the printer is busy with another job (or one whose document never arrived: look at its "
+                         "job list and cancel it); ask again shortly",
+    "server-error-not-accepting-jobs": "the printer does not accept jobs; enable it on its panel or web page",
+    "client-error-forbidden": "give the plant's user this right on the printer",
+    "client-error-not-authorized": "give the plant's user this right on the printer",
+    "client-error-not-authenticated": "configure the printer to accept the plant without authentication",
+    "client-error-not-possible": "the job is past the point where the printer can do this; look at its state first",
+}
+
+
+class IppRequestRefused(PrinterError):
+    """An IPP printer answered with an error the driver has no more specific class for."""
+
+    def __init__(self, printer: str, operation: str, status: str, detail: str) -> None:
+        self.printer = printer
+        self.operation = operation
+        self.status = status
+        self.detail = detail
+        remedy = IPP_REMEDIES.get(status, "look at the printer's panel or web page, fix what it reports, then retry")
+        super().__init__(f"IPP printer {printer!r} refused to {operation} ({status}: {detail}); {remedy}.")

@@ -18,6 +18,7 @@ from printers.protocol import Printer
 if TYPE_CHECKING:
     from printers.drivers.cups import CupsPrinter
     from printers.drivers.hotfolder import HotFolderPrinter
+    from printers.drivers.ipp import IppPrinter
     from printers.drivers.simulated import SimulatedPrinter
 
 #: Driver per printer kind, as named in the fleet configuration: (module, class).
@@ -25,6 +26,7 @@ DRIVERS: dict[str, tuple[str, str]] = {
     "hotfolder": ("printers.drivers.hotfolder", "HotFolderPrinter"),
     "simulated": ("printers.drivers.simulated", "SimulatedPrinter"),
     "cups": ("printers.drivers.cups", "CupsPrinter"),
+    "ipp": ("printers.drivers.ipp", "IppPrinter"),
 }
 
 
@@ -48,7 +50,8 @@ def __getattr__(name: str) -> type:
 def make_printer(kind: str, name: str, **options: object) -> Printer:
     """Build the driver for printer `name` of `kind` with the configured `options` (e.g. ``folder=...``).
 
-    A CUPS printer takes ``server=...`` (and ``queue=...`` when its queue is not named like the printer).
+    A CUPS printer takes ``server=...`` (and ``queue=...`` when its queue is not named like the printer); an IPP
+    printer takes ``uri="ipp://host:port/ipp/print"``.
     Raises UnknownPrinterKind for a kind we have no driver for and InvalidPrinterOptions when the options do not
     fit the driver, so configuration mistakes surface as operator messages rather than TypeErrors.
     """
@@ -60,4 +63,4 @@ def make_printer(kind: str, name: str, **options: object) -> Printer:
     return driver(name, **options)
 
 
-__all__ = ["DRIVERS", "CupsPrinter", "HotFolderPrinter", "SimulatedPrinter", "driver_class", "make_printer"]
+__all__ = ["DRIVERS", "CupsPrinter", "HotFolderPrinter", "IppPrinter", "SimulatedPrinter", "driver_class", "make_printer"]
