@@ -26,7 +26,7 @@ EPILOG = """commands:
   status     the history of a letter (by letter id or tracking id)
   receipts   print a submission's receipt list
   worker     serve stage messages (join a shared Redis and database)
-  serve      the read-only web pages (queue, submissions, pieces, throughput) and their JSON API
+  serve      the web pages (queue, submissions, pieces, throughput), their JSON API and operators' actions
   plan       plan an instance of printers, inserters and jobs (JSON in, JSON plan out)
   ids        check tracking identifiers, allocate new ones
   accept     check a prepaid item's postage mark at acceptance
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     receipts.add_argument("submission", help="submission id (S-…)")
     receipts.add_argument("--json", action="store_true", help="print JSON")
 
-    serve = sub.add_parser("serve", parents=[common], help="the read-only web pages and JSON API")
+    serve = sub.add_parser("serve", parents=[common], help="the web pages, JSON API and operators' actions")
     serve.add_argument("--host", help="address to listen on (default web.host of plant.toml: 127.0.0.1)")
     serve.add_argument("--port", type=int, help="TCP port (default web.port: 8080; 0 takes any free port)")
 
@@ -127,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     from plant.operator import add_parser as add_operator_parser
 
     add_operator_parser(sub, [common])
+
+    from plant.web.auth import add_parser as add_web_parser
+
+    add_web_parser(sub, [common])
     return parser
 
 
@@ -314,7 +318,13 @@ COMMANDS = {"plan": cmd_plan, "demo": cmd_demo, "run": cmd_run, "resume": cmd_re
             "consent": lambda s, a: _intake_cli("cmd_consent", s, a), "sweep": lambda s, a: _sweep(s, a),
             "hold": lambda s, a: _operator("cmd_act", s, a), "release": lambda s, a: _operator("cmd_act", s, a),
             "cancel": lambda s, a: _operator("cmd_act", s, a), "pull": lambda s, a: _operator("cmd_act", s, a),
-            "device": lambda s, a: _operator("cmd_device", s, a)}
+            "device": lambda s, a: _operator("cmd_device", s, a), "web": lambda s, a: _web(s, a)}
+
+
+def _web(settings: Settings, args: argparse.Namespace) -> int:
+    from plant.web.auth import cmd_web
+
+    return cmd_web(settings, args)
 
 
 def _operator(name: str, settings: Settings, args: argparse.Namespace) -> int:

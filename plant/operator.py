@@ -47,6 +47,8 @@ IN_JOB = frozenset({State.PLANNED, State.IMPOSED})
 HELD_CODE = "HELD_BY_OPERATOR"
 CANCELLED_CODE = "CANCELLED_BY_OPERATOR"
 PULLED_CODE = "PULLED_BY_OPERATOR"
+#: Who an action is recorded as (the events' ``by``) when no operator is named, as from the command line.
+OPERATOR = "operator"
 
 
 class Action(StrEnum):
@@ -141,7 +143,7 @@ def _annul_mark(conn: Connection, row, why: str) -> None:
         move_mark(conn, str(row.piece_id), MarkState.ON_HOLD, MarkState.ANNULLED, "annul", why, now())
 
 
-def hold(conn: Connection, row, reason: str) -> tuple[bool, str]:
+def hold(conn: Connection, row, reason: str, by: str = OPERATOR) -> tuple[bool, str]:
     """Hold one letter; return whether it changed and what happened (raises :class:`Refused`)."""
     state = State(row.state)
     if state is State.HELD:
@@ -154,13 +156,13 @@ def hold(conn: Connection, row, reason: str) -> tuple[bool, str]:
                       f"(`plant pull {row.tracking_id}`) and it is never dispatched.")
     elif state not in (State.RECEIVED, State.PRINT_READY):
         raise Refused(f"{state.value}: {'final' if state in FINAL_STATES else 'passing'}; nothing to hold.")
-    _move(conn, row, Event.HOLD, state, data={"by": "operator", "reason": reason},
+    _move(conn, row, Event.HOLD, state, data={"by": by, "reason": reason},
           extra={"reason_code": HELD_CODE, "reason": reason})
     enqueue(conn, "receipts", row.submission_id)
     return True, "; ".join(x for x in (f"held from {state.value}", note) if x)
 
 
-def release(conn: Connection, row, reason: str) -> tuple[bool, str]:
+def release(conn: Connection, row, reason: str, by: str = OPERATOR) -> tuple[bool, str]:
     """Release one held letter back where it was held from (raises :class:`Refused`)."""
     state = State(row.state)
     if state is not State.HELD:
@@ -168,7 +170,7 @@ def release(conn: Connection, row, reason: str) -> tuple[bool, str]:
             raise Refused(f"{state.value}: final; nothing to release.")
         return False, f"not held ({state.value}); nothing to release"
     back = State(row.held_from)
-    _move(conn, row, Event.RELEASE, State.HELD, held_from=back, data={"by": "operator", "reason": reason},
+    _move(conn, row, Event.RELEASE, State.HELD, held_from=back, data={"by": by, "reason": reason},
           extra={"reason_code": None, "reason": None})
     for actor in {State.PRINT_READY: ("plan",), State.RECEIVED: ("preflight", "route")}.get(back, ()):
         enqueue(conn, actor, row.submission_id)
@@ -176,7 +178,7 @@ def release(conn: Connection, row, reason: str) -> tuple[bool, str]:
     return True, f"released to {back.value}" + ("; planned again" if back is State.PRINT_READY else "")
 
 
-def cancel(conn: Connection, row, reason: str) -> tuple[bool, str]:
+def cancel(conn: Connection, row, reason: str, by: str = OPERATOR) -> tuple[bool, str]:
     """Cancel one letter before any paper exists for it (raises :class:`Refused`)."""
     state = State(row.state)
     if state is State.CANCELLED:
@@ -190,14 +192,14 @@ def cancel(conn: Connection, row, reason: str) -> tuple[bool, str]:
     note = ""
     if state in IN_JOB:
         state, note = _take_out_of_job(conn, row, f"cancel of {_label(row)}")
-    _move(conn, row, Event.CANCEL, state, data={"by": "operator", "reason": reason},
+    _move(conn, row, Event.CANCEL, state, data={"by": by, "reason": reason},
           extra={"reason_code": CANCELLED_CODE, "reason": reason})
     _annul_mark(conn, row, f"annulled: letter cancelled by the operator ({reason})")
     enqueue(conn, "receipts", row.submission_id)
     return True, "; ".join(x for x in ("cancelled", note) if x)
 
 
-def pull(conn: Connection, row, reason: str) -> tuple[bool, str]:
+def pull(conn: Connection, row, reason: str, by: str = OPERATOR) -> tuple[bool, str]:
     """Pull one letter so it is never dispatched, wherever it is short of the post (raises :class:`Refused`)."""
     state = State(row.state)
     if state is State.PULLED:
@@ -220,7 +222,7 @@ def pull(conn: Connection, row, reason: str) -> tuple[bool, str]:
         run = row.run_id or "its run"
         note = (f"already enveloped in {run}: take envelope {row.tracking_id} out of the inserter's output; it is "
                 "left out of the handover manifest")
-    _move(conn, row, Event.PULL, state, data={"by": "operator", "reason": reason},
+    _move(conn, row, Event.PULL, state, data={"by": by, "reason": reason},
           extra={"reason_code": PULLED_CODE, "reason": reason})
     _annul_mark(conn, row, f"annulled: piece pulled by the operator ({reason})")
     enqueue(conn, "receipts", row.submission_id)
@@ -228,28 +230,30 @@ def pull(conn: Connection, row, reason: str) -> tuple[bool, str]:
 
 
 #: Action → what it does to one letter.
-ACTIONS: dict[Action, Callable[[Connection, object, str], tuple[bool, str]]] = {
+ACTIONS: dict[Action, Callable[..., tuple[bool, str]]] = {
     Action.HOLD: hold, Action.RELEASE: release, Action.CANCEL: cancel, Action.PULL: pull}
 #: The word printed for an action done.
 _DONE = {Action.HOLD: "held", Action.RELEASE: "released", Action.CANCEL: "cancelled", Action.PULL: "pulled"}
 
 
-def act(ledger: Ledger, action: Action, identifiers: Sequence[str], reason: str = "") -> list[Outcome]:
-    """Apply ``action`` to every id (one transaction each); one :class:`Outcome` per id, in order."""
+def act(ledger: Ledger, action: Action, identifiers: Sequence[str], reason: str = "",
+        by: str = OPERATOR) -> list[Outcome]:
+    """Apply ``action`` to every id (one transaction each); one :class:`Outcome` per id, in order. ``by`` names
+    the operator in the events (``data.by``)."""
     reason = reason or f"{action.value} by the operator"
-    return [_act_one(ledger, action, identifier, reason) for identifier in identifiers]
+    return [_act_one(ledger, action, identifier, reason, by) for identifier in identifiers]
 
 
-def _act_one(ledger: Ledger, action: Action, identifier: str, reason: str) -> Outcome:
+def _act_one(ledger: Ledger, action: Action, identifier: str, reason: str, by: str) -> Outcome:
     for _ in range(ATTEMPTS - 1):
         try:
-            return _try_one(ledger, action, identifier, reason)
+            return _try_one(ledger, action, identifier, reason, by)
         except MovedMeanwhile:
             continue  # read again: the piece is where the stage put it now
-    return _try_one(ledger, action, identifier, reason, last=True)
+    return _try_one(ledger, action, identifier, reason, by, last=True)
 
 
-def _try_one(ledger: Ledger, action: Action, identifier: str, reason: str, last: bool = False) -> Outcome:
+def _try_one(ledger: Ledger, action: Action, identifier: str, reason: str, by: str, last: bool = False) -> Outcome:
     try:
         with ledger.tx() as conn:
             rows = find_letters(conn, identifier)
@@ -260,9 +264,9 @@ def _try_one(ledger: Ledger, action: Action, identifier: str, reason: str, last:
                 return Outcome(identifier, False, "ambiguous",
                                f"letter id used in submissions {subs}; give the tracking id instead")
             if len(rows) == 1:
-                changed, message = ACTIONS[action](conn, rows[0], reason)
+                changed, message = ACTIONS[action](conn, rows[0], reason, by)
                 return Outcome(identifier, True, _DONE[action] if changed else "unchanged", message)
-            return _act_on_submission(conn, action, identifier, rows, reason)
+            return _act_on_submission(conn, action, identifier, rows, reason, by)
     except MovedMeanwhile as exc:
         if not last:
             raise
@@ -271,7 +275,7 @@ def _try_one(ledger: Ledger, action: Action, identifier: str, reason: str, last:
         return Outcome(identifier, False, "refused", str(exc))
 
 
-def _act_on_submission(conn: Connection, action: Action, identifier: str, rows, reason: str) -> Outcome:
+def _act_on_submission(conn: Connection, action: Action, identifier: str, rows, reason: str, by: str) -> Outcome:
     """A whole submission: every letter not yet final; refusals are counted, not fatal (each letter moves by
     its own compare-and-set inside this transaction)."""
     done, unchanged, refused, final = 0, 0, {}, 0
@@ -281,7 +285,7 @@ def _act_on_submission(conn: Connection, action: Action, identifier: str, rows, 
             continue
         try:
             with conn.begin_nested():
-                changed, _ = ACTIONS[action](conn, row, reason)
+                changed, _ = ACTIONS[action](conn, row, reason, by)
             done += changed
             unchanged += not changed
         except Refused:
@@ -305,13 +309,13 @@ def device_kind(settings: Settings, name: str) -> str:
     raise NotFound(f"No device {name!r} in the configuration; the devices are: {names}.", device=name)
 
 
-def device_down(ledger: Ledger, settings: Settings, name: str, reason: str = "") -> Outcome:
+def device_down(ledger: Ledger, settings: Settings, name: str, reason: str = "", by: str = OPERATOR) -> Outcome:
     """Take a device out of the plan: its jobs not yet on it are planned again at once; a running plant then
     withdraws the spooled ones the press provably never took. Jobs the press has started stay on it."""
     kind = device_kind(settings, name)
     reason = reason or "taken out of service by the operator"
     with ledger.tx() as conn:
-        before, _ = set_service(conn, name, kind, operator_down=True, reason=reason)
+        before, _ = set_service(conn, name, kind, operator_down=True, reason=reason, by=by)
         released = release_printer_jobs(conn, name, f"{name}: {reason}") if kind == "printer" else []
         spooled = spooled_jobs(conn, name) if kind == "printer" else []
         enqueue(conn, "device_check", name)
@@ -327,11 +331,11 @@ def device_down(ledger: Ledger, settings: Settings, name: str, reason: str = "")
     return Outcome(name, True, "down", "; ".join(parts))
 
 
-def device_up(ledger: Ledger, settings: Settings, name: str) -> Outcome:
+def device_up(ledger: Ledger, settings: Settings, name: str, by: str = OPERATOR) -> Outcome:
     """Put a device back in the plan; the letters waiting for a device are planned again."""
     kind = device_kind(settings, name)
     with ledger.tx() as conn:
-        before, after = set_service(conn, name, kind, operator_down=False)
+        before, after = set_service(conn, name, kind, operator_down=False, by=by)
     if after:
         return Outcome(name, False, "still down", "a sweep saw it stopped; it rejoins when it runs again")
     return Outcome(name, True, "up", "back in the plan" if before else "in service (already)")

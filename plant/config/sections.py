@@ -16,6 +16,7 @@ class PrinterDriver(StrEnum):
     SIMULATED = "simulated"
     HOTFOLDER = "hotfolder"
     CUPS = "cups"
+    IPP = "ipp"
 
 
 class InserterDriver(StrEnum):
@@ -90,6 +91,8 @@ class PrinterConfig:
     server: str | None = None
     #: CUPS queue of a ``driver = "cups"`` printer; default the printer's name.
     queue: str | None = None
+    #: IPP printer of a ``driver = "ipp"`` printer: ``ipp://host:port/ipp/print``; required, no default.
+    uri: str | None = None
     #: How the printer's jobs are imposed; N-up work is cut and stacked in front of the inserter.
     layout: PrinterLayout = PrinterLayout.ONE_UP
     #: Press sheet; default the layout's first (A4, A3, WEB520). See LAYOUT_SHEETS.
@@ -321,7 +324,7 @@ WEB_REFRESH_MAX_S = 3600.0
 
 @dataclass(frozen=True)
 class WebConfig:
-    """``plant serve``: the read-only pages and JSON API (:mod:`plant.web`)."""
+    """``plant serve``: the pages and JSON API (:mod:`plant.web`), and who may act from them."""
 
     #: Address to listen on; loopback by default, since the pages have no login yet.
     host: str = "127.0.0.1"
@@ -329,6 +332,9 @@ class WebConfig:
     port: int = 8080
     #: Seconds between two refreshes of an open queue, submission or dashboard page.
     refresh_s: float = 3.0
+    #: Operators who may act from the pages (hold, release, cancel, pull, device down/up) and their scrypt password
+    #: hashes, one ``name:hash`` a line, written by ``plant web add-operator NAME``; empty = no actions at all.
+    operators_file: Path | None = None
 
 
 class QaGrade(StrEnum):

@@ -189,6 +189,10 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"printers[{i}] ({printer.name}) has driver = \"cups\" but no server; add "
                               "server = \"host:port\" (or cupsd's socket path, e.g. \"/run/cups/cups.sock\").",
                               key=f"printers[{i}].server")
+        if printer.driver is PrinterDriver.IPP and not (printer.uri or "").startswith(("ipp://", "ipps://")):
+            raise ConfigError(f"printers[{i}] ({printer.name}) has driver = \"ipp\" but no ipp:// uri; add "
+                              "uri = \"ipp://host:631/ipp/print\" (the printer's IPP Everywhere endpoint).",
+                              key=f"printers[{i}].uri")
     longest = max(i.max_sheets for i in settings.inserters)
     for i, printer in enumerate(settings.printers):
         _check_layout(printer, f"printers[{i}]", longest)

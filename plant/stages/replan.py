@@ -154,11 +154,13 @@ def waiting_submissions(conn: Connection) -> list[str]:
 
 
 def set_service(conn: Connection, name: str, kind: str, *, operator_down: bool | None = None,
-                reason: str | None = None, observation: Observation | None = None) -> tuple[bool, bool]:
+                reason: str | None = None, observation: Observation | None = None,
+                by: str | None = None) -> tuple[bool, bool]:
     """Write the device's service row: an operator's down/up (``operator_down``) or what a sweep saw of the press
     (``observation``). Returns (out of the plan before, out after). When the device left or rejoined the plan, a
     ``device`` event is appended; when it rejoined, ``plan`` is queued for every submission with waiting letters.
     An operator's "up" also restarts the stop count, so a press still stopped gets ``replan_after_s`` again.
+    ``by`` names the operator in that event (``data.by``).
     """
     row = conn.execute(select(td.device_service).where(td.device_service.c.name == name)).first()
     was_operator, was_stopped = bool(row and row.operator_down), bool(row and row.stopped_down)
@@ -180,7 +182,8 @@ def set_service(conn: Connection, name: str, kind: str, *, operator_down: bool |
     if before != after:
         cause = "operator" if operator_down is not None else "stopped"
         append_event(conn, "device", name, "down" if after else "up", "IN_SERVICE" if after else "OUT_OF_SERVICE",
-                     "OUT_OF_SERVICE" if after else "IN_SERVICE", {"cause": cause, **({"reason": why} if why else {})})
+                     "OUT_OF_SERVICE" if after else "IN_SERVICE", {"cause": cause, **({"reason": why} if why else {}),
+                                                                  **({"by": by} if by else {})})
         log.warning("device_out_of_plan" if after else "device_back_in_plan", device=name, cause=cause, reason=why)
     if before and not after:
         for submission in waiting_submissions(conn):

@@ -1,6 +1,6 @@
 """The plant's web pages and JSON API: the queue for shift operators, a submission's letters, a piece's
 history, the QA station's results and the throughput dashboard for managers, and Prometheus ``/metrics``, all
-read from the ledger (read-only for now).
+read from the ledger; signed-in operators act from them (:mod:`plant.web.actions`).
 
 ``plant serve`` runs :func:`serve`; :func:`create_app` is the ASGI application for tests and other servers.
 """

@@ -1,11 +1,13 @@
-"""The Starlette application: read-only HTML pages for operators, the QA station and managers, the JSON API beside
-them, and Prometheus ``/metrics``.
+"""The Starlette application: HTML pages for operators, the QA station and managers, the JSON API beside them,
+Prometheus ``/metrics``, and the signed-in operators' actions (:mod:`plant.web.actions`).
 
 Every page has a twin under ``/api/`` that returns the very dict the page was rendered from
 (:mod:`plant.web.queries`). Pages re-fetch themselves every ``web.refresh_s`` seconds (``static/live.js``) and
 swap in the parts marked ``data-live``, so one renderer serves the first load and every refresh. All ledger text
 (names and addresses come from senders) goes through Jinja's autoescaping, and the Content-Security-Policy
-allows no inline script, so text that looks like markup is shown as text and never run.
+allows no inline script, so text that looks like markup is shown as text and never run. Reading needs no
+sign-in; acting does, and only when ``[web] operators_file`` is set (then sessions are signed cookies,
+HttpOnly and SameSite=Strict, keyed by ``web-session.key`` in the state dir).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
@@ -33,6 +36,8 @@ from plant.ledger import Ledger, now
 from plant.ledger import schema as t
 from plant.model import FINAL_STATES, State
 from plant.web import queries
+from plant.web.actions import Actions, auth_context, enabled
+from plant.web.auth import SESSION_MAX_AGE_S, session_key
 from plant.web.metrics import exposition
 
 HERE = Path(__file__).parent
@@ -40,7 +45,7 @@ HERE = Path(__file__).parent
 #: Headers on every response: no inline script or style may run, nothing is cached, no framing.
 SECURITY_HEADERS = (
     (b"content-security-policy", b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                                 b"object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+                                 b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"cache-control", b"no-store"),
@@ -52,6 +57,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = now) -> Starlett
     ledger = Ledger(settings.ledger_url)
     templates = Jinja2Templates(env=_environment())
     pages = _Pages(settings, ledger, templates, clock)
+    actions = Actions(settings, ledger, pages.render)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette):
@@ -71,10 +77,19 @@ def create_app(settings: Settings, clock: Callable[[], float] = now) -> Starlett
         Route("/api/pieces/{identifier:path}", pages.piece, name="api_piece"),
         Route("/api/throughput", pages.throughput, name="api_throughput"),
         Route("/api/qa", pages.qa, name="api_qa"),
+        Route("/login", actions.login_page, methods=["GET"], name="login_page"),
+        Route("/login", actions.login, methods=["POST"], name="login"),
+        Route("/logout", actions.logout, methods=["POST"], name="logout"),
+        Route("/actions/letter", actions.letter, methods=["POST"], name="letter_action"),
+        Route("/actions/device", actions.device, methods=["POST"], name="device_action"),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPException: pages.error})
+    if enabled(settings):  # no operators, no sessions: nothing is written into the state dir for them
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        app.add_middleware(SessionMiddleware, secret_key=session_key(settings), session_cookie="plant_session",
+                           max_age=SESSION_MAX_AGE_S, same_site="strict", https_only=False)
     app.add_middleware(_SecurityHeaders)
     return app
 
@@ -149,9 +164,14 @@ class _Pages:
     def error(self, request: Request, exc: HTTPException) -> Response:
         if _is_api(request):
             return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
-        return self.templates.TemplateResponse(request, "error.html", {
-            "title": f"{exc.status_code}", "detail": exc.detail, "refresh_s": 0, "api": None,
-            "at": queries.iso(self.clock())}, status_code=exc.status_code)
+        return self.render(request, "error.html", {"title": f"{exc.status_code}", "detail": exc.detail, "refresh_s": 0,
+                                                   "api": None}, status_code=exc.status_code)
+
+    def render(self, request: Request, template: str, context: dict, status_code: int = 200) -> Response:
+        """An HTML page: ``context`` plus the sign-in state, the forms' CSRF token and the last action's result."""
+        context = {"title": "", "refresh_s": 0, "api": None, "at": queries.iso(self.clock()), **context,
+                   **auth_context(request, self.settings)}
+        return self.templates.TemplateResponse(request, template, context, status_code=status_code)
 
     def _answer(self, request: Request, template: str, data: dict, title: str) -> Response:
         if _is_api(request):
@@ -160,7 +180,7 @@ class _Pages:
         api = "/api" + quote(path, safe="/") if path != "/" else "/api/overview"
         if request.scope["query_string"]:
             api += "?" + request.scope["query_string"].decode("latin-1")
-        return self.templates.TemplateResponse(request, template, {
+        return self.render(request, template, {
             "data": data, "title": title, "refresh_s": self.settings.web.refresh_s, "api": api, "at": data.get("at")
             or queries.iso(self.clock()), "states": queries.STATES})
 

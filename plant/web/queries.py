@@ -22,6 +22,7 @@ from plant.ledger import schema as t
 from plant.ledger import schema_devices as td
 from plant.ledger import schema_qa as tq
 from plant.model import Event, JobState, RunState, State
+from plant.operator import OPERATOR
 from plant.stages.receipts import receipt_rows
 from printers.errors import remedy_for
 
@@ -189,6 +190,8 @@ def _device(name: str, kind: str, row, left, stopped_jobs: list[tuple[str, list[
     stopped = bool(stopped_jobs) or (row is not None and row.stopped_since is not None)
     return {
         "name": name, "kind": kind, "in_service": not (operator or plant), "down_by": by, "down_reason": reason,
+        # the signed-in operator who took it down from the pages (None from the command line, which names nobody)
+        "down_operator": _operator_name(left) if operator else None,
         # when it left the plan: its last `down` event (the row's time if the event is missing)
         "down_since": (iso(left.at if left is not None else row.updated_at) if by else None),
         "stopped": stopped, "stopped_since": iso(row.stopped_since) if row is not None else None,
@@ -203,12 +206,18 @@ def _out_of_service(conn) -> set[str]:
     return set(conn.execute(select(s.name).where(or_(s.operator_down == 1, s.stopped_down == 1))).scalars())
 
 
+def _operator_name(event) -> str | None:
+    """The operator a device ``down`` event names (``data.by``), None when it names nobody in particular."""
+    by = ((event.data if event is not None else None) or {}).get("by")
+    return by if by and by != OPERATOR else None
+
+
 def _left_the_plan(conn, names: list[str]) -> dict[str, object]:
-    """The last ``down`` event of each device named: when it last left the plan."""
+    """The last ``down`` event of each device named: when it last left the plan, and who took it out."""
     events = t.events.c
     if not names:
         return {}
-    rows = conn.execute(select(events.entity_id, events.at)
+    rows = conn.execute(select(events.entity_id, events.at, events.data)
                         .where(events.entity == "device", events.entity_id.in_(names), events.event == "down")
                         .order_by(events.id)).all()
     return {row.entity_id: row for row in rows}

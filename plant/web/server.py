@@ -35,7 +35,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     bound = sock.getsockname()
     url = f"http://{'[' + bound[0] + ']' if sock.family == socket.AF_INET6 else bound[0]}:{bound[1]}/"
     ledger = make_url(settings.ledger_url).render_as_string(hide_password=True)
-    print(f"plant: serving {url} (read-only pages and /api/ of {ledger}; Ctrl-C stops)",
+    print(f"plant: serving {url} (pages and /api/ of {ledger}; Ctrl-C stops)",
           file=sys.stderr, flush=True)
     warning = exposure_warning(host, bound[0])
     if warning:
@@ -82,5 +82,5 @@ def exposure_warning(host: str, address: str) -> str | None:
             return None
     except ValueError:
         pass
-    return (f"{host} is reachable from other machines and the pages have no login yet: anyone who can reach it "
-            "reads the queue. Serve on 127.0.0.1 behind a proxy that authenticates.")
+    return (f"{host} is reachable from other machines and reading the pages needs no login: anyone who can reach "
+            "it reads the queue. Serve on 127.0.0.1 behind a proxy that authenticates.")

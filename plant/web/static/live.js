@@ -13,6 +13,7 @@
       if (!response.ok) throw new Error("HTTP " + response.status);
       const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
       for (const part of document.querySelectorAll("[data-live][id]")) {
+        if (filling(part)) continue;  // an operator is typing in one of its forms: swap it in on a later refresh
         const next = fresh.getElementById(part.id);
         if (next) part.replaceWith(document.adoptNode(next));
       }
@@ -23,6 +24,12 @@
     } finally {
       window.setTimeout(refresh, seconds * 1000);
     }
+  }
+  // Whether a form in this part has the focus or holds text the operator typed.
+  function filling(part) {
+    const active = document.activeElement;
+    if (active && active.form && part.contains(active)) return true;
+    return Array.from(part.querySelectorAll("form input:not([type=hidden])")).some((i) => i.value !== i.defaultValue);
   }
   window.setTimeout(refresh, seconds * 1000);
 })();
