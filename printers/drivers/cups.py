@@ -58,7 +58,16 @@ from printers.errors import (
     PrinterError,
     UnknownJob,
 )
-from printers.protocol import JobState, JobStatus, JobTicket, PrinterState, PrinterStatus, check_job_id
+from printers.ipp_semantics import (
+    MEDIA_KEYWORDS,
+    document_format,
+    keywords,
+    may_withdraw,
+    media_keyword,
+    printer_status,
+    withdrawn_unprinted,
+)
+from printers.protocol import JobState, JobStatus, JobTicket, PrinterStatus, check_job_id
 
 #: Port of a CUPS server given without one.
 DEFAULT_PORT = 631
@@ -68,16 +77,6 @@ FORMAT_NOT_SUPPORTED = cups.IPP_STATUS_ERROR_DOCUMENT_FORMAT_NOT_SUPPORTED
 HTTP_CONTINUE = 100
 #: Bytes sent to cupsd per write while streaming a document.
 CHUNK_BYTES = 1 << 20
-#: Document formats the plant prints, by the bytes their files start with.
-DOCUMENT_MAGIC: tuple[tuple[bytes, str], ...] = ((b"%PDF-", "application/pdf"), (b"RaS2", "image/pwg-raster"))
-#: IPP media keywords (PWG 5101.1) for the paper names the plant's tickets use.
-MEDIA_KEYWORDS: Mapping[str, str] = {
-    "A3": "iso_a3_297x420mm",
-    "A4": "iso_a4_210x297mm",
-    "A5": "iso_a5_148x210mm",
-    "Letter": "na_letter_8.5x11in",
-    "Legal": "na_legal_8.5x14in",
-}
 #: Job attributes the driver reads.
 JOB_ATTRIBUTES = ("job-id", "job-name", "job-state", "job-state-reasons", "job-printer-uri",
                   "job-printer-state-message", "job-media-sheets-completed")
@@ -87,15 +86,8 @@ LIST_ATTRIBUTES = ("job-id", "job-name", "job-state", "job-printer-uri")
 #: processing, before any filter or backend runs, and never clears it; the counters are read as a second check.
 PROOF_ATTRIBUTES = ("job-name", "job-printer-uri", "job-state", "time-at-processing", "job-impressions-completed",
                     "job-media-sheets-completed")
-#: Job states from which a job can be taken back, if CUPS never started it.
-WITHDRAWABLE = (JobState.PENDING, JobState.HELD)
 #: Printer attributes the driver reads.
 PRINTER_ATTRIBUTES = ("printer-state", "printer-state-reasons", "queued-job-count", "printer-state-message")
-#: printer-state-reasons that stop a printer even without the "-error" suffix (RFC 8011 reads a reason without
-#: suffix as an error, but CUPS adds suffix-less reasons of its own, e.g. "connecting-to-device", that are not).
-STOPPING_REASONS = frozenset({"media-jam", "media-empty", "media-needed", "toner-empty", "marker-supply-empty",
-                              "cover-open", "door-open", "input-tray-missing", "output-area-full", "paused",
-                              "shutdown", "offline", "stopped-partly", "interlock-open"})
 #: What a job's state means when CUPS gives no message of its own.
 STATE_MESSAGES: Mapping[JobState, str] = {
     JobState.PENDING: "queued in CUPS",
@@ -127,20 +119,6 @@ def parse_server(server: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def document_format(path: Path) -> str | None:
-    """The IPP document-format of a file, read from its first bytes (None if it is neither PDF nor PWG raster)."""
-    with open(path, "rb") as handle:
-        head = handle.read(8)
-    return next((mime for magic, mime in DOCUMENT_MAGIC if head.startswith(magic)), None)
-
-
-def media_keyword(media: str) -> str | None:
-    """The IPP media keyword for a ticket's paper name; PWG self-describing names pass through as they are."""
-    if media in MEDIA_KEYWORDS:
-        return MEDIA_KEYWORDS[media]
-    return media if media.count("_") >= 2 else None
-
-
 def job_options(ticket: JobTicket) -> dict[str, str]:
     """The IPP job attributes (as CUPS options) for a ticket: copies, sides, media, then its extra options."""
     media = media_keyword(ticket.media)
@@ -153,69 +131,15 @@ def job_options(ticket: JobTicket) -> dict[str, str]:
     return options
 
 
-def _keywords(value: object) -> tuple[str, ...]:
-    """An IPP 1setOf keyword as pycups returns it (one string, or a list), without the empty value 'none'."""
-    values = [value] if isinstance(value, str) else list(value or ())
-    return tuple(str(v) for v in values if v != "none")
-
-
 def job_status(job_id: str, attributes: Mapping[str, object]) -> JobStatus:
     """The protocol's view of a CUPS job from its IPP attributes (IPP job-state numbers are JobState's)."""
     state = JobState(int(attributes["job-state"]))
-    reasons = _keywords(attributes.get("job-state-reasons"))
+    reasons = keywords(attributes.get("job-state-reasons"))
     message = str(attributes.get("job-printer-state-message") or "")
     if not message:
         message = INCOMING_MESSAGE if "job-incoming" in reasons else STATE_MESSAGES[state]
     sheets = int(attributes.get("job-media-sheets-completed") or 0)
     return JobStatus(job_id, state, sheets, reasons, None, message)
-
-
-def never_started(attributes: Mapping[str, object]) -> bool:
-    """True when CUPS reports that the job never entered processing and counts no impression or sheet of it.
-
-    ``time-at-processing`` must be present and empty (pycups reads IPP no-value as None): a job without the
-    attribute proves nothing.
-    """
-    return ("time-at-processing" in attributes and attributes["time-at-processing"] is None
-            and not int(attributes.get("job-impressions-completed") or 0)
-            and not int(attributes.get("job-media-sheets-completed") or 0))
-
-
-def may_withdraw(attributes: Mapping[str, object]) -> bool:
-    """True for a job worth canceling to take it back: waiting (pending or held) and never started."""
-    return int(attributes["job-state"]) in WITHDRAWABLE and never_started(attributes)
-
-
-def withdrawn_unprinted(attributes: Mapping[str, object]) -> bool:
-    """True for a job that is canceled and never started: no byte of it reached the printer, so no sheet exists."""
-    return int(attributes["job-state"]) == JobState.CANCELED and never_started(attributes)
-
-
-def _base_reason(reason: str) -> tuple[str, str]:
-    """A printer-state-reason split into its keyword and its severity suffix ("" when it has none)."""
-    for suffix in ("-report", "-warning", "-error"):
-        if reason.endswith(suffix):
-            return reason[: -len(suffix)], suffix
-    return reason, ""
-
-
-def stops_printer(reason: str) -> bool:
-    """True for a printer-state-reason that means the printer cannot print until someone acts."""
-    keyword, suffix = _base_reason(reason)
-    return suffix == "-error" or (suffix == "" and keyword in STOPPING_REASONS)
-
-
-def printer_status(name: str, attributes: Mapping[str, object]) -> PrinterStatus:
-    """The protocol's view of a CUPS queue: stopped when CUPS says so, or when a reason stops the printer.
-
-    CUPS keeps a queue "processing" while the device behind it reports e.g. ``media-empty-error``; the plant
-    must see that the press needs an operator, so such a reason makes the printer STOPPED here.
-    """
-    state = PrinterState(int(attributes["printer-state"]))
-    reasons = _keywords(attributes.get("printer-state-reasons"))
-    if any(stops_printer(reason) for reason in reasons):
-        state = PrinterState.STOPPED
-    return PrinterStatus(name, state, reasons, int(attributes.get("queued-job-count") or 0))
 
 
 class CupsPrinter:

@@ -61,8 +61,17 @@ from printers.errors import (
     PrinterError,
     UnknownJob,
 )
+from printers.ipp_semantics import (
+    MEDIA_KEYWORDS,
+    document_format,
+    keywords,
+    may_withdraw,
+    media_keyword,
+    printer_status,
+    withdrawn_unprinted,
+)
 from printers.ipp_wire import Attribute, GroupTag, Operation, Tag, attr
-from printers.protocol import JobState, JobStatus, JobTicket, PrinterState, PrinterStatus, check_job_id
+from printers.protocol import JobState, JobStatus, JobTicket, PrinterStatus, check_job_id
 
 log = structlog.get_logger(__name__)
 
@@ -80,16 +89,6 @@ CHUNK_BYTES = 1 << 20
 BOOT_JITTER_S = 2.0
 #: The user name the plant's jobs are created under.
 USER_NAME = "plant"
-#: Document formats the plant prints, by the bytes their files start with.
-DOCUMENT_MAGIC: tuple[tuple[bytes, str], ...] = ((b"%PDF-", "application/pdf"), (b"RaS2", "image/pwg-raster"))
-#: IPP media keywords (PWG 5101.1) for the paper names the plant's tickets use.
-MEDIA_KEYWORDS: Mapping[str, str] = {
-    "A3": "iso_a3_297x420mm",
-    "A4": "iso_a4_210x297mm",
-    "A5": "iso_a5_148x210mm",
-    "Letter": "na_letter_8.5x11in",
-    "Legal": "na_legal_8.5x14in",
-}
 #: Job attributes a status is built from (job-uuid is what makes a remembered IPP job id trustworthy).
 JOB_ATTRIBUTES = ("job-id", "job-uuid", "job-name", "job-state", "job-state-reasons", "job-state-message",
                   "job-media-sheets-completed")
@@ -98,12 +97,6 @@ PROOF_ATTRIBUTES = (*JOB_ATTRIBUTES, "time-at-processing", "job-impressions-comp
 #: Printer attributes read for its status, and before each submit.
 PRINTER_ATTRIBUTES = ("printer-state", "printer-state-reasons", "queued-job-count", "printer-up-time",
                       "printer-uuid", "document-format-supported", "printer-is-accepting-jobs")
-#: Job states from which a job can be taken back, if it never started.
-WITHDRAWABLE = (JobState.PENDING, JobState.HELD)
-#: printer-state-reasons that stop a printer even without the "-error" suffix.
-STOPPING_REASONS = frozenset({"media-jam", "media-empty", "media-needed", "toner-empty", "marker-supply-empty",
-                              "cover-open", "door-open", "input-tray-missing", "output-area-full", "paused",
-                              "shutdown", "offline", "stopped-partly", "interlock-open"})
 #: What a job's state means when the printer gives no message of its own.
 STATE_MESSAGES: Mapping[JobState, str] = {
     JobState.PENDING: "queued on the printer",
@@ -119,20 +112,6 @@ INCOMPLETE_MESSAGE = ("created but its document never arrived; it will not print
                       "until it is canceled (withdraw it)")
 #: IPP status codes the driver tells apart.
 NOT_FOUND, NOT_POSSIBLE, FORMAT_NOT_SUPPORTED, VALUES_NOT_SUPPORTED, BUSY = 0x0406, 0x0404, 0x040A, 0x040B, 0x0507
-
-
-def document_format(path: Path) -> str | None:
-    """The IPP document-format of a file, read from its first bytes (None if it is neither PDF nor PWG raster)."""
-    with open(path, "rb") as handle:
-        head = handle.read(8)
-    return next((mime for magic, mime in DOCUMENT_MAGIC if head.startswith(magic)), None)
-
-
-def media_keyword(media: str) -> str | None:
-    """The IPP media keyword for a ticket's paper name; PWG self-describing names pass through as they are."""
-    if media in MEDIA_KEYWORDS:
-        return MEDIA_KEYWORDS[media]
-    return media if media.count("_") >= 2 else None
 
 
 def _value_attr(name: str, value: object) -> Attribute:
@@ -160,49 +139,16 @@ def _plain(attributes: Mapping[str, Attribute]) -> dict[str, object]:
     return {name: a.values if len(a.values) > 1 else a.value for name, a in attributes.items()}
 
 
-def _keywords(value: object) -> tuple[str, ...]:
-    """An IPP 1setOf keyword (one value or a tuple), without the empty value 'none'."""
-    values = value if isinstance(value, tuple) else (value,)
-    return tuple(str(v) for v in values if v not in (None, "none"))
-
-
 def job_status(job_id: str, attributes: Mapping[str, object]) -> JobStatus:
     """The protocol's view of an IPP job (IPP job-state numbers are JobState's)."""
     state = JobState(int(attributes["job-state"]))
-    reasons = _keywords(attributes.get("job-state-reasons"))
+    reasons = keywords(attributes.get("job-state-reasons"))
     if "job-data-insufficient" in reasons or "job-incoming" in reasons:
         message = INCOMPLETE_MESSAGE
     else:
         message = str(attributes.get("job-state-message") or STATE_MESSAGES[state])
     sheets = int(attributes.get("job-media-sheets-completed") or 0)
     return JobStatus(job_id, state, sheets, reasons, None, message)
-
-
-def never_started(attributes: Mapping[str, object]) -> bool:
-    """True when the printer reports the job never entered processing and counts nothing of it.
-
-    ``time-at-processing`` must be present and without a value: a printer that does not report it proves nothing.
-    """
-    return ("time-at-processing" in attributes and attributes["time-at-processing"] is None
-            and not int(attributes.get("job-impressions-completed") or 0)
-            and not int(attributes.get("job-media-sheets-completed") or 0))
-
-
-def stops_printer(reason: str) -> bool:
-    """True for a printer-state-reason that means the printer cannot print until someone acts."""
-    for suffix in ("-report", "-warning", "-error"):
-        if reason.endswith(suffix):
-            return suffix == "-error"
-    return reason in STOPPING_REASONS
-
-
-def printer_status(name: str, attributes: Mapping[str, object]) -> PrinterStatus:
-    """The protocol's view of an IPP printer: stopped when it says so, or when a reason stops it."""
-    state = PrinterState(int(attributes["printer-state"]))
-    reasons = _keywords(attributes.get("printer-state-reasons"))
-    if any(stops_printer(reason) for reason in reasons):
-        state = PrinterState.STOPPED
-    return PrinterStatus(name, state, reasons, int(attributes.get("queued-job-count") or 0))
 
 
 def parse_uri(uri: str) -> tuple[str, str, int, str]:
@@ -306,7 +252,7 @@ class IppPrinter:
             return False
         try:
             seen = self._known(job_id, PROOF_ATTRIBUTES)
-            if seen is not None and JobState(int(seen["job-state"])) in WITHDRAWABLE and never_started(seen):
+            if seen is not None and may_withdraw(seen):
                 try:
                     self._call(Operation.CANCEL_JOB, "withdraw the job", self._job_ref(job_id), job_id=job_id)
                 except IppRequestRefused as error:
@@ -315,7 +261,7 @@ class IppPrinter:
                 seen = self._known(job_id, PROOF_ATTRIBUTES)  # decide from what the printer says after the cancel
         except UnknownJob:  # forgotten meanwhile: nothing can be proven about it
             return False
-        return seen is not None and JobState(int(seen["job-state"])) is JobState.CANCELED and never_started(seen)
+        return seen is not None and withdrawn_unprinted(seen)
 
     # -- IPP requests --------------------------------------------------------------------------------------------
 
@@ -423,7 +369,7 @@ class IppPrinter:
 
     def _check_format(self, job_id: str, fmt: str) -> None:
         """Raise DocumentRejected, naming what the printer takes, before anything is created."""
-        supported = _keywords(self._printer_attributes().get("document-format-supported"))
+        supported = keywords(self._printer_attributes().get("document-format-supported"))
         if supported and fmt not in supported:
             raise DocumentRejected(self.name, job_id, fmt, f"the printer takes {', '.join(supported)}")
 

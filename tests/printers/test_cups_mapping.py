@@ -20,15 +20,8 @@ from printers import (
     PrinterState,
     make_printer,
 )
-from printers.drivers.cups import (
-    document_format,
-    job_options,
-    job_status,
-    media_keyword,
-    parse_server,
-    printer_status,
-    stops_printer,
-)
+from printers.drivers.cups import job_options, job_status, parse_server
+from printers.ipp_semantics import document_format, media_keyword, printer_status, stops_printer
 
 
 @pytest.mark.parametrize("number", [3, 4, 5, 6, 7, 8, 9])

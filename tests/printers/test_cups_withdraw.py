@@ -13,7 +13,7 @@ import time
 import pytest
 
 from printers import CupsPrinter, CupsQueueUnknown, InvalidJobId, JobState
-from printers.drivers.cups import never_started, withdrawn_unprinted
+from printers.ipp_semantics import never_started, withdrawn_unprinted
 from printers.protocol import Withdrawable
 from tests.printers.cupsd import JOB_DEADLINE_S, free_port, wait_until_final
 
