@@ -5,6 +5,7 @@ had started stays on the queue until an operator cancels it there — every lett
 from __future__ import annotations
 
 import time
+import uuid
 from collections import Counter
 
 import pytest
@@ -46,7 +47,7 @@ envelopes_per_hour = 36000
 @pytest.fixture
 def dead_device_queue(cups_lab):
     """A queue whose device never answers: the job CUPS starts stays half-way into it (processing)."""
-    queue = "replan-dead"
+    queue = f"replan-dead-{uuid.uuid4().hex[:8]}"  # a name of its own: CUPS keeps nameless stubs of removed queues' jobs
     cups_lab.admin("lpadmin", "-p", queue, "-v", f"ipp://localhost:{free_port()}/ipp/print?snmp=false", "-E")
     yield queue
     cups_lab.remove_queue(queue)

@@ -9,6 +9,7 @@ no impression counted: a job half-way into a device that the sheet counters cann
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 
@@ -50,8 +51,11 @@ def prints_after(printer: CupsPrinter, pdfs, job_id) -> str:
 
 @pytest.fixture
 def dead_device_printer(cups_lab):
-    """A CupsPrinter on a queue whose device never answers: a released job stays PROCESSING there."""
-    queue = "dead-device"
+    """A CupsPrinter on a queue whose device never answers: a released job stays PROCESSING there.
+
+    Each test gets a queue of its own name: CUPS keeps stubs of a removed queue's jobs in its history, without their
+    names, and a driver on a new queue of the same name would rightly refuse to guess about them."""
+    queue = f"dead-device-{uuid.uuid4().hex[:8]}"
     cups_lab.admin("lpadmin", "-p", queue, "-v", f"ipp://localhost:{free_port()}/ipp/print?snmp=false", "-E")
     yield CupsPrinter("press-dead", cups_lab.server, queue=queue)
     cups_lab.remove_queue(queue)
