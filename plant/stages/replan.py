@@ -259,7 +259,7 @@ def withdraw(job_id: str) -> bool:
             _withdrawn(conn, job)
         elif move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, job_id, JobState.WITHDRAWING.value,
                          JobState.SPOOLED.value, "withdraw_refused", "job",
-                         {"reason": f"{job.printer} took the job first: it stays on the press"}):
+                         {"reason": f"{job.printer} could not prove the job unprinted: it stays with the press"}):
             enqueue(conn, "follow_print", job_id)
     plant.notify()
     return withdrawn
@@ -270,7 +270,8 @@ def _waiting(driver, job_id: str) -> bool:
         status = driver.find(job_id)
     except PrinterError:
         return False
-    return status is not None and status.state is DeviceJob.PENDING
+    # waiting, not started: pending, or held on the device by an operator (the driver's withdraw proves the rest)
+    return status is not None and status.state in (DeviceJob.PENDING, DeviceJob.HELD)
 
 
 def _withdrawn(conn: Connection, job) -> None:

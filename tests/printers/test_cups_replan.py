@@ -16,6 +16,7 @@ from plant.intake.submission import intake
 from plant.ledger import schema as t
 from plant.ledger import schema_devices as td
 from plant.session import Session
+from printers import CupsPrinter
 from tests.plant.helpers import PHASE_TIMEOUT_S, read_csv, read_ledger, wait_for
 from tests.plant.operating import job_members
 from tests.printers.cupsd import free_port
@@ -107,12 +108,13 @@ def outcome(session: Session):
     return letters, jobs, job_events
 
 
+@pytest.mark.parametrize("held", [False, True], ids=["pending", "one-held-in-cups"])
 def test_a_stopped_cups_press_hands_its_waiting_jobs_to_the_other_press(tmp_path, cups_lab, cups_queue,
-                                                                         small_batch):
-    """press-2's queue is paused before the batch arrives: its jobs wait in CUPS, pending. Seen stopped for
-    replan_after_s (the session's clock moved on), it leaves the plan and every job is withdrawn — canceled in
-    CUPS before it ever started — and printed on press-1. Every letter is dispatched once, printed once, and the
-    printer behind press-2 received nothing."""
+                                                                         small_batch, held):
+    """press-2's queue is paused before the batch arrives: its jobs wait in CUPS, pending (and, in the second
+    case, one of them held there by an operator). Seen stopped for replan_after_s (the session's clock moved on),
+    it leaves the plan and every job is withdrawn — canceled in CUPS before it ever started — and printed on
+    press-1. Every letter is dispatched once, printed once, and the printer behind press-2 received nothing."""
     queue = cups_queue()
     cups_lab.admin("cupsdisable", queue)
     before_files = set(cups_lab.eve_spool.iterdir())
@@ -122,6 +124,8 @@ def test_a_stopped_cups_press_hands_its_waiting_jobs_to_the_other_press(tmp_path
         session.relay.wake.set()
         wait_for(lambda: stopped_and_seen(session), "press-2's jobs spooled to the paused queue, seen stopped")
         spooled = [j.job_id for j in on_press_2(session)]
+        if held:
+            CupsPrinter("press-2", cups_lab.server, queue=queue).hold(spooled[0])
         offset[0] = session.settings.plan.replan_after_s + 60
         wait_for(lambda: out_of_the_plan(session, left=0), "press-2 out of the plan, its jobs withdrawn")
         session.wait([submission], timeout=PHASE_TIMEOUT_S)
