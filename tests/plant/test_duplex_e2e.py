@@ -5,7 +5,6 @@ either press; sheets, masses, tariff bands and what the inserter reads are the l
 
 from __future__ import annotations
 
-import csv
 import json
 from collections import Counter
 from pathlib import Path
@@ -15,10 +14,9 @@ import pytest
 
 from imposition import SheetMap
 from plant.config import load_settings
-from plant.intake.submission import MANIFEST_COLUMNS
 from plant.postage import leaves, piece_mass
-from tests.intake.letters import ROW, write
 from tests.plant.helpers import query, read_csv, reap_redis, run_plant
+from tests.plant.test_duplex_letters import submission
 
 pytestmark = pytest.mark.slow
 
@@ -45,20 +43,6 @@ max_sheets = 4
 """ + "".join(f'\n[[postage.bands]]\nup_to_g = {g}\ntariff = "{g / 10:.2f}"\n' for g in range(10, 45, 5))
 
 
-def submission(folder: Path) -> Path:
-    folder.mkdir(parents=True)
-    rows = []
-    for number, (letter_id, (pages, duplex)) in enumerate(LETTERS.items()):
-        row = {**ROW, "letter_id": letter_id, "recipient_id": f"R{number}"}
-        write(folder / f"{letter_id}.pdf", row, pages=pages)
-        rows.append({**row, "duplex": "true" if duplex else "false"})
-    with open(folder / "manifest.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=[*MANIFEST_COLUMNS, "duplex"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return folder
-
-
 @pytest.fixture(scope="module", params=[600, 1], ids=["even-presses", "slow-simplex-press"])
 def state(request, tmp_path_factory) -> Path:
     """The state dir after `plant run` of the mixed batch to its end; presses of the same speed, or a simplex press
@@ -68,7 +52,7 @@ def state(request, tmp_path_factory) -> Path:
     config.write_text(CONFIG.replace("{simplex_speed}", str(request.param)))
     state = root / "state"
     try:
-        result = run_plant(["run", str(submission(root / "in")), "--timeout", "300"], state, config=config)
+        result = run_plant(["run", str(submission(root / "in", LETTERS)), "--timeout", "300"], state, config=config)
     finally:
         reap_redis(state)
     assert result.returncode == 0, result.stderr[-3000:]
