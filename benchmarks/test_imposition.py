@@ -34,8 +34,15 @@ LETTERS = 1_000
 LARGE = 10_000
 #: Results of this module's runs, so the last comparison can state the ratios.
 RESULTS: dict[str, float] = {}
-ROW = {"letter_id": "L", "name": "Anna Becker", "address_1": "Lindenweg 4", "address_2": "", "postcode": "10115",
-       "city": "Berlin", "country": "DE"}
+ROW = {
+    "letter_id": "L",
+    "name": "Anna Becker",
+    "address_1": "Lindenweg 4",
+    "address_2": "",
+    "postcode": "10115",
+    "city": "Berlin",
+    "country": "DE",
+}
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +75,9 @@ def pieces_with_marks(paths: list[Path], repeat: int = 1) -> list[PieceInput]:
     pieces = []
     for number in range(len(paths) * repeat):
         piece_id, tracking = f"P{number:06d}", make_s10("RR", 10_000_000 + number, "ZZ")
-        mark = encode_mark(MarkPayload(piece_id, tracking, "101000", "letter", 20.0, 20, 100, "XXX", 1_767_225_600), key)
+        mark = encode_mark(
+            MarkPayload(piece_id, tracking, "101000", "letter", 20.0, 20, 100, "XXX", 1_767_225_600), key
+        )
         pieces.append(PieceInput(piece_id, paths[number % len(paths)], tracking, mark, selects="1"))
     return pieces
 
@@ -126,8 +135,11 @@ def test_pdfimpose_wire(benchmark, letters, page_count, tmp_path):
     """pdfimpose's wire schema, signature 2×1, no marks."""
     from pdfimpose.schema import wire
 
-    benchmark.pedantic(lambda: wire.impose([str(p) for p in letters], str(tmp_path / "wire.pdf"), signature=(2, 1)),
-                       rounds=1, iterations=1)
+    benchmark.pedantic(
+        lambda: wire.impose([str(p) for p in letters], str(tmp_path / "wire.pdf"), signature=(2, 1)),
+        rounds=1,
+        iterations=1,
+    )
     record(benchmark, "pdfimpose", page_count)
 
 
@@ -136,8 +148,9 @@ def test_ours_all_marks(benchmark, letters, page_count, tmp_path):
     """Ours: 2-up cut and stack, duplex work-and-turn, A3, every mark; ratios to the two above in extra_info."""
     pieces = pieces_with_marks(letters)
     impose(pieces[:5], tmp_path / "warm.pdf", "J000000", LAYOUT, ALL_MARKS)  # JIT and imports outside timing
-    benchmark.pedantic(impose, args=(pieces, tmp_path / "ours.pdf", "J000001", LAYOUT, ALL_MARKS), rounds=3,
-                       iterations=1)
+    benchmark.pedantic(
+        impose, args=(pieces, tmp_path / "ours.pdf", "J000001", LAYOUT, ALL_MARKS), rounds=3, iterations=1
+    )
     record(benchmark, "ours", page_count)
     for other, goal in (("pdfimpose", 4.0), ("bare", 0.75)):
         if other in RESULTS:
@@ -182,18 +195,24 @@ def test_scaling(benchmark, letters, tmp_path):
 
     def run_all() -> None:
         for count in (LETTERS, LARGE):
-            script = CHILD.format(root=root, folder=str(letters[0].parent), repeat=count // LETTERS,
-                                  out=str(tmp_path / f"job{count}.pdf"))
+            script = CHILD.format(
+                root=root,
+                folder=str(letters[0].parent),
+                repeat=count // LETTERS,
+                out=str(tmp_path / f"job{count}.pdf"),
+            )
             done = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
             runs[count] = json.loads(done.stdout.strip().splitlines()[-1])
 
     benchmark.pedantic(run_all, rounds=1, iterations=1)
     for count, result in runs.items():
         benchmark.extra_info[f"{count}_letters"] = {
-            "pages": result["pages"], "seconds": round(result["seconds"], 2),
+            "pages": result["pages"],
+            "seconds": round(result["seconds"], 2),
             "pages_per_s": round(result["pages"] / result["seconds"]),
             "peak_rss_mb": round(result["peak_rss_mb"], 1),
-            "rss_growth_mb": round(result["peak_rss_mb"] - result["rss_before_mb"], 1)}
+            "rss_growth_mb": round(result["peak_rss_mb"] - result["rss_before_mb"], 1),
+        }
     small, large = runs[LETTERS], runs[LARGE]
     benchmark.extra_info["time_ratio_10k_to_1k"] = round(large["seconds"] / small["seconds"], 2)
     benchmark.extra_info["peak_rss_ratio_10k_to_1k"] = round(large["peak_rss_mb"] / small["peak_rss_mb"], 2)

@@ -39,7 +39,7 @@ def _read_full_page(path: Path) -> list[str | None]:
     document = pdfium.PdfDocument(str(path))
     for page in document:
         image = np.asarray(page.render(scale=scale, grayscale=True).to_numpy())
-        zone = image[int(y * scale):int((y + h) * scale), int(x * scale):int((x + w) * scale)]
+        zone = image[int(y * scale) : int((y + h) * scale), int(x * scale) : int((x + w) * scale)]
         found = zxingcpp.read_barcodes(zone, formats=zxingcpp.BarcodeFormat.DataMatrix)
         texts.append(found[0].text if found else None)
     document.close()

@@ -35,8 +35,14 @@ def letters(tmp_path_factory):
     batch = generate(tmp_path_factory.mktemp("bench"), LETTERS, seed=5)
     with open(batch.submission / "manifest.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    return [(r["letter_id"], (batch.submission / f"{r['letter_id']}.pdf").read_bytes(),
-             address_lines(r["name"], r["address_1"], r["address_2"], r["postcode"], r["city"])) for r in rows]
+    return [
+        (
+            r["letter_id"],
+            (batch.submission / f"{r['letter_id']}.pdf").read_bytes(),
+            address_lines(r["name"], r["address_1"], r["address_2"], r["postcode"], r["city"]),
+        )
+        for r in rows
+    ]
 
 
 def test_preflight_pages_per_second(benchmark, letters):
@@ -53,9 +59,17 @@ def test_preflight_pages_per_second(benchmark, letters):
         benchmark.pedantic(run, rounds=3, iterations=1)
     verdicts, seconds = min(runs, key=lambda r: r[1])
     pages = sum(v.pages for v in verdicts.values())
-    benchmark.extra_info.update({"letters": len(verdicts), "pages": pages, "seconds": round(seconds, 3),
-                                 "pages_per_s": round(pages / seconds), "workers": pool.size,
-                                 "cpus": os.cpu_count(), "rejected": sum(not v.ok for v in verdicts.values())})
+    benchmark.extra_info.update(
+        {
+            "letters": len(verdicts),
+            "pages": pages,
+            "seconds": round(seconds, 3),
+            "pages_per_s": round(pages / seconds),
+            "workers": pool.size,
+            "cpus": os.cpu_count(),
+            "rejected": sum(not v.ok for v in verdicts.values()),
+        }
+    )
     assert len(verdicts) == LETTERS
 
 
@@ -64,9 +78,19 @@ def registry(tmp_path_factory):
     """An index of 1,000,000 recipients: 90 % for all senders, 10 % scoped to two senders, 5 % revoked."""
     rng = random.Random(1)
     path = tmp_path_factory.mktemp("consent") / "consent-bench.sqlite"
-    entries = (Consent(f"R{n:08d}", "e-mailbox", f"r{n}@box.example", 1.6e9, None,
-                       ("S1", "S2") if n % 10 == 0 else None, 1.7e9 if n % 20 == 1 else None, n + 2)
-               for n in range(RECIPIENTS))
+    entries = (
+        Consent(
+            f"R{n:08d}",
+            "e-mailbox",
+            f"r{n}@box.example",
+            1.6e9,
+            None,
+            ("S1", "S2") if n % 10 == 0 else None,
+            1.7e9 if n % 20 == 1 else None,
+            n + 2,
+        )
+        for n in range(RECIPIENTS)
+    )
     start = time.perf_counter()
     build_index(entries, path)
     build_s = time.perf_counter() - start
@@ -82,13 +106,20 @@ def test_consent_decisions_per_second(benchmark, registry):
     def run():
         start = time.perf_counter()
         for i in range(0, len(ids), BATCH):
-            index.decide_many(ids[i:i + BATCH], "S1", 1.65e9)
+            index.decide_many(ids[i : i + BATCH], "S1", 1.65e9)
         runs.append(time.perf_counter() - start)
 
     benchmark.pedantic(run, rounds=3, iterations=1)
     seconds = min(runs)
-    benchmark.extra_info.update({"recipients": RECIPIENTS, "lookups": len(ids), "seconds": round(seconds, 3),
-                                 "lookups_per_s": round(len(ids) / seconds), "index_build_s": round(build_s, 1)})
+    benchmark.extra_info.update(
+        {
+            "recipients": RECIPIENTS,
+            "lookups": len(ids),
+            "seconds": round(seconds, 3),
+            "lookups_per_s": round(len(ids) / seconds),
+            "index_build_s": round(build_s, 1),
+        }
+    )
 
 
 def test_consent_single_decisions_per_second(benchmark, registry):

@@ -94,10 +94,14 @@ def test_symbols_per_second(benchmark, kind):
     t = _interleaved({"bare": lambda: _bare(symbology, kind == "datamatrix", texts), "ours": ours})
     benchmark.pedantic(ours, rounds=7, iterations=1, warmup_rounds=1)
     mine, bare = t["ours"], t["bare"]
-    benchmark.extra_info.update({
-        "symbols_per_s": round(TEXTS / mine), "bare_zint_symbols_per_s": round(TEXTS / bare),
-        "overhead_pct": round((mine / bare - 1) * 100, 1), "goal_overhead_pct": 20,
-    })
+    benchmark.extra_info.update(
+        {
+            "symbols_per_s": round(TEXTS / mine),
+            "bare_zint_symbols_per_s": round(TEXTS / bare),
+            "overhead_pct": round((mine / bare - 1) * 100, 1),
+            "goal_overhead_pct": 20,
+        }
+    )
 
 
 MANY = {"datamatrix": datamatrix_many, "code128": code128_many, "qr": qr_many}
@@ -115,23 +119,30 @@ def test_symbols_batch_per_second(benchmark, kind):
     texts = [make(n) for n in range(TEXTS)]
     square = kind == "datamatrix"
     many(texts)
-    t = _interleaved({
-        "bare": lambda: _bare(symbology, square, texts),
-        "bare_reused": lambda: _bare_reused(symbology, square, texts),
-        "single": lambda: [encode(x) for x in texts],
-        "many": lambda: many(texts),
-    })
+    t = _interleaved(
+        {
+            "bare": lambda: _bare(symbology, square, texts),
+            "bare_reused": lambda: _bare_reused(symbology, square, texts),
+            "single": lambda: [encode(x) for x in texts],
+            "many": lambda: many(texts),
+        }
+    )
     benchmark.pedantic(lambda: many(texts), rounds=7, iterations=1, warmup_rounds=1)
     mine, bare = t["many"], t["bare"]  # both from the interleaved rounds
-    benchmark.extra_info.update({
-        "symbols_per_s": round(TEXTS / mine), "bare_zint_symbols_per_s": round(TEXTS / bare),
-        "overhead_pct": round((mine / bare - 1) * 100, 1), "goal_overhead_pct": 20,
-        "single_call_overhead_pct": round((t["single"] / bare - 1) * 100, 1),
-        "bare_zint_reused_symbol_per_s": round(TEXTS / t["bare_reused"]),
-        "overhead_vs_reused_bare_pct": round((mine / t["bare_reused"] - 1) * 100, 1),
-        "us_per_symbol": round(mine / TEXTS * 1e6, 2), "bare_us_per_symbol": round(bare / TEXTS * 1e6, 2),
-        "single_us_per_symbol": round(t["single"] / TEXTS * 1e6, 2),
-    })
+    benchmark.extra_info.update(
+        {
+            "symbols_per_s": round(TEXTS / mine),
+            "bare_zint_symbols_per_s": round(TEXTS / bare),
+            "overhead_pct": round((mine / bare - 1) * 100, 1),
+            "goal_overhead_pct": 20,
+            "single_call_overhead_pct": round((t["single"] / bare - 1) * 100, 1),
+            "bare_zint_reused_symbol_per_s": round(TEXTS / t["bare_reused"]),
+            "overhead_vs_reused_bare_pct": round((mine / t["bare_reused"] - 1) * 100, 1),
+            "us_per_symbol": round(mine / TEXTS * 1e6, 2),
+            "bare_us_per_symbol": round(bare / TEXTS * 1e6, 2),
+            "single_us_per_symbol": round(t["single"] / TEXTS * 1e6, 2),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +158,9 @@ def _page_path(page: np.ndarray) -> np.ndarray:
     stamps = [
         Stamp(render_symbol(datamatrix("J000042|1234|2/3"), 600, 0.5), 5900, 140),
         Stamp(render_symbol(code128("RR473124829DE"), 600, 0.25, bar_height_mm=6), 1910, 570),
-        Stamp(render_symbol(qr("plant-mark/1;RR473124829DE;standard;20g"), 600, 0.5, quiet_modules=4), 400, 3900),
+        Stamp(
+            render_symbol(qr("plant-mark/1;RR473124829DE;standard;20g"), 600, 0.5, quiet_modules=4), 400, 3900
+        ),
     ]
     return stamp_packed(threshold_pack(page), page.shape[1], stamps)
 
@@ -159,8 +172,14 @@ def test_page_threshold_stamp_pack(benchmark, a4_page):
     copy = _best(lambda: a4_page.copy(), repeat=11)
     benchmark.pedantic(lambda: _page_path(a4_page), rounds=11, iterations=1, warmup_rounds=1)
     ours = benchmark.stats.stats.min
-    benchmark.extra_info.update({"ms": round(ours * 1e3, 2), "numpy_copy_ms": round(copy * 1e3, 2),
-                                 "ratio_to_copy": round(ours / copy, 2), "goal_ratio": 2.0})
+    benchmark.extra_info.update(
+        {
+            "ms": round(ours * 1e3, 2),
+            "numpy_copy_ms": round(copy * 1e3, 2),
+            "ratio_to_copy": round(ours / copy, 2),
+            "goal_ratio": 2.0,
+        }
+    )
 
 
 @pytest.mark.benchmark(group="tracking-page")
@@ -174,8 +193,14 @@ def _scans(degradation: Degradation, count: int) -> list[np.ndarray]:
     out = []
     for seed in range(count):
         sign = -1 if seed % 2 else 1
-        out.append(dl_envelope_scan(CONTROL_TEXT, 300, Degradation(sign * degradation.rotation_deg,
-                                                                    degradation.noise_sigma, degradation.blur_px), seed))
+        out.append(
+            dl_envelope_scan(
+                CONTROL_TEXT,
+                300,
+                Degradation(sign * degradation.rotation_deg, degradation.noise_sigma, degradation.blur_px),
+                seed,
+            )
+        )
     return out
 
 
@@ -185,15 +210,25 @@ def _read_all(scans: list[np.ndarray]) -> int:
 
 
 @pytest.mark.benchmark(group="tracking-qa")
-@pytest.mark.parametrize(("name", "degradation", "count", "goal_rate", "goal_per_s"), [
-    ("moderate", MODERATE, MODERATE_SCANS, 1.0, 1000),
-    ("harsh", HARSH, HARSH_SCANS, 0.99, 200),
-])
+@pytest.mark.parametrize(
+    ("name", "degradation", "count", "goal_rate", "goal_per_s"),
+    [
+        ("moderate", MODERATE, MODERATE_SCANS, 1.0, 1000),
+        ("harsh", HARSH, HARSH_SCANS, 0.99, 200),
+    ],
+)
 def test_qa_reading(benchmark, name, degradation, count, goal_rate, goal_per_s):
     """QA reads of generated DL envelope scans with a 24 × 24 DataMatrix: images/s and the share read."""
     scans = _scans(degradation, count)
     _read_all(scans[:2])
     read = benchmark.pedantic(lambda: _read_all(scans), rounds=3, iterations=1)
     per_s = count / benchmark.stats.stats.mean
-    benchmark.extra_info.update({"scans": count, "read_rate": round(read / count, 4), "images_per_s": round(per_s),
-                                 "goal_read_rate": goal_rate, "goal_images_per_s": goal_per_s})
+    benchmark.extra_info.update(
+        {
+            "scans": count,
+            "read_rate": round(read / count, 4),
+            "images_per_s": round(per_s),
+            "goal_read_rate": goal_rate,
+            "goal_images_per_s": goal_per_s,
+        }
+    )

@@ -12,8 +12,17 @@ from tracking.postage import MarkPayload, decode_and_verify, encode_mark, new_si
 #: Ids per allocation: one print job's worth.
 BATCH = 500
 KEY = new_signing_key()
-PAYLOAD = MarkPayload(piece_id="4711", tracking_id="RR473124829DE", office="101000", mail_class="standard",
-                      mass_g=14.9, band_g=20, tariff_minor=2950, currency="RUB", issued_at=1_750_000_000)
+PAYLOAD = MarkPayload(
+    piece_id="4711",
+    tracking_id="RR473124829DE",
+    office="101000",
+    mail_class="standard",
+    mass_g=14.9,
+    band_g=20,
+    tariff_minor=2950,
+    currency="RUB",
+    issued_at=1_750_000_000,
+)
 
 
 @pytest.mark.benchmark(group="tracking-ids")

@@ -20,8 +20,17 @@ from imposition.errors import (
 )
 from imposition.geometry import A4_HEIGHT, A4_WIDTH, PT_PER_MM, MarkLayout, Rect, mm
 from imposition.impose import Marks, impose
-from imposition.layout import DEFAULT_STACK_DEPTH, Duplex, Layout, Scheme, SheetPlan, SheetSize, cut_and_stack, \
-    plan_leaves, unstack
+from imposition.layout import (
+    DEFAULT_STACK_DEPTH,
+    Duplex,
+    Layout,
+    Scheme,
+    SheetPlan,
+    SheetSize,
+    cut_and_stack,
+    plan_leaves,
+    unstack,
+)
 from imposition.omr import OmrSpec
 from imposition.pieces import Normalise, PieceInput
 from imposition.sheetmap import SheetMap, SheetRecord, Side

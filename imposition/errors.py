@@ -19,7 +19,9 @@ class UnreadablePdf(ImpositionError):
     def __init__(self, path: Path, reason: str) -> None:
         self.path = Path(path)
         self.reason = reason
-        super().__init__(f"Cannot read {self.path}: {reason}. Replace the file with a valid PDF and resubmit the letter.")
+        super().__init__(
+            f"Cannot read {self.path}: {reason}. Replace the file with a valid PDF and resubmit the letter."
+        )
 
 
 class EncryptedPdf(ImpositionError):
@@ -72,7 +74,9 @@ class DuplicatePiece(ImpositionError):
 
     def __init__(self, piece_id: str) -> None:
         self.piece_id = piece_id
-        super().__init__(f"Piece {piece_id!r} appears more than once in the job. Remove the duplicate before imposing.")
+        super().__init__(
+            f"Piece {piece_id!r} appears more than once in the job. Remove the duplicate before imposing."
+        )
 
 
 class LayoutError(ImpositionError):

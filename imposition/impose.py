@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator, NamedTuple
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -137,7 +138,9 @@ class _Marker:
         flags = "".join(sorted(set(piece.flags + ("R" if back else ""))))
         try:
             # No selects and no flags: the three-field form, which every reader of the plant already takes.
-            text = format_control(self.job_id, piece.piece_id, number, of, piece.selects or None, flags or None)
+            text = format_control(
+                self.job_id, piece.piece_id, number, of, piece.selects or None, flags or None
+            )
             matrix = datamatrix(text)
             bitmap = draw.symbol_bitmap(matrix, self.geometry.control_quiet_modules)
         except TrackingError as exc:
@@ -145,8 +148,11 @@ class _Marker:
         zone, module = self.geometry.control_zone, self.geometry.control_module
         box = Rect(zone.x, zone.y, bitmap.shape[1] * module, bitmap.shape[0] * module)
         if not zone.contains(box):
-            raise MarkError(piece.piece_id, f"the control code {text!r} needs {box.w / zone.w:.0%} of the control "
-                            "zone; shorten the job or piece id")
+            raise MarkError(
+                piece.piece_id,
+                f"the control code {text!r} needs {box.w / zone.w:.0%} of the control "
+                "zone; shorten the job or piece id",
+            )
         return self._image(bitmap, box, Symbol(matrix, module, self.geometry.control_quiet_modules, None))
 
     def omr(self, piece: PieceInput, number: int, of: int) -> bytes:
@@ -170,12 +176,16 @@ class _Marker:
         bars = Rect(zone.x, zone.y, bitmap.shape[1] * g.tracking_module, g.tracking_bar_height)
         baseline = bars.y + bars.h + g.tracking_text_gap + draw.ascent(g.tracking_font, g.tracking_font_size)
         if not zone.contains(bars) or baseline > zone.y + zone.h + 1e-6:
-            raise MarkError(piece.piece_id, f"the tracking barcode of {piece.tracking_id!r} does not fit its "
-                            f"{zone.w:.0f} × {zone.h:.0f} pt zone")
+            raise MarkError(
+                piece.piece_id,
+                f"the tracking barcode of {piece.tracking_id!r} does not fit its "
+                f"{zone.w:.0f} × {zone.h:.0f} pt zone",
+            )
         width = draw.text_width(piece.tracking_id, g.tracking_font, g.tracking_font_size)
         symbol = Symbol(matrix, g.tracking_module, g.tracking_quiet_modules, g.tracking_bar_height)
         return self._image(bitmap, bars, symbol) + draw.draw_text(
-            _FONT, g.tracking_font_size, piece.tracking_id, bars.x + (bars.w - width) / 2, baseline, A4_HEIGHT)
+            _FONT, g.tracking_font_size, piece.tracking_id, bars.x + (bars.w - width) / 2, baseline, A4_HEIGHT
+        )
 
     def postage(self, piece: PieceInput) -> bytes:
         """The postage mark (QR of the piece's postage payload) on its first page (none without a payload)."""
@@ -190,8 +200,10 @@ class _Marker:
         zone = g.postage_zone
         box = Rect(zone.x, zone.y, bitmap.shape[1] * g.postage_module, bitmap.shape[0] * g.postage_module)
         if not zone.contains(box):
-            raise MarkError(piece.piece_id, f"the postage mark needs {box.w / zone.w:.0%} of its zone; shorten "
-                            "the postage payload")
+            raise MarkError(
+                piece.piece_id,
+                f"the postage mark needs {box.w / zone.w:.0%} of its zone; shorten the postage payload",
+            )
         return self._image(bitmap, box, Symbol(matrix, g.postage_module, g.postage_quiet_modules, None))
 
 
@@ -210,21 +222,32 @@ def _crop_marks(layout: Layout, geometry: MarkLayout) -> bytes:
     if top >= reach and height - bottom >= reach:
         for col in range(ncols + 1):
             x = left + col * A4_WIDTH
-            segments += [(x, top - reach, x, top - geometry.crop_offset),
-                         (x, bottom + geometry.crop_offset, x, bottom + reach)]
+            segments += [
+                (x, top - reach, x, top - geometry.crop_offset),
+                (x, bottom + geometry.crop_offset, x, bottom + reach),
+            ]
     if left >= reach and width - right >= reach:
         for row in range(nrows + 1):
             y = top + row * A4_HEIGHT
-            segments += [(left - reach, y, left - geometry.crop_offset, y),
-                         (right + geometry.crop_offset, y, right + reach, y)]
+            segments += [
+                (left - reach, y, left - geometry.crop_offset, y),
+                (right + geometry.crop_offset, y, right + reach, y),
+            ]
     return draw.lines(segments, geometry.crop_line_width, height)
 
 
 class _Job:
     """One job being written: the open stack, the sheet map so far, the shared font."""
 
-    def __init__(self, writer: PdfStreamWriter, job_id: str, layout: Layout, marks: Marks, normalise: Normalise,
-                 stamp_sink: list[list[SheetStamp]] | None = None):
+    def __init__(
+        self,
+        writer: PdfStreamWriter,
+        job_id: str,
+        layout: Layout,
+        marks: Marks,
+        normalise: Normalise,
+        stamp_sink: list[list[SheetStamp]] | None = None,
+    ):
         self.writer = writer
         self.stamp_sink = stamp_sink
         self.layout = layout
@@ -240,8 +263,10 @@ class _Job:
 
     def _font(self) -> int:
         if self.font is None:
-            self.font = self.writer.add(b"<< /Type /Font /Subtype /Type1 /BaseFont /%s /Encoding /WinAnsiEncoding >>"
-                                        % self.marks.geometry.tracking_font.encode("ascii"))
+            self.font = self.writer.add(
+                b"<< /Type /Font /Subtype /Type1 /BaseFont /%s /Encoding /WinAnsiEncoding >>"
+                % self.marks.geometry.tracking_font.encode("ascii")
+            )
         return self.font
 
     def add(self, piece: PieceInput) -> None:
@@ -250,14 +275,18 @@ class _Job:
         leaves = []
         for plan in plan_leaves([len(placed)], self.layout.duplexed, [piece.simplex]):
             front = self._side(piece, placed, plan.front, plan.number, plan.of, back=False)
-            back = self._side(piece, placed, plan.back, plan.number, plan.of, back=True) \
-                if self.layout.duplexed else None
+            back = (
+                self._side(piece, placed, plan.back, plan.number, plan.of, back=True)
+                if self.layout.duplexed
+                else None
+            )
             leaves.append(_Leaf(piece.piece_id, plan.number, plan.of, front, back))
         for stack in self.stacker.add(leaves, piece.piece_id):
             self._write_stack(stack)
 
-    def _side(self, piece: PieceInput, placed: list[PlacedPage], page: int, number: int, of: int,
-              back: bool) -> _LeafSide:
+    def _side(
+        self, piece: PieceInput, placed: list[PlacedPage], page: int, number: int, of: int, back: bool
+    ) -> _LeafSide:
         content = self.marker.control(piece, number, of, back)
         if not back:
             content += self.marker.omr(piece, number, of)
@@ -280,11 +309,18 @@ class _Job:
             return (-1.0, 0.0, 0.0, -1.0, rect.x + rect.w, height - rect.y)
         return (1.0, 0.0, 0.0, 1.0, rect.x, height - rect.y - rect.h)
 
-    def _write_side(self, placements: list[tuple[int, bool, _Leaf, _LeafSide]], side: Side, extra: bytes) -> None:
+    def _write_side(
+        self, placements: list[tuple[int, bool, _Leaf, _LeafSide]], side: Side, extra: bytes
+    ) -> None:
         xobjects, parts = [], [extra] if extra else []
         if self.stamp_sink is not None:
-            self.stamp_sink.append([SheetStamp(symbol, box, self.layout.slot_rect(slot), turned)
-                                    for slot, turned, _, art in placements for symbol, box in art.stamps])
+            self.stamp_sink.append(
+                [
+                    SheetStamp(symbol, box, self.layout.slot_rect(slot), turned)
+                    for slot, turned, _, art in placements
+                    for symbol, box in art.stamps
+                ]
+            )
         for slot, turned, leaf, art in placements:
             leaf_cm = _cm(self._leaf_matrix(slot, turned))
             body = art.content
@@ -292,15 +328,20 @@ class _Job:
                 xobjects.append(b"/L%d %d 0 R" % (slot, art.form))
                 body = b"q %s /L%d Do Q\n%s" % (_cm(art.matrix), slot, body)
             parts.append(b"q %s\n%s Q\n" % (leaf_cm, body))
-            self.records.append(SheetRecord(self.sheets, side, leaf.piece_id, art.page, leaf.number, leaf.of,
-                                            slot + 1, self.stacks))
+            self.records.append(
+                SheetRecord(
+                    self.sheets, side, leaf.piece_id, art.page, leaf.number, leaf.of, slot + 1, self.stacks
+                )
+            )
         content = self.writer.add_stream(b"", b"".join(parts))
         resources = b"/XObject << %s >>" % b" ".join(xobjects)
         if any(b" Tf " in part for part in parts):
             resources += b" /Font << %s %d 0 R >>" % (_FONT.encode(), self._font())
         width, height = self.layout.sheet.points
-        self.writer.add_page(b"/MediaBox [0 0 %s %s] /Resources << %s >> /Contents %d 0 R"
-                             % (draw.fmt(width).encode(), draw.fmt(height).encode(), resources, content))
+        self.writer.add_page(
+            b"/MediaBox [0 0 %s %s] /Resources << %s >> /Contents %d 0 R"
+            % (draw.fmt(width).encode(), draw.fmt(height).encode(), resources, content)
+        )
 
     def _write_stack(self, stack: list[_Leaf]) -> None:
         self.stacks += 1
@@ -347,8 +388,14 @@ def _unique(pieces: Iterable[PieceInput]) -> Iterator[PieceInput]:
         yield piece
 
 
-def impose(pieces: Iterable[PieceInput], out_path: Path, job_id: str, layout: Layout = Layout(),
-           marks: Marks = Marks(), normalise: Normalise = Normalise()) -> SheetMap:
+def impose(
+    pieces: Iterable[PieceInput],
+    out_path: Path,
+    job_id: str,
+    layout: Layout = Layout(),
+    marks: Marks = Marks(),
+    normalise: Normalise = Normalise(),
+) -> SheetMap:
     """Impose ``pieces`` (in job order) on press sheets by ``layout`` into ``out_path``; return the sheet map.
 
     Every piece starts on a fresh leaf; in duplex jobs a piece's pages pair up front/back (simplex pieces get
@@ -361,8 +408,15 @@ def impose(pieces: Iterable[PieceInput], out_path: Path, job_id: str, layout: La
     return impose_with_stamps(pieces, out_path, job_id, layout, marks, normalise, None)
 
 
-def impose_with_stamps(pieces: Iterable[PieceInput], out_path: Path, job_id: str, layout: Layout, marks: Marks,
-                       normalise: Normalise, stamp_sink: list[list[SheetStamp]] | None) -> SheetMap:
+def impose_with_stamps(
+    pieces: Iterable[PieceInput],
+    out_path: Path,
+    job_id: str,
+    layout: Layout,
+    marks: Marks,
+    normalise: Normalise,
+    stamp_sink: list[list[SheetStamp]] | None,
+) -> SheetMap:
     """:func:`impose`, but with ``stamp_sink`` a list the code symbols are appended to (one list per output page)
     instead of being drawn in the PDF, for a raster writer to stamp at device pixels. None: draw them."""
     with atomic_output(out_path) as stream:
@@ -373,4 +427,3 @@ def impose_with_stamps(pieces: Iterable[PieceInput], out_path: Path, job_id: str
         job.finish()
         writer.close()
     return SheetMap(job_id, tuple(job.records))
-

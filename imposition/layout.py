@@ -18,8 +18,8 @@ keeps the column, takes row ``nrows−1−r`` and turns the page by 180°.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from imposition.errors import LayoutError, PieceTooLong
 from imposition.geometry import A3_LANDSCAPE, A4_HEIGHT, A4_WIDTH, SRA3_LANDSCAPE, WEB_FRAME, Rect
@@ -53,7 +53,9 @@ class SheetSize(enum.Enum):
     @property
     def points(self) -> tuple[float, float]:
         """Width and height in points as the layouts place leaves on it."""
-        return {"A4": (A4_WIDTH, A4_HEIGHT), "A3": A3_LANDSCAPE, "SRA3": SRA3_LANDSCAPE, "WEB520": WEB_FRAME}[self.value]
+        return {"A4": (A4_WIDTH, A4_HEIGHT), "A3": A3_LANDSCAPE, "SRA3": SRA3_LANDSCAPE, "WEB520": WEB_FRAME}[
+            self.value
+        ]
 
 
 class Duplex(enum.Enum):
@@ -91,8 +93,14 @@ class Layout:
     def __post_init__(self) -> None:
         if self.sheet not in _SHEETS[self.scheme]:
             allowed = ", ".join(s.value for s in _SHEETS[self.scheme])
-            raise LayoutError(f"layout {self.scheme.value} cannot use sheet {self.sheet.value}; use {allowed}")
-        if isinstance(self.stack_depth, bool) or not isinstance(self.stack_depth, int) or self.stack_depth < 1:
+            raise LayoutError(
+                f"layout {self.scheme.value} cannot use sheet {self.sheet.value}; use {allowed}"
+            )
+        if (
+            isinstance(self.stack_depth, bool)
+            or not isinstance(self.stack_depth, int)
+            or self.stack_depth < 1
+        ):
             raise LayoutError(f"stack depth {self.stack_depth!r} is not a whole number of sheets ≥ 1")
 
     @classmethod
@@ -147,7 +155,9 @@ class Leaf:
     back: int = BLANK
 
 
-def plan_leaves(page_counts: Sequence[int], duplexed: bool, simplex: Sequence[bool] | None = None) -> list[Leaf]:
+def plan_leaves(
+    page_counts: Sequence[int], duplexed: bool, simplex: Sequence[bool] | None = None
+) -> list[Leaf]:
     """Turn pieces' page counts into leaves in job order.
 
     ``duplexed``: pages pair up front/back (an odd last page gets a blank back). ``simplex[i]`` marks piece ``i``
@@ -209,8 +219,10 @@ def deal(members: Sequence, n_up: int) -> list[tuple]:
     """Deal one stack's leaves onto sheets deep-first: ``d = ceil(len / n_up)`` sheets, leaf ``k·d + s`` on sheet
     ``s``, slot ``k``; slots past the end hold None."""
     depth = -(-len(members) // n_up)
-    return [tuple(members[k * depth + s] if k * depth + s < len(members) else None for k in range(n_up))
-            for s in range(depth)]
+    return [
+        tuple(members[k * depth + s] if k * depth + s < len(members) else None for k in range(n_up))
+        for s in range(depth)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,8 +234,13 @@ class SheetPlan:
     stacks: tuple[tuple[int, int], ...]
 
 
-def cut_and_stack(leaf_pieces: Sequence[int], n_up: int, depth: int, pad: bool = True,
-                  piece_names: Sequence[str] | None = None) -> SheetPlan:
+def cut_and_stack(
+    leaf_pieces: Sequence[int],
+    n_up: int,
+    depth: int,
+    pad: bool = True,
+    piece_names: Sequence[str] | None = None,
+) -> SheetPlan:
     """Deal leaves onto sheets deep-first: within a stack of depth ``d``, leaf ``k·d + s`` of the stack goes to
     sheet ``s``, slot ``k``.
 
@@ -259,7 +276,7 @@ def unstack(plan: SheetPlan) -> list[int]:
     """
     order: list[int] = []
     for first, depth in plan.stacks:
-        rows = plan.sheets[first:first + depth]
+        rows = plan.sheets[first : first + depth]
         for slot in range(len(rows[0]) if rows else 0):
             order.extend(row[slot] for row in rows if row[slot] != BLANK)
     return order

@@ -119,7 +119,14 @@ def inline_image(bitmap: np.ndarray, box: Rect, page_height: float) -> bytes:
     x, y, w, h = box.to_pdf(page_height)
     data = pack_bits(bitmap).tobytes().hex().encode("ascii")
     return b"q %s 0 0 %s %s %s cm BI /W %d /H %d /BPC 1 /CS /G /F /AHx ID %s> EI Q\n" % (
-        fmt(w).encode(), fmt(h).encode(), fmt(x).encode(), fmt(y).encode(), width, height, data)
+        fmt(w).encode(),
+        fmt(h).encode(),
+        fmt(x).encode(),
+        fmt(y).encode(),
+        width,
+        height,
+        data,
+    )
 
 
 def rectangles(boxes: list[Rect], page_height: float) -> bytes:
@@ -140,7 +147,14 @@ def lines(segments: list[tuple[float, float, float, float]], width: float, page_
         return b""
     parts = [b"q 0 G %s w" % fmt(width).encode()]
     for x0, y0, x1, y1 in segments:
-        parts.append(b"%s %s m %s %s l" % (fmt(x0).encode(), fmt(page_height - y0).encode(), fmt(x1).encode(),
-                                         fmt(page_height - y1).encode()))
+        parts.append(
+            b"%s %s m %s %s l"
+            % (
+                fmt(x0).encode(),
+                fmt(page_height - y0).encode(),
+                fmt(x1).encode(),
+                fmt(page_height - y1).encode(),
+            )
+        )
     parts.append(b"S Q\n")
     return b" ".join(parts)

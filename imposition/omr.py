@@ -60,13 +60,26 @@ class OmrSpec:
             ("length", self.length >= MIN_LENGTH, "must be at least 10 mm"),
             ("pitch", self.pitch >= MIN_PITCH, "must be at least 2.54 mm"),
             ("feeders", 0 <= self.feeders <= 9, "must be 0–9 (one digit each in the control code)"),
-            ("feeders", self.positions <= MAX_POSITIONS, f"make {self.positions} positions; at most 24 fit a track"),
-            ("pitch", (self.positions - 1) * self.pitch + self.thickness <= MAX_SPAN,
-             "makes the track longer than 70 mm; lower the pitch or the feeder count"),
-            ("x", self.x >= CLEAR_BESIDE and self.x + self.length + CLEAR_BESIDE <= A4_WIDTH,
-             "leaves no 3 mm clear zone beside the marks inside the leaf"),
-            ("top", self.top >= CLEAR_ALONG and self.clear_zone.y + self.clear_zone.h <= A4_HEIGHT,
-             "leaves no 20 mm clear zone before and after the track inside the leaf"),
+            (
+                "feeders",
+                self.positions <= MAX_POSITIONS,
+                f"make {self.positions} positions; at most 24 fit a track",
+            ),
+            (
+                "pitch",
+                (self.positions - 1) * self.pitch + self.thickness <= MAX_SPAN,
+                "makes the track longer than 70 mm; lower the pitch or the feeder count",
+            ),
+            (
+                "x",
+                self.x >= CLEAR_BESIDE and self.x + self.length + CLEAR_BESIDE <= A4_WIDTH,
+                "leaves no 3 mm clear zone beside the marks inside the leaf",
+            ),
+            (
+                "top",
+                self.top >= CLEAR_ALONG and self.clear_zone.y + self.clear_zone.h <= A4_HEIGHT,
+                "leaves no 20 mm clear zone before and after the track inside the leaf",
+            ),
         ]
         for setting, ok, reason in checks:
             if not ok:
@@ -81,8 +94,12 @@ class OmrSpec:
     def clear_zone(self) -> Rect:
         """The area that must stay free of other print on both sides: the track plus its clear zones."""
         span = (self.positions - 1) * self.pitch + self.thickness
-        return Rect(self.x - CLEAR_BESIDE, self.top - CLEAR_ALONG, self.length + 2 * CLEAR_BESIDE,
-                    span + 2 * CLEAR_ALONG)
+        return Rect(
+            self.x - CLEAR_BESIDE,
+            self.top - CLEAR_ALONG,
+            self.length + 2 * CLEAR_BESIDE,
+            span + 2 * CLEAR_ALONG,
+        )
 
     def bits(self, last: bool, selects: str, sequence: int) -> list[bool]:
         """Dark (True) or light for each position, top to bottom, of a leaf.
@@ -92,7 +109,9 @@ class OmrSpec:
         """
         chosen = {int(digit) for digit in selects}
         if any(feeder > self.feeders for feeder in chosen):
-            raise OmrGeometryError("feeders", f"selects {selects!r} name a feeder above the {self.feeders} configured")
+            raise OmrGeometryError(
+                "feeders", f"selects {selects!r} name a feeder above the {self.feeders} configured"
+            )
         select_bits = [feeder in chosen for feeder in range(1, self.feeders + 1)]
         sequence_bits = [bool(sequence >> shift & 1) for shift in range(SEQUENCE_BITS - 1, -1, -1)]
         body = [last, *select_bits, *sequence_bits]
@@ -101,8 +120,11 @@ class OmrSpec:
 
     def marks(self, last: bool, selects: str, sequence: int) -> list[Rect]:
         """The dark bars of a leaf as rectangles on the leaf (top-left origin)."""
-        return [Rect(self.x, self.top + i * self.pitch, self.length, self.thickness)
-                for i, dark in enumerate(self.bits(last, selects, sequence)) if dark]
+        return [
+            Rect(self.x, self.top + i * self.pitch, self.length, self.thickness)
+            for i, dark in enumerate(self.bits(last, selects, sequence))
+            if dark
+        ]
 
     def read(self, dark: list[bool]) -> tuple[bool, str, int]:
         """Decode a track read top to bottom back into ``(last, selects, sequence mod 8)``; check the parity.
@@ -113,8 +135,8 @@ class OmrSpec:
             raise OmrGeometryError("track", f"read {len(dark)} positions without benchmark and safety marks")
         if sum(dark) % 2:
             raise OmrGeometryError("track", "parity is odd: a mark was misread")
-        selects = "".join(str(i + 1) for i, bit in enumerate(dark[3:3 + self.feeders]) if bit)
+        selects = "".join(str(i + 1) for i, bit in enumerate(dark[3 : 3 + self.feeders]) if bit)
         sequence = 0
-        for bit in dark[3 + self.feeders:3 + self.feeders + SEQUENCE_BITS]:
+        for bit in dark[3 + self.feeders : 3 + self.feeders + SEQUENCE_BITS]:
             sequence = sequence * 2 + int(bit)
         return dark[1], selects, sequence

@@ -92,7 +92,10 @@ class PdfStreamWriter:
         start = self._pos
         rows = [b"%010d 00000 n \n" % offset for offset in self._offsets[1:]]
         self._emit(b"xref\n0 %d\n0000000000 65535 f \n%s" % (len(self._offsets), b"".join(rows)))
-        self._emit(b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(self._offsets), CATALOG, start))
+        self._emit(
+            b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+            % (len(self._offsets), CATALOG, start)
+        )
 
 
 class ForeignObjects:

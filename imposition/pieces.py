@@ -92,8 +92,9 @@ def _turn(degrees: int, width: float, height: float) -> Matrix:
     }[degrees % 360]
 
 
-def page_matrix(path: Path, number: int, box: tuple[float, float, float, float], rotate: int,
-                normalise: Normalise) -> Matrix:
+def page_matrix(
+    path: Path, number: int, box: tuple[float, float, float, float], rotate: int, normalise: Normalise
+) -> Matrix:
     """The matrix from a page's own space onto a portrait A4 leaf (origin bottom-left), or refuse the page.
 
     ``box`` is the page's trim box, ``rotate`` its ``/Rotate``; ``path`` and ``number`` name it in refusals.
@@ -101,26 +102,42 @@ def page_matrix(path: Path, number: int, box: tuple[float, float, float, float],
     x0, y0, x1, y1 = min(box[0], box[2]), min(box[1], box[3]), max(box[0], box[2]), max(box[1], box[3])
     width, height = x1 - x0, y1 - y0
     if width < 1 or height < 1:
-        raise PageDoesNotFit(path, number, f"its page box {list(box)} has no area; ask the sender to fix the PDF")
+        raise PageDoesNotFit(
+            path, number, f"its page box {list(box)} has no area; ask the sender to fix the PDF"
+        )
     if rotate % 90:
         raise PageDoesNotFit(path, number, f"/Rotate {rotate} is not a multiple of 90")
     shown_w, shown_h = (height, width) if rotate % 180 else (width, height)
     turn = rotate
     if shown_w > shown_h + A4_TOLERANCE:
         if not normalise.rotate_landscape:
-            raise WrongPageSize(path, number, shown_w, shown_h, "A4 portrait (landscape pages are not turned: "
-                                "allow rotate_landscape)")
+            raise WrongPageSize(
+                path,
+                number,
+                shown_w,
+                shown_h,
+                "A4 portrait (landscape pages are not turned: allow rotate_landscape)",
+            )
         turn, shown_w, shown_h = rotate + 270, shown_h, shown_w
     scale = 1.0
     if abs(shown_w - A4_WIDTH) > A4_TOLERANCE or abs(shown_h - A4_HEIGHT) > A4_TOLERANCE:
         aspect = abs(shown_w / shown_h - A4_WIDTH / A4_HEIGHT) / (A4_WIDTH / A4_HEIGHT)
         if not normalise.scale_to_fit:
-            raise WrongPageSize(path, number, shown_w, shown_h, "A4 portrait, 210 × 297 mm within 2 mm "
-                                "(or allow scale-to-fit)")
+            raise WrongPageSize(
+                path,
+                number,
+                shown_w,
+                shown_h,
+                "A4 portrait, 210 × 297 mm within 2 mm (or allow scale-to-fit)",
+            )
         if aspect > MAX_ASPECT_DIFFERENCE:
             mm = 1 / PT_PER_MM
-            raise PageDoesNotFit(path, number, f"{shown_w * mm:.0f} × {shown_h * mm:.0f} mm is too far from A4's "
-                                 "shape to scale; ask the sender for A4")
+            raise PageDoesNotFit(
+                path,
+                number,
+                f"{shown_w * mm:.0f} × {shown_h * mm:.0f} mm is too far from A4's "
+                "shape to scale; ask the sender for A4",
+            )
         scale = min(A4_WIDTH / shown_w, A4_HEIGHT / shown_h)
     matrix = multiply((1.0, 0.0, 0.0, 1.0, -x0, -y0), _turn(turn, width, height))
     matrix = multiply(matrix, (scale, 0.0, 0.0, scale, 0.0, 0.0))
@@ -172,11 +189,17 @@ def write_piece(writer: PdfStreamWriter, piece: PieceInput, normalise: Normalise
     """
     pdf = open_piece(piece.pdf_path)
     try:
-        matrices = [page_matrix(piece.pdf_path, number, tuple(float(v) for v in page.trimbox), page.rotation,
-                                normalise) for number, page in enumerate(pdf.pages, start=1)]
+        matrices = [
+            page_matrix(
+                piece.pdf_path, number, tuple(float(v) for v in page.trimbox), page.rotation, normalise
+            )
+            for number, page in enumerate(pdf.pages, start=1)
+        ]
         foreign = ForeignObjects(writer, pdf)
-        return [PlacedPage(write_page_form(writer, foreign, page), matrix)
-                for page, matrix in zip(pdf.pages, matrices)]
+        return [
+            PlacedPage(write_page_form(writer, foreign, page), matrix)
+            for page, matrix in zip(pdf.pages, matrices)
+        ]
     except pikepdf.PdfError as exc:
         raise UnreadablePdf(piece.pdf_path, str(exc)) from None
     finally:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import struct
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 from PIL import Image
@@ -46,8 +46,15 @@ def encode_page(raster: np.ndarray) -> bytes:
     return _pwg_kernels.encode_page(np.ascontiguousarray(raster)).tobytes()
 
 
-def page_header(width: int, height: int, dpi: int, size_pt: tuple[float, float], total_pages: int,
-                duplex: bool = False, tumble: bool = False) -> bytes:
+def page_header(
+    width: int,
+    height: int,
+    dpi: int,
+    size_pt: tuple[float, float],
+    total_pages: int,
+    duplex: bool = False,
+    tumble: bool = False,
+) -> bytes:
     """The 1796-byte PWG page header of an sGray-8 page of ``width`` × ``height`` pixels at ``dpi``."""
     header = bytearray(HEADER_SIZE)
     header[0:9] = b"PwgRaster"
@@ -67,7 +74,7 @@ def page_header(width: int, height: int, dpi: int, size_pt: tuple[float, float],
     u32(452, total_pages, 1, 1, 0, 0, width, height)  # TotalPageCount, transforms, ImageBox
     u32(480, 0xFFFFFF)  # AlternatePrimary: white
     name = _size_name(size_pt)
-    header[1732:1732 + len(name)] = name
+    header[1732 : 1732 + len(name)] = name
     return bytes(header)
 
 
@@ -81,8 +88,13 @@ def _size_name(size_pt: tuple[float, float]) -> bytes:
 def _stamp(stamp: SheetStamp, dpi: int) -> Stamp:
     """Render one symbol at device pixels and place it on the sheet (turned with its leaf when need be)."""
     symbol, box, slot, turned = stamp
-    bitmap = render_symbol(symbol.matrix, dpi, symbol.module / PT_PER_MM, quiet_modules=symbol.quiet,
-                           bar_height_mm=None if symbol.bar_height is None else symbol.bar_height / PT_PER_MM)
+    bitmap = render_symbol(
+        symbol.matrix,
+        dpi,
+        symbol.module / PT_PER_MM,
+        quiet_modules=symbol.quiet,
+        bar_height_mm=None if symbol.bar_height is None else symbol.bar_height / PT_PER_MM,
+    )
     scale = dpi / 72
     if turned:
         bitmap = np.ascontiguousarray(bitmap[::-1, ::-1])
@@ -98,8 +110,11 @@ def _rendered(pdf: Path, pages: int, dpi: int, folder: Path) -> Iterable[np.ndar
     for first in range(1, pages + 1, RENDER_BATCH):
         last = min(pages, first + RENDER_BATCH - 1)
         prefix = folder / f"b{first}"
-        done = subprocess.run(["pdftoppm", "-r", str(dpi), "-gray", "-f", str(first), "-l", str(last), str(pdf),
-                               str(prefix)], capture_output=True, text=True)
+        done = subprocess.run(
+            ["pdftoppm", "-r", str(dpi), "-gray", "-f", str(first), "-l", str(last), str(pdf), str(prefix)],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             raise RasterError(f"pdftoppm failed on pages {first}–{last}: {done.stderr.strip()}")
         files = sorted(folder.glob(f"{prefix.name}-*.pgm"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
@@ -109,8 +124,15 @@ def _rendered(pdf: Path, pages: int, dpi: int, folder: Path) -> Iterable[np.ndar
             path.unlink()
 
 
-def impose_raster(pieces: Iterable[PieceInput], out_path: Path, job_id: str, layout: Layout = Layout(),
-                  marks: Marks = Marks(), normalise: Normalise = Normalise(), dpi: int = 300) -> SheetMap:
+def impose_raster(
+    pieces: Iterable[PieceInput],
+    out_path: Path,
+    job_id: str,
+    layout: Layout = Layout(),
+    marks: Marks = Marks(),
+    normalise: Normalise = Normalise(),
+    dpi: int = 300,
+) -> SheetMap:
     """Impose like :func:`imposition.impose` but write PWG Raster at ``dpi`` to ``out_path``; return the sheet map.
 
     The header says duplex (and tumble for work-and-tumble) so the device prints the backs the way the layout
@@ -122,13 +144,24 @@ def impose_raster(pieces: Iterable[PieceInput], out_path: Path, job_id: str, lay
     with tempfile.TemporaryDirectory(prefix=".pwg-", dir=out_path.parent) as tmp:
         folder = Path(tmp)
         stamps: list[list[SheetStamp]] = []
-        sheet_map = impose_with_stamps(pieces, folder / "sheets.pdf", job_id, layout, marks, normalise, stamps)
+        sheet_map = impose_with_stamps(
+            pieces, folder / "sheets.pdf", job_id, layout, marks, normalise, stamps
+        )
         size = layout.sheet.points
         with atomic_output(out_path) as stream:
             stream.write(SYNC)
             for page, raster in enumerate(_rendered(folder / "sheets.pdf", len(stamps), dpi, folder)):
                 stamp_gray(raster, [_stamp(s, dpi) for s in stamps[page]])
-                stream.write(page_header(raster.shape[1], raster.shape[0], dpi, size, len(stamps),
-                                         layout.duplexed, layout.duplex is Duplex.TUMBLE))
+                stream.write(
+                    page_header(
+                        raster.shape[1],
+                        raster.shape[0],
+                        dpi,
+                        size,
+                        len(stamps),
+                        layout.duplexed,
+                        layout.duplex is Duplex.TUMBLE,
+                    )
+                )
                 stream.write(encode_page(raster))
     return sheet_map

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Iterator
 
 #: Version of the sheet map's JSON layout; bump it when fields change meaning (2 added slot and stack).
 SHEET_MAP_FORMAT = 2

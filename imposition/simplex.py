@@ -6,8 +6,8 @@ tracking Code 128 with its text (and the postage mark, when the piece has one) o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from imposition.geometry import MarkLayout
 from imposition.impose import Marks, impose
@@ -18,7 +18,9 @@ from imposition.sheetmap import SheetMap
 __all__ = ["PieceInput", "impose_1up"]
 
 
-def impose_1up(pieces: Sequence[PieceInput], out_path: Path, job_id: str, layout: MarkLayout = MarkLayout()) -> SheetMap:
+def impose_1up(
+    pieces: Sequence[PieceInput], out_path: Path, job_id: str, layout: MarkLayout = MarkLayout()
+) -> SheetMap:
     """Impose ``pieces`` 1-up simplex on A4 into ``out_path`` and return the job's sheet map.
 
     ``layout`` is where the marks go (kept under this name for existing callers). Raises an

@@ -9,14 +9,42 @@ import importlib
 from enum import Enum
 
 from inserters.collation import NO_FAULTS, Collated, Faults, collate
-from inserters.cutter import BadCutId, Cutter, CutterError, CutJob, CutResult, DuplicateCut, SimulatedCutter, UnknownCut
+from inserters.cutter import (
+    BadCutId,
+    CutJob,
+    CutResult,
+    Cutter,
+    CutterError,
+    DuplicateCut,
+    SimulatedCutter,
+    UnknownCut,
+)
 from inserters.cutting import NO_CUT_FAULTS, Backs, CutFaults, CutPlan, CutSpec, cut_order
-from inserters.errors import (BadRunId, DuplicateRun, InserterError, InserterStopped, MachineStatusUnreadable,
-                              MailRunFileError, RunRejected, UnknownInserterKind, UnknownRun, UnreadableStack,
-                              remedy_for)
+from inserters.errors import (
+    BadRunId,
+    DuplicateRun,
+    InserterError,
+    InserterStopped,
+    MachineStatusUnreadable,
+    MailRunFileError,
+    RunRejected,
+    UnknownInserterKind,
+    UnknownRun,
+    UnreadableStack,
+    remedy_for,
+)
 from inserters.mailrun import DEFAULT_LAYOUT, CsvLayout, MailRunLayout
-from inserters.protocol import (Inserter, InserterState, InserterStatus, MailRun, Outcome, PieceResult, RunRecord,
-                                RunResult, Withdrawable)
+from inserters.protocol import (
+    Inserter,
+    InserterState,
+    InserterStatus,
+    MailRun,
+    Outcome,
+    PieceResult,
+    RunRecord,
+    RunResult,
+    Withdrawable,
+)
 
 
 class InserterKind(Enum):
@@ -44,14 +72,54 @@ def __getattr__(name: str):
     """Re-export :class:`~inserters.simulated.SimulatedInserter` lazily (see KINDS)."""
     if name == "SimulatedInserter":
         from inserters.simulated import SimulatedInserter
+
         return SimulatedInserter
     raise AttributeError(f"module 'inserters' has no attribute {name!r}")
 
 
-__all__ = ["Backs", "BadCutId", "BadRunId", "Collated", "CsvLayout", "CutFaults", "CutJob", "CutPlan", "CutResult",
-           "CutSpec", "Cutter", "CutterError", "DEFAULT_LAYOUT", "DuplicateCut", "DuplicateRun", "Faults", "Inserter",
-           "InserterError", "InserterKind", "InserterState", "InserterStatus", "InserterStopped",
-           "MachineStatusUnreadable", "MailRun", "MailRunFileError", "MailRunLayout", "NO_CUT_FAULTS", "NO_FAULTS",
-           "Outcome", "PieceResult", "RunRecord", "RunRejected", "RunResult", "SimulatedCutter", "SimulatedInserter",
-           "UnknownCut", "UnknownInserterKind", "UnknownRun", "UnreadableStack", "Withdrawable", "collate",
-           "cut_order", "make_inserter", "remedy_for"]
+__all__ = [
+    "Backs",
+    "BadCutId",
+    "BadRunId",
+    "Collated",
+    "CsvLayout",
+    "CutFaults",
+    "CutJob",
+    "CutPlan",
+    "CutResult",
+    "CutSpec",
+    "Cutter",
+    "CutterError",
+    "DEFAULT_LAYOUT",
+    "DuplicateCut",
+    "DuplicateRun",
+    "Faults",
+    "Inserter",
+    "InserterError",
+    "InserterKind",
+    "InserterState",
+    "InserterStatus",
+    "InserterStopped",
+    "MachineStatusUnreadable",
+    "MailRun",
+    "MailRunFileError",
+    "MailRunLayout",
+    "NO_CUT_FAULTS",
+    "NO_FAULTS",
+    "Outcome",
+    "PieceResult",
+    "RunRecord",
+    "RunRejected",
+    "RunResult",
+    "SimulatedCutter",
+    "SimulatedInserter",
+    "UnknownCut",
+    "UnknownInserterKind",
+    "UnknownRun",
+    "UnreadableStack",
+    "Withdrawable",
+    "collate",
+    "cut_order",
+    "make_inserter",
+    "remedy_for",
+]

@@ -27,8 +27,9 @@ POINTS_PER_INCH = 72.0
 PDFIUM_LOCK = threading.Lock()
 
 
-def read_sheets(pdf_path: Path, control_zone: tuple[float, float, float, float],
-                dpi: int = DEFAULT_DPI) -> list[str | None]:
+def read_sheets(
+    pdf_path: Path, control_zone: tuple[float, float, float, float], dpi: int = DEFAULT_DPI
+) -> list[str | None]:
     """Decoded control code of every page of ``pdf_path`` in order (None where nothing is readable).
 
     ``control_zone`` is (x, y, w, h) in points from the sheet's top-left corner. UnreadableStack when the
@@ -47,8 +48,9 @@ def read_sheets(pdf_path: Path, control_zone: tuple[float, float, float, float],
             document.close()
 
 
-def render_zone(pdf_path: Path, index: int, control_zone: tuple[float, float, float, float],
-                dpi: int = DEFAULT_DPI) -> np.ndarray | None:
+def render_zone(
+    pdf_path: Path, index: int, control_zone: tuple[float, float, float, float], dpi: int = DEFAULT_DPI
+) -> np.ndarray | None:
     """The grey image the camera sees of page ``index`` (None when the zone lies off the page)."""
     with PDFIUM_LOCK:
         document = pdfium.PdfDocument(str(pdf_path))
@@ -59,14 +61,20 @@ def render_zone(pdf_path: Path, index: int, control_zone: tuple[float, float, fl
             document.close()
 
 
-def _render_zone(document, index: int, zone: tuple[float, float, float, float], dpi: int) -> np.ndarray | None:
+def _render_zone(
+    document, index: int, zone: tuple[float, float, float, float], dpi: int
+) -> np.ndarray | None:
     x, y, w, h = zone
     with PDFIUM_LOCK:
         page = document[index]
         try:
             width, height = page.get_size()
-            crop = (max(0.0, x - ZONE_MARGIN), max(0.0, height - (y + h + ZONE_MARGIN)),
-                    max(0.0, width - (x + w + ZONE_MARGIN)), max(0.0, y - ZONE_MARGIN))
+            crop = (
+                max(0.0, x - ZONE_MARGIN),
+                max(0.0, height - (y + h + ZONE_MARGIN)),
+                max(0.0, width - (x + w + ZONE_MARGIN)),
+                max(0.0, y - ZONE_MARGIN),
+            )
             try:
                 bitmap = page.render(scale=dpi / POINTS_PER_INCH, crop=crop, grayscale=True)
             except ValueError:  # the zone lies off this page: the camera sees no code there

@@ -106,7 +106,9 @@ class _Collation:
     def takes(self, job: str, piece: str, sheet: int) -> bool:
         if self.piece is None:  # only unreadable sheets so far: adopt the piece they were probably part of
             return sheet != 1
-        return (job, piece) == (self.job, self.piece) and not (sheet == 1 and any(s == 1 for s, _ in self.sheets))
+        return (job, piece) == (self.job, self.piece) and not (
+            sheet == 1 and any(s == 1 for s, _ in self.sheets)
+        )
 
     def fault(self) -> str:
         """Why this collation cannot be enveloped, or "" when it is complete."""
@@ -144,8 +146,14 @@ class Collated:
     envelopes: tuple[Envelope, ...] = ()
 
 
-def collate(codes: Sequence[str | None], records: Sequence[RunRecord], job_id: str, max_sheets: int,
-            faults: Faults = NO_FAULTS, run_id: str = "") -> Collated:
+def collate(
+    codes: Sequence[str | None],
+    records: Sequence[RunRecord],
+    job_id: str,
+    max_sheets: int,
+    faults: Faults = NO_FAULTS,
+    run_id: str = "",
+) -> Collated:
     """Collate ``codes`` (one per sheet in feed order, None when unreadable) against ``records``."""
     collations = _gather(codes)
     by_id = {r.piece_id: r for r in records}
@@ -162,8 +170,9 @@ def collate(codes: Sequence[str | None], records: Sequence[RunRecord], job_id: s
     return Collated(results, outsorted, tuple(envelopes))
 
 
-def account(envelopes: Iterable[Envelope], records: Sequence[RunRecord],
-            finished: bool) -> tuple[dict[str, PieceResult], list[PieceResult]]:
+def account(
+    envelopes: Iterable[Envelope], records: Sequence[RunRecord], finished: bool
+) -> tuple[dict[str, PieceResult], list[PieceResult]]:
     """One result per record from the envelopes so far: its inserted copy, else its first collation; the other
     collations are outsorts. When ``finished``, records without any collation are MISSING."""
     results: dict[str, PieceResult] = {}
@@ -227,8 +236,9 @@ def _parse(text: str | None):
         return None
 
 
-def _verdict(collation: _Collation, by_id: dict[str, RunRecord], job_id: str, max_sheets: int,
-             inserted: set) -> tuple[Outcome, str]:
+def _verdict(
+    collation: _Collation, by_id: dict[str, RunRecord], job_id: str, max_sheets: int, inserted: set
+) -> tuple[Outcome, str]:
     """What the inserter does with a fault-free collation: INSERTED, or DIVERTED with the reason."""
     problem = collation.fault()
     record = by_id.get(collation.piece or "")
@@ -236,7 +246,10 @@ def _verdict(collation: _Collation, by_id: dict[str, RunRecord], job_id: str, ma
         return Outcome.DIVERTED, problem
     of = collation.sheets[0][1]
     if collation.job != job_id:
-        return Outcome.DIVERTED, f"sheet {collation.first} of the stack belongs to job {collation.job}, not {job_id}"
+        return (
+            Outcome.DIVERTED,
+            f"sheet {collation.first} of the stack belongs to job {collation.job}, not {job_id}",
+        )
     if record is None:
         return Outcome.DIVERTED, NOT_IN_DATA_REASON
     if record.divert:

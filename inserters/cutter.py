@@ -60,8 +60,10 @@ class DuplicateCut(CutterError):
 
     def __init__(self, cutter: str, cut_id: str) -> None:
         self.cutter, self.cut_id = cutter, cut_id
-        super().__init__(f"Cutter {cutter!r} already has cut {cut_id}; ask it for the cut's result instead of "
-                         "sending the sheets again.")
+        super().__init__(
+            f"Cutter {cutter!r} already has cut {cut_id}; ask it for the cut's result instead of "
+            "sending the sheets again."
+        )
 
 
 class UnknownCut(CutterError):
@@ -77,8 +79,10 @@ class BadCutId(CutterError):
 
     def __init__(self, cut_id: str) -> None:
         self.cut_id = cut_id
-        super().__init__(f"Cut id {cut_id!r} cannot be sent to a cutter; use letters, digits, '.', '_' or '-' "
-                         "(at most 128, starting with a letter or digit).")
+        super().__init__(
+            f"Cut id {cut_id!r} cannot be sent to a cutter; use letters, digits, '.', '_' or '-' "
+            "(at most 128, starting with a letter or digit)."
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +153,16 @@ class _Active:
 class SimulatedCutter:
     """Driver and device of one simulated cutter/stacker working in ``folder`` (see the module docstring)."""
 
-    def __init__(self, name: str, folder: Path | str, sheets_per_minute: float = DEFAULT_SHEETS_PER_MINUTE,
-                 time_scale: float = 1.0, *, faults: CutFaults = NO_CUT_FAULTS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        name: str,
+        folder: Path | str,
+        sheets_per_minute: float = DEFAULT_SHEETS_PER_MINUTE,
+        time_scale: float = 1.0,
+        *,
+        faults: CutFaults = NO_CUT_FAULTS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not sheets_per_minute > 0 or not time_scale >= 0:
             raise ValueError("sheets_per_minute > 0 and time_scale >= 0 are required")
         self.name = name
@@ -176,11 +187,18 @@ class SimulatedCutter:
         _check_cut_id(job.cut_id)
         if self._ticket(job.cut_id).exists() or self._result(job.cut_id).exists():
             raise DuplicateCut(self.name, job.cut_id)
-        ticket = {"cut_id": job.cut_id, "job_id": job.job_id, "sheets_pdf": str(Path(job.sheets_pdf).resolve()),
-                  "spec": json.loads(job.spec.to_json()), "submitted_ns": time.time_ns()}
+        ticket = {
+            "cut_id": job.cut_id,
+            "job_id": job.job_id,
+            "sheets_pdf": str(Path(job.sheets_pdf).resolve()),
+            "spec": json.loads(job.spec.to_json()),
+            "submitted_ns": time.time_ns(),
+        }
         if not atomic_write(self._ticket(job.cut_id), json.dumps(ticket).encode(), exclusive=True):
             raise DuplicateCut(self.name, job.cut_id)
-        log.info("cut_received", cutter=self.name, cut=job.cut_id, job=job.job_id, sheets=job.spec.sheet_count)
+        log.info(
+            "cut_received", cutter=self.name, cut=job.cut_id, job=job.job_id, sheets=job.spec.sheet_count
+        )
 
     def find(self, cut_id: str) -> CutResult | None:
         """The cut's result, unfinished while it is in the machine, or None when this cutter never got it."""
@@ -188,9 +206,17 @@ class SimulatedCutter:
         if self._result(cut_id).exists():
             data = json.loads(self._result(cut_id).read_text())
             output = data["output_pdf"]
-            return CutResult(cut_id, True, data["sheets_expected"], Path(output) if output else None,
-                             data["leaves"], data["sheets_received"], tuple(data["destroyed"]),
-                             tuple(data["misfed"]), data["message"])
+            return CutResult(
+                cut_id,
+                True,
+                data["sheets_expected"],
+                Path(output) if output else None,
+                data["leaves"],
+                data["sheets_received"],
+                tuple(data["destroyed"]),
+                tuple(data["misfed"]),
+                data["message"],
+            )
         if self._ticket(cut_id).exists():
             spec = CutSpec.from_json(json.dumps(json.loads(self._ticket(cut_id).read_text())["spec"]))
             return CutResult(cut_id, False, spec.sheet_count)
@@ -249,18 +275,27 @@ class SimulatedCutter:
         pending = [p for p in (self.folder / "jobs").glob("*.json") if not self._result(p.stem).exists()]
         if not pending:
             return None
-        tickets = sorted((json.loads(p.read_text()) for p in pending),
-                         key=lambda t: (t.get("submitted_ns", 0), t["cut_id"]))
+        tickets = sorted(
+            (json.loads(p.read_text()) for p in pending),
+            key=lambda t: (t.get("submitted_ns", 0), t["cut_id"]),
+        )
         ticket = tickets[0]
         cut_id, spec = ticket["cut_id"], CutSpec.from_json(json.dumps(ticket["spec"]))
         received, message = _count_sheets(Path(ticket["sheets_pdf"]), spec.sides)
         first = self._take_lifetime(cut_id, received)
         destroyed, misfed = self.faults.plan(cut_id, first, received)
         plan = cut_order(spec, received, destroyed, misfed)
-        log.info("cut_started", cutter=self.name, cut=cut_id, job=ticket["job_id"], sheets=received,
-                 first_lifetime_sheet=first)
-        return _Active(cut_id, ticket, spec, plan, received, message,
-                       now + received * self.wall_seconds_per_sheet)
+        log.info(
+            "cut_started",
+            cutter=self.name,
+            cut=cut_id,
+            job=ticket["job_id"],
+            sheets=received,
+            first_lifetime_sheet=first,
+        )
+        return _Active(
+            cut_id, ticket, spec, plan, received, message, now + received * self.wall_seconds_per_sheet
+        )
 
     def _take_lifetime(self, cut_id: str, sheets: int) -> int:
         """Lifetime number of the cut's first sheet: the one recorded when this cut started before a restart,
@@ -270,7 +305,9 @@ class SimulatedCutter:
         if current is not None and current["cut_id"] == cut_id:
             return current["first"]
         first = state["lifetime_sheets"] + 1
-        self._save_state({"lifetime_sheets": first - 1 + sheets, "current": {"cut_id": cut_id, "first": first}})
+        self._save_state(
+            {"lifetime_sheets": first - 1 + sheets, "current": {"cut_id": cut_id, "first": first}}
+        )
         return first
 
     def _finish(self, active: _Active) -> None:
@@ -280,16 +317,31 @@ class SimulatedCutter:
         destroyed = [s + 1 for s in active.plan.destroyed]
         misfed = [s + 1 for s in active.plan.misfed]
         message = active.message or _message(active, destroyed, misfed)
-        result = {"cut_id": active.cut_id, "job_id": active.ticket["job_id"], "output_pdf": str(output.resolve()),
-                  "leaves": len(active.plan.leaves), "sheets_expected": active.spec.sheet_count,
-                  "sheets_received": active.received, "destroyed": destroyed, "misfed": misfed,
-                  "message": message, "finished_at": time.time()}
+        result = {
+            "cut_id": active.cut_id,
+            "job_id": active.ticket["job_id"],
+            "output_pdf": str(output.resolve()),
+            "leaves": len(active.plan.leaves),
+            "sheets_expected": active.spec.sheet_count,
+            "sheets_received": active.received,
+            "destroyed": destroyed,
+            "misfed": misfed,
+            "message": message,
+            "finished_at": time.time(),
+        }
         atomic_write(self._result(active.cut_id), json.dumps(result).encode())
         self._save_state({"lifetime_sheets": self._state()["lifetime_sheets"], "current": None})
         if destroyed or misfed:
-            log.warning("cut_faulted", cutter=self.name, cut=active.cut_id, destroyed=destroyed, misfed=misfed)
-        log.info("cut_finished", cutter=self.name, cut=active.cut_id, leaves=len(active.plan.leaves),
-                 message=message)
+            log.warning(
+                "cut_faulted", cutter=self.name, cut=active.cut_id, destroyed=destroyed, misfed=misfed
+            )
+        log.info(
+            "cut_finished",
+            cutter=self.name,
+            cut=active.cut_id,
+            leaves=len(active.plan.leaves),
+            message=message,
+        )
 
     def _state(self) -> dict:
         path = self.folder / "state.json"
@@ -323,24 +375,37 @@ def write_leaves(sheets_pdf: Path | None, spec: CutSpec, plan: CutPlan) -> bytes
                 for sheet, slot in plan.leaves:
                     _add_leaf(out, form(sheet * spec.sides), spec.sheet, spec.leaves[slot], turned=False)
                     if spec.sides == 2:
-                        _add_leaf(out, form(sheet * 2 + 1), spec.sheet, spec.back_rect(slot),
-                                  turned=spec.backs is Backs.TUMBLE)
+                        _add_leaf(
+                            out,
+                            form(sheet * 2 + 1),
+                            spec.sheet,
+                            spec.back_rect(slot),
+                            turned=spec.backs is Backs.TUMBLE,
+                        )
                 out.save(buffer)
         else:
             out.save(buffer)
     return buffer.getvalue()
 
 
-def _add_leaf(out: pikepdf.Pdf, form: pikepdf.Object, sheet: tuple[float, float],
-              rect: tuple[float, float, float, float], turned: bool) -> None:
+def _add_leaf(
+    out: pikepdf.Pdf,
+    form: pikepdf.Object,
+    sheet: tuple[float, float],
+    rect: tuple[float, float, float, float],
+    turned: bool,
+) -> None:
     """Append a page the size of ``rect`` showing that part of the sheet side ``form`` (turned 180° upright)."""
     x, y, w, h = rect
     x0, y0 = x, sheet[1] - y - h
     matrix = (-1, 0, 0, -1, x0 + w, y0 + h) if turned else (1, 0, 0, 1, -x0, -y0)
     content = f"q {' '.join(f'{v:.4f}' for v in matrix)} cm {_SHEET_FORM} Do Q".encode()
-    page = pikepdf.Dictionary(Type=pikepdf.Name.Page, MediaBox=[0, 0, w, h],
-                              Resources=pikepdf.Dictionary(XObject=pikepdf.Dictionary({_SHEET_FORM: form})),
-                              Contents=out.make_stream(content))
+    page = pikepdf.Dictionary(
+        Type=pikepdf.Name.Page,
+        MediaBox=[0, 0, w, h],
+        Resources=pikepdf.Dictionary(XObject=pikepdf.Dictionary({_SHEET_FORM: form})),
+        Contents=out.make_stream(content),
+    )
     out.pages.append(pikepdf.Page(page))
 
 

@@ -61,8 +61,14 @@ class CutSpec:
             raise ValueError("a cut needs at least one leaf rectangle per sheet")
         for rect in self.leaves:
             x, y, w, h = rect
-            if w <= 0 or h <= 0 or x < -_ON_SHEET_TOLERANCE or y < -_ON_SHEET_TOLERANCE \
-                    or x + w > width + _ON_SHEET_TOLERANCE or y + h > height + _ON_SHEET_TOLERANCE:
+            if (
+                w <= 0
+                or h <= 0
+                or x < -_ON_SHEET_TOLERANCE
+                or y < -_ON_SHEET_TOLERANCE
+                or x + w > width + _ON_SHEET_TOLERANCE
+                or y + h > height + _ON_SHEET_TOLERANCE
+            ):
                 raise ValueError(f"leaf {rect} does not lie on the {width:g} × {height:g} pt sheet")
         if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in self.stacks):
             raise ValueError(f"stacks {self.stacks} must be whole numbers of leaves, each at least 1")
@@ -104,15 +110,25 @@ class CutSpec:
 
     def to_json(self) -> str:
         """Serialise to JSON text."""
-        return json.dumps({"sheet": list(self.sheet), "leaves": [list(r) for r in self.leaves],
-                           "stacks": list(self.stacks), "backs": self.backs.value})
+        return json.dumps(
+            {
+                "sheet": list(self.sheet),
+                "leaves": [list(r) for r in self.leaves],
+                "stacks": list(self.stacks),
+                "backs": self.backs.value,
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str) -> CutSpec:
         """Read a spec written by :meth:`to_json`."""
         data = json.loads(text)
-        return cls(tuple(data["sheet"]), tuple(tuple(r) for r in data["leaves"]), tuple(data["stacks"]),
-                   Backs(data["backs"]))
+        return cls(
+            tuple(data["sheet"]),
+            tuple(tuple(r) for r in data["leaves"]),
+            tuple(data["stacks"]),
+            Backs(data["backs"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,8 +195,9 @@ def stacks_in_order(spec: CutSpec) -> list[range]:
     return stacks
 
 
-def cut_order(spec: CutSpec, received: int | None = None, destroyed: Iterable[int] = (),
-              misfed: Iterable[int] = ()) -> CutPlan:
+def cut_order(
+    spec: CutSpec, received: int | None = None, destroyed: Iterable[int] = (), misfed: Iterable[int] = ()
+) -> CutPlan:
     """The leaves in the order they come off the stacker: per stack, pile 0 then pile 1 …, blanks taken out.
 
     ``received`` sheets arrived from the press (default: all); a shortfall is taken as the job's last sheets, since
@@ -199,8 +216,11 @@ def cut_order(spec: CutSpec, received: int | None = None, destroyed: Iterable[in
                 if not blank and sheet < received and sheet not in destroyed:
                     order.append((sheet, slot))
     present = range(min(received, spec.sheet_count))
-    return CutPlan(tuple(order), tuple(sorted(s for s in destroyed if s in present)),
-                   tuple(sorted(s for s in misfed if s in present and s not in destroyed)))
+    return CutPlan(
+        tuple(order),
+        tuple(sorted(s for s in destroyed if s in present)),
+        tuple(sorted(s for s in misfed if s in present and s not in destroyed)),
+    )
 
 
 def _misfeed(sheets: list[int], misfed: frozenset[int]) -> list[int]:
@@ -212,4 +232,3 @@ def _misfeed(sheets: list[int], misfed: frozenset[int]) -> list[int]:
         if other >= 0:
             sheets[at], sheets[other] = sheets[other], sheets[at]
     return sheets
-

@@ -56,8 +56,10 @@ class MachineStatusUnreadable(InserterError):
 
     def __init__(self, inserter: str, path: Path, detail: str) -> None:
         self.inserter, self.path, self.detail = inserter, Path(path), detail
-        super().__init__(f"Inserter {inserter!r} wrote an unreadable machine status {path} ({detail}); check the "
-                         "inserter's status writer, then ask again.")
+        super().__init__(
+            f"Inserter {inserter!r} wrote an unreadable machine status {path} ({detail}); check the "
+            "inserter's status writer, then ask again."
+        )
 
 
 class DuplicateRun(InserterError):
@@ -65,8 +67,10 @@ class DuplicateRun(InserterError):
 
     def __init__(self, inserter: str, run_id: str) -> None:
         self.inserter, self.run_id = inserter, run_id
-        super().__init__(f"Inserter {inserter!r} already has run {run_id}; ask it for the run's result instead of "
-                         "sending it again.")
+        super().__init__(
+            f"Inserter {inserter!r} already has run {run_id}; ask it for the run's result instead of "
+            "sending it again."
+        )
 
 
 class UnknownRun(InserterError):
@@ -82,8 +86,9 @@ class MailRunFileError(InserterError):
 
     def __init__(self, path: Path, line: int, field: str, problem: str) -> None:
         self.path, self.line, self.field, self.problem = Path(path), line, field, problem
-        super().__init__(f"{path} line {line}, field {field!r}: {problem}; fix the file or regenerate it from "
-                         "the host.")
+        super().__init__(
+            f"{path} line {line}, field {field!r}: {problem}; fix the file or regenerate it from the host."
+        )
 
 
 class UnreadableStack(InserterError):
@@ -91,8 +96,10 @@ class UnreadableStack(InserterError):
 
     def __init__(self, path: Path, detail: str) -> None:
         self.path, self.detail = Path(path), detail
-        super().__init__(f"The printed sheets {path} cannot be read ({detail}); check the press output and "
-                         "resubmit the run.")
+        super().__init__(
+            f"The printed sheets {path} cannot be read ({detail}); check the press output and "
+            "resubmit the run."
+        )
 
 
 class BadRunId(InserterError):
@@ -100,8 +107,10 @@ class BadRunId(InserterError):
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
-        super().__init__(f"Run id {run_id!r} cannot be sent to an inserter; use letters, digits, '.', '_' or '-' "
-                         "(at most 128, starting with a letter or digit).")
+        super().__init__(
+            f"Run id {run_id!r} cannot be sent to an inserter; use letters, digits, '.', '_' or '-' "
+            "(at most 128, starting with a letter or digit)."
+        )
 
 
 class RunRejected(InserterError):
@@ -109,8 +118,10 @@ class RunRejected(InserterError):
 
     def __init__(self, inserter: str, run_id: str, problem: str) -> None:
         self.inserter, self.run_id, self.problem = inserter, run_id, problem
-        super().__init__(f"Inserter {inserter!r} rejected run {run_id}: {problem}. No piece was enveloped; fix the "
-                         "mail run data and send it under a new run id.")
+        super().__init__(
+            f"Inserter {inserter!r} rejected run {run_id}: {problem}. No piece was enveloped; fix the "
+            "mail run data and send it under a new run id."
+        )
 
 
 class UnknownInserterKind(InserterError):

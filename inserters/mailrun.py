@@ -93,8 +93,9 @@ class CsvLayout:
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(RUN_COLUMNS)
         for r in records:
-            writer.writerow([r.piece_id, r.sheets, ";".join(map(str, r.feeder_selects)), int(r.divert),
-                             r.envelope_text])
+            writer.writerow(
+                [r.piece_id, r.sheets, ";".join(map(str, r.feeder_selects)), int(r.divert), r.envelope_text]
+            )
         atomic_write(path, buffer.getvalue().encode())
 
     def read_run(self, path: Path) -> tuple[RunRecord, ...]:
@@ -103,8 +104,13 @@ class CsvLayout:
         for line, row in _rows(path, RUN_COLUMNS):
             piece = _required(row, "piece_id", path, line)
             if piece in lines:
-                raise MailRunFileError(path, line, "piece_id", f"piece {piece!r} is listed again (first on line "
-                                       f"{lines[piece]}); every piece goes in a run once")
+                raise MailRunFileError(
+                    path,
+                    line,
+                    "piece_id",
+                    f"piece {piece!r} is listed again (first on line "
+                    f"{lines[piece]}); every piece goes in a run once",
+                )
             lines[piece] = line
             sheets = _int(row, "sheets", path, line, minimum=1)
             selects_text = row["feeder_selects"].strip()
@@ -113,8 +119,12 @@ class CsvLayout:
                 if any(s < 1 for s in selects):
                     raise ValueError
             except ValueError:
-                raise MailRunFileError(path, line, "feeder_selects", f"{selects_text!r} is not a ';'-separated "
-                                       "list of feeder numbers") from None
+                raise MailRunFileError(
+                    path,
+                    line,
+                    "feeder_selects",
+                    f"{selects_text!r} is not a ';'-separated list of feeder numbers",
+                ) from None
             divert = row["divert"].strip()
             if divert not in ("0", "1"):
                 raise MailRunFileError(path, line, "divert", f"{divert!r} must be 0 or 1")
@@ -139,8 +149,12 @@ class CsvLayout:
                 outcome = Outcome(row["outcome"].strip())
             except ValueError:
                 allowed = ", ".join(o.value for o in Outcome)
-                raise MailRunFileError(path, line, "outcome", f"{row['outcome']!r} is not one of {allowed}") from None
-            results.append(PieceResult(piece, outcome, row["reason"], _int(row, "sheets_read", path, line, 0)))
+                raise MailRunFileError(
+                    path, line, "outcome", f"{row['outcome']!r} is not one of {allowed}"
+                ) from None
+            results.append(
+                PieceResult(piece, outcome, row["reason"], _int(row, "sheets_read", path, line, 0))
+            )
         return tuple(results)
 
 

@@ -49,10 +49,25 @@ import structlog
 
 from inserters.camera import read_sheets
 from inserters.collation import NO_FAULTS, Envelope, Faults, account, collate
-from inserters.errors import (BadRunId, DuplicateRun, MachineStatusUnreadable, MailRunFileError, RunRejected,
-                              UnknownRun, UnreadableStack)
+from inserters.errors import (
+    BadRunId,
+    DuplicateRun,
+    MachineStatusUnreadable,
+    MailRunFileError,
+    RunRejected,
+    UnknownRun,
+    UnreadableStack,
+)
 from inserters.mailrun import DEFAULT_LAYOUT, MailRunLayout, atomic_write
-from inserters.protocol import InserterState, InserterStatus, MailRun, Outcome, PieceResult, RunRecord, RunResult
+from inserters.protocol import (
+    InserterState,
+    InserterStatus,
+    MailRun,
+    Outcome,
+    PieceResult,
+    RunRecord,
+    RunResult,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -95,13 +110,24 @@ class _Active:
 class SimulatedInserter:
     """Driver and device of one simulated inserter working in ``folder`` (see the module docstring)."""
 
-    def __init__(self, name: str, folder: Path | str, envelopes_per_hour: float = DEFAULT_ENVELOPES_PER_HOUR,
-                 max_sheets: int = DEFAULT_MAX_SHEETS, time_scale: float = 1.0, *, faults: Faults = NO_FAULTS,
-                 clock: Callable[[], float] = time.monotonic, layout: MailRunLayout = DEFAULT_LAYOUT,
-                 stops_at: Sequence[int] = (), stop_reasons: Sequence[str] = DEFAULT_STOP_REASONS) -> None:
+    def __init__(
+        self,
+        name: str,
+        folder: Path | str,
+        envelopes_per_hour: float = DEFAULT_ENVELOPES_PER_HOUR,
+        max_sheets: int = DEFAULT_MAX_SHEETS,
+        time_scale: float = 1.0,
+        *,
+        faults: Faults = NO_FAULTS,
+        clock: Callable[[], float] = time.monotonic,
+        layout: MailRunLayout = DEFAULT_LAYOUT,
+        stops_at: Sequence[int] = (),
+        stop_reasons: Sequence[str] = DEFAULT_STOP_REASONS,
+    ) -> None:
         if envelopes_per_hour <= 0 or max_sheets < 1 or time_scale < 0 or any(n < 1 for n in stops_at):
-            raise ValueError("envelopes_per_hour > 0, max_sheets >= 1, time_scale >= 0 and stops_at >= 1 are "
-                             "required")
+            raise ValueError(
+                "envelopes_per_hour > 0, max_sheets >= 1, time_scale >= 0 and stops_at >= 1 are required"
+            )
         self.name = name
         self.folder = Path(folder)
         self.envelopes_per_hour = float(envelopes_per_hour)
@@ -128,13 +154,22 @@ class SimulatedInserter:
     def submit(self, run: MailRun) -> None:
         """Hand ``run`` to the inserter, once: DuplicateRun when it has a run of that id already."""
         _check_run_id(run.run_id)
-        if any(path.exists() for path in (self._header(run.run_id), self._taken(run.run_id),
-                                          self._summary(run.run_id))):
+        if any(
+            path.exists()
+            for path in (self._header(run.run_id), self._taken(run.run_id), self._summary(run.run_id))
+        ):
             raise DuplicateRun(self.name, run.run_id)
-        self._withdrawn(run.run_id).unlink(missing_ok=True)  # sent here again: an old withdrawal proves nothing now
+        self._withdrawn(run.run_id).unlink(
+            missing_ok=True
+        )  # sent here again: an old withdrawal proves nothing now
         self.layout.write_run(self._data(run.run_id), run.records)
-        header = {"run_id": run.run_id, "job_id": run.job_id, "sheets_pdf": str(Path(run.sheets_pdf).resolve()),
-                  "control_zone": list(run.control_zone), "submitted_ns": time.time_ns()}
+        header = {
+            "run_id": run.run_id,
+            "job_id": run.job_id,
+            "sheets_pdf": str(Path(run.sheets_pdf).resolve()),
+            "control_zone": list(run.control_zone),
+            "submitted_ns": time.time_ns(),
+        }
         if not atomic_write(self._header(run.run_id), json.dumps(header).encode(), exclusive=True):
             raise DuplicateRun(self.name, run.run_id)
         log.info("run_received", inserter=self.name, run=run.run_id, job=run.job_id, pieces=len(run.records))
@@ -155,7 +190,9 @@ class SimulatedInserter:
         if self._progress(run_id).exists():
             progress = json.loads(self._progress(run_id).read_text())
             return RunResult(run_id, _decode(progress["results"]), (), False, _decode(progress["outsorted"]))
-        if self._header(run_id).exists():  # checked before taken/: the device moves the header from here to there
+        if self._header(
+            run_id
+        ).exists():  # checked before taken/: the device moves the header from here to there
             return RunResult(run_id, (), (), False, waiting=True)
         if self._taken(run_id).exists():
             return RunResult(run_id, (), (), False)
@@ -230,7 +267,9 @@ class SimulatedInserter:
                 if active.done < len(active.envelopes):
                     return completed
                 self._finish(active)
-                start_at = active.started_at + (active.done - active.done_at_start) * self.wall_seconds_per_envelope
+                start_at = (
+                    active.started_at + (active.done - active.done_at_start) * self.wall_seconds_per_envelope
+                )
                 self._active = None
             return completed
 
@@ -265,9 +304,11 @@ class SimulatedInserter:
             except (FileNotFoundError, ValueError):
                 saved = {}
             stopped = saved.get("state") == InserterState.STOPPED.value
-            self._machine = {"state": "stopped" if stopped else "running",
-                             "reasons": list(saved.get("reasons", [])) if stopped else [],
-                             "envelopes": int(saved.get("envelopes", 0))}
+            self._machine = {
+                "state": "stopped" if stopped else "running",
+                "reasons": list(saved.get("reasons", [])) if stopped else [],
+                "envelopes": int(saved.get("envelopes", 0)),
+            }
         return self._machine
 
     def _save_state(self, **changes) -> None:
@@ -285,7 +326,9 @@ class SimulatedInserter:
         """Apply a fault, then a clear, asked for on the panel since the last step."""
         if self._fault_request().exists():
             try:
-                reasons = json.loads(self._fault_request().read_text()).get("reasons") or DEFAULT_FAULT_REASONS
+                reasons = (
+                    json.loads(self._fault_request().read_text()).get("reasons") or DEFAULT_FAULT_REASONS
+                )
             except ValueError:
                 reasons = DEFAULT_FAULT_REASONS
             self._stop(reasons)
@@ -330,10 +373,17 @@ class SimulatedInserter:
             done = json.loads(self._progress(run_id).read_text())["envelopes_done"]
             log.info("run_resumed", inserter=self.name, run=run_id, envelopes_done=done)
         else:
-            log.info("run_started", inserter=self.name, run=run_id, pieces=len(records), sheets=len(codes),
-                     envelopes=len(collated.envelopes))
-        return _Active(run_id, records, collated.envelopes, tuple(collated.outsorted), collated.results, now,
-                       done, done)
+            log.info(
+                "run_started",
+                inserter=self.name,
+                run=run_id,
+                pieces=len(records),
+                sheets=len(codes),
+                envelopes=len(collated.envelopes),
+            )
+        return _Active(
+            run_id, records, collated.envelopes, tuple(collated.outsorted), collated.results, now, done, done
+        )
 
     def _advance(self, active: _Active, now: float) -> int:
         total = len(active.envelopes)
@@ -341,8 +391,10 @@ class SimulatedInserter:
             due = total
         else:
             elapsed = max(0.0, now - active.started_at)
-            due = min(total, active.done_at_start + math.floor(elapsed / self.wall_seconds_per_envelope
-                                                               + _DUE_EPSILON))
+            due = min(
+                total,
+                active.done_at_start + math.floor(elapsed / self.wall_seconds_per_envelope + _DUE_EPSILON),
+            )
         lifetime = self._state()["envelopes"]
         stop = min((n for n in self.stops_at if n > lifetime), default=None)
         if stop is not None:
@@ -354,7 +406,11 @@ class SimulatedInserter:
                 self._stop(self.stop_reasons)
         if advanced and due < total:
             results, outsorted = account(active.envelopes[:due], active.records, finished=False)
-            progress = {"envelopes_done": due, "results": _encode(results.values()), "outsorted": _encode(outsorted)}
+            progress = {
+                "envelopes_done": due,
+                "results": _encode(results.values()),
+                "outsorted": _encode(outsorted),
+            }
             atomic_write(self._progress(active.run_id), json.dumps(progress).encode())
         active.done = max(active.done, due)
         return advanced
@@ -363,12 +419,22 @@ class SimulatedInserter:
         results = tuple(active.final[r.piece_id] for r in active.records)
         self.layout.write_results(self._results(active.run_id), results)
         reprint = [r.piece_id for r in results if r.outcome is not Outcome.INSERTED]
-        summary = {"run_id": active.run_id, "finished_at": time.time(), "reprint": reprint,
-                   "outsorted": _encode(active.outsorted)}
+        summary = {
+            "run_id": active.run_id,
+            "finished_at": time.time(),
+            "reprint": reprint,
+            "outsorted": _encode(active.outsorted),
+        }
         atomic_write(self._summary(active.run_id), json.dumps(summary).encode())
         self._progress(active.run_id).unlink(missing_ok=True)
-        log.info("run_finished", inserter=self.name, run=active.run_id, inserted=len(results) - len(reprint),
-                 reprint=len(reprint), outsorted=len(active.outsorted))
+        log.info(
+            "run_finished",
+            inserter=self.name,
+            run=active.run_id,
+            inserted=len(results) - len(reprint),
+            reprint=len(reprint),
+            outsorted=len(active.outsorted),
+        )
 
     def _pending(self) -> list[Path]:
         """Headers of runs neither finished nor rejected: those taken first (a restarted device resumes the run in
@@ -419,8 +485,9 @@ class SimulatedInserter:
         return self.folder / "results" / f"{run_id}.rejected.json"
 
 
-def machine_status_from(name: str, record: dict | None, queued: int, path: Path | str = "machine.json") -> \
-        InserterStatus:
+def machine_status_from(
+    name: str, record: dict | None, queued: int, path: Path | str = "machine.json"
+) -> InserterStatus:
     """The machine status a ``machine.json`` record (None: no file) says, with ``queued`` runs in the machine or
     waiting: stopped with its reasons, else idle or processing by the queue. MachineStatusUnreadable when the
     record is not what the protocol says."""
@@ -430,7 +497,9 @@ def machine_status_from(name: str, record: dict | None, queued: int, path: Path 
         raise MachineStatusUnreadable(name, Path(path), "not a JSON object")
     state, reasons = record.get("state"), record.get("reasons", [])
     if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
-        raise MachineStatusUnreadable(name, Path(path), f"reasons must be a list of keywords, not {reasons!r}")
+        raise MachineStatusUnreadable(
+            name, Path(path), f"reasons must be a list of keywords, not {reasons!r}"
+        )
     if state == InserterState.STOPPED.value:
         return InserterStatus(name, InserterState.STOPPED, tuple(reasons), queued)
     if state in _RUNNING:
@@ -444,12 +513,16 @@ def _check_run_id(run_id: str) -> None:
 
 
 def _encode(results) -> list[dict]:
-    return [{"piece_id": r.piece_id, "outcome": r.outcome.value, "reason": r.reason, "sheets_read": r.sheets_read}
-            for r in results]
+    return [
+        {"piece_id": r.piece_id, "outcome": r.outcome.value, "reason": r.reason, "sheets_read": r.sheets_read}
+        for r in results
+    ]
 
 
 def _decode(items: Sequence[dict]) -> tuple[PieceResult, ...]:
-    return tuple(PieceResult(i["piece_id"], Outcome(i["outcome"]), i["reason"], i["sheets_read"]) for i in items)
+    return tuple(
+        PieceResult(i["piece_id"], Outcome(i["outcome"]), i["reason"], i["sheets_read"]) for i in items
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -459,19 +532,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--name", default="inserter")
     parser.add_argument("--envelopes-per-hour", type=float, default=DEFAULT_ENVELOPES_PER_HOUR)
     parser.add_argument("--max-sheets", type=int, default=DEFAULT_MAX_SHEETS)
-    parser.add_argument("--time-scale", type=float, default=1.0, help="wall seconds per device second; 0 = instant")
-    parser.add_argument("--jam-rate", type=float, default=0.0, help="probability that an envelope jams the track")
-    parser.add_argument("--remove-rate", type=float, default=0.0, help="probability that the operator pulls one")
+    parser.add_argument(
+        "--time-scale", type=float, default=1.0, help="wall seconds per device second; 0 = instant"
+    )
+    parser.add_argument(
+        "--jam-rate", type=float, default=0.0, help="probability that an envelope jams the track"
+    )
+    parser.add_argument(
+        "--remove-rate", type=float, default=0.0, help="probability that the operator pulls one"
+    )
     parser.add_argument("--jam-at", type=int, action="append", default=[], help="envelope number that jams")
-    parser.add_argument("--stop-at", type=int, action="append", default=[],
-                        help="machine-lifetime envelope number after which the machine stops for an operator")
+    parser.add_argument(
+        "--stop-at",
+        type=int,
+        action="append",
+        default=[],
+        help="machine-lifetime envelope number after which the machine stops for an operator",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--once", action="store_true", help="process what is pending now, then exit")
     args = parser.parse_args(argv)
-    faults = Faults(jam_at=frozenset(args.jam_at), jam_rate=args.jam_rate, remove_rate=args.remove_rate,
-                    seed=args.seed)
-    device = SimulatedInserter(args.name, args.folder, args.envelopes_per_hour, args.max_sheets, args.time_scale,
-                               faults=faults, stops_at=args.stop_at)
+    faults = Faults(
+        jam_at=frozenset(args.jam_at), jam_rate=args.jam_rate, remove_rate=args.remove_rate, seed=args.seed
+    )
+    device = SimulatedInserter(
+        args.name,
+        args.folder,
+        args.envelopes_per_hour,
+        args.max_sheets,
+        args.time_scale,
+        faults=faults,
+        stops_at=args.stop_at,
+    )
     if args.once:
         while (device.step() or device.busy) and not device.stopped:
             time.sleep(POLL_INTERVAL_S)

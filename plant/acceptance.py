@@ -113,10 +113,20 @@ def acceptance_regions(settings: Settings, play_mm: float = ROI_PLAY_MM) -> list
     from imposition.geometry import PT_PER_MM
 
     layout = settings.mark_layout()
-    return [Region(kind, zone.x / PT_PER_MM - play_mm, zone.y / PT_PER_MM - play_mm,
-                   zone.w / PT_PER_MM + 2 * play_mm, zone.h / PT_PER_MM + 2 * play_mm, module / PT_PER_MM)
-            for kind, zone, module in ((CodeKind.POSTAGE, layout.postage_zone, layout.postage_module),
-                                       (CodeKind.TRACKING, layout.tracking_zone, layout.tracking_module))]
+    return [
+        Region(
+            kind,
+            zone.x / PT_PER_MM - play_mm,
+            zone.y / PT_PER_MM - play_mm,
+            zone.w / PT_PER_MM + 2 * play_mm,
+            zone.h / PT_PER_MM + 2 * play_mm,
+            module / PT_PER_MM,
+        )
+        for kind, zone, module in (
+            (CodeKind.POSTAGE, layout.postage_zone, layout.postage_module),
+            (CodeKind.TRACKING, layout.tracking_zone, layout.tracking_module),
+        )
+    ]
 
 
 def _scan_dpi(image: Image.Image) -> float:
@@ -155,13 +165,20 @@ def read_scans(paths: Sequence[Path], regions: Sequence[Region] | None = None) -
                 pixels = np.asarray(image.convert("L"))
                 dpi = _scan_dpi(image)
         except (OSError, UnidentifiedImageError) as exc:
-            raise ScanUnreadable(f"Scan {path} cannot be read as an image ({exc}); scan the item again as PNG, PGM "
-                                 "or JPEG.", path=str(path)) from None
+            raise ScanUnreadable(
+                f"Scan {path} cannot be read as an image ({exc}); scan the item again as PNG, PGM or JPEG.",
+                path=str(path),
+            ) from None
         found = _read_regions(pixels, dpi, regions) if regions else []
         if not any(_is_mark(fmt, text) or _is_tracking(fmt, text) for fmt, text in found):
             if regions:
-                log.info("acceptance scan: nothing in the regions of interest, reading the whole image", scan=str(path))
-            found = [(code.format.name, code.text) for code in zxingcpp.read_barcodes(pixels, formats=SCAN_FORMATS)]
+                log.info(
+                    "acceptance scan: nothing in the regions of interest, reading the whole image",
+                    scan=str(path),
+                )
+            found = [
+                (code.format.name, code.text) for code in zxingcpp.read_barcodes(pixels, formats=SCAN_FORMATS)
+            ]
         for fmt, text in found:
             if _is_mark(fmt, text):
                 marks.append(text)
@@ -169,7 +186,9 @@ def read_scans(paths: Sequence[Path], regions: Sequence[Region] | None = None) -
                 tracking.append(text)
             else:
                 other.append(text)
-    return ScanReading(tuple(dict.fromkeys(marks)), tuple(dict.fromkeys(tracking)), tuple(dict.fromkeys(other)))
+    return ScanReading(
+        tuple(dict.fromkeys(marks)), tuple(dict.fromkeys(tracking)), tuple(dict.fromkeys(other))
+    )
 
 
 def _is_mark(fmt: str, text: str) -> bool:
@@ -191,39 +210,67 @@ def _is_tracking_id(text: str) -> bool:
 def check_mark(reading: ScanReading, keys: Mapping[str, Ed25519PublicKey]) -> VerifiedMark | Outcome:
     """The verified mark of the reading, or the refusal saying why there is none to rely on."""
     if not reading.marks:
-        return Outcome(Verdict.REFUSED, f"{MARK_FAILED}: no postage mark found or it is unreadable",
-                       tracking_id=_one(reading.tracking_ids))
+        return Outcome(
+            Verdict.REFUSED,
+            f"{MARK_FAILED}: no postage mark found or it is unreadable",
+            tracking_id=_one(reading.tracking_ids),
+        )
     if len(reading.marks) > 1:
-        return Outcome(Verdict.REFUSED, f"{MARK_FAILED}: {len(reading.marks)} different marks on one item",
-                       tracking_id=_one(reading.tracking_ids))
+        return Outcome(
+            Verdict.REFUSED,
+            f"{MARK_FAILED}: {len(reading.marks)} different marks on one item",
+            tracking_id=_one(reading.tracking_ids),
+        )
     try:
         return verify_mark(reading.marks[0], keys)
     except PostageError as exc:
-        return Outcome(Verdict.REFUSED, f"{MARK_FAILED}: {getattr(exc, 'reason', exc)}",
-                       tracking_id=_one(reading.tracking_ids))
+        return Outcome(
+            Verdict.REFUSED,
+            f"{MARK_FAILED}: {getattr(exc, 'reason', exc)}",
+            tracking_id=_one(reading.tracking_ids),
+        )
 
 
 def _one(values: Sequence[str]) -> str | None:
     return values[0] if len(values) == 1 else None
 
 
-def judge(mark: VerifiedMark, tracking_ids: Sequence[str], row: MarkRow | None, weighed_mass_g: float,
-          bands: Sequence[WeightBand], at: float, hand_in_s: float, refused_because: str | None = None) -> Outcome:
+def judge(
+    mark: VerifiedMark,
+    tracking_ids: Sequence[str],
+    row: MarkRow | None,
+    weighed_mass_g: float,
+    bands: Sequence[WeightBand],
+    at: float,
+    hand_in_s: float,
+    refused_because: str | None = None,
+) -> Outcome:
     """Decide the outcome for an item carrying the verified ``mark``; pure.
 
     ``row`` is the ledger's record of the mark (None when none was issued), ``bands`` the tariff bands of the
     mark's mail class, ``at`` the time of acceptance.
     """
     payload = mark.payload
-    base = {"piece_id": payload.piece_id, "tracking_id": payload.tracking_id, "declared_band_g": payload.band_g}
+    base = {
+        "piece_id": payload.piece_id,
+        "tracking_id": payload.tracking_id,
+        "declared_band_g": payload.band_g,
+    }
     if row is None or row.tracking_id != payload.tracking_id or row.band_g != payload.band_g:
         return Outcome(Verdict.REFUSED, f"{MARK_FAILED}: this plant issued no such mark", **base)
     if not tracking_ids:
-        return Outcome(Verdict.REFUSED, f"{MARK_FAILED}: no tracking id read beside the mark; scan the address "
-                                        "side with the mark", **base)
+        return Outcome(
+            Verdict.REFUSED,
+            f"{MARK_FAILED}: no tracking id read beside the mark; scan the address side with the mark",
+            **base,
+        )
     if list(tracking_ids) != [payload.tracking_id]:
-        return Outcome(Verdict.REFUSED, f"{MARK_FAILED}: the mark belongs to {payload.tracking_id}, the item "
-                                        f"carries {', '.join(tracking_ids)}", **base)
+        return Outcome(
+            Verdict.REFUSED,
+            f"{MARK_FAILED}: the mark belongs to {payload.tracking_id}, the item "
+            f"carries {', '.join(tracking_ids)}",
+            **base,
+        )
     if row.state != MarkState.ON_HOLD:
         return Outcome(Verdict.REFUSED, f"{MARK_FAILED}: the mark is {row.state.value}, not on hold", **base)
     if at - row.issued_at > hand_in_s:
@@ -236,20 +283,32 @@ def judge(mark: VerifiedMark, tracking_ids: Sequence[str], row: MarkRow | None, 
         return Outcome(Verdict.ANNULLED, INCORRECT_MASS, **base)
     if weighed != payload.band_g:
         return Outcome(Verdict.ANNULLED, INCORRECT_MASS, **base, weighed_band_g=weighed)
-    return Outcome(Verdict.PAID, "paid: mark on hold, signature valid, mass in the declared band", **base,
-                   weighed_band_g=weighed)
+    return Outcome(
+        Verdict.PAID,
+        "paid: mark on hold, signature valid, mass in the declared band",
+        **base,
+        weighed_band_g=weighed,
+    )
 
 
 def _mark_row(conn: Connection, piece_id: str) -> MarkRow | None:
     row = conn.execute(select(tp.postage_marks).where(tp.postage_marks.c.piece_id == piece_id)).first()
     if row is None:
         return None
-    return MarkRow(row.piece_id, row.tracking_id, MarkState(row.state), row.issued_at, row.band_g, row.mail_class)
+    return MarkRow(
+        row.piece_id, row.tracking_id, MarkState(row.state), row.issued_at, row.band_g, row.mail_class
+    )
 
 
-def accept_item(ledger: Ledger, settings: Settings, reading: ScanReading, weighed_mass_g: float,
-                refused_because: str | None = None, at: float | None = None,
-                keys: Mapping[str, Ed25519PublicKey] | None = None) -> Outcome:
+def accept_item(
+    ledger: Ledger,
+    settings: Settings,
+    reading: ScanReading,
+    weighed_mass_g: float,
+    refused_because: str | None = None,
+    at: float | None = None,
+    keys: Mapping[str, Ed25519PublicKey] | None = None,
+) -> Outcome:
     """Check one item and record the outcome in one transaction: the mark's compare-and-set and an event."""
     at = now() if at is None else at
     keys = verification_keys(settings) if keys is None else keys
@@ -261,31 +320,65 @@ def accept_item(ledger: Ledger, settings: Settings, reading: ScanReading, weighe
         else:
             while True:
                 row = _mark_row(conn, checked.payload.piece_id)
-                outcome = judge(checked, reading.tracking_ids, row, weighed_mass_g,
-                                weight_bands(settings.postage, checked.payload.mail_class), at,
-                                settings.postage.hand_in_hours * 3600, refused_because)
+                outcome = judge(
+                    checked,
+                    reading.tracking_ids,
+                    row,
+                    weighed_mass_g,
+                    weight_bands(settings.postage, checked.payload.mail_class),
+                    at,
+                    settings.postage.hand_in_hours * 3600,
+                    refused_because,
+                )
                 if outcome.verdict == Verdict.REFUSED:
                     break
                 target = MarkState.PAID if outcome.verdict == Verdict.PAID else MarkState.ANNULLED
                 event = "accept" if target == MarkState.PAID else "annul"
-                if move_mark(conn, outcome.piece_id, MarkState.ON_HOLD, target, event, outcome.reason, at,
-                             {**data, "weighed_band_g": outcome.weighed_band_g}):
+                if move_mark(
+                    conn,
+                    outcome.piece_id,
+                    MarkState.ON_HOLD,
+                    target,
+                    event,
+                    outcome.reason,
+                    at,
+                    {**data, "weighed_band_g": outcome.weighed_band_g},
+                ):
                     break  # else another counter moved it first: judge again against the new state
         if outcome.verdict == Verdict.REFUSED:
-            conn.execute(insert(t.events).values(
-                at=at, entity="acceptance", entity_id=outcome.piece_id or outcome.tracking_id or "unidentified",
-                event="refuse", data={"reason": outcome.reason, **data, "tracking_id": outcome.tracking_id}))
-    log.info("acceptance", verdict=outcome.verdict.value, reason=outcome.reason, piece=outcome.piece_id,
-             tracking_id=outcome.tracking_id)
+            conn.execute(
+                insert(t.events).values(
+                    at=at,
+                    entity="acceptance",
+                    entity_id=outcome.piece_id or outcome.tracking_id or "unidentified",
+                    event="refuse",
+                    data={"reason": outcome.reason, **data, "tracking_id": outcome.tracking_id},
+                )
+            )
+    log.info(
+        "acceptance",
+        verdict=outcome.verdict.value,
+        reason=outcome.reason,
+        piece=outcome.piece_id,
+        tracking_id=outcome.tracking_id,
+    )
     return outcome
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
     """The ``plant accept`` command."""
-    accept = sub.add_parser("accept", parents=list(parents),
-                            help="check a prepaid item's postage mark at acceptance and record the outcome")
-    accept.add_argument("scans", nargs="+", type=Path, metavar="SCAN",
-                        help="image(s) of one item showing its postage mark and tracking barcode")
+    accept = sub.add_parser(
+        "accept",
+        parents=list(parents),
+        help="check a prepaid item's postage mark at acceptance and record the outcome",
+    )
+    accept.add_argument(
+        "scans",
+        nargs="+",
+        type=Path,
+        metavar="SCAN",
+        help="image(s) of one item showing its postage mark and tracking barcode",
+    )
     accept.add_argument("--mass-g", type=float, required=True, help="the item's weighed mass in grams")
     accept.add_argument("--refuse", metavar="REASON", help="the counter refuses the item: annul its mark")
     accept.add_argument("--json", action="store_true", help="print the outcome as JSON")
@@ -294,7 +387,9 @@ def add_parser(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argum
 def cmd_accept(settings: Settings, args: argparse.Namespace) -> int:
     """Run ``plant accept``: print the outcome; exit 0 when paid, 1 when refused or annulled."""
     if not args.mass_g >= 0:
-        raise PlantError(f"--mass-g {args.mass_g}: give the weighed mass in grams (0 or more).", mass_g=args.mass_g)
+        raise PlantError(
+            f"--mass-g {args.mass_g}: give the weighed mass in grams (0 or more).", mass_g=args.mass_g
+        )
     reading = read_scans(args.scans, acceptance_regions(settings))
     ledger = Ledger(settings.ledger_url)
     try:
@@ -306,4 +401,3 @@ def cmd_accept(settings: Settings, args: argparse.Namespace) -> int:
     else:
         print(f"{outcome.verdict.value}\t{outcome.tracking_id or '-'}\t{outcome.reason}")
     return 0 if outcome.verdict == Verdict.PAID else 1
-

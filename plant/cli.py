@@ -50,11 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="plant.toml to use")
-    common.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS,
-                        help="where the ledger, queue, spool and receipts live (default ./.plant)")
-    parser = argparse.ArgumentParser(prog="plant", parents=[common], epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     description="Print-and-mail production plant controller.")
+    common.add_argument(
+        "--state-dir",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="where the ledger, queue, spool and receipts live (default ./.plant)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="plant",
+        parents=[common],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Print-and-mail production plant controller.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", parents=[common], help="run synthetic letters end to end")
@@ -83,8 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="TCP port (default web.port: 8080; 0 takes any free port)")
 
     worker = sub.add_parser("worker", parents=[common], help="serve stage messages")
-    worker.add_argument("--no-sweeps", action="store_true",
-                        help="leave the timed sweeps (mark expiry, digital fallback) to another process")
+    worker.add_argument(
+        "--no-sweeps",
+        action="store_true",
+        help="leave the timed sweeps (mark expiry, digital fallback) to another process",
+    )
 
     from plant.scheduling.cli import add_parser as add_plan_parser
 
@@ -102,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     ids_sub = ids.add_subparsers(dest="ids_command", required=True, metavar="IDS_COMMAND")
     check = ids_sub.add_parser("check", help="validate identifiers; exit 1 when any is invalid")
     check.add_argument("identifiers", nargs="+")
-    next_ids = ids_sub.add_parser("next", parents=[common], help="allocate ids from the configured ranges and print them")
+    next_ids = ids_sub.add_parser(
+        "next", parents=[common], help="allocate ids from the configured ranges and print them"
+    )
     next_ids.add_argument("--kind", choices=["s10", "ru14"], help="id kind (default: tracking.kind)")
     next_ids.add_argument("--count", type=int, default=1, help="how many ids (default 1)")
 
@@ -198,8 +211,13 @@ def cmd_resume(settings: Settings, args: argparse.Namespace) -> int:
     started = time.monotonic()
     with Session(settings, config_path=getattr(args, "config", None)) as session:
         with session.plant.ledger.read() as conn:
-            open_ids = conn.execute(select(t.submissions.c.submission_id)
-                                    .where(t.submissions.c.finished_at.is_(None))).scalars().all()
+            open_ids = (
+                conn.execute(
+                    select(t.submissions.c.submission_id).where(t.submissions.c.finished_at.is_(None))
+                )
+                .scalars()
+                .all()
+            )
         count = session.resume()
         print(f"Resuming {len(open_ids)} unfinished submission(s) ({count} steps queued).", file=sys.stderr)
         if open_ids:
@@ -212,8 +230,11 @@ def _summary(plant, settings: Settings, submissions: list[str], elapsed: float) 
     from plant.ledger import schema as t
 
     with plant.ledger.read() as conn:
-        rows = conn.execute(select(t.letters.c.state, t.letters.c.channel, t.letters.c.pages)
-                            .where(t.letters.c.submission_id.in_(submissions))).all()
+        rows = conn.execute(
+            select(t.letters.c.state, t.letters.c.channel, t.letters.c.pages).where(
+                t.letters.c.submission_id.in_(submissions)
+            )
+        ).all()
     states = Counter(r.state for r in rows)
     printed_pages = sum(r.pages or 0 for r in rows if r.state == "DISPATCHED")
     print(f"\nDone in {elapsed:.1f} s: {len(rows)} letters")
@@ -236,8 +257,10 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
         print(json.dumps(history, indent=1))
     else:
         for letter in history:
-            print(f"{letter['submission_id']} {letter['letter_id']}  {letter['state']}  "
-                  f"tracking {letter['tracking_id'] or '-'}  {letter['reason'] or ''}".rstrip())
+            print(
+                f"{letter['submission_id']} {letter['letter_id']}  {letter['state']}  "
+                f"tracking {letter['tracking_id'] or '-'}  {letter['reason'] or ''}".rstrip()
+            )
             for event in letter["events"]:
                 line = f"  {event['at']}  {event['event']:<16} {event['from_state'] or '':<12} → {event['to_state'] or ''}"
                 print(line + (f"  {json.dumps(event['data'])}" if event["data"] else ""))
@@ -254,8 +277,11 @@ def cmd_receipts(settings: Settings, args: argparse.Namespace) -> int:
         rows = receipt_rows(conn, args.submission)
     ledger.dispose()
     if not rows:
-        raise NotFound(f"No submission {args.submission!r} in the ledger at {settings.ledger_url}; "
-                       "check the id printed by `plant run`.", submission=args.submission)
+        raise NotFound(
+            f"No submission {args.submission!r} in the ledger at {settings.ledger_url}; "
+            "check the id printed by `plant run`.",
+            submission=args.submission,
+        )
     if args.json:
         print(json.dumps({"submission_id": args.submission, "letters": rows}, indent=1))
     else:
@@ -289,8 +315,8 @@ def cmd_ids(settings: Settings, args: argparse.Namespace) -> int:
         from plant.idalloc import cmd_next
 
         return cmd_next(settings, args)
-    from tracking.ids import validate
     from tracking.errors import TrackingError
+    from tracking.ids import validate
 
     bad = 0
     for identifier in args.identifiers:
@@ -310,15 +336,32 @@ def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
     return plan_command(settings, args)
 
 
-COMMANDS = {"plan": cmd_plan, "demo": cmd_demo, "run": cmd_run, "resume": cmd_resume, "status": cmd_status, "receipts": cmd_receipts,
-            "worker": cmd_worker, "serve": cmd_serve, "ids": cmd_ids, "accept": lambda s, a: _accept(s, a),
-            "postage": lambda s, a: _postage(s, a), "impose": lambda s, a: _impose(s, a),
-            "scan": lambda s, a: _scan(s, a), "qa": lambda s, a: _qa(s, a), "watch": lambda s, a: _intake_cli("cmd_watch", s, a),
-            "digital": lambda s, a: _intake_cli("cmd_digital", s, a),
-            "consent": lambda s, a: _intake_cli("cmd_consent", s, a), "sweep": lambda s, a: _sweep(s, a),
-            "hold": lambda s, a: _operator("cmd_act", s, a), "release": lambda s, a: _operator("cmd_act", s, a),
-            "cancel": lambda s, a: _operator("cmd_act", s, a), "pull": lambda s, a: _operator("cmd_act", s, a),
-            "device": lambda s, a: _operator("cmd_device", s, a), "web": lambda s, a: _web(s, a)}
+COMMANDS = {
+    "plan": cmd_plan,
+    "demo": cmd_demo,
+    "run": cmd_run,
+    "resume": cmd_resume,
+    "status": cmd_status,
+    "receipts": cmd_receipts,
+    "worker": cmd_worker,
+    "serve": cmd_serve,
+    "ids": cmd_ids,
+    "accept": lambda s, a: _accept(s, a),
+    "postage": lambda s, a: _postage(s, a),
+    "impose": lambda s, a: _impose(s, a),
+    "scan": lambda s, a: _scan(s, a),
+    "qa": lambda s, a: _qa(s, a),
+    "watch": lambda s, a: _intake_cli("cmd_watch", s, a),
+    "digital": lambda s, a: _intake_cli("cmd_digital", s, a),
+    "consent": lambda s, a: _intake_cli("cmd_consent", s, a),
+    "sweep": lambda s, a: _sweep(s, a),
+    "hold": lambda s, a: _operator("cmd_act", s, a),
+    "release": lambda s, a: _operator("cmd_act", s, a),
+    "cancel": lambda s, a: _operator("cmd_act", s, a),
+    "pull": lambda s, a: _operator("cmd_act", s, a),
+    "device": lambda s, a: _operator("cmd_device", s, a),
+    "web": lambda s, a: _web(s, a),
+}
 
 
 def _web(settings: Settings, args: argparse.Namespace) -> int:

@@ -25,9 +25,14 @@ FAULTY_EVERY = 97
 _FIRST = ("Anna", "Jonas", "Mila", "Lukas", "Sofia", "Emil", "Clara", "Noah", "Lea", "Paul", "Ida", "Felix")
 _LAST = ("Becker", "Schmidt", "Novak", "Ivanova", "Larsen", "Moreau", "Rossi", "Keller", "Weber", "Horvat")
 _STREETS = ("Lindenweg", "Hafenstraße", "Am Markt", "Gartenstraße", "Bergstraße", "Mühlenweg", "Ringstraße")
-_CITIES = (("10115", "Berlin"), ("20095", "Hamburg"), ("80331", "München"), ("50667", "Köln"), ("04109", "Leipzig"))
-_WORDS = ("account statement invoice period balance payment due reference contract notice tariff meter "
-          "reading customer service please note amount total adjustment enclosed regards").split()
+_CITIES = (
+    ("10115", "Berlin"),
+    ("20095", "Hamburg"),
+    ("80331", "München"),
+    ("50667", "Köln"),
+    ("04109", "Leipzig"),
+)
+_WORDS = ["account", "statement", "invoice", "period", "balance", "payment", "due", "reference", "contract", "notice", "tariff", "meter", "reading", "customer", "service", "please", "note", "amount", "total", "adjustment", "enclosed", "regards"]
 
 
 @dataclass(frozen=True)
@@ -49,11 +54,14 @@ def generate(folder: Path, letters: int, seed: int = 1) -> DemoBatch:
     for number in range(1, letters + 1):
         postcode, city = rng.choice(_CITIES)
         row = {
-            "letter_id": f"L{number:06d}", "recipient_id": f"C{seed:03d}{number:07d}",
+            "letter_id": f"L{number:06d}",
+            "recipient_id": f"C{seed:03d}{number:07d}",
             "name": f"{rng.choice(_FIRST)} {rng.choice(_LAST)}",
             "address_1": f"{rng.choice(_STREETS)} {rng.randint(1, 120)}",
             "address_2": rng.choice(["", "", "", f"Apt {rng.randint(1, 40)}"]),
-            "postcode": postcode, "city": city, "country": "DE",
+            "postcode": postcode,
+            "city": city,
+            "country": "DE",
             "mail_class": rng.choice(["standard", "standard", "standard", "priority"]),
         }
         count = rng.randint(1, 4)
@@ -65,23 +73,32 @@ def generate(folder: Path, letters: int, seed: int = 1) -> DemoBatch:
         pages += count
         rows.append(row)
         if rng.random() < CONSENT_SHARE:
-            consents.append({"recipient_id": row["recipient_id"], "channel": "e-mailbox",
-                             "address": f"{row['recipient_id'].lower()}@mailbox.example", "valid_from": "2020-01-01",
-                             "valid_to": ""})
+            consents.append(
+                {
+                    "recipient_id": row["recipient_id"],
+                    "channel": "e-mailbox",
+                    "address": f"{row['recipient_id'].lower()}@mailbox.example",
+                    "valid_from": "2020-01-01",
+                    "valid_to": "",
+                }
+            )
     with open(submission / "manifest.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
     consent_path = Path(folder) / f"consents-{seed}-{letters}.csv"
     with open(consent_path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=("recipient_id", "channel", "address", "valid_from", "valid_to"))
+        writer = csv.DictWriter(
+            fh, fieldnames=("recipient_id", "channel", "address", "valid_from", "valid_to")
+        )
         writer.writeheader()
         writer.writerows(consents)
     return DemoBatch(submission=submission, consents=consent_path, letters=letters, pages=pages)
 
 
-def write_letter(path: Path, row: dict, pages: int, rng: random.Random | None = None,
-                 pagesize: tuple[float, float] = A4) -> None:
+def write_letter(
+    path: Path, row: dict, pages: int, rng: random.Random | None = None, pagesize: tuple[float, float] = A4
+) -> None:
     """One DIN 5008 form-B letter of ``pages`` pages (A4 unless ``pagesize`` says otherwise) for ``row``."""
     rng = rng or random.Random(0)
     width, height = pagesize
@@ -93,8 +110,13 @@ def write_letter(path: Path, row: dict, pages: int, rng: random.Random | None = 
             c.setFont("Helvetica", 7)
             c.drawString(25 * mm, top(58), "Demo Utility GmbH · Postfach 100 · 10001 Berlin")
             c.setFont("Helvetica", 9)
-            lines = [row["name"], row["address_1"], row["address_2"], f"{row['postcode']} {row['city']}",
-                     row["country"] if row["country"] != "DE" else ""]
+            lines = [
+                row["name"],
+                row["address_1"],
+                row["address_2"],
+                f"{row['postcode']} {row['city']}",
+                row["country"] if row["country"] != "DE" else "",
+            ]
             y = 65.5
             for line in (x for x in lines if x):
                 c.drawString(25 * mm, top(y), line)

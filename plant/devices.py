@@ -29,7 +29,9 @@ def make_printer_drivers(settings: Settings) -> dict[str, Any]:
         if printer.driver in (PrinterDriver.SIMULATED, PrinterDriver.HOTFOLDER):
             drivers[printer.name] = HotFolderPrinter(printer.name, settings.printer_folder(printer))
         elif printer.driver is PrinterDriver.CUPS:
-            drivers[printer.name] = make_printer("cups", printer.name, server=printer.server, queue=printer.queue)
+            drivers[printer.name] = make_printer(
+                "cups", printer.name, server=printer.server, queue=printer.queue
+            )
         elif printer.driver is PrinterDriver.IPP:
             drivers[printer.name] = make_printer("ipp", printer.name, uri=printer.uri)
     return drivers
@@ -45,17 +47,25 @@ def make_inserter_drivers(settings: Settings) -> dict[str, Any]:
 
 
 def _simulated_inserter(settings: Settings, inserter) -> SimulatedInserter:
-    return SimulatedInserter(inserter.name, settings.inserter_folder(inserter),
-                             envelopes_per_hour=inserter.envelopes_per_hour, max_sheets=inserter.max_sheets,
-                             time_scale=settings.time_scale)
+    return SimulatedInserter(
+        inserter.name,
+        settings.inserter_folder(inserter),
+        envelopes_per_hour=inserter.envelopes_per_hour,
+        max_sheets=inserter.max_sheets,
+        time_scale=settings.time_scale,
+    )
 
 
 def make_cutter(settings: Settings, inserter_name: str) -> SimulatedCutter:
     """The cutter/stacker in front of inserter ``inserter_name``, working in ``<inserter folder>/cutter``."""
     inserter = next(i for i in settings.inserters if i.name == inserter_name)
-    return SimulatedCutter(f"{inserter.name}-cutter", settings.inserter_folder(inserter) / "cutter",
-                           inserter.cutter_sheets_per_minute, settings.time_scale,
-                           faults=CutFaults(destroy_at=inserter.cutter_destroys, misfeed_at=inserter.cutter_misfeeds))
+    return SimulatedCutter(
+        f"{inserter.name}-cutter",
+        settings.inserter_folder(inserter) / "cutter",
+        inserter.cutter_sheets_per_minute,
+        settings.time_scale,
+        faults=CutFaults(destroy_at=inserter.cutter_destroys, misfeed_at=inserter.cutter_misfeeds),
+    )
 
 
 class DeviceHost:
@@ -72,9 +82,14 @@ class DeviceHost:
         settings = self.settings
         for printer in settings.printers:
             if printer.driver is PrinterDriver.SIMULATED:
-                press = SimulatedPress(printer.name, settings.printer_folder(printer), printer.sheets_per_minute,
-                                       time_scale=settings.time_scale, jams=printer.jams,
-                                       auto_clear_after_s=printer.auto_clear_after_s)
+                press = SimulatedPress(
+                    printer.name,
+                    settings.printer_folder(printer),
+                    printer.sheets_per_minute,
+                    time_scale=settings.time_scale,
+                    jams=printer.jams,
+                    auto_clear_after_s=printer.auto_clear_after_s,
+                )
                 self._run(printer.name, press)
         for inserter in settings.inserters:
             if inserter.driver is InserterDriver.SIMULATED:
@@ -85,7 +100,9 @@ class DeviceHost:
 
     def _run(self, name: str, device: Any) -> None:
         self.devices[name] = device
-        thread = threading.Thread(target=device.run, args=(self.stop_event,), name=f"device-{name}", daemon=True)
+        thread = threading.Thread(
+            target=device.run, args=(self.stop_event,), name=f"device-{name}", daemon=True
+        )
         thread.start()
         self.threads.append(thread)
         log.info("device_started", device=name, kind=type(device).__name__)

@@ -56,7 +56,12 @@ class IdRangeExhausted(PlantError):
         super().__init__(
             f"The tracking-id range {service}{first:08d}–{last:08d}{country} has {left} ids left but {wanted} "
             "are needed; add a new range under [ids] in plant.toml, then run `plant resume`.",
-            service=service, country=country, first=first, last=last, wanted=wanted, left=left,
+            service=service,
+            country=country,
+            first=first,
+            last=last,
+            wanted=wanted,
+            left=left,
         )
 
 

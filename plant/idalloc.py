@@ -49,7 +49,10 @@ class IdRangesExhausted(IdRangeExhausted):
             self,
             f"The {kind} tracking-id range(s) {ranges} have {left} ids left but {wanted} are needed; add a new "
             "range under [[tracking.ranges]] in plant.toml, then run `plant resume`.",
-            kind=kind, ranges=ranges, wanted=wanted, left=left,
+            kind=kind,
+            ranges=ranges,
+            wanted=wanted,
+            left=left,
         )
 
 
@@ -98,7 +101,9 @@ def free_blocks(start: int, last: int, taken: Sequence[tuple[int, int]], need: i
 
 def _lock_series(conn: Connection, series: str) -> None:
     """Take the series row's lock for the rest of the transaction (creating the row on first use)."""
-    bump = update(tp.id_series).where(tp.id_series.c.series == series).values(version=tp.id_series.c.version + 1)
+    bump = (
+        update(tp.id_series).where(tp.id_series.c.series == series).values(version=tp.id_series.c.version + 1)
+    )
     while conn.execute(bump).rowcount != 1:
         try:  # first use: two allocators may race to create the row; the loser then waits on the winner's
             with conn.begin_nested():
@@ -115,53 +120,89 @@ def _cursor(conn: Connection, id_range: IdRangeConfig, series: str, at: float) -
         return row.next_serial
     start = id_range.first
     if id_range.kind == IdKind.S10:  # ledgers written before series existed kept S10 cursors in id_ranges
-        legacy = conn.execute(select(t.id_ranges.c.next_serial).where(
-            t.id_ranges.c.service == id_range.service, t.id_ranges.c.country == id_range.country,
-            t.id_ranges.c.first == id_range.first)).scalar()
+        legacy = conn.execute(
+            select(t.id_ranges.c.next_serial).where(
+                t.id_ranges.c.service == id_range.service,
+                t.id_ranges.c.country == id_range.country,
+                t.id_ranges.c.first == id_range.first,
+            )
+        ).scalar()
         if legacy is not None and legacy > start:
-            conn.execute(insert(tp.id_allocations).values(series=series, first_serial=start,
-                                                          last_serial=legacy - 1, allocated_at=at))
+            conn.execute(
+                insert(tp.id_allocations).values(
+                    series=series, first_serial=start, last_serial=legacy - 1, allocated_at=at
+                )
+            )
             start = legacy
-    conn.execute(insert(tp.id_cursors).values(series=series, first=id_range.first, last=id_range.last,
-                                              next_serial=start))
+    conn.execute(
+        insert(tp.id_cursors).values(
+            series=series, first=id_range.first, last=id_range.last, next_serial=start
+        )
+    )
     return start
 
 
-def _take(conn: Connection, id_range: IdRangeConfig, need: int, at: float, retention_s: float,
-          partial: bool) -> list[tuple[int, int]]:
+def _take(
+    conn: Connection, id_range: IdRangeConfig, need: int, at: float, retention_s: float, partial: bool
+) -> list[tuple[int, int]]:
     """Take up to ``need`` free serials from one range (all or nothing unless ``partial``); record them."""
     series = series_of(id_range)
     _lock_series(conn, series)
     start = _cursor(conn, id_range, series, at)
     allocations = tp.id_allocations.c
-    taken = conn.execute(select(allocations.first_serial, allocations.last_serial).where(
-        allocations.series == series, allocations.last_serial >= start,
-        allocations.first_serial <= id_range.last, allocations.allocated_at >= at - retention_s)).all()
+    taken = conn.execute(
+        select(allocations.first_serial, allocations.last_serial).where(
+            allocations.series == series,
+            allocations.last_serial >= start,
+            allocations.first_serial <= id_range.last,
+            allocations.allocated_at >= at - retention_s,
+        )
+    ).all()
     blocks = free_blocks(start, id_range.last, [tuple(r) for r in taken], need)
     got = sum(hi - lo + 1 for lo, hi in blocks)
     if got < need and not partial:
         if id_range.kind == IdKind.S10:
-            raise IdRangeExhausted(id_range.service, id_range.country, id_range.first, id_range.last, need, got)
+            raise IdRangeExhausted(
+                id_range.service, id_range.country, id_range.first, id_range.last, need, got
+            )
         raise IdRangesExhausted(id_range.kind.value, describe(id_range), need, got)
     if not blocks:
         return []
     key = (tp.id_cursors.c.series == series) & (tp.id_cursors.c.first == id_range.first)
-    moved = conn.execute(update(tp.id_cursors).where(key, tp.id_cursors.c.next_serial == start)
-                         .values(next_serial=blocks[-1][1] + 1, last=id_range.last)).rowcount
+    moved = conn.execute(
+        update(tp.id_cursors)
+        .where(key, tp.id_cursors.c.next_serial == start)
+        .values(next_serial=blocks[-1][1] + 1, last=id_range.last)
+    ).rowcount
     if moved != 1:  # the series lock makes this impossible; refuse rather than risk handing an id out twice
-        raise PlantError(f"The cursor of id range {describe(id_range)} moved under a held lock; "
-                         "retry, and report it if it repeats.", range=describe(id_range))
-    conn.execute(insert(tp.id_allocations), [
-        {"series": series, "first_serial": lo, "last_serial": hi, "allocated_at": at} for lo, hi in blocks])
+        raise PlantError(
+            f"The cursor of id range {describe(id_range)} moved under a held lock; "
+            "retry, and report it if it repeats.",
+            range=describe(id_range),
+        )
+    conn.execute(
+        insert(tp.id_allocations),
+        [{"series": series, "first_serial": lo, "last_serial": hi, "allocated_at": at} for lo, hi in blocks],
+    )
     used = (blocks[-1][1] + 1 - id_range.first) / (id_range.last - id_range.first + 1)
     if used >= WARN_AT:
-        log.warning("id_range_nearly_used", range=describe(id_range), used=round(used, 4),
-                    left=id_range.last - blocks[-1][1])
+        log.warning(
+            "id_range_nearly_used",
+            range=describe(id_range),
+            used=round(used, 4),
+            left=id_range.last - blocks[-1][1],
+        )
     return blocks
 
 
-def allocate(conn: Connection, id_range: IdRangeConfig, count: int, *, at: float | None = None,
-             retention_s: float = DEFAULT_RETENTION_S) -> list[str]:
+def allocate(
+    conn: Connection,
+    id_range: IdRangeConfig,
+    count: int,
+    *,
+    at: float | None = None,
+    retention_s: float = DEFAULT_RETENTION_S,
+) -> list[str]:
     """Take ``count`` ids from the one range ``id_range`` within the caller's transaction (all or none)."""
     if count <= 0:
         return []
@@ -169,8 +210,14 @@ def allocate(conn: Connection, id_range: IdRangeConfig, count: int, *, at: float
     return [format_id(id_range, s) for lo, hi in blocks for s in range(lo, hi + 1)]
 
 
-def allocate_from(conn: Connection, ranges: Sequence[IdRangeConfig], count: int, *, at: float | None = None,
-                  retention_s: float = DEFAULT_RETENTION_S) -> list[str]:
+def allocate_from(
+    conn: Connection,
+    ranges: Sequence[IdRangeConfig],
+    count: int,
+    *,
+    at: float | None = None,
+    retention_s: float = DEFAULT_RETENTION_S,
+) -> list[str]:
     """Take ``count`` ids from ``ranges`` in order, moving to the next range when one runs out.
 
     Raises :class:`IdRangesExhausted` when all of them together cannot supply ``count``; the caller's transaction
@@ -189,16 +236,21 @@ def allocate_from(conn: Connection, ranges: Sequence[IdRangeConfig], count: int,
     raise IdRangesExhausted(kind, ", ".join(describe(r) for r in ranges) or "(none)", count, len(ids))
 
 
-def allocate_for(conn: Connection, settings: Settings, count: int, kind: IdKind | None = None,
-                 at: float | None = None) -> list[str]:
+def allocate_for(
+    conn: Connection, settings: Settings, count: int, kind: IdKind | None = None, at: float | None = None
+) -> list[str]:
     """Take ``count`` ids of ``kind`` (default: the kind print pieces get) from the plant's configured ranges."""
     kind = kind or settings.tracking.kind
     ranges = settings.id_ranges(kind)
     if not ranges:
-        raise ConfigError(f"No {kind.value} id range is configured; add a [[tracking.ranges]] table with "
-                          f"kind = \"{kind.value}\" to plant.toml.", key="tracking.ranges")
-    return allocate_from(conn, ranges, count, at=at,
-                         retention_s=retention_seconds(settings.tracking.retention_months))
+        raise ConfigError(
+            f"No {kind.value} id range is configured; add a [[tracking.ranges]] table with "
+            f'kind = "{kind.value}" to plant.toml.',
+            key="tracking.ranges",
+        )
+    return allocate_from(
+        conn, ranges, count, at=at, retention_s=retention_seconds(settings.tracking.retention_months)
+    )
 
 
 def cmd_next(settings: Settings, args: argparse.Namespace) -> int:

@@ -13,8 +13,19 @@ import sys
 import time
 from pathlib import Path
 
-from imposition import (DEFAULT_STACK_DEPTH, Duplex, ImpositionError, Layout, Marks, Normalise, OmrSpec,
-                        PieceInput, Scheme, SheetSize, impose)
+from imposition import (
+    DEFAULT_STACK_DEPTH,
+    Duplex,
+    ImpositionError,
+    Layout,
+    Marks,
+    Normalise,
+    OmrSpec,
+    PieceInput,
+    Scheme,
+    SheetSize,
+    impose,
+)
 from plant.errors import PlantError
 
 #: Mail class written into postage marks when ``--mail-class`` is not given.
@@ -31,20 +42,39 @@ class ImposeFailed(PlantError):
 
 def add_parser(subparsers: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     """Add ``impose LETTERS_DIR -o OUT [options]`` to ``subparsers``."""
-    cmd = subparsers.add_parser("impose", parents=parents, help="impose a folder of letter PDFs onto press sheets")
+    cmd = subparsers.add_parser(
+        "impose", parents=parents, help="impose a folder of letter PDFs onto press sheets"
+    )
     cmd.add_argument("letters", type=Path, metavar="LETTERS_DIR", help="folder of PDFs, one mail piece each")
-    cmd.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="print-ready file to write")
+    cmd.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="OUT", help="print-ready file to write"
+    )
     cmd.add_argument("--layout", choices=[s.value for s in Scheme], default=Scheme.ONE_UP.value)
-    cmd.add_argument("--sheet", choices=[s.value for s in SheetSize], default=None,
-                     help="press sheet (default: A4 for 1up, A3 for 2up-cutstack, WEB520 for web-2up)")
+    cmd.add_argument(
+        "--sheet",
+        choices=[s.value for s in SheetSize],
+        default=None,
+        help="press sheet (default: A4 for 1up, A3 for 2up-cutstack, WEB520 for web-2up)",
+    )
     cmd.add_argument("--duplex", choices=[d.value for d in Duplex], default=Duplex.NONE.value)
-    cmd.add_argument("--stack-depth", type=int, default=DEFAULT_STACK_DEPTH, metavar="D",
-                     help=f"sheets per cut stack (default {DEFAULT_STACK_DEPTH})")
-    cmd.add_argument("--marks", choices=["none", "control", "all"], default="control",
-                     help="control: control codes (and crop marks); all: also tracking ids and postage marks")
+    cmd.add_argument(
+        "--stack-depth",
+        type=int,
+        default=DEFAULT_STACK_DEPTH,
+        metavar="D",
+        help=f"sheets per cut stack (default {DEFAULT_STACK_DEPTH})",
+    )
+    cmd.add_argument(
+        "--marks",
+        choices=["none", "control", "all"],
+        default="control",
+        help="control: control codes (and crop marks); all: also tracking ids and postage marks",
+    )
     cmd.add_argument("--omr", action="store_true", help="add the OMR track for older inserters")
     cmd.add_argument("--format", choices=["pdf", "pwg"], default="pdf", dest="output_format")
-    cmd.add_argument("--dpi", type=int, default=DEFAULT_DPI, help=f"PWG raster resolution (default {DEFAULT_DPI})")
+    cmd.add_argument(
+        "--dpi", type=int, default=DEFAULT_DPI, help=f"PWG raster resolution (default {DEFAULT_DPI})"
+    )
     cmd.add_argument("--map", type=Path, metavar="MAP.json", help="write the sheet map here")
     cmd.add_argument("--job", default=None, help="job id in the control codes (default: the folder's name)")
     cmd.add_argument("--scale-to-fit", action="store_true", help="scale pages that are not A4 onto A4")
@@ -53,10 +83,14 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list[argparse.Ar
 
 def _letters(folder: Path) -> list[Path]:
     if not folder.is_dir():
-        raise ImposeFailed(f"{folder} is not a folder; pass the folder that holds the letter PDFs.", folder=str(folder))
+        raise ImposeFailed(
+            f"{folder} is not a folder; pass the folder that holds the letter PDFs.", folder=str(folder)
+        )
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".pdf" and p.is_file())
     if not files:
-        raise ImposeFailed(f"{folder} holds no PDF files; put one PDF per mail piece in it.", folder=str(folder))
+        raise ImposeFailed(
+            f"{folder} holds no PDF files; put one PDF per mail piece in it.", folder=str(folder)
+        )
     return files
 
 
@@ -74,7 +108,9 @@ def _tracking_ids(settings, count: int) -> list[str]:
         ledger.dispose()
 
 
-def postage_payload(settings, piece_id: str, tracking_id: str, mail_class: str, sheets: int, at: float) -> str:
+def postage_payload(
+    settings, piece_id: str, tracking_id: str, mail_class: str, sheets: int, at: float
+) -> str:
     """The postage mark text of one piece: the plant's signed mark (``plant.postage``), whose mass comes from the
     piece's sheet count. This is the one hook to change when postage marks are issued through the ledger."""
     from plant.postage import make_payload, piece_mass, signing_key
@@ -107,8 +143,12 @@ def cmd_impose(settings, args: argparse.Namespace) -> int:
     files = _letters(args.letters)
     scheme = Scheme(args.layout)
     try:
-        layout = Layout.for_scheme(scheme, SheetSize(args.sheet) if args.sheet else None,
-                                   duplex=Duplex(args.duplex), stack_depth=args.stack_depth)
+        layout = Layout.for_scheme(
+            scheme,
+            SheetSize(args.sheet) if args.sheet else None,
+            duplex=Duplex(args.duplex),
+            stack_depth=args.stack_depth,
+        )
         marks = Marks.none() if args.marks == "none" else Marks(omr=OmrSpec() if args.omr else None)
         pieces = _pieces(settings, args, files)
         job = args.job or args.letters.resolve().name
@@ -123,7 +163,9 @@ def cmd_impose(settings, args: argparse.Namespace) -> int:
         raise ImposeFailed(str(exc)) from None
     if args.map:
         args.map.write_text(sheet_map.to_json(), encoding="utf-8")
-    print(f"Imposed {len(pieces)} pieces onto {sheet_map.sheet_count} sheets ({layout.scheme.value}, "
-          f"{layout.sheet.value}, duplex {layout.duplex.value}) in {time.monotonic() - started:.1f} s: {args.output}",
-          file=sys.stderr)
+    print(
+        f"Imposed {len(pieces)} pieces onto {sheet_map.sheet_count} sheets ({layout.scheme.value}, "
+        f"{layout.sheet.value}, duplex {layout.duplex.value}) in {time.monotonic() - started:.1f} s: {args.output}",
+        file=sys.stderr,
+    )
     return 0

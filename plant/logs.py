@@ -35,7 +35,9 @@ def configure(fmt: LogFormat = LogFormat.AUTO, level: int | None = None) -> None
         logger_factory=lambda *_: _StderrLogger(),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 class _StderrLogger:

@@ -70,8 +70,15 @@ class Event(StrEnum):
 
 #: States a letter never leaves without an operator's manual reconciliation.
 FINAL_STATES = frozenset(
-    {State.REJECTED, State.DELIVERED_DIGITAL, State.DISPATCHED, State.CANCELLED, State.PULLED, State.FAILED,
-     State.UNACCOUNTED}
+    {
+        State.REJECTED,
+        State.DELIVERED_DIGITAL,
+        State.DISPATCHED,
+        State.CANCELLED,
+        State.PULLED,
+        State.FAILED,
+        State.UNACCOUNTED,
+    }
 )
 
 #: States in which paper may exist for the piece: cancelling is refused from here on.
@@ -107,7 +114,9 @@ _EDGES: dict[tuple[State, Event], State] = {
 }
 
 #: States an operator may put on hold (and later release back to).
-_HOLDABLE = frozenset({State.RECEIVED, State.PRINT_READY, State.PLANNED, State.IMPOSED, State.DIGITAL, State.SPOILED})
+_HOLDABLE = frozenset(
+    {State.RECEIVED, State.PRINT_READY, State.PLANNED, State.IMPOSED, State.DIGITAL, State.SPOILED}
+)
 
 
 def next_state(state: State, event: Event, *, held_from: State | None = None) -> State:

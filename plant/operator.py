@@ -36,7 +36,11 @@ from plant.ledger import schema as t
 from plant.model import FINAL_STATES, Event, State
 from plant.postage import MarkState, move_mark
 from plant.stages.replan import (
-    release_job, release_printer_jobs, service_rows, set_service, spooled_jobs,
+    release_job,
+    release_printer_jobs,
+    service_rows,
+    set_service,
+    spooled_jobs,
 )
 
 #: States in which paper may exist for a piece: hold and cancel are refused, pull is the way.
@@ -87,17 +91,34 @@ ATTEMPTS = 3
 
 
 # -- finding letters ----------------------------------------------------------------------------------------------
-_COLUMNS = (t.letters.c.pk, t.letters.c.submission_id, t.letters.c.letter_id, t.letters.c.state,
-            t.letters.c.held_from, t.pieces.c.piece_id, t.pieces.c.tracking_id, t.pieces.c.job_id,
-            t.pieces.c.run_id)
+_COLUMNS = (
+    t.letters.c.pk,
+    t.letters.c.submission_id,
+    t.letters.c.letter_id,
+    t.letters.c.state,
+    t.letters.c.held_from,
+    t.pieces.c.piece_id,
+    t.pieces.c.tracking_id,
+    t.pieces.c.job_id,
+    t.pieces.c.run_id,
+)
 
 
 def find_letters(conn: Connection, identifier: str) -> list:
     """The letters ``identifier`` names: a tracking id, a letter id, or a submission id (all its letters)."""
     joined = t.letters.outerjoin(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk)
-    rows = conn.execute(select(*_COLUMNS).select_from(joined).where(or_(
-        t.pieces.c.tracking_id == identifier, t.letters.c.letter_id == identifier,
-        t.letters.c.submission_id == identifier)).order_by(t.letters.c.pk)).all()
+    rows = conn.execute(
+        select(*_COLUMNS)
+        .select_from(joined)
+        .where(
+            or_(
+                t.pieces.c.tracking_id == identifier,
+                t.letters.c.letter_id == identifier,
+                t.letters.c.submission_id == identifier,
+            )
+        )
+        .order_by(t.letters.c.pk)
+    ).all()
     by_submission = [r for r in rows if r.submission_id == identifier]
     return by_submission or rows
 
@@ -120,22 +141,36 @@ def _take_out_of_job(conn: Connection, row, why: str) -> tuple[State, str]:
     """
     job = _job(conn, row.job_id)
     if job is None or release_job(conn, job.job_id, why) is None:
-        where = f"job {job.job_id} is {job.state.lower()} on {job.printer}" if job else "its job is on a press"
-        raise Refused(f"{State(row.state).value}, but {where}: paper may exist; pull it instead "
-                      f"(`plant pull {row.tracking_id or row.letter_id}`).")
-    others = conn.execute(select(t.pieces.c.piece_id).select_from(
-        t.job_pieces.join(t.pieces, t.pieces.c.piece_id == t.job_pieces.c.piece_id)
-        .join(t.letters, t.letters.c.pk == t.pieces.c.letter_pk))
-        .where(t.job_pieces.c.job_id == job.job_id, t.letters.c.pk != row.pk,
-               t.letters.c.state == State.PRINT_READY.value)).all()
+        where = (
+            f"job {job.job_id} is {job.state.lower()} on {job.printer}" if job else "its job is on a press"
+        )
+        raise Refused(
+            f"{State(row.state).value}, but {where}: paper may exist; pull it instead "
+            f"(`plant pull {row.tracking_id or row.letter_id}`)."
+        )
+    others = conn.execute(
+        select(t.pieces.c.piece_id)
+        .select_from(
+            t.job_pieces.join(t.pieces, t.pieces.c.piece_id == t.job_pieces.c.piece_id).join(
+                t.letters, t.letters.c.pk == t.pieces.c.letter_pk
+            )
+        )
+        .where(
+            t.job_pieces.c.job_id == job.job_id,
+            t.letters.c.pk != row.pk,
+            t.letters.c.state == State.PRINT_READY.value,
+        )
+    ).all()
     return State.PRINT_READY, f"taken out of job {job.job_id} ({len(others)} other piece(s) planned again)"
 
 
 def _move(conn: Connection, row, event: Event, state: State, **kwargs) -> None:
     if not move_letters(conn, [row.pk], event, state, **kwargs):
         now_state = conn.execute(select(t.letters.c.state).where(t.letters.c.pk == row.pk)).scalar_one()
-        raise MovedMeanwhile(f"moved to {now_state} meanwhile; look at `plant status "
-                             f"{row.tracking_id or row.letter_id}` and try again.")
+        raise MovedMeanwhile(
+            f"moved to {now_state} meanwhile; look at `plant status "
+            f"{row.tracking_id or row.letter_id}` and try again."
+        )
 
 
 def _annul_mark(conn: Connection, row, why: str) -> None:
@@ -152,12 +187,20 @@ def hold(conn: Connection, row, reason: str, by: str = OPERATOR) -> tuple[bool, 
     if state in IN_JOB:
         state, note = _take_out_of_job(conn, row, f"hold of {_label(row)}")
     elif state in PAPER_STATES:
-        raise Refused(f"{state.value}: paper may exist for it, so it can no longer be held; pull it instead "
-                      f"(`plant pull {row.tracking_id}`) and it is never dispatched.")
+        raise Refused(
+            f"{state.value}: paper may exist for it, so it can no longer be held; pull it instead "
+            f"(`plant pull {row.tracking_id}`) and it is never dispatched."
+        )
     elif state not in (State.RECEIVED, State.PRINT_READY):
         raise Refused(f"{state.value}: {'final' if state in FINAL_STATES else 'passing'}; nothing to hold.")
-    _move(conn, row, Event.HOLD, state, data={"by": by, "reason": reason},
-          extra={"reason_code": HELD_CODE, "reason": reason})
+    _move(
+        conn,
+        row,
+        Event.HOLD,
+        state,
+        data={"by": by, "reason": reason},
+        extra={"reason_code": HELD_CODE, "reason": reason},
+    )
     enqueue(conn, "receipts", row.submission_id)
     return True, "; ".join(x for x in (f"held from {state.value}", note) if x)
 
@@ -170,8 +213,15 @@ def release(conn: Connection, row, reason: str, by: str = OPERATOR) -> tuple[boo
             raise Refused(f"{state.value}: final; nothing to release.")
         return False, f"not held ({state.value}); nothing to release"
     back = State(row.held_from)
-    _move(conn, row, Event.RELEASE, State.HELD, held_from=back, data={"by": by, "reason": reason},
-          extra={"reason_code": None, "reason": None})
+    _move(
+        conn,
+        row,
+        Event.RELEASE,
+        State.HELD,
+        held_from=back,
+        data={"by": by, "reason": reason},
+        extra={"reason_code": None, "reason": None},
+    )
     for actor in {State.PRINT_READY: ("plan",), State.RECEIVED: ("preflight", "route")}.get(back, ()):
         enqueue(conn, actor, row.submission_id)
     enqueue(conn, "receipts", row.submission_id)
@@ -184,16 +234,24 @@ def cancel(conn: Connection, row, reason: str, by: str = OPERATOR) -> tuple[bool
     if state is State.CANCELLED:
         return False, "already cancelled"
     if state in PAPER_STATES:
-        raise Refused(f"{state.value}: paper may exist for it, so it can no longer be cancelled; pull it instead "
-                      f"(`plant pull {row.tracking_id}`): the inserter outsorts it, or it is left out of the "
-                      "manifest, and it is never dispatched.")
+        raise Refused(
+            f"{state.value}: paper may exist for it, so it can no longer be cancelled; pull it instead "
+            f"(`plant pull {row.tracking_id}`): the inserter outsorts it, or it is left out of the "
+            "manifest, and it is never dispatched."
+        )
     if state in FINAL_STATES:
         raise Refused(f"{state.value}: final; too late to cancel.")
     note = ""
     if state in IN_JOB:
         state, note = _take_out_of_job(conn, row, f"cancel of {_label(row)}")
-    _move(conn, row, Event.CANCEL, state, data={"by": by, "reason": reason},
-          extra={"reason_code": CANCELLED_CODE, "reason": reason})
+    _move(
+        conn,
+        row,
+        Event.CANCEL,
+        state,
+        data={"by": by, "reason": reason},
+        extra={"reason_code": CANCELLED_CODE, "reason": reason},
+    )
     _annul_mark(conn, row, f"annulled: letter cancelled by the operator ({reason})")
     enqueue(conn, "receipts", row.submission_id)
     return True, "; ".join(x for x in ("cancelled", note) if x)
@@ -220,10 +278,18 @@ def pull(conn: Connection, row, reason: str, by: str = OPERATOR) -> tuple[bool, 
         note = f"printed in job {row.job_id} on {job.printer if job else 'a press'}: the inserter outsorts it"
     elif state in (State.PRINTED, State.INSERTED):
         run = row.run_id or "its run"
-        note = (f"already enveloped in {run}: take envelope {row.tracking_id} out of the inserter's output; it is "
-                "left out of the handover manifest")
-    _move(conn, row, Event.PULL, state, data={"by": by, "reason": reason},
-          extra={"reason_code": PULLED_CODE, "reason": reason})
+        note = (
+            f"already enveloped in {run}: take envelope {row.tracking_id} out of the inserter's output; it is "
+            "left out of the handover manifest"
+        )
+    _move(
+        conn,
+        row,
+        Event.PULL,
+        state,
+        data={"by": by, "reason": reason},
+        extra={"reason_code": PULLED_CODE, "reason": reason},
+    )
     _annul_mark(conn, row, f"annulled: piece pulled by the operator ({reason})")
     enqueue(conn, "receipts", row.submission_id)
     return True, "; ".join(x for x in ("pulled", note) if x)
@@ -231,13 +297,18 @@ def pull(conn: Connection, row, reason: str, by: str = OPERATOR) -> tuple[bool, 
 
 #: Action → what it does to one letter.
 ACTIONS: dict[Action, Callable[..., tuple[bool, str]]] = {
-    Action.HOLD: hold, Action.RELEASE: release, Action.CANCEL: cancel, Action.PULL: pull}
+    Action.HOLD: hold,
+    Action.RELEASE: release,
+    Action.CANCEL: cancel,
+    Action.PULL: pull,
+}
 #: The word printed for an action done.
 _DONE = {Action.HOLD: "held", Action.RELEASE: "released", Action.CANCEL: "cancelled", Action.PULL: "pulled"}
 
 
-def act(ledger: Ledger, action: Action, identifiers: Sequence[str], reason: str = "",
-        by: str = OPERATOR) -> list[Outcome]:
+def act(
+    ledger: Ledger, action: Action, identifiers: Sequence[str], reason: str = "", by: str = OPERATOR
+) -> list[Outcome]:
     """Apply ``action`` to every id (one transaction each); one :class:`Outcome` per id, in order. ``by`` names
     the operator in the events (``data.by``)."""
     reason = reason or f"{action.value} by the operator"
@@ -253,16 +324,24 @@ def _act_one(ledger: Ledger, action: Action, identifier: str, reason: str, by: s
     return _try_one(ledger, action, identifier, reason, by, last=True)
 
 
-def _try_one(ledger: Ledger, action: Action, identifier: str, reason: str, by: str, last: bool = False) -> Outcome:
+def _try_one(
+    ledger: Ledger, action: Action, identifier: str, reason: str, by: str, last: bool = False
+) -> Outcome:
     try:
         with ledger.tx() as conn:
             rows = find_letters(conn, identifier)
             if not rows:
-                return Outcome(identifier, False, "not found", "no letter, tracking or submission id like this")
+                return Outcome(
+                    identifier, False, "not found", "no letter, tracking or submission id like this"
+                )
             if len({r.submission_id for r in rows}) > 1 and rows[0].submission_id != identifier:
                 subs = ", ".join(sorted({r.submission_id for r in rows}))
-                return Outcome(identifier, False, "ambiguous",
-                               f"letter id used in submissions {subs}; give the tracking id instead")
+                return Outcome(
+                    identifier,
+                    False,
+                    "ambiguous",
+                    f"letter id used in submissions {subs}; give the tracking id instead",
+                )
             if len(rows) == 1:
                 changed, message = ACTIONS[action](conn, rows[0], reason, by)
                 return Outcome(identifier, True, _DONE[action] if changed else "unchanged", message)
@@ -275,7 +354,9 @@ def _try_one(ledger: Ledger, action: Action, identifier: str, reason: str, by: s
         return Outcome(identifier, False, "refused", str(exc))
 
 
-def _act_on_submission(conn: Connection, action: Action, identifier: str, rows, reason: str, by: str) -> Outcome:
+def _act_on_submission(
+    conn: Connection, action: Action, identifier: str, rows, reason: str, by: str
+) -> Outcome:
     """A whole submission: every letter not yet final; refusals are counted, not fatal (each letter moves by
     its own compare-and-set inside this transaction)."""
     done, unchanged, refused, final = 0, 0, {}, 0
@@ -293,8 +374,10 @@ def _act_on_submission(conn: Connection, action: Action, identifier: str, rows, 
     parts = [f"{done} of {len(rows)} letter(s) {_DONE[action]}"]
     parts += [f"{unchanged} unchanged"] if unchanged else []
     parts += [f"{final} already final"] if final else []
-    parts += [f"{n} refused ({state}{': pull them' if State(state) in PAPER_STATES else ''})"
-              for state, n in sorted(refused.items())]
+    parts += [
+        f"{n} refused ({state}{': pull them' if State(state) in PAPER_STATES else ''})"
+        for state, n in sorted(refused.items())
+    ]
     return Outcome(identifier, not refused, _DONE[action] if not refused else "partly", "; ".join(parts))
 
 
@@ -309,7 +392,9 @@ def device_kind(settings: Settings, name: str) -> str:
     raise NotFound(f"No device {name!r} in the configuration; the devices are: {names}.", device=name)
 
 
-def device_down(ledger: Ledger, settings: Settings, name: str, reason: str = "", by: str = OPERATOR) -> Outcome:
+def device_down(
+    ledger: Ledger, settings: Settings, name: str, reason: str = "", by: str = OPERATOR
+) -> Outcome:
     """Take a device out of the plan: its jobs not yet on it are planned again at once; a running plant then
     withdraws the spooled ones the press provably never took. Jobs the press has started stay on it."""
     kind = device_kind(settings, name)
@@ -323,11 +408,15 @@ def device_down(ledger: Ledger, settings: Settings, name: str, reason: str = "",
     if released:
         parts.append(f"{len(released)} job(s) not yet on it planned again ({', '.join(released)})")
     if spooled:
-        parts.append(f"{len(spooled)} spooled job(s) stay unless it never took them (withdrawn by the running "
-                     f"plant): {', '.join(spooled)}")
+        parts.append(
+            f"{len(spooled)} spooled job(s) stay unless it never took them (withdrawn by the running "
+            f"plant): {', '.join(spooled)}"
+        )
     if kind == "inserter":
-        parts.append("the running plant moves its runs not yet at it to another inserter (and withdraws those it "
-                     "provably never started); runs it has started stay")
+        parts.append(
+            "the running plant moves its runs not yet at it to another inserter (and withdraws those it "
+            "provably never started); runs it has started stay"
+        )
     return Outcome(name, True, "down", "; ".join(parts))
 
 
@@ -362,15 +451,19 @@ def device_status(ledger: Ledger, settings: Settings) -> list[Outcome]:
 # -- the commands -------------------------------------------------------------------------------------------------
 def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     """``plant hold|release|cancel|pull ID…`` and ``plant device down|up|status``."""
-    helps = {Action.HOLD: "hold letters (not yet spooled: taken out of their job)",
-             Action.RELEASE: "release held letters (planned again)",
-             Action.CANCEL: "cancel letters before any paper exists",
-             Action.PULL: "pull letters so they are never dispatched"}
+    helps = {
+        Action.HOLD: "hold letters (not yet spooled: taken out of their job)",
+        Action.RELEASE: "release held letters (planned again)",
+        Action.CANCEL: "cancel letters before any paper exists",
+        Action.PULL: "pull letters so they are never dispatched",
+    }
     for action, text in helps.items():
         command = sub.add_parser(action.value, parents=parents, help=text)
         command.add_argument("ids", nargs="+", metavar="ID", help="letter id, tracking id or submission id")
         command.add_argument("--reason", default="", help="why (recorded in the events and the receipt)")
-    device = sub.add_parser("device", parents=parents, help="take a press or inserter out of the plan, or back")
+    device = sub.add_parser(
+        "device", parents=parents, help="take a press or inserter out of the plan, or back"
+    )
     device_sub = device.add_subparsers(dest="device_command", required=True, metavar="DEVICE_COMMAND")
     down = device_sub.add_parser("down", parents=parents, help="out of service: its work not yet on it moves")
     down.add_argument("name")
@@ -385,8 +478,11 @@ def open_ledger(settings: Settings) -> Ledger:
     try:
         return Ledger(settings.ledger_url)
     except OperationalError as exc:
-        raise ServiceError(f"The ledger at {settings.ledger_url} cannot be opened ({exc.orig}); check --state-dir "
-                           "or PLANT_DATABASE_URL.", url=settings.ledger_url) from exc
+        raise ServiceError(
+            f"The ledger at {settings.ledger_url} cannot be opened ({exc.orig}); check --state-dir "
+            "or PLANT_DATABASE_URL.",
+            url=settings.ledger_url,
+        ) from exc
 
 
 def cmd_act(settings: Settings, args: argparse.Namespace) -> int:
@@ -419,5 +515,3 @@ def cmd_device(settings: Settings, args: argparse.Namespace) -> int:
     for outcome in outcomes:
         print(outcome.line())
     return 0 if all(o.done for o in outcomes) else 1
-
-

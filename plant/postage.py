@@ -28,8 +28,18 @@ from plant.ledger import now
 from plant.ledger import schema as t
 from plant.ledger import schema_postage as tp
 from tracking.postage import (
-    MarkPayload, MassAboveTopBand, WeightBand, band_for, encode_mark, key_id, load_private_key, load_public_key,
-    new_signing_key, piece_mass_g, private_key_pem, public_key_pem,
+    MarkPayload,
+    MassAboveTopBand,
+    WeightBand,
+    band_for,
+    encode_mark,
+    key_id,
+    load_private_key,
+    load_public_key,
+    new_signing_key,
+    piece_mass_g,
+    private_key_pem,
+    public_key_pem,
 )
 
 log = structlog.get_logger(__name__)
@@ -70,9 +80,15 @@ def tariff_minor(tariff: str, minor_digits: int) -> int:
 
 def weight_bands(postage: PostageConfig, mail_class: str) -> tuple[WeightBand, ...]:
     """The tariff bands of ``mail_class``: its own rows when it has any, else the rows for any class."""
-    rows = [b for b in postage.bands if b.mail_class == mail_class] or [b for b in postage.bands if not b.mail_class]
-    return tuple(sorted((WeightBand(b.up_to_g, tariff_minor(b.tariff, postage.minor_digits)) for b in rows),
-                        key=lambda b: b.up_to_g))
+    rows = [b for b in postage.bands if b.mail_class == mail_class] or [
+        b for b in postage.bands if not b.mail_class
+    ]
+    return tuple(
+        sorted(
+            (WeightBand(b.up_to_g, tariff_minor(b.tariff, postage.minor_digits)) for b in rows),
+            key=lambda b: b.up_to_g,
+        )
+    )
 
 
 def signing_key(settings: Settings) -> Ed25519PrivateKey:
@@ -81,8 +97,11 @@ def signing_key(settings: Settings) -> Ed25519PrivateKey:
     path = settings.postage_key_path
     if not path.exists():
         if settings.postage.key_path is not None:
-            raise PostageKeyMissing(f"postage.key_path {path} does not exist; create it with `plant postage keygen` "
-                                    "or point postage.key_path at the plant's key.", key="postage.key_path")
+            raise PostageKeyMissing(
+                f"postage.key_path {path} does not exist; create it with `plant postage keygen` "
+                "or point postage.key_path at the plant's key.",
+                key="postage.key_path",
+            )
         write_new_key(path)
         log.warning("postage_key_created", path=str(path))
     return load_private_key(path.read_bytes())
@@ -93,15 +112,20 @@ def verification_keys(settings: Settings) -> dict[str, Ed25519PublicKey]:
     keys = []
     for path in settings.postage.public_keys:
         if not Path(path).exists():
-            raise PostageKeyMissing(f"postage.public_keys lists {path}, which does not exist; copy the key there or "
-                                    "remove it from the list.", key="postage.public_keys")
+            raise PostageKeyMissing(
+                f"postage.public_keys lists {path}, which does not exist; copy the key there or "
+                "remove it from the list.",
+                key="postage.public_keys",
+            )
         keys.append(load_public_key(Path(path).read_bytes()))
     if settings.postage_key_path.exists():
         keys.append(load_private_key(settings.postage_key_path.read_bytes()).public_key())
     if not keys:
-        raise PostageKeyMissing("No postage verification key is available; copy the plant's public key (`plant "
-                                "postage public-key`) here and list it in postage.public_keys.",
-                                key="postage.public_keys")
+        raise PostageKeyMissing(
+            "No postage verification key is available; copy the plant's public key (`plant "
+            "postage public-key`) here and list it in postage.public_keys.",
+            key="postage.public_keys",
+        )
     return {key_id(k): k for k in keys}
 
 
@@ -111,8 +135,11 @@ def write_new_key(path: Path, force: bool = False) -> Ed25519PrivateKey:
     An existing key is kept unless ``force``: marks on hold were signed with it.
     """
     if path.exists() and not force:
-        raise PlantError(f"{path} already holds a postage key; marks on hold were signed with it. Keep it, or pass "
-                         "--force after saving it for acceptance (postage.public_keys).", path=str(path))
+        raise PlantError(
+            f"{path} already holds a postage key; marks on hold were signed with it. Keep it, or pass "
+            "--force after saving it for acceptance (postage.public_keys).",
+            path=str(path),
+        )
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = new_signing_key()
     temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -141,17 +168,31 @@ class IssuedMarks:
     refused: dict[str, str] = field(default_factory=dict)
 
 
-def make_payload(settings: Settings, piece_id: str, tracking_id: str, mail_class: str, mass_g: float,
-                 at: float) -> MarkPayload:
+def make_payload(
+    settings: Settings, piece_id: str, tracking_id: str, mail_class: str, mass_g: float, at: float
+) -> MarkPayload:
     """The mark payload of one piece; :class:`~tracking.postage.MassAboveTopBand` when it is too heavy."""
     band = band_for(mass_g, weight_bands(settings.postage, mail_class), mail_class)
-    return MarkPayload(piece_id=str(piece_id), tracking_id=tracking_id, office=settings.postage.office,
-                       mail_class=mail_class, mass_g=mass_g, band_g=band.up_to_g, tariff_minor=band.tariff_minor,
-                       currency=settings.postage.currency, issued_at=int(at))
+    return MarkPayload(
+        piece_id=str(piece_id),
+        tracking_id=tracking_id,
+        office=settings.postage.office,
+        mail_class=mail_class,
+        mass_g=mass_g,
+        band_g=band.up_to_g,
+        tariff_minor=band.tariff_minor,
+        currency=settings.postage.currency,
+        issued_at=int(at),
+    )
 
 
-def issue_marks(conn: Connection, settings: Settings, piece_ids: Iterable[int | str], key: Ed25519PrivateKey,
-                at: float | None = None) -> IssuedMarks:
+def issue_marks(
+    conn: Connection,
+    settings: Settings,
+    piece_ids: Iterable[int | str],
+    key: Ed25519PrivateKey,
+    at: float | None = None,
+) -> IssuedMarks:
     """Issue (or return the already issued) postage marks of ``piece_ids`` within the caller's transaction.
 
     A new mark is recorded *on hold* with an ``issue`` event; a piece whose mark is on hold already gets the same
@@ -160,11 +201,21 @@ def issue_marks(conn: Connection, settings: Settings, piece_ids: Iterable[int | 
     """
     at = now() if at is None else at
     wanted = [str(p) for p in piece_ids]
-    existing = {r.piece_id: r for r in conn.execute(select(tp.postage_marks).where(
-        tp.postage_marks.c.piece_id.in_(wanted))).all()} if wanted else {}
-    rows = conn.execute(select(t.pieces.c.piece_id, t.pieces.c.tracking_id, t.pieces.c.mass_g, t.letters.c.mail_class)
-                        .select_from(t.pieces.join(t.letters, t.letters.c.pk == t.pieces.c.letter_pk))
-                        .where(t.pieces.c.piece_id.in_([int(p) for p in wanted if p.isdigit()]))).all()
+    existing = (
+        {
+            r.piece_id: r
+            for r in conn.execute(
+                select(tp.postage_marks).where(tp.postage_marks.c.piece_id.in_(wanted))
+            ).all()
+        }
+        if wanted
+        else {}
+    )
+    rows = conn.execute(
+        select(t.pieces.c.piece_id, t.pieces.c.tracking_id, t.pieces.c.mass_g, t.letters.c.mail_class)
+        .select_from(t.pieces.join(t.letters, t.letters.c.pk == t.pieces.c.letter_pk))
+        .where(t.pieces.c.piece_id.in_([int(p) for p in wanted if p.isdigit()]))
+    ).all()
     result, new_rows = IssuedMarks(), []
     for row in rows:
         piece = str(row.piece_id)
@@ -172,7 +223,9 @@ def issue_marks(conn: Connection, settings: Settings, piece_ids: Iterable[int | 
             if old.state == MarkState.ON_HOLD:
                 result.marks[piece] = old.text
             else:
-                result.refused[piece] = f"its postage mark is {old.state} ({old.reason}); the piece needs a new id"
+                result.refused[piece] = (
+                    f"its postage mark is {old.state} ({old.reason}); the piece needs a new id"
+                )
             continue
         try:
             payload = make_payload(settings, piece, row.tracking_id, row.mail_class, row.mass_g, at)
@@ -186,31 +239,77 @@ def issue_marks(conn: Connection, settings: Settings, piece_ids: Iterable[int | 
         result.refused[piece] = "no such piece in the ledger"
     if new_rows:
         conn.execute(insert(tp.postage_marks), new_rows)
-        conn.execute(insert(t.events), [
-            {"at": at, "entity": "mark", "entity_id": r["piece_id"], "event": "issue", "from_state": None,
-             "to_state": MarkState.ON_HOLD.value,
-             "data": {"tracking_id": r["tracking_id"], "band_g": r["band_g"], "tariff_minor": r["tariff_minor"],
-                      "currency": r["currency"], "key_id": r["key_id"]}} for r in new_rows])
+        conn.execute(
+            insert(t.events),
+            [
+                {
+                    "at": at,
+                    "entity": "mark",
+                    "entity_id": r["piece_id"],
+                    "event": "issue",
+                    "from_state": None,
+                    "to_state": MarkState.ON_HOLD.value,
+                    "data": {
+                        "tracking_id": r["tracking_id"],
+                        "band_g": r["band_g"],
+                        "tariff_minor": r["tariff_minor"],
+                        "currency": r["currency"],
+                        "key_id": r["key_id"],
+                    },
+                }
+                for r in new_rows
+            ],
+        )
     return result
 
 
 def _mark_row(payload: MarkPayload, text: str, kid: str, at: float) -> dict:
-    return {"piece_id": payload.piece_id, "tracking_id": payload.tracking_id, "key_id": kid, "issued_at": at,
-            "mass_g": payload.mass_g, "band_g": payload.band_g, "tariff_minor": payload.tariff_minor,
-            "currency": payload.currency, "office": payload.office, "mail_class": payload.mail_class,
-            "state": MarkState.ON_HOLD.value, "reason": None, "text": text, "updated_at": at}
+    return {
+        "piece_id": payload.piece_id,
+        "tracking_id": payload.tracking_id,
+        "key_id": kid,
+        "issued_at": at,
+        "mass_g": payload.mass_g,
+        "band_g": payload.band_g,
+        "tariff_minor": payload.tariff_minor,
+        "currency": payload.currency,
+        "office": payload.office,
+        "mail_class": payload.mail_class,
+        "state": MarkState.ON_HOLD.value,
+        "reason": None,
+        "text": text,
+        "updated_at": at,
+    }
 
 
-def move_mark(conn: Connection, piece_id: str, expect: MarkState, target: MarkState, event: str, reason: str,
-              at: float, data: dict | None = None) -> bool:
+def move_mark(
+    conn: Connection,
+    piece_id: str,
+    expect: MarkState,
+    target: MarkState,
+    event: str,
+    reason: str,
+    at: float,
+    data: dict | None = None,
+) -> bool:
     """Compare-and-set one mark's state; append its ``mark`` event when it moved. True when it moved."""
-    moved = conn.execute(update(tp.postage_marks)
-                         .where(tp.postage_marks.c.piece_id == piece_id, tp.postage_marks.c.state == expect.value)
-                         .values(state=target.value, reason=reason, updated_at=at)).rowcount
+    moved = conn.execute(
+        update(tp.postage_marks)
+        .where(tp.postage_marks.c.piece_id == piece_id, tp.postage_marks.c.state == expect.value)
+        .values(state=target.value, reason=reason, updated_at=at)
+    ).rowcount
     if moved == 1:
-        conn.execute(insert(t.events).values(at=at, entity="mark", entity_id=piece_id, event=event,
-                                             from_state=expect.value, to_state=target.value,
-                                             data={"reason": reason, **(data or {})}))
+        conn.execute(
+            insert(t.events).values(
+                at=at,
+                entity="mark",
+                entity_id=piece_id,
+                event=event,
+                from_state=expect.value,
+                to_state=target.value,
+                data={"reason": reason, **(data or {})},
+            )
+        )
     return moved == 1
 
 
@@ -226,25 +325,41 @@ def expire_marks(conn: Connection, settings: Settings, at: float | None = None) 
     """
     at = now() if at is None else at
     hours = settings.postage.hand_in_hours
-    stale = conn.execute(select(tp.postage_marks.c.piece_id).where(
-        tp.postage_marks.c.state == MarkState.ON_HOLD.value,
-        tp.postage_marks.c.issued_at < at - hours * 3600)
-        .order_by(tp.postage_marks.c.piece_id)).scalars().all()  # one lock order: concurrent sweeps never deadlock
+    stale = (
+        conn.execute(
+            select(tp.postage_marks.c.piece_id)
+            .where(
+                tp.postage_marks.c.state == MarkState.ON_HOLD.value,
+                tp.postage_marks.c.issued_at < at - hours * 3600,
+            )
+            .order_by(tp.postage_marks.c.piece_id)
+        )
+        .scalars()
+        .all()
+    )  # one lock order: concurrent sweeps never deadlock
     reason = EXPIRED_REASON.format(hours=hours)
-    return [p for p in stale if move_mark(conn, p, MarkState.ON_HOLD, MarkState.ANNULLED, "expire", reason, at)]
+    return [
+        p for p in stale if move_mark(conn, p, MarkState.ON_HOLD, MarkState.ANNULLED, "expire", reason, at)
+    ]
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
     """The ``plant postage`` command: keygen, public-key, expire."""
     postage = sub.add_parser("postage", parents=list(parents), help="postage-mark keys and mark states")
     postage_sub = postage.add_subparsers(dest="postage_command", required=True, metavar="POSTAGE_COMMAND")
-    keygen = postage_sub.add_parser("keygen", parents=list(parents), help="make the plant's Ed25519 signing key")
+    keygen = postage_sub.add_parser(
+        "keygen", parents=list(parents), help="make the plant's Ed25519 signing key"
+    )
     keygen.add_argument("--force", action="store_true", help="replace an existing key (save it first)")
-    postage_sub.add_parser("public-key", parents=list(parents),
-                           help="print the public key (PEM) for acceptance stations")
-    postage_sub.add_parser("expire", parents=list(parents),
-                           help="annul marks not handed in within postage.hand_in_hours (a running plant does "
-                                "this every sweeps.interval_s; `plant sweep` runs both timed rules)")
+    postage_sub.add_parser(
+        "public-key", parents=list(parents), help="print the public key (PEM) for acceptance stations"
+    )
+    postage_sub.add_parser(
+        "expire",
+        parents=list(parents),
+        help="annul marks not handed in within postage.hand_in_hours (a running plant does "
+        "this every sweeps.interval_s; `plant sweep` runs both timed rules)",
+    )
 
 
 def cmd_postage(settings: Settings, args: argparse.Namespace) -> int:
@@ -254,10 +369,15 @@ def cmd_postage(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{settings.postage_key_path}\tkey id {key_id(key.public_key())}")
     elif args.postage_command == "public-key":
         if not settings.postage_key_path.exists():
-            raise PostageKeyMissing(f"No signing key at {settings.postage_key_path}; run `plant postage keygen` "
-                                    "first.", key="postage.key_path")
-        sys.stdout.write(public_key_pem(load_private_key(settings.postage_key_path.read_bytes()).public_key())
-                         .decode("ascii"))
+            raise PostageKeyMissing(
+                f"No signing key at {settings.postage_key_path}; run `plant postage keygen` first.",
+                key="postage.key_path",
+            )
+        sys.stdout.write(
+            public_key_pem(load_private_key(settings.postage_key_path.read_bytes()).public_key()).decode(
+                "ascii"
+            )
+        )
     else:
         from plant.ledger import Ledger
 

@@ -14,31 +14,48 @@ from plant.ledger import schema as t
 from plant.model import JobState, RunState
 
 #: Next actor per job state.
-_JOB_NEXT = {JobState.PLANNED: "impose", JobState.IMPOSED: "spool", JobState.SPOOLING: "spool",
-             JobState.SPOOLED: "follow_print", JobState.WITHDRAWING: "withdraw"}
+_JOB_NEXT = {
+    JobState.PLANNED: "impose",
+    JobState.IMPOSED: "spool",
+    JobState.SPOOLING: "spool",
+    JobState.SPOOLED: "follow_print",
+    JobState.WITHDRAWING: "withdraw",
+}
 #: Next actor per run state.
-_RUN_NEXT = {RunState.CREATED: "insert", RunState.SUBMITTING: "insert", RunState.SUBMITTED: "follow_insert",
-             RunState.WITHDRAWING: "withdraw_run", RunState.RECONCILED: "dispatch"}
+_RUN_NEXT = {
+    RunState.CREATED: "insert",
+    RunState.SUBMITTING: "insert",
+    RunState.SUBMITTED: "follow_insert",
+    RunState.WITHDRAWING: "withdraw_run",
+    RunState.RECONCILED: "dispatch",
+}
 
 
 def recover(ledger) -> int:
     """Write an outbox row for every unfinished submission, job and run; return how many."""
     count = 0
     with ledger.tx() as conn:
-        open_submissions = conn.execute(select(t.submissions.c.submission_id)
-                                        .where(t.submissions.c.finished_at.is_(None))).scalars().all()
+        open_submissions = (
+            conn.execute(select(t.submissions.c.submission_id).where(t.submissions.c.finished_at.is_(None)))
+            .scalars()
+            .all()
+        )
         for submission in open_submissions:
             for actor in ("preflight", "route", "plan", "receipts"):
                 enqueue(conn, actor, submission)
                 count += 1
-        for job_id, state in conn.execute(select(t.print_jobs.c.job_id, t.print_jobs.c.state)
-                                          .where(t.print_jobs.c.state.in_([s.value for s in _JOB_NEXT]))):
+        for job_id, state in conn.execute(
+            select(t.print_jobs.c.job_id, t.print_jobs.c.state).where(
+                t.print_jobs.c.state.in_([s.value for s in _JOB_NEXT])
+            )
+        ):
             enqueue(conn, _JOB_NEXT[JobState(state)], job_id)
             count += 1
-        runs = conn.execute(select(t.insert_runs.c.run_id, t.insert_runs.c.state)
-                            .select_from(t.insert_runs.join(t.print_jobs,
-                                                            t.print_jobs.c.job_id == t.insert_runs.c.job_id))
-                            .where(t.print_jobs.c.submission_id.in_(open_submissions))).all()
+        runs = conn.execute(
+            select(t.insert_runs.c.run_id, t.insert_runs.c.state)
+            .select_from(t.insert_runs.join(t.print_jobs, t.print_jobs.c.job_id == t.insert_runs.c.job_id))
+            .where(t.print_jobs.c.submission_id.in_(open_submissions))
+        ).all()
         for run_id, state in runs:
             enqueue(conn, _RUN_NEXT[RunState(state)], run_id)
             count += 1

@@ -38,12 +38,22 @@ class Plant:
         """Create the state dirs, open (and migrate) the ledger, and make the device drivers."""
         from plant.devices import make_inserter_drivers, make_printer_drivers
 
-        for folder in (settings.state_dir, settings.blobs_dir, settings.spool_dir, settings.receipts_dir,
-                       settings.manifests_dir, settings.digital_outbox_dir):
+        for folder in (
+            settings.state_dir,
+            settings.blobs_dir,
+            settings.spool_dir,
+            settings.receipts_dir,
+            settings.manifests_dir,
+            settings.digital_outbox_dir,
+        ):
             folder.mkdir(parents=True, exist_ok=True)
-        return cls(settings=settings, ledger=Ledger(settings.ledger_url),
-                   printers=make_printer_drivers(settings), inserters=make_inserter_drivers(settings),
-                   notify=notify or (lambda: None))
+        return cls(
+            settings=settings,
+            ledger=Ledger(settings.ledger_url),
+            printers=make_printer_drivers(settings),
+            inserters=make_inserter_drivers(settings),
+            notify=notify or (lambda: None),
+        )
 
     def close(self) -> None:
         """Release the ledger's connections."""

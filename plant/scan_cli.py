@@ -30,12 +30,22 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list[argparse.Ar
     cmd = subparsers.add_parser("scan", parents=parents, help="read and grade the codes on scanned pieces")
     cmd.add_argument("images", nargs="+", type=Path, help="scans (PNG, TIFF, PGM, JPEG…), gray or colour")
     cmd.add_argument("--json", action="store_true", help="one JSON object per image (JSON Lines)")
-    cmd.add_argument("--dpi", type=float, default=None,
-                     help=f"scan resolution (default: the file's, else {DEFAULT_DPI:g})")
-    cmd.add_argument("--layout", choices=("full", "sheet"), default="full",
-                     help="where to look: the whole image (default) or the A4 sheet's mark zones")
-    cmd.add_argument("--region", action="append", default=[], metavar="KIND:X,Y,W,H[,MODULE]",
-                     help="a region in mm from the top-left (kind control|tracking|postage); repeatable")
+    cmd.add_argument(
+        "--dpi", type=float, default=None, help=f"scan resolution (default: the file's, else {DEFAULT_DPI:g})"
+    )
+    cmd.add_argument(
+        "--layout",
+        choices=("full", "sheet"),
+        default="full",
+        help="where to look: the whole image (default) or the A4 sheet's mark zones",
+    )
+    cmd.add_argument(
+        "--region",
+        action="append",
+        default=[],
+        metavar="KIND:X,Y,W,H[,MODULE]",
+        help="a region in mm from the top-left (kind control|tracking|postage); repeatable",
+    )
     cmd.add_argument("--no-grade", action="store_true", help="skip DataMatrix grading")
 
 
@@ -49,7 +59,9 @@ def _parse_region(text: str) -> Any:
         values = [float(v) for v in numbers.split(",")]
         return Region(CodeKind(kind), *values)
     except (ValueError, TypeError):
-        raise ScanError("--region", text, "must read KIND:X,Y,W,H[,MODULE] in mm, KIND one of control, tracking, postage") from None
+        raise ScanError(
+            "--region", text, "must read KIND:X,Y,W,H[,MODULE] in mm, KIND one of control, tracking, postage"
+        ) from None
 
 
 def _sheet_regions(settings) -> list[Any]:
@@ -59,11 +71,20 @@ def _sheet_regions(settings) -> list[Any]:
 
     layout = settings.mark_layout()
     out = []
-    for kind, zone, module in ((CodeKind.CONTROL, layout.control_zone, layout.control_module),
-                               (CodeKind.TRACKING, layout.tracking_zone, layout.tracking_module)):
-        out.append(Region(kind, zone.x / PT_PER_MM - SHEET_PLAY_MM, zone.y / PT_PER_MM - SHEET_PLAY_MM,
-                          zone.w / PT_PER_MM + 2 * SHEET_PLAY_MM, zone.h / PT_PER_MM + 2 * SHEET_PLAY_MM,
-                          module / PT_PER_MM))
+    for kind, zone, module in (
+        (CodeKind.CONTROL, layout.control_zone, layout.control_module),
+        (CodeKind.TRACKING, layout.tracking_zone, layout.tracking_module),
+    ):
+        out.append(
+            Region(
+                kind,
+                zone.x / PT_PER_MM - SHEET_PLAY_MM,
+                zone.y / PT_PER_MM - SHEET_PLAY_MM,
+                zone.w / PT_PER_MM + 2 * SHEET_PLAY_MM,
+                zone.h / PT_PER_MM + 2 * SHEET_PLAY_MM,
+                module / PT_PER_MM,
+            )
+        )
     return out
 
 
@@ -79,7 +100,9 @@ def _load(path: Path, dpi: float | None) -> tuple[Any, float]:
             file_dpi = image.info.get("dpi")
             gray = np.asarray(image.convert("L"))
     except (OSError, UnidentifiedImageError) as exc:
-        raise ScanError("image", str(path), f"cannot be opened ({exc}); pass a PNG, TIFF, PGM or JPEG scan") from None
+        raise ScanError(
+            "image", str(path), f"cannot be opened ({exc}); pass a PNG, TIFF, PGM or JPEG scan"
+        ) from None
     if dpi is None:
         dpi = round(float(file_dpi[0]), 1) if file_dpi and file_dpi[0] > 1 else DEFAULT_DPI
     return gray, dpi
@@ -134,20 +157,32 @@ def scan_report(path: Path, args: argparse.Namespace, lookup: _PieceLookup, sett
     """The JSON-ready report of one image: codes (kind, text, grade, piece), missing kinds, overall grade."""
     from tracking.scan import scan_piece
 
-    regions = [_parse_region(r) for r in args.region] or (_sheet_regions(settings) if args.layout == "sheet" else None)
+    regions = [_parse_region(r) for r in args.region] or (
+        _sheet_regions(settings) if args.layout == "sheet" else None
+    )
     gray, dpi = _load(path, args.dpi)
     result = scan_piece(gray, dpi, regions, grade=not args.no_grade)
     codes = []
     for code, grading in zip(result.codes, result.gradings):
-        codes.append({
-            "kind": code.kind.value, "format": code.format, "text": code.text, "preprocessed": code.preprocessed,
-            "corners": [[round(x, 1), round(y, 1)] for x, y in code.corners],
-            "grade": None if grading is None else grading.as_dict(),
-            "piece": lookup.piece(code.kind.value, code.text),
-        })
+        codes.append(
+            {
+                "kind": code.kind.value,
+                "format": code.format,
+                "text": code.text,
+                "preprocessed": code.preprocessed,
+                "corners": [[round(x, 1), round(y, 1)] for x, y in code.corners],
+                "grade": None if grading is None else grading.as_dict(),
+                "piece": lookup.piece(code.kind.value, code.text),
+            }
+        )
     overall = result.overall
-    return {"image": str(path), "dpi": dpi, "codes": codes, "missing": [k.value for k in result.missing],
-            "overall": None if overall is None else overall.name}
+    return {
+        "image": str(path),
+        "dpi": dpi,
+        "codes": codes,
+        "missing": [k.value for k in result.missing],
+        "overall": None if overall is None else overall.name,
+    }
 
 
 def cmd_scan(settings: Settings, args: argparse.Namespace) -> int:

@@ -29,8 +29,8 @@ from plant.errors import ServiceError
 from plant.ledger import now
 from plant.ledger import schema as t
 from plant.model import FINAL_STATES, State
-from plant.recovery import recover
 from plant.postage import signing_key
+from plant.recovery import recover
 from plant.runtime import Plant
 from plant.stages import HANDLERS
 from plant.sweeps import Sweeper
@@ -58,8 +58,14 @@ class Session:
     ``clock`` is the time the timed sweeps judge by (the wall clock; tests inject their own).
     """
 
-    def __init__(self, settings: Settings, config_path: Path | None = None, workers: int = 1,
-                 progress: bool = True, clock: Callable[[], float] = now) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        config_path: Path | None = None,
+        workers: int = 1,
+        progress: bool = True,
+        clock: Callable[[], float] = now,
+    ) -> None:
         self.settings = settings
         self.clock = clock
         self.config_path = config_path
@@ -85,11 +91,16 @@ class Session:
             signing_key(settings)  # made once here, before any worker signs a postage mark with it
             self.relay = Relay(self.plant.ledger, self.broker, self.actors)
             self.plant.notify = self.relay.wake.set
-            self.relay_thread = threading.Thread(target=self.relay.run, args=(self.stop,), name="relay", daemon=True)
+            self.relay_thread = threading.Thread(
+                target=self.relay.run, args=(self.stop,), name="relay", daemon=True
+            )
             self.relay_thread.start()
-            self.sweeper = Sweeper(self.plant.ledger, settings.sweeps.interval_s, self.clock, self.relay.wake.set)
-            self.sweeper_thread = threading.Thread(target=self.sweeper.run, args=(self.stop,), name="sweeper",
-                                                   daemon=True)
+            self.sweeper = Sweeper(
+                self.plant.ledger, settings.sweeps.interval_s, self.clock, self.relay.wake.set
+            )
+            self.sweeper_thread = threading.Thread(
+                target=self.sweeper.run, args=(self.stop,), name="sweeper", daemon=True
+            )
             self.sweeper_thread.start()
             self.devices = DeviceHost(settings).start()
             for _ in range(self.worker_count):
@@ -126,16 +137,25 @@ class Session:
             self.embedded.stop()
 
     def _spawn_worker(self) -> subprocess.Popen:
-        env = dict(os.environ, PLANT_STATE_DIR=str(self.settings.state_dir.resolve()),
-                   PLANT_REDIS_URL=self.redis_url, PLANT_DATABASE_URL=self.plant.ledger.url)
+        env = dict(
+            os.environ,
+            PLANT_STATE_DIR=str(self.settings.state_dir.resolve()),
+            PLANT_REDIS_URL=self.redis_url,
+            PLANT_DATABASE_URL=self.plant.ledger.url,
+        )
         command = [sys.executable, "-m", "plant"]
         if self.config_path:
             command += ["--config", str(self.config_path)]
-        command += ["worker", "--no-sweeps"]  # the session's sweeper, on the session's clock, claims the sweeps
+        command += [
+            "worker",
+            "--no-sweeps",
+        ]  # the session's sweeper, on the session's clock, claims the sweeps
         logs = self.settings.state_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         with open(logs / "worker.log", "ab") as log_file:  # JSON lines; the terminal keeps the progress bars
-            return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file)
+            return subprocess.Popen(
+                command, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file
+            )
 
     # -- work --------------------------------------------------------------------------------------------------
     def resume(self) -> int:
@@ -156,9 +176,11 @@ class Session:
                 if done:
                     return
                 if deadline is not None and time.monotonic() > deadline:
-                    raise ServiceError(f"Submissions {', '.join(submissions)} did not finish within {timeout:.0f} s; "
-                                       "check `plant status` and the devices, then run `plant resume`.",
-                                       submissions=submissions)
+                    raise ServiceError(
+                        f"Submissions {', '.join(submissions)} did not finish within {timeout:.0f} s; "
+                        "check `plant status` and the devices, then run `plant resume`.",
+                        submissions=submissions,
+                    )
                 time.sleep(PROGRESS_INTERVAL_S)
         finally:
             for bar in bars.values():
@@ -170,8 +192,11 @@ class Session:
             if code is None:
                 continue
             if self.restarts >= MAX_WORKER_RESTARTS:
-                raise ServiceError(f"The worker died {self.restarts + 1} times (last exit code {code}); read its "
-                                   "log above, fix the cause, then run `plant resume`.", exit_code_seen=code)
+                raise ServiceError(
+                    f"The worker died {self.restarts + 1} times (last exit code {code}); read its "
+                    "log above, fix the cause, then run `plant resume`.",
+                    exit_code_seen=code,
+                )
             self.restarts += 1
             log.warning("worker_died", exit_code=code, restart=self.restarts)
             self.workers[index] = self._spawn_worker()
@@ -180,11 +205,16 @@ class Session:
     def _counts(self, submissions: list[str]) -> tuple[dict[str, tuple[int, int]], bool]:
         letters = t.letters.c
         with self.plant.ledger.read() as conn:
-            rows = conn.execute(select(letters.state, letters.channel, func.count(), func.count(letters.preflight_ok))
-                                .where(letters.submission_id.in_(submissions))
-                                .group_by(letters.state, letters.channel)).all()
-            unfinished = conn.execute(select(func.count()).select_from(t.submissions).where(
-                t.submissions.c.submission_id.in_(submissions), t.submissions.c.finished_at.is_(None))).scalar()
+            rows = conn.execute(
+                select(letters.state, letters.channel, func.count(), func.count(letters.preflight_ok))
+                .where(letters.submission_id.in_(submissions))
+                .group_by(letters.state, letters.channel)
+            ).all()
+            unfinished = conn.execute(
+                select(func.count())
+                .select_from(t.submissions)
+                .where(t.submissions.c.submission_id.in_(submissions), t.submissions.c.finished_at.is_(None))
+            ).scalar()
         total = sum(r[2] for r in rows)
         by_state = Counter()
         printing = 0
@@ -203,8 +233,12 @@ class Session:
         return counts, unfinished == 0 and total > 0
 
     def _bars(self, submissions: list[str]) -> dict[str, tqdm]:
-        return {label: tqdm(desc=f"{label:>9}", unit="letter", disable=not self.progress or None, leave=True,
-                            position=i) for i, (label, _) in enumerate(_STAGES)}
+        return {
+            label: tqdm(
+                desc=f"{label:>9}", unit="letter", disable=not self.progress or None, leave=True, position=i
+            )
+            for i, (label, _) in enumerate(_STAGES)
+        }
 
     @staticmethod
     def _show(bars: dict[str, tqdm], counts: dict[str, tuple[int, int]]) -> None:

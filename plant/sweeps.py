@@ -90,8 +90,14 @@ def record_run(conn: Connection, at: float, interval_s: float = 0.0) -> bool:
         except IntegrityError:
             return False
         return True
-    return conn.execute(update(ts.sweep_clock).where(ts.sweep_clock.c.name == TIMED, ts.sweep_clock.c.last_at == last)
-                        .values(last_at=at, updated_at=now())).rowcount == 1
+    return (
+        conn.execute(
+            update(ts.sweep_clock)
+            .where(ts.sweep_clock.c.name == TIMED, ts.sweep_clock.c.last_at == last)
+            .values(last_at=at, updated_at=now())
+        ).rowcount
+        == 1
+    )
 
 
 def claim(conn: Connection, at: float, interval_s: float) -> bool:
@@ -109,8 +115,13 @@ class Sweeper:
     claimed sweep's message is published at once.
     """
 
-    def __init__(self, ledger: Ledger, interval_s: float, clock: Callable[[], float] = now,
-                 notify: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        interval_s: float,
+        clock: Callable[[], float] = now,
+        notify: Callable[[], None] = lambda: None,
+    ) -> None:
         self.ledger = ledger
         self.interval_s = interval_s
         self.clock = clock
@@ -165,8 +176,9 @@ def _iso(stamp: float) -> str:
 # -- the command -------------------------------------------------------------------------------------------------
 def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     """The ``plant sweep`` command."""
-    sweep = sub.add_parser("sweep", parents=parents,
-                           help="apply the timed rules now: mark expiry and digital fallback")
+    sweep = sub.add_parser(
+        "sweep", parents=parents, help="apply the timed rules now: mark expiry and digital fallback"
+    )
     sweep.add_argument("--json", action="store_true", help="print what was moved as JSON")
 
 
@@ -175,8 +187,11 @@ def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
     try:
         ledger = Ledger(settings.ledger_url)
     except OperationalError as exc:
-        raise ServiceError(f"The ledger at {settings.ledger_url} cannot be opened ({exc.orig}); check "
-                           "--state-dir or PLANT_DATABASE_URL.", url=settings.ledger_url) from exc
+        raise ServiceError(
+            f"The ledger at {settings.ledger_url} cannot be opened ({exc.orig}); check "
+            "--state-dir or PLANT_DATABASE_URL.",
+            url=settings.ledger_url,
+        ) from exc
     try:
         at = now()
         with ledger.tx() as conn:
@@ -193,11 +208,13 @@ def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
 
 def summary(settings: Settings, result: SweepResult) -> str:
     """The sweep's outcome in words, for the operator."""
-    lines = [f"Sweep at {_iso(result.at)}:",
-             f"  {len(result.annulled)} postage mark(s) annulled: not handed in within "
-             f"{settings.postage.hand_in_hours:g} h",
-             f"  {len(result.to_print)} digital letter(s) sent to print: not opened within "
-             f"{settings.intake.digital_fallback_days:g} days"]
+    lines = [
+        f"Sweep at {_iso(result.at)}:",
+        f"  {len(result.annulled)} postage mark(s) annulled: not handed in within "
+        f"{settings.postage.hand_in_hours:g} h",
+        f"  {len(result.to_print)} digital letter(s) sent to print: not opened within "
+        f"{settings.intake.digital_fallback_days:g} days",
+    ]
     if result.to_print:
         lines.append("  A running plant prints them; if none runs, `plant resume` does.")
     return "\n".join(lines)
@@ -206,11 +223,18 @@ def summary(settings: Settings, result: SweepResult) -> str:
 def describe(ledger: Ledger, result: SweepResult) -> dict:
     """The sweep's outcome with the ids operators use: tracking ids of annulled marks, letter ids sent to print."""
     with ledger.read() as conn:
-        marks = conn.execute(select(tp.postage_marks.c.piece_id, tp.postage_marks.c.tracking_id)
-                             .where(tp.postage_marks.c.piece_id.in_(result.annulled))
-                             .order_by(tp.postage_marks.c.piece_id)).all()
-        letters = conn.execute(select(t.letters.c.submission_id, t.letters.c.letter_id)
-                               .where(t.letters.c.pk.in_(result.to_print)).order_by(t.letters.c.pk)).all()
-    return {"at": _iso(result.at),
-            "annulled": [{"piece_id": r.piece_id, "tracking_id": r.tracking_id} for r in marks],
-            "to_print": [{"submission_id": r.submission_id, "letter_id": r.letter_id} for r in letters]}
+        marks = conn.execute(
+            select(tp.postage_marks.c.piece_id, tp.postage_marks.c.tracking_id)
+            .where(tp.postage_marks.c.piece_id.in_(result.annulled))
+            .order_by(tp.postage_marks.c.piece_id)
+        ).all()
+        letters = conn.execute(
+            select(t.letters.c.submission_id, t.letters.c.letter_id)
+            .where(t.letters.c.pk.in_(result.to_print))
+            .order_by(t.letters.c.pk)
+        ).all()
+    return {
+        "at": _iso(result.at),
+        "annulled": [{"piece_id": r.piece_id, "tracking_id": r.tracking_id} for r in marks],
+        "to_print": [{"submission_id": r.submission_id, "letter_id": r.letter_id} for r in letters],
+    }

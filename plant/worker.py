@@ -53,9 +53,14 @@ def run_worker(settings: Settings, stop: threading.Event | None = None, sweeps: 
         sweeper = Sweeper(plant.ledger, settings.sweeps.interval_s, notify=relay.wake.set)
         sweeper_thread = threading.Thread(target=sweeper.run, args=(stop,), name="sweeper", daemon=True)
         sweeper_thread.start()
-    log.info("worker_started", redis=url, database=plant.ledger.url.split("@")[-1],
-             threads=settings.worker_threads, prefetch=settings.queue_prefetch,
-             sweep_interval_s=settings.sweeps.interval_s if sweeps else None)
+    log.info(
+        "worker_started",
+        redis=url,
+        database=plant.ledger.url.split("@")[-1],
+        threads=settings.worker_threads,
+        prefetch=settings.queue_prefetch,
+        sweep_interval_s=settings.sweeps.interval_s if sweeps else None,
+    )
     try:
         stop.wait()
     finally:

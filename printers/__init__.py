@@ -52,6 +52,7 @@ def __getattr__(name: str) -> object:
         return CupsPrinter
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
     "CupsPrinter",
     "CupsQueueUnknown",

@@ -63,7 +63,9 @@ class InvalidTicket(PrinterError):
     def __init__(self, job_id: str, problem: str) -> None:
         self.job_id = job_id
         self.problem = problem
-        super().__init__(f"Job ticket {job_id!r} is invalid: {problem}; fix the ticket, then submit it again.")
+        super().__init__(
+            f"Job ticket {job_id!r} is invalid: {problem}; fix the ticket, then submit it again."
+        )
 
 
 class DuplicateJob(PrinterError):
@@ -237,8 +239,12 @@ class CupsRequestRefused(PrinterError):
         self.operation = operation
         self.status = status
         self.detail = detail
-        remedy = CUPS_REMEDIES.get(status, "read the CUPS error log on the server, fix what it reports, then retry")
-        super().__init__(f"CUPS refused to {operation} for printer {printer!r} ({status}: {detail}); {remedy}.")
+        remedy = CUPS_REMEDIES.get(
+            status, "read the CUPS error log on the server, fix what it reports, then retry"
+        )
+        super().__init__(
+            f"CUPS refused to {operation} for printer {printer!r} ({status}: {detail}); {remedy}."
+        )
 
 
 class IppUnreachable(PrinterError):
@@ -270,7 +276,7 @@ class NotAnIppPrinter(PrinterError):
 #: What an operator does when an IPP printer refuses a request with this status (RFC 8011 names).
 IPP_REMEDIES: dict[str, str] = {
     "server-error-busy": "the printer is busy with another job (or one whose document never arrived: look at its "
-                         "job list and cancel it); ask again shortly",
+    "job list and cancel it); ask again shortly",
     "server-error-not-accepting-jobs": "the printer does not accept jobs; enable it on its panel or web page",
     "client-error-forbidden": "give the plant's user this right on the printer",
     "client-error-not-authorized": "give the plant's user this right on the printer",
@@ -287,5 +293,7 @@ class IppRequestRefused(PrinterError):
         self.operation = operation
         self.status = status
         self.detail = detail
-        remedy = IPP_REMEDIES.get(status, "look at the printer's panel or web page, fix what it reports, then retry")
+        remedy = IPP_REMEDIES.get(
+            status, "look at the printer's panel or web page, fix what it reports, then retry"
+        )
         super().__init__(f"IPP printer {printer!r} refused to {operation} ({status}: {detail}); {remedy}.")

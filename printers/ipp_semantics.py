@@ -27,9 +27,24 @@ MEDIA_KEYWORDS: Mapping[str, str] = {
 WITHDRAWABLE = (JobState.PENDING, JobState.HELD)
 #: printer-state-reasons that stop a printer even without the "-error" suffix (RFC 8011 reads a reason without
 #: suffix as an error, but CUPS adds suffix-less reasons of its own, e.g. "connecting-to-device", that are not).
-STOPPING_REASONS = frozenset({"media-jam", "media-empty", "media-needed", "toner-empty", "marker-supply-empty",
-                              "cover-open", "door-open", "input-tray-missing", "output-area-full", "paused",
-                              "shutdown", "offline", "stopped-partly", "interlock-open"})
+STOPPING_REASONS = frozenset(
+    {
+        "media-jam",
+        "media-empty",
+        "media-needed",
+        "toner-empty",
+        "marker-supply-empty",
+        "cover-open",
+        "door-open",
+        "input-tray-missing",
+        "output-area-full",
+        "paused",
+        "shutdown",
+        "offline",
+        "stopped-partly",
+        "interlock-open",
+    }
+)
 #: Severity suffixes of a printer-state-reason keyword.
 REASON_SUFFIXES = ("-report", "-warning", "-error")
 
@@ -81,9 +96,12 @@ def never_started(attributes: Mapping[str, object]) -> bool:
     ``time-at-processing`` must be present and without a value (IPP no-value, read as None): a printer or server
     that does not report it proves nothing.
     """
-    return ("time-at-processing" in attributes and attributes["time-at-processing"] is None
-            and not int(attributes.get("job-impressions-completed") or 0)
-            and not int(attributes.get("job-media-sheets-completed") or 0))
+    return (
+        "time-at-processing" in attributes
+        and attributes["time-at-processing"] is None
+        and not int(attributes.get("job-impressions-completed") or 0)
+        and not int(attributes.get("job-media-sheets-completed") or 0)
+    )
 
 
 def may_withdraw(attributes: Mapping[str, object]) -> bool:

@@ -75,8 +75,19 @@ class Operation(IntEnum):
 #: Out-of-band tags: the attribute carries no value, decoded as None.
 OUT_OF_BAND = frozenset({Tag.UNSUPPORTED, Tag.UNKNOWN, Tag.NO_VALUE})
 #: Tags whose value is a UTF-8 string (the language-qualified ones are decoded to their text only).
-STRING_TAGS = frozenset({Tag.TEXT, Tag.NAME, Tag.KEYWORD, Tag.URI, Tag.URI_SCHEME, Tag.CHARSET, Tag.LANGUAGE,
-                         Tag.MIME_TYPE, Tag.MEMBER_NAME})
+STRING_TAGS = frozenset(
+    {
+        Tag.TEXT,
+        Tag.NAME,
+        Tag.KEYWORD,
+        Tag.URI,
+        Tag.URI_SCHEME,
+        Tag.CHARSET,
+        Tag.LANGUAGE,
+        Tag.MIME_TYPE,
+        Tag.MEMBER_NAME,
+    }
+)
 #: Status codes below this are successes (0x0000-0x00FF), RFC 8011 section 4.1.6.
 SUCCESS_LIMIT = 0x0100
 #: RFC 8011 names of the status codes the driver meets, for messages.
@@ -167,7 +178,9 @@ class _Writer:
 
     def item(self, tag: int, name: str, value: bytes) -> None:
         encoded = name.encode()
-        self.parts.append(struct.pack(">BH", tag, len(encoded)) + encoded + struct.pack(">H", len(value)) + value)
+        self.parts.append(
+            struct.pack(">BH", tag, len(encoded)) + encoded + struct.pack(">H", len(value)) + value
+        )
 
 
 def encode(message: Message) -> bytes:
@@ -221,8 +234,20 @@ def _encode_date(moment: dt.datetime) -> bytes:
     offset = moment.utcoffset() or dt.timedelta(0)
     minutes = int(offset.total_seconds() // 60)
     sign = b"+" if minutes >= 0 else b"-"
-    return struct.pack(">HBBBBBB", moment.year, moment.month, moment.day, moment.hour, moment.minute,
-                       moment.second, moment.microsecond // 100_000) + sign + bytes(divmod(abs(minutes), 60))
+    return (
+        struct.pack(
+            ">HBBBBBB",
+            moment.year,
+            moment.month,
+            moment.day,
+            moment.hour,
+            moment.minute,
+            moment.second,
+            moment.microsecond // 100_000,
+        )
+        + sign
+        + bytes(divmod(abs(minutes), 60))
+    )
 
 
 def _decode_date(data: bytes) -> dt.datetime:
@@ -249,7 +274,7 @@ def _decode_value(tag: int, data: bytes) -> object:
     if tag in (Tag.TEXT_WITH_LANGUAGE, Tag.NAME_WITH_LANGUAGE):
         language_length = struct.unpack(">H", data[:2])[0]
         text_at = 2 + language_length
-        return data[text_at + 2: text_at + 2 + struct.unpack(">H", data[text_at:text_at + 2])[0]].decode()
+        return data[text_at + 2 : text_at + 2 + struct.unpack(">H", data[text_at : text_at + 2])[0]].decode()
     if tag in STRING_TAGS:
         return data.decode(errors="replace")
     return bytes(data)
@@ -265,7 +290,7 @@ class _Reader:
     def take(self, count: int) -> bytes:
         if self.at + count > len(self.data):
             raise IppDecodeError(f"message ends at byte {len(self.data)}, {count} more expected at {self.at}")
-        chunk = self.data[self.at:self.at + count]
+        chunk = self.data[self.at : self.at + count]
         self.at += count
         return chunk
 
@@ -289,7 +314,7 @@ def decode(data: bytes) -> tuple[Message, bytes]:
         if tag > 0x0F:
             raise IppDecodeError(f"value tag 0x{tag:02X} outside any attribute group at byte {read.at - 1}")
         groups.append((tag, tuple(_read_group(read))))
-    return Message(code, request_id, tuple(groups), (major, minor)), data[read.at:]
+    return Message(code, request_id, tuple(groups), (major, minor)), data[read.at :]
 
 
 def _read_group(read: _Reader) -> list[Attribute]:
@@ -326,12 +351,19 @@ def _read_collection(read: _Reader) -> dict[str, object]:
             members[current] = decoded
 
 
-def request(operation: int, request_id: int, printer_uri: str, *operation_attributes: Attribute,
-            job: Iterable[Attribute] = ()) -> Message:
+def request(
+    operation: int,
+    request_id: int,
+    printer_uri: str,
+    *operation_attributes: Attribute,
+    job: Iterable[Attribute] = (),
+) -> Message:
     """A request with the attributes every request starts with (charset, language, printer-uri)."""
-    head = (attr("attributes-charset", Tag.CHARSET, "utf-8"),
-            attr("attributes-natural-language", Tag.LANGUAGE, "en"),
-            attr("printer-uri", Tag.URI, printer_uri))
+    head = (
+        attr("attributes-charset", Tag.CHARSET, "utf-8"),
+        attr("attributes-natural-language", Tag.LANGUAGE, "en"),
+        attr("printer-uri", Tag.URI, printer_uri),
+    )
     groups = [(GroupTag.OPERATION, head + operation_attributes)]
     job = tuple(job)
     if job:

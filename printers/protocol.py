@@ -124,7 +124,9 @@ class JobTicket:
         if self.copies < 1:
             raise InvalidTicket(self.job_id, f"copies is {self.copies}, it must be at least 1")
         if self.sides not in PAGES_PER_SHEET:
-            raise InvalidTicket(self.job_id, f"sides {self.sides!r} is not one of {', '.join(PAGES_PER_SHEET)}")
+            raise InvalidTicket(
+                self.job_id, f"sides {self.sides!r} is not one of {', '.join(PAGES_PER_SHEET)}"
+            )
 
 
 @dataclass(frozen=True)

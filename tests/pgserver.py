@@ -43,13 +43,27 @@ class PostgresServer:
             self.as_user = ["runuser", "-u", "postgres", "--"]
 
     def _run(self, *args: str) -> None:
-        subprocess.run(self.as_user + [str(self.bin / args[0]), *args[1:]], check=True, capture_output=True,
-                       timeout=120, cwd=self.root)
+        subprocess.run(
+            self.as_user + [str(self.bin / args[0]), *args[1:]],
+            check=True,
+            capture_output=True,
+            timeout=120,
+            cwd=self.root,
+        )
 
     def start(self) -> str:
         self._run("initdb", "-D", str(self.data), "-U", "plant", "--auth=trust", "-E", "UTF8")
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-o",
-                  f"-p {self.port} -h 127.0.0.1 -k {self.root} -c fsync=off", "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "-o",
+            f"-p {self.port} -h 127.0.0.1 -k {self.root} -c fsync=off",
+            "start",
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with socket.socket() as sock:

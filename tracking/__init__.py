@@ -5,7 +5,15 @@ Takes and returns plain values (strings, NumPy arrays, dataclasses); never impor
 """
 
 from tracking.control_code import ControlCode, format_control, parse_control
-from tracking.errors import ControlCodeError, InvalidIdentifier, InvalidIdentifierPart, SymbolError, TrackingError
+from tracking.errors import (
+    ControlCodeError,
+    InvalidIdentifier,
+    InvalidIdentifierPart,
+    RasterError,
+    ScanError,
+    SymbolError,
+    TrackingError,
+)
 from tracking.ids import (
     IdentifierKind,
     is_valid_ru14,
@@ -30,8 +38,15 @@ from tracking.postage import (
     encode_mark,
     piece_mass_g,
 )
-from tracking.errors import RasterError, ScanError
-from tracking.raster import Stamp, pack_bits, render_symbol, scale_modules, stamp_gray, stamp_packed, threshold_pack
+from tracking.raster import (
+    Stamp,
+    pack_bits,
+    render_symbol,
+    scale_modules,
+    stamp_gray,
+    stamp_packed,
+    threshold_pack,
+)
 from tracking.symbols import code128, code128_many, datamatrix, datamatrix_many, qr, qr_many
 
 __all__ = [

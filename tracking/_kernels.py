@@ -28,7 +28,10 @@ def scale_modules(matrix, px_per_module, quiet_modules):  # pragma: no cover - c
     """Blow each module up to a ``px_per_module`` square and surround the symbol with a light quiet zone."""
     rows, cols = matrix.shape
     offset = quiet_modules * px_per_module
-    out = np.zeros(((rows + 2 * quiet_modules) * px_per_module, (cols + 2 * quiet_modules) * px_per_module), dtype=np.bool_)
+    out = np.zeros(
+        ((rows + 2 * quiet_modules) * px_per_module, (cols + 2 * quiet_modules) * px_per_module),
+        dtype=np.bool_,
+    )
     for r in range(rows):
         for c in range(cols):
             if matrix[r, c]:

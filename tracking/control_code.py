@@ -79,11 +79,14 @@ def _check_extras(selects: str, flags: str) -> None:
     if not isinstance(selects, str) or not _SELECTS_PATTERN.match(selects):
         raise ControlCodeError(selects, "selects must be feeder digits 1-9, each once, ascending (e.g. '13')")
     if not isinstance(flags, str) or not _FLAGS_PATTERN.match(flags):
-        raise ControlCodeError(flags, "flags must be capital letters, each once, in alphabetical order (e.g. 'DR')")
+        raise ControlCodeError(
+            flags, "flags must be capital letters, each once, in alphabetical order (e.g. 'DR')"
+        )
 
 
-def format_control(job: str, piece: str, sheet: int, of: int, selects: str | None = None,
-                   flags: str | None = None) -> str:
+def format_control(
+    job: str, piece: str, sheet: int, of: int, selects: str | None = None, flags: str | None = None
+) -> str:
     """Return the control code text for sheet ``sheet`` of ``of`` (1 ≤ sheet ≤ of) of piece ``piece`` in job ``job``.
 
     With ``selects`` or ``flags`` given (even empty) the five-field form ``job|piece|i/n|selects|flags`` is
@@ -95,7 +98,9 @@ def format_control(job: str, piece: str, sheet: int, of: int, selects: str | Non
         if isinstance(value, bool) or not isinstance(value, int):
             raise ControlCodeError(value, f"the {name} number must be an integer")
     if not 1 <= sheet <= of:
-        raise ControlCodeError(f"{sheet}/{of}", "the sheet number must be between 1 and the piece's sheet count")
+        raise ControlCodeError(
+            f"{sheet}/{of}", "the sheet number must be between 1 and the piece's sheet count"
+        )
     extended = selects is not None or flags is not None
     selects, flags = selects or "", flags or ""
     _check_extras(selects, flags)
@@ -112,8 +117,11 @@ def parse_control(text: str) -> ControlCode:
         raise ControlCodeError(text, f"expected text, got {type(text).__name__}")
     fields = text.split(SEPARATOR)
     if len(fields) not in (3, 5):
-        raise ControlCodeError(text, f"expected 3 fields job|piece|i/n or 5 fields job|piece|i/n|selects|flags "
-                                     f"separated by {SEPARATOR!r}, found {len(fields)}")
+        raise ControlCodeError(
+            text,
+            f"expected 3 fields job|piece|i/n or 5 fields job|piece|i/n|selects|flags "
+            f"separated by {SEPARATOR!r}, found {len(fields)}",
+        )
     job, piece, position = fields[:3]
     selects, flags = fields[3:] if len(fields) == 5 else ("", "")
     _check_extras(selects, flags)

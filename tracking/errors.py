@@ -21,7 +21,9 @@ class InvalidIdentifier(TrackingError):
     def __init__(self, identifier: object, reason: str) -> None:
         self.identifier = identifier
         self.reason = reason
-        super().__init__(f"Tracking id {identifier!r} is invalid: {reason}. Correct the id or the id range it came from.")
+        super().__init__(
+            f"Tracking id {identifier!r} is invalid: {reason}. Correct the id or the id range it came from."
+        )
 
 
 class InvalidIdentifierPart(TrackingError):
@@ -34,7 +36,9 @@ class InvalidIdentifierPart(TrackingError):
         self.part = part
         self.value = value
         self.reason = reason
-        super().__init__(f"Cannot build a tracking id: {part} {value!r} {reason}. Check the configured id range.")
+        super().__init__(
+            f"Cannot build a tracking id: {part} {value!r} {reason}. Check the configured id range."
+        )
 
 
 class SymbolError(TrackingError):
@@ -48,7 +52,9 @@ class SymbolError(TrackingError):
         self.text = text
         self.reason = reason
         shown = text if len(text) <= 40 else text[:37] + "..."
-        super().__init__(f"Cannot encode {shown!r} as {symbology}: {reason}. Shorten the text or restrict it to characters the symbology supports.")
+        super().__init__(
+            f"Cannot encode {shown!r} as {symbology}: {reason}. Shorten the text or restrict it to characters the symbology supports."
+        )
 
 
 class ControlCodeError(TrackingError):

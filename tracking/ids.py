@@ -183,5 +183,6 @@ def validate(text: str) -> IdentifierKind:
         validate_ru14(text)
         return IdentifierKind.RU14
     raise InvalidIdentifier(
-        text, f"length is {len(text)}, expected {S10_LENGTH} (UPU S10) or {RU14_LENGTH} (Russian domestic) characters"
+        text,
+        f"length is {len(text)}, expected {S10_LENGTH} (UPU S10) or {RU14_LENGTH} (Russian domestic) characters",
     )

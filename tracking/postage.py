@@ -46,7 +46,9 @@ MAX_FIELD_BYTES = 64
 #: Hours after issue within which a prepaid piece must be handed in; later its mark is annulled.
 HAND_IN_HOURS = 72
 
-_FIXED = struct.Struct(">2sB4sIIIIx3s")  # x: one reserved zero byte keeps the currency aligned and future flags free
+_FIXED = struct.Struct(
+    ">2sB4sIIIIx3s"
+)  # x: one reserved zero byte keeps the currency aligned and future flags free
 _FIXED_SIZE = _FIXED.size
 
 
@@ -61,7 +63,9 @@ class MarkUnreadable(PostageError):
         self.text = text
         self.reason = reason
         shown = text if not isinstance(text, str) or len(text) <= 40 else text[:37] + "..."
-        super().__init__(f"Postage mark {shown!r} cannot be read: {reason}. Scan the mark again or refuse the item.")
+        super().__init__(
+            f"Postage mark {shown!r} cannot be read: {reason}. Scan the mark again or refuse the item."
+        )
 
 
 class MarkSignatureInvalid(PostageError):
@@ -70,8 +74,10 @@ class MarkSignatureInvalid(PostageError):
     def __init__(self, key_id: str, reason: str) -> None:
         self.key_id = key_id
         self.reason = reason
-        super().__init__(f"Postage mark signed with key {key_id} failed verification: {reason}. "
-                         "Refuse the item; if the plant rotated its key, configure the new public key.")
+        super().__init__(
+            f"Postage mark signed with key {key_id} failed verification: {reason}. "
+            "Refuse the item; if the plant rotated its key, configure the new public key."
+        )
 
 
 class MassAboveTopBand(PostageError):
@@ -81,8 +87,10 @@ class MassAboveTopBand(PostageError):
         self.mass_g = mass_g
         self.top_g = top_g
         self.mail_class = mail_class
-        super().__init__(f"A {mail_class} piece of {mass_g:g} g is above the top tariff band ({top_g:g} g); "
-                         "split the letter, send it as a parcel, or add a heavier band to the tariff table.")
+        super().__init__(
+            f"A {mail_class} piece of {mass_g:g} g is above the top tariff band ({top_g:g} g); "
+            "split the letter, send it as a parcel, or add a heavier band to the tariff table."
+        )
 
 
 class InvalidMarkField(PostageError):
@@ -154,16 +162,32 @@ def _u32(name: str, value: int) -> int:
 
 def payload_bytes(payload: MarkPayload, signer_key_id: str) -> bytes:
     """The signed part of a version-1 mark (everything but the signature)."""
-    if not (len(payload.currency) == 3 and payload.currency.isascii() and payload.currency.isalpha()
-            and payload.currency.isupper()):
-        raise InvalidMarkField("currency", payload.currency, "must be an ISO 4217 code of three capital letters")
-    if not (isinstance(payload.mass_g, (int, float)) and math.isfinite(payload.mass_g) and payload.mass_g >= 0):
+    if not (
+        len(payload.currency) == 3
+        and payload.currency.isascii()
+        and payload.currency.isalpha()
+        and payload.currency.isupper()
+    ):
+        raise InvalidMarkField(
+            "currency", payload.currency, "must be an ISO 4217 code of three capital letters"
+        )
+    if not (
+        isinstance(payload.mass_g, (int, float)) and math.isfinite(payload.mass_g) and payload.mass_g >= 0
+    ):
         raise InvalidMarkField("mass_g", payload.mass_g, "must be a finite mass of 0 g or more")
-    fixed = _FIXED.pack(MARK_MAGIC, MARK_VERSION, bytes.fromhex(signer_key_id), _u32("issued_at", payload.issued_at),
-                        _u32("mass", round(payload.mass_g * 10)), _u32("band_g", payload.band_g),
-                        _u32("tariff_minor", payload.tariff_minor), payload.currency.encode("ascii"))
-    return fixed + b"".join(_field_bytes(n, getattr(payload, n))
-                            for n in ("office", "mail_class", "piece_id", "tracking_id"))
+    fixed = _FIXED.pack(
+        MARK_MAGIC,
+        MARK_VERSION,
+        bytes.fromhex(signer_key_id),
+        _u32("issued_at", payload.issued_at),
+        _u32("mass", round(payload.mass_g * 10)),
+        _u32("band_g", payload.band_g),
+        _u32("tariff_minor", payload.tariff_minor),
+        payload.currency.encode("ascii"),
+    )
+    return fixed + b"".join(
+        _field_bytes(n, getattr(payload, n)) for n in ("office", "mail_class", "piece_id", "tracking_id")
+    )
 
 
 def encode_mark(payload: MarkPayload, private_key: Ed25519PrivateKey) -> str:
@@ -179,10 +203,13 @@ def _unpack(text: object) -> tuple[MarkPayload, str, bytes, bytes]:
         raise MarkUnreadable(text, f"a mark is text, not {type(text).__name__}")
     if not text.startswith(MARK_PREFIX):
         if text.startswith("PM") and text[2:3].isdigit():
-            raise MarkUnreadable(text, f"mark version {text[2:text.find(':')] or '?'} is not supported here; "
-                                       f"this reader knows version {MARK_VERSION}")
+            raise MarkUnreadable(
+                text,
+                f"mark version {text[2 : text.find(':')] or '?'} is not supported here; "
+                f"this reader knows version {MARK_VERSION}",
+            )
         raise MarkUnreadable(text, f"it does not start with {MARK_PREFIX!r}")
-    body32 = text[len(MARK_PREFIX):]
+    body32 = text[len(MARK_PREFIX) :]
     try:
         raw = base64.b32decode(body32 + "=" * (-len(body32) % 8))
     except (binascii.Error, ValueError):
@@ -195,12 +222,14 @@ def _unpack(text: object) -> tuple[MarkPayload, str, bytes, bytes]:
     body, signature = raw[:-SIGNATURE_LENGTH], raw[-SIGNATURE_LENGTH:]
     magic, version, kid, issued, mass_dg, band, tariff, currency = _FIXED.unpack_from(body)
     if magic != MARK_MAGIC or version != MARK_VERSION:
-        raise MarkUnreadable(text, f"its header says {magic!r} version {version}, expected {MARK_MAGIC!r} "
-                                   f"version {MARK_VERSION}")
+        raise MarkUnreadable(
+            text,
+            f"its header says {magic!r} version {version}, expected {MARK_MAGIC!r} version {MARK_VERSION}",
+        )
     fields, offset = [], _FIXED_SIZE
     for name in ("office", "mail_class", "piece_id", "tracking_id"):
         length = body[offset] if offset < len(body) else 0
-        chunk = body[offset + 1: offset + 1 + length]
+        chunk = body[offset + 1 : offset + 1 + length]
         if length == 0 or len(chunk) != length:
             raise MarkUnreadable(text, f"its {name} field is missing or cut short")
         try:
@@ -214,14 +243,23 @@ def _unpack(text: object) -> tuple[MarkPayload, str, bytes, bytes]:
         currency_text = currency.decode("ascii")
     except UnicodeDecodeError:
         raise MarkUnreadable(text, "its currency is not ASCII") from None
-    payload = MarkPayload(piece_id=fields[2], tracking_id=fields[3], office=fields[0], mail_class=fields[1],
-                          mass_g=mass_dg / 10, band_g=band, tariff_minor=tariff, currency=currency_text,
-                          issued_at=issued)
+    payload = MarkPayload(
+        piece_id=fields[2],
+        tracking_id=fields[3],
+        office=fields[0],
+        mail_class=fields[1],
+        mass_g=mass_dg / 10,
+        band_g=band,
+        tariff_minor=tariff,
+        currency=currency_text,
+        issued_at=issued,
+    )
     return payload, kid.hex(), body, signature
 
 
-def decode_and_verify(text: str,
-                      public_key: Ed25519PublicKey | Mapping[str, Ed25519PublicKey]) -> MarkPayload:
+def decode_and_verify(
+    text: str, public_key: Ed25519PublicKey | Mapping[str, Ed25519PublicKey]
+) -> MarkPayload:
     """Read a mark's text and verify its signature; return its payload.
 
     ``public_key`` is the plant's verification key, or a mapping of key id → key when several are valid (key
@@ -237,8 +275,9 @@ def verify_mark(text: str, public_key: Ed25519PublicKey | Mapping[str, Ed25519Pu
     keys = public_key if isinstance(public_key, Mapping) else {key_id(public_key): public_key}
     key = keys.get(kid)
     if key is None:
-        raise MarkSignatureInvalid(kid, f"no configured public key has id {kid} "
-                                        f"(known: {', '.join(sorted(keys)) or 'none'})")
+        raise MarkSignatureInvalid(
+            kid, f"no configured public key has id {kid} (known: {', '.join(sorted(keys)) or 'none'})"
+        )
     try:
         key.verify(signature, body)
     except InvalidSignature:
@@ -251,8 +290,9 @@ def read_unverified(text: str) -> MarkPayload:
     return _unpack(text)[0]
 
 
-def piece_mass_g(sheets: int, paper_gsm: float, sheet_area_m2: float, envelope_g: float,
-                 inserts_g: float = 0.0) -> float:
+def piece_mass_g(
+    sheets: int, paper_gsm: float, sheet_area_m2: float, envelope_g: float, inserts_g: float = 0.0
+) -> float:
     """Mass of a piece in grams: ``sheets × paper_gsm × sheet_area_m2 + envelope_g + inserts_g``, to 0.1 g."""
     if sheets < 0:
         raise ValueError(f"sheets must not be negative, got {sheets}")
@@ -280,13 +320,16 @@ def new_signing_key() -> Ed25519PrivateKey:
 
 def private_key_pem(private_key: Ed25519PrivateKey) -> bytes:
     """The private key as unencrypted PKCS#8 PEM (store it readable by the plant's user only)."""
-    return private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                     serialization.NoEncryption())
+    return private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def public_key_pem(public_key: Ed25519PublicKey) -> bytes:
     """The public key as SubjectPublicKeyInfo PEM, for acceptance stations."""
-    return public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def load_private_key(pem: bytes) -> Ed25519PrivateKey:
@@ -294,11 +337,15 @@ def load_private_key(pem: bytes) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as exc:
-        raise PostageError(f"The postage signing key is not an unencrypted PEM private key ({exc}); "
-                           "generate one with `plant postage keygen`.") from None
+        raise PostageError(
+            f"The postage signing key is not an unencrypted PEM private key ({exc}); "
+            "generate one with `plant postage keygen`."
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise PostageError(f"The postage signing key is a {type(key).__name__}, not Ed25519; "
-                           "generate one with `plant postage keygen`.")
+        raise PostageError(
+            f"The postage signing key is a {type(key).__name__}, not Ed25519; "
+            "generate one with `plant postage keygen`."
+        )
     return key
 
 
@@ -307,9 +354,13 @@ def load_public_key(pem: bytes) -> Ed25519PublicKey:
     try:
         key = serialization.load_pem_public_key(pem)
     except (ValueError, TypeError) as exc:
-        raise PostageError(f"The postage verification key is not a PEM public key ({exc}); "
-                           "export it with `plant postage public-key`.") from None
+        raise PostageError(
+            f"The postage verification key is not a PEM public key ({exc}); "
+            "export it with `plant postage public-key`."
+        ) from None
     if not isinstance(key, Ed25519PublicKey):
-        raise PostageError(f"The postage verification key is a {type(key).__name__}, not Ed25519; "
-                           "export the plant's key with `plant postage public-key`.")
+        raise PostageError(
+            f"The postage verification key is a {type(key).__name__}, not Ed25519; "
+            "export the plant's key with `plant postage public-key`."
+        )
     return key

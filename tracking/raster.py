@@ -32,9 +32,15 @@ DEFAULT_THRESHOLD = 128
 def _as_bool_2d(array: np.ndarray, name: str) -> np.ndarray:
     array = np.asarray(array)
     if array.ndim != 2:
-        raise RasterError(name, f"{array.dtype}{array.shape}", f"must be a 2-D array, got {array.ndim} dimension(s)")
+        raise RasterError(
+            name, f"{array.dtype}{array.shape}", f"must be a 2-D array, got {array.ndim} dimension(s)"
+        )
     if array.dtype != np.bool_:
-        raise RasterError(name, f"{array.dtype}{array.shape}", f"must be a bool array (True = dark), got dtype {array.dtype}")
+        raise RasterError(
+            name,
+            f"{array.dtype}{array.shape}",
+            f"must be a bool array (True = dark), got dtype {array.dtype}",
+        )
     return np.ascontiguousarray(array)
 
 
@@ -60,8 +66,15 @@ def mm_to_px(length_mm: float, dpi: float) -> float:
     return length_mm * dpi / MM_PER_INCH
 
 
-def render_symbol(matrix: np.ndarray, dpi: float, module_mm: float, *, quiet_modules: int | None = None,
-                  bar_width_reduction_mm: float = 0.0, bar_height_mm: float | None = None) -> np.ndarray:
+def render_symbol(
+    matrix: np.ndarray,
+    dpi: float,
+    module_mm: float,
+    *,
+    quiet_modules: int | None = None,
+    bar_width_reduction_mm: float = 0.0,
+    bar_height_mm: float | None = None,
+) -> np.ndarray:
     """Render a module matrix as a device bitmap (True = dark) at ``dpi`` with its quiet zone.
 
     Module sizes need not be whole pixels: module edges are placed at rounded device coordinates, so modules
@@ -75,13 +88,22 @@ def render_symbol(matrix: np.ndarray, dpi: float, module_mm: float, *, quiet_mod
         raise RasterError("dpi and module_mm", (dpi, module_mm), "must both be positive")
     module_px = mm_to_px(module_mm, dpi)
     if module_px < 1:
-        raise RasterError("module_mm", module_mm, f"is {module_px:.2f} px at {dpi} dpi; a module needs at least 1 px")
+        raise RasterError(
+            "module_mm", module_mm, f"is {module_px:.2f} px at {dpi} dpi; a module needs at least 1 px"
+        )
     reduction = int(np.floor(mm_to_px(bar_width_reduction_mm, dpi) + 0.5))
     if not 0 <= reduction < module_px:
-        raise RasterError("bar_width_reduction_mm", bar_width_reduction_mm,
-                          f"is {reduction} px at {dpi} dpi; it must be ≥ 0 and below the module size ({module_px:.2f} px)")
+        raise RasterError(
+            "bar_width_reduction_mm",
+            bar_width_reduction_mm,
+            f"is {reduction} px at {dpi} dpi; it must be ≥ 0 and below the module size ({module_px:.2f} px)",
+        )
     linear = matrix.shape[0] == 1
-    quiet = (DEFAULT_QUIET_LINEAR if linear else DEFAULT_QUIET_2D) if quiet_modules is None else int(quiet_modules)
+    quiet = (
+        (DEFAULT_QUIET_LINEAR if linear else DEFAULT_QUIET_2D)
+        if quiet_modules is None
+        else int(quiet_modules)
+    )
     if quiet < 0:
         raise RasterError("quiet_modules", quiet_modules, "must not be negative")
     if linear:
@@ -90,7 +112,7 @@ def render_symbol(matrix: np.ndarray, dpi: float, module_mm: float, *, quiet_mod
         # The reduction is horizontal only: a one-row symbol's bars have no light neighbour above or below.
         height_px = float(np.floor(mm_to_px(bar_height_mm, dpi) + 0.5)) + reduction
         bitmap = _kernels.render_modules(matrix, module_px, height_px, quiet, 0, reduction)
-        return np.ascontiguousarray(bitmap[reduction // 2:bitmap.shape[0] - (reduction - reduction // 2)])
+        return np.ascontiguousarray(bitmap[reduction // 2 : bitmap.shape[0] - (reduction - reduction // 2)])
     return _kernels.render_modules(matrix, module_px, module_px, quiet, quiet, reduction)
 
 
@@ -112,11 +134,17 @@ def _batch(stamps: Iterable[Stamp]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     sizes = np.array([b.size for b in bitmaps], dtype=np.int64)
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
     flat = np.concatenate(bitmaps) if bitmaps else np.zeros(0, dtype=np.bool_)
-    return (flat, np.array(shapes, dtype=np.int64).reshape(-1, 2), starts,
-            np.array(positions, dtype=np.int64).reshape(-1, 2))
+    return (
+        flat,
+        np.array(shapes, dtype=np.int64).reshape(-1, 2),
+        starts,
+        np.array(positions, dtype=np.int64).reshape(-1, 2),
+    )
 
 
-def stamp_gray(page: np.ndarray, stamps: Iterable[Stamp], *, ink: int = INK, paper: int = PAPER) -> np.ndarray:
+def stamp_gray(
+    page: np.ndarray, stamps: Iterable[Stamp], *, ink: int = INK, paper: int = PAPER
+) -> np.ndarray:
     """Paint bitmaps opaquely into an 8-bit page in place (dark → ``ink``, light → ``paper``); return the page.
 
     Opaque because a symbol's quiet zone must be clear whatever was under it. Parts outside the page are
@@ -131,7 +159,11 @@ def stamp_gray(page: np.ndarray, stamps: Iterable[Stamp], *, ink: int = INK, pap
 def stamp_packed(packed: np.ndarray, width: int, stamps: Iterable[Stamp]) -> np.ndarray:
     """Paint bitmaps opaquely into a packed 1-bit page of ``width`` pixels (PDF rows) in place; return it."""
     if packed.ndim != 2 or packed.dtype != np.uint8 or packed.shape[1] != (width + 7) // 8:
-        raise RasterError("packed", f"{packed.dtype}{packed.shape}", f"must be uint8 rows of {(width + 7) // 8} bytes for width {width}")
+        raise RasterError(
+            "packed",
+            f"{packed.dtype}{packed.shape}",
+            f"must be uint8 rows of {(width + 7) // 8} bytes for width {width}",
+        )
     _kernels.stamp_packed(packed, int(width), *_batch(stamps))
     return packed
 

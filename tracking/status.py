@@ -24,8 +24,12 @@ class Status:
 #: Every receipt status, in lifecycle order.
 STATUSES: tuple[Status, ...] = (
     Status("RECEIVED", "accepted by the plant, waiting for pre-flight and routing", False),
-    Status("REJECTED", "refused by pre-flight or intake; the reason says what is wrong", True,
-           "fix what the reason names and submit the letter again"),
+    Status(
+        "REJECTED",
+        "refused by pre-flight or intake; the reason says what is wrong",
+        True,
+        "fix what the reason names and submit the letter again",
+    ),
     Status("DIGITAL", "being delivered to the recipient's digital mailbox", False),
     Status("DELIVERED_DIGITAL", "delivered to the recipient's digital mailbox", True),
     Status("PRINT_READY", "going to print; waiting to be planned into a print job", False),
@@ -39,10 +43,18 @@ STATUSES: tuple[Status, ...] = (
     Status("CANCELLED", "cancelled before printing", True),
     Status("SPOILED", "spoiled in print or insertion; it is reprinted with the same tracking id", False),
     Status("PULLED", "taken out of production by an operator", True, "ask the plant's operators"),
-    Status("FAILED", "could not be produced; the reason says why", True,
-           "read the reason; resubmit the letter once it is fixed"),
-    Status("UNACCOUNTED", "not accounted for by the inserter; being reconciled by hand, never assumed delivered",
-           True, "wait for the plant's reconciliation or ask its operators"),
+    Status(
+        "FAILED",
+        "could not be produced; the reason says why",
+        True,
+        "read the reason; resubmit the letter once it is fixed",
+    ),
+    Status(
+        "UNACCOUNTED",
+        "not accounted for by the inserter; being reconciled by hand, never assumed delivered",
+        True,
+        "wait for the plant's reconciliation or ask its operators",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in STATUSES}

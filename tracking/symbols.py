@@ -64,7 +64,9 @@ _LOCAL = threading.local()
 #: Each byte value's 8 modules, least significant bit first (libzint's order), as the 8 bytes (0 or 1) of one
 #: uint64: ``_BYTE_MODULES.take(packed).view(np.bool_)`` unpacks a row. Built by viewing the unpacked bytes, so
 #: the words hold them in memory order whatever the machine's byte order.
-_BYTE_MODULES = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").view(np.uint64)[:, 0]
+_BYTE_MODULES = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").view(
+    np.uint64
+)[:, 0]
 
 
 def _new_symbol(kind: _Kind) -> tuple[zint.Symbol, np.ndarray, np.ndarray]:
@@ -140,7 +142,9 @@ def _encode(kind: _Kind, text: str) -> np.ndarray:
         # The table look-up yields whole bytes of modules; the (1, width) array is the leading part of them.
         return np.ndarray((1, width), np.bool_, _BYTE_MODULES.take(cells[: (width + 7) // 8]))
     # Square: ``width`` rows. libzint stores each row as bits, least significant bit first (its module_is_set macro).
-    return np.unpackbits(data[:width, : (width + 7) // 8], axis=1, count=width, bitorder="little").view(np.bool_)
+    return np.unpackbits(data[:width, : (width + 7) // 8], axis=1, count=width, bitorder="little").view(
+        np.bool_
+    )
 
 
 def _encode_many(kind: _Kind, texts: Iterable[str]) -> list[np.ndarray]:
@@ -169,7 +173,7 @@ def _encode_many(kind: _Kind, texts: Iterable[str]) -> list[np.ndarray]:
     out = []
     row = 0
     for rows, width in shapes:
-        out.append(bits[row:row + rows, :width])
+        out.append(bits[row : row + rows, :width])
         row += rows
     return out
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from plant.errors import ConfigError
 
@@ -16,7 +17,9 @@ from plant.errors import ConfigError
 def _build(cls: type, raw: Any, prefix: str) -> Any:
     """Build dataclass ``cls`` from the mapping ``raw``, refusing unknown keys and ill-typed values."""
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{prefix.rstrip('.') or 'the file'} must be a table of keys.", key=prefix.rstrip("."))
+        raise ConfigError(
+            f"{prefix.rstrip('.') or 'the file'} must be a table of keys.", key=prefix.rstrip(".")
+        )
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     unknown = sorted(set(raw) - set(fields))
@@ -59,7 +62,11 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"{key} = {value!r}: use true or false.", key=key)
         return value
     if hint in (int, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (hint is int and isinstance(value, float)):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (hint is int and isinstance(value, float))
+        ):
             kind = "a whole number" if hint is int else "a number"
             raise ConfigError(f"{key} = {value!r}: use {kind}.", key=key)
         return hint(value)
@@ -67,4 +74,6 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"{key} = {value!r}: use a string.", key=key)
         return value
-    raise ConfigError(f"{key} has an unsupported type {hint}.", key=key)  # pragma: no cover - programmer error
+    raise ConfigError(
+        f"{key} has an unsupported type {hint}.", key=key
+    )  # pragma: no cover - programmer error

@@ -202,8 +202,12 @@ class WeightBandConfig:
 
 #: Example tariff table shipped as the default; currency XXX ("no currency") until a real one is configured.
 DEFAULT_WEIGHT_BANDS = (
-    WeightBandConfig(20, "1.00"), WeightBandConfig(50, "1.50"), WeightBandConfig(100, "2.00"),
-    WeightBandConfig(250, "3.00"), WeightBandConfig(500, "4.50"), WeightBandConfig(1000, "6.00"),
+    WeightBandConfig(20, "1.00"),
+    WeightBandConfig(50, "1.50"),
+    WeightBandConfig(100, "2.00"),
+    WeightBandConfig(250, "3.00"),
+    WeightBandConfig(500, "4.50"),
+    WeightBandConfig(1000, "6.00"),
     WeightBandConfig(2000, "9.00"),
 )
 

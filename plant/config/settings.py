@@ -11,18 +11,38 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from plant.config.loader import _build
 from plant.config.sections import (
-    SWEEP_INTERVAL_MAX_S, SWEEP_INTERVAL_MIN_S, WEB_REFRESH_MAX_S, WEB_REFRESH_MIN_S, IdKind, IdRangeConfig,
-    InserterConfig, IntakeConfig, LogFormat, MarksConfig, MassConfig, PostageConfig, PrinterConfig, PrinterDriver,
-    QaConfig, SweepsConfig, TrackingConfig, WebConfig,
+    LAYOUT_SHEETS,
+    REPLAN_AFTER_MAX_S,
+    REPLAN_AFTER_MIN_S,
+    SWEEP_INTERVAL_MAX_S,
+    SWEEP_INTERVAL_MIN_S,
+    WEB_REFRESH_MAX_S,
+    WEB_REFRESH_MIN_S,
+    DuplexMode,
+    IdKind,
+    IdRangeConfig,
+    InserterConfig,
+    IntakeConfig,
+    LogFormat,
+    MarksConfig,
+    MassConfig,
+    PlanConfig,
+    PostageConfig,
+    PrinterConfig,
+    PrinterDriver,
+    PrinterLayout,
+    QaConfig,
+    SweepsConfig,
+    TrackingConfig,
+    WebConfig,
 )
-from plant.config.sections import REPLAN_AFTER_MAX_S, REPLAN_AFTER_MIN_S, PlanConfig
-from plant.config.sections import LAYOUT_SHEETS, DuplexMode, PrinterLayout
 from plant.errors import ConfigError
 
 #: Name of the configuration file looked for in the working directory when no ``--config`` is given.
@@ -82,9 +102,11 @@ class Settings:
         clear zones and the inserter's camera all use this one answer."""
         from imposition import MarkLayout, Rect
 
-        return MarkLayout(control_zone=Rect.from_mm(*self.marks.control_zone_mm),
-                          tracking_zone=Rect.from_mm(*self.marks.tracking_zone_mm),
-                          postage_zone=Rect.from_mm(*self.marks.postage_zone_mm))
+        return MarkLayout(
+            control_zone=Rect.from_mm(*self.marks.control_zone_mm),
+            tracking_zone=Rect.from_mm(*self.marks.tracking_zone_mm),
+            postage_zone=Rect.from_mm(*self.marks.postage_zone_mm),
+        )
 
     def printer(self, name: str) -> PrinterConfig | None:
         """The configuration of printer ``name`` (None when the fleet has no such printer)."""
@@ -96,8 +118,12 @@ class Settings:
         from imposition import Duplex, Layout, Scheme, SheetSize
 
         duplex = Duplex.NONE if printer.duplex is DuplexMode.SIMPLEX else Duplex(printer.duplex.value)
-        return Layout(Scheme(printer.layout.value), SheetSize(printer.sheet_name.value), duplex,
-                      stack_depth=printer.stack_depth)
+        return Layout(
+            Scheme(printer.layout.value),
+            SheetSize(printer.sheet_name.value),
+            duplex,
+            stack_depth=printer.stack_depth,
+        )
 
     # ---- derived places -------------------------------------------------------------------------------------
     @property
@@ -149,7 +175,11 @@ class Settings:
 
 
 #: Environment variables and the setting each overrides.
-ENVIRONMENT = {"PLANT_STATE_DIR": "state_dir", "PLANT_REDIS_URL": "redis_url", "PLANT_DATABASE_URL": "database_url"}
+ENVIRONMENT = {
+    "PLANT_STATE_DIR": "state_dir",
+    "PLANT_REDIS_URL": "redis_url",
+    "PLANT_DATABASE_URL": "database_url",
+}
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -161,11 +191,14 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         try:
             raw = tomllib.loads(Path(source).read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError(f"Configuration file {source} does not exist; pass an existing file to --config.",
-                              key="--config") from None
+            raise ConfigError(
+                f"Configuration file {source} does not exist; pass an existing file to --config.",
+                key="--config",
+            ) from None
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{source} is not valid TOML ({exc}); fix the syntax at that line.",
-                              key="--config") from None
+            raise ConfigError(
+                f"{source} is not valid TOML ({exc}); fix the syntax at that line.", key="--config"
+            ) from None
     for variable, key in ENVIRONMENT.items():
         if environ.get(variable):
             raw[key] = environ[variable]
@@ -179,32 +212,47 @@ def _check(settings: Settings) -> None:
     names = [p.name for p in settings.printers] + [i.name for i in settings.inserters]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise ConfigError(f"printers/inserters: device name(s) {', '.join(duplicates)} used twice; give every printer and inserter "
-                          "its own name.", key="printers")
+        raise ConfigError(
+            f"printers/inserters: device name(s) {', '.join(duplicates)} used twice; give every printer and inserter "
+            "its own name.",
+            key="printers",
+        )
     if not settings.printers or not settings.inserters:
-        raise ConfigError("The fleet needs at least one printer and one inserter; add [[printers]] and "
-                          "[[inserters]] tables to plant.toml.", key="printers")
+        raise ConfigError(
+            "The fleet needs at least one printer and one inserter; add [[printers]] and "
+            "[[inserters]] tables to plant.toml.",
+            key="printers",
+        )
     for i, printer in enumerate(settings.printers):
         if printer.driver is PrinterDriver.CUPS and not printer.server:
-            raise ConfigError(f"printers[{i}] ({printer.name}) has driver = \"cups\" but no server; add "
-                              "server = \"host:port\" (or cupsd's socket path, e.g. \"/run/cups/cups.sock\").",
-                              key=f"printers[{i}].server")
+            raise ConfigError(
+                f'printers[{i}] ({printer.name}) has driver = "cups" but no server; add '
+                'server = "host:port" (or cupsd\'s socket path, e.g. "/run/cups/cups.sock").',
+                key=f"printers[{i}].server",
+            )
         if printer.driver is PrinterDriver.IPP and not (printer.uri or "").startswith(("ipp://", "ipps://")):
-            raise ConfigError(f"printers[{i}] ({printer.name}) has driver = \"ipp\" but no ipp:// uri; add "
-                              "uri = \"ipp://host:631/ipp/print\" (the printer's IPP Everywhere endpoint).",
-                              key=f"printers[{i}].uri")
+            raise ConfigError(
+                f'printers[{i}] ({printer.name}) has driver = "ipp" but no ipp:// uri; add '
+                'uri = "ipp://host:631/ipp/print" (the printer\'s IPP Everywhere endpoint).',
+                key=f"printers[{i}].uri",
+            )
     longest = max(i.max_sheets for i in settings.inserters)
     for i, printer in enumerate(settings.printers):
         _check_layout(printer, f"printers[{i}]", longest)
     for i, inserter in enumerate(settings.inserters):
         if not inserter.cutter_sheets_per_minute > 0:  # also refuses nan
-            raise ConfigError(f"inserters[{i}].cutter_sheets_per_minute = {inserter.cutter_sheets_per_minute}: use "
-                              "the cutter/stacker's speed in press sheets per minute, > 0 (default 300).",
-                              key=f"inserters[{i}].cutter_sheets_per_minute")
+            raise ConfigError(
+                f"inserters[{i}].cutter_sheets_per_minute = {inserter.cutter_sheets_per_minute}: use "
+                "the cutter/stacker's speed in press sheets per minute, > 0 (default 300).",
+                key=f"inserters[{i}].cutter_sheets_per_minute",
+            )
         for name in ("cutter_destroys", "cutter_misfeeds"):
             if any(n < 1 for n in getattr(inserter, name)):
-                raise ConfigError(f"inserters[{i}].{name} = {list(getattr(inserter, name))}: list the cutter's "
-                                  "lifetime sheet numbers, counted from 1.", key=f"inserters[{i}].{name}")
+                raise ConfigError(
+                    f"inserters[{i}].{name} = {list(getattr(inserter, name))}: list the cutter's "
+                    "lifetime sheet numbers, counted from 1.",
+                    key=f"inserters[{i}].{name}",
+                )
     _check_id_range(settings.ids, "ids")
     for i, id_range in enumerate(settings.tracking.ranges):
         _check_id_range(id_range, f"tracking.ranges[{i}]")
@@ -214,30 +262,50 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"{key} = {getattr(settings, key)}: use a whole number ≥ 1.", key=key)
     for key in ("control_zone_mm", "tracking_zone_mm", "postage_zone_mm"):
         zone = getattr(settings.marks, key)
-        if len(zone) != 4 or zone[2] <= 0 or zone[3] <= 0 or min(zone) < 0 or zone[0] + zone[2] > 210 \
-                or zone[1] + zone[3] > 297:
-            raise ConfigError(f"marks.{key} = {list(zone)}: give [x, y, width, height] in mm from the sheet's "
-                              "top-left corner, inside the A4 sheet (210 × 297 mm).", key=f"marks.{key}")
+        if (
+            len(zone) != 4
+            or zone[2] <= 0
+            or zone[3] <= 0
+            or min(zone) < 0
+            or zone[0] + zone[2] > 210
+            or zone[1] + zone[3] > 297
+        ):
+            raise ConfigError(
+                f"marks.{key} = {list(zone)}: give [x, y, width, height] in mm from the sheet's "
+                "top-left corner, inside the A4 sheet (210 × 297 mm).",
+                key=f"marks.{key}",
+            )
     interval = settings.sweeps.interval_s
     if not SWEEP_INTERVAL_MIN_S <= interval <= SWEEP_INTERVAL_MAX_S:  # also refuses nan
-        raise ConfigError(f"sweeps.interval_s = {interval}: use seconds from {SWEEP_INTERVAL_MIN_S:g} to "
-                          f"{SWEEP_INTERVAL_MAX_S:g} between two sweeps of postage-mark expiry and digital "
-                          "fallback (default 60).", key="sweeps.interval_s")
+        raise ConfigError(
+            f"sweeps.interval_s = {interval}: use seconds from {SWEEP_INTERVAL_MIN_S:g} to "
+            f"{SWEEP_INTERVAL_MAX_S:g} between two sweeps of postage-mark expiry and digital "
+            "fallback (default 60).",
+            key="sweeps.interval_s",
+        )
     if not 0 <= settings.web.port <= 65535:
-        raise ConfigError(f"web.port = {settings.web.port}: use a TCP port from 1 to 65535, or 0 for any free one.",
-                          key="web.port")
+        raise ConfigError(
+            f"web.port = {settings.web.port}: use a TCP port from 1 to 65535, or 0 for any free one.",
+            key="web.port",
+        )
     if not WEB_REFRESH_MIN_S <= settings.web.refresh_s <= WEB_REFRESH_MAX_S:  # also refuses nan
-        raise ConfigError(f"web.refresh_s = {settings.web.refresh_s}: use seconds from {WEB_REFRESH_MIN_S:g} to "
-                          f"{WEB_REFRESH_MAX_S:g} between two refreshes of an open page (default 3).",
-                          key="web.refresh_s")
+        raise ConfigError(
+            f"web.refresh_s = {settings.web.refresh_s}: use seconds from {WEB_REFRESH_MIN_S:g} to "
+            f"{WEB_REFRESH_MAX_S:g} between two refreshes of an open page (default 3).",
+            key="web.refresh_s",
+        )
     replan_after = settings.plan.replan_after_s
     if not REPLAN_AFTER_MIN_S <= replan_after <= REPLAN_AFTER_MAX_S:  # also refuses nan
-        raise ConfigError(f"plan.replan_after_s = {replan_after}: use seconds from {REPLAN_AFTER_MIN_S:g} to "
-                          f"{REPLAN_AFTER_MAX_S:g} a press may stay stopped before its work not yet on it is "
-                          "planned on the other presses (default 300).", key="plan.replan_after_s")
+        raise ConfigError(
+            f"plan.replan_after_s = {replan_after}: use seconds from {REPLAN_AFTER_MIN_S:g} to "
+            f"{REPLAN_AFTER_MAX_S:g} a press may stay stopped before its work not yet on it is "
+            "planned on the other presses (default 300).",
+            key="plan.replan_after_s",
+        )
     if settings.time_scale < 0:
-        raise ConfigError(f"time_scale = {settings.time_scale}: use 0 (instant) or a positive factor.",
-                          key="time_scale")
+        raise ConfigError(
+            f"time_scale = {settings.time_scale}: use 0 (instant) or a positive factor.", key="time_scale"
+        )
 
 
 #: IPP ``sides`` values a duplex printer may be sent.
@@ -250,24 +318,38 @@ def _check_layout(printer: PrinterConfig, key: str, longest: int) -> None:
     allowed = LAYOUT_SHEETS[printer.layout]
     if printer.sheet is not None and printer.sheet not in allowed:
         choices = " or ".join(f'"{s.value}"' for s in allowed)
-        raise ConfigError(f'{key} ({printer.name}): layout = "{printer.layout.value}" cannot print on sheet = '
-                          f'"{printer.sheet.value}"; use sheet = {choices}, or leave sheet out for '
-                          f'"{allowed[0].value}".', key=f"{key}.sheet")
+        raise ConfigError(
+            f'{key} ({printer.name}): layout = "{printer.layout.value}" cannot print on sheet = '
+            f'"{printer.sheet.value}"; use sheet = {choices}, or leave sheet out for '
+            f'"{allowed[0].value}".',
+            key=f"{key}.sheet",
+        )
     if printer.stack_depth < 1:
-        raise ConfigError(f"{key}.stack_depth = {printer.stack_depth}: use a whole number of press sheets ≥ 1 per "
-                          "cut stack (one guillotine lift; default 500).", key=f"{key}.stack_depth")
+        raise ConfigError(
+            f"{key}.stack_depth = {printer.stack_depth}: use a whole number of press sheets ≥ 1 per "
+            "cut stack (one guillotine lift; default 500).",
+            key=f"{key}.stack_depth",
+        )
     n_up = 1 if printer.layout is PrinterLayout.ONE_UP else 2
     if n_up > 1 and n_up * printer.stack_depth < longest:
-        raise ConfigError(f"{key}.stack_depth = {printer.stack_depth}: a stack of {printer.name} holds "
-                          f"{n_up * printer.stack_depth} leaves, but pieces may have {longest} sheets (the inserters' "
-                          f"max_sheets); use stack_depth ≥ {-(-longest // n_up)}.", key=f"{key}.stack_depth")
+        raise ConfigError(
+            f"{key}.stack_depth = {printer.stack_depth}: a stack of {printer.name} holds "
+            f"{n_up * printer.stack_depth} leaves, but pieces may have {longest} sheets (the inserters' "
+            f"max_sheets); use stack_depth ≥ {-(-longest // n_up)}.",
+            key=f"{key}.stack_depth",
+        )
     if printer.sides is not None:
         if printer.duplex is DuplexMode.SIMPLEX:
-            raise ConfigError(f'{key} ({printer.name}) sets sides = "{printer.sides}" but prints simplex; set '
-                              'duplex = "turn" or "tumble", or remove sides.', key=f"{key}.sides")
+            raise ConfigError(
+                f'{key} ({printer.name}) sets sides = "{printer.sides}" but prints simplex; set '
+                'duplex = "turn" or "tumble", or remove sides.',
+                key=f"{key}.sides",
+            )
         if printer.sides not in _DUPLEX_SIDES:
-            raise ConfigError(f'{key}.sides = "{printer.sides}" is not allowed; use one of: '
-                              f'{", ".join(_DUPLEX_SIDES)}.', key=f"{key}.sides")
+            raise ConfigError(
+                f'{key}.sides = "{printer.sides}" is not allowed; use one of: {", ".join(_DUPLEX_SIDES)}.',
+                key=f"{key}.sides",
+            )
 
 
 def _check_id_range(ids: IdRangeConfig, key: str) -> None:
@@ -275,20 +357,37 @@ def _check_id_range(ids: IdRangeConfig, key: str) -> None:
     if ids.kind == IdKind.RU14:
         for part, text, size in (("office", ids.office, 6), ("month_code", ids.month_code, 2)):
             if not (len(text) == size and text.isascii() and text.isdigit()):
-                raise ConfigError(f"{key}.{part} = {text!r}: use exactly {size} digits for a ru14 range.",
-                                  key=f"{key}.{part}")
+                raise ConfigError(
+                    f"{key}.{part} = {text!r}: use exactly {size} digits for a ru14 range.",
+                    key=f"{key}.{part}",
+                )
         top = 99_999
     else:
-        if not (len(ids.service) == 2 and ids.service.isascii() and ids.service.isalpha() and ids.service.isupper()):
-            raise ConfigError(f"{key}.service = {ids.service!r}: use two capital letters, e.g. 'RR'.",
-                              key=f"{key}.service")
-        if not (len(ids.country) == 2 and ids.country.isascii() and ids.country.isalpha() and ids.country.isupper()):
-            raise ConfigError(f"{key}.country = {ids.country!r}: use an ISO 3166 alpha-2 code, e.g. 'DE'.",
-                              key=f"{key}.country")
+        if not (
+            len(ids.service) == 2
+            and ids.service.isascii()
+            and ids.service.isalpha()
+            and ids.service.isupper()
+        ):
+            raise ConfigError(
+                f"{key}.service = {ids.service!r}: use two capital letters, e.g. 'RR'.", key=f"{key}.service"
+            )
+        if not (
+            len(ids.country) == 2
+            and ids.country.isascii()
+            and ids.country.isalpha()
+            and ids.country.isupper()
+        ):
+            raise ConfigError(
+                f"{key}.country = {ids.country!r}: use an ISO 3166 alpha-2 code, e.g. 'DE'.",
+                key=f"{key}.country",
+            )
         top = 99_999_999
     if not 0 <= ids.first <= ids.last <= top:
-        raise ConfigError(f"{key}.first..{key}.last = {ids.first}..{ids.last}: use 0 ≤ first ≤ last ≤ {top}.",
-                          key=f"{key}.first")
+        raise ConfigError(
+            f"{key}.first..{key}.last = {ids.first}..{ids.last}: use 0 ≤ first ≤ last ≤ {top}.",
+            key=f"{key}.first",
+        )
 
 
 def _check_postage(settings: Settings) -> None:
@@ -297,25 +396,45 @@ def _check_postage(settings: Settings) -> None:
 
     postage = settings.postage
     if settings.tracking.retention_months < 1:
-        raise ConfigError(f"tracking.retention_months = {settings.tracking.retention_months}: use 1 or more "
-                          "(UPU S10 asks for 12).", key="tracking.retention_months")
-    if not (len(postage.currency) == 3 and postage.currency.isascii() and postage.currency.isalpha()
-            and postage.currency.isupper()):
-        raise ConfigError(f"postage.currency = {postage.currency!r}: use an ISO 4217 code such as 'RUB'.",
-                          key="postage.currency")
+        raise ConfigError(
+            f"tracking.retention_months = {settings.tracking.retention_months}: use 1 or more "
+            "(UPU S10 asks for 12).",
+            key="tracking.retention_months",
+        )
+    if not (
+        len(postage.currency) == 3
+        and postage.currency.isascii()
+        and postage.currency.isalpha()
+        and postage.currency.isupper()
+    ):
+        raise ConfigError(
+            f"postage.currency = {postage.currency!r}: use an ISO 4217 code such as 'RUB'.",
+            key="postage.currency",
+        )
     if not postage.office or len(postage.office.encode()) > 64:
-        raise ConfigError(f"postage.office = {postage.office!r}: give the accepting office's postcode.",
-                          key="postage.office")
+        raise ConfigError(
+            f"postage.office = {postage.office!r}: give the accepting office's postcode.",
+            key="postage.office",
+        )
     if not postage.bands:
-        raise ConfigError("postage.bands is empty; list at least one [[postage.bands]] with up_to_g and tariff.",
-                          key="postage.bands")
+        raise ConfigError(
+            "postage.bands is empty; list at least one [[postage.bands]] with up_to_g and tariff.",
+            key="postage.bands",
+        )
     for i, band in enumerate(postage.bands):
         try:
             amount = decimal.Decimal(band.tariff)
         except decimal.InvalidOperation:
             amount = decimal.Decimal(-1)
         exponent = amount.as_tuple().exponent
-        if (band.up_to_g < 1 or not amount.is_finite() or amount < 0
-                or (isinstance(exponent, int) and -exponent > postage.minor_digits)):
-            raise ConfigError(f"postage.bands[{i}] = {band.up_to_g} g at {band.tariff!r}: use up_to_g ≥ 1 and a tariff "
-                              f"like \"29.50\" with at most {postage.minor_digits} decimals.", key=f"postage.bands[{i}]")
+        if (
+            band.up_to_g < 1
+            or not amount.is_finite()
+            or amount < 0
+            or (isinstance(exponent, int) and -exponent > postage.minor_digits)
+        ):
+            raise ConfigError(
+                f"postage.bands[{i}] = {band.up_to_g} g at {band.tariff!r}: use up_to_g ≥ 1 and a tariff "
+                f'like "29.50" with at most {postage.minor_digits} decimals.',
+                key=f"postage.bands[{i}]",
+            )

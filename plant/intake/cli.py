@@ -21,7 +21,9 @@ def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
     watch.add_argument("--once", action="store_true", help="take what is there, finish it, and exit")
     watch.add_argument("--sender", help="sender id for submissions whose manifest names none")
     watch.add_argument("--consents", type=Path, help="consent registry (CSV or JSON) to import first")
-    watch.add_argument("--timeout", type=float, default=None, help="with --once: give up after this many seconds")
+    watch.add_argument(
+        "--timeout", type=float, default=None, help="with --once: give up after this many seconds"
+    )
 
     digital = sub.add_parser("digital", parents=parents, help="digital letters: read receipts and fallback")
     digital_sub = digital.add_subparsers(dest="digital_command", required=True, metavar="DIGITAL_COMMAND")
@@ -29,8 +31,9 @@ def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
     opened.add_argument("letter_id")
     opened.add_argument("--submission", help="submission id, when the letter id is in several")
     opened.add_argument("--at", help="when it was opened (ISO 8601; default now)")
-    fallback = digital_sub.add_parser("fallback", parents=parents,
-                                      help="print the digital letters not opened in time")
+    fallback = digital_sub.add_parser(
+        "fallback", parents=parents, help="print the digital letters not opened in time"
+    )
     fallback.add_argument("--at", help="the time to judge by (ISO 8601; default now)")
 
     consent = sub.add_parser("consent", parents=parents, help="the consent registry")
@@ -45,7 +48,9 @@ def _when(value: str | None) -> float | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise PlantError(f"--at {value!r} is not an ISO 8601 time; use e.g. 2026-02-01T09:00:00+00:00.") from None
+        raise PlantError(
+            f"--at {value!r} is not an ISO 8601 time; use e.g. 2026-02-01T09:00:00+00:00."
+        ) from None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
@@ -60,8 +65,12 @@ def cmd_digital(settings, args: argparse.Namespace) -> int:
             print(json.dumps(record_opened(ledger, args.letter_id, _when(args.at), args.submission)))
         else:
             moved = fall_back_due(ledger, settings, at=_when(args.at))
-            print(f"{len(moved)} digital letter(s) not opened in time go to print; run `plant resume` to print "
-                  "them." if moved else "No digital letter is due for fallback.")
+            print(
+                f"{len(moved)} digital letter(s) not opened in time go to print; run `plant resume` to print "
+                "them."
+                if moved
+                else "No digital letter is due for fallback."
+            )
     finally:
         ledger.dispose()
     return 0
@@ -103,8 +112,11 @@ def cmd_watch(settings, args: argparse.Namespace) -> int:
             """Intake of one claimed submission; its id."""
             result = intake(session.plant.ledger, settings, path, sender_id=args.sender, channel="watch")
             session.relay.wake.set()
-            print(f"{path.name}: {result.submission_id} ({result.letters} letters"
-                  f"{'' if result.new else ', seen before'})", file=sys.stderr)
+            print(
+                f"{path.name}: {result.submission_id} ({result.letters} letters"
+                f"{'' if result.new else ', seen before'})",
+                file=sys.stderr,
+            )
             return result.submission_id
 
         if args.once:

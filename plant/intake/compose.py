@@ -93,8 +93,10 @@ class Templates:
     def get(self, template_id: str) -> Template:
         """The template ``template_id``; :class:`CompositionError` when there is none by that name."""
         if not TEMPLATE_ID.match(template_id or ""):
-            raise CompositionError("UNKNOWN_TEMPLATE", f"template id {template_id!r} is not a plain name; use one of "
-                                                       f"{', '.join(self.names())}.")
+            raise CompositionError(
+                "UNKNOWN_TEMPLATE",
+                f"template id {template_id!r} is not a plain name; use one of {', '.join(self.names())}.",
+            )
         if template_id not in self._cache:
             for folder in [*self.folders, BUILTIN_TEMPLATES]:
                 path = Path(folder) / f"{template_id}.toml"
@@ -104,13 +106,16 @@ class Templates:
                     self._cache[template_id] = Template(template_id=template_id, **raw)
                     break
             else:
-                raise CompositionError("UNKNOWN_TEMPLATE", f"no template {template_id!r}; use one of "
-                                                           f"{', '.join(self.names())}.")
+                raise CompositionError(
+                    "UNKNOWN_TEMPLATE", f"no template {template_id!r}; use one of {', '.join(self.names())}."
+                )
         return self._cache[template_id]
 
     def names(self) -> list[str]:
         """Every template id available."""
-        return sorted({p.stem for folder in [*self.folders, BUILTIN_TEMPLATES] for p in Path(folder).glob("*.toml")})
+        return sorted(
+            {p.stem for folder in [*self.folders, BUILTIN_TEMPLATES] for p in Path(folder).glob("*.toml")}
+        )
 
 
 @dataclass(frozen=True)
@@ -138,33 +143,53 @@ class Composed(NamedTuple):
 def parse_letter(data: bytes) -> LetterData:
     """Parse an XML letter safely; :class:`CompositionError` (XML_REFUSED / XML_INVALID) when it cannot be."""
     if len(data) > MAX_XML_BYTES:
-        raise CompositionError("XML_TOO_LARGE", f"the XML letter is {len(data)} bytes; the plant takes up to "
-                                                f"{MAX_XML_BYTES} bytes per letter.")
+        raise CompositionError(
+            "XML_TOO_LARGE",
+            f"the XML letter is {len(data)} bytes; the plant takes up to {MAX_XML_BYTES} bytes per letter.",
+        )
     try:
         root = SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except defusedxml.DefusedXmlException as exc:
-        raise CompositionError("XML_REFUSED", f"the XML letter has a DTD or entity declarations ({type(exc).__name__});"
-                                              " remove the DOCTYPE: the plant takes plain XML only.") from None
+        raise CompositionError(
+            "XML_REFUSED",
+            f"the XML letter has a DTD or entity declarations ({type(exc).__name__});"
+            " remove the DOCTYPE: the plant takes plain XML only.",
+        ) from None
     except ParseError as exc:
         raise CompositionError("XML_INVALID", f"the XML letter is not well-formed ({exc}); fix it.") from None
     if root.tag != "letter":
-        raise CompositionError("XML_INVALID", f"the XML root is <{root.tag}>; an XML letter's root is <letter>.")
+        raise CompositionError(
+            "XML_INVALID", f"the XML root is <{root.tag}>; an XML letter's root is <letter>."
+        )
     blocks: list[tuple[str, object]] = []
     body = root.find("body")
-    for element in (body if body is not None else []):
+    for element in body if body is not None else []:
         if element.tag == "p":
             blocks.append(("p", _text(element)))
         elif element.tag == "table":
-            blocks.append(("table", [[_text(cell) for cell in row if cell.tag == "cell"]
-                                     for row in element if row.tag == "row"]))
+            blocks.append(
+                (
+                    "table",
+                    [
+                        [_text(cell) for cell in row if cell.tag == "cell"]
+                        for row in element
+                        if row.tag == "row"
+                    ],
+                )
+            )
     if sum(1 if kind == "p" else len(rows) for kind, rows in blocks) > MAX_BLOCKS:
-        raise CompositionError("XML_TOO_LARGE", f"the XML letter has more than {MAX_BLOCKS} paragraphs and table "
-                                                "rows; split it.")
+        raise CompositionError(
+            "XML_TOO_LARGE", f"the XML letter has more than {MAX_BLOCKS} paragraphs and table rows; split it."
+        )
     sender = root.find("sender")
-    return LetterData(template_id=root.get("template", ""),
-                      sender=tuple(_text(line) for line in sender.findall("line")) if sender is not None else (),
-                      date=_text(root.find("date")), subject=_text(root.find("subject")), blocks=tuple(blocks),
-                      duplex=_duplex(root.get("duplex")))
+    return LetterData(
+        template_id=root.get("template", ""),
+        sender=tuple(_text(line) for line in sender.findall("line")) if sender is not None else (),
+        date=_text(root.find("date")),
+        subject=_text(root.find("subject")),
+        blocks=tuple(blocks),
+        duplex=_duplex(root.get("duplex")),
+    )
 
 
 def _duplex(value: str | None) -> bool | None:
@@ -173,9 +198,12 @@ def _duplex(value: str | None) -> bool | None:
         return None
     word = value.strip().lower()
     if word not in ("true", "false"):
-        raise CompositionError("XML_INVALID", f'the duplex attribute of <letter> is {value!r}; write duplex="true" '
-                                              '(printed on both sides of each leaf) or duplex="false" (one side, the '
-                                              "default), or leave it out.")
+        raise CompositionError(
+            "XML_INVALID",
+            f'the duplex attribute of <letter> is {value!r}; write duplex="true" '
+            '(printed on both sides of each leaf) or duplex="false" (one side, the '
+            "default), or leave it out.",
+        )
     return word == "true"
 
 
@@ -204,25 +232,55 @@ def render(letter: LetterData, template: Template, row: dict) -> bytes:
     from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate, Paragraph, Spacer, Table, TableStyle
 
     width, height = A4
-    style = ParagraphStyle("body", fontName=template.font, fontSize=template.font_size,
-                           leading=template.font_size * 1.35, spaceAfter=template.font_size * 0.6)
+    style = ParagraphStyle(
+        "body",
+        fontName=template.font,
+        fontSize=template.font_size,
+        leading=template.font_size * 1.35,
+        spaceAfter=template.font_size * 0.6,
+    )
     cell = ParagraphStyle("cell", parent=style, spaceAfter=0)
     story: list = []
     for kind, content in letter.blocks:
         if kind == "p":
             story.append(Paragraph(escape(content), style))
         elif content:
-            table = Table([[Paragraph(escape(c), cell) for c in r] for r in content], hAlign="LEFT",
-                          colWidths=None, repeatRows=0)
-            table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.4, (0.4, 0.4, 0.4)),
-                                       ("VALIGN", (0, 0), (-1, -1), "TOP")]))
+            table = Table(
+                [[Paragraph(escape(c), cell) for c in r] for r in content],
+                hAlign="LEFT",
+                colWidths=None,
+                repeatRows=0,
+            )
+            table.setStyle(
+                TableStyle(
+                    [("GRID", (0, 0), (-1, -1), 0.4, (0.4, 0.4, 0.4)), ("VALIGN", (0, 0), (-1, -1), "TOP")]
+                )
+            )
             story += [table, Spacer(1, template.font_size)]
     buffer = io.BytesIO()
     frame_width = width - (LEFT_MM + RIGHT_MM) * mm
-    first = Frame(LEFT_MM * mm, height - BOTTOM_MM * mm, frame_width, (BOTTOM_MM - BODY_TOP) * mm, id="first",
-                  leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
-    later = Frame(LEFT_MM * mm, height - BOTTOM_MM * mm, frame_width, (BOTTOM_MM - 25) * mm, id="later",
-                  leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
+    first = Frame(
+        LEFT_MM * mm,
+        height - BOTTOM_MM * mm,
+        frame_width,
+        (BOTTOM_MM - BODY_TOP) * mm,
+        id="first",
+        leftPadding=0,
+        rightPadding=0,
+        topPadding=0,
+        bottomPadding=0,
+    )
+    later = Frame(
+        LEFT_MM * mm,
+        height - BOTTOM_MM * mm,
+        frame_width,
+        (BOTTOM_MM - 25) * mm,
+        id="later",
+        leftPadding=0,
+        rightPadding=0,
+        topPadding=0,
+        bottomPadding=0,
+    )
 
     def first_page(canvas, doc) -> None:
         _letterhead(canvas, letter, template, row, height)
@@ -231,9 +289,16 @@ def render(letter: LetterData, template: Template, row: dict) -> bytes:
     def later_page(canvas, doc) -> None:
         _footer(canvas, template, doc, width)
 
-    doc = BaseDocTemplate(buffer, pagesize=A4, invariant=1, title=letter.subject or "Letter",
-                          pageTemplates=[PageTemplate("first", [first], onPage=first_page, autoNextPageTemplate="later"),
-                                         PageTemplate("later", [later], onPage=later_page)])
+    doc = BaseDocTemplate(
+        buffer,
+        pagesize=A4,
+        invariant=1,
+        title=letter.subject or "Letter",
+        pageTemplates=[
+            PageTemplate("first", [first], onPage=first_page, autoNextPageTemplate="later"),
+            PageTemplate("later", [later], onPage=later_page),
+        ],
+    )
     doc.build(story or [Spacer(1, 1)], canvasmaker=_limited_canvas())
     return buffer.getvalue()
 
@@ -248,15 +313,20 @@ def _letterhead(canvas, letter: LetterData, template: Template, row: dict, heigh
     canvas.setFont(template.font, 7)
     canvas.drawString(LEFT_MM * mm, top(RETURN_LINE_Y), template.return_line)
     canvas.setFont(template.font, 9)
-    lines = [row.get("name", ""), row.get("address_1", ""), row.get("address_2", ""),
-             f"{row.get('postcode', '')} {row.get('city', '')}".strip()]
+    lines = [
+        row.get("name", ""),
+        row.get("address_1", ""),
+        row.get("address_2", ""),
+        f"{row.get('postcode', '')} {row.get('city', '')}".strip(),
+    ]
     y = ADDRESS_Y
     for line in (x for x in lines if x):
         canvas.drawString(LEFT_MM * mm, top(y), line)
         y += ADDRESS_PITCH
     if letter.date:
-        canvas.drawString(INFO_X_MM * mm, top(90), f"{template.place}, {letter.date}" if template.place
-                          else letter.date)
+        canvas.drawString(
+            INFO_X_MM * mm, top(90), f"{template.place}, {letter.date}" if template.place else letter.date
+        )
     canvas.setFont(template.font_bold, template.font_size + 1)
     canvas.drawString(LEFT_MM * mm, top(SUBJECT_Y), letter.subject)
 
@@ -279,8 +349,10 @@ def _limited_canvas():
         def showPage(self) -> None:  # noqa: N802 - reportlab's name
             """End the page, or stop the composition when the letter is too long."""
             if self.getPageNumber() > MAX_COMPOSED_PAGES:
-                raise CompositionError("XML_TOO_LONG", f"the composed letter runs past {MAX_COMPOSED_PAGES} pages; "
-                                                       "shorten or split it.")
+                raise CompositionError(
+                    "XML_TOO_LONG",
+                    f"the composed letter runs past {MAX_COMPOSED_PAGES} pages; shorten or split it.",
+                )
             super().showPage()
 
     return LimitedCanvas

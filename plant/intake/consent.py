@@ -67,8 +67,11 @@ class Consent:
 
     def holds_at(self, at: float) -> bool:
         """True when the consent is in force at ``at`` (epoch seconds): valid and not yet revoked."""
-        return ((self.valid_from is None or self.valid_from <= at) and (self.valid_to is None or at < self.valid_to)
-                and (self.revoked_at is None or at < self.revoked_at))
+        return (
+            (self.valid_from is None or self.valid_from <= at)
+            and (self.valid_to is None or at < self.valid_to)
+            and (self.revoked_at is None or at < self.revoked_at)
+        )
 
     def valid_at(self, at: float) -> bool:
         """Alias of :meth:`holds_at` (the foundation's name)."""
@@ -101,7 +104,9 @@ def decide(entries: Sequence[Consent], sender: str, at: float) -> Decision:
         return Decision("print", "no consent entry for the recipient")
     covering = [e for e in entries if e.covers(sender)]
     if not covering:
-        return Decision("print", f"consent line(s) {_lines(entries)} do not cover sender {sender or '(unnamed)'}")
+        return Decision(
+            "print", f"consent line(s) {_lines(entries)} do not cover sender {sender or '(unnamed)'}"
+        )
     latest = max(covering, key=lambda e: e.line)
     if latest.revoked_at is not None and at >= latest.revoked_at:
         why = f"revoked at {_iso(latest.revoked_at)}"
@@ -120,22 +125,44 @@ def import_registry(conn: Connection, path: Path, index_dir: Path | None = None)
     """
     data = Path(path).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    known = conn.execute(select(t.consent_registries.c.version).where(t.consent_registries.c.sha256 == digest)
-                         .order_by(t.consent_registries.c.version.desc())).scalar()
+    known = conn.execute(
+        select(t.consent_registries.c.version)
+        .where(t.consent_registries.c.sha256 == digest)
+        .order_by(t.consent_registries.c.version.desc())
+    ).scalar()
     if known is not None:
         return known
     entries = parse_registry(data, Path(path))
-    version = conn.execute(insert(t.consent_registries).values(source=str(Path(path).resolve()), sha256=digest,
-                                                               loaded_at=now(), entries=len(entries))
-                           .returning(t.consent_registries.c.version)).scalar_one()
+    version = conn.execute(
+        insert(t.consent_registries)
+        .values(source=str(Path(path).resolve()), sha256=digest, loaded_at=now(), entries=len(entries))
+        .returning(t.consent_registries.c.version)
+    ).scalar_one()
     for start in range(0, len(entries), INSERT_CHUNK):
-        conn.execute(insert(ti.consent_entries), [
-            {"version": version, "line": e.line, "recipient_id": e.recipient_id,
-             "senders": None if e.senders is None else list(e.senders), "channel": e.channel, "address": e.address,
-             "valid_from": e.valid_from, "valid_to": e.valid_to, "revoked_at": e.revoked_at}
-            for e in entries[start:start + INSERT_CHUNK]])
-    append_event(conn, "consents", str(version), "import", data={"entries": len(entries), "sha256": digest,
-                                                                  "source": str(path)})
+        conn.execute(
+            insert(ti.consent_entries),
+            [
+                {
+                    "version": version,
+                    "line": e.line,
+                    "recipient_id": e.recipient_id,
+                    "senders": None if e.senders is None else list(e.senders),
+                    "channel": e.channel,
+                    "address": e.address,
+                    "valid_from": e.valid_from,
+                    "valid_to": e.valid_to,
+                    "revoked_at": e.revoked_at,
+                }
+                for e in entries[start : start + INSERT_CHUNK]
+            ],
+        )
+    append_event(
+        conn,
+        "consents",
+        str(version),
+        "import",
+        data={"entries": len(entries), "sha256": digest, "source": str(path)},
+    )
     if index_dir is not None:
         build_index(entries, index_path(index_dir, version, digest))
     return version
@@ -151,7 +178,9 @@ def parse_registry(data: bytes, path: Path) -> list[Consent]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SubmissionError(f"{path} is not UTF-8 (byte {exc.start}); save it as UTF-8.", path=str(path)) from None
+        raise SubmissionError(
+            f"{path} is not UTF-8 (byte {exc.start}); save it as UTF-8.", path=str(path)
+        ) from None
     if text.lstrip()[:1] in ("{", "["):
         return _parse_json(text, path)
     return _parse_csv(text, path)
@@ -162,14 +191,20 @@ def _parse_csv(text: str, path: Path) -> list[Consent]:
     header = [h.strip() for h in reader.fieldnames or []]
     missing = [c for c in CONSENT_COLUMNS if c not in header]
     if missing:
-        raise SubmissionError(f"{path} lacks the column(s) {', '.join(missing)}; the header must be: "
-                              f"{','.join(CONSENT_COLUMNS)} (optionally senders, revoked_at).", path=str(path))
+        raise SubmissionError(
+            f"{path} lacks the column(s) {', '.join(missing)}; the header must be: "
+            f"{','.join(CONSENT_COLUMNS)} (optionally senders, revoked_at).",
+            path=str(path),
+        )
     reader.fieldnames = header
     entries = []
     for line, row in enumerate(reader, start=2):
         senders = (row.get("senders") or "").strip()
-        scope = None if senders in ("", "*") else tuple(s.strip() for s in senders.split(SENDER_SEPARATOR)
-                                                        if s.strip())
+        scope = (
+            None
+            if senders in ("", "*")
+            else tuple(s.strip() for s in senders.split(SENDER_SEPARATOR) if s.strip())
+        )
         entries.append(_entry(row, scope, line, path))
     return entries
 
@@ -178,21 +213,35 @@ def _parse_json(text: str, path: Path) -> list[Consent]:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SubmissionError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); fix it.",
-                              path=str(path)) from None
-    items = document if isinstance(document, list) else document.get("consents") if isinstance(document, dict) \
+        raise SubmissionError(
+            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); fix it.", path=str(path)
+        ) from None
+    items = (
+        document
+        if isinstance(document, list)
+        else document.get("consents")
+        if isinstance(document, dict)
         else None
+    )
     if not isinstance(items, list):
-        raise SubmissionError(f'{path}: expected {{"consents": [...], "revocations": [...]}} or a list of consents.',
-                              path=str(path))
+        raise SubmissionError(
+            f'{path}: expected {{"consents": [...], "revocations": [...]}} or a list of consents.',
+            path=str(path),
+        )
     entries = []
     for number, item in enumerate(items, start=1):
         if not isinstance(item, dict):
-            raise SubmissionError(f"{path} consent {number} is not an object; give recipient_id, channel, ...",
-                                  path=str(path))
+            raise SubmissionError(
+                f"{path} consent {number} is not an object; give recipient_id, channel, ...", path=str(path)
+            )
         senders = item.get("senders", "*")
-        scope = None if senders in (None, "*", []) else tuple(str(s) for s in senders) \
-            if isinstance(senders, list) else (str(senders),)
+        scope = (
+            None
+            if senders in (None, "*", [])
+            else tuple(str(s) for s in senders)
+            if isinstance(senders, list)
+            else (str(senders),)
+        )
         entries.append(_entry({k: _text(v) for k, v in item.items()}, scope, number, path))
     revocations = document.get("revocations", []) if isinstance(document, dict) else []
     return _apply_revocations(entries, revocations, path)
@@ -203,13 +252,16 @@ def _apply_revocations(entries: list[Consent], revocations: list, path: Path) ->
 
     for number, item in enumerate(revocations, start=1):
         if not isinstance(item, dict) or not item.get("recipient_id") or not item.get("revoked_at"):
-            raise SubmissionError(f"{path} revocation {number} needs recipient_id and revoked_at.", path=str(path))
+            raise SubmissionError(
+                f"{path} revocation {number} needs recipient_id and revoked_at.", path=str(path)
+            )
         when = _date(str(item["revoked_at"]), path, number)
         only = item.get("senders")
         scope = None if only in (None, "*") else set(only if isinstance(only, list) else [only])
         for index, entry in enumerate(entries):
-            if entry.recipient_id == item["recipient_id"] and (scope is None or entry.senders is None
-                                                                 or scope & set(entry.senders)):
+            if entry.recipient_id == item["recipient_id"] and (
+                scope is None or entry.senders is None or scope & set(entry.senders)
+            ):
                 if entry.revoked_at is None or when < entry.revoked_at:
                     entries[index] = dataclasses.replace(entry, revoked_at=when)
     return entries
@@ -219,9 +271,19 @@ def _entry(row: dict, scope: tuple[str, ...] | None, line: int, path: Path) -> C
     recipient = (row.get("recipient_id") or "").strip()
     channel = (row.get("channel") or "").strip()
     if not recipient or not channel:
-        raise SubmissionError(f"{path} line {line}: recipient_id and channel must not be empty.", path=str(path))
-    return Consent(recipient, channel, (row.get("address") or "").strip(), _date(row.get("valid_from"), path, line),
-                   _date(row.get("valid_to"), path, line), scope, _date(row.get("revoked_at"), path, line), line)
+        raise SubmissionError(
+            f"{path} line {line}: recipient_id and channel must not be empty.", path=str(path)
+        )
+    return Consent(
+        recipient,
+        channel,
+        (row.get("address") or "").strip(),
+        _date(row.get("valid_from"), path, line),
+        _date(row.get("valid_to"), path, line),
+        scope,
+        _date(row.get("revoked_at"), path, line),
+        line,
+    )
 
 
 def _text(value) -> str | None:
@@ -235,8 +297,11 @@ def _date(value: str | None, path: Path, line: int) -> float | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise SubmissionError(f"{path} line {line}: {value!r} is not an ISO 8601 date (use 2026-01-31 or "
-                              "2026-01-31T12:00:00+00:00).", path=str(path)) from None
+        raise SubmissionError(
+            f"{path} line {line}: {value!r} is not an ISO 8601 date (use 2026-01-31 or "
+            "2026-01-31T12:00:00+00:00).",
+            path=str(path),
+        ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
@@ -264,13 +329,28 @@ def build_index(entries: Iterable[Consent], path: Path) -> Path:
     temp.unlink(missing_ok=True)
     db = sqlite3.connect(temp)
     try:
-        db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-                         "CREATE TABLE entries (recipient_id TEXT NOT NULL, line INTEGER NOT NULL, senders TEXT, "
-                         "channel TEXT NOT NULL, address TEXT NOT NULL, valid_from REAL, valid_to REAL, "
-                         "revoked_at REAL, PRIMARY KEY (recipient_id, line)) WITHOUT ROWID;")
-        db.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (
-            (e.recipient_id, e.line, None if e.senders is None else "\x1f".join(e.senders), e.channel, e.address,
-             e.valid_from, e.valid_to, e.revoked_at) for e in entries))
+        db.executescript(
+            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+            "CREATE TABLE entries (recipient_id TEXT NOT NULL, line INTEGER NOT NULL, senders TEXT, "
+            "channel TEXT NOT NULL, address TEXT NOT NULL, valid_from REAL, valid_to REAL, "
+            "revoked_at REAL, PRIMARY KEY (recipient_id, line)) WITHOUT ROWID;"
+        )
+        db.executemany(
+            "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    e.recipient_id,
+                    e.line,
+                    None if e.senders is None else "\x1f".join(e.senders),
+                    e.channel,
+                    e.address,
+                    e.valid_from,
+                    e.valid_to,
+                    e.revoked_at,
+                )
+                for e in entries
+            ),
+        )
         db.commit()
     finally:
         db.close()
@@ -291,15 +371,31 @@ class ConsentIndex:
     @classmethod
     def open(cls, conn: Connection, version: int, index_dir: Path) -> ConsentIndex:
         """The index of ``version``, built from the ledger first when this machine does not have it yet."""
-        sha = conn.execute(select(t.consent_registries.c.sha256)
-                           .where(t.consent_registries.c.version == version)).scalar_one()
+        sha = conn.execute(
+            select(t.consent_registries.c.sha256).where(t.consent_registries.c.version == version)
+        ).scalar_one()
         path = index_path(index_dir, version, sha)
         if not path.exists():
             c = ti.consent_entries.c
-            rows = conn.execute(select(c.recipient_id, c.channel, c.address, c.valid_from, c.valid_to, c.senders,
-                                       c.revoked_at, c.line).where(c.version == version))
-            build_index((Consent(r[0], r[1], r[2], r[3], r[4], None if r[5] is None else tuple(r[5]), r[6], r[7])
-                         for r in rows), path)
+            rows = conn.execute(
+                select(
+                    c.recipient_id,
+                    c.channel,
+                    c.address,
+                    c.valid_from,
+                    c.valid_to,
+                    c.senders,
+                    c.revoked_at,
+                    c.line,
+                ).where(c.version == version)
+            )
+            build_index(
+                (
+                    Consent(r[0], r[1], r[2], r[3], r[4], None if r[5] is None else tuple(r[5]), r[6], r[7])
+                    for r in rows
+                ),
+                path,
+            )
         return cls(path, version)
 
     def _db(self) -> sqlite3.Connection:
@@ -314,10 +410,13 @@ class ConsentIndex:
         found: dict[str, list[Consent]] = {}
         db = self._db()
         for start in range(0, len(recipient_ids), LOOKUP_CHUNK):
-            chunk = recipient_ids[start:start + LOOKUP_CHUNK]
+            chunk = recipient_ids[start : start + LOOKUP_CHUNK]
             marks = ",".join("?" * len(chunk))
-            for row in db.execute(f"SELECT recipient_id, channel, address, valid_from, valid_to, senders, revoked_at, "
-                                  f"line FROM entries WHERE recipient_id IN ({marks})", chunk):
+            for row in db.execute(
+                f"SELECT recipient_id, channel, address, valid_from, valid_to, senders, revoked_at, "
+                f"line FROM entries WHERE recipient_id IN ({marks})",
+                chunk,
+            ):
                 found.setdefault(row[0], []).append(_row_consent(row))
         return found
 
@@ -329,8 +428,15 @@ class ConsentIndex:
 
     def decide(self, recipient_id: str, sender: str, at: float) -> Decision:
         """The decision for one recipient."""
-        rows = self._db().execute("SELECT recipient_id, channel, address, valid_from, valid_to, senders, revoked_at, "
-                                  "line FROM entries WHERE recipient_id = ?", (recipient_id,)).fetchall()
+        rows = (
+            self._db()
+            .execute(
+                "SELECT recipient_id, channel, address, valid_from, valid_to, senders, revoked_at, "
+                "line FROM entries WHERE recipient_id = ?",
+                (recipient_id,),
+            )
+            .fetchall()
+        )
         return decide([_row_consent(r) for r in rows], sender, at)
 
     def close(self) -> None:
@@ -342,5 +448,13 @@ class ConsentIndex:
 
 
 def _row_consent(row) -> Consent:
-    return Consent(row[0], row[1], row[2], row[3], row[4], None if row[5] is None else tuple(row[5].split("\x1f")),
-                   row[6], row[7])
+    return Consent(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        None if row[5] is None else tuple(row[5].split("\x1f")),
+        row[6],
+        row[7],
+    )

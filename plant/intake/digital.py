@@ -88,9 +88,15 @@ class OutboxMailbox:
             temp = folder / f".{letter.letter_id}.pdf.tmp"
             shutil.copyfile(pdf, temp)
             temp.replace(target)
-        envelope = {"submission_id": letter.submission_id, "letter_id": letter.letter_id,
-                    "recipient_id": letter.recipient_id, "channel": consent.channel, "address": consent.address,
-                    "pdf": target.name, "pdf_sha256": letter.pdf_sha256}
+        envelope = {
+            "submission_id": letter.submission_id,
+            "letter_id": letter.letter_id,
+            "recipient_id": letter.recipient_id,
+            "channel": consent.channel,
+            "address": consent.address,
+            "pdf": target.name,
+            "pdf_sha256": letter.pdf_sha256,
+        }
         atomic_write(folder / f"{letter.letter_id}.json", json.dumps(envelope, indent=1).encode())
         return Delivery(True, where=str(target))
 
@@ -100,31 +106,52 @@ def record_opened(ledger, letter_id: str, at: float | None = None, submission_id
     letters, deliveries = t.letters.c, ti.digital_deliveries.c
     stamp = now() if at is None else at
     with ledger.tx() as conn:
-        query = (select(letters.pk, letters.submission_id, letters.state, deliveries.status, deliveries.opened_at)
-                 .select_from(t.letters.outerjoin(ti.digital_deliveries, deliveries.letter_pk == letters.pk))
-                 .where(letters.letter_id == letter_id))
+        query = (
+            select(letters.pk, letters.submission_id, letters.state, deliveries.status, deliveries.opened_at)
+            .select_from(t.letters.outerjoin(ti.digital_deliveries, deliveries.letter_pk == letters.pk))
+            .where(letters.letter_id == letter_id)
+        )
         if submission_id:
             query = query.where(letters.submission_id == submission_id)
         rows = conn.execute(query).all()
         if not rows:
-            raise NotFound(f"No letter {letter_id!r} in the ledger; check the id on the receipt.", letter_id=letter_id)
+            raise NotFound(
+                f"No letter {letter_id!r} in the ledger; check the id on the receipt.", letter_id=letter_id
+            )
         if len(rows) > 1:
-            raise NotFound(f"Letter id {letter_id!r} is in {len(rows)} submissions; name one with --submission.",
-                           letter_id=letter_id)
+            raise NotFound(
+                f"Letter id {letter_id!r} is in {len(rows)} submissions; name one with --submission.",
+                letter_id=letter_id,
+            )
         row = rows[0]
         if row.status not in ("delivered", "opened", "fallback"):
-            raise NotDigital(f"Letter {letter_id} was not delivered digitally (state {row.state}); only digital "
-                             "letters have read receipts.", letter_id=letter_id)
+            raise NotDigital(
+                f"Letter {letter_id} was not delivered digitally (state {row.state}); only digital "
+                "letters have read receipts.",
+                letter_id=letter_id,
+            )
         if row.opened_at is None:
-            conn.execute(update(ti.digital_deliveries).where(deliveries.letter_pk == row.pk)
-                         .values(opened_at=stamp, status="opened" if row.status == "delivered" else row.status))
+            conn.execute(
+                update(ti.digital_deliveries)
+                .where(deliveries.letter_pk == row.pk)
+                .values(opened_at=stamp, status="opened" if row.status == "delivered" else row.status)
+            )
             append_event(conn, "letter", str(row.pk), "opened", data={"opened_at": stamp})
-        return {"letter_id": letter_id, "submission_id": row.submission_id, "opened_at": row.opened_at or stamp,
-                "state": row.state}
+        return {
+            "letter_id": letter_id,
+            "submission_id": row.submission_id,
+            "opened_at": row.opened_at or stamp,
+            "state": row.state,
+        }
 
 
-def fall_back_due(ledger, settings, at: float | None = None, submission_id: str | None = None,
-                  make_pieces: Callable | None = None) -> list[int]:
+def fall_back_due(
+    ledger,
+    settings,
+    at: float | None = None,
+    submission_id: str | None = None,
+    make_pieces: Callable | None = None,
+) -> list[int]:
     """Move every digital letter unopened past its fallback time to print; return the letters (pks) moved.
 
     Each moved letter gets its piece (tracking id), its submission is re-opened, and ``plan`` and ``receipts``
@@ -140,28 +167,50 @@ def fall_back_due(ledger, settings, at: float | None = None, submission_id: str 
     stamp = now() if at is None else at
     letters, deliveries = t.letters.c, ti.digital_deliveries.c
     with ledger.tx() as conn:
-        query = (select(t.letters).join(ti.digital_deliveries, deliveries.letter_pk == letters.pk)
-                 .where(deliveries.status == "delivered", deliveries.opened_at.is_(None),
-                        deliveries.fallback_due_at <= stamp, letters.state == State.DELIVERED_DIGITAL.value)
-                 .order_by(letters.pk))  # one lock order: concurrent sweeps never deadlock
+        query = (
+            select(t.letters)
+            .join(ti.digital_deliveries, deliveries.letter_pk == letters.pk)
+            .where(
+                deliveries.status == "delivered",
+                deliveries.opened_at.is_(None),
+                deliveries.fallback_due_at <= stamp,
+                letters.state == State.DELIVERED_DIGITAL.value,
+            )
+            .order_by(letters.pk)
+        )  # one lock order: concurrent sweeps never deadlock
         if submission_id:
             query = query.where(letters.submission_id == submission_id)
         rows = conn.execute(query).all()
         if not rows:
             return []
         days = settings.intake.digital_fallback_days
-        moved = move_letters(conn, [r.pk for r in rows], Event.FALLBACK_PRINT, State.DELIVERED_DIGITAL,
-                             data={"rule": f"not opened within {days:g} days of delivery", "decided_at": stamp},
-                             extra={"channel": Channel.PRINT.value, "reason_code": DIGITAL_FALLBACK, "final_at": None,
-                                    "reason": f"not opened in the digital mailbox within {days:g} days; printed "
-                                              "and posted instead"})
-        conn.execute(update(ti.digital_deliveries).where(deliveries.letter_pk.in_(moved))
-                     .values(status="fallback", fallback_at=stamp))
+        moved = move_letters(
+            conn,
+            [r.pk for r in rows],
+            Event.FALLBACK_PRINT,
+            State.DELIVERED_DIGITAL,
+            data={"rule": f"not opened within {days:g} days of delivery", "decided_at": stamp},
+            extra={
+                "channel": Channel.PRINT.value,
+                "reason_code": DIGITAL_FALLBACK,
+                "final_at": None,
+                "reason": f"not opened in the digital mailbox within {days:g} days; printed "
+                "and posted instead",
+            },
+        )
+        conn.execute(
+            update(ti.digital_deliveries)
+            .where(deliveries.letter_pk.in_(moved))
+            .values(status="fallback", fallback_at=stamp)
+        )
         by_pk = {r.pk: r for r in rows}
         make_pieces(conn, settings, [by_pk[pk] for pk in moved])
         for submission in sorted({by_pk[pk].submission_id for pk in moved}):
-            conn.execute(update(t.submissions).where(t.submissions.c.submission_id == submission)
-                         .values(finished_at=None))
+            conn.execute(
+                update(t.submissions)
+                .where(t.submissions.c.submission_id == submission)
+                .values(finished_at=None)
+            )
             append_event(conn, "submission", submission, "reopen", data={"reason": DIGITAL_FALLBACK})
             enqueue(conn, "plan", submission)
             enqueue(conn, "receipts", submission)
@@ -173,7 +222,9 @@ def digital_status(ledger, letter_id: str) -> list[dict]:
     """The delivery records of ``letter_id`` (one per submission it appears in)."""
     letters, deliveries = t.letters.c, ti.digital_deliveries.c
     with ledger.read() as conn:
-        rows = conn.execute(select(letters.submission_id, letters.state, ti.digital_deliveries)
-                            .join(ti.digital_deliveries, deliveries.letter_pk == letters.pk)
-                            .where(or_(letters.letter_id == letter_id))).all()
+        rows = conn.execute(
+            select(letters.submission_id, letters.state, ti.digital_deliveries)
+            .join(ti.digital_deliveries, deliveries.letter_pk == letters.pk)
+            .where(or_(letters.letter_id == letter_id))
+        ).all()
     return [dict(r._mapping) for r in rows]

@@ -73,8 +73,9 @@ def _mark(doc, finding: Finding, page_height: float) -> None:
         doc.rect(x, page_height - y - h, w, h, stroke=1, fill=1)
         doc.setFillColorRGB(*RED, alpha=1)
         doc.setFont("Helvetica-Bold", 6)
-        doc.drawString(x, page_height - y - h - 7, f"{finding.code} at {x * MM_PER_PT:.0f} mm, "
-                                                   f"{y * MM_PER_PT:.0f} mm")
+        doc.drawString(
+            x, page_height - y - h - 7, f"{finding.code} at {x * MM_PER_PT:.0f} mm, {y * MM_PER_PT:.0f} mm"
+        )
 
 
 def _caption(doc, letter_id: str, page: int, findings: list[Finding], width: float, height: float) -> None:

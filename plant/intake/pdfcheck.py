@@ -21,11 +21,24 @@ from dataclasses import asdict, dataclass, field
 #: Millimetres per PDF point.
 MM_PER_PT = 25.4 / 72
 #: The 14 standard PDF fonts: a PDF may use them without embedding them.
-STANDARD_FONTS = frozenset({
-    "Courier", "Courier-Bold", "Courier-Oblique", "Courier-BoldOblique", "Helvetica", "Helvetica-Bold",
-    "Helvetica-Oblique", "Helvetica-BoldOblique", "Times-Roman", "Times-Bold", "Times-Italic", "Times-BoldItalic",
-    "Symbol", "ZapfDingbats",
-})
+STANDARD_FONTS = frozenset(
+    {
+        "Courier",
+        "Courier-Bold",
+        "Courier-Oblique",
+        "Courier-BoldOblique",
+        "Helvetica",
+        "Helvetica-Bold",
+        "Helvetica-Oblique",
+        "Helvetica-BoldOblique",
+        "Times-Roman",
+        "Times-Bold",
+        "Times-Italic",
+        "Times-BoldItalic",
+        "Symbol",
+        "ZapfDingbats",
+    }
+)
 #: Resolution of the page pictures returned for overlays, dpi.
 OVERLAY_DPI = 50.0
 #: Nesting depth of form XObjects followed when looking for fonts.
@@ -95,7 +108,9 @@ class CheckSpec:
     @classmethod
     def from_json(cls, data: dict) -> CheckSpec:
         """The spec back from :meth:`to_json`."""
-        zones = tuple(Zone(z["name"], z["code"], tuple(z["rect"]), z["first_page_only"]) for z in data["zones"])
+        zones = tuple(
+            Zone(z["name"], z["code"], tuple(z["rect"]), z["first_page_only"]) for z in data["zones"]
+        )
         return cls(**{**data, "zones": zones, "window": tuple(data["window"])})
 
 
@@ -143,27 +158,59 @@ class Verdict:
     @classmethod
     def from_json(cls, data: dict) -> Verdict:
         """Rebuild a verdict sent by a child, checking its shape (a child is not trusted)."""
-        findings = tuple(Finding(str(f["code"]), str(f["message"]), _opt_int(f.get("page")), _opt_box(f.get("rect")),
-                                 _opt_box(f.get("expected"))) for f in data.get("findings", ()))
-        pictures = tuple(PagePicture(int(p["page"]), int(p["width_px"]), int(p["height_px"]), float(p["width_pt"]),
-                                     float(p["height_pt"]), base64.b64decode(p["pixels"]))
-                         for p in data.get("pictures", ()))
-        return cls(bool(data["ok"]), int(data.get("pages", 0)), str(data.get("code", "")),
-                   str(data.get("reason", "")), findings, pictures)
+        findings = tuple(
+            Finding(
+                str(f["code"]),
+                str(f["message"]),
+                _opt_int(f.get("page")),
+                _opt_box(f.get("rect")),
+                _opt_box(f.get("expected")),
+            )
+            for f in data.get("findings", ())
+        )
+        pictures = tuple(
+            PagePicture(
+                int(p["page"]),
+                int(p["width_px"]),
+                int(p["height_px"]),
+                float(p["width_pt"]),
+                float(p["height_pt"]),
+                base64.b64decode(p["pixels"]),
+            )
+            for p in data.get("pictures", ())
+        )
+        return cls(
+            bool(data["ok"]),
+            int(data.get("pages", 0)),
+            str(data.get("code", "")),
+            str(data.get("reason", "")),
+            findings,
+            pictures,
+        )
 
 
-def reject(code: str, reason: str, pages: int = 0, findings: Sequence[Finding] = (),
-           pictures: Sequence[PagePicture] = ()) -> Verdict:
+def reject(
+    code: str,
+    reason: str,
+    pages: int = 0,
+    findings: Sequence[Finding] = (),
+    pictures: Sequence[PagePicture] = (),
+) -> Verdict:
     """A rejection verdict."""
-    return Verdict(False, pages=pages, code=code, reason=reason, findings=tuple(findings), pictures=tuple(pictures))
+    return Verdict(
+        False, pages=pages, code=code, reason=reason, findings=tuple(findings), pictures=tuple(pictures)
+    )
 
 
 def sniff(head: bytes) -> Verdict | None:
     """Refuse bytes that are plainly not a PDF (from their first KiB), naming what they look like."""
     if not head:
         return reject(Code.NOT_PDF, "the file is empty (0 bytes); send the letter as a PDF.")
-    kind = "a ZIP archive" if head.startswith(b"PK\x03\x04") else (
-        "HTML" if re.match(rb"\s*<\s*(!doctype|html|body|head)", head[:1024], re.I) else "no PDF")
+    kind = (
+        "a ZIP archive"
+        if head.startswith(b"PK\x03\x04")
+        else ("HTML" if re.match(rb"\s*<\s*(!doctype|html|body|head)", head[:1024], re.I) else "no PDF")
+    )
     if kind == "no PDF" and b"%PDF-" in head[:1024]:
         return None
     return reject(Code.NOT_PDF, f"the file is {kind}, not a PDF (no %PDF- header); export the letter as PDF.")
@@ -184,15 +231,21 @@ def check(data: bytes, spec: CheckSpec, address: Sequence[str] = (), duplex: boo
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
         if "password" in str(exc).lower():
-            return reject(Code.ENCRYPTED, "the PDF is encrypted and does not open without a password; "
-                                          "send it without encryption.")
-        return reject(Code.BROKEN_PDF, f"the PDF cannot be read ({exc}); re-export it from the application "
-                                       "that made it.")
+            return reject(
+                Code.ENCRYPTED,
+                "the PDF is encrypted and does not open without a password; send it without encryption.",
+            )
+        return reject(
+            Code.BROKEN_PDF,
+            f"the PDF cannot be read ({exc}); re-export it from the application that made it.",
+        )
     try:
         return _check_document(pdf, spec, address, duplex)
     except pdfium.PdfiumError as exc:
-        return reject(Code.BROKEN_PDF, f"the PDF's pages cannot be read ({exc}); re-export it from the application "
-                                       "that made it.")
+        return reject(
+            Code.BROKEN_PDF,
+            f"the PDF's pages cannot be read ({exc}); re-export it from the application that made it.",
+        )
     finally:
         pdf.close()
 
@@ -204,8 +257,12 @@ def _check_document(pdf, spec: CheckSpec, address: Sequence[str], duplex: bool =
     leaves = -(-pages // 2) if duplex else pages
     if leaves > spec.max_pages:
         printed = f"{pages} pages printed duplex are {leaves} sheets" if duplex else f"{pages} pages"
-        return reject(Code.TOO_MANY_PAGES, f"{printed}, but the largest envelope takes {spec.max_pages} sheets; "
-                                           "split the letter or send it as a large letter.", pages=pages)
+        return reject(
+            Code.TOO_MANY_PAGES,
+            f"{printed}, but the largest envelope takes {spec.max_pages} sheets; "
+            "split the letter or send it as a large letter.",
+            pages=pages,
+        )
     for index in range(pages):
         problem = _size_problem(pdf.get_page_size(index), index, spec)
         if problem is not None:
@@ -222,8 +279,9 @@ def _check_document(pdf, spec: CheckSpec, address: Sequence[str], duplex: bool =
             page.close()
     if not findings:
         return Verdict(True, pages=pages)
-    pictures = [_picture(pdf, i) for i in sorted({f.page for f in findings if f.page is not None})
-                [:MAX_OVERLAY_PAGES]]
+    pictures = [
+        _picture(pdf, i) for i in sorted({f.page for f in findings if f.page is not None})[:MAX_OVERLAY_PAGES]
+    ]
     first = findings[0]
     reason = "; ".join(dict.fromkeys(f.message for f in findings))
     return reject(first.code, reason, pages=pages, findings=findings, pictures=pictures)
@@ -236,10 +294,16 @@ def _size_problem(size: tuple[float, float], index: int, spec: CheckSpec) -> Fin
         return None
     w_mm, h_mm = width * MM_PER_PT, height * MM_PER_PT
     if near(width, spec.page_height) and near(height, spec.page_width):
-        return Finding(Code.PAGE_LANDSCAPE, f"page {index + 1} is A4 landscape ({w_mm:.0f} × {h_mm:.0f} mm); the "
-                                            "plant prints A4 portrait (210 × 297 mm): rotate the page to portrait.")
-    return Finding(Code.PAGE_SIZE, f"page {index + 1} is {w_mm:.0f} × {h_mm:.0f} mm; the plant prints A4 portrait "
-                                   "(210 × 297 mm): re-export the page as A4.")
+        return Finding(
+            Code.PAGE_LANDSCAPE,
+            f"page {index + 1} is A4 landscape ({w_mm:.0f} × {h_mm:.0f} mm); the "
+            "plant prints A4 portrait (210 × 297 mm): rotate the page to portrait.",
+        )
+    return Finding(
+        Code.PAGE_SIZE,
+        f"page {index + 1} is {w_mm:.0f} × {h_mm:.0f} mm; the plant prints A4 portrait "
+        "(210 × 297 mm): re-export the page as A4.",
+    )
 
 
 def _render_box(page, box: Box, dpi: float, width: float, height: float) -> tuple[bytes, int, int, float]:
@@ -254,7 +318,7 @@ def _render_box(page, box: Box, dpi: float, width: float, height: float) -> tupl
     finally:
         bitmap.close()
     if stride != cols:
-        raw = b"".join(raw[r * stride:r * stride + cols] for r in range(rows))
+        raw = b"".join(raw[r * stride : r * stride + cols] for r in range(rows))
     return raw, cols, rows, scale
 
 
@@ -271,11 +335,18 @@ def _zone_findings(page, index: int, spec: CheckSpec) -> list[Finding]:
         x0, y0 = zone.rect[0] + ink[0] / scale, zone.rect[1] + ink[1] / scale
         rect = (x0, y0, max((ink[2] - ink[0]) / scale, 1.0), max((ink[3] - ink[1]) / scale, 1.0))
         zx, zy, zw, zh = (v * MM_PER_PT for v in zone.rect)
-        found.append(Finding(zone.code, f"text or graphics at {x0 * MM_PER_PT:.0f} mm from the left edge and "
-                                        f"{y0 * MM_PER_PT:.0f} mm from the top inside the {zone.name} "
-                                        f"({zx:.0f}–{zx + zw:.0f} mm from the left, {zy:.0f}–{zy + zh:.0f} mm from "
-                                        f"the top) on page {index + 1}; leave that area white",
-                             page=index, rect=rect, expected=zone.rect))
+        found.append(
+            Finding(
+                zone.code,
+                f"text or graphics at {x0 * MM_PER_PT:.0f} mm from the left edge and "
+                f"{y0 * MM_PER_PT:.0f} mm from the top inside the {zone.name} "
+                f"({zx:.0f}–{zx + zw:.0f} mm from the left, {zy:.0f}–{zy + zh:.0f} mm from "
+                f"the top) on page {index + 1}; leave that area white",
+                page=index,
+                rect=rect,
+                expected=zone.rect,
+            )
+        )
     return found
 
 
@@ -286,8 +357,8 @@ _WHITE = {level: bytes(range(level, 256)) for level in range(256)}
 def _ink_box(raw: bytes, cols: int, rows: int, level: int) -> tuple[int, int, int, int]:
     """Pixel box (x0, y0, x1, y1) of everything darker than ``level``."""
     white = _WHITE[level]
-    ys = [r for r in range(rows) if raw[r * cols:(r + 1) * cols].translate(None, white)]
-    xs = [c for r in ys for c, v in enumerate(raw[r * cols:(r + 1) * cols]) if v < level]
+    ys = [r for r in range(rows) if raw[r * cols : (r + 1) * cols].translate(None, white)]
+    xs = [c for r in ys for c, v in enumerate(raw[r * cols : (r + 1) * cols]) if v < level]
     return min(xs), ys[0], max(xs) + 1, ys[-1] + 1
 
 
@@ -310,14 +381,26 @@ def _address_findings(page, spec: CheckSpec, address: Sequence[str]) -> list[Fin
         field_mm = f"{wx:.0f}–{wx + ww:.0f} mm from the left, {wy:.0f}–{wy + wh:.0f} mm from the top"
         where = _locate(textpage, missing[0], left, top)
         if where is not None:
-            return [Finding(Code.ADDRESS_OUTSIDE_WINDOW,
-                            f"the address line {missing[0]!r} is at {where[0] * MM_PER_PT:.0f} mm from the left and "
-                            f"{where[1] * MM_PER_PT:.0f} mm from the top, outside the window field ({field_mm}); "
-                            "move the address into the field", page=0, rect=where, expected=spec.window)]
-        return [Finding(Code.ADDRESS_MISMATCH,
-                        f"the window field ({field_mm}) does not show the manifest's address line(s) "
-                        f"{', '.join(repr(m) for m in missing)}; print the manifest's address there",
-                        page=0, rect=spec.window)]
+            return [
+                Finding(
+                    Code.ADDRESS_OUTSIDE_WINDOW,
+                    f"the address line {missing[0]!r} is at {where[0] * MM_PER_PT:.0f} mm from the left and "
+                    f"{where[1] * MM_PER_PT:.0f} mm from the top, outside the window field ({field_mm}); "
+                    "move the address into the field",
+                    page=0,
+                    rect=where,
+                    expected=spec.window,
+                )
+            ]
+        return [
+            Finding(
+                Code.ADDRESS_MISMATCH,
+                f"the window field ({field_mm}) does not show the manifest's address line(s) "
+                f"{', '.join(repr(m) for m in missing)}; print the manifest's address there",
+                page=0,
+                rect=spec.window,
+            )
+        ]
     finally:
         textpage.close()
 
@@ -369,8 +452,14 @@ def _font_findings(page, index: int, spec: CheckSpec) -> list[Finding]:
     if not missing:
         return []
     names = ", ".join(missing)
-    return [Finding(Code.FONT_NOT_EMBEDDED, f"page {index + 1} uses the font(s) {names} without embedding them; "
-                                            "export the PDF with all fonts embedded", page=index)]
+    return [
+        Finding(
+            Code.FONT_NOT_EMBEDDED,
+            f"page {index + 1} uses the font(s) {names} without embedding them; "
+            "export the PDF with all fonts embedded",
+            page=index,
+        )
+    ]
 
 
 def _address_of(handle) -> int:
@@ -403,7 +492,7 @@ def _picture(pdf, index: int) -> PagePicture:
     finally:
         page.close()
     if stride != cols:
-        data = b"".join(data[r * stride:r * stride + cols] for r in range(rows))
+        data = b"".join(data[r * stride : r * stride + cols] for r in range(rows))
     return PagePicture(index, cols, rows, width, height, zlib.compress(data, 6))
 
 

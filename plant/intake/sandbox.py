@@ -178,8 +178,10 @@ class PreflightPool:
             try:
                 data = task.load()
             except OSError as exc:
-                verdicts[task.key] = reject(Code.BROKEN_PDF, f"the letter's stored file cannot be read ({exc}); "
-                                                             "submit the letter again.")
+                verdicts[task.key] = reject(
+                    Code.BROKEN_PDF,
+                    f"the letter's stored file cannot be read ({exc}); submit the letter again.",
+                )
                 continue
             if not self._send(self._children[index], task, data):
                 pending.appendleft(task)
@@ -189,7 +191,9 @@ class PreflightPool:
     def _send(self, child: _Child, task: Task, data: bytes) -> bool:
         """Hand ``task`` to ``child``; False when the child is gone (the caller replaces it)."""
         self._next_id += 1
-        header = json.dumps({"id": self._next_id, "address": list(task.address), "duplex": task.duplex}).encode()
+        header = json.dumps(
+            {"id": self._next_id, "address": list(task.address), "duplex": task.duplex}
+        ).encode()
         try:
             _write_frame(child.proc.stdin, header)
             _write_frame(child.proc.stdin, data)
@@ -210,13 +214,20 @@ class PreflightPool:
             (size,) = _HEADER.unpack_from(child.buffer)
             if size > MAX_REPLY_BYTES:
                 _stop(child.proc, kill=True)
-                self._lose(child, verdicts, reject(Code.CRASHED, "pre-flight produced an oversized answer for this "
-                                                                 "PDF; re-export it and submit it again."))
+                self._lose(
+                    child,
+                    verdicts,
+                    reject(
+                        Code.CRASHED,
+                        "pre-flight produced an oversized answer for this "
+                        "PDF; re-export it and submit it again.",
+                    ),
+                )
                 return
             if len(child.buffer) < _HEADER.size + size:
                 break
-            payload = bytes(child.buffer[_HEADER.size:_HEADER.size + size])
-            del child.buffer[:_HEADER.size + size]
+            payload = bytes(child.buffer[_HEADER.size : _HEADER.size + size])
+            del child.buffer[: _HEADER.size + size]
             try:
                 reply = json.loads(payload)
                 if reply.get("id") != child.queue[0][1]:
@@ -224,8 +235,13 @@ class PreflightPool:
                 verdict = Verdict.from_json(reply["verdict"])
             except (ValueError, KeyError, TypeError) as exc:
                 _stop(child.proc, kill=True)
-                self._lose(child, verdicts, reject(Code.CRASHED, f"pre-flight gave no usable answer for this PDF "
-                                                                 f"({exc}); re-export it."))
+                self._lose(
+                    child,
+                    verdicts,
+                    reject(
+                        Code.CRASHED, f"pre-flight gave no usable answer for this PDF ({exc}); re-export it."
+                    ),
+                )
                 return
             self._settle(child, verdicts, verdict)
         if not chunk and child.queue:  # end of file before a whole answer: the child died on its letter
@@ -249,41 +265,66 @@ class PreflightPool:
         _stop(child.proc, kill=True)
         self.stats.killed_wall += 1
         log.warning("preflight_killed", reason="wall clock", seconds=self.limits.wall_s, pid=child.proc.pid)
-        return reject(Code.TIMEOUT, f"reading the PDF took longer than {self.limits.wall_s:g} s and was stopped; "
-                                    "simplify the PDF (flatten, fewer objects) and submit it again.")
+        return reject(
+            Code.TIMEOUT,
+            f"reading the PDF took longer than {self.limits.wall_s:g} s and was stopped; "
+            "simplify the PDF (flatten, fewer objects) and submit it again.",
+        )
 
     def _died(self, child: _Child) -> Verdict:
         code = child.proc.wait()
         self.stats.died += 1
         log.warning("preflight_child_died", exit_code=code, pid=child.proc.pid)
         if code == -signal.SIGXCPU:
-            return reject(Code.CPU_LIMIT, f"reading the PDF used more than {self.limits.cpu_s} s of CPU and was "
-                                          "stopped; simplify the PDF and submit it again.")
-        return reject(Code.CRASHED, f"reading the PDF ended the pre-flight process (exit {code}), most likely by "
-                                    f"needing more than {self.limits.memory_mb} MiB; simplify the PDF and submit "
-                                    "it again.")
+            return reject(
+                Code.CPU_LIMIT,
+                f"reading the PDF used more than {self.limits.cpu_s} s of CPU and was "
+                "stopped; simplify the PDF and submit it again.",
+            )
+        return reject(
+            Code.CRASHED,
+            f"reading the PDF ended the pre-flight process (exit {code}), most likely by "
+            f"needing more than {self.limits.memory_mb} MiB; simplify the PDF and submit "
+            "it again.",
+        )
 
     def _spawn(self) -> _Child:
         package_root = Path(__file__).resolve().parents[2]
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(package_root),
-               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "LANG": "C.UTF-8"}
-        proc = subprocess.Popen([sys.executable, "-s", "-m", "plant.intake.sandbox"], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd="/",
-                                close_fds=True)
-        hello = json.dumps({"spec": self.spec.to_json(), "memory_mb": self.limits.memory_mb,
-                            "cpu_s": self.limits.cpu_s}).encode()
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": str(package_root),
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "LANG": "C.UTF-8",
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-s", "-m", "plant.intake.sandbox"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd="/",
+            close_fds=True,
+        )
+        hello = json.dumps(
+            {"spec": self.spec.to_json(), "memory_mb": self.limits.memory_mb, "cpu_s": self.limits.cpu_s}
+        ).encode()
         _write_frame(proc.stdin, hello)
         proc.stdin.flush()
         ready, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT_S)
         reply = _read_frame(proc.stdout) if ready else None
         if not reply:
             _stop(proc, kill=True)
-            raise ServiceError("A pre-flight child did not start within "
-                               f"{START_TIMEOUT_S:.0f} s; run `python -m plant.intake.sandbox` by hand to see why.")
+            raise ServiceError(
+                "A pre-flight child did not start within "
+                f"{START_TIMEOUT_S:.0f} s; run `python -m plant.intake.sandbox` by hand to see why."
+            )
         self.stats.started += 1
         state = json.loads(reply)
         if not state.get("network_isolated"):
-            log.info("preflight_no_netns", pid=proc.pid, note="no network namespace; relying on RLIMIT_NOFILE")
+            log.info(
+                "preflight_no_netns", pid=proc.pid, note="no network namespace; relying on RLIMIT_NOFILE"
+            )
         return _Child(proc)
 
 
@@ -359,10 +400,12 @@ def _warm_up() -> None:
 
 
 #: A minimal one-page PDF with a line of Helvetica text (used by :func:`_warm_up`).
-_WARM_UP_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
-                b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>"
-                b">>endobj\n4 0 obj<</Length 35>>stream\nBT /F1 12 Tf 20 100 Td (warm) Tj ET\nendstream endobj\n"
-                b"5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+_WARM_UP_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>"
+    b">>endobj\n4 0 obj<</Length 35>>stream\nBT /F1 12 Tf 20 100 Td (warm) Tj ET\nendstream endobj\n"
+    b"5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+)
 
 
 def child_main() -> None:
@@ -395,13 +438,18 @@ def child_main() -> None:
             verdict = check(data, spec, tuple(task["address"]), bool(task.get("duplex")))
         except MemoryError:
             fatal = True
-            verdict = reject(Code.MEMORY_LIMIT, f"reading the PDF needs more than {config['memory_mb']} MiB; "
-                                                "simplify the PDF and submit it again.")
+            verdict = reject(
+                Code.MEMORY_LIMIT,
+                f"reading the PDF needs more than {config['memory_mb']} MiB; "
+                "simplify the PDF and submit it again.",
+            )
         except RecursionError:
             verdict = reject(Code.BROKEN_PDF, "the PDF's structure nests without end; re-export it.")
         except Exception as exc:  # noqa: BLE001 - any failure on hostile bytes is that letter's rejection
-            verdict = reject(Code.BROKEN_PDF, f"the PDF cannot be read ({type(exc).__name__}: {str(exc)[:160]}); "
-                                              "re-export it.")
+            verdict = reject(
+                Code.BROKEN_PDF,
+                f"the PDF cannot be read ({type(exc).__name__}: {str(exc)[:160]}); re-export it.",
+            )
         del data
         _write_frame(stdout, json.dumps({"id": task["id"], "verdict": verdict.to_json()}).encode())
         stdout.flush()

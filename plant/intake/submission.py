@@ -38,8 +38,17 @@ from plant.model import Event, State
 log = structlog.get_logger(__name__)
 
 #: Columns of manifest.csv, in the documented order.
-MANIFEST_COLUMNS = ("letter_id", "recipient_id", "name", "address_1", "address_2", "postcode", "city", "country",
-                    "mail_class")
+MANIFEST_COLUMNS = (
+    "letter_id",
+    "recipient_id",
+    "name",
+    "address_1",
+    "address_2",
+    "postcode",
+    "city",
+    "country",
+    "mail_class",
+)
 #: Columns manifest.csv may add (the sender must be the same on every row; ``duplex`` is per letter).
 OPTIONAL_COLUMNS = ("sender_id", "duplex")
 #: Keys a manifest.json letter may add to :data:`MANIFEST_COLUMNS`.
@@ -111,8 +120,9 @@ class IntakeResult(NamedTuple):
     rejected_at_intake: int
 
 
-def intake(ledger, settings, source: Path | Package, sender_id: str | None = None,
-           channel: str = "cli") -> IntakeResult:
+def intake(
+    ledger, settings, source: Path | Package, sender_id: str | None = None, channel: str = "cli"
+) -> IntakeResult:
     """The one intake: read, compose, store and record the submission at ``source`` (folder or .zip, or a
     package already read with :func:`read_submission`).
 
@@ -121,11 +131,17 @@ def intake(ledger, settings, source: Path | Package, sender_id: str | None = Non
     """
     from plant.intake.compose import Templates
 
-    package = source if isinstance(source, Package) else read_submission(
-        source, sender_id=sender_id, templates=Templates(settings.intake.template_dirs))
+    package = (
+        source
+        if isinstance(source, Package)
+        else read_submission(source, sender_id=sender_id, templates=Templates(settings.intake.template_dirs))
+    )
     submission_id, new = accept(ledger.tx, settings.blobs_dir, package, channel=channel)
-    rejected = sum(1 for row in package.rows if row.letter_id in package.problems
-                   or _row_problem(row, row.letter_id in package.files))
+    rejected = sum(
+        1
+        for row in package.rows
+        if row.letter_id in package.problems or _row_problem(row, row.letter_id in package.files)
+    )
     return IntakeResult(submission_id, new, len(package.rows), rejected)
 
 
@@ -136,24 +152,38 @@ def read_submission(path: Path, sender_id: str | None = None, templates=None) ->
     """
     path = Path(path)
     if not path.exists():
-        raise SubmissionError(f"{path} does not exist; give the path of a submission folder or .zip.", path=str(path))
+        raise SubmissionError(
+            f"{path} does not exist; give the path of a submission folder or .zip.", path=str(path)
+        )
     files, too_large = _read_zip(path) if path.is_file() else _read_folder(path)
     if "manifest.csv" in files:
         rows, manifest_sender, manifest_format = *_parse_manifest(files.pop("manifest.csv"), path), "csv"
     elif "manifest.json" in files:
-        rows, manifest_sender, manifest_format = *_parse_json_manifest(files.pop("manifest.json"), path), "json"
+        rows, manifest_sender, manifest_format = (
+            *_parse_json_manifest(files.pop("manifest.json"), path),
+            "json",
+        )
     else:
-        raise SubmissionError(f"{path} has no manifest.csv; add one with the columns {', '.join(MANIFEST_COLUMNS)} "
-                              "(or a manifest.json).", path=str(path))
+        raise SubmissionError(
+            f"{path} has no manifest.csv; add one with the columns {', '.join(MANIFEST_COLUMNS)} "
+            "(or a manifest.json).",
+            path=str(path),
+        )
     sender = _sender(sender_id if sender_id is not None else manifest_sender, path)
     listed = {row.letter_id for row in rows}
     pdfs = {name[:-4]: data for name, data in files.items() if name.lower().endswith(".pdf")}
     xmls = {name[:-4]: data for name, data in files.items() if name.lower().endswith(".xml")}
     for extra in sorted((set(pdfs) | set(xmls)) - listed):
         log.warning("unlisted_file", submission=str(path), file=extra)
-    problems = {name[:-4]: ("FILE_TOO_LARGE", f"{name} is {size / 2**20:.0f} MiB; the plant takes letter files up "
-                                              f"to {MAX_FILE_BYTES // 2**20} MiB: compress its images or split it.")
-                for name, size in too_large.items() if name[:-4] in listed}
+    problems = {
+        name[:-4]: (
+            "FILE_TOO_LARGE",
+            f"{name} is {size / 2**20:.0f} MiB; the plant takes letter files up "
+            f"to {MAX_FILE_BYTES // 2**20} MiB: compress its images or split it.",
+        )
+        for name, size in too_large.items()
+        if name[:-4] in listed
+    }
     said = _manifest_duplex(rows, problems, manifest_format)
     composed, templates_used, xml_said = _compose_all(rows, pdfs, xmls, problems, templates)
     duplex = _duplex_letters(said, xml_said, problems)
@@ -168,10 +198,18 @@ def read_submission(path: Path, sender_id: str | None = None, templates=None) ->
         digest.update(letter_id.encode() + b"\2" + problems[letter_id][0].encode())
     for letter_id in sorted(duplex):  # only duplex letters count: submissions without any keep their old ids
         digest.update(letter_id.encode() + b"\3")
-    return Package(submission_id=f"S-{digest.hexdigest()[:16]}", source=str(path.resolve()), rows=tuple(rows),
-                   files={**letters, **composed}, sender_id=sender, manifest_format=manifest_format,
-                   sources={k: v for k, v in xmls.items() if k in composed}, templates=templates_used,
-                   problems=problems, duplex=frozenset(duplex))
+    return Package(
+        submission_id=f"S-{digest.hexdigest()[:16]}",
+        source=str(path.resolve()),
+        rows=tuple(rows),
+        files={**letters, **composed},
+        sender_id=sender,
+        manifest_format=manifest_format,
+        sources={k: v for k, v in xmls.items() if k in composed},
+        templates=templates_used,
+        problems=problems,
+        duplex=frozenset(duplex),
+    )
 
 
 def parse_duplex(text: str) -> bool | None:
@@ -193,11 +231,18 @@ def _manifest_duplex(rows, problems, manifest_format: str) -> dict[str, bool]:
         try:
             value = parse_duplex(row.duplex)
         except ValueError:
-            where = f"manifest.{manifest_format} {'line' if manifest_format == 'csv' else 'letter'} {row.line}"
-            problems.setdefault(row.letter_id, (
-                "BAD_MANIFEST_ROW", f"letter {row.letter_id} ({where}): duplex = {row.duplex!r} is neither true nor "
-                                    "false; write true (printed on both sides of each leaf) or false (one side, the "
-                                    "default) and submit the letter again."))
+            where = (
+                f"manifest.{manifest_format} {'line' if manifest_format == 'csv' else 'letter'} {row.line}"
+            )
+            problems.setdefault(
+                row.letter_id,
+                (
+                    "BAD_MANIFEST_ROW",
+                    f"letter {row.letter_id} ({where}): duplex = {row.duplex!r} is neither true nor "
+                    "false; write true (printed on both sides of each leaf) or false (one side, the "
+                    "default) and submit the letter again.",
+                ),
+            )
             continue
         if value is not None:
             said[row.letter_id] = value
@@ -210,13 +255,19 @@ def _duplex_letters(said: dict[str, bool], xml_said: dict[str, bool], problems) 
     for letter_id in sorted(set(said) & set(xml_said)):
         if said[letter_id] != xml_said[letter_id] and letter_id not in problems:
             problems[letter_id] = (
-                "BAD_MANIFEST_ROW", f"letter {letter_id}: the manifest says duplex = {str(said[letter_id]).lower()}, "
-                                    f'but {letter_id}.xml says duplex="{str(xml_said[letter_id]).lower()}"; make '
-                                    "them agree (or say it in one place) and submit the letter again.")
-    return {letter_id for letter_id, value in {**xml_said, **said}.items() if value and letter_id not in problems}
+                "BAD_MANIFEST_ROW",
+                f"letter {letter_id}: the manifest says duplex = {str(said[letter_id]).lower()}, "
+                f'but {letter_id}.xml says duplex="{str(xml_said[letter_id]).lower()}"; make '
+                "them agree (or say it in one place) and submit the letter again.",
+            )
+    return {
+        letter_id for letter_id, value in {**xml_said, **said}.items() if value and letter_id not in problems
+    }
 
 
-def _compose_all(rows, pdfs, xmls, problems, templates) -> tuple[dict[str, bytes], dict[str, str], dict[str, bool]]:
+def _compose_all(
+    rows, pdfs, xmls, problems, templates
+) -> tuple[dict[str, bytes], dict[str, str], dict[str, bool]]:
     """Compose the XML letters that have no PDF; a letter that cannot be composed gets its problem. Also returns
     what the composed letters say about duplex (those saying nothing left out)."""
     from plant.intake.compose import CompositionError, Templates, compose_letter
@@ -241,8 +292,11 @@ def _compose_all(rows, pdfs, xmls, problems, templates) -> tuple[dict[str, bytes
 def _sender(value: str, path: Path) -> str:
     value = (value or "").strip()
     if value and not SENDER_ID.match(value):
-        raise SubmissionError(f"{path}: sender_id {value!r} has characters other than letters, digits, '.', '_', ':' "
-                              "and '-'; fix it.", path=str(path))
+        raise SubmissionError(
+            f"{path}: sender_id {value!r} has characters other than letters, digits, '.', '_', ':' "
+            "and '-'; fix it.",
+            path=str(path),
+        )
     return value
 
 
@@ -253,42 +307,93 @@ def accept(conn_factory, blobs_dir: Path, package: Package, channel: str = "cli"
     writes are idempotent), then submission, letters, their events and the pre-flight message commit together.
     """
     with conn_factory() as conn:
-        if conn.execute(select(t.submissions.c.submission_id)
-                        .where(t.submissions.c.submission_id == package.submission_id)).first():
+        if conn.execute(
+            select(t.submissions.c.submission_id).where(
+                t.submissions.c.submission_id == package.submission_id
+            )
+        ).first():
             return package.submission_id, False
     with ThreadPoolExecutor(max_workers=STORE_THREADS) as pool:  # concurrent fsyncs share journal commits
         stored = pool.map(lambda item: (item[0], store_blob(blobs_dir, item[1])), package.files.items())
         digests = dict(stored)
-        sources = dict(pool.map(lambda item: (item[0], store_blob(blobs_dir, item[1], ".xml")),
-                                package.sources.items()))
+        sources = dict(
+            pool.map(lambda item: (item[0], store_blob(blobs_dir, item[1], ".xml")), package.sources.items())
+        )
     stamp = now()
     with conn_factory() as conn:
-        conn.execute(insert(t.submissions).values(submission_id=package.submission_id, source=package.source,
-                                                  received_at=stamp, letters=len(package.rows)))
-        records = [_letter_record(package.submission_id, row, digests.get(row.letter_id), stamp,
-                                  row.letter_id in package.duplex) for row in package.rows]
+        conn.execute(
+            insert(t.submissions).values(
+                submission_id=package.submission_id,
+                source=package.source,
+                received_at=stamp,
+                letters=len(package.rows),
+            )
+        )
+        records = [
+            _letter_record(
+                package.submission_id, row, digests.get(row.letter_id), stamp, row.letter_id in package.duplex
+            )
+            for row in package.rows
+        ]
         conn.execute(insert(t.letters), records)
-        pks = dict(conn.execute(select(t.letters.c.letter_id, t.letters.c.pk)
-                                .where(t.letters.c.submission_id == package.submission_id)).all())
-        conn.execute(insert(t.events), [
-            {"at": stamp, "entity": "letter", "entity_id": str(pk), "event": "receive", "from_state": None,
-             "to_state": State.RECEIVED.value, "data": {"submission": package.submission_id, "letter_id": lid}}
-            for lid, pk in pks.items()
-        ])
-        conn.execute(insert(ti.intake_submissions).values(submission_id=package.submission_id,
-                                                          sender_id=package.sender_id,
-                                                          manifest_format=package.manifest_format, channel=channel))
-        conn.execute(insert(ti.intake_letters), [
-            {"letter_pk": pks[row.letter_id], "source_kind": "xml" if row.letter_id in sources else "pdf",
-             "source_sha256": sources.get(row.letter_id), "template_id": package.templates.get(row.letter_id)}
-            for row in package.rows])
+        pks = dict(
+            conn.execute(
+                select(t.letters.c.letter_id, t.letters.c.pk).where(
+                    t.letters.c.submission_id == package.submission_id
+                )
+            ).all()
+        )
+        conn.execute(
+            insert(t.events),
+            [
+                {
+                    "at": stamp,
+                    "entity": "letter",
+                    "entity_id": str(pk),
+                    "event": "receive",
+                    "from_state": None,
+                    "to_state": State.RECEIVED.value,
+                    "data": {"submission": package.submission_id, "letter_id": lid},
+                }
+                for lid, pk in pks.items()
+            ],
+        )
+        conn.execute(
+            insert(ti.intake_submissions).values(
+                submission_id=package.submission_id,
+                sender_id=package.sender_id,
+                manifest_format=package.manifest_format,
+                channel=channel,
+            )
+        )
+        conn.execute(
+            insert(ti.intake_letters),
+            [
+                {
+                    "letter_pk": pks[row.letter_id],
+                    "source_kind": "xml" if row.letter_id in sources else "pdf",
+                    "source_sha256": sources.get(row.letter_id),
+                    "template_id": package.templates.get(row.letter_id),
+                }
+                for row in package.rows
+            ],
+        )
         for row in package.rows:
-            problem = (_row_problem(row, True) or package.problems.get(row.letter_id)
-                       or _row_problem(row, row.letter_id in digests))
+            problem = (
+                _row_problem(row, True)
+                or package.problems.get(row.letter_id)
+                or _row_problem(row, row.letter_id in digests)
+            )
             if problem:
                 code, reason = problem
-                move_letters(conn, [pks[row.letter_id]], Event.REJECT, State.RECEIVED, data={"code": code},
-                             extra={"reason_code": code, "reason": reason})
+                move_letters(
+                    conn,
+                    [pks[row.letter_id]],
+                    Event.REJECT,
+                    State.RECEIVED,
+                    data={"code": code},
+                    extra={"reason_code": code, "reason": reason},
+                )
         append_event(conn, "submission", package.submission_id, "accept", data={"letters": len(package.rows)})
         enqueue(conn, "preflight", package.submission_id)
     log.info("submission_accepted", submission=package.submission_id, letters=len(package.rows))
@@ -297,19 +402,32 @@ def accept(conn_factory, blobs_dir: Path, package: Package, channel: str = "cli"
 
 def _letter_record(submission_id: str, row: Row, digest: str | None, stamp: float, duplex: bool) -> dict:
     values = {column: row.values.get(column, "") for column in MANIFEST_COLUMNS}
-    return {**values, "submission_id": submission_id, "pdf_sha256": digest, "duplex": int(duplex),
-            "state": State.RECEIVED.value, "received_at": stamp, "updated_at": stamp}
+    return {
+        **values,
+        "submission_id": submission_id,
+        "pdf_sha256": digest,
+        "duplex": int(duplex),
+        "state": State.RECEIVED.value,
+        "received_at": stamp,
+        "updated_at": stamp,
+    }
 
 
 def _row_problem(row: Row, has_pdf: bool) -> tuple[str, str] | None:
     """Why this row's letter cannot go on (code, reason), or None."""
     empty = [c for c in REQUIRED_VALUES if not row.values.get(c, "").strip()]
     if empty:
-        return ("BAD_MANIFEST_ROW", f"manifest line {row.line}: {', '.join(empty)} empty; fill "
-                f"{'it' if len(empty) == 1 else 'them'} in and submit the letter again.")
+        return (
+            "BAD_MANIFEST_ROW",
+            f"manifest line {row.line}: {', '.join(empty)} empty; fill "
+            f"{'it' if len(empty) == 1 else 'them'} in and submit the letter again.",
+        )
     if not has_pdf:
-        return ("MISSING_PDF", f"no file {row.letter_id}.pdf (or {row.letter_id}.xml) in the submission; add it and "
-                               "submit the letter again.")
+        return (
+            "MISSING_PDF",
+            f"no file {row.letter_id}.pdf (or {row.letter_id}.xml) in the submission; add it and "
+            "submit the letter again.",
+        )
     return None
 
 
@@ -318,29 +436,45 @@ def _parse_manifest(data: bytes, path: Path) -> tuple[list[Row], str]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SubmissionError(f"{path}/manifest.csv is not UTF-8 (byte {exc.start}); save it as UTF-8.",
-                              path=str(path)) from None
+        raise SubmissionError(
+            f"{path}/manifest.csv is not UTF-8 (byte {exc.start}); save it as UTF-8.", path=str(path)
+        ) from None
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in MANIFEST_COLUMNS if c not in header]
     if missing:
-        raise SubmissionError(f"{path}/manifest.csv lacks the column(s) {', '.join(missing)}; the header must be: "
-                              f"{','.join(MANIFEST_COLUMNS)}.", path=str(path), missing=missing)
+        raise SubmissionError(
+            f"{path}/manifest.csv lacks the column(s) {', '.join(missing)}; the header must be: "
+            f"{','.join(MANIFEST_COLUMNS)}.",
+            path=str(path),
+            missing=missing,
+        )
     unknown = [c for c in header if c not in MANIFEST_COLUMNS + OPTIONAL_COLUMNS]
     if unknown:
-        raise SubmissionError(f"{path}/manifest.csv has unknown column(s) {', '.join(unknown)}; allowed: "
-                              f"{','.join(MANIFEST_COLUMNS + OPTIONAL_COLUMNS)}.", path=str(path), unknown=unknown)
+        raise SubmissionError(
+            f"{path}/manifest.csv has unknown column(s) {', '.join(unknown)}; allowed: "
+            f"{','.join(MANIFEST_COLUMNS + OPTIONAL_COLUMNS)}.",
+            path=str(path),
+            unknown=unknown,
+        )
     reader.fieldnames = header
     records = []
     for line, record in enumerate(reader, start=2):
         if None in record:
-            raise SubmissionError(f"{path}/manifest.csv line {line} has more fields than the header; quote values "
-                                  "that contain commas.", path=str(path), line=line)
+            raise SubmissionError(
+                f"{path}/manifest.csv line {line} has more fields than the header; quote values "
+                "that contain commas.",
+                path=str(path),
+                line=line,
+            )
         records.append((line, {k: (v or "").strip() for k, v in record.items()}))
     senders = {values.pop("sender_id", "") for _, values in records}
     if len(senders) > 1:
-        raise SubmissionError(f"{path}/manifest.csv names {len(senders)} different sender_id values; a submission "
-                              "comes from one sender: split it.", path=str(path))
+        raise SubmissionError(
+            f"{path}/manifest.csv names {len(senders)} different sender_id values; a submission "
+            "comes from one sender: split it.",
+            path=str(path),
+        )
     return _rows(records, path, "manifest.csv"), (senders.pop() if senders else "")
 
 
@@ -349,20 +483,28 @@ def _parse_json_manifest(data: bytes, path: Path) -> tuple[list[Row], str]:
     try:
         document = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SubmissionError(f"{path}/manifest.json is not UTF-8 JSON ({exc}); fix it.", path=str(path)) from None
+        raise SubmissionError(
+            f"{path}/manifest.json is not UTF-8 JSON ({exc}); fix it.", path=str(path)
+        ) from None
     letters = document.get("letters") if isinstance(document, dict) else None
     if not isinstance(letters, list):
-        raise SubmissionError(f'{path}/manifest.json must be {{"sender_id": "...", "letters": [{{"letter_id": ..., '
-                              f'...}}]}} with the keys {", ".join(MANIFEST_COLUMNS)}.', path=str(path))
+        raise SubmissionError(
+            f'{path}/manifest.json must be {{"sender_id": "...", "letters": [{{"letter_id": ..., '
+            f"...}}]}} with the keys {', '.join(MANIFEST_COLUMNS)}.",
+            path=str(path),
+        )
     records = []
     for number, item in enumerate(letters, start=1):
         if not isinstance(item, dict):
             raise SubmissionError(f"{path}/manifest.json letter {number} is not an object.", path=str(path))
         unknown = sorted(set(item) - set(MANIFEST_COLUMNS) - set(OPTIONAL_KEYS))
         if unknown:
-            raise SubmissionError(f"{path}/manifest.json letter {number} has unknown key(s) {', '.join(unknown)}; "
-                                  f"allowed: {', '.join(MANIFEST_COLUMNS + OPTIONAL_KEYS)}.", path=str(path),
-                                  unknown=unknown)
+            raise SubmissionError(
+                f"{path}/manifest.json letter {number} has unknown key(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(MANIFEST_COLUMNS + OPTIONAL_KEYS)}.",
+                path=str(path),
+                unknown=unknown,
+            )
         values = {c: str(item.get(c) if item.get(c) is not None else "").strip() for c in MANIFEST_COLUMNS}
         records.append((number, {**values, "duplex": _json_text(item.get("duplex"))}))
     sender = document.get("sender_id") or ""
@@ -384,13 +526,19 @@ def _rows(records: list[tuple[int, dict[str, str]]], path: Path, name: str) -> l
         values = {c: raw.get(c, "") for c in MANIFEST_COLUMNS}
         letter_id = values["letter_id"]
         if not LETTER_ID.match(letter_id):
-            raise SubmissionError(f"{path}/{name} line {line}: letter_id {letter_id!r} is empty or has "
-                                  "characters other than letters, digits, '.', '_' and '-'; fix it.",
-                                  path=str(path), line=line)
+            raise SubmissionError(
+                f"{path}/{name} line {line}: letter_id {letter_id!r} is empty or has "
+                "characters other than letters, digits, '.', '_' and '-'; fix it.",
+                path=str(path),
+                line=line,
+            )
         if letter_id in seen:
-            raise SubmissionError(f"{path}/{name}: letter_id {letter_id!r} appears on lines {seen[letter_id]} "
-                                  f"and {line}; letter ids must be unique within a submission.",
-                                  path=str(path), letter_id=letter_id)
+            raise SubmissionError(
+                f"{path}/{name}: letter_id {letter_id!r} appears on lines {seen[letter_id]} "
+                f"and {line}; letter ids must be unique within a submission.",
+                path=str(path),
+                letter_id=letter_id,
+            )
         seen[letter_id] = line
         rows.append(Row(line=line, values=values, duplex=raw.get("duplex", "")))
     if not rows:
@@ -428,17 +576,22 @@ def _read_zip(path: Path) -> tuple[dict[str, bytes], dict[str, int]]:
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
-        raise SubmissionError(f"{path} is neither a folder nor a readable .zip; send a folder or a zip of one.",
-                              path=str(path)) from None
+        raise SubmissionError(
+            f"{path} is neither a folder nor a readable .zip; send a folder or a zip of one.", path=str(path)
+        ) from None
     with archive:
         infos = [i for i in archive.infolist() if not i.is_dir()]
         if sum(i.file_size for i in infos) > MAX_ZIP_BYTES:
-            raise SubmissionError(f"{path} unpacks to more than {MAX_ZIP_BYTES // 2**20} MiB; split the submission.",
-                                  path=str(path))
+            raise SubmissionError(
+                f"{path} unpacks to more than {MAX_ZIP_BYTES // 2**20} MiB; split the submission.",
+                path=str(path),
+            )
         names = [PurePosixPath(i.filename) for i in infos]
         if any(n.is_absolute() or ".." in n.parts for n in names):
-            raise SubmissionError(f"{path} has entries with absolute paths or '..'; zip the folder's files only.",
-                                  path=str(path))
+            raise SubmissionError(
+                f"{path} has entries with absolute paths or '..'; zip the folder's files only.",
+                path=str(path),
+            )
         prefixes = {n.parts[0] for n in names if len(n.parts) > 1}
         strip = 1 if not any(len(n.parts) == 1 for n in names) and len(prefixes) == 1 else 0
         files: dict[str, bytes] = {}

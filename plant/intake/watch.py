@@ -32,7 +32,9 @@ def ready(drop: Path) -> list[Path]:
     for item in sorted(Path(drop).iterdir()):
         if item.name.startswith(".") or item.name in (DONE, FAILED):
             continue
-        if (item.is_file() and item.suffix.lower() == ".zip") or (item.is_dir() and (item / READY_MARKER).is_file()):
+        if (item.is_file() and item.suffix.lower() == ".zip") or (
+            item.is_dir() and (item / READY_MARKER).is_file()
+        ):
             found.append(item)
     return found
 

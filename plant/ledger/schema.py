@@ -7,7 +7,17 @@ only after the transaction that wrote them committed.
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+    JSON,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
 )
 
 #: Bump when a table changes; :func:`plant.ledger.store.Ledger.migrate` upgrades older ledgers.
@@ -17,13 +27,15 @@ SCHEMA_VERSION = 2
 metadata = MetaData()
 
 schema_info = Table(
-    "schema_info", metadata,
+    "schema_info",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("version", Integer, nullable=False),
 )
 
 submissions = Table(
-    "submissions", metadata,
+    "submissions",
+    metadata,
     Column("submission_id", String(64), primary_key=True),
     Column("source", Text, nullable=False),
     Column("received_at", Float, nullable=False),
@@ -33,7 +45,8 @@ submissions = Table(
 )
 
 letters = Table(
-    "letters", metadata,
+    "letters",
+    metadata,
     Column("pk", Integer, primary_key=True, autoincrement=True),
     Column("submission_id", String(64), ForeignKey("submissions.submission_id"), nullable=False),
     Column("letter_id", String(128), nullable=False),
@@ -64,7 +77,8 @@ Index("ix_letters_state", letters.c.submission_id, letters.c.state)
 Index("ix_letters_by_state", letters.c.state)  # the pages' "needs attention" list, across submissions
 
 pieces = Table(
-    "pieces", metadata,
+    "pieces",
+    metadata,
     Column("piece_id", Integer, primary_key=True, autoincrement=True),
     Column("letter_pk", Integer, ForeignKey("letters.pk"), nullable=False, unique=True),
     Column("tracking_id", String(32), nullable=False, unique=True),
@@ -77,7 +91,8 @@ pieces = Table(
 Index("ix_pieces_job", pieces.c.job_id)
 
 print_jobs = Table(
-    "print_jobs", metadata,
+    "print_jobs",
+    metadata,
     Column("number", Integer, primary_key=True, autoincrement=True),
     Column("job_id", String(32), unique=True),
     Column("submission_id", String(64), nullable=False),
@@ -98,7 +113,8 @@ print_jobs = Table(
 )
 
 job_pieces = Table(
-    "job_pieces", metadata,
+    "job_pieces",
+    metadata,
     Column("job_id", String(32), nullable=False),
     Column("seq", Integer, nullable=False),
     Column("piece_id", Integer, ForeignKey("pieces.piece_id"), nullable=False),
@@ -107,7 +123,8 @@ job_pieces = Table(
 )
 
 insert_runs = Table(
-    "insert_runs", metadata,
+    "insert_runs",
+    metadata,
     Column("number", Integer, primary_key=True, autoincrement=True),
     Column("run_id", String(32), unique=True),
     Column("job_id", String(32), nullable=False, unique=True),
@@ -118,7 +135,8 @@ insert_runs = Table(
 )
 
 id_ranges = Table(
-    "id_ranges", metadata,
+    "id_ranges",
+    metadata,
     Column("service", String(2), primary_key=True),
     Column("country", String(2), primary_key=True),
     Column("first", Integer, primary_key=True),
@@ -127,7 +145,8 @@ id_ranges = Table(
 )
 
 consent_registries = Table(
-    "consent_registries", metadata,
+    "consent_registries",
+    metadata,
     Column("version", Integer, primary_key=True, autoincrement=True),
     Column("source", Text, nullable=False),
     Column("sha256", String(64), nullable=False),
@@ -136,7 +155,8 @@ consent_registries = Table(
 )
 
 consents = Table(
-    "consents", metadata,
+    "consents",
+    metadata,
     Column("version", Integer, ForeignKey("consent_registries.version"), nullable=False),
     Column("recipient_id", String(128), nullable=False),
     Column("channel", String(32), nullable=False),
@@ -147,7 +167,8 @@ consents = Table(
 Index("ix_consents_lookup", consents.c.version, consents.c.recipient_id)
 
 manifest_items = Table(
-    "manifest_items", metadata,
+    "manifest_items",
+    metadata,
     Column("manifest", String(64), nullable=False),
     Column("seq", Integer, nullable=False),
     Column("piece_id", Integer, ForeignKey("pieces.piece_id"), nullable=False, unique=True),
@@ -160,7 +181,8 @@ manifest_items = Table(
 )
 
 events = Table(
-    "events", metadata,
+    "events",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("at", Float, nullable=False),
     Column("entity", String(16), nullable=False),
@@ -175,7 +197,8 @@ Index("ix_events_at", events.c.at)  # the throughput dashboard reads events by t
 Index("ix_events_event", events.c.event, events.c.entity, events.c.at)  # /metrics counts events by name
 
 outbox = Table(
-    "outbox", metadata,
+    "outbox",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("created_at", Float, nullable=False),
     Column("actor", String(64), nullable=False),

@@ -13,7 +13,8 @@ from sqlalchemy import Column, Float, Integer, String, Table, Text
 from plant.ledger.schema import metadata
 
 device_service = Table(
-    "device_service", metadata,
+    "device_service",
+    metadata,
     Column("name", String(64), primary_key=True),
     #: ``printer`` or ``inserter``.
     Column("kind", String(16), nullable=False),

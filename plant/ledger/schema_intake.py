@@ -12,7 +12,8 @@ from sqlalchemy import JSON, Column, Float, ForeignKey, Index, Integer, String, 
 from plant.ledger.schema import metadata
 
 intake_submissions = Table(
-    "intake_submissions", metadata,
+    "intake_submissions",
+    metadata,
     Column("submission_id", String(64), ForeignKey("submissions.submission_id"), primary_key=True),
     #: The sender the consent scopes are matched against ("" = unnamed sender: only all-sender consents apply).
     Column("sender_id", String(128), nullable=False),
@@ -23,7 +24,8 @@ intake_submissions = Table(
 )
 
 intake_letters = Table(
-    "intake_letters", metadata,
+    "intake_letters",
+    metadata,
     Column("letter_pk", Integer, ForeignKey("letters.pk"), primary_key=True),
     #: ``pdf`` (sent as PDF) or ``xml`` (composed here from data and a template).
     Column("source_kind", String(8), nullable=False),
@@ -33,7 +35,8 @@ intake_letters = Table(
 )
 
 preflight_rejections = Table(
-    "preflight_rejections", metadata,
+    "preflight_rejections",
+    metadata,
     Column("letter_pk", Integer, ForeignKey("letters.pk"), primary_key=True),
     Column("code", String(64), nullable=False),
     Column("reason", Text, nullable=False),
@@ -45,7 +48,8 @@ preflight_rejections = Table(
 )
 
 consent_entries = Table(
-    "consent_entries", metadata,
+    "consent_entries",
+    metadata,
     Column("version", Integer, ForeignKey("consent_registries.version"), nullable=False),
     #: Line (CSV) or item number (JSON) in the imported file: the rule that matched names it.
     Column("line", Integer, nullable=False),
@@ -61,7 +65,8 @@ consent_entries = Table(
 Index("ix_consent_entries_lookup", consent_entries.c.version, consent_entries.c.recipient_id)
 
 routing_decisions = Table(
-    "routing_decisions", metadata,
+    "routing_decisions",
+    metadata,
     Column("letter_pk", Integer, ForeignKey("letters.pk"), primary_key=True),
     Column("registry_version", Integer),
     Column("decided_at", Float, nullable=False),
@@ -74,7 +79,8 @@ routing_decisions = Table(
 )
 
 digital_deliveries = Table(
-    "digital_deliveries", metadata,
+    "digital_deliveries",
+    metadata,
     Column("letter_pk", Integer, ForeignKey("letters.pk"), primary_key=True),
     Column("channel", String(32), nullable=False),
     Column("address", Text, nullable=False),

@@ -16,13 +16,15 @@ from sqlalchemy import BigInteger, Column, Float, Index, Integer, String, Table,
 from plant.ledger.schema import metadata
 
 id_series = Table(
-    "id_series", metadata,
+    "id_series",
+    metadata,
     Column("series", String(64), primary_key=True),
     Column("version", BigInteger, nullable=False),
 )
 
 id_cursors = Table(
-    "id_cursors", metadata,
+    "id_cursors",
+    metadata,
     Column("series", String(64), primary_key=True),
     Column("first", Integer, primary_key=True),
     Column("last", Integer, nullable=False),
@@ -30,7 +32,8 @@ id_cursors = Table(
 )
 
 id_allocations = Table(
-    "id_allocations", metadata,
+    "id_allocations",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("series", String(64), nullable=False),
     Column("first_serial", Integer, nullable=False),
@@ -40,7 +43,8 @@ id_allocations = Table(
 Index("ix_id_allocations_series", id_allocations.c.series, id_allocations.c.last_serial)
 
 postage_marks = Table(
-    "postage_marks", metadata,
+    "postage_marks",
+    metadata,
     Column("piece_id", String(64), primary_key=True),
     Column("tracking_id", String(32), nullable=False, unique=True),
     Column("key_id", String(8), nullable=False),

@@ -13,7 +13,8 @@ from sqlalchemy import JSON, Column, Float, ForeignKey, Index, Integer, String, 
 from plant.ledger.schema import metadata
 
 qa_results = Table(
-    "qa_results", metadata,
+    "qa_results",
+    metadata,
     Column("qa_id", Integer, primary_key=True, autoincrement=True),
     Column("at", Float, nullable=False),
     #: The image file as the station named it.

@@ -12,7 +12,8 @@ from sqlalchemy import Column, Float, String, Table
 from plant.ledger.schema import metadata
 
 sweep_clock = Table(
-    "sweep_clock", metadata,
+    "sweep_clock",
+    metadata,
     Column("name", String(32), primary_key=True),
     Column("last_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),

@@ -154,11 +154,27 @@ def now() -> float:
     return time.time()
 
 
-def append_event(conn: Connection, entity: str, entity_id: str, event_name: str,
-                 from_state: str | None = None, to_state: str | None = None, data: dict | None = None) -> None:
+def append_event(
+    conn: Connection,
+    entity: str,
+    entity_id: str,
+    event_name: str,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    data: dict | None = None,
+) -> None:
     """Append one event row."""
-    conn.execute(insert(t.events).values(at=now(), entity=entity, entity_id=str(entity_id), event=event_name,
-                                         from_state=from_state, to_state=to_state, data=data))
+    conn.execute(
+        insert(t.events).values(
+            at=now(),
+            entity=entity,
+            entity_id=str(entity_id),
+            event=event_name,
+            from_state=from_state,
+            to_state=to_state,
+            data=data,
+        )
+    )
 
 
 def enqueue(conn: Connection, actor: str, *args: Any, delay_ms: int = 0) -> None:
@@ -166,9 +182,16 @@ def enqueue(conn: Connection, actor: str, *args: Any, delay_ms: int = 0) -> None
     conn.execute(insert(t.outbox).values(created_at=now(), actor=actor, args=list(args), delay_ms=delay_ms))
 
 
-def move_letters(conn: Connection, pks: Sequence[int], event_name: Event, expect: State,
-                 data: dict | None = None, per_letter: dict[int, dict] | None = None,
-                 extra: dict | None = None, held_from: State | None = None) -> list[int]:
+def move_letters(
+    conn: Connection,
+    pks: Sequence[int],
+    event_name: Event,
+    expect: State,
+    data: dict | None = None,
+    per_letter: dict[int, dict] | None = None,
+    extra: dict | None = None,
+    held_from: State | None = None,
+) -> list[int]:
     """Compare-and-set letters ``pks`` from ``expect`` along ``event_name``; append one event per moved letter.
 
     Returns the pks actually moved (those still in ``expect``); the rest were moved by someone else already,
@@ -188,22 +211,39 @@ def move_letters(conn: Connection, pks: Sequence[int], event_name: Event, expect
     moved: list[int] = []
     for chunk in _chunks(pks):
         result = conn.execute(
-            update(t.letters).where(t.letters.c.pk.in_(chunk), *where)
-            .values(**values).returning(t.letters.c.pk)
+            update(t.letters)
+            .where(t.letters.c.pk.in_(chunk), *where)
+            .values(**values)
+            .returning(t.letters.c.pk)
         )
         moved.extend(row.pk for row in result)
     if moved:
-        conn.execute(insert(t.events), [
-            {"at": stamp, "entity": "letter", "entity_id": str(pk), "event": event_name.value,
-             "from_state": expect.value, "to_state": target.value,
-             "data": {**(data or {}), **((per_letter or {}).get(pk) or {})} or None}
-            for pk in moved
-        ])
+        conn.execute(
+            insert(t.events),
+            [
+                {
+                    "at": stamp,
+                    "entity": "letter",
+                    "entity_id": str(pk),
+                    "event": event_name.value,
+                    "from_state": expect.value,
+                    "to_state": target.value,
+                    "data": {**(data or {}), **((per_letter or {}).get(pk) or {})} or None,
+                }
+                for pk in moved
+            ],
+        )
     return moved
 
 
-def move_letter(conn: Connection, pk: int, event_name: Event, expect: State, data: dict | None = None,
-                extra: dict | None = None) -> bool:
+def move_letter(
+    conn: Connection,
+    pk: int,
+    event_name: Event,
+    expect: State,
+    data: dict | None = None,
+    extra: dict | None = None,
+) -> bool:
     """Move one letter; True when it was in ``expect`` and moved."""
     return bool(move_letters(conn, [pk], event_name, expect, data=data, extra=extra))
 
@@ -221,11 +261,22 @@ def require_state(conn: Connection, pk: int, expect: State, event_name: Event) -
         raise IllegalTransition(str(state), str(event_name))
 
 
-def move_entity(conn: Connection, table: Any, key_column: Any, key: str, expect: str, target: str,
-                event_name: str, entity: str, data: dict | None = None, **values: Any) -> bool:
+def move_entity(
+    conn: Connection,
+    table: Any,
+    key_column: Any,
+    key: str,
+    expect: str,
+    target: str,
+    event_name: str,
+    entity: str,
+    data: dict | None = None,
+    **values: Any,
+) -> bool:
     """Compare-and-set the ``state`` of one job or run row; append its event when it moved."""
     result = conn.execute(
-        update(table).where(key_column == key, table.c.state == expect)
+        update(table)
+        .where(key_column == key, table.c.state == expect)
         .values(state=target, updated_at=now(), **values)
     )
     if result.rowcount != 1:
@@ -236,4 +287,4 @@ def move_entity(conn: Connection, table: Any, key_column: Any, key: str, expect:
 
 def _chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
     for start in range(0, len(items), CHUNK):
-        yield items[start:start + CHUNK]
+        yield items[start : start + CHUNK]

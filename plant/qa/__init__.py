@@ -7,8 +7,29 @@ recorded on the piece's history without moving it in its lifecycle (``plant qa``
 
 from plant.qa.judge import FoundCode, Judgement, LedgerFacts, MarkFacts, PieceFacts, Verdict, judge
 from plant.qa.sampling import SamplePick, sample_plan
-from plant.qa.station import Inspection, SampleUnreadable, inspect_sample, inspect_samples, record, zone_regions
+from plant.qa.station import (
+    Inspection,
+    SampleUnreadable,
+    inspect_sample,
+    inspect_samples,
+    record,
+    zone_regions,
+)
 
-__all__ = ["FoundCode", "Inspection", "Judgement", "LedgerFacts", "MarkFacts", "PieceFacts", "SamplePick",
-           "SampleUnreadable", "Verdict", "inspect_sample", "inspect_samples", "judge", "record", "sample_plan",
-           "zone_regions"]
+__all__ = [
+    "FoundCode",
+    "Inspection",
+    "Judgement",
+    "LedgerFacts",
+    "MarkFacts",
+    "PieceFacts",
+    "SamplePick",
+    "SampleUnreadable",
+    "Verdict",
+    "inspect_sample",
+    "inspect_samples",
+    "judge",
+    "record",
+    "sample_plan",
+    "zone_regions",
+]

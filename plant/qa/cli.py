@@ -15,8 +15,9 @@ from pathlib import Path
 from plant.config import Settings
 from plant.errors import PlantError
 
-USAGE = ("plant qa IMAGE… [--json] [--dpi DPI]\n"
-         "       plant qa sample SUBMISSION --every N [--offset K] [--json]")
+USAGE = (
+    "plant qa IMAGE… [--json] [--dpi DPI]\n       plant qa sample SUBMISSION --every N [--offset K] [--json]"
+)
 
 
 class QaUsageError(PlantError):
@@ -27,33 +28,56 @@ class QaUsageError(PlantError):
 
 def add_parser(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
     """The ``plant qa`` command."""
-    qa = sub.add_parser("qa", parents=list(parents), usage=USAGE,
-                        help="QA station: check sample pieces against the ledger and grade them; pick samples",
-                        description="Inspect scanned samples (the address side of a piece's first sheet): the "
-                                    "tracking id, control code and postage mark must name the same piece, the mark "
-                                    "must verify, and every DataMatrix must grade at least qa.min_grade. One QA "
-                                    "result per image is recorded on the piece's history. `plant qa sample "
-                                    "SUBMISSION --every N` lists the pieces to pull.")
-    qa.add_argument("images", nargs="+", metavar="IMAGE",
-                    help="sample scans (PNG, TIFF, PGM, JPEG), or `sample SUBMISSION` to list pieces to pull")
+    qa = sub.add_parser(
+        "qa",
+        parents=list(parents),
+        usage=USAGE,
+        help="QA station: check sample pieces against the ledger and grade them; pick samples",
+        description="Inspect scanned samples (the address side of a piece's first sheet): the "
+        "tracking id, control code and postage mark must name the same piece, the mark "
+        "must verify, and every DataMatrix must grade at least qa.min_grade. One QA "
+        "result per image is recorded on the piece's history. `plant qa sample "
+        "SUBMISSION --every N` lists the pieces to pull.",
+    )
+    qa.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="sample scans (PNG, TIFF, PGM, JPEG), or `sample SUBMISSION` to list pieces to pull",
+    )
     qa.add_argument("--json", action="store_true", help="one JSON object per image or piece (JSON Lines)")
-    qa.add_argument("--dpi", type=float, default=None,
-                    help="scan resolution (default: the file's, else the one at which the image is A4 wide)")
-    qa.add_argument("--every", type=int, metavar="N", help="sample: take every N-th piece in production order")
-    qa.add_argument("--offset", type=int, default=0, metavar="K",
-                    help="sample: start at position K (0 to N − 1; default 0, the first piece)")
+    qa.add_argument(
+        "--dpi",
+        type=float,
+        default=None,
+        help="scan resolution (default: the file's, else the one at which the image is A4 wide)",
+    )
+    qa.add_argument(
+        "--every", type=int, metavar="N", help="sample: take every N-th piece in production order"
+    )
+    qa.add_argument(
+        "--offset",
+        type=int,
+        default=0,
+        metavar="K",
+        help="sample: start at position K (0 to N − 1; default 0, the first piece)",
+    )
 
 
 def cmd_qa(settings: Settings, args: argparse.Namespace) -> int:
     """Run ``plant qa``: inspect images, or list the sample of a submission."""
     if args.images[0] == "sample":
         if len(args.images) != 2 or args.every is None:
-            raise QaUsageError(f"usage: plant qa sample SUBMISSION --every N [--offset K]; got "
-                               f"{' '.join(args.images)}{'' if args.every is None else f' --every {args.every}'}.")
+            raise QaUsageError(
+                f"usage: plant qa sample SUBMISSION --every N [--offset K]; got "
+                f"{' '.join(args.images)}{'' if args.every is None else f' --every {args.every}'}."
+            )
         return _sample(settings, args.images[1], args.every, args.offset, args.json)
     if args.every is not None:
-        raise QaUsageError("--every belongs to `plant qa sample SUBMISSION --every N`; to inspect images give only "
-                           "their paths (a file named 'sample' as ./sample).")
+        raise QaUsageError(
+            "--every belongs to `plant qa sample SUBMISSION --every N`; to inspect images give only "
+            "their paths (a file named 'sample' as ./sample)."
+        )
     return _inspect(settings, [Path(p) for p in args.images], args.dpi, args.json)
 
 
@@ -99,10 +123,15 @@ def _sample(settings: Settings, submission_id: str, every: int, offset: int, as_
         for pick in picks:
             print(json.dumps(pick.as_dict()))
         return 0
-    print(f"# {submission_id}: 1 in {every} of {counted} pieces from position {offset}; "
-          f"{len(picks)} to pull (inserted or dispatched)", file=sys.stderr)
+    print(
+        f"# {submission_id}: 1 in {every} of {counted} pieces from position {offset}; "
+        f"{len(picks)} to pull (inserted or dispatched)",
+        file=sys.stderr,
+    )
     print("position\tpiece\ttracking_id\tletter\tjob\tseq\trun\tstate")
     for p in picks:
-        print(f"{p.position}\t{p.piece_id}\t{p.tracking_id}\t{p.letter_id}\t{p.job_id}\t{p.seq}\t{p.run_id or '-'}\t"
-              f"{p.state}")
+        print(
+            f"{p.position}\t{p.piece_id}\t{p.tracking_id}\t{p.letter_id}\t{p.job_id}\t{p.seq}\t{p.run_id or '-'}\t"
+            f"{p.state}"
+        )
     return 0

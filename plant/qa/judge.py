@@ -136,8 +136,9 @@ def _distinct(codes: Sequence[FoundCode], kind: str) -> list[str]:
     return list(dict.fromkeys(c.text for c in codes if c.kind == kind))
 
 
-def judge(codes: Sequence[FoundCode], facts: LedgerFacts, keys: Mapping[str, Ed25519PublicKey],
-          min_grade: Grade) -> Judgement:
+def judge(
+    codes: Sequence[FoundCode], facts: LedgerFacts, keys: Mapping[str, Ed25519PublicKey], min_grade: Grade
+) -> Judgement:
     """Decide whether one sample passes QA; pure (``facts`` holds what the ledger knows of the named ids)."""
     reasons: list[str] = []
     tracking = _distinct(codes, "tracking")
@@ -151,9 +152,15 @@ def judge(codes: Sequence[FoundCode], facts: LedgerFacts, keys: Mapping[str, Ed2
 
     piece = window or control_piece or mark_piece
     named = tuple({p.piece_id: p for p in (window, control_piece, mark_piece) if p is not None}.values())
-    return Judgement(Verdict.FAIL if reasons else Verdict.PASS, tuple(reasons), piece, named,
-                     tracking[0] if len(tracking) == 1 else None, grade,
-                     tuple(_code_piece(code, facts) for code in codes))
+    return Judgement(
+        Verdict.FAIL if reasons else Verdict.PASS,
+        tuple(reasons),
+        piece,
+        named,
+        tracking[0] if len(tracking) == 1 else None,
+        grade,
+        tuple(_code_piece(code, facts) for code in codes),
+    )
 
 
 def _check_tracking(tracking: list[str], facts: LedgerFacts, reasons: list[str]) -> PieceFacts | None:
@@ -170,8 +177,9 @@ def _check_tracking(tracking: list[str], facts: LedgerFacts, reasons: list[str])
     return piece
 
 
-def _check_control(controls: list[str], window: PieceFacts | None, facts: LedgerFacts,
-                   reasons: list[str]) -> PieceFacts | None:
+def _check_control(
+    controls: list[str], window: PieceFacts | None, facts: LedgerFacts, reasons: list[str]
+) -> PieceFacts | None:
     """The piece the control code names, checked against the window's piece; None (with the reason) if none."""
     if not controls:
         reasons.append("no control code read")
@@ -189,20 +197,32 @@ def _check_control(controls: list[str], window: PieceFacts | None, facts: Ledger
         reasons.append(f"control code {controls[0]} names piece {code.piece}, which is not in the ledger")
         return None
     if window is not None and piece.piece_id != window.piece_id:
-        reasons.append(f"control code {controls[0]} names piece {piece.piece_id} ({piece.tracking_id}), but the "
-                       f"window shows {window.tracking_id} of piece {window.piece_id}: another piece's sheet")
+        reasons.append(
+            f"control code {controls[0]} names piece {piece.piece_id} ({piece.tracking_id}), but the "
+            f"window shows {window.tracking_id} of piece {window.piece_id}: another piece's sheet"
+        )
         return piece
     if code.job != piece.job_id:
-        reasons.append(f"control code {controls[0]} names job {code.job}, but piece {piece.piece_id} is in job "
-                       f"{piece.job_id or '(none)'}: a sheet of an earlier print")
+        reasons.append(
+            f"control code {controls[0]} names job {code.job}, but piece {piece.piece_id} is in job "
+            f"{piece.job_id or '(none)'}: a sheet of an earlier print"
+        )
     if code.of != piece.sheets:
-        reasons.append(f"control code {controls[0]} says {code.of} sheet(s), but piece {piece.piece_id} has "
-                       f"{piece.sheets}")
+        reasons.append(
+            f"control code {controls[0]} says {code.of} sheet(s), but piece {piece.piece_id} has "
+            f"{piece.sheets}"
+        )
     return piece
 
 
-def _check_mark(marks: list[str], piece: PieceFacts | None, tracking: list[str], facts: LedgerFacts,
-                keys: Mapping[str, Ed25519PublicKey], reasons: list[str]) -> PieceFacts | None:
+def _check_mark(
+    marks: list[str],
+    piece: PieceFacts | None,
+    tracking: list[str],
+    facts: LedgerFacts,
+    keys: Mapping[str, Ed25519PublicKey],
+    reasons: list[str],
+) -> PieceFacts | None:
     """The piece the postage mark names after verifying it; None (with the reason) when it cannot be relied on."""
     if not marks:
         reasons.append("no postage mark read")
@@ -218,17 +238,22 @@ def _check_mark(marks: list[str], piece: PieceFacts | None, tracking: list[str],
     payload = verified.payload
     named = facts.by_piece.get(_number(payload.piece_id) or -1)
     if piece is not None and payload.piece_id != str(piece.piece_id):
-        reasons.append(f"postage mark names piece {payload.piece_id} ({payload.tracking_id}), not piece "
-                       f"{piece.piece_id}")
+        reasons.append(
+            f"postage mark names piece {payload.piece_id} ({payload.tracking_id}), not piece {piece.piece_id}"
+        )
     if len(tracking) == 1 and payload.tracking_id != tracking[0]:
-        reasons.append(f"postage mark names tracking id {payload.tracking_id}, the window shows {tracking[0]}")
+        reasons.append(
+            f"postage mark names tracking id {payload.tracking_id}, the window shows {tracking[0]}"
+        )
     issued = facts.marks.get(payload.piece_id)
     if issued is None:
         reasons.append(f"the ledger holds no postage mark issued for piece {payload.piece_id}")
     elif issued.key_id != verified.key_id or issued.tracking_id != payload.tracking_id:
-        reasons.append(f"postage mark of piece {payload.piece_id} was signed with key {verified.key_id} for "
-                       f"{payload.tracking_id}; the ledger issued it with key {issued.key_id} for "
-                       f"{issued.tracking_id}")
+        reasons.append(
+            f"postage mark of piece {payload.piece_id} was signed with key {verified.key_id} for "
+            f"{payload.tracking_id}; the ledger issued it with key {issued.key_id} for "
+            f"{issued.tracking_id}"
+        )
     return named
 
 
@@ -237,8 +262,10 @@ def _check_grades(codes: Sequence[FoundCode], min_grade: Grade, reasons: list[st
     graded = [c for c in codes if c.grade is not None]
     for code in graded:
         if code.grade < min_grade:
-            reasons.append(f"{code.kind} {code.format} {code.text!r} grades {code.grade.name}, below the minimum "
-                           f"{min_grade.name}")
+            reasons.append(
+                f"{code.kind} {code.format} {code.text!r} grades {code.grade.name}, below the minimum "
+                f"{min_grade.name}"
+            )
     return min((c.grade for c in graded), default=None)
 
 

@@ -40,24 +40,42 @@ class SamplePick:
         return asdict(self)
 
 
-def sample_plan(conn: Connection, submission_id: str, every: int, offset: int = 0) -> tuple[list[SamplePick], int]:
+def sample_plan(
+    conn: Connection, submission_id: str, every: int, offset: int = 0
+) -> tuple[list[SamplePick], int]:
     """The pieces of ``submission_id`` to pull (see the module), and how many pieces were counted."""
     if every < 1 or not 0 <= offset < every:
-        raise PlantError(f"--every {every} --offset {offset}: take every N-th piece with N ≥ 1 and an offset from 0 "
-                         "to N − 1.", every=every, offset=offset)
-    if conn.execute(select(t.submissions.c.submission_id)
-                    .where(t.submissions.c.submission_id == submission_id)).first() is None:
-        raise NotFound(f"No submission {submission_id!r} in the ledger; check the id printed by `plant run`.",
-                       submission=submission_id)
+        raise PlantError(
+            f"--every {every} --offset {offset}: take every N-th piece with N ≥ 1 and an offset from 0 "
+            "to N − 1.",
+            every=every,
+            offset=offset,
+        )
+    if (
+        conn.execute(
+            select(t.submissions.c.submission_id).where(t.submissions.c.submission_id == submission_id)
+        ).first()
+        is None
+    ):
+        raise NotFound(
+            f"No submission {submission_id!r} in the ledger; check the id printed by `plant run`.",
+            submission=submission_id,
+        )
     p, letters, jobs, jp = t.pieces.c, t.letters.c, t.print_jobs.c, t.job_pieces.c
     rows = conn.execute(
         select(p.piece_id, p.tracking_id, letters.letter_id, p.job_id, p.run_id, jp.seq, letters.state)
-        .select_from(t.pieces.join(t.letters, letters.pk == p.letter_pk)
-                     .join(t.print_jobs, jobs.job_id == p.job_id)
-                     .join(t.job_pieces, and_(jp.job_id == p.job_id, jp.piece_id == p.piece_id)))
+        .select_from(
+            t.pieces.join(t.letters, letters.pk == p.letter_pk)
+            .join(t.print_jobs, jobs.job_id == p.job_id)
+            .join(t.job_pieces, and_(jp.job_id == p.job_id, jp.piece_id == p.piece_id))
+        )
         .where(letters.submission_id == submission_id)
-        .order_by(jobs.number, jp.seq)).all()
+        .order_by(jobs.number, jp.seq)
+    ).all()
     pullable = {s.value for s in PULLABLE}
-    picks = [SamplePick(position, *row) for position, row in enumerate(rows)
-             if position % every == offset and row.state in pullable]
+    picks = [
+        SamplePick(position, *row)
+        for position, row in enumerate(rows)
+        if position % every == offset and row.state in pullable
+    ]
     return picks, len(rows)

@@ -17,12 +17,19 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from plant.scheduling.model import Instance, can_insert, can_print, insert_seconds, print_reason, print_seconds
+from plant.scheduling.model import (
+    Instance,
+    can_insert,
+    can_print,
+    insert_seconds,
+    print_reason,
+    print_seconds,
+)
 
 #: Most presses for which the matching of tails to presses is enumerated exactly (m! matchings); above it the
 #: bound drops the tails, which keeps it valid but weaker.
@@ -35,15 +42,23 @@ _EPS = 1e-12
 def lower_bound(instance: Instance) -> int:
     """The makespan lower bound of ``instance`` in whole seconds (0 when there is nothing to plan)."""
     pins = {p.job: p for p in instance.pins}
-    machine_jobs = [j for j in instance.jobs if any(can_insert(j, k) for k in instance.inserters)
-                    and (j.id in pins or print_reason(j, instance) is None)]
+    machine_jobs = [
+        j
+        for j in instance.jobs
+        if any(can_insert(j, k) for k in instance.inserters)
+        and (j.id in pins or print_reason(j, instance) is None)
+    ]
     if not machine_jobs:
         return max((p.insert_end_s or 0 for p in pins.values()), default=0)
     free = _printer_free(instance)
     unpinned = [j for j in machine_jobs if j.id not in pins]
     bounds = [0]
-    tail = {j.id: min(insert_seconds(j.pieces, k.envelopes_per_hour) for k in instance.inserters
-                      if can_insert(j, k)) for j in machine_jobs}
+    tail = {
+        j.id: min(
+            insert_seconds(j.pieces, k.envelopes_per_hour) for k in instance.inserters if can_insert(j, k)
+        )
+        for j in machine_jobs
+    }
     for pin in pins.values():
         if pin.insert_end_s is not None:
             bounds.append(pin.insert_end_s)
@@ -51,9 +66,14 @@ def lower_bound(instance: Instance) -> int:
             bounds.append(pin.print_end_s + tail[pin.job])
     first_end: dict[str, int] = {}
     for j in unpinned:
-        first_end[j.id] = min((max(free[p.id], j.ready_s) + print_seconds(j.pieces, j.sheets_per_piece,
-                                                                          p.sheets_per_min)
-                               for p in _up_printers(instance) if can_print(j, p)), default=0)
+        first_end[j.id] = min(
+            (
+                max(free[p.id], j.ready_s) + print_seconds(j.pieces, j.sheets_per_piece, p.sheets_per_min)
+                for p in _up_printers(instance)
+                if can_print(j, p)
+            ),
+            default=0,
+        )
         bounds.append(first_end[j.id] + tail[j.id])
     if unpinned and free:
         bounds.append(_printing_bound(instance, unpinned, free, tail))
@@ -75,23 +95,37 @@ def on_time_bound(instance: Instance, base: int | None = None) -> int:
     """
     base = lower_bound(instance) if base is None else base
     pins = {p.job for p in instance.pins}
-    jobs = [j for j in instance.jobs if j.id not in pins and any(can_insert(j, k) for k in instance.inserters)
-            and print_reason(j, instance) is None]
+    jobs = [
+        j
+        for j in instance.jobs
+        if j.id not in pins
+        and any(can_insert(j, k) for k in instance.inserters)
+        and print_reason(j, instance) is None
+    ]
     free = _printer_free(instance)
     if not jobs or not free:
         return base
     speeds = np.array([p.sheets_per_min for p in _up_printers(instance)], dtype=float)
     starts = np.array([free[p.id] for p in _up_printers(instance)], dtype=float)
     due = np.array([j.due_s for j in jobs], dtype=float)
-    tail = np.array([min(insert_seconds(j.pieces, k.envelopes_per_hour) for k in instance.inserters
-                         if can_insert(j, k)) for j in jobs], dtype=float)
+    tail = np.array(
+        [
+            min(
+                insert_seconds(j.pieces, k.envelopes_per_hour) for k in instance.inserters if can_insert(j, k)
+            )
+            for j in jobs
+        ],
+        dtype=float,
+    )
     work = 60 * sum(j.pieces * j.sheets_per_piece for j in jobs)
     m = len(speeds)
     if m > MAX_PRESSES_MATCHED:
         return base
 
     def capacity(c: int) -> float:
-        value = speeds[:, None] * np.maximum(0.0, np.minimum(c, due)[None, :] - tail[None, :] - starts[:, None])
+        value = speeds[:, None] * np.maximum(
+            0.0, np.minimum(c, due)[None, :] - tail[None, :] - starts[:, None]
+        )
         top = np.argsort(-value, axis=1)[:, :m]  # an optimal matching uses only each press's m best jobs
         best = 0.0
         for pick in itertools.product(*top.tolist()):
@@ -212,14 +246,14 @@ def on_time_bound_inserters(instance: Instance, base: int | None = None) -> int:
 class EndTables:
     """What the bounds on the presses' last jobs read: the unpinned jobs a machine can take, as arrays."""
 
-    jobs: list                # the jobs, in instance order
-    speeds: np.ndarray        # per up press, sheets/min
-    starts: np.ndarray        # per up press, when it can start new work
-    due: np.ndarray           # per job
-    q: np.ndarray             # job × up inserter: insert seconds, inf where not eligible
-    qmin_k: list[int]         # per up inserter the shortest insert of any job on it
-    p: np.ndarray             # press × job: print seconds, -inf where the press cannot print the job
-    work: int                 # 60 × the sheets of all the jobs
+    jobs: list  # the jobs, in instance order
+    speeds: np.ndarray  # per up press, sheets/min
+    starts: np.ndarray  # per up press, when it can start new work
+    due: np.ndarray  # per job
+    q: np.ndarray  # job × up inserter: insert seconds, inf where not eligible
+    qmin_k: list[int]  # per up inserter the shortest insert of any job on it
+    p: np.ndarray  # press × job: print seconds, -inf where the press cannot print the job
+    work: int  # 60 × the sheets of all the jobs
 
 
 def end_tables(instance: Instance) -> EndTables | None:
@@ -228,8 +262,11 @@ def end_tables(instance: Instance) -> EndTables | None:
     pins = {p.job for p in instance.pins}
     inserters = [k for k in instance.inserters if k.up]
     presses = _up_printers(instance)
-    jobs = [j for j in instance.jobs if j.id not in pins and any(can_insert(j, k) for k in inserters)
-            and print_reason(j, instance) is None]
+    jobs = [
+        j
+        for j in instance.jobs
+        if j.id not in pins and any(can_insert(j, k) for k in inserters) and print_reason(j, instance) is None
+    ]
     if not jobs or not presses or len(presses) > MAX_PRESSES_MATCHED:
         return None
     free = _printer_free(instance)
@@ -238,12 +275,35 @@ def end_tables(instance: Instance) -> EndTables | None:
         speeds=np.array([p.sheets_per_min for p in presses], dtype=float),
         starts=np.array([free[p.id] for p in presses], dtype=float),
         due=np.array([j.due_s for j in jobs], dtype=float),
-        q=np.array([[insert_seconds(j.pieces, k.envelopes_per_hour) if can_insert(j, k) else np.inf
-                     for k in inserters] for j in jobs], dtype=float),
-        qmin_k=[min((insert_seconds(j.pieces, k.envelopes_per_hour) for j in instance.jobs if can_insert(j, k)),
-                    default=0) for k in inserters],
-        p=np.array([[print_seconds(j.pieces, j.sheets_per_piece, pr.sheets_per_min) if can_print(j, pr)
-                     else -np.inf for j in jobs] for pr in presses], dtype=float),
+        q=np.array(
+            [
+                [
+                    insert_seconds(j.pieces, k.envelopes_per_hour) if can_insert(j, k) else np.inf
+                    for k in inserters
+                ]
+                for j in jobs
+            ],
+            dtype=float,
+        ),
+        qmin_k=[
+            min(
+                (insert_seconds(j.pieces, k.envelopes_per_hour) for j in instance.jobs if can_insert(j, k)),
+                default=0,
+            )
+            for k in inserters
+        ],
+        p=np.array(
+            [
+                [
+                    print_seconds(j.pieces, j.sheets_per_piece, pr.sheets_per_min)
+                    if can_print(j, pr)
+                    else -np.inf
+                    for j in jobs
+                ]
+                for pr in presses
+            ],
+            dtype=float,
+        ),
         work=60 * sum(j.pieces * j.sheets_per_piece for j in jobs),
     )
 

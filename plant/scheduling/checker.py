@@ -32,11 +32,19 @@ def check(instance: Instance, plan: Plan) -> tuple[str, ...]:
         seen[m.job] += 1
         job = jobs.get(m.job)
         insert_pinned = m.job in pins and pins[m.job].inserter is not None
-        if job is not None and not insert_pinned and any(k.up and not _insert_misfit(job, k)
-                                                          for k in instance.inserters) \
-                and (m.job in pins or not any(p.up for p in instance.printers)
-                     or any(p.up and not _print_misfit(job, p) for p in instance.printers)):
-            out.append(f"job {m.job} is sent to the manual path but inserter(s) can take it and a press can print it")
+        if (
+            job is not None
+            and not insert_pinned
+            and any(k.up and not _insert_misfit(job, k) for k in instance.inserters)
+            and (
+                m.job in pins
+                or not any(p.up for p in instance.printers)
+                or any(p.up and not _print_misfit(job, p) for p in instance.printers)
+            )
+        ):
+            out.append(
+                f"job {m.job} is sent to the manual path but inserter(s) can take it and a press can print it"
+            )
         if m.job in pins and pins[m.job].inserter is not None:
             out.append(f"job {m.job} has a pinned insert but is sent to the manual path")
     for job_id in jobs:
@@ -68,13 +76,20 @@ def _check_assignment(a, job, printer, inserter, pin) -> list[str]:
     out: list[str] = []
     if printer is None or inserter is None:
         return [f"job {a.job} names an unknown printer {a.printer!r} or inserter {a.inserter!r}"]
-    if a.print_end_s - a.print_start_s != _ceil_div_rate(60 * job.pieces * job.sheets_per_piece,
-                                                         printer.sheets_per_min):
-        out.append(f"job {a.job} prints {a.print_end_s - a.print_start_s} s on {a.printer}, not per convention")
+    if a.print_end_s - a.print_start_s != _ceil_div_rate(
+        60 * job.pieces * job.sheets_per_piece, printer.sheets_per_min
+    ):
+        out.append(
+            f"job {a.job} prints {a.print_end_s - a.print_start_s} s on {a.printer}, not per convention"
+        )
     if a.insert_end_s - a.insert_start_s != _ceil_div_rate(3600 * job.pieces, inserter.envelopes_per_hour):
-        out.append(f"job {a.job} inserts {a.insert_end_s - a.insert_start_s} s on {a.inserter}, not per convention")
+        out.append(
+            f"job {a.job} inserts {a.insert_end_s - a.insert_start_s} s on {a.inserter}, not per convention"
+        )
     if inserter.max_sheets < job.sheets_per_piece:
-        out.append(f"job {a.job} has {job.sheets_per_piece} sheets but {a.inserter} takes {inserter.max_sheets}")
+        out.append(
+            f"job {a.job} has {job.sheets_per_piece} sheets but {a.inserter} takes {inserter.max_sheets}"
+        )
     misfit = _insert_misfit(job, inserter)
     if misfit and inserter.max_sheets >= job.sheets_per_piece:
         out.append(f"job {a.job} cannot be inserted on {a.inserter}: {misfit}")
@@ -94,7 +109,11 @@ def _check_assignment(a, job, printer, inserter, pin) -> list[str]:
         if not printer.up or a.print_start_s < printer.available_s:
             out.append(f"job {a.job} is printed on {a.printer} while it is down or before it is available")
     if insert_pinned:
-        if (a.inserter, a.insert_start_s, a.insert_end_s) != (pin.inserter, pin.insert_start_s, pin.insert_end_s):
+        if (a.inserter, a.insert_start_s, a.insert_end_s) != (
+            pin.inserter,
+            pin.insert_start_s,
+            pin.insert_end_s,
+        ):
             out.append(f"job {a.job}'s running insert was moved")
     elif not inserter.up or a.insert_start_s < inserter.available_s:
         out.append(f"job {a.job} is inserted on {a.inserter} while it is down or before it is available")
@@ -110,7 +129,11 @@ def _print_misfit(job, printer) -> str:
         wrong.append("no duplex")
     if job.colour and not printer.colour:
         wrong.append("no colour")
-    if job.sheet_size is not None and printer.sheet_sizes is not None and job.sheet_size not in printer.sheet_sizes:
+    if (
+        job.sheet_size is not None
+        and printer.sheet_sizes is not None
+        and job.sheet_size not in printer.sheet_sizes
+    ):
         wrong.append(f"sheet size {job.sheet_size!r} not among {list(printer.sheet_sizes)}")
     return "; ".join(wrong)
 
@@ -153,14 +176,18 @@ def _check_setups(instance: Instance, plan: Plan) -> list[str]:
                 changes += 1
                 if a.job not in pinned and a.print_start_s < free + printer.setup_s:
                     before = f"after {rows[n - 1].job}" if n else "as its first job"
-                    out.append(f"job {a.job} starts at {a.print_start_s} on {printer.id} {before} without its "
-                               f"{printer.setup_s} s setup from stock {stock!r} to {this!r}")
+                    out.append(
+                        f"job {a.job} starts at {a.print_start_s} on {printer.id} {before} without its "
+                        f"{printer.setup_s} s setup from stock {stock!r} to {this!r}"
+                    )
             stock, free = this, a.print_end_s
     ins_out, ins_changes = _check_inserter_setups(instance, plan)
     out += ins_out
     if plan.setups != changes + ins_changes:
-        out.append(f"setups is {plan.setups} but the presses change stock {changes} times and the inserters change "
-                   f"envelope or inserts {ins_changes} times")
+        out.append(
+            f"setups is {plan.setups} but the presses change stock {changes} times and the inserters change "
+            f"envelope or inserts {ins_changes} times"
+        )
     return out
 
 
@@ -184,19 +211,24 @@ def _check_inserter_setups(instance: Instance, plan: Plan) -> tuple[list[str], i
         envelope = inserter.loaded_envelope
         inserts = None if inserter.loaded_inserts is None else Counter(inserter.loaded_inserts)
         free = inserter.available_s
-        for n, a in enumerate(sorted(per.get(inserter.id, []), key=lambda a: (a.insert_start_s, a.insert_end_s))):
+        for n, a in enumerate(
+            sorted(per.get(inserter.id, []), key=lambda a: (a.insert_start_s, a.insert_end_s))
+        ):
             job = jobs[a.job]
             wanted = Counter(job.inserts)
-            if (job.envelope is not None and envelope is not None and job.envelope != envelope) \
-                    or (job.inserts and inserts is not None and wanted != inserts):
+            if (job.envelope is not None and envelope is not None and job.envelope != envelope) or (
+                job.inserts and inserts is not None and wanted != inserts
+            ):
                 changes += 1
                 pinned = a.job in pins and pins[a.job].inserter is not None
                 if not pinned and a.insert_start_s < free + inserter.setup_s:
                     before = "as its first run" if n == 0 else "after the run before"
-                    out.append(f"job {a.job} is inserted at {a.insert_start_s} on {inserter.id} {before} without its "
-                               f"{inserter.setup_s} s setup to envelope {job.envelope!r} with inserts "
-                               f"{sorted(job.inserts)} (set up for {envelope!r}, "
-                               f"{None if inserts is None else sorted(inserts.elements())})")
+                    out.append(
+                        f"job {a.job} is inserted at {a.insert_start_s} on {inserter.id} {before} without its "
+                        f"{inserter.setup_s} s setup to envelope {job.envelope!r} with inserts "
+                        f"{sorted(job.inserts)} (set up for {envelope!r}, "
+                        f"{None if inserts is None else sorted(inserts.elements())})"
+                    )
             if job.envelope is not None:
                 envelope = job.envelope
             if job.inserts:
@@ -213,15 +245,21 @@ def _check_manual_pins(instance: Instance, plan: Plan) -> list[str]:
         if pin.job in planned:
             continue
         for a in plan.assignments:
-            if a.printer == pin.printer and a.print_start_s < pin.print_end_s and pin.print_start_s < a.print_end_s:
+            if (
+                a.printer == pin.printer
+                and a.print_start_s < pin.print_end_s
+                and pin.print_start_s < a.print_end_s
+            ):
                 out.append(f"printer {a.printer} runs {a.job} while the running print of {pin.job} is on it")
     return out
 
 
 def _check_overlaps(plan: Plan) -> list[str]:
     out: list[str] = []
-    for label, key in (("printer", lambda a: (a.printer, a.print_start_s, a.print_end_s)),
-                       ("inserter", lambda a: (a.inserter, a.insert_start_s, a.insert_end_s))):
+    for label, key in (
+        ("printer", lambda a: (a.printer, a.print_start_s, a.print_end_s)),
+        ("inserter", lambda a: (a.inserter, a.insert_start_s, a.insert_end_s)),
+    ):
         per: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
         for a in plan.assignments:
             device, start, end = key(a)
@@ -244,6 +282,8 @@ def _check_summary(instance: Instance, plan: Plan) -> list[str]:
     if sorted(plan.late_jobs) != late:
         out.append(f"late_jobs lists {sorted(plan.late_jobs)} but the late jobs are {late}")
     if plan.lower_bound_s > plan.makespan_s or plan.on_time_bound_s > plan.makespan_s and not plan.late_jobs:
-        out.append(f"a lower bound ({plan.lower_bound_s}, {plan.on_time_bound_s}) exceeds the makespan "
-                   f"{plan.makespan_s}: the bound is wrong")
+        out.append(
+            f"a lower bound ({plan.lower_bound_s}, {plan.on_time_bound_s}) exceeds the makespan "
+            f"{plan.makespan_s}: the bound is wrong"
+        )
     return out

@@ -20,9 +20,16 @@ from plant.scheduling.planner import DEFAULT_TIME_LIMIT_S, plan
 def add_parser(subparsers: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     """Add ``plan INSTANCE.json [--time-limit S]`` to ``subparsers``."""
     cmd = subparsers.add_parser("plan", parents=parents, help="plan an instance file; PLAN.json to stdout")
-    cmd.add_argument("instance", type=Path, help="INSTANCE.json (printers, inserters, jobs; see docs/scheduling.md)")
-    cmd.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT_S, metavar="S",
-                     help=f"seconds the planner may spend improving (default {DEFAULT_TIME_LIMIT_S})")
+    cmd.add_argument(
+        "instance", type=Path, help="INSTANCE.json (printers, inserters, jobs; see docs/scheduling.md)"
+    )
+    cmd.add_argument(
+        "--time-limit",
+        type=float,
+        default=DEFAULT_TIME_LIMIT_S,
+        metavar="S",
+        help=f"seconds the planner may spend improving (default {DEFAULT_TIME_LIMIT_S})",
+    )
 
 
 def cmd_plan(settings: object, args: argparse.Namespace) -> int:

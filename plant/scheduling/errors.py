@@ -15,8 +15,12 @@ class ScheduleError(PlantError):
     exit_code = 65  # EX_DATAERR
 
     def __init__(self, field: str, value: object, allowed: str) -> None:
-        super().__init__(f"Scheduling input {field}={value!r} is not allowed: {allowed}.",
-                         field=field, value=value, allowed=allowed)
+        super().__init__(
+            f"Scheduling input {field}={value!r} is not allowed: {allowed}.",
+            field=field,
+            value=value,
+            allowed=allowed,
+        )
 
 
 class InfeasiblePlan(PlantError):
@@ -26,5 +30,8 @@ class InfeasiblePlan(PlantError):
 
     def __init__(self, violations: tuple[str, ...]) -> None:
         shown = "; ".join(violations[:5]) + (f"; … {len(violations) - 5} more" if len(violations) > 5 else "")
-        super().__init__(f"The plan breaks {len(violations)} constraint(s): {shown}. This is a planner bug; "
-                         "report it with the instance file.", violations=violations)
+        super().__init__(
+            f"The plan breaks {len(violations)} constraint(s): {shown}. This is a planner bug; "
+            "report it with the instance file.",
+            violations=violations,
+        )

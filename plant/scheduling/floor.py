@@ -52,15 +52,16 @@ def on_time_floor(instance: Instance, base: int | None = None) -> int:
 
     def capacity(c: int) -> float:
         b = np.minimum(float(c), e.due) - qmin
-        s_order = np.argsort(-b, kind="stable")[:m + 1]  # the best S outside m last jobs is among these
+        s_order = np.argsort(-b, kind="stable")[: m + 1]  # the best S outside m last jobs is among these
         best = 0.0
         for limit in last_job_limits(e, c):
             alone = np.minimum(limit - e.starts[:, None], e.p)
             # case r: s_order[:r] are last jobs and s_order[r] is not, so the best S is s_order[r]
             for r in range(m + 1):
                 s_job = int(s_order[r])
-                value = e.speeds[:, None] * np.maximum(0.0, np.maximum(
-                    np.minimum(limit, b[s_job] + e.p) - e.starts[:, None], alone))
+                value = e.speeds[:, None] * np.maximum(
+                    0.0, np.maximum(np.minimum(limit, b[s_job] + e.p) - e.starts[:, None], alone)
+                )
                 value[unable] = -np.inf
                 value[:, s_job] = -np.inf
                 best = max(best, _best_matching(np.hstack([value, idle]), [int(x) for x in s_order[:r]]))
@@ -83,7 +84,7 @@ def _best_matching(value: np.ndarray, forced: list[int]) -> float:
         rest = value[free_presses].copy()
         rest[:, forced] = -np.inf
         # an optimal matching of the remaining presses uses only each press's len(free_presses) best jobs
-        top = np.argsort(-rest, axis=1, kind="stable")[:, :len(free_presses)]
+        top = np.argsort(-rest, axis=1, kind="stable")[:, : len(free_presses)]
         for pick in itertools.product(*top.tolist()):
             if len(set(pick)) == len(pick):
                 total = fixed + sum(float(rest[x, j]) for x, j in enumerate(pick))

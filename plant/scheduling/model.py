@@ -225,22 +225,29 @@ def can_insert(job: Job, inserter: Inserter) -> bool:
 def insert_setup_needed(job: Job, envelope: str | None, inserts: tuple[str, ...] | None) -> bool:
     """Whether an inserter set up for ``envelope`` and ``inserts`` (None: not known) needs a setup before ``job``:
     the job names another envelope, or needs another set of inserts (a job without any needs none)."""
-    return ((job.envelope is not None and envelope is not None and job.envelope != envelope)
-            or (bool(job.inserts) and inserts is not None and sorted(job.inserts) != sorted(inserts)))
+    return (job.envelope is not None and envelope is not None and job.envelope != envelope) or (
+        bool(job.inserts) and inserts is not None and sorted(job.inserts) != sorted(inserts)
+    )
 
 
-def insert_setup_after(job: Job, envelope: str | None,
-                       inserts: tuple[str, ...] | None) -> tuple[str | None, tuple[str, ...] | None]:
+def insert_setup_after(
+    job: Job, envelope: str | None, inserts: tuple[str, ...] | None
+) -> tuple[str | None, tuple[str, ...] | None]:
     """What an inserter set up for ``envelope`` and ``inserts`` is set up for after running ``job``."""
-    return (envelope if job.envelope is None else job.envelope,
-            tuple(sorted(job.inserts)) if job.inserts else inserts)
+    return (
+        envelope if job.envelope is None else job.envelope,
+        tuple(sorted(job.inserts)) if job.inserts else inserts,
+    )
 
 
 def can_print(job: Job, printer: Printer) -> bool:
     """Whether ``printer`` is able to print ``job`` (its stock, duplex, colour and sheet size; not whether it is up)."""
-    return ((printer.stocks is None or job.stock in printer.stocks)
-            and (printer.duplex or not job.duplex) and (printer.colour or not job.colour)
-            and (job.sheet_size is None or printer.sheet_sizes is None or job.sheet_size in printer.sheet_sizes))
+    return (
+        (printer.stocks is None or job.stock in printer.stocks)
+        and (printer.duplex or not job.duplex)
+        and (printer.colour or not job.colour)
+        and (job.sheet_size is None or printer.sheet_sizes is None or job.sheet_size in printer.sheet_sizes)
+    )
 
 
 def manual_reason(job: Job, instance: Instance, pin: Pin | None = None) -> str | None:
@@ -255,10 +262,14 @@ def manual_reason(job: Job, instance: Instance, pin: Pin | None = None) -> str |
             return "no inserter is working; envelope by hand or re-plan when an inserter is back"
         widest = max(k.max_sheets for k in working)
         if job.sheets_per_piece > widest:
-            return (f"{job.sheets_per_piece} sheets per piece, but the most any working inserter takes is {widest}; "
-                    "send it to the flat (large-envelope) or manual line")
-        return (f"no working inserter takes {job.sheets_per_piece} sheets in envelope {job.envelope!r} with feeders "
-                f"holding {list(job.inserts)}; envelope it on the manual line or load a feeder and re-plan")
+            return (
+                f"{job.sheets_per_piece} sheets per piece, but the most any working inserter takes is {widest}; "
+                "send it to the flat (large-envelope) or manual line"
+            )
+        return (
+            f"no working inserter takes {job.sheets_per_piece} sheets in envelope {job.envelope!r} with feeders "
+            f"holding {list(job.inserts)}; envelope it on the manual line or load a feeder and re-plan"
+        )
     return print_reason(job, instance) if pin is None else None
 
 
@@ -267,8 +278,12 @@ def print_reason(job: Job, instance: Instance) -> str | None:
     working = [p for p in instance.printers if p.up]
     if not working or any(can_print(job, p) for p in working):
         return None
-    needs = [f"stock {job.stock!r}"] + (["duplex"] if job.duplex else []) + (["colour"] if job.colour else []) \
+    needs = (
+        [f"stock {job.stock!r}"]
+        + (["duplex"] if job.duplex else [])
+        + (["colour"] if job.colour else [])
         + ([f"sheet size {job.sheet_size!r}"] if job.sheet_size is not None else [])
+    )
     return f"no working press can print {', '.join(needs)}; print it elsewhere or re-plan when such a press is up"
 
 
@@ -277,11 +292,18 @@ def print_reason(job: Job, instance: Instance) -> str | None:
 
 def _int(field_name: str, value: object, minimum: int | None = 0) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
-        raise ScheduleError(field_name, value, "a whole number" + (f" ≥ {minimum}" if minimum is not None else ""))
+        raise ScheduleError(
+            field_name, value, "a whole number" + (f" ≥ {minimum}" if minimum is not None else "")
+        )
 
 
 def _rate(field_name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise ScheduleError(field_name, value, "a finite number > 0")
 
 
@@ -294,7 +316,9 @@ def _names(field_name: str, value: object, optional: bool = False) -> None:
     if optional and value is None:
         return
     if not isinstance(value, tuple) or not all(isinstance(v, str) and v for v in value):
-        raise ScheduleError(field_name, value, "a list of non-empty strings" + (" or null" if optional else ""))
+        raise ScheduleError(
+            field_name, value, "a list of non-empty strings" + (" or null" if optional else "")
+        )
 
 
 def _unique(kind: str, ids: Iterable[str]) -> None:
@@ -357,7 +381,9 @@ def _validate_pins(instance: Instance) -> None:
         _int(f"pins[{pin.job}].print_end_s", pin.print_end_s, pin.print_start_s)
         if pin.inserter is not None:
             if pin.inserter not in inserters:
-                raise ScheduleError(f"pins[{pin.job}].inserter", pin.inserter, "the id of an inserter in inserters")
+                raise ScheduleError(
+                    f"pins[{pin.job}].inserter", pin.inserter, "the id of an inserter in inserters"
+                )
             _int(f"pins[{pin.job}].insert_start_s", pin.insert_start_s, pin.print_end_s)
             _int(f"pins[{pin.job}].insert_end_s", pin.insert_end_s, pin.insert_start_s)
 
@@ -389,64 +415,160 @@ def _optional(row: dict[str, Any], obj: Any, defaults: Mapping[str, Any]) -> dic
     return row
 
 
-_PRINTER_OPTIONAL = {"stocks": None, "duplex": True, "colour": True, "sheet_sizes": None, "setup_s": 0,
-                     "loaded_stock": None}
-_INSERTER_OPTIONAL = {"envelopes": None, "feeders": (), "setup_s": 0, "loaded_envelope": None,
-                      "loaded_inserts": None}
-_JOB_OPTIONAL = {"stock": DEFAULT_STOCK, "duplex": False, "colour": False, "sheet_size": None, "envelope": None,
-                 "inserts": ()}
+_PRINTER_OPTIONAL = {
+    "stocks": None,
+    "duplex": True,
+    "colour": True,
+    "sheet_sizes": None,
+    "setup_s": 0,
+    "loaded_stock": None,
+}
+_INSERTER_OPTIONAL = {
+    "envelopes": None,
+    "feeders": (),
+    "setup_s": 0,
+    "loaded_envelope": None,
+    "loaded_inserts": None,
+}
+_JOB_OPTIONAL = {
+    "stock": DEFAULT_STOCK,
+    "duplex": False,
+    "colour": False,
+    "sheet_size": None,
+    "envelope": None,
+    "inserts": (),
+}
 
 
 def instance_from_json(data: Mapping[str, Any]) -> Instance:
     """Read the instance exchange format (see docs/scheduling.md); raise :class:`ScheduleError` when malformed."""
+
     def items(key: str) -> list[Any]:
         value = _get(data, key, "instance", [] if key == "pins" else ...)
         if not isinstance(value, list):
             raise ScheduleError(key, value, "a JSON array")
         return value
 
-    printers = tuple(Printer(_get(p, "id", "printers[]"), _get(p, "sheets_per_min", "printers[]"),
-                             _get(p, "available_s", "printers[]", 0), bool(_get(p, "up", "printers[]", True)),
-                             _names_in(p, "stocks", "printers[]", None), bool(_get(p, "duplex", "printers[]", True)),
-                             bool(_get(p, "colour", "printers[]", True)),
-                             _names_in(p, "sheet_sizes", "printers[]", None), _get(p, "setup_s", "printers[]", 0),
-                             _get(p, "loaded_stock", "printers[]", None))
-                     for p in items("printers"))
-    inserters = tuple(Inserter(_get(k, "id", "inserters[]"), _get(k, "envelopes_per_hour", "inserters[]"),
-                               _get(k, "max_sheets", "inserters[]"), _get(k, "available_s", "inserters[]", 0),
-                               bool(_get(k, "up", "inserters[]", True)), _names_in(k, "envelopes", "inserters[]", None),
-                               _names_in(k, "feeders", "inserters[]", ()), _get(k, "setup_s", "inserters[]", 0),
-                               _get(k, "loaded_envelope", "inserters[]", None),
-                               _names_in(k, "loaded_inserts", "inserters[]", None))
-                      for k in items("inserters"))
-    jobs = tuple(Job(_get(j, "id", "jobs[]"), _get(j, "pieces", "jobs[]"), _get(j, "sheets_per_piece", "jobs[]"),
-                     _get(j, "due_s", "jobs[]"), _get(j, "ready_s", "jobs[]", 0),
-                     bool(_get(j, "reprint", "jobs[]", False)), _get(j, "stock", "jobs[]", DEFAULT_STOCK),
-                     bool(_get(j, "duplex", "jobs[]", False)), bool(_get(j, "colour", "jobs[]", False)),
-                     _get(j, "sheet_size", "jobs[]", None), _get(j, "envelope", "jobs[]", None),
-                     _names_in(j, "inserts", "jobs[]", ())) for j in items("jobs"))
-    pins = tuple(Pin(_get(p, "job", "pins[]"), _get(p, "printer", "pins[]"), _get(p, "print_start_s", "pins[]"),
-                     _get(p, "print_end_s", "pins[]"), _get(p, "inserter", "pins[]", None),
-                     _get(p, "insert_start_s", "pins[]", None), _get(p, "insert_end_s", "pins[]", None))
-                 for p in items("pins"))
+    printers = tuple(
+        Printer(
+            _get(p, "id", "printers[]"),
+            _get(p, "sheets_per_min", "printers[]"),
+            _get(p, "available_s", "printers[]", 0),
+            bool(_get(p, "up", "printers[]", True)),
+            _names_in(p, "stocks", "printers[]", None),
+            bool(_get(p, "duplex", "printers[]", True)),
+            bool(_get(p, "colour", "printers[]", True)),
+            _names_in(p, "sheet_sizes", "printers[]", None),
+            _get(p, "setup_s", "printers[]", 0),
+            _get(p, "loaded_stock", "printers[]", None),
+        )
+        for p in items("printers")
+    )
+    inserters = tuple(
+        Inserter(
+            _get(k, "id", "inserters[]"),
+            _get(k, "envelopes_per_hour", "inserters[]"),
+            _get(k, "max_sheets", "inserters[]"),
+            _get(k, "available_s", "inserters[]", 0),
+            bool(_get(k, "up", "inserters[]", True)),
+            _names_in(k, "envelopes", "inserters[]", None),
+            _names_in(k, "feeders", "inserters[]", ()),
+            _get(k, "setup_s", "inserters[]", 0),
+            _get(k, "loaded_envelope", "inserters[]", None),
+            _names_in(k, "loaded_inserts", "inserters[]", None),
+        )
+        for k in items("inserters")
+    )
+    jobs = tuple(
+        Job(
+            _get(j, "id", "jobs[]"),
+            _get(j, "pieces", "jobs[]"),
+            _get(j, "sheets_per_piece", "jobs[]"),
+            _get(j, "due_s", "jobs[]"),
+            _get(j, "ready_s", "jobs[]", 0),
+            bool(_get(j, "reprint", "jobs[]", False)),
+            _get(j, "stock", "jobs[]", DEFAULT_STOCK),
+            bool(_get(j, "duplex", "jobs[]", False)),
+            bool(_get(j, "colour", "jobs[]", False)),
+            _get(j, "sheet_size", "jobs[]", None),
+            _get(j, "envelope", "jobs[]", None),
+            _names_in(j, "inserts", "jobs[]", ()),
+        )
+        for j in items("jobs")
+    )
+    pins = tuple(
+        Pin(
+            _get(p, "job", "pins[]"),
+            _get(p, "printer", "pins[]"),
+            _get(p, "print_start_s", "pins[]"),
+            _get(p, "print_end_s", "pins[]"),
+            _get(p, "inserter", "pins[]", None),
+            _get(p, "insert_start_s", "pins[]", None),
+            _get(p, "insert_end_s", "pins[]", None),
+        )
+        for p in items("pins")
+    )
     return Instance(printers, inserters, jobs, pins)
 
 
 def instance_to_json(instance: Instance) -> dict[str, Any]:
     """The instance in the exchange format (a plain dict ready for :func:`json.dumps`)."""
+
     def strip(d: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in d.items() if v is not None}
+
     return {
-        "printers": [_optional({"id": p.id, "sheets_per_min": p.sheets_per_min, "available_s": p.available_s,
-                                "up": p.up}, p, _PRINTER_OPTIONAL) for p in instance.printers],
-        "inserters": [_optional({"id": k.id, "envelopes_per_hour": k.envelopes_per_hour, "max_sheets": k.max_sheets,
-                                 "available_s": k.available_s, "up": k.up}, k, _INSERTER_OPTIONAL)
-                      for k in instance.inserters],
-        "jobs": [_optional({"id": j.id, "pieces": j.pieces, "sheets_per_piece": j.sheets_per_piece, "due_s": j.due_s,
-                            "ready_s": j.ready_s, "reprint": j.reprint}, j, _JOB_OPTIONAL) for j in instance.jobs],
-        "pins": [strip({"job": p.job, "printer": p.printer, "print_start_s": p.print_start_s,
-                        "print_end_s": p.print_end_s, "inserter": p.inserter, "insert_start_s": p.insert_start_s,
-                        "insert_end_s": p.insert_end_s}) for p in instance.pins],
+        "printers": [
+            _optional(
+                {"id": p.id, "sheets_per_min": p.sheets_per_min, "available_s": p.available_s, "up": p.up},
+                p,
+                _PRINTER_OPTIONAL,
+            )
+            for p in instance.printers
+        ],
+        "inserters": [
+            _optional(
+                {
+                    "id": k.id,
+                    "envelopes_per_hour": k.envelopes_per_hour,
+                    "max_sheets": k.max_sheets,
+                    "available_s": k.available_s,
+                    "up": k.up,
+                },
+                k,
+                _INSERTER_OPTIONAL,
+            )
+            for k in instance.inserters
+        ],
+        "jobs": [
+            _optional(
+                {
+                    "id": j.id,
+                    "pieces": j.pieces,
+                    "sheets_per_piece": j.sheets_per_piece,
+                    "due_s": j.due_s,
+                    "ready_s": j.ready_s,
+                    "reprint": j.reprint,
+                },
+                j,
+                _JOB_OPTIONAL,
+            )
+            for j in instance.jobs
+        ],
+        "pins": [
+            strip(
+                {
+                    "job": p.job,
+                    "printer": p.printer,
+                    "print_start_s": p.print_start_s,
+                    "print_end_s": p.print_end_s,
+                    "inserter": p.inserter,
+                    "insert_start_s": p.insert_start_s,
+                    "insert_end_s": p.insert_end_s,
+                }
+            )
+            for p in instance.pins
+        ],
     }
 
 
@@ -460,9 +582,18 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "gap_percent": round(plan.gap_percent, 4),
         "late_jobs": list(plan.late_jobs),
         "setups": plan.setups,
-        "jobs": [{"id": a.job, "printer": a.printer, "print_start_s": a.print_start_s,
-                  "print_end_s": a.print_end_s, "inserter": a.inserter, "insert_start_s": a.insert_start_s,
-                  "insert_end_s": a.insert_end_s} for a in plan.assignments],
+        "jobs": [
+            {
+                "id": a.job,
+                "printer": a.printer,
+                "print_start_s": a.print_start_s,
+                "print_end_s": a.print_end_s,
+                "inserter": a.inserter,
+                "insert_start_s": a.insert_start_s,
+                "insert_end_s": a.insert_end_s,
+            }
+            for a in plan.assignments
+        ],
         "manual": [{"id": m.job, "reason": m.reason} for m in plan.manual],
     }
 
@@ -471,8 +602,18 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
     """Read a PLAN.json back (for re-planning from a stored plan or checking one)."""
     rows = _get(data, "jobs", "plan")
     return Plan(
-        assignments=tuple(Assignment(r["id"], r["printer"], r["print_start_s"], r["print_end_s"], r["inserter"],
-                                     r["insert_start_s"], r["insert_end_s"]) for r in rows),
+        assignments=tuple(
+            Assignment(
+                r["id"],
+                r["printer"],
+                r["print_start_s"],
+                r["print_end_s"],
+                r["inserter"],
+                r["insert_start_s"],
+                r["insert_end_s"],
+            )
+            for r in rows
+        ),
         makespan_s=_get(data, "makespan_s", "plan"),
         late_jobs=tuple(_get(data, "late_jobs", "plan", [])),
         lower_bound_s=_get(data, "lower_bound_s", "plan", 0),
@@ -480,4 +621,3 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
         on_time_bound_s=_get(data, "on_time_bound_s", "plan", 0),
         setups=_get(data, "setups", "plan", 0),
     )
-

@@ -23,7 +23,6 @@ changes of work between devices. The method, and why:
 Everything is a pure function of the instance; :func:`plan` never reads a clock except to honour its time limit.
 """
 
-
 from __future__ import annotations
 
 import heapq
@@ -56,8 +55,13 @@ DUE_MARGIN_S = 60
 SETUP_PASS_SHARE = 0.2
 
 
-def plan(instance: Instance, time_limit_s: float = DEFAULT_TIME_LIMIT_S, *, seed: int = 0,
-         max_trials: int | None = None) -> Plan:
+def plan(
+    instance: Instance,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    *,
+    seed: int = 0,
+    max_trials: int | None = None,
+) -> Plan:
     """Plan ``instance``: every job a machine can take gets a press, an inserter and times; the rest go manual.
 
     Pinned work stays exactly where it is. The answer is feasible by construction (and the test suite proves it
@@ -67,18 +71,24 @@ def plan(instance: Instance, time_limit_s: float = DEFAULT_TIME_LIMIT_S, *, seed
     started = time.perf_counter()
     deadline = started + time_limit_s
     pins = {p.job: p for p in instance.pins}
-    manual = tuple(Manual(j.id, reason) for j in instance.jobs
-                   if (reason := manual_reason(j, instance, pins.get(j.id))) is not None)
+    manual = tuple(
+        Manual(j.id, reason)
+        for j in instance.jobs
+        if (reason := manual_reason(j, instance, pins.get(j.id))) is not None
+    )
     tables = build_tables(instance, {m.job for m in manual})
     bound = lower_bound(instance)
     target = on_time_bound(instance, bound)
-    changes_stock = len({tables.stock[j] for j in tables.plannable} | {x for x in tables.press_stock if x >= 0}) > 1 \
+    changes_stock = (
+        len({tables.stock[j] for j in tables.plannable} | {x for x in tables.press_stock if x >= 0}) > 1
         or tables.insert_formats
+    )
     improve_until = started + time_limit_s * (1 - SETUP_PASS_SHARE) if changes_stock else deadline
     best = _improve(tables, improve_until, seed, max_trials, target)
     if best.setups:
         best = fewer_setups(tables, best, deadline)
     return _to_plan(instance, tables, best, manual, bound, target)
+
 
 # ---------------------------------------------------------------------------------------------- construct
 
@@ -93,7 +103,9 @@ def _edd_ect(t: Tables, pdue: list[int]) -> list[list[int]]:
     clock = list(t.press_free)
     current = list(t.press_stock)
     for j in sorted(t.plannable, key=_order_key(t, pdue)):
-        ends = [max(clock[i] + setup_before(t, i, current[i], j), t.ready[j]) + t.p[i][j] for i in range(len(t.p))]
+        ends = [
+            max(clock[i] + setup_before(t, i, current[i], j), t.ready[j]) + t.p[i][j] for i in range(len(t.p))
+        ]
         i = min(range(len(ends)), key=lambda x: (ends[x], -t.speed[x]))
         clock[i], current[i] = ends[i], t.stock[j]
         seqs[i].append(j)
@@ -138,8 +150,10 @@ def _moore_hodgson(t: Tables, pdue: list[int]) -> list[list[int]]:
         clock[i], current[i] = ends[i], t.stock[j]
     return seqs
 
-def _press_order(t: Tables, i: int, jobs: list[int], pdue: list[int], tail_need: list[int],
-                 after: int = 0) -> list[int]:
+
+def _press_order(
+    t: Tables, i: int, jobs: list[int], pdue: list[int], tail_need: list[int], after: int = 0
+) -> list[int]:
     """Lawler's rule backwards: last goes the job with the shortest tail among those whose print due allows it.
 
     Without ready times this order minimises ``max(print end + tail)`` subject to every print due (the press's
@@ -180,7 +194,7 @@ def _press_run(t: Tables, i: int, jobs: list[int], pdue: list[int], tail_need: l
 
 def _improve(t: Tables, deadline: float, seed: int, max_trials: int | None, target: int) -> Schedule:
     """Construct, balance with feedback from exact simulation, then try other endings until time is up."""
-    tail_need = list(t.qmin)                  # insert time (plus wait) a job needs after its print ends
+    tail_need = list(t.qmin)  # insert time (plus wait) a job needs after its print ends
     pdue = [t.due[j] - tail_need[j] for j in range(len(t.ids))]
     best = simulate(t, _edd_ect(t, pdue))
     if not t.plannable:
@@ -192,8 +206,11 @@ def _improve(t: Tables, deadline: float, seed: int, max_trials: int | None, targ
     best = _rounds(t, best, tail_need, deadline, None)
     rng = random.Random(seed)
     trials = 0
-    while time.perf_counter() < deadline and (max_trials is None or trials < max_trials) \
-            and (best.late or best.makespan > target):  # at the bound nothing can be gained
+    while (
+        time.perf_counter() < deadline
+        and (max_trials is None or trials < max_trials)
+        and (best.late or best.makespan > target)
+    ):  # at the bound nothing can be gained
         trials += 1
         best = _rounds(t, best, list(_measured_tail_need(t, best)), deadline, rng)
     return best
@@ -207,8 +224,9 @@ def _measured_tail_need(t: Tables, s: Schedule) -> list[int]:
     return need
 
 
-def _rounds(t: Tables, start: Schedule, tail_need: list[int], deadline: float,
-            rng: random.Random | None) -> Schedule:
+def _rounds(
+    t: Tables, start: Schedule, tail_need: list[int], deadline: float, rng: random.Random | None
+) -> Schedule:
     """Balancing rounds from ``start``; ``rng`` draws other endings (None: the shortest tails)."""
     best = current = start
     endings = None
@@ -230,23 +248,26 @@ def _rounds(t: Tables, start: Schedule, tail_need: list[int], deadline: float,
     return best
 
 
-def _choose_endings(t: Tables, pdue: list[int], tail_need: list[int], horizon: int,
-                    rng: random.Random | None) -> list[list[int]]:
+def _choose_endings(
+    t: Tables, pdue: list[int], tail_need: list[int], horizon: int, rng: random.Random | None
+) -> list[list[int]]:
     """Per press the jobs to run last: short inserts that may end at ``horizon``, the shortest on the fastest.
 
     With ``rng``, a random pick among the shortest few, and sometimes two jobs on a press, so that a job with
     a long insert is not left second to last.
     """
     m = len(t.p)
-    fit = sorted((j for j in t.plannable if pdue[j] >= horizon - tail_need[j] + DUE_MARGIN_S),
-                 key=lambda j: (tail_need[j], j))
+    fit = sorted(
+        (j for j in t.plannable if pdue[j] >= horizon - tail_need[j] + DUE_MARGIN_S),
+        key=lambda j: (tail_need[j], j),
+    )
     presses = sorted(range(m), key=lambda x: (-t.speed[x], t.press_free[x]))
     endings: list[list[int]] = [[] for _ in range(m)]
     if rng is None:
         for i, j in zip(presses, fit):
             endings[i] = [j]
         return endings
-    pool = fit[:m + ENDING_POOL_EXTRA]
+    pool = fit[: m + ENDING_POOL_EXTRA]
     rng.shuffle(pool)
     for i in presses:
         take = 2 if rng.random() < DOUBLE_ENDING_SHARE else 1
@@ -255,8 +276,14 @@ def _choose_endings(t: Tables, pdue: list[int], tail_need: list[int], horizon: i
     return endings
 
 
-def _balance(t: Tables, seqs: list[list[int]], pdue: list[int], tail_need: list[int],
-             endings: list[list[int]], deadline: float) -> list[list[int]]:
+def _balance(
+    t: Tables,
+    seqs: list[list[int]],
+    pdue: list[int],
+    tail_need: list[int],
+    endings: list[list[int]],
+    deadline: float,
+) -> list[list[int]]:
     """Moves and swaps between the press that ends last and the others while both stay on time."""
     m = len(seqs)
     chosen = {j for e in endings for j in e}
@@ -308,17 +335,28 @@ def _best_step(t, p, a, b, bodies, tails, runs, pdue, tail_need):
         return (set_a, run_a), (set_b, run_b)
     return None
 
+
 # --------------------------------------------------------------------------------------------------- output
 
 
-def _to_plan(instance: Instance, t: Tables, s: Schedule, manual: tuple[Manual, ...], bound: int,
-             on_time: int) -> Plan:
+def _to_plan(
+    instance: Instance, t: Tables, s: Schedule, manual: tuple[Manual, ...], bound: int, on_time: int
+) -> Plan:
     rows = dict(t.fixed)
     for j in s.e2:
-        rows[j] = Assignment(t.ids[j], s.press[j], s.ps[j], s.pe[j], t.inserter_ids[s.ins[j]], s.s2[j], s.e2[j])
+        rows[j] = Assignment(
+            t.ids[j], s.press[j], s.ps[j], s.pe[j], t.inserter_ids[s.ins[j]], s.s2[j], s.e2[j]
+        )
     order = {job.id: n for n, job in enumerate(instance.jobs)}
     assignments = tuple(sorted(rows.values(), key=lambda a: order[a.job]))
     due = {job.id: job.due_s for job in instance.jobs}
     late = tuple(a.job for a in assignments if a.insert_end_s > due[a.job])
-    return Plan(assignments, max((a.insert_end_s for a in assignments), default=0), late,
-                bound, manual, on_time, count_setups(instance, assignments))
+    return Plan(
+        assignments,
+        max((a.insert_end_s for a in assignments), default=0),
+        late,
+        bound,
+        manual,
+        on_time,
+        count_setups(instance, assignments),
+    )

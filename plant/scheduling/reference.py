@@ -30,8 +30,15 @@ def reference_instance(seed: int = 0, jobs: int = 200) -> Instance:
     printers = tuple(Printer(f"press-{i + 1}", v) for i, v in enumerate(REFERENCE_PRESSES))
     inserters = tuple(Inserter(f"inserter-{i + 1}", e, s) for i, (e, s) in enumerate(REFERENCE_INSERTERS))
     sizes = [(rng.randint(*REFERENCE_PIECES), rng.randint(*REFERENCE_SHEETS)) for _ in range(jobs)]
-    draft = Instance(printers, inserters, tuple(Job(f"J{i + 1:03d}", n, s, 0) for i, (n, s) in enumerate(sizes)))
+    draft = Instance(
+        printers, inserters, tuple(Job(f"J{i + 1:03d}", n, s, 0) for i, (n, s) in enumerate(sizes))
+    )
     bound = lower_bound(draft)
     lo, hi = REFERENCE_DUE
-    return Instance(printers, inserters, tuple(
-        Job(f"J{i + 1:03d}", n, s, round(rng.uniform(lo, hi) * bound)) for i, (n, s) in enumerate(sizes)))
+    return Instance(
+        printers,
+        inserters,
+        tuple(
+            Job(f"J{i + 1:03d}", n, s, round(rng.uniform(lo, hi) * bound)) for i, (n, s) in enumerate(sizes)
+        ),
+    )

@@ -29,22 +29,48 @@ from plant.scheduling.planner import plan as plan_instance
 REPLAN_TIME_LIMIT_S = 0.05
 
 
-def replan(instance: Instance, plan: Plan, now_s: int, *, printers_down: Iterable[str] = (),
-           inserters_down: Iterable[str] = (), add: Iterable[Job] = (), remove: Iterable[str] = (),
-           time_limit_s: float = REPLAN_TIME_LIMIT_S, max_trials: int | None = None) -> Plan:
+def replan(
+    instance: Instance,
+    plan: Plan,
+    now_s: int,
+    *,
+    printers_down: Iterable[str] = (),
+    inserters_down: Iterable[str] = (),
+    add: Iterable[Job] = (),
+    remove: Iterable[str] = (),
+    time_limit_s: float = REPLAN_TIME_LIMIT_S,
+    max_trials: int | None = None,
+) -> Plan:
     """A new plan for what is left of ``instance`` at ``now_s``, keeping running work where it is.
 
     ``remove`` (held, pulled, cancelled jobs) only takes jobs that have not started printing; asking to remove
     a running job raises :class:`ScheduleError`, because paper is already on its way.
     """
-    return plan_instance(replan_instance(instance, plan, now_s, printers_down=printers_down,
-                                         inserters_down=inserters_down, add=add, remove=remove),
-                         time_limit_s, max_trials=max_trials)
+    return plan_instance(
+        replan_instance(
+            instance,
+            plan,
+            now_s,
+            printers_down=printers_down,
+            inserters_down=inserters_down,
+            add=add,
+            remove=remove,
+        ),
+        time_limit_s,
+        max_trials=max_trials,
+    )
 
 
-def replan_instance(instance: Instance, plan: Plan, now_s: int, *, printers_down: Iterable[str] = (),
-                    inserters_down: Iterable[str] = (), add: Iterable[Job] = (),
-                    remove: Iterable[str] = ()) -> Instance:
+def replan_instance(
+    instance: Instance,
+    plan: Plan,
+    now_s: int,
+    *,
+    printers_down: Iterable[str] = (),
+    inserters_down: Iterable[str] = (),
+    add: Iterable[Job] = (),
+    remove: Iterable[str] = (),
+) -> Instance:
     """The instance a re-plan solves: the remaining jobs, the devices' new state, running work pinned."""
     down_p, down_k, removed = set(printers_down), set(inserters_down), set(remove)
     _known("printers_down", down_p, {p.id for p in instance.printers})
@@ -55,15 +81,29 @@ def replan_instance(instance: Instance, plan: Plan, now_s: int, *, printers_down
     for a in sorted(plan.assignments, key=lambda a: a.print_start_s):
         if a.print_start_s < now_s and a.job in jobs:
             loaded[a.printer] = jobs[a.job].stock  # the press holds the stock of the last job it started
-    printers = tuple(replace(p, up=p.up and p.id not in down_p, available_s=max(p.available_s, now_s),
-                             loaded_stock=loaded[p.id]) for p in instance.printers)
+    printers = tuple(
+        replace(
+            p,
+            up=p.up and p.id not in down_p,
+            available_s=max(p.available_s, now_s),
+            loaded_stock=loaded[p.id],
+        )
+        for p in instance.printers
+    )
     set_up = {k.id: (k.loaded_envelope, k.loaded_inserts) for k in instance.inserters}
     for a in sorted(plan.assignments, key=lambda a: a.insert_start_s):
         if a.insert_start_s < now_s and a.job in jobs and a.inserter in set_up:
             set_up[a.inserter] = insert_setup_after(jobs[a.job], *set_up[a.inserter])
-    inserters = tuple(replace(k, up=k.up and k.id not in down_k, available_s=max(k.available_s, now_s),
-                              loaded_envelope=set_up[k.id][0], loaded_inserts=set_up[k.id][1])
-                      for k in instance.inserters)
+    inserters = tuple(
+        replace(
+            k,
+            up=k.up and k.id not in down_k,
+            available_s=max(k.available_s, now_s),
+            loaded_envelope=set_up[k.id][0],
+            loaded_inserts=set_up[k.id][1],
+        )
+        for k in instance.inserters
+    )
     kept: list[Job] = []
     pins: list[Pin] = []
     planned = plan.by_job()
@@ -85,8 +125,15 @@ def replan_instance(instance: Instance, plan: Plan, now_s: int, *, printers_down
             continue
         kept.append(job)
         inserting = a.insert_start_s < now_s and not (a.inserter in down_k and a.insert_end_s > now_s)
-        pins.append(Pin(job.id, a.printer, a.print_start_s, a.print_end_s,
-                        *((a.inserter, a.insert_start_s, a.insert_end_s) if inserting else ())))
+        pins.append(
+            Pin(
+                job.id,
+                a.printer,
+                a.print_start_s,
+                a.print_end_s,
+                *((a.inserter, a.insert_start_s, a.insert_end_s) if inserting else ()),
+            )
+        )
     for job in add:
         if job.id in jobs:
             raise ScheduleError("add", job.id, "new job ids (this one is planned already)")

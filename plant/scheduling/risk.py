@@ -37,7 +37,9 @@ class JobRisk:
     risk: Risk
 
 
-def assess(instance: Instance, plan: Plan, now_s: int = 0, margin_s: int = AT_RISK_SLACK_S) -> tuple[JobRisk, ...]:
+def assess(
+    instance: Instance, plan: Plan, now_s: int = 0, margin_s: int = AT_RISK_SLACK_S
+) -> tuple[JobRisk, ...]:
     """Per job of ``instance`` its predicted finish in ``plan`` at ``now_s`` and its :class:`Risk`."""
     planned = plan.by_job()
     out = []
@@ -59,7 +61,9 @@ def assess(instance: Instance, plan: Plan, now_s: int = 0, margin_s: int = AT_RI
     return tuple(out)
 
 
-def at_risk(instance: Instance, plan: Plan, now_s: int = 0, margin_s: int = AT_RISK_SLACK_S) -> tuple[JobRisk, ...]:
+def at_risk(
+    instance: Instance, plan: Plan, now_s: int = 0, margin_s: int = AT_RISK_SLACK_S
+) -> tuple[JobRisk, ...]:
     """Only the jobs that are late or at risk, the tightest first."""
     flagged = [r for r in assess(instance, plan, now_s, margin_s) if r.risk in (Risk.LATE, Risk.AT_RISK)]
     return tuple(sorted(flagged, key=lambda r: r.slack_s))

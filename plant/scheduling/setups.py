@@ -32,7 +32,10 @@ def fewer_setups(t: Tables, best: Schedule, deadline: float) -> Schedule:
     keys = [t.stock] + ([_insert_key(t)] if t.insert_formats else [])
     while best.setups and time.perf_counter() < deadline:
         found = None
-        for make in (lambda: _all_within_press(t, best, keys), lambda: _all_across_presses(t, best, deadline)):
+        for make in (
+            lambda: _all_within_press(t, best, keys),
+            lambda: _all_across_presses(t, best, deadline),
+        ):
             batch = make() if time.perf_counter() < deadline else None
             if batch is not None:
                 candidate = simulate(t, batch)
@@ -50,11 +53,14 @@ def fewer_setups(t: Tables, best: Schedule, deadline: float) -> Schedule:
 
 
 def _better(candidate: Schedule, best: Schedule) -> bool:
-    return candidate.late <= best.late and candidate.makespan <= best.makespan and candidate.setups < best.setups
+    return (
+        candidate.late <= best.late and candidate.makespan <= best.makespan and candidate.setups < best.setups
+    )
 
 
-def _first_better(t: Tables, best: Schedule, candidates: Iterator[list[list[int]]],
-                  deadline: float) -> Schedule | None:
+def _first_better(
+    t: Tables, best: Schedule, candidates: Iterator[list[list[int]]], deadline: float
+) -> Schedule | None:
     """The first of ``candidates`` (press sequences) whose simulated plan is better, or None."""
     for seqs in candidates:
         if time.perf_counter() >= deadline:
@@ -83,8 +89,10 @@ def _grouped(t: Tables, best: Schedule) -> Schedule:
 def _insert_key(t: Tables) -> list[int]:
     """Per job a small integer for how it is inserted (envelope and inserts), -1 when it names neither."""
     codes: dict[tuple[int, int], int] = {}
-    return [-1 if e < 0 and s < 0 else codes.setdefault((e, s), len(codes))
-            for e, s in zip(t.envelope, t.insert_set)]
+    return [
+        -1 if e < 0 and s < 0 else codes.setdefault((e, s), len(codes))
+        for e, s in zip(t.envelope, t.insert_set)
+    ]
 
 
 def _all_within_press(t: Tables, best: Schedule, keys: list[list[int]]) -> list[list[int]] | None:
@@ -139,14 +147,14 @@ def _moves_next_to_same(seq: list[int], key: list[int]) -> Iterator[list[int]]:
         after = seq[n + 1] if n + 1 < len(seq) else None
         if (before is not None and key[before] == key[j]) or (after is not None and key[after] == key[j]):
             continue
-        rest = seq[:n] + seq[n + 1:]
+        rest = seq[:n] + seq[n + 1 :]
         same = [x for x, k in enumerate(rest) if key[k] == key[j]]
         earlier = [x for x in same if x < n]
         later = [x for x in same if x >= n]
         if earlier:
-            yield rest[:earlier[-1] + 1] + [j] + rest[earlier[-1] + 1:]
+            yield rest[: earlier[-1] + 1] + [j] + rest[earlier[-1] + 1 :]
         if later:
-            yield rest[:later[0]] + [j] + rest[later[0]:]
+            yield rest[: later[0]] + [j] + rest[later[0] :]
 
 
 # ------------------------------------------------------------------------------------------- across presses
@@ -181,7 +189,9 @@ def _places(t: Tables, i: int, seq: list[int], stock: int, when: int, starts: di
         if before == stock or after == stock:
             places.append(n)
     end = starts[seq[-1]] + t.p[i][seq[-1]] if seq else t.press_free[i]
-    return sorted(places, key=lambda n: abs((starts[seq[n]] if n < len(seq) else end) - when))[:PLACES_PER_PRESS]
+    return sorted(places, key=lambda n: abs((starts[seq[n]] if n < len(seq) else end) - when))[
+        :PLACES_PER_PRESS
+    ]
 
 
 def _all_across_presses(t: Tables, best: Schedule, deadline: float) -> list[list[int]] | None:
@@ -210,15 +220,18 @@ def _starts(t: Tables, i: int, seq: list[int]) -> dict[int, int]:
     return out
 
 
-def _across_presses(t: Tables, best: Schedule, seqs: list[list[int]],
-                    starts: dict[int, int]) -> Iterator[list[list[int]]]:
+def _across_presses(
+    t: Tables, best: Schedule, seqs: list[list[int]], starts: dict[int, int]
+) -> Iterator[list[list[int]]]:
     """Moves of a run of one stock (one job or more) to another press beside a job of its stock, and swaps of two
     runs between presses each beside the other's stock, that remove setups: the most setups removed first, then
     the least load on the busier press. Each passes a quick necessary check (no job on time before can miss its
     due, no print can end after the makespan less its shortest insert) before the exact simulation judges it."""
     m = len(seqs)
     changes = [_changes(t, i, seq) for i, seq in enumerate(seqs)]
-    load = [t.press_free[i] + sum(t.p[i][j] for j in seq) + changes[i] * t.setup[i] for i, seq in enumerate(seqs)]
+    load = [
+        t.press_free[i] + sum(t.p[i][j] for j in seq) + changes[i] * t.setup[i] for i, seq in enumerate(seqs)
+    ]
     # per press its runs: (jobs, the sequence without them, changes of stock saved by taking them out)
     runs: list[list[tuple[list[int], list[int], int]]] = []
     for i, seq in enumerate(seqs):
@@ -228,7 +241,7 @@ def _across_presses(t: Tables, best: Schedule, seqs: list[list[int]],
             runs[i].append((seq[first:after], rest, changes[i] - _changes(t, i, rest)))
     # a press's print end is at least its load, and its last job still needs its shortest insert
     room = best.makespan - min((t.qmin[j] for seq in seqs for j in seq), default=0)
-    options: list[tuple[int, int, int, int, int, int]] = []   # (-saved, load, a, run, b, run on b or -1)
+    options: list[tuple[int, int, int, int, int, int]] = []  # (-saved, load, a, run, b, run on b or -1)
     for a in range(m):
         for r, (jobs, _, saved_a) in enumerate(runs[a]):
             if saved_a <= 0:
@@ -240,11 +253,16 @@ def _across_presses(t: Tables, best: Schedule, seqs: list[list[int]],
                 into_b = sum(t.p[b][j] for j in jobs)
                 options.append((-saved_a, max(new_a, load[b] + into_b), a, r, b, -1))
                 for r2, (others, _, saved_b) in enumerate(runs[b]):
-                    if saved_b <= 0 or t.stock[others[0]] == t.stock[jobs[0]] \
-                            or any(t.p[a][y] >= UNABLE_S for y in others):
+                    if (
+                        saved_b <= 0
+                        or t.stock[others[0]] == t.stock[jobs[0]]
+                        or any(t.p[a][y] >= UNABLE_S for y in others)
+                    ):
                         continue
-                    grown = max(new_a + sum(t.p[a][y] for y in others),
-                                load[b] - sum(t.p[b][y] for y in others) - saved_b * t.setup[b] + into_b)
+                    grown = max(
+                        new_a + sum(t.p[a][y] for y in others),
+                        load[b] - sum(t.p[b][y] for y in others) - saved_b * t.setup[b] + into_b,
+                    )
                     options.append((-saved_a - saved_b, grown, a, r, b, r2))
     options.sort()
     for _, grown, a, r, b, r2 in options:
@@ -257,8 +275,10 @@ def _across_presses(t: Tables, best: Schedule, seqs: list[list[int]],
             if r2 < 0:
                 candidates = [rest_a]
             else:
-                candidates = [rest_a[:n] + others + rest_a[n:]
-                              for n in _places(t, a, rest_a, t.stock[others[0]], starts[others[0]], starts)]
+                candidates = [
+                    rest_a[:n] + others + rest_a[n:]
+                    for n in _places(t, a, rest_a, t.stock[others[0]], starts[others[0]], starts)
+                ]
             for new_a in candidates:
                 if _changes(t, a, new_a) + _changes(t, b, new_b) >= changes[a] + changes[b]:
                     continue

@@ -18,7 +18,16 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from plant.scheduling.errors import ScheduleError
-from plant.scheduling.model import DEFAULT_STOCK, Inserter, Instance, Job, Plan, Printer, can_insert, manual_reason
+from plant.scheduling.model import (
+    DEFAULT_STOCK,
+    Inserter,
+    Instance,
+    Job,
+    Plan,
+    Printer,
+    can_insert,
+    manual_reason,
+)
 from plant.scheduling.planner import plan as plan_instance
 
 #: Most pieces in one print job unless the caller says otherwise.
@@ -96,9 +105,15 @@ class WorkPlan:
 _Group = tuple[bool, str, int, str, bool, bool, str | None, str | None, tuple[str, ...]]
 
 
-def plan_work(printers: Iterable[Printer], inserters: Iterable[Inserter], pieces: Iterable[Piece], now_s: int,
-              *, max_job_pieces: int = DEFAULT_MAX_JOB_PIECES,
-              time_limit_s: float = WORK_TIME_LIMIT_S) -> WorkPlan:
+def plan_work(
+    printers: Iterable[Printer],
+    inserters: Iterable[Inserter],
+    pieces: Iterable[Piece],
+    now_s: int,
+    *,
+    max_job_pieces: int = DEFAULT_MAX_JOB_PIECES,
+    time_limit_s: float = WORK_TIME_LIMIT_S,
+) -> WorkPlan:
     """Form bounded jobs of matching pieces and plan them on ``printers`` and ``inserters`` from ``now_s``."""
     if isinstance(max_job_pieces, bool) or not isinstance(max_job_pieces, int) or max_job_pieces < 1:
         raise ScheduleError("max_job_pieces", max_job_pieces, "a whole number ≥ 1")
@@ -107,17 +122,34 @@ def plan_work(printers: Iterable[Printer], inserters: Iterable[Inserter], pieces
     fleet = Instance(printers, inserters, ())
     groups: dict[_Group, list[Piece]] = defaultdict(list)
     for piece in pieces:
-        groups[(piece.reprint, piece.mail_class, piece.sheets, piece.stock, piece.duplex, piece.colour,
-                piece.sheet_size, piece.envelope, tuple(sorted(piece.inserts)))].append(piece)
+        groups[
+            (
+                piece.reprint,
+                piece.mail_class,
+                piece.sheets,
+                piece.stock,
+                piece.duplex,
+                piece.colour,
+                piece.sheet_size,
+                piece.envelope,
+                tuple(sorted(piece.inserts)),
+            )
+        ].append(piece)
     formed, jobs, manual = [], [], []
     labels: dict[str, int] = {}
     for group, members in sorted(groups.items(), key=lambda g: (not g[0][0], _sortable(g[0]))):
         reprint, mail_class, sheets, stock, duplex, colour, sheet_size, envelope, inserts = group
         members.sort(key=lambda p: (p.due_s, str(p.id)))
-        probe = Job("probe", 1, sheets, 0, now_s, reprint, stock, duplex, colour, sheet_size, envelope, inserts)
+        probe = Job(
+            "probe", 1, sheets, 0, now_s, reprint, stock, duplex, colour, sheet_size, envelope, inserts
+        )
         reason = manual_reason(probe, fleet)
         if reason is not None:
-            code = ManualCode.NO_PRESS if any(can_insert(probe, k) for k in inserters) else ManualCode.NO_INSERTER
+            code = (
+                ManualCode.NO_PRESS
+                if any(can_insert(probe, k) for k in inserters)
+                else ManualCode.NO_INSERTER
+            )
             manual.extend(ManualPiece(p.id, reason, code) for p in members)
             continue
         label = _label(group)
@@ -125,12 +157,39 @@ def plan_work(printers: Iterable[Printer], inserters: Iterable[Inserter], pieces
         if labels[label] > 1:  # two groups whose names read alike (a "-" inside a name): keep the ids apart
             label = f"{label}~{labels[label]}"
         for n, start in enumerate(range(0, len(members), max_job_pieces)):
-            chunk = members[start:start + max_job_pieces]
+            chunk = members[start : start + max_job_pieces]
             job_id = f"{label}-{n + 1}"
-            formed.append(FormedJob(job_id, tuple(p.id for p in chunk), mail_class, sheets, reprint, stock, duplex,
-                                    colour, sheet_size, envelope, inserts))
-            jobs.append(Job(job_id, len(chunk), sheets, min(p.due_s for p in chunk), now_s, reprint, stock, duplex,
-                            colour, sheet_size, envelope, inserts))
+            formed.append(
+                FormedJob(
+                    job_id,
+                    tuple(p.id for p in chunk),
+                    mail_class,
+                    sheets,
+                    reprint,
+                    stock,
+                    duplex,
+                    colour,
+                    sheet_size,
+                    envelope,
+                    inserts,
+                )
+            )
+            jobs.append(
+                Job(
+                    job_id,
+                    len(chunk),
+                    sheets,
+                    min(p.due_s for p in chunk),
+                    now_s,
+                    reprint,
+                    stock,
+                    duplex,
+                    colour,
+                    sheet_size,
+                    envelope,
+                    inserts,
+                )
+            )
     plan = plan_instance(Instance(printers, inserters, tuple(jobs)), time_limit_s)
     return WorkPlan(plan, tuple(formed), tuple(manual))
 

@@ -48,8 +48,12 @@ def write_cut_spec(pdf_path: Path, layout, sheet_map: SheetMap) -> None:
         path.unlink(missing_ok=True)
         return
     leaves = Counter(r.stack for r in sheet_map if r.side is Side.FRONT)
-    spec = CutSpec(layout.sheet.points, tuple(astuple(layout.slot_rect(slot)) for slot in range(layout.n_up)),
-                   tuple(leaves[stack] for stack in sorted(leaves)), Backs(layout.duplex.value))
+    spec = CutSpec(
+        layout.sheet.points,
+        tuple(astuple(layout.slot_rect(slot)) for slot in range(layout.n_up)),
+        tuple(leaves[stack] for stack in sorted(leaves)),
+        Backs(layout.duplex.value),
+    )
     atomic_write(path, spec.to_json().encode())
 
 
@@ -80,9 +84,15 @@ def feed(plant, run, job, printed: Path) -> Feed | None:
         return None
     if not found.finished:
         return None
-    facts = {"cutter": cutter.name, "leaves": found.leaves, "sheets_received": found.sheets_received,
-             "sheets_expected": found.sheets_expected, "destroyed": list(found.destroyed),
-             "misfed": list(found.misfed), "message": found.message}
+    facts = {
+        "cutter": cutter.name,
+        "leaves": found.leaves,
+        "sheets_received": found.sheets_received,
+        "sheets_expected": found.sheets_expected,
+        "destroyed": list(found.destroyed),
+        "misfed": list(found.misfed),
+        "message": found.message,
+    }
     if found.faulted:
         log.warning("cut_faulted", run=run.run_id, job=job.job_id, **facts)
     return Feed(found.output_pdf, facts)

@@ -38,28 +38,58 @@ def dispatch(run_id: str) -> None:
     touched: set[str] = set()
     submissions: set[str] = set()
     with plant.ledger.tx() as conn:
-        rows = conn.execute(select(letters.pk, letters.submission_id, letters.name, letters.postcode,
-                                   letters.mail_class, letters.state, pieces.piece_id, pieces.tracking_id, pieces.sheets,
-                                   pieces.mass_g)
-                            .select_from(t.pieces.join(t.letters, letters.pk == pieces.letter_pk))
-                            .where(pieces.run_id == run_id).order_by(pieces.piece_id)).all()
+        rows = conn.execute(
+            select(
+                letters.pk,
+                letters.submission_id,
+                letters.name,
+                letters.postcode,
+                letters.mail_class,
+                letters.state,
+                pieces.piece_id,
+                pieces.tracking_id,
+                pieces.sheets,
+                pieces.mass_g,
+            )
+            .select_from(t.pieces.join(t.letters, letters.pk == pieces.letter_pk))
+            .where(pieces.run_id == run_id)
+            .order_by(pieces.piece_id)
+        ).all()
         pending = [r for r in rows if r.state == State.INSERTED.value]
-        moved = set(move_letters(conn, [r.pk for r in pending], Event.DISPATCH, State.INSERTED,
-                                 data={"run": run_id}))
+        moved = set(
+            move_letters(conn, [r.pk for r in pending], Event.DISPATCH, State.INSERTED, data={"run": run_id})
+        )
         stamp = now()
         for row in (r for r in pending if r.pk in moved):
             key = manifest_key(stamp, row.mail_class)
-            seq = (conn.execute(select(func.max(t.manifest_items.c.seq))
-                                .where(t.manifest_items.c.manifest == key)).scalar() or 0) + 1
-            conn.execute(insert(t.manifest_items).values(manifest=key, seq=seq, piece_id=row.piece_id,
-                                                         tracking_id=row.tracking_id, recipient=row.name,
-                                                         postcode=row.postcode, sheets=row.sheets,
-                                                         mass_g=row.mass_g))
+            seq = (
+                conn.execute(
+                    select(func.max(t.manifest_items.c.seq)).where(t.manifest_items.c.manifest == key)
+                ).scalar()
+                or 0
+            ) + 1
+            conn.execute(
+                insert(t.manifest_items).values(
+                    manifest=key,
+                    seq=seq,
+                    piece_id=row.piece_id,
+                    tracking_id=row.tracking_id,
+                    recipient=row.name,
+                    postcode=row.postcode,
+                    sheets=row.sheets,
+                    mass_g=row.mass_g,
+                )
+            )
             touched.add(key)
             submissions.add(row.submission_id)
         if not moved:  # already dispatched: make sure the files reflect the ledger
-            touched = set(conn.execute(select(t.manifest_items.c.manifest).where(
-                t.manifest_items.c.piece_id.in_([r.piece_id for r in rows]))).scalars())
+            touched = set(
+                conn.execute(
+                    select(t.manifest_items.c.manifest).where(
+                        t.manifest_items.c.piece_id.in_([r.piece_id for r in rows])
+                    )
+                ).scalars()
+            )
         for submission in submissions:
             enqueue(conn, "receipts", submission)
     write_manifests(plant, touched)
@@ -72,12 +102,16 @@ def write_manifests(plant, keys) -> None:
     """Write each manifest CSV in ``keys`` from the ledger, atomically."""
     for key in sorted(keys):
         with plant.ledger.read() as conn:
-            items = conn.execute(select(t.manifest_items).where(t.manifest_items.c.manifest == key)
-                                 .order_by(t.manifest_items.c.seq)).all()
+            items = conn.execute(
+                select(t.manifest_items)
+                .where(t.manifest_items.c.manifest == key)
+                .order_by(t.manifest_items.c.seq)
+            ).all()
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(MANIFEST_COLUMNS)
         for item in items:
-            writer.writerow([item.seq, item.tracking_id, item.recipient, item.postcode, item.sheets,
-                             f"{item.mass_g:.1f}"])
+            writer.writerow(
+                [item.seq, item.tracking_id, item.recipient, item.postcode, item.sheets, f"{item.mass_g:.1f}"]
+            )
         atomic_write(plant.settings.manifests_dir / f"{key}.csv", buffer.getvalue().encode())

@@ -32,12 +32,26 @@ log = structlog.get_logger(__name__)
 def job_pieces(conn, job_id: str):
     """The job's pieces in sheet order, with their letters' columns."""
     return conn.execute(
-        select(t.job_pieces.c.seq, t.pieces.c.piece_id, t.pieces.c.tracking_id, t.pieces.c.sheets,
-               t.pieces.c.prints, t.letters.c.pk, t.letters.c.letter_id, t.letters.c.state,
-               t.letters.c.pdf_sha256, t.letters.c.submission_id)
-        .select_from(t.job_pieces.join(t.pieces, t.pieces.c.piece_id == t.job_pieces.c.piece_id)
-                     .join(t.letters, t.letters.c.pk == t.pieces.c.letter_pk))
-        .where(t.job_pieces.c.job_id == job_id).order_by(t.job_pieces.c.seq)).all()
+        select(
+            t.job_pieces.c.seq,
+            t.pieces.c.piece_id,
+            t.pieces.c.tracking_id,
+            t.pieces.c.sheets,
+            t.pieces.c.prints,
+            t.letters.c.pk,
+            t.letters.c.letter_id,
+            t.letters.c.state,
+            t.letters.c.pdf_sha256,
+            t.letters.c.submission_id,
+        )
+        .select_from(
+            t.job_pieces.join(t.pieces, t.pieces.c.piece_id == t.job_pieces.c.piece_id).join(
+                t.letters, t.letters.c.pk == t.pieces.c.letter_pk
+            )
+        )
+        .where(t.job_pieces.c.job_id == job_id)
+        .order_by(t.job_pieces.c.seq)
+    ).all()
 
 
 def load_job(conn, job_id: str):
@@ -59,20 +73,44 @@ def impose(job_id: str) -> None:
     out = plant.settings.spool_dir / f"{job_id}.pdf"
     marks = _issue_postage(plant, rows)
     rows = [r for r in rows if str(r.piece_id) in marks]
-    pieces = [PieceInput(piece_id=str(r.piece_id), pdf_path=blob_path(plant.settings.blobs_dir, r.pdf_sha256),
-                         tracking_id=r.tracking_id, postage=marks[str(r.piece_id)]) for r in rows]
+    pieces = [
+        PieceInput(
+            piece_id=str(r.piece_id),
+            pdf_path=blob_path(plant.settings.blobs_dir, r.pdf_sha256),
+            tracking_id=r.tracking_id,
+            postage=marks[str(r.piece_id)],
+        )
+        for r in rows
+    ]
     layout = job_layout(plant.settings, job.printer, duplex=bool(job.duplex))
     sheet_map = impose_pieces(pieces, out, job_id, layout, Marks(geometry=plant.settings.mark_layout()))
     atomic_write(Path(f"{out}.map.json"), sheet_map.to_json().encode())
     write_cut_spec(out, layout, sheet_map)
     with plant.ledger.tx() as conn:
-        if move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, job_id, JobState.PLANNED.value,
-                       JobState.IMPOSED.value, "impose", "job", {"sheets": sheet_map.sheet_count},
-                       pdf_path=str(out), sheets=sheet_map.sheet_count):
+        if move_entity(
+            conn,
+            t.print_jobs,
+            t.print_jobs.c.job_id,
+            job_id,
+            JobState.PLANNED.value,
+            JobState.IMPOSED.value,
+            "impose",
+            "job",
+            {"sheets": sheet_map.sheet_count},
+            pdf_path=str(out),
+            sheets=sheet_map.sheet_count,
+        ):
             move_letters(conn, [r.pk for r in rows], Event.IMPOSE, State.PLANNED, data={"job": job_id})
             enqueue(conn, "spool", job_id)
-    log.info("job_imposed", job=job_id, sheets=sheet_map.sheet_count, pieces=len(rows), layout=layout.scheme.value,
-             sheet=layout.sheet.value, duplex=layout.duplex.value)
+    log.info(
+        "job_imposed",
+        job=job_id,
+        sheets=sheet_map.sheet_count,
+        pieces=len(rows),
+        layout=layout.scheme.value,
+        sheet=layout.sheet.value,
+        duplex=layout.duplex.value,
+    )
     plant.notify()
 
 
@@ -96,8 +134,10 @@ def _release(plant, job) -> None:
     """Give a duplex job its press can no longer print back to the planner (a duplex press, or the manual path)."""
     from plant.stages.replan import release_job  # replan imports this module
 
-    reason = (f"{job.printer} does not print duplex (its [[printers]] duplex is simplex, or it left the fleet); "
-              "the duplex job is planned again")
+    reason = (
+        f"{job.printer} does not print duplex (its [[printers]] duplex is simplex, or it left the fleet); "
+        "the duplex job is planned again"
+    )
     with plant.ledger.tx() as conn:
         release_job(conn, job.job_id, reason)
     log.warning("duplex_job_released", job=job.job_id, printer=job.printer, reason=reason)
@@ -116,8 +156,11 @@ def ticket_options(settings, printer_name: str, duplex: bool = False) -> dict[st
     if printer is None:
         return {}
     mode = printer.duplex.value
-    sides = "one-sided" if not duplex or mode == "simplex" else printer.sides or \
-        ("two-sided-long-edge" if mode == "turn" else "two-sided-short-edge")
+    sides = (
+        "one-sided"
+        if not duplex or mode == "simplex"
+        else printer.sides or ("two-sided-long-edge" if mode == "turn" else "two-sided-short-edge")
+    )
     return {"media": MEDIA[printer.sheet_name.value], "sides": sides}
 
 
@@ -131,8 +174,15 @@ def _issue_postage(plant, rows) -> dict[str, str]:
         for row in rows:
             reason = issued.refused.get(str(row.piece_id))
             if reason is not None:
-                move_letters(conn, [row.pk], Event.FAIL, State.PLANNED,
-                             extra={"reason_code": "POSTAGE_REFUSED", "reason": reason})
-                log.warning("postage_refused", letter_id=row.letter_id, tracking_id=row.tracking_id, reason=reason)
+                move_letters(
+                    conn,
+                    [row.pk],
+                    Event.FAIL,
+                    State.PLANNED,
+                    extra={"reason_code": "POSTAGE_REFUSED", "reason": reason},
+                )
+                log.warning(
+                    "postage_refused", letter_id=row.letter_id, tracking_id=row.tracking_id, reason=reason
+                )
                 enqueue(conn, "receipts", row.submission_id)
     return issued.marks

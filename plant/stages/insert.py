@@ -61,7 +61,9 @@ def insert(run_id: str) -> None:
         if run is None or run.state not in (RunState.CREATED.value, RunState.SUBMITTING.value):
             return
         job = load_job(conn, run.job_id)
-        rows = [r for r in job_pieces(conn, run.job_id) if r.state in (State.SPOOLED.value, State.PULLED.value)]
+        rows = [
+            r for r in job_pieces(conn, run.job_id) if r.state in (State.SPOOLED.value, State.PULLED.value)
+        ]
     if run.state == RunState.CREATED.value and not _ready(plant, run):
         return
     fed = feed(plant, _cut_line(plant, run, job), job, printed_sheets(plant, job))
@@ -75,18 +77,37 @@ def insert(run_id: str) -> None:
         zone = plant.settings.mark_layout().control_zone
         leaves = leaves_per_piece(job.pdf_path)
         try:
-            inserter.submit(MailRun(run_id=run_id, job_id=job.job_id,
-                                    records=tuple(RunRecord(piece_id=str(r.piece_id),
-                                                            sheets=leaves.get(str(r.piece_id), r.sheets),
-                                                            divert=r.state == State.PULLED.value) for r in rows),
-                                    sheets_pdf=fed.sheets_pdf, control_zone=(zone.x, zone.y, zone.w, zone.h)))
-        except DuplicateRun:  # another delivery of this message handed it over between our find and our submit
+            inserter.submit(
+                MailRun(
+                    run_id=run_id,
+                    job_id=job.job_id,
+                    records=tuple(
+                        RunRecord(
+                            piece_id=str(r.piece_id),
+                            sheets=leaves.get(str(r.piece_id), r.sheets),
+                            divert=r.state == State.PULLED.value,
+                        )
+                        for r in rows
+                    ),
+                    sheets_pdf=fed.sheets_pdf,
+                    control_zone=(zone.x, zone.y, zone.w, zone.h),
+                )
+            )
+        except (
+            DuplicateRun
+        ):  # another delivery of this message handed it over between our find and our submit
             pass
         else:
             log.info("run_submitted", run=run_id, job=job.job_id, inserter=run.inserter, pieces=len(rows))
     with plant.ledger.tx() as conn:
-        if set_run_state(conn, run_id, RunState.SUBMITTING, RunState.SUBMITTED, "submit",
-                         {"inserter": run.inserter, **fed.cutting}):
+        if set_run_state(
+            conn,
+            run_id,
+            RunState.SUBMITTING,
+            RunState.SUBMITTED,
+            "submit",
+            {"inserter": run.inserter, **fed.cutting},
+        ):
             enqueue(conn, "follow_insert", run_id)
     plant.notify()
 
@@ -106,7 +127,9 @@ def _ready(plant, run) -> bool:
         log.warning("inserter_status_unreadable", inserter=run.inserter, run=run.run_id, error=str(exc))
         return True
     if status.state is InserterState.STOPPED:
-        log.debug("run_waits_for_stopped_inserter", run=run.run_id, inserter=run.inserter, message=status.message)
+        log.debug(
+            "run_waits_for_stopped_inserter", run=run.run_id, inserter=run.inserter, message=status.message
+        )
         _later(plant, run.run_id)
         return False
     return True
@@ -118,8 +141,15 @@ def _claim(plant, run) -> bool:
     instead. False when the run is not to be sent now."""
     with plant.ledger.tx() as conn:
         if run.inserter not in out_of_service(conn):
-            return set_run_state(conn, run.run_id, RunState.CREATED, RunState.SUBMITTING, "submit_claim",
-                                 {"inserter": run.inserter}, on=run.inserter)
+            return set_run_state(
+                conn,
+                run.run_id,
+                RunState.CREATED,
+                RunState.SUBMITTING,
+                "submit_claim",
+                {"inserter": run.inserter},
+                on=run.inserter,
+            )
     _move_or_wait(plant, run)
     return False
 
@@ -167,20 +197,37 @@ def reconcile(plant, run, result) -> None:
     outcomes = {r.piece_id: r for r in result.results}
     counts: dict[str, int] = {}
     with plant.ledger.tx() as conn:
-        if not move_entity(conn, t.insert_runs, t.insert_runs.c.run_id, run.run_id, RunState.SUBMITTED.value,
-                           RunState.RECONCILED.value, "reconcile", "run"):
+        if not move_entity(
+            conn,
+            t.insert_runs,
+            t.insert_runs.c.run_id,
+            run.run_id,
+            RunState.SUBMITTED.value,
+            RunState.RECONCILED.value,
+            "reconcile",
+            "run",
+        ):
             return
         job = load_job(conn, run.job_id)
         rows = [r for r in job_pieces(conn, run.job_id) if r.state == State.SPOOLED.value]
         inserted = [r for r in rows if _outcome(outcomes, r) is Outcome.INSERTED]
-        read_spoiled = [r for r in rows if _outcome(outcomes, r) not in (None, Outcome.INSERTED)
-                        and outcomes[str(r.piece_id)].sheets_read > 0]
-        unread_spoiled = [r for r in rows if _outcome(outcomes, r) not in (None, Outcome.INSERTED)
-                          and outcomes[str(r.piece_id)].sheets_read == 0]
+        read_spoiled = [
+            r
+            for r in rows
+            if _outcome(outcomes, r) not in (None, Outcome.INSERTED)
+            and outcomes[str(r.piece_id)].sheets_read > 0
+        ]
+        unread_spoiled = [
+            r
+            for r in rows
+            if _outcome(outcomes, r) not in (None, Outcome.INSERTED)
+            and outcomes[str(r.piece_id)].sheets_read == 0
+        ]
         silent = [r for r in rows if _outcome(outcomes, r) is None]
         evidence = {"run": run.run_id, "inserter": run.inserter}
-        move_letters(conn, [r.pk for r in inserted + read_spoiled], Event.READ_DOWNSTREAM, State.SPOOLED,
-                     data=evidence)
+        move_letters(
+            conn, [r.pk for r in inserted + read_spoiled], Event.READ_DOWNSTREAM, State.SPOOLED, data=evidence
+        )
         moved = move_letters(conn, [r.pk for r in inserted], Event.INSERT, State.PRINTED, data=evidence)
         conn.execute(update(t.pieces).where(t.pieces.c.letter_pk.in_(moved)).values(run_id=run.run_id))
         reprints = []
@@ -190,21 +237,51 @@ def reconcile(plant, run, result) -> None:
                 reason = f"{outcome.outcome.name.lower()} in {run.run_id}: {outcome.reason}"
                 again, failed = reprint_or_fail(conn, [row], Event.SPOIL, expect, reason)
                 reprints.extend(again)
-                log.warning("piece_spoiled", letter_id=row.letter_id, tracking_id=row.tracking_id,
-                            piece=row.piece_id, run=run.run_id, reason=reason,
-                            next="reprint" if again else "failed")
+                log.warning(
+                    "piece_spoiled",
+                    letter_id=row.letter_id,
+                    tracking_id=row.tracking_id,
+                    piece=row.piece_id,
+                    run=run.run_id,
+                    reason=reason,
+                    next="reprint" if again else "failed",
+                )
         for row in silent:
-            log.error("piece_unaccounted", letter_id=row.letter_id, tracking_id=row.tracking_id,
-                      piece=row.piece_id, run=run.run_id)
+            log.error(
+                "piece_unaccounted",
+                letter_id=row.letter_id,
+                tracking_id=row.tracking_id,
+                piece=row.piece_id,
+                run=run.run_id,
+            )
         _pulled(conn, run, outcomes, job_pieces(conn, run.job_id))
-        move_letters(conn, [r.pk for r in silent], Event.LOSE, State.SPOOLED,
-                     extra={"reason_code": "UNACCOUNTED",
-                            "reason": f"{run.inserter} gave no result for the piece in {run.run_id}; find the "
-                                      "envelope and reconcile it by hand."})
-        move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, run.job_id, JobState.PRINTED.value,
-                    JobState.DONE.value, "done", "job")
-        counts = {"inserted": len(inserted), "spoiled": len(read_spoiled) + len(unread_spoiled),
-                  "reprint": len(reprints), "unaccounted": len(silent)}
+        move_letters(
+            conn,
+            [r.pk for r in silent],
+            Event.LOSE,
+            State.SPOOLED,
+            extra={
+                "reason_code": "UNACCOUNTED",
+                "reason": f"{run.inserter} gave no result for the piece in {run.run_id}; find the "
+                "envelope and reconcile it by hand.",
+            },
+        )
+        move_entity(
+            conn,
+            t.print_jobs,
+            t.print_jobs.c.job_id,
+            run.job_id,
+            JobState.PRINTED.value,
+            JobState.DONE.value,
+            "done",
+            "job",
+        )
+        counts = {
+            "inserted": len(inserted),
+            "spoiled": len(read_spoiled) + len(unread_spoiled),
+            "reprint": len(reprints),
+            "unaccounted": len(silent),
+        }
         enqueue(conn, "dispatch", run.run_id)
         if reprints:
             enqueue(conn, "plan", job.submission_id)
@@ -219,13 +296,23 @@ def _pulled(conn, run, outcomes, rows) -> None:
     for row in (r for r in rows if r.state == State.PULLED.value and str(r.piece_id) in outcomes):
         outcome = outcomes[str(row.piece_id)].outcome
         enveloped = outcome is Outcome.INSERTED
-        append_event(conn, "letter", str(row.pk), "pulled_enveloped" if enveloped else "outsorted",
-                     data={"run": run.run_id, "inserter": run.inserter, "outcome": outcome.name.lower()})
+        append_event(
+            conn,
+            "letter",
+            str(row.pk),
+            "pulled_enveloped" if enveloped else "outsorted",
+            data={"run": run.run_id, "inserter": run.inserter, "outcome": outcome.name.lower()},
+        )
         if enveloped:
-            log.error("pulled_piece_enveloped", letter_id=row.letter_id, tracking_id=row.tracking_id,
-                      run=run.run_id, inserter=run.inserter,
-                      message=f"take envelope {row.tracking_id} out of {run.run_id}'s output: it was pulled and is "
-                              "not dispatched")
+            log.error(
+                "pulled_piece_enveloped",
+                letter_id=row.letter_id,
+                tracking_id=row.tracking_id,
+                run=run.run_id,
+                inserter=run.inserter,
+                message=f"take envelope {row.tracking_id} out of {run.run_id}'s output: it was pulled and is "
+                "not dispatched",
+            )
 
 
 def _outcome(outcomes, row):

@@ -52,30 +52,73 @@ def plan(submission_id: str) -> None:
     letters, pieces = t.letters.c, t.pieces.c
     settings = plant.settings
     with plant.ledger.read() as conn:  # plan outside the write lock: the writes below are compare-and-set
-        rows = conn.execute(select(letters.pk, letters.mail_class, letters.received_at, letters.duplex,
-                                   pieces.piece_id, pieces.sheets, pieces.prints)
-                            .select_from(t.letters.join(t.pieces, pieces.letter_pk == letters.pk))
-                            .where(letters.submission_id == submission_id, letters.state == State.PRINT_READY.value)
-                            .order_by(letters.pk)).all()
+        rows = conn.execute(
+            select(
+                letters.pk,
+                letters.mail_class,
+                letters.received_at,
+                letters.duplex,
+                pieces.piece_id,
+                pieces.sheets,
+                pieces.prints,
+            )
+            .select_from(t.letters.join(t.pieces, pieces.letter_pk == letters.pk))
+            .where(letters.submission_id == submission_id, letters.state == State.PRINT_READY.value)
+            .order_by(letters.pk)
+        ).all()
         if not rows:
             return
         stamp = int(now())
         printer_busy, inserter_busy = _queued_seconds(conn, settings)
         down = out_of_service(conn)
-    printers = [Printer(p.name, p.sheets_per_minute, available_s=stamp + printer_busy[p.name], up=p.name not in down,
-                        duplex=p.can_duplex) for p in settings.printers]
-    inserters = [Inserter(i.name, i.envelopes_per_hour, i.max_sheets, available_s=stamp + inserter_busy[i.name],
-                          up=i.name not in down) for i in settings.inserters]
+    printers = [
+        Printer(
+            p.name,
+            p.sheets_per_minute,
+            available_s=stamp + printer_busy[p.name],
+            up=p.name not in down,
+            duplex=p.can_duplex,
+        )
+        for p in settings.printers
+    ]
+    inserters = [
+        Inserter(
+            i.name,
+            i.envelopes_per_hour,
+            i.max_sheets,
+            available_s=stamp + inserter_busy[i.name],
+            up=i.name not in down,
+        )
+        for i in settings.inserters
+    ]
     if not any(p.up for p in printers) or not any(i.up for i in inserters):
-        log.warning("plan_waiting", submission=submission_id, pieces=len(rows), out_of_service=sorted(down),
-                    message="no press or no inserter is in service; the pieces are planned when one is back "
-                            "(`plant device up NAME`)")
+        log.warning(
+            "plan_waiting",
+            submission=submission_id,
+            pieces=len(rows),
+            out_of_service=sorted(down),
+            message="no press or no inserter is in service; the pieces are planned when one is back "
+            "(`plant device up NAME`)",
+        )
         return
-    work = plan_work(printers, inserters,
-                     [Piece(r.piece_id, r.sheets, r.mail_class, int(r.received_at + SLA_S.get(r.mail_class,
-                                                                                             DEFAULT_SLA_S)),
-                            reprint=r.prints > 0, duplex=bool(r.duplex)) for r in rows],
-                     stamp, max_job_pieces=settings.job_max_pieces, time_limit_s=PLAN_TIME_LIMIT_S)
+    work = plan_work(
+        printers,
+        inserters,
+        [
+            Piece(
+                r.piece_id,
+                r.sheets,
+                r.mail_class,
+                int(r.received_at + SLA_S.get(r.mail_class, DEFAULT_SLA_S)),
+                reprint=r.prints > 0,
+                duplex=bool(r.duplex),
+            )
+            for r in rows
+        ],
+        stamp,
+        max_job_pieces=settings.job_max_pieces,
+        time_limit_s=PLAN_TIME_LIMIT_S,
+    )
     by_piece = {r.piece_id: r for r in rows}
     assignments = {a.job: a for a in work.plan.assignments}
     ordered = sorted(work.jobs, key=lambda j: assignments[j.job].print_start_s)
@@ -90,21 +133,35 @@ def plan(submission_id: str) -> None:
         for piece in manual:
             pk = by_piece[piece.piece].pk
             if move_letters(conn, [pk], Event.PLAN, State.PRINT_READY):
-                move_letters(conn, [pk], Event.FAIL, State.PLANNED,
-                             extra={"reason_code": piece.code.value, "reason": piece.reason})
+                move_letters(
+                    conn,
+                    [pk],
+                    Event.FAIL,
+                    State.PLANNED,
+                    extra={"reason_code": piece.code.value, "reason": piece.reason},
+                )
         if manual:
             enqueue(conn, "receipts", submission_id)
         if skipped:
             enqueue(conn, "plan", submission_id)
-    log.info("planned", submission=submission_id, jobs=len(work.jobs) - len(skipped), manual=len(manual),
-             waiting=len(waiting), makespan_s=work.plan.makespan_s - stamp, late_jobs=len(work.plan.late_jobs),
-             out_of_service=sorted(down | gone))
+    log.info(
+        "planned",
+        submission=submission_id,
+        jobs=len(work.jobs) - len(skipped),
+        manual=len(manual),
+        waiting=len(waiting),
+        makespan_s=work.plan.makespan_s - stamp,
+        late_jobs=len(work.plan.late_jobs),
+        out_of_service=sorted(down | gone),
+    )
     plant.notify()
 
 
 def _fits_when_all_up(row, printers, inserters) -> bool:
     """Whether a piece the devices in service cannot take would fit the fleet with every device back: it waits."""
-    fleet = Instance(tuple(replace(p, up=True) for p in printers), tuple(replace(i, up=True) for i in inserters), ())
+    fleet = Instance(
+        tuple(replace(p, up=True) for p in printers), tuple(replace(i, up=True) for i in inserters), ()
+    )
     return manual_reason(Job("probe", 1, row.sheets, 0, duplex=bool(row.duplex)), fleet) is None
 
 
@@ -117,24 +174,60 @@ def _record_job(conn, submission_id: str, formed, assignment, by_piece) -> None:
         return
     sheets = sum(r.sheets for r in group)
     stamp = now()
-    number = conn.execute(insert(t.print_jobs).values(
-        submission_id=submission_id, printer=assignment.printer, inserter=assignment.inserter,
-        state=JobState.PLANNED.value, duplex=int(formed.duplex), sheets=sheets, pieces=len(group),
-        due_at=assignment.insert_end_s,
-        created_at=stamp, updated_at=stamp).returning(t.print_jobs.c.number)).scalar_one()
+    number = conn.execute(
+        insert(t.print_jobs)
+        .values(
+            submission_id=submission_id,
+            printer=assignment.printer,
+            inserter=assignment.inserter,
+            state=JobState.PLANNED.value,
+            duplex=int(formed.duplex),
+            sheets=sheets,
+            pieces=len(group),
+            due_at=assignment.insert_end_s,
+            created_at=stamp,
+            updated_at=stamp,
+        )
+        .returning(t.print_jobs.c.number)
+    ).scalar_one()
     job_id = job_name(number)
     conn.execute(update(t.print_jobs).where(t.print_jobs.c.number == number).values(job_id=job_id))
-    conn.execute(insert(t.job_pieces), [{"job_id": job_id, "seq": i, "piece_id": r.piece_id}
-                                        for i, r in enumerate(group)])
-    conn.execute(update(t.pieces).where(t.pieces.c.piece_id.in_([r.piece_id for r in group]))
-                 .values(job_id=job_id, run_id=None))
-    append_event(conn, "job", job_id, "plan", None, JobState.PLANNED.value,
-                 {"printer": assignment.printer, "inserter": assignment.inserter, "pieces": len(group),
-                  "sheets": sheets, "duplex": formed.duplex, "print_start_s": assignment.print_start_s,
-                  "insert_end_s": assignment.insert_end_s})
+    conn.execute(
+        insert(t.job_pieces),
+        [{"job_id": job_id, "seq": i, "piece_id": r.piece_id} for i, r in enumerate(group)],
+    )
+    conn.execute(
+        update(t.pieces)
+        .where(t.pieces.c.piece_id.in_([r.piece_id for r in group]))
+        .values(job_id=job_id, run_id=None)
+    )
+    append_event(
+        conn,
+        "job",
+        job_id,
+        "plan",
+        None,
+        JobState.PLANNED.value,
+        {
+            "printer": assignment.printer,
+            "inserter": assignment.inserter,
+            "pieces": len(group),
+            "sheets": sheets,
+            "duplex": formed.duplex,
+            "print_start_s": assignment.print_start_s,
+            "insert_end_s": assignment.insert_end_s,
+        },
+    )
     enqueue(conn, "impose", job_id)
-    log.info("job_planned", job=job_id, printer=assignment.printer, inserter=assignment.inserter,
-             pieces=len(group), sheets=sheets, duplex=formed.duplex)
+    log.info(
+        "job_planned",
+        job=job_id,
+        printer=assignment.printer,
+        inserter=assignment.inserter,
+        pieces=len(group),
+        sheets=sheets,
+        duplex=formed.duplex,
+    )
 
 
 def _queued_seconds(conn, settings) -> tuple[dict[str, int], dict[str, int]]:
@@ -143,15 +236,25 @@ def _queued_seconds(conn, settings) -> tuple[dict[str, int], dict[str, int]]:
     rate = {i.name: i.envelopes_per_hour for i in settings.inserters}
     printer_busy = {name: 0 for name in speed}
     inserter_busy = {name: 0 for name in rate}
-    busy = [JobState.PLANNED.value, JobState.IMPOSED.value, JobState.SPOOLING.value, JobState.SPOOLED.value,
-            JobState.WITHDRAWING.value]
-    for name, sheets in conn.execute(select(t.print_jobs.c.printer, func.sum(t.print_jobs.c.sheets))
-                                     .where(t.print_jobs.c.state.in_(busy)).group_by(t.print_jobs.c.printer)):
+    busy = [
+        JobState.PLANNED.value,
+        JobState.IMPOSED.value,
+        JobState.SPOOLING.value,
+        JobState.SPOOLED.value,
+        JobState.WITHDRAWING.value,
+    ]
+    for name, sheets in conn.execute(
+        select(t.print_jobs.c.printer, func.sum(t.print_jobs.c.sheets))
+        .where(t.print_jobs.c.state.in_(busy))
+        .group_by(t.print_jobs.c.printer)
+    ):
         if name in speed:
             printer_busy[name] = int(60 * (sheets or 0) / speed[name])
-    for name, count in conn.execute(select(t.print_jobs.c.inserter, func.sum(t.print_jobs.c.pieces))
-                                    .where(t.print_jobs.c.state.in_(busy + [JobState.PRINTED.value]))
-                                    .group_by(t.print_jobs.c.inserter)):
+    for name, count in conn.execute(
+        select(t.print_jobs.c.inserter, func.sum(t.print_jobs.c.pieces))
+        .where(t.print_jobs.c.state.in_(busy + [JobState.PRINTED.value]))
+        .group_by(t.print_jobs.c.inserter)
+    ):
         if name in rate:
             inserter_busy[name] = int(3600 * (count or 0) / rate[name])
     return printer_busy, inserter_busy

@@ -31,15 +31,36 @@ def preflight(submission_id: str) -> None:
     plant = current()
     letters = t.letters.c
     with plant.ledger.read() as conn:
-        rows = conn.execute(select(letters.pk, letters.letter_id, letters.pdf_sha256, letters.name, letters.address_1,
-                                   letters.address_2, letters.postcode, letters.city, letters.duplex).where(
-            letters.submission_id == submission_id, letters.state == State.RECEIVED.value,
-            letters.preflight_ok.is_(None))).all()
+        rows = conn.execute(
+            select(
+                letters.pk,
+                letters.letter_id,
+                letters.pdf_sha256,
+                letters.name,
+                letters.address_1,
+                letters.address_2,
+                letters.postcode,
+                letters.city,
+                letters.duplex,
+            ).where(
+                letters.submission_id == submission_id,
+                letters.state == State.RECEIVED.value,
+                letters.preflight_ok.is_(None),
+            )
+        ).all()
     settings = plant.settings
-    verdicts = preflight_letters(settings, [
-        (row.pk, blob_path(settings.blobs_dir, row.pdf_sha256),
-         address_lines(row.name, row.address_1, row.address_2, row.postcode, row.city)) for row in rows],
-        duplex={row.pk for row in rows if row.duplex})
+    verdicts = preflight_letters(
+        settings,
+        [
+            (
+                row.pk,
+                blob_path(settings.blobs_dir, row.pdf_sha256),
+                address_lines(row.name, row.address_1, row.address_2, row.postcode, row.city),
+            )
+            for row in rows
+        ],
+        duplex={row.pk for row in rows if row.duplex},
+    )
     overlays = {}
     for row in rows:
         verdict = verdicts[row.pk]
@@ -50,26 +71,63 @@ def preflight(submission_id: str) -> None:
     with plant.ledger.tx() as conn:
         passed = [row for row in rows if verdicts[row.pk].ok]
         for row in passed:
-            done = conn.execute(update(t.letters).where(letters.pk == row.pk, letters.state == State.RECEIVED.value,
-                                                        letters.preflight_ok.is_(None))
-                                .values(preflight_ok=1, pages=verdicts[row.pk].pages, updated_at=stamp)).rowcount
+            done = conn.execute(
+                update(t.letters)
+                .where(
+                    letters.pk == row.pk,
+                    letters.state == State.RECEIVED.value,
+                    letters.preflight_ok.is_(None),
+                )
+                .values(preflight_ok=1, pages=verdicts[row.pk].pages, updated_at=stamp)
+            ).rowcount
             if done:
-                conn.execute(insert(t.events).values(at=stamp, entity="letter", entity_id=str(row.pk),
-                                                     event="preflight_pass", data={"pages": verdicts[row.pk].pages}))
+                conn.execute(
+                    insert(t.events).values(
+                        at=stamp,
+                        entity="letter",
+                        entity_id=str(row.pk),
+                        event="preflight_pass",
+                        data={"pages": verdicts[row.pk].pages},
+                    )
+                )
         for row in rows:
             verdict = verdicts[row.pk]
             if verdict.ok:
                 continue
             overlay = str(overlays[row.pk]) if overlays.get(row.pk) else None
-            moved = move_letters(conn, [row.pk], Event.REJECT, State.RECEIVED,
-                                 data={"code": verdict.code, "overlay": overlay},
-                                 extra={"reason_code": verdict.code, "reason": verdict.reason, "preflight_ok": 0,
-                                        "pages": verdict.pages or None})
+            moved = move_letters(
+                conn,
+                [row.pk],
+                Event.REJECT,
+                State.RECEIVED,
+                data={"code": verdict.code, "overlay": overlay},
+                extra={
+                    "reason_code": verdict.code,
+                    "reason": verdict.reason,
+                    "preflight_ok": 0,
+                    "pages": verdict.pages or None,
+                },
+            )
             if moved:
-                conn.execute(insert(ti.preflight_rejections).values(
-                    letter_pk=row.pk, code=verdict.code, reason=verdict.reason, overlay_path=overlay, checked_at=stamp,
-                    findings=[{"code": f.code, "message": f.message, "page": f.page, "rect": f.rect,
-                               "expected": f.expected} for f in verdict.findings]))
+                conn.execute(
+                    insert(ti.preflight_rejections).values(
+                        letter_pk=row.pk,
+                        code=verdict.code,
+                        reason=verdict.reason,
+                        overlay_path=overlay,
+                        checked_at=stamp,
+                        findings=[
+                            {
+                                "code": f.code,
+                                "message": f.message,
+                                "page": f.page,
+                                "rect": f.rect,
+                                "expected": f.expected,
+                            }
+                            for f in verdict.findings
+                        ],
+                    )
+                )
                 log.info("letter_rejected", letter_id=row.letter_id, code=verdict.code, overlay=overlay)
         enqueue(conn, "route", submission_id)
         enqueue(conn, "receipts", submission_id)

@@ -25,22 +25,56 @@ from plant.model import FINAL_STATES, State
 from plant.runtime import current
 
 #: Columns of a receipt list.
-RECEIPT_COLUMNS = ("letter_id", "status", "channel", "tracking_id", "received_at", "final_at", "code", "reason",
-                   "overlay")
+RECEIPT_COLUMNS = (
+    "letter_id",
+    "status",
+    "channel",
+    "tracking_id",
+    "received_at",
+    "final_at",
+    "code",
+    "reason",
+    "overlay",
+)
 
 
 def receipt_rows(conn, submission_id: str) -> list[dict]:
     """The receipt rows of a submission, in manifest order."""
     letters, pieces, rejections = t.letters.c, t.pieces.c, ti.preflight_rejections.c
-    rows = conn.execute(select(letters.letter_id, letters.state, letters.channel, pieces.tracking_id,
-                               letters.received_at, letters.final_at, letters.reason_code, letters.reason,
-                               rejections.overlay_path)
-                        .select_from(t.letters.outerjoin(t.pieces, pieces.letter_pk == letters.pk)
-                                     .outerjoin(ti.preflight_rejections, rejections.letter_pk == letters.pk))
-                        .where(letters.submission_id == submission_id).order_by(letters.pk)).all()
-    return [{"letter_id": r.letter_id, "status": r.state, "channel": r.channel or "",
-             "tracking_id": r.tracking_id or "", "received_at": _iso(r.received_at), "final_at": _iso(r.final_at),
-             "code": r.reason_code or "", "reason": r.reason or "", "overlay": r.overlay_path or ""} for r in rows]
+    rows = conn.execute(
+        select(
+            letters.letter_id,
+            letters.state,
+            letters.channel,
+            pieces.tracking_id,
+            letters.received_at,
+            letters.final_at,
+            letters.reason_code,
+            letters.reason,
+            rejections.overlay_path,
+        )
+        .select_from(
+            t.letters.outerjoin(t.pieces, pieces.letter_pk == letters.pk).outerjoin(
+                ti.preflight_rejections, rejections.letter_pk == letters.pk
+            )
+        )
+        .where(letters.submission_id == submission_id)
+        .order_by(letters.pk)
+    ).all()
+    return [
+        {
+            "letter_id": r.letter_id,
+            "status": r.state,
+            "channel": r.channel or "",
+            "tracking_id": r.tracking_id or "",
+            "received_at": _iso(r.received_at),
+            "final_at": _iso(r.final_at),
+            "code": r.reason_code or "",
+            "reason": r.reason or "",
+            "overlay": r.overlay_path or "",
+        }
+        for r in rows
+    ]
 
 
 def receipts(submission_id: str) -> None:
@@ -61,13 +95,17 @@ def receipts(submission_id: str) -> None:
         writer.writeheader()
         writer.writerows(rows)
         atomic_write(folder / f"{submission_id}.csv", buffer.getvalue().encode())
-        atomic_write(folder / f"{submission_id}.json",
-                     json.dumps({"submission_id": submission_id, "letters": rows}, indent=1).encode())
+        atomic_write(
+            folder / f"{submission_id}.json",
+            json.dumps({"submission_id": submission_id, "letters": rows}, indent=1).encode(),
+        )
     if all(State(r["status"]) in FINAL_STATES for r in rows):
         with plant.ledger.tx() as conn:
-            done = conn.execute(update(t.submissions).where(t.submissions.c.submission_id == submission_id,
-                                                            t.submissions.c.finished_at.is_(None))
-                                .values(finished_at=now())).rowcount
+            done = conn.execute(
+                update(t.submissions)
+                .where(t.submissions.c.submission_id == submission_id, t.submissions.c.finished_at.is_(None))
+                .values(finished_at=now())
+            ).rowcount
             if done:
                 append_event(conn, "submission", submission_id, "finish", data={"letters": len(rows)})
 

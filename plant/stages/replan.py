@@ -67,8 +67,9 @@ class Observation:
     stopped_down: bool
 
 
-def observe(stopped: bool, stopped_since: float | None, stopped_down: bool, at: float,
-            replan_after_s: float) -> Observation:
+def observe(
+    stopped: bool, stopped_since: float | None, stopped_down: bool, at: float, replan_after_s: float
+) -> Observation:
     """The press's service state after seeing it ``stopped`` (or running) at ``at``.
 
     A press is out of the plan once it has been seen stopped for ``replan_after_s``; seen running, it is back.
@@ -122,16 +123,30 @@ def release_job(conn: Connection, job_id: str, reason: str) -> list[int] | None:
     if job is None:
         return None
     for expect in RELEASABLE:
-        if move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, job_id, expect.value, JobState.REPLANNED.value,
-                       "replan", "job", {"reason": reason, "printer": job.printer}):
+        if move_entity(
+            conn,
+            t.print_jobs,
+            t.print_jobs.c.job_id,
+            job_id,
+            expect.value,
+            JobState.REPLANNED.value,
+            "replan",
+            "job",
+            {"reason": reason, "printer": job.printer},
+        ):
             break
     else:
         return None
     rows = job_pieces(conn, job_id)
     moved: list[int] = []
     for state in _RELEASABLE_PIECES:
-        moved += move_letters(conn, [r.pk for r in rows if r.state == state.value], Event.REPLAN, state,
-                              data={"job": job_id, "reason": reason})
+        moved += move_letters(
+            conn,
+            [r.pk for r in rows if r.state == state.value],
+            Event.REPLAN,
+            state,
+            data={"job": job_id, "reason": reason},
+        )
     _leave_job(conn, moved, job_id)
     enqueue(conn, "plan", job.submission_id)
     log.info("job_released", job=job_id, printer=job.printer, pieces=len(moved), reason=reason)
@@ -140,22 +155,42 @@ def release_job(conn: Connection, job_id: str, reason: str) -> list[int] | None:
 
 def release_printer_jobs(conn: Connection, printer: str, reason: str) -> list[str]:
     """Release every job on ``printer`` that is not on it yet; return their ids."""
-    jobs = conn.execute(select(t.print_jobs.c.job_id).where(
-        t.print_jobs.c.printer == printer, t.print_jobs.c.state.in_([s.value for s in RELEASABLE]))
-        .order_by(t.print_jobs.c.number)).scalars().all()
+    jobs = (
+        conn.execute(
+            select(t.print_jobs.c.job_id)
+            .where(t.print_jobs.c.printer == printer, t.print_jobs.c.state.in_([s.value for s in RELEASABLE]))
+            .order_by(t.print_jobs.c.number)
+        )
+        .scalars()
+        .all()
+    )
     return [job_id for job_id in jobs if release_job(conn, job_id, reason) is not None]
 
 
 def waiting_submissions(conn: Connection) -> list[str]:
     """Submissions with letters waiting to be planned."""
-    return conn.execute(select(t.letters.c.submission_id).distinct()
-                        .where(t.letters.c.state == State.PRINT_READY.value)
-                        .order_by(t.letters.c.submission_id)).scalars().all()
+    return (
+        conn.execute(
+            select(t.letters.c.submission_id)
+            .distinct()
+            .where(t.letters.c.state == State.PRINT_READY.value)
+            .order_by(t.letters.c.submission_id)
+        )
+        .scalars()
+        .all()
+    )
 
 
-def set_service(conn: Connection, name: str, kind: str, *, operator_down: bool | None = None,
-                reason: str | None = None, observation: Observation | None = None,
-                by: str | None = None) -> tuple[bool, bool]:
+def set_service(
+    conn: Connection,
+    name: str,
+    kind: str,
+    *,
+    operator_down: bool | None = None,
+    reason: str | None = None,
+    observation: Observation | None = None,
+    by: str | None = None,
+) -> tuple[bool, bool]:
     """Write the device's service row: an operator's down/up (``operator_down``) or what a sweep saw of the press
     (``observation``). Returns (out of the plan before, out after). When the device left or rejoined the plan, a
     ``device`` event is appended; when it rejoined, ``plan`` is queued for every submission with waiting letters.
@@ -172,8 +207,14 @@ def set_service(conn: Connection, name: str, kind: str, *, operator_down: bool |
             since, stopped = None, False
     if observation is not None:
         since, stopped = observation.stopped_since, observation.stopped_down
-    values = {"kind": kind, "operator_down": int(operator), "reason": why, "stopped_since": since,
-              "stopped_down": int(stopped), "updated_at": now()}
+    values = {
+        "kind": kind,
+        "operator_down": int(operator),
+        "reason": why,
+        "stopped_since": since,
+        "stopped_down": int(stopped),
+        "updated_at": now(),
+    }
     if row is None:
         conn.execute(insert(td.device_service).values(name=name, **values))
     else:
@@ -181,10 +222,18 @@ def set_service(conn: Connection, name: str, kind: str, *, operator_down: bool |
     before, after = was_operator or was_stopped, operator or stopped
     if before != after:
         cause = "operator" if operator_down is not None else "stopped"
-        append_event(conn, "device", name, "down" if after else "up", "IN_SERVICE" if after else "OUT_OF_SERVICE",
-                     "OUT_OF_SERVICE" if after else "IN_SERVICE", {"cause": cause, **({"reason": why} if why else {}),
-                                                                  **({"by": by} if by else {})})
-        log.warning("device_out_of_plan" if after else "device_back_in_plan", device=name, cause=cause, reason=why)
+        append_event(
+            conn,
+            "device",
+            name,
+            "down" if after else "up",
+            "IN_SERVICE" if after else "OUT_OF_SERVICE",
+            "OUT_OF_SERVICE" if after else "IN_SERVICE",
+            {"cause": cause, **({"reason": why} if why else {}), **({"by": by} if by else {})},
+        )
+        log.warning(
+            "device_out_of_plan" if after else "device_back_in_plan", device=name, cause=cause, reason=why
+        )
     if before and not after:
         for submission in waiting_submissions(conn):
             enqueue(conn, "plan", submission)
@@ -193,15 +242,24 @@ def set_service(conn: Connection, name: str, kind: str, *, operator_down: bool |
 
 def spooled_jobs(conn: Connection, printer: str) -> list[str]:
     """Jobs on ``printer`` that were handed to it and are not finished (candidates for a withdrawal)."""
-    return conn.execute(select(t.print_jobs.c.job_id).where(
-        t.print_jobs.c.printer == printer, t.print_jobs.c.state == JobState.SPOOLED.value)
-        .order_by(t.print_jobs.c.number)).scalars().all()
+    return (
+        conn.execute(
+            select(t.print_jobs.c.job_id)
+            .where(t.print_jobs.c.printer == printer, t.print_jobs.c.state == JobState.SPOOLED.value)
+            .order_by(t.print_jobs.c.number)
+        )
+        .scalars()
+        .all()
+    )
 
 
 def _leave_job(conn: Connection, pks: list[int], job_id: str) -> None:
     if pks:
-        conn.execute(update(t.pieces).where(t.pieces.c.letter_pk.in_(pks), t.pieces.c.job_id == job_id)
-                     .values(job_id=None))
+        conn.execute(
+            update(t.pieces)
+            .where(t.pieces.c.letter_pk.in_(pks), t.pieces.c.job_id == job_id)
+            .values(job_id=None)
+        )
 
 
 # -- the actors ----------------------------------------------------------------------------------------------------
@@ -246,8 +304,17 @@ def withdraw(job_id: str) -> bool:
         if job.printer not in down or not _waiting(driver, job_id):
             return False
         with plant.ledger.tx() as conn:
-            if not move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, job_id, JobState.SPOOLED.value,
-                               JobState.WITHDRAWING.value, "withdraw_claim", "job", {"printer": job.printer}):
+            if not move_entity(
+                conn,
+                t.print_jobs,
+                t.print_jobs.c.job_id,
+                job_id,
+                JobState.SPOOLED.value,
+                JobState.WITHDRAWING.value,
+                "withdraw_claim",
+                "job",
+                {"printer": job.printer},
+            ):
                 return False
     try:
         withdrawn = take_back(job_id)
@@ -257,9 +324,17 @@ def withdraw(job_id: str) -> bool:
     with plant.ledger.tx() as conn:
         if withdrawn:
             _withdrawn(conn, job)
-        elif move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, job_id, JobState.WITHDRAWING.value,
-                         JobState.SPOOLED.value, "withdraw_refused", "job",
-                         {"reason": f"{job.printer} could not prove the job unprinted: it stays with the press"}):
+        elif move_entity(
+            conn,
+            t.print_jobs,
+            t.print_jobs.c.job_id,
+            job_id,
+            JobState.WITHDRAWING.value,
+            JobState.SPOOLED.value,
+            "withdraw_refused",
+            "job",
+            {"reason": f"{job.printer} could not prove the job unprinted: it stays with the press"},
+        ):
             enqueue(conn, "follow_print", job_id)
     plant.notify()
     return withdrawn
@@ -277,16 +352,32 @@ def _waiting(driver, job_id: str) -> bool:
 def _withdrawn(conn: Connection, job) -> None:
     """The press gave the job back untouched: REPLANNED, its spooled pieces PRINT_READY (not a print: the count
     the spool stage took is given back), and a ``plan`` message."""
-    if not move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, job.job_id, JobState.WITHDRAWING.value,
-                       JobState.REPLANNED.value, "withdraw", "job",
-                       {"printer": job.printer, "reason": f"{job.printer} is out of the plan; it never took the job"}):
+    if not move_entity(
+        conn,
+        t.print_jobs,
+        t.print_jobs.c.job_id,
+        job.job_id,
+        JobState.WITHDRAWING.value,
+        JobState.REPLANNED.value,
+        "withdraw",
+        "job",
+        {"printer": job.printer, "reason": f"{job.printer} is out of the plan; it never took the job"},
+    ):
         return
     rows = [r for r in job_pieces(conn, job.job_id) if r.state == State.SPOOLED.value]
-    moved = move_letters(conn, [r.pk for r in rows], Event.WITHDRAW, State.SPOOLED,
-                         data={"job": job.job_id, "printer": job.printer})
+    moved = move_letters(
+        conn,
+        [r.pk for r in rows],
+        Event.WITHDRAW,
+        State.SPOOLED,
+        data={"job": job.job_id, "printer": job.printer},
+    )
     if moved:
-        conn.execute(update(t.pieces).where(t.pieces.c.letter_pk.in_(moved), t.pieces.c.prints > 0)
-                     .values(prints=t.pieces.c.prints - 1))
+        conn.execute(
+            update(t.pieces)
+            .where(t.pieces.c.letter_pk.in_(moved), t.pieces.c.prints > 0)
+            .values(prints=t.pieces.c.prints - 1)
+        )
     _leave_job(conn, moved, job.job_id)
     enqueue(conn, "plan", job.submission_id)
     log.info("job_withdrawn", job=job.job_id, printer=job.printer, pieces=len(moved))
@@ -306,8 +397,14 @@ def watch_printers(plant, at: float) -> list[str]:
             log.warning("printer_status_unreadable", printer=printer.name, error=str(exc))
             continue
         stopped = status.state is PrinterState.STOPPED
-        _sighting(plant, printer.name, "printer", stopped, at,
-                  str(PrinterStopped(printer.name, status.reasons)) if stopped else "")
+        _sighting(
+            plant,
+            printer.name,
+            "printer",
+            stopped,
+            at,
+            str(PrinterStopped(printer.name, status.reasons)) if stopped else "",
+        )
     with plant.ledger.read() as conn:
         down = sorted(out_of_service(conn) & {p.name for p in plant.settings.printers})
     for name in down:
@@ -345,28 +442,54 @@ def _sighting(plant, name: str, kind: str, stopped: bool, at: float, message: st
     after ``plan.replan_after_s``, its return when running. Nothing is written for a device never seen stopped."""
     with plant.ledger.tx() as conn:
         row = service_rows(conn).get(name)
-        seen = observe(stopped, row.stopped_since if row else None, bool(row and row.stopped_down), at,
-                       plant.settings.plan.replan_after_s)
+        seen = observe(
+            stopped,
+            row.stopped_since if row else None,
+            bool(row and row.stopped_down),
+            at,
+            plant.settings.plan.replan_after_s,
+        )
         if row is None and not stopped:
             return
-        if row is not None and (row.stopped_since, bool(row.stopped_down)) == (seen.stopped_since, seen.stopped_down):
+        if row is not None and (row.stopped_since, bool(row.stopped_down)) == (
+            seen.stopped_since,
+            seen.stopped_down,
+        ):
             return
         if seen.stopped_since is not None and (row is None or row.stopped_since is None):
-            log.warning("device_stopped", device=name, kind=kind, message=message,
-                        leaves_plan_after_s=plant.settings.plan.replan_after_s)
+            log.warning(
+                "device_stopped",
+                device=name,
+                kind=kind,
+                message=message,
+                leaves_plan_after_s=plant.settings.plan.replan_after_s,
+            )
         set_service(conn, name, kind, observation=seen)
 
 
 # -- inserters -----------------------------------------------------------------------------------------------------
-def set_run_state(conn: Connection, run_id: str, expect: RunState, target: RunState, event: str,
-                  data: dict | None = None, *, on: str | None = None, **values) -> bool:
+def set_run_state(
+    conn: Connection,
+    run_id: str,
+    expect: RunState,
+    target: RunState,
+    event: str,
+    data: dict | None = None,
+    *,
+    on: str | None = None,
+    **values,
+) -> bool:
     """Compare-and-set a run's state (and, with ``on``, its inserter) and append its event; False when the run moved
     meanwhile. ``values`` sets further columns (a new ``inserter``)."""
     where = [t.insert_runs.c.run_id == run_id, t.insert_runs.c.state == expect.value]
     if on is not None:
         where.append(t.insert_runs.c.inserter == on)
-    if conn.execute(update(t.insert_runs).where(*where)
-                    .values(state=target.value, updated_at=now(), **values)).rowcount != 1:
+    if (
+        conn.execute(
+            update(t.insert_runs).where(*where).values(state=target.value, updated_at=now(), **values)
+        ).rowcount
+        != 1
+    ):
         return False
     append_event(conn, "run", run_id, event, expect.value, target.value, data)
     return True
@@ -376,8 +499,11 @@ def envelope_sheets(conn: Connection, job) -> int:
     """The most sheets one envelope of ``job``'s run holds: its pieces' leaves (fewer than their pages in duplex
     work), as the mail run data gives them to the inserter."""
     leaves = leaves_per_piece(job.pdf_path) if job.pdf_path else {}
-    sheets = [leaves.get(str(r.piece_id), r.sheets) for r in job_pieces(conn, job.job_id)
-              if r.state in (State.SPOOLED.value, State.PULLED.value)]
+    sheets = [
+        leaves.get(str(r.piece_id), r.sheets)
+        for r in job_pieces(conn, job.job_id)
+        if r.state in (State.SPOOLED.value, State.PULLED.value)
+    ]
     return max(sheets, default=1)
 
 
@@ -388,9 +514,13 @@ def choose_inserter(conn: Connection, settings, job, exclude: set[str]) -> str |
     able = [i for i in settings.inserters if i.name not in exclude and i.max_sheets >= need]
     if not able:
         return None
-    busy = dict(conn.execute(select(t.insert_runs.c.inserter, func.count())
-                             .where(t.insert_runs.c.state != RunState.RECONCILED.value)
-                             .group_by(t.insert_runs.c.inserter)).all())
+    busy = dict(
+        conn.execute(
+            select(t.insert_runs.c.inserter, func.count())
+            .where(t.insert_runs.c.state != RunState.RECONCILED.value)
+            .group_by(t.insert_runs.c.inserter)
+        ).all()
+    )
     return min(able, key=lambda i: (busy.get(i.name, 0) + 1) / i.envelopes_per_hour).name
 
 
@@ -404,23 +534,45 @@ def move_run(conn: Connection, settings, run_id: str, reason: str) -> str | None
     job = load_job(conn, run.job_id)
     target = choose_inserter(conn, settings, job, out_of_service(conn) | {run.inserter})
     if target is None:
-        log.info("run_waits_for_an_inserter", run=run_id, inserter=run.inserter, job=run.job_id, reason=reason,
-                 message=f"no inserter in service takes {envelope_sheets(conn, job)} sheet(s); the run goes on when "
-                         f"{run.inserter} or another inserter taking them is in service")
+        log.info(
+            "run_waits_for_an_inserter",
+            run=run_id,
+            inserter=run.inserter,
+            job=run.job_id,
+            reason=reason,
+            message=f"no inserter in service takes {envelope_sheets(conn, job)} sheet(s); the run goes on when "
+            f"{run.inserter} or another inserter taking them is in service",
+        )
         return None
-    if not set_run_state(conn, run_id, RunState.CREATED, RunState.CREATED, "move",
-                         {"from": run.inserter, "to": target, "reason": reason}, on=run.inserter, inserter=target):
+    if not set_run_state(
+        conn,
+        run_id,
+        RunState.CREATED,
+        RunState.CREATED,
+        "move",
+        {"from": run.inserter, "to": target, "reason": reason},
+        on=run.inserter,
+        inserter=target,
+    ):
         return None
     enqueue(conn, "insert", run_id)
-    log.warning("run_moved", run=run_id, job=run.job_id, inserter=target, moved_from=run.inserter, reason=reason)
+    log.warning(
+        "run_moved", run=run_id, job=run.job_id, inserter=target, moved_from=run.inserter, reason=reason
+    )
     return target
 
 
 def runs_on(conn: Connection, inserter: str, state: RunState) -> list[str]:
     """Ids of the runs in ``state`` on ``inserter``, oldest first."""
-    return conn.execute(select(t.insert_runs.c.run_id).where(
-        t.insert_runs.c.inserter == inserter, t.insert_runs.c.state == state.value)
-        .order_by(t.insert_runs.c.number)).scalars().all()
+    return (
+        conn.execute(
+            select(t.insert_runs.c.run_id)
+            .where(t.insert_runs.c.inserter == inserter, t.insert_runs.c.state == state.value)
+            .order_by(t.insert_runs.c.number)
+        )
+        .scalars()
+        .all()
+    )
 
 
 def move_inserter_runs(plant, name: str) -> tuple[list[str], list[str]]:
@@ -462,12 +614,20 @@ def withdraw_run(run_id: str) -> bool:
     if not isinstance(driver, Withdrawable):  # it cannot prove a run never started: the run stays
         return False
     if run.state == RunState.SUBMITTED.value:
-        if run.inserter not in down or run_fate(RunState.SUBMITTED, _run_waiting(driver, run_id),
-                                                True) is not RunFate.WITHDRAW:
+        if (
+            run.inserter not in down
+            or run_fate(RunState.SUBMITTED, _run_waiting(driver, run_id), True) is not RunFate.WITHDRAW
+        ):
             return False
         with plant.ledger.tx() as conn:
-            if not set_run_state(conn, run_id, RunState.SUBMITTED, RunState.WITHDRAWING, "withdraw_claim",
-                                 {"inserter": run.inserter}):
+            if not set_run_state(
+                conn,
+                run_id,
+                RunState.SUBMITTED,
+                RunState.WITHDRAWING,
+                "withdraw_claim",
+                {"inserter": run.inserter},
+            ):
                 return False
     try:
         withdrawn = driver.withdraw(run_id)
@@ -476,14 +636,28 @@ def withdraw_run(run_id: str) -> bool:
         withdrawn = False
     with plant.ledger.tx() as conn:
         if withdrawn:
-            if set_run_state(conn, run_id, RunState.WITHDRAWING, RunState.CREATED, "withdraw",
-                             {"inserter": run.inserter,
-                              "reason": f"{run.inserter} is out of the plan; it never started the run"}):
+            if set_run_state(
+                conn,
+                run_id,
+                RunState.WITHDRAWING,
+                RunState.CREATED,
+                "withdraw",
+                {
+                    "inserter": run.inserter,
+                    "reason": f"{run.inserter} is out of the plan; it never started the run",
+                },
+            ):
                 if move_run(conn, plant.settings, run_id, f"{run.inserter} is out of the plan") is None:
                     enqueue(conn, "insert", run_id)  # the insert stage waits for an inserter that takes it
                 log.info("run_withdrawn", run=run_id, inserter=run.inserter)
-        elif set_run_state(conn, run_id, RunState.WITHDRAWING, RunState.SUBMITTED, "withdraw_refused",
-                           {"reason": f"{run.inserter} started the run first: it stays there"}):
+        elif set_run_state(
+            conn,
+            run_id,
+            RunState.WITHDRAWING,
+            RunState.SUBMITTED,
+            "withdraw_refused",
+            {"reason": f"{run.inserter} started the run first: it stays there"},
+        ):
             enqueue(conn, "follow_insert", run_id)
     plant.notify()
     return withdrawn

@@ -46,13 +46,25 @@ def route(submission_id: str, clock: Callable[[], float] = now) -> None:
     settings = plant.settings
     letters = t.letters.c
     with plant.ledger.read() as conn:
-        rows = conn.execute(select(t.letters).where(letters.submission_id == submission_id,
-                                                    letters.state == State.RECEIVED.value,
-                                                    letters.preflight_ok == 1).order_by(letters.pk)).all()
+        rows = conn.execute(
+            select(t.letters)
+            .where(
+                letters.submission_id == submission_id,
+                letters.state == State.RECEIVED.value,
+                letters.preflight_ok == 1,
+            )
+            .order_by(letters.pk)
+        ).all()
         if not rows:
             return
-        sender = conn.execute(select(ti.intake_submissions.c.sender_id).where(
-            ti.intake_submissions.c.submission_id == submission_id)).scalar() or ""
+        sender = (
+            conn.execute(
+                select(ti.intake_submissions.c.sender_id).where(
+                    ti.intake_submissions.c.submission_id == submission_id
+                )
+            ).scalar()
+            or ""
+        )
         version = newest_version(conn)
         at = clock()
         if version is None:
@@ -63,20 +75,46 @@ def route(submission_id: str, clock: Callable[[], float] = now) -> None:
     digital = [r for r in rows if decisions[r.recipient_id].digital]
     paper = [r for r in rows if not decisions[r.recipient_id].digital]
     mailbox = OutboxMailbox(settings.digital_outbox_dir)
-    deliveries = {r.pk: mailbox.deliver(r, decisions[r.recipient_id].consent, blob_path(settings.blobs_dir,
-                                                                                        r.pdf_sha256))
-                  for r in digital}
+    deliveries = {
+        r.pk: mailbox.deliver(
+            r, decisions[r.recipient_id].consent, blob_path(settings.blobs_dir, r.pdf_sha256)
+        )
+        for r in digital
+    }
     record = {r.pk: _record(decisions[r.recipient_id], version, at, sender) for r in rows}
     with plant.ledger.tx() as conn:
-        moved = move_letters(conn, [r.pk for r in digital], Event.ROUTE_DIGITAL, State.RECEIVED,
-                             per_letter=record, extra={"channel": Channel.DIGITAL.value})
-        printed = move_letters(conn, [r.pk for r in paper], Event.ROUTE_PRINT, State.RECEIVED,
-                               per_letter=record, extra={"channel": Channel.PRINT.value})
+        moved = move_letters(
+            conn,
+            [r.pk for r in digital],
+            Event.ROUTE_DIGITAL,
+            State.RECEIVED,
+            per_letter=record,
+            extra={"channel": Channel.DIGITAL.value},
+        )
+        printed = move_letters(
+            conn,
+            [r.pk for r in paper],
+            Event.ROUTE_PRINT,
+            State.RECEIVED,
+            per_letter=record,
+            extra={"channel": Channel.PRINT.value},
+        )
         if moved or printed:
-            conn.execute(insert(ti.routing_decisions), [
-                {"letter_pk": pk, "registry_version": version, "decided_at": at, "sender_id": sender,
-                 "answer": record[pk]["answer"], "rule": record[pk]["rule"], "entry_line": record[pk]["entry_line"]}
-                for pk in moved + printed])
+            conn.execute(
+                insert(ti.routing_decisions),
+                [
+                    {
+                        "letter_pk": pk,
+                        "registry_version": version,
+                        "decided_at": at,
+                        "sender_id": sender,
+                        "answer": record[pk]["answer"],
+                        "rule": record[pk]["rule"],
+                        "entry_line": record[pk]["entry_line"],
+                    }
+                    for pk in moved + printed
+                ],
+            )
         by_pk = {r.pk: r for r in rows}
         delivered = [pk for pk in moved if deliveries[pk].delivered]
         kept = [pk for pk in moved if not deliveries[pk].delivered]
@@ -86,27 +124,56 @@ def route(submission_id: str, clock: Callable[[], float] = now) -> None:
             make_pieces(conn, settings, [by_pk[pk] for pk in printed])
             enqueue(conn, "plan", submission_id)
         enqueue(conn, "receipts", submission_id)
-    log.info("routed", submission=submission_id, digital=len(delivered), kept=len(kept),
-             print=len(printed), registry_version=version)
+    log.info(
+        "routed",
+        submission=submission_id,
+        digital=len(delivered),
+        kept=len(kept),
+        print=len(printed),
+        registry_version=version,
+    )
     plant.notify()
 
 
 def _record(decision: Decision, version: int | None, at: float, sender: str) -> dict:
     """The decision as recorded with the letter's route event."""
-    return {"registry_version": version, "decided_at": at, "sender_id": sender, "answer": decision.answer,
-            "rule": decision.rule, "entry_line": decision.consent.line if decision.consent else None}
+    return {
+        "registry_version": version,
+        "decided_at": at,
+        "sender_id": sender,
+        "answer": decision.answer,
+        "rule": decision.rule,
+        "entry_line": decision.consent.line if decision.consent else None,
+    }
 
 
 def _deliver(conn, settings, pks: Sequence[int], by_pk, deliveries, decisions, at: float) -> None:
     due = at + settings.intake.digital_fallback_days * DAY_S
-    done = move_letters(conn, pks, Event.DELIVER_DIGITAL, State.DIGITAL,
-                        per_letter={pk: {"outbox": deliveries[pk].where, "delivered_at": at, "fallback_due_at": due}
-                                    for pk in pks})
+    done = move_letters(
+        conn,
+        pks,
+        Event.DELIVER_DIGITAL,
+        State.DIGITAL,
+        per_letter={
+            pk: {"outbox": deliveries[pk].where, "delivered_at": at, "fallback_due_at": due} for pk in pks
+        },
+    )
     if done:
-        conn.execute(insert(ti.digital_deliveries), [
-            {"letter_pk": pk, "channel": decisions[by_pk[pk].recipient_id].consent.channel,
-             "address": decisions[by_pk[pk].recipient_id].consent.address, "outbox_path": deliveries[pk].where,
-             "delivered_at": at, "fallback_due_at": due, "status": "delivered"} for pk in done])
+        conn.execute(
+            insert(ti.digital_deliveries),
+            [
+                {
+                    "letter_pk": pk,
+                    "channel": decisions[by_pk[pk].recipient_id].consent.channel,
+                    "address": decisions[by_pk[pk].recipient_id].consent.address,
+                    "outbox_path": deliveries[pk].where,
+                    "delivered_at": at,
+                    "fallback_due_at": due,
+                    "status": "delivered",
+                }
+                for pk in done
+            ],
+        )
 
 
 def _no_mailbox(conn, settings, pks: Sequence[int], by_pk, decisions, at: float) -> list[int]:
@@ -115,20 +182,44 @@ def _no_mailbox(conn, settings, pks: Sequence[int], by_pk, decisions, at: float)
         return []
     consent = {pk: decisions[by_pk[pk].recipient_id].consent for pk in pks}
     if settings.intake.no_mailbox is NoMailboxPolicy.PRINT:
-        moved = move_letters(conn, pks, Event.FALLBACK_PRINT, State.DIGITAL, data={"rule": "no digital mailbox"},
-                             extra={"channel": Channel.PRINT.value})
+        moved = move_letters(
+            conn,
+            pks,
+            Event.FALLBACK_PRINT,
+            State.DIGITAL,
+            data={"rule": "no digital mailbox"},
+            extra={"channel": Channel.PRINT.value},
+        )
         status = "fallback"
     else:
-        moved = move_letters(conn, pks, Event.FAIL, State.DIGITAL, data={"code": KEPT_FOR_SENDER},
-                             extra={"reason_code": KEPT_FOR_SENDER,
-                                    "reason": "the recipient has no digital mailbox; the letter is kept for the "
-                                              "sender: send it on paper (without digital consent) or update the "
-                                              "consent registry"})
+        moved = move_letters(
+            conn,
+            pks,
+            Event.FAIL,
+            State.DIGITAL,
+            data={"code": KEPT_FOR_SENDER},
+            extra={
+                "reason_code": KEPT_FOR_SENDER,
+                "reason": "the recipient has no digital mailbox; the letter is kept for the "
+                "sender: send it on paper (without digital consent) or update the "
+                "consent registry",
+            },
+        )
         moved = []  # kept letters are not printed
         status = "kept"
-    conn.execute(insert(ti.digital_deliveries), [
-        {"letter_pk": pk, "channel": consent[pk].channel, "address": consent[pk].address, "status": status,
-         "fallback_at": at if status == "fallback" else None} for pk in pks])
+    conn.execute(
+        insert(ti.digital_deliveries),
+        [
+            {
+                "letter_pk": pk,
+                "channel": consent[pk].channel,
+                "address": consent[pk].address,
+                "status": status,
+                "fallback_at": at if status == "fallback" else None,
+            }
+            for pk in pks
+        ],
+    )
     return moved
 
 
@@ -142,6 +233,16 @@ def make_pieces(conn, settings, rows: Sequence) -> None:
         return
     ids = allocate_for(conn, settings, len(rows))
     sheets = [leaves(row.pages, bool(row.duplex)) for row in rows]
-    conn.execute(insert(t.pieces), [
-        {"letter_pk": row.pk, "tracking_id": tid, "sheets": n, "prints": 0, "mass_g": piece_mass(settings.mass, n)}
-        for row, tid, n in zip(rows, ids, sheets)])
+    conn.execute(
+        insert(t.pieces),
+        [
+            {
+                "letter_pk": row.pk,
+                "tracking_id": tid,
+                "sheets": n,
+                "prints": 0,
+                "mass_g": piece_mass(settings.mass, n),
+            }
+            for row, tid, n in zip(rows, ids, sheets)
+        ],
+    )

@@ -37,15 +37,28 @@ def spool(job_id: str) -> None:
         rows = [r for r in job_pieces(conn, job_id) if r.state == State.IMPOSED.value]
     if job.state == JobState.IMPOSED.value and not _claim(plant, job_id):
         return  # released for re-planning (a press out of the plan, an operator's hold) before we claimed it
-    status = hand_over(plant.printers[job.printer], job,
-                       **ticket_options(plant.settings, job.printer, duplex=bool(job.duplex)))
+    status = hand_over(
+        plant.printers[job.printer],
+        job,
+        **ticket_options(plant.settings, job.printer, duplex=bool(job.duplex)),
+    )
     with plant.ledger.tx() as conn:
-        if move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, job_id, JobState.SPOOLING.value,
-                       JobState.SPOOLED.value, "spool", "job", {"printer": job.printer},
-                       device_state=status.state.name):
+        if move_entity(
+            conn,
+            t.print_jobs,
+            t.print_jobs.c.job_id,
+            job_id,
+            JobState.SPOOLING.value,
+            JobState.SPOOLED.value,
+            "spool",
+            "job",
+            {"printer": job.printer},
+            device_state=status.state.name,
+        ):
             moved = move_letters(conn, [r.pk for r in rows], Event.SPOOL, State.IMPOSED, data={"job": job_id})
-            conn.execute(update(t.pieces).where(t.pieces.c.letter_pk.in_(moved))
-                         .values(prints=t.pieces.c.prints + 1))
+            conn.execute(
+                update(t.pieces).where(t.pieces.c.letter_pk.in_(moved)).values(prints=t.pieces.c.prints + 1)
+            )
             enqueue(conn, "follow_print", job_id)
     plant.notify()
 
@@ -67,14 +80,29 @@ def follow_print(job_id: str) -> None:
         state, reasons = _device_state(printer, status)
         if state.name != job.device_state:
             with plant.ledger.tx() as conn:
-                conn.execute(update(t.print_jobs).where(t.print_jobs.c.job_id == job_id)
-                             .values(device_state=state.name, updated_at=now()))
+                conn.execute(
+                    update(t.print_jobs)
+                    .where(t.print_jobs.c.job_id == job_id)
+                    .values(device_state=state.name, updated_at=now())
+                )
                 # the reasons are what the pages show an operator next to the waiting job
-                append_event(conn, "job", job_id, "device_state", job.device_state, state.name,
-                             {"reasons": list(reasons)})
+                append_event(
+                    conn,
+                    "job",
+                    job_id,
+                    "device_state",
+                    job.device_state,
+                    state.name,
+                    {"reasons": list(reasons)},
+                )
             if state is DeviceJob.STOPPED:
-                log.warning("printer_stopped", job=job_id, printer=job.printer, reasons=list(reasons),
-                            message=str(PrinterStopped(job.printer, reasons)))
+                log.warning(
+                    "printer_stopped",
+                    job=job_id,
+                    printer=job.printer,
+                    reasons=list(reasons),
+                    message=str(PrinterStopped(job.printer, reasons)),
+                )
         plant.send("follow_print", job_id, delay_ms=int(plant.settings.poll_interval_s * 1000))
 
 
@@ -87,8 +115,16 @@ def _claim(plant, job_id: str) -> bool:
         if job.printer in out_of_service(conn):
             release_job(conn, job_id, f"{job.printer} is out of the plan")
             return False
-        return move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, job_id, JobState.IMPOSED.value,
-                           JobState.SPOOLING.value, "spool_claim", "job")
+        return move_entity(
+            conn,
+            t.print_jobs,
+            t.print_jobs.c.job_id,
+            job_id,
+            JobState.IMPOSED.value,
+            JobState.SPOOLING.value,
+            "spool_claim",
+            "job",
+        )
 
 
 def hand_over(printer, job, **ticket) -> JobStatus:
@@ -101,8 +137,9 @@ def hand_over(printer, job, **ticket) -> JobStatus:
     status = printer.find(job.job_id)
     if status is None:
         try:
-            status = printer.submit(JobTicket(job_id=job.job_id, pdf_path=job.pdf_path, sheets=job.sheets,
-                                              **ticket))
+            status = printer.submit(
+                JobTicket(job_id=job.job_id, pdf_path=job.pdf_path, sheets=job.sheets, **ticket)
+            )
         except DuplicateJob:  # another delivery of this message submitted it between our find and our submit
             status = printer.status(job.job_id)
         else:
@@ -128,17 +165,38 @@ def _device_state(printer, status: JobStatus) -> tuple[DeviceJob, tuple[str, ...
 def _printed(plant, job) -> None:
     """The printer says the job is done: record it and create the insert run (pieces stay SPOOLED)."""
     with plant.ledger.tx() as conn:
-        if not move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, job.job_id, JobState.SPOOLED.value,
-                           JobState.PRINTED.value, "printer_completed", "job", device_state="COMPLETED"):
+        if not move_entity(
+            conn,
+            t.print_jobs,
+            t.print_jobs.c.job_id,
+            job.job_id,
+            JobState.SPOOLED.value,
+            JobState.PRINTED.value,
+            "printer_completed",
+            "job",
+            device_state="COMPLETED",
+        ):
             return
-        down = out_of_service(conn)  # an inserter out of the plan gets no new run: one in service that takes it
-        inserter = job.inserter if job.inserter in plant.inserters and job.inserter not in down else \
-            choose_inserter(conn, plant.settings, job, down) or job.inserter  # none: the run waits for one
+        down = out_of_service(
+            conn
+        )  # an inserter out of the plan gets no new run: one in service that takes it
+        inserter = (
+            job.inserter
+            if job.inserter in plant.inserters and job.inserter not in down
+            else choose_inserter(conn, plant.settings, job, down) or job.inserter
+        )  # none: the run waits for one
         stamp = now()
-        number = conn.execute(insert(t.insert_runs).values(job_id=job.job_id, inserter=inserter,
-                                                           state=RunState.CREATED.value, created_at=stamp,
-                                                           updated_at=stamp)
-                              .returning(t.insert_runs.c.number)).scalar_one()
+        number = conn.execute(
+            insert(t.insert_runs)
+            .values(
+                job_id=job.job_id,
+                inserter=inserter,
+                state=RunState.CREATED.value,
+                created_at=stamp,
+                updated_at=stamp,
+            )
+            .returning(t.insert_runs.c.number)
+        ).scalar_one()
         run_id = run_name(number)
         conn.execute(update(t.insert_runs).where(t.insert_runs.c.number == number).values(run_id=run_id))
         enqueue(conn, "insert", run_id)
@@ -149,10 +207,18 @@ def _printed(plant, job) -> None:
 def _failed_on_printer(plant, job, status) -> None:
     """The printer cancelled or aborted the job: its pieces are spoiled and go back to be planned again."""
     with plant.ledger.tx() as conn:
-        if not move_entity(conn, t.print_jobs, t.print_jobs.c.job_id, job.job_id, JobState.SPOOLED.value,
-                           JobState.FAILED.value, "printer_failed", "job",
-                           {"device_state": status.state.name, "message": status.message},
-                           device_state=status.state.name):
+        if not move_entity(
+            conn,
+            t.print_jobs,
+            t.print_jobs.c.job_id,
+            job.job_id,
+            JobState.SPOOLED.value,
+            JobState.FAILED.value,
+            "printer_failed",
+            "job",
+            {"device_state": status.state.name, "message": status.message},
+            device_state=status.state.name,
+        ):
             return
         rows = [r for r in job_pieces(conn, job.job_id) if r.state == State.SPOOLED.value]
         reprint_or_fail(conn, rows, Event.SPOIL, State.SPOOLED, f"printer {job.printer}: {status.message}")
@@ -162,15 +228,24 @@ def _failed_on_printer(plant, job, status) -> None:
     plant.notify()
 
 
-def reprint_or_fail(conn, rows, first_event: Event, expect: State, reason: str) -> tuple[list[int], list[int]]:
+def reprint_or_fail(
+    conn, rows, first_event: Event, expect: State, reason: str
+) -> tuple[list[int], list[int]]:
     """Spoil ``rows`` (from ``expect`` by ``first_event``), then reprint each or fail it after MAX_PRINTS."""
     spoiled = move_letters(conn, [r.pk for r in rows], first_event, expect, data={"reason": reason})
     prints = {r.pk: r.prints for r in rows}
     again = [pk for pk in spoiled if prints[pk] < MAX_PRINTS]
     give_up = [pk for pk in spoiled if prints[pk] >= MAX_PRINTS]
     move_letters(conn, again, Event.REPRINT, State.SPOILED, data={"reason": reason})
-    move_letters(conn, give_up, Event.FAIL, State.SPOILED,
-                 extra={"reason_code": "SPOILED_REPEATEDLY",
-                        "reason": f"spoiled {MAX_PRINTS} times, last: {reason}; check the printer and inserter, "
-                                  "then resubmit the letter."})
+    move_letters(
+        conn,
+        give_up,
+        Event.FAIL,
+        State.SPOILED,
+        extra={
+            "reason_code": "SPOILED_REPEATEDLY",
+            "reason": f"spoiled {MAX_PRINTS} times, last: {reason}; check the printer and inserter, "
+            "then resubmit the letter.",
+        },
+    )
     return again, give_up

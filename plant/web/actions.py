@@ -40,7 +40,12 @@ def auth_context(request: Request, settings: Settings) -> dict:
     operator = session.get("operator")
     if operator and "csrf" not in session:
         session["csrf"] = new_csrf_token()
-    return {"actions": True, "operator": operator, "csrf": session.get("csrf", ""), "flash": session.pop("flash", None)}
+    return {
+        "actions": True,
+        "operator": operator,
+        "csrf": session.get("csrf", ""),
+        "flash": session.pop("flash", None),
+    }
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -59,8 +64,11 @@ def _require_enabled(settings: Settings) -> None:
 
 def _require_csrf(request: Request, form: dict[str, str]) -> None:
     if not csrf_ok(request.session.get("csrf"), form.get("csrf")):
-        raise HTTPException(403, "The form's security token does not match your session (an old page, or a form "
-                                 "from another site); reload the page and try again.")
+        raise HTTPException(
+            403,
+            "The form's security token does not match your session (an old page, or a form "
+            "from another site); reload the page and try again.",
+        )
 
 
 def _require_operator(request: Request, form: dict[str, str]) -> str:
@@ -79,8 +87,11 @@ def _local(target: str | None, default: str = "/") -> str:
 
 
 def _flash(request: Request, outcome: Outcome) -> None:
-    request.session["flash"] = {"done": outcome.done, "text": f"{outcome.identifier}: {outcome.word}"
-                                + (f" — {outcome.message}" if outcome.message else "")}
+    request.session["flash"] = {
+        "done": outcome.done,
+        "text": f"{outcome.identifier}: {outcome.word}"
+        + (f" — {outcome.message}" if outcome.message else ""),
+    }
 
 
 class Actions:
@@ -92,7 +103,9 @@ class Actions:
     def login_page(self, request: Request) -> Response:
         _require_enabled(self.settings)
         request.session.setdefault("csrf", new_csrf_token())
-        return self.render(request, "login.html", {"next": _local(request.query_params.get("next")), "error": None})
+        return self.render(
+            request, "login.html", {"next": _local(request.query_params.get("next")), "error": None}
+        )
 
     async def login(self, request: Request) -> Response:
         _require_enabled(self.settings)
@@ -100,11 +113,17 @@ class Actions:
         _require_csrf(request, form)
         name, target = form.get("name", "").strip(), _local(form.get("next"))
         if not check_login(self.settings.web.operators_file, name, form.get("password", "")):
-            return self.render(request, "login.html", {"next": target, "error": "Wrong name or password."},
-                               status_code=401)
+            return self.render(
+                request, "login.html", {"next": target, "error": "Wrong name or password."}, status_code=401
+            )
         request.session.clear()  # a new session on sign-in: nothing carried over from before
-        request.session.update({"operator": name, "csrf": new_csrf_token(),
-                                "flash": {"done": True, "text": f"Signed in as {name}."}})
+        request.session.update(
+            {
+                "operator": name,
+                "csrf": new_csrf_token(),
+                "flash": {"done": True, "text": f"Signed in as {name}."},
+            }
+        )
         return RedirectResponse(target, status_code=303)
 
     async def logout(self, request: Request) -> Response:
@@ -122,8 +141,10 @@ class Actions:
         try:
             action = Action(form.get("action", ""))
         except ValueError:
-            raise HTTPException(400, f"Unknown action {form.get('action')!r}; use one of "
-                                     f"{', '.join(a.value for a in Action)}.") from None
+            raise HTTPException(
+                400,
+                f"Unknown action {form.get('action')!r}; use one of {', '.join(a.value for a in Action)}.",
+            ) from None
         if not identifier:
             raise HTTPException(400, "No letter given (id).")
         (outcome,) = act(self.ledger, action, [identifier], form.get("reason", "").strip(), by=operator)
@@ -140,7 +161,9 @@ class Actions:
             raise HTTPException(400, f"Unknown device action {action!r}; use down or up.")
         try:
             if action == "down":
-                outcome = device_down(self.ledger, self.settings, name, form.get("reason", "").strip(), by=operator)
+                outcome = device_down(
+                    self.ledger, self.settings, name, form.get("reason", "").strip(), by=operator
+                )
             else:
                 outcome = device_up(self.ledger, self.settings, name, by=operator)
         except NotFound as exc:

@@ -44,8 +44,11 @@ HERE = Path(__file__).parent
 
 #: Headers on every response: no inline script or style may run, nothing is cached, no framing.
 SECURITY_HEADERS = (
-    (b"content-security-policy", b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                                 b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    ),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"cache-control", b"no-store"),
@@ -84,12 +87,17 @@ def create_app(settings: Settings, clock: Callable[[], float] = now) -> Starlett
         Route("/actions/device", actions.device, methods=["POST"], name="device_action"),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={HTTPException: pages.error})
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: pages.error})
     if enabled(settings):  # no operators, no sessions: nothing is written into the state dir for them
         settings.state_dir.mkdir(parents=True, exist_ok=True)
-        app.add_middleware(SessionMiddleware, secret_key=session_key(settings), session_cookie="plant_session",
-                           max_age=SESSION_MAX_AGE_S, same_site="strict", https_only=False)
+        app.add_middleware(
+            SessionMiddleware,
+            secret_key=session_key(settings),
+            session_cookie="plant_session",
+            max_age=SESSION_MAX_AGE_S,
+            same_site="strict",
+            https_only=False,
+        )
     app.add_middleware(_SecurityHeaders)
     return app
 
@@ -97,8 +105,9 @@ def create_app(settings: Settings, clock: Callable[[], float] = now) -> Starlett
 class _Pages:
     """The endpoints: each reads one snapshot of the ledger and answers HTML, or JSON under ``/api/``."""
 
-    def __init__(self, settings: Settings, ledger: Ledger, templates: Jinja2Templates,
-                 clock: Callable[[], float]) -> None:
+    def __init__(
+        self, settings: Settings, ledger: Ledger, templates: Jinja2Templates, clock: Callable[[], float]
+    ) -> None:
         self.settings, self.ledger, self.templates, self.clock = settings, ledger, templates, clock
 
     def overview(self, request: Request) -> Response:
@@ -114,8 +123,11 @@ class _Pages:
         with self.ledger.read() as conn:
             data = queries.submission(conn, submission_id, offset=offset, limit=limit, state=state)
         if data is None:
-            raise HTTPException(404, f"No submission {submission_id!r} in the ledger; check the id printed by "
-                                     "`plant run` or the receipt file's name.")
+            raise HTTPException(
+                404,
+                f"No submission {submission_id!r} in the ledger; check the id printed by "
+                "`plant run` or the receipt file's name.",
+            )
         return self._answer(request, "submission.html", data, f"Submission {submission_id}")
 
     def piece(self, request: Request) -> Response:
@@ -123,8 +135,11 @@ class _Pages:
         with self.ledger.read() as conn:
             data = queries.piece(conn, identifier)
         if data is None:
-            raise HTTPException(404, f"No letter with letter id or tracking id {identifier!r} in the ledger; check "
-                                     "the id on the receipt.")
+            raise HTTPException(
+                404,
+                f"No letter with letter id or tracking id {identifier!r} in the ledger; check "
+                "the id on the receipt.",
+            )
         return self._answer(request, "piece.html", data, f"Piece {identifier}")
 
     def throughput(self, request: Request) -> Response:
@@ -145,8 +160,9 @@ class _Pages:
             with self.ledger.read() as conn:
                 figures = queries.metrics(conn, self.settings, self.clock())
         except SQLAlchemyError as exc:
-            return PlainTextResponse(f"ledger unavailable: {type(exc.orig or exc).__name__}: {exc.orig or exc}\n",
-                                     status_code=503)
+            return PlainTextResponse(
+                f"ledger unavailable: {type(exc.orig or exc).__name__}: {exc.orig or exc}\n", status_code=503
+            )
         body, content_type = exposition(figures, request.headers.get("accept"))
         return Response(body, media_type=content_type)
 
@@ -156,21 +172,34 @@ class _Pages:
             with self.ledger.read() as conn:
                 version = conn.execute(select(t.schema_info.c.version)).scalar()
         except SQLAlchemyError as exc:
-            return JSONResponse({"status": "unavailable", "ledger": f"{type(exc.orig or exc).__name__}: "
-                                 f"{exc.orig or exc}"}, status_code=503)
-        return JSONResponse({"status": "ok", "ledger": "ok", "schema_version": version,
-                             "at": queries.iso(self.clock())})
+            return JSONResponse(
+                {"status": "unavailable", "ledger": f"{type(exc.orig or exc).__name__}: {exc.orig or exc}"},
+                status_code=503,
+            )
+        return JSONResponse(
+            {"status": "ok", "ledger": "ok", "schema_version": version, "at": queries.iso(self.clock())}
+        )
 
     def error(self, request: Request, exc: HTTPException) -> Response:
         if _is_api(request):
             return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
-        return self.render(request, "error.html", {"title": f"{exc.status_code}", "detail": exc.detail, "refresh_s": 0,
-                                                   "api": None}, status_code=exc.status_code)
+        return self.render(
+            request,
+            "error.html",
+            {"title": f"{exc.status_code}", "detail": exc.detail, "refresh_s": 0, "api": None},
+            status_code=exc.status_code,
+        )
 
     def render(self, request: Request, template: str, context: dict, status_code: int = 200) -> Response:
         """An HTML page: ``context`` plus the sign-in state, the forms' CSRF token and the last action's result."""
-        context = {"title": "", "refresh_s": 0, "api": None, "at": queries.iso(self.clock()), **context,
-                   **auth_context(request, self.settings)}
+        context = {
+            "title": "",
+            "refresh_s": 0,
+            "api": None,
+            "at": queries.iso(self.clock()),
+            **context,
+            **auth_context(request, self.settings),
+        }
         return self.templates.TemplateResponse(request, template, context, status_code=status_code)
 
     def _answer(self, request: Request, template: str, data: dict, title: str) -> Response:
@@ -180,9 +209,18 @@ class _Pages:
         api = "/api" + quote(path, safe="/") if path != "/" else "/api/overview"
         if request.scope["query_string"]:
             api += "?" + request.scope["query_string"].decode("latin-1")
-        return self.render(request, template, {
-            "data": data, "title": title, "refresh_s": self.settings.web.refresh_s, "api": api, "at": data.get("at")
-            or queries.iso(self.clock()), "states": queries.STATES})
+        return self.render(
+            request,
+            template,
+            {
+                "data": data,
+                "title": title,
+                "refresh_s": self.settings.web.refresh_s,
+                "api": api,
+                "at": data.get("at") or queries.iso(self.clock()),
+                "states": queries.STATES,
+            },
+        )
 
 
 def _is_api(request: Request) -> bool:
@@ -209,13 +247,20 @@ def _state_param(request: Request) -> State | None:
     try:
         return State(raw)
     except ValueError:
-        raise HTTPException(400, f"?state={raw!r} is not a state; use one of {', '.join(queries.STATES)}.") from None
+        raise HTTPException(
+            400, f"?state={raw!r} is not a state; use one of {', '.join(queries.STATES)}."
+        ) from None
 
 
 def _environment() -> jinja2.Environment:
     """Jinja with autoescaping on for every template (ledger text is sender text) and unknown names an error."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["segment"] = lambda value: quote(str(value), safe="")
     # plain text, escaped like any other (Jinja's own tojson would show '<' as \u003c)
     env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True)

@@ -36,15 +36,24 @@ SESSION_KEY_FILE = "web-session.key"
 #: Seconds a sign-in lasts (a long shift).
 SESSION_MAX_AGE_S = 12 * 3600
 #: Message of every refused action when no operators file is configured.
-NO_OPERATORS = ("Actions are off: no operators are configured. Set [web] operators_file in plant.toml and add an "
-                "operator with `plant web add-operator NAME`, then restart `plant serve`.")
+NO_OPERATORS = (
+    "Actions are off: no operators are configured. Set [web] operators_file in plant.toml and add an "
+    "operator with `plant web add-operator NAME`, then restart `plant serve`."
+)
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
     """The stored form of ``password``: ``scrypt$n$r$p$salt$hash`` with a fresh random salt."""
     salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=HASH_BYTES,
-                            maxmem=256 * 1024 * 1024)
+    digest = hashlib.scrypt(
+        password.encode(),
+        salt=salt,
+        n=SCRYPT_N,
+        r=SCRYPT_R,
+        p=SCRYPT_P,
+        dklen=HASH_BYTES,
+        maxmem=256 * 1024 * 1024,
+    )
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
 
 
@@ -55,8 +64,15 @@ def verify_password(password: str, stored: str) -> bool:
         if scheme != "scrypt":
             return False
         expected = bytes.fromhex(digest)
-        got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
-                             dklen=len(expected), maxmem=256 * 1024 * 1024)
+        got = hashlib.scrypt(
+            password.encode(),
+            salt=bytes.fromhex(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(expected),
+            maxmem=256 * 1024 * 1024,
+        )
     except ValueError:
         return False
     return hmac.compare_digest(got, expected)
@@ -79,8 +95,10 @@ def read_operators(path: Path) -> dict[str, str]:
             continue
         name, sep, stored = line.partition(":")
         if not sep or not NAME.match(name):
-            raise ConfigError(f"{path}:{number}: expected name:hash; rewrite it with `plant web add-operator "
-                              "NAME`.", key="web.operators_file")
+            raise ConfigError(
+                f"{path}:{number}: expected name:hash; rewrite it with `plant web add-operator NAME`.",
+                key="web.operators_file",
+            )
         operators[name] = stored
     return operators
 
@@ -95,10 +113,15 @@ def check_login(path: Path, name: str, password: str) -> bool:
 def add_operator(path: Path, name: str, password: str) -> bool:
     """Add ``name`` to the operators file, or set their new password; True when they were new."""
     if not NAME.match(name):
-        raise ConfigError(f"Operator name {name!r}: use letters, digits and . _ @ - (up to 64, starting with a "
-                          "letter or digit).", key="web.operators_file")
+        raise ConfigError(
+            f"Operator name {name!r}: use letters, digits and . _ @ - (up to 64, starting with a "
+            "letter or digit).",
+            key="web.operators_file",
+        )
     if len(password) < MIN_PASSWORD:
-        raise ConfigError(f"The password must have at least {MIN_PASSWORD} characters.", key="web.operators_file")
+        raise ConfigError(
+            f"The password must have at least {MIN_PASSWORD} characters.", key="web.operators_file"
+        )
     operators = read_operators(path)
     new = name not in operators
     operators[name] = hash_password(password)
@@ -147,8 +170,11 @@ def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentP
     """``plant web add-operator NAME``."""
     web = sub.add_parser("web", parents=parents, help="operators who may act from the web pages")
     web_sub = web.add_subparsers(dest="web_command", required=True, metavar="WEB_COMMAND")
-    add = web_sub.add_parser("add-operator", parents=parents,
-                             help="add an operator (or set their password): prompted, or one line on stdin")
+    add = web_sub.add_parser(
+        "add-operator",
+        parents=parents,
+        help="add an operator (or set their password): prompted, or one line on stdin",
+    )
     add.add_argument("name")
 
 
@@ -156,8 +182,11 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     """Run ``plant web add-operator NAME``: the password from a prompt (twice) or the first line of stdin."""
     path = settings.web.operators_file
     if path is None:
-        raise ConfigError("No [web] operators_file in plant.toml; set one (e.g. operators_file = "
-                          "\"/etc/plant/operators\") and run this again.", key="web.operators_file")
+        raise ConfigError(
+            "No [web] operators_file in plant.toml; set one (e.g. operators_file = "
+            '"/etc/plant/operators") and run this again.',
+            key="web.operators_file",
+        )
     if sys.stdin.isatty():
         password = getpass.getpass(f"Password for {args.name}: ")
         if getpass.getpass("Again: ") != password:

@@ -42,27 +42,39 @@ class _Snapshot:
         for state, count in figures["letters"].items():
             letters.add_metric([state], count)
         yield letters
-        jobs = GaugeMetricFamily(f"{PREFIX}_print_jobs", "Print jobs on each printer, by job state.",
-                                 labels=["printer", "state"])
+        jobs = GaugeMetricFamily(
+            f"{PREFIX}_print_jobs", "Print jobs on each printer, by job state.", labels=["printer", "state"]
+        )
         for printer, states in figures["jobs"].items():
             for state, count in states.items():
                 jobs.add_metric([printer, state], count)
         yield jobs
-        for name, what in (("printed", "whose sheets were read downstream (reprints count again)"),
-                           ("inserted", "put in an envelope by an inserter"), ("dispatched", "handed to the post")):
-            yield CounterMetricFamily(f"{PREFIX}_pieces_{name}", f"Pieces {what}.", value=figures["pieces"][name])
-        results = CounterMetricFamily(f"{PREFIX}_qa_results", "QA inspections recorded, by verdict.",
-                                      labels=["verdict"])
+        for name, what in (
+            ("printed", "whose sheets were read downstream (reprints count again)"),
+            ("inserted", "put in an envelope by an inserter"),
+            ("dispatched", "handed to the post"),
+        ):
+            yield CounterMetricFamily(
+                f"{PREFIX}_pieces_{name}", f"Pieces {what}.", value=figures["pieces"][name]
+            )
+        results = CounterMetricFamily(
+            f"{PREFIX}_qa_results", "QA inspections recorded, by verdict.", labels=["verdict"]
+        )
         for verdict, count in figures["qa_results"].items():
             results.add_metric([verdict], count)
         yield results
         ratio = figures["qa_pass_ratio"]
-        yield GaugeMetricFamily(f"{PREFIX}_qa_pass_ratio",
-                                f"Share of QA inspections that passed over the last {figures['qa_window_hours']} h "
-                                "(NaN when there were none).", value=math.nan if ratio is None else ratio)
-        service = GaugeMetricFamily(f"{PREFIX}_device_in_service",
-                                    "1 while the device is in the plan, 0 while it is out of service.",
-                                    labels=["device", "kind"])
+        yield GaugeMetricFamily(
+            f"{PREFIX}_qa_pass_ratio",
+            f"Share of QA inspections that passed over the last {figures['qa_window_hours']} h "
+            "(NaN when there were none).",
+            value=math.nan if ratio is None else ratio,
+        )
+        service = GaugeMetricFamily(
+            f"{PREFIX}_device_in_service",
+            "1 while the device is in the plan, 0 while it is out of service.",
+            labels=["device", "kind"],
+        )
         for device in figures["devices"]:
             service.add_metric([device["device"], device["kind"]], 1 if device["in_service"] else 0)
         yield service

@@ -45,8 +45,14 @@ STATES = tuple(s.value for s in State)
 JOB_STATES = tuple(s.value for s in JobState)
 #: Job states in which a job still holds work on its printer: not yet sent, on its way, on the press, being taken
 #: back, or printed and waiting for its insert run to be reconciled. REPLANNED, DONE and FAILED jobs hold none.
-ACTIVE_JOB_STATES = (JobState.PLANNED, JobState.IMPOSED, JobState.SPOOLING, JobState.SPOOLED, JobState.WITHDRAWING,
-                     JobState.PRINTED)
+ACTIVE_JOB_STATES = (
+    JobState.PLANNED,
+    JobState.IMPOSED,
+    JobState.SPOOLING,
+    JobState.SPOOLED,
+    JobState.WITHDRAWING,
+    JobState.PRINTED,
+)
 #: The job device state of a job waiting on a stopped printer (what the spool stage's follower records).
 STOPPED = "STOPPED"
 #: The job event that records a change of the job's device state, with the printer's reasons in ``data.reasons``.
@@ -54,8 +60,17 @@ DEVICE_STATE_EVENT = "device_state"
 #: States an operator has to look at: nothing in the plant moves these on by itself.
 ATTENTION_STATES = (State.FAILED, State.UNACCOUNTED, State.SPOILED, State.HELD)
 #: Work not yet done on paper: letters waiting for pre-flight, and print pieces before dispatch.
-BACKLOG_STATES = (State.RECEIVED, State.PRINT_READY, State.PLANNED, State.IMPOSED, State.SPOOLED, State.PRINTED,
-                  State.INSERTED, State.SPOILED, State.HELD)
+BACKLOG_STATES = (
+    State.RECEIVED,
+    State.PRINT_READY,
+    State.PLANNED,
+    State.IMPOSED,
+    State.SPOOLED,
+    State.PRINTED,
+    State.INSERTED,
+    State.SPOILED,
+    State.HELD,
+)
 #: The dashboard's output columns and the letter event that counts for each. ``printed`` is the downstream read
 #: of a piece's sheets (DESIGN: never the printer's word), so a piece read and then spoiled was printed.
 OUTPUT_EVENTS = {"printed": Event.READ_DOWNSTREAM, "inserted": Event.INSERT, "dispatched": Event.DISPATCH}
@@ -97,19 +112,32 @@ def _listed_submissions(conn) -> list[dict]:
     s = t.submissions.c
     columns = (s.submission_id, s.received_at, s.finished_at, s.letters)
     open_ = conn.execute(select(*columns).where(s.finished_at.is_(None)).order_by(s.received_at)).all()
-    recent = conn.execute(select(*columns).where(s.finished_at.is_not(None))
-                          .order_by(s.received_at.desc()).limit(RECENT_FINISHED)).all()
-    return [{"submission_id": r.submission_id, "received_at": iso(r.received_at), "finished_at": iso(r.finished_at),
-             "letters": r.letters} for r in [*open_, *recent]]
+    recent = conn.execute(
+        select(*columns)
+        .where(s.finished_at.is_not(None))
+        .order_by(s.received_at.desc())
+        .limit(RECENT_FINISHED)
+    ).all()
+    return [
+        {
+            "submission_id": r.submission_id,
+            "received_at": iso(r.received_at),
+            "finished_at": iso(r.finished_at),
+            "letters": r.letters,
+        }
+        for r in [*open_, *recent]
+    ]
 
 
 def _counts_by_submission(conn, ids: list[str]) -> dict[str, dict[str, int]]:
     letters = t.letters.c
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     for start in range(0, len(ids), CHUNK):
-        rows = conn.execute(select(letters.submission_id, letters.state, func.count())
-                            .where(letters.submission_id.in_(ids[start:start + CHUNK]))
-                            .group_by(letters.submission_id, letters.state)).all()
+        rows = conn.execute(
+            select(letters.submission_id, letters.state, func.count())
+            .where(letters.submission_id.in_(ids[start : start + CHUNK]))
+            .group_by(letters.submission_id, letters.state)
+        ).all()
         for submission_id, state, count in rows:
             counts[submission_id][state] = count
     return counts
@@ -117,45 +145,76 @@ def _counts_by_submission(conn, ids: list[str]) -> dict[str, dict[str, int]]:
 
 def _printers(conn, settings: Settings) -> list[dict]:
     jobs = t.print_jobs.c
-    active = conn.execute(select(t.print_jobs).where(jobs.state.in_([s.value for s in ACTIVE_JOB_STATES]))
-                          .order_by(jobs.number)).all()
+    active = conn.execute(
+        select(t.print_jobs).where(jobs.state.in_([s.value for s in ACTIVE_JOB_STATES])).order_by(jobs.number)
+    ).all()
     finished = defaultdict(Counter)
     for printer, state, count in conn.execute(
-            select(jobs.printer, jobs.state, func.count())
-            .where(jobs.state.in_([JobState.DONE.value, JobState.REPLANNED.value])).group_by(jobs.printer, jobs.state)):
+        select(jobs.printer, jobs.state, func.count())
+        .where(jobs.state.in_([JobState.DONE.value, JobState.REPLANNED.value]))
+        .group_by(jobs.printer, jobs.state)
+    ):
         finished[printer][state] = count
     out = _out_of_service(conn)
-    devices = {p.name: {"name": p.name, "sheets_per_minute": p.sheets_per_minute, "configured": True}
-               for p in settings.printers}
+    devices = {
+        p.name: {"name": p.name, "sheets_per_minute": p.sheets_per_minute, "configured": True}
+        for p in settings.printers
+    }
     for job in active:  # a job on a printer no longer configured still shows
         devices.setdefault(job.printer, {"name": job.printer, "sheets_per_minute": None, "configured": False})
     for name, device in devices.items():
         device["in_service"] = name not in out
         device["done"] = finished[name][JobState.DONE.value]
         device["replanned"] = finished[name][JobState.REPLANNED.value]
-        device["jobs"] = [{"job_id": j.job_id, "submission_id": j.submission_id, "state": j.state,
-                           "device_state": j.device_state, "pieces": j.pieces, "sheets": j.sheets,
-                           "inserter": j.inserter, "due_at": iso(j.due_at)} for j in active if j.printer == name]
+        device["jobs"] = [
+            {
+                "job_id": j.job_id,
+                "submission_id": j.submission_id,
+                "state": j.state,
+                "device_state": j.device_state,
+                "pieces": j.pieces,
+                "sheets": j.sheets,
+                "inserter": j.inserter,
+                "due_at": iso(j.due_at),
+            }
+            for j in active
+            if j.printer == name
+        ]
     return list(devices.values())
 
 
 def _inserters(conn, settings: Settings) -> list[dict]:
     runs, jobs = t.insert_runs.c, t.print_jobs.c
-    active = conn.execute(select(runs.run_id, runs.job_id, runs.inserter, runs.state, jobs.pieces, jobs.sheets)
-                          .select_from(t.insert_runs.outerjoin(t.print_jobs, jobs.job_id == runs.job_id))
-                          .where(runs.state != RunState.RECONCILED.value).order_by(runs.number)).all()
-    reconciled = dict(conn.execute(select(runs.inserter, func.count())
-                                   .where(runs.state == RunState.RECONCILED.value).group_by(runs.inserter)).all())
+    active = conn.execute(
+        select(runs.run_id, runs.job_id, runs.inserter, runs.state, jobs.pieces, jobs.sheets)
+        .select_from(t.insert_runs.outerjoin(t.print_jobs, jobs.job_id == runs.job_id))
+        .where(runs.state != RunState.RECONCILED.value)
+        .order_by(runs.number)
+    ).all()
+    reconciled = dict(
+        conn.execute(
+            select(runs.inserter, func.count())
+            .where(runs.state == RunState.RECONCILED.value)
+            .group_by(runs.inserter)
+        ).all()
+    )
     out = _out_of_service(conn)
-    devices = {i.name: {"name": i.name, "envelopes_per_hour": i.envelopes_per_hour, "configured": True}
-               for i in settings.inserters}
+    devices = {
+        i.name: {"name": i.name, "envelopes_per_hour": i.envelopes_per_hour, "configured": True}
+        for i in settings.inserters
+    }
     for run in active:
-        devices.setdefault(run.inserter, {"name": run.inserter, "envelopes_per_hour": None, "configured": False})
+        devices.setdefault(
+            run.inserter, {"name": run.inserter, "envelopes_per_hour": None, "configured": False}
+        )
     for name, device in devices.items():
         device["in_service"] = name not in out
         device["reconciled"] = reconciled.get(name, 0)
-        device["runs"] = [{"run_id": r.run_id, "job_id": r.job_id, "state": r.state, "pieces": r.pieces,
-                           "sheets": r.sheets} for r in active if r.inserter == name]
+        device["runs"] = [
+            {"run_id": r.run_id, "job_id": r.job_id, "state": r.state, "pieces": r.pieces, "sheets": r.sheets}
+            for r in active
+            if r.inserter == name
+        ]
     return list(devices.values())
 
 
@@ -169,16 +228,29 @@ def devices(conn, settings: Settings) -> list[dict]:
     configured = _configured(settings)
     left = _left_the_plan(conn, [name for name, _ in configured if name in rows])
     stopped_jobs = _stopped_jobs(conn)
-    return [_device(name, kind, rows.get(name), left.get(name), stopped_jobs.get(name, []),
-                    settings.plan.replan_after_s) for name, kind in configured]
+    return [
+        _device(
+            name,
+            kind,
+            rows.get(name),
+            left.get(name),
+            stopped_jobs.get(name, []),
+            settings.plan.replan_after_s,
+        )
+        for name, kind in configured
+    ]
 
 
 def _configured(settings: Settings) -> list[tuple[str, str]]:
     """(name, kind) of every configured printer, then every inserter."""
-    return [(p.name, "printer") for p in settings.printers] + [(i.name, "inserter") for i in settings.inserters]
+    return [(p.name, "printer") for p in settings.printers] + [
+        (i.name, "inserter") for i in settings.inserters
+    ]
 
 
-def _device(name: str, kind: str, row, left, stopped_jobs: list[tuple[str, list[str]]], replan_after_s: float) -> dict:
+def _device(
+    name: str, kind: str, row, left, stopped_jobs: list[tuple[str, list[str]]], replan_after_s: float
+) -> dict:
     operator, plant = bool(row and row.operator_down), bool(row and row.stopped_down)
     if operator:
         by, reason = "operator", row.reason
@@ -189,13 +261,19 @@ def _device(name: str, kind: str, row, left, stopped_jobs: list[tuple[str, list[
     reasons = list(dict.fromkeys(r for _, job_reasons in stopped_jobs for r in job_reasons))
     stopped = bool(stopped_jobs) or (row is not None and row.stopped_since is not None)
     return {
-        "name": name, "kind": kind, "in_service": not (operator or plant), "down_by": by, "down_reason": reason,
+        "name": name,
+        "kind": kind,
+        "in_service": not (operator or plant),
+        "down_by": by,
+        "down_reason": reason,
         # the signed-in operator who took it down from the pages (None from the command line, which names nobody)
         "down_operator": _operator_name(left) if operator else None,
         # when it left the plan: its last `down` event (the row's time if the event is missing)
         "down_since": (iso(left.at if left is not None else row.updated_at) if by else None),
-        "stopped": stopped, "stopped_since": iso(row.stopped_since) if row is not None else None,
-        "stopped_jobs": [job_id for job_id, _ in stopped_jobs], "stop_reasons": reasons,
+        "stopped": stopped,
+        "stopped_since": iso(row.stopped_since) if row is not None else None,
+        "stopped_jobs": [job_id for job_id, _ in stopped_jobs],
+        "stop_reasons": reasons,
         "remedy": remedy_for(reasons) if stopped and kind == "printer" else None,
     }
 
@@ -217,24 +295,34 @@ def _left_the_plan(conn, names: list[str]) -> dict[str, object]:
     events = t.events.c
     if not names:
         return {}
-    rows = conn.execute(select(events.entity_id, events.at, events.data)
-                        .where(events.entity == "device", events.entity_id.in_(names), events.event == "down")
-                        .order_by(events.id)).all()
+    rows = conn.execute(
+        select(events.entity_id, events.at, events.data)
+        .where(events.entity == "device", events.entity_id.in_(names), events.event == "down")
+        .order_by(events.id)
+    ).all()
     return {row.entity_id: row for row in rows}
 
 
 def _stopped_jobs(conn) -> dict[str, list[tuple[str, list[str]]]]:
     """Per printer, its active jobs waiting on it stopped, with the reasons recorded when they stopped."""
     jobs, events = t.print_jobs.c, t.events.c
-    rows = conn.execute(select(jobs.printer, jobs.job_id).where(
-        jobs.state.in_([s.value for s in ACTIVE_JOB_STATES]), jobs.device_state == STOPPED)
-        .order_by(jobs.number)).all()
+    rows = conn.execute(
+        select(jobs.printer, jobs.job_id)
+        .where(jobs.state.in_([s.value for s in ACTIVE_JOB_STATES]), jobs.device_state == STOPPED)
+        .order_by(jobs.number)
+    ).all()
     reasons: dict[str, list[str]] = {}
     ids = [r.job_id for r in rows]
     for start in range(0, len(ids), CHUNK):
-        for job_id, data in conn.execute(select(events.entity_id, events.data).where(
-                events.entity == "job", events.entity_id.in_(ids[start:start + CHUNK]),
-                events.event == DEVICE_STATE_EVENT).order_by(events.id)):
+        for job_id, data in conn.execute(
+            select(events.entity_id, events.data)
+            .where(
+                events.entity == "job",
+                events.entity_id.in_(ids[start : start + CHUNK]),
+                events.event == DEVICE_STATE_EVENT,
+            )
+            .order_by(events.id)
+        ):
             reasons[job_id] = list((data or {}).get("reasons") or [])  # the last one counts
     found: dict[str, list[tuple[str, list[str]]]] = defaultdict(list)
     for row in rows:
@@ -244,23 +332,47 @@ def _stopped_jobs(conn) -> dict[str, list[tuple[str, list[str]]]]:
 
 def _letter_columns():
     letters, pieces = t.letters.c, t.pieces.c
-    return (letters.pk, letters.submission_id, letters.letter_id, letters.name, letters.state, letters.reason_code,
-            letters.reason, letters.updated_at, pieces.tracking_id, pieces.job_id, pieces.prints)
+    return (
+        letters.pk,
+        letters.submission_id,
+        letters.letter_id,
+        letters.name,
+        letters.state,
+        letters.reason_code,
+        letters.reason,
+        letters.updated_at,
+        pieces.tracking_id,
+        pieces.job_id,
+        pieces.prints,
+    )
 
 
 def _letter_row(row) -> dict:
-    return {"submission_id": row.submission_id, "letter_id": row.letter_id, "name": row.name, "state": row.state,
-            "tracking_id": row.tracking_id, "job_id": row.job_id, "code": row.reason_code, "reason": row.reason,
-            "since": iso(row.updated_at), "held": None}
+    return {
+        "submission_id": row.submission_id,
+        "letter_id": row.letter_id,
+        "name": row.name,
+        "state": row.state,
+        "tracking_id": row.tracking_id,
+        "job_id": row.job_id,
+        "code": row.reason_code,
+        "reason": row.reason,
+        "since": iso(row.updated_at),
+        "held": None,
+    }
 
 
 def _attention(conn) -> dict:
     letters = t.letters.c
     where = letters.state.in_([s.value for s in ATTENTION_STATES])
     count = conn.execute(select(func.count()).select_from(t.letters).where(where)).scalar()
-    rows = conn.execute(select(*_letter_columns())
-                        .select_from(t.letters.outerjoin(t.pieces, t.pieces.c.letter_pk == letters.pk))
-                        .where(where).order_by(letters.updated_at.desc(), letters.pk).limit(ATTENTION_LIMIT)).all()
+    rows = conn.execute(
+        select(*_letter_columns())
+        .select_from(t.letters.outerjoin(t.pieces, t.pieces.c.letter_pk == letters.pk))
+        .where(where)
+        .order_by(letters.updated_at.desc(), letters.pk)
+        .limit(ATTENTION_LIMIT)
+    ).all()
     holds = _last_holds(conn, [r.pk for r in rows if r.state == State.HELD.value])
     return {"count": count, "letters": [{**_letter_row(r), "held": holds.get(r.pk)} for r in rows]}
 
@@ -270,10 +382,15 @@ def _last_holds(conn, pks: list[int]) -> dict[int, dict]:
     events = t.events.c
     holds: dict[int, dict] = {}
     for start in range(0, len(pks), CHUNK):
-        rows = conn.execute(select(events.entity_id, events.at, events.from_state, events.data)
-                            .where(events.entity == "letter", events.entity_id.in_([str(p) for p in
-                                                                                     pks[start:start + CHUNK]]),
-                                   events.event == Event.HOLD.value).order_by(events.id)).all()
+        rows = conn.execute(
+            select(events.entity_id, events.at, events.from_state, events.data)
+            .where(
+                events.entity == "letter",
+                events.entity_id.in_([str(p) for p in pks[start : start + CHUNK]]),
+                events.event == Event.HOLD.value,
+            )
+            .order_by(events.id)
+        ).all()
         for row in rows:
             holds[int(row.entity_id)] = held(iso(row.at), row.from_state, row.data)
     return holds
@@ -288,33 +405,48 @@ def held(at: str | None, from_state: str | None, data: dict | None) -> dict:
 def _reprinting(conn) -> dict:
     """Pieces spoiled (outsorted by the inserter, or lost in the press) and not yet dispatched on their reprint."""
     letters, pieces = t.letters.c, t.pieces.c
-    where = or_(and_(pieces.prints >= 1, letters.state.in_([s.value for s in _BEFORE_SPOOL])),
-                and_(pieces.prints >= 2, letters.state.in_([s.value for s in _AFTER_SPOOL])))
+    where = or_(
+        and_(pieces.prints >= 1, letters.state.in_([s.value for s in _BEFORE_SPOOL])),
+        and_(pieces.prints >= 2, letters.state.in_([s.value for s in _AFTER_SPOOL])),
+    )
     joined = t.letters.join(t.pieces, pieces.letter_pk == letters.pk)
     count = conn.execute(select(func.count()).select_from(joined).where(where)).scalar()
-    rows = conn.execute(select(*_letter_columns()).select_from(joined).where(where)
-                        .order_by(letters.updated_at.desc(), letters.pk).limit(ATTENTION_LIMIT)).all()
+    rows = conn.execute(
+        select(*_letter_columns())
+        .select_from(joined)
+        .where(where)
+        .order_by(letters.updated_at.desc(), letters.pk)
+        .limit(ATTENTION_LIMIT)
+    ).all()
     reasons = _last_spoil_reasons(conn, [r.pk for r in rows])
-    return {"count": count, "letters": [{**_letter_row(r), "prints": r.prints, "reason": reasons.get(r.pk)}
-                                        for r in rows]}
+    return {
+        "count": count,
+        "letters": [{**_letter_row(r), "prints": r.prints, "reason": reasons.get(r.pk)} for r in rows],
+    }
 
 
 def _last_spoil_reasons(conn, pks: list[int]) -> dict[int, str]:
     events = t.events.c
     reasons: dict[int, str] = {}
     for start in range(0, len(pks), CHUNK):
-        rows = conn.execute(select(events.entity_id, events.data)
-                            .where(events.entity == "letter", events.entity_id.in_([str(p) for p in
-                                                                                     pks[start:start + CHUNK]]),
-                                   events.event == Event.SPOIL.value).order_by(events.id)).all()
+        rows = conn.execute(
+            select(events.entity_id, events.data)
+            .where(
+                events.entity == "letter",
+                events.entity_id.in_([str(p) for p in pks[start : start + CHUNK]]),
+                events.event == Event.SPOIL.value,
+            )
+            .order_by(events.id)
+        ).all()
         for entity_id, data in rows:
             reasons[int(entity_id)] = (data or {}).get("reason")
     return reasons
 
 
 # -- a submission and a piece ----------------------------------------------------------------------------------------
-def submission(conn, submission_id: str, offset: int = 0, limit: int = PAGE_SIZE,
-               state: State | None = None) -> dict | None:
+def submission(
+    conn, submission_id: str, offset: int = 0, limit: int = PAGE_SIZE, state: State | None = None
+) -> dict | None:
     """A submission's receipt rows (one page of them, optionally of one state) with names and jobs; None if unknown."""
     s = t.submissions.c
     head = conn.execute(select(t.submissions).where(s.submission_id == submission_id)).first()
@@ -323,12 +455,18 @@ def submission(conn, submission_id: str, offset: int = 0, limit: int = PAGE_SIZE
     receipts = receipt_rows(conn, submission_id)
     counts = Counter(r["status"] for r in receipts)
     chosen = [r for r in receipts if state is None or r["status"] == state.value]
-    page = chosen[offset:offset + limit]
+    page = chosen[offset : offset + limit]
     extra = _letter_extras(conn, submission_id, [r["letter_id"] for r in page])
     return {
-        "submission_id": submission_id, "received_at": iso(head.received_at), "finished_at": iso(head.finished_at),
-        "letters": len(receipts), "states": {s_: counts[s_] for s_ in STATES if counts[s_]},
-        "state": state.value if state else None, "offset": offset, "limit": limit, "matching": len(chosen),
+        "submission_id": submission_id,
+        "received_at": iso(head.received_at),
+        "finished_at": iso(head.finished_at),
+        "letters": len(receipts),
+        "states": {s_: counts[s_] for s_ in STATES if counts[s_]},
+        "state": state.value if state else None,
+        "offset": offset,
+        "limit": limit,
+        "matching": len(chosen),
         "rows": [{**row, **extra.get(row["letter_id"], {})} for row in page],
     }
 
@@ -337,13 +475,35 @@ def _letter_extras(conn, submission_id: str, letter_ids: list[str]) -> dict[str,
     letters, pieces = t.letters.c, t.pieces.c
     extras = {}
     for start in range(0, len(letter_ids), CHUNK):
-        rows = conn.execute(select(letters.letter_id, letters.name, letters.mail_class, letters.pages, pieces.job_id,
-                                   pieces.run_id, pieces.prints)
-                            .select_from(t.letters.outerjoin(t.pieces, pieces.letter_pk == letters.pk))
-                            .where(letters.submission_id == submission_id,
-                                   letters.letter_id.in_(letter_ids[start:start + CHUNK]))).all()
-        extras.update({r.letter_id: {"name": r.name, "mail_class": r.mail_class, "pages": r.pages,
-                                     "job_id": r.job_id, "run_id": r.run_id, "prints": r.prints} for r in rows})
+        rows = conn.execute(
+            select(
+                letters.letter_id,
+                letters.name,
+                letters.mail_class,
+                letters.pages,
+                pieces.job_id,
+                pieces.run_id,
+                pieces.prints,
+            )
+            .select_from(t.letters.outerjoin(t.pieces, pieces.letter_pk == letters.pk))
+            .where(
+                letters.submission_id == submission_id,
+                letters.letter_id.in_(letter_ids[start : start + CHUNK]),
+            )
+        ).all()
+        extras.update(
+            {
+                r.letter_id: {
+                    "name": r.name,
+                    "mail_class": r.mail_class,
+                    "pages": r.pages,
+                    "job_id": r.job_id,
+                    "run_id": r.run_id,
+                    "prints": r.prints,
+                }
+                for r in rows
+            }
+        )
     return extras
 
 
@@ -354,10 +514,15 @@ def piece(conn, identifier: str) -> dict | None:
     if not found:
         return None
     for letter in found:
-        letter.update(_letter_extras(conn, letter["submission_id"], [letter["letter_id"]])[letter["letter_id"]])
+        letter.update(
+            _letter_extras(conn, letter["submission_id"], [letter["letter_id"]])[letter["letter_id"]]
+        )
         holds = [e for e in letter["events"] if e["event"] == Event.HOLD.value]
-        letter["held"] = (held(holds[-1]["at"], holds[-1]["from_state"], holds[-1]["data"])
-                          if holds and letter["state"] == State.HELD.value else None)
+        letter["held"] = (
+            held(holds[-1]["at"], holds[-1]["from_state"], holds[-1]["data"])
+            if holds and letter["state"] == State.HELD.value
+            else None
+        )
     return {"identifier": identifier, "letters": found}
 
 
@@ -370,21 +535,29 @@ def throughput(conn, at: float, hours: int = DEFAULT_HOURS) -> dict:
     hour = func.floor(events.at / 3600)
     joined = t.events.join(t.letters, letters.pk == cast(events.entity_id, Integer))
     output = [e.value for e in OUTPUT_EVENTS.values()]
-    rows = conn.execute(select(events.event, hour, func.count(), func.coalesce(func.sum(letters.pages), 0))
-                        .select_from(joined)
-                        .where(events.entity == "letter", events.event.in_(output), events.at >= first_hour * 3600)
-                        .group_by(events.event, hour)).all()
+    rows = conn.execute(
+        select(events.event, hour, func.count(), func.coalesce(func.sum(letters.pages), 0))
+        .select_from(joined)
+        .where(events.entity == "letter", events.event.in_(output), events.at >= first_hour * 3600)
+        .group_by(events.event, hour)
+    ).all()
     printed = Event.READ_DOWNSTREAM.value
-    span = conn.execute(select(func.min(events.at), func.max(events.at))
-                        .where(events.entity == "letter", events.event == printed,
-                               events.at >= first_hour * 3600)).one()
-    last_hour_pages = conn.execute(select(func.coalesce(func.sum(letters.pages), 0)).select_from(joined)
-                                   .where(events.entity == "letter", events.event == printed,
-                                          events.at >= at - 3600)).scalar()
+    span = conn.execute(
+        select(func.min(events.at), func.max(events.at)).where(
+            events.entity == "letter", events.event == printed, events.at >= first_hour * 3600
+        )
+    ).one()
+    last_hour_pages = conn.execute(
+        select(func.coalesce(func.sum(letters.pages), 0))
+        .select_from(joined)
+        .where(events.entity == "letter", events.event == printed, events.at >= at - 3600)
+    ).scalar()
     buckets = hourly([(e, int(h), n, int(p)) for e, h, n, p in rows], first_hour, hours)
     pages = sum(b["pages"] for b in buckets)
     return {
-        "at": iso(at), "hours": hours, "buckets": buckets,
+        "at": iso(at),
+        "hours": hours,
+        "buckets": buckets,
         "totals": {name: sum(b[name] for b in buckets) for name in (*OUTPUT_EVENTS, "pages")},
         "pages_per_s_last_hour": round(last_hour_pages / 3600, 3),
         "pages_per_s_while_printing": pages_per_second(pages, span[0], span[1]),
@@ -396,8 +569,10 @@ def hourly(rows: list[tuple[str, int, int, int]], first_hour: int, hours: int) -
     """Buckets of ``hours`` consecutive hours from ``first_hour`` (hours since the epoch), filled from rows of
     (event, hour, pieces, pages); pages count printed pieces only. Rows outside the window are left out."""
     names = {event.value: name for name, event in OUTPUT_EVENTS.items()}
-    buckets = [{"hour": iso(h * 3600), **{name: 0 for name in OUTPUT_EVENTS}, "pages": 0}
-               for h in range(first_hour, first_hour + hours)]
+    buckets = [
+        {"hour": iso(h * 3600), **{name: 0 for name in OUTPUT_EVENTS}, "pages": 0}
+        for h in range(first_hour, first_hour + hours)
+    ]
     for event, hour, pieces, pages in rows:
         index = hour - first_hour
         if 0 <= index < hours and event in names:
@@ -417,12 +592,18 @@ def pages_per_second(pages: int, first: float | None, last: float | None) -> flo
 def backlog(conn) -> dict:
     """Letters and pages not yet through production, by state."""
     letters = t.letters.c
-    rows = conn.execute(select(letters.state, func.count(), func.coalesce(func.sum(letters.pages), 0))
-                        .where(letters.state.in_([s.value for s in BACKLOG_STATES])).group_by(letters.state)).all()
+    rows = conn.execute(
+        select(letters.state, func.count(), func.coalesce(func.sum(letters.pages), 0))
+        .where(letters.state.in_([s.value for s in BACKLOG_STATES]))
+        .group_by(letters.state)
+    ).all()
     by_state = {state: (count, int(pages)) for state, count, pages in rows}
     ordered = [s.value for s in BACKLOG_STATES if s.value in by_state]
-    return {"states": {s: by_state[s][0] for s in ordered}, "pieces": sum(c for c, _ in by_state.values()),
-            "pages": sum(p for _, p in by_state.values())}
+    return {
+        "states": {s: by_state[s][0] for s in ordered},
+        "pieces": sum(c for c, _ in by_state.values()),
+        "pages": sum(p for _, p in by_state.values()),
+    }
 
 
 # -- the QA station ------------------------------------------------------------------------------------------------------
@@ -439,13 +620,25 @@ def qa(conn, settings: Settings, at: float, hours: int = QA_DEFAULT_HOURS) -> di
     and the latest results."""
     results = tq.qa_results.c
     where = results.at >= at - hours * 3600
-    verdicts = dict(conn.execute(select(results.verdict, func.count()).where(where).group_by(results.verdict)).all())
-    grades = Counter({grade or "none": n for grade, n in
-                      conn.execute(select(results.grade, func.count()).where(where).group_by(results.grade)).all()})
+    verdicts = dict(
+        conn.execute(select(results.verdict, func.count()).where(where).group_by(results.verdict)).all()
+    )
+    grades = Counter(
+        {
+            grade or "none": n
+            for grade, n in conn.execute(
+                select(results.grade, func.count()).where(where).group_by(results.grade)
+            ).all()
+        }
+    )
     total, passed = sum(verdicts.values()), verdicts.get("pass", 0)
     return {
-        "at": iso(at), "hours": hours, "min_grade": settings.qa.min_grade.value,
-        "results": total, "passed": passed, "failed": total - passed,
+        "at": iso(at),
+        "hours": hours,
+        "min_grade": settings.qa.min_grade.value,
+        "results": total,
+        "passed": passed,
+        "failed": total - passed,
         "pass_rate": round(passed / total, 4) if total else None,
         "grades": {grade: grades[grade] for grade in QA_GRADES},
         "failures": _qa_rows(conn, and_(where, results.verdict == "fail"), QA_FAILURES),
@@ -455,18 +648,53 @@ def qa(conn, settings: Settings, at: float, hours: int = QA_DEFAULT_HOURS) -> di
 
 def _qa_rows(conn, where, limit: int) -> list[dict]:
     results, pieces, letters = tq.qa_results.c, t.pieces.c, t.letters.c
-    rows = conn.execute(select(results.qa_id, results.at, results.image, results.verdict, results.grade,
-                               results.min_grade, results.tracking_id, results.reasons, results.codes,
-                               results.piece_id, pieces.tracking_id.label("piece_tracking_id"), letters.letter_id,
-                               letters.submission_id, letters.state)
-                        .select_from(tq.qa_results.outerjoin(t.pieces, pieces.piece_id == results.piece_id)
-                                     .outerjoin(t.letters, letters.pk == pieces.letter_pk))
-                        .where(where).order_by(results.at.desc(), results.qa_id.desc()).limit(limit)).all()
-    return [{"qa_id": r.qa_id, "at": iso(r.at), "image": r.image, "verdict": r.verdict, "grade": r.grade,
-             "min_grade": r.min_grade, "tracking_id": r.tracking_id, "reasons": r.reasons or [],
-             "codes": [{"kind": c.get("kind"), "text": c.get("text"), "grade": c.get("grade")} for c in r.codes or []],
-             "piece_id": r.piece_id, "piece_tracking_id": r.piece_tracking_id, "letter_id": r.letter_id,
-             "submission_id": r.submission_id, "state": r.state} for r in rows]
+    rows = conn.execute(
+        select(
+            results.qa_id,
+            results.at,
+            results.image,
+            results.verdict,
+            results.grade,
+            results.min_grade,
+            results.tracking_id,
+            results.reasons,
+            results.codes,
+            results.piece_id,
+            pieces.tracking_id.label("piece_tracking_id"),
+            letters.letter_id,
+            letters.submission_id,
+            letters.state,
+        )
+        .select_from(
+            tq.qa_results.outerjoin(t.pieces, pieces.piece_id == results.piece_id).outerjoin(
+                t.letters, letters.pk == pieces.letter_pk
+            )
+        )
+        .where(where)
+        .order_by(results.at.desc(), results.qa_id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "qa_id": r.qa_id,
+            "at": iso(r.at),
+            "image": r.image,
+            "verdict": r.verdict,
+            "grade": r.grade,
+            "min_grade": r.min_grade,
+            "tracking_id": r.tracking_id,
+            "reasons": r.reasons or [],
+            "codes": [
+                {"kind": c.get("kind"), "text": c.get("text"), "grade": c.get("grade")} for c in r.codes or []
+            ],
+            "piece_id": r.piece_id,
+            "piece_tracking_id": r.piece_tracking_id,
+            "letter_id": r.letter_id,
+            "submission_id": r.submission_id,
+            "state": r.state,
+        }
+        for r in rows
+    ]
 
 
 # -- Prometheus ------------------------------------------------------------------------------------------------------------
@@ -476,28 +704,45 @@ def metrics(conn, settings: Settings, at: float) -> dict:
     table), the QA results and whether each configured device is in the plan."""
     letters, jobs, events, results = t.letters.c, t.print_jobs.c, t.events.c, tq.qa_results.c
     by_state = dict(conn.execute(select(letters.state, func.count()).group_by(letters.state)).all())
-    job_rows = conn.execute(select(jobs.printer, jobs.state, func.count()).group_by(jobs.printer, jobs.state)).all()
+    job_rows = conn.execute(
+        select(jobs.printer, jobs.state, func.count()).group_by(jobs.printer, jobs.state)
+    ).all()
     printers = {p.name: {} for p in settings.printers}
     for printer, state, count in job_rows:
         printers.setdefault(printer, {})[state] = count
-    output = dict(conn.execute(select(events.event, func.count())
-                               .where(events.entity == "letter", events.event.in_([e.value for e in
-                                                                                   OUTPUT_EVENTS.values()]))
-                               .group_by(events.event)).all())
+    output = dict(
+        conn.execute(
+            select(events.event, func.count())
+            .where(events.entity == "letter", events.event.in_([e.value for e in OUTPUT_EVENTS.values()]))
+            .group_by(events.event)
+        ).all()
+    )
     verdicts = dict(conn.execute(select(results.verdict, func.count()).group_by(results.verdict)).all())
-    window = dict(conn.execute(select(results.verdict, func.count())
-                               .where(results.at >= at - QA_DEFAULT_HOURS * 3600).group_by(results.verdict)).all())
+    window = dict(
+        conn.execute(
+            select(results.verdict, func.count())
+            .where(results.at >= at - QA_DEFAULT_HOURS * 3600)
+            .group_by(results.verdict)
+        ).all()
+    )
     window_total = sum(window.values())
     out = _out_of_service(conn)
     return {
-        "letters": {state: by_state.get(state, 0) for state in (*STATES, *sorted(set(by_state) - set(STATES)))},
-        "jobs": {printer: {state: states.get(state, 0) for state in (*JOB_STATES,
-                                                                     *sorted(set(states) - set(JOB_STATES)))}
-                 for printer, states in printers.items()},
+        "letters": {
+            state: by_state.get(state, 0) for state in (*STATES, *sorted(set(by_state) - set(STATES)))
+        },
+        "jobs": {
+            printer: {
+                state: states.get(state, 0) for state in (*JOB_STATES, *sorted(set(states) - set(JOB_STATES)))
+            }
+            for printer, states in printers.items()
+        },
         "pieces": {name: output.get(event.value, 0) for name, event in OUTPUT_EVENTS.items()},
         "qa_results": {"pass": verdicts.get("pass", 0), "fail": verdicts.get("fail", 0)},
         "qa_pass_ratio": window.get("pass", 0) / window_total if window_total else None,
         "qa_window_hours": QA_DEFAULT_HOURS,
-        "devices": [{"device": name, "kind": kind, "in_service": name not in out}
-                    for name, kind in _configured(settings)],
+        "devices": [
+            {"device": name, "kind": kind, "in_service": name not in out}
+            for name, kind in _configured(settings)
+        ],
     }

@@ -29,19 +29,21 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
 
     host = host or settings.web.host
     port = settings.web.port if port is None else port
-    settings.state_dir.mkdir(parents=True, exist_ok=True)  # like every command: an empty plant shows empty pages
+    settings.state_dir.mkdir(
+        parents=True, exist_ok=True
+    )  # like every command: an empty plant shows empty pages
     app = create_app(settings)
     sock = bind(host, port)
     bound = sock.getsockname()
     url = f"http://{'[' + bound[0] + ']' if sock.family == socket.AF_INET6 else bound[0]}:{bound[1]}/"
     ledger = make_url(settings.ledger_url).render_as_string(hide_password=True)
-    print(f"plant: serving {url} (pages and /api/ of {ledger}; Ctrl-C stops)",
-          file=sys.stderr, flush=True)
+    print(f"plant: serving {url} (pages and /api/ of {ledger}; Ctrl-C stops)", file=sys.stderr, flush=True)
     warning = exposure_warning(host, bound[0])
     if warning:
         print(f"plant: {warning}", file=sys.stderr, flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                           lifespan="on", server_header=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", server_header=False)
+    )
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn shut down cleanly, then re-raised the signal
@@ -53,11 +55,16 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host``:``port``; a :class:`ServiceError` saying what to do when that fails."""
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                                             flags=socket.AI_PASSIVE)[0]
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
     except socket.gaierror as exc:
-        raise ServiceError(f"Cannot listen on {host!r} ({exc.strerror}); give an IP address such as 127.0.0.1 "
-                           "or a host name this machine resolves to --host.", host=host, port=port) from None
+        raise ServiceError(
+            f"Cannot listen on {host!r} ({exc.strerror}); give an IP address such as 127.0.0.1 "
+            "or a host name this machine resolves to --host.",
+            host=host,
+            port=port,
+        ) from None
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # not another listener's port: only TIME_WAIT
     try:
@@ -66,12 +73,18 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise ServiceError(f"Port {port} on {host} is taken by another program (another `plant serve`?); "
-                               "stop it, or pick a free port with --port N (or [web] port in plant.toml).",
-                               host=host, port=port) from None
-        raise ServiceError(f"Cannot listen on {host}:{port} ({exc.strerror}); ports below 1024 need root, and "
-                           "--host must be an address of this machine. Pick another with --host/--port.",
-                           host=host, port=port) from None
+            raise ServiceError(
+                f"Port {port} on {host} is taken by another program (another `plant serve`?); "
+                "stop it, or pick a free port with --port N (or [web] port in plant.toml).",
+                host=host,
+                port=port,
+            ) from None
+        raise ServiceError(
+            f"Cannot listen on {host}:{port} ({exc.strerror}); ports below 1024 need root, and "
+            "--host must be an address of this machine. Pick another with --host/--port.",
+            host=host,
+            port=port,
+        ) from None
     return sock
 
 
@@ -82,5 +95,7 @@ def exposure_warning(host: str, address: str) -> str | None:
             return None
     except ValueError:
         pass
-    return (f"{host} is reachable from other machines and reading the pages needs no login: anyone who can reach "
-            "it reads the queue. Serve on 127.0.0.1 behind a proxy that authenticates.")
+    return (
+        f"{host} is reachable from other machines and reading the pages needs no login: anyone who can reach "
+        "it reads the queue. Serve on 127.0.0.1 behind a proxy that authenticates."
+    )

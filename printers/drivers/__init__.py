@@ -63,4 +63,12 @@ def make_printer(kind: str, name: str, **options: object) -> Printer:
     return driver(name, **options)
 
 
-__all__ = ["DRIVERS", "CupsPrinter", "HotFolderPrinter", "IppPrinter", "SimulatedPrinter", "driver_class", "make_printer"]
+__all__ = [
+    "DRIVERS",
+    "CupsPrinter",
+    "HotFolderPrinter",
+    "IppPrinter",
+    "SimulatedPrinter",
+    "driver_class",
+    "make_printer",
+]

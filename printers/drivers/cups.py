@@ -78,14 +78,27 @@ HTTP_CONTINUE = 100
 #: Bytes sent to cupsd per write while streaming a document.
 CHUNK_BYTES = 1 << 20
 #: Job attributes the driver reads.
-JOB_ATTRIBUTES = ("job-id", "job-name", "job-state", "job-state-reasons", "job-printer-uri",
-                  "job-printer-state-message", "job-media-sheets-completed")
+JOB_ATTRIBUTES = (
+    "job-id",
+    "job-name",
+    "job-state",
+    "job-state-reasons",
+    "job-printer-uri",
+    "job-printer-state-message",
+    "job-media-sheets-completed",
+)
 #: Attributes read to list jobs (the name is what finds a job, the printer URI says which queue has it).
 LIST_ATTRIBUTES = ("job-id", "job-name", "job-state", "job-printer-uri")
 #: Job attributes a withdrawal decides by: cupsd sets time-at-processing (no-value until then) when the job enters
 #: processing, before any filter or backend runs, and never clears it; the counters are read as a second check.
-PROOF_ATTRIBUTES = ("job-name", "job-printer-uri", "job-state", "time-at-processing", "job-impressions-completed",
-                    "job-media-sheets-completed")
+PROOF_ATTRIBUTES = (
+    "job-name",
+    "job-printer-uri",
+    "job-state",
+    "time-at-processing",
+    "job-impressions-completed",
+    "job-media-sheets-completed",
+)
 #: Printer attributes the driver reads.
 PRINTER_ATTRIBUTES = ("printer-state", "printer-state-reasons", "queued-job-count", "printer-state-message")
 #: What a job's state means when CUPS gives no message of its own.
@@ -99,8 +112,10 @@ STATE_MESSAGES: Mapping[JobState, str] = {
     JobState.COMPLETED: "CUPS delivered the data to the printer (that does not prove paper came out)",
 }
 #: Message for a job whose document never arrived completely (its submitter stopped half-way).
-INCOMING_MESSAGE = ("created but its document never arrived completely; it will not print, and CUPS aborts it "
-                    "after its MultipleOperationTimeout")
+INCOMING_MESSAGE = (
+    "created but its document never arrived completely; it will not print, and CUPS aborts it "
+    "after its MultipleOperationTimeout"
+)
 
 #: The operation name of a cancel (canceling a canceled job is not an error, unlike holding one).
 CANCEL = "cancel the job"
@@ -123,8 +138,11 @@ def job_options(ticket: JobTicket) -> dict[str, str]:
     """The IPP job attributes (as CUPS options) for a ticket: copies, sides, media, then its extra options."""
     media = media_keyword(ticket.media)
     if media is None:
-        raise InvalidTicket(ticket.job_id, f"media {ticket.media!r} has no IPP name; use one of "
-                                           f"{', '.join(MEDIA_KEYWORDS)} or a PWG media name")
+        raise InvalidTicket(
+            ticket.job_id,
+            f"media {ticket.media!r} has no IPP name; use one of "
+            f"{', '.join(MEDIA_KEYWORDS)} or a PWG media name",
+        )
     options = {"copies": str(ticket.copies), "sides": ticket.sides, "media": media}
     for key, value in ticket.extra.items():
         options[str(key)] = str(value).lower() if isinstance(value, bool) else str(value)
@@ -246,11 +264,15 @@ class CupsPrinter:
 
     def hold(self, job_id: str) -> None:
         """Hold a job that has not started printing, so CUPS keeps it until :meth:`release`."""
-        self._change(job_id, "hold the job", lambda conn, cups_id: conn.setJobHoldUntil(cups_id, "indefinite"))
+        self._change(
+            job_id, "hold the job", lambda conn, cups_id: conn.setJobHoldUntil(cups_id, "indefinite")
+        )
 
     def release(self, job_id: str) -> None:
         """Release a held job: CUPS queues it for printing again."""
-        self._change(job_id, "release the job", lambda conn, cups_id: conn.setJobHoldUntil(cups_id, "no-hold"))
+        self._change(
+            job_id, "release the job", lambda conn, cups_id: conn.setJobHoldUntil(cups_id, "no-hold")
+        )
 
     # -- CUPS requests -------------------------------------------------------------------------------------------
 
@@ -362,7 +384,9 @@ class CupsPrinter:
             while chunk := handle.read(CHUNK_BYTES):
                 status = conn.writeRequestData(chunk, len(chunk))
                 if status != HTTP_CONTINUE:
-                    raise CupsUnreachable(self.name, self.server, f"HTTP status {status} while sending the document")
+                    raise CupsUnreachable(
+                        self.name, self.server, f"HTTP status {status} while sending the document"
+                    )
         conn.finishDocument(self.queue)
 
     def _purge(self, cups_id: int) -> None:
@@ -395,18 +419,27 @@ class CupsPrinter:
             return True
         if operation == CANCEL:
             raise JobFinished(self.name, current.job_id, current.state.keyword)
-        raise CupsRequestRefused(self.name, operation, "client-error-not-possible",
-                                 f"job {current.job_id!r} is already {current.state.keyword}")
+        raise CupsRequestRefused(
+            self.name,
+            operation,
+            "client-error-not-possible",
+            f"job {current.job_id!r} is already {current.state.keyword}",
+        )
 
     def _document_format(self, ticket: JobTicket) -> str:
         """The ticket's document format; InvalidTicket when the file is missing or of a kind we do not print."""
         try:
             fmt = document_format(ticket.pdf_path)
         except FileNotFoundError:
-            raise InvalidTicket(ticket.job_id, f"its document {str(ticket.pdf_path)!r} does not exist") from None
+            raise InvalidTicket(
+                ticket.job_id, f"its document {str(ticket.pdf_path)!r} does not exist"
+            ) from None
         except IsADirectoryError:
-            raise InvalidTicket(ticket.job_id, f"its document {str(ticket.pdf_path)!r} is a directory") from None
+            raise InvalidTicket(
+                ticket.job_id, f"its document {str(ticket.pdf_path)!r} is a directory"
+            ) from None
         if fmt is None:
-            raise InvalidTicket(ticket.job_id, f"its document {str(ticket.pdf_path)!r} is neither a PDF nor a PWG "
-                                               "raster file")
+            raise InvalidTicket(
+                ticket.job_id, f"its document {str(ticket.pdf_path)!r} is neither a PDF nor a PWG raster file"
+            )
         return fmt

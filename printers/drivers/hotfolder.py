@@ -149,7 +149,13 @@ class HotFolderLayout:
 
     def make_dirs(self) -> None:
         """Create every directory of the protocol (the device does this; the driver only what it writes)."""
-        for directory in (self.work, self.status_dir, self.root / "output", self.cancel_dir, self.root / "submitted"):
+        for directory in (
+            self.work,
+            self.status_dir,
+            self.root / "output",
+            self.cancel_dir,
+            self.root / "submitted",
+        ):
             directory.mkdir(parents=True, exist_ok=True)
 
 
@@ -231,9 +237,16 @@ def read_job_status(layout: HotFolderLayout, job_id: str) -> JobStatus | None:
     )
 
 
-def write_printer_status(layout: HotFolderLayout, state: PrinterState, reasons: tuple[str, ...], **extra) -> None:
+def write_printer_status(
+    layout: HotFolderLayout, state: PrinterState, reasons: tuple[str, ...], **extra
+) -> None:
     """Publish the device's own state atomically (the device side of the protocol)."""
-    record = {"format": PRINTER_FORMAT, "state": state.keyword, "reasons": list(reasons), "updated": utc_now()}
+    record = {
+        "format": PRINTER_FORMAT,
+        "state": state.keyword,
+        "reasons": list(reasons),
+        "updated": utc_now(),
+    }
     _files.atomic_write_json(layout.printer_status, {**extra, **record})
 
 
@@ -266,8 +279,16 @@ class HotFolderPrinter:
         receipt = self.layout.receipt(job_id)
         receipt.parent.mkdir(exist_ok=True)
         self._release_abandoned(job_id)
-        claim = {"format": RECEIPT_FORMAT, "job_id": job_id, "printer": self.name, "submitted": utc_now(),
-                 "stage": "claimed", "pid": os.getpid(), "host": socket.gethostname(), "at": time.time()}
+        claim = {
+            "format": RECEIPT_FORMAT,
+            "job_id": job_id,
+            "printer": self.name,
+            "submitted": utc_now(),
+            "stage": "claimed",
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "at": time.time(),
+        }
         if not _files.create_json_exclusive(receipt, claim):
             raise DuplicateJob(self.name, job_id, "being submitted")
         try:
@@ -292,14 +313,24 @@ class HotFolderPrinter:
         if self.layout.ticket(job_id).exists():
             return self._queued(job_id)
         if self.layout.work_ticket(job_id).exists():
-            return JobStatus(job_id, JobState.PROCESSING, 0, REASONS_UNKNOWN, None,
-                             "taken by the device, which has not reported on it yet")
+            return JobStatus(
+                job_id,
+                JobState.PROCESSING,
+                0,
+                REASONS_UNKNOWN,
+                None,
+                "taken by the device, which has not reported on it yet",
+            )
         if self._abandoned(job_id):
             return None  # its submitter died before the ticket existed: the device never saw the job
         if self.layout.receipt(job_id).exists():
             # The device may have reported between our reads: ask once more before saying "unknown".
             return self._reported(job_id) or JobStatus(
-                job_id, JobState.PROCESSING, 0, REASONS_UNKNOWN, None,
+                job_id,
+                JobState.PROCESSING,
+                0,
+                REASONS_UNKNOWN,
+                None,
                 "status unknown: submitted here, no longer in the hot folder, and the RIP wrote no status; "
                 "check the device before printing this job again",
             )
@@ -322,8 +353,12 @@ class HotFolderPrinter:
             if data is None:
                 state = PrinterState.PROCESSING if queued else PrinterState.IDLE
                 return PrinterStatus(self.name, state, (), queued)
-            return PrinterStatus(self.name, PrinterState.parse(data["state"]),
-                                 tuple(str(r) for r in data.get("reasons", ())), queued)
+            return PrinterStatus(
+                self.name,
+                PrinterState.parse(data["state"]),
+                tuple(str(r) for r in data.get("reasons", ())),
+                queued,
+            )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise StatusUnreadable(self.name, str(path), str(error)) from error
 
@@ -342,12 +377,18 @@ class HotFolderPrinter:
             os.unlink(self.layout.ticket(job_id))
         except FileNotFoundError:
             self.layout.cancel_dir.mkdir(parents=True, exist_ok=True)
-            _files.atomic_write_json(self.layout.cancel_request(job_id), {"job_id": job_id, "requested": utc_now()})
+            _files.atomic_write_json(
+                self.layout.cancel_request(job_id), {"job_id": job_id, "requested": utc_now()}
+            )
             return
         _files.remove(self.layout.document(job_id))
         self.layout.status_dir.mkdir(exist_ok=True)
-        write_job_status(self.layout, JobStatus(job_id, JobState.CANCELED, 0, REASONS_CANCELED, None,
-                                                "canceled before the device took it"))
+        write_job_status(
+            self.layout,
+            JobStatus(
+                job_id, JobState.CANCELED, 0, REASONS_CANCELED, None, "canceled before the device took it"
+            ),
+        )
 
     def withdraw(self, job_id: str) -> bool:
         """Take a job back only if the device never took it; True when provably no sheet of it was printed.
@@ -364,8 +405,17 @@ class HotFolderPrinter:
             reported = self._reported(job_id)
             return reported is not None and set(REASONS_WITHDRAWN) <= set(reported.reasons)
         self.layout.status_dir.mkdir(exist_ok=True)
-        write_job_status(self.layout, JobStatus(job_id, JobState.CANCELED, 0, REASONS_WITHDRAWN, None,
-                                                "withdrawn before the device took it: nothing was printed"))
+        write_job_status(
+            self.layout,
+            JobStatus(
+                job_id,
+                JobState.CANCELED,
+                0,
+                REASONS_WITHDRAWN,
+                None,
+                "withdrawn before the device took it: nothing was printed",
+            ),
+        )
         _files.remove(self.layout.document(job_id))
         return True
 

@@ -90,13 +90,27 @@ BOOT_JITTER_S = 2.0
 #: The user name the plant's jobs are created under.
 USER_NAME = "plant"
 #: Job attributes a status is built from (job-uuid is what makes a remembered IPP job id trustworthy).
-JOB_ATTRIBUTES = ("job-id", "job-uuid", "job-name", "job-state", "job-state-reasons", "job-state-message",
-                  "job-media-sheets-completed")
+JOB_ATTRIBUTES = (
+    "job-id",
+    "job-uuid",
+    "job-name",
+    "job-state",
+    "job-state-reasons",
+    "job-state-message",
+    "job-media-sheets-completed",
+)
 #: Job attributes a withdrawal decides by: time-at-processing has no value until the job starts processing.
 PROOF_ATTRIBUTES = (*JOB_ATTRIBUTES, "time-at-processing", "job-impressions-completed")
 #: Printer attributes read for its status, and before each submit.
-PRINTER_ATTRIBUTES = ("printer-state", "printer-state-reasons", "queued-job-count", "printer-up-time",
-                      "printer-uuid", "document-format-supported", "printer-is-accepting-jobs")
+PRINTER_ATTRIBUTES = (
+    "printer-state",
+    "printer-state-reasons",
+    "queued-job-count",
+    "printer-up-time",
+    "printer-uuid",
+    "document-format-supported",
+    "printer-is-accepting-jobs",
+)
 #: What a job's state means when the printer gives no message of its own.
 STATE_MESSAGES: Mapping[JobState, str] = {
     JobState.PENDING: "queued on the printer",
@@ -108,10 +122,18 @@ STATE_MESSAGES: Mapping[JobState, str] = {
     JobState.COMPLETED: "the printer has all its data (that does not prove paper came out)",
 }
 #: Message for a job created whose document never arrived (its submitter stopped between the two requests).
-INCOMPLETE_MESSAGE = ("created but its document never arrived; it will not print, and it keeps the printer busy "
-                      "until it is canceled (withdraw it)")
+INCOMPLETE_MESSAGE = (
+    "created but its document never arrived; it will not print, and it keeps the printer busy "
+    "until it is canceled (withdraw it)"
+)
 #: IPP status codes the driver tells apart.
-NOT_FOUND, NOT_POSSIBLE, FORMAT_NOT_SUPPORTED, VALUES_NOT_SUPPORTED, BUSY = 0x0406, 0x0404, 0x040A, 0x040B, 0x0507
+NOT_FOUND, NOT_POSSIBLE, FORMAT_NOT_SUPPORTED, VALUES_NOT_SUPPORTED, BUSY = (
+    0x0406,
+    0x0404,
+    0x040A,
+    0x040B,
+    0x0507,
+)
 
 
 def _value_attr(name: str, value: object) -> Attribute:
@@ -127,10 +149,16 @@ def job_attributes(ticket: JobTicket) -> tuple[Attribute, ...]:
     """The job template attributes for a ticket: copies, sides, media, then its extra options."""
     media = media_keyword(ticket.media)
     if media is None:
-        raise InvalidTicket(ticket.job_id, f"media {ticket.media!r} has no IPP name; use one of "
-                                           f"{', '.join(MEDIA_KEYWORDS)} or a PWG media name")
-    fixed = (attr("copies", Tag.INTEGER, ticket.copies), attr("sides", Tag.KEYWORD, ticket.sides),
-             attr("media", Tag.KEYWORD, media))
+        raise InvalidTicket(
+            ticket.job_id,
+            f"media {ticket.media!r} has no IPP name; use one of "
+            f"{', '.join(MEDIA_KEYWORDS)} or a PWG media name",
+        )
+    fixed = (
+        attr("copies", Tag.INTEGER, ticket.copies),
+        attr("sides", Tag.KEYWORD, ticket.sides),
+        attr("media", Tag.KEYWORD, media),
+    )
     return fixed + tuple(_value_attr(str(key), value) for key, value in ticket.extra.items())
 
 
@@ -162,8 +190,14 @@ def parse_uri(uri: str) -> tuple[str, str, int, str]:
 class IppPrinter:
     """An IPP Everywhere printer driven directly (see the module docstring for the guarantees)."""
 
-    def __init__(self, name: str, uri: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 busy_wait_s: float = DEFAULT_BUSY_WAIT_S) -> None:
+    def __init__(
+        self,
+        name: str,
+        uri: str,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        busy_wait_s: float = DEFAULT_BUSY_WAIT_S,
+    ) -> None:
         """Drive the printer at ``uri`` (``ipp://host:port/ipp/print``) as ``name``; nothing is contacted yet."""
         self.name = name
         self.uri = uri
@@ -258,21 +292,36 @@ class IppPrinter:
                 except IppRequestRefused as error:
                     if error.status != wire.status_name(NOT_POSSIBLE):
                         raise
-                seen = self._known(job_id, PROOF_ATTRIBUTES)  # decide from what the printer says after the cancel
+                seen = self._known(
+                    job_id, PROOF_ATTRIBUTES
+                )  # decide from what the printer says after the cancel
         except UnknownJob:  # forgotten meanwhile: nothing can be proven about it
             return False
         return seen is not None and withdrawn_unprinted(seen)
 
     # -- IPP requests --------------------------------------------------------------------------------------------
 
-    def _call(self, operation: Operation, what: str, *attributes: Attribute, job: tuple[Attribute, ...] = (),
-              document: Path | None = None, job_id: str | None = None) -> wire.Message:
+    def _call(
+        self,
+        operation: Operation,
+        what: str,
+        *attributes: Attribute,
+        job: tuple[Attribute, ...] = (),
+        document: Path | None = None,
+        job_id: str | None = None,
+    ) -> wire.Message:
         """Send one request on a fresh connection and return the response; errors become PrinterErrors.
 
         ``job_id`` names the job the operation acts on, so that "not found" means that job.
         """
-        request = wire.request(operation, next(self._request_ids), self._printer_uri,
-                               attr("requesting-user-name", Tag.NAME, USER_NAME), *attributes, job=job)
+        request = wire.request(
+            operation,
+            next(self._request_ids),
+            self._printer_uri,
+            attr("requesting-user-name", Tag.NAME, USER_NAME),
+            *attributes,
+            job=job,
+        )
         response = self._post(wire.encode(request), document)
         if response.ok:
             return response
@@ -292,7 +341,9 @@ class IppPrinter:
         try:
             length = len(head) + (os.path.getsize(document) if document else 0)
             body = self._body(head, document) if document else head
-            conn.request("POST", self._path, body, {"Content-Type": "application/ipp", "Content-Length": str(length)})
+            conn.request(
+                "POST", self._path, body, {"Content-Type": "application/ipp", "Content-Length": str(length)}
+            )
             answer = conn.getresponse()
             data = answer.read()
         except (OSError, http.client.HTTPException) as error:
@@ -300,8 +351,12 @@ class IppPrinter:
         finally:
             conn.close()
         if answer.status != 200 or not answer.getheader("Content-Type", "").startswith("application/ipp"):
-            raise NotAnIppPrinter(self.name, self.uri, f"HTTP {answer.status} {answer.reason}, "
-                                                       f"{answer.getheader('Content-Type') or 'no content type'}")
+            raise NotAnIppPrinter(
+                self.name,
+                self.uri,
+                f"HTTP {answer.status} {answer.reason}, "
+                f"{answer.getheader('Content-Type') or 'no content type'}",
+            )
         try:
             return wire.decode(data)[0]
         except wire.IppDecodeError as error:
@@ -316,8 +371,11 @@ class IppPrinter:
 
     def _printer_attributes(self) -> dict[str, object]:
         """The printer's attributes the driver reads; notes (and logs) a printer restart."""
-        response = self._call(Operation.GET_PRINTER_ATTRIBUTES, "read the printer's state",
-                              attr("requested-attributes", Tag.KEYWORD, *PRINTER_ATTRIBUTES))
+        response = self._call(
+            Operation.GET_PRINTER_ATTRIBUTES,
+            "read the printer's state",
+            attr("requested-attributes", Tag.KEYWORD, *PRINTER_ATTRIBUTES),
+        )
         attributes = _plain(response.group(GroupTag.PRINTER))
         if "printer-state" not in attributes:
             raise NotAnIppPrinter(self.name, self.uri, "its answer has no printer-state")
@@ -335,7 +393,9 @@ class IppPrinter:
         now = time.time() if now is None else now
         seen = (str(attributes.get("printer-uuid") or ""), now - int(attributes["printer-up-time"]))
         if self._boot and (seen[0] != self._boot[0] or abs(seen[1] - self._boot[1]) > BOOT_JITTER_S):
-            log.warning("ipp_printer_restarted", printer=self.name, uri=self.uri, forgotten_jobs=len(self._jobs))
+            log.warning(
+                "ipp_printer_restarted", printer=self.name, uri=self.uri, forgotten_jobs=len(self._jobs)
+            )
         self._boot = seen
 
     def _job_ref(self, job_id: str) -> Attribute:
@@ -348,9 +408,13 @@ class IppPrinter:
         if remembered is None:
             return None
         try:
-            response = self._call(Operation.GET_JOB_ATTRIBUTES, "read a job",
-                                  attr("job-id", Tag.INTEGER, remembered[0]),
-                                  attr("requested-attributes", Tag.KEYWORD, *requested), job_id=job_id)
+            response = self._call(
+                Operation.GET_JOB_ATTRIBUTES,
+                "read a job",
+                attr("job-id", Tag.INTEGER, remembered[0]),
+                attr("requested-attributes", Tag.KEYWORD, *requested),
+                job_id=job_id,
+            )
         except UnknownJob:
             attributes: dict[str, object] = {}
         else:
@@ -362,10 +426,16 @@ class IppPrinter:
 
     def _jobs_named(self, job_id: str, requested: tuple[str, ...]) -> list[dict[str, object]]:
         """The printer's jobs named ``job_id``, finished ones too, oldest (lowest IPP id) first."""
-        response = self._call(Operation.GET_JOBS, "list its jobs", attr("which-jobs", Tag.KEYWORD, "all"),
-                              attr("requested-attributes", Tag.KEYWORD, *requested))
+        response = self._call(
+            Operation.GET_JOBS,
+            "list its jobs",
+            attr("which-jobs", Tag.KEYWORD, "all"),
+            attr("requested-attributes", Tag.KEYWORD, *requested),
+        )
         jobs = [_plain(group) for group in response.all_groups(GroupTag.JOB)]
-        return sorted((job for job in jobs if job.get("job-name") == job_id), key=lambda job: int(job["job-id"]))
+        return sorted(
+            (job for job in jobs if job.get("job-name") == job_id), key=lambda job: int(job["job-id"])
+        )
 
     def _check_format(self, job_id: str, fmt: str) -> None:
         """Raise DocumentRejected, naming what the printer takes, before anything is created."""
@@ -378,8 +448,9 @@ class IppPrinter:
         deadline = time.monotonic() + self.busy_wait_s
         while True:
             try:
-                response = self._call(Operation.CREATE_JOB, "create a job", attr("job-name", Tag.NAME, job_id),
-                                      job=template)
+                response = self._call(
+                    Operation.CREATE_JOB, "create a job", attr("job-name", Tag.NAME, job_id), job=template
+                )
                 break
             except IppRequestRefused as error:
                 if error.status != wire.status_name(BUSY) or time.monotonic() > deadline:
@@ -389,8 +460,12 @@ class IppPrinter:
         ipp_id = int(created["job-id"].value)
         uuid = created.get("job-uuid")
         if uuid is None:  # ippeveprinter does not return it from Create-Job: read it
-            attributes = self._call(Operation.GET_JOB_ATTRIBUTES, "read a job", attr("job-id", Tag.INTEGER, ipp_id),
-                                    attr("requested-attributes", Tag.KEYWORD, "job-uuid")).group(GroupTag.JOB)
+            attributes = self._call(
+                Operation.GET_JOB_ATTRIBUTES,
+                "read a job",
+                attr("job-id", Tag.INTEGER, ipp_id),
+                attr("requested-attributes", Tag.KEYWORD, "job-uuid"),
+            ).group(GroupTag.JOB)
             uuid = attributes.get("job-uuid")
         return ipp_id, str(uuid.value) if uuid is not None else ""
 
@@ -402,8 +477,12 @@ class IppPrinter:
         """
         named = self._jobs_named(job_id, ("job-id", "job-name", "job-state"))
         if ipp_id not in {int(job["job-id"]) for job in named}:
-            raise IppRequestRefused(self.name, "list jobs by name", "job-names-hidden",
-                                    f"the new job {ipp_id} is not listed under its name {job_id!r}")
+            raise IppRequestRefused(
+                self.name,
+                "list jobs by name",
+                "job-names-hidden",
+                f"the new job {ipp_id} is not listed under its name {job_id!r}",
+            )
         older = [job for job in named if int(job["job-id"]) < ipp_id]
         if older:
             raise DuplicateJob(self.name, job_id, JobState(int(older[0]["job-state"])).keyword)
@@ -411,11 +490,19 @@ class IppPrinter:
     def _send(self, job_id: str, ipp_id: int, path: Path, fmt: str) -> None:
         """Send the document into the empty job as its last: from here on the printer prints it."""
         try:
-            self._call(Operation.SEND_DOCUMENT, "take the document", attr("job-id", Tag.INTEGER, ipp_id),
-                       attr("document-format", Tag.MIME_TYPE, fmt), attr("last-document", Tag.BOOLEAN, True),
-                       document=path)
+            self._call(
+                Operation.SEND_DOCUMENT,
+                "take the document",
+                attr("job-id", Tag.INTEGER, ipp_id),
+                attr("document-format", Tag.MIME_TYPE, fmt),
+                attr("last-document", Tag.BOOLEAN, True),
+                document=path,
+            )
         except IppRequestRefused as error:
-            if error.status in (wire.status_name(FORMAT_NOT_SUPPORTED), wire.status_name(VALUES_NOT_SUPPORTED)):
+            if error.status in (
+                wire.status_name(FORMAT_NOT_SUPPORTED),
+                wire.status_name(VALUES_NOT_SUPPORTED),
+            ):
                 raise DocumentRejected(self.name, job_id, fmt, error.detail) from None
             raise
 
@@ -424,17 +511,23 @@ class IppPrinter:
         try:
             self._call(Operation.CANCEL_JOB, "cancel an abandoned job", attr("job-id", Tag.INTEGER, ipp_id))
         except PrinterError:
-            log.warning("ipp_job_abandoned", printer=self.name, ipp_job=ipp_id,
-                        action="cancel it on the printer: it keeps the printer busy and will never print")
+            log.warning(
+                "ipp_job_abandoned",
+                printer=self.name,
+                ipp_job=ipp_id,
+                action="cancel it on the printer: it keeps the printer busy and will never print",
+            )
 
     def _document_format(self, ticket: JobTicket) -> str:
         """The ticket's document format; InvalidTicket when the file is missing or of a kind we do not print."""
         try:
             fmt = document_format(ticket.pdf_path)
         except (FileNotFoundError, IsADirectoryError):
-            raise InvalidTicket(ticket.job_id,
-                                f"its document {str(ticket.pdf_path)!r} is not a readable file") from None
+            raise InvalidTicket(
+                ticket.job_id, f"its document {str(ticket.pdf_path)!r} is not a readable file"
+            ) from None
         if fmt is None:
-            raise InvalidTicket(ticket.job_id, f"its document {str(ticket.pdf_path)!r} is neither a PDF nor a PWG "
-                                               "raster file")
+            raise InvalidTicket(
+                ticket.job_id, f"its document {str(ticket.pdf_path)!r} is neither a PDF nor a PWG raster file"
+            )
         return fmt

@@ -251,12 +251,20 @@ class SimulatedPress:
                 job.spoiled.append(sheet)
             self.jammed = True
             self._jammed_at = due
-            log.warning("media_jam", printer=self.name, job=job.job_id, sheet=sheet + 1,
-                        press_sheet=self.lifetime_sheets, spoiled=self.jam_spoils_sheet)
+            log.warning(
+                "media_jam",
+                printer=self.name,
+                job=job.job_id,
+                sheet=sheet + 1,
+                press_sheet=self.lifetime_sheets,
+                spoiled=self.jam_spoils_sheet,
+            )
             self._write_output(job)
             self._report_progress()
-        elif (self._since_report[0] >= PROGRESS_EVERY_SHEETS
-              or self._since_report[1] * self.time_scale >= PROGRESS_INTERVAL_S):
+        elif (
+            self._since_report[0] >= PROGRESS_EVERY_SHEETS
+            or self._since_report[1] * self.time_scale >= PROGRESS_INTERVAL_S
+        ):
             self._report_progress()
 
     def _clear(self, at: float) -> bool:
@@ -322,11 +330,14 @@ class SimulatedPress:
             with pikepdf.open(ticket.pdf_path) as pdf:
                 pages = len(pdf.pages)
         except Exception as error:  # a job the press cannot read ends ABORTED, whatever the cause
-            self._abort(job_id, f"the job cannot be read ({type(error).__name__}: {error}); fix it, then resubmit")
+            self._abort(
+                job_id, f"the job cannot be read ({type(error).__name__}: {error}); fix it, then resubmit"
+            )
             return False
         per_sheet = PAGES_PER_SHEET[ticket.sides]
-        job = _Job(ticket, pages, per_sheet, math.ceil(pages / per_sheet) * ticket.copies,
-                   segment_start=self._cursor)
+        job = _Job(
+            ticket, pages, per_sheet, math.ceil(pages / per_sheet) * ticket.copies, segment_start=self._cursor
+        )
         if self._resume.get("job_id") == job_id:
             job.next_sheet = int(self._resume.get("next_sheet", 0))
             job.spoiled = [int(sheet) for sheet in self._resume.get("spoiled", ())]
@@ -343,8 +354,12 @@ class SimulatedPress:
             if not (self._take(job_id) or self.layout.work_ticket(job_id).exists()):
                 return False
             if current is not None:  # another job prints: this one never reaches the paper path
-                write_job_status(self.layout, JobStatus(job_id, JobState.CANCELED, 0, REASONS_CANCELED, None,
-                                                        "canceled before printing"))
+                write_job_status(
+                    self.layout,
+                    JobStatus(
+                        job_id, JobState.CANCELED, 0, REASONS_CANCELED, None, "canceled before printing"
+                    ),
+                )
                 self._discard(job_id)
                 return True
             if not self._start_taken(job_id):
@@ -389,14 +404,19 @@ class SimulatedPress:
 
     def _abort(self, job_id: str, message: str) -> None:
         """End a job the press cannot print."""
-        write_job_status(self.layout, JobStatus(job_id, JobState.ABORTED, 0, REASONS_BAD_DOCUMENT, None, message))
+        write_job_status(
+            self.layout, JobStatus(job_id, JobState.ABORTED, 0, REASONS_BAD_DOCUMENT, None, message)
+        )
         self._discard(job_id)
         log.error("job_aborted", printer=self.name, job=job_id, message=message)
 
     def _discard(self, job_id: str) -> None:
         """Remove a finished job's files from work/ and any cancel request left for it."""
-        _files.remove(self.layout.work_ticket(job_id), self.layout.work_document(job_id),
-                      self.layout.cancel_request(job_id))
+        _files.remove(
+            self.layout.work_ticket(job_id),
+            self.layout.work_document(job_id),
+            self.layout.cancel_request(job_id),
+        )
 
     # -- reporting ------------------------------------------------------------------------------------------------
 
@@ -406,34 +426,49 @@ class SimulatedPress:
         self._save_state()
         if self.jammed:
             state, reasons = JobState.STOPPED, REASONS_JAMMED
-            message = (f"stopped by a media jam at sheet {job.next_sheet} of {job.total_sheets}; clear the jam "
-                       "(or write control/clear), then printing continues")
+            message = (
+                f"stopped by a media jam at sheet {job.next_sheet} of {job.total_sheets}; clear the jam "
+                "(or write control/clear), then printing continues"
+            )
         else:
             state, reasons = JobState.PROCESSING, REASONS_PRINTING
             message = f"printing: {job.sheets_out} of {job.total_sheets} sheets came out"
         output = self.layout.output(job.job_id)
-        write_job_status(self.layout, JobStatus(job.job_id, state, job.sheets_out, reasons,
-                                                output if output.exists() else None, message))
+        write_job_status(
+            self.layout,
+            JobStatus(
+                job.job_id, state, job.sheets_out, reasons, output if output.exists() else None, message
+            ),
+        )
         self._since_report = (0, 0.0)
         self._publish_printer()
 
     def _save_state(self) -> None:
         """Persist what a restarted press needs: lifetime counter, jam, and the job's position."""
         job = self._job
-        _files.atomic_write_json(self._state_path, {
-            "format": PRESS_STATE_FORMAT,
-            "lifetime_sheets": self.lifetime_sheets,
-            "jammed": self.jammed,
-            "job": None if job is None else {"job_id": job.job_id, "next_sheet": job.next_sheet,
-                                             "spoiled": job.spoiled},
-        })
+        _files.atomic_write_json(
+            self._state_path,
+            {
+                "format": PRESS_STATE_FORMAT,
+                "lifetime_sheets": self.lifetime_sheets,
+                "jammed": self.jammed,
+                "job": None
+                if job is None
+                else {"job_id": job.job_id, "next_sheet": job.next_sheet, "spoiled": job.spoiled},
+            },
+        )
 
     def _publish_printer(self) -> None:
         """Write status/printer.json when the press's state, reasons or job changed."""
         current = (self.state, self.reasons, self.current_job)
         if current != self._published:
-            write_printer_status(self.layout, self.state, self.reasons, current_job=self.current_job,
-                                 lifetime_sheets=self.lifetime_sheets)
+            write_printer_status(
+                self.layout,
+                self.state,
+                self.reasons,
+                current_job=self.current_job,
+                lifetime_sheets=self.lifetime_sheets,
+            )
             self._published = current
 
     def _write_output(self, job: _Job) -> Path:
@@ -467,8 +502,16 @@ class SimulatedPrinter(HotFolderPrinter):
         run_press: bool = True,
     ) -> None:
         """Create the press on `folder` and the driver for it; start the press thread if `run_press`."""
-        self.press = SimulatedPress(name, folder, sheets_per_minute, time_scale, jams, jam_spoils_sheet,
-                                    auto_clear_after_s, clock=clock)
+        self.press = SimulatedPress(
+            name,
+            folder,
+            sheets_per_minute,
+            time_scale,
+            jams,
+            jam_spoils_sheet,
+            auto_clear_after_s,
+            clock=clock,
+        )
         super().__init__(name, folder)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -479,8 +522,9 @@ class SimulatedPrinter(HotFolderPrinter):
         """Run the press in a daemon thread (no-op if it runs already)."""
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
-            self._thread = threading.Thread(target=self.press.run, args=(self._stop,),
-                                            name=f"press-{self.name}", daemon=True)
+            self._thread = threading.Thread(
+                target=self.press.run, args=(self._stop,), name=f"press-{self.name}", daemon=True
+            )
             self._thread.start()
 
     def close(self) -> None:
@@ -499,26 +543,47 @@ class SimulatedPrinter(HotFolderPrinter):
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line of the stand-alone press."""
-    parser = argparse.ArgumentParser(prog="python -m printers.drivers.simulated",
-                                     description="Run a simulated production press on a hot folder.")
+    parser = argparse.ArgumentParser(
+        prog="python -m printers.drivers.simulated",
+        description="Run a simulated production press on a hot folder.",
+    )
     parser.add_argument("--folder", type=Path, required=True, help="the hot folder to work")
     parser.add_argument("--sheets-per-minute", type=float, default=DEFAULT_SHEETS_PER_MINUTE)
-    parser.add_argument("--time-scale", type=float, default=1.0,
-                        help="wall seconds per device second (0 = instantaneous)")
+    parser.add_argument(
+        "--time-scale", type=float, default=1.0, help="wall seconds per device second (0 = instantaneous)"
+    )
     parser.add_argument("--name", help="printer name (default: the folder's name)")
-    parser.add_argument("--jam", type=int, action="append", default=[], metavar="SHEET",
-                        help="jam at this press-lifetime sheet number (repeatable)")
-    parser.add_argument("--keep-jammed-sheet", action="store_true",
-                        help="a jam does not destroy the sheet in the paper path")
-    parser.add_argument("--auto-clear-after", type=float, metavar="SECONDS",
-                        help="clear a jam by itself after this many device seconds")
+    parser.add_argument(
+        "--jam",
+        type=int,
+        action="append",
+        default=[],
+        metavar="SHEET",
+        help="jam at this press-lifetime sheet number (repeatable)",
+    )
+    parser.add_argument(
+        "--keep-jammed-sheet", action="store_true", help="a jam does not destroy the sheet in the paper path"
+    )
+    parser.add_argument(
+        "--auto-clear-after",
+        type=float,
+        metavar="SECONDS",
+        help="clear a jam by itself after this many device seconds",
+    )
     return parser.parse_args(argv)
 
 
 def press_from_args(args: argparse.Namespace) -> SimulatedPress:
     """Build the press the command line describes."""
-    return SimulatedPress(args.name or args.folder.resolve().name, args.folder, args.sheets_per_minute,
-                          args.time_scale, args.jam, not args.keep_jammed_sheet, args.auto_clear_after)
+    return SimulatedPress(
+        args.name or args.folder.resolve().name,
+        args.folder,
+        args.sheets_per_minute,
+        args.time_scale,
+        args.jam,
+        not args.keep_jammed_sheet,
+        args.auto_clear_after,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

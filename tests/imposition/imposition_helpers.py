@@ -40,8 +40,12 @@ def write_labelled(path: Path, label: str, pages: int, pagesize=A4, rotate: int 
 
 def make_pieces(folder: Path, counts: list[int], simplex: set[int] = frozenset()) -> list[PieceInput]:
     """Pieces ``P1``… with the given page counts; indices in ``simplex`` are simplex letters."""
-    return [PieceInput(f"P{i + 1}", write_labelled(folder / f"p{i + 1}.pdf", f"p{i + 1}", count),
-                       simplex=i in simplex) for i, count in enumerate(counts)]
+    return [
+        PieceInput(
+            f"P{i + 1}", write_labelled(folder / f"p{i + 1}.pdf", f"p{i + 1}", count), simplex=i in simplex
+        )
+        for i, count in enumerate(counts)
+    ]
 
 
 def render(pdf: Path, folder: Path, dpi: int = DPI) -> list[np.ndarray]:
@@ -52,8 +56,9 @@ def render(pdf: Path, folder: Path, dpi: int = DPI) -> list[np.ndarray]:
     return [np.asarray(Image.open(p)) for p in pages]
 
 
-def codes_by_slot(image: np.ndarray, layout: Layout, dpi: int = DPI,
-                  fmt=zxingcpp.BarcodeFormat.DataMatrix) -> dict[int, list[str]]:
+def codes_by_slot(
+    image: np.ndarray, layout: Layout, dpi: int = DPI, fmt=zxingcpp.BarcodeFormat.DataMatrix
+) -> dict[int, list[str]]:
     """Decoded symbols of one sheet side, grouped by the slot their centre falls in."""
     found: dict[int, list[str]] = {}
     scale = dpi / 72
@@ -83,7 +88,14 @@ def placements(pdf: Path) -> list[list[tuple[str, tuple[float, ...]]]]:
             elif operator == b"cm":
                 a, b, c, d, e, f = (float(v) for v in operands)
                 p, q_, r, s, t, u = ctm
-                ctm = (a * p + b * r, a * q_ + b * s, c * p + d * r, c * q_ + d * s, e * p + f * r + t, e * q_ + f * s + u)
+                ctm = (
+                    a * p + b * r,
+                    a * q_ + b * s,
+                    c * p + d * r,
+                    c * q_ + d * s,
+                    e * p + f * r + t,
+                    e * q_ + f * s + u,
+                )
             elif operator == b"Do":
                 data = xobjects[operands[0]].get_object().get_data()
                 label = re.search(rb"\((p\d+-\d+)\) Tj", data).group(1).decode()
@@ -118,9 +130,17 @@ def read_pwg_with_libcups(path: Path) -> list[tuple[dict, np.ndarray]]:
     pages = []
     try:
         while lib.cupsRasterReadHeader2(raster, header):
-            field = lambda offset: int.from_bytes(header.raw[offset:offset + 4], "little")  # noqa: E731
-            fields = {"width": field(372), "height": field(376), "dpi": field(276), "bytes_per_line": field(392),
-                      "color_space": field(400), "duplex": field(272), "tumble": field(368), "total": field(452)}
+            field = lambda offset: int.from_bytes(header.raw[offset : offset + 4], "little")  # noqa: E731
+            fields = {
+                "width": field(372),
+                "height": field(376),
+                "dpi": field(276),
+                "bytes_per_line": field(392),
+                "color_space": field(400),
+                "duplex": field(272),
+                "tumble": field(368),
+                "total": field(452),
+            }
             size = fields["bytes_per_line"] * fields["height"]
             buffer = ctypes.create_string_buffer(size)
             read = lib.cupsRasterReadPixels(raster, buffer, size)

@@ -24,8 +24,10 @@ from tests.imposition.imposition_helpers import write_labelled
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ("ippeveprinter", "dbus-daemon", "ipptool")
-pytestmark = pytest.mark.skipif(not all(shutil.which(t) or Path(f"/usr/sbin/{t}").exists() for t in TOOLS),
-                                reason="needs ippeveprinter (cups-ipp-utils), ipptool (cups-client), dbus-daemon")
+pytestmark = pytest.mark.skipif(
+    not all(shutil.which(t) or Path(f"/usr/sbin/{t}").exists() for t in TOOLS),
+    reason="needs ippeveprinter (cups-ipp-utils), ipptool (cups-client), dbus-daemon",
+)
 
 BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -92,8 +94,12 @@ def stop(process: subprocess.Popen) -> None:
 def printer(tmp_path):
     """A running ippeveprinter: yields its URI and the file its print command writes the page count to."""
     (tmp_path / "bus.conf").write_text(BUS_CONFIG.format(socket=tmp_path / "bus.sock"))
-    bus = subprocess.Popen(["dbus-daemon", f"--config-file={tmp_path / 'bus.conf'}", "--print-address", "--nofork"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    bus = subprocess.Popen(
+        ["dbus-daemon", f"--config-file={tmp_path / 'bus.conf'}", "--print-address", "--nofork"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         address = bus.stdout.readline().strip()
         seen = tmp_path / "seen"
@@ -102,11 +108,29 @@ def printer(tmp_path):
         hook.chmod(0o755)
         (tmp_path / "spool").mkdir()
         port = free_port()
-        eve = subprocess.Popen(["ippeveprinter", "-r", "off", "-n", "localhost", "-p", str(port), "-d",
-                                str(tmp_path / "spool"), "-k", "-2", "-c", str(hook), "-f",
-                                "application/pdf,image/pwg-raster", "PlantTest"],
-                               env={**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": address},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        eve = subprocess.Popen(
+            [
+                "ippeveprinter",
+                "-r",
+                "off",
+                "-n",
+                "localhost",
+                "-p",
+                str(port),
+                "-d",
+                str(tmp_path / "spool"),
+                "-k",
+                "-2",
+                "-c",
+                str(hook),
+                "-f",
+                "application/pdf,image/pwg-raster",
+                "PlantTest",
+            ],
+            env={**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": address},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             deadline = time.monotonic() + 15
             while True:
@@ -128,10 +152,19 @@ def test_ippeveprinter_completes_the_plants_pwg_raster_job(printer, tmp_path):
     """A duplex 1-up A4 raster job of one 2-page letter: accepted, both sides decoded, job completed (state 9)."""
     uri, seen = printer
     out = tmp_path / "job.pwg"
-    impose_raster([PieceInput("P1", write_labelled(tmp_path / "a.pdf", "p1", 2), "RR100000015ZZ")], out, "J1",
-                  Layout(duplex=Duplex.TURN), dpi=150)
+    impose_raster(
+        [PieceInput("P1", write_labelled(tmp_path / "a.pdf", "p1", 2), "RR100000015ZZ")],
+        out,
+        "J1",
+        Layout(duplex=Duplex.TURN),
+        dpi=150,
+    )
     (tmp_path / "job.test").write_text(PRINT_AND_WAIT)
-    done = subprocess.run(["ipptool", "-t", "-f", str(out), uri, str(tmp_path / "job.test")], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        ["ipptool", "-t", "-f", str(out), uri, str(tmp_path / "job.test")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0 and "2 passed" in done.stdout, done.stdout + done.stderr
     assert seen.read_text() == "2"

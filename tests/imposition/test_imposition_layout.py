@@ -6,8 +6,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imposition import Duplex, Layout, LayoutError, PieceTooLong, Scheme, SheetSize, cut_and_stack, plan_leaves, \
-    unstack
+from imposition import (
+    Duplex,
+    Layout,
+    LayoutError,
+    PieceTooLong,
+    Scheme,
+    SheetSize,
+    cut_and_stack,
+    plan_leaves,
+    unstack,
+)
 from imposition.layout import BLANK, Leaf
 
 page_counts = st.lists(st.integers(1, 6), min_size=1, max_size=40)
@@ -52,13 +61,19 @@ def test_duplex_leaves_pair_pages_and_blank_the_odd_back():
 def test_simplex_letter_in_duplex_job_gets_blank_backs():
     """A simplex piece in a duplex job: one page per leaf, every back blank."""
     assert plan_leaves([2, 2], duplexed=True, simplex=[True, False]) == [
-        Leaf(0, 1, 2, 0, BLANK), Leaf(0, 2, 2, 1, BLANK), Leaf(1, 1, 1, 0, 1)]
+        Leaf(0, 1, 2, 0, BLANK),
+        Leaf(0, 2, 2, 1, BLANK),
+        Leaf(1, 1, 1, 0, 1),
+    ]
 
 
-@pytest.mark.parametrize(("duplex", "expected"), [
-    (Duplex.TURN, [(1, False), (0, False)]),
-    (Duplex.TUMBLE, [(0, True), (1, True)]),
-])
+@pytest.mark.parametrize(
+    ("duplex", "expected"),
+    [
+        (Duplex.TURN, [(1, False), (0, False)]),
+        (Duplex.TUMBLE, [(0, True), (1, True)]),
+    ],
+)
 def test_two_up_back_slots(duplex, expected):
     """Work-and-turn mirrors the columns; work-and-tumble keeps them and turns the page 180°."""
     layout = Layout(Scheme.CUT_STACK, SheetSize.A3, duplex)
@@ -92,7 +107,7 @@ def test_padded_stacks_hold_whole_pieces(counts, depth):
     plan = cut_and_stack(pieces, n_up=2, depth=depth)
     stack_of = {}
     for number, (first, count) in enumerate(plan.stacks):
-        for row in plan.sheets[first:first + count]:
+        for row in plan.sheets[first : first + count]:
             for leaf in row:
                 if leaf != BLANK:
                     stack_of.setdefault(pieces[leaf], set()).add(number)

@@ -10,7 +10,18 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 from pypdf.generic import ContentStream
 
-from imposition import Duplex, Layout, Marks, OmrGeometryError, OmrSpec, PieceInput, Scheme, SheetSize, impose, mm
+from imposition import (
+    Duplex,
+    Layout,
+    Marks,
+    OmrGeometryError,
+    OmrSpec,
+    PieceInput,
+    Scheme,
+    SheetSize,
+    impose,
+    mm,
+)
 from tests.imposition.imposition_helpers import DPI, codes_by_slot, render, write_labelled
 
 PAYLOAD = "PM1:TESTPAYLOADPIECE1RR100000015ZZ"
@@ -18,8 +29,10 @@ PAYLOAD = "PM1:TESTPAYLOADPIECE1RR100000015ZZ"
 
 @pytest.fixture
 def two_pieces(tmp_path):
-    return [PieceInput("P1", write_labelled(tmp_path / "a.pdf", "p1", 2), "RR100000015ZZ", PAYLOAD, selects="13"),
-            PieceInput("P2", write_labelled(tmp_path / "b.pdf", "p2", 1), "RR100000029ZZ", None, flags="D")]
+    return [
+        PieceInput("P1", write_labelled(tmp_path / "a.pdf", "p1", 2), "RR100000015ZZ", PAYLOAD, selects="13"),
+        PieceInput("P2", write_labelled(tmp_path / "b.pdf", "p2", 1), "RR100000029ZZ", None, flags="D"),
+    ]
 
 
 def test_tracking_barcode_and_postage_mark_only_on_first_pages(two_pieces, tmp_path):
@@ -28,10 +41,15 @@ def test_tracking_barcode_and_postage_mark_only_on_first_pages(two_pieces, tmp_p
     out = tmp_path / "job.pdf"
     impose(two_pieces, out, "J1", layout)
     (sheet, second) = render(out, tmp_path, dpi=200)  # 0.25 mm bars need 2 px
-    assert codes_by_slot(sheet, layout, 200, zxingcpp.BarcodeFormat.Code128) == {0: ["RR100000015ZZ"],
-                                                                              1: ["RR100000029ZZ"]}
+    assert codes_by_slot(sheet, layout, 200, zxingcpp.BarcodeFormat.Code128) == {
+        0: ["RR100000015ZZ"],
+        1: ["RR100000029ZZ"],
+    }
     assert codes_by_slot(sheet, layout, 200, zxingcpp.BarcodeFormat.QRCode) == {0: [PAYLOAD]}
-    assert codes_by_slot(second, layout, 200, (zxingcpp.BarcodeFormat.Code128, zxingcpp.BarcodeFormat.QRCode)) == {}
+    assert (
+        codes_by_slot(second, layout, 200, (zxingcpp.BarcodeFormat.Code128, zxingcpp.BarcodeFormat.QRCode))
+        == {}
+    )
 
 
 def test_postage_mark_shows_in_the_din_5008_address_field(two_pieces, tmp_path):
@@ -61,7 +79,7 @@ def dark_positions(image: np.ndarray, spec: OmrSpec) -> list[bool]:
     marks = []
     for position in range(spec.positions):
         y = int((spec.top + position * spec.pitch + spec.thickness / 2) * scale)
-        marks.append(image[y - 1:y + 2, x0:x1].mean() < 128)
+        marks.append(image[y - 1 : y + 2, x0:x1].mean() < 128)
     return marks
 
 
@@ -84,11 +102,20 @@ def test_omr_bits_read_back_with_even_parity(last, feeders, sequence):
     assert spec.read(bits) == (last, selects, sequence % 8)
 
 
-@pytest.mark.parametrize(("options", "setting"), [
-    ({"thickness": mm(0.3)}, "thickness"), ({"thickness": mm(0.8)}, "thickness"), ({"length": mm(8)}, "length"),
-    ({"pitch": mm(2)}, "pitch"), ({"pitch": mm(8)}, "pitch"), ({"feeders": 9, "pitch": mm(5)}, "pitch"),
-    ({"x": mm(199)}, "x"), ({"top": mm(10)}, "top"), ({"top": mm(260)}, "top"),
-])
+@pytest.mark.parametrize(
+    ("options", "setting"),
+    [
+        ({"thickness": mm(0.3)}, "thickness"),
+        ({"thickness": mm(0.8)}, "thickness"),
+        ({"length": mm(8)}, "length"),
+        ({"pitch": mm(2)}, "pitch"),
+        ({"pitch": mm(8)}, "pitch"),
+        ({"feeders": 9, "pitch": mm(5)}, "pitch"),
+        ({"x": mm(199)}, "x"),
+        ({"top": mm(10)}, "top"),
+        ({"top": mm(260)}, "top"),
+    ],
+)
 def test_omr_geometry_outside_the_reader_limits_is_refused(options, setting):
     """Marks thinner, shorter, closer, longer than the limits, or without clear zones, are refused by setting."""
     with pytest.raises(OmrGeometryError) as info:
@@ -99,7 +126,13 @@ def test_omr_geometry_outside_the_reader_limits_is_refused(options, setting):
 def test_omr_track_behind_the_back_control_code_is_refused(two_pieces, tmp_path):
     """Duplex: a track placed where the back's control code is printed would be misread; it is refused."""
     with pytest.raises(OmrGeometryError, match="behind the control code"):
-        impose(two_pieces, tmp_path / "job.pdf", "J1", Layout(duplex=Duplex.TURN), Marks(omr=OmrSpec(top=mm(230))))
+        impose(
+            two_pieces,
+            tmp_path / "job.pdf",
+            "J1",
+            Layout(duplex=Duplex.TURN),
+            Marks(omr=OmrSpec(top=mm(230))),
+        )
 
 
 @pytest.mark.parametrize(("sheet", "strokes"), [(SheetSize.SRA3, 10), (SheetSize.A3, 0)])

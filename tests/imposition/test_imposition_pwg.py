@@ -13,8 +13,11 @@ from imposition.pwg import SYNC, encode_page, impose_raster, page_header
 from tests.imposition.imposition_helpers import read_pwg_with_libcups, write_labelled
 
 #: Pixel values drawn from a small alphabet so rows have runs, literals and repeated lines.
-pages = st.integers(1, 12).flatmap(lambda h: st.integers(1, 300).flatmap(
-    lambda w: arrays(np.uint8, (h, w), elements=st.sampled_from([0, 7, 128, 255]))))
+pages = st.integers(1, 12).flatmap(
+    lambda h: st.integers(1, 300).flatmap(
+        lambda w: arrays(np.uint8, (h, w), elements=st.sampled_from([0, 7, 128, 255]))
+    )
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -44,8 +47,10 @@ def test_libcups_reads_back_the_pixels_and_header(tmp_path):
 
 def test_raster_job_codes_decode_on_every_sheet_side(tmp_path):
     """2-up SRA3 work-and-tumble at 200 dpi: libcups-decoded sides carry the stamped codes, backs flagged R."""
-    pieces = [PieceInput("P1", write_labelled(tmp_path / "a.pdf", "p1", 2), "RR100000015ZZ", "PM1:ABC"),
-              PieceInput("P2", write_labelled(tmp_path / "b.pdf", "p2", 1))]
+    pieces = [
+        PieceInput("P1", write_labelled(tmp_path / "a.pdf", "p1", 2), "RR100000015ZZ", "PM1:ABC"),
+        PieceInput("P2", write_labelled(tmp_path / "b.pdf", "p2", 1)),
+    ]
     out = tmp_path / "job.pwg"
     impose_raster(pieces, out, "J1", Layout(Scheme.CUT_STACK, SheetSize.SRA3, Duplex.TUMBLE), dpi=200)
     sides = read_pwg_with_libcups(out)
@@ -59,5 +64,7 @@ def test_control_code_modules_are_whole_device_pixels(tmp_path):
     out = tmp_path / "job.pwg"
     impose_raster([PieceInput("P1", write_labelled(tmp_path / "a.pdf", "p1", 1))], out, "J1", dpi=300)
     ((_, pixels),) = read_pwg_with_libcups(out)
-    zone = pixels[round(250 / 25.4 * 300):round(262 / 25.4 * 300), round(6 / 25.4 * 300):round(18 / 25.4 * 300)]
+    zone = pixels[
+        round(250 / 25.4 * 300) : round(262 / 25.4 * 300), round(6 / 25.4 * 300) : round(18 / 25.4 * 300)
+    ]
     assert set(np.unique(zone)) <= {0, 255} and (zone == 0).any()

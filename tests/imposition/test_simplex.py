@@ -16,15 +16,24 @@ from reportlab.pdfgen import canvas
 from imposition import EncryptedPdf, PieceInput, SheetMap, WrongPageSize, impose_1up
 from plant.demo import write_letter
 
-ROW = {"letter_id": "L", "name": "Anna Becker", "address_1": "Lindenweg 4", "address_2": "", "postcode": "10115",
-       "city": "Berlin", "country": "DE"}
+ROW = {
+    "letter_id": "L",
+    "name": "Anna Becker",
+    "address_1": "Lindenweg 4",
+    "address_2": "",
+    "postcode": "10115",
+    "city": "Berlin",
+    "country": "DE",
+}
 
 
 @pytest.fixture
 def pieces(tmp_path):
     """Three letters of 1, 3 and 2 pages with tracking ids."""
     made = []
-    for number, (pages, tracking) in enumerate([(1, "RR100000015ZZ"), (3, "RR100000029ZZ"), (2, None)], start=1):
+    for number, (pages, tracking) in enumerate(
+        [(1, "RR100000015ZZ"), (3, "RR100000029ZZ"), (2, None)], start=1
+    ):
         path = tmp_path / f"l{number}.pdf"
         write_letter(path, ROW, pages)
         made.append(PieceInput(piece_id=str(100 + number), pdf_path=path, tracking_id=tracking))
@@ -46,7 +55,13 @@ def test_one_a4_sheet_per_page_in_order(pieces, tmp_path):
     for page in reader.pages:
         assert [round(float(v)) for v in page.mediabox] == [0, 0, 595, 842]
     assert [(r.piece_id, r.page, r.sheet_of_piece, r.sheets_in_piece) for r in sheet_map] == [
-        ("101", 1, 1, 1), ("102", 1, 1, 3), ("102", 2, 2, 3), ("102", 3, 3, 3), ("103", 1, 1, 2), ("103", 2, 2, 2)]
+        ("101", 1, 1, 1),
+        ("102", 1, 1, 3),
+        ("102", 2, 2, 3),
+        ("102", 3, 3, 3),
+        ("103", 1, 1, 2),
+        ("103", 2, 2, 2),
+    ]
     assert SheetMap.from_json(sheet_map.to_json()) == sheet_map
 
 
@@ -58,8 +73,14 @@ def test_every_sheet_carries_its_control_code(pieces, tmp_path):
     for image in render(out, tmp_path):
         found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.DataMatrix)
         decoded.append([f.text for f in found])
-    assert decoded == [["J000002|101|1/1"], ["J000002|102|1/3"], ["J000002|102|2/3"], ["J000002|102|3/3"],
-                       ["J000002|103|1/2"], ["J000002|103|2/2"]]
+    assert decoded == [
+        ["J000002|101|1/1"],
+        ["J000002|102|1/3"],
+        ["J000002|102|2/3"],
+        ["J000002|102|3/3"],
+        ["J000002|103|1/2"],
+        ["J000002|103|2/2"],
+    ]
 
 
 def test_tracking_barcode_only_on_first_pages_inside_the_window(pieces, tmp_path):
@@ -67,8 +88,10 @@ def test_tracking_barcode_only_on_first_pages_inside_the_window(pieces, tmp_path
     out = tmp_path / "J000003.pdf"
     impose_1up(pieces, out, "J000003")
     images = render(out, tmp_path)
-    per_sheet = [[(f.text, f.position) for f in zxingcpp.read_barcodes(i, formats=zxingcpp.BarcodeFormat.Code128)]
-                 for i in images]
+    per_sheet = [
+        [(f.text, f.position) for f in zxingcpp.read_barcodes(i, formats=zxingcpp.BarcodeFormat.Code128)]
+        for i in images
+    ]
     assert [[t for t, _ in s] for s in per_sheet] == [["RR100000015ZZ"], ["RR100000029ZZ"], [], [], [], []]
     dpmm = 200 / 25.4
     position = per_sheet[0][0][1]

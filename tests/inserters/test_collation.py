@@ -74,7 +74,9 @@ def test_unreadable_first_sheet_is_charged_to_the_piece_it_starts():
 def test_lone_unreadable_sheet_is_outsorted():
     """An unreadable sheet that no following sheet explains is outsorted on its own."""
     out = collate(codes("b|1/1", None), records(b=1), JOB, 6)
-    assert [(o.piece_id, o.reason) for o in out.outsorted] == [("", "unreadable control code on sheet 2 of the stack")]
+    assert [(o.piece_id, o.reason) for o in out.outsorted] == [
+        ("", "unreadable control code on sheet 2 of the stack")
+    ]
 
 
 def test_duplicate_piece_is_outsorted_and_counted_once():
@@ -132,10 +134,19 @@ def test_sheet_of_another_job_is_outsorted():
 
 def test_jam_damages_the_pieces_in_the_track():
     """A jam at envelope 2 damages envelope 2 and the one fed behind it; the others are inserted."""
-    out = collate(codes("a|1/1", "b|1/1", "c|1/1", "d|1/1"), records(a=1, b=1, c=1, d=1), JOB, 6,
-                  Faults(jam_at={2}, track_depth=2))
-    assert [r.outcome for r in out.results.values()] == [Outcome.INSERTED, Outcome.DAMAGED, Outcome.DAMAGED,
-                                                        Outcome.INSERTED]
+    out = collate(
+        codes("a|1/1", "b|1/1", "c|1/1", "d|1/1"),
+        records(a=1, b=1, c=1, d=1),
+        JOB,
+        6,
+        Faults(jam_at={2}, track_depth=2),
+    )
+    assert [r.outcome for r in out.results.values()] == [
+        Outcome.INSERTED,
+        Outcome.DAMAGED,
+        Outcome.DAMAGED,
+        Outcome.INSERTED,
+    ]
     assert out.results["c"].reason == "damaged in a jam at envelope 2"
 
 
@@ -155,11 +166,22 @@ def test_random_faults_repeat_for_the_same_seed_and_run():
     assert {r.outcome for r in first.values()} >= {Outcome.INSERTED, Outcome.DAMAGED, Outcome.REMOVED}
 
 
-@pytest.mark.parametrize("stack", [
-    ["a|1/2", "a|2/2", "b|1/1"], ["a|2/2", "a|1/2", "b|1/1"], ["b|1/1", None, "a|1/2"], [], ["a|1/2", "a|1/2"],
-    ["a|1/2", "b|1/1", "a|2/2", "a|1/2", "a|2/2"], [None, None], ["a|3/2", "x|1/1", "b|1/1", "b|1/1"],
-])
-@pytest.mark.parametrize("faults", [Faults(), Faults(jam_at={1}), Faults(remove_at={2}, jam_rate=0.5, seed=3)])
+@pytest.mark.parametrize(
+    "stack",
+    [
+        ["a|1/2", "a|2/2", "b|1/1"],
+        ["a|2/2", "a|1/2", "b|1/1"],
+        ["b|1/1", None, "a|1/2"],
+        [],
+        ["a|1/2", "a|1/2"],
+        ["a|1/2", "b|1/1", "a|2/2", "a|1/2", "a|2/2"],
+        [None, None],
+        ["a|3/2", "x|1/1", "b|1/1", "b|1/1"],
+    ],
+)
+@pytest.mark.parametrize(
+    "faults", [Faults(), Faults(jam_at={1}), Faults(remove_at={2}, jam_rate=0.5, seed=3)]
+)
 def test_every_record_gets_exactly_one_result(stack, faults):
     """Whatever the stack holds and whatever goes wrong, each record has exactly one result."""
     out = collate(codes(*stack), records(a=2, b=1), JOB, 6, faults)
@@ -168,8 +190,14 @@ def test_every_record_gets_exactly_one_result(stack, faults):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.tuples(st.sampled_from("abcx"), st.integers(1, 4), st.integers(1, 3))),
-                max_size=14), st.integers(0, 5), st.integers(1, 3))
+@given(
+    st.lists(
+        st.one_of(st.none(), st.tuples(st.sampled_from("abcx"), st.integers(1, 4), st.integers(1, 3))),
+        max_size=14,
+    ),
+    st.integers(0, 5),
+    st.integers(1, 3),
+)
 def test_any_stack_accounts_for_every_record_once(stack, jam_at, max_sheets):
     """Property: for any stack (random pieces, sheet numbers, unreadable sheets, a jam), every record gets
     exactly one result, and every sheet read is counted once across results and outsorts."""

@@ -11,8 +11,20 @@ from collections import Counter
 import pytest
 
 from imposition import Duplex, Layout, MarkLayout, Marks, Scheme, SheetSize, Side, impose
-from inserters import (BadCutId, Backs, CutFaults, CutJob, CutSpec, DuplicateCut, MailRun, Outcome, RunRecord,
-                       SimulatedCutter, SimulatedInserter, UnknownCut)
+from inserters import (
+    Backs,
+    BadCutId,
+    CutFaults,
+    CutJob,
+    CutSpec,
+    DuplicateCut,
+    MailRun,
+    Outcome,
+    RunRecord,
+    SimulatedCutter,
+    SimulatedInserter,
+    UnknownCut,
+)
 from inserters.camera import read_sheets
 from tests.imposition.imposition_helpers import make_pieces
 
@@ -40,8 +52,12 @@ def imposed(tmp_path, layout: Layout, counts=COUNTS):
     out = tmp_path / f"{JOB}-{layout.scheme.value}-{layout.sheet.value}-{layout.duplex.value}.pdf"
     sheet_map = impose(make_pieces(folder, counts), out, JOB, layout, Marks(postage=False))
     leaves = Counter(r.stack for r in sheet_map if r.side is Side.FRONT)
-    spec = CutSpec(layout.sheet.points, tuple((r.x, r.y, r.w, r.h) for r in map(layout.slot_rect, range(layout.n_up))),
-                   tuple(leaves[s] for s in sorted(leaves)), Backs(layout.duplex.value))
+    spec = CutSpec(
+        layout.sheet.points,
+        tuple((r.x, r.y, r.w, r.h) for r in map(layout.slot_rect, range(layout.n_up))),
+        tuple(leaves[s] for s in sorted(leaves)),
+        Backs(layout.duplex.value),
+    )
     return out, spec, sheet_map
 
 
@@ -69,11 +85,21 @@ def expected_codes(counts, duplexed: bool) -> list[str]:
 
 def page_labels(pdf) -> list[str]:
     """The label printed on every page (empty for a blank back), page by page."""
-    count = int(next(line.split()[-1] for line in subprocess.run(["pdfinfo", str(pdf)], capture_output=True,
-                                                                   text=True).stdout.splitlines()
-                     if line.startswith("Pages:")))
-    return [subprocess.run(["pdftotext", "-f", str(i), "-l", str(i), str(pdf), "-"], capture_output=True,
-                           text=True).stdout.strip() for i in range(1, count + 1)]
+    count = int(
+        next(
+            line.split()[-1]
+            for line in subprocess.run(
+                ["pdfinfo", str(pdf)], capture_output=True, text=True
+            ).stdout.splitlines()
+            if line.startswith("Pages:")
+        )
+    )
+    return [
+        subprocess.run(
+            ["pdftotext", "-f", str(i), "-l", str(i), str(pdf), "-"], capture_output=True, text=True
+        ).stdout.strip()
+        for i in range(1, count + 1)
+    ]
 
 
 LAYOUTS = [
@@ -86,7 +112,9 @@ LAYOUTS = [
 ]
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda l: f"{l.scheme.value}-{l.sheet.value}-{l.duplex.value}")
+@pytest.mark.parametrize(
+    "layout", LAYOUTS, ids=lambda l: f"{l.scheme.value}-{l.sheet.value}-{l.duplex.value}"
+)
 def test_camera_reads_every_leaf_in_job_order_after_the_cut(tmp_path, layout):
     """Imposed N-up (several stacks, padded), cut and stacked: the camera reads each leaf side's code in job
     order, upright where it belongs (so tumbled backs were turned), and each page shows its own piece page."""
@@ -95,8 +123,13 @@ def test_camera_reads_every_leaf_in_job_order_after_the_cut(tmp_path, layout):
     assert read_sheets(result.output_pdf, CONTROL_ZONE) == expected_codes(COUNTS, layout.duplexed)
     labels = [f"p{n}-{page}" for n, pages in enumerate(COUNTS, start=1) for page in range(1, pages + 1)]
     assert [label for label in page_labels(result.output_pdf) if label] == labels
-    assert (result.leaves, result.sheets_received, result.destroyed, result.misfed, result.faulted) == \
-        (spec.leaf_count, sheet_map.sheet_count, (), (), False)
+    assert (result.leaves, result.sheets_received, result.destroyed, result.misfed, result.faulted) == (
+        spec.leaf_count,
+        sheet_map.sheet_count,
+        (),
+        (),
+        False,
+    )
 
 
 def test_the_inserter_envelopes_every_piece_of_a_cut_duplex_job(tmp_path):
@@ -106,7 +139,9 @@ def test_the_inserter_envelopes_every_piece_of_a_cut_duplex_job(tmp_path):
     result = cut(tmp_path, sheets, spec)
     records = tuple(RunRecord(f"P{n}", -(-pages // 2)) for n, pages in enumerate(COUNTS, start=1))
     inserted = insert(tmp_path, result.output_pdf, records)
-    assert {r.piece_id: r.outcome for r in inserted.results} == {r.piece_id: Outcome.INSERTED for r in records}
+    assert {r.piece_id: r.outcome for r in inserted.results} == {
+        r.piece_id: Outcome.INSERTED for r in records
+    }
     assert inserted.outsorted == ()
 
 

@@ -16,8 +16,10 @@ def spec_for(plan, n_up: int = 2, backs: Backs = Backs.NONE) -> CutSpec:
     """The cut spec of an imposition sheet plan: leaves per stack, A3 with two A4 slots."""
     layout = Layout(Scheme.CUT_STACK, SheetSize.A3)
     leaves = tuple((r.x, r.y, r.w, r.h) for r in (layout.slot_rect(k) for k in range(n_up)))
-    counts = tuple(sum(leaf != BLANK for row in plan.sheets[first:first + depth] for leaf in row)
-                   for first, depth in plan.stacks)
+    counts = tuple(
+        sum(leaf != BLANK for row in plan.sheets[first : first + depth] for leaf in row)
+        for first, depth in plan.stacks
+    )
     return CutSpec(SheetSize.A3.points, leaves, counts, backs)
 
 
@@ -38,16 +40,19 @@ def test_reference_example_eleven_leaves_two_up():
     assert leaf_order(plan, cut) == list(range(11))
 
 
-@pytest.mark.parametrize("counts, depth, pad", [
-    ([1], 1, True),
-    ([3, 1, 2, 4, 1], 2, True),
-    ([3, 1, 2, 4, 1], 3, True),
-    ([6, 6, 6], 3, True),
-    ([1] * 9, 2, True),
-    ([2, 5, 1, 1, 3, 2, 4], 4, True),
-    ([3, 3, 3, 1], 2, False),
-    ([5, 1, 4], 3, False),
-])
+@pytest.mark.parametrize(
+    "counts, depth, pad",
+    [
+        ([1], 1, True),
+        ([3, 1, 2, 4, 1], 2, True),
+        ([3, 1, 2, 4, 1], 3, True),
+        ([6, 6, 6], 3, True),
+        ([1] * 9, 2, True),
+        ([2, 5, 1, 1, 3, 2, 4], 4, True),
+        ([3, 3, 3, 1], 2, False),
+        ([5, 1, 4], 3, False),
+    ],
+)
 def test_cut_order_is_the_inverse_of_cut_and_stack(counts, depth, pad):
     """Page counts and stack depths with padded and unpadded stacks: the cut gives leaves 0…L−1 in order."""
     plan = cut_and_stack(pieces_of(counts), n_up=2, depth=depth, pad=pad)
@@ -116,18 +121,25 @@ def test_backs_sit_behind_their_fronts():
 
 def test_spec_round_trips_through_json():
     """The spec the plant writes at imposition is the spec the cutter reads."""
-    spec = CutSpec(SheetSize.A3.points, ((0.0, 0.0, A4_WIDTH, A4_HEIGHT), (A4_WIDTH, 0.0, A4_WIDTH, A4_HEIGHT)),
-                   (12, 7), Backs.TUMBLE)
+    spec = CutSpec(
+        SheetSize.A3.points,
+        ((0.0, 0.0, A4_WIDTH, A4_HEIGHT), (A4_WIDTH, 0.0, A4_WIDTH, A4_HEIGHT)),
+        (12, 7),
+        Backs.TUMBLE,
+    )
     assert CutSpec.from_json(spec.to_json()) == spec
     assert (spec.sheet_count, spec.leaf_count, spec.sides) == (10, 19, 2)
 
 
-@pytest.mark.parametrize("sheet, leaves, stacks, problem", [
-    ((100.0, 100.0), ((0.0, 0.0, 120.0, 50.0),), (1,), "does not lie on"),
-    ((100.0, 100.0), (), (1,), "at least one leaf"),
-    ((100.0, 100.0), ((0.0, 0.0, 50.0, 50.0),), (0,), "at least 1"),
-    ((0.0, 100.0), ((0.0, 0.0, 50.0, 50.0),), (1,), "both > 0"),
-])
+@pytest.mark.parametrize(
+    "sheet, leaves, stacks, problem",
+    [
+        ((100.0, 100.0), ((0.0, 0.0, 120.0, 50.0),), (1,), "does not lie on"),
+        ((100.0, 100.0), (), (1,), "at least one leaf"),
+        ((100.0, 100.0), ((0.0, 0.0, 50.0, 50.0),), (0,), "at least 1"),
+        ((0.0, 100.0), ((0.0, 0.0, 50.0, 50.0),), (1,), "both > 0"),
+    ],
+)
 def test_impossible_specs_are_refused(sheet, leaves, stacks, problem):
     """A leaf off the sheet, no leaves, an empty stack or a sheet without area is refused with the reason."""
     with pytest.raises(ValueError, match=problem):

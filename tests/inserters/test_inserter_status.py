@@ -7,8 +7,18 @@ import json
 
 import pytest
 
-from inserters import (Inserter, InserterState, InserterStatus, InserterStopped, MachineStatusUnreadable, MailRun,
-                       RunRecord, SimulatedInserter, Withdrawable, remedy_for)
+from inserters import (
+    Inserter,
+    InserterState,
+    InserterStatus,
+    InserterStopped,
+    MachineStatusUnreadable,
+    MailRun,
+    RunRecord,
+    SimulatedInserter,
+    Withdrawable,
+    remedy_for,
+)
 from inserters.errors import DEFAULT_REMEDY
 from inserters.simulated import machine_status_from
 from tests.inserters.stacks import ZONE, make_stack, sheets_of
@@ -36,42 +46,61 @@ def run_of(tmp_path, pieces: dict[str, int], run_id="R1") -> MailRun:
 
 def slow(tmp_path, clock, **options) -> SimulatedInserter:
     """An inserter doing one envelope per device second on ``clock``."""
-    return SimulatedInserter("ins", tmp_path / "dev", envelopes_per_hour=3600, time_scale=1.0, clock=clock, **options)
+    return SimulatedInserter(
+        "ins", tmp_path / "dev", envelopes_per_hour=3600, time_scale=1.0, clock=clock, **options
+    )
 
 
 # -- the status mapping --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("record", "queued", "state", "reasons"), [
-    (None, 0, InserterState.IDLE, ()),                                   # no status file, nothing queued
-    (None, 2, InserterState.PROCESSING, ()),                             # no status file, runs queued
-    ({"state": "running", "reasons": []}, 0, InserterState.IDLE, ()),
-    ({"state": "running"}, 1, InserterState.PROCESSING, ()),
-    ({"state": "processing"}, 0, InserterState.IDLE, ()),               # a running machine is judged by its queue
-    ({"state": "stopped", "reasons": ["envelope-jam"]}, 3, InserterState.STOPPED, ("envelope-jam",)),
-    ({"state": "stopped"}, 0, InserterState.STOPPED, ()),
-])
+@pytest.mark.parametrize(
+    ("record", "queued", "state", "reasons"),
+    [
+        (None, 0, InserterState.IDLE, ()),  # no status file, nothing queued
+        (None, 2, InserterState.PROCESSING, ()),  # no status file, runs queued
+        ({"state": "running", "reasons": []}, 0, InserterState.IDLE, ()),
+        ({"state": "running"}, 1, InserterState.PROCESSING, ()),
+        ({"state": "processing"}, 0, InserterState.IDLE, ()),  # a running machine is judged by its queue
+        ({"state": "stopped", "reasons": ["envelope-jam"]}, 3, InserterState.STOPPED, ("envelope-jam",)),
+        ({"state": "stopped"}, 0, InserterState.STOPPED, ()),
+    ],
+)
 def test_the_machine_status_file_maps_to_a_state(record, queued, state, reasons):
     """stopped (with its reasons) whatever the queue; otherwise idle or processing by the runs it holds."""
     assert machine_status_from("ins-2", record, queued) == InserterStatus("ins-2", state, reasons, queued)
 
 
-@pytest.mark.parametrize(("record", "detail"), [
-    ({"state": "jammed"}, "unknown state 'jammed'"),
-    ({"state": "stopped", "reasons": "envelope-jam"}, "reasons must be a list"),
-    ([1, 2], "not a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("record", "detail"),
+    [
+        ({"state": "jammed"}, "unknown state 'jammed'"),
+        ({"state": "stopped", "reasons": "envelope-jam"}, "reasons must be a list"),
+        ([1, 2], "not a JSON object"),
+    ],
+)
 def test_a_malformed_machine_status_is_unreadable_naming_the_file(record, detail):
     with pytest.raises(MachineStatusUnreadable, match=detail) as info:
         machine_status_from("ins-2", record, 0, "/dev/ins-2/machine.json")
-    assert "/dev/ins-2/machine.json" in str(info.value) and "check the inserter's status writer" in str(info.value)
+    assert "/dev/ins-2/machine.json" in str(info.value) and "check the inserter's status writer" in str(
+        info.value
+    )
 
 
-@pytest.mark.parametrize(("reasons", "remedy"), [
-    (("envelope-jam",), "take the jammed envelope out of the track, then clear the stop on the inserter's panel"),
-    (("cover-open-warning",), "close the cover, then clear the stop"),         # severity suffix dropped
-    (("something-new", "envelopes-empty"), "refill the envelope hopper, then clear the stop"),  # first known
-    (("something-new",), DEFAULT_REMEDY),
-    ((), DEFAULT_REMEDY),
-])
+@pytest.mark.parametrize(
+    ("reasons", "remedy"),
+    [
+        (
+            ("envelope-jam",),
+            "take the jammed envelope out of the track, then clear the stop on the inserter's panel",
+        ),
+        (("cover-open-warning",), "close the cover, then clear the stop"),  # severity suffix dropped
+        (
+            ("something-new", "envelopes-empty"),
+            "refill the envelope hopper, then clear the stop",
+        ),  # first known
+        (("something-new",), DEFAULT_REMEDY),
+        ((), DEFAULT_REMEDY),
+    ],
+)
 def test_every_stop_reason_comes_with_a_remedy(reasons, remedy):
     assert remedy_for(reasons) == remedy
 
@@ -79,13 +108,16 @@ def test_every_stop_reason_comes_with_a_remedy(reasons, remedy):
 def test_a_stopped_status_says_why_and_what_to_do():
     """The message names the inserter, its reasons and the fix; raise_if_stopped raises it; running: no message."""
     stopped = InserterStatus("ins-2", InserterState.STOPPED, ("envelope-jam",), 1)
-    assert stopped.message == ("Inserter 'ins-2' is stopped (envelope-jam); take the jammed envelope out of the "
-                               "track, then clear the stop on the inserter's panel.")
+    assert stopped.message == (
+        "Inserter 'ins-2' is stopped (envelope-jam); take the jammed envelope out of the "
+        "track, then clear the stop on the inserter's panel."
+    )
     with pytest.raises(InserterStopped) as info:
         stopped.raise_if_stopped()
     assert (info.value.inserter, info.value.reasons) == ("ins-2", ("envelope-jam",))
     assert InserterStatus("ins-2", InserterState.STOPPED, (), 0).message.startswith(
-        "Inserter 'ins-2' is stopped (no reason given); check the inserter's panel")
+        "Inserter 'ins-2' is stopped (no reason given); check the inserter's panel"
+    )
     running = InserterStatus("ins-2", InserterState.IDLE, (), 0)
     assert running.message == "" and running.raise_if_stopped() is None
 
@@ -101,7 +133,9 @@ def test_a_fault_stops_the_machine_and_a_clear_starts_it_again(tmp_path):
     """A fault injected from another process stops the device at its next step: it reports stopped with the reasons,
     takes no run; cleared, it works the run."""
     device = SimulatedInserter("ins", tmp_path / "dev", time_scale=0)
-    driver = SimulatedInserter("ins", tmp_path / "dev", time_scale=0)  # the host's instance on the same folder
+    driver = SimulatedInserter(
+        "ins", tmp_path / "dev", time_scale=0
+    )  # the host's instance on the same folder
     assert driver.machine_status().state is InserterState.IDLE
     driver.fault(("cover-open",))
     assert device.step() == 0
@@ -170,7 +204,9 @@ def test_a_waiting_run_is_withdrawn_with_proof_and_never_enveloped(tmp_path):
     assert (tmp_path / "dev" / "withdrawn" / "R1.json").exists()
     assert device.find("R1") is None
     assert device.step() == 0
-    assert not list((tmp_path / "dev" / "results").iterdir()) and not list((tmp_path / "dev" / "taken").iterdir())
+    assert not list((tmp_path / "dev" / "results").iterdir()) and not list(
+        (tmp_path / "dev" / "taken").iterdir()
+    )
 
 
 def test_a_run_the_machine_took_is_not_withdrawn(tmp_path):

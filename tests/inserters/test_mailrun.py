@@ -25,7 +25,10 @@ def test_run_data_columns_are_the_documented_ones(tmp_path):
 
 def test_results_round_trip(tmp_path):
     """Per-piece results read back equal."""
-    results = (PieceResult("1", Outcome.INSERTED, "", 2), PieceResult("2", Outcome.DIVERTED, "sheet 2/3 missing", 1))
+    results = (
+        PieceResult("1", Outcome.INSERTED, "", 2),
+        PieceResult("2", Outcome.DIVERTED, "sheet 2/3 missing", 1),
+    )
     DEFAULT_LAYOUT.write_results(tmp_path / "res.csv", results)
     assert DEFAULT_LAYOUT.read_results(tmp_path / "res.csv") == results
 
@@ -43,16 +46,19 @@ def test_exclusive_atomic_write_does_not_replace(tmp_path):
     assert (tmp_path / "f").read_bytes() == b"first"
 
 
-@pytest.mark.parametrize(("content", "line", "field"), [
-    (HEADER + "1,x,,0,\n", 2, "sheets"),
-    (HEADER + "1,0,,0,\n", 2, "sheets"),
-    (HEADER + "1,1,,maybe,\n", 2, "divert"),
-    (HEADER + "1,1,1;a,0,\n", 2, "feeder_selects"),
-    ("piece_id,sheets,divert\n1,1,0\n", 1, "feeder_selects"),
-    (HEADER + "1,1,,0,\n,1,,0,\n", 3, "piece_id"),
-    (HEADER + "1,1,,0,\n1,1,,0,\n", 3, "piece_id"),
-    (HEADER + '1,1,,0,"two\nlines"\n2,z,,0,\n', 4, "sheets"),
-])
+@pytest.mark.parametrize(
+    ("content", "line", "field"),
+    [
+        (HEADER + "1,x,,0,\n", 2, "sheets"),
+        (HEADER + "1,0,,0,\n", 2, "sheets"),
+        (HEADER + "1,1,,maybe,\n", 2, "divert"),
+        (HEADER + "1,1,1;a,0,\n", 2, "feeder_selects"),
+        ("piece_id,sheets,divert\n1,1,0\n", 1, "feeder_selects"),
+        (HEADER + "1,1,,0,\n,1,,0,\n", 3, "piece_id"),
+        (HEADER + "1,1,,0,\n1,1,,0,\n", 3, "piece_id"),
+        (HEADER + '1,1,,0,"two\nlines"\n2,z,,0,\n', 4, "sheets"),
+    ],
+)
 def test_malformed_run_data_names_file_line_and_field(tmp_path, content, line, field):
     """A malformed mail run data file is refused naming the file, the line and the field."""
     path = tmp_path / "run.csv"

@@ -6,8 +6,20 @@ import json
 
 import pytest
 
-from inserters import (BadRunId, DuplicateRun, Faults, InserterKind, MailRun, Outcome, RunRecord, RunRejected,
-                       SimulatedInserter, UnknownInserterKind, UnknownRun, make_inserter)
+from inserters import (
+    BadRunId,
+    DuplicateRun,
+    Faults,
+    InserterKind,
+    MailRun,
+    Outcome,
+    RunRecord,
+    RunRejected,
+    SimulatedInserter,
+    UnknownInserterKind,
+    UnknownRun,
+    make_inserter,
+)
 from inserters.mailrun import DEFAULT_LAYOUT
 from tests.inserters.stacks import ZONE, make_stack, sheets_of
 
@@ -51,7 +63,10 @@ def test_clean_run_inserts_everything_and_results_round_trip(tmp_path):
     """A clean stack: every piece INSERTED; the result file read back gives the same results."""
     result = finish(tmp_path, run_of(tmp_path, {"1": 2, "2": 1, "3": 3}))
     assert [(r.piece_id, r.outcome, r.sheets_read) for r in result.results] == [
-        ("1", Outcome.INSERTED, 2), ("2", Outcome.INSERTED, 1), ("3", Outcome.INSERTED, 3)]
+        ("1", Outcome.INSERTED, 2),
+        ("2", Outcome.INSERTED, 1),
+        ("3", Outcome.INSERTED, 3),
+    ]
     assert result.reprint == ()
     assert DEFAULT_LAYOUT.read_results(tmp_path / "dev" / "results" / "R1.csv") == result.results
 
@@ -93,7 +108,8 @@ def test_duplicate_piece_is_inserted_once(tmp_path):
     result = finish(tmp_path, run_of(tmp_path, {"1": 1}, codes))
     assert by_piece(result) == {"1": (Outcome.INSERTED, "")}
     assert [(o.piece_id, o.reason) for o in result.outsorted] == [
-        ("1", "duplicate piece: already inserted in this run")]
+        ("1", "duplicate piece: already inserted in this run")
+    ]
 
 
 def test_piece_not_in_run_data_is_outsorted(tmp_path):
@@ -134,8 +150,12 @@ def test_unreadable_stack_makes_every_piece_missing(tmp_path):
 def test_jam_damages_the_pieces_in_the_track(tmp_path):
     """A jam at envelope 2 damages it and the piece behind it; both are reprinted."""
     result = finish(tmp_path, run_of(tmp_path, {"1": 1, "2": 2, "3": 1, "4": 1}), faults=Faults(jam_at={2}))
-    assert [r.outcome for r in result.results] == [Outcome.INSERTED, Outcome.DAMAGED, Outcome.DAMAGED,
-                                                   Outcome.INSERTED]
+    assert [r.outcome for r in result.results] == [
+        Outcome.INSERTED,
+        Outcome.DAMAGED,
+        Outcome.DAMAGED,
+        Outcome.INSERTED,
+    ]
     assert result.reprint == ("2", "3")
 
 
@@ -149,7 +169,9 @@ def test_operator_removal_is_removed(tmp_path):
 def test_speed_follows_envelopes_per_hour_on_device_time(tmp_path):
     """3 envelopes at 3,600/h take 3 device seconds: not done at 2.9 s, done at 3 s."""
     clock = Clock()
-    inserter = SimulatedInserter("ins", tmp_path / "dev", envelopes_per_hour=3600, time_scale=1.0, clock=clock)
+    inserter = SimulatedInserter(
+        "ins", tmp_path / "dev", envelopes_per_hour=3600, time_scale=1.0, clock=clock
+    )
     inserter.submit(run_of(tmp_path, {"1": 1, "2": 1, "3": 1}))
     inserter.step()
     clock.now = 2.9
@@ -163,7 +185,9 @@ def test_speed_follows_envelopes_per_hour_on_device_time(tmp_path):
 def test_time_scale_stretches_wall_time(tmp_path):
     """At time_scale 0.5 the same 3 envelopes take 1.5 wall seconds."""
     clock = Clock()
-    inserter = SimulatedInserter("ins", tmp_path / "dev", envelopes_per_hour=3600, time_scale=0.5, clock=clock)
+    inserter = SimulatedInserter(
+        "ins", tmp_path / "dev", envelopes_per_hour=3600, time_scale=0.5, clock=clock
+    )
     inserter.submit(run_of(tmp_path, {"1": 1, "2": 1, "3": 1}))
     inserter.step()
     clock.now = 1.5
@@ -173,7 +197,9 @@ def test_time_scale_stretches_wall_time(tmp_path):
 def test_progress_shows_the_pieces_done_so_far(tmp_path):
     """Mid-run the result is unfinished, holds the pieces enveloped so far and no reprint list yet."""
     clock = Clock()
-    inserter = SimulatedInserter("ins", tmp_path / "dev", envelopes_per_hour=3600, time_scale=1.0, clock=clock)
+    inserter = SimulatedInserter(
+        "ins", tmp_path / "dev", envelopes_per_hour=3600, time_scale=1.0, clock=clock
+    )
     inserter.submit(run_of(tmp_path, {"1": 1, "2": 1, "3": 1}))
     inserter.step()
     clock.now = 2.0
@@ -212,7 +238,9 @@ def test_finished_run_is_not_processed_again_after_restart(tmp_path):
 def test_runs_are_worked_in_submission_order(tmp_path):
     """Two runs on a slow device: the first submitted finishes first."""
     clock = Clock()
-    inserter = SimulatedInserter("ins", tmp_path / "dev", envelopes_per_hour=3600, time_scale=1.0, clock=clock)
+    inserter = SimulatedInserter(
+        "ins", tmp_path / "dev", envelopes_per_hour=3600, time_scale=1.0, clock=clock
+    )
     inserter.submit(run_of(tmp_path, {"1": 1}, run_id="R2"))
     inserter.submit(run_of(tmp_path, {"1": 1}, run_id="R1"))
     inserter.step()
@@ -263,7 +291,10 @@ def test_header_names_job_pdf_and_zone(tmp_path):
     inserter.submit(run)
     header = json.loads((tmp_path / "dev" / "runs" / "R1.json").read_text())
     assert (header["job_id"], header["sheets_pdf"], header["control_zone"]) == (
-        JOB, str(run.sheets_pdf.resolve()), list(ZONE))
+        JOB,
+        str(run.sheets_pdf.resolve()),
+        list(ZONE),
+    )
 
 
 def test_factory_builds_a_simulated_inserter(tmp_path):

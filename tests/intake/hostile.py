@@ -27,24 +27,33 @@ def pdf(objects: list[bytes], root: int = 1, trailer_extra: bytes = b"", xref: b
         out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
         for offset in offsets:
             out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root %d 0 R %s>>\nstartxref\n%d\n%%%%EOF\n"
-              % (len(objects) + 1, root, trailer_extra, start))
+    out.write(
+        b"trailer\n<< /Size %d /Root %d 0 R %s>>\nstartxref\n%d\n%%%%EOF\n"
+        % (len(objects) + 1, root, trailer_extra, start)
+    )
     return out.getvalue()
 
 
-def one_page(content: bytes, filters: bytes = b"", length: int | None = None, extra_page: bytes = b"",
-             extra_objects: tuple[bytes, ...] = ()) -> bytes:
+def one_page(
+    content: bytes,
+    filters: bytes = b"",
+    length: int | None = None,
+    extra_page: bytes = b"",
+    extra_objects: tuple[bytes, ...] = (),
+) -> bytes:
     """A one-page A4 PDF whose content stream is ``content`` (already encoded for ``filters``)."""
     stream_dict = b"<< /Length %d %s>>" % (len(content) if length is None else length, filters)
-    return pdf([
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595.28 841.89] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> " + extra_page + b">>",
-        stream_dict + b"\nstream\n" + content + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        *extra_objects,
-    ])
+    return pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595.28 841.89] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> " + extra_page + b">>",
+            stream_dict + b"\nstream\n" + content + b"\nendstream",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+            *extra_objects,
+        ]
+    )
 
 
 def flate_bomb(decoded: int = BOMB_DECODED_BYTES) -> bytes:
@@ -82,21 +91,32 @@ def xref_stream_loop() -> bytes:
     """An xref *stream* whose /Prev is itself."""
     head = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 1 0 R >>\nendobj\n"
     offset = len(head)
-    entries = b"\x00\x00\x00\xff\xff" + b"\x01" + (9).to_bytes(4, "big") + b"\x00" + b"\x01" \
-        + offset.to_bytes(4, "big") + b"\x00"
+    entries = (
+        b"\x00\x00\x00\xff\xff"
+        + b"\x01"
+        + (9).to_bytes(4, "big")
+        + b"\x00"
+        + b"\x01"
+        + offset.to_bytes(4, "big")
+        + b"\x00"
+    )
     data = zlib.compress(entries)
-    xref = (b"2 0 obj\n<< /Type /XRef /Size 3 /W [1 4 1] /Root 1 0 R /Prev %d /Filter /FlateDecode /Length %d >>\n"
-            b"stream\n" % (offset, len(data)) + data + b"\nendstream\nendobj\n")
+    xref = (
+        b"2 0 obj\n<< /Type /XRef /Size 3 /W [1 4 1] /Root 1 0 R /Prev %d /Filter /FlateDecode /Length %d >>\n"
+        b"stream\n" % (offset, len(data)) + data + b"\nendstream\nendobj\n"
+    )
     return head + xref + b"startxref\n%d\n%%%%EOF\n" % offset
 
 
 def pages_loop() -> bytes:
     """A pages tree whose node lists itself (and its parent) as kids."""
-    return pdf([
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>",
-        b"<< /Type /Pages /Parent 2 0 R /Kids [2 0 R 3 0 R] /Count 1 >>",
-    ])
+    return pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>",
+            b"<< /Type /Pages /Parent 2 0 R /Kids [2 0 R 3 0 R] /Count 1 >>",
+        ]
+    )
 
 
 def slow_page(operations: int = 400_000) -> bytes:
@@ -107,14 +127,19 @@ def slow_page(operations: int = 400_000) -> bytes:
 
 def calls_home(url: str, path: str) -> bytes:
     """A page with every way a PDF can point outside: URI and Launch actions, GoToR, an external stream, JS."""
-    annots = (b"/Annots [6 0 R] /AA << /O << /S /URI /URI (%s) >> >> " % url.encode())
-    return one_page(b"BT /F1 12 Tf 72 700 Td (hello) Tj ET", extra_page=annots, extra_objects=(
-        b"<< /Type /Annot /Subtype /Link /Rect [0 0 600 850] /A << /S /Launch /F (%s) >> >>" % path.encode(),
-        b"<< /Type /XObject /Subtype /Image /Width 1 /Height 1 /ColorSpace /DeviceGray /BitsPerComponent 8 "
-        b"/Length 0 /F << /FS /URL /F (%s) >> >>\nstream\n\nendstream" % url.encode(),
-        b"<< /S /GoToR /F (%s) /D [0 /Fit] >>" % path.encode(),
-        b"<< /S /JavaScript /JS (app.launchURL\\(\"%s\"\\);) >>" % url.encode(),
-    ))
+    annots = b"/Annots [6 0 R] /AA << /O << /S /URI /URI (%s) >> >> " % url.encode()
+    return one_page(
+        b"BT /F1 12 Tf 72 700 Td (hello) Tj ET",
+        extra_page=annots,
+        extra_objects=(
+            b"<< /Type /Annot /Subtype /Link /Rect [0 0 600 850] /A << /S /Launch /F (%s) >> >>"
+            % path.encode(),
+            b"<< /Type /XObject /Subtype /Image /Width 1 /Height 1 /ColorSpace /DeviceGray /BitsPerComponent 8 "
+            b"/Length 0 /F << /FS /URL /F (%s) >> >>\nstream\n\nendstream" % url.encode(),
+            b"<< /S /GoToR /F (%s) /D [0 /Fit] >>" % path.encode(),
+            b'<< /S /JavaScript /JS (app.launchURL\\("%s"\\);) >>' % url.encode(),
+        ),
+    )
 
 
 def html_as_pdf() -> bytes:
@@ -157,10 +182,15 @@ def form_laughs(levels: int = 7, fan_out: int = 10) -> bytes:
     page_content = b"/X Do"
     objects[3] = b"<< /Length %d >>\nstream\n" % len(page_content) + page_content + b"\nendstream"
     base = b"30 60 m 40 80 50 40 60 70 c 20 65 l f"
-    objects.append(b"<< /Type /XObject /Subtype /Form /BBox [0 0 600 850] /Length %d >>\nstream\n" % len(base)
-                   + base + b"\nendstream")
+    objects.append(
+        b"<< /Type /XObject /Subtype /Form /BBox [0 0 600 850] /Length %d >>\nstream\n" % len(base)
+        + base
+        + b"\nendstream"
+    )
     for level in range(1, levels + 1):
         body = b"q /Y Do Q " * fan_out
-        objects.append(b"<< /Type /XObject /Subtype /Form /BBox [0 0 600 850] /Resources << /XObject << /Y %d 0 R "
-                       b">> >> /Length %d >>\nstream\n" % (first_form + level - 1, len(body)) + body + b"\nendstream")
+        objects.append(
+            b"<< /Type /XObject /Subtype /Form /BBox [0 0 600 850] /Resources << /XObject << /Y %d 0 R "
+            b">> >> /Length %d >>\nstream\n" % (first_form + level - 1, len(body)) + body + b"\nendstream"
+        )
     return pdf(objects)

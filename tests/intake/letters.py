@@ -10,17 +10,34 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas
 
 #: A manifest row every test letter is addressed to.
-ROW = {"letter_id": "L1", "recipient_id": "R1", "name": "Anna Becker", "address_1": "Hafenstraße 12",
-       "address_2": "", "postcode": "20095", "city": "Hamburg", "country": "DE", "mail_class": "standard"}
+ROW = {
+    "letter_id": "L1",
+    "recipient_id": "R1",
+    "name": "Anna Becker",
+    "address_1": "Hafenstraße 12",
+    "address_2": "",
+    "postcode": "20095",
+    "city": "Hamburg",
+    "country": "DE",
+    "mail_class": "standard",
+}
 
 
 def address_of(row: dict) -> tuple[str, ...]:
     """The address lines pre-flight looks for."""
-    return tuple(v for v in (row["name"], row["address_1"], row["address_2"], row["postcode"], row["city"]) if v)
+    return tuple(
+        v for v in (row["name"], row["address_1"], row["address_2"], row["postcode"], row["city"]) if v
+    )
 
 
-def write(path: Path, row: dict = ROW, pages: int = 2, address_at: tuple[float, float] = (25, 65.5),
-          marks: tuple[tuple[int, float, float, str], ...] = (), pagesize: tuple[float, float] = A4) -> Path:
+def write(
+    path: Path,
+    row: dict = ROW,
+    pages: int = 2,
+    address_at: tuple[float, float] = (25, 65.5),
+    marks: tuple[tuple[int, float, float, str], ...] = (),
+    pagesize: tuple[float, float] = A4,
+) -> Path:
     """A letter with the address at ``address_at`` (mm from the top-left) and ``marks``: (page, x, y, text)."""
     width, height = pagesize
     c = canvas.Canvas(str(path), pagesize=pagesize, invariant=1)
@@ -51,7 +68,9 @@ def red_box_mm(pdf_path: Path, page: int = 0, dpi: float = 50) -> tuple[float, f
 
     pdf = pdfium.PdfDocument(str(pdf_path))
     try:
-        image = np.asarray(pdf[page].render(scale=dpi / 72, rev_byteorder=True).to_pil().convert("RGB")).astype(int)
+        image = np.asarray(
+            pdf[page].render(scale=dpi / 72, rev_byteorder=True).to_pil().convert("RGB")
+        ).astype(int)
     finally:
         pdf.close()
     red = (image[..., 0] > 150) & (image[..., 1] < 110) & (image[..., 2] < 110)

@@ -42,7 +42,10 @@ def test_address_outside_the_window_is_located_in_millimetres(tmp_path):
     """An address printed at 120 mm / 30 mm is ADDRESS_OUTSIDE_WINDOW with where it is, in mm."""
     verdict = verdict_of(write(tmp_path / "x.pdf", address_at=(120, 30)))
     assert verdict.code == Code.ADDRESS_OUTSIDE_WINDOW
-    assert "at 120 mm from the left" in verdict.reason and "outside the window field (20–105 mm" in verdict.reason
+    assert (
+        "at 120 mm from the left" in verdict.reason
+        and "outside the window field (20–105 mm" in verdict.reason
+    )
 
 
 def test_overlay_marks_the_misplaced_address(tmp_path):
@@ -53,10 +56,13 @@ def test_overlay_marks_the_misplaced_address(tmp_path):
     assert 118 <= x0 <= 122 and 35 <= y0 <= 41 and y1 <= 46
 
 
-@pytest.mark.parametrize(("page", "x", "y", "code", "zone"), [
-    (1, 8, 256, Code.CONTROL_ZONE_NOT_CLEAR, "control-code zone"),
-    (0, 30, 86, Code.BARCODE_ZONE_NOT_CLEAR, "tracking-barcode zone"),
-])
+@pytest.mark.parametrize(
+    ("page", "x", "y", "code", "zone"),
+    [
+        (1, 8, 256, Code.CONTROL_ZONE_NOT_CLEAR, "control-code zone"),
+        (0, 30, 86, Code.BARCODE_ZONE_NOT_CLEAR, "tracking-barcode zone"),
+    ],
+)
 def test_text_in_a_clear_zone_is_rejected_in_millimetres(tmp_path, page, x, y, code, zone):
     """Text in the control-code zone (any page) or the barcode zone (page 1) is rejected naming place and zone."""
     verdict = verdict_of(write(tmp_path / "x.pdf", marks=((page, x, y, "ink"),)))
@@ -84,8 +90,9 @@ def test_configured_omr_strip_must_be_clear(tmp_path):
     settings = load_settings(environ={})
     import dataclasses
 
-    settings = dataclasses.replace(settings, intake=dataclasses.replace(settings.intake,
-                                                                        omr_zone_mm=(196.0, 100.0, 8.0, 80.0)))
+    settings = dataclasses.replace(
+        settings, intake=dataclasses.replace(settings.intake, omr_zone_mm=(196.0, 100.0, 8.0, 80.0))
+    )
     spec = check_spec(settings)
     verdict = verdict_of(write(tmp_path / "x.pdf", marks=((0, 198, 150, "|"),)), spec=spec)
     assert verdict.code == Code.OMR_ZONE_NOT_CLEAR and "inside the OMR strip" in verdict.reason
@@ -112,7 +119,8 @@ def test_too_many_pages_for_the_largest_envelope(tmp_path):
 def test_font_that_is_not_embedded_is_named(tmp_path):
     """A TrueType font used without embedding is FONT_NOT_EMBEDDED, naming the font."""
     data = hostile.one_page(b"BT /F1 12 Tf 72 400 Td (Hello) Tj ET").replace(
-        b"/Subtype /Type1 /BaseFont /Helvetica", b"/Subtype /TrueType /BaseFont /ArialMT")
+        b"/Subtype /Type1 /BaseFont /Helvetica", b"/Subtype /TrueType /BaseFont /ArialMT"
+    )
     verdict = check(data, SPEC)
     assert verdict.code == Code.FONT_NOT_EMBEDDED and "ArialMT" in verdict.reason
 

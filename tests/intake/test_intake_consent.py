@@ -33,8 +33,18 @@ def at(day: str) -> float:
 def registry(tmp_path, rows, name="consents.csv"):
     path = tmp_path / name
     with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["recipient_id", "channel", "address", "valid_from", "valid_to",
-                                                "senders", "revoked_at"])
+        writer = csv.DictWriter(
+            fh,
+            fieldnames=[
+                "recipient_id",
+                "channel",
+                "address",
+                "valid_from",
+                "valid_to",
+                "senders",
+                "revoked_at",
+            ],
+        )
         writer.writeheader()
         for row in rows:
             writer.writerow({"channel": "e-mailbox", "address": f"{row['recipient_id']}@box.example", **row})
@@ -57,7 +67,9 @@ def index_of(ledger, tmp_path, path):
 
 def test_consent_for_all_senders_routes_digital(ledger, tmp_path):
     """An all-senders consent in force sends any sender's letter digitally, naming the registry line."""
-    index = index_of(ledger, tmp_path, registry(tmp_path, [{"recipient_id": "R1", "valid_from": "2026-01-01"}]))
+    index = index_of(
+        ledger, tmp_path, registry(tmp_path, [{"recipient_id": "R1", "valid_from": "2026-01-01"}])
+    )
     decision = index.decide("R1", "ACME", T0)
     assert decision.digital and "consent line 2 for all senders" in decision.rule
 
@@ -70,12 +82,15 @@ def test_scoped_consent_does_not_cover_other_senders(ledger, tmp_path):
     assert not decision.digital and "do not cover sender GAMMA" in decision.rule
 
 
-@pytest.mark.parametrize(("when", "digital", "why"), [
-    ("2026-01-31T23:59:59", False, "valid only from"),
-    ("2026-02-01T00:00:00", True, "in force"),
-    ("2026-02-27T23:59:59", True, "in force"),
-    ("2026-02-28T00:00:00", False, "expired at 2026-02-28"),
-])
+@pytest.mark.parametrize(
+    ("when", "digital", "why"),
+    [
+        ("2026-01-31T23:59:59", False, "valid only from"),
+        ("2026-02-01T00:00:00", True, "in force"),
+        ("2026-02-27T23:59:59", True, "in force"),
+        ("2026-02-28T00:00:00", False, "expired at 2026-02-28"),
+    ],
+)
 def test_validity_window_is_half_open(ledger, tmp_path, when, digital, why):
     """A consent holds from valid_from (inclusive) to valid_to (exclusive)."""
     path = registry(tmp_path, [{"recipient_id": "R1", "valid_from": "2026-02-01", "valid_to": "2026-02-28"}])
@@ -86,9 +101,22 @@ def test_validity_window_is_half_open(ledger, tmp_path, when, digital, why):
 def test_revocation_in_json_ends_the_consent(ledger, tmp_path):
     """A JSON revocation ends the consent from its time on; before it the consent holds."""
     path = tmp_path / "consents.json"
-    path.write_text(json.dumps({"consents": [{"recipient_id": "R1", "channel": "e-mailbox", "address": "r1@box",
-                                              "senders": "*", "valid_from": "2026-01-01"}],
-                                "revocations": [{"recipient_id": "R1", "revoked_at": "2026-03-01"}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "consents": [
+                    {
+                        "recipient_id": "R1",
+                        "channel": "e-mailbox",
+                        "address": "r1@box",
+                        "senders": "*",
+                        "valid_from": "2026-01-01",
+                    }
+                ],
+                "revocations": [{"recipient_id": "R1", "revoked_at": "2026-03-01"}],
+            }
+        )
+    )
     index = index_of(ledger, tmp_path, path)
     assert index.decide("R1", "", at("2026-02-28")).digital
     decision = index.decide("R1", "", at("2026-03-01"))
@@ -97,8 +125,13 @@ def test_revocation_in_json_ends_the_consent(ledger, tmp_path):
 
 def test_sender_specific_consent_wins_over_all_senders(ledger, tmp_path):
     """With an all-senders and a sender-specific consent both in force, the specific one decides."""
-    path = registry(tmp_path, [{"recipient_id": "R1", "address": "general@box"},
-                               {"recipient_id": "R1", "senders": "ACME", "address": "acme@box"}])
+    path = registry(
+        tmp_path,
+        [
+            {"recipient_id": "R1", "address": "general@box"},
+            {"recipient_id": "R1", "senders": "ACME", "address": "acme@box"},
+        ],
+    )
     decision = index_of(ledger, tmp_path, path).decide("R1", "ACME", T0)
     assert decision.consent.address == "acme@box"
 
@@ -139,8 +172,11 @@ def plant(settings, small_batch, tmp_path):
     install(current)
     package = read_submission(small_batch.submission)
     recipients = [row.values["recipient_id"] for row in package.rows]
-    path = registry(tmp_path, [{"recipient_id": r, "valid_from": "2026-01-01"} for r in recipients[:3]]
-                    + [{"recipient_id": recipients[3], "address": ""}])
+    path = registry(
+        tmp_path,
+        [{"recipient_id": r, "valid_from": "2026-01-01"} for r in recipients[:3]]
+        + [{"recipient_id": recipients[3], "address": ""}],
+    )
     with ledger.tx() as conn:
         import_registry(conn, path, index_dir=consent_index_dir(settings))
     current.submission_id, _ = accept(ledger.tx, settings.blobs_dir, package)
@@ -162,15 +198,19 @@ def test_every_letter_has_its_decision_recorded(plant):
     with plant.ledger.read() as conn:
         rows = conn.execute(select(ti.routing_decisions)).all()
     assert len(rows) == 12
-    assert all(r.registry_version == 1 and r.decided_at == T0 and r.answer in ("digital", "print") and r.rule
-               for r in rows)
+    assert all(
+        r.registry_version == 1 and r.decided_at == T0 and r.answer in ("digital", "print") and r.rule
+        for r in rows
+    )
     assert sum(r.answer == "digital" for r in rows) == 4
 
 
 def test_consented_letters_are_delivered_with_a_fallback_time(plant):
     """Consented letters with a mailbox are DELIVERED_DIGITAL, due for fallback 5 days after delivery."""
     with plant.ledger.read() as conn:
-        rows = conn.execute(select(ti.digital_deliveries).where(ti.digital_deliveries.c.status == "delivered")).all()
+        rows = conn.execute(
+            select(ti.digital_deliveries).where(ti.digital_deliveries.c.status == "delivered")
+        ).all()
     assert len(rows) == 3 and all(r.fallback_due_at == T0 + 5 * DAY_S for r in rows)
     assert [states(plant)[i] for i in plant.letter_ids[:3]] == ["DELIVERED_DIGITAL"] * 3
 
@@ -232,7 +272,9 @@ def test_read_receipt_of_an_unknown_letter_is_not_found(plant):
 def test_route_event_carries_the_matching_line(plant):
     """The route event of a digital letter names the registry line that matched."""
     with plant.ledger.read() as conn:
-        data = conn.execute(select(t.events.c.data).where(t.events.c.event == "route_digital")).scalars().first()
+        data = (
+            conn.execute(select(t.events.c.data).where(t.events.c.event == "route_digital")).scalars().first()
+        )
     assert data["entry_line"] == 2 and data["answer"] == "digital" and data["registry_version"] == 1
 
 

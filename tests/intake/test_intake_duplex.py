@@ -65,8 +65,10 @@ def json_submission(tmp_path, duplex: dict[str, object]):
 
 def xml_letter(duplex: str | None) -> bytes:
     attribute = "" if duplex is None else f' duplex="{duplex}"'
-    return (f'<letter template="business"{attribute}><date>2026-03-02</date><subject>Statement</subject>'
-            "<body><p>Dear customer.</p></body></letter>").encode()
+    return (
+        f'<letter template="business"{attribute}><date>2026-03-02</date><subject>Statement</subject>'
+        "<body><p>Dear customer.</p></body></letter>"
+    ).encode()
 
 
 def test_the_csv_duplex_column_marks_the_duplex_letters(tmp_path):
@@ -77,8 +79,9 @@ def test_the_csv_duplex_column_marks_the_duplex_letters(tmp_path):
 
 def test_the_json_duplex_key_marks_the_duplex_letters(tmp_path):
     """JSON booleans, the same words as strings, null and a missing key."""
-    package = read_submission(json_submission(tmp_path, {"L1": True, "L2": False, "L3": None, "L4": "true",
-                                                         "L5": ...}))
+    package = read_submission(
+        json_submission(tmp_path, {"L1": True, "L2": False, "L3": None, "L4": "true", "L5": ...})
+    )
     assert package.duplex == {"L1", "L4"} and package.problems == {}
 
 
@@ -94,8 +97,9 @@ def test_a_bad_csv_duplex_rejects_only_its_letter_naming_letter_and_field(tmp_pa
     result = intake(ledger, settings, folder)
     with ledger.read() as conn:
         states = dict(conn.execute(select(t.letters.c.letter_id, t.letters.c.state)).all())
-        stored = conn.execute(select(t.letters.c.reason_code, t.letters.c.reason)
-                              .where(t.letters.c.letter_id == "L2")).one()
+        stored = conn.execute(
+            select(t.letters.c.reason_code, t.letters.c.reason).where(t.letters.c.letter_id == "L2")
+        ).one()
     assert result.rejected_at_intake == 1
     assert states == {"L1": "RECEIVED", "L2": "REJECTED", "L3": "RECEIVED"}
     assert tuple(stored) == (code, reason)
@@ -162,8 +166,9 @@ def test_submissions_without_duplex_letters_keep_their_id(tmp_path):
     assert plain == all_false != one_duplex
 
 
-@pytest.mark.parametrize("pages, duplex, ok", [(8, True, True), (8, False, False), (9, True, False),
-                                               (4, False, True)])
+@pytest.mark.parametrize(
+    "pages, duplex, ok", [(8, True, True), (8, False, False), (9, True, False), (4, False, True)]
+)
 def test_preflight_counts_a_duplex_letters_limit_in_leaves(tmp_path, pages, duplex, ok):
     """With envelopes of 4 sheets, 8 pages fit duplex (4 leaves) but not simplex; 9 pages duplex are 5 leaves."""
     verdict = check_pdf(write(tmp_path / "l.pdf", pages=pages), max_pages=4, duplex=duplex)
@@ -182,8 +187,11 @@ def test_the_preflight_stage_passes_the_letters_duplex_to_the_sandbox(tmp_path, 
     ledger = Ledger(settings.ledger_url)
     install(Plant(settings=settings, ledger=ledger, printers={}, inserters={}))
     try:
-        result = intake(ledger, settings, csv_submission(tmp_path, {"L1": "true", "L2": "false"},
-                                                         pages={"L1": 8, "L2": 8}))
+        result = intake(
+            ledger,
+            settings,
+            csv_submission(tmp_path, {"L1": "true", "L2": "false"}, pages={"L1": 8, "L2": 8}),
+        )
         preflight(result.submission_id)
         with ledger.read() as conn:
             rows = {r.letter_id: r for r in conn.execute(select(t.letters))}

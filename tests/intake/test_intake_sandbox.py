@@ -38,10 +38,17 @@ def corpus(good: bytes) -> dict[str, bytes]:
     """The issue's hostile PDFs (the 200 MB file is refused before the sandbox: see test_intake_pipeline)."""
     locked = _encrypted(good)
     return {
-        "flate_bomb": hostile.flate_bomb(2**30), "huge_length": hostile.huge_length(),
-        "xref_prev_loop": hostile.xref_prev_loop(), "xref_stream_loop": hostile.xref_stream_loop(),
-        "pages_loop": hostile.pages_loop(), "truncated": hostile.truncated(good), "html": hostile.html_as_pdf(),
-        "zip": hostile.zip_as_pdf(), "empty": b"", "encrypted": locked, "form_laughs": hostile.form_laughs(7),
+        "flate_bomb": hostile.flate_bomb(2**30),
+        "huge_length": hostile.huge_length(),
+        "xref_prev_loop": hostile.xref_prev_loop(),
+        "xref_stream_loop": hostile.xref_stream_loop(),
+        "pages_loop": hostile.pages_loop(),
+        "truncated": hostile.truncated(good),
+        "html": hostile.html_as_pdf(),
+        "zip": hostile.zip_as_pdf(),
+        "empty": b"",
+        "encrypted": locked,
+        "form_laughs": hostile.form_laughs(7),
     }
 
 
@@ -77,17 +84,20 @@ def test_good_letters_of_a_hostile_batch_pass(batch):
     assert all(verdicts[f"good-{i}"].ok and verdicts[f"good-{i}"].pages == 2 for i in range(3))
 
 
-@pytest.mark.parametrize(("name", "codes"), [
-    ("flate_bomb", {Code.CRASHED, Code.MEMORY_LIMIT, Code.BROKEN_PDF, Code.TIMEOUT, Code.CPU_LIMIT}),
-    ("xref_prev_loop", {Code.BROKEN_PDF}),
-    ("pages_loop", {Code.BROKEN_PDF, Code.NO_PAGES}),
-    ("truncated", {Code.BROKEN_PDF}),
-    ("html", {Code.NOT_PDF}),
-    ("zip", {Code.NOT_PDF}),
-    ("empty", {Code.NOT_PDF}),
-    ("encrypted", {Code.ENCRYPTED}),
-    ("form_laughs", {Code.CRASHED, Code.MEMORY_LIMIT, Code.TIMEOUT, Code.CPU_LIMIT}),
-])
+@pytest.mark.parametrize(
+    ("name", "codes"),
+    [
+        ("flate_bomb", {Code.CRASHED, Code.MEMORY_LIMIT, Code.BROKEN_PDF, Code.TIMEOUT, Code.CPU_LIMIT}),
+        ("xref_prev_loop", {Code.BROKEN_PDF}),
+        ("pages_loop", {Code.BROKEN_PDF, Code.NO_PAGES}),
+        ("truncated", {Code.BROKEN_PDF}),
+        ("html", {Code.NOT_PDF}),
+        ("zip", {Code.NOT_PDF}),
+        ("empty", {Code.NOT_PDF}),
+        ("encrypted", {Code.ENCRYPTED}),
+        ("form_laughs", {Code.CRASHED, Code.MEMORY_LIMIT, Code.TIMEOUT, Code.CPU_LIMIT}),
+    ],
+)
 def test_hostile_letter_is_rejected_with_a_reason(batch, name, codes):
     """Each hostile PDF is rejected with one of the codes that describe it, and a reason."""
     verdicts, _ = batch
@@ -111,7 +121,9 @@ def test_the_pool_stays_healthy_after_the_corpus(pool, batch, good):
 def test_a_letter_that_runs_too_long_is_killed_on_the_wall_clock(good):
     """A letter still running at the wall-clock limit has its child killed and gets PREFLIGHT_TIMEOUT; the
     next letter goes to a fresh child."""
-    with PreflightPool(check_spec(max_pages=6), Limits(memory_mb=2048, cpu_s=60, wall_s=0.5), workers=1) as one:
+    with PreflightPool(
+        check_spec(max_pages=6), Limits(memory_mb=2048, cpu_s=60, wall_s=0.5), workers=1
+    ) as one:
         (before,) = one.pids()
         verdicts = one.check([Task("slow", lambda: hostile.form_laughs(6)), Task("good", lambda: good)])
         assert verdicts["slow"].code == Code.TIMEOUT and verdicts["good"].ok

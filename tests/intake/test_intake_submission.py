@@ -33,8 +33,10 @@ def xml_letter(paragraphs=(), subject="Your statement", doctype="") -> bytes:
 
     body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
     cells = "".join(f"<cell>{escape(p)}</cell>" for p in paragraphs[:2])
-    return (f'{doctype}<letter template="business"><date>2026-03-02</date><subject>{escape(subject)}</subject>'
-            f"<body>{body}<table><row>{cells}</row></table></body></letter>").encode()
+    return (
+        f'{doctype}<letter template="business"><date>2026-03-02</date><subject>{escape(subject)}</subject>'
+        f"<body>{body}<table><row>{cells}</row></table></body></letter>"
+    ).encode()
 
 
 def text_of(pdf: bytes) -> str:
@@ -48,8 +50,10 @@ def text_of(pdf: bytes) -> str:
 def folder_with(tmp_path, letters: dict[str, bytes], rows=None, manifest="csv", sender=None):
     folder = tmp_path / "sub"
     folder.mkdir()
-    rows = rows or [{**ROW, "letter_id": name.rsplit(".", 1)[0], "recipient_id": f"R-{i}"}
-                    for i, name in enumerate(letters)]
+    rows = rows or [
+        {**ROW, "letter_id": name.rsplit(".", 1)[0], "recipient_id": f"R-{i}"}
+        for i, name in enumerate(letters)
+    ]
     for name, data in letters.items():
         (folder / name).write_bytes(data)
     if manifest == "csv":
@@ -77,16 +81,27 @@ def test_img_tags_in_data_read_no_file(tmp_path):
     assert b"TOPSECRET" not in pdf and f'<img src="{secret}"/>' in text_of(pdf)
 
 
-@pytest.mark.parametrize(("name", "doctype"), [
-    ("billion_laughs", '<!DOCTYPE letter [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
-                       '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'),
-    ("external_entity", '<!DOCTYPE letter [<!ENTITY x SYSTEM "file:///etc/passwd">]>'),
-])
+@pytest.mark.parametrize(
+    ("name", "doctype"),
+    [
+        (
+            "billion_laughs",
+            '<!DOCTYPE letter [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+            '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>',
+        ),
+        ("external_entity", '<!DOCTYPE letter [<!ENTITY x SYSTEM "file:///etc/passwd">]>'),
+    ],
+)
 def test_xml_with_a_dtd_is_refused(name, doctype):
     """Entity bombs and external entities are refused (XML_REFUSED) before anything expands or is read."""
     with pytest.raises(CompositionError) as info:
-        compose(xml_letter(["&c;" if name == "billion_laughs" else "x"], doctype=doctype).replace(b"&amp;c;", b"&c;"),
-                ROW, Templates())
+        compose(
+            xml_letter(["&c;" if name == "billion_laughs" else "x"], doctype=doctype).replace(
+                b"&amp;c;", b"&c;"
+            ),
+            ROW,
+            Templates(),
+        )
     assert info.value.code == "XML_REFUSED"
 
 
@@ -119,9 +134,15 @@ def test_template_id_cannot_be_a_path():
 def test_hostile_xml_rejects_only_its_letter(tmp_path):
     """A batch with a billion-laughs letter, an external-entity letter and good ones: only the bad are refused."""
     bomb = b'<!DOCTYPE letter [<!ENTITY a "lol">]><letter template="business"><subject>&a;</subject></letter>'
-    folder = folder_with(tmp_path, {"L1.xml": xml_letter(INJECTED), "L2.xml": bomb,
-                                    "L3.pdf": write(tmp_path / "l3.pdf").read_bytes(),
-                                    "L4.xml": b"<letter><subject>unclosed</letter>"})
+    folder = folder_with(
+        tmp_path,
+        {
+            "L1.xml": xml_letter(INJECTED),
+            "L2.xml": bomb,
+            "L3.pdf": write(tmp_path / "l3.pdf").read_bytes(),
+            "L4.xml": b"<letter><subject>unclosed</letter>",
+        },
+    )
     package = read_submission(folder)
     assert set(package.files) == {"L1", "L3"}
     assert package.problems["L2"][0] == "XML_REFUSED" and package.problems["L4"][0] == "XML_INVALID"
@@ -129,8 +150,9 @@ def test_hostile_xml_rejects_only_its_letter(tmp_path):
 
 def test_manifest_json_reads_like_csv(tmp_path):
     """manifest.json with a sender id gives the same rows, and its sender."""
-    folder = folder_with(tmp_path, {"L1.pdf": write(tmp_path / "l1.pdf").read_bytes()}, manifest="json",
-                         sender="ACME")
+    folder = folder_with(
+        tmp_path, {"L1.pdf": write(tmp_path / "l1.pdf").read_bytes()}, manifest="json", sender="ACME"
+    )
     package = read_submission(folder)
     assert package.manifest_format == "json" and package.sender_id == "ACME"
     assert package.rows[0].values["name"] == ROW["name"]
@@ -167,8 +189,13 @@ def plant(settings):
 def test_rejection_receipt_has_reason_and_overlay(plant, tmp_path):
     """A letter with ink in the control-code zone is REJECTED; its receipt row has code, reason and the overlay
     path, and the overlay exists beside the receipts."""
-    folder = folder_with(tmp_path, {"L1.pdf": write(tmp_path / "ok.pdf").read_bytes(),
-                                    "L2.pdf": write(tmp_path / "bad.pdf", marks=((1, 8, 256, "ink"),)).read_bytes()})
+    folder = folder_with(
+        tmp_path,
+        {
+            "L1.pdf": write(tmp_path / "ok.pdf").read_bytes(),
+            "L2.pdf": write(tmp_path / "bad.pdf", marks=((1, 8, 256, "ink"),)).read_bytes(),
+        },
+    )
     result = intake(plant.ledger, plant.settings, folder)
     preflight(result.submission_id)
     with plant.ledger.read() as conn:
@@ -202,7 +229,9 @@ def test_drop_folder_takes_complete_submissions_only(plant, tmp_path):
         archive.writestr("L1.pdf", write(tmp_path / "b.pdf", pages=1).read_bytes())
     (drop / "batch-c").mkdir()
     (drop / "batch-d.zip.part").write_bytes(b"partial")
-    taken = scan_once(drop, lambda path: intake(plant.ledger, plant.settings, path, channel="watch").submission_id)
+    taken = scan_once(
+        drop, lambda path: intake(plant.ledger, plant.settings, path, channel="watch").submission_id
+    )
     assert sorted(name for name, sid in taken if sid) == ["batch-a", "batch-b.zip"]
     assert sorted(p.name for p in (drop / "done").iterdir()) == ["batch-a", "batch-b.zip"]
     assert (drop / "batch-c").exists() and (drop / "batch-d.zip.part").exists()

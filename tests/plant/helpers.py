@@ -6,8 +6,8 @@ import csv
 import json
 import os
 import subprocess
-import time
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +28,14 @@ def plant_env(state_dir: Path) -> dict:
     return env
 
 
-def run_plant(args: list[str], state_dir: Path, config: Path | None = None, **kwargs) -> subprocess.CompletedProcess:
+def run_plant(
+    args: list[str], state_dir: Path, config: Path | None = None, **kwargs
+) -> subprocess.CompletedProcess:
     """Run ``plant ARGS`` to its end; raise with its output if it fails."""
     command = [sys.executable, "-m", "plant"] + (["--config", str(config)] if config else []) + args
-    return subprocess.run(command, env=plant_env(state_dir), capture_output=True, text=True,
-                          timeout=COMMAND_TIMEOUT_S, **kwargs)
+    return subprocess.run(
+        command, env=plant_env(state_dir), capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, **kwargs
+    )
 
 
 def query(state_dir: Path, sql: str) -> list:
@@ -52,12 +55,31 @@ def read_csv(path: Path) -> list[dict]:
 def decode_control_codes(pdf: Path, workdir: Path, dpi: int = 150) -> list[str | None]:
     """Render every page of ``pdf`` with pdftoppm and decode the control DataMatrix of each with zxing-cpp."""
     prefix = workdir / pdf.stem
-    subprocess.run(["pdftoppm", "-r", str(dpi), "-gray", "-x", "0", "-y", str(int(230 / 25.4 * dpi)),
-                    "-W", str(int(40 / 25.4 * dpi)), "-H", str(int(45 / 25.4 * dpi)), str(pdf), str(prefix)],
-                   check=True, timeout=300)
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-r",
+            str(dpi),
+            "-gray",
+            "-x",
+            "0",
+            "-y",
+            str(int(230 / 25.4 * dpi)),
+            "-W",
+            str(int(40 / 25.4 * dpi)),
+            "-H",
+            str(int(45 / 25.4 * dpi)),
+            str(pdf),
+            str(prefix),
+        ],
+        check=True,
+        timeout=300,
+    )
     texts = []
     for image in sorted(workdir.glob(f"{pdf.stem}-*.pgm"), key=lambda p: int(p.stem.rsplit("-", 1)[1])):
-        found = zxingcpp.read_barcodes(np.asarray(Image.open(image)), formats=zxingcpp.BarcodeFormat.DataMatrix)
+        found = zxingcpp.read_barcodes(
+            np.asarray(Image.open(image)), formats=zxingcpp.BarcodeFormat.DataMatrix
+        )
         texts.append(found[0].text if found else None)
         image.unlink()
     return texts
@@ -65,8 +87,11 @@ def decode_control_codes(pdf: Path, workdir: Path, dpi: int = 150) -> list[str |
 
 def expected_codes(state_dir: Path, job_id: str) -> list[str]:
     """The control code every sheet of ``job_id`` must carry, from the ledger."""
-    rows = query(state_dir, f"SELECT p.piece_id, p.sheets FROM job_pieces j JOIN pieces p USING (piece_id) "
-                            f"WHERE j.job_id = '{job_id}' ORDER BY j.seq")
+    rows = query(
+        state_dir,
+        f"SELECT p.piece_id, p.sheets FROM job_pieces j JOIN pieces p USING (piece_id) "
+        f"WHERE j.job_id = '{job_id}' ORDER BY j.seq",
+    )
     return [f"{job_id}|{piece}|{i}/{n}" for piece, n in rows for i in range(1, n + 1)]
 
 

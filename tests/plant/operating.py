@@ -20,9 +20,14 @@ from plant.stages.preflight import preflight
 from plant.stages.route import route
 
 #: Two presses and one inserter; small jobs so a batch makes several on each press.
-FLEET = dict(printers=(PrinterConfig("press-1", sheets_per_minute=150.0),
-                       PrinterConfig("press-2", sheets_per_minute=150.0)),
-             inserters=(InserterConfig("ins-1", envelopes_per_hour=8000.0),), job_max_pieces=2)
+FLEET = dict(
+    printers=(
+        PrinterConfig("press-1", sheets_per_minute=150.0),
+        PrinterConfig("press-2", sheets_per_minute=150.0),
+    ),
+    inserters=(InserterConfig("ins-1", envelopes_per_hour=8000.0),),
+    job_max_pieces=2,
+)
 
 
 def open_plant(settings, batch, fleet: bool = True) -> Plant:
@@ -32,14 +37,23 @@ def open_plant(settings, batch, fleet: bool = True) -> Plant:
     follower's next look) are recorded in ``plant.sent``.
     """
     settings = dataclasses.replace(settings, **FLEET) if fleet else settings
-    for folder in (settings.blobs_dir, settings.spool_dir, settings.receipts_dir, settings.manifests_dir,
-                   settings.digital_outbox_dir):
+    for folder in (
+        settings.blobs_dir,
+        settings.spool_dir,
+        settings.receipts_dir,
+        settings.manifests_dir,
+        settings.digital_outbox_dir,
+    ):
         folder.mkdir(parents=True, exist_ok=True)
     for printer in settings.printers:
         (settings.printer_folder(printer)).mkdir(parents=True, exist_ok=True)
     ledger = Ledger(settings.ledger_url)
-    current = Plant(settings=settings, ledger=ledger, printers=make_printer_drivers(settings),
-                    inserters=make_inserter_drivers(settings))
+    current = Plant(
+        settings=settings,
+        ledger=ledger,
+        printers=make_printer_drivers(settings),
+        inserters=make_inserter_drivers(settings),
+    )
     current.sent = []
     current.sender = lambda actor, args, delay: current.sent.append((actor, args))
     install(current)
@@ -74,25 +88,53 @@ def jobs(current: Plant, *where) -> list:
 
 def pieces(current: Plant, *where) -> list:
     """Print pieces with their letter's pk, letter id, state and job."""
-    return rows(current, select(t.pieces.c.piece_id, t.pieces.c.tracking_id, t.pieces.c.job_id, t.pieces.c.prints,
-                                t.letters.c.pk, t.letters.c.letter_id, t.letters.c.state, t.letters.c.reason_code,
-                                t.letters.c.reason)
-                .select_from(t.pieces.join(t.letters, t.letters.c.pk == t.pieces.c.letter_pk))
-                .where(*where).order_by(t.pieces.c.piece_id))
+    return rows(
+        current,
+        select(
+            t.pieces.c.piece_id,
+            t.pieces.c.tracking_id,
+            t.pieces.c.job_id,
+            t.pieces.c.prints,
+            t.letters.c.pk,
+            t.letters.c.letter_id,
+            t.letters.c.state,
+            t.letters.c.reason_code,
+            t.letters.c.reason,
+        )
+        .select_from(t.pieces.join(t.letters, t.letters.c.pk == t.pieces.c.letter_pk))
+        .where(*where)
+        .order_by(t.pieces.c.piece_id),
+    )
 
 
 def job_members(current: Plant, job_id: str) -> list[int]:
     """Piece ids of a job, in sheet order."""
-    return [r.piece_id for r in rows(current, select(t.job_pieces.c.piece_id).where(t.job_pieces.c.job_id == job_id)
-                                     .order_by(t.job_pieces.c.seq))]
+    return [
+        r.piece_id
+        for r in rows(
+            current,
+            select(t.job_pieces.c.piece_id)
+            .where(t.job_pieces.c.job_id == job_id)
+            .order_by(t.job_pieces.c.seq),
+        )
+    ]
 
 
 def events(current: Plant, pk: int) -> list[str]:
     """A letter's event names, in order."""
-    return [r.event for r in rows(current, select(t.events.c.event).where(
-        t.events.c.entity == "letter", t.events.c.entity_id == str(pk)).order_by(t.events.c.id))]
+    return [
+        r.event
+        for r in rows(
+            current,
+            select(t.events.c.event)
+            .where(t.events.c.entity == "letter", t.events.c.entity_id == str(pk))
+            .order_by(t.events.c.id),
+        )
+    ]
 
 
 def outbox(current: Plant, actor: str) -> Counter:
     """How often each argument tuple was queued for ``actor``."""
-    return Counter(tuple(r.args) for r in rows(current, select(t.outbox.c.args).where(t.outbox.c.actor == actor)))
+    return Counter(
+        tuple(r.args) for r in rows(current, select(t.outbox.c.args).where(t.outbox.c.actor == actor))
+    )

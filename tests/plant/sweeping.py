@@ -24,10 +24,20 @@ DIGITAL = 3
 def consent_registry(path: Path, recipients: list[str]) -> Path:
     """A consent registry CSV: each of ``recipients`` consented for all senders, with a mailbox address."""
     with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["recipient_id", "channel", "address", "valid_from", "valid_to"])
+        writer = csv.DictWriter(
+            fh, fieldnames=["recipient_id", "channel", "address", "valid_from", "valid_to"]
+        )
         writer.writeheader()
-        writer.writerows({"recipient_id": r, "channel": "e-mailbox", "address": f"{r}@box.example",
-                          "valid_from": "2000-01-01", "valid_to": ""} for r in recipients)
+        writer.writerows(
+            {
+                "recipient_id": r,
+                "channel": "e-mailbox",
+                "address": f"{r}@box.example",
+                "valid_from": "2000-01-01",
+                "valid_to": "",
+            }
+            for r in recipients
+        )
     return path
 
 
@@ -45,16 +55,26 @@ def routed_plant(settings, batch, workdir: Path, at: float) -> Plant:
     package = read_submission(batch.submission)
     recipients = [row.values["recipient_id"] for row in package.rows]
     with plant.ledger.tx() as conn:
-        import_registry(conn, consent_registry(workdir / "consents.csv", recipients[:DIGITAL]),
-                        index_dir=consent_index_dir(settings))
+        import_registry(
+            conn,
+            consent_registry(workdir / "consents.csv", recipients[:DIGITAL]),
+            index_dir=consent_index_dir(settings),
+        )
     plant.submission_id, _ = accept(plant.ledger.tx, settings.blobs_dir, package)
     preflight(plant.submission_id)
     route(plant.submission_id, clock=lambda: at)
     with plant.ledger.tx() as conn:
         pieces = conn.execute(select(t.pieces.c.piece_id).order_by(t.pieces.c.piece_id)).scalars().all()
         issue_marks(conn, settings, pieces, signing_key(settings), at=at)
-        plant.digital = conn.execute(select(t.letters.c.pk).where(t.letters.c.state == "DELIVERED_DIGITAL")
-                                     .order_by(t.letters.c.pk)).scalars().all()
+        plant.digital = (
+            conn.execute(
+                select(t.letters.c.pk)
+                .where(t.letters.c.state == "DELIVERED_DIGITAL")
+                .order_by(t.letters.c.pk)
+            )
+            .scalars()
+            .all()
+        )
     plant.pieces = [str(p) for p in pieces]
     assert len(plant.digital) == DIGITAL and plant.pieces
     return plant
@@ -63,8 +83,13 @@ def routed_plant(settings, batch, workdir: Path, at: float) -> Plant:
 def event_counts(ledger: Ledger, event: str) -> dict[str, int]:
     """How many ``event`` events each entity has."""
     with ledger.read() as conn:
-        return dict(conn.execute(select(t.events.c.entity_id, func.count()).where(t.events.c.event == event)
-                                 .group_by(t.events.c.entity_id)).all())
+        return dict(
+            conn.execute(
+                select(t.events.c.entity_id, func.count())
+                .where(t.events.c.event == event)
+                .group_by(t.events.c.entity_id)
+            ).all()
+        )
 
 
 def mark_states(ledger: Ledger) -> dict[str, str]:
@@ -76,5 +101,8 @@ def mark_states(ledger: Ledger) -> dict[str, str]:
 def letter_states(ledger: Ledger, pks) -> list[str]:
     """The states of letters ``pks``, in pk order."""
     with ledger.read() as conn:
-        return list(conn.execute(select(t.letters.c.state).where(t.letters.c.pk.in_(list(pks)))
-                                 .order_by(t.letters.c.pk)).scalars())
+        return list(
+            conn.execute(
+                select(t.letters.c.state).where(t.letters.c.pk.in_(list(pks))).order_by(t.letters.c.pk)
+            ).scalars()
+        )

@@ -95,10 +95,9 @@ def test_relay_publishes_committed_rows_once(relay):
 def test_relay_never_sends_a_rolled_back_row(relay):
     """A row whose transaction rolled back is never published."""
     relay_, broker, ledger = relay
-    with pytest.raises(RuntimeError):
-        with ledger.tx() as conn:
-            enqueue(conn, "plan", "S-ghost")
-            raise RuntimeError("rollback")
+    with pytest.raises(RuntimeError), ledger.tx() as conn:
+        enqueue(conn, "plan", "S-ghost")
+        raise RuntimeError("rollback")
     assert relay_.publish_pending() == 0
     assert queued(broker) == []
 

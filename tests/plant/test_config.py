@@ -21,14 +21,19 @@ def test_embedded_defaults(tmp_path, monkeypatch):
     assert settings.state_dir == Path(".plant")
     assert len(settings.printers) == 2 and len(settings.inserters) == 2
     assert settings.redis_url is None
-    assert settings.ledger_url.startswith("sqlite:///") and settings.ledger_url.endswith(".plant/ledger.sqlite")
+    assert settings.ledger_url.startswith("sqlite:///") and settings.ledger_url.endswith(
+        ".plant/ledger.sqlite"
+    )
     assert settings.ids.service == "RR" and settings.ids.first < settings.ids.last
 
 
 def test_file_values_are_used(tmp_path):
     """Values in plant.toml replace the defaults, typed."""
-    path = write(tmp_path, 'time_scale = 0.01\n[[printers]]\nname = "p"\ndriver = "hotfolder"\n'
-                           'sheets_per_minute = 60\n[[inserters]]\nname = "i"\nmax_sheets = 4\n')
+    path = write(
+        tmp_path,
+        'time_scale = 0.01\n[[printers]]\nname = "p"\ndriver = "hotfolder"\n'
+        'sheets_per_minute = 60\n[[inserters]]\nname = "i"\nmax_sheets = 4\n',
+    )
     settings = load_settings(path, environ={})
     assert settings.time_scale == 0.01
     assert settings.printers[0].driver is PrinterDriver.HOTFOLDER
@@ -38,23 +43,32 @@ def test_file_values_are_used(tmp_path):
 def test_environment_overrides_file(tmp_path):
     """PLANT_STATE_DIR, PLANT_REDIS_URL and PLANT_DATABASE_URL override plant.toml."""
     path = write(tmp_path, 'state_dir = "from-file"\n')
-    settings = load_settings(path, environ={"PLANT_STATE_DIR": "/srv/plant", "PLANT_REDIS_URL": "redis://h:1/0",
-                                            "PLANT_DATABASE_URL": "postgresql://u@h/db"})
+    settings = load_settings(
+        path,
+        environ={
+            "PLANT_STATE_DIR": "/srv/plant",
+            "PLANT_REDIS_URL": "redis://h:1/0",
+            "PLANT_DATABASE_URL": "postgresql://u@h/db",
+        },
+    )
     assert settings.state_dir == Path("/srv/plant")
     assert settings.redis_url == "redis://h:1/0"
     assert settings.ledger_url == "postgresql://u@h/db"
 
 
-@pytest.mark.parametrize(("text", "key", "hint"), [
-    ("colour = 1\n", "colour", "allowed keys"),
-    ('[[printers]]\nname = "a"\nspeed = 3\n', "printers[0].speed", "sheets_per_minute"),
-    ('time_scale = "fast"\n', "time_scale", "use a number"),
-    ('[[printers]]\nname = "a"\ndriver = "laser"\n', "printers[0].driver", "simulated, hotfolder"),
-    ("job_max_pieces = 0\n", "job_max_pieces", "≥ 1"),
-    ('[ids]\nservice = "r1"\n', "ids.service", "two capital letters"),
-    ("[ids]\nfirst = 5\nlast = 4\n", "ids.first", "first ≤ last"),
-    ('[[printers]]\nname = "x"\n[[inserters]]\nname = "x"\n', "printers", "used twice"),
-])
+@pytest.mark.parametrize(
+    ("text", "key", "hint"),
+    [
+        ("colour = 1\n", "colour", "allowed keys"),
+        ('[[printers]]\nname = "a"\nspeed = 3\n', "printers[0].speed", "sheets_per_minute"),
+        ('time_scale = "fast"\n', "time_scale", "use a number"),
+        ('[[printers]]\nname = "a"\ndriver = "laser"\n', "printers[0].driver", "simulated, hotfolder"),
+        ("job_max_pieces = 0\n", "job_max_pieces", "≥ 1"),
+        ('[ids]\nservice = "r1"\n', "ids.service", "two capital letters"),
+        ("[ids]\nfirst = 5\nlast = 4\n", "ids.first", "first ≤ last"),
+        ('[[printers]]\nname = "x"\n[[inserters]]\nname = "x"\n', "printers", "used twice"),
+    ],
+)
 def test_bad_values_are_refused_naming_the_key(tmp_path, text, key, hint):
     """Unknown keys and bad values raise ConfigError naming the key and what is allowed."""
     with pytest.raises(ConfigError) as info:

@@ -69,16 +69,35 @@ def test_kill_9_mid_run_then_resume_finishes_exactly_once(tmp_path):
     config = tmp_path / "plant.toml"
     config.write_text(SLOW_FLEET)
     state = tmp_path / "state"
-    proc = subprocess.Popen([sys.executable, "-m", "plant", "--config", str(config), "run", str(batch.submission),
-                             "--consents", str(batch.consents)], env=plant_env(state), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "plant",
+            "--config",
+            str(config),
+            "run",
+            str(batch.submission),
+            "--consents",
+            str(batch.consents),
+        ],
+        env=plant_env(state),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(lambda: some_printing_done(state), 240, "the first jobs to reach the printers")
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    assert query(state, "SELECT count(*) FROM letters WHERE state NOT IN "
-                        "('DISPATCHED', 'DELIVERED_DIGITAL', 'REJECTED')")[0][0] > 0, "the kill came too late"
+    assert (
+        query(
+            state,
+            "SELECT count(*) FROM letters WHERE state NOT IN ('DISPATCHED', 'DELIVERED_DIGITAL', 'REJECTED')",
+        )[0][0]
+        > 0
+    ), "the kill came too late"
 
     result = run_plant(["resume", "--timeout", "400"], state, config=config)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -102,8 +121,9 @@ def assert_nothing_twice(state) -> None:
     outputs = [p for p in (state / "devices" / "printers").glob("*/output/*.pdf")]
     assert sorted(p.stem for p in outputs) == sorted(jobs)
     spoils = Counter(e for (e,) in query(state, "SELECT entity_id FROM events WHERE event = 'spoil'"))
-    spools = Counter(e for (e,) in query(state, "SELECT entity_id FROM events WHERE event = 'spool'"
-                                                " AND entity = 'letter'"))
+    spools = Counter(
+        e for (e,) in query(state, "SELECT entity_id FROM events WHERE event = 'spool' AND entity = 'letter'")
+    )
     for letter, count in spools.items():
         assert count == 1 + spoils.get(letter, 0), f"letter {letter} printed {count} times"
 
@@ -126,9 +146,24 @@ def test_killed_worker_is_replaced_and_the_run_completes(tmp_path):
     config = tmp_path / "plant.toml"
     config.write_text(SLOW_FLEET)
     state = tmp_path / "state"
-    proc = subprocess.Popen([sys.executable, "-m", "plant", "--config", str(config), "run", str(batch.submission),
-                             "--timeout", "400"], env=plant_env(state), start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "plant",
+            "--config",
+            str(config),
+            "run",
+            str(batch.submission),
+            "--timeout",
+            "400",
+        ],
+        env=plant_env(state),
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(lambda: some_printing_done(state), 240, "the first jobs to reach the printers")
         workers = worker_pids(proc.pid)

@@ -21,9 +21,30 @@ from tests.plant.test_duplex_letters import submission
 pytestmark = pytest.mark.slow
 
 #: id → (pages, duplex). The inserter takes 4 sheets: the 5–8 page letters go only as duplex (3–4 leaves).
-LETTERS = {f"L{n:02d}": spec for n, spec in enumerate(
-    [(1, True), (2, False), (3, True), (4, False), (5, True), (6, True), (7, True), (8, True), (1, False),
-     (2, True), (3, False), (4, True), (2, False), (4, True), (3, False), (1, True)], start=1)}
+LETTERS = {
+    f"L{n:02d}": spec
+    for n, spec in enumerate(
+        [
+            (1, True),
+            (2, False),
+            (3, True),
+            (4, False),
+            (5, True),
+            (6, True),
+            (7, True),
+            (8, True),
+            (1, False),
+            (2, True),
+            (3, False),
+            (4, True),
+            (2, False),
+            (4, True),
+            (3, False),
+            (1, True),
+        ],
+        start=1,
+    )
+}
 
 #: Bands 5 g apart, so one leaf more or less is another band (a 4-page letter: 2 leaves ≈ 15 g, 4 ≈ 25 g).
 #: ``{simplex_speed}``: the simplex press's sheets per minute.
@@ -52,7 +73,9 @@ def state(request, tmp_path_factory) -> Path:
     config.write_text(CONFIG.replace("{simplex_speed}", str(request.param)))
     state = root / "state"
     try:
-        result = run_plant(["run", str(submission(root / "in", LETTERS)), "--timeout", "300"], state, config=config)
+        result = run_plant(
+            ["run", str(submission(root / "in", LETTERS)), "--timeout", "300"], state, config=config
+        )
     finally:
         reap_redis(state)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -62,16 +85,32 @@ def state(request, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def pieces(state) -> dict[str, dict]:
     """Per letter: its piece, the job it was printed in (the last, were it reprinted) and that job's press."""
-    rows = query(state, "SELECT l.letter_id, l.duplex, l.pages, l.state, p.piece_id, p.sheets, p.mass_g, "
-                        "j.job_id, j.printer, j.duplex, j.pdf_path FROM letters l JOIN pieces p ON p.letter_pk = l.pk "
-                        "JOIN print_jobs j ON j.job_id = p.job_id")
-    keys = ("duplex", "pages", "state", "piece_id", "sheets", "mass_g", "job_id", "printer", "job_duplex", "pdf")
+    rows = query(
+        state,
+        "SELECT l.letter_id, l.duplex, l.pages, l.state, p.piece_id, p.sheets, p.mass_g, "
+        "j.job_id, j.printer, j.duplex, j.pdf_path FROM letters l JOIN pieces p ON p.letter_pk = l.pk "
+        "JOIN print_jobs j ON j.job_id = p.job_id",
+    )
+    keys = (
+        "duplex",
+        "pages",
+        "state",
+        "piece_id",
+        "sheets",
+        "mass_g",
+        "job_id",
+        "printer",
+        "job_duplex",
+        "pdf",
+    )
     return {r[0]: dict(zip(keys, r[1:])) for r in rows}
 
 
 def test_every_letter_is_dispatched_once(state, pieces):
     """All 16 letters DISPATCHED, one dispatch event each, each tracking id once in the manifests."""
-    assert query(state, "SELECT state, count(*) FROM letters GROUP BY state") == [("DISPATCHED", len(LETTERS))]
+    assert query(state, "SELECT state, count(*) FROM letters GROUP BY state") == [
+        ("DISPATCHED", len(LETTERS))
+    ]
     dispatches = Counter(e for (e,) in query(state, "SELECT entity_id FROM events WHERE event = 'dispatch'"))
     assert len(dispatches) == len(LETTERS) and set(dispatches.values()) == {1}
     manifest = Counter(r["tracking_id"] for m in (state / "manifests").glob("*.csv") for r in read_csv(m))
@@ -80,7 +119,9 @@ def test_every_letter_is_dispatched_once(state, pieces):
 
 def test_the_ledger_keeps_each_letters_choice(pieces):
     """letters.duplex is what the manifest said."""
-    assert {lid: bool(p["duplex"]) for lid, p in pieces.items()} == {lid: d for lid, (_, d) in LETTERS.items()}
+    assert {lid: bool(p["duplex"]) for lid, p in pieces.items()} == {
+        lid: d for lid, (_, d) in LETTERS.items()
+    }
 
 
 def test_duplex_letters_print_on_the_duplex_press_in_duplex_jobs(pieces):
@@ -123,8 +164,9 @@ def test_the_spooled_pdfs_have_a_sheet_per_leaf_and_backs_only_when_duplex(piece
         total = sum(p["sheets"] for p in members)
         assert sheet_map.sheet_count == total, job_id
         assert pages == (2 if duplex else 1) * total, job_id
-        assert {int(r.piece_id): r.sheets_in_piece for r in sheet_map} == \
-            {p["piece_id"]: p["sheets"] for p in members}
+        assert {int(r.piece_id): r.sheets_in_piece for r in sheet_map} == {
+            p["piece_id"]: p["sheets"] for p in members
+        }
 
 
 def test_each_press_printed_the_sheets_of_its_jobs(state):
@@ -133,16 +175,26 @@ def test_each_press_printed_the_sheets_of_its_jobs(state):
     for press in ("press-simplex", "press-duplex"):
         status = state / "devices" / "printers" / press / "state" / "press.json"
         printed = json.loads(status.read_text())["lifetime_sheets"] if status.exists() else 0
-        assert printed == (query(state, f"SELECT coalesce(sum(sheets), 0) FROM print_jobs "
-                                        f"WHERE printer = '{press}'")[0][0]), press
+        assert (
+            printed
+            == (
+                query(state, f"SELECT coalesce(sum(sheets), 0) FROM print_jobs WHERE printer = '{press}'")[0][
+                    0
+                ]
+            )
+        ), press
 
 
 def test_the_inserter_read_each_pieces_leaves(state, pieces):
     """The inserter's camera read ⌈pages/2⌉ sheets of every duplex piece and one a page of every simplex piece,
     and enveloped each once."""
-    results = [r for path in (state / "devices" / "inserters" / "ins" / "results").glob("*.csv")
-               for r in read_csv(path)]
-    assert Counter(int(r["piece_id"]) for r in results if r["outcome"] == "inserted") == \
-        Counter(p["piece_id"] for p in pieces.values())
+    results = [
+        r
+        for path in (state / "devices" / "inserters" / "ins" / "results").glob("*.csv")
+        for r in read_csv(path)
+    ]
+    assert Counter(int(r["piece_id"]) for r in results if r["outcome"] == "inserted") == Counter(
+        p["piece_id"] for p in pieces.values()
+    )
     read = {int(r["piece_id"]): int(r["sheets_read"]) for r in results}
     assert read == {p["piece_id"]: leaves(*LETTERS[lid]) for lid, p in pieces.items()}

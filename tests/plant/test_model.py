@@ -30,15 +30,18 @@ def test_lifecycle_edges(state, event, expected):
     assert next_state(state, event) is expected
 
 
-@pytest.mark.parametrize(("state", "event"), [
-    (State.RECEIVED, Event.SPOOL),
-    (State.SPOOLED, Event.INSERT),  # never INSERTED without being read as PRINTED first
-    (State.PLANNED, Event.READ_DOWNSTREAM),
-    (State.DISPATCHED, Event.DISPATCH),
-    (State.REJECTED, Event.ROUTE_PRINT),
-    (State.SPOOLED, Event.CANCEL),  # paper may exist: cancelling is too late
-    (State.DISPATCHED, Event.PULL),
-])
+@pytest.mark.parametrize(
+    ("state", "event"),
+    [
+        (State.RECEIVED, Event.SPOOL),
+        (State.SPOOLED, Event.INSERT),  # never INSERTED without being read as PRINTED first
+        (State.PLANNED, Event.READ_DOWNSTREAM),
+        (State.DISPATCHED, Event.DISPATCH),
+        (State.REJECTED, Event.ROUTE_PRINT),
+        (State.SPOOLED, Event.CANCEL),  # paper may exist: cancelling is too late
+        (State.DISPATCHED, Event.PULL),
+    ],
+)
 def test_illegal_transitions_raise(state, event):
     """An edge the lifecycle does not have raises IllegalTransition naming state and event."""
     with pytest.raises(IllegalTransition) as info:

@@ -25,7 +25,17 @@ from plant.stages.replan import release_job
 from plant.stages.route import route
 from plant.stages.spool import follow_print, spool
 from printers.drivers.simulated import SimulatedPress
-from tests.plant.operating import close_plant, events, job_members, jobs, open_plant, outbox, pieces, planned, rows
+from tests.plant.operating import (
+    close_plant,
+    events,
+    job_members,
+    jobs,
+    open_plant,
+    outbox,
+    pieces,
+    planned,
+    rows,
+)
 
 
 @pytest.fixture
@@ -82,8 +92,11 @@ def command_lines(capsys) -> list[str]:
 
 
 def manifest_ids(plant) -> list[str]:
-    return [r["tracking_id"] for path in plant.settings.manifests_dir.glob("*.csv")
-            for r in csv.DictReader(path.open())]
+    return [
+        r["tracking_id"]
+        for path in plant.settings.manifests_dir.glob("*.csv")
+        for r in csv.DictReader(path.open())
+    ]
 
 
 # -- hold and release ---------------------------------------------------------------------------------------------
@@ -94,14 +107,19 @@ def test_a_held_letter_is_not_planned_until_released(plant):
     target = pieces(plant)[0]
     outcome = one(plant, Action.HOLD, target.tracking_id)
     assert (outcome.done, outcome.word) == (True, "held")
-    assert (piece(plant, target.piece_id).state, piece(plant, target.piece_id).reason_code) == ("HELD",
-                                                                                             "HELD_BY_OPERATOR")
+    assert (piece(plant, target.piece_id).state, piece(plant, target.piece_id).reason_code) == (
+        "HELD",
+        "HELD_BY_OPERATOR",
+    )
     plan(submission)
     assert piece(plant, target.piece_id).state == "HELD"
     assert all(target.piece_id not in job_members(plant, j.job_id) for j in jobs(plant))
     plans = outbox(plant, "plan")[(submission,)]
     assert one(plant, Action.RELEASE, target.tracking_id).word == "released"
-    assert (piece(plant, target.piece_id).state, piece(plant, target.piece_id).reason_code) == ("PRINT_READY", None)
+    assert (piece(plant, target.piece_id).state, piece(plant, target.piece_id).reason_code) == (
+        "PRINT_READY",
+        None,
+    )
     assert outbox(plant, "plan")[(submission,)] == plans + 1
     plan(submission)
     assert piece(plant, target.piece_id).state == "PLANNED"
@@ -123,14 +141,20 @@ def test_a_hold_before_spooling_takes_the_piece_out_of_its_job(plant):
     assert {piece(plant, m).state for m in members[1:]} == {"PRINT_READY"}
     assert events(plant, target.pk)[-2:] == ["replan", "hold"]
     plan(submission)
-    (again,) = [j for j in jobs(plant) if set(job_members(plant, j.job_id)) & set(members[1:]) and j.state == "PLANNED"]
+    (again,) = [
+        j
+        for j in jobs(plant)
+        if set(job_members(plant, j.job_id)) & set(members[1:]) and j.state == "PLANNED"
+    ]
     assert target.piece_id not in job_members(plant, again.job_id) and again.job_id != job.job_id
     print_job(plant, again.job_id)
     assert "spool" not in events(plant, target.pk)
     assert {piece(plant, m).state for m in members[1:]} == {"SPOOLED"}
     one(plant, Action.RELEASE, target.tracking_id)
     plan(submission)
-    (later,) = [j for j in jobs(plant) if target.piece_id in job_members(plant, j.job_id) and j.state == "PLANNED"]
+    (later,) = [
+        j for j in jobs(plant) if target.piece_id in job_members(plant, j.job_id) and j.state == "PLANNED"
+    ]
     print_job(plant, later.job_id)
     assert piece(plant, target.piece_id).state == "SPOOLED"
     assert events(plant, target.pk).count("spool") == 1
@@ -172,7 +196,9 @@ def test_cancel_after_spooling_is_refused_with_the_state_and_what_to_do(plant, c
     code = main(["cancel", tracking, "--state-dir", str(plant.settings.state_dir)])
     (line,) = command_lines(capsys)
     assert code == 1
-    assert line.startswith(f"{tracking}\trefused\tSPOOLED: paper may exist for it, so it can no longer be cancelled")
+    assert line.startswith(
+        f"{tracking}\trefused\tSPOOLED: paper may exist for it, so it can no longer be cancelled"
+    )
     assert f"plant pull {tracking}" in line
     assert piece(plant, members[0]).state == "SPOOLED"
     assert jobs(plant, t.print_jobs.c.job_id == job.job_id)[0].state == "SPOOLED"
@@ -189,10 +215,15 @@ def test_cancel_before_spooling_is_final_and_annuls_the_postage_mark(plant, caps
     assert code == 0
     assert command_lines(capsys) == [
         f"{tracking}\tcancelled\tcancelled; taken out of job {job.job_id} ({len(members) - 1} other piece(s) "
-        "planned again)"]
-    assert (piece(plant, members[0]).state, piece(plant, members[0]).reason_code) == ("CANCELLED",
-                                                                                   "CANCELLED_BY_OPERATOR")
-    (mark,) = rows(plant, select(tp.postage_marks.c.state).where(tp.postage_marks.c.piece_id == str(members[0])))
+        "planned again)"
+    ]
+    assert (piece(plant, members[0]).state, piece(plant, members[0]).reason_code) == (
+        "CANCELLED",
+        "CANCELLED_BY_OPERATOR",
+    )
+    (mark,) = rows(
+        plant, select(tp.postage_marks.c.state).where(tp.postage_marks.c.piece_id == str(members[0]))
+    )
     assert mark.state == "annulled"
     assert outbox(plant, "receipts")[(submission,)] >= 1
     assert {piece(plant, m).state for m in members[1:]} == {"PRINT_READY"}
@@ -202,18 +233,33 @@ def test_the_command_exits_1_when_any_id_is_not_done(plant, capsys):
     """One line per id, in order; an unknown id makes the exit code 1 while the others are still done."""
     routed(plant)
     first, second = pieces(plant)[:2]
-    code = main(["hold", first.tracking_id, "NO-SUCH-ID", second.tracking_id,
-                 "--state-dir", str(plant.settings.state_dir)])
+    code = main(
+        [
+            "hold",
+            first.tracking_id,
+            "NO-SUCH-ID",
+            second.tracking_id,
+            "--state-dir",
+            str(plant.settings.state_dir),
+        ]
+    )
     lines = command_lines(capsys)
     assert code == 1
-    assert [line.split("\t")[:2] for line in lines] == [[first.tracking_id, "held"], ["NO-SUCH-ID", "not found"],
-                                                        [second.tracking_id, "held"]]
+    assert [line.split("\t")[:2] for line in lines] == [
+        [first.tracking_id, "held"],
+        ["NO-SUCH-ID", "not found"],
+        [second.tracking_id, "held"],
+    ]
 
 
 def test_a_letter_id_of_two_submissions_is_refused_as_ambiguous(plant, tmp_path):
     """A letter id two submissions use names no single letter: the operator is asked for the tracking id."""
     routed(plant)
-    accept(plant.ledger.tx, plant.settings.blobs_dir, read_submission(generate(tmp_path / "two", 3, seed=8).submission))
+    accept(
+        plant.ledger.tx,
+        plant.settings.blobs_dir,
+        read_submission(generate(tmp_path / "two", 3, seed=8).submission),
+    )
     outcome = one(plant, Action.HOLD, "L000001")
     assert (outcome.done, outcome.word) == (False, "ambiguous") and "tracking id" in outcome.message
 
@@ -232,9 +278,18 @@ def test_a_pulled_spooled_piece_is_outsorted_and_never_dispatched(plant):
     run_id = print_job(plant, job.job_id)
     insert(run_id)
     (run,) = rows(plant, select(t.insert_runs).where(t.insert_runs.c.run_id == run_id))
-    data = {r["piece_id"]: r["divert"] for r in csv.DictReader(
-        (plant.settings.inserter_folder(next(i for i in plant.settings.inserters if i.name == run.inserter))
-         / "runs" / f"{run_id}.csv").open())}
+    data = {
+        r["piece_id"]: r["divert"]
+        for r in csv.DictReader(
+            (
+                plant.settings.inserter_folder(
+                    next(i for i in plant.settings.inserters if i.name == run.inserter)
+                )
+                / "runs"
+                / f"{run_id}.csv"
+            ).open()
+        )
+    }
     assert data == {str(m): "1" if m == target.piece_id else "0" for m in members}
     plant.inserters[run.inserter].step()
     follow_insert(run_id)
@@ -322,8 +377,10 @@ def test_a_letter_held_before_it_was_checked_is_checked_and_routed_when_released
     assert state.state == "HELD"
     queued = outbox(plant, "preflight")[(submission,)], outbox(plant, "route")[(submission,)]
     assert one(plant, Action.RELEASE, "L000001").message == "released to RECEIVED"
-    assert (outbox(plant, "preflight")[(submission,)], outbox(plant, "route")[(submission,)]) == (queued[0] + 1,
-                                                                                                 queued[1] + 1)
+    assert (outbox(plant, "preflight")[(submission,)], outbox(plant, "route")[(submission,)]) == (
+        queued[0] + 1,
+        queued[1] + 1,
+    )
     preflight(submission)
     route(submission)
     (state,) = rows(plant, select(t.letters.c.state).where(t.letters.c.letter_id == "L000001"))

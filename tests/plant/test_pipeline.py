@@ -41,7 +41,11 @@ def test_every_letter_ends_in_exactly_one_final_state(demo):
     assert len(rows) == DEMO_LETTERS
     assert {s for s, _ in rows} <= {"DELIVERED_DIGITAL", "DISPATCHED", "REJECTED"}
     assert all(reason for s, reason in rows if s == "REJECTED")
-    assert {s for s, _ in rows} == {"DELIVERED_DIGITAL", "DISPATCHED", "REJECTED"}  # the demo has faulty letters
+    assert {s for s, _ in rows} == {
+        "DELIVERED_DIGITAL",
+        "DISPATCHED",
+        "REJECTED",
+    }  # the demo has faulty letters
 
 
 def test_receipts_have_a_row_per_letter(demo):
@@ -73,8 +77,14 @@ def test_every_spooled_sheet_decodes_to_its_job_piece_and_sheet(demo, tmp_path):
 def test_manifests_list_every_dispatched_piece_once(demo):
     """The handover manifests hold each dispatched piece exactly once, numbered in sequence."""
     state, _, _ = demo
-    dispatched = {r[0] for r in query(state, "SELECT p.tracking_id FROM pieces p JOIN letters l "
-                                              "ON l.pk = p.letter_pk WHERE l.state = 'DISPATCHED'")}
+    dispatched = {
+        r[0]
+        for r in query(
+            state,
+            "SELECT p.tracking_id FROM pieces p JOIN letters l "
+            "ON l.pk = p.letter_pk WHERE l.state = 'DISPATCHED'",
+        )
+    }
     listed = []
     for manifest in (state / "manifests").glob("*.csv"):
         rows = read_csv(manifest)
@@ -89,7 +99,9 @@ def test_digital_letters_are_in_the_outbox(demo):
     (submission,) = query(state, "SELECT submission_id FROM submissions")
     digital = [r[0] for r in query(state, "SELECT letter_id FROM letters WHERE state = 'DELIVERED_DIGITAL'")]
     folder = state / "outbox" / "digital" / submission[0]
-    assert digital and all((folder / f"{d}.pdf").exists() and (folder / f"{d}.json").exists() for d in digital)
+    assert digital and all(
+        (folder / f"{d}.pdf").exists() and (folder / f"{d}.json").exists() for d in digital
+    )
 
 
 def test_embedded_redis_is_durable_and_stopped(demo):
@@ -113,14 +125,25 @@ def redis_alive(state) -> bool:
 def test_status_by_tracking_id_shows_the_history(demo):
     """`plant status TRACKING_ID --json` gives the letter's whole path, receipt to dispatch."""
     state, _, _ = demo
-    (tracking_id,) = query(state, "SELECT p.tracking_id FROM pieces p JOIN letters l ON l.pk = p.letter_pk "
-                                  "WHERE l.state = 'DISPATCHED' LIMIT 1")[0]
+    (tracking_id,) = query(
+        state,
+        "SELECT p.tracking_id FROM pieces p JOIN letters l ON l.pk = p.letter_pk "
+        "WHERE l.state = 'DISPATCHED' LIMIT 1",
+    )[0]
     result = run_plant(["status", tracking_id, "--json"], state)
     assert result.returncode == 0, result.stderr
     (letter,) = json.loads(result.stdout)
     assert [e["event"] for e in letter["events"]] == [
-        "receive", "preflight_pass", "route_print", "plan", "impose", "spool", "read_downstream", "insert",
-        "dispatch"]
+        "receive",
+        "preflight_pass",
+        "route_print",
+        "plan",
+        "impose",
+        "spool",
+        "read_downstream",
+        "insert",
+        "dispatch",
+    ]
 
 
 def test_status_of_an_unknown_id_says_so(demo):
@@ -154,11 +177,18 @@ def test_every_printed_piece_carries_a_verifiable_postage_mark(demo, tmp_path):
     on_hold = query(state, "SELECT count(*) FROM postage_marks WHERE state = 'on_hold'")[0][0]
     dispatched = query(state, "SELECT count(*) FROM letters WHERE state = 'DISPATCHED'")[0][0]
     assert on_hold == dispatched
-    (job_id, pdf), = query(state, "SELECT job_id, pdf_path FROM print_jobs ORDER BY number LIMIT 1")
-    subprocess.run(["pdftoppm", "-r", "200", "-gray", "-f", "1", "-l", "1", pdf, str(tmp_path / "p")], check=True)
+    ((job_id, pdf),) = query(state, "SELECT job_id, pdf_path FROM print_jobs ORDER BY number LIMIT 1")
+    subprocess.run(
+        ["pdftoppm", "-r", "200", "-gray", "-f", "1", "-l", "1", pdf, str(tmp_path / "p")], check=True
+    )
     image = np.asarray(Image.open(next(tmp_path.glob("p-*.pgm"))))
     (mark,) = [r.text for r in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)]
-    payload = decode_and_verify(mark, verification_keys(load_settings(environ={"PLANT_STATE_DIR": str(state)})))
-    first_piece = query(state, f"SELECT p.piece_id, p.tracking_id FROM job_pieces j JOIN pieces p USING (piece_id) "
-                               f"WHERE j.job_id = '{job_id}' ORDER BY j.seq LIMIT 1")[0]
+    payload = decode_and_verify(
+        mark, verification_keys(load_settings(environ={"PLANT_STATE_DIR": str(state)}))
+    )
+    first_piece = query(
+        state,
+        f"SELECT p.piece_id, p.tracking_id FROM job_pieces j JOIN pieces p USING (piece_id) "
+        f"WHERE j.job_id = '{job_id}' ORDER BY j.seq LIMIT 1",
+    )[0]
     assert (payload.piece_id, payload.tracking_id) == (str(first_piece[0]), first_piece[1])

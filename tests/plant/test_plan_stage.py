@@ -21,7 +21,12 @@ from plant.stages.route import route
 @pytest.fixture
 def routed(settings, small_batch):
     """A plant without devices whose 12-letter batch is pre-flighted and routed (print pieces of 1, 2, 4 sheets)."""
-    for folder in (settings.blobs_dir, settings.spool_dir, settings.receipts_dir, settings.digital_outbox_dir):
+    for folder in (
+        settings.blobs_dir,
+        settings.spool_dir,
+        settings.receipts_dir,
+        settings.digital_outbox_dir,
+    ):
         folder.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(settings.ledger_url)
     current = Plant(settings=settings, ledger=ledger, printers={}, inserters={})
@@ -43,8 +48,11 @@ def test_pieces_no_inserter_takes_fail_with_the_code_and_the_reason(routed):
     current.settings = replace(current.settings, inserters=(InserterConfig("inserter-1", max_sheets=2),))
     plan(submission_id)
     with current.ledger.read() as conn:
-        rows = conn.execute(select(t.pieces.c.sheets, t.letters.c.state, t.letters.c.reason_code, t.letters.c.reason)
-                            .select_from(t.pieces.join(t.letters, t.pieces.c.letter_pk == t.letters.c.pk))).all()
+        rows = conn.execute(
+            select(
+                t.pieces.c.sheets, t.letters.c.state, t.letters.c.reason_code, t.letters.c.reason
+            ).select_from(t.pieces.join(t.letters, t.pieces.c.letter_pk == t.letters.c.pk))
+        ).all()
     thick = [r for r in rows if r.sheets > 2]
     assert thick and all((r.state, r.reason_code) == ("FAILED", "NO_INSERTER") for r in thick)
     assert all("4 sheets per piece" in r.reason for r in thick)

@@ -28,14 +28,19 @@ def settings_with(tmp_path: Path, printer: str, inserter: str = INSERTER):
     return load_settings(path, environ={"PLANT_STATE_DIR": str(tmp_path / "state")})
 
 
-@pytest.mark.parametrize("lines, layout", [
-    ("", Layout()),
-    ('layout = "2up-cutstack"', Layout(Scheme.CUT_STACK, SheetSize.A3)),
-    ('layout = "2up-cutstack"\nsheet = "SRA3"\nduplex = "tumble"\nstack_depth = 40',
-     Layout(Scheme.CUT_STACK, SheetSize.SRA3, Duplex.TUMBLE, stack_depth=40)),
-    ('layout = "web-2up"\nduplex = "turn"', Layout(Scheme.WEB_2UP, SheetSize.WEB520, Duplex.TURN)),
-    ('duplex = "turn"', Layout(duplex=Duplex.TURN)),
-])
+@pytest.mark.parametrize(
+    "lines, layout",
+    [
+        ("", Layout()),
+        ('layout = "2up-cutstack"', Layout(Scheme.CUT_STACK, SheetSize.A3)),
+        (
+            'layout = "2up-cutstack"\nsheet = "SRA3"\nduplex = "tumble"\nstack_depth = 40',
+            Layout(Scheme.CUT_STACK, SheetSize.SRA3, Duplex.TUMBLE, stack_depth=40),
+        ),
+        ('layout = "web-2up"\nduplex = "turn"', Layout(Scheme.WEB_2UP, SheetSize.WEB520, Duplex.TURN)),
+        ('duplex = "turn"', Layout(duplex=Duplex.TURN)),
+    ],
+)
 def test_a_printers_layout_keys_make_its_jobs_layout(tmp_path, lines, layout):
     """layout/sheet/duplex/stack_depth become the imposition layout of the printer's duplex jobs (default 1-up
     simplex A4, and each N-up layout's first sheet); simplex jobs: tests/plant/test_duplex_letters.py."""
@@ -47,18 +52,25 @@ def test_a_printer_the_fleet_no_longer_has_gets_one_up(tmp_path):
     assert job_layout(settings_with(tmp_path, 'layout = "web-2up"'), "gone") == Layout()
 
 
-@pytest.mark.parametrize("lines, key, hint", [
-    ('layout = "4up"', "printers[0].layout", "1up, 2up-cutstack, web-2up"),
-    ('layout = "2up-cutstack"\nsheet = "A4"', "printers[0].sheet", 'use sheet = "A3" or "SRA3"'),
-    ('layout = "web-2up"\nsheet = "SRA3"', "printers[0].sheet", 'use sheet = "WEB520"'),
-    ('sheet = "A3"', "printers[0].sheet", 'layout = "1up" cannot print on sheet = "A3"'),
-    ('sheet = "A5"', "printers[0].sheet", "A4, A3, SRA3, WEB520"),
-    ('duplex = "none"', "printers[0].duplex", "simplex, turn, tumble"),
-    ('layout = "2up-cutstack"\nstack_depth = 0', "printers[0].stack_depth", "≥ 1"),
-    ('layout = "2up-cutstack"\nstack_depth = 2', "printers[0].stack_depth", "use stack_depth ≥ 3"),
-    ('sides = "two-sided-long-edge"', "printers[0].sides", "prints simplex"),
-    ('duplex = "tumble"\nsides = "one-sided"', "printers[0].sides", "two-sided-long-edge, two-sided-short-edge"),
-])
+@pytest.mark.parametrize(
+    "lines, key, hint",
+    [
+        ('layout = "4up"', "printers[0].layout", "1up, 2up-cutstack, web-2up"),
+        ('layout = "2up-cutstack"\nsheet = "A4"', "printers[0].sheet", 'use sheet = "A3" or "SRA3"'),
+        ('layout = "web-2up"\nsheet = "SRA3"', "printers[0].sheet", 'use sheet = "WEB520"'),
+        ('sheet = "A3"', "printers[0].sheet", 'layout = "1up" cannot print on sheet = "A3"'),
+        ('sheet = "A5"', "printers[0].sheet", "A4, A3, SRA3, WEB520"),
+        ('duplex = "none"', "printers[0].duplex", "simplex, turn, tumble"),
+        ('layout = "2up-cutstack"\nstack_depth = 0', "printers[0].stack_depth", "≥ 1"),
+        ('layout = "2up-cutstack"\nstack_depth = 2', "printers[0].stack_depth", "use stack_depth ≥ 3"),
+        ('sides = "two-sided-long-edge"', "printers[0].sides", "prints simplex"),
+        (
+            'duplex = "tumble"\nsides = "one-sided"',
+            "printers[0].sides",
+            "two-sided-long-edge, two-sided-short-edge",
+        ),
+    ],
+)
 def test_impossible_layouts_are_refused_naming_the_key(tmp_path, lines, key, hint):
     """A layout imposition has not, a sheet the layout cannot use, a stack too shallow for the longest piece an
     inserter takes, or IPP sides that contradict the duplex mode: refused, naming the key and what to do."""
@@ -67,24 +79,30 @@ def test_impossible_layouts_are_refused_naming_the_key(tmp_path, lines, key, hin
     assert refused.value.key == key
 
 
-@pytest.mark.parametrize("lines, problem", [
-    ("cutter_sheets_per_minute = 0", "cutter_sheets_per_minute"),
-    ("cutter_destroys = [0]", "cutter_destroys"),
-])
+@pytest.mark.parametrize(
+    "lines, problem",
+    [
+        ("cutter_sheets_per_minute = 0", "cutter_sheets_per_minute"),
+        ("cutter_destroys = [0]", "cutter_destroys"),
+    ],
+)
 def test_impossible_cutters_are_refused(tmp_path, lines, problem):
     """The cutter in front of an inserter needs a speed and lifetime sheet numbers from 1."""
     with pytest.raises(ConfigError, match=problem):
         settings_with(tmp_path, "", INSERTER + lines + "\n")
 
 
-@pytest.mark.parametrize("lines, ticket", [
-    ("", {"media": "A4", "sides": "one-sided"}),
-    ('layout = "2up-cutstack"\nsheet = "SRA3"', {"media": "SRA3", "sides": "one-sided"}),
-    ('layout = "2up-cutstack"\nduplex = "turn"', {"media": "A3", "sides": "two-sided-long-edge"}),
-    ('duplex = "tumble"', {"media": "A4", "sides": "two-sided-short-edge"}),
-    ('duplex = "tumble"\nsides = "two-sided-long-edge"', {"media": "A4", "sides": "two-sided-long-edge"}),
-    ('layout = "web-2up"', {"media": "Custom.520x297mm", "sides": "one-sided"}),
-])
+@pytest.mark.parametrize(
+    "lines, ticket",
+    [
+        ("", {"media": "A4", "sides": "one-sided"}),
+        ('layout = "2up-cutstack"\nsheet = "SRA3"', {"media": "SRA3", "sides": "one-sided"}),
+        ('layout = "2up-cutstack"\nduplex = "turn"', {"media": "A3", "sides": "two-sided-long-edge"}),
+        ('duplex = "tumble"', {"media": "A4", "sides": "two-sided-short-edge"}),
+        ('duplex = "tumble"\nsides = "two-sided-long-edge"', {"media": "A4", "sides": "two-sided-long-edge"}),
+        ('layout = "web-2up"', {"media": "Custom.520x297mm", "sides": "one-sided"}),
+    ],
+)
 def test_the_press_ticket_names_the_sheet_and_the_sides(tmp_path, lines, ticket):
     """A duplex job's ticket: media is the printer's sheet, its sides the duplex mode (or the configured sides)."""
     assert ticket_options(settings_with(tmp_path, lines), "p", duplex=True) == ticket
@@ -92,7 +110,9 @@ def test_the_press_ticket_names_the_sheet_and_the_sides(tmp_path, lines, ticket)
 
 def imposed(tmp_path, layout: Layout, counts=(3, 1, 2)) -> Path:
     """A job of pieces ``1``… imposed by ``layout`` with its sheet map and cut spec, as the impose stage leaves it."""
-    pieces = [PieceInput(str(i), write_labelled(tmp_path / f"{i}.pdf", f"l{i}", n)) for i, n in enumerate(counts, 1)]
+    pieces = [
+        PieceInput(str(i), write_labelled(tmp_path / f"{i}.pdf", f"l{i}", n)) for i, n in enumerate(counts, 1)
+    ]
     out = tmp_path / "J000001.pdf"
     sheet_map = impose(pieces, out, "J000001", layout, Marks(postage=False, tracking=False))
     Path(f"{out}.map.json").write_text(sheet_map.to_json())
@@ -128,7 +148,10 @@ def test_the_insert_stage_feeds_the_cutters_leaves_once_they_are_cut(tmp_path):
     settings = settings_with(tmp_path, 'layout = "2up-cutstack"\nstack_depth = 3')
     plant = SimpleNamespace(settings=settings)
     pdf = imposed(tmp_path, job_layout(settings, "p"))
-    run, job = SimpleNamespace(run_id="R000001", inserter="ins"), SimpleNamespace(job_id="J000001", pdf_path=str(pdf))
+    run, job = (
+        SimpleNamespace(run_id="R000001", inserter="ins"),
+        SimpleNamespace(job_id="J000001", pdf_path=str(pdf)),
+    )
     assert feed(plant, run, job, pdf) is None
     assert feed(plant, run, job, pdf) is None
     cutter = make_cutter(settings, "ins")
@@ -136,8 +159,17 @@ def test_the_insert_stage_feeds_the_cutters_leaves_once_they_are_cut(tmp_path):
     assert cutter.step() == 1
     fed = feed(plant, run, job, pdf)
     assert fed.sheets_pdf == cutter.result("R000001").output_pdf
-    assert fed.cutting == {"cutter": "ins-cutter", "leaves": 6, "sheets_received": 3, "sheets_expected": 3,
-                           "destroyed": [], "misfed": [], "message": "6 leaves from 3 of 3 sheets"}
+    assert fed.cutting == {
+        "cutter": "ins-cutter",
+        "leaves": 6,
+        "sheets_received": 3,
+        "sheets_expected": 3,
+        "destroyed": [],
+        "misfed": [],
+        "message": "6 leaves from 3 of 3 sheets",
+    }
     (tmp_path / "one").mkdir()
     one_up = imposed(tmp_path / "one", Layout())
-    assert feed(plant, run, SimpleNamespace(job_id="J000001", pdf_path=str(one_up)), one_up).sheets_pdf == one_up
+    assert (
+        feed(plant, run, SimpleNamespace(job_id="J000001", pdf_path=str(one_up)), one_up).sheets_pdf == one_up
+    )

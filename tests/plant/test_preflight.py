@@ -10,8 +10,15 @@ from reportlab.pdfgen import canvas
 from plant.demo import write_letter
 from plant.intake.preflight import check_pdf
 
-ROW = {"letter_id": "L1", "name": "A B", "address_1": "Street 1", "address_2": "", "postcode": "1",
-       "city": "C", "country": "DE"}
+ROW = {
+    "letter_id": "L1",
+    "name": "A B",
+    "address_1": "Street 1",
+    "address_2": "",
+    "postcode": "1",
+    "city": "C",
+    "country": "DE",
+}
 
 
 def test_a_good_letter_passes(tmp_path):
@@ -21,11 +28,14 @@ def test_a_good_letter_passes(tmp_path):
     assert check_pdf(path, max_pages=6).ok and check_pdf(path, 6).pages == 3
 
 
-@pytest.mark.parametrize(("content", "code"), [
-    (b"", "NOT_PDF"),
-    (b"<html><body>hi</body></html>", "NOT_PDF"),
-    (b"%PDF-1.7\n1 0 obj\n<<", "BROKEN_PDF"),
-])
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        (b"", "NOT_PDF"),
+        (b"<html><body>hi</body></html>", "NOT_PDF"),
+        (b"%PDF-1.7\n1 0 obj\n<<", "BROKEN_PDF"),
+    ],
+)
 def test_not_a_pdf_is_rejected(tmp_path, content, code):
     """Bytes that are not a readable PDF are rejected with a code and a reason."""
     path = tmp_path / "bad.pdf"

@@ -25,14 +25,28 @@ from plant.stages.impose import impose
 from plant.stages.plan import plan
 from plant.stages.preflight import preflight
 from plant.stages.replan import (
-    Observation, device_check, observe, release_job, set_service, watch_printers, withdraw,
+    Observation,
+    device_check,
+    observe,
+    release_job,
+    set_service,
+    watch_printers,
+    withdraw,
 )
 from plant.stages.route import route
 from plant.stages.spool import follow_print, spool
 from printers.drivers.hotfolder import HotFolderLayout
 from printers.drivers.simulated import SimulatedPress
 from tests.plant.operating import (
-    close_plant, events, job_members, jobs, open_plant, outbox, pieces, planned, rows,
+    close_plant,
+    events,
+    job_members,
+    jobs,
+    open_plant,
+    outbox,
+    pieces,
+    planned,
+    rows,
 )
 
 LIMIT = 300.0
@@ -51,23 +65,34 @@ def on(plant, printer: str) -> list:
 
 def stopped_report(plant, printer: str, state: str = "stopped") -> None:
     """Write what a RIP reports about itself into the press's hot folder (the protocol's printer.json)."""
-    layout = HotFolderLayout(plant.settings.printer_folder(next(p for p in plant.settings.printers
-                                                                 if p.name == printer)))
+    layout = HotFolderLayout(
+        plant.settings.printer_folder(next(p for p in plant.settings.printers if p.name == printer))
+    )
     layout.status_dir.mkdir(parents=True, exist_ok=True)
-    layout.printer_status.write_text(json.dumps({"format": "plant-hotfolder-printer/1", "state": state,
-                                                 "reasons": ["media-jam"] if state == "stopped" else []}))
+    layout.printer_status.write_text(
+        json.dumps(
+            {
+                "format": "plant-hotfolder-printer/1",
+                "state": state,
+                "reasons": ["media-jam"] if state == "stopped" else [],
+            }
+        )
+    )
 
 
 # -- the decision -------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("stopped", "since", "down", "at", "expected"), [
-    (False, None, False, 1000.0, Observation(None, False)),           # running: nothing recorded
-    (False, 500.0, True, 1000.0, Observation(None, False)),           # running again: back in the plan
-    (True, None, False, 1000.0, Observation(1000.0, False)),          # first seen stopped: the count starts
-    (True, 1000.0, False, 1000.0 + LIMIT - 1, Observation(1000.0, False)),  # not long enough yet
-    (True, 1000.0, False, 1000.0 + LIMIT, Observation(1000.0, True)),       # stopped replan_after_s: out
-    (True, 2000.0, False, 1000.0, Observation(1000.0, False)),        # clock set back: the count restarts
-    (True, 1000.0, True, 1001.0, Observation(1000.0, True)),          # stays out while stopped
-])
+@pytest.mark.parametrize(
+    ("stopped", "since", "down", "at", "expected"),
+    [
+        (False, None, False, 1000.0, Observation(None, False)),  # running: nothing recorded
+        (False, 500.0, True, 1000.0, Observation(None, False)),  # running again: back in the plan
+        (True, None, False, 1000.0, Observation(1000.0, False)),  # first seen stopped: the count starts
+        (True, 1000.0, False, 1000.0 + LIMIT - 1, Observation(1000.0, False)),  # not long enough yet
+        (True, 1000.0, False, 1000.0 + LIMIT, Observation(1000.0, True)),  # stopped replan_after_s: out
+        (True, 2000.0, False, 1000.0, Observation(1000.0, False)),  # clock set back: the count restarts
+        (True, 1000.0, True, 1001.0, Observation(1000.0, True)),  # stays out while stopped
+    ],
+)
 def test_a_press_leaves_the_plan_after_replan_after_s_stopped(stopped, since, down, at, expected):
     """The sweep's judgement of a press: out once seen stopped for ``replan_after_s``, back once running."""
     assert observe(stopped, since, down, at, LIMIT) == expected
@@ -99,10 +124,14 @@ def test_releasing_a_job_plans_its_pieces_again_under_a_new_job_id(plant):
     assert len(moved) == len(members)
     assert jobs(plant, t.print_jobs.c.job_id == old.job_id)[0].state == "REPLANNED"
     assert {p.state for p in pieces(plant, t.pieces.c.piece_id.in_(members))} == {"PRINT_READY"}
-    assert all(events(plant, p.pk).count("replan") == 1 for p in pieces(plant, t.pieces.c.piece_id.in_(members)))
+    assert all(
+        events(plant, p.pk).count("replan") == 1 for p in pieces(plant, t.pieces.c.piece_id.in_(members))
+    )
     assert outbox(plant, "plan")[(submission,)] >= 1
     plan(submission)
-    (new,) = [j for j in jobs(plant) if set(job_members(plant, j.job_id)) & set(members) and j.state == "PLANNED"]
+    (new,) = [
+        j for j in jobs(plant) if set(job_members(plant, j.job_id)) & set(members) and j.state == "PLANNED"
+    ]
     assert new.job_id != old.job_id and set(job_members(plant, new.job_id)) == set(members)
     impose(old.job_id)
     spool(old.job_id)
@@ -116,7 +145,9 @@ def test_a_job_claimed_for_its_press_is_not_released(plant):
     job = jobs(plant)[0]
     impose(job.job_id)
     with plant.ledger.tx() as conn:
-        conn.execute(t.print_jobs.update().where(t.print_jobs.c.job_id == job.job_id).values(state="SPOOLING"))
+        conn.execute(
+            t.print_jobs.update().where(t.print_jobs.c.job_id == job.job_id).values(state="SPOOLING")
+        )
     with plant.ledger.tx() as conn:
         assert release_job(conn, job.job_id, "test") is None
     assert {p.state for p in pieces(plant, t.pieces.c.job_id == job.job_id)} == {"IMPOSED"}
@@ -125,7 +156,9 @@ def test_a_job_claimed_for_its_press_is_not_released(plant):
 def test_spool_never_sends_a_job_released_after_it_read_the_job(plant, monkeypatch):
     """The spool stage read the job IMPOSED, then a release committed before it acted: its claim fails, so the
     released job never reaches the press (its pieces are being planned again elsewhere)."""
-    spool_stage = importlib.import_module("plant.stages.spool")  # the package re-exports the function as `spool`
+    spool_stage = importlib.import_module(
+        "plant.stages.spool"
+    )  # the package re-exports the function as `spool`
     planned(plant)
     job = jobs(plant)[0]
     impose(job.job_id)
@@ -141,7 +174,10 @@ def test_spool_never_sends_a_job_released_after_it_read_the_job(plant, monkeypat
     spool(job.job_id)
     assert jobs(plant, t.print_jobs.c.job_id == job.job_id)[0].state == "REPLANNED"
     folder = plant.settings.printer_folder(next(p for p in plant.settings.printers if p.name == job.printer))
-    assert not list(folder.glob(f"{job.job_id}.*")) and not (folder / "submitted" / f"{job.job_id}.json").exists()
+    assert (
+        not list(folder.glob(f"{job.job_id}.*"))
+        and not (folder / "submitted" / f"{job.job_id}.json").exists()
+    )
 
 
 # -- devices out of the plan ---------------------------------------------------------------------------------------
@@ -233,7 +269,9 @@ def test_a_job_the_press_took_is_never_withdrawn(plant):
     spool(job.job_id)
     layout = plant.printers["press-2"].layout
     layout.work.mkdir(parents=True, exist_ok=True)
-    layout.ticket(job.job_id).rename(layout.work_ticket(job.job_id))  # what the press does when it takes a job
+    layout.ticket(job.job_id).rename(
+        layout.work_ticket(job.job_id)
+    )  # what the press does when it takes a job
     device_down(plant.ledger, plant.settings, "press-2")
     device_check("press-2")
     assert not withdraw(job.job_id)
@@ -249,8 +287,11 @@ def test_a_withdrawal_interrupted_after_its_claim_is_finished_by_its_redelivery(
     impose(job.job_id)
     spool(job.job_id)
     with plant.ledger.tx() as conn:
-        conn.execute(t.print_jobs.update().where(t.print_jobs.c.job_id == job.job_id)
-                     .values(state=JobState.WITHDRAWING.value))
+        conn.execute(
+            t.print_jobs.update()
+            .where(t.print_jobs.c.job_id == job.job_id)
+            .values(state=JobState.WITHDRAWING.value)
+        )
     assert withdraw(job.job_id)
     assert jobs(plant, t.print_jobs.c.job_id == job.job_id)[0].state == "REPLANNED"
     assert withdraw(job.job_id) is False  # done: nothing more to do
@@ -297,15 +338,20 @@ def test_jobs_for_a_device_taken_out_while_planning_are_not_written(plant, monke
 def test_pieces_only_a_device_out_of_the_plan_takes_wait_instead_of_failing(plant):
     """With the only inserter taking 4 sheets out of the plan, 4-sheet pieces wait PRINT_READY (not FAILED
     NO_INSERTER as when no inserter of the fleet takes them); back in the plan, they are planned."""
-    plant.settings = dataclasses.replace(plant.settings, inserters=(InserterConfig("ins-wide", max_sheets=6),
-                                                                    InserterConfig("ins-narrow", max_sheets=2)))
+    plant.settings = dataclasses.replace(
+        plant.settings,
+        inserters=(InserterConfig("ins-wide", max_sheets=6), InserterConfig("ins-narrow", max_sheets=2)),
+    )
     submission = plant.submission_id
     preflight(submission)
     route(submission)
     device_down(plant.ledger, plant.settings, "ins-wide")
     plan(submission)
-    thick = [p for p in pieces(plant) if rows(plant, select(t.pieces.c.sheets).where(
-        t.pieces.c.piece_id == p.piece_id))[0].sheets > 2]
+    thick = [
+        p
+        for p in pieces(plant)
+        if rows(plant, select(t.pieces.c.sheets).where(t.pieces.c.piece_id == p.piece_id))[0].sheets > 2
+    ]
     assert thick and {piece.state for piece in pieces(plant) if piece in thick} == {"PRINT_READY"}
     device_up(plant.ledger, plant.settings, "ins-wide")
     plan(submission)
@@ -314,7 +360,9 @@ def test_pieces_only_a_device_out_of_the_plan_takes_wait_instead_of_failing(plan
 
 def test_a_printed_job_goes_to_another_inserter_when_its_own_is_out_of_the_plan(plant):
     """The planned inserter taken down after planning: the printed job's insert run goes to one in service."""
-    plant.settings = dataclasses.replace(plant.settings, inserters=(InserterConfig("ins-a"), InserterConfig("ins-b")))
+    plant.settings = dataclasses.replace(
+        plant.settings, inserters=(InserterConfig("ins-a"), InserterConfig("ins-b"))
+    )
     plant.inserters = make_inserter_drivers(plant.settings)
     planned(plant)
     job = jobs(plant)[0]
@@ -348,8 +396,12 @@ def test_recovery_resumes_claimed_spools_and_withdrawals(plant):
     for job in (first, second):
         impose(job.job_id)
     with plant.ledger.tx() as conn:
-        conn.execute(t.print_jobs.update().where(t.print_jobs.c.job_id == first.job_id).values(state="SPOOLING"))
-        conn.execute(t.print_jobs.update().where(t.print_jobs.c.job_id == second.job_id).values(state="WITHDRAWING"))
+        conn.execute(
+            t.print_jobs.update().where(t.print_jobs.c.job_id == first.job_id).values(state="SPOOLING")
+        )
+        conn.execute(
+            t.print_jobs.update().where(t.print_jobs.c.job_id == second.job_id).values(state="WITHDRAWING")
+        )
     recover(plant.ledger)
     assert outbox(plant, "spool")[(first.job_id,)] >= 1 and outbox(plant, "withdraw")[(second.job_id,)] == 1
     spool(first.job_id)

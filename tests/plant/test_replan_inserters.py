@@ -23,7 +23,14 @@ from plant.operator import device_down, device_up
 from plant.recovery import recover
 from plant.stages.impose import impose
 from plant.stages.insert import follow_insert, insert
-from plant.stages.replan import RunFate, device_check, envelope_sheets, run_fate, watch_inserters, withdraw_run
+from plant.stages.replan import (
+    RunFate,
+    device_check,
+    envelope_sheets,
+    run_fate,
+    watch_inserters,
+    withdraw_run,
+)
 from plant.stages.spool import follow_print, spool
 from printers.drivers.simulated import SimulatedPress
 from tests.plant.operating import close_plant, events, jobs, open_plant, outbox, pieces, planned, rows
@@ -31,8 +38,11 @@ from tests.plant.operating import close_plant, events, jobs, open_plant, outbox,
 LIMIT = 300.0
 T0 = 1_000_000.0
 #: One fast press and two inserters; small jobs, so the batch makes several runs.
-FLEET = dict(printers=(PrinterConfig("press-1", sheets_per_minute=6000.0),),
-             inserters=(InserterConfig("ins-1"), InserterConfig("ins-2")), job_max_pieces=2)
+FLEET = dict(
+    printers=(PrinterConfig("press-1", sheets_per_minute=6000.0),),
+    inserters=(InserterConfig("ins-1"), InserterConfig("ins-2")),
+    job_max_pieces=2,
+)
 
 
 @pytest.fixture
@@ -67,8 +77,12 @@ def run(plant, run_id: str | None = None, job_id: str | None = None):
 
 
 def run_events(plant, run_id: str) -> list:
-    return rows(plant, select(t.events.c.event, t.events.c.from_state, t.events.c.to_state, t.events.c.data)
-                .where(t.events.c.entity == "run", t.events.c.entity_id == run_id).order_by(t.events.c.id))
+    return rows(
+        plant,
+        select(t.events.c.event, t.events.c.from_state, t.events.c.to_state, t.events.c.data)
+        .where(t.events.c.entity == "run", t.events.c.entity_id == run_id)
+        .order_by(t.events.c.id),
+    )
 
 
 def members(plant, run_id: str) -> list:
@@ -90,15 +104,18 @@ def inserted_once(plant, run_id: str, inserter: str) -> None:
 
 
 # -- the decision --------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("state", "waiting", "withdrawable", "fate"), [
-    (RunState.CREATED, False, False, RunFate.MOVE),         # not at the inserter (its cut may be under way)
-    (RunState.SUBMITTING, False, True, RunFate.STAY),       # on its way to the inserter
-    (RunState.SUBMITTED, True, True, RunFate.WITHDRAW),     # waiting there, and the inserter can prove it
-    (RunState.SUBMITTED, True, False, RunFate.STAY),        # waiting, but no proof possible
-    (RunState.SUBMITTED, False, True, RunFate.STAY),        # started: paper is in the machine
-    (RunState.WITHDRAWING, True, True, RunFate.STAY),       # being withdrawn already
-    (RunState.RECONCILED, False, True, RunFate.STAY),
-])
+@pytest.mark.parametrize(
+    ("state", "waiting", "withdrawable", "fate"),
+    [
+        (RunState.CREATED, False, False, RunFate.MOVE),  # not at the inserter (its cut may be under way)
+        (RunState.SUBMITTING, False, True, RunFate.STAY),  # on its way to the inserter
+        (RunState.SUBMITTED, True, True, RunFate.WITHDRAW),  # waiting there, and the inserter can prove it
+        (RunState.SUBMITTED, True, False, RunFate.STAY),  # waiting, but no proof possible
+        (RunState.SUBMITTED, False, True, RunFate.STAY),  # started: paper is in the machine
+        (RunState.WITHDRAWING, True, True, RunFate.STAY),  # being withdrawn already
+        (RunState.RECONCILED, False, True, RunFate.STAY),
+    ],
+)
 def test_what_becomes_of_a_run_whose_inserter_left_the_plan(state, waiting, withdrawable, fate):
     assert run_fate(state, waiting, withdrawable) is fate
 
@@ -187,8 +204,10 @@ def test_a_run_waiting_at_an_inserter_out_of_the_plan_is_withdrawn_and_moved(pla
     device_check("ins-2")
     assert (run(plant, run_id).state, run(plant, run_id).inserter) == ("CREATED", "ins-1")
     assert [(e.event, e.from_state, e.to_state) for e in run_events(plant, run_id)][2:] == [
-        ("withdraw_claim", "SUBMITTED", "WITHDRAWING"), ("withdraw", "WITHDRAWING", "CREATED"),
-        ("move", "CREATED", "CREATED")]
+        ("withdraw_claim", "SUBMITTED", "WITHDRAWING"),
+        ("withdraw", "WITHDRAWING", "CREATED"),
+        ("move", "CREATED", "CREATED"),
+    ]
     assert (device(plant, "ins-2").folder / "withdrawn" / f"{run_id}.json").exists()
     assert device(plant, "ins-2").step() == 0
     follow_insert(run_id)  # a follower of the run on ins-2 finds it no longer its business
@@ -202,7 +221,9 @@ def test_a_run_the_inserter_started_stays_on_it(plant):
     """A run ins-2 has taken into its machine stays SUBMITTED on ins-2 out of the plan: not even claimed."""
     (run_id,) = printed_runs(plant)
     insert(run_id)
-    slow = SimulatedInserter("ins-2", device(plant, "ins-2").folder, envelopes_per_hour=3600, clock=lambda: 0.0)
+    slow = SimulatedInserter(
+        "ins-2", device(plant, "ins-2").folder, envelopes_per_hour=3600, clock=lambda: 0.0
+    )
     slow.step()  # takes the run, no envelope done yet
     device_down(plant.ledger, plant.settings, "ins-2")
     device_check("ins-2")
@@ -217,9 +238,14 @@ def test_a_withdrawal_the_inserter_refuses_puts_the_run_back_to_be_followed(plan
     insert(run_id)
     SimulatedInserter("ins-2", device(plant, "ins-2").folder, clock=lambda: 0.0).step()
     with plant.ledger.tx() as conn:  # claimed by a withdrawal that lost the race to the machine
-        conn.execute(update(t.insert_runs).where(t.insert_runs.c.run_id == run_id).values(state="WITHDRAWING"))
+        conn.execute(
+            update(t.insert_runs).where(t.insert_runs.c.run_id == run_id).values(state="WITHDRAWING")
+        )
     assert withdraw_run(run_id) is False
-    assert (run(plant, run_id).state, run_events(plant, run_id)[-1].event) == ("SUBMITTED", "withdraw_refused")
+    assert (run(plant, run_id).state, run_events(plant, run_id)[-1].event) == (
+        "SUBMITTED",
+        "withdraw_refused",
+    )
     assert outbox(plant, "follow_insert")[(run_id,)] == 2
 
 
@@ -229,7 +255,9 @@ def test_a_withdrawal_interrupted_after_its_claim_is_finished_by_its_redelivery(
     insert(run_id)
     device_down(plant.ledger, plant.settings, "ins-2")
     with plant.ledger.tx() as conn:
-        conn.execute(update(t.insert_runs).where(t.insert_runs.c.run_id == run_id).values(state="WITHDRAWING"))
+        conn.execute(
+            update(t.insert_runs).where(t.insert_runs.c.run_id == run_id).values(state="WITHDRAWING")
+        )
     assert withdraw_run(run_id)
     assert (run(plant, run_id).state, run(plant, run_id).inserter) == ("CREATED", "ins-1")
     assert withdraw_run(run_id) is False  # done: nothing more to do
@@ -239,13 +267,20 @@ def test_a_run_no_inserter_in_service_can_take_waits_on_its_own(plant):
     """ins-2 down, and ins-1 takes fewer sheets than the run's thickest piece: the run stays CREATED on ins-2 (no
     move, no letter failed), the insert stage waits; ins-2 back, the run goes to it."""
     planned(plant)
-    thick = next(j for j in jobs(plant) if max(p.sheets for p in rows(plant, select(t.pieces.c.sheets).where(
-        t.pieces.c.job_id == j.job_id))) > 1)
-    plant.settings = dataclasses.replace(plant.settings, inserters=(InserterConfig("ins-1", max_sheets=1),
-                                                                    InserterConfig("ins-2")))
+    thick = next(
+        j
+        for j in jobs(plant)
+        if max(p.sheets for p in rows(plant, select(t.pieces.c.sheets).where(t.pieces.c.job_id == j.job_id)))
+        > 1
+    )
+    plant.settings = dataclasses.replace(
+        plant.settings, inserters=(InserterConfig("ins-1", max_sheets=1), InserterConfig("ins-2"))
+    )
     impose(thick.job_id)
     spool(thick.job_id)
-    SimulatedPress("press-1", plant.settings.printer_folder(plant.settings.printers[0]), 6000, time_scale=0).step()
+    SimulatedPress(
+        "press-1", plant.settings.printer_folder(plant.settings.printers[0]), 6000, time_scale=0
+    ).step()
     follow_print(thick.job_id)
     run_id = run(plant, job_id=thick.job_id).run_id
     with plant.ledger.tx() as conn:
@@ -267,15 +302,27 @@ def test_a_printed_job_goes_to_an_inserter_that_takes_its_sheets(plant):
     """Its planned inserter out of the plan, a printed job's run goes to an inserter in service whose envelopes take
     its thickest piece — not to a faster, idle one that cannot."""
     planned(plant)
-    job = next(j for j in jobs(plant) if max(p.sheets for p in rows(plant, select(t.pieces.c.sheets).where(
-        t.pieces.c.job_id == j.job_id))) > 1)
-    plant.settings = dataclasses.replace(plant.settings, inserters=(
-        InserterConfig("ins-1"), InserterConfig("ins-2"), InserterConfig("ins-thin", 20000.0, max_sheets=1)))
+    job = next(
+        j
+        for j in jobs(plant)
+        if max(p.sheets for p in rows(plant, select(t.pieces.c.sheets).where(t.pieces.c.job_id == j.job_id)))
+        > 1
+    )
+    plant.settings = dataclasses.replace(
+        plant.settings,
+        inserters=(
+            InserterConfig("ins-1"),
+            InserterConfig("ins-2"),
+            InserterConfig("ins-thin", 20000.0, max_sheets=1),
+        ),
+    )
     plant.inserters = make_inserter_drivers(plant.settings)
     device_down(plant.ledger, plant.settings, job.inserter)
     impose(job.job_id)
     spool(job.job_id)
-    SimulatedPress("press-1", plant.settings.printer_folder(plant.settings.printers[0]), 6000, time_scale=0).step()
+    SimulatedPress(
+        "press-1", plant.settings.printer_folder(plant.settings.printers[0]), 6000, time_scale=0
+    ).step()
     follow_print(job.job_id)
     assert run(plant, job_id=job.job_id).inserter == ({"ins-1", "ins-2"} - {job.inserter}).pop()
 
@@ -290,7 +337,9 @@ def test_insert_never_hands_over_a_run_moved_after_it_read_the_run(plant, monkey
 
     def feed_then_move(*args):
         fed = feed(*args)
-        device_down(plant.ledger, plant.settings, "ins-2")  # another process: the operator, then its device check
+        device_down(
+            plant.ledger, plant.settings, "ins-2"
+        )  # another process: the operator, then its device check
         device_check("ins-2")
         return fed
 
@@ -305,7 +354,9 @@ def test_recovery_resumes_claimed_runs_and_withdrawals(plant):
     first, second = printed_runs(plant, 2, on="ins-1")
     with plant.ledger.tx() as conn:
         conn.execute(update(t.insert_runs).where(t.insert_runs.c.run_id == first).values(state="SUBMITTING"))
-        conn.execute(update(t.insert_runs).where(t.insert_runs.c.run_id == second).values(state="WITHDRAWING"))
+        conn.execute(
+            update(t.insert_runs).where(t.insert_runs.c.run_id == second).values(state="WITHDRAWING")
+        )
     recover(plant.ledger)
     assert outbox(plant, "insert")[(first,)] == 2 and outbox(plant, "withdraw_run")[(second,)] == 1
     insert(first)
@@ -332,8 +383,10 @@ def test_a_run_moved_after_its_cut_began_is_fed_the_leaves_of_that_cut(tmp_path,
     """2-up work: ins-2's cutter has the run's cut when ins-2 leaves the plan. The run moves to ins-1, which is fed
     the leaves ins-2's cutter cut — the printed sheets are not cut a second time — and envelopes each piece once."""
     config = tmp_path / "plant.toml"
-    config.write_text('job_max_pieces = 2\n[[printers]]\nname = "press-1"\nsheets_per_minute = 6000\n'
-                      'layout = "2up-cutstack"\n[[inserters]]\nname = "ins-1"\n[[inserters]]\nname = "ins-2"\n')
+    config.write_text(
+        'job_max_pieces = 2\n[[printers]]\nname = "press-1"\nsheets_per_minute = 6000\n'
+        'layout = "2up-cutstack"\n[[inserters]]\nname = "ins-1"\n[[inserters]]\nname = "ins-2"\n'
+    )
     settings = load_settings(config, environ={"PLANT_STATE_DIR": str(tmp_path / "state")})
     plant = open_plant(settings, small_batch, fleet=False)
     try:

@@ -51,7 +51,9 @@ def test_an_inserter_stopped_for_good_hands_its_unsubmitted_runs_to_the_other(tm
     settings = load_settings(config, environ={"PLANT_STATE_DIR": str(tmp_path / "state")})
     ins_2 = SimulatedInserter("ins-2", settings.inserter_folder(settings.inserters[1]))
     offset = [0.0]
-    with Session(settings, config_path=config, progress=False, clock=lambda: time.time() + offset[0]) as session:
+    with Session(
+        settings, config_path=config, progress=False, clock=lambda: time.time() + offset[0]
+    ) as session:
         ins_2.fault(("envelope-jam",))
         wait_for(lambda: ins_2.machine_status().state is InserterState.STOPPED, "ins-2 to stop")
         submission = intake(session.plant.ledger, settings, small_batch.submission).submission_id
@@ -59,40 +61,85 @@ def test_an_inserter_stopped_for_good_hands_its_unsubmitted_runs_to_the_other(tm
         runs, jobs, service = t.insert_runs.c, t.print_jobs.c, td.device_service.c
 
         def work_waiting_at_stopped_ins_2() -> bool:
-            unprinted = read_ledger(session, select(jobs.job_id).where(jobs.state.notin_(["PRINTED", "DONE", "REPLANNED"])))
+            unprinted = read_ledger(
+                session, select(jobs.job_id).where(jobs.state.notin_(["PRINTED", "DONE", "REPLANNED"]))
+            )
             on_2 = read_ledger(session, select(runs.state).where(runs.inserter == "ins-2"))
             seen = read_ledger(session, select(service.stopped_since).where(service.name == "ins-2"))
-            return (not unprinted and bool(on_2) and {s for (s,) in on_2} == {"CREATED"}
-                    and bool(seen) and seen[0].stopped_since is not None)
+            return (
+                not unprinted
+                and bool(on_2)
+                and {s for (s,) in on_2} == {"CREATED"}
+                and bool(seen)
+                and seen[0].stopped_since is not None
+            )
 
         wait_for(work_waiting_at_stopped_ins_2, "every job printed, ins-2's runs waiting, ins-2 seen stopped")
         waiting = [r for (r,) in read_ledger(session, select(runs.run_id).where(runs.inserter == "ins-2"))]
-        assert read_ledger(session, select(service.stopped_down).where(service.name == "ins-2"))[0].stopped_down == 0
+        assert (
+            read_ledger(session, select(service.stopped_down).where(service.name == "ins-2"))[0].stopped_down
+            == 0
+        )
         offset[0] = settings.plan.replan_after_s + 60  # five minutes later, by the plant's clock
         session.wait([submission], timeout=PHASE_TIMEOUT_S)
 
-        letters = read_ledger(session, select(t.letters.c.pk, t.letters.c.state, t.pieces.c.tracking_id,
-                                       t.pieces.c.piece_id, t.pieces.c.prints)
-                       .select_from(t.letters.join(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk)))
+        letters = read_ledger(
+            session,
+            select(
+                t.letters.c.pk,
+                t.letters.c.state,
+                t.pieces.c.tracking_id,
+                t.pieces.c.piece_id,
+                t.pieces.c.prints,
+            ).select_from(t.letters.join(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk)),
+        )
         all_runs = read_ledger(session, select(runs.run_id, runs.inserter, runs.state))
-        letter_events = Counter((r.entity_id, r.event) for r in read_ledger(session, select(
-            t.events.c.entity_id, t.events.c.event).where(t.events.c.entity == "letter")))
-        moves = read_ledger(session, select(t.events.c.entity_id, t.events.c.data).where(
-            t.events.c.entity == "run", t.events.c.event == "move"))
+        letter_events = Counter(
+            (r.entity_id, r.event)
+            for r in read_ledger(
+                session, select(t.events.c.entity_id, t.events.c.event).where(t.events.c.entity == "letter")
+            )
+        )
+        moves = read_ledger(
+            session,
+            select(t.events.c.entity_id, t.events.c.data).where(
+                t.events.c.entity == "run", t.events.c.event == "move"
+            ),
+        )
 
         ins_2.clear()
-        wait_for(lambda: read_ledger(session, select(service.stopped_down).where(
-            service.name == "ins-2"))[0].stopped_down == 0, "ins-2 seen running and back in the plan")
+        wait_for(
+            lambda: (
+                read_ledger(session, select(service.stopped_down).where(service.name == "ins-2"))[
+                    0
+                ].stopped_down
+                == 0
+            ),
+            "ins-2 seen running and back in the plan",
+        )
         after = read_ledger(session, select(runs.run_id, runs.inserter, runs.state))
-        device_events = [e for (e,) in read_ledger(session, select(t.events.c.event).where(
-            t.events.c.entity == "device", t.events.c.entity_id == "ins-2").order_by(t.events.c.id))]
+        device_events = [
+            e
+            for (e,) in read_ledger(
+                session,
+                select(t.events.c.event)
+                .where(t.events.c.entity == "device", t.events.c.entity_id == "ins-2")
+                .order_by(t.events.c.id),
+            )
+        ]
 
     assert {r.state for r in letters} == {"DISPATCHED"}
-    manifest = Counter(r["tracking_id"] for path in settings.manifests_dir.glob("*.csv") for r in read_csv(path))
+    manifest = Counter(
+        r["tracking_id"] for path in settings.manifests_dir.glob("*.csv") for r in read_csv(path)
+    )
     assert manifest == Counter({r.tracking_id: 1 for r in letters})
     assert all(letter_events[(str(r.pk), "insert")] == 1 and r.prints == 1 for r in letters)
-    results = Counter(row["piece_id"] for path in (settings.inserter_folder(settings.inserters[0]) / "results")
-                      .glob("*.csv") for row in read_csv(path) if row["outcome"] == "inserted")
+    results = Counter(
+        row["piece_id"]
+        for path in (settings.inserter_folder(settings.inserters[0]) / "results").glob("*.csv")
+        for row in read_csv(path)
+        if row["outcome"] == "inserted"
+    )
     assert results == Counter({str(r.piece_id): 1 for r in letters})
     assert {(r.inserter, r.state) for r in all_runs} == {("ins-1", "RECONCILED")}
     assert sorted(m.entity_id for m in moves) == sorted(waiting)

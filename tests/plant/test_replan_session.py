@@ -49,7 +49,11 @@ def settings_for(tmp_path, jams: str = ""):
 
 def submitted(settings, job_id: str) -> list[str]:
     """The presses whose hot folder ever received ``job_id``."""
-    return [p.name for p in settings.printers if (settings.printer_folder(p) / "submitted" / f"{job_id}.json").exists()]
+    return [
+        p.name
+        for p in settings.printers
+        if (settings.printer_folder(p) / "submitted" / f"{job_id}.json").exists()
+    ]
 
 
 def manifest(settings) -> Counter:
@@ -64,40 +68,70 @@ def test_a_press_stopped_for_good_hands_its_unprinted_work_to_the_other_press(tm
     pieces were printed twice."""
     config, settings = settings_for(tmp_path, jams="jams = [1]")
     offset = [0.0]
-    with Session(settings, config_path=config, progress=False, clock=lambda: time.time() + offset[0]) as session:
+    with Session(
+        settings, config_path=config, progress=False, clock=lambda: time.time() + offset[0]
+    ) as session:
         submission = intake(session.plant.ledger, settings, small_batch.submission).submission_id
         session.relay.wake.set()
         jobs, service = t.print_jobs.c, td.device_service.c
 
         def press_2_stopped_and_seen() -> bool:
-            on_2 = read_ledger(session, select(jobs.state, jobs.device_state).where(jobs.printer == "press-2"))
+            on_2 = read_ledger(
+                session, select(jobs.state, jobs.device_state).where(jobs.printer == "press-2")
+            )
             seen = read_ledger(session, select(service.stopped_since).where(service.name == "press-2"))
-            return (bool(on_2) and {s for s, _ in on_2} == {"SPOOLED"} and ("SPOOLED", "STOPPED") in on_2
-                    and bool(seen) and seen[0].stopped_since is not None)
+            return (
+                bool(on_2)
+                and {s for s, _ in on_2} == {"SPOOLED"}
+                and ("SPOOLED", "STOPPED") in on_2
+                and bool(seen)
+                and seen[0].stopped_since is not None
+            )
 
         wait_for(press_2_stopped_and_seen, "press-2 jammed with its jobs spooled, seen stopped by a sweep")
-        before = read_ledger(session, select(jobs.job_id).where(jobs.printer == "press-2").order_by(jobs.number))
+        before = read_ledger(
+            session, select(jobs.job_id).where(jobs.printer == "press-2").order_by(jobs.number)
+        )
         assert len(before) >= 2, "press-2 must have a job waiting behind the jammed one"
-        assert read_ledger(session, select(service.stopped_down).where(service.name == "press-2"))[0].stopped_down == 0
+        assert (
+            read_ledger(session, select(service.stopped_down).where(service.name == "press-2"))[
+                0
+            ].stopped_down
+            == 0
+        )
         offset[0] = settings.plan.replan_after_s + 60  # five minutes later, by the plant's clock
 
         def press_2_out_and_cleared() -> bool:
-            out = read_ledger(session, select(service.stopped_down).where(service.name == "press-2"))[0].stopped_down
-            left = read_ledger(session, select(jobs.job_id).where(jobs.printer == "press-2", jobs.state == "SPOOLED"))
+            out = read_ledger(session, select(service.stopped_down).where(service.name == "press-2"))[
+                0
+            ].stopped_down
+            left = read_ledger(
+                session, select(jobs.job_id).where(jobs.printer == "press-2", jobs.state == "SPOOLED")
+            )
             return out == 1 and len(left) == 1
 
         wait_for(press_2_out_and_cleared, "press-2 out of the plan with only its jammed job left")
-        (jammed,) = read_ledger(session, select(jobs.job_id).where(jobs.printer == "press-2", jobs.state == "SPOOLED"))
+        (jammed,) = read_ledger(
+            session, select(jobs.job_id).where(jobs.printer == "press-2", jobs.state == "SPOOLED")
+        )
         session.plant.printers["press-2"].cancel(jammed.job_id)  # the operator cancels it at the press
         session.wait([submission], timeout=PHASE_TIMEOUT_S)
 
-        letters = read_ledger(session, select(t.letters.c.pk, t.letters.c.state, t.pieces.c.tracking_id, t.pieces.c.prints,
-                                       t.pieces.c.piece_id)
-                       .select_from(t.letters.join(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk)))
+        letters = read_ledger(
+            session,
+            select(
+                t.letters.c.pk,
+                t.letters.c.state,
+                t.pieces.c.tracking_id,
+                t.pieces.c.prints,
+                t.pieces.c.piece_id,
+            ).select_from(t.letters.join(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk)),
+        )
         all_jobs = read_ledger(session, select(jobs.job_id, jobs.printer, jobs.state))
         jammed_pieces = set(job_members(session.plant, jammed.job_id))
-        job_events = Counter(r.event for r in read_ledger(session, select(t.events.c.event).where(
-            t.events.c.entity == "job")))
+        job_events = Counter(
+            r.event for r in read_ledger(session, select(t.events.c.event).where(t.events.c.entity == "job"))
+        )
     assert {r.state for r in letters} == {"DISPATCHED"}
     assert manifest(settings) == Counter({r.tracking_id: 1 for r in letters})
     assert {r.piece_id for r in letters if r.prints == 2} == jammed_pieces
@@ -109,7 +143,9 @@ def test_a_press_stopped_for_good_hands_its_unprinted_work_to_the_other_press(tm
     assert job_events["withdraw"] >= 1
     assert {j.printer for j in all_jobs if j.state == "DONE"} == {"press-1"}
     press_2_output = settings.printer_folder(settings.printers[1]) / "output"
-    assert not [j for j in before if j.job_id != jammed.job_id and (press_2_output / f"{j.job_id}.pdf").exists()]
+    assert not [
+        j for j in before if j.job_id != jammed.job_id and (press_2_output / f"{j.job_id}.pdf").exists()
+    ]
 
 
 def test_a_piece_held_before_spooling_is_not_printed_until_released(tmp_path, small_batch):
@@ -120,12 +156,16 @@ def test_a_piece_held_before_spooling_is_not_printed_until_released(tmp_path, sm
     try:
         planned(early)
         with early.ledger.read() as conn:
-            job_id = next(j for j in conn.execute(select(t.print_jobs.c.job_id)).scalars()
-                          if len(job_members(early, j)) >= 2)
+            job_id = next(
+                j
+                for j in conn.execute(select(t.print_jobs.c.job_id)).scalars()
+                if len(job_members(early, j)) >= 2
+            )
         members = job_members(early, job_id)
         with early.ledger.read() as conn:
-            target = conn.execute(select(t.pieces.c.tracking_id, t.pieces.c.letter_pk)
-                                  .where(t.pieces.c.piece_id == members[0])).one()
+            target = conn.execute(
+                select(t.pieces.c.tracking_id, t.pieces.c.letter_pk).where(t.pieces.c.piece_id == members[0])
+            ).one()
         (held,) = act(early.ledger, Action.HOLD, [target.tracking_id])
         assert held.done and job_id in held.message
         submission = early.submission_id
@@ -136,14 +176,23 @@ def test_a_piece_held_before_spooling_is_not_printed_until_released(tmp_path, sm
         session.resume()
 
         def all_but_the_held_one_final() -> bool:
-            found = Counter(s for (s,) in read_ledger(session, select(letters.state)
-                                               .where(letters.submission_id == submission)))
-            return found["HELD"] == 1 and found["HELD"] + found["DISPATCHED"] + found["DELIVERED_DIGITAL"] == 12
+            found = Counter(
+                s
+                for (s,) in read_ledger(
+                    session, select(letters.state).where(letters.submission_id == submission)
+                )
+            )
+            return (
+                found["HELD"] == 1 and found["HELD"] + found["DISPATCHED"] + found["DELIVERED_DIGITAL"] == 12
+            )
 
         wait_for(all_but_the_held_one_final, "every letter but the held one dispatched")
-        others = read_ledger(session, select(letters.state).select_from(t.letters.join(t.pieces, t.pieces.c.letter_pk
-                                                                                == letters.pk))
-                      .where(t.pieces.c.piece_id.in_(members[1:])))
+        others = read_ledger(
+            session,
+            select(letters.state)
+            .select_from(t.letters.join(t.pieces, t.pieces.c.letter_pk == letters.pk))
+            .where(t.pieces.c.piece_id.in_(members[1:])),
+        )
         assert {r.state for r in others} == {"DISPATCHED"}
         assert target.tracking_id not in manifest(settings)
         assert not submitted(settings, job_id)

@@ -38,13 +38,21 @@ def test_sheet_lost_in_a_jam_is_reprinted_with_the_same_ids(tmp_path):
     spoiled = [e for (e,) in query(state, "SELECT entity_id FROM events WHERE event = 'spoil'")]
     assert len(spoiled) == 1
     (letter_pk,) = spoiled
-    jobs = query(state, f"SELECT j.job_id FROM job_pieces j JOIN pieces p USING (piece_id) "
-                        f"WHERE p.letter_pk = {letter_pk} ORDER BY j.job_id")
+    jobs = query(
+        state,
+        f"SELECT j.job_id FROM job_pieces j JOIN pieces p USING (piece_id) "
+        f"WHERE p.letter_pk = {letter_pk} ORDER BY j.job_id",
+    )
     assert len(jobs) == 2, "printed in the first job and reprinted in a second"
     (tracking_id,) = query(state, f"SELECT tracking_id FROM pieces WHERE letter_pk = {letter_pk}")[0]
     manifest = Counter(r["tracking_id"] for m in (state / "manifests").glob("*.csv") for r in read_csv(m))
     assert manifest[tracking_id] == 1 and max(manifest.values()) == 1
-    history = [e for (e,) in query(state, f"SELECT event FROM events WHERE entity = 'letter' "
-                                          f"AND entity_id = '{letter_pk}' ORDER BY id")]
+    history = [
+        e
+        for (e,) in query(
+            state,
+            f"SELECT event FROM events WHERE entity = 'letter' AND entity_id = '{letter_pk}' ORDER BY id",
+        )
+    ]
     assert history.count("spool") == 2 and history.count("dispatch") == 1
     assert "reprint" in history

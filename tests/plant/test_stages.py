@@ -21,7 +21,12 @@ from plant.stages.route import route
 @pytest.fixture
 def plant(settings, small_batch):
     """A plant without devices, with the 12-letter batch accepted and its consents imported."""
-    for folder in (settings.blobs_dir, settings.spool_dir, settings.receipts_dir, settings.digital_outbox_dir):
+    for folder in (
+        settings.blobs_dir,
+        settings.spool_dir,
+        settings.receipts_dir,
+        settings.digital_outbox_dir,
+    ):
         folder.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(settings.ledger_url)
     current = Plant(settings=settings, ledger=ledger, printers={}, inserters={})
@@ -72,8 +77,9 @@ def test_route_records_the_decision(plant, small_batch):
     preflight(plant.submission_id)
     route(plant.submission_id)
     with plant.ledger.read() as conn:
-        decisions = conn.execute(select(t.events.c.data).where(t.events.c.event.in_(["route_print",
-                                                                                     "route_digital"]))).scalars()
+        decisions = conn.execute(
+            select(t.events.c.data).where(t.events.c.event.in_(["route_print", "route_digital"]))
+        ).scalars()
         decisions = list(decisions)
     assert len(decisions) == 12
     assert all({"registry_version", "decided_at", "answer", "rule"} <= set(d) for d in decisions)

@@ -45,19 +45,26 @@ def plant(settings, small_batch, tmp_path):
 
 def outbox(ledger, actor: str) -> list[list]:
     with ledger.read() as conn:
-        return [r.args for r in conn.execute(select(t.outbox.c.args).where(t.outbox.c.actor == actor)
-                                             .order_by(t.outbox.c.id))]
+        return [
+            r.args
+            for r in conn.execute(
+                select(t.outbox.c.args).where(t.outbox.c.actor == actor).order_by(t.outbox.c.id)
+            )
+        ]
 
 
 # ---- the decision ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("at", "last", "due"), [
-    (1000.0, None, True),      # never swept
-    (1059.0, 1000.0, False),   # within the interval
-    (1060.0, 1000.0, True),    # an interval later
-    (1000.0, 1000.0, False),   # just claimed (by another plant)
-    (990.0, 1000.0, False),    # another plant's clock a little ahead
-    (900.0, 1000.0, True),     # the clock was set back by more than an interval
-])
+@pytest.mark.parametrize(
+    ("at", "last", "due"),
+    [
+        (1000.0, None, True),  # never swept
+        (1059.0, 1000.0, False),  # within the interval
+        (1060.0, 1000.0, True),  # an interval later
+        (1000.0, 1000.0, False),  # just claimed (by another plant)
+        (990.0, 1000.0, False),  # another plant's clock a little ahead
+        (900.0, 1000.0, True),  # the clock was set back by more than an interval
+    ],
+)
 def test_sweep_due_from_the_clock_and_the_last_run(at, last, due):
     """A sweep is due when none ran, an interval has passed, or the clock went back more than an interval."""
     assert sweep_due(at, last, 60.0) is due
@@ -131,9 +138,12 @@ def test_sweep_sends_overdue_digital_letters_into_the_pipeline(plant):
     assert letter_states(plant.ledger, plant.digital) == ["PRINT_READY"] * DIGITAL
     assert outbox(plant.ledger, "plan")[plans_before:] == [[plant.submission_id]]
     with plant.ledger.read() as conn:
-        codes = set(conn.execute(select(t.letters.c.reason_code).where(t.letters.c.pk.in_(plant.digital))).scalars())
-        pieces = conn.execute(select(func.count()).select_from(t.pieces)
-                              .where(t.pieces.c.letter_pk.in_(plant.digital))).scalar()
+        codes = set(
+            conn.execute(select(t.letters.c.reason_code).where(t.letters.c.pk.in_(plant.digital))).scalars()
+        )
+        pieces = conn.execute(
+            select(func.count()).select_from(t.pieces).where(t.pieces.c.letter_pk.in_(plant.digital))
+        ).scalar()
     assert codes == {"DIGITAL_FALLBACK"} and pieces == DIGITAL
 
 
@@ -157,7 +167,9 @@ def test_sweep_logs_its_counts(plant):
 @pytest.fixture
 def shared_plant(settings, small_batch, tmp_path, database_url):
     """The routed plant on a fresh SQLite file or PostgreSQL database (marks all on hold)."""
-    current = routed_plant(dataclasses.replace(settings, database_url=database_url), small_batch, tmp_path, T0)
+    current = routed_plant(
+        dataclasses.replace(settings, database_url=database_url), small_batch, tmp_path, T0
+    )
     yield current
     install(None)
     current.ledger.dispose()
@@ -199,7 +211,9 @@ def test_concurrent_sweeps_move_each_item_once(shared_plant):
     assert event_counts(shared_plant.ledger, "expire") == {p: 1 for p in shared_plant.pieces}
     assert event_counts(shared_plant.ledger, "fallback_print") == {str(pk): 1 for pk in shared_plant.digital}
     with shared_plant.ledger.read() as conn:
-        per_letter = conn.execute(select(func.count()).select_from(t.pieces).group_by(t.pieces.c.letter_pk)).scalars()
+        per_letter = conn.execute(
+            select(func.count()).select_from(t.pieces).group_by(t.pieces.c.letter_pk)
+        ).scalars()
         assert set(per_letter) == {1}
 
 
@@ -289,8 +303,15 @@ def test_plant_sweep_json_names_tracking_and_letter_ids(plant, capsys):
     assert main(["sweep", "--json", "--state-dir", str(plant.settings.state_dir)]) == 0
     report = json.loads(capsys.readouterr().out)
     with plant.ledger.read() as conn:
-        letters = conn.execute(select(t.letters.c.letter_id).where(t.letters.c.pk.in_(plant.digital))
-                               .order_by(t.letters.c.pk)).scalars().all()
+        letters = (
+            conn.execute(
+                select(t.letters.c.letter_id)
+                .where(t.letters.c.pk.in_(plant.digital))
+                .order_by(t.letters.c.pk)
+            )
+            .scalars()
+            .all()
+        )
     assert [m["piece_id"] for m in report["annulled"]] == sorted(plant.pieces[1:])
     assert all(m["tracking_id"] for m in report["annulled"])
     assert [r["letter_id"] for r in report["to_print"]] == letters

@@ -13,7 +13,13 @@ from plant.cli import main
 from plant.config import IdKind, IdRangeConfig, load_settings
 from plant.errors import ConfigError, IdRangeExhausted
 from plant.idalloc import (
-    DEFAULT_RETENTION_S, IdRangesExhausted, allocate, allocate_for, allocate_from, free_blocks, retention_seconds,
+    DEFAULT_RETENTION_S,
+    IdRangesExhausted,
+    allocate,
+    allocate_for,
+    allocate_from,
+    free_blocks,
+    retention_seconds,
 )
 from plant.ledger import Ledger
 from plant.ledger import schema as t
@@ -69,9 +75,8 @@ def test_exhausted_ranges_raise_and_consume_nothing(ledger):
 
 def test_exhausted_is_still_the_plant_range_error(ledger):
     """The kind-level error is an IdRangeExhausted, so existing handlers keep catching it."""
-    with pytest.raises(IdRangeExhausted):
-        with ledger.tx() as conn:
-            allocate_from(conn, [RU], 1000, at=T0)
+    with pytest.raises(IdRangeExhausted), ledger.tx() as conn:
+        allocate_from(conn, [RU], 1000, at=T0)
 
 
 def test_warning_when_a_range_passes_ninety_percent(ledger):
@@ -115,14 +120,18 @@ def test_retention_window_is_at_least_the_calendar_months():
 def test_cursor_of_an_older_ledger_is_carried_over(ledger):
     """An S10 cursor from a ledger written before series existed continues where it stood."""
     with ledger.tx() as conn:
-        conn.execute(insert(t.id_ranges).values(service="RR", country="ZZ", first=0, last=999, next_serial=40))
+        conn.execute(
+            insert(t.id_ranges).values(service="RR", country="ZZ", first=0, last=999, next_serial=40)
+        )
     assert take(ledger, IdRangeConfig(first=0, last=999), 1)[0][2:10] == "00000040"
 
 
 def test_carried_over_ids_are_protected_by_the_window(ledger):
     """The ids an older ledger handed out are recorded, so another range of the series skips them."""
     with ledger.tx() as conn:
-        conn.execute(insert(t.id_ranges).values(service="RR", country="ZZ", first=0, last=999, next_serial=40))
+        conn.execute(
+            insert(t.id_ranges).values(service="RR", country="ZZ", first=0, last=999, next_serial=40)
+        )
     take(ledger, IdRangeConfig(first=0, last=999), 1)
     assert take(ledger, IdRangeConfig(first=10, last=999), 1)[0][2:10] == "00000041"
 
@@ -132,27 +141,40 @@ def test_every_allocation_is_recorded_with_its_time(ledger):
     take(ledger, RU, 4)
     with ledger.read() as conn:
         rows = conn.execute(select(tp.id_allocations)).all()
-    assert [(r.series, r.first_serial, r.last_serial, r.allocated_at) for r in rows] == [("ru14:101000/07", 0, 3, T0)]
+    assert [(r.series, r.first_serial, r.last_serial, r.allocated_at) for r in rows] == [
+        ("ru14:101000/07", 0, 3, T0)
+    ]
 
 
 def test_settings_ranges_by_kind(tmp_path):
     """[[tracking.ranges]] lists ranges of both kinds; with no S10 range listed, [ids] is the S10 range."""
     path = tmp_path / "plant.toml"
-    path.write_text('[[tracking.ranges]]\nkind = "ru14"\noffice = "101000"\nmonth_code = "01"\nfirst = 0\nlast = 9\n')
+    path.write_text(
+        '[[tracking.ranges]]\nkind = "ru14"\noffice = "101000"\nmonth_code = "01"\nfirst = 0\nlast = 9\n'
+    )
     settings = load_settings(path, environ={})
     assert [r.kind for r in settings.id_ranges(IdKind.RU14)] == [IdKind.RU14]
     assert settings.id_ranges(IdKind.S10) == (settings.ids,)
 
 
-@pytest.mark.parametrize(("toml", "key"), [
-    ('[[tracking.ranges]]\nkind = "ru14"\noffice = "1010"\nmonth_code = "01"\nfirst = 0\nlast = 9\n',
-     "tracking.ranges[0].office"),
-    ('[[tracking.ranges]]\nkind = "ru14"\noffice = "101000"\nmonth_code = "01"\nfirst = 0\nlast = 100000\n',
-     "tracking.ranges[0].first"),
-    ('[[tracking.ranges]]\nkind = "s10"\nservice = "JA"\nfirst = 0\nlast = 9\ncountry = "d"\n',
-     "tracking.ranges[0].country"),
-    ("[tracking]\nretention_months = 0\n", "tracking.retention_months"),
-])
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        (
+            '[[tracking.ranges]]\nkind = "ru14"\noffice = "1010"\nmonth_code = "01"\nfirst = 0\nlast = 9\n',
+            "tracking.ranges[0].office",
+        ),
+        (
+            '[[tracking.ranges]]\nkind = "ru14"\noffice = "101000"\nmonth_code = "01"\nfirst = 0\nlast = 100000\n',
+            "tracking.ranges[0].first",
+        ),
+        (
+            '[[tracking.ranges]]\nkind = "s10"\nservice = "JA"\nfirst = 0\nlast = 9\ncountry = "d"\n',
+            "tracking.ranges[0].country",
+        ),
+        ("[tracking]\nretention_months = 0\n", "tracking.retention_months"),
+    ],
+)
 def test_bad_range_configuration_names_its_key(tmp_path, toml, key):
     """A range that cannot make valid ids is refused with the key to fix."""
     path = tmp_path / "plant.toml"
@@ -192,12 +214,16 @@ def test_cli_ids_next_exhausted_exits_with_tempfail(tmp_path, capsys):
     """An exhausted range makes `plant ids next` exit 75 with the fix in the message."""
     path = tmp_path / "plant.toml"
     path.write_text("[ids]\nfirst = 0\nlast = 1\n")
-    code = main(["ids", "next", "--count", "3", "--config", str(path), "--state-dir", str(tmp_path / "state")])
+    code = main(
+        ["ids", "next", "--count", "3", "--config", str(path), "--state-dir", str(tmp_path / "state")]
+    )
     assert code == 75
     assert "add a new range" in capsys.readouterr().err
 
 
-BLOCKS = st.lists(st.tuples(st.integers(0, 60), st.integers(0, 20)).map(lambda p: (p[0], p[0] + p[1])), max_size=6)
+BLOCKS = st.lists(
+    st.tuples(st.integers(0, 60), st.integers(0, 20)).map(lambda p: (p[0], p[0] + p[1])), max_size=6
+)
 
 
 @settings(max_examples=300, deadline=None)

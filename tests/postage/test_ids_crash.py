@@ -60,8 +60,13 @@ def test_concurrent_processes_on_overlapping_ranges_never_share_an_id(database_u
 
 
 def _child(url: str, mode: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(CHILD), url, mode], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True, cwd=Path(__file__).parents[2])
+    return subprocess.Popen(
+        [sys.executable, str(CHILD), url, mode],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[2],
+    )
 
 
 def _kill(proc: subprocess.Popen) -> None:

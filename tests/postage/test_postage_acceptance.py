@@ -16,12 +16,11 @@ from sqlalchemy import insert, select
 
 from imposition import marks
 from imposition.geometry import A4_HEIGHT, A4_WIDTH, Rect
-from plant.acceptance import INCORRECT_MASS, MARK_FAILED, Verdict, acceptance_regions, accept_item, read_scans
+from plant.acceptance import INCORRECT_MASS, MARK_FAILED, Verdict, accept_item, acceptance_regions, read_scans
 from plant.cli import main
 from plant.config import load_settings
 from plant.demo import generate
-from plant.intake.submission import accept
-from plant.intake.submission import read_submission
+from plant.intake.submission import accept, read_submission
 from plant.ledger import Ledger
 from plant.ledger import schema as t
 from plant.ledger import schema_postage as tp
@@ -49,8 +48,13 @@ TRACKING_AT_MM = (24.0, 81.0)
 POSTAGE_MODULE_MM, TRACKING_MODULE_MM = 0.33, 0.25
 
 
-def _page(pdf: pikepdf.Pdf, mark: str | None, tracking: str | None, damage: bool = False,
-          extra: tuple[tuple[str, str, float, float], ...] = ()) -> None:
+def _page(
+    pdf: pikepdf.Pdf,
+    mark: str | None,
+    tracking: str | None,
+    damage: bool = False,
+    extra: tuple[tuple[str, str, float, float], ...] = (),
+) -> None:
     """One scan page: the mark and the tracking barcode where the plant's layout prints them, and ``extra`` codes
     (kind ``mark`` or ``tracking``, text, x mm, y mm) anywhere else."""
     page = pdf.add_blank_page(page_size=(A4_WIDTH, A4_HEIGHT))
@@ -64,11 +68,15 @@ def _page(pdf: pikepdf.Pdf, mark: str | None, tracking: str | None, damage: bool
         name = f"/C{i}"
         if kind == "mark":
             matrix = qr(text)
-            if damage and text == mark:  # ink over the middle third: more than QR's error correction can restore
+            if (
+                damage and text == mark
+            ):  # ink over the middle third: more than QR's error correction can restore
                 n = matrix.shape[0]
-                matrix[n // 3: 2 * n // 3, :] = True
+                matrix[n // 3 : 2 * n // 3, :] = True
             bitmap = marks.symbol_bitmap(matrix, 2)
-            rect = Rect.from_mm(x, y, bitmap.shape[1] * POSTAGE_MODULE_MM, bitmap.shape[0] * POSTAGE_MODULE_MM)
+            rect = Rect.from_mm(
+                x, y, bitmap.shape[1] * POSTAGE_MODULE_MM, bitmap.shape[0] * POSTAGE_MODULE_MM
+            )
         else:
             bitmap = marks.linear_bitmap(code128(text), 10)
             rect = Rect.from_mm(x, y, bitmap.shape[1] * TRACKING_MODULE_MM, 6)
@@ -80,9 +88,11 @@ def _page(pdf: pikepdf.Pdf, mark: str | None, tracking: str | None, damage: bool
 
 def _forge(genuine: str) -> str:
     """The genuine mark with its band raised to 100 g, re-signed by a forger who kept the real key id."""
-    body32 = genuine[len(MARK_PREFIX):]
+    body32 = genuine[len(MARK_PREFIX) :]
     raw = base64.b32decode(body32 + "=" * (-len(body32) % 8))[:-64]
-    body = raw[:15] + (100).to_bytes(4, "big") + raw[19:]  # band field: after magic, version, key id, time, mass
+    body = (
+        raw[:15] + (100).to_bytes(4, "big") + raw[19:]
+    )  # band field: after magic, version, key id, time, mass
     return MARK_PREFIX + base64.b32encode(body + new_signing_key().sign(body)).decode().rstrip("=")
 
 
@@ -104,7 +114,9 @@ def world(tmp_path_factory):
         pks = conn.execute(select(t.letters.c.pk).order_by(t.letters.c.pk)).scalars().all()
         conn.execute(t.letters.update().values(mail_class="standard"))
         for pk, tid, sheets, mass in zip(pks, ("RR100000017ZZ", "RR100000025ZZ"), (2, 1), (15.0, 10.0)):
-            conn.execute(insert(t.pieces).values(letter_pk=pk, tracking_id=tid, sheets=sheets, prints=0, mass_g=mass))
+            conn.execute(
+                insert(t.pieces).values(letter_pk=pk, tracking_id=tid, sheets=sheets, prints=0, mass_g=mass)
+            )
         ids = conn.execute(select(t.pieces.c.piece_id).order_by(t.pieces.c.piece_id)).scalars().all()
         issued = issue_marks(conn, settings, ids, signing_key(settings), at=T_ISSUE)
     ledger.dispose()
@@ -118,9 +130,16 @@ def world(tmp_path_factory):
     _page(pdf, mark_a, None)
     # A's codes in their zones, and B's mark and tracking barcode elsewhere on the sheet (an enclosure showing
     # through, a sender's own labels): the whole image holds two marks and two tracking ids.
-    _page(pdf, mark_a, "RR100000017ZZ", extra=(("mark", mark_b, 140.0, 150.0), ("tracking", "RR100000025ZZ", 30.0, 200.0)))
+    _page(
+        pdf,
+        mark_a,
+        "RR100000017ZZ",
+        extra=(("mark", mark_b, 140.0, 150.0), ("tracking", "RR100000025ZZ", 30.0, 200.0)),
+    )
     pdf.save(root / "scans.pdf")
-    subprocess.run(["pdftoppm", "-r", "200", "-gray", str(root / "scans.pdf"), str(root / "scan")], check=True)
+    subprocess.run(
+        ["pdftoppm", "-r", "200", "-gray", str(root / "scans.pdf"), str(root / "scan")], check=True
+    )
     scans = dict(zip(PAGES, sorted(root.glob("scan-*.pgm"))))
     return {"config": config, "template": settings.state_dir, "scans": scans, "pieces": [str(i) for i in ids]}
 
@@ -144,7 +163,9 @@ def check(plant, world, page, mass=GOOD_MASS, at=T_ISSUE + HOUR, refuse=None):
 
 def mark_state(plant, piece):
     with plant[1].read() as conn:
-        return conn.execute(select(tp.postage_marks.c.state).where(tp.postage_marks.c.piece_id == piece)).scalar()
+        return conn.execute(
+            select(tp.postage_marks.c.state).where(tp.postage_marks.c.piece_id == piece)
+        ).scalar()
 
 
 def test_scan_reads_the_mark_and_the_tracking_id_together(world):
@@ -164,7 +185,9 @@ def test_acceptance_is_recorded_as_a_mark_event(plant, world):
     """Payment appends an `accept` event on the mark, on_hold → paid, with the weighed mass."""
     check(plant, world, "good")
     with plant[1].read() as conn:
-        event = conn.execute(select(t.events).where(t.events.c.entity == "mark", t.events.c.event == "accept")).one()
+        event = conn.execute(
+            select(t.events).where(t.events.c.entity == "mark", t.events.c.event == "accept")
+        ).one()
     assert (event.from_state, event.to_state, event.data["weighed_mass_g"]) == ("on_hold", "paid", GOOD_MASS)
 
 
@@ -172,7 +195,10 @@ def test_paid_mark_presented_again_fails_the_check(plant, world):
     """A mark already paid is not on hold: the second item is refused and the mark stays paid."""
     check(plant, world, "good")
     outcome = check(plant, world, "good")
-    assert (outcome.verdict, outcome.reason) == (Verdict.REFUSED, f"{MARK_FAILED}: the mark is paid, not on hold")
+    assert (outcome.verdict, outcome.reason) == (
+        Verdict.REFUSED,
+        f"{MARK_FAILED}: the mark is paid, not on hold",
+    )
     assert mark_state(plant, world["pieces"][0]) == MarkState.PAID
 
 
@@ -203,7 +229,10 @@ def test_item_handed_in_at_exactly_72_hours_is_paid(plant, world):
 def test_item_refused_at_the_counter_annuls_its_mark(plant, world):
     """The counter refuses the item (damaged): its mark is annulled, with the counter's reason."""
     outcome = check(plant, world, "good", refuse="envelope torn")
-    assert (outcome.verdict, outcome.reason) == (Verdict.ANNULLED, "annulled: refused at the counter: envelope torn")
+    assert (outcome.verdict, outcome.reason) == (
+        Verdict.ANNULLED,
+        "annulled: refused at the counter: envelope torn",
+    )
     assert mark_state(plant, world["pieces"][0]) == MarkState.ANNULLED
 
 
@@ -211,7 +240,9 @@ def test_forged_mark_fails_the_check_and_leaves_the_real_mark_alone(plant, world
     """A mark altered to a heavier band and re-signed by another key: refused, the genuine mark stays on hold."""
     outcome = check(plant, world, "forged")
     assert (outcome.verdict, outcome.reason) == (
-        Verdict.REFUSED, f"{MARK_FAILED}: the signature does not match the payload")
+        Verdict.REFUSED,
+        f"{MARK_FAILED}: the signature does not match the payload",
+    )
     assert mark_state(plant, world["pieces"][0]) == MarkState.ON_HOLD
 
 
@@ -219,20 +250,26 @@ def test_missing_mark_fails_the_check(plant, world):
     """An item with a tracking id but no mark is refused: mark failed the check."""
     outcome = check(plant, world, "no_mark")
     assert (outcome.verdict, outcome.reason) == (
-        Verdict.REFUSED, f"{MARK_FAILED}: no postage mark found or it is unreadable")
+        Verdict.REFUSED,
+        f"{MARK_FAILED}: no postage mark found or it is unreadable",
+    )
 
 
 def test_unreadable_mark_fails_the_check(plant, world):
     """A mark inked over beyond its error correction cannot be read: refused, mark failed the check."""
     outcome = check(plant, world, "unreadable")
     assert (outcome.verdict, outcome.reason) == (
-        Verdict.REFUSED, f"{MARK_FAILED}: no postage mark found or it is unreadable")
+        Verdict.REFUSED,
+        f"{MARK_FAILED}: no postage mark found or it is unreadable",
+    )
 
 
 def test_mark_of_another_piece_fails_the_check(plant, world):
     """B's genuine mark on A's envelope: refused, and B's mark stays on hold."""
     outcome = check(plant, world, "foreign")
-    assert outcome.reason == f"{MARK_FAILED}: the mark belongs to RR100000025ZZ, the item carries RR100000017ZZ"
+    assert (
+        outcome.reason == f"{MARK_FAILED}: the mark belongs to RR100000025ZZ, the item carries RR100000017ZZ"
+    )
     assert mark_state(plant, world["pieces"][1]) == MarkState.ON_HOLD
 
 
@@ -247,22 +284,46 @@ def test_refusals_are_recorded_as_events(plant, world):
     with plant[1].read() as conn:
         event = conn.execute(select(t.events).where(t.events.c.entity == "acceptance")).one()
     assert (event.event, event.entity_id, event.data["reason"].startswith(MARK_FAILED)) == (
-        "refuse", "RR100000017ZZ", True)
+        "refuse",
+        "RR100000017ZZ",
+        True,
+    )
 
 
 def test_cli_accept_pays_and_exits_zero(plant, world, capsys):
     """`plant accept SCAN --mass-g M` prints the verdict and exits 0 when the mark is paid."""
     settings = plant[0]
-    code = main(["accept", str(world["scans"]["good"]), "--mass-g", str(GOOD_MASS), "--config", str(world["config"]),
-                 "--state-dir", str(settings.state_dir)])
+    code = main(
+        [
+            "accept",
+            str(world["scans"]["good"]),
+            "--mass-g",
+            str(GOOD_MASS),
+            "--config",
+            str(world["config"]),
+            "--state-dir",
+            str(settings.state_dir),
+        ]
+    )
     assert (code, capsys.readouterr().out.split("\t")[0]) == (0, "paid")
 
 
 def test_cli_accept_refusal_exits_one(plant, world, capsys):
     """`plant accept` exits 1 and says why when the item is refused."""
     settings = plant[0]
-    code = main(["accept", str(world["scans"]["forged"]), "--mass-g", "15", "--config", str(world["config"]),
-                 "--state-dir", str(settings.state_dir), "--json"])
+    code = main(
+        [
+            "accept",
+            str(world["scans"]["forged"]),
+            "--mass-g",
+            "15",
+            "--config",
+            str(world["config"]),
+            "--state-dir",
+            str(settings.state_dir),
+            "--json",
+        ]
+    )
     assert code == 1 and '"verdict": "refused"' in capsys.readouterr().out
 
 
@@ -281,8 +342,18 @@ def test_codes_outside_the_regions_of_interest_do_not_take_part(plant, world):
 def test_cli_accept_judges_a_crowded_sheet_by_its_layout(plant, world, capsys):
     """`plant accept` reads the regions of the configured mark layout: the crowded sheet is paid."""
     settings = plant[0]
-    code = main(["accept", str(world["scans"]["crowded"]), "--mass-g", str(GOOD_MASS), "--config",
-                 str(world["config"]), "--state-dir", str(settings.state_dir)])
+    code = main(
+        [
+            "accept",
+            str(world["scans"]["crowded"]),
+            "--mass-g",
+            str(GOOD_MASS),
+            "--config",
+            str(world["config"]),
+            "--state-dir",
+            str(settings.state_dir),
+        ]
+    )
     assert (code, capsys.readouterr().out.split("\t")[:2]) == (0, ["paid", "RR100000017ZZ"])
 
 
@@ -298,7 +369,7 @@ def test_scan_without_codes_in_the_regions_falls_back_to_the_whole_image(world, 
     dpi = sheet.shape[1] * 25.4 / 210
     top, left = int(POSTAGE_AT_MM[1] * dpi / 25.4) - 20, int(POSTAGE_AT_MM[0] * dpi / 25.4) - 20
     close_up = np.full((600, 600), 255, np.uint8)
-    close_up[300:470, 300:470] = sheet[top:top + 170, left:left + 170]
+    close_up[300:470, 300:470] = sheet[top : top + 170, left : left + 170]
     path = tmp_path / "close-up.png"
     Image.fromarray(close_up).save(path, dpi=(dpi, dpi))
     reading = read_scans([path], regions_of(settings))

@@ -11,21 +11,48 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tracking.postage import (
-    MARK_PREFIX, InvalidMarkField, MarkPayload, MarkSignatureInvalid, MarkUnreadable, PostageError,
-    decode_and_verify, encode_mark, key_id, load_private_key, load_public_key, new_signing_key, private_key_pem,
-    public_key_pem, read_unverified,
+    MARK_PREFIX,
+    InvalidMarkField,
+    MarkPayload,
+    MarkSignatureInvalid,
+    MarkUnreadable,
+    PostageError,
+    decode_and_verify,
+    encode_mark,
+    key_id,
+    load_private_key,
+    load_public_key,
+    new_signing_key,
+    private_key_pem,
+    public_key_pem,
+    read_unverified,
 )
 
 KEY = new_signing_key()
 OTHER_KEY = new_signing_key()
-PAYLOAD = MarkPayload(piece_id="4711", tracking_id="RR473124829DE", office="101000", mail_class="standard",
-                      mass_g=14.9, band_g=20, tariff_minor=2950, currency="RUB", issued_at=1_750_000_000)
+PAYLOAD = MarkPayload(
+    piece_id="4711",
+    tracking_id="RR473124829DE",
+    office="101000",
+    mail_class="standard",
+    mass_g=14.9,
+    band_g=20,
+    tariff_minor=2950,
+    currency="RUB",
+    issued_at=1_750_000_000,
+)
 
 FIELD = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=16)
 PAYLOADS = st.builds(
-    MarkPayload, piece_id=FIELD, tracking_id=FIELD, office=FIELD, mail_class=FIELD,
-    mass_g=st.integers(0, 10_000_000).map(lambda dg: dg / 10), band_g=st.integers(0, 2**32 - 1),
-    tariff_minor=st.integers(0, 2**32 - 1), currency=st.sampled_from(["RUB", "EUR", "XXX"]),
+    MarkPayload,
+    piece_id=FIELD,
+    tracking_id=FIELD,
+    office=FIELD,
+    mail_class=FIELD,
+    mass_g=st.integers(0, 10_000_000).map(lambda dg: dg / 10),
+    band_g=st.integers(0, 2**32 - 1),
+    tariff_minor=st.integers(0, 2**32 - 1),
+    currency=st.sampled_from(["RUB", "EUR", "XXX"]),
     issued_at=st.integers(0, 2**32 - 1),
 )
 
@@ -43,8 +70,10 @@ def test_any_changed_character_is_refused(data):
     """Changing any one character of the body makes the mark unreadable or its signature invalid, never valid."""
     text = encode_mark(PAYLOAD, KEY)
     index = data.draw(st.integers(len(MARK_PREFIX), len(text) - 1))
-    replacement = data.draw(st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567").filter(lambda c: c != text[index]))
-    forged = text[:index] + replacement + text[index + 1:]
+    replacement = data.draw(
+        st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567").filter(lambda c: c != text[index])
+    )
+    forged = text[:index] + replacement + text[index + 1 :]
     with pytest.raises(PostageError):
         decode_and_verify(forged, KEY.public_key())
 
@@ -80,25 +109,31 @@ def test_verifier_picks_the_key_by_id_among_several():
     assert decode_and_verify(encode_mark(PAYLOAD, OTHER_KEY), keys) == PAYLOAD
 
 
-@pytest.mark.parametrize(("text", "reason"), [
-    ("RR473124829DE", "does not start with 'PM1:'"),
-    ("PM2:ABCDEFGH", "version 2 is not supported"),
-    ("PM1:not base32!", "not base32"),
-    ("PM1:ABCDEFGH", "too short"),
-])
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("RR473124829DE", "does not start with 'PM1:'"),
+        ("PM2:ABCDEFGH", "version 2 is not supported"),
+        ("PM1:not base32!", "not base32"),
+        ("PM1:ABCDEFGH", "too short"),
+    ],
+)
 def test_non_marks_are_unreadable_with_a_reason(text, reason):
     """Text that is not a version-1 mark raises MarkUnreadable saying why."""
     with pytest.raises(MarkUnreadable, match=reason):
         decode_and_verify(text, KEY.public_key())
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"currency": "rub"}, "currency"),
-    ({"tracking_id": ""}, "tracking_id"),
-    ({"office": "x" * 65}, "office"),
-    ({"tariff_minor": -1}, "tariff_minor"),
-    ({"mass_g": float("nan")}, "mass_g"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"currency": "rub"}, "currency"),
+        ({"tracking_id": ""}, "tracking_id"),
+        ({"office": "x" * 65}, "office"),
+        ({"tariff_minor": -1}, "tariff_minor"),
+        ({"mass_g": float("nan")}, "mass_g"),
+    ],
+)
 def test_fields_that_cannot_be_carried_are_refused(change, field):
     """A payload field out of the format's range raises InvalidMarkField naming the field."""
     values = {**{f: getattr(PAYLOAD, f) for f in PAYLOAD.__slots__}, **change}

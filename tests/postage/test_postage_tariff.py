@@ -16,7 +16,14 @@ from plant.ledger import Ledger
 from plant.ledger import schema as t
 from plant.ledger import schema_postage as tp
 from plant.postage import (
-    MarkState, PostageKeyMissing, expire_marks, issue_marks, piece_mass, signing_key, tariff_minor, weight_bands,
+    MarkState,
+    PostageKeyMissing,
+    expire_marks,
+    issue_marks,
+    piece_mass,
+    signing_key,
+    tariff_minor,
+    weight_bands,
 )
 from tracking.postage import MassAboveTopBand, WeightBand, band_for, decode_and_verify, piece_mass_g
 
@@ -66,7 +73,7 @@ def test_mass_grows_by_one_sheet_mass_per_sheet(sheets, gsm, area):
 
 
 def test_tariff_is_kept_in_minor_units():
-    """"29.50" with two minor digits is 2950 minor units; "45" is 4500."""
+    """ "29.50" with two minor digits is 2950 minor units; "45" is 4500."""
     assert (tariff_minor("29.50", 2), tariff_minor("45", 2)) == (2950, 4500)
 
 
@@ -105,8 +112,15 @@ def pieces(settings_, small_batch, tmp_path):
         pks = conn.execute(select(t.letters.c.pk).order_by(t.letters.c.pk).limit(3)).scalars().all()
         conn.execute(t.letters.update().values(mail_class="standard"))
         for n, (pk, sheets) in enumerate(zip(pks, (1, 3, 30))):
-            conn.execute(insert(t.pieces).values(letter_pk=pk, tracking_id=f"RR{n:08d}0ZZ", sheets=sheets, prints=0,
-                                                 mass_g=piece_mass(settings_.mass, sheets)))
+            conn.execute(
+                insert(t.pieces).values(
+                    letter_pk=pk,
+                    tracking_id=f"RR{n:08d}0ZZ",
+                    sheets=sheets,
+                    prints=0,
+                    mass_g=piece_mass(settings_.mass, sheets),
+                )
+            )
         ids = conn.execute(select(t.pieces.c.piece_id).order_by(t.pieces.c.piece_id)).scalars().all()
     yield ledger, ids
     ledger.dispose()

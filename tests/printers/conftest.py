@@ -82,6 +82,7 @@ def simulated(tmp_path: Path, clock: FakeClock):
 
 # -- a real CUPS: cupsd + ippeveprinter (tests/printers/cupsd.py) ------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def cups_lab():
     """A private D-Bus bus, ippeveprinter and unprivileged cupsd for the session; skipped only without binaries."""
@@ -89,8 +90,10 @@ def cups_lab():
 
     missing = missing_binaries()
     if missing:
-        pytest.skip(f"needs {', '.join(missing)}: scripts/setup.sh installs cups-daemon, cups-client, "
-                    "cups-ipp-utils and dbus-daemon")
+        pytest.skip(
+            f"needs {', '.join(missing)}: scripts/setup.sh installs cups-daemon, cups-client, "
+            "cups-ipp-utils and dbus-daemon"
+        )
     lab = CupsLab().start()
     yield lab
     lab.stop()
@@ -123,4 +126,3 @@ def cups_printer(cups_lab, cups_queue):
 def job_id():
     """Factory: a job id no other test uses (ippeveprinter keeps every test's documents in one spool)."""
     return lambda label="J": f"{label}-{uuid.uuid4().hex[:10]}"
-

@@ -209,8 +209,12 @@ class CupsLab:
     def _start_bus(self) -> str:
         config = self.root / "bus.conf"
         config.write_text(BUS_CONFIG.format(socket=self.root / "bus.sock"))
-        bus = subprocess.Popen([_which("dbus-daemon"), f"--config-file={config}", "--print-address", "--nofork"],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        bus = subprocess.Popen(
+            [_which("dbus-daemon"), f"--config-file={config}", "--print-address", "--nofork"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         self.processes.append(bus)
         address = bus.stdout.readline().strip()
         if not address:
@@ -222,10 +226,28 @@ class CupsLab:
         log = self.root / "ippeveprinter.log"
         with open(log, "wb") as out:
             eve = subprocess.Popen(
-                [_which("ippeveprinter"), "-r", "off", "-n", "localhost", "-p", str(self.eve_port),
-                 "-d", str(self.eve_spool), "-k", "-2", "-c", _which("true"),
-                 "-f", "application/pdf,image/pwg-raster", "PlantLab"],
-                env={**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": bus_address}, stdout=out, stderr=subprocess.STDOUT)
+                [
+                    _which("ippeveprinter"),
+                    "-r",
+                    "off",
+                    "-n",
+                    "localhost",
+                    "-p",
+                    str(self.eve_port),
+                    "-d",
+                    str(self.eve_spool),
+                    "-k",
+                    "-2",
+                    "-c",
+                    _which("true"),
+                    "-f",
+                    "application/pdf,image/pwg-raster",
+                    "PlantLab",
+                ],
+                env={**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": bus_address},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         self.processes.append(eve)
         wait_for_port(self.eve_port, eve, "ippeveprinter", log)
 
@@ -235,8 +257,9 @@ class CupsLab:
             (root / sub).mkdir(parents=True)
         shutil.copy(MIME_TYPES, root / "share" / "mime" / "mime.types")
         (root / "etc" / "cups-files.conf").write_text(CUPS_FILES_CONF.format(root=root, group=self.group))
-        (root / "etc" / "cupsd.conf").write_text(CUPSD_CONF.format(
-            port=self.port, privacy="" if self.hide_job_names else PUBLIC_JOB_NAMES))
+        (root / "etc" / "cupsd.conf").write_text(
+            CUPSD_CONF.format(port=self.port, privacy="" if self.hide_job_names else PUBLIC_JOB_NAMES)
+        )
         drop: dict = {}
         if self.as_nobody:
             drop = {"user": _nobody_uid(), "group": _nobody_gid(), "extra_groups": []}
@@ -245,14 +268,26 @@ class CupsLab:
                 os.chown(path, _nobody_uid(), _nobody_gid())
         log = root / "log" / "error_log"
         cupsd = subprocess.Popen(
-            [_which("cupsd"), "-f", "-c", str(root / "etc" / "cupsd.conf"), "-s", str(root / "etc" / "cups-files.conf")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **drop)
+            [
+                _which("cupsd"),
+                "-f",
+                "-c",
+                str(root / "etc" / "cupsd.conf"),
+                "-s",
+                str(root / "etc" / "cups-files.conf"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            **drop,
+        )
         self.processes.append(cupsd)
         wait_for_port(self.port, cupsd, "cupsd", log)
 
     def admin(self, tool: str, *args: str) -> None:
         """Run a CUPS admin tool (lpadmin, cupsdisable, …) against the lab's cupsd, as an operator would."""
-        done = subprocess.run([_which(tool), "-h", self.server, *args], capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            [_which(tool), "-h", self.server, *args], capture_output=True, text=True, timeout=30
+        )
         if done.returncode != 0:
             raise RuntimeError(f"{tool} {' '.join(args)} failed: {done.stderr.strip()}")
 
@@ -276,7 +311,9 @@ class CupsLab:
 
     def received(self, job_name: str) -> list[Path]:
         """Documents ippeveprinter kept for jobs named ``job_name`` (it lower-cases names in file names)."""
-        return sorted(path for path in self.eve_spool.glob(f"*-{job_name.lower()}.*") if path.suffix != ".prn")
+        return sorted(
+            path for path in self.eve_spool.glob(f"*-{job_name.lower()}.*") if path.suffix != ".prn"
+        )
 
     def _connect(self):
         """A pycups connection to the lab's cupsd (libcups's process-wide server pointed at it, as pycups needs)."""
@@ -293,10 +330,19 @@ class CupsLab:
     def jobs_named(self, job_name: str) -> dict[int, dict]:
         """Every job cupsd has (finished ones too) named ``job_name``, by CUPS job id, with its attributes."""
         jobs = self._connect().getJobs(
-            which_jobs="all", requested_attributes=["job-id", "job-name", "job-state", "copies", "sides", "media",
-                                                    "job-printer-uri", "document-format"])
+            which_jobs="all",
+            requested_attributes=[
+                "job-id",
+                "job-name",
+                "job-state",
+                "copies",
+                "sides",
+                "media",
+                "job-printer-uri",
+                "document-format",
+            ],
+        )
         return {cups_id: attrs for cups_id, attrs in jobs.items() if attrs.get("job-name") == job_name}
-
 
 
 def write_pdf(path: Path, pages: int = 1, label: str = "lab") -> Path:

@@ -23,7 +23,9 @@ def settings_for(tmp_path: Path, printer: str):
 
 def test_a_cups_printer_is_read_with_its_server_and_queue(tmp_path):
     """driver, server and queue of a [[printers]] table are read, typed."""
-    settings = settings_for(tmp_path, 'name = "press-9"\ndriver = "cups"\nserver = "cups.lan:631"\nqueue = "p9"\n')
+    settings = settings_for(
+        tmp_path, 'name = "press-9"\ndriver = "cups"\nserver = "cups.lan:631"\nqueue = "p9"\n'
+    )
     printer = settings.printers[0]
     assert (printer.driver, printer.server, printer.queue) == (PrinterDriver.CUPS, "cups.lan:631", "p9")
 
@@ -45,6 +47,7 @@ def test_the_fleet_builds_a_cups_driver_for_a_cups_printer(tmp_path):
 def test_the_fleets_cups_driver_reaches_the_queue(tmp_path, cups_lab, cups_queue):
     """Configured against the test cupsd, the fleet's driver reads its queue's state."""
     queue = cups_queue()
-    settings = settings_for(tmp_path, f'name = "press-9"\ndriver = "cups"\nserver = "{cups_lab.server}"\n'
-                                      f'queue = "{queue}"\n')
+    settings = settings_for(
+        tmp_path, f'name = "press-9"\ndriver = "cups"\nserver = "{cups_lab.server}"\nqueue = "{queue}"\n'
+    )
     assert make_printer_drivers(settings)["press-9"].printer_status().state is PrinterState.IDLE

@@ -32,13 +32,17 @@ def test_every_ipp_job_state_maps_to_the_same_numbered_state(number):
 
 def test_job_reasons_come_as_a_tuple_without_none():
     """One reason (a string from pycups) or several (a list) become a tuple; 'none' is dropped."""
-    assert job_status("J-1", {"job-state": 5, "job-state-reasons": "job-printing"}).reasons == ("job-printing",)
+    assert job_status("J-1", {"job-state": 5, "job-state-reasons": "job-printing"}).reasons == (
+        "job-printing",
+    )
     assert job_status("J-1", {"job-state": 3, "job-state-reasons": ["none"]}).reasons == ()
 
 
 def test_the_printers_message_is_kept():
     """CUPS's job-printer-state-message is the status message when it has one."""
-    status = job_status("J-1", {"job-state": 7, "job-printer-state-message": "Printer cannot print with supplied options."})
+    status = job_status(
+        "J-1", {"job-state": 7, "job-printer-state-message": "Printer cannot print with supplied options."}
+    )
     assert status.message == "Printer cannot print with supplied options."
 
 
@@ -74,14 +78,23 @@ def test_printer_state_follows_cups_and_stopping_reasons(state, reasons, expecte
 
 def test_printer_reasons_and_queue_length_are_reported():
     """Reasons (without 'none') and queued-job-count reach PrinterStatus."""
-    status = printer_status("p", {"printer-state": 4, "printer-state-reasons": ["media-empty-error"],
-                                  "queued-job-count": 3})
+    status = printer_status(
+        "p", {"printer-state": 4, "printer-state-reasons": ["media-empty-error"], "queued-job-count": 3}
+    )
     assert (status.reasons, status.queued_jobs) == (("media-empty-error",), 3)
 
 
-@pytest.mark.parametrize(("reason", "stops"), [("cover-open-error", True), ("cover-open-warning", False),
-                                                ("offline-report", False), ("shutdown", True),
-                                                ("vendor-thing-error", True), ("vendor-thing", False)])
+@pytest.mark.parametrize(
+    ("reason", "stops"),
+    [
+        ("cover-open-error", True),
+        ("cover-open-warning", False),
+        ("offline-report", False),
+        ("shutdown", True),
+        ("vendor-thing-error", True),
+        ("vendor-thing", False),
+    ],
+)
 def test_which_reasons_stop_a_printer(reason, stops):
     """'-error' always stops; a known stop reason without suffix stops; unknown suffix-less notes do not."""
     assert stops_printer(reason) is stops
@@ -89,14 +102,34 @@ def test_which_reasons_stop_a_printer(reason, stops):
 
 def test_ticket_options_become_ipp_job_attributes(tmp_path):
     """copies, sides and media (as a PWG keyword) go to CUPS; extra options pass through as strings."""
-    ticket = JobTicket("J-1", tmp_path / "a.pdf", 2, copies=2, sides="two-sided-long-edge", media="A4",
-                       extra={"job-priority": 80, "print-scaling": "none", "collate": True})
-    assert job_options(ticket) == {"copies": "2", "sides": "two-sided-long-edge", "media": "iso_a4_210x297mm",
-                                   "job-priority": "80", "print-scaling": "none", "collate": "true"}
+    ticket = JobTicket(
+        "J-1",
+        tmp_path / "a.pdf",
+        2,
+        copies=2,
+        sides="two-sided-long-edge",
+        media="A4",
+        extra={"job-priority": 80, "print-scaling": "none", "collate": True},
+    )
+    assert job_options(ticket) == {
+        "copies": "2",
+        "sides": "two-sided-long-edge",
+        "media": "iso_a4_210x297mm",
+        "job-priority": "80",
+        "print-scaling": "none",
+        "collate": "true",
+    }
 
 
-@pytest.mark.parametrize(("media", "keyword"), [("A4", "iso_a4_210x297mm"), ("Letter", "na_letter_8.5x11in"),
-                                                ("iso_sra3_320x450mm", "iso_sra3_320x450mm"), ("Foolscap", None)])
+@pytest.mark.parametrize(
+    ("media", "keyword"),
+    [
+        ("A4", "iso_a4_210x297mm"),
+        ("Letter", "na_letter_8.5x11in"),
+        ("iso_sra3_320x450mm", "iso_sra3_320x450mm"),
+        ("Foolscap", None),
+    ],
+)
 def test_media_names_become_pwg_keywords(media, keyword):
     """Paper names map to PWG 5101.1 keywords; PWG names pass through; other names have none."""
     assert media_keyword(media) == keyword
@@ -108,8 +141,15 @@ def test_unknown_media_is_a_ticket_error(tmp_path):
         job_options(JobTicket("J-1", tmp_path / "a.pdf", 1, media="Foolscap"))
 
 
-@pytest.mark.parametrize(("head", "fmt"), [(b"%PDF-1.7\n", "application/pdf"), (b"RaS2PwgRaster", "image/pwg-raster"),
-                                           (b"\x89PNG\r\n", None), (b"", None)])
+@pytest.mark.parametrize(
+    ("head", "fmt"),
+    [
+        (b"%PDF-1.7\n", "application/pdf"),
+        (b"RaS2PwgRaster", "image/pwg-raster"),
+        (b"\x89PNG\r\n", None),
+        (b"", None),
+    ],
+)
 def test_document_format_is_read_from_the_files_first_bytes(tmp_path, head, fmt):
     """PDF and PWG raster are told apart by their magic; anything else has no format we print."""
     path = tmp_path / "doc"
@@ -127,10 +167,15 @@ def test_a_file_that_is_neither_pdf_nor_pwg_is_refused_before_cups(tmp_path):
         printer.submit(JobTicket("J-1", path, 1))
 
 
-@pytest.mark.parametrize(("server", "parsed"), [("127.0.0.1:8631", ("127.0.0.1", 8631)),
-                                                ("cups.plant.lan", ("cups.plant.lan", 631)),
-                                                ("/run/cups/cups.sock", ("/run/cups/cups.sock", 631)),
-                                                ("[::1]:8631", ("::1", 8631))])
+@pytest.mark.parametrize(
+    ("server", "parsed"),
+    [
+        ("127.0.0.1:8631", ("127.0.0.1", 8631)),
+        ("cups.plant.lan", ("cups.plant.lan", 631)),
+        ("/run/cups/cups.sock", ("/run/cups/cups.sock", 631)),
+        ("[::1]:8631", ("::1", 8631)),
+    ],
+)
 def test_server_names_split_into_host_and_port(server, parsed):
     """host:port, a bare host (port 631), a socket path and a bracketed IPv6 address are understood."""
     assert parse_server(server) == parsed
@@ -151,11 +196,13 @@ def test_a_cups_printer_needs_a_server():
 
 @pytest.mark.parametrize(
     ("error", "fix"),
-    [(CupsUnreachable("p", "h:631", "refused"), "start cupsd there"),
-     (CupsQueueUnknown("p", "h:631", "q"), "lpadmin -h h:631 -p q"),
-     (CupsRequestRefused("p", "create a job", "server-error-not-accepting-jobs", "x"), "cupsaccept"),
-     (CupsRequestRefused("p", "create a job", "client-error-forbidden", "x"), "<Policy>"),
-     (CupsRequestRefused("p", "create a job", "server-error-internal-error", "x"), "error log")],
+    [
+        (CupsUnreachable("p", "h:631", "refused"), "start cupsd there"),
+        (CupsQueueUnknown("p", "h:631", "q"), "lpadmin -h h:631 -p q"),
+        (CupsRequestRefused("p", "create a job", "server-error-not-accepting-jobs", "x"), "cupsaccept"),
+        (CupsRequestRefused("p", "create a job", "client-error-forbidden", "x"), "<Policy>"),
+        (CupsRequestRefused("p", "create a job", "server-error-internal-error", "x"), "error log"),
+    ],
 )
 def test_cups_errors_name_the_fix(error, fix):
     """Every CUPS error message says what to do."""

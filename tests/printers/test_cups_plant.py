@@ -75,8 +75,11 @@ def plant_jobs(session: Session) -> dict[str, Path]:
 
 def cups_jobs(lab, queue: str, job_id: str) -> list[dict]:
     """The lab's CUPS jobs named ``job_id`` on ``queue`` (finished ones too)."""
-    return [attrs for attrs in lab.jobs_named(job_id).values()
-            if str(attrs["job-printer-uri"]).endswith(f"/printers/{queue}")]
+    return [
+        attrs
+        for attrs in lab.jobs_named(job_id).values()
+        if str(attrs["job-printer-uri"]).endswith(f"/printers/{queue}")
+    ]
 
 
 def received_since(lab, before: set[Path]) -> dict[str, list[Path]]:
@@ -90,8 +93,12 @@ def received_since(lab, before: set[Path]) -> dict[str, list[Path]]:
 
 def events(session: Session, entity: str) -> list[tuple[str, str]]:
     """(entity id, event) of every event on ``entity`` rows, in order."""
-    return rows(session, select(t.events.c.entity_id, t.events.c.event).where(t.events.c.entity == entity)
-                .order_by(t.events.c.id))
+    return rows(
+        session,
+        select(t.events.c.entity_id, t.events.c.event)
+        .where(t.events.c.entity == entity)
+        .order_by(t.events.c.id),
+    )
 
 
 def assert_each_job_sent_once(session, lab, before: set[Path]) -> None:
@@ -152,8 +159,12 @@ def test_a_stopped_queue_holds_the_batch_until_it_is_enabled(cups_plant, cups_la
     assert not received_since(cups_lab, before)
     assert not rows(cups_plant, select(t.letters.c.pk).where(t.letters.c.state == "DISPATCHED"))
     events = t.events.c
-    stops = rows(cups_plant, select(events.entity_id, events.data).where(
-        events.entity == "job", events.event == "device_state", events.to_state == "STOPPED"))
+    stops = rows(
+        cups_plant,
+        select(events.entity_id, events.data).where(
+            events.entity == "job", events.event == "device_state", events.to_state == "STOPPED"
+        ),
+    )
     assert {job for job, _ in stops} == set(plant_jobs(cups_plant))  # the ledger keeps why each job waits
     assert all("paused" in data["reasons"] for _, data in stops)
 
@@ -183,12 +194,15 @@ def stopped_warnings(state_dir: Path) -> set[str]:
     return found
 
 
-def test_a_spool_that_loses_the_race_for_its_job_id_follows_the_winner(tmp_path, cups_lab, cups_queue, job_id):
+def test_a_spool_that_loses_the_race_for_its_job_id_follows_the_winner(
+    tmp_path, cups_lab, cups_queue, job_id
+):
     """Another delivery of the spool message submits the job between this one's find and submit: the stage's
     submit is refused (DuplicateJob), it follows the job that won, and CUPS prints the job once."""
     queue = cups_queue()
-    job = SimpleNamespace(job_id=job_id(), printer="press-cups", sheets=1,
-                          pdf_path=str(write_pdf(tmp_path / "job.pdf")))
+    job = SimpleNamespace(
+        job_id=job_id(), printer="press-cups", sheets=1, pdf_path=str(write_pdf(tmp_path / "job.pdf"))
+    )
     late = CupsPrinter("press-cups", cups_lab.server, queue=queue)
     real_find, blind = late.find, [2]
 
@@ -200,7 +214,9 @@ def test_a_spool_that_loses_the_race_for_its_job_id_follows_the_winner(tmp_path,
         return real_find(name)
 
     late.find = find
-    CupsPrinter("press-cups", cups_lab.server, queue=queue).submit(JobTicket(job.job_id, Path(job.pdf_path), 1))
+    CupsPrinter("press-cups", cups_lab.server, queue=queue).submit(
+        JobTicket(job.job_id, Path(job.pdf_path), 1)
+    )
     with capture_logs() as logs:
         status = hand_over(late, job)
     assert blind == [0] and [e["event"] for e in logs] == ["job_already_on_printer"]

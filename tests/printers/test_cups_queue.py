@@ -57,6 +57,7 @@ def printed(cups_lab, tmp_path_factory):
 
 # -- a job printed ---------------------------------------------------------------------------------------------
 
+
 def test_a_submitted_job_completes(printed):
     """A PDF job through cupsd ends COMPLETED."""
     _, _, final = printed
@@ -113,6 +114,7 @@ def test_a_job_the_printer_refuses_ends_canceled_with_its_message(cups_printer, 
 
 # -- never twice -----------------------------------------------------------------------------------------------
 
+
 def test_a_racing_second_submitter_is_refused_and_leaves_no_job(cups_printer, cups_lab, pdfs, job_id):
     """A submitter that looked before the first one created its job still gets DuplicateJob; its job is purged."""
     ticket = pdfs(job_id(), pages=1, extra=HELD)
@@ -138,11 +140,15 @@ def test_options_of_the_ticket_reach_cups(cups_printer, cups_lab, pdfs, job_id):
     ticket = pdfs(job_id(), pages=2, copies=3, sides="two-sided-short-edge", media="A4", extra=HELD)
     cups_printer.submit(ticket)
     (attributes,) = cups_lab.jobs_named(ticket.job_id).values()
-    assert (attributes["copies"], attributes["sides"], attributes["media"]) == \
-        (3, "two-sided-short-edge", "iso_a4_210x297mm")
+    assert (attributes["copies"], attributes["sides"], attributes["media"]) == (
+        3,
+        "two-sided-short-edge",
+        "iso_a4_210x297mm",
+    )
 
 
 # -- hold, release, cancel ---------------------------------------------------------------------------------------
+
 
 def test_a_held_job_can_be_canceled(cups_printer, cups_lab, pdfs, job_id):
     """A held job cancels to CANCELED, canceling it again is a no-op, and the printer never gets it."""
@@ -185,6 +191,7 @@ def test_holding_a_canceled_job_is_refused(cups_printer, pdfs, job_id):
 
 # -- the printer's state -----------------------------------------------------------------------------------------
 
+
 def test_an_idle_queue_reads_idle(cups_printer):
     """A fresh enabled queue with no jobs is IDLE with no reasons."""
     status = cups_printer.printer_status()
@@ -209,6 +216,7 @@ def test_jobs_waiting_on_a_stopped_queue_are_counted(cups_printer, cups_lab, pdf
 
 
 # -- errors that say what to do ----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("call", ["submit", "find", "printer_status"])
 def test_an_unknown_queue_is_named_with_the_fix(cups_lab, pdfs, call):

@@ -69,16 +69,25 @@ def manifest(settings) -> Counter:
 def on_press_2(session: Session) -> list:
     """press-2's jobs (id, state, device state) in plan order."""
     jobs = t.print_jobs.c
-    return read_ledger(session, select(jobs.job_id, jobs.state, jobs.device_state).where(jobs.printer == "press-2")
-                .order_by(jobs.number))
+    return read_ledger(
+        session,
+        select(jobs.job_id, jobs.state, jobs.device_state)
+        .where(jobs.printer == "press-2")
+        .order_by(jobs.number),
+    )
 
 
 def cups_job(lab, queue: str, job_id: str) -> dict:
     """The one CUPS job named ``job_id`` on ``queue``, with its state and processing stamp."""
-    jobs = lab._connect().getJobs(which_jobs="all", requested_attributes=[
-        "job-id", "job-name", "job-state", "job-printer-uri", "time-at-processing"])
-    (found,) = [a for a in jobs.values() if a.get("job-name") == job_id
-                and str(a["job-printer-uri"]).endswith(f"/printers/{queue}")]
+    jobs = lab._connect().getJobs(
+        which_jobs="all",
+        requested_attributes=["job-id", "job-name", "job-state", "job-printer-uri", "time-at-processing"],
+    )
+    (found,) = [
+        a
+        for a in jobs.values()
+        if a.get("job-name") == job_id and str(a["job-printer-uri"]).endswith(f"/printers/{queue}")
+    ]
     return found
 
 
@@ -87,8 +96,13 @@ def stopped_and_seen(session: Session) -> bool:
     service = td.device_service.c
     jobs = on_press_2(session)
     seen = read_ledger(session, select(service.stopped_since).where(service.name == "press-2"))
-    return (bool(jobs) and {j.state for j in jobs} == {"SPOOLED"} and ("SPOOLED", "STOPPED") in
-            {(j.state, j.device_state) for j in jobs} and bool(seen) and seen[0].stopped_since is not None)
+    return (
+        bool(jobs)
+        and {j.state for j in jobs} == {"SPOOLED"}
+        and ("SPOOLED", "STOPPED") in {(j.state, j.device_state) for j in jobs}
+        and bool(seen)
+        and seen[0].stopped_since is not None
+    )
 
 
 def out_of_the_plan(session: Session, left: int) -> bool:
@@ -100,17 +114,28 @@ def out_of_the_plan(session: Session, left: int) -> bool:
 
 def outcome(session: Session):
     """(letters with tracking id, print count and piece id; job id → state and printer; job events by kind)."""
-    letters = read_ledger(session, select(t.letters.c.state, t.pieces.c.tracking_id, t.pieces.c.prints, t.pieces.c.piece_id)
-                   .select_from(t.letters.join(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk)))
-    jobs = {r.job_id: (r.state, r.printer) for r in read_ledger(session, select(
-        t.print_jobs.c.job_id, t.print_jobs.c.state, t.print_jobs.c.printer))}
-    job_events = Counter(e for (e,) in read_ledger(session, select(t.events.c.event).where(t.events.c.entity == "job")))
+    letters = read_ledger(
+        session,
+        select(t.letters.c.state, t.pieces.c.tracking_id, t.pieces.c.prints, t.pieces.c.piece_id).select_from(
+            t.letters.join(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk)
+        ),
+    )
+    jobs = {
+        r.job_id: (r.state, r.printer)
+        for r in read_ledger(
+            session, select(t.print_jobs.c.job_id, t.print_jobs.c.state, t.print_jobs.c.printer)
+        )
+    }
+    job_events = Counter(
+        e for (e,) in read_ledger(session, select(t.events.c.event).where(t.events.c.entity == "job"))
+    )
     return letters, jobs, job_events
 
 
 @pytest.mark.parametrize("held", [False, True], ids=["pending", "one-held-in-cups"])
-def test_a_stopped_cups_press_hands_its_waiting_jobs_to_the_other_press(tmp_path, cups_lab, cups_queue,
-                                                                         small_batch, held):
+def test_a_stopped_cups_press_hands_its_waiting_jobs_to_the_other_press(
+    tmp_path, cups_lab, cups_queue, small_batch, held
+):
     """press-2's queue is paused before the batch arrives: its jobs wait in CUPS, pending (and, in the second
     case, one of them held there by an operator). Seen stopped for replan_after_s (the session's clock moved on),
     it leaves the plan and every job is withdrawn — canceled in CUPS before it ever started — and printed on
@@ -122,7 +147,9 @@ def test_a_stopped_cups_press_hands_its_waiting_jobs_to_the_other_press(tmp_path
     with session_on(tmp_path, cups_lab, queue, offset) as session:
         submission = intake(session.plant.ledger, session.settings, small_batch.submission).submission_id
         session.relay.wake.set()
-        wait_for(lambda: stopped_and_seen(session), "press-2's jobs spooled to the paused queue, seen stopped")
+        wait_for(
+            lambda: stopped_and_seen(session), "press-2's jobs spooled to the paused queue, seen stopped"
+        )
         spooled = [j.job_id for j in on_press_2(session)]
         if held:
             CupsPrinter("press-2", cups_lab.server, queue=queue).hold(spooled[0])
@@ -142,8 +169,9 @@ def test_a_stopped_cups_press_hands_its_waiting_jobs_to_the_other_press(tmp_path
     assert set(cups_lab.eve_spool.iterdir()) == before_files
 
 
-def test_a_job_cups_had_started_stays_until_cancelled_at_the_queue(tmp_path, cups_lab, dead_device_queue,
-                                                                    small_batch):
+def test_a_job_cups_had_started_stays_until_cancelled_at_the_queue(
+    tmp_path, cups_lab, dead_device_queue, small_batch
+):
     """press-2's device never answers: CUPS starts its first job (half-way into the device) and the others wait;
     then the queue is paused, which sends the started job back to pending. Out of the plan, press-2's unstarted
     jobs are withdrawn and printed on press-1; the started one stays — pending like the others, but CUPS stamped
@@ -162,15 +190,20 @@ def test_a_job_cups_had_started_stays_until_cancelled_at_the_queue(tmp_path, cup
             stamps = [cups_job(cups_lab, queue, j.job_id)["time-at-processing"] for j in jobs]
             return sum(stamp is not None for stamp in stamps) == 1
 
-        wait_for(one_started_others_waiting, "press-2's jobs spooled, the first started by CUPS",
-                 detail=lambda: [(*j, cups_job(cups_lab, queue, j.job_id)) for j in on_press_2(session)])
+        wait_for(
+            one_started_others_waiting,
+            "press-2's jobs spooled, the first started by CUPS",
+            detail=lambda: [(*j, cups_job(cups_lab, queue, j.job_id)) for j in on_press_2(session)],
+        )
         spooled = [j.job_id for j in on_press_2(session)]
         (started,) = [j for j in spooled if cups_job(cups_lab, queue, j)["time-at-processing"] is not None]
         cups_lab.admin("cupsdisable", queue)
         assert cups_job(cups_lab, queue, started)["job-state"] == 3  # pending again, like the unstarted ones
         wait_for(lambda: stopped_and_seen(session), "press-2 seen stopped")
         offset[0] = session.settings.plan.replan_after_s + 60
-        wait_for(lambda: out_of_the_plan(session, left=1), "press-2 out of the plan with only the started job left")
+        wait_for(
+            lambda: out_of_the_plan(session, left=1), "press-2 out of the plan with only the started job left"
+        )
         assert [j.job_id for j in on_press_2(session) if j.state == "SPOOLED"] == [started]
         session.plant.printers["press-2"].cancel(started)  # the operator cancels it at the queue
         session.wait([submission], timeout=PHASE_TIMEOUT_S)

@@ -21,8 +21,12 @@ from tests.printers.cupsd import JOB_DEADLINE_S, free_port, wait_until_final
 #: Ticket extra that makes CUPS hold a job as it arrives.
 HELD = {"job-hold-until": "indefinite"}
 #: Attributes of a job CUPS never started, as pycups reads them (IPP no-value is None).
-UNSTARTED = {"job-state": 7, "time-at-processing": None, "job-impressions-completed": 0,
-             "job-media-sheets-completed": 0}
+UNSTARTED = {
+    "job-state": 7,
+    "time-at-processing": None,
+    "job-impressions-completed": 0,
+    "job-media-sheets-completed": 0,
+}
 
 
 def cups_attributes(lab, cups_id: int) -> dict:
@@ -68,6 +72,7 @@ def test_the_cups_driver_offers_withdrawal():
 
 # -- proven: the job never started -----------------------------------------------------------------------------
 
+
 def test_a_held_job_is_withdrawn_and_never_reaches_the_printer(cups_printer, cups_lab, pdfs, job_id):
     """A held job is withdrawn with proof (True), ends CANCELED, and the printer never receives it, though a job
     queued after it prints."""
@@ -102,6 +107,7 @@ def test_a_withdrawn_job_answers_true_again(cups_printer, pdfs, job_id):
 
 # -- not proven: the job may have paper ------------------------------------------------------------------------
 
+
 def test_a_completed_job_is_not_withdrawn(cups_printer, pdfs, job_id):
     """A job CUPS sent to the printer answers False and stays COMPLETED."""
     ticket = pdfs(job_id(), pages=1)
@@ -112,14 +118,18 @@ def test_a_completed_job_is_not_withdrawn(cups_printer, pdfs, job_id):
 
 
 @pytest.mark.parametrize(("hold", "waiting"), [(None, JobState.PENDING), ("indefinite", JobState.HELD)])
-def test_a_job_waiting_again_after_it_printed_is_left_alone(cups_printer, cups_lab, pdfs, job_id, hold, waiting):
+def test_a_job_waiting_again_after_it_printed_is_left_alone(
+    cups_printer, cups_lab, pdfs, job_id, hold, waiting
+):
     """A printed job restarted onto a paused queue (or held) waits again like a fresh one, but CUPS stamped it
     processing once: withdraw answers False and leaves it waiting — its state alone would have lied."""
     ticket = pdfs(job_id(), pages=1)
     cups_printer.submit(ticket)
     wait_until_final(cups_printer, ticket.job_id)
     cups_lab.admin("cupsdisable", cups_printer.queue)
-    cups_lab._connect().restartJob(cups_printer._cups_ids[ticket.job_id], **({"job_hold_until": hold} if hold else {}))
+    cups_lab._connect().restartJob(
+        cups_printer._cups_ids[ticket.job_id], **({"job_hold_until": hold} if hold else {})
+    )
     assert cups_printer.status(ticket.job_id).state is waiting
     assert cups_printer.withdraw(ticket.job_id) is False
     assert cups_printer.status(ticket.job_id).state is waiting
@@ -172,6 +182,7 @@ def test_a_job_that_completes_before_the_cancel_lands_answers_false(cups_printer
 
 # -- jobs and queues that are not there ------------------------------------------------------------------------
 
+
 def test_a_job_the_queue_does_not_have_answers_false(cups_printer, cups_lab, job_id):
     """Nothing can be proven about a job CUPS does not have: False, and no job is created."""
     unknown = job_id()
@@ -201,14 +212,18 @@ def test_an_invalid_job_id_is_refused():
 
 # -- the decision, on attribute tables -------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("change", "proven"), [
-    ({}, True),
-    ({"time-at-processing": 1795314156}, False),     # entered processing once
-    ({"job-impressions-completed": 1}, False),       # an impression counted
-    ({"job-media-sheets-completed": 1}, False),      # a sheet counted
-    ({"job-state": 9}, False),                       # completed, not canceled
-    ({"job-state": 8}, False),                       # aborted, not withdrawn
-])
+
+@pytest.mark.parametrize(
+    ("change", "proven"),
+    [
+        ({}, True),
+        ({"time-at-processing": 1795314156}, False),  # entered processing once
+        ({"job-impressions-completed": 1}, False),  # an impression counted
+        ({"job-media-sheets-completed": 1}, False),  # a sheet counted
+        ({"job-state": 9}, False),  # completed, not canceled
+        ({"job-state": 8}, False),  # aborted, not withdrawn
+    ],
+)
 def test_only_a_canceled_never_started_job_is_proven_unprinted(change, proven):
     """The proof needs the cancel, an empty processing stamp and no counted impression or sheet."""
     assert withdrawn_unprinted({**UNSTARTED, **change}) is proven

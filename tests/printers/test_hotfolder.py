@@ -18,8 +18,8 @@ from printers import (
     PrinterState,
     StatusUnreadable,
     UnknownJob,
+    _files,
 )
-from printers import _files
 
 
 @pytest.fixture
@@ -52,8 +52,13 @@ def test_submit_makes_ticket_visible_only_after_complete_pdf(printer, folder, pd
         dst = Path(dst)
         pdf = folder / "J-1.pdf"
         if dst.parent == folder:  # the driver's own claim receipt lives in submitted/, out of the RIP's view
-            seen.append((dst.name, pdf.exists() and pdf.read_bytes() == ticket.pdf_path.read_bytes(),
-                         (folder / "J-1.json").exists()))
+            seen.append(
+                (
+                    dst.name,
+                    pdf.exists() and pdf.read_bytes() == ticket.pdf_path.read_bytes(),
+                    (folder / "J-1.json").exists(),
+                )
+            )
         real_replace(src, dst)
 
     monkeypatch.setattr(_files.os, "replace", spy)
@@ -118,11 +123,23 @@ def test_status_raises_unknown_job(printer):
 def test_status_reads_what_the_rip_wrote(printer, folder, pdfs):
     """Once the RIP writes status/<job>.json, that is the job's status (output path relative to the folder)."""
     printer.submit(pdfs("J-1"))
-    write_rip_status(folder, "J-1", state="processing-stopped", sheets_completed=2, reasons=["media-jam"],
-                     output_path="output/J-1.pdf", message="jammed")
+    write_rip_status(
+        folder,
+        "J-1",
+        state="processing-stopped",
+        sheets_completed=2,
+        reasons=["media-jam"],
+        output_path="output/J-1.pdf",
+        message="jammed",
+    )
     status = printer.status("J-1")
     assert (status.state, status.sheets_completed, status.reasons, status.output_path, status.message) == (
-        JobState.STOPPED, 2, ("media-jam",), folder / "output" / "J-1.pdf", "jammed")
+        JobState.STOPPED,
+        2,
+        ("media-jam",),
+        folder / "output" / "J-1.pdf",
+        "jammed",
+    )
 
 
 def test_job_taken_without_status_is_processing_unknown(printer, folder, pdfs):
@@ -171,7 +188,9 @@ def test_printer_status_reads_printer_json_and_counts_queue(printer, folder, pdf
     printer.submit(pdfs("J-1"))
     printer.submit(pdfs("J-2"))
     (folder / "status").mkdir()
-    (folder / "status" / "printer.json").write_text(json.dumps({"state": "stopped", "reasons": ["media-jam"]}))
+    (folder / "status" / "printer.json").write_text(
+        json.dumps({"state": "stopped", "reasons": ["media-jam"]})
+    )
     status = printer.printer_status()
     assert (status.state, status.reasons, status.queued_jobs) == (PrinterState.STOPPED, ("media-jam",), 2)
 
@@ -210,8 +229,9 @@ def test_claim_of_a_dead_submitter_without_ticket_is_taken_over(tmp_path):
     import json
     import subprocess
 
-    from printers import HotFolderPrinter, JobState, JobTicket
     from reportlab.pdfgen import canvas
+
+    from printers import HotFolderPrinter, JobState, JobTicket
 
     folder = tmp_path / "hot"
     folder.mkdir()
@@ -223,9 +243,19 @@ def test_claim_of_a_dead_submitter_without_ticket_is_taken_over(tmp_path):
     dead = subprocess.Popen(["true"])
     dead.wait()
     (folder / "submitted").mkdir(exist_ok=True)
-    (folder / "submitted" / "J1.json").write_text(json.dumps(
-        {"format": "plant-hotfolder-receipt/1", "job_id": "J1", "printer": "p", "stage": "claimed",
-         "pid": dead.pid, "host": __import__("socket").gethostname(), "at": 0.0}))
+    (folder / "submitted" / "J1.json").write_text(
+        json.dumps(
+            {
+                "format": "plant-hotfolder-receipt/1",
+                "job_id": "J1",
+                "printer": "p",
+                "stage": "claimed",
+                "pid": dead.pid,
+                "host": __import__("socket").gethostname(),
+                "at": 0.0,
+            }
+        )
+    )
     assert printer.find("J1") is None
     status = printer.submit(JobTicket("J1", pdf, 1))
     assert status.state is JobState.PENDING and (folder / "J1.json").exists()
@@ -238,13 +268,24 @@ def test_claim_of_a_live_submitter_is_not_taken_over(tmp_path):
     import time
 
     import pytest
+
     from printers import DuplicateJob, HotFolderPrinter, JobTicket
 
     folder = tmp_path / "hot"
     (folder / "submitted").mkdir(parents=True)
-    (folder / "submitted" / "J2.json").write_text(json.dumps(
-        {"format": "plant-hotfolder-receipt/1", "job_id": "J2", "printer": "p", "stage": "claimed",
-         "pid": os.getpid(), "host": __import__("socket").gethostname(), "at": time.time()}))
+    (folder / "submitted" / "J2.json").write_text(
+        json.dumps(
+            {
+                "format": "plant-hotfolder-receipt/1",
+                "job_id": "J2",
+                "printer": "p",
+                "stage": "claimed",
+                "pid": os.getpid(),
+                "host": __import__("socket").gethostname(),
+                "at": time.time(),
+            }
+        )
+    )
     printer = HotFolderPrinter("p", folder)
     assert printer.find("J2") is not None
     with pytest.raises(DuplicateJob):

@@ -62,17 +62,38 @@ class PrivateEve:
     def start(self) -> PrivateEve:
         config = self.root / "bus.conf"
         config.write_text(BUS_CONFIG.format(socket=self.root / "bus.sock"))
-        self.bus = subprocess.Popen([_which("dbus-daemon"), f"--config-file={config}", "--print-address", "--nofork"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.bus = subprocess.Popen(
+            [_which("dbus-daemon"), f"--config-file={config}", "--print-address", "--nofork"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         self.address = self.bus.stdout.readline().strip()
         return self.start_printer()
 
     def start_printer(self) -> PrivateEve:
         self.eve = subprocess.Popen(
-            [_which("ippeveprinter"), "-r", "off", "-n", "localhost", "-p", str(self.port), "-d", str(self.spool),
-             "-k", "-c", _which("true"), "-f", self.formats, "Private"],
+            [
+                _which("ippeveprinter"),
+                "-r",
+                "off",
+                "-n",
+                "localhost",
+                "-p",
+                str(self.port),
+                "-d",
+                str(self.spool),
+                "-k",
+                "-c",
+                _which("true"),
+                "-f",
+                self.formats,
+                "Private",
+            ],
             env={**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": self.address},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_for_port(self.port, self.eve, "ippeveprinter")
         return self
 
@@ -105,6 +126,7 @@ def raw_call(printer: IppPrinter, operation: Operation, *attributes) -> wire.Mes
 
 # -- printing once ---------------------------------------------------------------------------------------------
 
+
 def test_a_submitted_job_completes_and_its_document_arrives(cups_lab, lab_printer, pdfs, job_id):
     """Given a PDF ticket, when it is submitted, then the job completes and ippeveprinter holds the same bytes."""
     ticket = pdfs(job_id(), pages=2)
@@ -136,7 +158,9 @@ def test_a_duplicate_submit_is_refused_and_not_printed(lab_printer, cups_lab, pd
     assert len(cups_lab.received(ticket.job_id)) == 1
 
 
-def test_a_submitter_that_loses_the_race_cancels_its_empty_job(lab_printer, cups_lab, pdfs, job_id, monkeypatch):
+def test_a_submitter_that_loses_the_race_cancels_its_empty_job(
+    lab_printer, cups_lab, pdfs, job_id, monkeypatch
+):
     """Given another submitter's job of the same name appears after find looked, the claim sees the older job:
     DuplicateJob, the late job is canceled empty, and the document arrives once."""
     ticket = pdfs(job_id())
@@ -155,13 +179,21 @@ def test_job_options_reach_the_printer(lab_printer, pdfs, job_id):
     """copies, sides and media travel as IPP job attributes."""
     ticket = pdfs(job_id(), copies=2, sides="two-sided-long-edge", media="Letter")
     lab_printer.submit(ticket)
-    job = raw_call(lab_printer, Operation.GET_JOB_ATTRIBUTES, lab_printer._job_ref(ticket.job_id),
-                   attr("requested-attributes", Tag.KEYWORD, "copies", "sides", "media")).group(GroupTag.JOB)
-    assert (job["copies"].value, job["sides"].value, job["media"].value) == (2, "two-sided-long-edge",
-                                                                             "na_letter_8.5x11in")
+    job = raw_call(
+        lab_printer,
+        Operation.GET_JOB_ATTRIBUTES,
+        lab_printer._job_ref(ticket.job_id),
+        attr("requested-attributes", Tag.KEYWORD, "copies", "sides", "media"),
+    ).group(GroupTag.JOB)
+    assert (job["copies"].value, job["sides"].value, job["media"].value) == (
+        2,
+        "two-sided-long-edge",
+        "na_letter_8.5x11in",
+    )
 
 
 # -- identity across a printer restart ---------------------------------------------------------------------------
+
 
 def test_after_a_restart_a_reused_job_number_is_not_taken_for_the_old_job(private_eve, pdfs, job_id):
     """ippeveprinter restarts its job ids at 1: the driver's remembered number then names another job, which find
@@ -175,8 +207,10 @@ def test_after_a_restart_a_reused_job_number_is_not_taken_for_the_old_job(privat
     stop(eve.eve)
     eve.start_printer()
     IppPrinter("other", eve.uri).submit(second)
-    assert printer._jobs[first.job_id][0] == IppPrinter("probe", eve.uri)._jobs_named(
-        second.job_id, ("job-id", "job-name"))[0]["job-id"]  # the same IPP number, now another job
+    assert (
+        printer._jobs[first.job_id][0]
+        == IppPrinter("probe", eve.uri)._jobs_named(second.job_id, ("job-id", "job-name"))[0]["job-id"]
+    )  # the same IPP number, now another job
     assert printer.find(first.job_id) is None
 
 
@@ -193,6 +227,7 @@ def test_a_printer_whose_boot_time_moves_is_logged_as_restarted():
 
 
 # -- cancel and withdraw -----------------------------------------------------------------------------------------
+
 
 def test_cancel_of_a_finished_job_is_refused_and_of_a_canceled_one_is_quiet(lab_printer, pdfs, job_id):
     """A completed job cannot be canceled (JobFinished); canceling a canceled job again does nothing."""
@@ -243,6 +278,7 @@ def test_a_canceled_job_is_canceled(private_eve, job_id):
 
 
 # -- errors ------------------------------------------------------------------------------------------------------
+
 
 def test_a_printer_without_pdf_rejects_the_job_naming_what_it_takes(private_eve, pdfs, job_id):
     """A PDF for a raster-only printer raises DocumentRejected listing its formats, and creates no job."""
@@ -297,6 +333,7 @@ def test_printer_status_reads_the_printer(lab_printer):
 
 # -- configuration -----------------------------------------------------------------------------------------------
 
+
 def test_make_printer_builds_an_ipp_driver():
     """kind 'ipp' with a uri gives an IppPrinter that plays the Printer role; a bad uri is a config error."""
     printer = make_printer("ipp", "press-9", uri="ipp://press9.plant.lan/ipp/print")
@@ -313,12 +350,15 @@ def test_the_plant_config_takes_an_ipp_printer(tmp_path):
 
     def settings(printer: str):
         path = tmp_path / "plant.toml"
-        path.write_text(f'[[printers]]\nname = "press-9"\ndriver = "ipp"\n{printer}\n'
-                        '[[inserters]]\nname = "inserter-1"\n')
+        path.write_text(
+            f'[[printers]]\nname = "press-9"\ndriver = "ipp"\n{printer}\n[[inserters]]\nname = "inserter-1"\n'
+        )
         return load_settings(path, environ={"PLANT_STATE_DIR": str(tmp_path / "state")})
 
     assert settings('uri = "ipp://press9:631/ipp/print"').printers[0].driver is PrinterDriver.IPP
     drivers = make_printer_drivers(settings('uri = "ipp://press9:631/ipp/print"'))
-    assert isinstance(drivers["press-9"], IppPrinter) and drivers["press-9"].uri == "ipp://press9:631/ipp/print"
+    assert (
+        isinstance(drivers["press-9"], IppPrinter) and drivers["press-9"].uri == "ipp://press9:631/ipp/print"
+    )
     with pytest.raises(ConfigError, match="uri"):
         settings("")

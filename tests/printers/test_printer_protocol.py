@@ -20,8 +20,15 @@ from printers import (
 
 @pytest.mark.parametrize(
     ("state", "number"),
-    [(JobState.PENDING, 3), (JobState.HELD, 4), (JobState.PROCESSING, 5), (JobState.STOPPED, 6),
-     (JobState.CANCELED, 7), (JobState.ABORTED, 8), (JobState.COMPLETED, 9)],
+    [
+        (JobState.PENDING, 3),
+        (JobState.HELD, 4),
+        (JobState.PROCESSING, 5),
+        (JobState.STOPPED, 6),
+        (JobState.CANCELED, 7),
+        (JobState.ABORTED, 8),
+        (JobState.COMPLETED, 9),
+    ],
 )
 def test_job_states_use_ipp_numbers(state, number):
     """Job states carry the IPP job-state numbers, so CUPS values need no translation."""

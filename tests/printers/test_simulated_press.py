@@ -30,7 +30,10 @@ def test_completed_job_reports_state_and_sheet_count(simulated, pdfs):
     printer.press.step()
     status = printer.status("J-1")
     assert (status.state, status.sheets_completed, status.reasons) == (
-        JobState.COMPLETED, 5, ("job-completed-successfully",))
+        JobState.COMPLETED,
+        5,
+        ("job-completed-successfully",),
+    )
 
 
 def test_press_takes_jobs_in_arrival_order(simulated, pdfs, clock):
@@ -190,7 +193,9 @@ def test_printer_status_is_readable_from_another_driver(simulated, pdfs, tmp_pat
     assert (other.state, other.reasons, other.queued_jobs) == (PrinterState.STOPPED, ("media-jam",), 1)
 
 
-def test_restarted_press_resumes_the_job_from_the_recorded_sheet(simulated, pdfs, clock, tmp_path, page_texts):
+def test_restarted_press_resumes_the_job_from_the_recorded_sheet(
+    simulated, pdfs, clock, tmp_path, page_texts
+):
     """A new press on the same folder continues the job in work/ from its recorded sheet, not from the start."""
     printer = simulated(time_scale=1)
     printer.submit(pdfs("J-1", pages=6))
@@ -252,7 +257,10 @@ def test_unreadable_pdf_aborts_the_job(simulated, pdfs, tmp_path):
     printer.submit(ticket)
     printer.press.step()
     status = printer.status("J-1")
-    assert (status.state, status.reasons) == (JobState.ABORTED, ("aborted-by-system", "document-format-error"))
+    assert (status.state, status.reasons) == (
+        JobState.ABORTED,
+        ("aborted-by-system", "document-format-error"),
+    )
 
 
 def test_run_loop_returns_when_stop_is_set(simulated, pdfs):
@@ -267,11 +275,32 @@ def test_run_loop_returns_when_stop_is_set(simulated, pdfs):
 
 def test_command_line_builds_the_configured_press(tmp_path):
     """The module's command line maps its flags onto SimulatedPress options."""
-    args = parse_args(["--folder", str(tmp_path / "p"), "--sheets-per-minute", "90", "--time-scale", "0",
-                       "--jam", "3", "--jam", "7", "--keep-jammed-sheet", "--auto-clear-after", "5"])
+    args = parse_args(
+        [
+            "--folder",
+            str(tmp_path / "p"),
+            "--sheets-per-minute",
+            "90",
+            "--time-scale",
+            "0",
+            "--jam",
+            "3",
+            "--jam",
+            "7",
+            "--keep-jammed-sheet",
+            "--auto-clear-after",
+            "5",
+        ]
+    )
     press = press_from_args(args)
-    assert (press.name, press.sheets_per_minute, press.time_scale, press.jams, press.jam_spoils_sheet,
-            press.auto_clear_after_s) == ("p", 90, 0, frozenset({3, 7}), False, 5)
+    assert (
+        press.name,
+        press.sheets_per_minute,
+        press.time_scale,
+        press.jams,
+        press.jam_spoils_sheet,
+        press.auto_clear_after_s,
+    ) == ("p", 90, 0, frozenset({3, 7}), False, 5)
     assert json.loads((tmp_path / "p" / "status" / "printer.json").read_text())["state"] == "idle"
     assert callable(main)
 
@@ -281,7 +310,11 @@ def test_module_runs_as_a_program(tmp_path):
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-W", "error", "-m", "printers.drivers.simulated", "--help"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-m", "printers.drivers.simulated", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert (done.returncode, done.stderr) == (0, "")
     assert "--sheets-per-minute" in done.stdout

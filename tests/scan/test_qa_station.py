@@ -45,13 +45,15 @@ POSTAGE_MODULE_MM, POSTAGE_QUIET = 0.33, 2
 def _box(zone_mm, margin_mm: float) -> tuple[slice, slice]:
     """Pixel slices of a zone (x, y, w, h mm) widened by ``margin_mm``, at :data:`DPI`."""
     x, y, w, h = zone_mm
-    return (slice(round(mm_to_px(y - margin_mm, DPI)), round(mm_to_px(y + h + margin_mm, DPI))),
-            slice(round(mm_to_px(x - margin_mm, DPI)), round(mm_to_px(x + w + margin_mm, DPI))))
+    return (
+        slice(round(mm_to_px(y - margin_mm, DPI)), round(mm_to_px(y + h + margin_mm, DPI))),
+        slice(round(mm_to_px(x - margin_mm, DPI)), round(mm_to_px(x + w + margin_mm, DPI))),
+    )
 
 
 def _forge(genuine: str) -> str:
     """The genuine mark with its weight band raised, re-signed by a forger who kept the plant's key id."""
-    body32 = genuine[len(MARK_PREFIX):]
+    body32 = genuine[len(MARK_PREFIX) :]
     raw = base64.b32decode(body32 + "=" * (-len(body32) % 8))[:-64]
     body = raw[:15] + (100).to_bytes(4, "big") + raw[19:]  # band: after magic, version, key id, time, mass
     return MARK_PREFIX + base64.b32encode(body + new_signing_key().sign(body)).decode().rstrip("=")
@@ -69,8 +71,10 @@ def _first_sheets(state_dir, workdir) -> dict[int, np.ndarray]:
         for page, entry in enumerate(sheet_map, start=1):
             if entry["sheet_of_piece"] == 1 and entry["side"] == "front":
                 prefix = workdir / f"{job_id}-{page}"
-                subprocess.run(["pdftoppm", "-r", str(DPI), "-gray", "-f", str(page), "-l", str(page), pdf,
-                                str(prefix)], check=True)
+                subprocess.run(
+                    ["pdftoppm", "-r", str(DPI), "-gray", "-f", str(page), "-l", str(page), pdf, str(prefix)],
+                    check=True,
+                )
                 (rendered,) = workdir.glob(f"{job_id}-{page}-*.pgm")
                 sheets[int(entry["piece_id"])] = np.asarray(Image.open(rendered))
     return sheets
@@ -120,10 +124,13 @@ def world(tmp_path_factory):
         sheet[_box(layout.postage_zone_mm, 0)] = 255
         x, y = layout.postage_zone_mm[:2]
         bitmap = render_symbol(qr(text), DPI, POSTAGE_MODULE_MM, quiet_modules=POSTAGE_QUIET)
-        images[name] = stamp_gray(sheet, [Stamp(bitmap, round(mm_to_px(y, DPI)), round(mm_to_px(x, DPI)))],
-                                  ink=0, paper=255)
+        images[name] = stamp_gray(
+            sheet, [Stamp(bitmap, round(mm_to_px(y, DPI)), round(mm_to_px(x, DPI)))], ink=0, paper=255
+        )
 
-    faded = sheets[a].copy()  # worn-out toner: the control code still reads but prints at a third of the contrast
+    faded = sheets[
+        a
+    ].copy()  # worn-out toner: the control code still reads but prints at a third of the contrast
     zone = _box(layout.control_zone_mm, 3)
     faded[zone] = (150 + faded[zone].astype(np.float32) * (235 - 150) / 255).astype(np.uint8)
     images["faded"] = degrade(faded, Degradation(noise_sigma=4.0), 2)
@@ -131,11 +138,16 @@ def world(tmp_path_factory):
     pad = round(mm_to_px(40, DPI))  # laid 40 mm off the corner of the glass: every code outside its zone
     images["off_layout"] = np.pad(sheets[a], ((pad, 0), (pad, 0)), constant_values=255)
     top, left = round(mm_to_px(30, DPI)), round(mm_to_px(15, DPI))  # a close-up of the address field only
-    images["closeup"] = sheets[a][top:top + round(mm_to_px(70, DPI)), left:left + round(mm_to_px(95, DPI))].copy()
-    enclosure = sheets[a].copy()  # B's mark printed elsewhere on A's sheet (an enclosure, a sender's own code)
+    images["closeup"] = sheets[a][
+        top : top + round(mm_to_px(70, DPI)), left : left + round(mm_to_px(95, DPI))
+    ].copy()
+    enclosure = sheets[
+        a
+    ].copy()  # B's mark printed elsewhere on A's sheet (an enclosure, a sender's own code)
     bitmap = render_symbol(qr(marks[str(b)]), DPI, POSTAGE_MODULE_MM, quiet_modules=POSTAGE_QUIET)
-    images["extra_mark"] = stamp_gray(enclosure, [Stamp(bitmap, round(mm_to_px(150, DPI)), round(mm_to_px(140, DPI)))],
-                                      ink=0, paper=255)
+    images["extra_mark"] = stamp_gray(
+        enclosure, [Stamp(bitmap, round(mm_to_px(150, DPI)), round(mm_to_px(140, DPI)))], ink=0, paper=255
+    )
 
     paths = {}
     for name, pixels in images.items():
@@ -145,9 +157,16 @@ def world(tmp_path_factory):
     Image.fromarray(images["good"]).save(paths["wrong_dpi"], dpi=(150, 150))
     paths["not_an_image"] = root / "not_an_image.png"
     paths["not_an_image"].write_text("a scanner error page, not an image")
-    return {"template": settings.state_dir, "images": paths, "a": a, "b": b, "submission": submission_id,
-            "tracking": {r.piece_id: r.tracking_id for r in rows}, "order": [r.piece_id for r in rows],
-            "root": root}
+    return {
+        "template": settings.state_dir,
+        "images": paths,
+        "a": a,
+        "b": b,
+        "submission": submission_id,
+        "tracking": {r.piece_id: r.tracking_id for r in rows},
+        "order": [r.piece_id for r in rows],
+        "root": root,
+    }
 
 
 @pytest.fixture
@@ -160,7 +179,14 @@ def state(world, tmp_path):
 
 def qa(state, *args, config=None):
     """Run ``plant qa ARGS --json`` in-process; (exit code, the JSON reports)."""
-    argv = ["--state-dir", str(state), *(["--config", str(config)] if config else []), "qa", *map(str, args), "--json"]
+    argv = [
+        "--state-dir",
+        str(state),
+        *(["--config", str(config)] if config else []),
+        "qa",
+        *map(str, args),
+        "--json",
+    ]
     code = main(argv)
     return code
 
@@ -179,13 +205,22 @@ def ledger_rows(state, statement):
 
 
 def letters(state):
-    return ledger_rows(state, select(t.letters.c.pk, t.letters.c.state, t.letters.c.updated_at).order_by(t.letters.c.pk))
+    return ledger_rows(
+        state, select(t.letters.c.pk, t.letters.c.state, t.letters.c.updated_at).order_by(t.letters.c.pk)
+    )
 
 
 def qa_events(state, piece_id):
     pk = ledger_rows(state, select(t.pieces.c.letter_pk).where(t.pieces.c.piece_id == piece_id))[0][0]
-    return [e.data for e in ledger_rows(state, select(t.events).where(
-        t.events.c.entity == "letter", t.events.c.entity_id == str(pk), t.events.c.event == "qa"))]
+    return [
+        e.data
+        for e in ledger_rows(
+            state,
+            select(t.events).where(
+                t.events.c.entity == "letter", t.events.c.entity_id == str(pk), t.events.c.event == "qa"
+            ),
+        )
+    ]
 
 
 def test_a_scanned_sheet_of_the_plant_passes_and_is_recorded(world, state, capsys):
@@ -199,7 +234,12 @@ def test_a_scanned_sheet_of_the_plant_passes_and_is_recorded(world, state, capsy
     assert report["grade"] in ("A", "B", "C") and report["min_grade"] == "C"
     (row,) = ledger_rows(state, select(tq.qa_results))
     assert (row.qa_id, row.piece_id, row.verdict, row.grade, row.reasons) == (
-        report["qa_id"], world["a"], "pass", report["grade"], [])
+        report["qa_id"],
+        world["a"],
+        "pass",
+        report["grade"],
+        [],
+    )
     assert [e["qa_id"] for e in qa_events(state, world["a"])] == [row.qa_id]
 
 
@@ -224,10 +264,13 @@ def test_another_pieces_sheet_fails_and_shows_on_both_histories(world, state, ca
     assert codes == {"control": world["b"], "tracking": world["a"], "postage": world["a"]}
 
 
-@pytest.mark.parametrize(("image", "expected"), [
-    ("forged_mark", "postage mark fails verification: the signature does not match the payload"),
-    ("foreign_mark", "postage mark names piece {b}"),
-])
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        ("forged_mark", "postage mark fails verification: the signature does not match the payload"),
+        ("foreign_mark", "postage mark names piece {b}"),
+    ],
+)
 def test_a_mark_that_is_not_this_pieces_fails(world, state, capsys, image, expected):
     """A mark re-signed by a forger (the plant's key id kept) fails verification; another piece's genuine mark on
     the sheet names the wrong piece and tracking id."""
@@ -286,7 +329,11 @@ def test_a_sample_with_no_code_readable_is_a_recorded_failure(world, state, caps
     assert qa(state, world["images"]["blank"]) == 1
     (report,) = reports(capsys)
     assert (report["piece"], report["grade"], report["codes"]) == (None, None, [])
-    assert report["reasons"] == ["no tracking id read in the window", "no control code read", "no postage mark read"]
+    assert report["reasons"] == [
+        "no tracking id read in the window",
+        "no control code read",
+        "no postage mark read",
+    ]
     (row,) = ledger_rows(state, select(tq.qa_results))
     assert (row.piece_id, row.verdict) == (None, "fail")
 
@@ -324,10 +371,22 @@ def test_dpi_overrides_what_the_file_says(world, state, capsys):
 
 def test_human_output_lists_each_reason(world, state, capsys):
     """Without --json: one line per sample with verdict, piece and grade, then its reasons."""
-    assert main(["--state-dir", str(state), "qa", str(world["images"]["good"]),
-                 str(world["images"]["wrong_piece"])]) == 1
+    assert (
+        main(
+            [
+                "--state-dir",
+                str(state),
+                "qa",
+                str(world["images"]["good"]),
+                str(world["images"]["wrong_piece"]),
+            ]
+        )
+        == 1
+    )
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith(f"PASS  {world['images']['good']}  piece {world['a']} {world['tracking'][world['a']]}")
+    assert lines[0].startswith(
+        f"PASS  {world['images']['good']}  piece {world['a']} {world['tracking'][world['a']]}"
+    )
     assert lines[1].startswith("FAIL") and lines[2].lstrip().startswith("- control code")
 
 
@@ -374,12 +433,15 @@ def test_sample_prints_a_table_without_json(world, state, capsys):
     assert "1 in 2 of 4 pieces from position 0; 2 to pull" in out.err
 
 
-@pytest.mark.parametrize(("args", "code", "message"), [
-    (["S-nope", "--every", "2"], 66, "No submission 'S-nope'"),
-    (["{submission}", "--every", "0"], 1, "--every 0 --offset 0: take every N-th piece"),
-    (["{submission}", "--every", "3", "--offset", "3"], 1, "an offset from 0 to N − 1"),
-    (["{submission}"], 2, "usage: plant qa sample SUBMISSION --every N"),
-])
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["S-nope", "--every", "2"], 66, "No submission 'S-nope'"),
+        (["{submission}", "--every", "0"], 1, "--every 0 --offset 0: take every N-th piece"),
+        (["{submission}", "--every", "3", "--offset", "3"], 1, "an offset from 0 to N − 1"),
+        (["{submission}"], 2, "usage: plant qa sample SUBMISSION --every N"),
+    ],
+)
 def test_sample_refuses_what_it_cannot_plan(world, state, capsys, args, code, message):
     """An unknown submission, N < 1, an offset outside 0..N−1 or a missing --every is refused with the fix."""
     argv = [a.format(submission=world["submission"]) for a in args]

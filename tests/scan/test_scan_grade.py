@@ -7,20 +7,32 @@ import pytest
 
 from tracking import datamatrix
 from tracking.raster import render_symbol
-from tracking.scan import Grade, grade_datamatrix, grade_value, read_codes
-from tracking.scan import ecc200
+from tracking.scan import Grade, ecc200, grade_datamatrix, grade_value, read_codes
 from tracking.scan.synthetic import CONTROL_REGION, HARSH, MODERATE, clean_page, degrade, dl_envelope_scan
 
 TEXT = "J000042|RR473124829DE|12/13|F1-2-3|DIVERT"
 
 
-@pytest.mark.parametrize(("parameter", "value", "grade"), [
-    ("symbol_contrast", 0.70, "A"), ("symbol_contrast", 0.69, "B"), ("symbol_contrast", 0.40, "C"),
-    ("symbol_contrast", 0.19, "F"), ("modulation", 0.50, "A"), ("modulation", 0.25, "D"),
-    ("axial_nonuniformity", 0.06, "A"), ("axial_nonuniformity", 0.11, "D"), ("axial_nonuniformity", 0.13, "F"),
-    ("grid_nonuniformity", 0.38, "A"), ("grid_nonuniformity", 0.63, "C"), ("grid_nonuniformity", 0.76, "F"),
-    ("unused_error_correction", 0.62, "A"), ("unused_error_correction", 0.50, "B"), ("unused_error_correction", 0.24, "F"),
-])
+@pytest.mark.parametrize(
+    ("parameter", "value", "grade"),
+    [
+        ("symbol_contrast", 0.70, "A"),
+        ("symbol_contrast", 0.69, "B"),
+        ("symbol_contrast", 0.40, "C"),
+        ("symbol_contrast", 0.19, "F"),
+        ("modulation", 0.50, "A"),
+        ("modulation", 0.25, "D"),
+        ("axial_nonuniformity", 0.06, "A"),
+        ("axial_nonuniformity", 0.11, "D"),
+        ("axial_nonuniformity", 0.13, "F"),
+        ("grid_nonuniformity", 0.38, "A"),
+        ("grid_nonuniformity", 0.63, "C"),
+        ("grid_nonuniformity", 0.76, "F"),
+        ("unused_error_correction", 0.62, "A"),
+        ("unused_error_correction", 0.50, "B"),
+        ("unused_error_correction", 0.24, "F"),
+    ],
+)
 def test_grade_thresholds_follow_the_reference(parameter, value, grade):
     """Each parameter's value maps to the letter REFERENCE.md's thresholds give it."""
     assert grade_value(parameter, value).name == grade
@@ -54,7 +66,10 @@ def test_clean_scan_grades_a():
 
 def test_harsh_scan_grades_below_moderate():
     """A harsh scan grades strictly lower than a moderate one of the same symbol."""
-    assert _grade(dl_envelope_scan(TEXT, 300, HARSH, 5)).overall < _grade(dl_envelope_scan(TEXT, 300, MODERATE, 5)).overall
+    assert (
+        _grade(dl_envelope_scan(TEXT, 300, HARSH, 5)).overall
+        < _grade(dl_envelope_scan(TEXT, 300, MODERATE, 5)).overall
+    )
 
 
 def test_low_contrast_print_lowers_symbol_contrast():

@@ -14,10 +14,24 @@ from tracking import datamatrix
 from tracking.raster import render_symbol
 from tracking.scan import Grade, grade_datamatrix, read_codes
 from tracking.scan.grade import _fit_grid
-from tracking.scan.synthetic import CONTROL_REGION, HARSH, MODERATE, Degradation, clean_page, degrade, dl_envelope_scan
+from tracking.scan.synthetic import (
+    CONTROL_REGION,
+    HARSH,
+    MODERATE,
+    Degradation,
+    clean_page,
+    degrade,
+    dl_envelope_scan,
+)
 
 TEXT = "J000042|RR473124829DE|12/13|F1-2-3|DIVERT"
-PARAMETERS = ("symbol_contrast", "modulation", "axial_nonuniformity", "grid_nonuniformity", "unused_error_correction")
+PARAMETERS = (
+    "symbol_contrast",
+    "modulation",
+    "axial_nonuniformity",
+    "grid_nonuniformity",
+    "unused_error_correction",
+)
 #: How far our UEC may lie from zxing-cpp's: three codeword errors of the 24 EC codewords (2·3/24). zxing-cpp
 #: counts errors on its own binarised, pre-processed image and its own sampling grid, so the two need not agree exactly.
 UEC_TOLERANCE = 0.25 + 1e-9
@@ -27,7 +41,9 @@ def _read_and_grade(scan: np.ndarray):
     codes = read_codes(scan, 300, [CONTROL_REGION])
     assert len(codes) == 1 and codes[0].text == TEXT
     code = codes[0]
-    return code, grade_datamatrix(scan, code.corners, int(code.version.split("x")[0]), code.text, code.decoder_uec)
+    return code, grade_datamatrix(
+        scan, code.corners, int(code.version.split("x")[0]), code.text, code.decoder_uec
+    )
 
 
 def test_clean_300_dpi_scan_grades_a_on_every_parameter():
@@ -84,8 +100,18 @@ def test_fit_recovers_from_perturbed_corners():
     """Corners pushed up to 2 px off on a clean scan come back to within 0.1 module of the printed symbol."""
     page = clean_page((60, 40), 300, [(render_symbol(datamatrix(TEXT), 300, 0.5), 10, 10)])
     rows, cols = np.nonzero(page < 128)
-    truth = np.array([[cols.min(), rows.min()], [cols.max() + 1, rows.min()], [cols.max() + 1, rows.max() + 1],
-                      [cols.min(), rows.max() + 1]], dtype=float) - 0.5
+    truth = (
+        np.array(
+            [
+                [cols.min(), rows.min()],
+                [cols.max() + 1, rows.min()],
+                [cols.max() + 1, rows.max() + 1],
+                [cols.min(), rows.max() + 1],
+            ],
+            dtype=float,
+        )
+        - 0.5
+    )
     start = truth + np.random.default_rng(1).uniform(-2, 2, (4, 2))
     module = (truth[1, 0] - truth[0, 0]) / 24
     assert np.abs(_fit_grid(page, start, 24, 0, module) - truth).max() <= 0.1 * module

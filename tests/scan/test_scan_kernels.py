@@ -31,7 +31,9 @@ def test_box_mean_kernel_matches_reference(gray, radius):
 @given(GRAYS, st.integers(0, 12), st.integers(-20, 40))
 def test_adaptive_dark_kernel_matches_reference(gray, radius, offset):
     """The Numba adaptive threshold equals the NumPy one."""
-    assert np.array_equal(_kernels.adaptive_dark(gray, radius, offset), _reference.adaptive_dark(gray, radius, offset))
+    assert np.array_equal(
+        _kernels.adaptive_dark(gray, radius, offset), _reference.adaptive_dark(gray, radius, offset)
+    )
 
 
 @settings(max_examples=50, deadline=None)
@@ -46,4 +48,6 @@ def test_orientation_moment_kernel_matches_reference(gray):
 def test_rotate_nearest_kernel_matches_reference(gray, angle, fill):
     """The Numba fixed-point rotation equals the NumPy one."""
     c, s = round(np.cos(np.radians(angle)) * 65536), round(np.sin(np.radians(angle)) * 65536)
-    assert np.array_equal(_kernels.rotate_nearest(gray, c, s, fill), _reference.rotate_nearest(gray, c, s, fill))
+    assert np.array_equal(
+        _kernels.rotate_nearest(gray, c, s, fill), _reference.rotate_nearest(gray, c, s, fill)
+    )

@@ -43,7 +43,9 @@ def test_moderate_scans_read_without_preprocessing():
 def test_plain_zxing_fails_on_harsh_scans(harsh_scans):
     """The harsh scans defeat zxing-cpp's own binariser (the reason the pre-processing path exists)."""
     rows, cols = CONTROL_REGION.pixels(300, harsh_scans[0].shape)
-    plain = [zxingcpp.read_barcodes(s[rows, cols], formats=zxingcpp.BarcodeFormat.DataMatrix) for s in harsh_scans]
+    plain = [
+        zxingcpp.read_barcodes(s[rows, cols], formats=zxingcpp.BarcodeFormat.DataMatrix) for s in harsh_scans
+    ]
     assert sum(bool(found) for found in plain) <= 1
 
 
@@ -108,7 +110,10 @@ def rendered_sheet(tmp_path_factory):
     page.obj.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(xobjects))
     page.obj.Contents = pdf.make_stream(content)
     pdf.save(tmp / "sheet.pdf")
-    subprocess.run(["pdftoppm", "-r", "300", "-gray", "-singlefile", str(tmp / "sheet.pdf"), str(tmp / "sheet")], check=True)
+    subprocess.run(
+        ["pdftoppm", "-r", "300", "-gray", "-singlefile", str(tmp / "sheet.pdf"), str(tmp / "sheet")],
+        check=True,
+    )
     return np.asarray(Image.open(tmp / "sheet.pgm"))
 
 

@@ -10,9 +10,11 @@ FAST = {"time_limit_s": 0.05, "max_trials": 3}
 
 def instance(jobs, printers=(("P1", 60),), inserters=(("K1", 3600, 2),)) -> Instance:
     """An instance from short tuples: jobs (id, pieces, sheets, due[, ready, reprint])."""
-    return Instance(tuple(Printer(i, v) for i, v in printers),
-                    tuple(Inserter(i, e, s) for i, e, s in inserters),
-                    tuple(Job(*j) for j in jobs))
+    return Instance(
+        tuple(Printer(i, v) for i, v in printers),
+        tuple(Inserter(i, e, s) for i, e, s in inserters),
+        tuple(Job(*j) for j in jobs),
+    )
 
 
 def property_settings():

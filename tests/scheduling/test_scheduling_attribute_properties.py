@@ -23,28 +23,55 @@ def _subset(draw, values):
 @st.composite
 def instances(draw):
     """Small instances where devices and jobs differ in what they take and need."""
-    printers = tuple(Printer(f"P{i}", draw(st.sampled_from([50, 100, 150.5])), draw(st.integers(0, 100)),
-                             up=(i == 0 or draw(st.booleans())), stocks=_subset(draw, STOCKS),
-                             duplex=draw(st.booleans()), colour=draw(st.booleans()),
-                             sheet_sizes=_subset(draw, SIZES), setup_s=draw(st.sampled_from([0, 30, 600])),
-                             loaded_stock=draw(st.one_of(st.none(), st.sampled_from(STOCKS))))
-                     for i in range(draw(st.integers(1, 3))))
-    inserters = tuple(Inserter(f"K{i}", draw(st.sampled_from([3600, 14_000])), draw(st.integers(1, 8)),
-                               draw(st.integers(0, 100)), up=draw(st.booleans()) or i == 0,
-                               envelopes=_subset(draw, ENVELOPES),
-                               feeders=tuple(draw(st.lists(st.sampled_from(INSERTS), max_size=3))),
-                               setup_s=draw(st.sampled_from([0, 45, 900])),
-                               loaded_envelope=draw(st.one_of(st.none(), st.sampled_from(ENVELOPES))),
-                               loaded_inserts=draw(st.one_of(st.none(), st.lists(st.sampled_from(INSERTS),
-                                                                                 max_size=2).map(tuple))))
-                      for i in range(draw(st.integers(1, 3))))
-    jobs = tuple(Job(f"J{i}", draw(st.integers(1, 3000)), draw(st.integers(1, 8)), draw(st.integers(0, 20_000)),
-                     draw(st.integers(0, 3000)), draw(st.booleans()), stock=draw(st.sampled_from(STOCKS)),
-                     duplex=draw(st.booleans()), colour=draw(st.booleans()),
-                     sheet_size=draw(st.one_of(st.none(), st.sampled_from(SIZES))),
-                     envelope=draw(st.one_of(st.none(), st.sampled_from(ENVELOPES))),
-                     inserts=tuple(draw(st.lists(st.sampled_from(INSERTS), max_size=2))))
-                 for i in range(draw(st.integers(0, 12))))
+    printers = tuple(
+        Printer(
+            f"P{i}",
+            draw(st.sampled_from([50, 100, 150.5])),
+            draw(st.integers(0, 100)),
+            up=(i == 0 or draw(st.booleans())),
+            stocks=_subset(draw, STOCKS),
+            duplex=draw(st.booleans()),
+            colour=draw(st.booleans()),
+            sheet_sizes=_subset(draw, SIZES),
+            setup_s=draw(st.sampled_from([0, 30, 600])),
+            loaded_stock=draw(st.one_of(st.none(), st.sampled_from(STOCKS))),
+        )
+        for i in range(draw(st.integers(1, 3)))
+    )
+    inserters = tuple(
+        Inserter(
+            f"K{i}",
+            draw(st.sampled_from([3600, 14_000])),
+            draw(st.integers(1, 8)),
+            draw(st.integers(0, 100)),
+            up=draw(st.booleans()) or i == 0,
+            envelopes=_subset(draw, ENVELOPES),
+            feeders=tuple(draw(st.lists(st.sampled_from(INSERTS), max_size=3))),
+            setup_s=draw(st.sampled_from([0, 45, 900])),
+            loaded_envelope=draw(st.one_of(st.none(), st.sampled_from(ENVELOPES))),
+            loaded_inserts=draw(
+                st.one_of(st.none(), st.lists(st.sampled_from(INSERTS), max_size=2).map(tuple))
+            ),
+        )
+        for i in range(draw(st.integers(1, 3)))
+    )
+    jobs = tuple(
+        Job(
+            f"J{i}",
+            draw(st.integers(1, 3000)),
+            draw(st.integers(1, 8)),
+            draw(st.integers(0, 20_000)),
+            draw(st.integers(0, 3000)),
+            draw(st.booleans()),
+            stock=draw(st.sampled_from(STOCKS)),
+            duplex=draw(st.booleans()),
+            colour=draw(st.booleans()),
+            sheet_size=draw(st.one_of(st.none(), st.sampled_from(SIZES))),
+            envelope=draw(st.one_of(st.none(), st.sampled_from(ENVELOPES))),
+            inserts=tuple(draw(st.lists(st.sampled_from(INSERTS), max_size=2))),
+        )
+        for i in range(draw(st.integers(0, 12)))
+    )
     return Instance(printers, inserters, jobs)
 
 

@@ -32,7 +32,12 @@ def _parse(argv):
 def test_parser_reads_instance_and_time_limit(instance_file):
     """`plan FILE --time-limit 0.2` parses with the common parent options."""
     args = _parse(["plan", str(instance_file), "--time-limit", "0.2", "--config", "x.toml"])
-    assert (args.command, args.instance, args.time_limit, args.config) == ("plan", instance_file, 0.2, "x.toml")
+    assert (args.command, args.instance, args.time_limit, args.config) == (
+        "plan",
+        instance_file,
+        0.2,
+        "x.toml",
+    )
 
 
 def test_cmd_plan_prints_a_checked_plan(instance_file, capsys):
@@ -40,14 +45,23 @@ def test_cmd_plan_prints_a_checked_plan(instance_file, capsys):
     assert cmd_plan(None, _parse(["plan", str(instance_file), "--time-limit", "0.01"])) == 0
     out = json.loads(capsys.readouterr().out)
     assert {"makespan_s", "late_jobs", "lower_bound_s", "jobs"} <= out.keys()
-    assert set(out["jobs"][0]) == {"id", "printer", "print_start_s", "print_end_s", "inserter", "insert_start_s",
-                                   "insert_end_s"}
+    assert set(out["jobs"][0]) == {
+        "id",
+        "printer",
+        "print_start_s",
+        "print_end_s",
+        "inserter",
+        "insert_start_s",
+        "insert_end_s",
+    }
     inst = instance_from_json(json.loads(instance_file.read_text()))
     assert check(inst, plan_from_json(out)) == ()
 
 
-@pytest.mark.parametrize(("content", "words"), [(None, "existing JSON file"), ("{", "valid JSON"),
-                                                ('{"printers": []}', "inserters")])
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [(None, "existing JSON file"), ("{", "valid JSON"), ('{"printers": []}', "inserters")],
+)
 def test_bad_input_raises_schedule_error(tmp_path, content, words):
     """A missing, broken or incomplete instance file raises ScheduleError saying what is wrong."""
     path = tmp_path / "bad.json"
@@ -59,9 +73,17 @@ def test_bad_input_raises_schedule_error(tmp_path, content, words):
 
 def test_module_runs_stand_alone(instance_file, tmp_path):
     """`python -m plant.scheduling.cli FILE` prints the plan; a bad file exits with the error's code."""
-    done = subprocess.run([sys.executable, "-m", "plant.scheduling.cli", str(instance_file), "--time-limit", "0.01"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "plant.scheduling.cli", str(instance_file), "--time-limit", "0.01"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0 and json.loads(done.stdout)["late_jobs"] == []
-    bad = subprocess.run([sys.executable, "-m", "plant.scheduling.cli", str(tmp_path / "nope.json")],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "plant.scheduling.cli", str(tmp_path / "nope.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == ScheduleError.exit_code and "existing JSON file" in bad.stderr

@@ -13,11 +13,14 @@ from tests.scheduling.test_scheduling_properties import instances
 
 def test_two_last_jobs_cannot_share_the_fast_inserter_at_once():
     """Two presses end together; one fast inserter: the second last job waits (or takes the slow one)."""
-    inst = instance([("A", 60, 1, 10_000), ("B", 60, 1, 10_000)], printers=(("P1", 60), ("P2", 60)),
-                    inserters=(("fast", 3600, 2), ("slow", 1800, 2)))
+    inst = instance(
+        [("A", 60, 1, 10_000), ("B", 60, 1, 10_000)],
+        printers=(("P1", 60), ("P2", 60)),
+        inserters=(("fast", 3600, 2), ("slow", 1800, 2)),
+    )
     result = plan(inst, **FAST)
-    assert on_time_bound(inst) == 140                  # the inserters' capacity after the first print
-    assert on_time_bound_inserters(inst) == 150        # one of them waits 60 s more for it (fluid capacity)
+    assert on_time_bound(inst) == 140  # the inserters' capacity after the first print
+    assert on_time_bound_inserters(inst) == 150  # one of them waits 60 s more for it (fluid capacity)
     assert result.makespan_s == 180 and result.late_jobs == () and check(inst, result) == ()
 
 

@@ -38,8 +38,9 @@ def best_on_time_makespan(inst: Instance) -> int | None:
                     free, span = [k.available_s for k in inserters], 0
                     for j in insert_order:
                         k = on_inserter[j]
-                        free[k] = max(free[k], print_end[j]) + insert_seconds(jobs[j].pieces,
-                                                                              inserters[k].envelopes_per_hour)
+                        free[k] = max(free[k], print_end[j]) + insert_seconds(
+                            jobs[j].pieces, inserters[k].envelopes_per_hour
+                        )
                         if free[k] > jobs[j].due_s:
                             break
                         span = max(span, free[k])
@@ -51,10 +52,13 @@ def best_on_time_makespan(inst: Instance) -> int | None:
 @st.composite
 def tiny_instances(draw):
     presses = tuple(Printer(f"P{i}", draw(st.sampled_from([60, 120, 300]))) for i in range(2))
-    inserters = tuple(Inserter(f"K{i}", draw(st.sampled_from([3600, 7200])), draw(st.integers(1, 4)))
-                      for i in range(2))
-    jobs = tuple(Job(f"J{i}", draw(st.integers(1, 300)), draw(st.integers(1, 4)), draw(st.integers(100, 1500)))
-                 for i in range(draw(st.integers(3, 4))))
+    inserters = tuple(
+        Inserter(f"K{i}", draw(st.sampled_from([3600, 7200])), draw(st.integers(1, 4))) for i in range(2)
+    )
+    jobs = tuple(
+        Job(f"J{i}", draw(st.integers(1, 300)), draw(st.integers(1, 4)), draw(st.integers(100, 1500)))
+        for i in range(draw(st.integers(3, 4)))
+    )
     return Instance(presses, inserters, jobs)
 
 
@@ -75,9 +79,11 @@ def test_second_to_last_job_counts():
     Found by a search of tiny instances; the brute force shows the floor's 454 s is valid (best plan 494 s),
     where the bound on the last jobs alone says 435 s.
     """
-    inst = Instance((Printer("P0", 300), Printer("P1", 60)),
-                    (Inserter("K0", 7200, 1), Inserter("K1", 7200, 4)),
-                    (Job("J0", 242, 4, 529), Job("J1", 49, 4, 158), Job("J2", 200, 4, 1344)))
+    inst = Instance(
+        (Printer("P0", 300), Printer("P1", 60)),
+        (Inserter("K0", 7200, 1), Inserter("K1", 7200, 4)),
+        (Job("J0", 242, 4, 529), Job("J1", 49, 4, 158), Job("J2", 200, 4, 1344)),
+    )
     assert on_time_bound_inserters(inst) == 435
     assert on_time_floor(inst) == 454
     assert best_on_time_makespan(inst) == 494

@@ -14,15 +14,20 @@ def test_golden_urgent_job_goes_first():
     """One press, one inserter: the urgent job is printed and inserted first, the other after it."""
     inst = instance([("A", 10, 1, 30), ("B", 20, 2, 1000)])
     result = plan(inst, **FAST)
-    assert result.assignments == (Assignment("A", "P1", 0, 10, "K1", 10, 20),
-                                  Assignment("B", "P1", 10, 50, "K1", 50, 70))
+    assert result.assignments == (
+        Assignment("A", "P1", 0, 10, "K1", 10, 20),
+        Assignment("B", "P1", 10, 50, "K1", 50, 70),
+    )
     assert (result.makespan_s, result.late_jobs, result.lower_bound_s) == (70, (), 60)
 
 
 def test_golden_two_presses_split_the_work():
     """Two equal presses and two jobs: one job each, printed in parallel."""
-    inst = instance([("A", 60, 1, 500), ("B", 60, 1, 500)], printers=(("P1", 60), ("P2", 60)),
-                    inserters=(("K1", 3600, 2), ("K2", 3600, 2)))
+    inst = instance(
+        [("A", 60, 1, 500), ("B", 60, 1, 500)],
+        printers=(("P1", 60), ("P2", 60)),
+        inserters=(("K1", 3600, 2), ("K2", 3600, 2)),
+    )
     result = plan(inst, **FAST)
     assert {a.printer for a in result.assignments} == {"P1", "P2"}
     assert result.makespan_s == result.lower_bound_s == 120
@@ -60,8 +65,12 @@ def test_no_press_up_is_refused():
 
 def test_pins_stay_and_new_work_follows():
     """A pinned running job keeps its times; new work on that press starts after it."""
-    inst = Instance((Printer("P", 60),), (Inserter("K", 3600, 2),), (Job("run", 60, 1, 500), Job("new", 60, 1, 500)),
-                    (Pin("run", "P", 0, 60),))
+    inst = Instance(
+        (Printer("P", 60),),
+        (Inserter("K", 3600, 2),),
+        (Job("run", 60, 1, 500), Job("new", 60, 1, 500)),
+        (Pin("run", "P", 0, 60),),
+    )
     result = plan(inst, **FAST)
     assert result.by_job()["run"].print_start_s == 0
     assert result.by_job()["new"].print_start_s >= 60

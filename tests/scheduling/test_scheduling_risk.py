@@ -8,7 +8,9 @@ from tests.scheduling.helpers import FAST, instance
 
 def test_flags_follow_the_slack():
     """Each job's flag follows its predicted finish against its due time and the margin."""
-    inst = instance([("late", 10, 1, 5), ("tight", 10, 1, 100), ("easy", 10, 1, 100_000), ("thick", 1, 9, 100)])
+    inst = instance(
+        [("late", 10, 1, 5), ("tight", 10, 1, 100), ("easy", 10, 1, 100_000), ("thick", 1, 9, 100)]
+    )
     result = plan(inst, **FAST)
     flags = {r.job: r.risk for r in assess(inst, result, now_s=0, margin_s=1000)}
     assert flags == {"late": Risk.LATE, "tight": Risk.AT_RISK, "easy": Risk.ON_TIME, "thick": Risk.MANUAL}

@@ -21,8 +21,9 @@ def test_jobs_are_bounded_and_hold_matching_pieces():
     by_id = {p.id: p for p in _pieces()}
     for job in work.jobs:
         assert 1 <= len(job.pieces) <= 4
-        assert {(by_id[p].mail_class, by_id[p].sheets, by_id[p].reprint) for p in job.pieces} == \
-            {(job.mail_class, job.sheets_per_piece, job.reprint)}
+        assert {(by_id[p].mail_class, by_id[p].sheets, by_id[p].reprint) for p in job.pieces} == {
+            (job.mail_class, job.sheets_per_piece, job.reprint)
+        }
     planned = sorted(p for job in work.jobs for p in job.pieces)
     assert planned == sorted(p.id for p in _pieces() if p.id != 101)
     assert {a.job for a in work.plan.assignments} == {j.job for j in work.jobs}

@@ -9,11 +9,15 @@ from plant.scheduling import Inserter, Instance, Job, Piece, Printer, check, pla
 from plant.scheduling.work import ManualCode
 
 #: A fast plain simplex black A4 press, and a slow one that does everything on plain or gloss.
-PRINTERS = (Printer("mono", 300, stocks=("plain",), duplex=False, colour=False, sheet_sizes=("A4",)),
-            Printer("full", 60, stocks=("plain", "gloss")))
+PRINTERS = (
+    Printer("mono", 300, stocks=("plain",), duplex=False, colour=False, sheet_sizes=("A4",)),
+    Printer("full", 60, stocks=("plain", "gloss")),
+)
 #: A C5 inserter with a BRE feeder, and a faster DL inserter without feeders.
-INSERTERS = (Inserter("ins-C5", 6000, 6, envelopes=("C5",), feeders=("BRE",)),
-             Inserter("ins-DL", 8000, 6, envelopes=("DL",)))
+INSERTERS = (
+    Inserter("ins-C5", 6000, 6, envelopes=("C5",), feeders=("BRE",)),
+    Inserter("ins-DL", 8000, 6, envelopes=("DL",)),
+)
 
 
 _ids = itertools.count()
@@ -27,8 +31,23 @@ def _pieces(count, **needs):
 def _work(pieces):
     """plan_work on the fleet above; its plan must pass the checker for the formed jobs and their attributes."""
     work = plan_work(PRINTERS, INSERTERS, pieces, now_s=0, max_job_pieces=10)
-    jobs = tuple(Job(j.job, len(j.pieces), j.sheets_per_piece, 100_000, 0, j.reprint, j.stock, j.duplex, j.colour,
-                     j.sheet_size, j.envelope, j.inserts) for j in work.jobs)
+    jobs = tuple(
+        Job(
+            j.job,
+            len(j.pieces),
+            j.sheets_per_piece,
+            100_000,
+            0,
+            j.reprint,
+            j.stock,
+            j.duplex,
+            j.colour,
+            j.sheet_size,
+            j.envelope,
+            j.inserts,
+        )
+        for j in work.jobs
+    )
     assert check(Instance(PRINTERS, INSERTERS, jobs), work.plan) == ()
     return work
 

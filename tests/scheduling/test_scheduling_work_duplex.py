@@ -17,8 +17,13 @@ def test_duplex_and_simplex_pieces_form_separate_jobs_on_presses_that_can_print_
     """On an even fleet of a simplex and a duplex press, every job is all-duplex or all-simplex (Job.duplex set),
     and every duplex job is on the duplex press."""
     duplex, simplex = _pieces(0, 20, 2, True), _pieces(100, 20, 2, False)
-    work = plan_work((Printer("s", 300, duplex=False), Printer("d", 300)), INSERTERS, duplex + simplex, now_s=0,
-                     max_job_pieces=5)
+    work = plan_work(
+        (Printer("s", 300, duplex=False), Printer("d", 300)),
+        INSERTERS,
+        duplex + simplex,
+        now_s=0,
+        max_job_pieces=5,
+    )
     wanted = {p.id: p.duplex for p in duplex + simplex}
     where = {a.job: a.printer for a in work.plan.assignments}
     assert {j.duplex for j in work.jobs} == {True, False}
@@ -30,8 +35,13 @@ def test_duplex_and_simplex_pieces_form_separate_jobs_on_presses_that_can_print_
 
 def test_a_duplex_press_takes_simplex_jobs_when_it_is_the_better_place():
     """A simplex job may go to a duplex-capable press: with the simplex press at a sheet a minute, all go there."""
-    work = plan_work((Printer("s", 1, duplex=False), Printer("d", 600)), INSERTERS, _pieces(0, 6, 3, False),
-                     now_s=0, max_job_pieces=2)
+    work = plan_work(
+        (Printer("s", 1, duplex=False), Printer("d", 600)),
+        INSERTERS,
+        _pieces(0, 6, 3, False),
+        now_s=0,
+        max_job_pieces=2,
+    )
     assert {a.printer for a in work.plan.assignments} == {"d"} and not any(j.duplex for j in work.jobs)
 
 

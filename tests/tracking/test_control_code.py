@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 
 from tracking import ControlCode, ControlCodeError, format_control, parse_control
 
-FIELD = st.text(st.characters(blacklist_characters="|", blacklist_categories=("Cs",)), min_size=1, max_size=20)
+FIELD = st.text(
+    st.characters(blacklist_characters="|", blacklist_categories=("Cs",)), min_size=1, max_size=20
+)
 
 
 def test_brief_example_formats_exactly():
@@ -54,8 +56,18 @@ def test_last_sheet_is_marked_last():
 
 @pytest.mark.parametrize(
     "text",
-    ["", "J1|4711", "J1|4711|1/1|x", "|4711|1/1", "J1||1/1", "J1|4711|1-1", "J1|4711|0/1", "J1|4711|1/0",
-     "J1|4711|+1/2", "J1|4711|１/2"],
+    [
+        "",
+        "J1|4711",
+        "J1|4711|1/1|x",
+        "|4711|1/1",
+        "J1||1/1",
+        "J1|4711|1-1",
+        "J1|4711|0/1",
+        "J1|4711|1/0",
+        "J1|4711|+1/2",
+        "J1|4711|１/2",
+    ],
 )
 def test_parse_refuses_malformed_text(text):
     """Wrong field counts, empty ids, a sheet field that is not i/n with ASCII digits, or zeros are refused."""

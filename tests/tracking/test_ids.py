@@ -7,8 +7,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tracking.ids import (
-    IdentifierKind, InvalidIdentifier, make_ru14, make_s10, ru14_check_digit, s10_check_digit, validate,
-    validate_ru14, validate_s10,
+    IdentifierKind,
+    InvalidIdentifier,
+    make_ru14,
+    make_s10,
+    ru14_check_digit,
+    s10_check_digit,
+    validate,
+    validate_ru14,
+    validate_s10,
 )
 
 SERVICES = st.sampled_from(["RR", "RA", "LX", "EE", "CP", "VV", "UA"])
@@ -41,7 +48,9 @@ def test_s10_catches_single_digit_errors_but_the_one_blind_spot(service, serial,
     between those two classes cannot be seen by any correct S10 implementation. Everything else is caught.
     """
     identifier = make_s10(service, serial, country)
-    mutated = identifier[:position] + str((int(identifier[position]) + shift) % 10) + identifier[position + 1:]
+    mutated = (
+        identifier[:position] + str((int(identifier[position]) + shift) % 10) + identifier[position + 1 :]
+    )
     blind = position < 10 and {_s10_sum_class(identifier[2:10]), _s10_sum_class(mutated[2:10])} == {0, 6}
     if blind:
         validate_s10(mutated)  # accepted: the documented blind spot of the standard's check digit
@@ -63,7 +72,9 @@ def test_ru14_round_trip(office, month, serial):
 def test_ru14_catches_every_single_digit_error(first13, position, shift):
     """Changing any one digit of a 14-digit id makes it invalid."""
     identifier = first13 + str(ru14_check_digit(first13))
-    mutated = identifier[:position] + str((int(identifier[position]) + shift) % 10) + identifier[position + 1:]
+    mutated = (
+        identifier[:position] + str((int(identifier[position]) + shift) % 10) + identifier[position + 1 :]
+    )
     with pytest.raises(InvalidIdentifier):
         validate_ru14(mutated)
 
@@ -74,13 +85,16 @@ def test_ru14_check_digit_zero_is_accepted():
     validate_ru14(first13 + "0")
 
 
-@pytest.mark.parametrize(("text", "fragment"), [
-    ("RR47312482DE", "13"),
-    ("JR473124829DE", "J"),
-    ("RR4731248X9DE", "digit"),
-    ("RR473124828DE", "check digit"),
-    ("RR473124829D1", "country"),
-])
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("RR47312482DE", "13"),
+        ("JR473124829DE", "J"),
+        ("RR4731248X9DE", "digit"),
+        ("RR473124828DE", "check digit"),
+        ("RR473124829D1", "country"),
+    ],
+)
 def test_s10_reasons_name_the_part(text, fragment):
     """Each kind of fault is named in the reason."""
     with pytest.raises(InvalidIdentifier) as info:

@@ -27,9 +27,13 @@ def _stamps(draw_bitmaps, positions):
 
 
 STAMPS = st.lists(
-    st.tuples(arrays(np.bool_, st.tuples(st.integers(1, 9), st.integers(1, 20))),
-              st.integers(-10, 30), st.integers(-20, 40)),
-    min_size=1, max_size=4,
+    st.tuples(
+        arrays(np.bool_, st.tuples(st.integers(1, 9), st.integers(1, 20))),
+        st.integers(-10, 30),
+        st.integers(-20, 40),
+    ),
+    min_size=1,
+    max_size=4,
 )
 
 
@@ -43,8 +47,10 @@ def _batch(stamps):
 @given(MATRICES, MODULE_PX, MODULE_PX, st.integers(0, 3), st.integers(0, 3), st.integers(0, 2))
 def test_render_modules_kernel_matches_reference(matrix, mw, mh, qx, qy, reduction):
     """The Numba render_modules equals the NumPy reference bit for bit at any module size and reduction."""
-    assert np.array_equal(_kernels.render_modules(matrix, mw, mh, qx, qy, reduction),
-                          _reference.render_modules(matrix, mw, mh, qx, qy, reduction))
+    assert np.array_equal(
+        _kernels.render_modules(matrix, mw, mh, qx, qy, reduction),
+        _reference.render_modules(matrix, mw, mh, qx, qy, reduction),
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -71,7 +77,9 @@ def test_stamp_packed_kernel_matches_reference(stamps, packed, width):
 @given(arrays(np.uint8, st.tuples(st.integers(1, 20), st.integers(1, 50))), st.integers(0, 255))
 def test_threshold_pack_kernel_matches_reference(gray, threshold):
     """The Numba threshold_pack equals the NumPy reference bit for bit."""
-    assert np.array_equal(_kernels.threshold_pack(gray, threshold), _reference.threshold_pack(gray, threshold))
+    assert np.array_equal(
+        _kernels.threshold_pack(gray, threshold), _reference.threshold_pack(gray, threshold)
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -84,8 +92,14 @@ def test_module_edges_never_drift(count, module_px):
 
 def test_bar_width_reduction_only_thins_edges_facing_light():
     """Two touching dark modules stay one bar; only its outer sides lose the reduction."""
-    bitmap = render_symbol(np.array([[False, True, True, False]]), 600, 25.4 / 600 * 4, quiet_modules=0,
-                           bar_width_reduction_mm=25.4 / 600 * 2, bar_height_mm=1)
+    bitmap = render_symbol(
+        np.array([[False, True, True, False]]),
+        600,
+        25.4 / 600 * 4,
+        quiet_modules=0,
+        bar_width_reduction_mm=25.4 / 600 * 2,
+        bar_height_mm=1,
+    )
     assert np.nonzero(bitmap[0])[0].tolist() == list(range(5, 11))
 
 
@@ -97,18 +111,26 @@ def test_render_symbol_size_follows_the_module_size():
         assert abs(render_symbol(matrix, dpi, 0.5).shape[1] - mm_to_px(13, dpi)) <= 1
 
 
-@pytest.mark.parametrize(("argument", "kwargs"), [
-    ("module_mm", {"module_mm": 0.01}),
-    ("bar_width_reduction_mm", {"bar_width_reduction_mm": 0.6}),
-    ("bar_height_mm", {"bar_height_mm": None}),
-])
+@pytest.mark.parametrize(
+    ("argument", "kwargs"),
+    [
+        ("module_mm", {"module_mm": 0.01}),
+        ("bar_width_reduction_mm", {"bar_width_reduction_mm": 0.6}),
+        ("bar_height_mm", {"bar_height_mm": None}),
+    ],
+)
 def test_render_symbol_refuses_impossible_sizes(argument, kwargs):
     """Sizes a device cannot render raise RasterError (a TrackingError) naming the argument."""
     params = {"module_mm": 0.5, "bar_height_mm": None} | kwargs
     matrix = code128("RR473124829DE") if argument == "bar_height_mm" else datamatrix("x")
     with pytest.raises(RasterError) as caught:
-        render_symbol(matrix, 300, params["module_mm"], bar_width_reduction_mm=params.get("bar_width_reduction_mm", 0),
-                      bar_height_mm=params["bar_height_mm"])
+        render_symbol(
+            matrix,
+            300,
+            params["module_mm"],
+            bar_width_reduction_mm=params.get("bar_width_reduction_mm", 0),
+            bar_height_mm=params["bar_height_mm"],
+        )
     assert isinstance(caught.value, TrackingError) and caught.value.argument == argument
 
 
@@ -134,19 +156,33 @@ def rendered_page(tmp_path_factory):
     page[4000:4400, 300:4600] = np.random.default_rng(7).integers(0, 256, (400, 4300), dtype=np.uint8)
     stamps = [
         Stamp(render_symbol(datamatrix(CODES[0][1]), dpi, 0.5, bar_width_reduction_mm=0.04), 5900, 140),
-        Stamp(render_symbol(code128(CODES[1][1]), dpi, 0.25, bar_height_mm=6, bar_width_reduction_mm=0.04), 1910, 570),
+        Stamp(
+            render_symbol(code128(CODES[1][1]), dpi, 0.25, bar_height_mm=6, bar_width_reduction_mm=0.04),
+            1910,
+            570,
+        ),
         Stamp(render_symbol(qr(CODES[2][1]), dpi, 0.5, quiet_modules=4), 2500, 2500),
     ]
     packed = stamp_packed(threshold_pack(page), width, stamps)
     path = tmp_path_factory.mktemp("page") / "page.pdf"
     pdf = pikepdf.new()
     pdf_page = pdf.add_blank_page(page_size=(595.276, 841.89))
-    image = pikepdf.Stream(pdf, packed.tobytes(), Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Image,
-                           Width=width, Height=height, ColorSpace=pikepdf.Name.DeviceGray, BitsPerComponent=1)
+    image = pikepdf.Stream(
+        pdf,
+        packed.tobytes(),
+        Type=pikepdf.Name.XObject,
+        Subtype=pikepdf.Name.Image,
+        Width=width,
+        Height=height,
+        ColorSpace=pikepdf.Name.DeviceGray,
+        BitsPerComponent=1,
+    )
     pdf_page.obj.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im=image))
     pdf_page.obj.Contents = pdf.make_stream(b"q 595.276 0 0 841.89 0 0 cm /Im Do Q")
     pdf.save(path)
-    subprocess.run(["pdftoppm", "-r", "300", "-gray", "-singlefile", str(path), str(path.with_suffix(""))], check=True)
+    subprocess.run(
+        ["pdftoppm", "-r", "300", "-gray", "-singlefile", str(path), str(path.with_suffix(""))], check=True
+    )
     return np.asarray(Image.open(path.with_suffix(".pgm")))
 
 

@@ -32,7 +32,9 @@ def test_pack_bits_kernel_matches_reference(bitmap):
 @given(BITMAPS, st.integers(1, 6), st.integers(0, 4))
 def test_scale_modules_kernel_matches_reference(matrix, px, quiet):
     """The Numba scale_modules equals the NumPy reference bit for bit."""
-    assert np.array_equal(_kernels.scale_modules(matrix, px, quiet), _reference.scale_modules(matrix, px, quiet))
+    assert np.array_equal(
+        _kernels.scale_modules(matrix, px, quiet), _reference.scale_modules(matrix, px, quiet)
+    )
 
 
 def test_public_wrappers_refuse_wrong_arrays():
@@ -64,17 +66,22 @@ def stamp_and_read(tmp_path, bitmap: np.ndarray, box: Rect, fmt) -> list[str]:
     page.obj.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im=marks.image_xobject(pdf, bitmap)))
     page.obj.Contents = pdf.make_stream(marks.draw_image("/Im", box, A4_HEIGHT))
     pdf.save(tmp_path / "s.pdf")
-    subprocess.run(["pdftoppm", "-r", "300", "-gray", "-singlefile", str(tmp_path / "s.pdf"), str(tmp_path / "s")],
-                   check=True)
+    subprocess.run(
+        ["pdftoppm", "-r", "300", "-gray", "-singlefile", str(tmp_path / "s.pdf"), str(tmp_path / "s")],
+        check=True,
+    )
     image = np.asarray(Image.open(tmp_path / "s.pgm"))
     return [r.text for r in zxingcpp.read_barcodes(image, formats=fmt)]
 
 
-@pytest.mark.parametrize(("kind", "text", "fmt"), [
-    ("datamatrix", "J000042|1234|2/3", zxingcpp.BarcodeFormat.DataMatrix),
-    ("code128", "RR473124829DE", zxingcpp.BarcodeFormat.Code128),
-    ("qr", "plant-mark/1;RR473124829DE;standard;20g", zxingcpp.BarcodeFormat.QRCode),
-])
+@pytest.mark.parametrize(
+    ("kind", "text", "fmt"),
+    [
+        ("datamatrix", "J000042|1234|2/3", zxingcpp.BarcodeFormat.DataMatrix),
+        ("code128", "RR473124829DE", zxingcpp.BarcodeFormat.Code128),
+        ("qr", "plant-mark/1;RR473124829DE;standard;20g", zxingcpp.BarcodeFormat.QRCode),
+    ],
+)
 def test_every_symbol_kind_decodes_from_a_rendered_pdf(tmp_path, kind, text, fmt):
     """Each symbol, stamped into a PDF and rendered, decodes with zxing-cpp to the exact text."""
     matrix = {"datamatrix": datamatrix, "code128": code128, "qr": qr}[kind](text)

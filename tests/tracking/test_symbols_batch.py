@@ -15,12 +15,22 @@ from tracking import SymbolError, code128, code128_many, datamatrix, datamatrix_
 
 SINGLE = {"datamatrix": datamatrix, "code128": code128, "qr": qr}
 MANY = {"datamatrix": datamatrix_many, "code128": code128_many, "qr": qr_many}
-SYMBOLOGY = {"datamatrix": zint.Symbology.DATAMATRIX, "code128": zint.Symbology.CODE128, "qr": zint.Symbology.QRCODE}
+SYMBOLOGY = {
+    "datamatrix": zint.Symbology.DATAMATRIX,
+    "code128": zint.Symbology.CODE128,
+    "qr": zint.Symbology.QRCODE,
+}
 
 #: Short texts: mostly ASCII (the plant's texts), some Latin-1 and some beyond (libzint then picks an ECI,
 #: which it writes back into the symbol: the reuse must not leak it into the next text).
-TEXT = st.text(st.one_of(st.characters(min_codepoint=32, max_codepoint=126),
-                         st.characters(min_codepoint=1, max_codepoint=0x17F)), min_size=1, max_size=40)
+TEXT = st.text(
+    st.one_of(
+        st.characters(min_codepoint=32, max_codepoint=126),
+        st.characters(min_codepoint=1, max_codepoint=0x17F),
+    ),
+    min_size=1,
+    max_size=40,
+)
 
 
 def _fresh(kind: str, text: str) -> np.ndarray | None:

@@ -13,7 +13,11 @@ from hypothesis import strategies as st
 from tracking import SymbolError, code128, datamatrix, qr
 
 SINGLE = {"datamatrix": datamatrix, "code128": code128, "qr": qr}
-SYMBOLOGY = {"datamatrix": zint.Symbology.DATAMATRIX, "code128": zint.Symbology.CODE128, "qr": zint.Symbology.QRCODE}
+SYMBOLOGY = {
+    "datamatrix": zint.Symbology.DATAMATRIX,
+    "code128": zint.Symbology.CODE128,
+    "qr": zint.Symbology.QRCODE,
+}
 
 #: Characters that steer Code 128 into each code set (A: controls, B: lower case, C: digit pairs) and Latin-1.
 ALPHABETS = ("a", "7", "Z9", "\x01", "é", "ab12\x02ÿ")
@@ -32,8 +36,10 @@ def _reference(kind: str, text: str) -> np.ndarray:
         symbol.option_3 = zint.DataMatrixOptions.SQUARE.value
     symbol.encode(text)
     rows = symbol.encoded_data.tolist()
-    return np.array([[rows[r][c // 8] >> (c % 8) & 1 for c in range(symbol.width)] for r in range(symbol.rows)],
-                    dtype=np.bool_)
+    return np.array(
+        [[rows[r][c // 8] >> (c % 8) & 1 for c in range(symbol.width)] for r in range(symbol.rows)],
+        dtype=np.bool_,
+    )
 
 
 def _texts(kind: str) -> list[str]:

@@ -31,7 +31,9 @@ class ActionPlant:
 def make_action_plant(root: Path, letters: int = 6, operators: bool = True) -> ActionPlant:
     """Accept ``letters`` letters into a fresh ledger under ``root``; configure operators unless told not to."""
     config = root / "plant.toml"
-    config.write_text(f"[web]\nrefresh_s = 0.5\noperators_file = \"{root / 'operators'}\"\n" if operators else "")
+    config.write_text(
+        f'[web]\nrefresh_s = 0.5\noperators_file = "{root / "operators"}"\n' if operators else ""
+    )
     settings = load_settings(config, environ={"PLANT_STATE_DIR": str(root / "state")})
     submission = accept_batch(settings, root / "in", letters=letters, seed=11)
     if operators:
@@ -57,10 +59,14 @@ def last_event(settings: Settings, entity: str, entity_id: str, event: str):
     ledger = Ledger(settings.ledger_url)
     with ledger.read() as conn:
         if entity == "letter":
-            entity_id = str(conn.execute(select(t.letters.c.pk).where(t.letters.c.letter_id == entity_id))
-                            .scalar_one())
-        row = conn.execute(select(t.events).where(t.events.c.entity == entity, t.events.c.entity_id == entity_id,
-                                                  t.events.c.event == event).order_by(t.events.c.id.desc())).first()
+            entity_id = str(
+                conn.execute(select(t.letters.c.pk).where(t.letters.c.letter_id == entity_id)).scalar_one()
+            )
+        row = conn.execute(
+            select(t.events)
+            .where(t.events.c.entity == entity, t.events.c.entity_id == entity_id, t.events.c.event == event)
+            .order_by(t.events.c.id.desc())
+        ).first()
     ledger.dispose()
     return row
 

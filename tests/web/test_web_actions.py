@@ -44,7 +44,9 @@ def signed_in(http) -> str:
 
 
 def letter_action(http, token, letter, action, reason="checking"):
-    return http.post("/actions/letter", data={"csrf": token, "id": letter, "action": action, "reason": reason})
+    return http.post(
+        "/actions/letter", data={"csrf": token, "id": letter, "action": action, "reason": reason}
+    )
 
 
 # -- signing in -------------------------------------------------------------------------------------------------
@@ -121,8 +123,9 @@ def test_without_an_operators_file_there_are_no_actions(tmp_path):
 
 
 # -- the actions ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("action, index, state", [("hold", 0, "HELD"), ("cancel", 1, "CANCELLED"),
-                                                  ("pull", 2, "PULLED")])
+@pytest.mark.parametrize(
+    "action, index, state", [("hold", 0, "HELD"), ("cancel", 1, "CANCELLED"), ("pull", 2, "PULLED")]
+)
 def test_letter_action_moves_the_letter_and_names_the_operator(http, acting, action, index, state):
     """Hold, cancel and pull from the piece page move the letter and record alice in the event; the page says so."""
     token = signed_in(http)
@@ -143,8 +146,10 @@ def test_release_puts_a_held_letter_back_and_names_the_operator(http, acting):
     letter_action(http, token, letter, "hold")
     letter_action(http, token, letter, "release", reason="address confirmed")
     assert letter_state(acting.settings, letter) == "RECEIVED"
-    assert last_event(acting.settings, "letter", letter, "release").data == {"by": OPERATOR,
-                                                                             "reason": "address confirmed"}
+    assert last_event(acting.settings, "letter", letter, "release").data == {
+        "by": OPERATOR,
+        "reason": "address confirmed",
+    }
 
 
 def test_held_letter_shows_the_operators_name(http, acting):
@@ -174,11 +179,15 @@ def test_device_down_and_up_name_the_operator(http, acting):
     """Taking press-2 out of service from the queue records alice in its `down` event and shows her name in the
     Devices section; putting it back records her in the `up` event."""
     token = signed_in(http)
-    answer = http.post("/actions/device", data={"csrf": token, "name": "press-2", "action": "down",
-                                                "reason": "fuser fault"})
+    answer = http.post(
+        "/actions/device", data={"csrf": token, "name": "press-2", "action": "down", "reason": "fuser fault"}
+    )
     assert answer.status_code == 303 and answer.headers["location"] == "/#devices"
     assert last_event(acting.settings, "device", "press-2", "down").data == {
-        "cause": "operator", "reason": "fuser fault", "by": OPERATOR}
+        "cause": "operator",
+        "reason": "fuser fault",
+        "by": OPERATOR,
+    }
     (press,) = [d for d in http.get("/api/overview").json()["devices"] if d["name"] == "press-2"]
     assert (press["in_service"], press["down_by"], press["down_operator"]) == (False, "operator", OPERATOR)
     page = http.get("/").text
@@ -216,8 +225,12 @@ def test_password_hashes_are_salted_scrypt():
 def test_add_operator_command_reads_the_password_from_stdin(acting, http):
     """`plant web add-operator bob` with the password on stdin adds a hash (never the password) bob can sign in
     with; the file and the session key are readable by the plant's user only."""
-    result = run_plant(["web", "add-operator", "bob"], acting.settings.state_dir, config=acting.config,
-                       input="bobs password\n")
+    result = run_plant(
+        ["web", "add-operator", "bob"],
+        acting.settings.state_dir,
+        config=acting.config,
+        input="bobs password\n",
+    )
     assert result.returncode == 0, result.stderr
     path = acting.settings.web.operators_file
     assert "bobs password" not in path.read_text() and set(read_operators(path)) == {OPERATOR, "bob"}

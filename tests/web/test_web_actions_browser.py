@@ -40,7 +40,9 @@ def sign_in(browser, url):
     button.click()
     # the login page itself may already say who is signed in: wait for the answer to the POST replacing it
     wait_for(browser, expected_conditions.staleness_of(button), "the sign-in form was never answered")
-    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#operator .who"), "the sign-in did not take")
+    wait_for(
+        browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#operator .who"), "the sign-in did not take"
+    )
 
 
 def test_operator_holds_a_letter_from_its_page(browser, served_actions):
@@ -72,11 +74,17 @@ def test_a_reason_being_typed_survives_the_refreshes(browser, served_actions):
     sign_in(browser, url)
     browser.get(url + f"pieces/{plant.letters[1]}")
     selector = f'form[data-act="{plant.letters[1]}"] input[name=reason]'
-    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, selector),
-             f"no action form on the piece page: {browser.page_source[:2000]}")
+    wait_for(
+        browser,
+        lambda d: d.find_elements(By.CSS_SELECTOR, selector),
+        f"no action form on the piece page: {browser.page_source[:2000]}",
+    )
     field = browser.find_element(By.CSS_SELECTOR, selector)
     field.send_keys("half a reason")
     browser.find_element(By.TAG_NAME, "h1").click()  # the focus leaves the form; the typed text stays
-    wait_for(browser, lambda d: int(d.execute_script("return document.body.dataset.refreshes || 0")) >= 2,
-             "the page never refreshed")
+    wait_for(
+        browser,
+        lambda d: int(d.execute_script("return document.body.dataset.refreshes || 0")) >= 2,
+        "the page never refreshed",
+    )
     assert field.get_attribute("value") == "half a reason"  # the same element: never swapped out

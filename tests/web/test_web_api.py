@@ -50,8 +50,12 @@ def test_health_is_503_when_the_ledger_cannot_be_read(tmp_path):
 def test_overview_counts_letters_by_state_per_submission(client, filled):
     """Every listed submission's counts equal the ledger's letters grouped by state."""
     letters = t.letters.c
-    rows = ledger_read(filled, select(letters.submission_id, letters.state, func.count())
-                       .group_by(letters.submission_id, letters.state))
+    rows = ledger_read(
+        filled,
+        select(letters.submission_id, letters.state, func.count()).group_by(
+            letters.submission_id, letters.state
+        ),
+    )
     expected: dict[str, dict[str, int]] = {}
     for submission_id, state, count in rows:
         expected.setdefault(submission_id, {})[state] = count
@@ -74,7 +78,9 @@ def test_overview_puts_active_jobs_under_their_printers(client, filled):
     printers = {p["name"]: p for p in client.get("/api/overview").json()["printers"]}
     assert set(printers) == {"press-1", "press-2"}
     for name, printer in printers.items():
-        assert {(j["job_id"], j["pieces"]) for j in printer["jobs"]} == {(j, n) for p, j, n in active if p == name}
+        assert {(j["job_id"], j["pieces"]) for j in printer["jobs"]} == {
+            (j, n) for p, j, n in active if p == name
+        }
         assert printer["done"] == done[name]
     assert all(j["state"] == "SPOOLED" for p in printers.values() for j in p["jobs"])
 
@@ -91,8 +97,10 @@ def test_overview_lists_failed_and_unaccounted_pieces_as_needing_attention(clien
     """The lost piece (UNACCOUNTED) and the failed one are listed with their codes; nothing else is."""
     attention = client.get("/api/overview").json()["attention"]
     listed = {(a["letter_id"], a["state"], a["code"]) for a in attention["letters"]}
-    assert listed == {(filled.hostile_letter, "UNACCOUNTED", "UNACCOUNTED"),
-                      (filled.failed_letter, "FAILED", "SPOILED_REPEATEDLY")}
+    assert listed == {
+        (filled.hostile_letter, "UNACCOUNTED", "UNACCOUNTED"),
+        (filled.failed_letter, "FAILED", "SPOILED_REPEATEDLY"),
+    }
     assert attention["count"] == 2
 
 
@@ -101,8 +109,12 @@ def test_overview_lists_the_outsorted_piece_waiting_for_its_reprint(client, fill
     reprinting = client.get("/api/overview").json()["reprinting"]
     assert reprinting["count"] == 1
     (piece,) = reprinting["letters"]
-    assert (piece["letter_id"], piece["state"], piece["prints"], piece["reason"]) == \
-        (filled.reprint_letter, "PRINT_READY", 1, SPOIL_REASON)
+    assert (piece["letter_id"], piece["state"], piece["prints"], piece["reason"]) == (
+        filled.reprint_letter,
+        "PRINT_READY",
+        1,
+        SPOIL_REASON,
+    )
     assert piece["tracking_id"]
 
 
@@ -123,7 +135,9 @@ def test_submission_rows_show_the_rejection_code(client, filled):
     """The letter that was not a PDF shows its rejection code and reason, and no tracking id."""
     rows = client.get(f"/api/submissions/{filled.queue_submission}").json()["rows"]
     (row,) = [r for r in rows if r["letter_id"] == filled.rejected_letter]
-    assert row["status"] == "REJECTED" and row["code"] == "NOT_PDF" and row["reason"] and not row["tracking_id"]
+    assert (
+        row["status"] == "REJECTED" and row["code"] == "NOT_PDF" and row["reason"] and not row["tracking_id"]
+    )
 
 
 def test_submission_filters_by_state(client, filled):
@@ -137,8 +151,12 @@ def test_submission_pages_with_offset_and_limit(client, filled):
     """Pages of 3 letters walk the submission in manifest order without gaps or repeats."""
     seen = []
     for offset in (0, 3, 6):
-        seen += [r["letter_id"] for r in
-                 client.get(f"/api/submissions/{filled.queue_submission}?offset={offset}&limit=3").json()["rows"]]
+        seen += [
+            r["letter_id"]
+            for r in client.get(f"/api/submissions/{filled.queue_submission}?offset={offset}&limit=3").json()[
+                "rows"
+            ]
+        ]
     assert seen == [f"L{n:06d}" for n in range(1, 9)]
 
 
@@ -158,8 +176,11 @@ def test_bad_query_parameters_are_400(client, filled, query):
 
 def test_piece_history_is_plant_status(client, filled):
     """A piece found by tracking id has the same letter and events as `plant status` prints."""
-    (tracking_id,) = [r["tracking_id"] for r in client.get(f"/api/submissions/{filled.queue_submission}").json()[
-        "rows"] if r["letter_id"] == filled.reprint_letter]
+    (tracking_id,) = [
+        r["tracking_id"]
+        for r in client.get(f"/api/submissions/{filled.queue_submission}").json()["rows"]
+        if r["letter_id"] == filled.reprint_letter
+    ]
     data = client.get(f"/api/pieces/{tracking_id}").json()
     (expected,) = letter_history(filled.settings, tracking_id)
     (letter,) = data["letters"]
@@ -172,15 +193,27 @@ def test_throughput_counts_the_output_events(client, filled):
     """Printed, inserted and dispatched per hour add up to the ledger's downstream-read, insert and dispatch
     events; pages are the printed letters' pages."""
     events, letters = t.events.c, t.letters.c
-    counts = dict(ledger_read(filled, select(events.event, func.count()).where(events.entity == "letter")
-                              .group_by(events.event)))
-    (pages,) = ledger_read(filled, select(func.sum(letters.pages)).select_from(
-        t.events.join(t.letters, letters.pk == cast(events.entity_id, Integer)))
-        .where(events.event == "read_downstream"))[0]
+    counts = dict(
+        ledger_read(
+            filled, select(events.event, func.count()).where(events.entity == "letter").group_by(events.event)
+        )
+    )
+    (pages,) = ledger_read(
+        filled,
+        select(func.sum(letters.pages))
+        .select_from(t.events.join(t.letters, letters.pk == cast(events.entity_id, Integer)))
+        .where(events.event == "read_downstream"),
+    )[0]
     data = client.get("/api/throughput").json()
-    assert data["totals"] == {"printed": counts["read_downstream"], "inserted": counts["insert"],
-                              "dispatched": counts["dispatch"], "pages": pages}
-    assert len(data["buckets"]) == 24 and sum(b["printed"] for b in data["buckets"]) == counts["read_downstream"]
+    assert data["totals"] == {
+        "printed": counts["read_downstream"],
+        "inserted": counts["insert"],
+        "dispatched": counts["dispatch"],
+        "pages": pages,
+    }
+    assert (
+        len(data["buckets"]) == 24 and sum(b["printed"] for b in data["buckets"]) == counts["read_downstream"]
+    )
     assert data["pages_per_s_while_printing"] > 0
 
 

@@ -4,7 +4,6 @@ and never run. `plant serve` runs on a free loopback port started and stopped by
 
 from __future__ import annotations
 
-
 import pytest
 from sqlalchemy import select
 
@@ -31,7 +30,9 @@ def wait_for(driver, condition, message: str):
 def cell(driver, submission_id: str, state: str) -> str:
     from selenium.webdriver.common.by import By
 
-    found = driver.find_elements(By.CSS_SELECTOR, f'tr[data-submission="{submission_id}"] td[data-state="{state}"]')
+    found = driver.find_elements(
+        By.CSS_SELECTOR, f'tr[data-submission="{submission_id}"] td[data-state="{state}"]'
+    )
     return found[0].text if found else ""
 
 
@@ -51,9 +52,13 @@ def test_piece_page_shows_its_history(browser, served, client, filled):
     rows = client.get(f"/api/submissions/{filled.queue_submission}").json()["rows"]
     tracking_id = next(r["tracking_id"] for r in rows if r["letter_id"] == filled.reprint_letter)
     browser.get(f"{served}pieces/{tracking_id}")
-    shown = [row.find_elements(By.TAG_NAME, "td")[1].text
-             for row in browser.find_elements(By.CSS_SELECTOR, "table.history tbody tr")]
-    assert shown == [e["event"] for e in client.get(f"/api/pieces/{tracking_id}").json()["letters"][0]["events"]]
+    shown = [
+        row.find_elements(By.TAG_NAME, "td")[1].text
+        for row in browser.find_elements(By.CSS_SELECTOR, "table.history tbody tr")
+    ]
+    assert shown == [
+        e["event"] for e in client.get(f"/api/pieces/{tracking_id}").json()["letters"][0]["events"]
+    ]
     assert shown[0] == "receive" and shown[-2:] == ["spoil", "reprint"]
     assert browser.find_element(By.CSS_SELECTOR, "dd.tracking").text == tracking_id
 
@@ -63,8 +68,11 @@ def test_sender_markup_is_shown_as_text_and_never_runs(browser, served, filled, 
     """The name `<script>…</script>Eve & "Co"` reads literally on the page; its script never ran."""
     from selenium.webdriver.common.by import By
 
-    path = {"queue": "", "submission": f"submissions/{filled.queue_submission}",
-            "piece": f"pieces/{filled.hostile_letter}"}[where]
+    path = {
+        "queue": "",
+        "submission": f"submissions/{filled.queue_submission}",
+        "piece": f"pieces/{filled.hostile_letter}",
+    }[where]
     browser.get(served + path)
     names = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".name")]
     assert HOSTILE_NAME in names
@@ -95,11 +103,19 @@ def test_open_queue_picks_up_a_change_in_the_ledger(browser, live_plant):
     ledger = Ledger(settings.ledger_url)
     with ledger.tx() as conn:
         first = conn.execute(select(t.letters.c.pk).order_by(t.letters.c.pk)).scalars().first()
-        move_letters(conn, [first], Event.REJECT, State.RECEIVED, extra={"reason_code": "NOT_PDF", "reason": "x"})
+        move_letters(
+            conn, [first], Event.REJECT, State.RECEIVED, extra={"reason_code": "NOT_PDF", "reason": "x"}
+        )
     ledger.dispose()
-    wait_for(browser, lambda d: cell(d, submission_id, "REJECTED") == "1", "the open queue never showed the rejection")
+    wait_for(
+        browser,
+        lambda d: cell(d, submission_id, "REJECTED") == "1",
+        "the open queue never showed the rejection",
+    )
     assert cell(browser, submission_id, "RECEIVED") == "2"
-    assert browser.execute_script("return window.loadedOnce") is True, "the page reloaded instead of refreshing"
+    assert browser.execute_script("return window.loadedOnce") is True, (
+        "the page reloaded instead of refreshing"
+    )
 
 
 def test_open_page_says_when_the_plant_stops_answering(browser, live_plant):
@@ -108,9 +124,14 @@ def test_open_page_says_when_the_plant_stops_answering(browser, live_plant):
 
     _, submission_id, server, url = live_plant
     browser.get(url)
-    wait_for(browser, lambda d: d.execute_script("return document.body.dataset.refreshes") is not None,
-             "the page never refreshed")
+    wait_for(
+        browser,
+        lambda d: d.execute_script("return document.body.dataset.refreshes") is not None,
+        "the page never refreshed",
+    )
     assert not browser.find_element(By.ID, "stale").is_displayed()
     server.stop()
-    wait_for(browser, lambda d: d.find_element(By.ID, "stale").is_displayed(), "the page never said it was stale")
+    wait_for(
+        browser, lambda d: d.find_element(By.ID, "stale").is_displayed(), "the page never said it was stale"
+    )
     assert cell(browser, submission_id, "RECEIVED") == "3"

@@ -66,15 +66,22 @@ def test_serve_refuses_a_taken_port(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "plant", "serve", "--port", str(port)], capture_output=True,
-                                text=True, env=plant_env(tmp_path / "state"), timeout=SERVE_EXIT_S)
+        result = subprocess.run(
+            [sys.executable, "-m", "plant", "serve", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=plant_env(tmp_path / "state"),
+            timeout=SERVE_EXIT_S,
+        )
     assert result.returncode == 69
     assert f"Port {port} on 127.0.0.1 is taken" in result.stderr and "--port" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("address, warned", [("127.0.0.1", False), ("::1", False), ("0.0.0.0", True),
-                                             ("192.0.2.7", True), ("::", True)])
+@pytest.mark.parametrize(
+    "address, warned",
+    [("127.0.0.1", False), ("::1", False), ("0.0.0.0", True), ("192.0.2.7", True), ("::", True)],
+)
 def test_serving_beyond_loopback_warns(address, warned):
     """Listening on an address other machines reach prints a warning that the pages have no login."""
     warning = exposure_warning(address, address)
@@ -82,9 +89,16 @@ def test_serving_beyond_loopback_warns(address, warned):
     assert warning is None or "no login" in warning
 
 
-@pytest.mark.parametrize("table, key", [("port = 70000", "web.port"), ("port = -1", "web.port"),
-                                        ("refresh_s = 0", "web.refresh_s"), ("refresh_s = 9999", "web.refresh_s"),
-                                        ("colour = 'blue'", "web.colour")])
+@pytest.mark.parametrize(
+    "table, key",
+    [
+        ("port = 70000", "web.port"),
+        ("port = -1", "web.port"),
+        ("refresh_s = 0", "web.refresh_s"),
+        ("refresh_s = 9999", "web.refresh_s"),
+        ("colour = 'blue'", "web.colour"),
+    ],
+)
 def test_web_settings_are_checked(tmp_path, table, key):
     """Bad [web] values are refused naming the key."""
     config = tmp_path / "plant.toml"

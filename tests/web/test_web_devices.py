@@ -9,7 +9,6 @@ import shutil
 import time
 
 import pytest
-
 from markupsafe import escape
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event, func, inspect, select, text
@@ -22,12 +21,22 @@ from plant.model import JobState
 from plant.web import create_app, queries
 from printers.errors import remedy_for
 from tests.web.webplant import (
-    HOLD_REASON, INSERTER_DOWN_REASON, PRESS_DOWN_REASON, STOP_REASON, elements,
+    HOLD_REASON,
+    INSERTER_DOWN_REASON,
+    PRESS_DOWN_REASON,
+    STOP_REASON,
+    elements,
 )
 
 #: Job states the queue lists under a printer: the ones still holding work on it.
-ACTIVE = {JobState.PLANNED, JobState.IMPOSED, JobState.SPOOLING, JobState.SPOOLED, JobState.WITHDRAWING,
-          JobState.PRINTED}
+ACTIVE = {
+    JobState.PLANNED,
+    JobState.IMPOSED,
+    JobState.SPOOLING,
+    JobState.SPOOLED,
+    JobState.WITHDRAWING,
+    JobState.PRINTED,
+}
 
 
 def read(settings, statement):
@@ -51,8 +60,12 @@ def devices(http) -> dict[str, dict]:
 
 def went_down_at(settings, name: str) -> str:
     events = t.events.c
-    (at,) = read(settings, select(func.max(events.at)).where(events.entity == "device", events.entity_id == name,
-                                                             events.event == "down"))[0]
+    (at,) = read(
+        settings,
+        select(func.max(events.at)).where(
+            events.entity == "device", events.entity_id == name, events.event == "down"
+        ),
+    )[0]
     return queries.iso(at)
 
 
@@ -98,7 +111,9 @@ def test_a_device_the_operator_took_down_says_who_when_and_why(devices_client, d
     assert not shown["press-2"]["stopped"] and shown["press-2"]["remedy"] is None
 
 
-def test_a_press_stopped_too_long_is_out_by_the_plant_with_the_printers_reasons(devices_client, devices_plant):
+def test_a_press_stopped_too_long_is_out_by_the_plant_with_the_printers_reasons(
+    devices_client, devices_plant
+):
     """press-1, seen stopped by the sweeps for `replan_after_s`, is out of the plan by the plant; it shows since
     when it is stopped, the job waiting on it, the reason recorded with that job and what to do."""
     press = devices(devices_client)["press-1"]
@@ -115,7 +130,10 @@ def test_a_device_just_seen_stopped_is_still_in_service(devices_client, devices_
     """inserter-1, seen stopped for less than `replan_after_s`, is in the plan with no one, time or reason for
     being out, but stopped since the sweep saw it; no printer remedy is offered for an inserter."""
     inserter = devices(devices_client)["inserter-1"]
-    assert inserter["in_service"] and inserter["down_by"] is inserter["down_since"] is inserter["down_reason"] is None
+    assert (
+        inserter["in_service"]
+        and inserter["down_by"] is inserter["down_since"] is inserter["down_reason"] is None
+    )
     assert inserter["stopped"] and inserter["stopped_since"] == queries.iso(devices_plant.stopped_since)
     assert inserter["stopped_jobs"] == [] and inserter["remedy"] is None
 
@@ -124,13 +142,18 @@ def test_printers_and_inserters_carry_their_service_state(devices_client):
     """The job and run blocks know whether their device is in the plan."""
     overview = devices_client.get("/api/overview").json()
     assert {p["name"]: p["in_service"] for p in overview["printers"]} == {"press-1": False, "press-2": False}
-    assert {i["name"]: i["in_service"] for i in overview["inserters"]} == {"inserter-1": True, "inserter-2": False}
+    assert {i["name"]: i["in_service"] for i in overview["inserters"]} == {
+        "inserter-1": True,
+        "inserter-2": False,
+    }
 
 
 def test_devices_section_shows_service_and_stop(devices_client, devices_plant):
     """The queue's Devices rows say out of service, by whom, why, and for press-1 its stop reason and remedy."""
-    rows = {attrs["data-service"]: (attrs["data-in-service"], text)
-            for attrs, text in elements(page(devices_client, "/"), "data-service")}
+    rows = {
+        attrs["data-service"]: (attrs["data-in-service"], text)
+        for attrs, text in elements(page(devices_client, "/"), "data-service")
+    }
     assert set(rows) == {"press-1", "press-2", "inserter-1", "inserter-2"}
     flag, inserter1 = rows["inserter-1"]
     assert flag == "1" and "in service" in inserter1 and "stopped since" in inserter1
@@ -138,8 +161,10 @@ def test_devices_section_shows_service_and_stop(devices_client, devices_plant):
     flag, press2 = rows["press-2"]
     assert flag == "0" and all(word in press2 for word in ("out of service", "operator", PRESS_DOWN_REASON))
     flag, press1 = rows["press-1"]
-    assert flag == "0" and all(word in press1 for word in ("plant", "stopped", STOP_REASON,
-                                                          devices_plant.stopped_job, remedy_for([STOP_REASON])))
+    assert flag == "0" and all(
+        word in press1
+        for word in ("plant", "stopped", STOP_REASON, devices_plant.stopped_job, remedy_for([STOP_REASON]))
+    )
 
 
 def test_overview_lists_every_configured_device_when_none_is_down(client, filled):
@@ -153,15 +178,28 @@ def test_overview_lists_every_configured_device_when_none_is_down(client, filled
 def test_held_letter_needs_attention_with_who_and_why(devices_client, devices_plant):
     """The held letter is in the attention list with its hold: by the operator, the reason, when, and the state
     it was held from, as its `hold` event says."""
-    (letter,) = [a for a in devices_client.get("/api/overview").json()["attention"]["letters"]
-                 if a["letter_id"] == devices_plant.held_letter]
+    (letter,) = [
+        a
+        for a in devices_client.get("/api/overview").json()["attention"]["letters"]
+        if a["letter_id"] == devices_plant.held_letter
+    ]
     events, letters = t.events.c, t.letters.c
-    ((pk,),) = read(devices_plant.settings, select(letters.pk).where(letters.letter_id == devices_plant.held_letter))
-    ((at,),) = read(devices_plant.settings, select(events.at).where(events.entity == "letter",
-                                                                     events.entity_id == str(pk),
-                                                                     events.event == "hold"))
+    ((pk,),) = read(
+        devices_plant.settings, select(letters.pk).where(letters.letter_id == devices_plant.held_letter)
+    )
+    ((at,),) = read(
+        devices_plant.settings,
+        select(events.at).where(
+            events.entity == "letter", events.entity_id == str(pk), events.event == "hold"
+        ),
+    )
     assert letter["state"] == "HELD"
-    assert letter["held"] == {"by": "operator", "reason": HOLD_REASON, "at": queries.iso(at), "from": "PRINT_READY"}
+    assert letter["held"] == {
+        "by": "operator",
+        "reason": HOLD_REASON,
+        "at": queries.iso(at),
+        "from": "PRINT_READY",
+    }
 
 
 def test_a_released_letter_is_not_shown_held(devices_client, devices_plant):
@@ -175,8 +213,11 @@ def test_a_released_letter_is_not_shown_held(devices_client, devices_plant):
 def test_piece_page_says_who_held_it_and_why(devices_client, devices_plant):
     """The held letter's page and JSON give the hold; the reason (markup) is shown escaped."""
     (letter,) = devices_client.get(f"/api/pieces/{devices_plant.held_letter}").json()["letters"]
-    assert (letter["held"]["by"], letter["held"]["reason"], letter["held"]["from"]) == \
-        ("operator", HOLD_REASON, "PRINT_READY")
+    assert (letter["held"]["by"], letter["held"]["reason"], letter["held"]["from"]) == (
+        "operator",
+        HOLD_REASON,
+        "PRINT_READY",
+    )
     html = page(devices_client, f"/pieces/{devices_plant.held_letter}")
     (held,) = [text_ for attrs, text_ in elements(html, "class") if attrs["class"] == "held"]
     assert held.startswith("by operator at ") and "from PRINT_READY" in held and HOLD_REASON in held
@@ -186,8 +227,11 @@ def test_piece_page_says_who_held_it_and_why(devices_client, devices_plant):
 def test_attention_row_says_who_held_it(devices_client, devices_plant):
     """The held letter's row in the attention table says held by the operator, from where, and why."""
     html = page(devices_client, "/")
-    (row,) = [text_ for attrs, text_ in elements(html, "data-letter")
-              if attrs["data-letter"] == devices_plant.held_letter]
+    (row,) = [
+        text_
+        for attrs, text_ in elements(html, "data-letter")
+        if attrs["data-letter"] == devices_plant.held_letter
+    ]
     assert "held by operator from PRINT_READY" in row and HOLD_REASON in row
 
 
@@ -195,19 +239,30 @@ def test_attention_row_says_who_held_it(devices_client, devices_plant):
 def test_device_in_service_gauge(devices_client):
     """plant_device_in_service{device,kind} is 1 for the device in the plan and 0 for each one out of it."""
     answer = devices_client.get("/metrics")
-    (family,) = [f for f in text_string_to_metric_families(answer.text) if f.name == "plant_device_in_service"]
+    (family,) = [
+        f for f in text_string_to_metric_families(answer.text) if f.name == "plant_device_in_service"
+    ]
     assert family.type == "gauge"
     assert {(s.labels["device"], s.labels["kind"]): s.value for s in family.samples} == {
-        ("press-1", "printer"): 0.0, ("press-2", "printer"): 0.0,
-        ("inserter-1", "inserter"): 1.0, ("inserter-2", "inserter"): 0.0}
+        ("press-1", "printer"): 0.0,
+        ("press-2", "printer"): 0.0,
+        ("inserter-1", "inserter"): 1.0,
+        ("inserter-2", "inserter"): 0.0,
+    }
 
 
-@pytest.mark.parametrize("read_figures", [
-    pytest.param(lambda conn, settings: queries.metrics(conn, settings, time.time())["pieces"]["printed"],
-                 id="metrics"),
-    pytest.param(lambda conn, settings: queries.throughput(conn, time.time())["totals"]["printed"],
-                 id="throughput"),
-])
+@pytest.mark.parametrize(
+    "read_figures",
+    [
+        pytest.param(
+            lambda conn, settings: queries.metrics(conn, settings, time.time())["pieces"]["printed"],
+            id="metrics",
+        ),
+        pytest.param(
+            lambda conn, settings: queries.throughput(conn, time.time())["totals"]["printed"], id="throughput"
+        ),
+    ],
+)
 def test_event_counts_read_the_event_index(filled, read_figures):
     """On SQLite every query of a /metrics scrape and of the throughput page on the events table searches the
     ``ix_events_event`` index, none scans the table (the query plans of the statements they run)."""
@@ -223,8 +278,11 @@ def test_event_counts_read_the_event_index(filled, read_figures):
             printed = read_figures(conn, filled.settings)
         event.remove(ledger.reader, "before_cursor_execute", seen)
         with ledger.read() as conn:
-            plans = [" ".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + s, p))
-                     for s, p in statements if "FROM events" in s]
+            plans = [
+                " ".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + s, p))
+                for s, p in statements
+                if "FROM events" in s
+            ]
     finally:
         ledger.dispose()
     assert printed > 0 and plans

@@ -33,8 +33,11 @@ def scrape(http, accept: str | None = None) -> dict[str, object]:
 
 def samples(family, *labels: str) -> dict:
     """{label values: value} of a family's samples (the ``_total`` ones of a counter)."""
-    return {tuple(s.labels[name] for name in labels): s.value for s in family.samples
-            if not s.name.endswith("_created")}
+    return {
+        tuple(s.labels[name] for name in labels): s.value
+        for s in family.samples
+        if not s.name.endswith("_created")
+    }
 
 
 def ledger_rows(settings, statement):
@@ -50,8 +53,12 @@ def test_letters_gauge_counts_every_state(client, filled):
     """plant_letters{state} equals the ledger's letters per state, and lists every state (0 where none)."""
     families = scrape(client)
     assert families["plant_letters"].type == "gauge"
-    counted = dict(ledger_rows(filled.settings, select(t.letters.c.state, func.count()).group_by(t.letters.c.state)))
-    assert samples(families["plant_letters"], "state") == {(s.value,): float(counted.get(s.value, 0)) for s in State}
+    counted = dict(
+        ledger_rows(filled.settings, select(t.letters.c.state, func.count()).group_by(t.letters.c.state))
+    )
+    assert samples(families["plant_letters"], "state") == {
+        (s.value,): float(counted.get(s.value, 0)) for s in State
+    }
     assert counted["DISPATCHED"] > 0 and counted["SPOOLED"] > 0
 
 
@@ -59,22 +66,30 @@ def test_print_jobs_gauge_counts_jobs_per_printer_and_state(client, filled):
     """plant_print_jobs{printer,state} equals the ledger's jobs per printer and state; configured printers are
     listed with every job state even when idle."""
     jobs = t.print_jobs.c
-    counted = {(p, s): n for p, s, n in ledger_rows(filled.settings, select(jobs.printer, jobs.state, func.count())
-                                                      .group_by(jobs.printer, jobs.state))}
+    counted = {
+        (p, s): n
+        for p, s, n in ledger_rows(
+            filled.settings, select(jobs.printer, jobs.state, func.count()).group_by(jobs.printer, jobs.state)
+        )
+    }
     shown = samples(scrape(client)["plant_print_jobs"], "printer", "state")
-    assert {key: value for key, value in shown.items() if value} == {key: float(n) for key, n in counted.items()}
+    assert {key: value for key, value in shown.items() if value} == {
+        key: float(n) for key, n in counted.items()
+    }
     for printer in filled.settings.printers:
         assert {(printer.name, s.value) for s in JobState} <= set(shown)
 
 
-@pytest.mark.parametrize(("name", "event"), [("printed", "read_downstream"), ("inserted", "insert"),
-                                             ("dispatched", "dispatch")])
+@pytest.mark.parametrize(
+    ("name", "event"), [("printed", "read_downstream"), ("inserted", "insert"), ("dispatched", "dispatch")]
+)
 def test_piece_counters_count_the_ledgers_events(client, filled, name, event):
     """plant_pieces_<name>_total is a counter equal to the ledger's letter events of that kind."""
     family = scrape(client)[f"plant_pieces_{name}"]
     events = t.events.c
-    (count,), = ledger_rows(filled.settings, select(func.count()).where(events.entity == "letter",
-                                                                         events.event == event))
+    ((count,),) = ledger_rows(
+        filled.settings, select(func.count()).where(events.entity == "letter", events.event == event)
+    )
     assert family.type == "counter" and count > 0
     assert samples(family) == {(): float(count)}
     assert [s.name for s in family.samples] == [f"plant_pieces_{name}_total"]
@@ -102,8 +117,13 @@ def test_qa_figures_follow_the_recorded_results(filled, tmp_path):
     ledger = Ledger(settings.ledger_url)
     now = time.time()
     with ledger.tx() as conn:
-        for verdict, at in ((Verdict.PASS, now), (Verdict.PASS, now), (Verdict.PASS, now), (Verdict.FAIL, now),
-                            (Verdict.FAIL, now - 48 * 3600)):
+        for verdict, at in (
+            (Verdict.PASS, now),
+            (Verdict.PASS, now),
+            (Verdict.PASS, now),
+            (Verdict.FAIL, now),
+            (Verdict.FAIL, now - 48 * 3600),
+        ):
             record(conn, _inspection(verdict, at))
     ledger.dispose()
     with TestClient(create_app(settings)) as http:
@@ -121,8 +141,17 @@ def test_label_values_survive_quotes_and_backslashes(tmp_path):
     settings.state_dir.mkdir()
     ledger = Ledger(settings.ledger_url)
     with ledger.tx() as conn:
-        conn.execute(insert(t.print_jobs).values(job_id="J1", submission_id="S-1", printer=name, state="PRINTED",
-                                                 pieces=3, created_at=0, updated_at=0))
+        conn.execute(
+            insert(t.print_jobs).values(
+                job_id="J1",
+                submission_id="S-1",
+                printer=name,
+                state="PRINTED",
+                pieces=3,
+                created_at=0,
+                updated_at=0,
+            )
+        )
     ledger.dispose()
     with TestClient(create_app(settings)) as http:
         shown = samples(scrape(http)["plant_print_jobs"], "printer", "state")

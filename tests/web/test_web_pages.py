@@ -26,8 +26,11 @@ def hostile_tracking_id(client, filled) -> str:
 @pytest.mark.parametrize("where", ["overview", "submission", "piece"])
 def test_sender_markup_is_escaped(client, filled, where):
     """The recipient name full of markup appears only escaped on the queue, submission and piece pages."""
-    path = {"overview": "/", "submission": f"/submissions/{filled.queue_submission}",
-            "piece": f"/pieces/{hostile_tracking_id(client, filled)}"}[where]
+    path = {
+        "overview": "/",
+        "submission": f"/submissions/{filled.queue_submission}",
+        "piece": f"/pieces/{hostile_tracking_id(client, filled)}",
+    }[where]
     text = page(client, path)
     assert str(escape(HOSTILE_NAME)) in text
     if where == "piece":  # the lost piece's event quotes it too, as JSON text
@@ -37,7 +40,13 @@ def test_sender_markup_is_escaped(client, filled, where):
 
 def test_every_page_forbids_inline_script(client, filled):
     """Pages and API answers carry a Content-Security-Policy that runs only the plant's own script files."""
-    for path in ("/", f"/submissions/{filled.queue_submission}", "/throughput", "/api/overview", "/pieces/nothing"):
+    for path in (
+        "/",
+        f"/submissions/{filled.queue_submission}",
+        "/throughput",
+        "/api/overview",
+        "/pieces/nothing",
+    ):
         policy = client.get(path).headers["content-security-policy"]
         assert "script-src 'self'" in policy and "unsafe-inline" not in policy
 
@@ -65,7 +74,7 @@ def test_queue_page_shows_jobs_under_printers(client):
 def test_queue_page_lists_letters_needing_attention(client, filled):
     """The attention table lists the failed and the unaccounted letter."""
     text = page(client, "/")
-    section = text[text.index('id="attention"'):text.index('id="reprinting"')]
+    section = text[text.index('id="attention"') : text.index('id="reprinting"')]
     letters = {attrs["data-letter"] for attrs, _ in elements(section, "data-letter")}
     assert letters == {filled.hostile_letter, filled.failed_letter}
 
@@ -73,8 +82,10 @@ def test_queue_page_lists_letters_needing_attention(client, filled):
 def test_submission_page_shows_statuses_codes_and_tracking_ids(client, filled):
     """Each letter's row shows its status, and its rejection code or tracking id."""
     data = client.get(f"/api/submissions/{filled.queue_submission}").json()
-    rows = {attrs["data-letter"]: text for attrs, text in
-            elements(page(client, f"/submissions/{filled.queue_submission}"), "data-letter")}
+    rows = {
+        attrs["data-letter"]: text
+        for attrs, text in elements(page(client, f"/submissions/{filled.queue_submission}"), "data-letter")
+    }
     for row in data["rows"]:
         shown = rows[row["letter_id"]]
         assert row["status"] in shown and (row["tracking_id"] or row["code"]) in shown
@@ -85,7 +96,9 @@ def test_piece_page_lists_every_event(client, filled):
     """The piece page has one history row per ledger event of the letter, in order."""
     tracking_id = hostile_tracking_id(client, filled)
     (letter,) = client.get(f"/api/pieces/{tracking_id}").json()["letters"]
-    shown = [attrs["data-event"] for attrs, _ in elements(page(client, f"/pieces/{tracking_id}"), "data-event")]
+    shown = [
+        attrs["data-event"] for attrs, _ in elements(page(client, f"/pieces/{tracking_id}"), "data-event")
+    ]
     assert shown == [e["event"] for e in letter["events"]] and shown[-1] == "lose"
 
 
@@ -98,8 +111,14 @@ def test_throughput_page_shows_totals_and_backlog(client):
     assert figures["backlog-pieces"].startswith(str(data["backlog"]["pieces"]))
 
 
-@pytest.mark.parametrize("path, api", [("/", "/api/overview"), ("/throughput", "/api/throughput"),
-                                       ("/submissions/{sid}?state=SPOOLED", "/api/submissions/{sid}?state=SPOOLED")])
+@pytest.mark.parametrize(
+    "path, api",
+    [
+        ("/", "/api/overview"),
+        ("/throughput", "/api/throughput"),
+        ("/submissions/{sid}?state=SPOOLED", "/api/submissions/{sid}?state=SPOOLED"),
+    ],
+)
 def test_pages_link_their_json_twin(client, filled, path, api):
     """Each page's footer links the API answer it was rendered from."""
     api = api.format(sid=filled.queue_submission)
@@ -115,4 +134,3 @@ def test_unknown_piece_is_an_html_404(client):
     """A page for an id the ledger does not know is a 404 page saying what to check."""
     answer = client.get("/pieces/RR999999999ZZ")
     assert answer.status_code == 404 and "check the id on the receipt" in answer.text
-

@@ -17,6 +17,7 @@ import pytest
 from markupsafe import escape
 from PIL import Image
 from sqlalchemy import select
+from starlette.testclient import TestClient
 
 from plant.config import load_settings
 from plant.ledger import Ledger
@@ -25,7 +26,6 @@ from plant.ledger import schema_qa as tq
 from plant.qa import Inspection, inspect_samples, record
 from plant.qa.judge import Judgement, Verdict
 from plant.web import create_app
-from starlette.testclient import TestClient
 from tests.web.test_web_browser import wait_for
 from tests.web.webplant import Server, elements
 from tracking import datamatrix
@@ -44,22 +44,33 @@ def _first_sheets(state: Path, workdir: Path, count: int) -> list[tuple[int, np.
     """(piece id, first sheet) of the first ``count`` dispatched pieces, rendered from their jobs' PDFs."""
     ledger = Ledger(f"sqlite:///{state / 'ledger.sqlite'}")
     with ledger.read() as conn:
-        jobs = conn.execute(select(t.print_jobs.c.job_id, t.print_jobs.c.pdf_path).order_by(t.print_jobs.c.number)
-                            ).all()
-        dispatched = set(conn.execute(select(t.pieces.c.piece_id).select_from(
-            t.pieces.join(t.letters, t.letters.c.pk == t.pieces.c.letter_pk))
-            .where(t.letters.c.state == "DISPATCHED")).scalars())
+        jobs = conn.execute(
+            select(t.print_jobs.c.job_id, t.print_jobs.c.pdf_path).order_by(t.print_jobs.c.number)
+        ).all()
+        dispatched = set(
+            conn.execute(
+                select(t.pieces.c.piece_id)
+                .select_from(t.pieces.join(t.letters, t.letters.c.pk == t.pieces.c.letter_pk))
+                .where(t.letters.c.state == "DISPATCHED")
+            ).scalars()
+        )
     ledger.dispose()
     sheets = []
     for job_id, pdf in jobs:
         if not pdf or not Path(f"{pdf}.map.json").exists():
             continue
         for page, entry in enumerate(json.loads(Path(f"{pdf}.map.json").read_text())["sheets"], start=1):
-            if (entry["sheet_of_piece"] == 1 and entry["side"] == "front" and int(entry["piece_id"]) in dispatched
-                    and len(sheets) < count):
+            if (
+                entry["sheet_of_piece"] == 1
+                and entry["side"] == "front"
+                and int(entry["piece_id"]) in dispatched
+                and len(sheets) < count
+            ):
                 prefix = workdir / f"{job_id}-{page}"
-                subprocess.run(["pdftoppm", "-r", str(DPI), "-gray", "-f", str(page), "-l", str(page), pdf,
-                                str(prefix)], check=True)
+                subprocess.run(
+                    ["pdftoppm", "-r", str(DPI), "-gray", "-f", str(page), "-l", str(page), pdf, str(prefix)],
+                    check=True,
+                )
                 (rendered,) = workdir.glob(f"{job_id}-{page}-*.pgm")
                 sheets.append((int(entry["piece_id"]), np.asarray(Image.open(rendered))))
     assert len(sheets) == count, "the demo batch should have dispatched enough pieces"
@@ -68,8 +79,10 @@ def _first_sheets(state: Path, workdir: Path, count: int) -> list[tuple[int, np.
 
 def _zone(zone_mm, margin_mm: float) -> tuple[slice, slice]:
     x, y, w, h = zone_mm
-    return (slice(round(mm_to_px(y - margin_mm, DPI)), round(mm_to_px(y + h + margin_mm, DPI))),
-            slice(round(mm_to_px(x - margin_mm, DPI)), round(mm_to_px(x + w + margin_mm, DPI))))
+    return (
+        slice(round(mm_to_px(y - margin_mm, DPI)), round(mm_to_px(y + h + margin_mm, DPI))),
+        slice(round(mm_to_px(x - margin_mm, DPI)), round(mm_to_px(x + w + margin_mm, DPI))),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -87,18 +100,36 @@ def qa_plant(filled, tmp_path_factory):
     wrong = sheet_a.copy()
     wrong[_zone(control, 2)] = sheet_b[_zone(control, 2)]
     faded = sheet_a.copy()
-    faded[_zone(control, 3)] = (150 + faded[_zone(control, 3)].astype(np.float32) * (85 / 255)).astype(np.uint8)
+    faded[_zone(control, 3)] = (150 + faded[_zone(control, 3)].astype(np.float32) * (85 / 255)).astype(
+        np.uint8
+    )
     hostile = sheet_b.copy()
     hostile[_zone(control, 0)] = 255
-    stamp_gray(hostile, [Stamp(render_symbol(datamatrix(HOSTILE_CODE), DPI, 0.5, quiet_modules=1),
-                               round(mm_to_px(control[1], DPI)), round(mm_to_px(control[0], DPI)))], ink=0, paper=255)
+    stamp_gray(
+        hostile,
+        [
+            Stamp(
+                render_symbol(datamatrix(HOSTILE_CODE), DPI, 0.5, quiet_modules=1),
+                round(mm_to_px(control[1], DPI)),
+                round(mm_to_px(control[0], DPI)),
+            )
+        ],
+        ink=0,
+        paper=255,
+    )
     samples = {"good_a": sheet_a, "good_b": sheet_b, "wrong_piece": wrong, "faded": faded, "hostile": hostile}
     paths = []
     for name, pixels in samples.items():
         paths.append(root / f"{name}.png")
         Image.fromarray(pixels).save(paths[-1], dpi=(DPI, DPI))
     inspections = dict(zip(samples, inspect_samples(settings, paths)))
-    assert [i.judgement.verdict.value for i in inspections.values()] == ["pass", "pass", "fail", "fail", "fail"]
+    assert [i.judgement.verdict.value for i in inspections.values()] == [
+        "pass",
+        "pass",
+        "fail",
+        "fail",
+        "fail",
+    ]
     return {"settings": settings, "inspections": inspections, "config": config, "a": a, "b": b}
 
 
@@ -122,7 +153,11 @@ def test_api_counts_the_ledgers_qa_results(qa_client, qa_plant):
     rows = ledger_rows(qa_plant["settings"], select(tq.qa_results.c.verdict, tq.qa_results.c.grade))
     data = qa_client.get("/api/qa").json()
     verdicts = Counter(r.verdict for r in rows)
-    assert (data["results"], data["passed"], data["failed"]) == (len(rows), verdicts["pass"], verdicts["fail"])
+    assert (data["results"], data["passed"], data["failed"]) == (
+        len(rows),
+        verdicts["pass"],
+        verdicts["fail"],
+    )
     assert data["pass_rate"] == round(verdicts["pass"] / len(rows), 4) == 0.4
     grades = Counter(r.grade or "none" for r in rows)
     assert data["grades"] == {g: grades[g] for g in ("A", "B", "C", "D", "F", "none")}
@@ -135,10 +170,16 @@ def test_api_lists_failures_with_their_reasons_and_pieces(qa_client, qa_plant):
     failures = {f["qa_id"]: f for f in data["failures"]}
     wrong = qa_plant["inspections"]["wrong_piece"]
     assert failures[wrong.qa_id]["reasons"] == list(wrong.judgement.reasons)
-    assert failures[wrong.qa_id]["piece_id"] == qa_plant["a"] and "another piece's sheet" in wrong.judgement.reasons[0]
-    assert [r["qa_id"] for r in data["recent"]] == sorted((i.qa_id for i in qa_plant["inspections"].values()),
-                                                          reverse=True)
-    assert {f["qa_id"] for f in data["failures"]} == {r["qa_id"] for r in data["recent"] if r["verdict"] == "fail"}
+    assert (
+        failures[wrong.qa_id]["piece_id"] == qa_plant["a"]
+        and "another piece's sheet" in wrong.judgement.reasons[0]
+    )
+    assert [r["qa_id"] for r in data["recent"]] == sorted(
+        (i.qa_id for i in qa_plant["inspections"].values()), reverse=True
+    )
+    assert {f["qa_id"] for f in data["failures"]} == {
+        r["qa_id"] for r in data["recent"] if r["verdict"] == "fail"
+    }
 
 
 def test_results_older_than_the_window_are_left_out(qa_plant, tmp_path):
@@ -147,8 +188,14 @@ def test_results_older_than_the_window_are_left_out(qa_plant, tmp_path):
     shutil.copytree(qa_plant["settings"].state_dir, state)
     settings = load_settings(qa_plant["config"], environ={"PLANT_STATE_DIR": str(state)})
     ledger = Ledger(settings.ledger_url)
-    old = Inspection("old.png", DPI, (), Judgement(Verdict.FAIL, ("no tracking id read in the window",), None, (),
-                                                   None, None), Grade.C, time.time() - 48 * 3600)
+    old = Inspection(
+        "old.png",
+        DPI,
+        (),
+        Judgement(Verdict.FAIL, ("no tracking id read in the window",), None, (), None, None),
+        Grade.C,
+        time.time() - 48 * 3600,
+    )
     with ledger.tx() as conn:
         record(conn, old)
     ledger.dispose()
@@ -170,7 +217,7 @@ def test_qa_page_shows_the_figures_failures_and_grades(qa_client):
     text = qa_client.get("/qa").text
     figures = {attrs["id"]: shown for attrs, shown in elements(text, "id")}
     assert figures["pass-rate"].startswith("40.0 %") and figures["qa-failed"].startswith(str(data["failed"]))
-    section = text[text.index('id="failures"'):text.index('id="recent"')]
+    section = text[text.index('id="failures"') : text.index('id="recent"')]
     shown = {attrs["data-qa"]: row for attrs, row in elements(section, "data-qa")}
     for failure in data["failures"]:
         for reason in failure["reasons"]:
@@ -210,8 +257,9 @@ def qa_served(qa_plant):
 def figure(driver, element_id: str) -> str:
     """The shown text of an element, read in one script call (the open page swaps its content every refresh, so
     a held element reference would go stale)."""
-    return driver.execute_script("const e = document.getElementById(arguments[0]); return e ? e.innerText : ''",
-                                 element_id)
+    return driver.execute_script(
+        "const e = document.getElementById(arguments[0]); return e ? e.innerText : ''", element_id
+    )
 
 
 @pytest.mark.slow
@@ -223,7 +271,8 @@ def test_browser_shows_the_qa_figures_and_sample_text_never_runs(browser, qa_ser
     assert figure(browser, "pass-rate").startswith("40.0 %")
     assert figure(browser, "qa-results").startswith(str(data["results"]))
     reasons = browser.execute_script(
-        "return Array.from(document.querySelectorAll('#failures ul.reasons li'), e => e.innerText)")
+        "return Array.from(document.querySelectorAll('#failures ul.reasons li'), e => e.innerText)"
+    )
     assert reasons == [r for f in data["failures"] for r in f["reasons"]]
     assert any(HOSTILE_CODE in r for r in reasons)
     assert browser.execute_script("return typeof window.__pwned") == "undefined"
@@ -237,11 +286,22 @@ def test_an_open_qa_page_picks_up_a_new_result(browser, qa_served, qa_plant):  #
     browser.execute_script("window.loadedOnce = true")
     settings = qa_plant["settings"]
     ledger = Ledger(settings.ledger_url)
-    late = Inspection("late.png", DPI, (), Judgement(Verdict.FAIL, ("no control code read",), None, (), None, None),
-                      Grade.C, time.time())
+    late = Inspection(
+        "late.png",
+        DPI,
+        (),
+        Judgement(Verdict.FAIL, ("no control code read",), None, (), None, None),
+        Grade.C,
+        time.time(),
+    )
     with ledger.tx() as conn:
         record(conn, late)
     ledger.dispose()
-    wait_for(browser, lambda d: figure(d, "qa-failed").split()[:1] == [str(before + 1)],
-             "the open QA page never showed the new failure")
-    assert browser.execute_script("return window.loadedOnce") is True, "the page reloaded instead of refreshing"
+    wait_for(
+        browser,
+        lambda d: figure(d, "qa-failed").split()[:1] == [str(before + 1)],
+        "the open QA page never showed the new failure",
+    )
+    assert browser.execute_script("return window.loadedOnce") is True, (
+        "the page reloaded instead of refreshing"
+    )

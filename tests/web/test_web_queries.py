@@ -18,12 +18,21 @@ from tests.web.webplant import accept_batch
 FIRST = 480_000
 
 
-@pytest.mark.parametrize("rows, expected", [
-    ([("read_downstream", FIRST, 5, 12)], [(5, 0, 0, 12), (0, 0, 0, 0), (0, 0, 0, 0)]),
-    ([("insert", FIRST + 2, 4, 9), ("dispatch", FIRST + 2, 3, 7)], [(0, 0, 0, 0), (0, 0, 0, 0), (0, 4, 3, 0)]),
-    ([("read_downstream", FIRST - 1, 9, 9), ("read_downstream", FIRST + 3, 9, 9)], [(0, 0, 0, 0)] * 3),
-    ([("spool", FIRST + 1, 9, 9), ("read_downstream", FIRST + 1, 2, 3)], [(0, 0, 0, 0), (2, 0, 0, 3), (0, 0, 0, 0)]),
-])
+@pytest.mark.parametrize(
+    "rows, expected",
+    [
+        ([("read_downstream", FIRST, 5, 12)], [(5, 0, 0, 12), (0, 0, 0, 0), (0, 0, 0, 0)]),
+        (
+            [("insert", FIRST + 2, 4, 9), ("dispatch", FIRST + 2, 3, 7)],
+            [(0, 0, 0, 0), (0, 0, 0, 0), (0, 4, 3, 0)],
+        ),
+        ([("read_downstream", FIRST - 1, 9, 9), ("read_downstream", FIRST + 3, 9, 9)], [(0, 0, 0, 0)] * 3),
+        (
+            [("spool", FIRST + 1, 9, 9), ("read_downstream", FIRST + 1, 2, 3)],
+            [(0, 0, 0, 0), (2, 0, 0, 3), (0, 0, 0, 0)],
+        ),
+    ],
+)
 def test_hourly_buckets(rows, expected):
     """Rows land in their hour; hours outside the window and other events are left out; pages count prints only."""
     buckets = queries.hourly(rows, FIRST, 3)
@@ -31,9 +40,14 @@ def test_hourly_buckets(rows, expected):
     assert buckets[0]["hour"] == queries.iso(FIRST * 3600)
 
 
-@pytest.mark.parametrize("pages, first, last, expected", [
-    (100, 10.0, 60.0, 2.0), (100, 10.0, 10.0, None), (0, None, None, None),
-])
+@pytest.mark.parametrize(
+    "pages, first, last, expected",
+    [
+        (100, 10.0, 60.0, 2.0),
+        (100, 10.0, 10.0, None),
+        (0, None, None, None),
+    ],
+)
 def test_pages_per_second_while_printing(pages, first, last, expected):
     """Pages over the span from the first to the last print; no rate when that span is empty."""
     assert queries.pages_per_second(pages, first, last) == expected
@@ -41,7 +55,9 @@ def test_pages_per_second_while_printing(pages, first, last, expected):
 
 def test_queries_agree_on_sqlite_and_postgresql(database_url, tmp_path):
     """On either database, a batch moved along the lifecycle is counted by state, per hour and in the backlog."""
-    settings = load_settings(environ={"PLANT_STATE_DIR": str(tmp_path / "state"), "PLANT_DATABASE_URL": database_url})
+    settings = load_settings(
+        environ={"PLANT_STATE_DIR": str(tmp_path / "state"), "PLANT_DATABASE_URL": database_url}
+    )
     submission_id = accept_batch(settings, tmp_path / "in", letters=3)
     ledger = Ledger(settings.ledger_url)
     try:
@@ -49,9 +65,14 @@ def test_queries_agree_on_sqlite_and_postgresql(database_url, tmp_path):
             pks = conn.execute(t.letters.select().order_by(t.letters.c.pk)).all()
             pks = [r.pk for r in pks]
             conn.execute(t.letters.update().values(pages=2))
-            path = [(Event.ROUTE_PRINT, State.RECEIVED), (Event.PLAN, State.PRINT_READY),
-                    (Event.IMPOSE, State.PLANNED), (Event.SPOOL, State.IMPOSED),
-                    (Event.READ_DOWNSTREAM, State.SPOOLED), (Event.INSERT, State.PRINTED)]
+            path = [
+                (Event.ROUTE_PRINT, State.RECEIVED),
+                (Event.PLAN, State.PRINT_READY),
+                (Event.IMPOSE, State.PLANNED),
+                (Event.SPOOL, State.IMPOSED),
+                (Event.READ_DOWNSTREAM, State.SPOOLED),
+                (Event.INSERT, State.PRINTED),
+            ]
             for event, expect in path:
                 move_letters(conn, pks[:2], event, expect)
             move_letters(conn, pks[:1], Event.DISPATCH, State.INSERTED)

@@ -86,24 +86,49 @@ def fill(state: Path, workdir: Path) -> FilledPlant:
         route(submission_id)
         plan(submission_id)
         with plant.ledger.read() as conn:
-            jobs = conn.execute(select(t.print_jobs.c.job_id).where(t.print_jobs.c.submission_id == submission_id)
-                                .order_by(t.print_jobs.c.number)).scalars().all()
+            jobs = (
+                conn.execute(
+                    select(t.print_jobs.c.job_id)
+                    .where(t.print_jobs.c.submission_id == submission_id)
+                    .order_by(t.print_jobs.c.number)
+                )
+                .scalars()
+                .all()
+            )
         for job_id in jobs:
             impose(job_id)
             spool(job_id)
         with plant.ledger.tx() as conn:
             pieces = {r.letter_id: r for job_id in jobs for r in job_pieces(conn, job_id)}
             reprint_or_fail(conn, [pieces[reprinted]], Event.SPOIL, State.SPOOLED, SPOIL_REASON)
-            move_letters(conn, [pieces[hostile].pk], Event.LOSE, State.SPOOLED, data={"device_text": HOSTILE_NAME},
-                         extra={"reason_code": "UNACCOUNTED", "reason": "the inserter gave no result"})
-            move_letters(conn, [pieces[failed].pk], Event.FAIL, State.SPOOLED,
-                         extra={"reason_code": "SPOILED_REPEATEDLY", "reason": "spoiled 3 times"})
+            move_letters(
+                conn,
+                [pieces[hostile].pk],
+                Event.LOSE,
+                State.SPOOLED,
+                data={"device_text": HOSTILE_NAME},
+                extra={"reason_code": "UNACCOUNTED", "reason": "the inserter gave no result"},
+            )
+            move_letters(
+                conn,
+                [pieces[failed].pk],
+                Event.FAIL,
+                State.SPOOLED,
+                extra={"reason_code": "SPOILED_REPEATEDLY", "reason": "spoiled 3 times"},
+            )
     finally:
         install(None)
         plant.close()
-    return FilledPlant(state=state, settings=settings, demo_submission=demo_submission,
-                       queue_submission=submission_id, hostile_letter=hostile, failed_letter=failed,
-                       rejected_letter=rejected, reprint_letter=reprinted)
+    return FilledPlant(
+        state=state,
+        settings=settings,
+        demo_submission=demo_submission,
+        queue_submission=submission_id,
+        hostile_letter=hostile,
+        failed_letter=failed,
+        rejected_letter=rejected,
+        reprint_letter=reprinted,
+    )
 
 
 @dataclass
@@ -143,16 +168,26 @@ def fill_devices(state: Path, workdir: Path) -> DevicesPlant:
         plan(submission_id)
         jobs = t.print_jobs.c
         with plant.ledger.read() as conn:
-            planned = conn.execute(select(jobs.job_id).where(jobs.printer == "press-1",
-                                                             jobs.state == JobState.PLANNED.value)
-                                   .order_by(jobs.number)).scalars().all()
+            planned = (
+                conn.execute(
+                    select(jobs.job_id)
+                    .where(jobs.printer == "press-1", jobs.state == JobState.PLANNED.value)
+                    .order_by(jobs.number)
+                )
+                .scalars()
+                .all()
+            )
         stopped_job, held_job = planned[0], planned[1]
         impose(stopped_job)
         plant.printers["press-1"].layout.make_dirs()  # what the press does when it starts
         spool(stopped_job)
         with plant.ledger.tx() as conn:  # what the spool stage's follower records of a job waiting on a jam
-            conn.execute(update(t.print_jobs).where(jobs.job_id == stopped_job).values(device_state="STOPPED"))
-            append_event(conn, "job", stopped_job, "device_state", "PENDING", "STOPPED", {"reasons": [STOP_REASON]})
+            conn.execute(
+                update(t.print_jobs).where(jobs.job_id == stopped_job).values(device_state="STOPPED")
+            )
+            append_event(
+                conn, "job", stopped_job, "device_state", "PENDING", "STOPPED", {"reasons": [STOP_REASON]}
+            )
         limit = settings.plan.replan_after_s
         stopped_since = 1_800_000_000.0
         for at in (stopped_since, stopped_since + limit):
@@ -160,25 +195,46 @@ def fill_devices(state: Path, workdir: Path) -> DevicesPlant:
                 seen = observe(True, None if at == stopped_since else stopped_since, False, at, limit)
                 set_service(conn, "press-1", "printer", observation=seen)
         with plant.ledger.tx() as conn:  # inserter-1 just seen stopped: still in the plan
-            set_service(conn, "inserter-1", "inserter", observation=observe(True, None, False, stopped_since, limit))
+            set_service(
+                conn, "inserter-1", "inserter", observation=observe(True, None, False, stopped_since, limit)
+            )
         device_down(plant.ledger, settings, "inserter-2", INSERTER_DOWN_REASON)
         with plant.ledger.read() as conn:
-            in_job = conn.execute(select(t.letters.c.letter_id).select_from(
-                t.letters.join(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk))
-                .where(t.pieces.c.job_id == held_job).order_by(t.letters.c.pk)).scalars().all()
+            in_job = (
+                conn.execute(
+                    select(t.letters.c.letter_id)
+                    .select_from(t.letters.join(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk))
+                    .where(t.pieces.c.job_id == held_job)
+                    .order_by(t.letters.c.pk)
+                )
+                .scalars()
+                .all()
+            )
         held, released = in_job[0], in_job[1]
         outcomes = act(plant.ledger, Action.HOLD, [held, released], HOLD_REASON)
         outcomes += act(plant.ledger, Action.RELEASE, [released])
         assert all(o.done for o in outcomes), outcomes
         with plant.ledger.read() as conn:
-            replanned = conn.execute(select(jobs.job_id).where(jobs.state == JobState.REPLANNED.value)
-                                     .order_by(jobs.number)).scalars().all()
+            replanned = (
+                conn.execute(
+                    select(jobs.job_id).where(jobs.state == JobState.REPLANNED.value).order_by(jobs.number)
+                )
+                .scalars()
+                .all()
+            )
     finally:
         install(None)
         plant.close()
-    return DevicesPlant(state=state, settings=settings, submission=submission_id, replanned=replanned,
-                        stopped_job=stopped_job, stopped_since=stopped_since, held_letter=held,
-                        released_letter=released)
+    return DevicesPlant(
+        state=state,
+        settings=settings,
+        submission=submission_id,
+        replanned=replanned,
+        stopped_job=stopped_job,
+        stopped_since=stopped_since,
+        held_letter=held,
+        released_letter=released,
+    )
 
 
 def accept_batch(settings: Settings, workdir: Path, letters: int = 3, seed: int = 5) -> str:
@@ -216,8 +272,14 @@ class Server:
     def start(self) -> str:
         command = [sys.executable, "-m", "plant"] + (["--config", str(self.config)] if self.config else [])
         command += ["serve", "--port", "0"]
-        self.proc = subprocess.Popen(command, env={**plant_env(self.state), **self.env}, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            command,
+            env={**plant_env(self.state), **self.env},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         found: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._drain, args=(found,), daemon=True).start()
         try:
@@ -265,7 +327,9 @@ class _Elements(HTMLParser):
         while self.stack:
             open_tag, attrs, text = self.stack.pop()
             if self.attribute in attrs:
-                inside = {k: v for _, outer, _ in self.stack for k, v in outer.items() if k.startswith("data-")}
+                inside = {
+                    k: v for _, outer, _ in self.stack for k, v in outer.items() if k.startswith("data-")
+                }
                 self.found.append(({**inside, **attrs}, " ".join("".join(text).split())))
             if self.stack:
                 self.stack[-1][2].extend(text)

@@ -10,5 +10,17 @@ from tracking.scan.layout import CodeKind, Region
 from tracking.scan.piece import ScanResult, scan_piece
 from tracking.scan.read import Code, read_codes, read_region
 
-__all__ = ["Code", "CodeKind", "Grade", "Grading", "Measure", "Region", "ScanResult", "grade_datamatrix", "grade_value",
-           "read_codes", "read_region", "scan_piece"]
+__all__ = [
+    "Code",
+    "CodeKind",
+    "Grade",
+    "Grading",
+    "Measure",
+    "Region",
+    "ScanResult",
+    "grade_datamatrix",
+    "grade_value",
+    "read_codes",
+    "read_region",
+    "scan_piece",
+]

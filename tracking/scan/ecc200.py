@@ -9,7 +9,7 @@ prints square symbols.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -33,16 +33,35 @@ class SymbolSize:
 
 
 #: Square ECC200 sizes (ISO/IEC 16022 Table 7): size → regions a side, data codewords, EC codewords, blocks.
-SIZES = {s.size: s for s in (
-    SymbolSize(10, 1, 3, 5, 1), SymbolSize(12, 1, 5, 7, 1), SymbolSize(14, 1, 8, 10, 1),
-    SymbolSize(16, 1, 12, 12, 1), SymbolSize(18, 1, 18, 14, 1), SymbolSize(20, 1, 22, 18, 1),
-    SymbolSize(22, 1, 30, 20, 1), SymbolSize(24, 1, 36, 24, 1), SymbolSize(26, 1, 44, 28, 1),
-    SymbolSize(32, 2, 62, 36, 1), SymbolSize(36, 2, 86, 42, 1), SymbolSize(40, 2, 114, 48, 1),
-    SymbolSize(44, 2, 144, 56, 1), SymbolSize(48, 2, 174, 68, 1), SymbolSize(52, 2, 204, 84, 2),
-    SymbolSize(64, 4, 280, 112, 2), SymbolSize(72, 4, 368, 144, 4), SymbolSize(80, 4, 456, 192, 4),
-    SymbolSize(88, 4, 576, 224, 4), SymbolSize(96, 4, 696, 272, 4), SymbolSize(104, 4, 816, 336, 6),
-    SymbolSize(120, 6, 1050, 408, 6), SymbolSize(132, 6, 1304, 496, 8), SymbolSize(144, 6, 1558, 620, 10),
-)}
+SIZES = {
+    s.size: s
+    for s in (
+        SymbolSize(10, 1, 3, 5, 1),
+        SymbolSize(12, 1, 5, 7, 1),
+        SymbolSize(14, 1, 8, 10, 1),
+        SymbolSize(16, 1, 12, 12, 1),
+        SymbolSize(18, 1, 18, 14, 1),
+        SymbolSize(20, 1, 22, 18, 1),
+        SymbolSize(22, 1, 30, 20, 1),
+        SymbolSize(24, 1, 36, 24, 1),
+        SymbolSize(26, 1, 44, 28, 1),
+        SymbolSize(32, 2, 62, 36, 1),
+        SymbolSize(36, 2, 86, 42, 1),
+        SymbolSize(40, 2, 114, 48, 1),
+        SymbolSize(44, 2, 144, 56, 1),
+        SymbolSize(48, 2, 174, 68, 1),
+        SymbolSize(52, 2, 204, 84, 2),
+        SymbolSize(64, 4, 280, 112, 2),
+        SymbolSize(72, 4, 368, 144, 4),
+        SymbolSize(80, 4, 456, 192, 4),
+        SymbolSize(88, 4, 576, 224, 4),
+        SymbolSize(96, 4, 696, 272, 4),
+        SymbolSize(104, 4, 816, 336, 6),
+        SymbolSize(120, 6, 1050, 408, 6),
+        SymbolSize(132, 6, 1304, 496, 8),
+        SymbolSize(144, 6, 1558, 620, 10),
+    )
+}
 
 
 def symbol_size(size: int) -> SymbolSize:
@@ -67,7 +86,9 @@ def _placement(nrow: int, ncol: int) -> np.ndarray:
         array[row, col] = 8 * chr_ + bit
 
     def utah(row: int, col: int, chr_: int) -> None:
-        for bit, (dr, dc) in enumerate(((-2, -2), (-2, -1), (-1, -2), (-1, -1), (-1, 0), (0, -2), (0, -1), (0, 0))):
+        for bit, (dr, dc) in enumerate(
+            ((-2, -2), (-2, -1), (-1, -2), (-1, -1), (-1, 0), (0, -2), (0, -1), (0, 0))
+        ):
             module(row + dr, col + dc, chr_, bit)
 
     def corner(cells: tuple[tuple[int, int], ...], chr_: int) -> None:
@@ -79,7 +100,16 @@ def _placement(nrow: int, ncol: int) -> np.ndarray:
         1: ((n - 1, 0), (n - 1, 1), (n - 1, 2), (0, m - 2), (0, m - 1), (1, m - 1), (2, m - 1), (3, m - 1)),
         2: ((n - 3, 0), (n - 2, 0), (n - 1, 0), (0, m - 4), (0, m - 3), (0, m - 2), (0, m - 1), (1, m - 1)),
         3: ((n - 3, 0), (n - 2, 0), (n - 1, 0), (0, m - 2), (0, m - 1), (1, m - 1), (2, m - 1), (3, m - 1)),
-        4: ((n - 1, 0), (n - 1, m - 1), (0, m - 3), (0, m - 2), (0, m - 1), (1, m - 3), (1, m - 2), (1, m - 1)),
+        4: (
+            (n - 1, 0),
+            (n - 1, m - 1),
+            (0, m - 3),
+            (0, m - 2),
+            (0, m - 1),
+            (1, m - 3),
+            (1, m - 2),
+            (1, m - 1),
+        ),
     }
     chr_, row, col = 0, 4, 0
     while True:
@@ -116,7 +146,7 @@ def _placement(nrow: int, ncol: int) -> np.ndarray:
     return array
 
 
-@lru_cache(maxsize=None)
+@cache
 def codeword_map(size: int) -> np.ndarray:
     """For a ``size``-module square symbol: the codeword index (0-based) of every module, −1 for fixed patterns.
 
@@ -128,8 +158,10 @@ def codeword_map(size: int) -> np.ndarray:
     out = np.full((size, size), -1, dtype=np.int64)
     for ri in range(spec.regions):
         for ci in range(spec.regions):
-            block = mapping[ri * rs:(ri + 1) * rs, ci * rs:(ci + 1) * rs]
-            out[ri * (rs + 2) + 1:ri * (rs + 2) + 1 + rs, ci * (rs + 2) + 1:ci * (rs + 2) + 1 + rs] = block
+            block = mapping[ri * rs : (ri + 1) * rs, ci * rs : (ci + 1) * rs]
+            out[ri * (rs + 2) + 1 : ri * (rs + 2) + 1 + rs, ci * (rs + 2) + 1 : ci * (rs + 2) + 1 + rs] = (
+                block
+            )
     out.flags.writeable = False
     return out
 

@@ -75,13 +75,23 @@ class Grading:
     @property
     def overall(self) -> Grade:
         """The lowest parameter grade."""
-        return min(m.grade for m in (self.symbol_contrast, self.modulation, self.axial_nonuniformity,
-                                     self.grid_nonuniformity, self.unused_error_correction))
+        return min(
+            m.grade
+            for m in (
+                self.symbol_contrast,
+                self.modulation,
+                self.axial_nonuniformity,
+                self.grid_nonuniformity,
+                self.unused_error_correction,
+            )
+        )
 
     def as_dict(self) -> dict[str, object]:
         """Plain values for JSON: each parameter's value and letter, and the overall letter."""
-        out: dict[str, object] = {name: {"value": round(getattr(self, name).value, 3), "grade": getattr(self, name).grade.name}
-                                  for name in self.__slots__}
+        out: dict[str, object] = {
+            name: {"value": round(getattr(self, name).value, 3), "grade": getattr(self, name).grade.name}
+            for name in self.__slots__
+        }
         out["overall"] = self.overall.name
         return out
 
@@ -118,11 +128,17 @@ def _sample(gray: np.ndarray, x: np.ndarray, y: np.ndarray, radius: float) -> np
     nearest pixel); pixels off the image count as paper."""
     radius = max(radius, 0.5)
     r = np.ceil(radius / _APERTURE_STEP) * _APERTURE_STEP
-    dy, dx = np.mgrid[-r:r + _APERTURE_STEP / 2:_APERTURE_STEP, -r:r + _APERTURE_STEP / 2:_APERTURE_STEP]
+    dy, dx = np.mgrid[
+        -r : r + _APERTURE_STEP / 2 : _APERTURE_STEP, -r : r + _APERTURE_STEP / 2 : _APERTURE_STEP
+    ]
     inside = dx * dx + dy * dy <= radius * radius
     dx, dy = dx[inside], dy[inside]
-    values = _bilinear(np.asarray(gray, dtype=np.float64), np.asarray(x, float)[..., None] + dx,
-                       np.asarray(y, float)[..., None] + dy, 255.0)
+    values = _bilinear(
+        np.asarray(gray, dtype=np.float64),
+        np.asarray(x, float)[..., None] + dx,
+        np.asarray(y, float)[..., None] + dy,
+        255.0,
+    )
     return values.mean(axis=-1) / 255.0
 
 
@@ -187,7 +203,7 @@ def _fit_grid(gray: np.ndarray, corners: np.ndarray, n: int, turns: int, module:
     known[1:-1, 1:-1] = np.rot90(ecc200.pattern_mask(n), -turns)
     u, v = _edge_points(expected, known)
     # The mid level from the coarse grid: dark finder modules and light quiet-zone modules.
-    cv, cu = np.mgrid[-1:n + 1, -1:n + 1] + 0.5
+    cv, cu = np.mgrid[-1 : n + 1, -1 : n + 1] + 0.5
     cx, cy = _grid(local, cu, cv, n)
     levels = _bilinear(smooth, cx, cy, 255.0)
     dark_level = np.median(levels[known & expected])
@@ -208,7 +224,9 @@ def _fit_grid(gray: np.ndarray, corners: np.ndarray, n: int, turns: int, module:
     damping = 1e-3
     for _ in range(_FIT_ITERATIONS):
         ix, iy = _bilinear(gx, x, y, 0.0), _bilinear(gy, x, y, 0.0)
-        jac = np.concatenate([weights * ix[:, None], weights * iy[:, None]], axis=1)  # columns: x of 4 corners, y of 4
+        jac = np.concatenate(
+            [weights * ix[:, None], weights * iy[:, None]], axis=1
+        )  # columns: x of 4 corners, y of 4
         normal = jac.T @ jac
         step = -np.linalg.solve(normal + damping * np.diag(np.diag(normal) + 1e-9), jac.T @ residual)
         step *= min(1.0, _FIT_MAX_STEP * module / max(np.abs(step).max(), 1e-12))
@@ -257,8 +275,15 @@ def _unused_ec(wrong: np.ndarray, erased: np.ndarray, size: int) -> float:
     return max(0.0, worst)
 
 
-def grade_datamatrix(gray: np.ndarray, corners, size: int, text: str | None = None,
-                     decoder_uec: float | None = None, *, fit_grid: bool = True) -> Grading:
+def grade_datamatrix(
+    gray: np.ndarray,
+    corners,
+    size: int,
+    text: str | None = None,
+    decoder_uec: float | None = None,
+    *,
+    fit_grid: bool = True,
+) -> Grading:
     """Grade a decoded DataMatrix in an 8-bit gray scan (255 = 100 % reflectance).
 
     ``corners`` are the symbol's outer corners (top-left, top-right, bottom-right, bottom-left in the image, as
@@ -272,7 +297,7 @@ def grade_datamatrix(gray: np.ndarray, corners, size: int, text: str | None = No
     n = ecc200.symbol_size(size).size
     module = side / n
     # Centres of the symbol's modules and of the quiet-zone ring around it.
-    v, u = np.mgrid[-1:n + 1, -1:n + 1] + 0.5
+    v, u = np.mgrid[-1 : n + 1, -1 : n + 1] + 0.5
     x, y = _grid(corner_array, u, v, n)
     reflectance = _sample(gray, x, y, APERTURE_MODULES * module / 2)
     r_max, r_min = float(reflectance.max()), float(reflectance.min())
@@ -304,12 +329,18 @@ def grade_datamatrix(gray: np.ndarray, corners, size: int, text: str | None = No
     if ideal is dark and decoder_uec is not None:
         uec = float(decoder_uec)
     # ISO/IEC 15415 modulation: at each grade level, codewords below it become erasures; keep the best outcome.
-    levels = [min(Grade(g), grade_value("unused_error_correction", _unused_ec(cw_wrong, cw_grade < g, n)))
-              for g in range(1, 5)]
+    levels = [
+        min(Grade(g), grade_value("unused_error_correction", _unused_ec(cw_wrong, cw_grade < g, n)))
+        for g in range(1, 5)
+    ]
     mod_grade = max([Grade.F, *levels])
     mod_value = float(np.mean(modulation[data]))
-    x_spacing = (np.hypot(*(corner_array[1] - corner_array[0])) + np.hypot(*(corner_array[2] - corner_array[3]))) / (2 * n)
-    y_spacing = (np.hypot(*(corner_array[3] - corner_array[0])) + np.hypot(*(corner_array[2] - corner_array[1]))) / (2 * n)
+    x_spacing = (
+        np.hypot(*(corner_array[1] - corner_array[0])) + np.hypot(*(corner_array[2] - corner_array[3]))
+    ) / (2 * n)
+    y_spacing = (
+        np.hypot(*(corner_array[3] - corner_array[0])) + np.hypot(*(corner_array[2] - corner_array[1]))
+    ) / (2 * n)
     axial = float(abs(x_spacing - y_spacing) / ((x_spacing + y_spacing) / 2))
     grid = _grid_nonuniformity(gray, corner_array, n, module, threshold * 255)
     return Grading(
@@ -337,7 +368,9 @@ def _ideal(text: str | None, n: int, dark: np.ndarray) -> np.ndarray:
     return ideal
 
 
-def _grid_nonuniformity(gray: np.ndarray, corners: np.ndarray, n: int, module: float, threshold: float) -> float:
+def _grid_nonuniformity(
+    gray: np.ndarray, corners: np.ndarray, n: int, module: float, threshold: float
+) -> float:
     """Largest deviation (in modules) of a clock-track module edge from its place on the ideal grid.
 
     The clock tracks are the two alternating sides of the L-shaped finder; all four sides are profiled along
@@ -347,8 +380,12 @@ def _grid_nonuniformity(gray: np.ndarray, corners: np.ndarray, n: int, module: f
     steps = np.linspace(0.0, n, n * 12 + 1)
     for side in range(4):
         # Sides in image order: top (v=0.5), right (u=n−0.5), bottom (v=n−0.5), left (u=0.5).
-        u, v = {0: (steps, np.full_like(steps, 0.5)), 1: (np.full_like(steps, n - 0.5), steps),
-                2: (steps, np.full_like(steps, n - 0.5)), 3: (np.full_like(steps, 0.5), steps)}[side]
+        u, v = {
+            0: (steps, np.full_like(steps, 0.5)),
+            1: (np.full_like(steps, n - 0.5), steps),
+            2: (steps, np.full_like(steps, n - 0.5)),
+            3: (np.full_like(steps, 0.5), steps),
+        }[side]
         x, y = _grid(corners, u, v, n)
         profile = _sample(gray, x, y, max(module * 0.25, 0.5)) * 255
         if profile.max() - profile.min() < 0.25 * 255 * 0.5:

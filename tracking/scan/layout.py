@@ -35,7 +35,9 @@ class CodeKind(Enum):
 _FORMATS = {
     CodeKind.CONTROL: zxingcpp.BarcodeFormat.DataMatrix,
     CodeKind.TRACKING: zxingcpp.BarcodeFormat.Code128,
-    CodeKind.POSTAGE: zxingcpp.BarcodeFormats([zxingcpp.BarcodeFormat.QRCode, zxingcpp.BarcodeFormat.DataMatrix]),
+    CodeKind.POSTAGE: zxingcpp.BarcodeFormats(
+        [zxingcpp.BarcodeFormat.QRCode, zxingcpp.BarcodeFormat.DataMatrix]
+    ),
 }
 
 
@@ -56,8 +58,11 @@ class Region:
 
     def __post_init__(self) -> None:
         if self.w_mm <= 0 or self.h_mm <= 0 or self.module_mm <= 0:
-            raise ScanError(f"region {self.kind.value}", (self.w_mm, self.h_mm, self.module_mm),
-                            "needs a positive width, height and module size")
+            raise ScanError(
+                f"region {self.kind.value}",
+                (self.w_mm, self.h_mm, self.module_mm),
+                "needs a positive width, height and module size",
+            )
 
     def pixels(self, dpi: float, shape: tuple[int, ...]) -> tuple[slice, slice]:
         """The region as (row, column) slices of an image of ``shape`` scanned at ``dpi``, clipped to the image."""
@@ -66,6 +71,9 @@ class Region:
         bottom = min(shape[0], int(round((self.y_mm + self.h_mm) * scale)))
         right = min(shape[1], int(round((self.x_mm + self.w_mm) * scale)))
         if bottom <= top or right <= left:
-            raise ScanError(f"region {self.kind.value}", (self.x_mm, self.y_mm, self.w_mm, self.h_mm),
-                            f"lies outside the {shape[1]} × {shape[0]} px image at {dpi} dpi; check the layout and --dpi")
+            raise ScanError(
+                f"region {self.kind.value}",
+                (self.x_mm, self.y_mm, self.w_mm, self.h_mm),
+                f"lies outside the {shape[1]} × {shape[0]} px image at {dpi} dpi; check the layout and --dpi",
+            )
         return slice(top, bottom), slice(left, right)

@@ -30,7 +30,9 @@ class ScanResult:
         return min(grades) if grades else None
 
 
-def scan_piece(image: np.ndarray, dpi: float, regions: Sequence[Region] | None = None, *, grade: bool = True) -> ScanResult:
+def scan_piece(
+    image: np.ndarray, dpi: float, regions: Sequence[Region] | None = None, *, grade: bool = True
+) -> ScanResult:
     """Read every code of ``image`` (see :func:`read_codes`) and grade each DataMatrix on the original gray image."""
     codes = read_codes(image, dpi, regions)
     gradings: list[Grading | None] = []

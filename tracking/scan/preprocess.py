@@ -39,13 +39,17 @@ class Preprocessing:
     deskew: bool = False
 
     @classmethod
-    def for_module(cls, module_px: float, *, deskew: bool = False, window_modules: float = WINDOW_RADIUS_MODULES
-                   ) -> Preprocessing:
+    def for_module(
+        cls, module_px: float, *, deskew: bool = False, window_modules: float = WINDOW_RADIUS_MODULES
+    ) -> Preprocessing:
         """The attempt suited to modules ``module_px`` pixels wide."""
         if module_px <= 0:
             raise ScanError("module size", module_px, "must be positive (pixels)")
-        return cls(max(0, round(module_px * DENOISE_RADIUS_MODULES)), max(1, round(module_px * window_modules)),
-                   deskew=deskew)
+        return cls(
+            max(0, round(module_px * DENOISE_RADIUS_MODULES)),
+            max(1, round(module_px * window_modules)),
+            deskew=deskew,
+        )
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
@@ -77,7 +81,9 @@ def skew_deg(gray: np.ndarray) -> float:
 def rotate(gray: np.ndarray, angle_deg: float, fill: int = 255) -> np.ndarray:
     """Turn the image content by ``-angle_deg`` about its centre (nearest neighbour): undoes a skew of ``angle_deg``."""
     rad = math.radians(angle_deg)
-    return _kernels.rotate_nearest(_gray(gray), round(math.cos(rad) * _Q16), round(math.sin(rad) * _Q16), int(fill))
+    return _kernels.rotate_nearest(
+        _gray(gray), round(math.cos(rad) * _Q16), round(math.sin(rad) * _Q16), int(fill)
+    )
 
 
 def deskew(gray: np.ndarray) -> np.ndarray:

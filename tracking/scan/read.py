@@ -30,8 +30,9 @@ _KIND_OF_FORMAT = {
     zxingcpp.BarcodeFormat.Code128: CodeKind.TRACKING,
     zxingcpp.BarcodeFormat.QRCode: CodeKind.POSTAGE,
 }
-_ALL_FORMATS = zxingcpp.BarcodeFormats([zxingcpp.BarcodeFormat.DataMatrix, zxingcpp.BarcodeFormat.Code128,
-                                        zxingcpp.BarcodeFormat.QRCode])
+_ALL_FORMATS = zxingcpp.BarcodeFormats(
+    [zxingcpp.BarcodeFormat.DataMatrix, zxingcpp.BarcodeFormat.Code128, zxingcpp.BarcodeFormat.QRCode]
+)
 
 Corners = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
 
@@ -55,23 +56,33 @@ class Code:
     decoder_uec: float | None = None
 
 
-def _read(image: np.ndarray, formats: zxingcpp.BarcodeFormats, binary: bool, rotate: bool) -> list[zxingcpp.Barcode]:
+def _read(
+    image: np.ndarray, formats: zxingcpp.BarcodeFormats, binary: bool, rotate: bool
+) -> list[zxingcpp.Barcode]:
     """One zxing-cpp pass over a region: no downscaling, no inverted search (our codes are dark on light).
 
     Rotated search only for linear codes: the 2-D detectors find any orientation anyway, and the rotated
     passes would triple the time of every DataMatrix read.
     """
     return zxingcpp.read_barcodes(
-        image, formats=formats, try_rotate=rotate, try_downscale=False,
+        image,
+        formats=formats,
+        try_rotate=rotate,
+        try_downscale=False,
         try_invert=False,
         binarizer=zxingcpp.Binarizer.BoolCast if binary else zxingcpp.Binarizer.LocalAverage,
     )
 
 
-def _corners(found: zxingcpp.Barcode, shift: tuple[int, int], turn: tuple[float, tuple[int, int]] | None) -> Corners:
+def _corners(
+    found: zxingcpp.Barcode, shift: tuple[int, int], turn: tuple[float, tuple[int, int]] | None
+) -> Corners:
     """zxing-cpp's corner points mapped back to whole-image pixels (undoing a deskew rotation if one was made)."""
     position = found.position
-    points = [(p.x, p.y) for p in (position.top_left, position.top_right, position.bottom_right, position.bottom_left)]
+    points = [
+        (p.x, p.y)
+        for p in (position.top_left, position.top_right, position.bottom_right, position.bottom_left)
+    ]
     if turn is not None:
         angle, (cx, cy) = turn
         c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
@@ -83,16 +94,34 @@ def _kind(found: zxingcpp.Barcode, region: Region | None) -> CodeKind:
     return region.kind if region is not None else _KIND_OF_FORMAT.get(found.format, CodeKind.CONTROL)
 
 
-def _code(found: zxingcpp.Barcode, region: Region | None, shift: tuple[int, int],
-          turn: tuple[float, tuple[int, int]] | None, preprocessed: bool) -> Code:
+def _code(
+    found: zxingcpp.Barcode,
+    region: Region | None,
+    shift: tuple[int, int],
+    turn: tuple[float, tuple[int, int]] | None,
+    preprocessed: bool,
+) -> Code:
     extra = found.extra or {}
     uec = extra.get("UEC")
-    return Code(_kind(found, region), found.text, found.format.name, _corners(found, shift, turn), preprocessed,
-                None if extra.get("Version") is None else str(extra["Version"]), None if uec is None else float(uec))
+    return Code(
+        _kind(found, region),
+        found.text,
+        found.format.name,
+        _corners(found, shift, turn),
+        preprocessed,
+        None if extra.get("Version") is None else str(extra["Version"]),
+        None if uec is None else float(uec),
+    )
 
 
-def read_area(image: np.ndarray, formats: zxingcpp.BarcodeFormats, module_px: float, *,
-              region: Region | None = None, shift: tuple[int, int] = (0, 0)) -> list[Code]:
+def read_area(
+    image: np.ndarray,
+    formats: zxingcpp.BarcodeFormats,
+    module_px: float,
+    *,
+    region: Region | None = None,
+    shift: tuple[int, int] = (0, 0),
+) -> list[Code]:
     """Read one area: plainly, then through the pre-processing attempts until one finds a code."""
     rotate = region is None or region.kind is CodeKind.TRACKING
     found = _read(image, formats, binary=False, rotate=rotate)
@@ -108,7 +137,9 @@ def read_area(image: np.ndarray, formats: zxingcpp.BarcodeFormats, module_px: fl
             if abs(angle) < preprocess.MIN_DESKEW_DEG:
                 continue
             turn = (angle, (image.shape[1] // 2, image.shape[0] // 2))
-            mask = (~preprocess.binarize(preprocess.rotate(smooth, angle), attempt.window_radius, attempt.offset)).view(np.uint8)
+            mask = (
+                ~preprocess.binarize(preprocess.rotate(smooth, angle), attempt.window_radius, attempt.offset)
+            ).view(np.uint8)
         else:
             mask = preprocess.light_mask(image, attempt)
         found = _read(mask, formats, binary=True, rotate=rotate)
@@ -120,8 +151,13 @@ def read_area(image: np.ndarray, formats: zxingcpp.BarcodeFormats, module_px: fl
 def read_region(image: np.ndarray, dpi: float, region: Region) -> list[Code]:
     """Read the codes of ``region`` (a rectangle in mm of the piece) from a scan at ``dpi``."""
     rows, cols = region.pixels(dpi, image.shape)
-    return read_area(image[rows, cols], region.kind.formats, mm_to_px(region.module_mm, dpi), region=region,
-                     shift=(rows.start, cols.start))
+    return read_area(
+        image[rows, cols],
+        region.kind.formats,
+        mm_to_px(region.module_mm, dpi),
+        region=region,
+        shift=(rows.start, cols.start),
+    )
 
 
 def read_codes(image: np.ndarray, dpi: float, regions: Sequence[Region] | None = None) -> list[Code]:
@@ -131,7 +167,11 @@ def read_codes(image: np.ndarray, dpi: float, regions: Sequence[Region] | None =
     read for DataMatrix, Code 128 and QR, the kind taken from the symbology.
     """
     if image.ndim != 2 or image.dtype != np.uint8:
-        raise ScanError("image", f"{image.dtype}{image.shape}", "must be a 2-D uint8 gray image; convert colour scans to gray")
+        raise ScanError(
+            "image",
+            f"{image.dtype}{image.shape}",
+            "must be a 2-D uint8 gray image; convert colour scans to gray",
+        )
     if dpi <= 0:
         raise ScanError("dpi", dpi, "must be positive")
     if not regions:

@@ -47,7 +47,9 @@ MODERATE = Degradation(3.0, 12.0, 1.0)
 HARSH = Degradation(3.0, 30.0, 2.0)
 
 
-def clean_page(size_mm: tuple[float, float], dpi: float, symbols: list[tuple[np.ndarray, float, float]]) -> np.ndarray:
+def clean_page(
+    size_mm: tuple[float, float], dpi: float, symbols: list[tuple[np.ndarray, float, float]]
+) -> np.ndarray:
     """A paper-coloured 8-bit page ``size_mm`` large with bitmaps (rendered at ``dpi``) at (x_mm, y_mm)."""
     page = np.full((round(mm_to_px(size_mm[1], dpi)), round(mm_to_px(size_mm[0], dpi))), PAPER_GRAY, np.uint8)
     stamps = [Stamp(bitmap, round(mm_to_px(y, dpi)), round(mm_to_px(x, dpi))) for bitmap, x, y in symbols]
@@ -58,7 +60,9 @@ def degrade(page: np.ndarray, degradation: Degradation, seed: int) -> np.ndarray
     """Rotate (about the page centre), blur and add noise to a clean page; the seed fixes the noise."""
     image = Image.fromarray(page)
     if degradation.rotation_deg:
-        image = image.rotate(degradation.rotation_deg, resample=Image.Resampling.BILINEAR, fillcolor=PAPER_GRAY)
+        image = image.rotate(
+            degradation.rotation_deg, resample=Image.Resampling.BILINEAR, fillcolor=PAPER_GRAY
+        )
     if degradation.blur_px:
         image = image.filter(ImageFilter.GaussianBlur(degradation.blur_px))
     out = np.asarray(image, dtype=np.float32)
@@ -68,8 +72,13 @@ def degrade(page: np.ndarray, degradation: Degradation, seed: int) -> np.ndarray
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def dl_envelope_scan(control_text: str, dpi: float = 300, degradation: Degradation = Degradation(), seed: int = 0,
-                     extra: list[tuple[np.ndarray, float, float]] | None = None) -> np.ndarray:
+def dl_envelope_scan(
+    control_text: str,
+    dpi: float = 300,
+    degradation: Degradation = Degradation(),
+    seed: int = 0,
+    extra: list[tuple[np.ndarray, float, float]] | None = None,
+) -> np.ndarray:
     """A generated scan of a DL envelope with ``control_text`` as a DataMatrix at :data:`CONTROL_AT_MM`.
 
     ``extra`` adds more bitmaps (rendered at ``dpi``) at (x_mm, y_mm), e.g. a tracking Code 128 or a QR mark.
