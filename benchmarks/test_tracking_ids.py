@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from plant.config import IdRangeConfig
-from plant.idalloc import allocate
 from plant.ledger import Ledger
+from plant.postage.ids import allocate
 from tracking.postage import MarkPayload, decode_and_verify, encode_mark, new_signing_key
 
 #: Ids per allocation: one print job's worth.

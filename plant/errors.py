@@ -75,3 +75,69 @@ class ServiceError(PlantError):
     """A service the plant needs (Redis, the database, a worker) is not reachable or died."""
 
     exit_code = 69  # EX_UNAVAILABLE
+
+
+class SampleUnreadable(PlantError):
+    """A sample file cannot be opened as an image (nothing was inspected, nothing recorded)."""
+
+    exit_code = 66  # EX_NOINPUT
+
+
+class QaUsageError(PlantError):
+    """``plant qa`` was called with arguments that do not make one of its two forms."""
+
+    exit_code = 2  # like argparse's own usage errors
+
+
+class ImposeFailed(PlantError):
+    """``plant impose`` could not impose the folder; the message (from the imposition library) says what to fix."""
+
+    exit_code = 65  # EX_DATAERR
+
+
+class Refused(PlantError):
+    """An action the piece's state does not allow; the message names the state and what to do instead."""
+
+
+class MovedMeanwhile(Refused):
+    """The piece moved between reading it and the compare-and-set (a stage got there first): try again."""
+
+
+class IdRangesExhausted(IdRangeExhausted):
+    """The configured ranges of one id kind cannot supply the ids asked for."""
+
+    def __init__(self, kind: str, ranges: str, wanted: int, left: int) -> None:
+        PlantError.__init__(
+            self,
+            f"The {kind} tracking-id range(s) {ranges} have {left} ids left but {wanted} are needed; add a new "
+            "range under [[tracking.ranges]] in plant.toml, then run `plant resume`.",
+            kind=kind,
+            ranges=ranges,
+            wanted=wanted,
+            left=left,
+        )
+
+
+class PostageKeyMissing(ConfigError):
+    """The postage signing or verification key the plant needs is not where the configuration says."""
+
+
+class ScanUnreadable(PlantError):
+    """A scan file cannot be opened as an image."""
+
+    exit_code = 66  # EX_NOINPUT
+
+
+class CompositionError(PlantError):
+    """An XML letter cannot be composed; the letter is rejected with :attr:`code` and the message."""
+
+    exit_code = 65
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, code=code)
+
+
+class NotDigital(PlantError):
+    """A read receipt names a letter that was not delivered digitally."""
+
+    exit_code = 65

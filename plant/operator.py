@@ -21,27 +21,20 @@ What each action may do depends on whether paper can exist for the piece:
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import Connection, or_, select
-from sqlalchemy.exc import OperationalError
 
 from plant.config import Settings
-from plant.errors import NotFound, PlantError, ServiceError
+from plant.errors import MovedMeanwhile, NotFound, Refused
+from plant.fleet.service import service_rows, set_service
 from plant.ledger import Ledger, enqueue, move_letters, now
 from plant.ledger import schema as t
+from plant.ledger.jobs import release_job, release_printer_jobs, spooled_jobs
 from plant.model import FINAL_STATES, Event, State
-from plant.postage import MarkState, move_mark
-from plant.stages.replan import (
-    release_job,
-    release_printer_jobs,
-    service_rows,
-    set_service,
-    spooled_jobs,
-)
+from plant.postage.marks import MarkState, move_mark
 
 #: States in which paper may exist for a piece: hold and cancel are refused, pull is the way.
 PAPER_STATES = frozenset({State.SPOOLED, State.PRINTED, State.INSERTED})
@@ -78,12 +71,8 @@ class Outcome:
         return f"{self.identifier}\t{self.word}\t{self.message}".rstrip()
 
 
-class Refused(PlantError):
-    """An action the piece's state does not allow; the message names the state and what to do instead."""
 
 
-class MovedMeanwhile(Refused):
-    """The piece moved between reading it and the compare-and-set (a stage got there first): try again."""
 
 
 #: Times an action is tried again when its piece moved under it (the plan or spool stage got there first).
@@ -448,70 +437,9 @@ def device_status(ledger: Ledger, settings: Settings) -> list[Outcome]:
     return lines
 
 
-# -- the commands -------------------------------------------------------------------------------------------------
-def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    """``plant hold|release|cancel|pull ID…`` and ``plant device down|up|status``."""
-    helps = {
-        Action.HOLD: "hold letters (not yet spooled: taken out of their job)",
-        Action.RELEASE: "release held letters (planned again)",
-        Action.CANCEL: "cancel letters before any paper exists",
-        Action.PULL: "pull letters so they are never dispatched",
-    }
-    for action, text in helps.items():
-        command = sub.add_parser(action.value, parents=parents, help=text)
-        command.add_argument("ids", nargs="+", metavar="ID", help="letter id, tracking id or submission id")
-        command.add_argument("--reason", default="", help="why (recorded in the events and the receipt)")
-    device = sub.add_parser(
-        "device", parents=parents, help="take a press or inserter out of the plan, or back"
-    )
-    device_sub = device.add_subparsers(dest="device_command", required=True, metavar="DEVICE_COMMAND")
-    down = device_sub.add_parser("down", parents=parents, help="out of service: its work not yet on it moves")
-    down.add_argument("name")
-    down.add_argument("--reason", default="", help="why (recorded)")
-    up = device_sub.add_parser("up", parents=parents, help="back in service")
-    up.add_argument("name")
-    device_sub.add_parser("status", parents=parents, help="which devices are in the plan")
 
 
-def open_ledger(settings: Settings) -> Ledger:
-    """The plant's ledger, or a :class:`ServiceError` saying where it was looked for."""
-    try:
-        return Ledger(settings.ledger_url)
-    except OperationalError as exc:
-        raise ServiceError(
-            f"The ledger at {settings.ledger_url} cannot be opened ({exc.orig}); check --state-dir "
-            "or PLANT_DATABASE_URL.",
-            url=settings.ledger_url,
-        ) from exc
 
 
-def cmd_act(settings: Settings, args: argparse.Namespace) -> int:
-    """Run ``plant hold|release|cancel|pull``: one line per id; exit 0 when every id was done, else 1."""
-    ledger = open_ledger(settings)
-    try:
-        outcomes = act(ledger, Action(args.command), args.ids, args.reason)
-    finally:
-        ledger.dispose()
-    for outcome in outcomes:
-        print(outcome.line())
-    return 0 if all(o.done for o in outcomes) else 1
 
 
-def cmd_device(settings: Settings, args: argparse.Namespace) -> int:
-    """Run ``plant device down|up|status``."""
-    ledger = open_ledger(settings)
-    try:
-        if args.device_command == "down":
-            outcomes = [device_down(ledger, settings, args.name, args.reason)]
-        elif args.device_command == "up":
-            outcomes = [device_up(ledger, settings, args.name)]
-        else:
-            outcomes = device_status(ledger, settings)
-            for outcome in outcomes:
-                print(outcome.line())
-            return 0
-    finally:
-        ledger.dispose()
-    for outcome in outcomes:
-        print(outcome.line())
-    return 0 if all(o.done for o in outcomes) else 1

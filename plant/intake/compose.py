@@ -35,7 +35,7 @@ from xml.sax.saxutils import escape
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
-from plant.errors import PlantError
+from plant.errors import CompositionError
 
 #: Largest XML letter taken, bytes.
 MAX_XML_BYTES = 1024 * 1024
@@ -59,13 +59,6 @@ BOTTOM_MM = 272.0
 INFO_X_MM = 125.0
 
 
-class CompositionError(PlantError):
-    """An XML letter cannot be composed; the letter is rejected with :attr:`code` and the message."""
-
-    exit_code = 65
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message, code=code)
 
 
 @dataclass(frozen=True)

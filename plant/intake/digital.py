@@ -28,13 +28,13 @@ from typing import Protocol
 import structlog
 from sqlalchemy import or_, select, update
 
-from plant.errors import NotFound, PlantError
-from plant.intake.blobs import atomic_write
+from plant.errors import NotDigital, NotFound
 from plant.intake.consent import Consent
 from plant.ledger import append_event, enqueue, move_letters, now
 from plant.ledger import schema as t
 from plant.ledger import schema_intake as ti
 from plant.model import Channel, Event, State
+from plant.storage.files import atomic_write
 
 log = structlog.get_logger(__name__)
 
@@ -46,10 +46,6 @@ KEPT_FOR_SENDER = "KEPT_FOR_SENDER"
 DIGITAL_FALLBACK = "DIGITAL_FALLBACK"
 
 
-class NotDigital(PlantError):
-    """A read receipt names a letter that was not delivered digitally."""
-
-    exit_code = 65
 
 
 @dataclass(frozen=True)
@@ -161,7 +157,7 @@ def fall_back_due(
     submissions every ``sweeps.interval_s`` (:mod:`plant.sweeps`); letters move by compare-and-set, so one moved
     by a concurrent sweep is neither moved again nor given a second piece or event.
     """
-    from plant.stages.route import make_pieces as default_make_pieces
+    from plant.postage.pieces import make_pieces as default_make_pieces
 
     make_pieces = make_pieces or default_make_pieces
     stamp = now() if at is None else at

@@ -12,8 +12,8 @@ import textwrap
 import zlib
 from pathlib import Path
 
-from plant.intake.blobs import atomic_write
 from plant.intake.pdfcheck import MM_PER_PT, Finding, Verdict
+from plant.storage.files import atomic_write
 
 #: Largest picture side accepted from a child, pixels (an A4 page at 50 dpi is 414 × 585).
 MAX_PICTURE_PX = 4000

@@ -29,11 +29,11 @@ import structlog
 from sqlalchemy import insert, select
 
 from plant.errors import SubmissionError
-from plant.intake.blobs import store_blob
 from plant.ledger import append_event, enqueue, move_letters, now
 from plant.ledger import schema as t
 from plant.ledger import schema_intake as ti
 from plant.model import Event, State
+from plant.storage.files import store_blob
 
 log = structlog.get_logger(__name__)
 
@@ -270,7 +270,8 @@ def _compose_all(
 ) -> tuple[dict[str, bytes], dict[str, str], dict[str, bool]]:
     """Compose the XML letters that have no PDF; a letter that cannot be composed gets its problem. Also returns
     what the composed letters say about duplex (those saying nothing left out)."""
-    from plant.intake.compose import CompositionError, Templates, compose_letter
+    from plant.errors import CompositionError
+    from plant.intake.compose import Templates, compose_letter
 
     templates = templates or Templates()
     composed, used, duplex = {}, {}, {}

@@ -17,9 +17,11 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Column, Connection, Engine, create_engine, event, insert, inspect, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from plant.errors import IllegalTransition
+from plant.config import Settings
+from plant.errors import IllegalTransition, ServiceError
 from plant.ledger import schema as t
 from plant.model import FINAL_STATES, Event, State, next_state
 
@@ -288,3 +290,15 @@ def move_entity(
 def _chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
     for start in range(0, len(items), CHUNK):
         yield items[start : start + CHUNK]
+
+
+def open_ledger(settings: Settings) -> Ledger:
+    """The plant's ledger, or a :class:`ServiceError` saying where it was looked for and what to check."""
+    try:
+        return Ledger(settings.ledger_url)
+    except OperationalError as exc:
+        raise ServiceError(
+            f"The ledger at {settings.ledger_url} cannot be opened ({exc.orig}); check --state-dir "
+            "or PLANT_DATABASE_URL.",
+            url=settings.ledger_url,
+        ) from exc

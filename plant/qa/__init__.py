@@ -5,16 +5,10 @@ recorded on the piece's history without moving it in its lifecycle (``plant qa``
 :mod:`plant.qa.sampling` says which pieces to pull, :mod:`plant.qa.cli` is the command.
 """
 
+from plant.errors import SampleUnreadable
 from plant.qa.judge import FoundCode, Judgement, LedgerFacts, MarkFacts, PieceFacts, Verdict, judge
 from plant.qa.sampling import SamplePick, sample_plan
-from plant.qa.station import (
-    Inspection,
-    SampleUnreadable,
-    inspect_sample,
-    inspect_samples,
-    record,
-    zone_regions,
-)
+from plant.qa.station import Inspection, inspect_sample, inspect_samples, record, zone_regions
 
 __all__ = [
     "FoundCode",

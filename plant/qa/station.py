@@ -25,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import Connection, insert, or_, select
 
 from plant.config import Settings
-from plant.errors import NotFound, PlantError
+from plant.errors import NotFound, SampleUnreadable
 from plant.ledger import Ledger, now
 from plant.ledger import schema as t
 from plant.ledger import schema_postage as tp
@@ -44,10 +44,6 @@ A4_WIDTH_MM = 210.0
 QA_EVENT = "qa"
 
 
-class SampleUnreadable(PlantError):
-    """A sample file cannot be opened as an image (nothing was inspected, nothing recorded)."""
-
-    exit_code = 66  # EX_NOINPUT
 
 
 @dataclass(frozen=True)
@@ -310,7 +306,7 @@ def inspect_samples(
 
     ``keys`` are the postage verification keys (default: the plant's, :func:`plant.postage.verification_keys`).
     """
-    from plant.postage import verification_keys
+    from plant.postage.marks import verification_keys
 
     ledger = open_ledger(settings)
     try:

@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 import structlog
 from sqlalchemy import func, insert, select
 
-from plant.intake.blobs import atomic_write
 from plant.ledger import enqueue, move_letters, now
 from plant.ledger import schema as t
 from plant.model import Event, State
-from plant.runtime import current
+from plant.stages.context import current
+from plant.storage.files import atomic_write
 
 log = structlog.get_logger(__name__)
 

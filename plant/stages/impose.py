@@ -14,49 +14,23 @@ from dataclasses import replace
 from pathlib import Path
 
 import structlog
-from sqlalchemy import select
 
 from imposition import Duplex, Layout, Marks, PieceInput
 from imposition import impose as impose_pieces
-from plant.intake.blobs import atomic_write, blob_path
+from plant.fleet.cutting import write_cut_spec
 from plant.ledger import enqueue, move_entity, move_letters
 from plant.ledger import schema as t
+from plant.ledger.jobs import job_pieces, load_job
 from plant.model import Event, JobState, State
-from plant.postage import issue_marks, signing_key
-from plant.runtime import current
-from plant.stages.cut import write_cut_spec
+from plant.postage.marks import issue_marks, signing_key
+from plant.stages.context import current
+from plant.storage.files import atomic_write, blob_path
 
 log = structlog.get_logger(__name__)
 
 
-def job_pieces(conn, job_id: str):
-    """The job's pieces in sheet order, with their letters' columns."""
-    return conn.execute(
-        select(
-            t.job_pieces.c.seq,
-            t.pieces.c.piece_id,
-            t.pieces.c.tracking_id,
-            t.pieces.c.sheets,
-            t.pieces.c.prints,
-            t.letters.c.pk,
-            t.letters.c.letter_id,
-            t.letters.c.state,
-            t.letters.c.pdf_sha256,
-            t.letters.c.submission_id,
-        )
-        .select_from(
-            t.job_pieces.join(t.pieces, t.pieces.c.piece_id == t.job_pieces.c.piece_id).join(
-                t.letters, t.letters.c.pk == t.pieces.c.letter_pk
-            )
-        )
-        .where(t.job_pieces.c.job_id == job_id)
-        .order_by(t.job_pieces.c.seq)
-    ).all()
 
 
-def load_job(conn, job_id: str):
-    """The job's row."""
-    return conn.execute(select(t.print_jobs).where(t.print_jobs.c.job_id == job_id)).first()
 
 
 def impose(job_id: str) -> None:
@@ -132,7 +106,7 @@ def _prints_duplex(settings, printer_name: str) -> bool:
 
 def _release(plant, job) -> None:
     """Give a duplex job its press can no longer print back to the planner (a duplex press, or the manual path)."""
-    from plant.stages.replan import release_job  # replan imports this module
+    from plant.ledger.jobs import release_job
 
     reason = (
         f"{job.printer} does not print duplex (its [[printers]] duplex is simplex, or it left the fleet); "

@@ -19,25 +19,23 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from inserters import DuplicateRun, InserterError, InserterState, MailRun, Outcome, RunRecord
-from plant.devices import make_cutter
+from plant.fleet.cutting import cut_spec_path, feed, leaves_per_piece
+from plant.fleet.devices import make_cutter
+from plant.fleet.runs import move_run
+from plant.fleet.service import out_of_service
 from plant.ledger import append_event, enqueue, move_entity, move_letters
 from plant.ledger import schema as t
+from plant.ledger.jobs import job_pieces, load_job, load_run, set_run_state
 from plant.model import Event, JobState, RunState, State
-from plant.runtime import current
-from plant.stages.cut import cut_spec_path, feed, leaves_per_piece
-from plant.stages.impose import job_pieces, load_job
-from plant.stages.replan import move_run, out_of_service, set_run_state
+from plant.stages.context import current
 from plant.stages.spool import reprint_or_fail
 
 log = structlog.get_logger(__name__)
 
 
-def load_run(conn, run_id: str):
-    """The run's row."""
-    return conn.execute(select(t.insert_runs).where(t.insert_runs.c.run_id == run_id)).first()
 
 
 def printed_sheets(plant, job) -> Path:

@@ -27,14 +27,14 @@ from dataclasses import replace
 import structlog
 from sqlalchemy import func, insert, select, update
 
+from plant.fleet.service import out_of_service
 from plant.ledger import append_event, enqueue, move_letters, now
 from plant.ledger import schema as t
 from plant.model import Event, JobState, State, job_name
-from plant.runtime import current
 from plant.scheduling import Inserter, Printer, plan_work
 from plant.scheduling.model import Instance, Job, manual_reason
 from plant.scheduling.work import Piece
-from plant.stages.replan import out_of_service
+from plant.stages.context import current
 
 log = structlog.get_logger(__name__)
 

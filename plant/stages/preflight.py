@@ -9,21 +9,19 @@ from __future__ import annotations
 import structlog
 from sqlalchemy import insert, select, update
 
-from plant.intake.blobs import blob_path
 from plant.intake.overlay import write_overlay
 from plant.intake.preflight import address_lines, preflight_letters
 from plant.ledger import enqueue, move_letters, now
 from plant.ledger import schema as t
 from plant.ledger import schema_intake as ti
 from plant.model import Event, State
-from plant.runtime import current
+from plant.stages.context import current
+from plant.storage.files import blob_path
+from plant.storage.paths import overlay_dir
 
 log = structlog.get_logger(__name__)
 
 
-def overlay_dir(settings, submission_id: str):
-    """Where the overlays of a submission's rejections go: beside its receipt lists."""
-    return settings.receipts_dir / f"{submission_id}-overlays"
 
 
 def preflight(submission_id: str) -> None:

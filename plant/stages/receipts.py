@@ -13,68 +13,15 @@ import csv
 import fcntl
 import io
 import json
-from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from plant.intake.blobs import atomic_write
 from plant.ledger import append_event, now
 from plant.ledger import schema as t
-from plant.ledger import schema_intake as ti
+from plant.ledger.reads import RECEIPT_COLUMNS, receipt_rows
 from plant.model import FINAL_STATES, State
-from plant.runtime import current
-
-#: Columns of a receipt list.
-RECEIPT_COLUMNS = (
-    "letter_id",
-    "status",
-    "channel",
-    "tracking_id",
-    "received_at",
-    "final_at",
-    "code",
-    "reason",
-    "overlay",
-)
-
-
-def receipt_rows(conn, submission_id: str) -> list[dict]:
-    """The receipt rows of a submission, in manifest order."""
-    letters, pieces, rejections = t.letters.c, t.pieces.c, ti.preflight_rejections.c
-    rows = conn.execute(
-        select(
-            letters.letter_id,
-            letters.state,
-            letters.channel,
-            pieces.tracking_id,
-            letters.received_at,
-            letters.final_at,
-            letters.reason_code,
-            letters.reason,
-            rejections.overlay_path,
-        )
-        .select_from(
-            t.letters.outerjoin(t.pieces, pieces.letter_pk == letters.pk).outerjoin(
-                ti.preflight_rejections, rejections.letter_pk == letters.pk
-            )
-        )
-        .where(letters.submission_id == submission_id)
-        .order_by(letters.pk)
-    ).all()
-    return [
-        {
-            "letter_id": r.letter_id,
-            "status": r.state,
-            "channel": r.channel or "",
-            "tracking_id": r.tracking_id or "",
-            "received_at": _iso(r.received_at),
-            "final_at": _iso(r.final_at),
-            "code": r.reason_code or "",
-            "reason": r.reason or "",
-            "overlay": r.overlay_path or "",
-        }
-        for r in rows
-    ]
+from plant.stages.context import current
+from plant.storage.files import atomic_write
 
 
 def receipts(submission_id: str) -> None:
@@ -110,5 +57,3 @@ def receipts(submission_id: str) -> None:
                 append_event(conn, "submission", submission_id, "finish", data={"letters": len(rows)})
 
 
-def _iso(stamp: float | None) -> str:
-    return "" if stamp is None else datetime.fromtimestamp(stamp, UTC).isoformat(timespec="seconds")

@@ -33,233 +33,55 @@ never both win. Nothing moves back when a device returns to the plan.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import Enum
-
 import structlog
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, select, update
 
-from inserters import InserterError, InserterState, Withdrawable
-from plant.ledger import append_event, enqueue, move_entity, move_letters, now
+from inserters import InserterError, Withdrawable
+from plant.fleet.runs import RunFate, move_run, run_fate
+from plant.fleet.service import out_of_service
+from plant.fleet.watch import sight_inserters, sight_printers
+from plant.ledger import enqueue, move_entity, move_letters
 from plant.ledger import schema as t
-from plant.ledger import schema_devices as td
+from plant.ledger.jobs import (
+    job_pieces,
+    leave_job,
+    load_job,
+    release_printer_jobs,
+    runs_on,
+    set_run_state,
+    spooled_jobs,
+)
 from plant.model import Event, JobState, RunState, State
-from plant.runtime import current
-from plant.stages.cut import leaves_per_piece
-from plant.stages.impose import job_pieces, load_job
+from plant.stages.context import Plant, current
 from printers import JobState as DeviceJob
-from printers import PrinterError, PrinterState, PrinterStopped
+from printers import PrinterError
 
 log = structlog.get_logger(__name__)
 
-#: Job states from which a job can be released: no paper can exist for it yet.
-RELEASABLE = (JobState.PLANNED, JobState.IMPOSED)
-#: Piece states a releasable job's pieces are in (pulled or failed pieces of it stay where they are).
-_RELEASABLE_PIECES = (State.PLANNED, State.IMPOSED)
 
 
-# -- the decision ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Observation:
-    """What the sweep concludes from a press's state: when it has been stopped since, and whether it is out."""
-
-    stopped_since: float | None
-    stopped_down: bool
 
 
-def observe(
-    stopped: bool, stopped_since: float | None, stopped_down: bool, at: float, replan_after_s: float
-) -> Observation:
-    """The press's service state after seeing it ``stopped`` (or running) at ``at``.
-
-    A press is out of the plan once it has been seen stopped for ``replan_after_s``; seen running, it is back.
-    A first sighting later than ``at`` (a clock set back) restarts the count rather than waiting for the clock.
-    """
-    if not stopped:
-        return Observation(None, False)
-    since = at if stopped_since is None or stopped_since > at else stopped_since
-    return Observation(since, stopped_down or at - since >= replan_after_s)
 
 
-class RunFate(Enum):
-    """What becomes of an insert run whose inserter left the plan."""
-
-    #: Not at the inserter: it goes to an inserter in service.
-    MOVE = "move"
-    #: Waiting at the inserter, which can prove it never started it: taken back, then moved.
-    WITHDRAW = "withdraw"
-    #: At the inserter (or on its way, or done): it stays.
-    STAY = "stay"
 
 
-def run_fate(state: RunState, waiting: bool, withdrawable: bool) -> RunFate:
-    """The fate of a run in ``state`` on an inserter out of the plan: ``waiting`` is what the inserter says of it
-    (queued, no sheet fed), ``withdrawable`` whether the inserter can prove a withdrawal."""
-    if state is RunState.CREATED:
-        return RunFate.MOVE
-    if state is RunState.SUBMITTED and waiting and withdrawable:
-        return RunFate.WITHDRAW
-    return RunFate.STAY
 
 
-# -- the ledger ----------------------------------------------------------------------------------------------------
-def service_rows(conn: Connection) -> dict[str, object]:
-    """Every device's service row by name (devices without a row are in service)."""
-    return {r.name: r for r in conn.execute(select(td.device_service))}
 
 
-def out_of_service(conn: Connection) -> set[str]:
-    """Names of the devices out of the plan: taken down by an operator, or a press stopped too long."""
-    return {r.name for r in service_rows(conn).values() if r.operator_down or r.stopped_down}
 
 
-def release_job(conn: Connection, job_id: str, reason: str) -> list[int] | None:
-    """Release a PLANNED or IMPOSED job: the job becomes REPLANNED, its pieces PRINT_READY, a ``plan`` is queued.
-
-    Returns the letter pks moved back, or None when the job is not releasable (spooled, or released already):
-    paper may exist for it, or someone else took it first. Runs in the caller's transaction.
-    """
-    job = load_job(conn, job_id)
-    if job is None:
-        return None
-    for expect in RELEASABLE:
-        if move_entity(
-            conn,
-            t.print_jobs,
-            t.print_jobs.c.job_id,
-            job_id,
-            expect.value,
-            JobState.REPLANNED.value,
-            "replan",
-            "job",
-            {"reason": reason, "printer": job.printer},
-        ):
-            break
-    else:
-        return None
-    rows = job_pieces(conn, job_id)
-    moved: list[int] = []
-    for state in _RELEASABLE_PIECES:
-        moved += move_letters(
-            conn,
-            [r.pk for r in rows if r.state == state.value],
-            Event.REPLAN,
-            state,
-            data={"job": job_id, "reason": reason},
-        )
-    _leave_job(conn, moved, job_id)
-    enqueue(conn, "plan", job.submission_id)
-    log.info("job_released", job=job_id, printer=job.printer, pieces=len(moved), reason=reason)
-    return moved
 
 
-def release_printer_jobs(conn: Connection, printer: str, reason: str) -> list[str]:
-    """Release every job on ``printer`` that is not on it yet; return their ids."""
-    jobs = (
-        conn.execute(
-            select(t.print_jobs.c.job_id)
-            .where(t.print_jobs.c.printer == printer, t.print_jobs.c.state.in_([s.value for s in RELEASABLE]))
-            .order_by(t.print_jobs.c.number)
-        )
-        .scalars()
-        .all()
-    )
-    return [job_id for job_id in jobs if release_job(conn, job_id, reason) is not None]
 
 
-def waiting_submissions(conn: Connection) -> list[str]:
-    """Submissions with letters waiting to be planned."""
-    return (
-        conn.execute(
-            select(t.letters.c.submission_id)
-            .distinct()
-            .where(t.letters.c.state == State.PRINT_READY.value)
-            .order_by(t.letters.c.submission_id)
-        )
-        .scalars()
-        .all()
-    )
 
 
-def set_service(
-    conn: Connection,
-    name: str,
-    kind: str,
-    *,
-    operator_down: bool | None = None,
-    reason: str | None = None,
-    observation: Observation | None = None,
-    by: str | None = None,
-) -> tuple[bool, bool]:
-    """Write the device's service row: an operator's down/up (``operator_down``) or what a sweep saw of the press
-    (``observation``). Returns (out of the plan before, out after). When the device left or rejoined the plan, a
-    ``device`` event is appended; when it rejoined, ``plan`` is queued for every submission with waiting letters.
-    An operator's "up" also restarts the stop count, so a press still stopped gets ``replan_after_s`` again.
-    ``by`` names the operator in that event (``data.by``).
-    """
-    row = conn.execute(select(td.device_service).where(td.device_service.c.name == name)).first()
-    was_operator, was_stopped = bool(row and row.operator_down), bool(row and row.stopped_down)
-    operator, why = was_operator, row.reason if row else None
-    since, stopped = (row.stopped_since if row else None), was_stopped
-    if operator_down is not None:
-        operator, why = operator_down, reason if operator_down else None
-        if not operator_down:
-            since, stopped = None, False
-    if observation is not None:
-        since, stopped = observation.stopped_since, observation.stopped_down
-    values = {
-        "kind": kind,
-        "operator_down": int(operator),
-        "reason": why,
-        "stopped_since": since,
-        "stopped_down": int(stopped),
-        "updated_at": now(),
-    }
-    if row is None:
-        conn.execute(insert(td.device_service).values(name=name, **values))
-    else:
-        conn.execute(update(td.device_service).where(td.device_service.c.name == name).values(**values))
-    before, after = was_operator or was_stopped, operator or stopped
-    if before != after:
-        cause = "operator" if operator_down is not None else "stopped"
-        append_event(
-            conn,
-            "device",
-            name,
-            "down" if after else "up",
-            "IN_SERVICE" if after else "OUT_OF_SERVICE",
-            "OUT_OF_SERVICE" if after else "IN_SERVICE",
-            {"cause": cause, **({"reason": why} if why else {}), **({"by": by} if by else {})},
-        )
-        log.warning(
-            "device_out_of_plan" if after else "device_back_in_plan", device=name, cause=cause, reason=why
-        )
-    if before and not after:
-        for submission in waiting_submissions(conn):
-            enqueue(conn, "plan", submission)
-    return before, after
 
 
-def spooled_jobs(conn: Connection, printer: str) -> list[str]:
-    """Jobs on ``printer`` that were handed to it and are not finished (candidates for a withdrawal)."""
-    return (
-        conn.execute(
-            select(t.print_jobs.c.job_id)
-            .where(t.print_jobs.c.printer == printer, t.print_jobs.c.state == JobState.SPOOLED.value)
-            .order_by(t.print_jobs.c.number)
-        )
-        .scalars()
-        .all()
-    )
 
 
-def _leave_job(conn: Connection, pks: list[int], job_id: str) -> None:
-    if pks:
-        conn.execute(
-            update(t.pieces)
-            .where(t.pieces.c.letter_pk.in_(pks), t.pieces.c.job_id == job_id)
-            .values(job_id=None)
-        )
 
 
 # -- the actors ----------------------------------------------------------------------------------------------------
@@ -378,201 +200,27 @@ def _withdrawn(conn: Connection, job) -> None:
             .where(t.pieces.c.letter_pk.in_(moved), t.pieces.c.prints > 0)
             .values(prints=t.pieces.c.prints - 1)
         )
-    _leave_job(conn, moved, job.job_id)
+    leave_job(conn, moved, job.job_id)
     enqueue(conn, "plan", job.submission_id)
     log.info("job_withdrawn", job=job.job_id, printer=job.printer, pieces=len(moved))
 
 
-def watch_printers(plant, at: float) -> list[str]:
-    """Look at every press at ``at`` (the sweep's time): record when it stopped, take it out of the plan after
-    ``plan.replan_after_s``, put it back when it runs; then move the work of every press out of the plan.
-    Returns the names out of the plan."""
-    for printer in plant.settings.printers:
-        driver = plant.printers.get(printer.name)
-        if driver is None:
-            continue
-        try:
-            status = driver.printer_status()
-        except (PrinterError, OSError) as exc:  # unreadable: judge it at the next sweep
-            log.warning("printer_status_unreadable", printer=printer.name, error=str(exc))
-            continue
-        stopped = status.state is PrinterState.STOPPED
-        _sighting(
-            plant,
-            printer.name,
-            "printer",
-            stopped,
-            at,
-            str(PrinterStopped(printer.name, status.reasons)) if stopped else "",
-        )
-    with plant.ledger.read() as conn:
-        down = sorted(out_of_service(conn) & {p.name for p in plant.settings.printers})
-    for name in down:
-        device_check(name)
-    return down
 
 
-def watch_inserters(plant, at: float) -> list[str]:
-    """:func:`watch_printers` for the inserters, from their ``machine_status``: one stopped for an operator longer
-    than ``plan.replan_after_s`` leaves the plan and its runs not yet at it move. Returns the names out of the plan."""
-    for inserter in plant.settings.inserters:
-        driver = plant.inserters.get(inserter.name)
-        if driver is None:
-            continue
-        try:
-            status = driver.machine_status()
-        except (InserterError, OSError) as exc:  # unreadable: judge it at the next sweep
-            log.warning("inserter_status_unreadable", inserter=inserter.name, error=str(exc))
-            continue
-        _sighting(plant, inserter.name, "inserter", status.state is InserterState.STOPPED, at, status.message)
-    with plant.ledger.read() as conn:
-        down = sorted(out_of_service(conn) & {i.name for i in plant.settings.inserters})
-    for name in down:
-        device_check(name)
-    return down
 
 
-def watch_devices(plant, at: float) -> list[str]:
-    """Look at every press and inserter at ``at``; return the names out of the plan."""
-    return watch_printers(plant, at) + watch_inserters(plant, at)
 
 
-def _sighting(plant, name: str, kind: str, stopped: bool, at: float, message: str) -> None:
-    """Record what a sweep saw of device ``name`` (one transaction): the start of a stop, its leaving the plan
-    after ``plan.replan_after_s``, its return when running. Nothing is written for a device never seen stopped."""
-    with plant.ledger.tx() as conn:
-        row = service_rows(conn).get(name)
-        seen = observe(
-            stopped,
-            row.stopped_since if row else None,
-            bool(row and row.stopped_down),
-            at,
-            plant.settings.plan.replan_after_s,
-        )
-        if row is None and not stopped:
-            return
-        if row is not None and (row.stopped_since, bool(row.stopped_down)) == (
-            seen.stopped_since,
-            seen.stopped_down,
-        ):
-            return
-        if seen.stopped_since is not None and (row is None or row.stopped_since is None):
-            log.warning(
-                "device_stopped",
-                device=name,
-                kind=kind,
-                message=message,
-                leaves_plan_after_s=plant.settings.plan.replan_after_s,
-            )
-        set_service(conn, name, kind, observation=seen)
 
 
-# -- inserters -----------------------------------------------------------------------------------------------------
-def set_run_state(
-    conn: Connection,
-    run_id: str,
-    expect: RunState,
-    target: RunState,
-    event: str,
-    data: dict | None = None,
-    *,
-    on: str | None = None,
-    **values,
-) -> bool:
-    """Compare-and-set a run's state (and, with ``on``, its inserter) and append its event; False when the run moved
-    meanwhile. ``values`` sets further columns (a new ``inserter``)."""
-    where = [t.insert_runs.c.run_id == run_id, t.insert_runs.c.state == expect.value]
-    if on is not None:
-        where.append(t.insert_runs.c.inserter == on)
-    if (
-        conn.execute(
-            update(t.insert_runs).where(*where).values(state=target.value, updated_at=now(), **values)
-        ).rowcount
-        != 1
-    ):
-        return False
-    append_event(conn, "run", run_id, event, expect.value, target.value, data)
-    return True
 
 
-def envelope_sheets(conn: Connection, job) -> int:
-    """The most sheets one envelope of ``job``'s run holds: its pieces' leaves (fewer than their pages in duplex
-    work), as the mail run data gives them to the inserter."""
-    leaves = leaves_per_piece(job.pdf_path) if job.pdf_path else {}
-    sheets = [
-        leaves.get(str(r.piece_id), r.sheets)
-        for r in job_pieces(conn, job.job_id)
-        if r.state in (State.SPOOLED.value, State.PULLED.value)
-    ]
-    return max(sheets, default=1)
 
 
-def choose_inserter(conn: Connection, settings, job, exclude: set[str]) -> str | None:
-    """The inserter in service (not in ``exclude``) whose envelopes take ``job``'s pieces, least loaded by its
-    runs not yet reconciled per envelope-hour; None when no such inserter is in service."""
-    need = envelope_sheets(conn, job)
-    able = [i for i in settings.inserters if i.name not in exclude and i.max_sheets >= need]
-    if not able:
-        return None
-    busy = dict(
-        conn.execute(
-            select(t.insert_runs.c.inserter, func.count())
-            .where(t.insert_runs.c.state != RunState.RECONCILED.value)
-            .group_by(t.insert_runs.c.inserter)
-        ).all()
-    )
-    return min(able, key=lambda i: (busy.get(i.name, 0) + 1) / i.envelopes_per_hour).name
 
 
-def move_run(conn: Connection, settings, run_id: str, reason: str) -> str | None:
-    """Move a CREATED run off its inserter to one in service that takes its sheets, in the caller's transaction:
-    the new inserter, a ``move`` event and an ``insert`` message. Returns the new inserter, or None when the run is
-    not CREATED (it is at its inserter, or on its way) or no inserter in service can take it (it waits)."""
-    run = conn.execute(select(t.insert_runs).where(t.insert_runs.c.run_id == run_id)).first()
-    if run is None or run.state != RunState.CREATED.value:
-        return None
-    job = load_job(conn, run.job_id)
-    target = choose_inserter(conn, settings, job, out_of_service(conn) | {run.inserter})
-    if target is None:
-        log.info(
-            "run_waits_for_an_inserter",
-            run=run_id,
-            inserter=run.inserter,
-            job=run.job_id,
-            reason=reason,
-            message=f"no inserter in service takes {envelope_sheets(conn, job)} sheet(s); the run goes on when "
-            f"{run.inserter} or another inserter taking them is in service",
-        )
-        return None
-    if not set_run_state(
-        conn,
-        run_id,
-        RunState.CREATED,
-        RunState.CREATED,
-        "move",
-        {"from": run.inserter, "to": target, "reason": reason},
-        on=run.inserter,
-        inserter=target,
-    ):
-        return None
-    enqueue(conn, "insert", run_id)
-    log.warning(
-        "run_moved", run=run_id, job=run.job_id, inserter=target, moved_from=run.inserter, reason=reason
-    )
-    return target
 
 
-def runs_on(conn: Connection, inserter: str, state: RunState) -> list[str]:
-    """Ids of the runs in ``state`` on ``inserter``, oldest first."""
-    return (
-        conn.execute(
-            select(t.insert_runs.c.run_id)
-            .where(t.insert_runs.c.inserter == inserter, t.insert_runs.c.state == state.value)
-            .order_by(t.insert_runs.c.number)
-        )
-        .scalars()
-        .all()
-    )
 
 
 def move_inserter_runs(plant, name: str) -> tuple[list[str], list[str]]:
@@ -669,3 +317,25 @@ def _run_waiting(driver, run_id: str) -> bool:
     except (InserterError, OSError):
         return False
     return found is not None and found.waiting
+
+
+def watch_printers(plant: Plant, at: float) -> list[str]:
+    """The sweep's look at the presses at ``at`` (:func:`plant.fleet.watch.sight_printers`), then the work of every
+    press out of the plan moved (:func:`device_check`). Returns the names out of the plan."""
+    down = sight_printers(plant, at)
+    for name in down:
+        device_check(name)
+    return down
+
+
+def watch_inserters(plant: Plant, at: float) -> list[str]:
+    """:func:`watch_printers` for the inserters: their runs not yet at them move."""
+    down = sight_inserters(plant, at)
+    for name in down:
+        device_check(name)
+    return down
+
+
+def watch_devices(plant: Plant, at: float) -> list[str]:
+    """Look at every press and inserter at ``at`` and move the work of those out of the plan; their names."""
+    return watch_printers(plant, at) + watch_inserters(plant, at)

@@ -18,16 +18,16 @@ import structlog
 from sqlalchemy import insert, select
 
 from plant.config import NoMailboxPolicy
-from plant.idalloc import allocate_for
-from plant.intake.blobs import blob_path
 from plant.intake.consent import ConsentIndex, Decision, newest_version
 from plant.intake.digital import DAY_S, KEPT_FOR_SENDER, OutboxMailbox
 from plant.ledger import enqueue, move_letters, now
 from plant.ledger import schema as t
 from plant.ledger import schema_intake as ti
 from plant.model import Channel, Event, State
-from plant.postage import leaves, piece_mass
-from plant.runtime import current
+from plant.postage.pieces import make_pieces
+from plant.stages.context import current
+from plant.storage.files import blob_path
+from plant.storage.paths import consent_index_dir
 
 log = structlog.get_logger(__name__)
 
@@ -35,9 +35,6 @@ log = structlog.get_logger(__name__)
 NO_REGISTRY = "no consent registry loaded"
 
 
-def consent_index_dir(settings):
-    """Where this machine keeps the consent registry's lookup indexes."""
-    return settings.state_dir / "consent"
 
 
 def route(submission_id: str, clock: Callable[[], float] = now) -> None:
@@ -223,26 +220,3 @@ def _no_mailbox(conn, settings, pks: Sequence[int], by_pk, decisions, at: float)
     return moved
 
 
-def make_pieces(conn, settings, rows: Sequence) -> None:
-    """Give each print letter of ``rows`` its piece: a tracking id, its sheets and its mass.
-
-    A piece's sheets are its leaves (:func:`~plant.postage.leaves`): ⌈pages/2⌉ for a duplex letter, its pages for
-    a simplex one; its mass, and so its tariff band, the inserters that take it and its print time follow them.
-    """
-    if not rows:
-        return
-    ids = allocate_for(conn, settings, len(rows))
-    sheets = [leaves(row.pages, bool(row.duplex)) for row in rows]
-    conn.execute(
-        insert(t.pieces),
-        [
-            {
-                "letter_pk": row.pk,
-                "tracking_id": tid,
-                "sheets": n,
-                "prints": 0,
-                "mass_g": piece_mass(settings.mass, n),
-            }
-            for row, tid, n in zip(rows, ids, sheets)
-        ],
-    )

@@ -12,12 +12,14 @@ from __future__ import annotations
 import structlog
 from sqlalchemy import insert, update
 
+from plant.fleet.runs import choose_inserter
+from plant.fleet.service import out_of_service
 from plant.ledger import append_event, enqueue, move_entity, move_letters, now
 from plant.ledger import schema as t
+from plant.ledger.jobs import job_pieces, load_job, release_job
 from plant.model import Event, JobState, RunState, State, run_name
-from plant.runtime import current
-from plant.stages.impose import job_pieces, load_job, ticket_options
-from plant.stages.replan import choose_inserter, out_of_service, release_job
+from plant.stages.context import current
+from plant.stages.impose import ticket_options
 from printers import DuplicateJob, JobStatus, JobTicket, PrinterState, PrinterStopped
 from printers import JobState as DeviceJob
 

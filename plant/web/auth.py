@@ -10,14 +10,11 @@ restart keeps operators signed in and nothing secret sits in plant.toml.
 
 from __future__ import annotations
 
-import argparse
-import getpass
 import hashlib
 import hmac
 import os
 import re
 import secrets
-import sys
 from pathlib import Path
 
 from plant.config import Settings
@@ -165,35 +162,5 @@ def csrf_ok(expected: str | None, given: str | None) -> bool:
     return bool(expected) and bool(given) and hmac.compare_digest(expected.encode(), given.encode())
 
 
-# -- the command ------------------------------------------------------------------------------------------------
-def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    """``plant web add-operator NAME``."""
-    web = sub.add_parser("web", parents=parents, help="operators who may act from the web pages")
-    web_sub = web.add_subparsers(dest="web_command", required=True, metavar="WEB_COMMAND")
-    add = web_sub.add_parser(
-        "add-operator",
-        parents=parents,
-        help="add an operator (or set their password): prompted, or one line on stdin",
-    )
-    add.add_argument("name")
 
 
-def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
-    """Run ``plant web add-operator NAME``: the password from a prompt (twice) or the first line of stdin."""
-    path = settings.web.operators_file
-    if path is None:
-        raise ConfigError(
-            "No [web] operators_file in plant.toml; set one (e.g. operators_file = "
-            '"/etc/plant/operators") and run this again.',
-            key="web.operators_file",
-        )
-    if sys.stdin.isatty():
-        password = getpass.getpass(f"Password for {args.name}: ")
-        if getpass.getpass("Again: ") != password:
-            print("plant: the passwords differ; nothing changed.", file=sys.stderr)
-            return 1
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
-    new = add_operator(path, args.name, password)
-    print(f"{args.name}\t{'added' if new else 'password changed'}\t{path}")
-    return 0

@@ -17,13 +17,12 @@ from datetime import UTC, datetime
 from sqlalchemy import Integer, and_, cast, func, or_, select
 
 from plant.config import Settings
-from plant.history import histories
 from plant.ledger import schema as t
 from plant.ledger import schema_devices as td
 from plant.ledger import schema_qa as tq
+from plant.ledger.reads import histories, receipt_rows
 from plant.model import Event, JobState, RunState, State
 from plant.operator import OPERATOR
-from plant.stages.receipts import receipt_rows
 from printers.errors import remedy_for
 
 #: Finished submissions the queue still lists under the unfinished ones, newest first.

@@ -10,37 +10,45 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
-import sys
+from collections.abc import Callable
 
+import structlog
 from sqlalchemy.engine import make_url
 
 from plant.config import Settings
 from plant.errors import ServiceError
 
+log = structlog.get_logger(__name__)
+
 #: Connections the kernel queues while the server is busy.
 BACKLOG = 128
 
 
-def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
-    """Serve the pages and API on ``host``:``port`` (defaults: ``[web]`` of plant.toml) until interrupted."""
+def serve(
+    settings: Settings,
+    host: str | None = None,
+    port: int | None = None,
+    announce: Callable[[str], None] = log.info,
+) -> None:
+    """Serve the pages and API on ``host``:``port`` (defaults: ``[web]`` of plant.toml) until interrupted;
+    ``announce`` gets the address served, and a warning when it is reachable from other machines."""
     import uvicorn
 
     from plant.web.app import create_app
 
     host = host or settings.web.host
     port = settings.web.port if port is None else port
-    settings.state_dir.mkdir(
-        parents=True, exist_ok=True
-    )  # like every command: an empty plant shows empty pages
+    # like every command: an empty plant shows empty pages
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
     sock = bind(host, port)
     bound = sock.getsockname()
     url = f"http://{'[' + bound[0] + ']' if sock.family == socket.AF_INET6 else bound[0]}:{bound[1]}/"
     ledger = make_url(settings.ledger_url).render_as_string(hide_password=True)
-    print(f"plant: serving {url} (pages and /api/ of {ledger}; Ctrl-C stops)", file=sys.stderr, flush=True)
+    announce(f"plant: serving {url} (pages and /api/ of {ledger}; Ctrl-C stops)")
     warning = exposure_warning(host, bound[0])
     if warning:
-        print(f"plant: {warning}", file=sys.stderr, flush=True)
+        announce(f"plant: {warning}")
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", server_header=False)
     )

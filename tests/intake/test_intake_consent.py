@@ -17,10 +17,11 @@ from plant.intake.submission import accept, read_submission
 from plant.ledger import Ledger
 from plant.ledger import schema as t
 from plant.ledger import schema_intake as ti
-from plant.runtime import Plant, install
+from plant.ledger.reads import receipt_rows
+from plant.stages.context import Plant, install
 from plant.stages.preflight import preflight
-from plant.stages.receipts import receipt_rows
-from plant.stages.route import consent_index_dir, route
+from plant.stages.route import route
+from plant.storage.paths import consent_index_dir
 
 #: The frozen "now" of these tests.
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()
@@ -257,7 +258,7 @@ def test_fallback_reopens_the_submission(plant):
 
 def test_read_receipt_of_a_print_letter_is_refused(plant):
     """`digital opened` on a letter that went to print says it was not delivered digitally."""
-    from plant.intake.digital import NotDigital
+    from plant.errors import NotDigital
 
     with pytest.raises(NotDigital, match="not delivered digitally"):
         record_opened(plant.ledger, plant.letter_ids[5])

@@ -16,7 +16,7 @@ from plant.intake.preflight import check_pdf
 from plant.intake.submission import MANIFEST_COLUMNS, intake, read_submission
 from plant.ledger import Ledger
 from plant.ledger import schema as t
-from plant.runtime import Plant, install
+from plant.stages.context import Plant, install
 from plant.stages.preflight import preflight
 from tests.intake.letters import ROW, write
 

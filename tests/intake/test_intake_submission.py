@@ -12,15 +12,16 @@ import pypdfium2 as pdfium
 import pytest
 from sqlalchemy import select
 
-from plant.intake.compose import CompositionError, Templates, compose
+from plant.errors import CompositionError
+from plant.intake.compose import Templates, compose
 from plant.intake.submission import MANIFEST_COLUMNS, intake, read_submission
 from plant.intake.watch import scan_once
 from plant.ledger import Ledger
 from plant.ledger import schema as t
 from plant.ledger import schema_intake as ti
-from plant.runtime import Plant, install
+from plant.ledger.reads import receipt_rows
+from plant.stages.context import Plant, install
 from plant.stages.preflight import preflight
-from plant.stages.receipts import receipt_rows
 from tests.intake import hostile
 from tests.intake.letters import ROW, write
 

@@ -12,10 +12,11 @@ from plant.intake.submission import accept, read_submission
 from plant.ledger import Ledger
 from plant.ledger import schema as t
 from plant.ledger import schema_postage as tp
-from plant.postage import issue_marks, signing_key
-from plant.runtime import Plant, install
+from plant.postage.marks import issue_marks, signing_key
+from plant.stages.context import Plant, install
 from plant.stages.preflight import preflight
-from plant.stages.route import consent_index_dir, route
+from plant.stages.route import route
+from plant.storage.paths import consent_index_dir
 
 #: Recipients of the batch (its first ones) who consented to digital delivery.
 DIGITAL = 3

@@ -9,10 +9,10 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from plant.broker import EmbeddedRedis, Relay, declare_actors, make_broker
 from plant.errors import ServiceError
 from plant.ledger import Ledger, enqueue
 from plant.ledger import schema as t
+from plant.runtime.broker import EmbeddedRedis, Relay, declare_actors, make_broker
 
 
 @pytest.fixture

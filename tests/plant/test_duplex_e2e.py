@@ -14,7 +14,7 @@ import pytest
 
 from imposition import SheetMap
 from plant.config import load_settings
-from plant.postage import leaves, piece_mass
+from plant.postage.pieces import leaves, piece_mass
 from tests.plant.helpers import query, read_csv, reap_redis, run_plant
 from tests.plant.test_duplex_letters import submission
 

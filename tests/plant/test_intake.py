@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from plant.errors import SubmissionError
-from plant.intake.blobs import blob_path
 from plant.intake.submission import accept, read_submission
 from plant.ledger import Ledger
 from plant.ledger import schema as t
+from plant.storage.files import blob_path
 
 
 @pytest.fixture

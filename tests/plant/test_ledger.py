@@ -9,11 +9,11 @@ from sqlalchemy import func, inspect, select, text
 
 from plant.config import IdRangeConfig
 from plant.errors import IdRangeExhausted, IllegalTransition
-from plant.idalloc import allocate
 from plant.intake.submission import accept, read_submission
 from plant.ledger import Ledger, enqueue, move_letters
 from plant.ledger import schema as t
 from plant.model import Event, State
+from plant.postage.ids import allocate
 from tracking.ids import validate_s10
 
 

@@ -15,13 +15,13 @@ from plant.demo import generate
 from plant.intake.submission import accept, read_submission
 from plant.ledger import schema as t
 from plant.ledger import schema_postage as tp
+from plant.ledger.jobs import release_job
 from plant.operator import Action, act
 from plant.stages.dispatch import dispatch
 from plant.stages.impose import impose
 from plant.stages.insert import follow_insert, insert
 from plant.stages.plan import plan
 from plant.stages.preflight import preflight
-from plant.stages.replan import release_job
 from plant.stages.route import route
 from plant.stages.spool import follow_print, spool
 from printers.drivers.simulated import SimulatedPress

@@ -170,7 +170,7 @@ def test_every_printed_piece_carries_a_verifiable_postage_mark(demo, tmp_path):
     from PIL import Image
 
     from plant.config import load_settings
-    from plant.postage import verification_keys
+    from plant.postage.marks import verification_keys
     from tracking.postage import decode_and_verify
 
     state, _, _ = demo

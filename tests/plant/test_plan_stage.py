@@ -12,7 +12,7 @@ from plant.intake.consent import import_registry
 from plant.intake.submission import accept, read_submission
 from plant.ledger import Ledger
 from plant.ledger import schema as t
-from plant.runtime import Plant, install
+from plant.stages.context import Plant, install
 from plant.stages.plan import plan
 from plant.stages.preflight import preflight
 from plant.stages.route import route

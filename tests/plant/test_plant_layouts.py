@@ -12,9 +12,9 @@ import pytest
 from imposition import Duplex, Layout, Marks, PieceInput, Scheme, SheetSize, impose
 from inserters import Backs, CutSpec
 from plant.config import load_settings
-from plant.devices import make_cutter
 from plant.errors import ConfigError
-from plant.stages.cut import cut_spec_path, feed, leaves_per_piece, write_cut_spec
+from plant.fleet.cutting import cut_spec_path, feed, leaves_per_piece, write_cut_spec
+from plant.fleet.devices import make_cutter
 from plant.stages.impose import job_layout, ticket_options
 from tests.imposition.imposition_helpers import write_labelled
 

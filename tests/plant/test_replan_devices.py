@@ -14,25 +14,19 @@ from sqlalchemy import select
 
 from plant.config import load_settings
 from plant.config.sections import InserterConfig
-from plant.devices import make_inserter_drivers
 from plant.errors import ConfigError
+from plant.fleet.devices import make_inserter_drivers
+from plant.fleet.service import Observation, observe, set_service
 from plant.ledger import schema as t
 from plant.ledger import schema_devices as td
+from plant.ledger.jobs import release_job
 from plant.model import JobState
 from plant.operator import device_down, device_up
-from plant.recovery import recover
+from plant.runtime.recovery import recover
 from plant.stages.impose import impose
 from plant.stages.plan import plan
 from plant.stages.preflight import preflight
-from plant.stages.replan import (
-    Observation,
-    device_check,
-    observe,
-    release_job,
-    set_service,
-    watch_printers,
-    withdraw,
-)
+from plant.stages.replan import device_check, watch_printers, withdraw
 from plant.stages.route import route
 from plant.stages.spool import follow_print, spool
 from printers.drivers.hotfolder import HotFolderLayout

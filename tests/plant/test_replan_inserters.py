@@ -15,22 +15,16 @@ from sqlalchemy import select, update
 from inserters import SimulatedInserter
 from plant.config import load_settings
 from plant.config.sections import InserterConfig, PrinterConfig
-from plant.devices import make_cutter, make_inserter_drivers
+from plant.fleet.devices import make_cutter, make_inserter_drivers
+from plant.fleet.runs import RunFate, envelope_sheets, run_fate
 from plant.ledger import schema as t
 from plant.ledger import schema_devices as td
 from plant.model import RunState
 from plant.operator import device_down, device_up
-from plant.recovery import recover
+from plant.runtime.recovery import recover
 from plant.stages.impose import impose
 from plant.stages.insert import follow_insert, insert
-from plant.stages.replan import (
-    RunFate,
-    device_check,
-    envelope_sheets,
-    run_fate,
-    watch_inserters,
-    withdraw_run,
-)
+from plant.stages.replan import device_check, watch_inserters, withdraw_run
 from plant.stages.spool import follow_print, spool
 from printers.drivers.simulated import SimulatedPress
 from tests.plant.operating import close_plant, events, jobs, open_plant, outbox, pieces, planned, rows

@@ -15,7 +15,7 @@ from plant.config import load_settings
 from plant.intake.submission import intake
 from plant.ledger import schema as t
 from plant.ledger import schema_devices as td
-from plant.session import Session
+from plant.runtime.session import Session
 from tests.plant.helpers import PHASE_TIMEOUT_S, read_csv, read_ledger, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_leftover_redis")]

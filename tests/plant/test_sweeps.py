@@ -18,10 +18,10 @@ from plant.errors import ConfigError
 from plant.intake.digital import DAY_S
 from plant.ledger import Ledger
 from plant.ledger import schema as t
-from plant.postage import MarkState, move_mark
-from plant.runtime import install
-from plant.stages.sweep import sweep
-from plant.sweeps import Sweeper, claim, record_run, run_sweep, sweep_due, sweep_id
+from plant.postage.marks import MarkState, move_mark
+from plant.runtime.sweeps import Sweeper, claim, record_run, sweep_due, sweep_id
+from plant.stages.context import install
+from plant.stages.sweep import run_sweep, sweep
 from tests.plant.sweeping import DIGITAL, event_counts, letter_states, mark_states, routed_plant
 
 HOUR_S = 3600
@@ -293,7 +293,7 @@ def test_plant_sweep_runs_one_sweep_and_says_what_it_did(plant, capsys):
     assert f"{len(plant.pieces) - 1} postage mark(s) annulled: not handed in within 72 h" in out
     assert f"{DIGITAL} digital letter(s) sent to print: not opened within 5 days" in out
     with plant.ledger.read() as conn:
-        from plant.sweeps import last_sweep
+        from plant.runtime.sweeps import last_sweep
 
         assert last_sweep(conn) is not None
 

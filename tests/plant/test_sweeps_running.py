@@ -15,10 +15,10 @@ from plant.intake.consent import import_registry
 from plant.intake.digital import DAY_S
 from plant.intake.submission import intake, read_submission
 from plant.ledger import schema as t
-from plant.postage import MarkState, move_mark
-from plant.runtime import install
-from plant.session import Session
-from plant.stages.route import consent_index_dir
+from plant.postage.marks import MarkState, move_mark
+from plant.runtime.session import Session
+from plant.stages.context import install
+from plant.storage.paths import consent_index_dir
 from tests.plant.helpers import PHASE_TIMEOUT_S, plant_env, wait_for
 from tests.plant.sweeping import (
     DIGITAL,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 
 from plant.config import IdRangeConfig
-from plant.idalloc import allocate
 from plant.ledger import Ledger
+from plant.postage.ids import allocate
 
 #: The range every crash test allocates from.
 RANGE = IdRangeConfig(first=0, last=9_999_999)

@@ -11,19 +11,18 @@ from structlog.testing import capture_logs
 
 from plant.cli import main
 from plant.config import IdKind, IdRangeConfig, load_settings
-from plant.errors import ConfigError, IdRangeExhausted
-from plant.idalloc import (
+from plant.errors import ConfigError, IdRangeExhausted, IdRangesExhausted
+from plant.ledger import Ledger
+from plant.ledger import schema as t
+from plant.ledger import schema_postage as tp
+from plant.postage.ids import (
     DEFAULT_RETENTION_S,
-    IdRangesExhausted,
     allocate,
     allocate_for,
     allocate_from,
     free_blocks,
     retention_seconds,
 )
-from plant.ledger import Ledger
-from plant.ledger import schema as t
-from plant.ledger import schema_postage as tp
 from tracking.ids import validate_ru14, validate_s10
 
 #: A fixed clock for the ledger's allocation times.

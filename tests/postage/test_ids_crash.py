@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import select
 
 from plant.config import IdKind, IdRangeConfig
-from plant.idalloc import allocate, allocate_from
 from plant.ledger import Ledger
 from plant.ledger import schema_postage as tp
+from plant.postage.ids import allocate, allocate_from
 
 pytestmark = pytest.mark.slow
 

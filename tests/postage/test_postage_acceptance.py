@@ -16,7 +16,6 @@ from sqlalchemy import insert, select
 
 from imposition import marks
 from imposition.geometry import A4_HEIGHT, A4_WIDTH, Rect
-from plant.acceptance import INCORRECT_MASS, MARK_FAILED, Verdict, accept_item, acceptance_regions, read_scans
 from plant.cli import main
 from plant.config import load_settings
 from plant.demo import generate
@@ -24,7 +23,15 @@ from plant.intake.submission import accept, read_submission
 from plant.ledger import Ledger
 from plant.ledger import schema as t
 from plant.ledger import schema_postage as tp
-from plant.postage import MarkState, issue_marks, signing_key, write_new_key
+from plant.postage.acceptance import (
+    INCORRECT_MASS,
+    MARK_FAILED,
+    Verdict,
+    accept_item,
+    acceptance_regions,
+    read_scans,
+)
+from plant.postage.marks import MarkState, issue_marks, signing_key, write_new_key
 from tracking import code128, qr
 from tracking.postage import MARK_PREFIX, new_signing_key
 
@@ -361,8 +368,8 @@ def test_scan_without_codes_in_the_regions_falls_back_to_the_whole_image(world, 
     """A close-up (the mark alone, nowhere near the sheet's zones) is still read: whole image as the fallback."""
     from PIL import Image
 
-    from plant.acceptance import acceptance_regions as regions_of
     from plant.config import load_settings as load
+    from plant.postage.acceptance import acceptance_regions as regions_of
 
     settings = load(world["config"], environ={"PLANT_STATE_DIR": str(tmp_path)})
     sheet = np.asarray(Image.open(world["scans"]["good"]))

@@ -10,21 +10,13 @@ from sqlalchemy import insert, select
 
 from plant.cli import main
 from plant.config import load_settings
-from plant.errors import ConfigError
+from plant.errors import ConfigError, PostageKeyMissing
 from plant.intake.submission import accept, read_submission
 from plant.ledger import Ledger
 from plant.ledger import schema as t
 from plant.ledger import schema_postage as tp
-from plant.postage import (
-    MarkState,
-    PostageKeyMissing,
-    expire_marks,
-    issue_marks,
-    piece_mass,
-    signing_key,
-    tariff_minor,
-    weight_bands,
-)
+from plant.postage.marks import MarkState, expire_marks, issue_marks, signing_key, tariff_minor, weight_bands
+from plant.postage.pieces import piece_mass
 from tracking.postage import MassAboveTopBand, WeightBand, band_for, decode_and_verify, piece_mass_g
 
 #: A fixed issue time.

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from plant.config import PrinterDriver, load_settings
-from plant.devices import make_printer_drivers
 from plant.errors import ConfigError
+from plant.fleet.devices import make_printer_drivers
 from printers import CupsPrinter, PrinterState
 
 INSERTER = '[[inserters]]\nname = "ins-1"\n'
@@ -38,7 +38,8 @@ def test_a_cups_printer_without_a_server_is_refused(tmp_path):
 
 
 def test_the_fleet_builds_a_cups_driver_for_a_cups_printer(tmp_path):
-    """make_printer_drivers gives a CUPS printer a CupsPrinter on its server, its queue defaulting to its name."""
+    """make_printer_drivers gives a CUPS printer a CupsPrinter on its server, its queue defaulting to its
+    name."""
     settings = settings_for(tmp_path, 'name = "press-9"\ndriver = "cups"\nserver = "127.0.0.1:1"\n')
     driver = make_printer_drivers(settings)["press-9"]
     assert isinstance(driver, CupsPrinter) and (driver.server, driver.queue) == ("127.0.0.1:1", "press-9")

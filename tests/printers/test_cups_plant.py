@@ -1,6 +1,6 @@
 """The whole plant on a CUPS press: a batch goes through a real cupsd and ippeveprinter to dispatch, each job
-sent to CUPS exactly once under its job id, and a stopped queue holds the batch without losing or doubling a job
-until an operator enables it again."""
+sent to CUPS exactly once under its job id, and a stopped queue holds the batch without losing or doubling a
+job until an operator enables it again."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 from plant.config import load_settings
 from plant.intake.submission import intake
 from plant.ledger import schema as t
-from plant.session import Session
+from plant.runtime.session import Session
 from plant.stages.spool import hand_over
 from printers import CupsPrinter, JobTicket
 from tests.plant.helpers import read_csv, wait_for
@@ -43,8 +43,8 @@ envelopes_per_hour = 36000
 
 @pytest.fixture
 def cups_plant(tmp_path, cups_lab, cups_queue):
-    """A running plant session (a worker, the relay, a simulated inserter) whose only press is a fresh queue of
-    the lab; ``session.queue`` names the queue."""
+    """A running plant session (a worker, the relay, a simulated inserter) whose only press is a fresh queue
+    of the lab; ``session.queue`` names the queue."""
     queue = cups_queue()
     config = tmp_path / "plant.toml"
     config.write_text(FLEET.format(server=cups_lab.server, queue=queue))
@@ -83,7 +83,8 @@ def cups_jobs(lab, queue: str, job_id: str) -> list[dict]:
 
 
 def received_since(lab, before: set[Path]) -> dict[str, list[Path]]:
-    """The documents ippeveprinter kept since ``before`` was listed, by job name (lower-cased, as in its files)."""
+    """The documents ippeveprinter kept since ``before`` was listed, by job name (lower-cased, as in its
+    files)."""
     found = defaultdict(list)
     for path in sorted(set(lab.eve_spool.iterdir()) - before):
         if path.suffix != ".prn":
@@ -102,7 +103,8 @@ def events(session: Session, entity: str) -> list[tuple[str, str]]:
 
 
 def assert_each_job_sent_once(session, lab, before: set[Path]) -> None:
-    """Every plant job is one CUPS job of its name on the queue, and the press received its PDF once, unchanged."""
+    """Every plant job is one CUPS job of its name on the queue, and the press received its PDF once,
+    unchanged."""
     jobs = plant_jobs(session)
     received = received_since(lab, before)
     assert jobs and sorted(received) == sorted(job_id.lower() for job_id in jobs)
@@ -113,7 +115,8 @@ def assert_each_job_sent_once(session, lab, before: set[Path]) -> None:
 
 
 def assert_batch_dispatched(session, submission_id: str, letters: int) -> None:
-    """Every letter DISPATCHED, read by the inserter once and inserted once, and listed as such in the receipts."""
+    """Every letter DISPATCHED, read by the inserter once and inserted once, and listed as such in the
+    receipts."""
     states = Counter(s for (s,) in rows(session, select(t.letters.c.state)))
     assert states == {"DISPATCHED": letters}
     letter_events = Counter(event for _, event in events(session, "letter"))
@@ -136,8 +139,8 @@ def assert_inserter_read_every_sheet(session) -> None:
 
 
 def test_a_batch_prints_on_a_cups_queue_and_is_dispatched(cups_plant, cups_lab, small_batch):
-    """12 letters through a CUPS press: all dispatched, each job one CUPS job named by its id, its PDF received
-    once and unchanged, every sheet read by the inserter, the receipts complete."""
+    """12 letters through a CUPS press: all dispatched, each job one CUPS job named by its id, its PDF
+    received once and unchanged, every sheet read by the inserter, the receipts complete."""
     before = set(cups_lab.eve_spool.iterdir())
     submission_id = submit(cups_plant, small_batch)
     cups_plant.wait([submission_id], timeout=BATCH_TIMEOUT_S)

@@ -1,6 +1,7 @@
-"""Re-planning with a CUPS press (real Redis, worker, a simulated press-1 and inserter, press-2 a queue of the lab's
-cupsd): the stopped CUPS press's jobs that CUPS never started are withdrawn and printed on press-1; a job CUPS
-had started stays on the queue until an operator cancels it there — every letter dispatched exactly once."""
+"""Re-planning with a CUPS press (real Redis, worker, a simulated press-1 and inserter, press-2 a queue of the
+lab's cupsd): the stopped CUPS press's jobs that CUPS never started are withdrawn and printed on press-1; a
+job CUPS had started stays on the queue until an operator cancels it there — every letter dispatched exactly
+once."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from plant.config import load_settings
 from plant.intake.submission import intake
 from plant.ledger import schema as t
 from plant.ledger import schema_devices as td
-from plant.session import Session
+from plant.runtime.session import Session
 from printers import CupsPrinter
 from tests.plant.helpers import PHASE_TIMEOUT_S, read_csv, read_ledger, wait_for
 from tests.plant.operating import job_members
@@ -23,7 +24,8 @@ from tests.printers.cupsd import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_leftover_redis")]
 
-#: press-1 simulated, press-2 a CUPS queue (faster, so the planner gives it work); small jobs; a sweep a second.
+#: press-1 simulated, press-2 a CUPS queue (faster, so the planner gives it work); small jobs; a sweep a
+#: second.
 FLEET = """
 job_max_pieces = 2
 [sweeps]
@@ -113,7 +115,8 @@ def out_of_the_plan(session: Session, left: int) -> bool:
 
 
 def outcome(session: Session):
-    """(letters with tracking id, print count and piece id; job id → state and printer; job events by kind)."""
+    """(letters with tracking id, print count and piece id; job id → state and printer; job events by
+    kind)."""
     letters = read_ledger(
         session,
         select(t.letters.c.state, t.pieces.c.tracking_id, t.pieces.c.prints, t.pieces.c.piece_id).select_from(
@@ -137,9 +140,10 @@ def test_a_stopped_cups_press_hands_its_waiting_jobs_to_the_other_press(
     tmp_path, cups_lab, cups_queue, small_batch, held
 ):
     """press-2's queue is paused before the batch arrives: its jobs wait in CUPS, pending (and, in the second
-    case, one of them held there by an operator). Seen stopped for replan_after_s (the session's clock moved on),
-    it leaves the plan and every job is withdrawn — canceled in CUPS before it ever started — and printed on
-    press-1. Every letter is dispatched once, printed once, and the printer behind press-2 received nothing."""
+    case, one of them held there by an operator). Seen stopped for replan_after_s (the session's clock moved
+    on), it leaves the plan and every job is withdrawn — canceled in CUPS before it ever started — and printed
+    on press-1. Every letter is dispatched once, printed once, and the printer behind press-2 received
+    nothing."""
     queue = cups_queue()
     cups_lab.admin("cupsdisable", queue)
     before_files = set(cups_lab.eve_spool.iterdir())
@@ -172,11 +176,11 @@ def test_a_stopped_cups_press_hands_its_waiting_jobs_to_the_other_press(
 def test_a_job_cups_had_started_stays_until_cancelled_at_the_queue(
     tmp_path, cups_lab, dead_device_queue, small_batch
 ):
-    """press-2's device never answers: CUPS starts its first job (half-way into the device) and the others wait;
-    then the queue is paused, which sends the started job back to pending. Out of the plan, press-2's unstarted
-    jobs are withdrawn and printed on press-1; the started one stays — pending like the others, but CUPS stamped
-    it processing. The operator cancels it in CUPS; its pieces are reprinted on press-1. Every letter is
-    dispatched once; only the started job's pieces were printed twice."""
+    """press-2's device never answers: CUPS starts its first job (half-way into the device) and the others
+    wait; then the queue is paused, which sends the started job back to pending. Out of the plan, press-2's
+    unstarted jobs are withdrawn and printed on press-1; the started one stays — pending like the others, but
+    CUPS stamped it processing. The operator cancels it in CUPS; its pieces are reprinted on press-1. Every
+    letter is dispatched once; only the started job's pieces were printed twice."""
     queue = dead_device_queue
     offset = [0.0]
     with session_on(tmp_path, cups_lab, queue, offset) as session:

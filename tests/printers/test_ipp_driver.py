@@ -1,8 +1,8 @@
-"""IppPrinter against a real ippeveprinter: jobs print once, are found again by name, cancel, withdraw with proof,
-and a wrong address or format is a clear error.
+"""IppPrinter against a real ippeveprinter: jobs print once, are found again by name, cancel, withdraw with
+proof, and a wrong address or format is a clear error.
 
-Most tests use the lab's ippeveprinter (the one behind the CUPS queues, ``tests/printers/cupsd.py``); tests that
-leave the printer blocked, restart it or need other formats start a private one on the lab's host.
+Most tests use the lab's ippeveprinter (the one behind the CUPS queues, ``tests/printers/cupsd.py``); tests
+that leave the printer blocked, restart it or need other formats start a private one on the lab's host.
 """
 
 from __future__ import annotations
@@ -124,11 +124,12 @@ def raw_call(printer: IppPrinter, operation: Operation, *attributes) -> wire.Mes
     return printer._call(operation, "test", *attributes)
 
 
-# -- printing once ---------------------------------------------------------------------------------------------
+# -- printing once -------------------------------------------------------------------------------------------
 
 
 def test_a_submitted_job_completes_and_its_document_arrives(cups_lab, lab_printer, pdfs, job_id):
-    """Given a PDF ticket, when it is submitted, then the job completes and ippeveprinter holds the same bytes."""
+    """Given a PDF ticket, when it is submitted, then the job completes and ippeveprinter holds the same
+    bytes."""
     ticket = pdfs(job_id(), pages=2)
     submitted = lab_printer.submit(ticket)
     assert submitted.job_id == ticket.job_id and submitted.state in set(JobState)
@@ -192,12 +193,12 @@ def test_job_options_reach_the_printer(lab_printer, pdfs, job_id):
     )
 
 
-# -- identity across a printer restart ---------------------------------------------------------------------------
+# -- identity across a printer restart -----------------------------------------------------------------------
 
 
 def test_after_a_restart_a_reused_job_number_is_not_taken_for_the_old_job(private_eve, pdfs, job_id):
-    """ippeveprinter restarts its job ids at 1: the driver's remembered number then names another job, which find
-    must not report as ours. The old job is gone (the documented window)."""
+    """ippeveprinter restarts its job ids at 1: the driver's remembered number then names another job, which
+    find must not report as ours. The old job is gone (the documented window)."""
     eve = private_eve()
     printer = IppPrinter("press-ipp", eve.uri)
     first, second = pdfs(job_id()), pdfs(job_id())
@@ -215,8 +216,8 @@ def test_after_a_restart_a_reused_job_number_is_not_taken_for_the_old_job(privat
 
 
 def test_a_printer_whose_boot_time_moves_is_logged_as_restarted():
-    """printer-up-time that falls back (boot time moved on) or a new printer-uuid logs ipp_printer_restarted once
-    per restart; the clock's advance alone does not."""
+    """printer-up-time that falls back (boot time moved on) or a new printer-uuid logs ipp_printer_restarted
+    once per restart; the clock's advance alone does not."""
     printer = IppPrinter("press-ipp", "ipp://press9/ipp/print")
     with capture_logs() as logs:
         printer._note_boot({"printer-uuid": "urn:uuid:a", "printer-up-time": 50}, now=100.0)
@@ -226,7 +227,7 @@ def test_a_printer_whose_boot_time_moves_is_logged_as_restarted():
     assert [entry["event"] for entry in logs] == ["ipp_printer_restarted"] * 2
 
 
-# -- cancel and withdraw -----------------------------------------------------------------------------------------
+# -- cancel and withdraw -------------------------------------------------------------------------------------
 
 
 def test_cancel_of_a_finished_job_is_refused_and_of_a_canceled_one_is_quiet(lab_printer, pdfs, job_id):
@@ -277,7 +278,7 @@ def test_a_canceled_job_is_canceled(private_eve, job_id):
     printer.cancel(name)  # again: nothing to do
 
 
-# -- errors ------------------------------------------------------------------------------------------------------
+# -- errors --------------------------------------------------------------------------------------------------
 
 
 def test_a_printer_without_pdf_rejects_the_job_naming_what_it_takes(private_eve, pdfs, job_id):
@@ -331,7 +332,7 @@ def test_printer_status_reads_the_printer(lab_printer):
     assert status.name == "press-ipp" and status.state in (PrinterState.IDLE, PrinterState.PROCESSING)
 
 
-# -- configuration -----------------------------------------------------------------------------------------------
+# -- configuration -------------------------------------------------------------------------------------------
 
 
 def test_make_printer_builds_an_ipp_driver():
@@ -344,9 +345,10 @@ def test_make_printer_builds_an_ipp_driver():
 
 
 def test_the_plant_config_takes_an_ipp_printer(tmp_path):
-    """driver = "ipp" with a uri builds an IppPrinter for the stages; without a uri the config names the fix."""
+    """driver = "ipp" with a uri builds an IppPrinter for the stages; without a uri the config names the
+    fix."""
     from plant.config import load_settings
-    from plant.devices import make_printer_drivers
+    from plant.fleet.devices import make_printer_drivers
 
     def settings(printer: str):
         path = tmp_path / "plant.toml"

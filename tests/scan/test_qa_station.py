@@ -1,7 +1,8 @@
-"""``plant qa`` on real samples: sheets the plant itself imposed (pre-flight, route, plan and impose stages, postage
-marks issued on hold), rendered by pdftoppm at 300 dpi, then scanned as they are or altered like the faults QA
-exists to catch — another piece's sheet, a forged or foreign postage mark, a faded control code, an unreadable
-file. Every inspection is recorded in the ledger and on the piece's history; no piece changes state."""
+"""``plant qa`` on real samples: sheets the plant itself imposed (pre-flight, route, plan and impose stages,
+postage marks issued on hold), rendered by pdftoppm at 300 dpi, then scanned as they are or altered like the
+faults QA exists to catch — another piece's sheet, a forged or foreign postage mark, a faded control code, an
+unreadable file. Every inspection is recorded in the ledger and on the piece's history; no piece changes
+state."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import base64
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,9 +25,10 @@ from plant.ledger import Ledger, move_letters
 from plant.ledger import schema as t
 from plant.ledger import schema_postage as tp
 from plant.ledger import schema_qa as tq
+from plant.ledger.jobs import job_pieces
 from plant.model import Event, State
-from plant.runtime import Plant, install
-from plant.stages.impose import impose, job_pieces
+from plant.stages.context import Plant, install
+from plant.stages.impose import impose
 from plant.stages.plan import plan
 from plant.stages.preflight import preflight
 from plant.stages.route import route
@@ -67,7 +70,7 @@ def _first_sheets(state_dir, workdir) -> dict[int, np.ndarray]:
     ledger.dispose()
     sheets = {}
     for job_id, pdf in jobs:
-        sheet_map = json.loads(open(f"{pdf}.map.json").read())["sheets"]
+        sheet_map = json.loads(Path(f"{pdf}.map.json").read_text())["sheets"]
         for page, entry in enumerate(sheet_map, start=1):
             if entry["sheet_of_piece"] == 1 and entry["side"] == "front":
                 prefix = workdir / f"{job_id}-{page}"
@@ -82,8 +85,8 @@ def _first_sheets(state_dir, workdir) -> dict[int, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """A template plant with four letters imposed by the plant's own stages (three then printed and inserted, the
-    last one left imposed), and one sample image per scenario; each test gets a copy of the ledger."""
+    """A template plant with four letters imposed by the plant's own stages (three then printed and inserted,
+    the last one left imposed), and one sample image per scenario; each test gets a copy of the ledger."""
     root = tmp_path_factory.mktemp("qa")
     settings = load_settings(environ={"PLANT_STATE_DIR": str(root / "template")})
     batch = generate(root / "in", 4, seed=11)
@@ -224,8 +227,8 @@ def qa_events(state, piece_id):
 
 
 def test_a_scanned_sheet_of_the_plant_passes_and_is_recorded(world, state, capsys):
-    """A scan of a piece's first sheet names one piece in all three codes, verifies and grades well: exit 0, one
-    QA row for the piece, a qa event on its history."""
+    """A scan of a piece's first sheet names one piece in all three codes, verifies and grades well: exit 0,
+    one QA row for the piece, a qa event on its history."""
     assert qa(state, world["images"]["good"]) == 0
     (report,) = reports(capsys)
     assert (report["verdict"], report["reasons"], report["piece"]["piece_id"]) == ("pass", [], world["a"])
@@ -251,8 +254,8 @@ def test_qa_never_changes_a_pieces_state(world, state, capsys):
 
 
 def test_another_pieces_sheet_fails_and_shows_on_both_histories(world, state, capsys):
-    """A's tracking id and mark with B's control code fail as another piece's sheet; the result is A's, and B's
-    history also gets the qa event (its sheet is in the wrong envelope)."""
+    """A's tracking id and mark with B's control code fail as another piece's sheet; the result is A's, and
+    B's history also gets the qa event (its sheet is in the wrong envelope)."""
     assert qa(state, world["images"]["wrong_piece"]) == 1
     (report,) = reports(capsys)
     assert report["verdict"] == "fail" and report["piece"]["piece_id"] == world["a"]
@@ -272,8 +275,8 @@ def test_another_pieces_sheet_fails_and_shows_on_both_histories(world, state, ca
     ],
 )
 def test_a_mark_that_is_not_this_pieces_fails(world, state, capsys, image, expected):
-    """A mark re-signed by a forger (the plant's key id kept) fails verification; another piece's genuine mark on
-    the sheet names the wrong piece and tracking id."""
+    """A mark re-signed by a forger (the plant's key id kept) fails verification; another piece's genuine mark
+    on the sheet names the wrong piece and tracking id."""
     assert qa(state, world["images"][image]) == 1
     (report,) = reports(capsys)
     assert report["verdict"] == "fail" and report["piece"]["piece_id"] == world["a"]
@@ -283,8 +286,8 @@ def test_a_mark_that_is_not_this_pieces_fails(world, state, capsys, image, expec
 
 
 def test_a_faded_control_code_fails_on_its_grade(world, state, capsys):
-    """A control code printed at a third of the contrast still reads but grades D: below the minimum C, it fails
-    with the grade as the only reason."""
+    """A control code printed at a third of the contrast still reads but grades D: below the minimum C, it
+    fails with the grade as the only reason."""
     assert qa(state, world["images"]["faded"]) == 1
     (report,) = reports(capsys)
     assert (report["grade"], report["piece"]["piece_id"]) == ("D", world["a"])
@@ -313,8 +316,8 @@ def test_a_minimum_grade_that_is_no_grade_is_refused(world, state, capsys, tmp_p
 
 
 def test_a_file_that_is_no_image_is_an_error_and_the_others_are_still_inspected(world, state, capsys):
-    """A file that cannot be opened says so (and how to fix it), is not recorded, and makes the exit 1; the good
-    sample after it is still inspected and recorded."""
+    """A file that cannot be opened says so (and how to fix it), is not recorded, and makes the exit 1; the
+    good sample after it is still inspected and recorded."""
     assert qa(state, world["images"]["not_an_image"], world["images"]["good"]) == 1
     out = capsys.readouterr()
     first, second = [json.loads(line) for line in out.out.splitlines()]
@@ -325,7 +328,8 @@ def test_a_file_that_is_no_image_is_an_error_and_the_others_are_still_inspected(
 
 
 def test_a_sample_with_no_code_readable_is_a_recorded_failure(world, state, capsys):
-    """An image with no code at all is recorded as a failure of no piece, with a reason for each missing code."""
+    """An image with no code at all is recorded as a failure of no piece, with a reason for each missing
+    code."""
     assert qa(state, world["images"]["blank"]) == 1
     (report,) = reports(capsys)
     assert (report["piece"], report["grade"], report["codes"]) == (None, None, [])
@@ -402,7 +406,7 @@ def _control(report) -> str:
     return next(c["text"] for c in report["codes"] if c["kind"] == "control")
 
 
-# -- the sampling plan ------------------------------------------------------------------------------------------------
+# -- the sampling plan ---------------------------------------------------------------------------------------
 def sample(state, *args, capsys) -> tuple[int, list[dict]]:
     code = main(["--state-dir", str(state), "qa", "sample", *map(str, args), "--json"])
     return code, reports(capsys)
@@ -418,7 +422,8 @@ def test_sample_takes_every_nth_inserted_piece_in_production_order(world, state,
 
 
 def test_sample_leaves_out_pieces_not_yet_in_an_envelope(world, state, capsys):
-    """With --offset 1 the positions are 1 and 3; the piece at 3 is only imposed, so only position 1 is listed."""
+    """With --offset 1 the positions are 1 and 3; the piece at 3 is only imposed, so only position 1 is
+    listed."""
     _, picks = sample(state, world["submission"], "--every", 2, "--offset", 1, capsys=capsys)
     assert [(p["position"], p["piece_id"]) for p in picks] == [(1, world["order"][1])]
 

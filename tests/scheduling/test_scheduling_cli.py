@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
+from plant.cli.plan import cmd_plan
+from plant.cli.plan import register as add_parser
 from plant.scheduling import ScheduleError, check, instance_from_json, instance_to_json, plan_from_json
-from plant.scheduling.cli import add_parser, cmd_plan
 from tests.scheduling.helpers import instance
 
 
@@ -74,14 +75,14 @@ def test_bad_input_raises_schedule_error(tmp_path, content, words):
 def test_module_runs_stand_alone(instance_file, tmp_path):
     """`python -m plant.scheduling.cli FILE` prints the plan; a bad file exits with the error's code."""
     done = subprocess.run(
-        [sys.executable, "-m", "plant.scheduling.cli", str(instance_file), "--time-limit", "0.01"],
+        [sys.executable, "-m", "plant.cli.plan", str(instance_file), "--time-limit", "0.01"],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0 and json.loads(done.stdout)["late_jobs"] == []
     bad = subprocess.run(
-        [sys.executable, "-m", "plant.scheduling.cli", str(tmp_path / "nope.json")],
+        [sys.executable, "-m", "plant.cli.plan", str(tmp_path / "nope.json")],
         capture_output=True,
         text=True,
         timeout=120,

@@ -10,10 +10,9 @@ from sqlalchemy import Integer, cast, func, select
 from starlette.testclient import TestClient
 
 from plant.config import load_settings
-from plant.history import letter_history
 from plant.ledger import Ledger
 from plant.ledger import schema as t
-from plant.stages.receipts import RECEIPT_COLUMNS, receipt_rows
+from plant.ledger.reads import RECEIPT_COLUMNS, letter_history, receipt_rows
 from plant.web import create_app
 from tests.web.webplant import HOSTILE_NAME, SPOIL_REASON, accept_batch
 

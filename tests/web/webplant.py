@@ -17,16 +17,17 @@ from sqlalchemy import select, update
 
 from plant.config import Settings, load_settings
 from plant.demo import generate, write_letter
+from plant.fleet.service import observe, set_service
 from plant.intake.submission import accept, read_submission
 from plant.ledger import Ledger, append_event, move_letters
 from plant.ledger import schema as t
+from plant.ledger.jobs import job_pieces
 from plant.model import Event, JobState, State
 from plant.operator import Action, act, device_down
-from plant.runtime import Plant, install
-from plant.stages.impose import impose, job_pieces
+from plant.stages.context import Plant, install
+from plant.stages.impose import impose
 from plant.stages.plan import plan
 from plant.stages.preflight import preflight
-from plant.stages.replan import observe, set_service
 from plant.stages.route import route
 from plant.stages.spool import reprint_or_fail, spool
 from tests.plant.helpers import plant_env, reap_redis, run_plant

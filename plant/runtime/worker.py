@@ -13,11 +13,11 @@ import threading
 
 import structlog
 
-from plant.broker import EmbeddedRedis, Relay, declare_actors, make_broker, start_worker
 from plant.config import Settings
-from plant.runtime import Plant, install
+from plant.runtime.broker import EmbeddedRedis, Relay, declare_actors, make_broker, start_worker
+from plant.runtime.sweeps import Sweeper
 from plant.stages import HANDLERS
-from plant.sweeps import Sweeper
+from plant.stages.context import Plant, install
 
 log = structlog.get_logger(__name__)
 

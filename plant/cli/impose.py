@@ -12,35 +12,30 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from imposition import (
-    DEFAULT_STACK_DEPTH,
-    Duplex,
-    ImpositionError,
-    Layout,
-    Marks,
-    Normalise,
-    OmrSpec,
-    PieceInput,
-    Scheme,
-    SheetSize,
-    impose,
-)
-from plant.errors import PlantError
+from plant.errors import ImposeFailed
+
+if TYPE_CHECKING:
+    from imposition import PieceInput
+    from plant.config import Settings
 
 #: Mail class written into postage marks when ``--mail-class`` is not given.
 DEFAULT_MAIL_CLASS = "letter"
 #: Device resolution of ``--format pwg`` when ``--dpi`` is not given.
 DEFAULT_DPI = 300
+#: The choices of ``--layout``, ``--sheet`` and ``--duplex``: the values of :class:`imposition.Scheme`,
+#: :class:`imposition.SheetSize` and :class:`imposition.Duplex`, spelled out so that ``plant --help`` need not load
+#: the imposition library (tests/imposition/test_imposition_cli.py holds them equal).
+LAYOUTS = ("1up", "2up-cutstack", "web-2up")
+SHEETS = ("A4", "A3", "SRA3", "WEB520")
+DUPLEX = ("none", "turn", "tumble")
+#: Sheets per cut stack when ``--stack-depth`` is not given (:data:`imposition.DEFAULT_STACK_DEPTH`).
+STACK_DEPTH = 500
 
 
-class ImposeFailed(PlantError):
-    """``plant impose`` could not impose the folder; the message (from the imposition library) says what to fix."""
 
-    exit_code = 65  # EX_DATAERR
-
-
-def add_parser(subparsers: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+def register(subparsers: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     """Add ``impose LETTERS_DIR -o OUT [options]`` to ``subparsers``."""
     cmd = subparsers.add_parser(
         "impose", parents=parents, help="impose a folder of letter PDFs onto press sheets"
@@ -49,20 +44,20 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list[argparse.Ar
     cmd.add_argument(
         "-o", "--output", type=Path, required=True, metavar="OUT", help="print-ready file to write"
     )
-    cmd.add_argument("--layout", choices=[s.value for s in Scheme], default=Scheme.ONE_UP.value)
+    cmd.add_argument("--layout", choices=LAYOUTS, default=LAYOUTS[0])
     cmd.add_argument(
         "--sheet",
-        choices=[s.value for s in SheetSize],
+        choices=SHEETS,
         default=None,
         help="press sheet (default: A4 for 1up, A3 for 2up-cutstack, WEB520 for web-2up)",
     )
-    cmd.add_argument("--duplex", choices=[d.value for d in Duplex], default=Duplex.NONE.value)
+    cmd.add_argument("--duplex", choices=DUPLEX, default=DUPLEX[0])
     cmd.add_argument(
         "--stack-depth",
         type=int,
-        default=DEFAULT_STACK_DEPTH,
+        default=STACK_DEPTH,
         metavar="D",
-        help=f"sheets per cut stack (default {DEFAULT_STACK_DEPTH})",
+        help=f"sheets per cut stack (default {STACK_DEPTH})",
     )
     cmd.add_argument(
         "--marks",
@@ -79,6 +74,7 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list[argparse.Ar
     cmd.add_argument("--job", default=None, help="job id in the control codes (default: the folder's name)")
     cmd.add_argument("--scale-to-fit", action="store_true", help="scale pages that are not A4 onto A4")
     cmd.add_argument("--mail-class", default=DEFAULT_MAIL_CLASS, help="mail class in the postage marks")
+    cmd.set_defaults(func=cmd_impose)
 
 
 def _letters(folder: Path) -> list[Path]:
@@ -94,10 +90,10 @@ def _letters(folder: Path) -> list[Path]:
     return files
 
 
-def _tracking_ids(settings, count: int) -> list[str]:
+def _tracking_ids(settings: Settings, count: int) -> list[str]:
     """Take ``count`` tracking ids from the configured ranges, for good (they are recorded in the ledger)."""
-    from plant.idalloc import allocate_for
     from plant.ledger import Ledger
+    from plant.postage.ids import allocate_for
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(settings.ledger_url)
@@ -109,18 +105,21 @@ def _tracking_ids(settings, count: int) -> list[str]:
 
 
 def postage_payload(
-    settings, piece_id: str, tracking_id: str, mail_class: str, sheets: int, at: float
+    settings: Settings, piece_id: str, tracking_id: str, mail_class: str, sheets: int, at: float
 ) -> str:
     """The postage mark text of one piece: the plant's signed mark (``plant.postage``), whose mass comes from the
     piece's sheet count. This is the one hook to change when postage marks are issued through the ledger."""
-    from plant.postage import make_payload, piece_mass, signing_key
+    from plant.postage.marks import make_payload, signing_key
+    from plant.postage.pieces import piece_mass
     from tracking.postage import encode_mark
 
     payload = make_payload(settings, piece_id, tracking_id, mail_class, piece_mass(settings.mass, sheets), at)
     return encode_mark(payload, signing_key(settings))
 
 
-def _pieces(settings, args: argparse.Namespace, files: list[Path]) -> list[PieceInput]:
+def _pieces(settings: Settings, args: argparse.Namespace, files: list[Path]) -> list[PieceInput]:
+    from imposition import PieceInput
+
     if args.marks != "all":
         return [PieceInput(path.stem, path) for path in files]
     import pikepdf
@@ -137,8 +136,20 @@ def _pieces(settings, args: argparse.Namespace, files: list[Path]) -> list[Piece
     return pieces
 
 
-def cmd_impose(settings, args: argparse.Namespace) -> int:
+def cmd_impose(settings: Settings, args: argparse.Namespace) -> int:
     """Impose the folder; print a one-line summary to stderr. Library refusals exit 65 with their message."""
+    from imposition import (
+        Duplex,
+        ImpositionError,
+        Layout,
+        Marks,
+        Normalise,
+        OmrSpec,
+        Scheme,
+        SheetSize,
+        impose,
+    )
+
     started = time.monotonic()
     files = _letters(args.letters)
     scheme = Scheme(args.layout)

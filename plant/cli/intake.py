@@ -14,7 +14,7 @@ from pathlib import Path
 from plant.errors import PlantError
 
 
-def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
+def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     """Add the intake's commands to the ``plant`` parser."""
     watch = sub.add_parser("watch", parents=parents, help="take complete submissions from a drop folder")
     watch.add_argument("folder", type=Path, help="drop folder (*.zip, or folders with a READY file)")
@@ -24,8 +24,10 @@ def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
     watch.add_argument(
         "--timeout", type=float, default=None, help="with --once: give up after this many seconds"
     )
+    watch.set_defaults(func=cmd_watch)
 
     digital = sub.add_parser("digital", parents=parents, help="digital letters: read receipts and fallback")
+    digital.set_defaults(func=cmd_digital)
     digital_sub = digital.add_subparsers(dest="digital_command", required=True, metavar="DIGITAL_COMMAND")
     opened = digital_sub.add_parser("opened", parents=parents, help="record that a digital letter was opened")
     opened.add_argument("letter_id")
@@ -37,6 +39,7 @@ def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
     fallback.add_argument("--at", help="the time to judge by (ISO 8601; default now)")
 
     consent = sub.add_parser("consent", parents=parents, help="the consent registry")
+    consent.set_defaults(func=cmd_consent)
     consent_sub = consent.add_subparsers(dest="consent_command", required=True, metavar="CONSENT_COMMAND")
     load = consent_sub.add_parser("import", parents=parents, help="import a registry file as a new version")
     load.add_argument("file", type=Path, help="consent registry, CSV or JSON")
@@ -80,7 +83,7 @@ def cmd_consent(settings, args: argparse.Namespace) -> int:
     """``plant consent import FILE``."""
     from plant.intake.consent import import_registry
     from plant.ledger import Ledger
-    from plant.stages.route import consent_index_dir
+    from plant.storage.paths import consent_index_dir
 
     ledger = Ledger(settings.ledger_url)
     try:
@@ -97,8 +100,8 @@ def cmd_watch(settings, args: argparse.Namespace) -> int:
     from plant.intake.consent import import_registry
     from plant.intake.submission import intake
     from plant.intake.watch import scan_once, watch
-    from plant.session import Session
-    from plant.stages.route import consent_index_dir
+    from plant.runtime.session import Session
+    from plant.storage.paths import consent_index_dir
 
     folder = Path(args.folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -20,8 +20,8 @@ import structlog
 
 from imposition import SheetMap, Side
 from inserters import Backs, CutJob, CutSpec, DuplicateCut
-from plant.devices import make_cutter
-from plant.intake.blobs import atomic_write
+from plant.fleet.devices import make_cutter
+from plant.storage.files import atomic_write
 
 log = structlog.get_logger(__name__)
 

@@ -22,18 +22,18 @@ import structlog
 from sqlalchemy import func, select
 from tqdm import tqdm
 
-from plant.broker import EmbeddedRedis, Relay, declare_actors, make_broker
 from plant.config import Settings
-from plant.devices import DeviceHost
 from plant.errors import ServiceError
+from plant.fleet.devices import DeviceHost
 from plant.ledger import now
 from plant.ledger import schema as t
 from plant.model import FINAL_STATES, State
-from plant.postage import signing_key
-from plant.recovery import recover
-from plant.runtime import Plant
+from plant.postage.marks import signing_key
+from plant.runtime.broker import EmbeddedRedis, Relay, declare_actors, make_broker
+from plant.runtime.recovery import recover
+from plant.runtime.sweeps import Sweeper
 from plant.stages import HANDLERS
-from plant.sweeps import Sweeper
+from plant.stages.context import Plant
 
 log = structlog.get_logger(__name__)
 

@@ -8,12 +8,10 @@ for a piece, then *paid* at acceptance or *annulled* (refused, wrong mass, or no
 
 from __future__ import annotations
 
-import argparse
 import decimal
 import os
-import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -22,8 +20,8 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Connection, insert, select, update
 
-from plant.config import MassConfig, PostageConfig, Settings
-from plant.errors import ConfigError, PlantError
+from plant.config import PostageConfig, Settings
+from plant.errors import PlantError, PostageKeyMissing
 from plant.ledger import now
 from plant.ledger import schema as t
 from plant.ledger import schema_postage as tp
@@ -37,9 +35,7 @@ from tracking.postage import (
     load_private_key,
     load_public_key,
     new_signing_key,
-    piece_mass_g,
     private_key_pem,
-    public_key_pem,
 )
 
 log = structlog.get_logger(__name__)
@@ -53,24 +49,10 @@ class MarkState(StrEnum):
     ANNULLED = "annulled"
 
 
-class PostageKeyMissing(ConfigError):
-    """The postage signing or verification key the plant needs is not where the configuration says."""
 
 
-def leaves(pages: int, duplex: bool) -> int:
-    """Sheets of paper a letter of ``pages`` pages takes: one page a leaf simplex, two (⌈pages/2⌉) duplex.
-
-    A piece's sheets are its leaves: what it weighs, which tariff band it pays, which envelope takes it and how
-    long it prints all follow the leaves, not the pages.
-    """
-    return -(-pages // 2) if duplex else pages
 
 
-def piece_mass(mass: MassConfig, sheets: int) -> float:
-    """Mass in grams of a piece of ``sheets`` sheets (leaves, see :func:`leaves`): paper (g/m² × sheet area) +
-    envelope + inserts."""
-    area_m2 = mass.sheet_width_mm * mass.sheet_height_mm / 1_000_000
-    return piece_mass_g(sheets, mass.paper_gsm, area_m2, mass.envelope_g, mass.inserts_g)
 
 
 def tariff_minor(tariff: str, minor_digits: int) -> int:
@@ -343,49 +325,5 @@ def expire_marks(conn: Connection, settings: Settings, at: float | None = None) 
     ]
 
 
-def add_parser(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
-    """The ``plant postage`` command: keygen, public-key, expire."""
-    postage = sub.add_parser("postage", parents=list(parents), help="postage-mark keys and mark states")
-    postage_sub = postage.add_subparsers(dest="postage_command", required=True, metavar="POSTAGE_COMMAND")
-    keygen = postage_sub.add_parser(
-        "keygen", parents=list(parents), help="make the plant's Ed25519 signing key"
-    )
-    keygen.add_argument("--force", action="store_true", help="replace an existing key (save it first)")
-    postage_sub.add_parser(
-        "public-key", parents=list(parents), help="print the public key (PEM) for acceptance stations"
-    )
-    postage_sub.add_parser(
-        "expire",
-        parents=list(parents),
-        help="annul marks not handed in within postage.hand_in_hours (a running plant does "
-        "this every sweeps.interval_s; `plant sweep` runs both timed rules)",
-    )
 
 
-def cmd_postage(settings: Settings, args: argparse.Namespace) -> int:
-    """Run a ``plant postage`` subcommand."""
-    if args.postage_command == "keygen":
-        key = write_new_key(settings.postage_key_path, force=args.force)
-        print(f"{settings.postage_key_path}\tkey id {key_id(key.public_key())}")
-    elif args.postage_command == "public-key":
-        if not settings.postage_key_path.exists():
-            raise PostageKeyMissing(
-                f"No signing key at {settings.postage_key_path}; run `plant postage keygen` first.",
-                key="postage.key_path",
-            )
-        sys.stdout.write(
-            public_key_pem(load_private_key(settings.postage_key_path.read_bytes()).public_key()).decode(
-                "ascii"
-            )
-        )
-    else:
-        from plant.ledger import Ledger
-
-        ledger = Ledger(settings.ledger_url)
-        try:
-            with ledger.tx() as conn:
-                annulled = expire_marks(conn, settings)
-        finally:
-            ledger.dispose()
-        print(f"{len(annulled)} mark(s) annulled: not handed in within {settings.postage.hand_in_hours:g} h")
-    return 0

@@ -2,7 +2,7 @@
 
 Two rules of the plant are not set off by any message but by time passing:
 
-- a postage mark on hold longer than ``postage.hand_in_hours`` (72 h) is annulled (:func:`plant.postage.expire_marks`);
+- a postage mark on hold longer than ``postage.hand_in_hours`` (72 h) is annulled (:func:`plant.postage.marks.expire_marks`);
 - a digital letter still unopened at its ``fallback_due_at`` (delivery + ``intake.digital_fallback_days``) goes to
   print (:func:`plant.intake.digital.fall_back_due`), which gives it a piece, re-opens its submission and writes
   the ``plan`` and ``receipts`` messages that carry it through the pipeline like any other print letter.
@@ -26,25 +26,18 @@ message carries its sweep time, so a redelivered one judges by the same time and
 
 from __future__ import annotations
 
-import argparse
-import json
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy import Connection, insert, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from plant.config import Settings
-from plant.errors import ServiceError
-from plant.intake.digital import fall_back_due
 from plant.ledger import Ledger, enqueue, now
-from plant.ledger import schema as t
-from plant.ledger import schema_postage as tp
 from plant.ledger import schema_sweeps as ts
-from plant.postage import expire_marks
+from plant.stages.sweep import SweepResult, run_sweep
 
 log = structlog.get_logger(__name__)
 
@@ -150,91 +143,27 @@ class Sweeper:
             stop.wait(min(self.interval_s, TICK_S))
 
 
-# -- the effect --------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SweepResult:
-    """What one sweep did: the pieces whose marks it annulled and the digital letters (pks) it sent to print."""
-
-    at: float
-    annulled: tuple[str, ...] = ()
-    to_print: tuple[int, ...] = ()
 
 
-def run_sweep(ledger: Ledger, settings: Settings, at: float) -> SweepResult:
-    """Apply both timed rules as of ``at`` and log the counts; safe to repeat and to run concurrently."""
+
+
+
+
+
+
+
+
+
+
+
+
+def sweep_now(ledger: Ledger, settings: Settings, at: float | None = None) -> SweepResult:
+    """Run one sweep in this process as of ``at`` (default now), recorded as the last sweep run (``plant sweep``)."""
+    at = now() if at is None else at
     with ledger.tx() as conn:
-        annulled = expire_marks(conn, settings, at=at)
-    to_print = fall_back_due(ledger, settings, at=at)
-    log.info("swept", at=_iso(at), annulled=len(annulled), to_print=len(to_print))
-    return SweepResult(at, tuple(annulled), tuple(to_print))
+        record_run(conn, at)
+    return run_sweep(ledger, settings, at)
 
 
 def _iso(stamp: float) -> str:
     return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="seconds")
-
-
-# -- the command -------------------------------------------------------------------------------------------------
-def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    """The ``plant sweep`` command."""
-    sweep = sub.add_parser(
-        "sweep", parents=parents, help="apply the timed rules now: mark expiry and digital fallback"
-    )
-    sweep.add_argument("--json", action="store_true", help="print what was moved as JSON")
-
-
-def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
-    """Run one sweep now, in this process, and print what it did (a running plant does this every interval)."""
-    try:
-        ledger = Ledger(settings.ledger_url)
-    except OperationalError as exc:
-        raise ServiceError(
-            f"The ledger at {settings.ledger_url} cannot be opened ({exc.orig}); check "
-            "--state-dir or PLANT_DATABASE_URL.",
-            url=settings.ledger_url,
-        ) from exc
-    try:
-        at = now()
-        with ledger.tx() as conn:
-            record_run(conn, at)
-        result = run_sweep(ledger, settings, at)
-        if args.json:
-            print(json.dumps(describe(ledger, result), indent=1))
-        else:
-            print(summary(settings, result))
-    finally:
-        ledger.dispose()
-    return 0
-
-
-def summary(settings: Settings, result: SweepResult) -> str:
-    """The sweep's outcome in words, for the operator."""
-    lines = [
-        f"Sweep at {_iso(result.at)}:",
-        f"  {len(result.annulled)} postage mark(s) annulled: not handed in within "
-        f"{settings.postage.hand_in_hours:g} h",
-        f"  {len(result.to_print)} digital letter(s) sent to print: not opened within "
-        f"{settings.intake.digital_fallback_days:g} days",
-    ]
-    if result.to_print:
-        lines.append("  A running plant prints them; if none runs, `plant resume` does.")
-    return "\n".join(lines)
-
-
-def describe(ledger: Ledger, result: SweepResult) -> dict:
-    """The sweep's outcome with the ids operators use: tracking ids of annulled marks, letter ids sent to print."""
-    with ledger.read() as conn:
-        marks = conn.execute(
-            select(tp.postage_marks.c.piece_id, tp.postage_marks.c.tracking_id)
-            .where(tp.postage_marks.c.piece_id.in_(result.annulled))
-            .order_by(tp.postage_marks.c.piece_id)
-        ).all()
-        letters = conn.execute(
-            select(t.letters.c.submission_id, t.letters.c.letter_id)
-            .where(t.letters.c.pk.in_(result.to_print))
-            .order_by(t.letters.c.pk)
-        ).all()
-    return {
-        "at": _iso(result.at),
-        "annulled": [{"piece_id": r.piece_id, "tracking_id": r.tracking_id} for r in marks],
-        "to_print": [{"submission_id": r.submission_id, "letter_id": r.letter_id} for r in letters],
-    }

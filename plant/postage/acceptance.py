@@ -21,10 +21,8 @@ writes the compare-and-set and the event.
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
@@ -36,11 +34,11 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import Connection, insert, select
 
 from plant.config import Settings
-from plant.errors import PlantError
+from plant.errors import ScanUnreadable
 from plant.ledger import Ledger, now
 from plant.ledger import schema as t
 from plant.ledger import schema_postage as tp
-from plant.postage import MarkState, move_mark, verification_keys, weight_bands
+from plant.postage.marks import MarkState, move_mark, verification_keys, weight_bands
 from tracking.errors import ScanError, TrackingError
 from tracking.ids import validate
 from tracking.postage import MassAboveTopBand, PostageError, VerifiedMark, WeightBand, band_for, verify_mark
@@ -68,10 +66,6 @@ class Verdict(StrEnum):
     ANNULLED = "annulled"
 
 
-class ScanUnreadable(PlantError):
-    """A scan file cannot be opened as an image."""
-
-    exit_code = 66  # EX_NOINPUT
 
 
 @dataclass(frozen=True)
@@ -365,39 +359,5 @@ def accept_item(
     return outcome
 
 
-def add_parser(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
-    """The ``plant accept`` command."""
-    accept = sub.add_parser(
-        "accept",
-        parents=list(parents),
-        help="check a prepaid item's postage mark at acceptance and record the outcome",
-    )
-    accept.add_argument(
-        "scans",
-        nargs="+",
-        type=Path,
-        metavar="SCAN",
-        help="image(s) of one item showing its postage mark and tracking barcode",
-    )
-    accept.add_argument("--mass-g", type=float, required=True, help="the item's weighed mass in grams")
-    accept.add_argument("--refuse", metavar="REASON", help="the counter refuses the item: annul its mark")
-    accept.add_argument("--json", action="store_true", help="print the outcome as JSON")
 
 
-def cmd_accept(settings: Settings, args: argparse.Namespace) -> int:
-    """Run ``plant accept``: print the outcome; exit 0 when paid, 1 when refused or annulled."""
-    if not args.mass_g >= 0:
-        raise PlantError(
-            f"--mass-g {args.mass_g}: give the weighed mass in grams (0 or more).", mass_g=args.mass_g
-        )
-    reading = read_scans(args.scans, acceptance_regions(settings))
-    ledger = Ledger(settings.ledger_url)
-    try:
-        outcome = accept_item(ledger, settings, reading, args.mass_g, args.refuse)
-    finally:
-        ledger.dispose()
-    if args.json:
-        print(json.dumps({k: (v.value if isinstance(v, StrEnum) else v) for k, v in asdict(outcome).items()}))
-    else:
-        print(f"{outcome.verdict.value}\t{outcome.tracking_id or '-'}\t{outcome.reason}")
-    return 0 if outcome.verdict == Verdict.PAID else 1

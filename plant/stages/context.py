@@ -36,7 +36,7 @@ class Plant:
     @classmethod
     def open(cls, settings: Settings, notify: Callable[[], None] | None = None) -> Plant:
         """Create the state dirs, open (and migrate) the ledger, and make the device drivers."""
-        from plant.devices import make_inserter_drivers, make_printer_drivers
+        from plant.fleet.devices import make_inserter_drivers, make_printer_drivers
 
         for folder in (
             settings.state_dir,

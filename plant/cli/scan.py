@@ -13,9 +13,11 @@ import argparse
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from plant.config import Settings
+if TYPE_CHECKING:
+    from plant.config import Settings
+
 
 #: Resolution assumed when an image file carries none and no --dpi is given.
 DEFAULT_DPI = 300.0
@@ -25,7 +27,7 @@ SHEET_PLAY_MM = 4.0
 _TRACKING_IN_TEXT = re.compile(r"[A-Z]{2}\d{9}[A-Z]{2}|\d{14}")
 
 
-def add_parser(subparsers: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+def register(subparsers: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     """Add ``scan IMAGE… [--json] [--dpi N] [--layout full|sheet] [--region …] [--no-grade]`` to ``subparsers``."""
     cmd = subparsers.add_parser("scan", parents=parents, help="read and grade the codes on scanned pieces")
     cmd.add_argument("images", nargs="+", type=Path, help="scans (PNG, TIFF, PGM, JPEG…), gray or colour")
@@ -47,6 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction, parents: list[argparse.Ar
         help="a region in mm from the top-left (kind control|tracking|postage); repeatable",
     )
     cmd.add_argument("--no-grade", action="store_true", help="skip DataMatrix grading")
+    cmd.set_defaults(func=cmd_scan)
 
 
 def _parse_region(text: str) -> Any:

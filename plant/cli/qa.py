@@ -11,22 +11,21 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from plant.config import Settings
-from plant.errors import PlantError
+from plant.errors import QaUsageError
+
+if TYPE_CHECKING:
+    from plant.config import Settings
 
 USAGE = (
     "plant qa IMAGE… [--json] [--dpi DPI]\n       plant qa sample SUBMISSION --every N [--offset K] [--json]"
 )
 
 
-class QaUsageError(PlantError):
-    """``plant qa`` was called with arguments that do not make one of its two forms."""
-
-    exit_code = 2  # like argparse's own usage errors
 
 
-def add_parser(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
+def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
     """The ``plant qa`` command."""
     qa = sub.add_parser(
         "qa",
@@ -62,6 +61,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argum
         metavar="K",
         help="sample: start at position K (0 to N − 1; default 0, the first piece)",
     )
+    qa.set_defaults(func=cmd_qa)
 
 
 def cmd_qa(settings: Settings, args: argparse.Namespace) -> int:
@@ -82,7 +82,8 @@ def cmd_qa(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _inspect(settings: Settings, paths: list[Path], dpi: float | None, as_json: bool) -> int:
-    from plant.qa.station import SampleUnreadable, inspect_samples
+    from plant.errors import SampleUnreadable
+    from plant.qa.station import inspect_samples
 
     failed = 0
     for outcome in inspect_samples(settings, paths, dpi=dpi):

@@ -16,8 +16,6 @@ A range whose use crosses :data:`WARN_AT` logs ``id_range_nearly_used``; a deman
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Sequence
 
 import structlog
@@ -25,7 +23,7 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from plant.config import IdKind, IdRangeConfig, Settings
-from plant.errors import ConfigError, IdRangeExhausted, PlantError
+from plant.errors import ConfigError, IdRangeExhausted, IdRangesExhausted, PlantError
 from plant.ledger import now
 from plant.ledger import schema as t
 from plant.ledger import schema_postage as tp
@@ -41,19 +39,6 @@ SECONDS_PER_RETENTION_MONTH = 31 * 86_400
 DEFAULT_RETENTION_S = 12 * SECONDS_PER_RETENTION_MONTH
 
 
-class IdRangesExhausted(IdRangeExhausted):
-    """The configured ranges of one id kind cannot supply the ids asked for."""
-
-    def __init__(self, kind: str, ranges: str, wanted: int, left: int) -> None:
-        PlantError.__init__(
-            self,
-            f"The {kind} tracking-id range(s) {ranges} have {left} ids left but {wanted} are needed; add a new "
-            "range under [[tracking.ranges]] in plant.toml, then run `plant resume`.",
-            kind=kind,
-            ranges=ranges,
-            wanted=wanted,
-            left=left,
-        )
 
 
 def series_of(id_range: IdRangeConfig) -> str:
@@ -253,19 +238,3 @@ def allocate_for(
     )
 
 
-def cmd_next(settings: Settings, args: argparse.Namespace) -> int:
-    """``plant ids next --kind s10|ru14 [--count N]``: allocate ids for good and print one per line."""
-    from plant.ledger import Ledger
-
-    if args.count < 1:
-        raise ConfigError(f"--count {args.count}: ask for at least 1 id.", key="--count")
-    if settings.database_url is None:
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(settings.ledger_url)
-    try:
-        with ledger.tx() as conn:
-            ids = allocate_for(conn, settings, args.count, IdKind(args.kind) if args.kind else None)
-    finally:
-        ledger.dispose()
-    sys.stdout.write("".join(f"{i}\n" for i in ids))
-    return 0
