@@ -1,4 +1,5 @@
-"""Imposition benchmarks: ours with every mark against pdfimpose and bare pikepdf, and scaling to 10,000 letters.
+"""Imposition benchmarks: ours with every mark against pdfimpose and bare pikepdf, and scaling to 10,000
+letters.
 
 One run, the same 1,000 generated letters (1–4 pages, about 2,500 pages):
 
@@ -7,9 +8,9 @@ One run, the same 1,000 generated letters (1–4 pages, about 2,500 pages):
 * pdfimpose's ``wire`` schema, signature 2×1, no marks;
 * bare pikepdf: each page as a Form XObject (``copy_foreign``), two to an A3 sheet, no marks, ``save``.
 
-Goal (issue 4): ours ≥ 4× pdfimpose and ≥ 0.75× bare pikepdf. Each result's ``extra_info`` holds pages/s and the
-ratios. ``test_scaling`` imposes 1,000 and 10,000 letters in child processes and records time and peak RSS:
-cost should grow linearly and memory stay flat. Run: ``pytest benchmarks/test_imposition.py``.
+Goal (issue 4): ours ≥ 4× pdfimpose and ≥ 0.75× bare pikepdf. Each result's ``extra_info`` holds pages/s and
+the ratios. ``test_scaling`` imposes 1,000 and 10,000 letters in child processes and records time and peak
+RSS: cost should grow linearly and memory stay flat. Run: ``pytest benchmarks/test_imposition.py``.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ def page_count(letters) -> int:
 
 
 def pieces_with_marks(paths: list[Path], repeat: int = 1) -> list[PieceInput]:
-    """Pieces with S10 tracking ids, feeder selects and real signed PM1 postage marks (signed before timing, as
-    the plant issues marks before it imposes)."""
+    """Pieces with S10 tracking ids, feeder selects and real signed PM1 postage marks (signed before timing,
+    as the plant issues marks before it imposes)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from tracking.postage import MarkPayload, encode_mark
@@ -145,7 +146,8 @@ def test_pdfimpose_wire(benchmark, letters, page_count, tmp_path):
 
 @pytest.mark.benchmark(group="imposition-1000-letters")
 def test_ours_all_marks(benchmark, letters, page_count, tmp_path):
-    """Ours: 2-up cut and stack, duplex work-and-turn, A3, every mark; ratios to the two above in extra_info."""
+    """Ours: 2-up cut and stack, duplex work-and-turn, A3, every mark; ratios to the two above in
+    extra_info."""
     pieces = pieces_with_marks(letters)
     impose(pieces[:5], tmp_path / "warm.pdf", "J000000", LAYOUT, ALL_MARKS)  # JIT and imports outside timing
     benchmark.pedantic(
@@ -183,13 +185,15 @@ seconds = time.perf_counter() - start
 done.set()
 sampler.join()
 pages = sum(1 for r in sheet_map if r.page)
-print(json.dumps({{"seconds": seconds, "pages": pages, "rss_before_mb": base / 2**20, "peak_rss_mb": peak[0] / 2**20}}))
+print(json.dumps({{"seconds": seconds, "pages": pages, "rss_before_mb": base / 2**20,
+                  "peak_rss_mb": peak[0] / 2**20}}))
 """
 
 
 @pytest.mark.benchmark(group="imposition-scaling")
 def test_scaling(benchmark, letters, tmp_path):
-    """1,000 and 10,000 letters in fresh processes: pages/s and peak RSS; memory must not grow with the job."""
+    """1,000 and 10,000 letters in fresh processes: pages/s and peak RSS; memory must not grow with the
+    job."""
     root = str(Path(__file__).resolve().parents[1])
     runs = {}
 

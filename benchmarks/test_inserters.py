@@ -1,4 +1,5 @@
-"""Benchmarks of the inserters library: the camera's two ways of seeing the control zone, collation, a whole run.
+"""Benchmarks of the inserters library: the camera's two ways of seeing the control zone, collation, a whole
+run.
 
 ``crop`` (PDFium renders only the zone) against ``full`` (render the page, cut the zone out) is the
 measurement behind :mod:`inserters.camera` rendering with a crop.

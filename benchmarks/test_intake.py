@@ -1,8 +1,9 @@
-"""Intake: pre-flight pages/s in the sandbox pool, and consent lookups/s against a 1,000,000-recipient registry.
+"""Intake: pre-flight pages/s in the sandbox pool, and consent lookups/s against a 1,000,000-recipient
+registry.
 
 Goals (issue 5): pre-flight ≥ 1,000 pages/s on the 2-core machine over 1,000 generated letters (every check:
-page size, page count, address in the window, clear zones rendered at 72 dpi, fonts); consent decisions
-≥ 100,000/s against 1,000,000 recipients. Letters, pool start-up and the index build are outside the timed part.
+page size, page count, address in the window, clear zones rendered at 72 dpi, fonts); consent decisions ≥
+100,000/s against 1,000,000 recipients. Letters, pool start-up and the index build are outside the timed part.
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ def registry(tmp_path_factory):
 
 
 def test_consent_decisions_per_second(benchmark, registry):
-    """Routing decisions in batches of 1,000 recipients (one submission) against 1,000,000; figure: per second."""
+    """Routing decisions in batches of 1,000 recipients (one submission) against 1,000,000; figure: per
+    second."""
     index, ids, build_s = registry
     runs = []
 

@@ -1,5 +1,5 @@
-"""Benchmarks of the printers library: hot-folder submission, the simulated press at full speed, and jobs through
-a real cupsd queue to a real ippeveprinter (the lab of tests/printers/cupsd.py)."""
+"""Benchmarks of the printers library: hot-folder submission, the simulated press at full speed, and jobs
+through a real cupsd queue to a real ippeveprinter (the lab of tests/printers/cupsd.py)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ def test_hotfolder_submit(benchmark, tmp_path, job_pdf):
 
 @pytest.mark.benchmark(group="printers")
 def test_simulated_press_prints_a_job_instantly(benchmark, tmp_path, job_pdf):
-    """Time for an instantaneous press (time_scale 0) to print a JOB_SHEETS-sheet job with progress reports."""
+    """Time for an instantaneous press (time_scale 0) to print a JOB_SHEETS-sheet job with progress
+    reports."""
     printer = SimulatedPrinter("press", tmp_path, sheets_per_minute=6000, time_scale=0, run_press=False)
     ids = (f"J-{n}" for n in itertools.count())
 
@@ -71,7 +72,8 @@ def cups_lab():
 
 @pytest.mark.benchmark(group="printers-cups")
 def test_cups_submit(benchmark, cups_lab, job_pdf):
-    """Time to submit one JOB_SHEETS-page job to a stopped cupsd queue: lookup, claim, and the PDF streamed."""
+    """Time to submit one JOB_SHEETS-page job to a stopped cupsd queue: lookup, claim, and the PDF
+    streamed."""
     queue = cups_lab.add_queue("bench-submit")
     cups_lab.admin("cupsdisable", queue)
     printer = CupsPrinter("bench", cups_lab.server, queue=queue)
@@ -82,7 +84,8 @@ def test_cups_submit(benchmark, cups_lab, job_pdf):
 
 @pytest.mark.benchmark(group="printers-cups")
 def test_cups_jobs_end_to_end(benchmark, cups_lab, tmp_path):
-    """Jobs per second through a cupsd IPP queue to ippeveprinter, submitted back to back, until all completed."""
+    """Jobs per second through a cupsd IPP queue to ippeveprinter, submitted back to back, until all
+    completed."""
     printer = CupsPrinter("bench", cups_lab.server, queue=cups_lab.add_queue("bench-e2e"))
     pdf = write_pdf(tmp_path / "letter.pdf", 2)
     rounds = itertools.count()

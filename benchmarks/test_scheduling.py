@@ -175,7 +175,7 @@ def _cpsat(inst, deadlines: bool, seconds: float):
     status = solver.solve(m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None, solver.status_name(status), None
-    late = sum(1 for j, e in zip(inst.jobs, ends) if solver.value(e) > j.due_s)
+    late = sum(1 for j, e in zip(inst.jobs, ends, strict=True) if solver.value(e) > j.due_s)
     return solver.value(makespan), solver.status_name(status), late
 
 

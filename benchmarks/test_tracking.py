@@ -1,9 +1,10 @@
 """Benchmarks of the tracking library: symbol encoding against bare libzint, the page raster path against a
 plain copy of the page, and QA reading of generated DL envelope scans (moderate and harsh).
 
-Goals (issue 3): encoding overhead ≤ 20 % over bare zint-bindings (one text per call, and the batch API); threshold + stamp three codes + pack of a
-600-dpi A4 page ≤ 2× a NumPy copy of it; moderate scans ≥ 1,000 reads/s at 100 %; harsh scans ≥ 99 % read at
-≥ 200 images/s. Every figure lands in ``extra_info``; JIT compilation is warmed up before timing.
+Goals (issue 3): encoding overhead ≤ 20 % over bare zint-bindings (one text per call, and the batch API);
+threshold + stamp three codes + pack of a 600-dpi A4 page ≤ 2× a NumPy copy of it; moderate scans ≥ 1,000
+reads/s at 100 %; harsh scans ≥ 99 % read at ≥ 200 images/s. Every figure lands in ``extra_info``; JIT
+compilation is warmed up before timing.
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ def _bare_reused(symbology: zint.Symbology, square: bool, texts: list[str]) -> N
 
 
 def _interleaved(fns: dict[str, object], rounds: int = 15) -> dict[str, float]:
-    """Best wall time of each function over ``rounds`` rounds that run them all in turn (so a busy moment of the
-    shared machine hits every contender alike, not only the one measured then)."""
+    """Best wall time of each function over ``rounds`` rounds that run them all in turn (so a busy moment of
+    the shared machine hits every contender alike, not only the one measured then)."""
     best = dict.fromkeys(fns, float("inf"))
     for _ in range(rounds):
         for name, fn in fns.items():
@@ -154,7 +155,8 @@ def a4_page():
 
 
 def _page_path(page: np.ndarray) -> np.ndarray:
-    """Threshold + pack the page, then stamp a control DataMatrix, a tracking Code 128 and a QR mark into it."""
+    """Threshold + pack the page, then stamp a control DataMatrix, a tracking Code 128 and a QR mark into
+    it."""
     stamps = [
         Stamp(render_symbol(datamatrix("J000042|1234|2/3"), 600, 0.5), 5900, 140),
         Stamp(render_symbol(code128("RR473124829DE"), 600, 0.25, bar_height_mm=6), 1910, 570),

@@ -18,7 +18,8 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(os.environ.get("TMPDIR", "/tmp
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Under ``PLANT_TESTS_STRICT=1`` (set by scripts/test.sh, so CI) a skip is a failure: the setup installs
-    every service the suite starts (PostgreSQL, cupsd, ippeveprinter, Chromium), so a skip means a part is missing."""
+    every service the suite starts (PostgreSQL, cupsd, ippeveprinter, Chromium), so a skip means a part is
+    missing."""
     outcome = yield
     report = outcome.get_result()
     if report.skipped and os.environ.get("PLANT_TESTS_STRICT") == "1" and not hasattr(report, "wasxfail"):

@@ -1,4 +1,5 @@
-"""A throw-away PostgreSQL server for tests: initdb in a temp dir, started on a free loopback port, stopped after.
+"""A throw-away PostgreSQL server for tests: initdb in a temp dir, started on a free loopback port, stopped
+after.
 
 PostgreSQL refuses to run as root, so under root the server runs as the ``postgres`` system user (Debian's
 package creates it). Tests that need it are skipped only when no PostgreSQL binaries are installed at all; the

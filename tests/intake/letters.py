@@ -38,7 +38,8 @@ def write(
     marks: tuple[tuple[int, float, float, str], ...] = (),
     pagesize: tuple[float, float] = A4,
 ) -> Path:
-    """A letter with the address at ``address_at`` (mm from the top-left) and ``marks``: (page, x, y, text)."""
+    """A letter with the address at ``address_at`` (mm from the top-left) and ``marks``: (page, x, y,
+    text)."""
     width, height = pagesize
     c = canvas.Canvas(str(path), pagesize=pagesize, invariant=1)
     for page in range(pages):

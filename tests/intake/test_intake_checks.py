@@ -21,7 +21,8 @@ def verdict_of(path, row=ROW, spec=SPEC):
 
 
 def test_a_sound_letter_passes(tmp_path):
-    """A form-B letter with the manifest's address in the window and clear zones passes with its page count."""
+    """A form-B letter with the manifest's address in the window and clear zones passes with its page
+    count."""
     verdict = verdict_of(write(tmp_path / "ok.pdf", pages=3))
     assert verdict.ok and verdict.pages == 3
 
@@ -49,7 +50,8 @@ def test_address_outside_the_window_is_located_in_millimetres(tmp_path):
 
 
 def test_overlay_marks_the_misplaced_address(tmp_path):
-    """The overlay's red mark lies where the address was printed (120 mm from the left, about 27–31 mm down)."""
+    """The overlay's red mark lies where the address was printed (120 mm from the left, about 27–31 mm
+    down)."""
     verdict = verdict_of(write(tmp_path / "x.pdf", address_at=(120, 40)))
     overlay = write_overlay(tmp_path / "overlay.pdf", "L1", verdict)
     x0, y0, x1, y1 = red_box_mm(overlay)
@@ -64,7 +66,8 @@ def test_overlay_marks_the_misplaced_address(tmp_path):
     ],
 )
 def test_text_in_a_clear_zone_is_rejected_in_millimetres(tmp_path, page, x, y, code, zone):
-    """Text in the control-code zone (any page) or the barcode zone (page 1) is rejected naming place and zone."""
+    """Text in the control-code zone (any page) or the barcode zone (page 1) is rejected naming place and
+    zone."""
     verdict = verdict_of(write(tmp_path / "x.pdf", marks=((page, x, y, "ink"),)))
     assert verdict.code == code
     assert f"at {x} mm from the left edge" in verdict.reason and f"inside the {zone}" in verdict.reason

@@ -161,7 +161,8 @@ def test_same_file_twice_is_one_version(ledger, tmp_path):
         assert import_registry(conn, path) == import_registry(conn, path)
 
 
-# ---- routing through the stages, on a frozen clock --------------------------------------------------------------
+# ---- routing through the stages, on a frozen clock
+# --------------------------------------------------------------
 @pytest.fixture
 def plant(settings, small_batch, tmp_path):
     """A device-less plant with the 12-letter batch accepted and pre-flighted, and a registry where R(1..4) of
@@ -280,7 +281,8 @@ def test_route_event_carries_the_matching_line(plant):
 
 
 def test_no_message_waits_days_for_the_fallback(plant):
-    """Routing digital letters queues nothing delayed: the running plant's timed sweep applies the fallback."""
+    """Routing digital letters queues nothing delayed: the running plant's timed sweep applies the
+    fallback."""
     with plant.ledger.read() as conn:
         delays = conn.execute(select(t.outbox.c.actor, t.outbox.c.delay_ms)).all()
     assert delays and all(not row.delay_ms for row in delays)

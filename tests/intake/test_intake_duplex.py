@@ -1,6 +1,6 @@
-"""Duplex is the letter's: the manifest (CSV column or JSON key) and XML letters may say ``duplex`` per letter,
-bad values reject only that letter with a message naming it and the field, the choice is stored on the letter,
-and pre-flight counts a duplex letter's page limit in leaves."""
+"""Duplex is the letter's: the manifest (CSV column or JSON key) and XML letters may say ``duplex`` per
+letter, bad values reject only that letter with a message naming it and the field, the choice is stored on the
+letter, and pre-flight counts a duplex letter's page limit in leaves."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def rows_for(names) -> list[dict]:
 
 
 def csv_submission(tmp_path, duplex: dict[str, str] | None, pages: dict[str, int] | None = None, name="sub"):
-    """A folder of PDF letters L1…; ``duplex`` maps letter ids to their ``duplex`` cell (None: no such column)."""
+    """A folder of PDF letters L1…; ``duplex`` maps letter ids to their ``duplex`` cell (None: no such
+    column)."""
     letters = list((duplex or {"L1": "", "L2": ""}).keys())
     folder = tmp_path / name
     folder.mkdir()
@@ -51,7 +52,8 @@ def csv_submission(tmp_path, duplex: dict[str, str] | None, pages: dict[str, int
 
 
 def json_submission(tmp_path, duplex: dict[str, object]):
-    """A manifest.json folder; ``duplex`` maps letter ids to their JSON ``duplex`` value (``...``: key left out)."""
+    """A manifest.json folder; ``duplex`` maps letter ids to their JSON ``duplex`` value (``...``: key left
+    out)."""
     folder = tmp_path / "sub"
     folder.mkdir()
     letters = []
@@ -115,7 +117,8 @@ def test_a_bad_json_duplex_rejects_only_its_letter(tmp_path, value):
 
 
 def test_an_xml_letter_may_say_duplex_on_its_root(tmp_path):
-    """``<letter duplex="true">`` makes a composed letter duplex; ``false`` or no attribute leave it simplex."""
+    """``<letter duplex="true">`` makes a composed letter duplex; ``false`` or no attribute leave it
+    simplex."""
     folder = tmp_path / "sub"
     folder.mkdir()
     for name, duplex in (("L1", "true"), ("L2", "false"), ("L3", None), ("L4", "True")):
@@ -129,8 +132,8 @@ def test_an_xml_letter_may_say_duplex_on_its_root(tmp_path):
 
 
 def test_a_bad_xml_duplex_or_a_disagreement_rejects_the_letter(tmp_path):
-    """A duplex attribute that is not true/false is XML_INVALID naming the file and the attribute; a manifest and
-    an XML letter that disagree reject the letter naming both values; agreeing ones are fine."""
+    """A duplex attribute that is not true/false is XML_INVALID naming the file and the attribute; a manifest
+    and an XML letter that disagree reject the letter naming both values; agreeing ones are fine."""
     folder = tmp_path / "sub"
     folder.mkdir()
     letters = {"L1": ("sometimes", ""), "L2": ("true", "false"), "L3": ("true", "true"), "L4": (None, "true")}
@@ -158,8 +161,9 @@ def test_the_choice_is_stored_on_the_letter(tmp_path, settings, ledger):
 
 
 def test_submissions_without_duplex_letters_keep_their_id(tmp_path):
-    """The submission id (intake's idempotency key) is the same without the column and with an all-false one, so a
-    package sent before duplex existed is still recognised; a duplex letter makes it another submission."""
+    """The submission id (intake's idempotency key) is the same without the column and with an all-false
+    one, so a package sent before duplex existed is still recognised; a duplex letter makes it another
+    submission."""
     plain = read_submission(csv_submission(tmp_path, None, name="a")).submission_id
     all_false = read_submission(csv_submission(tmp_path, {"L1": "false", "L2": ""}, name="b")).submission_id
     one_duplex = read_submission(csv_submission(tmp_path, {"L1": "true", "L2": ""}, name="c")).submission_id
@@ -170,7 +174,8 @@ def test_submissions_without_duplex_letters_keep_their_id(tmp_path):
     "pages, duplex, ok", [(8, True, True), (8, False, False), (9, True, False), (4, False, True)]
 )
 def test_preflight_counts_a_duplex_letters_limit_in_leaves(tmp_path, pages, duplex, ok):
-    """With envelopes of 4 sheets, 8 pages fit duplex (4 leaves) but not simplex; 9 pages duplex are 5 leaves."""
+    """With envelopes of 4 sheets, 8 pages fit duplex (4 leaves) but not simplex; 9 pages duplex are 5
+    leaves."""
     verdict = check_pdf(write(tmp_path / "l.pdf", pages=pages), max_pages=4, duplex=duplex)
     assert verdict.ok is ok
     if not ok:
@@ -179,8 +184,8 @@ def test_preflight_counts_a_duplex_letters_limit_in_leaves(tmp_path, pages, dupl
 
 
 def test_the_preflight_stage_passes_the_letters_duplex_to_the_sandbox(tmp_path, settings):
-    """Through the sandboxed pool: on a fleet whose envelopes take 4 sheets, an 8-page duplex letter passes and the
-    same letter simplex is rejected TOO_MANY_PAGES."""
+    """Through the sandboxed pool: on a fleet whose envelopes take 4 sheets, an 8-page duplex letter passes
+    and the same letter simplex is rejected TOO_MANY_PAGES."""
     settings = replace(settings, inserters=(InserterConfig("inserter-1", max_sheets=4),))
     for folder in (settings.blobs_dir, settings.receipts_dir):
         folder.mkdir(parents=True, exist_ok=True)

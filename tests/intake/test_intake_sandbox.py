@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -106,8 +107,8 @@ def test_hostile_letter_is_rejected_with_a_reason(batch, name, codes):
 
 @pytest.mark.parametrize("name", ["huge_length", "xref_stream_loop"])
 def test_lying_structure_ends_with_a_verdict(batch, name):
-    """A lying /Length or a self-referencing xref stream ends accepted or rejected with a reason (PDFium repairs
-    some of them), never hanging the batch."""
+    """A lying /Length or a self-referencing xref stream ends accepted or rejected with a reason (PDFium
+    repairs some of them), never hanging the batch."""
     verdict = batch[0][name]
     assert verdict.ok or verdict.reason
 
@@ -144,9 +145,9 @@ def test_children_have_no_network(pool):
 
 
 def test_children_cannot_open_files(pool):
-    """Every child's open-file limit is cut to the descriptors it already holds, and its file-size limit is 0."""
+    """Every child's open-file limit is cut to the descriptors it already holds; its file-size limit is 0."""
     for pid in pool.pids():
-        limits = open(f"/proc/{pid}/limits").read()
+        limits = Path(f"/proc/{pid}/limits").read_text()
         nofile = next(line for line in limits.splitlines() if line.startswith("Max open files")).split()[3]
         assert int(nofile) <= len(os.listdir(f"/proc/{pid}/fd")) + 1
         fsize = next(line for line in limits.splitlines() if line.startswith("Max file size")).split()[3]
@@ -154,8 +155,8 @@ def test_children_cannot_open_files(pool):
 
 
 def test_pdf_pointing_outside_makes_no_connection(pool, tmp_path):
-    """A PDF with URI, Launch, GoToR, JavaScript actions and an external stream to a local listener and a local
-    file is checked without any connection reaching the listener."""
+    """A PDF with URI, Launch, GoToR, JavaScript actions and an external stream to a local listener and a
+    local file is checked without any connection reaching the listener."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)

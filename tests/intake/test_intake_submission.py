@@ -133,7 +133,8 @@ def test_template_id_cannot_be_a_path():
 
 
 def test_hostile_xml_rejects_only_its_letter(tmp_path):
-    """A batch with a billion-laughs letter, an external-entity letter and good ones: only the bad are refused."""
+    """A batch with a billion-laughs letter, an external-entity letter and good ones: only the bad are
+    refused."""
     bomb = b'<!DOCTYPE letter [<!ENTITY a "lol">]><letter template="business"><subject>&a;</subject></letter>'
     folder = folder_with(
         tmp_path,
@@ -174,7 +175,8 @@ def test_200_mb_letter_is_rejected_unread(tmp_path, settings):
     assert result.rejected_at_intake == 1 and rows == {"L1": None, "L2": "FILE_TOO_LARGE"}
 
 
-# ---- through the stages ------------------------------------------------------------------------------------------
+# ---- through the stages
+# ------------------------------------------------------------------------------------------
 @pytest.fixture
 def plant(settings):
     for folder in (settings.blobs_dir, settings.receipts_dir, settings.digital_outbox_dir):
@@ -188,8 +190,8 @@ def plant(settings):
 
 
 def test_rejection_receipt_has_reason_and_overlay(plant, tmp_path):
-    """A letter with ink in the control-code zone is REJECTED; its receipt row has code, reason and the overlay
-    path, and the overlay exists beside the receipts."""
+    """A letter with ink in the control-code zone is REJECTED; its receipt row has code, reason and the
+    overlay path, and the overlay exists beside the receipts."""
     folder = folder_with(
         tmp_path,
         {

@@ -1,8 +1,8 @@
 """A child process for the allocation crash tests: allocates ids in a loop and reports them on stdout.
 
-``python alloc_child.py URL loop``: allocate blocks of 10 forever, printing ``committed <ids>`` after each commit.
-``python alloc_child.py URL hold``: allocate 10 ids, print ``pending <ids>`` inside the open transaction, then
-wait on stdin forever, so the parent can kill it with the ids allocated but not committed.
+``python alloc_child.py URL loop``: allocate blocks of 10 forever, printing ``committed <ids>`` after each
+commit. ``python alloc_child.py URL hold``: allocate 10 ids, print ``pending <ids>`` inside the open
+transaction, then wait on stdin forever, so the parent can kill it with the ids allocated but not committed.
 """
 
 from __future__ import annotations

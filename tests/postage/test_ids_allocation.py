@@ -66,9 +66,11 @@ def test_allocation_spans_to_the_next_range(ledger):
 
 def test_exhausted_ranges_raise_and_consume_nothing(ledger):
     """A demand larger than all ranges raises IdRangesExhausted; the rolled-back transaction took nothing."""
-    with pytest.raises(IdRangesExhausted, match="have 100 ids left but 101 are needed"):
-        with ledger.tx() as conn:
-            allocate_from(conn, [RU], 101, at=T0)
+    with (
+        pytest.raises(IdRangesExhausted, match="have 100 ids left but 101 are needed"),
+        ledger.tx() as conn,
+    ):
+        allocate_from(conn, [RU], 101, at=T0)
     assert take(ledger, RU, 1)[0][8:13] == "00000"
 
 
@@ -164,7 +166,8 @@ def test_settings_ranges_by_kind(tmp_path):
             "tracking.ranges[0].office",
         ),
         (
-            '[[tracking.ranges]]\nkind = "ru14"\noffice = "101000"\nmonth_code = "01"\nfirst = 0\nlast = 100000\n',
+            '[[tracking.ranges]]\nkind = "ru14"\noffice = "101000"\nmonth_code = "01"\n'
+            "first = 0\nlast = 100000\n",
             "tracking.ranges[0].first",
         ),
         (
@@ -186,9 +189,11 @@ def test_bad_range_configuration_names_its_key(tmp_path, toml, key):
 def test_kind_without_a_range_is_a_configuration_error(tmp_path, ledger):
     """Asking for ru14 ids with no ru14 range configured says which table to add."""
     settings = load_settings(environ={"PLANT_STATE_DIR": str(tmp_path)})
-    with pytest.raises(ConfigError, match=r"\[\[tracking.ranges\]\] table with kind = \"ru14\""):
-        with ledger.tx() as conn:
-            allocate_for(conn, settings, 1, IdKind.RU14)
+    with (
+        pytest.raises(ConfigError, match=r"\[\[tracking.ranges\]\] table with kind = \"ru14\""),
+        ledger.tx() as conn,
+    ):
+        allocate_for(conn, settings, 1, IdKind.RU14)
 
 
 def test_cli_ids_next_prints_valid_ids(tmp_path, capsys):
@@ -228,7 +233,8 @@ BLOCKS = st.lists(
 @settings(max_examples=300, deadline=None)
 @given(start=st.integers(0, 50), size=st.integers(0, 60), taken=BLOCKS, need=st.integers(0, 80))
 def test_free_blocks_takes_the_lowest_free_serials(start, size, taken, need):
-    """free_blocks returns exactly the lowest min(need, free) serials in [start, last] outside every taken block."""
+    """free_blocks returns exactly the lowest min(need, free) serials in [start, last] outside every taken
+    block."""
     last = start + size - 1
     blocked = {s for lo, hi in taken for s in range(lo, hi + 1)}
     expected = [s for s in range(start, last + 1) if s not in blocked][:need]

@@ -104,8 +104,9 @@ def test_kill_during_an_open_allocation_loses_no_range(database_url):
 
 
 def test_kill_while_allocating_in_a_loop_reuses_no_id(database_url):
-    """kill -9 at an arbitrary point of a fast allocation loop: every reported id is recorded as issued, and the
-    next allocation starts right after the last recorded one, so no id comes out twice and none is skipped."""
+    """kill -9 at an arbitrary point of a fast allocation loop: every reported id is recorded as issued, and
+    the next allocation starts right after the last recorded one, so no id comes out twice and none is
+    skipped."""
     Ledger(database_url).dispose()
     proc = _child(database_url, "loop")
     reported = [proc.stdout.readline().split()[1:] for _ in range(BATCHES_BEFORE_KILL)]

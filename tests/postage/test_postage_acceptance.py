@@ -48,7 +48,8 @@ HEAVY_MASS = 35.0
 PAGES = ("good", "forged", "no_mark", "unreadable", "foreign", "no_tracking", "crowded")
 
 
-#: Where the plant prints the mark and the tracking barcode (the default mark layout): x, y of the top-left, mm.
+#: Where the plant prints the mark and the tracking barcode (the default mark layout): x, y of the top-left,
+#: mm.
 POSTAGE_AT_MM = (88.0, 45.5)
 TRACKING_AT_MM = (24.0, 81.0)
 #: Module sizes of the default mark layout: postage QR 0.33 mm (2 quiet modules), Code 128 0.25 mm (10 quiet).
@@ -62,8 +63,8 @@ def _page(
     damage: bool = False,
     extra: tuple[tuple[str, str, float, float], ...] = (),
 ) -> None:
-    """One scan page: the mark and the tracking barcode where the plant's layout prints them, and ``extra`` codes
-    (kind ``mark`` or ``tracking``, text, x mm, y mm) anywhere else."""
+    """One scan page: the mark and the tracking barcode where the plant's layout prints them, and ``extra``
+    codes (kind ``mark`` or ``tracking``, text, x mm, y mm) anywhere else."""
     page = pdf.add_blank_page(page_size=(A4_WIDTH, A4_HEIGHT))
     xobjects, content = pikepdf.Dictionary(), b""
     placed = []
@@ -105,8 +106,8 @@ def _forge(genuine: str) -> str:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """A template ledger with two pieces (A: 2 sheets, B: 1 sheet) whose marks are on hold, the plant's key, and
-    one rendered scan per scenario; built once, copied per test."""
+    """A template ledger with two pieces (A: 2 sheets, B: 1 sheet) whose marks are on hold, the plant's key,
+    and one rendered scan per scenario; built once, copied per test."""
     root = tmp_path_factory.mktemp("acceptance")
     key_path = root / "signing-key.pem"
     write_new_key(key_path)
@@ -120,7 +121,9 @@ def world(tmp_path_factory):
     with ledger.tx() as conn:
         pks = conn.execute(select(t.letters.c.pk).order_by(t.letters.c.pk)).scalars().all()
         conn.execute(t.letters.update().values(mail_class="standard"))
-        for pk, tid, sheets, mass in zip(pks, ("RR100000017ZZ", "RR100000025ZZ"), (2, 1), (15.0, 10.0)):
+        for pk, tid, sheets, mass in zip(
+            pks, ("RR100000017ZZ", "RR100000025ZZ"), (2, 1), (15.0, 10.0), strict=True
+        ):
             conn.execute(
                 insert(t.pieces).values(letter_pk=pk, tracking_id=tid, sheets=sheets, prints=0, mass_g=mass)
             )
@@ -147,7 +150,7 @@ def world(tmp_path_factory):
     subprocess.run(
         ["pdftoppm", "-r", "200", "-gray", str(root / "scans.pdf"), str(root / "scan")], check=True
     )
-    scans = dict(zip(PAGES, sorted(root.glob("scan-*.pgm"))))
+    scans = dict(zip(PAGES, sorted(root.glob("scan-*.pgm")), strict=True))
     return {"config": config, "template": settings.state_dir, "scans": scans, "pieces": [str(i) for i in ids]}
 
 
@@ -244,7 +247,8 @@ def test_item_refused_at_the_counter_annuls_its_mark(plant, world):
 
 
 def test_forged_mark_fails_the_check_and_leaves_the_real_mark_alone(plant, world):
-    """A mark altered to a heavier band and re-signed by another key: refused, the genuine mark stays on hold."""
+    """A mark altered to a heavier band and re-signed by another key: refused, the genuine mark stays on
+    hold."""
     outcome = check(plant, world, "forged")
     assert (outcome.verdict, outcome.reason) == (
         Verdict.REFUSED,
@@ -335,8 +339,8 @@ def test_cli_accept_refusal_exits_one(plant, world, capsys):
 
 
 def test_codes_outside_the_regions_of_interest_do_not_take_part(plant, world):
-    """A sheet with A's mark and tracking id in their zones and B's elsewhere: read whole, it shows two marks and
-    is refused; read by the layout's regions of interest it is judged on A's codes and paid."""
+    """A sheet with A's mark and tracking id in their zones and B's elsewhere: read whole, it shows two marks
+    and is refused; read by the layout's regions of interest it is judged on A's codes and paid."""
     whole = read_scans([world["scans"]["crowded"]])
     assert len(whole.marks) == 2 and set(whole.tracking_ids) == {"RR100000017ZZ", "RR100000025ZZ"}
     reading = read_scans([world["scans"]["crowded"]], acceptance_regions(plant[0]))
@@ -365,7 +369,8 @@ def test_cli_accept_judges_a_crowded_sheet_by_its_layout(plant, world, capsys):
 
 
 def test_scan_without_codes_in_the_regions_falls_back_to_the_whole_image(world, tmp_path):
-    """A close-up (the mark alone, nowhere near the sheet's zones) is still read: whole image as the fallback."""
+    """A close-up (the mark alone, nowhere near the sheet's zones) is still read: whole image as the
+    fallback."""
     from PIL import Image
 
     from plant.config import load_settings as load

@@ -1,5 +1,5 @@
-"""The plant's postage mark: signed payload round trips, every alteration is caught, forged and foreign marks are
-refused, and the text stays inside QR's alphanumeric set."""
+"""The plant's postage mark: signed payload round trips, every alteration is caught, forged and foreign marks
+are refused, and the text stays inside QR's alphanumeric set."""
 
 from __future__ import annotations
 
@@ -67,7 +67,8 @@ def test_encode_then_verify_returns_the_payload(payload):
 @settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_any_changed_character_is_refused(data):
-    """Changing any one character of the body makes the mark unreadable or its signature invalid, never valid."""
+    """Changing any one character of the body makes the mark unreadable or its signature invalid, never
+    valid."""
     text = encode_mark(PAYLOAD, KEY)
     index = data.draw(st.integers(len(MARK_PREFIX), len(text) - 1))
     replacement = data.draw(

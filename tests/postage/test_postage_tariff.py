@@ -1,5 +1,5 @@
-"""Mass and tariff: a piece's mass from the configuration, its weight band, a piece above the top band refused,
-and marks issued on hold in the ledger (with the same text on a reprint)."""
+"""Mass and tariff: a piece's mass from the configuration, its weight band, a piece above the top band
+refused, and marks issued on hold in the ledger (with the same text on a reprint)."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def pieces(settings_, small_batch, tmp_path):
     with ledger.tx() as conn:
         pks = conn.execute(select(t.letters.c.pk).order_by(t.letters.c.pk).limit(3)).scalars().all()
         conn.execute(t.letters.update().values(mail_class="standard"))
-        for n, (pk, sheets) in enumerate(zip(pks, (1, 3, 30))):
+        for n, (pk, sheets) in enumerate(zip(pks, (1, 3, 30), strict=True)):
             conn.execute(
                 insert(t.pieces).values(
                     letter_pk=pk,

@@ -1,4 +1,5 @@
-"""Builders for the scheduling tests: tiny instances from short tuples, and the unit suite's planner budget."""
+"""Builders for the scheduling tests: tiny instances from short tuples, and the unit suite's planner
+budget."""
 
 from __future__ import annotations
 
@@ -18,18 +19,20 @@ def instance(jobs, printers=(("P1", 60),), inserters=(("K1", 3600, 2),)) -> Inst
 
 
 def property_settings():
-    """Hypothesis settings of the scheduling properties: planning is too slow for Hypothesis's default deadline."""
+    """Hypothesis settings of the scheduling properties: planning is too slow for Hypothesis's default
+    deadline."""
     from hypothesis import HealthCheck, settings
 
     return settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def check_replan_keeps_running_work(inst, when, data, manual_explained):
-    """Plan ``inst``, take a printer and an inserter (drawn from ``data``) down at ``when`` of the makespan, re-plan,
-    and assert the re-plan passes the checker and leaves work running on up devices exactly where it was.
+    """Plan ``inst``, take a printer and an inserter (drawn from ``data``) down at ``when`` of the makespan,
+    re-plan, and assert the re-plan passes the checker and leaves work running on up devices exactly where it
+    was.
 
-    A job printing at that moment may lose its inserter and go to the manual path; ``manual_explained(new_inst,
-    job)`` must then say why that is right.
+    A job printing at that moment may lose its inserter and go to the manual path;
+    ``manual_explained(new_inst, job)`` must then say why that is right.
     """
     from hypothesis import strategies as st
 

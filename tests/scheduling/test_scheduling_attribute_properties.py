@@ -1,6 +1,6 @@
-"""Property tests on random instances with stocks, duplex, colour, sizes, envelopes, feeders and setups (presses
-changing stock, inserters changing envelope or inserts): plans always pass the independent checker; re-plans
-keep running jobs in place."""
+"""Property tests on random instances with stocks, duplex, colour, sizes, envelopes, feeders and setups
+(presses changing stock, inserters changing envelope or inserts): plans always pass the independent checker;
+re-plans keep running jobs in place."""
 
 from __future__ import annotations
 

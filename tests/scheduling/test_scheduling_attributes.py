@@ -69,9 +69,11 @@ def test_setup_is_paid_on_a_change_of_stock_and_reported(mixed):
     result = plan(mixed, **FAST)
     rows = sorted((a for a in result.assignments if a.printer == "full"), key=lambda a: a.print_start_s)
     stocks = [mixed.job(a.job).stock for a in rows]
-    changes = sum(1 for x, y in zip(["plain", *stocks], stocks) if x != y)
+    changes = sum(1 for x, y in zip(["plain", *stocks], stocks, strict=False) if x != y)
     assert result.setups == changes >= 1
-    for (prev, s0), (a, s1) in zip(zip([None, *rows], ["plain", *stocks]), zip(rows, stocks)):
+    for (prev, s0), (a, s1) in zip(
+        zip([None, *rows], ["plain", *stocks], strict=True), zip(rows, stocks, strict=True), strict=False
+    ):
         if s0 != s1:
             assert a.print_start_s >= (prev.print_end_s if prev else 0) + 300
     assert plan_to_json(result)["setups"] == result.setups
@@ -231,7 +233,8 @@ def test_bad_attribute_names_the_field(build, field):
 
 
 def test_running_print_of_a_job_gone_manual_still_holds_its_press():
-    """Its inserter failed, so the job goes manual, but its print runs on: no other job may share the press."""
+    """Its inserter failed, so the job goes manual, but its print runs on: no other job may share the
+    press."""
     inst = Instance(
         (Printer("P0", 50),),
         (Inserter("K0", 3600, 2), Inserter("K1", 3600, 1)),

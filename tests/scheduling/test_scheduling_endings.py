@@ -36,6 +36,7 @@ def test_stronger_bound_is_between_the_simple_one_and_every_on_time_plan(inst):
 
 
 def test_reference_stronger_bound():
-    """On reference seed 1 the stronger bound is above the simple one (its last jobs want the same inserter)."""
+    """On reference seed 1 the stronger bound is above the simple one (its last jobs want the same
+    inserter)."""
     inst = reference_instance(1)
     assert on_time_bound_inserters(inst) > on_time_bound(inst)

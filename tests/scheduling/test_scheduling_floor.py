@@ -1,4 +1,5 @@
-"""The on-time floor: a bound that also counts the presses' second-to-last jobs, checked against brute force."""
+"""The on-time floor: a bound that also counts the presses' second-to-last jobs, checked against brute
+force."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Inserter setups: a run needing another envelope or other inserts than the inserter is set up for pays its
-setup time; the planner plans it, the checker verifies it, re-plans remember what each inserter is set up for."""
+"""Inserter setups: a run needing another envelope or other inserts than the inserter is set up for pays
+its setup time; the planner plans it, the checker verifies it, re-plans remember what each inserter is set
+up for."""
 
 from __future__ import annotations
 
@@ -151,7 +152,8 @@ def test_replan_remembers_what_each_inserter_is_set_up_for():
 
 
 def test_reference_instance_has_no_inserter_setups():
-    """The defaults leave the reference instance as it was: no new fields in its JSON, no setups in its plan."""
+    """The defaults leave the reference instance as it was: no new fields in its JSON, no setups in its
+    plan."""
     inst = reference_instance(0)
     assert all(
         set(row) == {"id", "envelopes_per_hour", "max_sheets", "available_s", "up"}

@@ -98,7 +98,8 @@ def test_bounds_hold_on_the_reference_instance():
 
 
 def test_reference_instance_is_planned_on_time_and_feasible():
-    """The seeded 200-job reference instance: feasible, no late job, within 1 % of the bound (small budget)."""
+    """The seeded 200-job reference instance: feasible, no late job, within 1 % of the bound (small
+    budget)."""
     inst = reference_instance(0)
     result = plan(inst, time_limit_s=0.3, max_trials=5)
     assert check(inst, result) == ()

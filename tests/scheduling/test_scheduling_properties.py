@@ -56,8 +56,8 @@ def test_plans_are_feasible(inst):
 @PROPERTY
 @given(instances(), st.floats(0, 1), st.data())
 def test_replans_keep_running_work_in_place(inst, when, data):
-    """After a device goes down mid-plan, the re-plan is feasible and work running on up devices is unmoved; a job
-    sent to the manual path is one no working inserter can take."""
+    """After a device goes down mid-plan, the re-plan is feasible and work running on up devices is unmoved; a
+    job sent to the manual path is one no working inserter can take."""
     check_replan_keeps_running_work(
         inst,
         when,

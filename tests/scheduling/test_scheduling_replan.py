@@ -20,7 +20,8 @@ def _running(first, now):
 
 
 def test_press_failure_reprints_its_job_first_and_keeps_the_others(reference):
-    """The job on the failed press is printed again (as a reprint) elsewhere; the other running prints stay."""
+    """The job on the failed press is printed again (as a reprint) elsewhere; the other running prints
+    stay."""
     inst, first = reference
     now = first.makespan_s // 3
     running = _running(first, now)
@@ -49,7 +50,8 @@ def test_finished_work_leaves_and_new_work_joins(reference):
 
 
 def test_hold_removes_a_waiting_job_but_not_a_running_one(reference):
-    """An operator's hold takes a job that has not started out of the plan; holding a running one is refused."""
+    """An operator's hold takes a job that has not started out of the plan; holding a running one is
+    refused."""
     inst, first = reference
     now = first.makespan_s // 2
     waiting = next(a.job for a in first.assignments if a.print_start_s > now)

@@ -14,8 +14,8 @@ UNHURRIED_S = 30.0
 
 
 def _presses(jobs, sequences, setup_s=100):
-    """Two presses of 1 sheet/s with ``setup_s`` per change of stock, a fast inserter, and the schedule that runs
-    ``sequences`` (job ids per press)."""
+    """Two presses of 1 sheet/s with ``setup_s`` per change of stock, a fast inserter, and the schedule that
+    runs ``sequences`` (job ids per press)."""
     inst = Instance(
         (Printer("P1", 60, setup_s=setup_s), Printer("P2", 60, setup_s=setup_s)),
         (Inserter("K", 36_000, 2),),

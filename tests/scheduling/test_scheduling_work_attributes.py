@@ -29,7 +29,8 @@ def _pieces(count, **needs):
 
 
 def _work(pieces):
-    """plan_work on the fleet above; its plan must pass the checker for the formed jobs and their attributes."""
+    """plan_work on the fleet above; its plan must pass the checker for the formed jobs and their
+    attributes."""
     work = plan_work(PRINTERS, INSERTERS, pieces, now_s=0, max_job_pieces=10)
     jobs = tuple(
         Job(
@@ -88,7 +89,8 @@ def test_envelope_and_inserts_decide_the_inserter():
 
 
 def test_pieces_no_device_takes_go_manual_with_reason_and_code():
-    """An envelope or insert no inserter has, and a stock no press runs, go manual with the reason and code."""
+    """An envelope or insert no inserter has, and a stock no press runs, go manual with the reason and
+    code."""
     c4, flyer, kraft = _pieces(2, envelope="C4"), _pieces(2, inserts=("flyer",)), _pieces(2, stock="kraft")
     work = _work(c4 + flyer + kraft + _pieces(3))
     manual = {m.piece: m for m in work.manual}

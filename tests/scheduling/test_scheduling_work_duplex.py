@@ -1,5 +1,6 @@
-"""plan_work with duplex as the letter's choice: duplex and simplex pieces never share a job, duplex jobs go only to
-duplex-capable presses, simplex jobs to any press, and duplex pieces no press prints go manual with the reason."""
+"""plan_work with duplex as the letter's choice: duplex and simplex pieces never share a job, duplex jobs go
+only to duplex-capable presses, simplex jobs to any press, and duplex pieces no press prints go manual with
+the reason."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ def _pieces(start: int, count: int, sheets: int, duplex: bool) -> list[Piece]:
 
 
 def test_duplex_and_simplex_pieces_form_separate_jobs_on_presses_that_can_print_them():
-    """On an even fleet of a simplex and a duplex press, every job is all-duplex or all-simplex (Job.duplex set),
-    and every duplex job is on the duplex press."""
+    """On an even fleet of a simplex and a duplex press, every job is all-duplex or all-simplex (Job.duplex
+    set), and every duplex job is on the duplex press."""
     duplex, simplex = _pieces(0, 20, 2, True), _pieces(100, 20, 2, False)
     work = plan_work(
         (Printer("s", 300, duplex=False), Printer("d", 300)),
@@ -34,7 +35,8 @@ def test_duplex_and_simplex_pieces_form_separate_jobs_on_presses_that_can_print_
 
 
 def test_a_duplex_press_takes_simplex_jobs_when_it_is_the_better_place():
-    """A simplex job may go to a duplex-capable press: with the simplex press at a sheet a minute, all go there."""
+    """A simplex job may go to a duplex-capable press: with the simplex press at a sheet a minute, all go
+    there."""
     work = plan_work(
         (Printer("s", 1, duplex=False), Printer("d", 600)),
         INSERTERS,
@@ -46,8 +48,8 @@ def test_a_duplex_press_takes_simplex_jobs_when_it_is_the_better_place():
 
 
 def test_duplex_pieces_no_press_prints_go_manual_naming_duplex():
-    """Without a duplex-capable press the duplex pieces go manual (NO_PRESS, the reason says duplex); the simplex
-    ones are planned."""
+    """Without a duplex-capable press the duplex pieces go manual (NO_PRESS, the reason says duplex); the
+    simplex ones are planned."""
     duplex, simplex = _pieces(0, 3, 1, True), _pieces(10, 3, 1, False)
     work = plan_work((Printer("s", 300, duplex=False),), INSERTERS, duplex + simplex, now_s=0)
     manual = {m.piece: m for m in work.manual}
