@@ -1,25 +1,28 @@
 """Numba PWG raster line encoder; :func:`imposition.pwg.encode_page` is its stable face.
 
-Computes exactly what :func:`imposition._pwg_reference.encode_page` computes (tests check byte for byte) in one
-pass over the page into a preallocated buffer, because every sheet side of a raster job goes through it.
+Computes exactly what :func:`imposition._pwg_reference.encode_page` computes (tests check byte for byte) in
+one pass over the page into a preallocated buffer, because every sheet side of a raster job goes through it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numpy.typing import NDArray
 
 
 @njit(cache=True)
-def _same_line(raster, a, b):  # pragma: no cover - compiled
-    for x in range(raster.shape[1]):
+def _same_line(raster: NDArray[np.uint8], a: int, b: int) -> bool:  # pragma: no cover - compiled
+    for x in range(raster.shape[1]):  # noqa: SIM110 - Numba cannot compile all() over a generator
         if raster[a, x] != raster[b, x]:
             return False
     return True
 
 
 @njit(cache=True)
-def encode_page(raster):  # pragma: no cover - compiled; covered through the reference comparison
+def encode_page(
+    raster: NDArray[np.uint8],
+) -> NDArray[np.uint8]:  # pragma: no cover - compiled; covered through the reference comparison
     """Compress a height × width uint8 page into PWG line groups; return the bytes as a uint8 array."""
     height, width = raster.shape
     out = np.empty(height * (1 + 2 * width), dtype=np.uint8)  # worst case: every pixel a run of one

@@ -1,5 +1,5 @@
-"""Plain Python/NumPy PWG raster line encoder: the specification the Numba kernel in :mod:`imposition._pwg_kernels`
-must match byte for byte (tests check). Slow; short enough to read.
+"""Plain Python/NumPy PWG raster line encoder: the specification the Numba kernel in
+:mod:`imposition._pwg_kernels` must match byte for byte (tests check). Slow; short enough to read.
 
 PWG 5102.4 §4.3 (the CUPS raster v2 scheme): a page is a series of line groups, each one byte "repeat count"
 (identical lines after the first, 0–255) followed by the line's runs. A run byte 0–127 repeats the next pixel

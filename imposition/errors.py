@@ -61,7 +61,8 @@ class WrongPageSize(ImpositionError):
 
 
 class MarkError(ImpositionError):
-    """A code mark cannot be made or does not fit its zone. ``piece_id`` names the piece, ``reason`` the problem."""
+    """A code mark cannot be made or does not fit its zone. ``piece_id`` names the piece, ``reason`` the
+    problem."""
 
     def __init__(self, piece_id: str, reason: str) -> None:
         self.piece_id = piece_id
@@ -70,7 +71,8 @@ class MarkError(ImpositionError):
 
 
 class DuplicatePiece(ImpositionError):
-    """The same piece id appears twice in one job; control codes would no longer name one piece. ``piece_id``."""
+    """The same piece id appears twice in one job; control codes would no longer name one piece.
+    ``piece_id``."""
 
     def __init__(self, piece_id: str) -> None:
         self.piece_id = piece_id
@@ -80,7 +82,8 @@ class DuplicatePiece(ImpositionError):
 
 
 class LayoutError(ImpositionError):
-    """A layout cannot be built as asked (scheme and sheet do not go together, stack depth not a whole number).
+    """A layout cannot be built as asked (scheme and sheet do not go together, stack depth not a whole
+    number).
 
     ``reason`` says which option to change.
     """

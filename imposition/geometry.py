@@ -26,7 +26,8 @@ def mm(value: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Rect:
-    """An axis-aligned rectangle in points, ``x``/``y`` its top-left corner measured from the page's top-left."""
+    """An axis-aligned rectangle in points, ``x``/``y`` its top-left corner measured from the page's
+    top-left."""
 
     x: float
     y: float
@@ -39,7 +40,8 @@ class Rect:
         return cls(mm(x), mm(y), mm(w), mm(h))
 
     def to_pdf(self, page_height: float) -> tuple[float, float, float, float]:
-        """Return ``(x, y, w, h)`` in PDF user space (bottom-left origin) on a page ``page_height`` points tall."""
+        """Return ``(x, y, w, h)`` in PDF user space (bottom-left origin) on a page ``page_height`` points
+        tall."""
         return (self.x, page_height - self.y - self.h, self.w, self.h)
 
     def contains(self, other: Rect, tolerance: float = 1e-6) -> bool:
@@ -64,7 +66,8 @@ class MarkLayout:
     the tracking Code 128 with its text inside the address field under the address, so it shows in the window.
     """
 
-    #: Clear zone of the per-sheet control DataMatrix (symbol and quiet zone are drawn inside it, top-left aligned).
+    #: Clear zone of the per-sheet control DataMatrix (symbol and quiet zone are drawn inside it, top-left
+    #: aligned).
     control_zone: Rect = field(default_factory=lambda: Rect.from_mm(6, 250, 12, 12))
     #: Edge of one DataMatrix module.
     control_module: float = mm(0.5)

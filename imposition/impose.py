@@ -63,8 +63,8 @@ class Symbol(NamedTuple):
 
 
 class SheetStamp(NamedTuple):
-    """A symbol on an output page: ``box`` on its leaf (top-left origin, points), the leaf's ``slot`` rectangle and
-    whether the leaf is ``turned`` 180° on the sheet."""
+    """A symbol on an output page: ``box`` on its leaf (top-left origin, points), the leaf's ``slot``
+    rectangle and whether the leaf is ``turned`` 180° on the sheet."""
 
     symbol: Symbol
     box: Rect
@@ -131,8 +131,8 @@ class _Marker:
         return taken
 
     def control(self, piece: PieceInput, number: int, of: int, back: bool) -> bytes:
-        """The control DataMatrix ``job|piece|i/n|selects|flags`` of one leaf side (flag R on backs); ``job|piece|i/n``
-        when the piece has neither selects nor flags."""
+        """The control DataMatrix ``job|piece|i/n|selects|flags`` of one leaf side (flag R on backs);
+        ``job|piece|i/n`` when the piece has neither selects nor flags."""
         if not self.marks.control:
             return b""
         flags = "".join(sorted(set(piece.flags + ("R" if back else ""))))
@@ -254,7 +254,7 @@ class _Job:
         self.marks = marks
         self.normalise = normalise
         self.marker = _Marker(job_id, marks, layout, stamping=stamp_sink is not None)
-        self.stacker = Stacker(layout.n_up, layout.stack_depth, layout.pad_stacks)
+        self.stacker: Stacker[_Leaf] = Stacker(layout.n_up, layout.stack_depth, layout.pad_stacks)
         self.records: list[SheetRecord] = []
         self.sheets = 0
         self.stacks = 0
@@ -352,7 +352,7 @@ class _Job:
             if self.layout.duplexed:
                 backs = []
                 for slot, leaf in enumerate(row):
-                    if leaf is not None:
+                    if leaf is not None and leaf.back is not None:  # duplexed: every leaf has a back
                         back_slot, turned = self.layout.back_slot(slot)
                         backs.append((back_slot, turned, leaf, leaf.back))
                 self._write_side(sorted(backs, key=lambda b: b[0]), Side.BACK, b"")
@@ -360,7 +360,8 @@ class _Job:
 
 @contextmanager
 def atomic_output(out_path: Path) -> Iterator[BinaryIO]:
-    """A binary file that appears at ``out_path`` only when the block completes (fsynced, renamed, folder fsynced)."""
+    """A binary file that appears at ``out_path`` only when the block completes (fsynced, renamed, folder
+    fsynced)."""
     out_path = Path(out_path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
     try:
@@ -388,20 +389,24 @@ def _unique(pieces: Iterable[PieceInput]) -> Iterator[PieceInput]:
         yield piece
 
 
+#: The defaults of :func:`impose` (frozen dataclasses, so one instance serves every call).
+_DEFAULT_LAYOUT, _DEFAULT_MARKS, _DEFAULT_NORMALISE = Layout(), Marks(), Normalise()
+
+
 def impose(
     pieces: Iterable[PieceInput],
     out_path: Path,
     job_id: str,
-    layout: Layout = Layout(),
-    marks: Marks = Marks(),
-    normalise: Normalise = Normalise(),
+    layout: Layout = _DEFAULT_LAYOUT,
+    marks: Marks = _DEFAULT_MARKS,
+    normalise: Normalise = _DEFAULT_NORMALISE,
 ) -> SheetMap:
     """Impose ``pieces`` (in job order) on press sheets by ``layout`` into ``out_path``; return the sheet map.
 
     Every piece starts on a fresh leaf; in duplex jobs a piece's pages pair up front/back (simplex pieces get
-    blank backs). Each leaf side gets its control DataMatrix, fronts the OMR track when ``marks.omr`` is set, each
-    piece's first page its tracking barcode and postage mark, n-up fronts crop marks where the margin has room.
-    ``pieces`` may be a generator: it is consumed once, one piece at a time. Raises an
+    blank backs). Each leaf side gets its control DataMatrix, fronts the OMR track when ``marks.omr`` is set,
+    each piece's first page its tracking barcode and postage mark, n-up fronts crop marks where the margin has
+    room. ``pieces`` may be a generator: it is consumed once, one piece at a time. Raises an
     :class:`~imposition.errors.ImpositionError` naming the file and page for input it cannot use; then no
     output file is written.
     """
@@ -417,8 +422,9 @@ def impose_with_stamps(
     normalise: Normalise,
     stamp_sink: list[list[SheetStamp]] | None,
 ) -> SheetMap:
-    """:func:`impose`, but with ``stamp_sink`` a list the code symbols are appended to (one list per output page)
-    instead of being drawn in the PDF, for a raster writer to stamp at device pixels. None: draw them."""
+    """:func:`impose`, but with ``stamp_sink`` a list the code symbols are appended to (one list per output
+    page) instead of being drawn in the PDF, for a raster writer to stamp at device pixels. None: draw
+    them."""
     with atomic_output(out_path) as stream:
         writer = PdfStreamWriter(stream)
         job = _Job(writer, job_id, layout, marks, normalise, stamp_sink)

@@ -3,16 +3,17 @@
 Imposition happens in two steps, both pure so that they can be property-tested and reused by every writer:
 
 1. **Leaves.** Each piece becomes consecutive *leaves* (the A4 sheet the recipient holds after cutting). In a
-   simplex job one page makes one leaf; in a duplex job two pages make one leaf (front, back) unless the piece is
-   a simplex letter, which gets blank backs. A piece always starts on a fresh leaf, so the inserter can collate it.
+   simplex job one page makes one leaf; in a duplex job two pages make one leaf (front, back) unless the piece
+   is a simplex letter, which gets blank backs. A piece always starts on a fresh leaf, so the inserter can
+   collate it.
 2. **Cut and stack.** ``N`` leaves share a press sheet. Leaves are dealt deep-first: within a stack of depth
-   ``d``, leaf ``k·d + s`` goes to sheet ``s``, slot ``k``; after the guillotine, pile 0 goes on pile 1 and so on and
-   the leaves come out in order (REFERENCE.md, Imposition). Stacks are closed on a piece boundary (padded with
-   blank slots at their end) so that every stack holds whole pieces, and each stack is only as deep as it needs
-   to be, so no sheet is wholly blank.
+   ``d``, leaf ``k·d + s`` goes to sheet ``s``, slot ``k``; after the guillotine, pile 0 goes on pile 1 and so
+   on and the leaves come out in order (REFERENCE.md, Imposition). Stacks are closed on a piece boundary
+   (padded with blank slots at their end) so that every stack holds whole pieces, and each stack is only as
+   deep as it needs to be, so no sheet is wholly blank.
 
-Duplex backs: work-and-turn puts the back of column ``c`` at column ``ncols−1−c`` of the same row; work-and-tumble
-keeps the column, takes row ``nrows−1−r`` and turns the page by 180°.
+Duplex backs: work-and-turn puts the back of column ``c`` at column ``ncols−1−c`` of the same row;
+work-and-tumble keeps the column, takes row ``nrows−1−r`` and turns the page by 180°.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Generic, TypedDict, TypeVar, Unpack
 
 from imposition.errors import LayoutError, PieceTooLong
 from imposition.geometry import A3_LANDSCAPE, A4_HEIGHT, A4_WIDTH, SRA3_LANDSCAPE, WEB_FRAME, Rect
@@ -68,6 +70,18 @@ class Duplex(enum.Enum):
     TUMBLE = "tumble"
 
 
+#: What a stack holds: leaf indices when planning, the writer's leaves when imposing.
+T = TypeVar("T")
+
+
+class LayoutOptions(TypedDict, total=False):
+    """The fields of :class:`Layout` besides scheme and sheet, as :meth:`Layout.for_scheme` takes them."""
+
+    duplex: Duplex
+    stack_depth: int
+    pad_stacks: bool
+
+
 #: Which sheets each scheme can use.
 _SHEETS = {
     Scheme.ONE_UP: (SheetSize.A4,),
@@ -78,10 +92,11 @@ _SHEETS = {
 
 @dataclass(frozen=True, slots=True)
 class Layout:
-    """A sheet layout: scheme, sheet, duplex mode and cut-stack depth (``stack_depth`` sheets at most per stack).
+    """A sheet layout: scheme, sheet, duplex mode and cut-stack depth (``stack_depth`` sheets at most per
+    stack).
 
-    ``pad_stacks`` closes each stack on a piece boundary (the inserter takes whole pieces per stack); without it
-    stacks are always ``stack_depth`` deep and a piece may straddle two of them.
+    ``pad_stacks`` closes each stack on a piece boundary (the inserter takes whole pieces per stack); without
+    it stacks are always ``stack_depth`` deep and a piece may straddle two of them.
     """
 
     scheme: Scheme = Scheme.ONE_UP
@@ -104,7 +119,9 @@ class Layout:
             raise LayoutError(f"stack depth {self.stack_depth!r} is not a whole number of sheets ≥ 1")
 
     @classmethod
-    def for_scheme(cls, scheme: Scheme, sheet: SheetSize | None = None, **options) -> Layout:
+    def for_scheme(
+        cls, scheme: Scheme, sheet: SheetSize | None = None, **options: Unpack[LayoutOptions]
+    ) -> Layout:
         """A layout of ``scheme`` on ``sheet``, or on the scheme's first sheet (A4, A3, WEB520) when None."""
         return cls(scheme, sheet or _SHEETS[scheme][0], **options)
 
@@ -125,7 +142,8 @@ class Layout:
         return self.duplex is not Duplex.NONE
 
     def slot_rect(self, slot: int) -> Rect:
-        """The A4 leaf area of ``slot`` (row-major from the top-left) on a sheet side, leaves centred as a block."""
+        """The A4 leaf area of ``slot`` (row-major from the top-left) on a sheet side, leaves centred as a
+        block."""
         ncols, nrows = self.grid
         width, height = self.sheet.points
         x0, y0 = (width - ncols * A4_WIDTH) / 2, (height - nrows * A4_HEIGHT) / 2
@@ -133,7 +151,8 @@ class Layout:
         return Rect(x0 + col * A4_WIDTH, y0 + row * A4_HEIGHT, A4_WIDTH, A4_HEIGHT)
 
     def back_slot(self, slot: int) -> tuple[int, bool]:
-        """Where the back of the leaf in front ``slot`` is printed on the sheet's back, and whether turned 180°."""
+        """Where the back of the leaf in front ``slot`` is printed on the sheet's back, and whether turned
+        180°."""
         ncols, nrows = self.grid
         row, col = divmod(slot, ncols)
         if self.duplex is Duplex.TURN:
@@ -160,8 +179,8 @@ def plan_leaves(
 ) -> list[Leaf]:
     """Turn pieces' page counts into leaves in job order.
 
-    ``duplexed``: pages pair up front/back (an odd last page gets a blank back). ``simplex[i]`` marks piece ``i``
-    as a simplex letter inside a duplex job: one page per leaf with blank backs.
+    ``duplexed``: pages pair up front/back (an odd last page gets a blank back). ``simplex[i]`` marks piece
+    ``i`` as a simplex letter inside a duplex job: one page per leaf with blank backs.
     """
     leaves: list[Leaf] = []
     for piece, count in enumerate(page_counts):
@@ -177,8 +196,9 @@ def plan_leaves(
     return leaves
 
 
-class Stacker:
-    """Groups leaves into cut stacks as pieces arrive, so a writer can emit each stack as soon as it is closed.
+class Stacker(Generic[T]):
+    """Groups leaves into cut stacks as pieces arrive, so a writer can emit each stack as soon as it is
+    closed.
 
     A stack holds at most ``n_up · depth`` leaves. With ``pad`` (and more than one leaf per sheet) a stack is
     closed before a piece that would not fit, so stacks hold whole pieces; a piece longer than a stack raises
@@ -189,11 +209,11 @@ class Stacker:
         self.n_up = n_up
         self.capacity = n_up * depth
         self.pad = pad and n_up > 1
-        self._open: list = []
+        self._open: list[T] = []
 
-    def add(self, leaves: Sequence, piece_name: str) -> list[list]:
+    def add(self, leaves: Sequence[T], piece_name: str) -> list[list[T]]:
         """Add one piece's leaves; return the stacks this closes (often none)."""
-        closed = []
+        closed: list[list[T]] = []
         if self.pad:
             if len(leaves) > self.capacity:
                 raise PieceTooLong(piece_name, len(leaves), self.capacity)
@@ -209,15 +229,15 @@ class Stacker:
                 self._open = []
         return closed
 
-    def finish(self) -> list[list]:
+    def finish(self) -> list[list[T]]:
         """Close and return the last stack (none when it is empty)."""
         closed, self._open = ([self._open] if self._open else []), []
         return closed
 
 
-def deal(members: Sequence, n_up: int) -> list[tuple]:
-    """Deal one stack's leaves onto sheets deep-first: ``d = ceil(len / n_up)`` sheets, leaf ``k·d + s`` on sheet
-    ``s``, slot ``k``; slots past the end hold None."""
+def deal(members: Sequence[T], n_up: int) -> list[tuple[T | None, ...]]:
+    """Deal one stack's leaves onto sheets deep-first: ``d = ceil(len / n_up)`` sheets, leaf ``k·d + s`` on
+    sheet ``s``, slot ``k``; slots past the end hold None."""
     depth = -(-len(members) // n_up)
     return [
         tuple(members[k * depth + s] if k * depth + s < len(members) else None for k in range(n_up))
@@ -241,15 +261,15 @@ def cut_and_stack(
     pad: bool = True,
     piece_names: Sequence[str] | None = None,
 ) -> SheetPlan:
-    """Deal leaves onto sheets deep-first: within a stack of depth ``d``, leaf ``k·d + s`` of the stack goes to
-    sheet ``s``, slot ``k``.
+    """Deal leaves onto sheets deep-first: within a stack of depth ``d``, leaf ``k·d + s`` of the stack goes
+    to sheet ``s``, slot ``k``.
 
     ``leaf_pieces[i]`` is the piece of leaf ``i`` (a piece's leaves are consecutive). Stacks come from
     :class:`Stacker` (at most ``n_up · depth`` leaves, closed on piece boundaries with ``pad``; a piece longer
     than a stack raises :class:`PieceTooLong`, named from ``piece_names``) and each is ``ceil(leaves / n_up)``
     sheets deep, so its blank slots sit at its end.
     """
-    stacker = Stacker(n_up, depth, pad)
+    stacker: Stacker[int] = Stacker(n_up, depth, pad)
     stacks: list[list[int]] = []
     start = 0
     while start < len(leaf_pieces):
@@ -272,7 +292,8 @@ def cut_and_stack(
 def unstack(plan: SheetPlan) -> list[int]:
     """Simulate the guillotine and the stacking: the leaves as they come off the piles, blanks dropped.
 
-    Each stack is cut into ``n_up`` piles (one per slot, sheets in print order); pile 0 goes on pile 1 and so on.
+    Each stack is cut into ``n_up`` piles (one per slot, sheets in print order); pile 0 goes on pile 1 and so
+    on.
     """
     order: list[int] = []
     for first, depth in plan.stacks:

@@ -50,7 +50,7 @@ def fmt(value: float) -> str:
 
     Written on every leaf and mark, so it is one C-level format, not a trim of trailing zeros.
     """
-    return "%.3f" % value
+    return f"{value:.3f}"
 
 
 def postage_matrix(text: str) -> np.ndarray:
@@ -91,17 +91,19 @@ def helvetica_font(pdf: pikepdf.Pdf, base_font: str) -> pikepdf.Dictionary:
 
 
 def ascent(font: str, size: float) -> float:
-    """Ascent of a base-14 font at ``size`` points (reportlab's AFM metrics; for Helvetica it equals the cap height)."""
-    return getFont(font).face.ascent * size / 1000
+    """Ascent of a base-14 font at ``size`` points (reportlab's AFM metrics; for Helvetica it equals the cap
+    height)."""
+    return float(getFont(font).face.ascent) * size / 1000
 
 
 def text_width(text: str, font: str, size: float) -> float:
     """Advance width of ``text`` in a base-14 font at ``size`` points."""
-    return stringWidth(text, font, size)
+    return float(stringWidth(text, font, size))
 
 
 def draw_text(font_name: str, size: float, text: str, x: float, baseline: float, page_height: float) -> bytes:
-    """Content-stream bytes that show ``text`` in black starting at ``x`` on ``baseline`` (top-left origin)."""
+    """Content-stream bytes that show ``text`` in black starting at ``x`` on ``baseline`` (top-left
+    origin)."""
     literal = pikepdf.String(text.encode("cp1252")).unparse().decode("latin-1")
     return (
         f"q 0 g BT {font_name} {fmt(size)} Tf {fmt(x)} {fmt(page_height - baseline)} Td {literal} Tj ET Q\n"
@@ -142,7 +144,8 @@ def rectangles(boxes: list[Rect], page_height: float) -> bytes:
 
 
 def lines(segments: list[tuple[float, float, float, float]], width: float, page_height: float) -> bytes:
-    """Content-stream bytes that stroke black ``segments`` ``(x0, y0, x1, y1)`` (top-left origin) ``width`` wide."""
+    """Content-stream bytes that stroke black ``segments`` ``(x0, y0, x1, y1)`` (top-left origin) ``width``
+    wide."""
     if not segments:
         return b""
     parts = [b"q 0 G %s w" % fmt(width).encode()]

@@ -1,9 +1,10 @@
 """OMR marks for older inserters: which marks a leaf carries and where, within the readers' geometry limits.
 
-A track of horizontal bars at an even pitch, read top to bottom on the front of every leaf: benchmark (always),
-end of collation (on a piece's last leaf), parity (makes the count of dark marks even), one select mark per insert
-feeder, the 3-bit wrap-around sequence (leaf number in the job modulo 8, most significant bit first), and safety
-(always). The limits come from REFERENCE.md (Envelope inserters) and are checked when the spec is made.
+A track of horizontal bars at an even pitch, read top to bottom on the front of every leaf: benchmark
+(always), end of collation (on a piece's last leaf), parity (makes the count of dark marks even), one select
+mark per insert feeder, the 3-bit wrap-around sequence (leaf number in the job modulo 8, most significant bit
+first), and safety (always). The limits come from REFERENCE.md (Envelope inserters) and are checked when the
+spec is made.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ SEQUENCE_BITS = 3
 
 @dataclass(frozen=True, slots=True)
 class OmrSpec:
-    """Where the OMR track sits on an A4 leaf (top-left origin, points) and how many insert feeders it selects.
+    """Where the OMR track sits on an A4 leaf (top-left origin, points) and how many insert feeders it
+    selects.
 
     The default is a track in the right margin, 194–204 mm from the left, starting 110 mm from the top, at the
     common 4.23 mm (1/6 inch) pitch.
@@ -104,8 +106,8 @@ class OmrSpec:
     def bits(self, last: bool, selects: str, sequence: int) -> list[bool]:
         """Dark (True) or light for each position, top to bottom, of a leaf.
 
-        ``last``: the piece's last leaf (end of collation); ``selects``: feeder digits; ``sequence``: the leaf's
-        number in the job (its low 3 bits are printed).
+        ``last``: the piece's last leaf (end of collation); ``selects``: feeder digits; ``sequence``: the
+        leaf's number in the job (its low 3 bits are printed).
         """
         chosen = {int(digit) for digit in selects}
         if any(feeder > self.feeders for feeder in chosen):

@@ -1,13 +1,15 @@
-"""A streaming PDF writer: objects go to the file as soon as they are made, so memory stays flat with job size.
+"""A streaming PDF writer: objects go to the file as soon as they are made, so memory stays flat with job
+size.
 
-Why not build the job in pikepdf and save it? Measured on the plant's letters, qpdf's ``copy_foreign`` + ``save``
-keeps every source document alive until the end (its streams are read at save time) and still costs more per
-page than serialising each piece's objects straight away. Here each piece is opened with pikepdf (qpdf parses
-and repairs it), its reachable objects are unparsed by qpdf, renumbered into the output and written at once;
-the piece is then closed. What stays in memory is one integer offset per object and one per page.
+Why not build the job in pikepdf and save it? Measured on the plant's letters, qpdf's ``copy_foreign`` +
+``save`` keeps every source document alive until the end (its streams are read at save time) and still costs
+more per page than serialising each piece's objects straight away. Here each piece is opened with pikepdf
+(qpdf parses and repairs it), its reachable objects are unparsed by qpdf, renumbered into the output and
+written at once; the piece is then closed. What stays in memory is one integer offset per object and one per
+page.
 
-Source content streams are copied with their original filters (no decode, no re-encode). Output is PDF 1.7 with
-a classic cross-reference table.
+Source content streams are copied with their original filters (no decode, no re-encode). Output is PDF 1.7
+with a classic cross-reference table.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ CATALOG = 1
 PAGES = 2
 #: Matches literal strings (skipped) and indirect references ``n g R`` in qpdf's unparsed output.
 _REFERENCE = re.compile(rb"\((?:\\.|[^\\)])*\)|(\d+) (\d+) R")
-#: Matches a stream dictionary's top-level ``/Length`` entry in qpdf's unparsed output (``/Length1`` does not match).
+#: Matches a stream dictionary's top-level ``/Length`` entry in qpdf's unparsed output (``/Length1`` does not
+#: match).
 _LENGTH = re.compile(rb"/Length (?:\d+ \d+ R|\d+)")
 #: Page-tree types never copied through a form's resources (they would drag in the whole source document).
 _TREE_TYPES = (pikepdf.Name.Page, pikepdf.Name.Pages)
@@ -39,7 +42,8 @@ class PdfStreamWriter:
     def __init__(self, stream: BinaryIO) -> None:
         self._out = stream
         self._pos = 0
-        # Machine-integer arrays, not lists: 8 bytes per object and page instead of ~40 (-1 = not yet written).
+        # Machine-integer arrays, not lists: 8 bytes per object and page instead of ~40 (-1 = not yet
+        # written).
         self._offsets = array("q", [0, -1, -1])
         self._pages = array("q")
         self._emit(_HEADER)
@@ -64,14 +68,16 @@ class PdfStreamWriter:
         return self.write(self.reserve(), body)
 
     def add_stream(self, entries: bytes, data: bytes, compress: bool = False) -> int:
-        """Write a new stream object with dictionary ``entries`` (without ``<< >>`` and /Length); return its number."""
+        """Write a new stream object with dictionary ``entries`` (without ``<< >>`` and /Length); return its
+        number."""
         if compress:
             data = zlib.compress(data, 6)
             entries += b" /Filter /FlateDecode"
         return self.add(b"<< %s /Length %d >>\nstream\n%s\nendstream" % (entries, len(data), data))
 
     def add_page(self, entries: bytes) -> int:
-        """Write a page object with dictionary ``entries`` (its /Parent is added); append it to the document."""
+        """Write a page object with dictionary ``entries`` (its /Parent is added); append it to the
+        document."""
         number = self.add(b"<< /Type /Page /Parent %d 0 R %s >>" % (PAGES, entries))
         self._pages.append(number)
         return number
@@ -82,7 +88,8 @@ class PdfStreamWriter:
         return len(self._pages)
 
     def close(self) -> None:
-        """Write the page tree, the catalog, the cross-reference table and the trailer. The stream stays open."""
+        """Write the page tree, the catalog, the cross-reference table and the trailer. The stream stays
+        open."""
         kids = b" ".join(b"%d 0 R" % n for n in self._pages)
         self.write(PAGES, b"<< /Type /Pages /Count %d /Kids [%s] >>" % (len(self._pages), kids))
         self.write(CATALOG, b"<< /Type /Catalog /Pages %d 0 R >>" % PAGES)

@@ -1,17 +1,20 @@
 """Mail pieces in: open each piece's PDF, normalise its pages onto A4 leaves, copy them as Form XObjects.
 
-Normalisation decides, per page, the matrix that puts the page as displayed (its trim box, ``/Rotate`` applied)
-onto a portrait A4 leaf: landscape pages are turned a quarter (when allowed), pages within 2 mm of A4 are placed
-unscaled and centred, other sizes are scaled to fit (when allowed) or refused with the file and page named.
-Each page becomes a Form XObject whose content is the page's own content stream copied with its filters.
+Normalisation decides, per page, the matrix that puts the page as displayed (its trim box, ``/Rotate``
+applied) onto a portrait A4 leaf: landscape pages are turned a quarter (when allowed), pages within 2 mm of A4
+are placed unscaled and centred, other sizes are scaled to fit (when allowed) or refused with the file and
+page named. Each page becomes a Form XObject whose content is the page's own content stream copied with its
+filters.
 """
 
 from __future__ import annotations
 
 import io
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import SupportsFloat
 
 import pikepdf
 
@@ -23,8 +26,8 @@ from imposition.pdfwriter import ForeignObjects, PdfStreamWriter
 Matrix = tuple[float, float, float, float, float, float]
 #: The identity matrix.
 IDENTITY: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
-#: Widest difference between a page's aspect ratio and A4's that scale-to-fit still takes (beyond it the page would
-#: come out with wide white bands; refuse instead).
+#: Widest difference between a page's aspect ratio and A4's that scale-to-fit still takes (beyond it the page
+#: would come out with wide white bands; refuse instead).
 MAX_ASPECT_DIFFERENCE = 0.25
 
 
@@ -33,9 +36,9 @@ class PieceInput:
     """One mail piece to impose.
 
     ``piece_id`` names it in the control codes; ``pdf_path`` is its print-ready PDF; ``tracking_id`` (None: no
-    tracking barcode) is printed in the window; ``postage`` is the postage mark's payload text (None: no mark);
-    ``simplex`` marks a letter printed one page per leaf inside a duplex job; ``selects`` (feeder digits, e.g.
-    ``"13"``) and ``flags`` (e.g. ``"D"`` divert) go into the control code.
+    tracking barcode) is printed in the window; ``postage`` is the postage mark's payload text (None: no
+    mark); ``simplex`` marks a letter printed one page per leaf inside a duplex job; ``selects`` (feeder
+    digits, e.g. ``"13"``) and ``flags`` (e.g. ``"D"`` divert) go into the control code.
     """
 
     piece_id: str
@@ -56,7 +59,8 @@ class Normalise:
 
 
 def open_piece(path: Path) -> pikepdf.Pdf:
-    """Open a piece's PDF from memory (no file handle stays open per piece) and refuse encrypted or empty ones."""
+    """Open a piece's PDF from memory (no file handle stays open per piece) and refuse encrypted or empty
+    ones."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -145,12 +149,19 @@ def page_matrix(
     return multiply(matrix, (1.0, 0.0, 0.0, 1.0, dx, dy))
 
 
-def _number_list(values) -> bytes:
+def _number_list(values: Iterable[SupportsFloat]) -> bytes:
     return b"[%s]" % b" ".join(b"%.4f" % float(v) for v in values)
 
 
+def _trim_box(page: pikepdf.Page) -> tuple[float, float, float, float]:
+    """The page's trim box as four numbers (a malformed box's numbers past the fourth are not read)."""
+    box = [float(v) for v in page.trimbox]
+    return box[0], box[1], box[2], box[3]
+
+
 def write_page_form(writer: PdfStreamWriter, foreign: ForeignObjects, page: pikepdf.Page) -> int:
-    """Write ``page`` as a Form XObject (its trim box as /BBox, its content as is); return the object number."""
+    """Write ``page`` as a Form XObject (its trim box as /BBox, its content as is); return the object
+    number."""
     entries = [b"/Type /XObject /Subtype /Form /BBox %s" % _number_list(page.trimbox)]
     resources = page.resources
     if resources is not None:
@@ -190,15 +201,13 @@ def write_piece(writer: PdfStreamWriter, piece: PieceInput, normalise: Normalise
     pdf = open_piece(piece.pdf_path)
     try:
         matrices = [
-            page_matrix(
-                piece.pdf_path, number, tuple(float(v) for v in page.trimbox), page.rotation, normalise
-            )
+            page_matrix(piece.pdf_path, number, _trim_box(page), page.rotation, normalise)
             for number, page in enumerate(pdf.pages, start=1)
         ]
         foreign = ForeignObjects(writer, pdf)
         return [
             PlacedPage(write_page_form(writer, foreign, page), matrix)
-            for page, matrix in zip(pdf.pages, matrices)
+            for page, matrix in zip(pdf.pages, matrices, strict=True)
         ]
     except pikepdf.PdfError as exc:
         raise UnreadablePdf(piece.pdf_path, str(exc)) from None

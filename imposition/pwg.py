@@ -1,10 +1,11 @@
-"""PWG raster output for raster printers: sheets rendered at device resolution, codes stamped at device pixels.
+"""PWG raster output for raster printers: sheets rendered at device resolution, codes stamped at device
+pixels.
 
 The job is imposed as usual but with its code symbols kept out of the PDF; each sheet side is rendered by
-poppler's ``pdftoppm`` in 8-bit grey at the device's dpi, the symbols are rendered by the tracking kernels with
-whole-pixel module edges (:func:`tracking.raster.render_symbol`) and stamped opaquely into the page
-(:func:`tracking.raster.stamp_gray`), so a code never depends on the rasteriser's anti-aliasing. Pages are then
-compressed with the PWG run-length scheme (:func:`encode_page`, a Numba kernel) and written as PWG Raster
+poppler's ``pdftoppm`` in 8-bit grey at the device's dpi, the symbols are rendered by the tracking kernels
+with whole-pixel module edges (:func:`tracking.raster.render_symbol`) and stamped opaquely into the page
+(:func:`tracking.raster.stamp_gray`), so a code never depends on the rasteriser's anti-aliasing. Pages are
+then compressed with the PWG run-length scheme (:func:`encode_page`, a Numba kernel) and written as PWG Raster
 (PWG 5102.4, ``image/pwg-raster``, sGray 8). Rendering goes a few pages at a time, so disk and memory stay
 bounded whatever the job's length.
 """
@@ -18,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 
 from imposition import _pwg_kernels
@@ -37,9 +39,12 @@ HEADER_SIZE = 1796
 SGRAY = 18
 #: Sheet sides rendered per pdftoppm call: bounds the temporary files (an A3 side at 600 dpi is 70 MB).
 RENDER_BATCH = 4
+#: The defaults of :func:`impose_raster`, as :func:`imposition.impose` has them (frozen dataclasses, so one
+#: instance serves every call).
+_DEFAULT_LAYOUT, _DEFAULT_MARKS, _DEFAULT_NORMALISE = Layout(), Marks(), Normalise()
 
 
-def encode_page(raster: np.ndarray) -> bytes:
+def encode_page(raster: NDArray[np.uint8]) -> bytes:
     """PWG-compress one page of 8-bit grey (height × width uint8); same bytes as the NumPy reference."""
     if raster.ndim != 2 or raster.dtype != np.uint8:
         raise RasterError(f"a page must be a 2-D uint8 array, got {raster.dtype}{raster.shape}")
@@ -128,12 +133,13 @@ def impose_raster(
     pieces: Iterable[PieceInput],
     out_path: Path,
     job_id: str,
-    layout: Layout = Layout(),
-    marks: Marks = Marks(),
-    normalise: Normalise = Normalise(),
+    layout: Layout = _DEFAULT_LAYOUT,
+    marks: Marks = _DEFAULT_MARKS,
+    normalise: Normalise = _DEFAULT_NORMALISE,
     dpi: int = 300,
 ) -> SheetMap:
-    """Impose like :func:`imposition.impose` but write PWG Raster at ``dpi`` to ``out_path``; return the sheet map.
+    """Impose like :func:`imposition.impose` but write PWG Raster at ``dpi`` to ``out_path``; return the sheet
+    map.
 
     The header says duplex (and tumble for work-and-tumble) so the device prints the backs the way the layout
     placed them. The file appears only when complete.

@@ -28,8 +28,9 @@ class Side(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class SheetRecord:
-    """One printed leaf side: press sheet number in the job, side, piece id, source page number (0: blank back),
-    its leaf's place in the piece, the slot on the sheet side (row-major from the top-left) and the cut stack."""
+    """One printed leaf side: press sheet number in the job, side, piece id, source page number (0: blank
+    back), its leaf's place in the piece, the slot on the sheet side (row-major from the top-left) and the cut
+    stack."""
 
     sheet: int
     side: Side

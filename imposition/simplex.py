@@ -18,8 +18,12 @@ from imposition.sheetmap import SheetMap
 __all__ = ["PieceInput", "impose_1up"]
 
 
+#: The default of :func:`impose_1up`: the marks where :class:`~imposition.geometry.MarkLayout` puts them.
+_DEFAULT_MARK_LAYOUT = MarkLayout()
+
+
 def impose_1up(
-    pieces: Sequence[PieceInput], out_path: Path, job_id: str, layout: MarkLayout = MarkLayout()
+    pieces: Sequence[PieceInput], out_path: Path, job_id: str, layout: MarkLayout = _DEFAULT_MARK_LAYOUT
 ) -> SheetMap:
     """Impose ``pieces`` 1-up simplex on A4 into ``out_path`` and return the job's sheet map.
 

@@ -1,12 +1,15 @@
-"""Inserter library: the Inserter protocol, mail run data files, the camera, collation and a simulated inserter,
-and the cutter/stacker in front of it for N-up work (the Cutter protocol, cut order and a simulated cutter).
+"""Inserter library: the Inserter protocol, mail run data files, the camera, collation and a simulated
+inserter, and the cutter/stacker in front of it for N-up work (the Cutter protocol, cut order and a simulated
+cutter).
 
 Takes and returns plain values; never imports :mod:`plant`. The plant builds its inserters with
 :func:`make_inserter` and talks to them only through the :class:`Inserter` protocol.
 """
 
 import importlib
+from collections.abc import Callable
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from inserters.collation import NO_FAULTS, Collated, Faults, collate
 from inserters.cutter import (
@@ -46,6 +49,9 @@ from inserters.protocol import (
     Withdrawable,
 )
 
+if TYPE_CHECKING:
+    from inserters.simulated import SimulatedInserter
+
 
 class InserterKind(Enum):
     """The inserter implementations this library ships, as named in the fleet configuration."""
@@ -58,17 +64,18 @@ class InserterKind(Enum):
 KINDS = {InserterKind.SIMULATED: ("inserters.simulated", "SimulatedInserter")}
 
 
-def make_inserter(kind: InserterKind | str, name: str, **options) -> Inserter:
+def make_inserter(kind: InserterKind | str, name: str, **options: object) -> Inserter:
     """Build inserter ``name`` of ``kind`` with its ``options``; UnknownInserterKind names the known kinds."""
     try:
         kind = InserterKind(kind)
     except ValueError:
         raise UnknownInserterKind(str(kind), tuple(k.value for k in InserterKind)) from None
     module, cls = KINDS[kind]
-    return getattr(importlib.import_module(module), cls)(name, **options)
+    factory: Callable[..., Inserter] = getattr(importlib.import_module(module), cls)
+    return factory(name, **options)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     """Re-export :class:`~inserters.simulated.SimulatedInserter` lazily (see KINDS)."""
     if name == "SimulatedInserter":
         from inserters.simulated import SimulatedInserter

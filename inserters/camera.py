@@ -25,6 +25,8 @@ ZONE_MARGIN = 2 * 72 / 25.4
 POINTS_PER_INCH = 72.0
 #: Serialises every PDFium call of this process (PDFium is not thread-safe).
 PDFIUM_LOCK = threading.Lock()
+#: The symbology of control codes, the only one the camera reads.
+DATAMATRIX = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.DataMatrix)
 
 
 def read_sheets(
@@ -62,7 +64,7 @@ def render_zone(
 
 
 def _render_zone(
-    document, index: int, zone: tuple[float, float, float, float], dpi: int
+    document: pdfium.PdfDocument, index: int, zone: tuple[float, float, float, float], dpi: int
 ) -> np.ndarray | None:
     x, y, w, h = zone
     with PDFIUM_LOCK:
@@ -87,5 +89,5 @@ def _render_zone(
 def _decode(image: np.ndarray | None) -> str | None:
     if image is None:
         return None
-    found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.DataMatrix)
+    found = zxingcpp.read_barcodes(image, formats=DATAMATRIX)
     return found[0].text if found else None

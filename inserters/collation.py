@@ -2,17 +2,18 @@
 
 Pure: codes, records and faults in, results out; the simulated inserter only adds time and files around it.
 
-The stack is cut into *envelopes* (machine cycles), in feed order: consecutive sheets of the same piece form one
-collation, which closes when sheets 1..n arrived in order, when a sheet of another piece comes, or when a new
-sheet 1 of the same piece starts a second copy. A collation is inserted when it is complete, its record agrees
-on n, n fits the envelope, its divert flag is clear and the piece was not inserted before in this run; anything
-else is diverted with a reason that says exactly what was wrong. Faults (a jam, an operator removal) hit the
-collations in the track whatever they would have become. Codes flagged ``R`` are the backs of duplex leaves,
-read when a stack holds both sides of each leaf: a leaf is collated by its front, so they are passed over.
+The stack is cut into *envelopes* (machine cycles), in feed order: consecutive sheets of the same piece form
+one collation, which closes when sheets 1..n arrived in order, when a sheet of another piece comes, or when a
+new sheet 1 of the same piece starts a second copy. A collation is inserted when it is complete, its record
+agrees on n, n fits the envelope, its divert flag is clear and the piece was not inserted before in this run;
+anything else is diverted with a reason that says exactly what was wrong. Faults (a jam, an operator removal)
+hit the collations in the track whatever they would have become. Codes flagged ``R`` are the backs of duplex
+leaves, read when a stack holds both sides of each leaf: a leaf is collated by its front, so they are passed
+over.
 
-Every record gets exactly one result (:attr:`Collated.results`); a record no sheet of which arrived is MISSING.
-Collations that account for no record — a second copy of a piece, sheets of another job, unreadable sheets that
-joined no piece — are listed in :attr:`Collated.outsorted`.
+Every record gets exactly one result (:attr:`Collated.results`); a record no sheet of which arrived is
+MISSING. Collations that account for no record — a second copy of a piece, sheets of another job, unreadable
+sheets that joined no piece — are listed in :attr:`Collated.outsorted`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from inserters.protocol import Outcome, PieceResult, RunRecord
-from tracking.control_code import ControlCodeError, parse_control
+from tracking.control_code import ControlCode, parse_control
+from tracking.errors import ControlCodeError
 
 #: Pieces in the track that a jam damages: the one being fed and the one fed right behind it.
 DEFAULT_TRACK_DEPTH = 2
@@ -39,8 +41,8 @@ class Faults:
     """Faults a simulated inserter suffers, deterministic by envelope number, piece id or seed.
 
     Envelope numbers count machine cycles (collations) from 1 in feed order. ``jam_rate``/``remove_rate`` are
-    per-envelope probabilities drawn from a generator seeded by ``seed`` and the run id, so the same run on the
-    same device always suffers the same faults (a restart resumes into the same outcome).
+    per-envelope probabilities drawn from a generator seeded by ``seed`` and the run id, so the same run on
+    the same device always suffers the same faults (a restart resumes into the same outcome).
     """
 
     #: Envelope numbers at which the track jams.
@@ -120,7 +122,7 @@ class _Collation:
         for sheet, n in self.sheets:
             if not 1 <= sheet <= n:
                 return f"sheet {sheet}/{n} is beyond the piece's {n} sheets"
-        pairs = list(zip(self.sheets, self.sheets[1:]))
+        pairs = list(zip(self.sheets, self.sheets[1:], strict=False))  # each sheet with the next
         if any(b[1] != a[1] or b[0] <= a[0] for a, b in pairs):
             a, b = next((a, b) for a, b in pairs if b != (a[0] + 1, a[1]))
             return f"sheet out of sequence: got {b[0]}/{b[1]} after {a[0]}/{a[1]}"
@@ -158,7 +160,8 @@ def collate(
     collations = _gather(codes)
     by_id = {r.piece_id: r for r in records}
     planned = faults.plan(run_id, [c.piece or "" for c in collations])
-    envelopes, inserted = [], set()
+    envelopes: list[Envelope] = []
+    inserted: set[str | None] = set()
     for index, collation in enumerate(collations):
         outcome, reason = planned.get(index) or _verdict(collation, by_id, job_id, max_sheets, inserted)
         if outcome is Outcome.INSERTED:
@@ -227,7 +230,7 @@ def _gather(codes: Sequence[str | None]) -> list[_Collation]:
     return closed
 
 
-def _parse(text: str | None):
+def _parse(text: str | None) -> ControlCode | None:
     if text is None:
         return None
     try:
@@ -237,7 +240,11 @@ def _parse(text: str | None):
 
 
 def _verdict(
-    collation: _Collation, by_id: dict[str, RunRecord], job_id: str, max_sheets: int, inserted: set
+    collation: _Collation,
+    by_id: dict[str, RunRecord],
+    job_id: str,
+    max_sheets: int,
+    inserted: set[str | None],
 ) -> tuple[Outcome, str]:
     """What the inserter does with a fault-free collation: INSERTED, or DIVERTED with the reason."""
     problem = collation.fault()

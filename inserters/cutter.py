@@ -1,21 +1,22 @@
 """The cutter/stacker in front of an inserter: N-up press sheets in, the leaves in job order out.
 
 An inserter line that takes N-up work has a cutter/stacker (a guillotine or a rotary cutter with a merger) in
-front of the feeder: it cuts each stack of press sheets into piles, lays the piles on one another and takes the
-blank leaves out, so the inserter's feeder and camera get the leaves in the order the pieces were imposed. The
-order is :func:`inserters.cutting.cut_order`; this module is the device around it.
+front of the feeder: it cuts each stack of press sheets into piles, lays the piles on one another and takes
+the blank leaves out, so the inserter's feeder and camera get the leaves in the order the pieces were imposed.
+The order is :func:`inserters.cutting.cut_order`; this module is the device around it.
 
-:class:`Cutter` is the role as a host sees it; :class:`SimulatedCutter` is driver and device of a simulated one
-that does the real work behind a folder protocol, the way :class:`~inserters.simulated.SimulatedInserter` does:
+:class:`Cutter` is the role as a host sees it; :class:`SimulatedCutter` is driver and device of a simulated
+one that does the real work behind a folder protocol, the way :class:`~inserters.simulated.SimulatedInserter`
+does:
 
 - driver side: :meth:`~SimulatedCutter.submit` writes ``jobs/<cut>.json`` (job id, printed sheets, the
   :class:`~inserters.cutting.CutSpec`) atomically; :meth:`~SimulatedCutter.find` reads ``results/<cut>.json``;
-- device side (:meth:`~SimulatedCutter.step` for tests, :meth:`~SimulatedCutter.run` in a thread): takes cuts in
-  submission order, works at ``sheets_per_minute`` of device time (``time_scale`` wall seconds per device second,
-  0 = instantly) on an injectable clock, suffers its :class:`~inserters.cutting.CutFaults`, and writes
+- device side (:meth:`~SimulatedCutter.step` for tests, :meth:`~SimulatedCutter.run` in a thread): takes cuts
+  in submission order, works at ``sheets_per_minute`` of device time (``time_scale`` wall seconds per device
+  second, 0 = instantly) on an injectable clock, suffers its :class:`~inserters.cutting.CutFaults`, and writes
   ``output/<cut>.pdf`` — one A4 page per leaf side, fronts followed by their backs in duplex work — before the
-  result. The lifetime sheet counter lives in ``state.json``; a restarted device cuts the job it was cutting again
-  with the same lifetime numbers, hence the same faults, and never touches a cut whose result exists.
+  result. The lifetime sheet counter lives in ``state.json``; a restarted device cuts the job it was cutting
+  again with the same lifetime numbers, hence the same faults, and never touches a cut whose result exists.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypedDict, runtime_checkable
 
 import pikepdf
 import structlog
@@ -87,8 +88,8 @@ class BadCutId(CutterError):
 
 @dataclass(frozen=True, slots=True)
 class CutJob:
-    """A cut: the printed press sheets of ``job_id`` (one PDF page per sheet side, in print order) and how they
-    were imposed."""
+    """A cut: the printed press sheets of ``job_id`` (one PDF page per sheet side, in print order) and how
+    they were imposed."""
 
     cut_id: str
     job_id: str
@@ -101,8 +102,9 @@ class CutResult:
     """The cutter's word on a cut. While ``finished`` is False only the expected sheet count is known.
 
     ``output_pdf`` holds the leaves that came out, one page per leaf side in output order; ``destroyed`` and
-    ``misfed`` are the job's press sheet numbers (1-based) the cutter lost or put out of sequence; a shortfall of
-    ``sheets_received`` against ``sheets_expected`` means the press delivered fewer sheets than were imposed.
+    ``misfed`` are the job's press sheet numbers (1-based) the cutter lost or put out of sequence; a shortfall
+    of ``sheets_received`` against ``sheets_expected`` means the press delivered fewer sheets than were
+    imposed.
     """
 
     cut_id: str
@@ -137,12 +139,36 @@ class Cutter(Protocol):
         """The cut's result so far (``finished`` False while it is cut); UnknownCut when absent."""
 
 
+class _CutTicket(TypedDict):
+    """A submitted cut as its ticket ``jobs/<cut_id>.json`` holds it."""
+
+    cut_id: str
+    job_id: str
+    sheets_pdf: str
+    spec: object  # the CutSpec's JSON, parsed
+    submitted_ns: int
+
+
+class _CurrentCut(TypedDict):
+    """The cut in the machine, as ``state.json`` remembers it across a restart."""
+
+    cut_id: str
+    first: int
+
+
+class _CutterState(TypedDict):
+    """The cutter's own state (``state.json``): its lifetime sheet counter and the cut in the machine."""
+
+    lifetime_sheets: int
+    current: _CurrentCut | None
+
+
 @dataclass
 class _Active:
     """The cut in the machine: its ticket, its plan, and when it is done on the wall clock."""
 
     cut_id: str
-    ticket: dict
+    ticket: _CutTicket
     spec: CutSpec
     plan: CutPlan
     received: int
@@ -181,13 +207,13 @@ class SimulatedCutter:
         """Wall-clock seconds one press sheet takes: device time per sheet × time_scale."""
         return 60.0 / self.sheets_per_minute * self.time_scale
 
-    # -- driver side --------------------------------------------------------------------------------------------
+    # -- driver side -----------------------------------------------------------------------------------------
     def submit(self, job: CutJob) -> None:
         """Hand ``job`` to the cutter, once: DuplicateCut when it has a cut of that id already."""
         _check_cut_id(job.cut_id)
         if self._ticket(job.cut_id).exists() or self._result(job.cut_id).exists():
             raise DuplicateCut(self.name, job.cut_id)
-        ticket = {
+        ticket: _CutTicket = {
             "cut_id": job.cut_id,
             "job_id": job.job_id,
             "sheets_pdf": str(Path(job.sheets_pdf).resolve()),
@@ -229,7 +255,7 @@ class SimulatedCutter:
             raise UnknownCut(self.name, cut_id)
         return found
 
-    # -- device side --------------------------------------------------------------------------------------------
+    # -- device side -----------------------------------------------------------------------------------------
     def step(self) -> int:
         """Do what is due by now on the device clock; return the cuts finished in this step.
 
@@ -275,7 +301,7 @@ class SimulatedCutter:
         pending = [p for p in (self.folder / "jobs").glob("*.json") if not self._result(p.stem).exists()]
         if not pending:
             return None
-        tickets = sorted(
+        tickets: list[_CutTicket] = sorted(
             (json.loads(p.read_text()) for p in pending),
             key=lambda t: (t.get("submitted_ns", 0), t["cut_id"]),
         )
@@ -343,11 +369,14 @@ class SimulatedCutter:
             message=message,
         )
 
-    def _state(self) -> dict:
+    def _state(self) -> _CutterState:
         path = self.folder / "state.json"
-        return json.loads(path.read_text()) if path.exists() else {"lifetime_sheets": 0, "current": None}
+        state: _CutterState = (
+            json.loads(path.read_text()) if path.exists() else {"lifetime_sheets": 0, "current": None}
+        )
+        return state
 
-    def _save_state(self, state: dict) -> None:
+    def _save_state(self, state: _CutterState) -> None:
         atomic_write(self.folder / "state.json", json.dumps(state).encode())
 
     def _ticket(self, cut_id: str) -> Path:
@@ -358,9 +387,9 @@ class SimulatedCutter:
 
 
 def write_leaves(sheets_pdf: Path | None, spec: CutSpec, plan: CutPlan) -> bytes:
-    """The PDF of the leaves that came out: per leaf of ``plan``, its front cut from the sheet's front page and,
-    in duplex work, its back cut from behind it on the sheet's back page, upright. Empty when ``sheets_pdf`` is
-    None (nothing could be fed)."""
+    """The PDF of the leaves that came out: per leaf of ``plan``, its front cut from the sheet's front page
+    and, in duplex work, its back cut from behind it on the sheet's back page, upright. Empty when
+    ``sheets_pdf`` is None (nothing could be fed)."""
     buffer = io.BytesIO()
     with pikepdf.new() as out:
         if sheets_pdf is not None:
@@ -395,7 +424,8 @@ def _add_leaf(
     rect: tuple[float, float, float, float],
     turned: bool,
 ) -> None:
-    """Append a page the size of ``rect`` showing that part of the sheet side ``form`` (turned 180° upright)."""
+    """Append a page the size of ``rect`` showing that part of the sheet side ``form`` (turned 180°
+    upright)."""
     x, y, w, h = rect
     x0, y0 = x, sheet[1] - y - h
     matrix = (-1, 0, 0, -1, x0 + w, y0 + h) if turned else (1, 0, 0, 1, -x0, -y0)

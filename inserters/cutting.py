@@ -1,12 +1,13 @@
-"""Cutting: which leaf of which press sheet comes off a cutter/stacker in which order — pure arithmetic, no PDF.
+"""Cutting: which leaf of which press sheet comes off a cutter/stacker in which order — pure arithmetic, no
+PDF.
 
 An N-up job is printed in cut-and-stack order (REFERENCE.md, Imposition): within a stack of ``L`` leaves on
-``d = ceil(L / N)`` sheets, leaf ``k·d + s`` of the stack is on sheet ``s``, slot ``k``, and slots past the stack's
-last leaf are blank. The cutter/stacker in front of the inserter undoes it: it cuts each stack into ``N`` piles
-(one per slot, sheets in print order), lays pile 0 on pile 1 and so on, and takes the blank leaves out, so the
-leaves come out in job order. :func:`cut_order` is that order; :class:`CutFaults` are what a real feeder does
-wrong — a sheet that misfeeds and is destroyed by the knife (its leaves never arrive), and a sheet that misfeeds
-skewed and lands one place further in its stack (its leaves come out of sequence in every pile).
+``d = ceil(L / N)`` sheets, leaf ``k·d + s`` of the stack is on sheet ``s``, slot ``k``, and slots past the
+stack's last leaf are blank. The cutter/stacker in front of the inserter undoes it: it cuts each stack into
+``N`` piles (one per slot, sheets in print order), lays pile 0 on pile 1 and so on, and takes the blank leaves
+out, so the leaves come out in job order. :func:`cut_order` is that order; :class:`CutFaults` are what a real
+feeder does wrong — a sheet that misfeeds and is destroyed by the knife (its leaves never arrive), and a sheet
+that misfeeds skewed and lands one place further in its stack (its leaves come out of sequence in every pile).
 
 The library never imports :mod:`imposition`: the layout arrives as plain values in a :class:`CutSpec`.
 """
@@ -24,7 +25,8 @@ _ON_SHEET_TOLERANCE = 1e-6
 
 
 class Backs(enum.Enum):
-    """How the sheet was turned between its two sides, which decides where a leaf's back is behind its front."""
+    """How the sheet was turned between its two sides, which decides where a leaf's back is behind its
+    front."""
 
     #: Simplex: the sheet has no printed back.
     NONE = "none"
@@ -38,10 +40,10 @@ class Backs(enum.Enum):
 class CutSpec:
     """How a job's press sheets are cut and stacked.
 
-    ``sheet`` is the press sheet's (width, height) in points; ``leaves`` the leaf rectangles ``(x, y, w, h)`` in
-    points from the sheet front's top-left, in slot order (slot ``k`` makes pile ``k``); ``stacks`` the number of
-    leaves in each cut stack, in print order (a stack is ``ceil(leaves / len(self.leaves))`` sheets deep);
-    ``backs`` how the sheet was turned for its back side.
+    ``sheet`` is the press sheet's (width, height) in points; ``leaves`` the leaf rectangles ``(x, y, w, h)``
+    in points from the sheet front's top-left, in slot order (slot ``k`` makes pile ``k``); ``stacks`` the
+    number of leaves in each cut stack, in print order (a stack is ``ceil(leaves / len(self.leaves))`` sheets
+    deep); ``backs`` how the sheet was turned for its back side.
     """
 
     sheet: tuple[float, float]
@@ -99,7 +101,8 @@ class CutSpec:
         return sum(self.stacks)
 
     def back_rect(self, slot: int) -> tuple[float, float, float, float]:
-        """Where the back of the leaf in ``slot`` is on the sheet's back page (top-left origin, as printed)."""
+        """Where the back of the leaf in ``slot`` is on the sheet's back page (top-left origin, as
+        printed)."""
         x, y, w, h = self.leaves[slot]
         width, height = self.sheet
         if self.backs is Backs.TURN:
@@ -141,8 +144,8 @@ class CutFaults:
 
     #: Lifetime sheet numbers that misfeed and are destroyed by the knife: their leaves never come out.
     destroy_at: frozenset[int] = frozenset()
-    #: Lifetime sheet numbers that misfeed skewed and land one place further in their stack (the last sheet of a
-    #: stack one place earlier): their leaves come out of sequence in every pile.
+    #: Lifetime sheet numbers that misfeed skewed and land one place further in their stack (the last sheet of
+    #: a stack one place earlier): their leaves come out of sequence in every pile.
     misfeed_at: frozenset[int] = frozenset()
     #: Probability that a sheet is destroyed.
     destroy_rate: float = 0.0
@@ -200,14 +203,14 @@ def cut_order(
 ) -> CutPlan:
     """The leaves in the order they come off the stacker: per stack, pile 0 then pile 1 …, blanks taken out.
 
-    ``received`` sheets arrived from the press (default: all); a shortfall is taken as the job's last sheets, since
-    the cutter cannot tell which sheet a press lost. ``destroyed`` sheets yield no leaf; a ``misfed`` sheet trades
-    places with the next sheet of its stack (the previous one when it is the stack's last).
+    ``received`` sheets arrived from the press (default: all); a shortfall is taken as the job's last sheets,
+    since the cutter cannot tell which sheet a press lost. ``destroyed`` sheets yield no leaf; a ``misfed``
+    sheet trades places with the next sheet of its stack (the previous one when it is the stack's last).
     """
     received = spec.sheet_count if received is None else received
     destroyed, misfed = frozenset(destroyed), frozenset(misfed)
     order: list[tuple[int, int]] = []
-    for stack, leaves in zip(stacks_in_order(spec), spec.stacks):
+    for stack, leaves in zip(stacks_in_order(spec), spec.stacks, strict=True):
         physical = _misfeed(list(stack), misfed)
         depth = len(stack)
         for slot in range(spec.n_up):
@@ -224,8 +227,8 @@ def cut_order(
 
 
 def _misfeed(sheets: list[int], misfed: frozenset[int]) -> list[int]:
-    """The stack's sheets in the order they lie after the misfeeds: each misfed sheet one place on (back at the
-    end of the stack)."""
+    """The stack's sheets in the order they lie after the misfeeds: each misfed sheet one place on (back at
+    the end of the stack)."""
     for sheet in [s for s in sheets if s in misfed]:
         at = sheets.index(sheet)
         other = at + 1 if at + 1 < len(sheets) else at - 1

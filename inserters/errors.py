@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-#: What an operator does about an inserter's stop reason (our keywords, in the style of IPP printer-state-reasons).
+#: What an operator does about an inserter's stop reason (our keywords, in the style of IPP
+#: printer-state-reasons).
 REMEDIES: dict[str, str] = {
     "envelope-jam": "take the jammed envelope out of the track, then clear the stop on the inserter's panel",
     "sheet-jam": "take the jammed sheets out of the collating track, then clear the stop",

@@ -11,6 +11,7 @@ import csv
 import io
 import os
 import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -26,8 +27,8 @@ RESULT_COLUMNS = ("piece_id", "outcome", "reason", "sheets_read")
 def atomic_write(path: Path, data: bytes, exclusive: bool = False) -> bool:
     """Write ``data`` so a reader sees all of it or nothing (temp file in the same folder, fsync, rename).
 
-    With ``exclusive`` the file is only created, never replaced: returns False (writing nothing) when it exists
-    already, so two writers racing for one name cannot both win.
+    With ``exclusive`` the file is only created, never replaced: returns False (writing nothing) when it
+    exists already, so two writers racing for one name cannot both win.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,7 +101,8 @@ class CsvLayout:
 
     def read_run(self, path: Path) -> tuple[RunRecord, ...]:
         """Read mail run data; MailRunFileError names what is wrong."""
-        records, lines = [], {}
+        records: list[RunRecord] = []
+        lines: dict[str, int] = {}  # piece id -> the file line it is on
         for line, row in _rows(path, RUN_COLUMNS):
             piece = _required(row, "piece_id", path, line)
             if piece in lines:
@@ -158,7 +160,7 @@ class CsvLayout:
         return tuple(results)
 
 
-def _rows(path: Path, columns: tuple[str, ...]):
+def _rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
     """(line, row) of every data row, ``line`` being the file line the row ends on."""
     try:
         text = Path(path).read_bytes().decode("utf-8")
@@ -178,14 +180,14 @@ def _rows(path: Path, columns: tuple[str, ...]):
         yield line, row
 
 
-def _required(row: dict, field: str, path: Path, line: int) -> str:
+def _required(row: Mapping[str, str], field: str, path: Path, line: int) -> str:
     value = row[field].strip()
     if not value:
         raise MailRunFileError(path, line, field, "empty")
     return value
 
 
-def _int(row: dict, field: str, path: Path, line: int, minimum: int) -> int:
+def _int(row: Mapping[str, str], field: str, path: Path, line: int, minimum: int) -> int:
     text = row[field].strip()
     try:
         value = int(text)

@@ -2,10 +2,10 @@
 
 An inserter takes a *mail run*: the mail run data (one record per piece: id, sheet count, feeder selects,
 divert flag) and the stack of printed sheets. It reads every sheet's control code, collates sheets into
-pieces, envelopes what matches, outsorts the rest, and answers one result per piece of the run data. It says how
-the machine itself stands (:class:`InserterStatus`: idle, processing, or stopped for an operator, with the reasons),
-the way a printer answers ``printer_status``. An inserter that can prove it never started a run waiting in its
-queue can give it back (:class:`Withdrawable`), so a host may send the run to another inserter.
+pieces, envelopes what matches, outsorts the rest, and answers one result per piece of the run data. It says
+how the machine itself stands (:class:`InserterStatus`: idle, processing, or stopped for an operator, with the
+reasons), the way a printer answers ``printer_status``. An inserter that can prove it never started a run
+waiting in its queue can give it back (:class:`Withdrawable`), so a host may send the run to another inserter.
 """
 
 from __future__ import annotations
@@ -98,10 +98,10 @@ class RunResult:
     """Results of a run: one per record once ``finished``; ``reprint`` lists the pieces not inserted.
 
     ``outsorted`` holds collations that account for no record (so ``results`` can keep exactly one entry per
-    record): a second copy of a piece, a broken copy superseded by an inserted one, pieces the run data does not
-    list, sheets of another job, unreadable sheets that joined no piece. The host destroys or investigates them;
-    it never reprints from them. While ``finished`` is False the results are provisional and ``reprint`` is empty.
-    ``waiting`` is True while the run waits in the inserter's queue and no sheet of it was fed.
+    record): a second copy of a piece, a broken copy superseded by an inserted one, pieces the run data does
+    not list, sheets of another job, unreadable sheets that joined no piece. The host destroys or investigates
+    them; it never reprints from them. While ``finished`` is False the results are provisional and ``reprint``
+    is empty. ``waiting`` is True while the run waits in the inserter's queue and no sheet of it was fed.
     """
 
     run_id: str
@@ -136,6 +136,6 @@ class Withdrawable(Protocol):
     """An inserter that can take back a run it has not started, and prove it."""
 
     def withdraw(self, run_id: str) -> bool:
-        """Take ``run_id`` back if the machine never started it: True only when provably no sheet of it was fed
-        (and it never will be); True again for a run withdrawn before; False for a run the machine took (or does
-        not have), which is left alone."""
+        """Take ``run_id`` back if the machine never started it: True only when provably no sheet of it was
+        fed (and it never will be); True again for a run withdrawn before; False for a run the machine took
+        (or does not have), which is left alone."""

@@ -8,23 +8,23 @@ atomically; the header appearing is what hands the run over. :meth:`~SimulatedIn
 :meth:`~SimulatedInserter.machine_status` reads ``machine.json``, the device's own state.
 
 Device side (:meth:`~SimulatedInserter.step` for tests, :meth:`~SimulatedInserter.run` in a thread, or
-``python -m inserters.simulated --folder F``): takes runs in submission order, reads every sheet's control code
-with the camera, collates (:mod:`inserters.collation`), and works through the envelopes at its rated speed —
-``envelopes_per_hour`` of device time, ``time_scale`` wall seconds per device second (0 = instantly) — on an
-injectable clock. Progress is saved after every step, so a restarted device resumes a run where it stopped and
-never touches a run whose results exist: no piece is enveloped twice.
+``python -m inserters.simulated --folder F``): takes runs in submission order, reads every sheet's control
+code with the camera, collates (:mod:`inserters.collation`), and works through the envelopes at its rated
+speed — ``envelopes_per_hour`` of device time, ``time_scale`` wall seconds per device second (0 = instantly) —
+on an injectable clock. Progress is saved after every step, so a restarted device resumes a run where it
+stopped and never touches a run whose results exist: no piece is enveloped twice.
 
 Taking and withdrawing a run. The device *takes* a run by renaming its header from ``runs/`` into ``taken/``
-before it feeds a sheet; :meth:`~SimulatedInserter.withdraw` renames the same header into ``withdrawn/``. A rename
-is atomic, so exactly one of the two wins: a header in ``withdrawn/`` proves the machine never started the run
-and never will.
+before it feeds a sheet; :meth:`~SimulatedInserter.withdraw` renames the same header into ``withdrawn/``. A
+rename is atomic, so exactly one of the two wins: a header in ``withdrawn/`` proves the machine never started
+the run and never will.
 
 Stops. The machine stops for an operator after the machine-lifetime envelope numbers ``stops_at`` (with
-``stop_reasons``, by default an empty envelope hopper), or when a fault is injected (:meth:`fault`, for tests and
-demos: ``control/fault.json``). Stopped, it feeds nothing and reports ``stopped`` with the reasons in
-``machine.json``; the envelopes done so far stay done. :meth:`clear` (``control/clear``, the operator's action)
-starts it again where it stopped. Only the device writes ``machine.json``; the state and the lifetime count
-survive a restart. The machine status file::
+``stop_reasons``, by default an empty envelope hopper), or when a fault is injected (:meth:`fault`, for tests
+and demos: ``control/fault.json``). Stopped, it feeds nothing and reports ``stopped`` with the reasons in
+``machine.json``; the envelopes done so far stay done. :meth:`clear` (``control/clear``, the operator's
+action) starts it again where it stopped. Only the device writes ``machine.json``; the state and the lifetime
+count survive a restart. The machine status file::
 
     {"format": "plant-inserter-machine/1", "state": "stopped", "reasons": ["envelope-jam"], "envelopes": 412}
 
@@ -41,9 +41,10 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import structlog
 
@@ -91,6 +92,42 @@ DEFAULT_STOP_REASONS = ("envelopes-empty",)
 DEFAULT_FAULT_REASONS = ("envelope-jam",)
 #: ``machine.json`` states read as a running machine (idle or processing by its queue).
 _RUNNING = frozenset({"running", InserterState.IDLE.value, InserterState.PROCESSING.value})
+
+
+class _RunHeader(TypedDict):
+    """A submitted run as its header ``runs/<run_id>.json`` holds it (its records are in the CSV beside
+    it)."""
+
+    run_id: str
+    job_id: str
+    sheets_pdf: str
+    control_zone: list[float]
+    submitted_ns: int
+
+
+class _PieceRecord(TypedDict):
+    """One piece's result as progress and summary files hold it."""
+
+    piece_id: str
+    outcome: str
+    reason: str
+    sheets_read: int
+
+
+class _MachineChange(TypedDict, total=False):
+    """Fields of the machine's own state that a step changes."""
+
+    state: str
+    reasons: list[str]
+    envelopes: int
+
+
+class _MachineState(TypedDict):
+    """The machine's own state, as ``machine.json`` holds it besides its format tag and time stamp."""
+
+    state: str
+    reasons: list[str]
+    envelopes: int
 
 
 @dataclass
@@ -143,14 +180,14 @@ class SimulatedInserter:
         self._lock = threading.Lock()
         for sub in ("runs", "taken", "withdrawn", "progress", "results", "control"):
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
-        self._machine: dict | None = None  # the device's own state, loaded on its first step
+        self._machine: _MachineState | None = None  # the device's own state, loaded on its first step
 
     @property
     def wall_seconds_per_envelope(self) -> float:
         """Wall-clock seconds one envelope takes: device time per envelope × time_scale."""
         return 3600.0 / self.envelopes_per_hour * self.time_scale
 
-    # -- driver side --------------------------------------------------------------------------------------------
+    # -- driver side -----------------------------------------------------------------------------------------
     def submit(self, run: MailRun) -> None:
         """Hand ``run`` to the inserter, once: DuplicateRun when it has a run of that id already."""
         _check_run_id(run.run_id)
@@ -163,7 +200,7 @@ class SimulatedInserter:
             missing_ok=True
         )  # sent here again: an old withdrawal proves nothing now
         self.layout.write_run(self._data(run.run_id), run.records)
-        header = {
+        header: _RunHeader = {
             "run_id": run.run_id,
             "job_id": run.job_id,
             "sheets_pdf": str(Path(run.sheets_pdf).resolve()),
@@ -199,7 +236,8 @@ class SimulatedInserter:
         return None
 
     def result(self, run_id: str) -> RunResult:
-        """The run's result so far (``finished`` False while it runs); UnknownRun when the inserter has no such run."""
+        """The run's result so far (``finished`` False while it runs); UnknownRun when the inserter has no
+        such run."""
         found = self.find(run_id)
         if found is None:
             raise UnknownRun(self.name, run_id)
@@ -220,9 +258,10 @@ class SimulatedInserter:
     def withdraw(self, run_id: str) -> bool:
         """Take a run back if the machine never started it; True when provably no sheet of it was fed.
 
-        The header is renamed from ``runs/`` into ``withdrawn/``; the device takes a run by renaming the same header
-        into ``taken/``, so exactly one of the two wins, and the header in ``withdrawn/`` is the proof. A run
-        withdrawn before answers True again; a run the machine took, or never had, answers False and is left alone.
+        The header is renamed from ``runs/`` into ``withdrawn/``; the device takes a run by renaming the same
+        header into ``taken/``, so exactly one of the two wins, and the header in ``withdrawn/`` is the proof.
+        A run withdrawn before answers True again; a run the machine took, or never had, answers False and is
+        left alone.
         """
         _check_run_id(run_id)
         try:
@@ -233,10 +272,11 @@ class SimulatedInserter:
         log.info("run_withdrawn", inserter=self.name, run=run_id)
         return True
 
-    # -- the machine's panel (simulation: a fault; the operator: clear) --------------------------------------------
+    # -- the machine's panel (simulation: a fault; the operator: clear) --------------------------------------
     def fault(self, reasons: Sequence[str] = DEFAULT_FAULT_REASONS) -> None:
         """Make the machine stop before its next envelope, as a jam would, with ``reasons``: what a test or a
-        demo uses to stop it. Written to ``control/fault.json``; the device (any process) stops at its next step."""
+        demo uses to stop it. Written to ``control/fault.json``; the device (any process) stops at its next
+        step."""
         self._clear_request().unlink(missing_ok=True)
         atomic_write(self._fault_request(), json.dumps({"reasons": list(reasons)}).encode())
 
@@ -245,14 +285,14 @@ class SimulatedInserter:
         self._fault_request().unlink(missing_ok=True)
         atomic_write(self._clear_request(), b"")
 
-    # -- device side --------------------------------------------------------------------------------------------
+    # -- device side -----------------------------------------------------------------------------------------
     def step(self) -> int:
         """Do what is due by now on the device clock; return the envelopes completed in this step.
 
         Applies a fault or a clear asked for on the panel; then, unless stopped, starts the next submitted run
-        when idle, advances the run in the machine by the envelopes its speed allows (up to the next ``stops_at``
-        envelope), saves progress, and writes the results when the run is done — then goes on with the next run
-        in the time left over.
+        when idle, advances the run in the machine by the envelopes its speed allows (up to the next
+        ``stops_at`` envelope), saves progress, and writes the results when the run is done — then goes on
+        with the next run in the time left over.
         """
         with self._lock:
             now, completed, start_at = self._clock(), 0, None
@@ -286,8 +326,8 @@ class SimulatedInserter:
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set (the device thread's body).
 
-        A failing step is logged and retried after a pause: the device keeps serving its other runs, and a step
-        is safe to repeat because progress and results are only written once the envelopes are done.
+        A failing step is logged and retried after a pause: the device keeps serving its other runs, and a
+        step is safe to repeat because progress and results are only written once the envelopes are done.
         """
         while not stop.is_set():
             try:
@@ -297,7 +337,7 @@ class SimulatedInserter:
                 stop.wait(FAILED_STEP_PAUSE_S)
             stop.wait(POLL_INTERVAL_S)
 
-    def _state(self) -> dict:
+    def _state(self) -> _MachineState:
         if self._machine is None:
             try:
                 saved = json.loads(self._machine_path().read_text())
@@ -311,7 +351,7 @@ class SimulatedInserter:
             }
         return self._machine
 
-    def _save_state(self, **changes) -> None:
+    def _save_state(self, **changes: Unpack[_MachineChange]) -> None:
         state = self._state()
         state.update(changes)
         record = {"format": MACHINE_FORMAT, **state, "updated": time.time()}
@@ -350,7 +390,7 @@ class SimulatedInserter:
                 except FileNotFoundError:  # withdrawn (or taken by another device process) meanwhile
                     continue
                 header_path = taken
-            header = json.loads(header_path.read_text())
+            header: _RunHeader = json.loads(header_path.read_text())
             run_id = header["run_id"]
             try:
                 records = self.layout.read_run(self._data(run_id))
@@ -361,9 +401,10 @@ class SimulatedInserter:
             return self._load(run_id, header, records, now)
         return None
 
-    def _load(self, run_id: str, header: dict, records: tuple[RunRecord, ...], now: float) -> _Active:
+    def _load(self, run_id: str, header: _RunHeader, records: tuple[RunRecord, ...], now: float) -> _Active:
         try:
-            codes = read_sheets(Path(header["sheets_pdf"]), tuple(header["control_zone"]))
+            x, y, w, h = header["control_zone"]
+            codes = read_sheets(Path(header["sheets_pdf"]), (x, y, w, h))
         except UnreadableStack as exc:  # no sheet arrives: every piece is MISSING, the host reprints them
             log.warning("stack_unreadable", inserter=self.name, run=run_id, error=str(exc))
             codes = []
@@ -437,8 +478,8 @@ class SimulatedInserter:
         )
 
     def _pending(self) -> list[Path]:
-        """Headers of runs neither finished nor rejected: those taken first (a restarted device resumes the run in
-        its machine), then those waiting, each in submission order."""
+        """Headers of runs neither finished nor rejected: those taken first (a restarted device resumes the
+        run in its machine), then those waiting, each in submission order."""
         found = []
         for rank, sub in enumerate(("taken", "runs")):
             for path in (self.folder / sub).glob("*.json"):
@@ -486,11 +527,11 @@ class SimulatedInserter:
 
 
 def machine_status_from(
-    name: str, record: dict | None, queued: int, path: Path | str = "machine.json"
+    name: str, record: object, queued: int, path: Path | str = "machine.json"
 ) -> InserterStatus:
-    """The machine status a ``machine.json`` record (None: no file) says, with ``queued`` runs in the machine or
-    waiting: stopped with its reasons, else idle or processing by the queue. MachineStatusUnreadable when the
-    record is not what the protocol says."""
+    """The machine status a ``machine.json`` record (None: no file) says, with ``queued`` runs in the machine
+    or waiting: stopped with its reasons, else idle or processing by the queue. MachineStatusUnreadable when
+    the record is not what the protocol says."""
     if record is None:
         record = {"state": "running"}
     if not isinstance(record, dict):
@@ -512,14 +553,14 @@ def _check_run_id(run_id: str) -> None:
         raise BadRunId(str(run_id))
 
 
-def _encode(results) -> list[dict]:
+def _encode(results: Iterable[PieceResult]) -> list[_PieceRecord]:
     return [
         {"piece_id": r.piece_id, "outcome": r.outcome.value, "reason": r.reason, "sheets_read": r.sheets_read}
         for r in results
     ]
 
 
-def _decode(items: Sequence[dict]) -> tuple[PieceResult, ...]:
+def _decode(items: Sequence[_PieceRecord]) -> tuple[PieceResult, ...]:
     return tuple(
         PieceResult(i["piece_id"], Outcome(i["outcome"]), i["reason"], i["sheets_read"]) for i in items
     )

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from printers.drivers.cups import CupsPrinter
     from printers.drivers.simulated import SimulatedPress, SimulatedPrinter
 
-#: Names served lazily from the simulated driver, so `python -m printers.drivers.simulated` imports it only once.
+#: Names served lazily from the simulated driver, so `python -m printers.drivers.simulated` imports it only
+#: once.
 _SIMULATED = frozenset({"SimulatedPress", "SimulatedPrinter"})
 
 

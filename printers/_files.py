@@ -34,8 +34,8 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _write_temp(path: Path, write: Callable[[BinaryIO], None]) -> Path:
-    """Write a complete, fsynced temp file next to `path` and return its name."""
+def _write_temp(path: Path, write: Callable[[BinaryIO], object]) -> Path:
+    """Write a complete, fsynced temp file next to `path` and return its name (`write`'s result is unused)."""
     temp = _temp_path(path)
     try:
         with open(temp, "xb") as handle:
@@ -48,8 +48,9 @@ def _write_temp(path: Path, write: Callable[[BinaryIO], None]) -> Path:
     return temp
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Create or replace `path` with what `write` puts into a file handle, all or nothing."""
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Create or replace `path` with what `write` puts into a file handle, all or nothing (its result is
+    unused)."""
     temp = _write_temp(path, write)
     try:
         os.replace(temp, path)
@@ -94,7 +95,8 @@ def read_json(path: Path) -> object | None:
         text = path.read_bytes()
     except FileNotFoundError:
         return None
-    return json.loads(text)
+    data: object = json.loads(text)
+    return data
 
 
 def remove(*paths: Path) -> None:

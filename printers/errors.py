@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-#: What an operator does about a printer-state-reason keyword (IPP, without the -report/-warning/-error suffix).
+#: What an operator does about a printer-state-reason keyword (IPP, without the -report/-warning/-error
+#: suffix).
 REMEDIES: dict[str, str] = {
     "media-jam": "clear the jam, then the job resumes",
     "media-empty": "load paper, then the job resumes",
@@ -200,13 +201,14 @@ class DocumentRejected(PrinterError):
         self.detail = detail
         super().__init__(
             f"Printer {printer!r} refused job {job_id!r} as {document_format} ({detail}); the job was not "
-            "queued. Send the job in a format the queue takes (e.g. PWG raster for a raster printer), or give "
-            "the queue a driver that converts this one."
+            "queued. Send the job in a format the queue takes (e.g. PWG raster for a raster printer), or "
+            "give the queue a driver that converts this one."
         )
 
 
 class JobNamesHidden(PrinterError):
-    """The CUPS server hides job names from the plant, so it cannot tell whether a job was already submitted."""
+    """The CUPS server hides job names from the plant, so it cannot tell whether a job was already
+    submitted."""
 
     def __init__(self, printer: str, server: str, queue: str) -> None:
         self.printer = printer
@@ -214,9 +216,9 @@ class JobNamesHidden(PrinterError):
         self.queue = queue
         super().__init__(
             f"CUPS server {server!r} hides job names on queue {queue!r} (printer {printer!r}), so the plant "
-            "cannot tell whether a job is already there and nothing was submitted; set 'JobPrivateAccess all' and "
-            "'JobPrivateValues none' in the server's default <Policy> in cupsd.conf, or let the plant "
-            "authenticate as the jobs' owner (cupsd's local socket)."
+            "cannot tell whether a job is already there and nothing was submitted; set "
+            "'JobPrivateAccess all' and 'JobPrivateValues none' in the server's default <Policy> in "
+            "cupsd.conf, or let the plant authenticate as the jobs' owner (cupsd's local socket)."
         )
 
 
@@ -225,7 +227,9 @@ CUPS_REMEDIES: dict[str, str] = {
     "server-error-not-accepting-jobs": "the queue rejects new jobs; accept them again (cupsaccept <queue>)",
     "client-error-forbidden": "give the plant's user this right in the queue's <Policy> in cupsd.conf",
     "client-error-not-authorized": "give the plant's user this right in the queue's <Policy> in cupsd.conf",
-    "client-error-not-authenticated": "let the plant authenticate (local socket), or relax the queue's <Policy>",
+    "client-error-not-authenticated": (
+        "let the plant authenticate (local socket), or relax the queue's <Policy>"
+    ),
     "client-error-not-possible": "the job is past the point where CUPS can do this; look at its state first",
     "server-error-busy": "CUPS is busy; ask again shortly",
 }
@@ -255,8 +259,8 @@ class IppUnreachable(PrinterError):
         self.uri = uri
         self.detail = detail
         super().__init__(
-            f"IPP printer {uri!r} (printer {printer!r}) cannot be reached ({detail}); switch it on and check its "
-            "network, or fix the printer's uri in the fleet configuration."
+            f"IPP printer {uri!r} (printer {printer!r}) cannot be reached ({detail}); switch it on and "
+            "check its network, or fix the printer's uri in the fleet configuration."
         )
 
 
@@ -268,20 +272,24 @@ class NotAnIppPrinter(PrinterError):
         self.uri = uri
         self.detail = detail
         super().__init__(
-            f"{uri!r} (printer {printer!r}) does not answer as an IPP printer ({detail}); point the printer's uri "
-            "at its IPP endpoint (usually ipp://HOST:631/ipp/print) in the fleet configuration."
+            f"{uri!r} (printer {printer!r}) does not answer as an IPP printer ({detail}); point the "
+            "printer's uri at its IPP endpoint (usually ipp://HOST:631/ipp/print) in the fleet configuration."
         )
 
 
 #: What an operator does when an IPP printer refuses a request with this status (RFC 8011 names).
 IPP_REMEDIES: dict[str, str] = {
-    "server-error-busy": "the printer is busy with another job (or one whose document never arrived: look at its "
-    "job list and cancel it); ask again shortly",
+    "server-error-busy": (
+        "the printer is busy with another job (or one whose document never arrived: look at its job list "
+        "and cancel it); ask again shortly"
+    ),
     "server-error-not-accepting-jobs": "the printer does not accept jobs; enable it on its panel or web page",
     "client-error-forbidden": "give the plant's user this right on the printer",
     "client-error-not-authorized": "give the plant's user this right on the printer",
     "client-error-not-authenticated": "configure the printer to accept the plant without authentication",
-    "client-error-not-possible": "the job is past the point where the printer can do this; look at its state first",
+    "client-error-not-possible": (
+        "the job is past the point where the printer can do this; look at its state first"
+    ),
 }
 
 

@@ -1,17 +1,21 @@
-"""What IPP attributes mean to the plant, shared by the drivers that speak IPP (CUPS through pycups, and direct IPP).
+"""What IPP attributes mean to the plant, shared by the drivers that speak IPP (CUPS through pycups, and
+direct IPP).
 
 Pure functions over attribute mappings (name → value, a tuple or list for several values, None for IPP
 no-value): the document format of a file, the media keyword of a ticket's paper name, whether a printer-state-
 reason stops the printer, the protocol's printer status, and the proof that a job never started (a withdrawal
-decides by it). Each driver keeps only what differs: how it talks, and its own state messages.
+decides by it, :func:`withdraw_with_proof`). Each driver keeps only what differs: how it talks, and its own
+state messages.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from printers.protocol import JobState, PrinterState, PrinterStatus
+from printers._values import as_int, as_items
+from printers.errors import InvalidTicket
+from printers.protocol import JobState, JobTicket, PrinterState, PrinterStatus
 
 #: Document formats the plant prints, by the bytes their files start with.
 DOCUMENT_MAGIC: tuple[tuple[bytes, str], ...] = ((b"%PDF-", "application/pdf"), (b"RaS2", "image/pwg-raster"))
@@ -26,7 +30,8 @@ MEDIA_KEYWORDS: Mapping[str, str] = {
 #: Job states from which a job can be taken back, if it never started.
 WITHDRAWABLE = (JobState.PENDING, JobState.HELD)
 #: printer-state-reasons that stop a printer even without the "-error" suffix (RFC 8011 reads a reason without
-#: suffix as an error, but CUPS adds suffix-less reasons of its own, e.g. "connecting-to-device", that are not).
+#: suffix as an error, but CUPS adds suffix-less reasons of its own, e.g. "connecting-to-device", that are
+#: not).
 STOPPING_REASONS = frozenset(
     {
         "media-jam",
@@ -50,7 +55,8 @@ REASON_SUFFIXES = ("-report", "-warning", "-error")
 
 
 def document_format(path: Path) -> str | None:
-    """The IPP document-format of a file, read from its first bytes (None if it is neither PDF nor PWG raster)."""
+    """The IPP document-format of a file, read from its first bytes (None if it is neither PDF nor PWG
+    raster)."""
     with open(path, "rb") as handle:
         head = handle.read(8)
     return next((mime for magic, mime in DOCUMENT_MAGIC if head.startswith(magic)), None)
@@ -63,9 +69,37 @@ def media_keyword(media: str) -> str | None:
     return media if media.count("_") >= 2 else None
 
 
+def ticket_format(ticket: JobTicket, *, missing: str, directory: str) -> str:
+    """The IPP document-format of a ticket's document; InvalidTicket when there is no file (``missing`` and
+    ``directory`` say what is wrong, in the driver's words) or it is neither PDF nor PWG raster."""
+    try:
+        fmt = document_format(ticket.pdf_path)
+    except FileNotFoundError:
+        raise InvalidTicket(ticket.job_id, f"its document {str(ticket.pdf_path)!r} {missing}") from None
+    except IsADirectoryError:
+        raise InvalidTicket(ticket.job_id, f"its document {str(ticket.pdf_path)!r} {directory}") from None
+    if fmt is None:
+        raise InvalidTicket(
+            ticket.job_id, f"its document {str(ticket.pdf_path)!r} is neither a PDF nor a PWG raster file"
+        )
+    return fmt
+
+
+def ticket_media(ticket: JobTicket) -> str:
+    """The IPP media keyword of a ticket's paper; InvalidTicket when the paper has no IPP name."""
+    media = media_keyword(ticket.media)
+    if media is None:
+        raise InvalidTicket(
+            ticket.job_id,
+            f"media {ticket.media!r} has no IPP name; use one of "
+            f"{', '.join(MEDIA_KEYWORDS)} or a PWG media name",
+        )
+    return media
+
+
 def keywords(value: object) -> tuple[str, ...]:
     """An IPP 1setOf keyword (one value, or a tuple/list of them) without the empty value 'none'."""
-    values = (value,) if value is None or isinstance(value, str) else tuple(value)
+    values = (value,) if value is None or isinstance(value, str) else tuple(as_items(value))
     return tuple(str(v) for v in values if v not in (None, "none"))
 
 
@@ -83,32 +117,47 @@ def printer_status(name: str, attributes: Mapping[str, object]) -> PrinterStatus
     CUPS keeps a queue "processing" while the device behind it reports e.g. ``media-empty-error``; the plant
     must see that the press needs an operator, so such a reason makes the printer STOPPED here.
     """
-    state = PrinterState(int(attributes["printer-state"]))
+    state = PrinterState(as_int(attributes["printer-state"]))
     reasons = keywords(attributes.get("printer-state-reasons"))
     if any(stops_printer(reason) for reason in reasons):
         state = PrinterState.STOPPED
-    return PrinterStatus(name, state, reasons, int(attributes.get("queued-job-count") or 0))
+    return PrinterStatus(name, state, reasons, as_int(attributes.get("queued-job-count") or 0))
 
 
 def never_started(attributes: Mapping[str, object]) -> bool:
     """True when the printer reports the job never entered processing and counts no impression or sheet of it.
 
-    ``time-at-processing`` must be present and without a value (IPP no-value, read as None): a printer or server
-    that does not report it proves nothing.
+    ``time-at-processing`` must be present and without a value (IPP no-value, read as None): a printer or
+    server that does not report it proves nothing.
     """
     return (
         "time-at-processing" in attributes
         and attributes["time-at-processing"] is None
-        and not int(attributes.get("job-impressions-completed") or 0)
-        and not int(attributes.get("job-media-sheets-completed") or 0)
+        and not as_int(attributes.get("job-impressions-completed") or 0)
+        and not as_int(attributes.get("job-media-sheets-completed") or 0)
     )
 
 
 def may_withdraw(attributes: Mapping[str, object]) -> bool:
     """True for a job worth canceling to take it back: waiting (pending or held) and never started."""
-    return int(attributes["job-state"]) in WITHDRAWABLE and never_started(attributes)
+    return as_int(attributes["job-state"]) in WITHDRAWABLE and never_started(attributes)
 
 
 def withdrawn_unprinted(attributes: Mapping[str, object]) -> bool:
-    """True for a job that is canceled and never started: no byte of it reached the printer, so no sheet exists."""
-    return int(attributes["job-state"]) == JobState.CANCELED and never_started(attributes)
+    """True for a job that is canceled and never started: no byte of it reached the printer, so no sheet
+    exists."""
+    return as_int(attributes["job-state"]) == JobState.CANCELED and never_started(attributes)
+
+
+def withdraw_with_proof(proof: Callable[[], Mapping[str, object] | None], cancel: Callable[[], None]) -> bool:
+    """Take a job back only if it never started; True when provably no sheet of it exists.
+
+    ``proof()`` reads the job's attributes (None when the job is no longer ours); a job that
+    :func:`may_withdraw` is canceled with ``cancel()`` and the answer is read again after it, so a job that
+    started meanwhile answers False. Any other job is left alone and answers False.
+    """
+    seen = proof()
+    if seen is not None and may_withdraw(seen):
+        cancel()
+        seen = proof()  # decide from what the device says after the cancel
+    return seen is not None and withdrawn_unprinted(seen)

@@ -17,6 +17,9 @@ import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import SupportsBytes, SupportsIndex
+
+from printers._values import as_int, as_items
 
 #: The protocol version the plant speaks (IPP Everywhere printers all take 2.0).
 VERSION = (2, 0)
@@ -200,7 +203,7 @@ def _write_attribute(out: _Writer, name: str, tag: int, values: Iterable[object]
         shown = name if i == 0 else ""
         if tag == Tag.BEGIN_COLLECTION:
             out.item(tag, shown, b"")
-            for member, (member_tag, member_values) in dict(value).items():
+            for member, (member_tag, member_values) in _members(value).items():
                 out.item(Tag.MEMBER_NAME, "", member.encode())
                 _write_attribute(out, "", member_tag, member_values)
             out.item(Tag.END_COLLECTION, "", b"")
@@ -208,21 +211,34 @@ def _write_attribute(out: _Writer, name: str, tag: int, values: Iterable[object]
             out.item(tag, shown, _encode_value(tag, value))
 
 
+def _members(value: object) -> Mapping[str, tuple[int, Iterable[object]]]:
+    """A collection to send: member name → (value tag, values); TypeError for anything else."""
+    if isinstance(value, Mapping):
+        return value
+    raise TypeError(
+        f"a collection is a mapping of member name to (tag, values), not {type(value).__name__!r}"
+    )
+
+
 def _encode_value(tag: int, value: object) -> bytes:
     """One value's bytes for its tag."""
     if tag in OUT_OF_BAND:
         return b""
     if tag in (Tag.INTEGER, Tag.ENUM):
-        return struct.pack(">i", int(value))
+        return struct.pack(">i", as_int(value))
     if tag == Tag.BOOLEAN:
         return b"\x01" if value else b"\x00"
     if tag == Tag.RANGE:
-        return struct.pack(">ii", *value)
+        return struct.pack(">ii", *as_items(value))
     if tag == Tag.RESOLUTION:
-        return struct.pack(">iib", *value)
+        return struct.pack(">iib", *as_items(value))
     if tag == Tag.DATE_TIME:
+        if not isinstance(value, dt.datetime):
+            raise TypeError(f"a dateTime value is a datetime, not {type(value).__name__!r}")
         return _encode_date(value)
     if tag == Tag.OCTET_STRING:
+        if not isinstance(value, (Iterable, SupportsIndex, SupportsBytes)):
+            raise TypeError(f"cannot convert {type(value).__name__!r} object to bytes")
         return bytes(value)
     if tag in STRING_TAGS:
         return str(value).encode()

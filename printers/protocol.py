@@ -156,7 +156,8 @@ class PrinterStatus:
     queued_jobs: int
 
     def raise_if_stopped(self) -> None:
-        """Raise :class:`PrinterStopped` when the printer needs an operator, so callers need no state table."""
+        """Raise :class:`PrinterStopped` when the printer needs an operator, so callers need no state
+        table."""
         if self.state is PrinterState.STOPPED:
             raise PrinterStopped(printer=self.name, reasons=self.reasons)
 
@@ -194,17 +195,18 @@ class Printer(Protocol):
 
 @runtime_checkable
 class Withdrawable(Protocol):
-    """A printer that can take a job back with proof that no sheet of it exists (optional, beside :class:`Printer`).
+    """A printer that can take a job back with proof that no sheet of it exists (optional, beside
+    :class:`Printer`).
 
-    The plant asks it for a job spooled to a press that left the plan (``plant/stages/replan.py``); a driver without
-    ``withdraw`` keeps every spooled job on its press.
+    The plant asks it for a job spooled to a press that left the plan (``plant/stages/replan.py``); a driver
+    without ``withdraw`` keeps every spooled job on its press.
     """
 
     def withdraw(self, job_id: str) -> bool:
         """Take the job back if the device provably never started it: True when no sheet of it can exist.
 
-        Answers from what the device reports after taking it back, so a job the device starts meanwhile answers
-        False. False also for a job that did start (left alone) or that the device does not have; a job withdrawn
-        before answers True again. Errors reaching the device raise, like every other call.
+        Answers from what the device reports after taking it back, so a job the device starts meanwhile
+        answers False. False also for a job that did start (left alone) or that the device does not have; a
+        job withdrawn before answers True again. Errors reaching the device raise, like every other call.
         """
         ...

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numpy.typing import NDArray
 
 
 @njit(cache=True)
-def pack_bits(bitmap):  # pragma: no cover - compiled; covered through the reference comparison
-    """Pack a bool bitmap (True = dark) into PDF 1-bit rows: MSB first, 0 = dark, rows padded with light bits."""
+def pack_bits(
+    bitmap: NDArray[np.bool_],
+) -> NDArray[np.uint8]:  # pragma: no cover - compiled; covered through the reference comparison
+    """Pack a bool bitmap (True = dark) into PDF 1-bit rows: MSB first, 0 = dark, rows padded with light
+    bits."""
     height, width = bitmap.shape
     row_bytes = (width + 7) // 8
     out = np.full((height, row_bytes), 0xFF, dtype=np.uint8)
@@ -24,7 +28,9 @@ def pack_bits(bitmap):  # pragma: no cover - compiled; covered through the refer
 
 
 @njit(cache=True)
-def scale_modules(matrix, px_per_module, quiet_modules):  # pragma: no cover - compiled
+def scale_modules(
+    matrix: NDArray[np.bool_], px_per_module: int, quiet_modules: int
+) -> NDArray[np.bool_]:  # pragma: no cover - compiled
     """Blow each module up to a ``px_per_module`` square and surround the symbol with a light quiet zone."""
     rows, cols = matrix.shape
     offset = quiet_modules * px_per_module
@@ -42,8 +48,9 @@ def scale_modules(matrix, px_per_module, quiet_modules):  # pragma: no cover - c
 
 
 @njit(cache=True)
-def module_edges(count, module_px):  # pragma: no cover - compiled
-    """Device-pixel coordinates of the ``count + 1`` module edges: edge k at ``floor(k · module_px + 0.5)``."""
+def module_edges(count: int, module_px: float) -> NDArray[np.int64]:  # pragma: no cover - compiled
+    """Device-pixel coordinates of the ``count + 1`` module edges: edge k at
+    ``floor(k · module_px + 0.5)``."""
     edges = np.empty(count + 1, dtype=np.int64)
     for k in range(count + 1):
         edges[k] = np.int64(np.floor(k * module_px + 0.5))
@@ -51,7 +58,9 @@ def module_edges(count, module_px):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def render_modules(matrix, module_w, module_h, quiet_x, quiet_y, reduction):  # pragma: no cover - compiled
+def render_modules(
+    matrix: NDArray[np.bool_], module_w: float, module_h: float, quiet_x: int, quiet_y: int, reduction: int
+) -> NDArray[np.bool_]:  # pragma: no cover - compiled
     """Render a module matrix at a non-integer module size, with bar-width reduction and a quiet zone.
 
     Module edges sit at rounded device coordinates (see :func:`module_edges`), so every module is
@@ -88,11 +97,19 @@ def render_modules(matrix, module_w, module_h, quiet_x, quiet_y, reduction):  # 
 
 
 @njit(cache=True)
-def stamp_gray(page, flat, shapes, starts, positions, dark, light):  # pragma: no cover - compiled
+def stamp_gray(
+    page: NDArray[np.uint8],
+    flat: NDArray[np.bool_],
+    shapes: NDArray[np.int64],
+    starts: NDArray[np.int64],
+    positions: NDArray[np.int64],
+    dark: np.uint8,
+    light: np.uint8,
+) -> None:  # pragma: no cover - compiled
     """Paint many bitmaps opaquely into an 8-bit page in place: dark pixels ``dark``, light ones ``light``.
 
-    Bitmap i is ``flat[starts[i] : starts[i] + h·w]`` in row order, ``shapes[i] = (h, w)``, its top-left corner
-    at ``positions[i] = (top, left)``; whatever falls outside the page is clipped.
+    Bitmap i is ``flat[starts[i] : starts[i] + h·w]`` in row order, ``shapes[i] = (h, w)``, its top-left
+    corner at ``positions[i] = (top, left)``; whatever falls outside the page is clipped.
     """
     height, width = page.shape
     for i in range(shapes.shape[0]):
@@ -107,7 +124,14 @@ def stamp_gray(page, flat, shapes, starts, positions, dark, light):  # pragma: n
 
 
 @njit(cache=True)
-def stamp_packed(packed, width, flat, shapes, starts, positions):  # pragma: no cover - compiled
+def stamp_packed(
+    packed: NDArray[np.uint8],
+    width: int,
+    flat: NDArray[np.bool_],
+    shapes: NDArray[np.int64],
+    starts: NDArray[np.int64],
+    positions: NDArray[np.int64],
+) -> None:  # pragma: no cover - compiled
     """Paint many bitmaps opaquely into a packed 1-bit page (PDF rows: 0 = dark, MSB first) in place.
 
     Same bitmap layout as :func:`stamp_gray`; ``width`` is the page width in pixels (padding bits are never
@@ -132,7 +156,9 @@ def stamp_packed(packed, width, flat, shapes, starts, positions):  # pragma: no 
 
 
 @njit(cache=True)
-def threshold_pack(gray, threshold):  # pragma: no cover - compiled
+def threshold_pack(
+    gray: NDArray[np.uint8], threshold: int
+) -> NDArray[np.uint8]:  # pragma: no cover - compiled
     """Threshold an 8-bit page (dark where ``value < threshold``) straight into PDF 1-bit rows in one pass."""
     height, width = gray.shape
     row_bytes = (width + 7) // 8

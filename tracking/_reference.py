@@ -7,10 +7,12 @@ enough to read as the specification.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 
 def pack_bits(bitmap: np.ndarray) -> np.ndarray:
-    """Pack a bool bitmap (True = dark) into PDF 1-bit rows: MSB first, 0 = dark, rows padded with light bits."""
+    """Pack a bool bitmap (True = dark) into PDF 1-bit rows: MSB first, 0 = dark, rows padded with light
+    bits."""
     height, width = bitmap.shape
     padded = np.ones((height, -(-width // 8) * 8), dtype=bool)
     padded[:, :width] = ~bitmap
@@ -24,8 +26,10 @@ def scale_modules(matrix: np.ndarray, px_per_module: int, quiet_modules: int) ->
 
 
 def module_edges(count: int, module_px: float) -> np.ndarray:
-    """Device-pixel coordinates of the ``count + 1`` module edges: edge k at ``floor(k · module_px + 0.5)``."""
-    return np.floor(np.arange(count + 1) * module_px + 0.5).astype(np.int64)
+    """Device-pixel coordinates of the ``count + 1`` module edges: edge k at
+    ``floor(k · module_px + 0.5)``."""
+    edges: NDArray[np.int64] = np.floor(np.arange(count + 1) * module_px + 0.5).astype(np.int64)
+    return edges
 
 
 def render_modules(
@@ -46,7 +50,7 @@ def render_modules(
     y0 = ye[quiet_y : quiet_y + rows][:, None] + np.where(~framed[:-2, 1:-1] & dark, lo, 0)
     y1 = ye[quiet_y + 1 : quiet_y + rows + 1][:, None] - np.where(~framed[2:, 1:-1] & dark, hi, 0)
     out = np.zeros((ye[-1], xe[-1]), dtype=bool)
-    for r, c in zip(*np.nonzero(dark)):
+    for r, c in zip(*np.nonzero(dark), strict=True):
         out[y0[r, c] : max(y0[r, c], y1[r, c]), x0[r, c] : max(x0[r, c], x1[r, c])] = True
     return out
 
@@ -60,8 +64,9 @@ def stamp_gray(
     dark: int,
     light: int,
 ) -> None:
-    """Paint bitmaps opaquely into an 8-bit page in place (``dark`` where True, ``light`` elsewhere), clipped."""
-    for (h, w), start, (top, left) in zip(shapes, starts, positions):
+    """Paint bitmaps opaquely into an 8-bit page in place (``dark`` where True, ``light`` elsewhere),
+    clipped."""
+    for (h, w), start, (top, left) in zip(shapes, starts, positions, strict=True):
         bitmap = flat[start : start + h * w].reshape(h, w)
         y0, x0 = max(0, -top), max(0, -left)
         y1, x1 = min(h, page.shape[0] - top), min(w, page.shape[1] - left)
@@ -77,7 +82,8 @@ def stamp_packed(
     starts: np.ndarray,
     positions: np.ndarray,
 ) -> None:
-    """Paint bitmaps opaquely into a packed 1-bit page (0 = dark, MSB first) in place; padding bits untouched."""
+    """Paint bitmaps opaquely into a packed 1-bit page (0 = dark, MSB first) in place; padding bits
+    untouched."""
     light = np.unpackbits(packed, axis=1).astype(bool)
     stamp_gray(light[:, :width], flat, shapes, starts, positions, False, True)
     packed[...] = np.packbits(light, axis=1)

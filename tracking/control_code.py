@@ -2,8 +2,8 @@
 
 E.g. ``J000012|4711|2/3`` or ``J000012|4711|2/3|13|D``. ``selects`` lists the insert feeders (digits 1–9, each
 once, ascending) whose insert goes into this piece's envelope; ``flags`` are capital letters, each once in
-alphabetical order: ``D`` divert the piece, ``R`` the reverse (back) side of a duplex leaf. The three-field form
-is the same code with no selects and no flags; readers accept both.
+alphabetical order: ``D`` divert the piece, ``R`` the reverse (back) side of a duplex leaf. The three-field
+form is the same code with no selects and no flags; readers accept both.
 
 Printed as a DataMatrix on every sheet so the inserter (and any camera downstream) knows which mail piece a
 sheet belongs to and where in the piece it is: insert when ``i == n``; divert when ``i > n`` or the sequence
@@ -28,8 +28,8 @@ _FLAGS_PATTERN = re.compile(r"^A?B?C?D?E?F?G?H?I?J?K?L?M?N?O?P?Q?R?S?T?U?V?W?X?Y
 
 @dataclass(frozen=True, slots=True)
 class ControlCode:
-    """The fields of one sheet's control code: job id, piece id, this sheet's number ``sheet`` of ``of`` (1-based),
-    the insert feeder ``selects`` and the ``flags`` (empty in the three-field form)."""
+    """The fields of one sheet's control code: job id, piece id, this sheet's number ``sheet`` of ``of``
+    (1-based), the insert feeder ``selects`` and the ``flags`` (empty in the three-field form)."""
 
     job: str
     piece: str
@@ -37,8 +37,8 @@ class ControlCode:
     of: int
     selects: str = ""
     flags: str = ""
-    #: True when the code was written in the five-field form (it then prints its selects and flags fields); not
-    #: part of equality: ``J|P|1/2`` and ``J|P|1/2||`` are the same code.
+    #: True when the code was written in the five-field form (it then prints its selects and flags fields);
+    #: not part of equality: ``J|P|1/2`` and ``J|P|1/2||`` are the same code.
     extended: bool = field(default=False, compare=False)
 
     @property
@@ -87,7 +87,8 @@ def _check_extras(selects: str, flags: str) -> None:
 def format_control(
     job: str, piece: str, sheet: int, of: int, selects: str | None = None, flags: str | None = None
 ) -> str:
-    """Return the control code text for sheet ``sheet`` of ``of`` (1 ≤ sheet ≤ of) of piece ``piece`` in job ``job``.
+    """Return the control code text for sheet ``sheet`` of ``of`` (1 ≤ sheet ≤ of) of piece ``piece`` in job
+    ``job``.
 
     With ``selects`` or ``flags`` given (even empty) the five-field form ``job|piece|i/n|selects|flags`` is
     written; without both, the three-field form.

@@ -53,7 +53,8 @@ class SymbolError(TrackingError):
         self.reason = reason
         shown = text if len(text) <= 40 else text[:37] + "..."
         super().__init__(
-            f"Cannot encode {shown!r} as {symbology}: {reason}. Shorten the text or restrict it to characters the symbology supports."
+            f"Cannot encode {shown!r} as {symbology}: {reason}. Shorten the text or restrict it to "
+            "characters the symbology supports."
         )
 
 
@@ -87,8 +88,8 @@ class RasterError(TrackingError, ValueError):
 class ScanError(TrackingError):
     """A scan cannot be read as asked: an unreadable image file, a region outside the image, a bad argument.
 
-    ``subject`` names what is wrong (a file, a region, an option), ``value`` is what was given, ``reason`` says
-    what to fix. A code that is simply not found is no error: it is reported as missing (grade F).
+    ``subject`` names what is wrong (a file, a region, an option), ``value`` is what was given, ``reason``
+    says what to fix. A code that is simply not found is no error: it is reported as missing (grade F).
     """
 
     def __init__(self, subject: str, value: object, reason: str) -> None:

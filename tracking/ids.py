@@ -52,7 +52,7 @@ def s10_check_digit(serial8: str) -> int:
     """Return the UPU S10 check digit of an 8-digit serial (weights 8,6,4,2,3,5,9,7; 10→0, 11→5)."""
     if len(serial8) != 8 or not _is_digits(serial8):
         raise InvalidIdentifierPart("serial", serial8, "must be exactly 8 digits 0-9")
-    total = sum(int(d) * w for d, w in zip(serial8, S10_WEIGHTS))
+    total = sum(int(d) * w for d, w in zip(serial8, S10_WEIGHTS, strict=True))
     check = 11 - total % 11
     return {10: 0, 11: 5}.get(check, check)
 
@@ -74,7 +74,8 @@ def _country_problem(country: str) -> str | None:
 
 
 def make_s10(service: str, serial: int, country: str) -> str:
-    """Build an S10 identifier such as ``RR473124829DE`` from its service indicator, serial number and country."""
+    """Build an S10 identifier such as ``RR473124829DE`` from its service indicator, serial number and
+    country."""
     if problem := _service_problem(service):
         raise InvalidIdentifierPart("service indicator", service, problem)
     if isinstance(serial, bool) or not isinstance(serial, int) or not 0 <= serial <= S10_MAX_SERIAL:
@@ -103,7 +104,8 @@ def _s10_problem(text: str) -> str | None:
 
 
 def validate_s10(text: str) -> None:
-    """Raise :class:`InvalidIdentifier` naming the first wrong part unless ``text`` is a valid S10 identifier."""
+    """Raise :class:`InvalidIdentifier` naming the first wrong part unless ``text`` is a valid S10
+    identifier."""
     if not isinstance(text, str):
         raise InvalidIdentifier(text, f"must be text, not {type(text).__name__}")
     if problem := _s10_problem(text):
@@ -131,7 +133,8 @@ def ru14_check_digit(first13: str) -> int:
 def make_ru14(office_postcode: str, month_code: str, serial: int) -> str:
     """Build a Russian 14-digit id from the accepting office's postcode, the range's month code and a serial.
 
-    The month code's meaning is unconfirmed; it is treated as an opaque two-digit part of the configured range.
+    The month code's meaning is unconfirmed; it is treated as an opaque two-digit part of the configured
+    range.
     """
     if len(office_postcode) != 6 or not _is_digits(office_postcode):
         raise InvalidIdentifierPart("office postcode", office_postcode, "must be exactly 6 digits 0-9")
@@ -156,7 +159,8 @@ def _ru14_problem(text: str) -> str | None:
 
 
 def validate_ru14(text: str) -> None:
-    """Raise :class:`InvalidIdentifier` naming what is wrong unless ``text`` is a valid Russian 14-digit id."""
+    """Raise :class:`InvalidIdentifier` naming what is wrong unless ``text`` is a valid Russian 14-digit
+    id."""
     if not isinstance(text, str):
         raise InvalidIdentifier(text, f"must be text, not {type(text).__name__}")
     if problem := _ru14_problem(text):
@@ -184,5 +188,6 @@ def validate(text: str) -> IdentifierKind:
         return IdentifierKind.RU14
     raise InvalidIdentifier(
         text,
-        f"length is {len(text)}, expected {S10_LENGTH} (UPU S10) or {RU14_LENGTH} (Russian domestic) characters",
+        f"length is {len(text)}, expected {S10_LENGTH} (UPU S10) or {RU14_LENGTH} (Russian domestic) "
+        "characters",
     )

@@ -1,7 +1,8 @@
-"""The plant's own postage mark: a versioned, Ed25519-signed payload carried as QR text, and the mass/tariff maths.
+"""The plant's own postage mark: a versioned, Ed25519-signed payload carried as QR text, and the mass/tariff
+maths.
 
-This is **the plant's own format**, documented in ``docs/postage.md``; it is not, and must never be presented as,
-any postal operator's mark (Russian Post's online-postage layout is not public). Layout of version 1, all
+This is **the plant's own format**, documented in ``docs/postage.md``; it is not, and must never be presented
+as, any postal operator's mark (Russian Post's online-postage layout is not public). Layout of version 1, all
 integers big-endian::
 
     magic "PM" | version u8 = 1 | key id 4 bytes | issued_at u32 (Unix seconds, UTC)
@@ -105,7 +106,8 @@ class InvalidMarkField(PostageError):
 
 @dataclass(frozen=True, slots=True)
 class WeightBand:
-    """One row of a tariff table: pieces up to ``up_to_g`` grams (inclusive) cost ``tariff_minor`` minor units."""
+    """One row of a tariff table: pieces up to ``up_to_g`` grams (inclusive) cost ``tariff_minor`` minor
+    units."""
 
     up_to_g: int
     tariff_minor: int
@@ -140,7 +142,8 @@ class VerifiedMark:
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:
-    """The short id (8 hex digits) naming ``public_key`` inside marks: the first bytes of SHA-256 of the raw key."""
+    """The short id (8 hex digits) naming ``public_key`` inside marks: the first bytes of SHA-256 of the raw
+    key."""
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).digest()[:KEY_ID_LENGTH].hex()
 
@@ -215,7 +218,8 @@ def _unpack(text: object) -> tuple[MarkPayload, str, bytes, bytes]:
     except (binascii.Error, ValueError):
         raise MarkUnreadable(text, "its body is not base32 (A-Z, 2-7)") from None
     if base64.b32encode(raw).decode("ascii").rstrip("=") != body32:
-        # The last character may carry unused bits; accepting any value there would make one mark have many texts.
+        # The last character may carry unused bits; accepting any value there would make one mark have many
+        # texts.
         raise MarkUnreadable(text, "its base32 body is not in canonical form (unused bits set)")
     if len(raw) < _FIXED_SIZE + 4 + SIGNATURE_LENGTH:
         raise MarkUnreadable(text, f"it is {len(raw)} bytes long, too short for a mark")
@@ -263,8 +267,8 @@ def decode_and_verify(
     """Read a mark's text and verify its signature; return its payload.
 
     ``public_key`` is the plant's verification key, or a mapping of key id → key when several are valid (key
-    rotation). Raises :class:`MarkUnreadable` when the text is not a mark and :class:`MarkSignatureInvalid` when
-    the signature does not verify or the signing key is unknown.
+    rotation). Raises :class:`MarkUnreadable` when the text is not a mark and :class:`MarkSignatureInvalid`
+    when the signature does not verify or the signing key is unknown.
     """
     return verify_mark(text, public_key).payload
 

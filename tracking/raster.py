@@ -47,13 +47,15 @@ def _as_bool_2d(array: np.ndarray, name: str) -> np.ndarray:
 def pack_bits(bitmap: np.ndarray) -> np.ndarray:
     """Pack a bool bitmap (True = dark) into a ``(height, ceil(width / 8))`` uint8 array of PDF 1-bit rows.
 
-    ``pack_bits(b).tobytes()`` is the stream data of a 1-bit image ``b.shape[1]`` wide and ``b.shape[0]`` high.
+    ``pack_bits(b).tobytes()`` is the stream data of a 1-bit image ``b.shape[1]`` wide and ``b.shape[0]``
+    high.
     """
     return _kernels.pack_bits(_as_bool_2d(bitmap, "bitmap"))
 
 
 def scale_modules(matrix: np.ndarray, px_per_module: int, quiet_modules: int) -> np.ndarray:
-    """Turn a module matrix into a bitmap: each module ``px_per_module`` pixels square, ``quiet_modules`` light modules around."""
+    """Turn a module matrix into a bitmap: each module ``px_per_module`` pixels square, ``quiet_modules``
+    light modules around."""
     if px_per_module < 1:
         raise RasterError("px_per_module", px_per_module, "must be at least 1")
     if quiet_modules < 0:
@@ -117,7 +119,8 @@ def render_symbol(
 
 
 class Stamp(NamedTuple):
-    """A bitmap (True = dark) to paint into a page with its top-left corner at device pixel (``top``, ``left``)."""
+    """A bitmap (True = dark) to paint into a page with its top-left corner at device pixel (``top``,
+    ``left``)."""
 
     bitmap: np.ndarray
     top: int
@@ -145,7 +148,8 @@ def _batch(stamps: Iterable[Stamp]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
 def stamp_gray(
     page: np.ndarray, stamps: Iterable[Stamp], *, ink: int = INK, paper: int = PAPER
 ) -> np.ndarray:
-    """Paint bitmaps opaquely into an 8-bit page in place (dark → ``ink``, light → ``paper``); return the page.
+    """Paint bitmaps opaquely into an 8-bit page in place (dark → ``ink``, light → ``paper``); return the
+    page.
 
     Opaque because a symbol's quiet zone must be clear whatever was under it. Parts outside the page are
     clipped, so a misplaced stamp never raises mid-job; check placement against the clear zones beforehand.

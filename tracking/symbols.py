@@ -6,19 +6,19 @@ size, quiet zone and resolution.
 
 Two ways in: one text at a time (:func:`datamatrix`, :func:`code128`, :func:`qr`) and a batch
 (:func:`datamatrix_many`, :func:`code128_many`, :func:`qr_many`) that returns, for every text, exactly the
-matrix the single function returns, at less per-symbol cost: the packed rows of all symbols are copied into one
-buffer and unpacked in one NumPy call.
+matrix the single function returns, at less per-symbol cost: the packed rows of all symbols are copied into
+one buffer and unpacked in one NumPy call.
 
-Both paths reuse one ``zint.Symbol`` per symbology and thread (creating and freeing a libzint symbol costs more
-than encoding a short text). Before each encode the symbol's outputs are cleared (libzint would otherwise stack
-the new symbol onto the old one); after a non-ASCII text the ECI is reset (libzint writes back the ECI it chose);
-after a failed encode the symbol is dropped and a fresh one made.
+Both paths reuse one ``zint.Symbol`` per symbology and thread (creating and freeing a libzint symbol costs
+more than encoding a short text). Before each encode the symbol's outputs are cleared (libzint would otherwise
+stack the new symbol onto the old one); after a non-ASCII text the ECI is reset (libzint writes back the ECI
+it chose); after a failed encode the symbol is dropped and a fresh one made.
 
 The single path reads no more from libzint than it must (each attribute read costs about as much as a NumPy
-slice): the row count is known from the symbology (Code 128 one row, DataMatrix and QR square). A single Code 128
-costs little to encode, so a generic unpack would be a large share of its time: its one row is turned into
-modules by looking each packed byte up in a 256-entry table (one NumPy ``take``). Square symbols are unpacked with
-``np.unpackbits``.
+slice): the row count is known from the symbology (Code 128 one row, DataMatrix and QR square). A single Code
+128 costs little to encode, so a generic unpack would be a large share of its time: its one row is turned into
+modules by looking each packed byte up in a 256-entry table (one NumPy ``take``). Square symbols are unpacked
+with ``np.unpackbits``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from tracking.errors import SymbolError
 
 
 class _Shape(Enum):
-    """How many rows a symbology's symbols have, known without asking libzint (reading ``rows`` costs time)."""
+    """How many rows a symbology's symbols have, known without asking libzint (reading ``rows`` costs
+    time)."""
 
     ONE_ROW = "one row"
     SQUARE = "as many rows as modules across"
@@ -45,7 +46,8 @@ class _Kind(NamedTuple):
     """A symbology as this module uses it."""
 
     symbology: zint.Symbology
-    #: The name in error messages; also the key of the thread's reused symbol (a str hashes faster than the enum).
+    #: The name in error messages; also the key of the thread's reused symbol (a str hashes faster than the
+    #: enum).
     name: str
     #: Ask libzint for square symbols (DataMatrix: it would otherwise pick rectangles where they fit).
     square_option: bool
@@ -62,8 +64,8 @@ _ONE_ROW = _Shape.ONE_ROW
 _LOCAL = threading.local()
 
 #: Each byte value's 8 modules, least significant bit first (libzint's order), as the 8 bytes (0 or 1) of one
-#: uint64: ``_BYTE_MODULES.take(packed).view(np.bool_)`` unpacks a row. Built by viewing the unpacked bytes, so
-#: the words hold them in memory order whatever the machine's byte order.
+#: uint64: ``_BYTE_MODULES.take(packed).view(np.bool_)`` unpacks a row. Built by viewing the unpacked bytes,
+#: so the words hold them in memory order whatever the machine's byte order.
 _BYTE_MODULES = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").view(
     np.uint64
 )[:, 0]
@@ -74,7 +76,8 @@ def _new_symbol(kind: _Kind) -> tuple[zint.Symbol, np.ndarray, np.ndarray]:
     rows × row-stride array inside the symbol, rewritten in place by every encode)."""
     symbol = zint.Symbol()
     symbol.symbology = kind.symbology
-    # UNICODE: characters are taken as text (Latin-1, or an ECI where the symbology allows one), not raw UTF-8 bytes.
+    # UNICODE: characters are taken as text (Latin-1, or an ECI where the symbology allows one), not raw UTF-8
+    # bytes.
     symbol.input_mode = zint.InputMode.UNICODE
     if kind.square_option:
         symbol.option_3 = zint.DataMatrixOptions.SQUARE.value
@@ -85,7 +88,7 @@ def _new_symbol(kind: _Kind) -> tuple[zint.Symbol, np.ndarray, np.ndarray]:
 def _symbol(kind: _Kind) -> tuple[zint.Symbol, np.ndarray, np.ndarray]:
     """This thread's reusable symbol for ``kind`` (with its views, see :func:`_new_symbol`)."""
     try:
-        cache = _LOCAL.symbols
+        cache: dict[str, tuple[zint.Symbol, np.ndarray, np.ndarray]] = _LOCAL.symbols
     except AttributeError:
         cache = _LOCAL.symbols = {}
     entry = cache.get(kind.name)
@@ -102,7 +105,8 @@ def _check(name: str, text: object) -> None:
 
 
 def _encode_into(symbol: zint.Symbol, name: str, text: str) -> None:
-    """Encode ``text`` into the reused ``symbol``; a failure drops the symbol (the next call makes a fresh one).
+    """Encode ``text`` into the reused ``symbol``; a failure drops the symbol (the next call makes a fresh
+    one).
 
     The outputs are cleared first (libzint would otherwise stack the new symbol under the old one). libzint
     writes the ECI it chose for non-ASCII text back into the symbol, so after such a text the ECI is reset.
@@ -118,9 +122,11 @@ def _encode_into(symbol: zint.Symbol, name: str, text: str) -> None:
 
 
 def _encode(kind: _Kind, text: str) -> np.ndarray:
-    """Encode ``text`` with libzint and unpack its module rows into a bool matrix (rows × width, C-contiguous).
+    """Encode ``text`` with libzint and unpack its module rows into a bool matrix (rows × width,
+    C-contiguous).
 
-    The hot path of every single-symbol call: :func:`_check`, :func:`_symbol` and :func:`_encode_into` inlined.
+    The hot path of every single-symbol call: :func:`_check`, :func:`_symbol` and :func:`_encode_into`
+    inlined.
     """
     _, name, _, shape = kind
     if not isinstance(text, str) or not text:
@@ -141,7 +147,8 @@ def _encode(kind: _Kind, text: str) -> np.ndarray:
     if shape is _ONE_ROW:
         # The table look-up yields whole bytes of modules; the (1, width) array is the leading part of them.
         return np.ndarray((1, width), np.bool_, _BYTE_MODULES.take(cells[: (width + 7) // 8]))
-    # Square: ``width`` rows. libzint stores each row as bits, least significant bit first (its module_is_set macro).
+    # Square: ``width`` rows. libzint stores each row as bits, least significant bit first (its module_is_set
+    # macro).
     return np.unpackbits(data[:width, : (width + 7) // 8], axis=1, count=width, bitorder="little").view(
         np.bool_
     )
@@ -184,20 +191,23 @@ def datamatrix(text: str) -> np.ndarray:
 
 
 def code128(text: str) -> np.ndarray:
-    """Encode ``text`` (Latin-1) as Code 128; return shape ``(1, n_modules)``, the bar modules without quiet zone."""
+    """Encode ``text`` (Latin-1) as Code 128; return shape ``(1, n_modules)``, the bar modules without quiet
+    zone."""
     return _encode(_CODE128, text)
 
 
 def qr(text: str) -> np.ndarray:
-    """Encode ``text`` as a QR code (libzint's automatic version and mask); return its modules without quiet zone."""
+    """Encode ``text`` as a QR code (libzint's automatic version and mask); return its modules without quiet
+    zone."""
     return _encode(_QR, text)
 
 
-_MANY_DOC = """Encode every text as {what}; return a list of module matrices, one per text, each equal to ``{single}(text)``.
+_MANY_DOC = """Encode every text as {what}; return a list of module matrices, one per text, each equal to
+    ``{single}(text)``.
 
-    The matrices are views into one buffer of the whole batch (not C-contiguous; writing to one does not change
-    another; one kept alive keeps the batch's buffer alive). A text that cannot be encoded raises the same error
-    the single function raises, and nothing is returned for the batch."""
+    The matrices are views into one buffer of the whole batch (not C-contiguous; writing to one does not
+    change another; one kept alive keeps the batch's buffer alive). A text that cannot be encoded raises the
+    same error the single function raises, and nothing is returned for the batch."""
 
 
 def datamatrix_many(texts: Iterable[str]) -> list[np.ndarray]:

@@ -1,79 +1,74 @@
-"""CUPS printers: jobs go to a CUPS queue through pycups, and the queue's IPP states are the protocol's states.
+"""CUPS printers: jobs go to a CUPS queue through pycups, and the queue's IPP states are the protocol's
+states.
 
 **What "completed" means.** CUPS marks a job completed once its data reached the printer, not when paper came
-out: a jam after that point still reads ``COMPLETED`` here, and so may a job the device itself failed (CUPS reports
-it ``CANCELED`` only when its IPP backend saw the failure before it let go of the job; both happen with
-ippeveprinter). Only a read of the sheets' codes downstream proves a piece was printed; the plant never treats
-this state as more than "the printer has the data".
+out: a jam after that point still reads ``COMPLETED`` here, and so may a job the device itself failed (CUPS
+reports it ``CANCELED`` only when its IPP backend saw the failure before it let go of the job; both happen
+with ippeveprinter). Only a read of the sheets' codes downstream proves a piece was printed; the plant never
+treats this state as more than "the printer has the data".
 
-**Finding a job again.** A job is created with the plant's job id as its IPP ``job-name``; :meth:`CupsPrinter.find`
-lists the queue's jobs (all of them, finished ones too) and returns the oldest one of that name, so a controller
-that crashed after submitting finds the job again instead of printing it twice.
+**Finding a job again.** A job is created with the plant's job id as its IPP ``job-name``;
+:meth:`CupsPrinter.find` lists the queue's jobs (all of them, finished ones too) and returns the oldest one of
+that name, so a controller that crashed after submitting finds the job again instead of printing it twice.
 
 **Never twice.** :meth:`CupsPrinter.submit` asks :meth:`~CupsPrinter.find` first, then claims the name before
-any byte is sent: it creates the job empty (IPP Create-Job; CUPS holds it as ``job-incoming``), lists the jobs of
-that name again, and sends the document only if no older job has it. Of two submitters racing with the same id,
-the younger job is purged unprinted, because CUPS numbers jobs in creation order and each submitter looks after
-creating its own. A submitter that dies between the two steps leaves an empty job that CUPS aborts after its
-``MultipleOperationTimeout`` (15 minutes by default); it never prints, and :meth:`~CupsPrinter.find` reports it
-(held, then aborted).
+any byte is sent: it creates the job empty (IPP Create-Job; CUPS holds it as ``job-incoming``), lists the jobs
+of that name again, and sends the document only if no older job has it. Of two submitters racing with the same
+id, the younger job is purged unprinted, because CUPS numbers jobs in creation order and each submitter looks
+after creating its own. A submitter that dies between the two steps leaves an empty job that CUPS aborts after
+its ``MultipleOperationTimeout`` (15 minutes by default); it never prints, and :meth:`~CupsPrinter.find`
+reports it (held, then aborted).
 
 The window that remains, honestly: CUPS forgets finished jobs it no longer keeps (``PreserveJobHistory``,
-``MaxJobs``, ``MaxJobsPerPrinter`` in ``cupsd.conf``; an operator's ``cancel -x``), and jobs an operator moved to
-another queue. A job submitted, then forgotten by CUPS before the plant recorded the submission, would be printed
-again on a retry. Keep the history longer than the plant's longest retry (the defaults keep 500 jobs), and keep job
-names visible to the plant (``JobPrivateValues none`` in the server's default policy, which governs listing
-jobs): when CUPS hides them, the driver refuses to submit (:class:`~printers.errors.JobNamesHidden`) rather than
-guess.
+``MaxJobs``, ``MaxJobsPerPrinter`` in ``cupsd.conf``; an operator's ``cancel -x``), and jobs an operator moved
+to another queue. A job submitted, then forgotten by CUPS before the plant recorded the submission, would be
+printed again on a retry. Keep the history longer than the plant's longest retry (the defaults keep 500 jobs),
+and keep job names visible to the plant (``JobPrivateValues none`` in the server's default policy, which
+governs listing jobs): when CUPS hides them, the driver refuses to submit
+(:class:`~printers.errors.JobNamesHidden`) rather than guess.
 
-**Taking a job back.** :meth:`CupsPrinter.withdraw` cancels a job only while CUPS says it never started it, and
-answers from what CUPS reports *after* the cancel: cupsd stamps ``time-at-processing`` on a job the moment it
-enters processing, before any filter or backend runs, and never clears it (a job sent back to pending by a paused
-queue, or restarted, keeps it). A canceled job whose stamp is still empty never had a byte sent to the printer;
-any other job may have paper, and answers False.
+**Taking a job back.** :meth:`CupsPrinter.withdraw` cancels a job only while CUPS says it never started it,
+and answers from what CUPS reports *after* the cancel: cupsd stamps ``time-at-processing`` on a job the moment
+it enters processing, before any filter or backend runs, and never clears it (a job sent back to pending by a
+paused queue, or restarted, keeps it). A canceled job whose stamp is still empty never had a byte sent to the
+printer; any other job may have paper, and answers False.
 
-**Server.** ``server`` is ``host:port`` or the path of cupsd's local socket. libcups resolves a queue through its
-process-wide server setting (pycups' ``createJob`` fails on a connection to any other server), so every request
-sets it, under one lock shared by all CUPS printers of the process: their requests run one at a time.
+**Server.** ``server`` is ``host:port`` or the path of cupsd's local socket. libcups resolves a queue through
+its process-wide server setting (pycups' ``createJob`` fails on a connection to any other server), so every
+request sets it, under one lock shared by all CUPS printers of the process: their requests run one at a time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import cups
 
+from printers._values import as_int
+from printers.drivers._common import require_job
 from printers.errors import (
     CupsQueueUnknown,
     CupsRequestRefused,
     CupsUnreachable,
     DocumentRejected,
     DuplicateJob,
-    InvalidTicket,
     JobFinished,
     JobNamesHidden,
     PrinterError,
     UnknownJob,
 )
-from printers.ipp_semantics import (
-    MEDIA_KEYWORDS,
-    document_format,
-    keywords,
-    may_withdraw,
-    media_keyword,
-    printer_status,
-    withdrawn_unprinted,
-)
+from printers.ipp_semantics import keywords, printer_status, ticket_format, ticket_media, withdraw_with_proof
 from printers.protocol import JobState, JobStatus, JobTicket, PrinterStatus, check_job_id
 
 #: Port of a CUPS server given without one.
 DEFAULT_PORT = 631
 #: IPP status of a document format the queue cannot print.
 FORMAT_NOT_SUPPORTED = cups.IPP_STATUS_ERROR_DOCUMENT_FORMAT_NOT_SUPPORTED
-#: HTTP "100 Continue": libcups' answer to each write of a document in progress (pycups exports no name for it).
+#: HTTP "100 Continue": libcups' answer to each write of a document in progress (pycups exports no name for
+#: it).
 HTTP_CONTINUE = 100
 #: Bytes sent to cupsd per write while streaming a document.
 CHUNK_BYTES = 1 << 20
@@ -89,8 +84,9 @@ JOB_ATTRIBUTES = (
 )
 #: Attributes read to list jobs (the name is what finds a job, the printer URI says which queue has it).
 LIST_ATTRIBUTES = ("job-id", "job-name", "job-state", "job-printer-uri")
-#: Job attributes a withdrawal decides by: cupsd sets time-at-processing (no-value until then) when the job enters
-#: processing, before any filter or backend runs, and never clears it; the counters are read as a second check.
+#: Job attributes a withdrawal decides by: cupsd sets time-at-processing (no-value until then) when the job
+#: enters processing, before any filter or backend runs, and never clears it; the counters are read as a
+#: second check.
 PROOF_ATTRIBUTES = (
     "job-name",
     "job-printer-uri",
@@ -136,14 +132,7 @@ def parse_server(server: str) -> tuple[str, int]:
 
 def job_options(ticket: JobTicket) -> dict[str, str]:
     """The IPP job attributes (as CUPS options) for a ticket: copies, sides, media, then its extra options."""
-    media = media_keyword(ticket.media)
-    if media is None:
-        raise InvalidTicket(
-            ticket.job_id,
-            f"media {ticket.media!r} has no IPP name; use one of "
-            f"{', '.join(MEDIA_KEYWORDS)} or a PWG media name",
-        )
-    options = {"copies": str(ticket.copies), "sides": ticket.sides, "media": media}
+    options = {"copies": str(ticket.copies), "sides": ticket.sides, "media": ticket_media(ticket)}
     for key, value in ticket.extra.items():
         options[str(key)] = str(value).lower() if isinstance(value, bool) else str(value)
     return options
@@ -151,12 +140,12 @@ def job_options(ticket: JobTicket) -> dict[str, str]:
 
 def job_status(job_id: str, attributes: Mapping[str, object]) -> JobStatus:
     """The protocol's view of a CUPS job from its IPP attributes (IPP job-state numbers are JobState's)."""
-    state = JobState(int(attributes["job-state"]))
+    state = JobState(as_int(attributes["job-state"]))
     reasons = keywords(attributes.get("job-state-reasons"))
     message = str(attributes.get("job-printer-state-message") or "")
     if not message:
         message = INCOMING_MESSAGE if "job-incoming" in reasons else STATE_MESSAGES[state]
-    sheets = int(attributes.get("job-media-sheets-completed") or 0)
+    sheets = as_int(attributes.get("job-media-sheets-completed") or 0)
     return JobStatus(job_id, state, sheets, reasons, None, message)
 
 
@@ -164,7 +153,8 @@ class CupsPrinter:
     """A printer behind a CUPS queue, driven through pycups (see the module docstring for the guarantees)."""
 
     def __init__(self, name: str, server: str, queue: str | None = None) -> None:
-        """Drive CUPS queue ``queue`` (default: ``name``) on ``server`` as printer ``name``; nothing is contacted yet."""
+        """Drive CUPS queue ``queue`` (default: ``name``) on ``server`` as printer ``name``; nothing is
+        contacted yet."""
         if not server:
             raise ValueError("a CUPS printer needs its server ('host:port' or the local socket path)")
         self.name = name
@@ -177,7 +167,7 @@ class CupsPrinter:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.server!r}, queue={self.queue!r})"
 
-    # -- the Printer protocol -----------------------------------------------------------------------------------
+    # -- the Printer protocol --------------------------------------------------------------------------------
 
     def submit(self, ticket: JobTicket) -> JobStatus:
         """Queue the ticket's document under its job id; raise DuplicateJob if the queue has that id already.
@@ -205,7 +195,8 @@ class CupsPrinter:
         return self.status(job_id)
 
     def find(self, job_id: str) -> JobStatus | None:
-        """The queue's oldest job named ``job_id``, finished or not; None if CUPS has none (safe to submit)."""
+        """The queue's oldest job named ``job_id``, finished or not; None if CUPS has none (safe to
+        submit)."""
         check_job_id(job_id)
         with self._session("look up a job") as conn:
             attributes = self._known(conn, job_id)
@@ -222,10 +213,7 @@ class CupsPrinter:
 
     def status(self, job_id: str) -> JobStatus:
         """The job's status; raises UnknownJob if the queue does not have it."""
-        found = self.find(job_id)
-        if found is None:
-            raise UnknownJob(self.name, job_id)
-        return found
+        return require_job(self, job_id)
 
     def printer_status(self) -> PrinterStatus:
         """The queue's state and reasons (STOPPED for a disabled queue, or a printer reporting an error)."""
@@ -240,11 +228,12 @@ class CupsPrinter:
     def withdraw(self, job_id: str) -> bool:
         """Take a job back only if CUPS never started it; True when provably no sheet of it was printed.
 
-        A pending or held job that never entered processing is canceled, and the answer is read from CUPS after
-        the cancel: True only if the job is then canceled with ``time-at-processing`` still empty. A job that
-        started meanwhile (the cancel met it processing, or found it finished) answers False, as does every job
-        that ever reached processing, which is left alone: a job a paused queue sent back to pending may be half
-        printed. A job withdrawn before answers True again; a job the queue does not have answers False.
+        A pending or held job that never entered processing is canceled, and the answer is read from CUPS
+        after the cancel: True only if the job is then canceled with ``time-at-processing`` still empty. A job
+        that started meanwhile (the cancel met it processing, or found it finished) answers False, as does
+        every job that ever reached processing, which is left alone: a job a paused queue sent back to pending
+        may be half printed. A job withdrawn before answers True again; a job the queue does not have answers
+        False.
         """
         check_job_id(job_id)
         if self.find(job_id) is None:
@@ -252,15 +241,13 @@ class CupsPrinter:
         cups_id = self._cups_ids[job_id]  # find() remembered it
         try:
             with self._session("withdraw the job", job_id) as conn:
-                seen = self._proof(conn, job_id, cups_id)
-                if seen is not None and may_withdraw(seen):
-                    self._cancel_if_live(conn, cups_id)
-                    seen = self._proof(conn, job_id, cups_id)  # decide from what CUPS says after the cancel
+                return withdraw_with_proof(
+                    lambda: self._proof(conn, job_id, cups_id), lambda: self._cancel_if_live(conn, cups_id)
+                )
         except UnknownJob:  # purged meanwhile: nothing can be proven about it
             return False
-        return seen is not None and withdrawn_unprinted(seen)
 
-    # -- beyond the protocol: CUPS can hold a job that has not started --------------------------------------------
+    # -- beyond the protocol: CUPS can hold a job that has not started ---------------------------------------
 
     def hold(self, job_id: str) -> None:
         """Hold a job that has not started printing, so CUPS keeps it until :meth:`release`."""
@@ -274,13 +261,14 @@ class CupsPrinter:
             job_id, "release the job", lambda conn, cups_id: conn.setJobHoldUntil(cups_id, "no-hold")
         )
 
-    # -- CUPS requests -------------------------------------------------------------------------------------------
+    # -- CUPS requests ---------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def _session(self, operation: str, job_id: str | None = None) -> Iterator[cups.Connection]:
         """Hold the process-wide CUPS lock with libcups pointed at our server; turn CUPS errors into ours.
 
-        ``job_id`` names the job an operation acts on, so that CUPS's "not found" means the job, not the queue.
+        ``job_id`` names the job an operation acts on, so that CUPS's "not found" means the job, not the
+        queue.
         """
         with _LOCK:
             cups.setServer(self._host)
@@ -323,7 +311,7 @@ class CupsPrinter:
             raise JobNamesHidden(self.name, self.server, self.queue)
         older = [attributes for found, attributes in named if found < cups_id]
         if older:
-            raise DuplicateJob(self.name, job_id, JobState(int(older[0]["job-state"])).keyword)
+            raise DuplicateJob(self.name, job_id, JobState(as_int(older[0]["job-state"])).keyword)
 
     def _require_queue(self, conn: cups.Connection) -> None:
         """Raise CupsQueueUnknown (through the session) if the queue does not exist."""
@@ -335,8 +323,11 @@ class CupsPrinter:
             raise
 
     def _jobs_named(self, conn: cups.Connection, job_id: str) -> list[tuple[int, Mapping[str, object]]]:
-        """The queue's jobs named ``job_id``, oldest first; JobNamesHidden if CUPS hides names on this queue."""
-        jobs = conn.getJobs(which_jobs="all", requested_attributes=list(LIST_ATTRIBUTES))
+        """The queue's jobs named ``job_id``, oldest first; JobNamesHidden if CUPS hides names on this
+        queue."""
+        jobs: Mapping[int, Mapping[str, object]] = conn.getJobs(
+            which_jobs="all", requested_attributes=list(LIST_ATTRIBUTES)
+        )
         ours = {cups_id: attrs for cups_id, attrs in jobs.items() if self._on_queue(attrs)}
         if any(not attrs.get("job-name") for attrs in ours.values()):
             raise JobNamesHidden(self.name, self.server, self.queue)
@@ -347,12 +338,15 @@ class CupsPrinter:
         return str(attributes.get("job-printer-uri", "")).endswith(f"/printers/{self.queue}")
 
     def _known(self, conn: cups.Connection, job_id: str) -> Mapping[str, object] | None:
-        """The attributes of a job whose CUPS id this driver remembers, if CUPS still has it under that name."""
+        """The attributes of a job whose CUPS id this driver remembers, if CUPS still has it under that
+        name."""
         cups_id = self._cups_ids.get(job_id)
         if cups_id is None:
             return None
         try:
-            attributes = conn.getJobAttributes(cups_id, requested_attributes=list(JOB_ATTRIBUTES))
+            attributes: Mapping[str, object] = conn.getJobAttributes(
+                cups_id, requested_attributes=list(JOB_ATTRIBUTES)
+            )
         except cups.IPPError as error:
             if error.args[0] != cups.IPP_STATUS_ERROR_NOT_FOUND:
                 raise
@@ -363,8 +357,11 @@ class CupsPrinter:
         return attributes
 
     def _proof(self, conn: cups.Connection, job_id: str, cups_id: int) -> Mapping[str, object] | None:
-        """The attributes a withdrawal decides by, or None when ``cups_id`` is no longer our job ``job_id``."""
-        attributes = conn.getJobAttributes(cups_id, requested_attributes=list(PROOF_ATTRIBUTES))
+        """The attributes a withdrawal decides by, or None when ``cups_id`` is no longer our job
+        ``job_id``."""
+        attributes: Mapping[str, object] = conn.getJobAttributes(
+            cups_id, requested_attributes=list(PROOF_ATTRIBUTES)
+        )
         if attributes.get("job-name") != job_id or not self._on_queue(attributes):
             return None
         return attributes
@@ -399,8 +396,9 @@ class CupsPrinter:
             cups.Connection(host=self._host, port=self._port).cancelJob(cups_id, purge_job=True)
         self._connection = None
 
-    def _change(self, job_id: str, operation: str, change) -> None:
-        """Apply ``change(conn, cups_id)`` to a live job: canceled jobs are left alone, finished ones refused."""
+    def _change(self, job_id: str, operation: str, change: Callable[[cups.Connection, int], object]) -> None:
+        """Apply ``change(conn, cups_id)`` to a live job: canceled jobs are left alone, finished ones
+        refused."""
         if self._nothing_to_do(self.status(job_id), operation):
             return
         try:
@@ -427,19 +425,6 @@ class CupsPrinter:
         )
 
     def _document_format(self, ticket: JobTicket) -> str:
-        """The ticket's document format; InvalidTicket when the file is missing or of a kind we do not print."""
-        try:
-            fmt = document_format(ticket.pdf_path)
-        except FileNotFoundError:
-            raise InvalidTicket(
-                ticket.job_id, f"its document {str(ticket.pdf_path)!r} does not exist"
-            ) from None
-        except IsADirectoryError:
-            raise InvalidTicket(
-                ticket.job_id, f"its document {str(ticket.pdf_path)!r} is a directory"
-            ) from None
-        if fmt is None:
-            raise InvalidTicket(
-                ticket.job_id, f"its document {str(ticket.pdf_path)!r} is neither a PDF nor a PWG raster file"
-            )
-        return fmt
+        """The ticket's document format; InvalidTicket when the file is missing or of a kind we do not
+        print."""
+        return ticket_format(ticket, missing="does not exist", directory="is a directory")

@@ -40,18 +40,19 @@ import json
 import os
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from printers import _files
+from printers._values import as_int, as_items, as_record
+from printers.drivers._common import require_job
 from printers.errors import (
     DuplicateJob,
     HotFolderMissing,
     InvalidTicket,
     JobFinished,
     StatusUnreadable,
-    UnknownJob,
 )
 from printers.protocol import JobState, JobStatus, JobTicket, PrinterState, PrinterStatus, check_job_id
 
@@ -68,7 +69,8 @@ RECEIPT_FORMAT = "plant-hotfolder-receipt/1"
 REASONS_QUEUED = ("job-queued",)
 #: IPP job-state-reasons for a job canceled on request.
 REASONS_CANCELED = ("job-canceled-by-user",)
-#: IPP job-state-reasons of a job withdrawn before the device took it (our vendor keyword says no sheet exists).
+#: IPP job-state-reasons of a job withdrawn before the device took it (our vendor keyword says no sheet
+#: exists).
 REASONS_WITHDRAWN = ("job-canceled-by-user", "job-withdrawn-unprinted")
 #: Our reason keyword (IPP allows vendor keywords) when the device took a job and says nothing about it.
 REASONS_UNKNOWN = ("job-status-unknown",)
@@ -159,7 +161,7 @@ class HotFolderLayout:
             directory.mkdir(parents=True, exist_ok=True)
 
 
-def _by_arrival(paths) -> list[Path]:
+def _by_arrival(paths: Iterable[Path]) -> list[Path]:
     """Sort ticket paths by modification time, then name; files that vanished meanwhile are dropped."""
     stamped = []
     for path in paths:
@@ -189,15 +191,16 @@ def ticket_to_json(ticket: JobTicket) -> dict[str, object]:
 
 
 def ticket_from_json(data: Mapping[str, object], document: Path) -> JobTicket:
-    """Rebuild a ticket read from a ticket file, with `document` as its PDF (KeyError/ValueError if malformed)."""
+    """Rebuild a ticket read from a ticket file, with `document` as its PDF (KeyError/ValueError if
+    malformed)."""
     return JobTicket(
         job_id=str(data["job_id"]),
         pdf_path=document,
-        sheets=int(data["sheets"]),
-        copies=int(data.get("copies", 1)),
+        sheets=as_int(data["sheets"]),
+        copies=as_int(data.get("copies", 1)),
         media=str(data.get("media", "A4")),
         sides=str(data.get("sides", "one-sided")),
-        extra=dict(data.get("extra") or {}),
+        extra=dict(as_record(data.get("extra") or {})),
     )
 
 
@@ -226,19 +229,38 @@ def read_job_status(layout: HotFolderLayout, job_id: str) -> JobStatus | None:
     data = _files.read_json(layout.status(job_id))
     if data is None:
         return None
-    output = data.get("output_path")
+    record = as_record(data)
     return JobStatus(
         job_id=job_id,
-        state=JobState.parse(data["state"]),
-        sheets_completed=int(data.get("sheets_completed", 0)),
-        reasons=tuple(str(reason) for reason in data.get("reasons", ())),
-        output_path=None if not output else layout.root / output,
-        message=str(data.get("message", "")),
+        state=JobState.parse(_state_value(record["state"])),
+        sheets_completed=as_int(record.get("sheets_completed", 0)),
+        reasons=_reasons(record),
+        output_path=_output_path(layout, record.get("output_path")),
+        message=str(record.get("message", "")),
     )
 
 
+def _state_value(value: object) -> str | int:
+    """A state as a status file gives it: an IPP keyword, or its number (TypeError for anything else)."""
+    return value if isinstance(value, str) else as_int(value)
+
+
+def _output_path(layout: HotFolderLayout, output: object) -> Path | None:
+    """Where a status file says the job's output is (relative to the folder, or absolute), if it says."""
+    if not output:
+        return None
+    if not isinstance(output, str):
+        raise TypeError(f"output_path must be a path, not {type(output).__name__!r}")
+    return layout.root / output
+
+
+def _reasons(record: Mapping[str, object]) -> tuple[str, ...]:
+    """The IPP reasons keywords a status file lists (none when it lists none)."""
+    return tuple(str(reason) for reason in as_items(record.get("reasons", ())))
+
+
 def write_printer_status(
-    layout: HotFolderLayout, state: PrinterState, reasons: tuple[str, ...], **extra
+    layout: HotFolderLayout, state: PrinterState, reasons: tuple[str, ...], **extra: object
 ) -> None:
     """Publish the device's own state atomically (the device side of the protocol)."""
     record = {
@@ -253,11 +275,13 @@ def write_printer_status(
 class HotFolderPrinter:
     """A printer reached through a hot folder: submit drops files, status reads what the RIP writes back."""
 
-    def __init__(self, name: str, folder: Path | str) -> None:
-        """Drive the hot folder `folder` as printer `name` (nothing is touched until the first call)."""
+    def __init__(self, name: str, folder: Path | str, abandoned_claim_s: float = ABANDONED_CLAIM_S) -> None:
+        """Drive the hot folder `folder` as printer `name` (nothing is touched until the first call); a claim
+        whose ticket was never written is taken over after `abandoned_claim_s` seconds."""
         self.name = name
         self.folder = Path(folder)
         self.layout = HotFolderLayout(self.folder)
+        self.abandoned_claim_s = abandoned_claim_s
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {str(self.folder)!r})"
@@ -338,13 +362,11 @@ class HotFolderPrinter:
 
     def status(self, job_id: str) -> JobStatus:
         """The job's status; raises UnknownJob if the device never received it."""
-        found = self.find(job_id)
-        if found is None:
-            raise UnknownJob(self.name, job_id)
-        return found
+        return require_job(self, job_id)
 
     def printer_status(self) -> PrinterStatus:
-        """The device's state from `status/printer.json`; without that file, idle or processing by the queue."""
+        """The device's state from `status/printer.json`; without that file, idle or processing by the
+        queue."""
         self._require_folder()
         queued = len(self.layout.waiting_tickets()) + len(self.layout.taken_tickets())
         path = self.layout.printer_status
@@ -353,11 +375,9 @@ class HotFolderPrinter:
             if data is None:
                 state = PrinterState.PROCESSING if queued else PrinterState.IDLE
                 return PrinterStatus(self.name, state, (), queued)
+            record = as_record(data)
             return PrinterStatus(
-                self.name,
-                PrinterState.parse(data["state"]),
-                tuple(str(r) for r in data.get("reasons", ())),
-                queued,
+                self.name, PrinterState.parse(_state_value(record["state"])), _reasons(record), queued
             )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise StatusUnreadable(self.name, str(path), str(error)) from error
@@ -393,9 +413,9 @@ class HotFolderPrinter:
     def withdraw(self, job_id: str) -> bool:
         """Take a job back only if the device never took it; True when provably no sheet of it was printed.
 
-        Removing the waiting ticket is the proof: the device takes a job by renaming that same ticket, so exactly
-        one of the two wins. A job withdrawn before answers True again; a job the device took (or that is not
-        here) answers False and is left alone — nothing is asked of the device, unlike :meth:`cancel`.
+        Removing the waiting ticket is the proof: the device takes a job by renaming that same ticket, so
+        exactly one of the two wins. A job withdrawn before answers True again; a job the device took (or that
+        is not here) answers False and is left alone — nothing is asked of the device, unlike :meth:`cancel`.
         """
         check_job_id(job_id)
         self._require_folder()
@@ -423,7 +443,7 @@ class HotFolderPrinter:
         """True when the job was claimed here but its submitter died before writing the ticket.
 
         The device only takes a job when its ticket appears, so such a job never reached it. A claim counts as
-        abandoned when its owner process on this host is gone, or after :data:`ABANDONED_CLAIM_S`.
+        abandoned when its owner process on this host is gone, or after :attr:`abandoned_claim_s`.
         """
         try:
             claim = _files.read_json(self.layout.receipt(job_id))
@@ -433,10 +453,13 @@ class HotFolderPrinter:
             return False
         if self.layout.ticket(job_id).exists() or self.layout.work_ticket(job_id).exists():
             return False
-        if claim.get("host") == socket.gethostname() and isinstance(claim.get("pid"), int):
-            if not _process_alive(claim["pid"]):
-                return True
-        return time.time() - float(claim.get("at", time.time())) > ABANDONED_CLAIM_S
+        if (
+            claim.get("host") == socket.gethostname()
+            and isinstance(claim.get("pid"), int)
+            and not _process_alive(claim["pid"])
+        ):
+            return True
+        return time.time() - float(claim.get("at", time.time())) > self.abandoned_claim_s
 
     def _release_abandoned(self, job_id: str) -> None:
         """Take an abandoned claim out of the way.
@@ -447,7 +470,7 @@ class HotFolderPrinter:
         if not self._abandoned(job_id):
             return
         receipt = self.layout.receipt(job_id)
-        claim = _files.read_json(receipt) or {}
+        claim = as_record(_files.read_json(receipt) or {})
         marker = receipt.with_name(f"{receipt.name}.takeover-{claim.get('pid')}-{claim.get('at')}")
         if not _files.create_json_exclusive(marker, {"by": os.getpid(), "host": socket.gethostname()}):
             raise DuplicateJob(self.name, job_id, "being submitted")

@@ -7,29 +7,30 @@ request is never sent twice on a stale keep-alive connection.
 
 **States.** IPP job and printer states are the protocol's numbers (:class:`~printers.protocol.JobState`); a
 printer is STOPPED when it says so, or when a reason says it needs someone (``…-error``, ``media-jam``, …).
-"Completed" means the printer has the data, as with CUPS: only a read of the sheets' codes downstream proves paper.
+"Completed" means the printer has the data, as with CUPS: only a read of the sheets' codes downstream proves
+paper.
 
-**Identity.** The plant's job id is the IPP ``job-name``. The printer numbers jobs itself and ippeveprinter starts
-again at 1 when it restarts, so a remembered IPP job id alone proves nothing: the driver remembers the job's
-``job-uuid`` with it and trusts the number only while the printer reports that uuid and name for it; otherwise
-it looks the job up by name again (``Get-Jobs``, all jobs) and takes the oldest (lowest id) of that name. A
-printer restart shows as a new ``printer-uuid`` or a jump of the printer's boot time (now - ``printer-up-time``),
-and is logged (``ipp_printer_restarted``).
+**Identity.** The plant's job id is the IPP ``job-name``. The printer numbers jobs itself and ippeveprinter
+starts again at 1 when it restarts, so a remembered IPP job id alone proves nothing: the driver remembers the
+job's ``job-uuid`` with it and trusts the number only while the printer reports that uuid and name for it;
+otherwise it looks the job up by name again (``Get-Jobs``, all jobs) and takes the oldest (lowest id) of that
+name. A printer restart shows as a new ``printer-uuid`` or a jump of the printer's boot time (now -
+``printer-up-time``), and is logged (``ipp_printer_restarted``).
 
-**Never twice.** :meth:`IppPrinter.submit` asks :meth:`~IppPrinter.find` first, then claims the name before any
-byte of the document is sent: it creates the job empty (Create-Job), lists the jobs of that name, and sends the
-document (Send-Document) only if no older job has the name; otherwise it cancels its empty job and raises
-:class:`~printers.errors.DuplicateJob`. A printer that answers ``server-error-busy`` created nothing, so the
-Create-Job is asked again (for at most ``busy_wait_s``); ippeveprinter takes one job at a time and answers busy
-while another job is active.
+**Never twice.** :meth:`IppPrinter.submit` asks :meth:`~IppPrinter.find` first, then claims the name before
+any byte of the document is sent: it creates the job empty (Create-Job), lists the jobs of that name, and
+sends the document (Send-Document) only if no older job has the name; otherwise it cancels its empty job and
+raises :class:`~printers.errors.DuplicateJob`. A printer that answers ``server-error-busy`` created nothing,
+so the Create-Job is asked again (for at most ``busy_wait_s``); ippeveprinter takes one job at a time and
+answers busy while another job is active.
 
-The window that remains, honestly: a printer keeps a short job history, and only in memory. ippeveprinter keeps
-finished jobs for minutes (its own cleanup decides) and forgets every job when it restarts; a real printer keeps
-a few dozen. A job submitted,
-then forgotten by the printer before the plant recorded the submission, would be printed again on a retry. A
-submitter that dies between Create-Job and Send-Document leaves an empty job that never prints; :meth:`find`
-reports it held ("its document never arrived"), and on ippeveprinter it blocks the printer (busy) until it is
-canceled: :meth:`IppPrinter.withdraw` takes it back with proof.
+The window that remains, honestly: a printer keeps a short job history, and only in memory. ippeveprinter
+keeps finished jobs for minutes (its own cleanup decides) and forgets every job when it restarts; a real
+printer keeps a few dozen. A job submitted, then forgotten by the printer before the plant recorded the
+submission, would be printed again on a retry. A submitter that dies between Create-Job and Send-Document
+leaves an empty job that never prints; :meth:`find` reports it held ("its document never arrived"), and on
+ippeveprinter it blocks the printer (busy) until it is canceled: :meth:`IppPrinter.withdraw` takes it back
+with proof.
 
 **Taking a job back.** :meth:`IppPrinter.withdraw` cancels a job only while the printer reports
 ``time-at-processing`` without a value (ippeveprinter sets it when the job starts processing and never clears
@@ -50,10 +51,11 @@ from urllib.parse import urlsplit
 import structlog
 
 from printers import ipp_wire as wire
+from printers._values import as_int
+from printers.drivers._common import require_job
 from printers.errors import (
     DocumentRejected,
     DuplicateJob,
-    InvalidTicket,
     IppRequestRefused,
     IppUnreachable,
     JobFinished,
@@ -61,15 +63,7 @@ from printers.errors import (
     PrinterError,
     UnknownJob,
 )
-from printers.ipp_semantics import (
-    MEDIA_KEYWORDS,
-    document_format,
-    keywords,
-    may_withdraw,
-    media_keyword,
-    printer_status,
-    withdrawn_unprinted,
-)
+from printers.ipp_semantics import keywords, printer_status, ticket_format, ticket_media, withdraw_with_proof
 from printers.ipp_wire import Attribute, GroupTag, Operation, Tag, attr
 from printers.protocol import JobState, JobStatus, JobTicket, PrinterStatus, check_job_id
 
@@ -85,7 +79,8 @@ DEFAULT_BUSY_WAIT_S = 60.0
 BUSY_POLL_S = 0.02
 #: Bytes read from the document per write while sending it.
 CHUNK_BYTES = 1 << 20
-#: Seconds the printer's boot time (now - printer-up-time, whole seconds) may move before it counts as a restart.
+#: Seconds the printer's boot time (now - printer-up-time, whole seconds) may move before it counts as a
+#: restart.
 BOOT_JITTER_S = 2.0
 #: The user name the plant's jobs are created under.
 USER_NAME = "plant"
@@ -147,17 +142,10 @@ def _value_attr(name: str, value: object) -> Attribute:
 
 def job_attributes(ticket: JobTicket) -> tuple[Attribute, ...]:
     """The job template attributes for a ticket: copies, sides, media, then its extra options."""
-    media = media_keyword(ticket.media)
-    if media is None:
-        raise InvalidTicket(
-            ticket.job_id,
-            f"media {ticket.media!r} has no IPP name; use one of "
-            f"{', '.join(MEDIA_KEYWORDS)} or a PWG media name",
-        )
     fixed = (
         attr("copies", Tag.INTEGER, ticket.copies),
         attr("sides", Tag.KEYWORD, ticket.sides),
-        attr("media", Tag.KEYWORD, media),
+        attr("media", Tag.KEYWORD, ticket_media(ticket)),
     )
     return fixed + tuple(_value_attr(str(key), value) for key, value in ticket.extra.items())
 
@@ -169,13 +157,13 @@ def _plain(attributes: Mapping[str, Attribute]) -> dict[str, object]:
 
 def job_status(job_id: str, attributes: Mapping[str, object]) -> JobStatus:
     """The protocol's view of an IPP job (IPP job-state numbers are JobState's)."""
-    state = JobState(int(attributes["job-state"]))
+    state = JobState(as_int(attributes["job-state"]))
     reasons = keywords(attributes.get("job-state-reasons"))
     if "job-data-insufficient" in reasons or "job-incoming" in reasons:
         message = INCOMPLETE_MESSAGE
     else:
         message = str(attributes.get("job-state-message") or STATE_MESSAGES[state])
-    sheets = int(attributes.get("job-media-sheets-completed") or 0)
+    sheets = as_int(attributes.get("job-media-sheets-completed") or 0)
     return JobStatus(job_id, state, sheets, reasons, None, message)
 
 
@@ -198,7 +186,8 @@ class IppPrinter:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         busy_wait_s: float = DEFAULT_BUSY_WAIT_S,
     ) -> None:
-        """Drive the printer at ``uri`` (``ipp://host:port/ipp/print``) as ``name``; nothing is contacted yet."""
+        """Drive the printer at ``uri`` (``ipp://host:port/ipp/print``) as ``name``; nothing is contacted
+        yet."""
         self.name = name
         self.uri = uri
         self.timeout_s = timeout_s
@@ -211,14 +200,15 @@ class IppPrinter:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.uri!r})"
 
-    # -- the Printer protocol -----------------------------------------------------------------------------------
+    # -- the Printer protocol --------------------------------------------------------------------------------
 
     def submit(self, ticket: JobTicket) -> JobStatus:
-        """Send the ticket's document as job ``ticket.job_id``; raise DuplicateJob if the printer has that name.
+        """Send the ticket's document as job ``ticket.job_id``; raise DuplicateJob if the printer has that
+        name.
 
-        Raises InvalidTicket for a missing file or one neither PDF nor PWG raster, DocumentRejected (naming the
-        formats the printer takes) when the printer does not take it, IppUnreachable / NotAnIppPrinter for a wrong
-        address, and IppRequestRefused when the printer stays busy for ``busy_wait_s``.
+        Raises InvalidTicket for a missing file or one neither PDF nor PWG raster, DocumentRejected (naming
+        the formats the printer takes) when the printer does not take it, IppUnreachable / NotAnIppPrinter for
+        a wrong address, and IppRequestRefused when the printer stays busy for ``busy_wait_s``.
         """
         job_id = ticket.job_id
         fmt = self._document_format(ticket)
@@ -238,7 +228,8 @@ class IppPrinter:
         return self.status(job_id)
 
     def find(self, job_id: str) -> JobStatus | None:
-        """The printer's oldest job named ``job_id``, finished or not; None if it has none (safe to submit)."""
+        """The printer's oldest job named ``job_id``, finished or not; None if it has none (safe to
+        submit)."""
         check_job_id(job_id)
         attributes = self._known(job_id, JOB_ATTRIBUTES)
         if attributes is None:
@@ -246,15 +237,12 @@ class IppPrinter:
             if not named:
                 return None
             attributes = named[0]
-            self._jobs[job_id] = (int(attributes["job-id"]), str(attributes.get("job-uuid") or ""))
+            self._jobs[job_id] = (as_int(attributes["job-id"]), str(attributes.get("job-uuid") or ""))
         return job_status(job_id, attributes)
 
     def status(self, job_id: str) -> JobStatus:
         """The job's status; raises UnknownJob if the printer does not have it."""
-        found = self.find(job_id)
-        if found is None:
-            raise UnknownJob(self.name, job_id)
-        return found
+        return require_job(self, job_id)
 
     def printer_status(self) -> PrinterStatus:
         """The printer's state and reasons (STOPPED when it says so or a reason needs an operator)."""
@@ -277,29 +265,31 @@ class IppPrinter:
     def withdraw(self, job_id: str) -> bool:
         """Take a job back only if the printer never started it; True when provably no sheet of it exists.
 
-        A pending or held job whose ``time-at-processing`` has no value is canceled, and the answer is read after
-        the cancel: True only for a job then canceled and still never started. Any other job is left alone and
-        answers False, as does a job the printer does not have or a printer that does not report the stamp.
+        A pending or held job whose ``time-at-processing`` has no value is canceled, and the answer is read
+        after the cancel: True only for a job then canceled and still never started. Any other job is left
+        alone and answers False, as does a job the printer does not have or a printer that does not report the
+        stamp.
         """
         check_job_id(job_id)
         if self.find(job_id) is None:
             return False
         try:
-            seen = self._known(job_id, PROOF_ATTRIBUTES)
-            if seen is not None and may_withdraw(seen):
-                try:
-                    self._call(Operation.CANCEL_JOB, "withdraw the job", self._job_ref(job_id), job_id=job_id)
-                except IppRequestRefused as error:
-                    if error.status != wire.status_name(NOT_POSSIBLE):
-                        raise
-                seen = self._known(
-                    job_id, PROOF_ATTRIBUTES
-                )  # decide from what the printer says after the cancel
+            return withdraw_with_proof(
+                lambda: self._known(job_id, PROOF_ATTRIBUTES), lambda: self._cancel_if_live(job_id)
+            )
         except UnknownJob:  # forgotten meanwhile: nothing can be proven about it
             return False
-        return seen is not None and withdrawn_unprinted(seen)
 
-    # -- IPP requests --------------------------------------------------------------------------------------------
+    def _cancel_if_live(self, job_id: str) -> None:
+        """Cancel a job to withdraw it; a job that ended meanwhile ("not possible") is left for the caller to
+        read."""
+        try:
+            self._call(Operation.CANCEL_JOB, "withdraw the job", self._job_ref(job_id), job_id=job_id)
+        except IppRequestRefused as error:
+            if error.status != wire.status_name(NOT_POSSIBLE):
+                raise
+
+    # -- IPP requests ----------------------------------------------------------------------------------------
 
     def _call(
         self,
@@ -385,13 +375,13 @@ class IppPrinter:
     def _note_boot(self, attributes: Mapping[str, object], now: float | None = None) -> None:
         """Remember the printer's identity and boot time; a change means it restarted and forgot its jobs.
 
-        printer-up-time counts whole seconds, so a restart that takes less than ``BOOT_JITTER_S`` goes unnoticed
-        here; job identity never depends on it (a remembered job is checked by its uuid and name).
+        printer-up-time counts whole seconds, so a restart that takes less than ``BOOT_JITTER_S`` goes
+        unnoticed here; job identity never depends on it (a remembered job is checked by its uuid and name).
         """
         if "printer-up-time" not in attributes:
             return
         now = time.time() if now is None else now
-        seen = (str(attributes.get("printer-uuid") or ""), now - int(attributes["printer-up-time"]))
+        seen = (str(attributes.get("printer-uuid") or ""), now - as_int(attributes["printer-up-time"]))
         if self._boot and (seen[0] != self._boot[0] or abs(seen[1] - self._boot[1]) > BOOT_JITTER_S):
             log.warning(
                 "ipp_printer_restarted", printer=self.name, uri=self.uri, forgotten_jobs=len(self._jobs)
@@ -434,7 +424,7 @@ class IppPrinter:
         )
         jobs = [_plain(group) for group in response.all_groups(GroupTag.JOB)]
         return sorted(
-            (job for job in jobs if job.get("job-name") == job_id), key=lambda job: int(job["job-id"])
+            (job for job in jobs if job.get("job-name") == job_id), key=lambda job: as_int(job["job-id"])
         )
 
     def _check_format(self, job_id: str, fmt: str) -> None:
@@ -457,7 +447,7 @@ class IppPrinter:
                     raise
             time.sleep(BUSY_POLL_S)
         created = response.group(GroupTag.JOB)
-        ipp_id = int(created["job-id"].value)
+        ipp_id = as_int(created["job-id"].value)
         uuid = created.get("job-uuid")
         if uuid is None:  # ippeveprinter does not return it from Create-Job: read it
             attributes = self._call(
@@ -472,20 +462,20 @@ class IppPrinter:
     def _claim(self, job_id: str, ipp_id: int) -> None:
         """Make sure our new, empty job is the printer's oldest of its name, else raise DuplicateJob.
 
-        The printer numbers jobs in creation order and every submitter looks only after creating its own, so of
-        racing submitters exactly one, the first to create, sees no older job.
+        The printer numbers jobs in creation order and every submitter looks only after creating its own, so
+        of racing submitters exactly one, the first to create, sees no older job.
         """
         named = self._jobs_named(job_id, ("job-id", "job-name", "job-state"))
-        if ipp_id not in {int(job["job-id"]) for job in named}:
+        if ipp_id not in {as_int(job["job-id"]) for job in named}:
             raise IppRequestRefused(
                 self.name,
                 "list jobs by name",
                 "job-names-hidden",
                 f"the new job {ipp_id} is not listed under its name {job_id!r}",
             )
-        older = [job for job in named if int(job["job-id"]) < ipp_id]
+        older = [job for job in named if as_int(job["job-id"]) < ipp_id]
         if older:
-            raise DuplicateJob(self.name, job_id, JobState(int(older[0]["job-state"])).keyword)
+            raise DuplicateJob(self.name, job_id, JobState(as_int(older[0]["job-state"])).keyword)
 
     def _send(self, job_id: str, ipp_id: int, path: Path, fmt: str) -> None:
         """Send the document into the empty job as its last: from here on the printer prints it."""
@@ -519,15 +509,6 @@ class IppPrinter:
             )
 
     def _document_format(self, ticket: JobTicket) -> str:
-        """The ticket's document format; InvalidTicket when the file is missing or of a kind we do not print."""
-        try:
-            fmt = document_format(ticket.pdf_path)
-        except (FileNotFoundError, IsADirectoryError):
-            raise InvalidTicket(
-                ticket.job_id, f"its document {str(ticket.pdf_path)!r} is not a readable file"
-            ) from None
-        if fmt is None:
-            raise InvalidTicket(
-                ticket.job_id, f"its document {str(ticket.pdf_path)!r} is neither a PDF nor a PWG raster file"
-            )
-        return fmt
+        """The ticket's document format; InvalidTicket when the file is missing or of a kind we do not
+        print."""
+        return ticket_format(ticket, missing="is not a readable file", directory="is not a readable file")

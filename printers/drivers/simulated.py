@@ -1,10 +1,10 @@
 """A simulated production press behind a hot folder, so dry runs and tests need no hardware.
 
-:class:`SimulatedPress` is the *device*: it watches a hot folder (see :mod:`printers.drivers.hotfolder`), takes
-complete jobs one at a time in arrival order, "prints" them sheet by sheet at its rated speed, writes the sheets
-that came out to ``output/<job>.pdf`` and reports progress through the status files. It jams at configured
-press-lifetime sheet counts and stays stopped until the jam is cleared. All its state lives in the folder, so a
-restarted press resumes the job it was printing, and another process can drive it through files.
+:class:`SimulatedPress` is the *device*: it watches a hot folder (see :mod:`printers.drivers.hotfolder`),
+takes complete jobs one at a time in arrival order, "prints" them sheet by sheet at its rated speed, writes
+the sheets that came out to ``output/<job>.pdf`` and reports progress through the status files. It jams at
+configured press-lifetime sheet counts and stays stopped until the jam is cleared. All its state lives in the
+folder, so a restarted press resumes the job it was printing, and another process can drive it through files.
 
 :class:`SimulatedPrinter` is the *driver*: a hot-folder printer that owns a press and can run it in a thread.
 
@@ -12,9 +12,9 @@ Run a press on its own::
 
     python -m printers.drivers.simulated --folder /srv/press-1 --sheets-per-minute 120 --time-scale 0.01
 
-Time: ``time_scale`` is wall seconds per device second (0.01 runs the press 100 times faster than real; 0 makes
-it instantaneous). The clock is injectable, and :meth:`SimulatedPress.step` does exactly what is due at the
-clock's current reading, so tests drive the press deterministically without sleeping.
+Time: ``time_scale`` is wall seconds per device second (0.01 runs the press 100 times faster than real; 0
+makes it instantaneous). The clock is injectable, and :meth:`SimulatedPress.step` does exactly what is due at
+the clock's current reading, so tests drive the press deterministically without sleeping.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +33,7 @@ import pikepdf
 import structlog
 
 from printers import _files
+from printers._values import as_int, as_items, as_record
 from printers.drivers.hotfolder import (
     REASONS_CANCELED,
     HotFolderLayout,
@@ -139,21 +140,21 @@ class SimulatedPress:
         self._lock = threading.RLock()
         self._state_path = self.layout.root / "state" / "press.json"
         self._state_path.parent.mkdir(exist_ok=True)
-        saved = _files.read_json(self._state_path) or {}
-        self.lifetime_sheets: int = int(saved.get("lifetime_sheets", 0))
+        saved = as_record(_files.read_json(self._state_path) or {})
+        self.lifetime_sheets: int = as_int(saved.get("lifetime_sheets", 0))
         self.jammed: bool = bool(saved.get("jammed", False))
-        self._resume: dict = saved.get("job") or {}
+        self._resume: Mapping[str, object] = as_record(saved.get("job") or {})
         self._job: _Job | None = None
         self._cursor = clock()
         self._jammed_at = self._cursor
         self._since_report = (0, 0.0)
-        self._published: tuple | None = None
+        self._published: tuple[PrinterState, tuple[str, ...], str | None] | None = None
         self._publish_printer()
         for ticket in self.layout.taken_tickets():  # a job a previous run was printing resumes right away
-            if self._start_taken(ticket.stem):
+            if self._start_taken(ticket.stem) is not None:
                 break
 
-    # -- what the press looks like ------------------------------------------------------------------------------
+    # -- what the press looks like ---------------------------------------------------------------------------
 
     @property
     def sheet_seconds(self) -> float:
@@ -177,7 +178,7 @@ class SimulatedPress:
         """The id of the job on the press, if any."""
         return self._job.job_id if self._job else None
 
-    # -- the device loop ----------------------------------------------------------------------------------------
+    # -- the device loop -------------------------------------------------------------------------------------
 
     def step(self) -> None:
         """Do everything due by the clock's current reading: take jobs, print sheets, honour control files."""
@@ -187,7 +188,7 @@ class SimulatedPress:
             if self._handle_control(now):
                 self._advance(now)
             if self._job and self._since_report != (0, 0.0):
-                self._report_progress()
+                self._report_progress(self._job)
 
     def run(self, stop: threading.Event) -> None:
         """Work the hot folder until `stop` is set (the body of a device thread or process)."""
@@ -198,7 +199,8 @@ class SimulatedPress:
         log.info("press_stopped", printer=self.name)
 
     def clear_jam(self) -> bool:
-        """Clear a jam (the operator's action); printing continues with the next sheet. False if not jammed."""
+        """Clear a jam (the operator's action); printing continues with the next sheet. False if not
+        jammed."""
         with self._lock:
             return self._clear(self._clock())
 
@@ -225,7 +227,8 @@ class SimulatedPress:
                 return
 
     def _print_due(self, job: _Job, now: float) -> bool:
-        """Print the sheets of `job` due by `now`; True when the job finished, False when it waits or jammed."""
+        """Print the sheets of `job` due by `now`; True when the job finished, False when it waits or
+        jammed."""
         wall_per_sheet = self.sheet_seconds * self.time_scale
         while job.next_sheet < job.total_sheets:
             due = job.segment_start + (job.segment_sheets + 1) * wall_per_sheet
@@ -260,12 +263,12 @@ class SimulatedPress:
                 spoiled=self.jam_spoils_sheet,
             )
             self._write_output(job)
-            self._report_progress()
+            self._report_progress(job)
         elif (
             self._since_report[0] >= PROGRESS_EVERY_SHEETS
             or self._since_report[1] * self.time_scale >= PROGRESS_INTERVAL_S
         ):
-            self._report_progress()
+            self._report_progress(job)
 
     def _clear(self, at: float) -> bool:
         """End a jam at wall time `at`; the job's next sheet starts then."""
@@ -275,23 +278,24 @@ class SimulatedPress:
         self._cursor = max(self._cursor, at)
         if self._job:
             self._job.segment_start, self._job.segment_sheets = self._cursor, 0
-            self._report_progress()
+            self._report_progress(self._job)
         else:
             self._save_state()
             self._publish_printer()
         log.info("jam_cleared", printer=self.name, job=self.current_job)
         return True
 
-    # -- jobs -----------------------------------------------------------------------------------------------------
+    # -- jobs ------------------------------------------------------------------------------------------------
 
     def _take_next(self) -> bool:
-        """Start the next job: one already in work/ (after a restart) first, else the oldest waiting ticket."""
+        """Start the next job: one already in work/ (after a restart) first, else the oldest waiting
+        ticket."""
         for ticket in self.layout.taken_tickets():
-            if self._start_taken(ticket.stem):
+            if self._start_taken(ticket.stem) is not None:
                 return True
         for ticket in self.layout.waiting_tickets():
             job_id = ticket.stem
-            if self._take(job_id) and self._start_taken(job_id):
+            if self._take(job_id) and self._start_taken(job_id) is not None:
                 return True
         return False
 
@@ -313,8 +317,8 @@ class SimulatedPress:
         _files.fsync_dir(self.layout.work)
         _files.fsync_dir(self.layout.root)
 
-    def _start_taken(self, job_id: str) -> bool:
-        """Put a job from work/ on the press, resuming where a previous run recorded it; False if it ended."""
+    def _start_taken(self, job_id: str) -> _Job | None:
+        """Put a job from work/ on the press, resuming where a previous run recorded it; None if it ended."""
         try:
             check_job_id(job_id)
             reported = read_job_status(self.layout, job_id)
@@ -322,30 +326,30 @@ class SimulatedPress:
             reported = None
         if reported is not None and reported.is_final:  # a crash hit between the final report and cleanup
             self._discard(job_id)
-            return False
+            return None
         self._adopt_document(job_id)
         try:
             data = _files.read_json(self.layout.work_ticket(job_id))
-            ticket = ticket_from_json(data, self.layout.work_document(job_id))
+            ticket = ticket_from_json(as_record(data), self.layout.work_document(job_id))
             with pikepdf.open(ticket.pdf_path) as pdf:
                 pages = len(pdf.pages)
         except Exception as error:  # a job the press cannot read ends ABORTED, whatever the cause
             self._abort(
                 job_id, f"the job cannot be read ({type(error).__name__}: {error}); fix it, then resubmit"
             )
-            return False
+            return None
         per_sheet = PAGES_PER_SHEET[ticket.sides]
         job = _Job(
             ticket, pages, per_sheet, math.ceil(pages / per_sheet) * ticket.copies, segment_start=self._cursor
         )
         if self._resume.get("job_id") == job_id:
-            job.next_sheet = int(self._resume.get("next_sheet", 0))
-            job.spoiled = [int(sheet) for sheet in self._resume.get("spoiled", ())]
+            job.next_sheet = as_int(self._resume.get("next_sheet", 0))
+            job.spoiled = [as_int(sheet) for sheet in as_items(self._resume.get("spoiled", ()))]
             log.info("job_resumed", printer=self.name, job=job_id, sheet=job.next_sheet + 1)
         self._resume = {}
         self._job = job
-        self._report_progress()
-        return True
+        self._report_progress(job)
+        return job
 
     def _cancel(self, job_id: str, at: float) -> bool:
         """Cancel the printing job, or take a waiting one and cancel it; False if neither is here."""
@@ -362,10 +366,11 @@ class SimulatedPress:
                 )
                 self._discard(job_id)
                 return True
-            if not self._start_taken(job_id):
+            current = self._start_taken(job_id)
+            if current is None:
                 return True  # it had ended already, or could not be read (then it is aborted)
         self._cursor = max(self._cursor, at)
-        self._finish(self._job, JobState.CANCELED)
+        self._finish(current, JobState.CANCELED)
         return True
 
     def _handle_control(self, now: float) -> bool:
@@ -418,12 +423,13 @@ class SimulatedPress:
             self.layout.cancel_request(job_id),
         )
 
-    # -- reporting ------------------------------------------------------------------------------------------------
+    # -- reporting -------------------------------------------------------------------------------------------
 
-    def _report_progress(self) -> None:
-        """Record the job's progress (press state first, so a restart resumes from it) and publish it."""
-        job = self._job
+    def _report_progress(self, job: _Job) -> None:
+        """Record the progress of `job`, the one on the press (press state first, so a restart resumes from
+        it), and publish it."""
         self._save_state()
+        reasons: tuple[str, ...]
         if self.jammed:
             state, reasons = JobState.STOPPED, REASONS_JAMMED
             message = (

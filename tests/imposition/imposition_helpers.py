@@ -110,7 +110,8 @@ def millimetres(points: float) -> float:
 
 
 def read_pwg_with_libcups(path: Path) -> list[tuple[dict, np.ndarray]]:
-    """Decode a PWG raster file with CUPS's own reader (libcups through ctypes): (header fields, pixels) per page.
+    """Decode a PWG raster file with CUPS's own reader (libcups through ctypes): (header fields, pixels) per
+    page.
 
     An independent decoder: it shares no code with the writer under test.
     """
@@ -130,7 +131,10 @@ def read_pwg_with_libcups(path: Path) -> list[tuple[dict, np.ndarray]]:
     pages = []
     try:
         while lib.cupsRasterReadHeader2(raster, header):
-            field = lambda offset: int.from_bytes(header.raw[offset : offset + 4], "little")  # noqa: E731
+
+            def field(offset: int) -> int:
+                return int.from_bytes(header.raw[offset : offset + 4], "little")
+
             fields = {
                 "width": field(372),
                 "height": field(376),

@@ -58,7 +58,8 @@ def test_two_up_duplex_job_and_its_sheet_map(letters, tmp_path, capsys):
 
 
 def test_marks_all_allocates_tracking_ids_and_signs_postage_marks(letters, tmp_path):
-    """--marks all: each first page carries a valid S10 id from the configured range and a PM1 postage mark."""
+    """--marks all: each first page carries a valid S10 id from the configured range and a PM1 postage
+    mark."""
     out = tmp_path / "job.pdf"
     assert (
         main(["impose", str(letters), "-o", str(out), "--marks", "all", "--state-dir", str(tmp_path / "s")])

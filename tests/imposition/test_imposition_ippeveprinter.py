@@ -149,7 +149,8 @@ def printer(tmp_path):
 
 
 def test_ippeveprinter_completes_the_plants_pwg_raster_job(printer, tmp_path):
-    """A duplex 1-up A4 raster job of one 2-page letter: accepted, both sides decoded, job completed (state 9)."""
+    """A duplex 1-up A4 raster job of one 2-page letter: accepted, both sides decoded, job completed (state
+    9)."""
     uri, seen = printer
     out = tmp_path / "job.pwg"
     impose_raster(

@@ -1,4 +1,5 @@
-"""Marks on paper: tracking barcode and postage mark on first pages, OMR tracks, crop marks, control fields."""
+"""Marks on paper: tracking barcode and postage mark on first pages, OMR tracks, crop marks, control
+fields."""
 
 from __future__ import annotations
 
@@ -117,7 +118,8 @@ def test_omr_bits_read_back_with_even_parity(last, feeders, sequence):
     ],
 )
 def test_omr_geometry_outside_the_reader_limits_is_refused(options, setting):
-    """Marks thinner, shorter, closer, longer than the limits, or without clear zones, are refused by setting."""
+    """Marks thinner, shorter, closer, longer than the limits, or without clear zones, are refused by
+    setting."""
     with pytest.raises(OmrGeometryError) as info:
         OmrSpec(**options)
     assert info.value.setting == setting
@@ -137,7 +139,8 @@ def test_omr_track_behind_the_back_control_code_is_refused(two_pieces, tmp_path)
 
 @pytest.mark.parametrize(("sheet", "strokes"), [(SheetSize.SRA3, 10), (SheetSize.A3, 0)])
 def test_crop_marks_where_the_sheet_has_margin(sheet, strokes, two_pieces, tmp_path):
-    """SRA3: a mark above and below each of the 3 vertical cuts, left and right of the 2 horizontal ones; A3 none."""
+    """SRA3: a mark above and below each of the 3 vertical cuts, left and right of the 2 horizontal ones; A3
+    none."""
     out = tmp_path / "job.pdf"
     impose(two_pieces, out, "J1", Layout(Scheme.CUT_STACK, sheet))
     reader = PdfReader(out)

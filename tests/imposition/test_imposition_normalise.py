@@ -1,4 +1,5 @@
-"""Odd input: landscape pages, /Rotate, differing page boxes and non-A4 sizes are normalised or refused by page."""
+"""Odd input: landscape pages, /Rotate, differing page boxes and non-A4 sizes are normalised or refused by
+page."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ from tests.imposition.imposition_helpers import placements, write_labelled
 W, H = 595.28, 841.89
 
 
-def placed(tmp_path, path, normalise=Normalise()):
+#: Pages taken as they are (the default of impose).
+AS_THEY_ARE = Normalise()
+
+
+def placed(tmp_path, path, normalise=AS_THEY_ARE):
     out = tmp_path / "job.pdf"
     impose([PieceInput("P1", path)], out, "J1", Layout(), Marks.none(), normalise)
     return placements(out)[0][0][1]

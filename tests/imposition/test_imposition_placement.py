@@ -12,7 +12,7 @@ from pypdf import PdfReader
 from imposition import Duplex, Layout, Marks, Scheme, SheetSize, impose
 from tests.imposition.imposition_helpers import make_pieces, placements
 
-I = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+IDENTITY = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 RIGHT_A3 = (1.0, 0.0, 0.0, 1.0, 595.28, 0.0)
 LEFT_SRA3 = (1.0, 0.0, 0.0, 1.0, 42.52, 32.6)
 RIGHT_SRA3 = (1.0, 0.0, 0.0, 1.0, 637.79, 32.6)
@@ -23,39 +23,46 @@ RIGHT_WEB = (1.0, 0.0, 0.0, 1.0, 737.01, 0.0)
 GOLDEN = {
     "1up simplex": (
         Layout(),
-        [[("p1-1", I)], [("p2-1", I)], [("p2-2", I)], [("p2-3", I)], [("p3-1", I)], [("p3-2", I)]],
+        [
+            [("p1-1", IDENTITY)],
+            [("p2-1", IDENTITY)],
+            [("p2-2", IDENTITY)],
+            [("p2-3", IDENTITY)],
+            [("p3-1", IDENTITY)],
+            [("p3-2", IDENTITY)],
+        ],
     ),
     "1up duplex turn": (
         Layout(duplex=Duplex.TURN),
         [
-            [("p1-1", I)],
+            [("p1-1", IDENTITY)],
             [],
-            [("p2-1", I)],
-            [("p2-2", I)],
-            [("p2-3", I)],
+            [("p2-1", IDENTITY)],
+            [("p2-2", IDENTITY)],
+            [("p2-3", IDENTITY)],
             [],
-            [("p3-1", I)],
+            [("p3-1", IDENTITY)],
             [],
-            [("p3-2", I)],
+            [("p3-2", IDENTITY)],
             [],
         ],
     ),
     "2up A3 simplex": (
         Layout(Scheme.CUT_STACK, SheetSize.A3, stack_depth=2),
         [
-            [("p1-1", I), ("p2-2", RIGHT_A3)],
-            [("p2-1", I), ("p2-3", RIGHT_A3)],
-            [("p3-1", I), ("p3-2", RIGHT_A3)],
+            [("p1-1", IDENTITY), ("p2-2", RIGHT_A3)],
+            [("p2-1", IDENTITY), ("p2-3", RIGHT_A3)],
+            [("p3-1", IDENTITY), ("p3-2", RIGHT_A3)],
         ],
     ),
     "2up A3 turn": (
         Layout(Scheme.CUT_STACK, SheetSize.A3, Duplex.TURN, stack_depth=2),
         [
-            [("p1-1", I), ("p2-3", RIGHT_A3)],
+            [("p1-1", IDENTITY), ("p2-3", RIGHT_A3)],
             [],
-            [("p2-1", I)],
+            [("p2-1", IDENTITY)],
             [("p2-2", RIGHT_A3)],
-            [("p3-1", I), ("p3-2", RIGHT_A3)],
+            [("p3-1", IDENTITY), ("p3-2", RIGHT_A3)],
             [],
         ],
     ),
@@ -88,7 +95,8 @@ def pieces(tmp_path_factory):
 
 @pytest.mark.parametrize("name", list(GOLDEN))
 def test_placement_matrices_match_the_golden_table(name, pieces, tmp_path):
-    """Every source page lands on the expected sheet side with the expected matrix, and nothing else is placed."""
+    """Every source page lands on the expected sheet side with the expected matrix, and nothing else is
+    placed."""
     layout, expected = GOLDEN[name]
     out = tmp_path / "job.pdf"
     impose(pieces, out, "J1", layout, Marks.none())
@@ -106,7 +114,8 @@ def test_two_up_sheets_have_the_press_sheet_size(sheet, size, pieces, tmp_path):
 
 
 def test_sheet_map_names_sheet_side_slot_and_stack(pieces, tmp_path):
-    """The sheet map of 2-up A3 work-and-turn lists each leaf side with its slot, stack and blank backs as page 0."""
+    """The sheet map of 2-up A3 work-and-turn lists each leaf side with its slot, stack and blank backs as
+    page 0."""
     sheet_map = impose(
         pieces,
         tmp_path / "job.pdf",

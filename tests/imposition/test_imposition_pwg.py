@@ -1,4 +1,5 @@
-"""PWG raster: the Numba encoder equals its reference, libcups reads what we write, codes are stamped crisp."""
+"""PWG raster: the Numba encoder equals its reference, libcups reads what we write, codes are stamped
+crisp."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ def test_libcups_reads_back_the_pixels_and_header(tmp_path):
 
 
 def test_raster_job_codes_decode_on_every_sheet_side(tmp_path):
-    """2-up SRA3 work-and-tumble at 200 dpi: libcups-decoded sides carry the stamped codes, backs flagged R."""
+    """2-up SRA3 work-and-tumble at 200 dpi: libcups-decoded sides carry the stamped codes, backs flagged
+    R."""
     pieces = [
         PieceInput("P1", write_labelled(tmp_path / "a.pdf", "p1", 2), "RR100000015ZZ", "PM1:ABC"),
         PieceInput("P2", write_labelled(tmp_path / "b.pdf", "p2", 1)),
@@ -60,7 +62,8 @@ def test_raster_job_codes_decode_on_every_sheet_side(tmp_path):
 
 
 def test_control_code_modules_are_whole_device_pixels(tmp_path):
-    """At 300 dpi a 0.5 mm module is stamped as solid 6-pixel squares: only pure black and white inside the code."""
+    """At 300 dpi a 0.5 mm module is stamped as solid 6-pixel squares: only pure black and white inside the
+    code."""
     out = tmp_path / "job.pwg"
     impose_raster([PieceInput("P1", write_labelled(tmp_path / "a.pdf", "p1", 1))], out, "J1", dpi=300)
     ((_, pixels),) = read_pwg_with_libcups(out)

@@ -1,8 +1,8 @@
 """Round trip per layout: render the imposed job, read every control code, cut and stack, get the pieces back.
 
 The simulation is physical: each cut stack (from the sheet map) is guillotined into one pile per slot, pile 0
-goes on pile 1 and so on, and the fronts are read top to bottom as an inserter would. Backs are checked to carry
-the same piece and leaf number, flagged R.
+goes on pile 1 and so on, and the fronts are read top to bottom as an inserter would. Backs are checked to
+carry the same piece and leaf number, flagged R.
 """
 
 from __future__ import annotations

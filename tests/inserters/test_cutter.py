@@ -1,6 +1,6 @@
-"""The simulated cutter/stacker on real imposed sheets: the camera reads every leaf in job order after the cut, in
-every N-up layout and duplex mode; its speed, restarts, faults and folder protocol; what the inserter makes of a
-faulty cut."""
+"""The simulated cutter/stacker on real imposed sheets: the camera reads every leaf in job order after the
+cut, in every N-up layout and duplex mode; its speed, restarts, faults and folder protocol; what the inserter
+makes of a faulty cut."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ class Clock:
 
 
 def imposed(tmp_path, layout: Layout, counts=COUNTS):
-    """Impose pieces P1… of ``counts`` pages by ``layout``; return the sheets PDF, its cut spec and the sheet map."""
+    """Impose pieces P1… of ``counts`` pages by ``layout``; return the sheets PDF, its cut spec and the sheet
+    map."""
     folder = tmp_path / "letters"
     folder.mkdir(exist_ok=True)
     out = tmp_path / f"{JOB}-{layout.scheme.value}-{layout.sheet.value}-{layout.duplex.value}.pdf"
@@ -113,7 +114,7 @@ LAYOUTS = [
 
 
 @pytest.mark.parametrize(
-    "layout", LAYOUTS, ids=lambda l: f"{l.scheme.value}-{l.sheet.value}-{l.duplex.value}"
+    "layout", LAYOUTS, ids=lambda layout: f"{layout.scheme.value}-{layout.sheet.value}-{layout.duplex.value}"
 )
 def test_camera_reads_every_leaf_in_job_order_after_the_cut(tmp_path, layout):
     """Imposed N-up (several stacks, padded), cut and stacked: the camera reads each leaf side's code in job
@@ -133,8 +134,8 @@ def test_camera_reads_every_leaf_in_job_order_after_the_cut(tmp_path, layout):
 
 
 def test_the_inserter_envelopes_every_piece_of_a_cut_duplex_job(tmp_path):
-    """Duplex leaves come with their backs (flag R); the inserter collates by the fronts, inserts every piece once
-    and outsorts nothing (a back is not a sheet of its own)."""
+    """Duplex leaves come with their backs (flag R); the inserter collates by the fronts, inserts every piece
+    once and outsorts nothing (a back is not a sheet of its own)."""
     sheets, spec, _ = imposed(tmp_path, Layout(Scheme.CUT_STACK, SheetSize.SRA3, Duplex.TURN, stack_depth=3))
     result = cut(tmp_path, sheets, spec)
     records = tuple(RunRecord(f"P{n}", -(-pages // 2)) for n, pages in enumerate(COUNTS, start=1))
@@ -158,8 +159,8 @@ def simplex_records(counts=COUNTS):
 
 
 def test_a_destroyed_sheet_spoils_only_the_pieces_it_carried(tmp_path):
-    """Lifetime sheet 2 is destroyed: the leaves on it never arrive, the inserter misses or diverts the pieces they
-    belong to, envelopes every other piece, and never envelopes a piece that lacks a sheet."""
+    """Lifetime sheet 2 is destroyed: the leaves on it never arrive, the inserter misses or diverts the pieces
+    they belong to, envelopes every other piece, and never envelopes a piece that lacks a sheet."""
     sheets, spec, sheet_map = imposed(tmp_path, Layout(Scheme.CUT_STACK, SheetSize.A3, stack_depth=3))
     result = cut(tmp_path, sheets, spec, faults=CutFaults(destroy_at={2}))
     assert result.destroyed == (2,) and result.faulted and result.leaves == spec.leaf_count - 2
@@ -170,8 +171,8 @@ def test_a_destroyed_sheet_spoils_only_the_pieces_it_carried(tmp_path):
 
 
 def test_a_misfed_sheet_gets_its_pieces_diverted_out_of_sequence(tmp_path):
-    """Lifetime sheet 1 lands behind sheet 2: P1's first two leaves swap, the inserter diverts P1 (sheet out of
-    sequence) and the pieces whose leaves traded places on the other pile, and inserts the rest."""
+    """Lifetime sheet 1 lands behind sheet 2: P1's first two leaves swap, the inserter diverts P1 (sheet out
+    of sequence) and the pieces whose leaves traded places on the other pile, and inserts the rest."""
     sheets, spec, sheet_map = imposed(tmp_path, Layout(Scheme.CUT_STACK, SheetSize.A3, stack_depth=3))
     result = cut(tmp_path, sheets, spec, faults=CutFaults(misfeed_at={1}))
     assert result.misfed == (1,) and result.leaves == spec.leaf_count
@@ -183,8 +184,8 @@ def test_a_misfed_sheet_gets_its_pieces_diverted_out_of_sequence(tmp_path):
 
 
 def test_unreadable_sheets_are_not_cut_and_every_piece_goes_missing(tmp_path):
-    """A sheets file the cutter cannot feed gives an empty cut with the reason; the inserter then sees no sheet
-    and reports every piece MISSING, which the host reprints."""
+    """A sheets file the cutter cannot feed gives an empty cut with the reason; the inserter then sees no
+    sheet and reports every piece MISSING, which the host reprints."""
     bad = tmp_path / "bad.pdf"
     bad.write_bytes(b"not a pdf")
     spec = CutSpec(SheetSize.A3.points, ((0.0, 0.0, 100.0, 100.0),), (2,))
@@ -215,7 +216,8 @@ def test_the_cutter_works_at_its_rated_speed(tmp_path):
 
 def test_a_restarted_cutter_cuts_again_with_the_same_lifetime_numbers(tmp_path):
     """A cutter that stopped mid-cut is replaced by a new instance on the same folder: it cuts the job again
-    from its first lifetime sheet (so the same faults), counts its sheets once, and never recuts a finished cut."""
+    from its first lifetime sheet (so the same faults), counts its sheets once, and never recuts a finished
+    cut."""
     sheets, spec, _ = imposed(tmp_path, Layout(Scheme.CUT_STACK, SheetSize.A3, stack_depth=3))
     faults = CutFaults(destroy_at={3})
     first = SimulatedCutter("cutter", tmp_path / "cutter", sheets_per_minute=60, clock=Clock(), faults=faults)
@@ -231,7 +233,8 @@ def test_a_restarted_cutter_cuts_again_with_the_same_lifetime_numbers(tmp_path):
 
 
 def test_the_folder_protocol_refuses_duplicates_and_names_unknown_cuts(tmp_path):
-    """A cut is taken once; an unknown cut is None to find and UnknownCut to ask for; ids must be file names."""
+    """A cut is taken once; an unknown cut is None to find and UnknownCut to ask for; ids must be file
+    names."""
     sheets, spec, _ = imposed(tmp_path, Layout(Scheme.CUT_STACK, SheetSize.A3, stack_depth=3), counts=[1])
     cutter = SimulatedCutter("cutter", tmp_path / "cutter", time_scale=0)
     job = CutJob("R1", JOB, sheets, spec)

@@ -1,5 +1,5 @@
-"""Cut order: the cutter/stacker gives the leaves back in exactly the order imposition dealt them, and its faults
-lose or misorder exactly the sheets they name."""
+"""Cut order: the cutter/stacker gives the leaves back in exactly the order imposition dealt them, and its
+faults lose or misorder exactly the sheets they name."""
 
 from __future__ import annotations
 
@@ -97,7 +97,8 @@ def test_a_shortfall_from_the_press_is_taken_off_the_end():
 
 
 def test_lifetime_faults_fall_on_the_sheets_with_those_numbers():
-    """destroy_at / misfeed_at count the cutter's lifetime sheets: a cut starting at 11 suffers 12 and 14 only."""
+    """destroy_at / misfeed_at count the cutter's lifetime sheets: a cut starting at 11 suffers 12 and 14
+    only."""
     faults = CutFaults(destroy_at={12, 30}, misfeed_at={14, 2})
     assert faults.plan("R1", first_lifetime=11, sheets=5) == (frozenset({1}), frozenset({3}))
 

@@ -51,7 +51,7 @@ def slow(tmp_path, clock, **options) -> SimulatedInserter:
     )
 
 
-# -- the status mapping --------------------------------------------------------------------------------------------
+# -- the status mapping --------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("record", "queued", "state", "reasons"),
     [
@@ -106,7 +106,8 @@ def test_every_stop_reason_comes_with_a_remedy(reasons, remedy):
 
 
 def test_a_stopped_status_says_why_and_what_to_do():
-    """The message names the inserter, its reasons and the fix; raise_if_stopped raises it; running: no message."""
+    """The message names the inserter, its reasons and the fix; raise_if_stopped raises it; running: no
+    message."""
     stopped = InserterStatus("ins-2", InserterState.STOPPED, ("envelope-jam",), 1)
     assert stopped.message == (
         "Inserter 'ins-2' is stopped (envelope-jam); take the jammed envelope out of the "
@@ -128,10 +129,10 @@ def test_the_simulated_inserter_plays_both_roles(tmp_path):
     assert isinstance(inserter, Inserter) and isinstance(inserter, Withdrawable)
 
 
-# -- the simulated inserter's stops --------------------------------------------------------------------------------
+# -- the simulated inserter's stops --------------------------------------------------------------------------
 def test_a_fault_stops_the_machine_and_a_clear_starts_it_again(tmp_path):
-    """A fault injected from another process stops the device at its next step: it reports stopped with the reasons,
-    takes no run; cleared, it works the run."""
+    """A fault injected from another process stops the device at its next step: it reports stopped with the
+    reasons, takes no run; cleared, it works the run."""
     device = SimulatedInserter("ins", tmp_path / "dev", time_scale=0)
     driver = SimulatedInserter(
         "ins", tmp_path / "dev", time_scale=0
@@ -149,8 +150,8 @@ def test_a_fault_stops_the_machine_and_a_clear_starts_it_again(tmp_path):
 
 
 def test_the_machine_stops_by_itself_after_a_stops_at_envelope_and_resumes_when_cleared(tmp_path):
-    """stops_at=[2]: two envelopes done, then stopped for an operator (envelopes-empty) however long the clock runs;
-    cleared, the remaining envelopes take their own time from the clear on."""
+    """stops_at=[2]: two envelopes done, then stopped for an operator (envelopes-empty) however long the clock
+    runs; cleared, the remaining envelopes take their own time from the clear on."""
     clock = Clock()
     device = slow(tmp_path, clock, stops_at=[2])
     device.submit(run_of(tmp_path, FOUR))
@@ -194,10 +195,10 @@ def test_a_restarted_device_is_still_stopped(tmp_path):
     assert (saved["state"], saved["envelopes"]) == ("running", 2)
 
 
-# -- withdrawal ----------------------------------------------------------------------------------------------------
+# -- withdrawal ----------------------------------------------------------------------------------------------
 def test_a_waiting_run_is_withdrawn_with_proof_and_never_enveloped(tmp_path):
-    """withdraw() moves the waiting header into withdrawn/ (the proof) and says True, again when asked again; the
-    inserter no longer has the run, and the device never envelopes it."""
+    """withdraw() moves the waiting header into withdrawn/ (the proof) and says True, again when asked again;
+    the inserter no longer has the run, and the device never envelopes it."""
     device = SimulatedInserter("ins", tmp_path / "dev", time_scale=0)
     device.submit(run_of(tmp_path, {"1": 1, "2": 1}))
     assert device.withdraw("R1") and device.withdraw("R1")
@@ -210,7 +211,8 @@ def test_a_waiting_run_is_withdrawn_with_proof_and_never_enveloped(tmp_path):
 
 
 def test_a_run_the_machine_took_is_not_withdrawn(tmp_path):
-    """Once the device has taken a run (its header renamed into taken/), withdraw() says False and the run goes on."""
+    """Once the device has taken a run (its header renamed into taken/), withdraw() says False and the run
+    goes on."""
     clock = Clock()
     device = slow(tmp_path, clock)
     device.submit(run_of(tmp_path, {"1": 1, "2": 1}))
@@ -227,8 +229,8 @@ def test_a_run_never_sent_is_not_withdrawn(tmp_path):
 
 
 def test_a_withdrawn_run_sent_again_is_worked_and_no_longer_withdrawable(tmp_path):
-    """A run withdrawn and later sent back to the same inserter is accepted; its old proof is gone, so once the
-    device takes it a withdrawal says False."""
+    """A run withdrawn and later sent back to the same inserter is accepted; its old proof is gone, so once
+    the device takes it a withdrawal says False."""
     clock = Clock()
     device = slow(tmp_path, clock)
     run = run_of(tmp_path, {"1": 1})

@@ -1,4 +1,5 @@
-"""The simulated inserter: the folder protocol, every outsort case on real renderings, speed, faults, restarts."""
+"""The simulated inserter: the folder protocol, every outsort case on real renderings, speed, faults,
+restarts."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Fixtures for the printers tests: a fake clock, generated PDFs, tickets, a simulated printer on tmp_path, and a
-real cupsd with an ippeveprinter behind it (one per session, a fresh queue per test)."""
+"""Fixtures for the printers tests: a fake clock, generated PDFs, tickets, a simulated printer on tmp_path,
+and a real cupsd with an ippeveprinter behind it (one per session, a fresh queue per test)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ def _page_texts(path: Path) -> list[str]:
 
 @pytest.fixture
 def page_texts():
-    """Function: the stripped text of each page of a PDF (pypdf), to compare printed output with its source."""
+    """Function: the stripped text of each page of a PDF (pypdf), to compare printed output with its
+    source."""
     return _page_texts
 
 
@@ -70,7 +71,8 @@ def pdfs(tmp_path: Path):
 
 @pytest.fixture
 def simulated(tmp_path: Path, clock: FakeClock):
-    """Factory: a SimulatedPrinter on tmp_path/press driven by the fake clock (no thread; call press.step())."""
+    """Factory: a SimulatedPrinter on tmp_path/press driven by the fake clock (no thread; call
+    press.step())."""
 
     def build(**options) -> SimulatedPrinter:
         options.setdefault("sheets_per_minute", 60)
@@ -80,12 +82,13 @@ def simulated(tmp_path: Path, clock: FakeClock):
     return build
 
 
-# -- a real CUPS: cupsd + ippeveprinter (tests/printers/cupsd.py) ------------------------------------------------
+# -- a real CUPS: cupsd + ippeveprinter (tests/printers/cupsd.py) --------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def cups_lab():
-    """A private D-Bus bus, ippeveprinter and unprivileged cupsd for the session; skipped only without binaries."""
+    """A private D-Bus bus, ippeveprinter and unprivileged cupsd for the session; skipped only without
+    binaries."""
     from tests.printers.cupsd import CupsLab, missing_binaries
 
     missing = missing_binaries()

@@ -3,14 +3,16 @@
 :class:`CupsLab` starts, each on a free loopback port and with every file in one temp dir:
 
 * a private ``dbus-daemon`` system bus (``ippeveprinter`` needs one even with DNS-SD off);
-* ``ippeveprinter`` (cups-ipp-utils), keeping every document it receives (``-k``) in its spool dir so a test can
-  check that the bytes arrived; its print command does nothing and succeeds (without one it sleeps 5-15 s a job);
+* ``ippeveprinter`` (cups-ipp-utils), keeping every document it receives (``-k``) in its spool dir so a test
+  can check that the bytes arrived; its print command does nothing and succeeds (without one it sleeps 5-15 s
+  a job);
 * ``cupsd`` with its own ``cupsd.conf``/``cups-files.conf``, run as ``nobody`` when the tests run as root. Its
-  data dir holds only ``mime.types``, so no filter installed on the machine can convert a document: a queue takes
-  exactly the formats its PPD lists, on every machine.
+  data dir holds only ``mime.types``, so no filter installed on the machine can convert a document: a queue
+  takes exactly the formats its PPD lists, on every machine.
 
-Queues are added and changed with the CUPS command-line tools, as an operator would; jobs are looked at through
-pycups, independently of the driver under test. Tests that need the lab are skipped only when a binary is missing; ``scripts/setup.sh`` installs them, so CI always runs them.
+Queues are added and changed with the CUPS command-line tools, as an operator would; jobs are looked at
+through pycups, independently of the driver under test. Tests that need the lab are skipped only when a binary
+is missing; ``scripts/setup.sh`` installs them, so CI always runs them.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ FileDevice No
 """
 
 #: Everyone on the loopback may do everything. Job names are visible to all, unless the lab hides them the way
-#: CUPS does by default (names shown only to a job's authenticated owner, so never over this unauthenticated TCP).
+#: CUPS does by default (names shown only to a job's authenticated owner, so never over this unauthenticated
+#: TCP).
 CUPSD_CONF = """Listen 127.0.0.1:{port}
 ServerName localhost
 LogLevel info
@@ -78,7 +81,8 @@ MaxJobs 0
 #: Policy lines that show job names to every client.
 PUBLIC_JOB_NAMES = "  JobPrivateAccess all\n  JobPrivateValues none"
 
-#: A minimal PPD for a printer that takes PWG raster only (no conversion from anything else exists in the lab).
+#: A minimal PPD for a printer that takes PWG raster only (no conversion from anything else exists in the
+#: lab).
 RASTER_ONLY_PPD = """*PPD-Adobe: "4.3"
 *FormatVersion: "4.3"
 *FileVersion: "1.0"
@@ -118,8 +122,8 @@ RASTER_ONLY_PPD = """*PPD-Adobe: "4.3"
 
 
 def missing_binaries() -> list[str]:
-    """The lab's programs (and cupsd's MIME types) that are not installed; programs are looked up on PATH and in
-    /usr/sbin."""
+    """The lab's programs (and cupsd's MIME types) that are not installed; programs are looked up on PATH and
+    in /usr/sbin."""
     missing = [name for name in BINARIES if not _which(name)]
     return missing + ([str(MIME_TYPES)] if not MIME_TYPES.exists() else [])
 
@@ -136,7 +140,8 @@ def free_port() -> int:
 
 
 def wait_for_port(port: int, process: subprocess.Popen, what: str, log: Path | None = None) -> None:
-    """Return once ``process`` accepts connections on ``port``; raise with its log if it dies or never does."""
+    """Return once ``process`` accepts connections on ``port``; raise with its log if it dies or never
+    does."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
         try:
@@ -162,10 +167,12 @@ def stop(process: subprocess.Popen | None) -> None:
 
 
 class CupsLab:
-    """dbus-daemon + ippeveprinter + cupsd in one temp dir (see the module docstring); :meth:`stop` removes it."""
+    """dbus-daemon + ippeveprinter + cupsd in one temp dir (see the module docstring); :meth:`stop` removes
+    it."""
 
     def __init__(self, *, hide_job_names: bool = False) -> None:
-        """Prepare a lab (nothing runs before :meth:`start`); ``hide_job_names`` keeps CUPS's default privacy."""
+        """Prepare a lab (nothing runs before :meth:`start`); ``hide_job_names`` keeps CUPS's default
+        privacy."""
         self.hide_job_names = hide_job_names
         self.root = Path(tempfile.mkdtemp(prefix="plant-cups-"))
         self.cups_root = self.root / "cups"
@@ -173,7 +180,8 @@ class CupsLab:
         self.eve_port = free_port()
         self.port = free_port()
         self.processes: list[subprocess.Popen] = []
-        #: cupsd as root would run its backends as 'lp' and chown its files; under root it runs as nobody instead.
+        #: cupsd as root would run its backends as 'lp' and chown its files; under root it runs as nobody
+        #: instead.
         self.as_nobody = os.geteuid() == 0
         self.group = _group_name(_nobody_gid() if self.as_nobody else os.getgid())
 
@@ -184,8 +192,8 @@ class CupsLab:
 
     @property
     def device_uri(self) -> str:
-        """The IPP URI of the ippeveprinter, for a queue's device (without SNMP: the backend would spend 4 s on
-        it for every job of a queue with a PPD)."""
+        """The IPP URI of the ippeveprinter, for a queue's device (without SNMP: the backend would spend 4 s
+        on it for every job of a queue with a PPD)."""
         return f"ipp://localhost:{self.eve_port}/ipp/print?snmp=false"
 
     def start(self) -> CupsLab:
@@ -316,7 +324,8 @@ class CupsLab:
         )
 
     def _connect(self):
-        """A pycups connection to the lab's cupsd (libcups's process-wide server pointed at it, as pycups needs)."""
+        """A pycups connection to the lab's cupsd (libcups's process-wide server pointed at it, as pycups
+        needs)."""
         import cups
 
         cups.setServer("127.0.0.1")
@@ -358,7 +367,8 @@ def write_pdf(path: Path, pages: int = 1, label: str = "lab") -> Path:
 
 
 def wait_until_final(printer, job_id: str):
-    """Poll a printer until the job ends and return its final status; fail (rather than hang) if it never does."""
+    """Poll a printer until the job ends and return its final status; fail (rather than hang) if it never
+    does."""
     deadline = time.monotonic() + JOB_DEADLINE_S
     while not (status := printer.status(job_id)).is_final:
         if time.monotonic() > deadline:

@@ -72,7 +72,8 @@ def test_sheets_completed_come_from_job_media_sheets_completed():
     ],
 )
 def test_printer_state_follows_cups_and_stopping_reasons(state, reasons, expected):
-    """A queue is STOPPED when CUPS says so or a reason stops the device; warnings and CUPS's own notes do not."""
+    """A queue is STOPPED when CUPS says so or a reason stops the device; warnings and CUPS's own notes do
+    not."""
     assert printer_status("p", {"printer-state": state, "printer-state-reasons": reasons}).state is expected
 
 

@@ -1,4 +1,5 @@
-"""CupsPrinter against a real, unprivileged cupsd whose queues print to a real ippeveprinter (tests/printers/cupsd.py).
+"""CupsPrinter against a real, unprivileged cupsd whose queues print to a real ippeveprinter
+(tests/printers/cupsd.py).
 
 A job through the lab's cupsd takes about a second (the IPP backend polls the printer), so the claims about a
 printed job share one module-scoped job; every other test holds its jobs or stops its queue, and ends in ms.
@@ -55,7 +56,7 @@ def printed(cups_lab, tmp_path_factory):
     cups_lab.remove_queue(queue)
 
 
-# -- a job printed ---------------------------------------------------------------------------------------------
+# -- a job printed -------------------------------------------------------------------------------------------
 
 
 def test_a_submitted_job_completes(printed):
@@ -97,7 +98,8 @@ def test_submitting_a_printed_job_again_is_refused(printed, cups_lab):
 
 
 def test_a_completed_job_cannot_be_canceled(printed):
-    """Cancel of a completed job raises JobFinished, which tells the operator to pull the sheets downstream."""
+    """Cancel of a completed job raises JobFinished, which tells the operator to pull the sheets
+    downstream."""
     printer, ticket, _ = printed
     with pytest.raises(JobFinished, match="Pull its sheets"):
         printer.cancel(ticket.job_id)
@@ -112,11 +114,12 @@ def test_a_job_the_printer_refuses_ends_canceled_with_its_message(cups_printer, 
     assert cups_lab.received(ticket.job_id) == []
 
 
-# -- never twice -----------------------------------------------------------------------------------------------
+# -- never twice ---------------------------------------------------------------------------------------------
 
 
 def test_a_racing_second_submitter_is_refused_and_leaves_no_job(cups_printer, cups_lab, pdfs, job_id):
-    """A submitter that looked before the first one created its job still gets DuplicateJob; its job is purged."""
+    """A submitter that looked before the first one created its job still gets DuplicateJob; its job is
+    purged."""
     ticket = pdfs(job_id(), pages=1, extra=HELD)
     cups_printer.submit(ticket)
     late = CupsPrinter(cups_printer.name, cups_lab.server, queue=cups_printer.queue)
@@ -147,7 +150,7 @@ def test_options_of_the_ticket_reach_cups(cups_printer, cups_lab, pdfs, job_id):
     )
 
 
-# -- hold, release, cancel ---------------------------------------------------------------------------------------
+# -- hold, release, cancel -----------------------------------------------------------------------------------
 
 
 def test_a_held_job_can_be_canceled(cups_printer, cups_lab, pdfs, job_id):
@@ -189,7 +192,7 @@ def test_holding_a_canceled_job_is_refused(cups_printer, pdfs, job_id):
         cups_printer.hold(ticket.job_id)
 
 
-# -- the printer's state -----------------------------------------------------------------------------------------
+# -- the printer's state -------------------------------------------------------------------------------------
 
 
 def test_an_idle_queue_reads_idle(cups_printer):
@@ -215,12 +218,13 @@ def test_jobs_waiting_on_a_stopped_queue_are_counted(cups_printer, cups_lab, pdf
     assert cups_printer.printer_status().queued_jobs == 2
 
 
-# -- errors that say what to do ----------------------------------------------------------------------------------
+# -- errors that say what to do ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("call", ["submit", "find", "printer_status"])
 def test_an_unknown_queue_is_named_with_the_fix(cups_lab, pdfs, call):
-    """Every entry point on a queue CUPS does not have raises CupsQueueUnknown naming the queue and lpadmin."""
+    """Every entry point on a queue CUPS does not have raises CupsQueueUnknown naming the queue and
+    lpadmin."""
     printer = CupsPrinter("press-x", cups_lab.server, queue="no-such-queue")
     args = {"submit": (pdfs("J-unknown-queue", pages=1),), "find": ("J-1",), "printer_status": ()}[call]
     with pytest.raises(CupsQueueUnknown, match="no queue 'no-such-queue'.*lpadmin"):
@@ -228,7 +232,8 @@ def test_an_unknown_queue_is_named_with_the_fix(cups_lab, pdfs, call):
 
 
 def test_an_unreachable_server_is_named_with_the_fix(pdfs):
-    """A server nobody listens on raises CupsUnreachable naming it and saying to start cupsd or fix the config."""
+    """A server nobody listens on raises CupsUnreachable naming it and saying to start cupsd or fix the
+    config."""
     server = f"127.0.0.1:{free_port()}"
     with pytest.raises(CupsUnreachable, match=f"{server}.*start cupsd there"):
         CupsPrinter("press-x", server, queue="q").printer_status()
@@ -258,7 +263,8 @@ def test_a_missing_file_is_a_ticket_error_and_creates_no_job(cups_printer, cups_
 
 
 def test_a_document_the_queue_cannot_print_is_rejected_and_leaves_no_job(cups_lab, cups_queue, pdfs, job_id):
-    """A PDF to a raster-only queue raises DocumentRejected, and the refused job is gone (a fixed job may retry)."""
+    """A PDF to a raster-only queue raises DocumentRejected, and the refused job is gone (a fixed job may
+    retry)."""
     printer = CupsPrinter("press-raster", cups_lab.server, queue=cups_queue(raster_only=True))
     ticket = pdfs(job_id(), pages=1)
     with pytest.raises(DocumentRejected, match="as application/pdf.*format the queue takes"):
@@ -268,7 +274,8 @@ def test_a_document_the_queue_cannot_print_is_rejected_and_leaves_no_job(cups_la
 
 
 def test_a_pwg_raster_file_goes_as_pwg_raster(cups_lab, cups_queue, tmp_path, job_id):
-    """A PWG raster document is sent as image/pwg-raster (read from its bytes), so a raster-only queue prints it."""
+    """A PWG raster document is sent as image/pwg-raster (read from its bytes), so a raster-only queue prints
+    it."""
     printer = CupsPrinter("press-raster", cups_lab.server, queue=cups_queue(raster_only=True))
     name = job_id()
     printer.submit(JobTicket(name, write_pwg(tmp_path / "job.pwg"), sheets=1))
@@ -284,7 +291,8 @@ def test_a_queue_rejecting_jobs_says_to_accept_them(cups_printer, cups_lab, pdfs
 
 
 def test_hidden_job_names_refuse_submission_and_leave_no_job(tmp_path):
-    """When cupsd hides job names (its default), submit raises JobNamesHidden and purges the job it created."""
+    """When cupsd hides job names (its default), submit raises JobNamesHidden and purges the job it
+    created."""
     if missing_binaries():
         pytest.skip(f"needs {', '.join(missing_binaries())}")
     lab = CupsLab(hide_job_names=True).start()

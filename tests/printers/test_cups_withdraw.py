@@ -2,8 +2,9 @@
 proven paper-free; a job that ever reached processing is left alone and answers False, and so does a job that
 starts between the driver's look and its cancel — the answer is read from CUPS after the cancel.
 
-A queue whose device is a port nothing listens on keeps its job PROCESSING (the IPP backend keeps trying), with
-no impression counted: a job half-way into a device that the sheet counters cannot tell from an unstarted one.
+A queue whose device is a port nothing listens on keeps its job PROCESSING (the IPP backend keeps trying),
+with no impression counted: a job half-way into a device that the sheet counters cannot tell from an unstarted
+one.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ def wait_for_job(lab, cups_id: int, predicate, what: str) -> dict:
 
 
 def prints_after(printer: CupsPrinter, pdfs, job_id) -> str:
-    """Submit a job behind the others on the queue and wait until it ends: CUPS prints a queue in order, so any
-    job before it has had its turn. Returns its id."""
+    """Submit a job behind the others on the queue and wait until it ends: CUPS prints a queue in order, so
+    any job before it has had its turn. Returns its id."""
     later = pdfs(job_id("after"), pages=1)
     printer.submit(later)
     assert wait_until_final(printer, later.job_id).state is JobState.COMPLETED
@@ -57,8 +58,8 @@ def prints_after(printer: CupsPrinter, pdfs, job_id) -> str:
 def dead_device_printer(cups_lab):
     """A CupsPrinter on a queue whose device never answers: a released job stays PROCESSING there.
 
-    Each test gets a queue of its own name: CUPS keeps stubs of a removed queue's jobs in its history, without their
-    names, and a driver on a new queue of the same name would rightly refuse to guess about them."""
+    Each test gets a queue of its own name: CUPS keeps stubs of a removed queue's jobs in its history, without
+    their names, and a driver on a new queue of the same name would rightly refuse to guess about them."""
     queue = f"dead-device-{uuid.uuid4().hex[:8]}"
     cups_lab.admin("lpadmin", "-p", queue, "-v", f"ipp://localhost:{free_port()}/ipp/print?snmp=false", "-E")
     yield CupsPrinter("press-dead", cups_lab.server, queue=queue)
@@ -70,12 +71,12 @@ def test_the_cups_driver_offers_withdrawal():
     assert isinstance(CupsPrinter("p", "127.0.0.1:1"), Withdrawable)
 
 
-# -- proven: the job never started -----------------------------------------------------------------------------
+# -- proven: the job never started ---------------------------------------------------------------------------
 
 
 def test_a_held_job_is_withdrawn_and_never_reaches_the_printer(cups_printer, cups_lab, pdfs, job_id):
-    """A held job is withdrawn with proof (True), ends CANCELED, and the printer never receives it, though a job
-    queued after it prints."""
+    """A held job is withdrawn with proof (True), ends CANCELED, and the printer never receives it, though a
+    job queued after it prints."""
     ticket = pdfs(job_id(), pages=1, extra=HELD)
     cups_printer.submit(ticket)
     assert cups_printer.withdraw(ticket.job_id) is True
@@ -105,7 +106,7 @@ def test_a_withdrawn_job_answers_true_again(cups_printer, pdfs, job_id):
     assert cups_printer.withdraw(ticket.job_id) is True and again.withdraw(ticket.job_id) is True
 
 
-# -- not proven: the job may have paper ------------------------------------------------------------------------
+# -- not proven: the job may have paper ----------------------------------------------------------------------
 
 
 def test_a_completed_job_is_not_withdrawn(cups_printer, pdfs, job_id):
@@ -180,7 +181,7 @@ def test_a_job_that_completes_before_the_cancel_lands_answers_false(cups_printer
     assert cups_printer.status(ticket.job_id).state is JobState.COMPLETED
 
 
-# -- jobs and queues that are not there ------------------------------------------------------------------------
+# -- jobs and queues that are not there ----------------------------------------------------------------------
 
 
 def test_a_job_the_queue_does_not_have_answers_false(cups_printer, cups_lab, job_id):
@@ -210,7 +211,7 @@ def test_an_invalid_job_id_is_refused():
         CupsPrinter("press-x", "127.0.0.1:1").withdraw("../J-1")
 
 
-# -- the decision, on attribute tables -------------------------------------------------------------------------
+# -- the decision, on attribute tables -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

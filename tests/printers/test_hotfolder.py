@@ -43,7 +43,8 @@ def write_rip_status(folder: Path, job_id: str, **record) -> None:
 
 
 def test_submit_makes_ticket_visible_only_after_complete_pdf(printer, folder, pdfs, monkeypatch):
-    """At every rename into the folder, a ticket appears only after its PDF is complete under its final name."""
+    """At every rename into the folder, a ticket appears only after its PDF is complete under its final
+    name."""
     ticket = pdfs("J-1", pages=4)
     seen = []
     real_replace = os.replace
@@ -121,7 +122,8 @@ def test_status_raises_unknown_job(printer):
 
 
 def test_status_reads_what_the_rip_wrote(printer, folder, pdfs):
-    """Once the RIP writes status/<job>.json, that is the job's status (output path relative to the folder)."""
+    """Once the RIP writes status/<job>.json, that is the job's status (output path relative to the
+    folder)."""
     printer.submit(pdfs("J-1"))
     write_rip_status(
         folder,

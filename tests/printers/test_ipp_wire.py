@@ -1,4 +1,5 @@
-"""printers.ipp_wire: IPP messages encode to the bytes RFC 8010 lays down and decode back to the same values."""
+"""printers.ipp_wire: IPP messages encode to the bytes RFC 8010 lays down and decode back to the same
+values."""
 
 from __future__ import annotations
 
@@ -122,7 +123,8 @@ def test_language_qualified_text_decodes_to_its_text():
     ],
 )
 def test_truncated_or_foreign_bytes_raise_a_decode_error(data):
-    """Bytes that end early, or are not IPP at all, raise IppDecodeError instead of returning half a message."""
+    """Bytes that end early, or are not IPP at all, raise IppDecodeError instead of returning half a
+    message."""
     with pytest.raises(wire.IppDecodeError):
         wire.decode(data)
 

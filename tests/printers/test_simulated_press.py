@@ -1,4 +1,5 @@
-"""The simulated press: it prints what it was given, at its speed, jams, clears, cancels and survives restarts.
+"""The simulated press: it prints what it was given, at its speed, jams, clears, cancels and survives
+restarts.
 
 Every test drives the press with `press.step()` and a fake clock; nothing sleeps.
 """
@@ -170,7 +171,8 @@ def test_control_file_clears_the_jam(simulated, pdfs, tmp_path):
 
 
 def test_jam_clears_itself_after_auto_clear_device_seconds(simulated, pdfs, clock):
-    """With auto_clear_after_s=30 the jam lasts 30 device seconds, then the next sheet follows one sheet later."""
+    """With auto_clear_after_s=30 the jam lasts 30 device seconds, then the next sheet follows one sheet
+    later."""
     printer = simulated(time_scale=1, jams=(2,), auto_clear_after_s=30)
     printer.submit(pdfs("J-1", pages=3))
     printer.press.step()
@@ -196,7 +198,8 @@ def test_printer_status_is_readable_from_another_driver(simulated, pdfs, tmp_pat
 def test_restarted_press_resumes_the_job_from_the_recorded_sheet(
     simulated, pdfs, clock, tmp_path, page_texts
 ):
-    """A new press on the same folder continues the job in work/ from its recorded sheet, not from the start."""
+    """A new press on the same folder continues the job in work/ from its recorded sheet, not from the
+    start."""
     printer = simulated(time_scale=1)
     printer.submit(pdfs("J-1", pages=6))
     printer.press.step()

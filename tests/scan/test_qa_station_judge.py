@@ -85,8 +85,8 @@ CASES = {
     "mark signed with another trusted key than issued": (
         codes(postage=(mark(A, OTHER_KEY),)),
         FACTS,
-        f"postage mark of piece 7 was signed with key {key_id(OTHER_KEY.public_key())} for {A.tracking_id}; the "
-        f"ledger issued it with key {key_id(KEY.public_key())} for {A.tracking_id}",
+        f"postage mark of piece 7 was signed with key {key_id(OTHER_KEY.public_key())} for "
+        f"{A.tracking_id}; the ledger issued it with key {key_id(KEY.public_key())} for {A.tracking_id}",
     ),
     "mark by an unknown key": (
         codes(postage=(mark(A, new_signing_key()),)),
@@ -113,7 +113,7 @@ def test_each_fault_gives_its_reasons(name):
     expected = (expected,) if isinstance(expected, str) else expected
     assert result.verdict == Verdict.FAIL
     assert len(result.reasons) == len(expected), result.reasons
-    assert all(r.startswith(e) for r, e in zip(result.reasons, expected)), result.reasons
+    assert all(r.startswith(e) for r, e in zip(result.reasons, expected, strict=True)), result.reasons
 
 
 def test_without_a_readable_window_the_control_code_names_the_piece():
@@ -127,8 +127,8 @@ def test_without_a_readable_window_the_control_code_names_the_piece():
 
 
 def test_the_grade_is_the_lowest_of_the_graded_codes():
-    """Codes that are not graded (Code 128, QR) do not count; the grade is the lowest DataMatrix grade, a postage
-    mark printed as a DataMatrix included."""
+    """Codes that are not graded (Code 128, QR) do not count; the grade is the lowest DataMatrix grade, a
+    postage mark printed as a DataMatrix included."""
     found = codes(grade=Grade.A, postage=()) + [FoundCode("postage", "DataMatrix", mark(A), Grade.C)]
     result = judge(found, FACTS, KEYS, Grade.C)
     assert (result.grade, result.verdict) == (Grade.C, Verdict.PASS)
@@ -137,6 +137,7 @@ def test_the_grade_is_the_lowest_of_the_graded_codes():
 
 
 def test_wanted_ids_are_every_id_the_codes_mention():
-    """The ledger is asked for the window's tracking id, the control code's piece and the mark's piece and id."""
+    """The ledger is asked for the window's tracking id, the control code's piece and the mark's piece and
+    id."""
     found = codes(tracking=("RR100000017ZZ",), control=("J000002|8|1/1",), postage=(mark(B),))
     assert wanted_ids(found) == ({"RR100000017ZZ", B.tracking_id}, {8})

@@ -1,7 +1,8 @@
-"""Grading on a grid fitted to the symbol's own finder and clock edges: clean, moderate and harsh generated scans.
+"""Grading on a grid fitted to the symbol's own finder and clock edges: clean, moderate and harsh generated
+scans.
 
-The decoder's corners on a noisy scan drift by a pixel or more; the grader refits the grid to the edges of the L
-finder, the clock tracks and the quiet zone on a smoothed copy and measures on the raw scan through the
+The decoder's corners on a noisy scan drift by a pixel or more; the grader refits the grid to the edges of the
+L finder, the clock tracks and the quiet zone on a smoothed copy and measures on the raw scan through the
 synthetic aperture. Every scan here is generated with a fixed seed.
 """
 
@@ -33,7 +34,8 @@ PARAMETERS = (
     "unused_error_correction",
 )
 #: How far our UEC may lie from zxing-cpp's: three codeword errors of the 24 EC codewords (2·3/24). zxing-cpp
-#: counts errors on its own binarised, pre-processed image and its own sampling grid, so the two need not agree exactly.
+#: counts errors on its own binarised, pre-processed image and its own sampling grid, so the two need not
+#: agree exactly.
 UEC_TOLERANCE = 0.25 + 1e-9
 
 
@@ -61,7 +63,8 @@ def test_moderate_scan_grades_at_least_c(seed):
 
 @pytest.mark.parametrize("seed", range(8))
 def test_harsh_scan_that_decodes_is_not_f_on_unused_error_correction(seed):
-    """A harsh scan (3°, σ 30, blur 2 px) of an intact symbol: UEC is not F and agrees with zxing-cpp's own."""
+    """A harsh scan (3°, σ 30, blur 2 px) of an intact symbol: UEC is not F and agrees with zxing-cpp's
+    own."""
     code, grading = _read_and_grade(dl_envelope_scan(TEXT, 300, HARSH, seed))
     assert grading.unused_error_correction.grade > Grade.F
     assert code.decoder_uec is not None
@@ -70,8 +73,8 @@ def test_harsh_scan_that_decodes_is_not_f_on_unused_error_correction(seed):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_harsh_modulation_is_the_blur_not_the_noise(seed):
-    """σ 30 noise without blur still grades modulation B or better; the 2 px blur alone grades it exactly as the
-    harsh scan does (docs/qa.md: the harsh grade is the standard's honest verdict on the blur)."""
+    """σ 30 noise without blur still grades modulation B or better; the 2 px blur alone grades it exactly as
+    the harsh scan does (docs/qa.md: the harsh grade is the standard's honest verdict on the blur)."""
     _, noisy = _read_and_grade(dl_envelope_scan(TEXT, 300, Degradation(3.0, 30.0, 0.0), seed))
     _, blurred = _read_and_grade(dl_envelope_scan(TEXT, 300, Degradation(3.0, 0.0, 2.0), seed))
     _, harsh = _read_and_grade(dl_envelope_scan(TEXT, 300, HARSH, seed))
@@ -82,8 +85,8 @@ def test_harsh_modulation_is_the_blur_not_the_noise(seed):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_fitted_grid_is_closer_to_the_true_symbol_than_the_decoder_corners(seed):
-    """On a square-on page with σ 30 noise and 2 px blur, the fitted corners lie within 0.2 module of the printed
-    symbol's outer corners and no farther off than zxing-cpp's."""
+    """On a square-on page with σ 30 noise and 2 px blur, the fitted corners lie within 0.2 module of the
+    printed symbol's outer corners and no farther off than zxing-cpp's."""
     page = clean_page((60, 40), 300, [(render_symbol(datamatrix(TEXT), 300, 0.5), 10, 10)])
     rows, cols = np.nonzero(page < 128)
     lo_x, hi_x, lo_y, hi_y = cols.min() - 0.5, cols.max() + 0.5, rows.min() - 0.5, rows.max() + 0.5

@@ -1,5 +1,5 @@
-"""The scan pre-processing kernels (integral image, box mean, adaptive threshold, orientation, rotation) against
-their NumPy references, bit for bit."""
+"""The scan pre-processing kernels (integral image, box mean, adaptive threshold, orientation, rotation)
+against their NumPy references, bit for bit."""
 
 from __future__ import annotations
 

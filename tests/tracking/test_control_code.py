@@ -38,7 +38,8 @@ def test_format_then_parse_round_trips(job, piece, sheet, extra):
     ],
 )
 def test_format_refuses_bad_fields(job, piece, sheet, of):
-    """Formatting is strict: empty fields, the separator inside a field and a sheet outside 1..of are refused."""
+    """Formatting is strict: empty fields, the separator inside a field and a sheet outside 1..of are
+    refused."""
     with pytest.raises(ControlCodeError):
         format_control(job, piece, sheet, of)
 
@@ -70,7 +71,8 @@ def test_last_sheet_is_marked_last():
     ],
 )
 def test_parse_refuses_malformed_text(text):
-    """Wrong field counts, empty ids, a sheet field that is not i/n with ASCII digits, or zeros are refused."""
+    """Wrong field counts, empty ids, a sheet field that is not i/n with ASCII digits, or zeros are
+    refused."""
     with pytest.raises(ControlCodeError) as info:
         parse_control(text)
     assert info.value.text == text

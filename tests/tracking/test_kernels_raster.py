@@ -1,5 +1,5 @@
-"""The device-raster kernels (render, stamp, threshold + pack) against their NumPy references, and their output
-read back by zxing-cpp from a real pdftoppm rendering of a 1-bit page image."""
+"""The device-raster kernels (render, stamp, threshold + pack) against their NumPy references, and their
+output read back by zxing-cpp from a real pdftoppm rendering of a 1-bit page image."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ MODULE_PX = st.floats(1.0, 7.5, allow_nan=False)
 
 
 def _stamps(draw_bitmaps, positions):
-    return [Stamp(b, t, l) for b, (t, l) in zip(draw_bitmaps, positions)]
+    return [Stamp(b, top, left) for b, (top, left) in zip(draw_bitmaps, positions, strict=True)]
 
 
 STAMPS = st.lists(
@@ -188,12 +188,14 @@ def rendered_page(tmp_path_factory):
 
 @pytest.mark.parametrize(("kind", "text", "fmt"), CODES)
 def test_codes_stamped_into_a_packed_page_decode_from_its_rendering(rendered_page, kind, text, fmt):
-    """Each code stamped into the packed 1-bit page decodes with zxing-cpp from the PDF's 300-dpi rendering."""
+    """Each code stamped into the packed 1-bit page decodes with zxing-cpp from the PDF's 300-dpi
+    rendering."""
     assert [r.text for r in zxingcpp.read_barcodes(rendered_page, formats=fmt)] == [text]
 
 
 def test_stamp_gray_paints_the_quiet_zone_opaque():
-    """Stamping clears what was under the symbol's quiet zone (the zone must be light whatever was printed)."""
+    """Stamping clears what was under the symbol's quiet zone (the zone must be light whatever was
+    printed)."""
     page = np.zeros((40, 40), np.uint8)
     bitmap = render_symbol(datamatrix("x"), 254, 0.3)
     stamp_gray(page, [Stamp(bitmap, 0, 0)])

@@ -60,7 +60,8 @@ def test_unencodable_text_is_a_symbol_error():
 
 
 def stamp_and_read(tmp_path, bitmap: np.ndarray, box: Rect, fmt) -> list[str]:
-    """Put ``bitmap`` as a 1-bit image on an A4 page, render with pdftoppm at 300 dpi, decode with zxing-cpp."""
+    """Put ``bitmap`` as a 1-bit image on an A4 page, render with pdftoppm at 300 dpi, decode with
+    zxing-cpp."""
     pdf = pikepdf.new()
     page = pdf.add_blank_page(page_size=(A4_WIDTH, A4_HEIGHT))
     page.obj.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im=marks.image_xobject(pdf, bitmap)))

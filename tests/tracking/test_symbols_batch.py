@@ -1,5 +1,5 @@
-"""The batch symbol API returns exactly what the single-symbol functions return, and the single functions (which
-reuse one libzint symbol per thread) return exactly what a fresh libzint symbol gives."""
+"""The batch symbol API returns exactly what the single-symbol functions return, and the single functions
+(which reuse one libzint symbol per thread) return exactly what a fresh libzint symbol gives."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ TEXT = st.text(
 
 
 def _fresh(kind: str, text: str) -> np.ndarray | None:
-    """The module matrix from a new zint.Symbol (what the single functions did before reuse); None if refused."""
+    """The module matrix from a new zint.Symbol (what the single functions did before reuse); None if
+    refused."""
     symbol = zint.Symbol()
     symbol.symbology = SYMBOLOGY[kind]
     symbol.input_mode = zint.InputMode.UNICODE
@@ -66,11 +67,12 @@ def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(texts=st.lists(TEXT, max_size=12))
 def test_batch_equals_single(kind, texts):
-    """Every matrix of a batch equals the single function's matrix for the same text (shape, dtype, modules)."""
+    """Every matrix of a batch equals the single function's matrix for the same text (shape, dtype,
+    modules)."""
     encodable = [t for t in texts if _single_or_none(kind, t) is not None]
     batch = MANY[kind](encodable)
     assert len(batch) == len(encodable)
-    for text, matrix in zip(encodable, batch):
+    for text, matrix in zip(encodable, batch, strict=True):
         assert _same(matrix, SINGLE[kind](text))
 
 
@@ -85,7 +87,8 @@ def test_reused_symbol_equals_fresh_symbol(kind, texts):
 
 
 def test_batch_keeps_the_plants_texts_and_order():
-    """A batch of the plant's kinds of text comes back in order, each matrix its own (writing one changes no other)."""
+    """A batch of the plant's kinds of text comes back in order, each matrix its own (writing one changes no
+    other)."""
     texts = [f"J{n:06d}|{1000 + n}|1/3" for n in range(30)] + ["x" * 200, "a"]
     batch = datamatrix_many(texts)
     assert [m.shape for m in batch] == [datamatrix(t).shape for t in texts]
@@ -107,7 +110,7 @@ def test_batch_refuses_like_the_single_functions():
     with pytest.raises(SymbolError):
         datamatrix_many(["ok", ""])
     with pytest.raises(TypeError):
-        qr_many(["ok", b"bytes"])  # type: ignore[list-item]
+        qr_many(["ok", b"bytes"])  # type: ignore[list-item]  # bytes on purpose: the batch must refuse them
     with pytest.raises(SymbolError):
         datamatrix_many(["ok", "x" * 5000, "fine"])
     assert np.array_equal(datamatrix_many(["fine"])[0], _fresh("datamatrix", "fine"))
@@ -131,4 +134,4 @@ def test_threads_each_get_their_own_symbol():
         t.start()
     for t in threads:
         t.join()
-    assert all(all(np.array_equal(a, b) for a, b in zip(results[k], expected)) for k in range(4))
+    assert all(all(np.array_equal(a, b) for a, b in zip(results[k], expected, strict=True)) for k in range(4))

@@ -1,6 +1,7 @@
-"""The single-symbol functions (Code 128's one-row table look-up, the others' ``np.unpackbits``) return, bit for bit,
-the modules libzint encoded, read one by one from a fresh symbol: for every text length up to the longest a
-symbology holds, for every row width modulo 8, and for texts that switch code sets or need an ECI."""
+"""The single-symbol functions (Code 128's one-row table look-up, the others' ``np.unpackbits``) return, bit
+for bit, the modules libzint encoded, read one by one from a fresh symbol: for every text length up to the
+longest a symbology holds, for every row width modulo 8, and for texts that switch code sets or need an
+ECI."""
 
 from __future__ import annotations
 

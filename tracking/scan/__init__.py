@@ -1,7 +1,8 @@
-"""QA reading of scanned pieces: find and decode the codes (zxing-cpp), pre-process poor scans, grade DataMatrix.
+"""QA reading of scanned pieces: find and decode the codes (zxing-cpp), pre-process poor scans, grade
+DataMatrix.
 
-Regions of the known layout are plain rectangles in millimetres (:class:`Region`); :func:`read_codes` reads them
-(or the whole image) and :func:`grade_datamatrix` grades a decoded DataMatrix ISO/IEC 15415-style.
+Regions of the known layout are plain rectangles in millimetres (:class:`Region`); :func:`read_codes` reads
+them (or the whole image) and :func:`grade_datamatrix` grades a decoded DataMatrix ISO/IEC 15415-style.
 :mod:`tracking.scan.synthetic` generates degraded scans with known content for tests and benchmarks.
 """
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numpy.typing import NDArray
 
 
 @njit(cache=True)
-def integral(gray):  # pragma: no cover - compiled; covered through the reference comparison
+def integral(
+    gray: NDArray[np.uint8],
+) -> NDArray[np.int64]:  # pragma: no cover - compiled; covered through the reference comparison
     """Summed-area table with a zero first row and column: ``s[y, x]`` = sum of ``gray[:y, :x]``."""
     height, width = gray.shape
     out = np.zeros((height + 1, width + 1), dtype=np.int64)
@@ -25,7 +28,7 @@ def integral(gray):  # pragma: no cover - compiled; covered through the referenc
 
 
 @njit(cache=True)
-def box_mean(gray, radius):  # pragma: no cover - compiled
+def box_mean(gray: NDArray[np.uint8], radius: int) -> NDArray[np.uint8]:  # pragma: no cover - compiled
     """Mean over the (2r+1)² window around each pixel, clipped at the image edges, rounded down."""
     height, width = gray.shape
     s = integral(gray)
@@ -42,8 +45,11 @@ def box_mean(gray, radius):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def adaptive_dark(gray, radius, offset):  # pragma: no cover - compiled
-    """Dark where a pixel is more than ``offset`` below the mean of its (2r+1)² window (clipped at the edges)."""
+def adaptive_dark(
+    gray: NDArray[np.uint8], radius: int, offset: int
+) -> NDArray[np.bool_]:  # pragma: no cover - compiled
+    """Dark where a pixel is more than ``offset`` below the mean of its (2r+1)² window (clipped at the
+    edges)."""
     height, width = gray.shape
     s = integral(gray)
     out = np.empty((height, width), dtype=np.bool_)
@@ -59,7 +65,7 @@ def adaptive_dark(gray, radius, offset):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def orientation_moment(gray):  # pragma: no cover - compiled
+def orientation_moment(gray: NDArray[np.uint8]) -> tuple[np.int64, np.int64]:  # pragma: no cover - compiled
     """Sum of z⁴ over the interior, z = (central difference in x) + i·(central difference in y).
 
     The argument of the sum is four times the dominant edge direction modulo 90°: a square grid's edges all
@@ -80,8 +86,11 @@ def orientation_moment(gray):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def rotate_nearest(gray, cos_q16, sin_q16, fill):  # pragma: no cover - compiled
-    """Rotate about the centre ``(w // 2, h // 2)``, nearest neighbour, angles as 16.16 fixed-point cos and sin.
+def rotate_nearest(
+    gray: NDArray[np.uint8], cos_q16: int, sin_q16: int, fill: int
+) -> NDArray[np.uint8]:  # pragma: no cover - compiled
+    """Rotate about the centre ``(w // 2, h // 2)``, nearest neighbour, angles as 16.16 fixed-point cos and
+    sin.
 
     Output pixel p takes the input pixel at R·(p − c) + c, so content skewed by the angle comes out upright;
     pixels from outside the input get ``fill``.

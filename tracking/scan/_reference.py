@@ -6,6 +6,7 @@ They define what the kernels must compute; the tests require both to agree bit f
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 
 def integral(gray: np.ndarray) -> np.ndarray:
@@ -29,13 +30,16 @@ def _window_sums(gray: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]
 def box_mean(gray: np.ndarray, radius: int) -> np.ndarray:
     """Mean over the (2r+1)² window around each pixel, clipped at the image edges, rounded down."""
     total, count = _window_sums(gray, radius)
-    return (total // count).astype(np.uint8)
+    mean: NDArray[np.uint8] = (total // count).astype(np.uint8)
+    return mean
 
 
 def adaptive_dark(gray: np.ndarray, radius: int, offset: int) -> np.ndarray:
-    """Dark where a pixel is more than ``offset`` below the mean of its (2r+1)² window (clipped at the edges)."""
+    """Dark where a pixel is more than ``offset`` below the mean of its (2r+1)² window (clipped at the
+    edges)."""
     total, count = _window_sums(gray, radius)
-    return (gray.astype(np.int64) + offset) * count < total
+    dark: NDArray[np.bool_] = (gray.astype(np.int64) + offset) * count < total
+    return dark
 
 
 def orientation_moment(gray: np.ndarray) -> tuple[int, int]:

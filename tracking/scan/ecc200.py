@@ -73,7 +73,8 @@ def symbol_size(size: int) -> SymbolSize:
 
 
 def _placement(nrow: int, ncol: int) -> np.ndarray:
-    """ISO/IEC 16022 Annex F over the mapping matrix: ``8·codeword + bit`` per module (bit 0 = MSB), −1 unused."""
+    """ISO/IEC 16022 Annex F over the mapping matrix: ``8·codeword + bit`` per module (bit 0 = MSB), −1
+    unused."""
     array = np.full((nrow, ncol), -1, dtype=np.int64)
 
     def module(row: int, col: int, chr_: int, bit: int) -> None:
@@ -148,7 +149,8 @@ def _placement(nrow: int, ncol: int) -> np.ndarray:
 
 @cache
 def codeword_map(size: int) -> np.ndarray:
-    """For a ``size``-module square symbol: the codeword index (0-based) of every module, −1 for fixed patterns.
+    """For a ``size``-module square symbol: the codeword index (0-based) of every module, −1 for fixed
+    patterns.
 
     Finder and clock patterns, and the unused corner of some sizes, are −1.
     """
@@ -167,14 +169,16 @@ def codeword_map(size: int) -> np.ndarray:
 
 
 def block_of(size: int) -> np.ndarray:
-    """The interleaved Reed–Solomon block of every codeword of a ``size`` symbol (codeword i → block i mod n)."""
+    """The interleaved Reed–Solomon block of every codeword of a ``size`` symbol (codeword i → block i mod
+    n)."""
     spec = symbol_size(size)
     index = np.arange(spec.data_codewords + spec.ec_codewords)
     return np.where(index < spec.data_codewords, index, index - spec.data_codewords) % spec.blocks
 
 
 def finder_pattern(size: int) -> np.ndarray:
-    """The fixed modules of an upright symbol (True = dark) where :func:`codeword_map` is −1 at region borders.
+    """The fixed modules of an upright symbol (True = dark) where :func:`codeword_map` is −1 at region
+    borders.
 
     Each data region has a solid L on its left and bottom side and an alternating clock track on its top side
     (dark at its left end) and its right side (dark at its bottom end).

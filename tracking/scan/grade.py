@@ -2,8 +2,8 @@
 
 The grader fits the module grid to the symbol's own finder, clock-track and quiet-zone edges (on a smoothed
 copy; the decoder's corners are only the starting point), samples the raw scan's reflectance at every module
-centre through a round synthetic aperture 0.8 module wide, then computes symbol contrast, modulation (graded per
-codeword, with low codewords counted as erasures), axial and grid non-uniformity and unused error
+centre through a round synthetic aperture 0.8 module wide, then computes symbol contrast, modulation (graded
+per codeword, with low codewords counted as erasures), axial and grid non-uniformity and unused error
 correction, and grades each A–F by the thresholds in ``REFERENCE.md``. The overall grade is the lowest; a
 symbol that does not decode is F. docs/qa.md lists where this departs from the standard.
 """
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from tracking.errors import ScanError, SymbolError
 from tracking.scan import ecc200
@@ -97,7 +98,8 @@ class Grading:
 
 
 def _grid(corners: np.ndarray, u: np.ndarray, v: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Image (x, y) of module coordinates (u, v) on the bilinear grid spanned by the symbol's outer corners."""
+    """Image (x, y) of module coordinates (u, v) on the bilinear grid spanned by the symbol's outer
+    corners."""
     s, t = (u / n)[..., None], (v / n)[..., None]
     tl, tr, br, bl = corners
     point = (1 - s) * (1 - t) * tl + s * (1 - t) * tr + s * t * br + (1 - s) * t * bl
@@ -123,9 +125,9 @@ _APERTURE_STEP = 0.5
 
 
 def _sample(gray: np.ndarray, x: np.ndarray, y: np.ndarray, radius: float) -> np.ndarray:
-    """Mean reflectance (0–1) over a disc of ``radius`` px around each (x, y), the disc's area covered by sub-pixel
-    points on a half-pixel lattice read bilinearly (so a centre between pixels is measured where it is, not at the
-    nearest pixel); pixels off the image count as paper."""
+    """Mean reflectance (0–1) over a disc of ``radius`` px around each (x, y), the disc's area covered by
+    sub-pixel points on a half-pixel lattice read bilinearly (so a centre between pixels is measured where it
+    is, not at the nearest pixel); pixels off the image count as paper."""
     radius = max(radius, 0.5)
     r = np.ceil(radius / _APERTURE_STEP) * _APERTURE_STEP
     dy, dx = np.mgrid[
@@ -139,10 +141,12 @@ def _sample(gray: np.ndarray, x: np.ndarray, y: np.ndarray, radius: float) -> np
         np.asarray(y, float)[..., None] + dy,
         255.0,
     )
-    return values.mean(axis=-1) / 255.0
+    mean: np.ndarray = values.mean(axis=-1) / 255.0
+    return mean
 
 
-#: Gaussian smoothing of the image the grid is fitted on, in modules (σ); the measurement itself uses the raw image.
+#: Gaussian smoothing of the image the grid is fitted on, in modules (σ); the measurement itself uses the raw
+#: image.
 FIT_SMOOTH_MODULES = 0.25
 #: Gauss–Newton iterations of the grid fit, and the largest corner move per iteration (modules).
 _FIT_ITERATIONS = 12
@@ -150,7 +154,8 @@ _FIT_MAX_STEP = 0.25
 
 
 def _smooth(gray: np.ndarray, corners: np.ndarray, module: float) -> tuple[np.ndarray, np.ndarray]:
-    """A Gaussian-smoothed float crop of ``gray`` around the symbol (three modules of margin) and its (x, y) origin."""
+    """A Gaussian-smoothed float crop of ``gray`` around the symbol (three modules of margin) and its (x, y)
+    origin."""
     margin = 3 * module
     left = max(0, int(np.floor(corners[:, 0].min() - margin)))
     top = max(0, int(np.floor(corners[:, 1].min() - margin)))
@@ -170,9 +175,11 @@ def _smooth(gray: np.ndarray, corners: np.ndarray, module: float) -> tuple[np.nd
 def _edge_points(expected: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Module coordinates (u, v) of the middle of every edge between a known dark and a known light module.
 
-    ``expected``/``known`` cover the symbol and its quiet-zone ring ((n+2)² modules, ring index a ↔ centre a − ½).
+    ``expected``/``known`` cover the symbol and its quiet-zone ring ((n+2)² modules, ring index a ↔ centre a −
+    ½).
     """
-    us, vs = [], []
+    us: list[np.ndarray] = []
+    vs: list[np.ndarray] = []
     horizontal = known[:, :-1] & known[:, 1:] & (expected[:, :-1] != expected[:, 1:])
     b, a = np.nonzero(horizontal)
     us.append(a.astype(float) + 0.0)  # the edge between ring columns a and a+1 lies at u = a
@@ -185,14 +192,14 @@ def _edge_points(expected: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, n
 
 
 def _fit_grid(gray: np.ndarray, corners: np.ndarray, n: int, turns: int, module: float) -> np.ndarray:
-    """The four outer corners refined so that the finder, clock-track and quiet-zone edges of the grid lie where
-    the smoothed image crosses the mid level between ink and paper.
+    """The four outer corners refined so that the finder, clock-track and quiet-zone edges of the grid lie
+    where the smoothed image crosses the mid level between ink and paper.
 
     ISO/IEC 15415 locates the grid from the symbol's own fixed patterns (the reference decode); the decoder's
-    corners, found on a noisy image, drift by a pixel or more. The grid is the bilinear map of the four corners;
-    Gauss–Newton moves the corners (8 unknowns) to minimise Σ (I_smooth(edge point) − mid)² over the middles of
-    all dark/light edges of the L finder, the clock tracks and the quiet zone. A fit that does not lower the
-    residual, or that strays more than a module from the decoder's corners, is discarded.
+    corners, found on a noisy image, drift by a pixel or more. The grid is the bilinear map of the four
+    corners; Gauss–Newton moves the corners (8 unknowns) to minimise Σ (I_smooth(edge point) − mid)² over the
+    middles of all dark/light edges of the L finder, the clock tracks and the quiet zone. A fit that does not
+    lower the residual, or that strays more than a module from the decoder's corners, is discarded.
     """
     smooth, origin = _smooth(gray, corners, module)
     local = corners - origin
@@ -240,7 +247,8 @@ def _fit_grid(gray: np.ndarray, corners: np.ndarray, n: int, turns: int, module:
             damping *= 10
     if best_cost >= start_cost or np.abs(best - local).max() > module:
         return corners
-    return best + origin
+    refined: np.ndarray = best + origin
+    return refined
 
 
 def _orient(dark: np.ndarray, n: int) -> int:
@@ -251,7 +259,8 @@ def _orient(dark: np.ndarray, n: int) -> int:
 
 
 def _edge_deviation(profile: np.ndarray, positions: np.ndarray, threshold: float, spacing: float) -> float:
-    """Largest distance (px) between a threshold crossing of ``profile`` and the nearest expected module edge."""
+    """Largest distance (px) between a threshold crossing of ``profile`` and the nearest expected module
+    edge."""
     above = profile > threshold
     k = np.nonzero(above[1:] != above[:-1])[0]
     if k.size == 0:
@@ -263,7 +272,8 @@ def _edge_deviation(profile: np.ndarray, positions: np.ndarray, threshold: float
 
 
 def _unused_ec(wrong: np.ndarray, erased: np.ndarray, size: int) -> float:
-    """ISO UEC = 1 − (2E + S)/d, worst block: E codewords in error, S erasures, d EC codewords of the block."""
+    """ISO UEC = 1 − (2E + S)/d, worst block: E codewords in error, S erasures, d EC codewords of the
+    block."""
     spec = ecc200.symbol_size(size)
     blocks = ecc200.block_of(size)
     d = spec.ec_codewords / spec.blocks
@@ -277,7 +287,7 @@ def _unused_ec(wrong: np.ndarray, erased: np.ndarray, size: int) -> float:
 
 def grade_datamatrix(
     gray: np.ndarray,
-    corners,
+    corners: ArrayLike,
     size: int,
     text: str | None = None,
     decoder_uec: float | None = None,
@@ -286,11 +296,12 @@ def grade_datamatrix(
 ) -> Grading:
     """Grade a decoded DataMatrix in an 8-bit gray scan (255 = 100 % reflectance).
 
-    ``corners`` are the symbol's outer corners (top-left, top-right, bottom-right, bottom-left in the image, as
-    zxing-cpp reports them), ``size`` the modules a side (the decoder's version). With the decoded ``text`` the ideal symbol is re-encoded (libzint; the plant's own
-    encoder) and codewords in error are counted against it; when the re-encoding does not match the scan (another
-    encoder's choices), the decoder's own ``decoder_uec`` is used for unused error correction instead.
-    ``fit_grid=False`` measures on the decoder's corners as they are (no fit to the fixed patterns).
+    ``corners`` are the symbol's outer corners (top-left, top-right, bottom-right, bottom-left in the image,
+    as zxing-cpp reports them), ``size`` the modules a side (the decoder's version). With the decoded ``text``
+    the ideal symbol is re-encoded (libzint; the plant's own encoder) and codewords in error are counted
+    against it; when the re-encoding does not match the scan (another encoder's choices), the decoder's own
+    ``decoder_uec`` is used for unused error correction instead. ``fit_grid=False`` measures on the decoder's
+    corners as they are (no fit to the fixed patterns).
     """
     corner_array = np.asarray(corners, dtype=float).reshape(4, 2)
     side = np.mean([np.hypot(*(corner_array[i] - corner_array[(i + 1) % 4])) for i in range(4)])
@@ -328,7 +339,8 @@ def grade_datamatrix(
     uec = _unused_ec(cw_wrong, np.zeros(total, dtype=bool), n)
     if ideal is dark and decoder_uec is not None:
         uec = float(decoder_uec)
-    # ISO/IEC 15415 modulation: at each grade level, codewords below it become erasures; keep the best outcome.
+    # ISO/IEC 15415 modulation: at each grade level, codewords below it become erasures; keep the best
+    # outcome.
     levels = [
         min(Grade(g), grade_value("unused_error_correction", _unused_ec(cw_wrong, cw_grade < g, n)))
         for g in range(1, 5)

@@ -33,8 +33,8 @@ class CodeKind(Enum):
 
 
 _FORMATS = {
-    CodeKind.CONTROL: zxingcpp.BarcodeFormat.DataMatrix,
-    CodeKind.TRACKING: zxingcpp.BarcodeFormat.Code128,
+    CodeKind.CONTROL: zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.DataMatrix),
+    CodeKind.TRACKING: zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.Code128),
     CodeKind.POSTAGE: zxingcpp.BarcodeFormats(
         [zxingcpp.BarcodeFormat.QRCode, zxingcpp.BarcodeFormat.DataMatrix]
     ),
@@ -65,7 +65,8 @@ class Region:
             )
 
     def pixels(self, dpi: float, shape: tuple[int, ...]) -> tuple[slice, slice]:
-        """The region as (row, column) slices of an image of ``shape`` scanned at ``dpi``, clipped to the image."""
+        """The region as (row, column) slices of an image of ``shape`` scanned at ``dpi``, clipped to the
+        image."""
         scale = dpi / 25.4
         top, left = max(0, int(self.y_mm * scale)), max(0, int(self.x_mm * scale))
         bottom = min(shape[0], int(round((self.y_mm + self.h_mm) * scale)))

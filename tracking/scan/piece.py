@@ -14,8 +14,8 @@ from tracking.scan.read import Code, read_codes
 
 @dataclass(frozen=True, slots=True)
 class ScanResult:
-    """The codes read from one scan, the grading of each (None where the symbology is not graded), and which of
-    the expected kinds were not found (those count as grade F)."""
+    """The codes read from one scan, the grading of each (None where the symbology is not graded), and which
+    of the expected kinds were not found (those count as grade F)."""
 
     codes: tuple[Code, ...]
     gradings: tuple[Grading | None, ...]
@@ -23,7 +23,8 @@ class ScanResult:
 
     @property
     def overall(self) -> Grade | None:
-        """The lowest grade over the graded codes; F when an expected code is missing; None when nothing is graded."""
+        """The lowest grade over the graded codes; F when an expected code is missing; None when nothing is
+        graded."""
         grades = [g.overall for g in self.gradings if g is not None]
         if self.missing:
             grades.append(Grade.F)
@@ -33,7 +34,8 @@ class ScanResult:
 def scan_piece(
     image: np.ndarray, dpi: float, regions: Sequence[Region] | None = None, *, grade: bool = True
 ) -> ScanResult:
-    """Read every code of ``image`` (see :func:`read_codes`) and grade each DataMatrix on the original gray image."""
+    """Read every code of ``image`` (see :func:`read_codes`) and grade each DataMatrix on the original gray
+    image."""
     codes = read_codes(image, dpi, regions)
     gradings: list[Grading | None] = []
     for code in codes:

@@ -79,7 +79,8 @@ def skew_deg(gray: np.ndarray) -> float:
 
 
 def rotate(gray: np.ndarray, angle_deg: float, fill: int = 255) -> np.ndarray:
-    """Turn the image content by ``-angle_deg`` about its centre (nearest neighbour): undoes a skew of ``angle_deg``."""
+    """Turn the image content by ``-angle_deg`` about its centre (nearest neighbour): undoes a skew of
+    ``angle_deg``."""
     rad = math.radians(angle_deg)
     return _kernels.rotate_nearest(
         _gray(gray), round(math.cos(rad) * _Q16), round(math.sin(rad) * _Q16), int(fill)

@@ -1,4 +1,5 @@
-"""Reading the codes on a scanned piece with zxing-cpp: regions first, a pre-processed second try for poor scans.
+"""Reading the codes on a scanned piece with zxing-cpp: regions first, a pre-processed second try for poor
+scans.
 
 Each region of the known layout is cut out (a view, no copy) and read plainly with the symbologies its kind
 allows. Only when that finds nothing does the reader run the Numba pre-processing path
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import zxingcpp
@@ -41,10 +43,10 @@ Corners = tuple[tuple[float, float], tuple[float, float], tuple[float, float], t
 class Code:
     """One code read from a scan.
 
-    ``corners`` are zxing-cpp's top-left, top-right, bottom-right and bottom-left corners of the symbol in pixels
-    of the whole image (x, y); ``preprocessed`` tells whether the plain read failed and the pre-processing path
-    found it. ``version`` is the decoder's symbol version (``"24x24"`` for a DataMatrix) and ``decoder_uec`` its own
-    unused-error-correction figure, when it reports them.
+    ``corners`` are zxing-cpp's top-left, top-right, bottom-right and bottom-left corners of the symbol in
+    pixels of the whole image (x, y); ``preprocessed`` tells whether the plain read failed and the
+    pre-processing path found it. ``version`` is the decoder's symbol version (``"24x24"`` for a DataMatrix)
+    and ``decoder_uec`` its own unused-error-correction figure, when it reports them.
     """
 
     kind: CodeKind
@@ -77,9 +79,10 @@ def _read(
 def _corners(
     found: zxingcpp.Barcode, shift: tuple[int, int], turn: tuple[float, tuple[int, int]] | None
 ) -> Corners:
-    """zxing-cpp's corner points mapped back to whole-image pixels (undoing a deskew rotation if one was made)."""
+    """zxing-cpp's corner points mapped back to whole-image pixels (undoing a deskew rotation if one was
+    made)."""
     position = found.position
-    points = [
+    points: list[tuple[float, float]] = [
         (p.x, p.y)
         for p in (position.top_left, position.top_right, position.bottom_right, position.bottom_left)
     ]
@@ -87,7 +90,8 @@ def _corners(
         angle, (cx, cy) = turn
         c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
         points = [(c * (x - cx) - s * (y - cy) + cx, s * (x - cx) + c * (y - cy) + cy) for x, y in points]
-    return tuple((x + shift[1], y + shift[0]) for x, y in points)  # type: ignore[return-value]
+    moved = [(x + shift[1], y + shift[0]) for x, y in points]
+    return moved[0], moved[1], moved[2], moved[3]
 
 
 def _kind(found: zxingcpp.Barcode, region: Region | None) -> CodeKind:
@@ -101,7 +105,8 @@ def _code(
     turn: tuple[float, tuple[int, int]] | None,
     preprocessed: bool,
 ) -> Code:
-    extra = found.extra or {}
+    reported = found.extra  # zxing-cpp's symbology details: a dict, maybe empty (typed only as object)
+    extra: dict[str, Any] = reported if isinstance(reported, dict) else {}
     uec = extra.get("UEC")
     return Code(
         _kind(found, region),

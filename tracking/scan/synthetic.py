@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image, ImageFilter
 
 from tracking.raster import Stamp, mm_to_px, render_symbol, stamp_gray
@@ -69,7 +70,8 @@ def degrade(page: np.ndarray, degradation: Degradation, seed: int) -> np.ndarray
     if degradation.noise_sigma:
         noise = np.random.default_rng(seed).standard_normal(out.shape, dtype=np.float32)
         out = out + noise * np.float32(degradation.noise_sigma)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    scan: NDArray[np.uint8] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    return scan
 
 
 def dl_envelope_scan(
