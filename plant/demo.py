@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,30 @@ _CITIES = (
     ("50667", "Köln"),
     ("04109", "Leipzig"),
 )
-_WORDS = ["account", "statement", "invoice", "period", "balance", "payment", "due", "reference", "contract", "notice", "tariff", "meter", "reading", "customer", "service", "please", "note", "amount", "total", "adjustment", "enclosed", "regards"]
+_WORDS = [
+    "account",
+    "statement",
+    "invoice",
+    "period",
+    "balance",
+    "payment",
+    "due",
+    "reference",
+    "contract",
+    "notice",
+    "tariff",
+    "meter",
+    "reading",
+    "customer",
+    "service",
+    "please",
+    "note",
+    "amount",
+    "total",
+    "adjustment",
+    "enclosed",
+    "regards",
+]
 
 
 @dataclass(frozen=True)
@@ -97,16 +121,24 @@ def generate(folder: Path, letters: int, seed: int = 1) -> DemoBatch:
 
 
 def write_letter(
-    path: Path, row: dict, pages: int, rng: random.Random | None = None, pagesize: tuple[float, float] = A4
+    path: Path,
+    row: Mapping[str, str],
+    pages: int,
+    rng: random.Random | None = None,
+    pagesize: tuple[float, float] = A4,
 ) -> None:
     """One DIN 5008 form-B letter of ``pages`` pages (A4 unless ``pagesize`` says otherwise) for ``row``."""
     rng = rng or random.Random(0)
     width, height = pagesize
+
+    def top(y_mm: float) -> float:
+        """Distances from the top edge, DIN 5008 style (reportlab measures from the bottom)."""
+        return float(height - y_mm * mm)
+
     c = canvas.Canvas(str(path), pagesize=pagesize, invariant=1)
     c.setTitle(f"Letter {row['letter_id']}")
     for page in range(1, pages + 1):
         if page == 1:
-            top = lambda y_mm: height - y_mm * mm  # noqa: E731 - distances from the top edge, DIN 5008 style
             c.setFont("Helvetica", 7)
             c.drawString(25 * mm, top(58), "Demo Utility GmbH · Postfach 100 · 10001 Berlin")
             c.setFont("Helvetica", 9)

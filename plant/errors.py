@@ -22,7 +22,7 @@ class PlantError(Exception):
 
 
 class ConfigError(PlantError):
-    """The configuration (plant.toml or environment) is wrong; the message names the key and what is allowed."""
+    """Wrong configuration (plant.toml or environment); the message names the key and what is allowed."""
 
     exit_code = 78  # EX_CONFIG
 
@@ -54,8 +54,8 @@ class IdRangeExhausted(PlantError):
 
     def __init__(self, service: str, country: str, first: int, last: int, wanted: int, left: int) -> None:
         super().__init__(
-            f"The tracking-id range {service}{first:08d}–{last:08d}{country} has {left} ids left but {wanted} "
-            "are needed; add a new range under [ids] in plant.toml, then run `plant resume`.",
+            f"The tracking-id range {service}{first:08d}–{last:08d}{country} has {left} ids left but "
+            f"{wanted} are needed; add a new range under [ids] in plant.toml, then run `plant resume`.",
             service=service,
             country=country,
             first=first,
@@ -82,6 +82,9 @@ class SampleUnreadable(PlantError):
 
     exit_code = 66  # EX_NOINPUT
 
+    #: The sample file (set by :class:`PlantError` from the data).
+    image: str
+
 
 class QaUsageError(PlantError):
     """``plant qa`` was called with arguments that do not make one of its two forms."""
@@ -90,7 +93,7 @@ class QaUsageError(PlantError):
 
 
 class ImposeFailed(PlantError):
-    """``plant impose`` could not impose the folder; the message (from the imposition library) says what to fix."""
+    """``plant impose`` could not impose the folder; the imposition library's message says what to fix."""
 
     exit_code = 65  # EX_DATAERR
 
@@ -109,8 +112,8 @@ class IdRangesExhausted(IdRangeExhausted):
     def __init__(self, kind: str, ranges: str, wanted: int, left: int) -> None:
         PlantError.__init__(
             self,
-            f"The {kind} tracking-id range(s) {ranges} have {left} ids left but {wanted} are needed; add a new "
-            "range under [[tracking.ranges]] in plant.toml, then run `plant resume`.",
+            f"The {kind} tracking-id range(s) {ranges} have {left} ids left but {wanted} are needed; add a "
+            "new range under [[tracking.ranges]] in plant.toml, then run `plant resume`.",
             kind=kind,
             ranges=ranges,
             wanted=wanted,
@@ -132,6 +135,9 @@ class CompositionError(PlantError):
     """An XML letter cannot be composed; the letter is rejected with :attr:`code` and the message."""
 
     exit_code = 65
+
+    #: The rejection code the letter is rejected with (set by :class:`PlantError` from the data).
+    code: str
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message, code=code)

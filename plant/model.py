@@ -1,9 +1,9 @@
 """Ids, enums and the piece lifecycle with its pure transition function.
 
 The lifecycle is DESIGN.md's: a letter is RECEIVED, then REJECTED, routed DIGITAL, or made PRINT_READY, and a
-print piece walks PLANNED → IMPOSED → SPOOLED → PRINTED → INSERTED → DISPATCHED. :func:`next_state` is the only
-place that knows the edges; every state change in the ledger asks it first, so an illegal transition is an
-error before anything is written.
+print piece walks PLANNED → IMPOSED → SPOOLED → PRINTED → INSERTED → DISPATCHED. :func:`next_state` is the
+only place that knows the edges; every state change in the ledger asks it first, so an illegal transition is
+an error before anything is written.
 """
 
 from __future__ import annotations
@@ -98,8 +98,8 @@ _EDGES: dict[tuple[State, Event], State] = {
     (State.PLANNED, Event.REPLAN): State.PRINT_READY,
     (State.IMPOSED, Event.REPLAN): State.PRINT_READY,
     (State.IMPOSED, Event.SPOOL): State.SPOOLED,
-    # The press proved it never took the job (its ticket was withdrawn before it was picked up): no paper exists,
-    # so the piece is planned again like one that was never spooled. Only a driver that can prove it does this.
+    # The press proved it never took the job (its ticket was withdrawn before it was picked up): no paper
+    # exists, so the piece is planned again like one never spooled. Only a driver that can prove it does this.
     (State.SPOOLED, Event.WITHDRAW): State.PRINT_READY,
     (State.SPOOLED, Event.READ_DOWNSTREAM): State.PRINTED,
     (State.PRINTED, Event.INSERT): State.INSERTED,
@@ -162,10 +162,10 @@ class JobState(StrEnum):
 class RunState(StrEnum):
     """Where an insert run stands.
 
-    A CREATED run is not at its inserter (for N-up work its cutter may be cutting the sheets): it can be moved to
-    another inserter. The insert stage claims it (SUBMITTING) before it hands it over, so a move and a hand-over
-    never both win. A SUBMITTED run stays at its inserter unless the inserter proves it never started it
-    (WITHDRAWING while the plant asks, then CREATED again, on an inserter in service).
+    A CREATED run is not at its inserter (for N-up work its cutter may be cutting the sheets): it can be moved
+    to another inserter. The insert stage claims it (SUBMITTING) before it hands it over, so a move and a
+    hand-over never both win. A SUBMITTED run stays at its inserter unless the inserter proves it never
+    started it (WITHDRAWING while the plant asks, then CREATED again, on an inserter in service).
     """
 
     CREATED = "CREATED"

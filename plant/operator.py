@@ -1,22 +1,22 @@
-"""What a shift operator does to letters and devices: hold, release, cancel, pull; take a device out of the plan.
+"""What a shift operator does to letters and devices: hold, release, cancel, pull; take a device off the plan.
 
-Every action works on the ledger alone, one transaction per id given, by compare-and-set from the state it read,
-with one event per letter and the next messages in the outbox — so it is safe beside a running plant (the plan
-stage, the spool stage and a second operator all race through the same compare-and-sets) and, with no plant
-running, takes effect when one starts (``plant resume``).
+Every action works on the ledger alone, one transaction per id given, by compare-and-set from the state it
+read, with one event per letter and the next messages in the outbox — so it is safe beside a running plant
+(the plan stage, the spool stage and a second operator all race through the same compare-and-sets) and, with
+no plant running, takes effect when one starts (``plant resume``).
 
 What each action may do depends on whether paper can exist for the piece:
 
-* **hold** (RECEIVED, PRINT_READY, PLANNED, IMPOSED): a piece already in a job not yet spooled is taken out of it —
-  the job is released (:func:`plant.stages.replan.release_job`: the job REPLANNED, its other pieces planned again
-  into new jobs) and the piece held. Once spooled, a hold is refused: pull it.
-* **release**: a held piece goes back where it was held from (PRINT_READY: planned again; RECEIVED: checked and
-  routed again).
+* **hold** (RECEIVED, PRINT_READY, PLANNED, IMPOSED): a piece already in a job not yet spooled is taken out of
+  it — the job is released (:func:`plant.ledger.jobs.release_job`: the job REPLANNED, its other pieces
+  planned again into new jobs) and the piece held. Once spooled, a hold is refused: pull it.
+* **release**: a held piece goes back where it was held from (PRINT_READY: planned again; RECEIVED: checked
+  and routed again).
 * **cancel** (before spooling, like hold; and HELD): final, CANCELLED, the postage mark annulled. Refused once
   paper may exist (SPOOLED, PRINTED, INSERTED), with the state and the way out: pull.
-* **pull** (any state short of DISPATCHED): final, PULLED, the postage mark annulled; never dispatched. A piece
-  already spooled is outsorted by the inserter (its mail run data sets the divert flag), one already enveloped
-  is left out of the handover manifest and must be taken out of the inserter's output by hand.
+* **pull** (any state short of DISPATCHED): final, PULLED, the postage mark annulled; never dispatched. A
+  piece already spooled is outsorted by the inserter (its mail run data sets the divert flag), one already
+  enveloped is left out of the handover manifest and must be taken out of the inserter's output by hand.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, Row, or_, select
 
 from plant.config import Settings
 from plant.errors import MovedMeanwhile, NotFound, Refused
@@ -71,15 +72,34 @@ class Outcome:
         return f"{self.identifier}\t{self.word}\t{self.message}".rstrip()
 
 
+class LetterRow(Protocol):
+    """A letter as :func:`find_letters` reads it: its columns, then its piece's (None without a piece)."""
 
-
+    @property
+    def pk(self) -> int: ...
+    @property
+    def submission_id(self) -> str: ...
+    @property
+    def letter_id(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def held_from(self) -> str | None: ...
+    @property
+    def piece_id(self) -> int | None: ...
+    @property
+    def tracking_id(self) -> str | None: ...
+    @property
+    def job_id(self) -> str | None: ...
+    @property
+    def run_id(self) -> str | None: ...
 
 
 #: Times an action is tried again when its piece moved under it (the plan or spool stage got there first).
 ATTEMPTS = 3
 
 
-# -- finding letters ----------------------------------------------------------------------------------------------
+# -- finding letters -----------------------------------------------------------------------------------------
 _COLUMNS = (
     t.letters.c.pk,
     t.letters.c.submission_id,
@@ -93,7 +113,7 @@ _COLUMNS = (
 )
 
 
-def find_letters(conn: Connection, identifier: str) -> list:
+def find_letters(conn: Connection, identifier: str) -> Sequence[LetterRow]:
     """The letters ``identifier`` names: a tracking id, a letter id, or a submission id (all its letters)."""
     joined = t.letters.outerjoin(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk)
     rows = conn.execute(
@@ -112,18 +132,18 @@ def find_letters(conn: Connection, identifier: str) -> list:
     return by_submission or rows
 
 
-def _label(row) -> str:
+def _label(row: LetterRow) -> str:
     return f"{row.letter_id} ({row.tracking_id})" if row.tracking_id else row.letter_id
 
 
-def _job(conn: Connection, job_id: str | None):
+def _job(conn: Connection, job_id: str | None) -> Row[Any] | None:
     if job_id is None:
         return None
     return conn.execute(select(t.print_jobs).where(t.print_jobs.c.job_id == job_id)).first()
 
 
-# -- the actions on one letter ------------------------------------------------------------------------------------
-def _take_out_of_job(conn: Connection, row, why: str) -> tuple[State, str]:
+# -- the actions on one letter -------------------------------------------------------------------------------
+def _take_out_of_job(conn: Connection, row: LetterRow, why: str) -> tuple[State, str]:
     """Release the job of a PLANNED/IMPOSED piece so the piece can leave it; return its state then and a note.
 
     Raises :class:`Refused` when the job is already being handed to its press (paper may follow).
@@ -153,7 +173,7 @@ def _take_out_of_job(conn: Connection, row, why: str) -> tuple[State, str]:
     return State.PRINT_READY, f"taken out of job {job.job_id} ({len(others)} other piece(s) planned again)"
 
 
-def _move(conn: Connection, row, event: Event, state: State, **kwargs) -> None:
+def _move(conn: Connection, row: LetterRow, event: Event, state: State, **kwargs: Any) -> None:
     if not move_letters(conn, [row.pk], event, state, **kwargs):
         now_state = conn.execute(select(t.letters.c.state).where(t.letters.c.pk == row.pk)).scalar_one()
         raise MovedMeanwhile(
@@ -162,12 +182,12 @@ def _move(conn: Connection, row, event: Event, state: State, **kwargs) -> None:
         )
 
 
-def _annul_mark(conn: Connection, row, why: str) -> None:
+def _annul_mark(conn: Connection, row: LetterRow, why: str) -> None:
     if row.piece_id is not None:
         move_mark(conn, str(row.piece_id), MarkState.ON_HOLD, MarkState.ANNULLED, "annul", why, now())
 
 
-def hold(conn: Connection, row, reason: str, by: str = OPERATOR) -> tuple[bool, str]:
+def hold(conn: Connection, row: LetterRow, reason: str, by: str = OPERATOR) -> tuple[bool, str]:
     """Hold one letter; return whether it changed and what happened (raises :class:`Refused`)."""
     state = State(row.state)
     if state is State.HELD:
@@ -194,13 +214,18 @@ def hold(conn: Connection, row, reason: str, by: str = OPERATOR) -> tuple[bool, 
     return True, "; ".join(x for x in (f"held from {state.value}", note) if x)
 
 
-def release(conn: Connection, row, reason: str, by: str = OPERATOR) -> tuple[bool, str]:
+def release(conn: Connection, row: LetterRow, reason: str, by: str = OPERATOR) -> tuple[bool, str]:
     """Release one held letter back where it was held from (raises :class:`Refused`)."""
     state = State(row.state)
     if state is not State.HELD:
         if state in FINAL_STATES:
             raise Refused(f"{state.value}: final; nothing to release.")
         return False, f"not held ({state.value}); nothing to release"
+    if row.held_from is None:  # every hold records it; a row without it was not held by this plant's code
+        raise Refused(
+            "HELD, but the ledger does not say from which state; look at `plant status "
+            f"{row.tracking_id or row.letter_id}`, then cancel or pull it instead."
+        )
     back = State(row.held_from)
     _move(
         conn,
@@ -217,7 +242,7 @@ def release(conn: Connection, row, reason: str, by: str = OPERATOR) -> tuple[boo
     return True, f"released to {back.value}" + ("; planned again" if back is State.PRINT_READY else "")
 
 
-def cancel(conn: Connection, row, reason: str, by: str = OPERATOR) -> tuple[bool, str]:
+def cancel(conn: Connection, row: LetterRow, reason: str, by: str = OPERATOR) -> tuple[bool, str]:
     """Cancel one letter before any paper exists for it (raises :class:`Refused`)."""
     state = State(row.state)
     if state is State.CANCELLED:
@@ -246,8 +271,8 @@ def cancel(conn: Connection, row, reason: str, by: str = OPERATOR) -> tuple[bool
     return True, "; ".join(x for x in ("cancelled", note) if x)
 
 
-def pull(conn: Connection, row, reason: str, by: str = OPERATOR) -> tuple[bool, str]:
-    """Pull one letter so it is never dispatched, wherever it is short of the post (raises :class:`Refused`)."""
+def pull(conn: Connection, row: LetterRow, reason: str, by: str = OPERATOR) -> tuple[bool, str]:
+    """Pull a letter so it is never dispatched, wherever it is short of the post (raises :class:`Refused`)."""
     state = State(row.state)
     if state is State.PULLED:
         return False, "already pulled"
@@ -261,15 +286,18 @@ def pull(conn: Connection, row, reason: str, by: str = OPERATOR) -> tuple[bool, 
             state, note = _take_out_of_job(conn, row, f"pull of {_label(row)}")
         except Refused:  # its job is going to the press: the piece stays in it and the inserter outsorts it
             job = _job(conn, row.job_id)
-            note = f"its job {row.job_id} is going to {job.printer if job else 'the press'}: the inserter outsorts it"
+            note = (
+                f"its job {row.job_id} is going to {job.printer if job else 'the press'}: "
+                "the inserter outsorts it"
+            )
     elif state is State.SPOOLED:
         job = _job(conn, row.job_id)
         note = f"printed in job {row.job_id} on {job.printer if job else 'a press'}: the inserter outsorts it"
     elif state in (State.PRINTED, State.INSERTED):
         run = row.run_id or "its run"
         note = (
-            f"already enveloped in {run}: take envelope {row.tracking_id} out of the inserter's output; it is "
-            "left out of the handover manifest"
+            f"already enveloped in {run}: take envelope {row.tracking_id} out of the inserter's output; it "
+            "is left out of the handover manifest"
         )
     _move(
         conn,
@@ -285,7 +313,7 @@ def pull(conn: Connection, row, reason: str, by: str = OPERATOR) -> tuple[bool, 
 
 
 #: Action → what it does to one letter.
-ACTIONS: dict[Action, Callable[..., tuple[bool, str]]] = {
+ACTIONS: dict[Action, Callable[[Connection, LetterRow, str, str], tuple[bool, str]]] = {
     Action.HOLD: hold,
     Action.RELEASE: release,
     Action.CANCEL: cancel,
@@ -298,8 +326,8 @@ _DONE = {Action.HOLD: "held", Action.RELEASE: "released", Action.CANCEL: "cancel
 def act(
     ledger: Ledger, action: Action, identifiers: Sequence[str], reason: str = "", by: str = OPERATOR
 ) -> list[Outcome]:
-    """Apply ``action`` to every id (one transaction each); one :class:`Outcome` per id, in order. ``by`` names
-    the operator in the events (``data.by``)."""
+    """Apply ``action`` to every id (one transaction each); one :class:`Outcome` per id, in order. ``by``
+    names the operator in the events (``data.by``)."""
     reason = reason or f"{action.value} by the operator"
     return [_act_one(ledger, action, identifier, reason, by) for identifier in identifiers]
 
@@ -344,11 +372,12 @@ def _try_one(
 
 
 def _act_on_submission(
-    conn: Connection, action: Action, identifier: str, rows, reason: str, by: str
+    conn: Connection, action: Action, identifier: str, rows: Sequence[LetterRow], reason: str, by: str
 ) -> Outcome:
     """A whole submission: every letter not yet final; refusals are counted, not fatal (each letter moves by
     its own compare-and-set inside this transaction)."""
-    done, unchanged, refused, final = 0, 0, {}, 0
+    done, unchanged, final = 0, 0, 0
+    refused: dict[str, int] = {}
     for row in rows:
         if State(row.state) in FINAL_STATES:
             final += 1
@@ -370,7 +399,7 @@ def _act_on_submission(
     return Outcome(identifier, not refused, _DONE[action] if not refused else "partly", "; ".join(parts))
 
 
-# -- devices ------------------------------------------------------------------------------------------------------
+# -- devices -------------------------------------------------------------------------------------------------
 def device_kind(settings: Settings, name: str) -> str:
     """``printer`` or ``inserter``; raises :class:`NotFound` naming the configured devices otherwise."""
     if name in {p.name for p in settings.printers}:
@@ -435,11 +464,3 @@ def device_status(ledger: Ledger, settings: Settings) -> list[Outcome]:
         else:
             lines.append(Outcome(name, True, "up"))
     return lines
-
-
-
-
-
-
-
-

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Set up the plant and run the whole test suite (real Redis, real processes, real decoders).
+# Set up the plant, run the gates (lint, types, layers) and the whole test suite (real Redis, real processes,
+# real decoders).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The gates first: ruff, mypy and import-linter; any finding fails the run (scripts/lint.sh).
+bash scripts/lint.sh
 # Every service the tests start is installed above, so a skipped test is a failure here (tests/conftest.py).
 export PLANT_TESTS_STRICT=${PLANT_TESTS_STRICT:-1}
 export NUMBA_CACHE_DIR=${NUMBA_CACHE_DIR:-${TMPDIR:-/tmp}/plant-numba-cache}

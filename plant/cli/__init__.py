@@ -1,10 +1,10 @@
 """``plant …``: the command line of the plant.
 
-The parser is built from one table, :data:`FAMILIES`: each family module (``plant.cli.run``, ``plant.cli.intake``
-…) registers its commands with ``set_defaults(func=…)``, and imports what a command needs only when the command
-runs, so ``plant --help`` and ``plant status ID`` start at once. Every command loads the settings once
-(``--config``, environment, defaults). :func:`main` maps every error root — the plant's :class:`PlantError` and each
-library's — to an exit code and prints its message, which says what to do.
+The parser is built from one table, :data:`FAMILIES`: each family module (``plant.cli.run``,
+``plant.cli.intake`` …) registers its commands with ``set_defaults(func=…)``, and imports what a command needs
+only when the command runs, so ``plant --help`` and ``plant status ID`` start at once. Every command loads the
+settings once (``--config``, environment, defaults). :func:`main` maps every error root — the plant's
+:class:`PlantError` and each library's — to an exit code and prints its message, which says what to do.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 Every PDF in LETTERS_DIR, in name order, is one mail piece named by its file stem. ``--marks all`` gives the
 pieces tracking ids from the configured range (allocated for good in the ledger) and signed postage marks;
-``--map`` writes the sheet map (sheet, side, slot → piece, page). The library work is :func:`imposition.impose`;
-this module only turns options into its arguments and errors into the plant's exit codes.
+``--map`` writes the sheet map (sheet, side, slot → piece, page). The library work is
+:func:`imposition.impose`; this module only turns options into its arguments and errors into the plant's exit
+codes.
 """
 
 from __future__ import annotations
@@ -25,14 +26,13 @@ DEFAULT_MAIL_CLASS = "letter"
 #: Device resolution of ``--format pwg`` when ``--dpi`` is not given.
 DEFAULT_DPI = 300
 #: The choices of ``--layout``, ``--sheet`` and ``--duplex``: the values of :class:`imposition.Scheme`,
-#: :class:`imposition.SheetSize` and :class:`imposition.Duplex`, spelled out so that ``plant --help`` need not load
-#: the imposition library (tests/imposition/test_imposition_cli.py holds them equal).
+#: :class:`imposition.SheetSize` and :class:`imposition.Duplex`, spelled out so that ``plant --help`` need not
+#: load the imposition library (tests/plant/test_cli_startup.py holds them equal).
 LAYOUTS = ("1up", "2up-cutstack", "web-2up")
 SHEETS = ("A4", "A3", "SRA3", "WEB520")
 DUPLEX = ("none", "turn", "tumble")
 #: Sheets per cut stack when ``--stack-depth`` is not given (:data:`imposition.DEFAULT_STACK_DEPTH`).
 STACK_DEPTH = 500
-
 
 
 def register(subparsers: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
@@ -107,8 +107,9 @@ def _tracking_ids(settings: Settings, count: int) -> list[str]:
 def postage_payload(
     settings: Settings, piece_id: str, tracking_id: str, mail_class: str, sheets: int, at: float
 ) -> str:
-    """The postage mark text of one piece: the plant's signed mark (``plant.postage``), whose mass comes from the
-    piece's sheet count. This is the one hook to change when postage marks are issued through the ledger."""
+    """The postage mark text of one piece: the plant's signed mark (``plant.postage``), whose mass comes from
+    the piece's sheet count. This is the one hook to change when postage marks are issued through the
+    ledger."""
     from plant.postage.marks import make_payload, signing_key
     from plant.postage.pieces import piece_mass
     from tracking.postage import encode_mark
@@ -127,7 +128,7 @@ def _pieces(settings: Settings, args: argparse.Namespace, files: list[Path]) -> 
     ids = _tracking_ids(settings, len(files))
     at = time.time()
     pieces = []
-    for path, tracking_id in zip(files, ids):
+    for path, tracking_id in zip(files, ids, strict=True):
         with pikepdf.open(path) as pdf:
             pages = len(pdf.pages)
         sheets = -(-pages // 2) if args.duplex != "none" else pages
@@ -176,7 +177,8 @@ def cmd_impose(settings: Settings, args: argparse.Namespace) -> int:
         args.map.write_text(sheet_map.to_json(), encoding="utf-8")
     print(
         f"Imposed {len(pieces)} pieces onto {sheet_map.sheet_count} sheets ({layout.scheme.value}, "
-        f"{layout.sheet.value}, duplex {layout.duplex.value}) in {time.monotonic() - started:.1f} s: {args.output}",
+        f"{layout.sheet.value}, duplex {layout.duplex.value}) in {time.monotonic() - started:.1f} s: "
+        f"{args.output}",
         file=sys.stderr,
     )
     return 0

@@ -12,7 +12,7 @@ from plant.cli import out
 
 if TYPE_CHECKING:
     from plant.config import Settings
-    from plant.stages.sweep import SweepResult
+    from plant.runtime.sweeps import SweepResult
 
 #: The letter actions and their help, in the order ``plant --help`` lists them.
 ACTIONS = {
@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     sweep = sub.add_parser(
         "sweep",
         parents=parents,
-        help="apply the timed rules now (mark expiry, digital fallback); a running plant does it every interval",
+        help="apply the timed rules now (mark expiry, digital fallback); a running plant does it every "
+        "interval",
     )
     sweep.add_argument("--json", action="store_true", help="print what was moved as JSON")
     sweep.set_defaults(func=cmd_sweep)
@@ -88,7 +89,8 @@ def cmd_device(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
-    """Run one sweep now, in this process, and print what it did (a running plant does this every interval)."""
+    """Run one sweep now, in this process, and print what it did (a running plant does this every
+    interval)."""
     from plant.ledger import open_ledger
     from plant.ledger.reads import sweep_ids
     from plant.runtime.sweeps import sweep_now

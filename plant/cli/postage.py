@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,9 +47,7 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     accept.add_argument("--json", action="store_true", help="print the outcome as JSON")
     accept.set_defaults(func=cmd_accept)
 
-    postage = sub.add_parser(
-        "postage", parents=parents, help="postage-mark signing key and mark expiry"
-    )
+    postage = sub.add_parser("postage", parents=parents, help="postage-mark signing key and mark expiry")
     postage.set_defaults(func=cmd_postage)
     postage_sub = postage.add_subparsers(dest="postage_command", required=True, metavar="POSTAGE_COMMAND")
     keygen = postage_sub.add_parser("keygen", parents=parents, help="make the plant's Ed25519 signing key")
@@ -106,6 +103,8 @@ def _next_ids(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_accept(settings: Settings, args: argparse.Namespace) -> int:
     """Run ``plant accept``: print the outcome; exit 0 when paid, 1 when refused or annulled."""
+    from dataclasses import asdict  # here, not at the top: it loads inspect, which `plant --help` need not
+
     from plant.ledger import Ledger
     from plant.postage.acceptance import Verdict, accept_item, acceptance_regions, read_scans
 

@@ -1,7 +1,7 @@
 """``plant qa IMAGE… [--json]`` and ``plant qa sample SUBMISSION --every N``: the QA station's command.
 
-``plant qa IMAGE…`` inspects sample images and records one QA result per image (exit 0 when all pass, 1 when any
-fails or cannot be opened); ``plant qa sample`` lists the pieces to pull (:mod:`plant.qa.sampling`).
+``plant qa IMAGE…`` inspects sample images and records one QA result per image (exit 0 when all pass, 1 when
+any fails or cannot be opened); ``plant qa sample`` lists the pieces to pull (:mod:`plant.qa.sampling`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 USAGE = (
     "plant qa IMAGE… [--json] [--dpi DPI]\n       plant qa sample SUBMISSION --every N [--offset K] [--json]"
 )
-
-
 
 
 def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
@@ -132,7 +130,7 @@ def _sample(settings: Settings, submission_id: str, every: int, offset: int, as_
     print("position\tpiece\ttracking_id\tletter\tjob\tseq\trun\tstate")
     for p in picks:
         print(
-            f"{p.position}\t{p.piece_id}\t{p.tracking_id}\t{p.letter_id}\t{p.job_id}\t{p.seq}\t{p.run_id or '-'}\t"
-            f"{p.state}"
+            f"{p.position}\t{p.piece_id}\t{p.tracking_id}\t{p.letter_id}\t{p.job_id}\t{p.seq}\t"
+            f"{p.run_id or '-'}\t{p.state}"
         )
     return 0

@@ -16,7 +16,7 @@ from plant.errors import NotFound
 
 if TYPE_CHECKING:
     from plant.config import Settings
-    from plant.stages.context import Plant
+    from plant.ledger import Ledger
 
 
 def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
@@ -108,7 +108,7 @@ def _run(settings: Settings, args: argparse.Namespace, submission: Path, consent
             session.resume()
         session.relay.wake.set()
         session.wait([submission_id], timeout=args.timeout)
-        _summary(session.plant, settings, [submission_id], time.monotonic() - started)
+        _summary(session.plant.ledger, settings, [submission_id], time.monotonic() - started)
     return 0
 
 
@@ -125,14 +125,14 @@ def cmd_resume(settings: Settings, args: argparse.Namespace) -> int:
         say(f"Resuming {len(open_ids)} unfinished submission(s) ({count} steps queued).")
         if open_ids:
             session.wait(open_ids, timeout=args.timeout)
-            _summary(session.plant, settings, open_ids, time.monotonic() - started)
+            _summary(session.plant.ledger, settings, open_ids, time.monotonic() - started)
     return 0
 
 
-def _summary(plant: Plant, settings: Settings, submissions: list[str], elapsed: float) -> None:
+def _summary(ledger: Ledger, settings: Settings, submissions: list[str], elapsed: float) -> None:
     from plant.ledger.reads import letter_outcomes
 
-    with plant.ledger.read() as conn:
+    with ledger.read() as conn:
         rows = letter_outcomes(conn, submissions)
     states = Counter(r.state for r in rows)
     printed_pages = sum(r.pages or 0 for r in rows if r.state == "DISPATCHED")
@@ -171,13 +171,15 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_receipts(settings: Settings, args: argparse.Namespace) -> int:
     """Print a submission's receipts."""
-    from plant.ledger import Ledger
+    from plant.ledger import open_ledger
     from plant.ledger.reads import RECEIPT_COLUMNS, receipt_rows
 
-    ledger = Ledger(settings.ledger_url)
-    with ledger.read() as conn:
-        rows = receipt_rows(conn, args.submission)
-    ledger.dispose()
+    ledger = open_ledger(settings, read_only=True)
+    try:
+        with ledger.read() as conn:
+            rows = receipt_rows(conn, args.submission)
+    finally:
+        ledger.dispose()
     if not rows:
         raise NotFound(
             f"No submission {args.submission!r} in the ledger at {settings.ledger_url}; "

@@ -1,4 +1,5 @@
-"""``plant scan IMAGE… [--json]``: read and grade the codes on scanned pieces, and name the piece each belongs to.
+"""``plant scan IMAGE… [--json]``: read and grade the codes on scanned pieces, and name the piece each belongs
+to.
 
 The images are read with :mod:`tracking.scan` (regions of the known layout first, the pre-processing path for
 poor scans), every DataMatrix is graded ISO/IEC 15415-style, and when the plant's ledger exists each code is
@@ -28,7 +29,8 @@ _TRACKING_IN_TEXT = re.compile(r"[A-Z]{2}\d{9}[A-Z]{2}|\d{14}")
 
 
 def register(subparsers: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
-    """Add ``scan IMAGE… [--json] [--dpi N] [--layout full|sheet] [--region …] [--no-grade]`` to ``subparsers``."""
+    """Add ``scan IMAGE… [--json] [--dpi N] [--layout full|sheet] [--region …] [--no-grade]`` to
+    ``subparsers``."""
     cmd = subparsers.add_parser("scan", parents=parents, help="read and grade the codes on scanned pieces")
     cmd.add_argument("images", nargs="+", type=Path, help="scans (PNG, TIFF, PGM, JPEG…), gray or colour")
     cmd.add_argument("--json", action="store_true", help="one JSON object per image (JSON Lines)")
@@ -68,7 +70,8 @@ def _parse_region(text: str) -> Any:
 
 
 def _sheet_regions(settings) -> list[Any]:
-    """The A4 sheet's control and tracking zones (the plant's mark layout) widened by :data:`SHEET_PLAY_MM`."""
+    """The A4 sheet's control and tracking zones (the plant's mark layout) widened by
+    :data:`SHEET_PLAY_MM`."""
     from imposition.geometry import PT_PER_MM
     from tracking.scan import CodeKind, Region
 
@@ -166,7 +169,7 @@ def scan_report(path: Path, args: argparse.Namespace, lookup: _PieceLookup, sett
     gray, dpi = _load(path, args.dpi)
     result = scan_piece(gray, dpi, regions, grade=not args.no_grade)
     codes = []
-    for code, grading in zip(result.codes, result.gradings):
+    for code, grading in zip(result.codes, result.gradings, strict=True):
         codes.append(
             {
                 "kind": code.kind.value,

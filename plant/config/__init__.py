@@ -1,7 +1,8 @@
 """The plant's configuration: one :class:`Settings` object, loaded once by :func:`load_settings`.
 
-``sections`` holds the parts (fleet, ids, masses, postage, intake, marks, sweeps), ``loader`` the typed TOML reader and
-``settings`` the whole with its cross-field checks. Everything is re-exported here.
+``sections`` holds the parts (fleet, ids, masses, postage, intake, marks, sweeps, plan, sla, reprint, queue,
+web, qa), ``loader`` the typed TOML reader and ``settings`` the whole with its cross-field checks. Everything
+is re-exported here.
 """
 
 from plant.config.sections import (
@@ -21,6 +22,10 @@ from plant.config.sections import (
     PrinterDriver,
     QaConfig,
     QaGrade,
+    QueueConfig,
+    ReprintConfig,
+    SlaConfig,
+    SlaTarget,
     SweepsConfig,
     TrackingConfig,
     WebConfig,
@@ -47,7 +52,11 @@ __all__ = [
     "PrinterDriver",
     "QaConfig",
     "QaGrade",
+    "QueueConfig",
+    "ReprintConfig",
     "Settings",
+    "SlaConfig",
+    "SlaTarget",
     "SweepsConfig",
     "TrackingConfig",
     "WebConfig",

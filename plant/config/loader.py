@@ -1,4 +1,5 @@
-"""A typed TOML loader: builds frozen dataclasses from tables, refusing unknown keys and ill-typed values with a
+"""A typed TOML loader: builds frozen dataclasses from tables, refusing unknown keys and ill-typed values with
+a
 :class:`~plant.errors.ConfigError` that names the key and what is allowed."""
 
 from __future__ import annotations
@@ -25,8 +26,19 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         raise ConfigError(
-            f"Unknown key {prefix}{unknown[0]!s} in the configuration; allowed keys here: {', '.join(sorted(fields))}.",
+            f"Unknown key {prefix}{unknown[0]!s} in the configuration; allowed keys here: "
+            f"{', '.join(sorted(fields))}.",
             key=f"{prefix}{unknown[0]}",
+        )
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in raw and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(
+            f"{prefix.rstrip('.')} needs the key {missing[0]}; required here: {', '.join(missing)}.",
+            key=f"{prefix}{missing[0]}",
         )
     values = {name: _coerce(hints[name], value, f"{prefix}{name}") for name, value in raw.items()}
     return cls(**values)
@@ -45,7 +57,12 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"{key} must be a list (an array in TOML).", key=key)
         return tuple(_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value))
-    if dataclasses.is_dataclass(hint):
+    if origin is dict:
+        item = typing.get_args(hint)[1]
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key} must be a table of names (a [{key}] table in TOML).", key=key)
+        return {name: _coerce(item, v, f"{key}.{name}") for name, v in value.items()}
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, prefix=f"{key}.")
     if isinstance(hint, type) and issubclass(hint, StrEnum):
         try:

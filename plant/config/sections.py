@@ -1,11 +1,13 @@
-"""The sections of the plant's configuration: the fleet, id ranges, masses, postage, intake, marks, sweeps, web and qa.
+"""The sections of the plant's configuration: the fleet, id ranges, masses, postage, intake, marks, sweeps,
+plan, SLA, reprint, queue, web and qa.
 
-Each is a frozen dataclass whose defaults are the embedded ones; :mod:`plant.config.loader` builds them from TOML.
+Each is a frozen dataclass whose defaults are the embedded ones; :mod:`plant.config.loader` builds them from
+TOML.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -72,6 +74,10 @@ LAYOUT_SHEETS = {
 }
 #: Default most press sheets in one cut stack: one guillotine lift of 80 g/m² paper, about 5 cm.
 DEFAULT_STACK_DEPTH = 500
+#: Fewest seconds a hot-folder printer's abandoned claim may be left before another submit takes it over.
+ABANDONED_CLAIM_MIN_S = 1.0
+#: Most seconds a hot-folder printer's abandoned claim may be left (a day).
+ABANDONED_CLAIM_MAX_S = 86400.0
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,8 @@ class PrinterConfig:
     jams: tuple[int, ...] = ()
     #: Device seconds after which a simulated operator clears a jam; none = wait for `plant devices clear`.
     auto_clear_after_s: float | None = None
-    #: CUPS server of a ``driver = "cups"`` printer: ``host:port`` or cupsd's socket path; required, no default.
+    #: CUPS server of a ``driver = "cups"`` printer: ``host:port`` or cupsd's socket path; required, no
+    #: default.
     server: str | None = None
     #: CUPS queue of a ``driver = "cups"`` printer; default the printer's name.
     queue: str | None = None
@@ -97,15 +104,19 @@ class PrinterConfig:
     layout: PrinterLayout = PrinterLayout.ONE_UP
     #: Press sheet; default the layout's first (A4, A3, WEB520). See LAYOUT_SHEETS.
     sheet: SheetName | None = None
-    #: Whether the press can print sheet backs and how it turns the sheet between sides. A capability: whether a
-    #: job is printed duplex is its letters' choice (manifest ``duplex``); a duplex press prints simplex jobs
-    #: one-sided, and only a duplex press gets duplex jobs.
+    #: Whether the press can print sheet backs and how it turns the sheet between sides. A capability:
+    #: whether a job is printed duplex is its letters' choice (manifest ``duplex``); a duplex press prints
+    #: simplex jobs one-sided, and only a duplex press gets duplex jobs.
     duplex: DuplexMode = DuplexMode.SIMPLEX
     #: Most press sheets in one cut stack (N-up layouts); stacks close on a piece boundary.
     stack_depth: int = DEFAULT_STACK_DEPTH
-    #: IPP ``sides`` sent with duplex jobs (device-specific); default two-sided-long-edge for turn, -short-edge
-    #: for tumble.
+    #: IPP ``sides`` sent with duplex jobs (device-specific); default two-sided-long-edge for turn,
+    #: -short-edge for tumble.
     sides: str | None = None
+    #: Hot-folder and simulated printers: seconds after which a job claimed in the folder whose ticket was
+    #: never written (its submitter died on another host) is taken over by the next submit; none = the
+    #: driver's own default (120 s). From 1 to 86400.
+    abandoned_claim_s: float | None = None
 
     @property
     def sheet_name(self) -> SheetName:
@@ -128,7 +139,8 @@ class InserterConfig:
     #: Most sheets one envelope of this inserter takes.
     max_sheets: int = 6
     folder: Path | None = None
-    #: Speed of the cutter/stacker in front of the inserter, which cuts N-up work into leaves: press sheets/minute.
+    #: Speed of the cutter/stacker in front of the inserter, which cuts N-up work into leaves: press
+    #: sheets/minute.
     cutter_sheets_per_minute: float = 300.0
     #: Simulated cutter: its lifetime sheet numbers that misfeed and are destroyed by the knife.
     cutter_destroys: tuple[int, ...] = ()
@@ -192,7 +204,8 @@ class MassConfig:
 
 @dataclass(frozen=True)
 class WeightBandConfig:
-    """One tariff row: pieces up to ``up_to_g`` grams (inclusive) of ``mail_class`` ("" = any class) cost ``tariff``."""
+    """One tariff row: pieces up to ``up_to_g`` grams (inclusive) of ``mail_class`` ("" = any class) cost
+    ``tariff``."""
 
     up_to_g: int
     #: Price in the postage currency as a decimal string, e.g. "29.50".
@@ -242,7 +255,8 @@ class NoMailboxPolicy(StrEnum):
 
 @dataclass(frozen=True)
 class IntakeConfig:
-    """Intake: the pre-flight sandbox's limits and checks, the digital channel and the drop folder (docs/intake.md)."""
+    """Intake: the pre-flight sandbox's limits and checks, the digital channel and the drop folder
+    (docs/intake.md)."""
 
     #: Pre-flight child processes; 0 = one per CPU.
     preflight_workers: int = 0
@@ -278,8 +292,9 @@ class IntakeConfig:
 class MarksConfig:
     """Where the plant prints its codes on an A4 letter sheet: (x, y, width, height) in mm from the top-left.
 
-    The tracking barcode and the postage mark must show in the window of the envelope stock in use (DIN 680 DL/C5
-    window: 90 × 45 mm, 20 mm from the left and 15 mm from the bottom), inside the letter's address field.
+    The tracking barcode and the postage mark must show in the window of the envelope stock in use (DIN 680
+    DL/C5 window: 90 × 45 mm, 20 mm from the left and 15 mm from the bottom), inside the letter's address
+    field.
     """
 
     #: The per-sheet control DataMatrix (left margin near the bottom by default).
@@ -298,8 +313,8 @@ SWEEP_INTERVAL_MAX_S = 3600.0
 
 @dataclass(frozen=True)
 class SweepsConfig:
-    """The timed rules a running plant applies by itself (:mod:`plant.sweeps`): the postage marks' hand-in expiry
-    and the digital letters' fallback to print."""
+    """The timed rules a running plant applies by itself (:mod:`plant.sweeps`): the postage marks' hand-in
+    expiry and the digital letters' fallback to print."""
 
     #: Seconds between two sweeps of the ledger, from 1 to 3600.
     interval_s: float = 60.0
@@ -311,13 +326,90 @@ REPLAN_AFTER_MIN_S = 1.0
 REPLAN_AFTER_MAX_S = 86400.0
 
 
+#: Fewest seconds the plan stage's scheduler may search for a plan.
+PLAN_TIME_LIMIT_MIN_S = 0.01
+#: Most seconds the plan stage's scheduler may search (a stage holds a worker thread that long).
+PLAN_TIME_LIMIT_MAX_S = 60.0
+
+
 @dataclass(frozen=True)
 class PlanConfig:
-    """The plan stage's re-planning rules (docs/operations.md)."""
+    """The plan stage's search budget and re-planning rules (docs/operations.md)."""
 
-    #: Seconds a press may report itself stopped before the plant takes it out of the plan: its jobs not yet on
-    #: the press are planned again on the presses that are up, and new work avoids it until it runs again.
+    #: Seconds a press may report itself stopped before the plant takes it out of the plan: its jobs not yet
+    #: on the press are planned again on the presses that are up, and new work avoids it until it runs again.
     replan_after_s: float = 300.0
+    #: Seconds the scheduler may search for a better plan of one submission's pieces, from 0.01 to 60.
+    time_limit_s: float = 0.2
+
+
+#: Most hours a service level may allow from receipt to dispatch (a year).
+SLA_HOURS_MAX = 8760.0
+
+
+@dataclass(frozen=True)
+class SlaTarget:
+    """The service level of one kind of piece (today: one mail class); later also its daily cut-off."""
+
+    #: Hours from a letter's receipt to the collection its piece must make (its due time), > 0 and ≤ 8760.
+    hours: float
+
+
+@dataclass(frozen=True)
+class SlaConfig:
+    """Service levels: when a piece is due, counted from its letter's receipt (the plan stage plans to meet
+    it).
+
+    A piece takes its mail class's entry in ``mail_class``, else ``default_hours``. Per-sender levels and
+    cut-offs are meant to join as further tables beside ``mail_class``.
+    """
+
+    #: Hours from receipt to dispatch of a piece whose mail class has no entry below, > 0 and ≤ 8760.
+    default_hours: float = 24.0
+    #: Per mail class (as the manifest's ``mail_class`` column writes it): its own service level.
+    mail_class: dict[str, SlaTarget] = field(
+        default_factory=lambda: {"priority": SlaTarget(hours=8.0)}, hash=False
+    )
+
+    def due_after_s(self, mail_class: str) -> int:
+        """Seconds from receipt within which a piece of ``mail_class`` must be dispatched."""
+        target = self.mail_class.get(mail_class)
+        return round(3600 * (target.hours if target is not None else self.default_hours))
+
+
+#: Most times the plant prints one piece when it may reprint at all.
+MAX_PRINTS_MAX = 10
+
+
+@dataclass(frozen=True)
+class ReprintConfig:
+    """What the plant does with a spoiled piece: print it again with the same ids, up to a limit."""
+
+    #: Most prints of one piece (its first print and the reprints), from 1 (never reprint) to 10; a piece
+    #: spoiled that often is FAILED (``SPOILED_REPEATEDLY``) for an operator to look at.
+    max_prints: int = 3
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """The stage messages on Redis (dramatiq) and the outbox relay that publishes them (docs/operations.md).
+
+    ``worker_threads`` and ``queue_prefetch`` stay top-level keys of plant.toml.
+    """
+
+    #: Seconds without a heartbeat after which a dead worker's un-acknowledged messages are queued again,
+    #: from 5 to 3600.
+    heartbeat_timeout_s: float = 15.0
+    #: Times a stage that raised is retried before its message is dead-lettered, from 0 to 1000.
+    max_retries: int = 20
+    #: Seconds before the first retry of a failed stage, from 0.001 up to ``max_backoff_s``.
+    min_backoff_s: float = 0.2
+    #: Most seconds between two retries (the back-off doubles up to this), up to 86400.
+    max_backoff_s: float = 10.0
+    #: Seconds after which an outbox row claimed by a relay that then died is claimed again, from 1 to 3600.
+    relay_reclaim_s: float = 30.0
+    #: Most outbox rows one relay pass publishes, from 1 to 100000.
+    relay_batch: int = 500
 
 
 #: Fewest seconds between two refreshes of an open page (each refresh is a few indexed reads of the ledger).
@@ -336,9 +428,13 @@ class WebConfig:
     port: int = 8080
     #: Seconds between two refreshes of an open queue, submission or dashboard page.
     refresh_s: float = 3.0
-    #: Operators who may act from the pages (hold, release, cancel, pull, device down/up) and their scrypt password
-    #: hashes, one ``name:hash`` a line, written by ``plant web add-operator NAME``; empty = no actions at all.
+    #: Operators who may act from the pages (hold, release, cancel, pull, device down/up) and their scrypt
+    #: password hashes, one ``name:hash`` a line, written by ``plant web add-operator NAME``; empty = no
+    #: actions at all.
     operators_file: Path | None = None
+    #: Whether the operators' session cookie is sent over HTTPS only (its ``Secure`` flag): set true when the
+    #: pages are served behind TLS; false (the default) lets the login work on plain http://127.0.0.1.
+    cookie_https_only: bool = False
 
 
 class QaGrade(StrEnum):

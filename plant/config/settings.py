@@ -18,9 +18,15 @@ from typing import Any
 
 from plant.config.loader import _build
 from plant.config.sections import (
+    ABANDONED_CLAIM_MAX_S,
+    ABANDONED_CLAIM_MIN_S,
     LAYOUT_SHEETS,
+    MAX_PRINTS_MAX,
+    PLAN_TIME_LIMIT_MAX_S,
+    PLAN_TIME_LIMIT_MIN_S,
     REPLAN_AFTER_MAX_S,
     REPLAN_AFTER_MIN_S,
+    SLA_HOURS_MAX,
     SWEEP_INTERVAL_MAX_S,
     SWEEP_INTERVAL_MIN_S,
     WEB_REFRESH_MAX_S,
@@ -39,6 +45,9 @@ from plant.config.sections import (
     PrinterDriver,
     PrinterLayout,
     QaConfig,
+    QueueConfig,
+    ReprintConfig,
+    SlaConfig,
     SweepsConfig,
     TrackingConfig,
     WebConfig,
@@ -86,6 +95,9 @@ class Settings:
     web: WebConfig = field(default_factory=WebConfig)
     qa: QaConfig = field(default_factory=QaConfig)
     plan: PlanConfig = field(default_factory=PlanConfig)
+    sla: SlaConfig = field(default_factory=SlaConfig)
+    reprint: ReprintConfig = field(default_factory=ReprintConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
 
     def id_ranges(self, kind: IdKind) -> tuple[IdRangeConfig, ...]:
         """The ranges ids of ``kind`` come from, in order of use (``[ids]`` when no S10 range is listed)."""
@@ -98,8 +110,8 @@ class Settings:
         return self.postage.key_path or self.state_dir / "postage" / "signing-key.pem"
 
     def mark_layout(self):
-        """Where the plant prints its codes (``imposition.MarkLayout``), from ``[marks]``: imposition, pre-flight's
-        clear zones and the inserter's camera all use this one answer."""
+        """Where the plant prints its codes (``imposition.MarkLayout``), from ``[marks]``: imposition,
+        pre-flight's clear zones and the inserter's camera all use this one answer."""
         from imposition import MarkLayout, Rect
 
         return MarkLayout(
@@ -125,7 +137,7 @@ class Settings:
             stack_depth=printer.stack_depth,
         )
 
-    # ---- derived places -------------------------------------------------------------------------------------
+    # ---- derived places ------------------------------------------------------------------------------------
     @property
     def ledger_url(self) -> str:
         """The database URL actually used."""
@@ -183,7 +195,8 @@ ENVIRONMENT = {
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Load the plant's settings once: defaults, then ``path`` (or ./plant.toml if present), then environment."""
+    """Load the plant's settings once: defaults, then ``path`` (or ./plant.toml if present), then
+    environment."""
     environ = os.environ if environ is None else environ
     raw: dict[str, Any] = {}
     source = path if path is not None else (Path(CONFIG_FILE) if Path(CONFIG_FILE).exists() else None)
@@ -213,8 +226,8 @@ def _check(settings: Settings) -> None:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ConfigError(
-            f"printers/inserters: device name(s) {', '.join(duplicates)} used twice; give every printer and inserter "
-            "its own name.",
+            f"printers/inserters: device name(s) {', '.join(duplicates)} used twice; give every printer and "
+            "inserter its own name.",
             key="printers",
         )
     if not settings.printers or not settings.inserters:
@@ -236,6 +249,21 @@ def _check(settings: Settings) -> None:
                 'uri = "ipp://host:631/ipp/print" (the printer\'s IPP Everywhere endpoint).',
                 key=f"printers[{i}].uri",
             )
+        if printer.abandoned_claim_s is not None:
+            if printer.driver not in (PrinterDriver.HOTFOLDER, PrinterDriver.SIMULATED):
+                raise ConfigError(
+                    f'printers[{i}] ({printer.name}) sets abandoned_claim_s but has driver = "'
+                    f'{printer.driver.value}"; only hot-folder and simulated printers claim jobs in a '
+                    "folder: remove it.",
+                    key=f"printers[{i}].abandoned_claim_s",
+                )
+            if not ABANDONED_CLAIM_MIN_S <= printer.abandoned_claim_s <= ABANDONED_CLAIM_MAX_S:
+                raise ConfigError(
+                    f"printers[{i}].abandoned_claim_s = {printer.abandoned_claim_s}: use seconds from "
+                    f"{ABANDONED_CLAIM_MIN_S:g} to {ABANDONED_CLAIM_MAX_S:g} after which a claim whose "
+                    "ticket was never written is taken over (default 120).",
+                    key=f"printers[{i}].abandoned_claim_s",
+                )
     longest = max(i.max_sheets for i in settings.inserters)
     for i, printer in enumerate(settings.printers):
         _check_layout(printer, f"printers[{i}]", longest)
@@ -302,9 +330,75 @@ def _check(settings: Settings) -> None:
             "planned on the other presses (default 300).",
             key="plan.replan_after_s",
         )
+    time_limit = settings.plan.time_limit_s
+    if not PLAN_TIME_LIMIT_MIN_S <= time_limit <= PLAN_TIME_LIMIT_MAX_S:  # also refuses nan
+        raise ConfigError(
+            f"plan.time_limit_s = {time_limit}: use seconds from {PLAN_TIME_LIMIT_MIN_S:g} to "
+            f"{PLAN_TIME_LIMIT_MAX_S:g} the scheduler may search for a plan of one submission "
+            "(default 0.2).",
+            key="plan.time_limit_s",
+        )
+    _check_sla(settings)
+    _check_queue(settings)
+    if not 1 <= settings.reprint.max_prints <= MAX_PRINTS_MAX:
+        raise ConfigError(
+            f"reprint.max_prints = {settings.reprint.max_prints}: use a whole number of prints of one piece "
+            f"from 1 (never reprint) to {MAX_PRINTS_MAX} (default 3).",
+            key="reprint.max_prints",
+        )
     if settings.time_scale < 0:
         raise ConfigError(
             f"time_scale = {settings.time_scale}: use 0 (instant) or a positive factor.", key="time_scale"
+        )
+
+
+def _check_sla(settings: Settings) -> None:
+    """Refuse service levels that are not a positive number of hours up to a year, or name no mail class."""
+    hours = [("sla.default_hours", settings.sla.default_hours)]
+    for mail_class, target in settings.sla.mail_class.items():
+        if not mail_class.strip() or len(mail_class) > 32:
+            raise ConfigError(
+                f"sla.mail_class.{mail_class!r}: name a mail class as the manifests write it "
+                "(1 to 32 characters), e.g. [sla.mail_class.priority].",
+                key=f"sla.mail_class.{mail_class}",
+            )
+        hours.append((f"sla.mail_class.{mail_class}.hours", target.hours))
+    for key, value in hours:
+        if not 0 < value <= SLA_HOURS_MAX:  # also refuses nan
+            raise ConfigError(
+                f"{key} = {value}: use hours from receipt to dispatch, more than 0 and at most "
+                f"{SLA_HOURS_MAX:g} (default 24, priority 8).",
+                key=key,
+            )
+
+
+#: Bounds of the ``[queue]`` keys: (lowest, highest, default) each.
+_QUEUE_BOUNDS = {
+    "heartbeat_timeout_s": (5.0, 3600.0, "15"),
+    "max_retries": (0, 1000, "20"),
+    "min_backoff_s": (0.001, 86400.0, "0.2"),
+    "max_backoff_s": (0.001, 86400.0, "10"),
+    "relay_reclaim_s": (1.0, 3600.0, "30"),
+    "relay_batch": (1, 100_000, "500"),
+}
+
+
+def _check_queue(settings: Settings) -> None:
+    """Refuse queue, retry and relay settings out of bounds, or a back-off whose floor tops its ceiling."""
+    queue = settings.queue
+    for name, (low, high, default) in _QUEUE_BOUNDS.items():
+        value = getattr(queue, name)
+        if not low <= value <= high:  # also refuses nan
+            raise ConfigError(
+                f"queue.{name} = {value}: use {'a whole number' if isinstance(low, int) else 'seconds'} "
+                f"from {low:g} to {high:g} (default {default}).",
+                key=f"queue.{name}",
+            )
+    if queue.min_backoff_s > queue.max_backoff_s:
+        raise ConfigError(
+            f"queue.min_backoff_s = {queue.min_backoff_s} is above queue.max_backoff_s = "
+            f"{queue.max_backoff_s}: the first retry's wait must not exceed the longest one.",
+            key="queue.min_backoff_s",
         )
 
 
@@ -313,8 +407,9 @@ _DUPLEX_SIDES = ("two-sided-long-edge", "two-sided-short-edge")
 
 
 def _check_layout(printer: PrinterConfig, key: str, longest: int) -> None:
-    """Refuse a printer whose layout, sheet, duplex, stack depth and sides do not make a layout imposition has, or
-    whose cut stacks cannot hold a piece of ``longest`` sheets (the most an inserter takes, so pre-flight passes)."""
+    """Refuse a printer whose layout, sheet, duplex, stack depth and sides do not make a layout imposition
+    has, or whose cut stacks cannot hold a piece of ``longest`` sheets (the most an inserter takes, so
+    pre-flight passes)."""
     allowed = LAYOUT_SHEETS[printer.layout]
     if printer.sheet is not None and printer.sheet not in allowed:
         choices = " or ".join(f'"{s.value}"' for s in allowed)

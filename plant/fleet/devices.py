@@ -1,10 +1,10 @@
 """The fleet: drivers for the stages, and the host that runs the simulated devices.
 
-Stages talk to every printer through its driver (hot folder, a CUPS queue or an IPP printer) and to every inserter
-through its folder protocol, so they work the same whether the device is a simulated one in a thread of the plant's
-process, a simulated one in another process, a real RIP, a CUPS queue or an IPP printer. Every inserter line has a
-cutter/stacker in front of it for N-up work (:func:`make_cutter`). :class:`DeviceHost` runs the simulated devices of
-the configuration.
+Stages talk to every printer through its driver (hot folder, a CUPS queue or an IPP printer) and to every
+inserter through its folder protocol, so they work the same whether the device is a simulated one in a thread
+of the plant's process, a simulated one in another process, a real RIP, a CUPS queue or an IPP printer. Every
+inserter line has a cutter/stacker in front of it for N-up work (:func:`make_cutter`). :class:`DeviceHost`
+runs the simulated devices of the configuration.
 """
 
 from __future__ import annotations
@@ -14,20 +14,26 @@ from typing import Any
 
 import structlog
 
-from inserters import CutFaults, SimulatedCutter, SimulatedInserter
-from plant.config import InserterDriver, PrinterDriver, Settings
-from printers import HotFolderPrinter, make_printer
+from inserters import CutFaults, Inserter, SimulatedCutter, SimulatedInserter
+from plant.config import InserterConfig, InserterDriver, PrinterDriver, Settings
+from printers import HotFolderPrinter, Printer, make_printer
 from printers.drivers.simulated import SimulatedPress
 
 log = structlog.get_logger(__name__)
 
 
-def make_printer_drivers(settings: Settings) -> dict[str, Any]:
+def make_printer_drivers(settings: Settings) -> dict[str, Printer]:
     """One driver per configured printer (simulated presses are driven through their hot folder)."""
-    drivers = {}
+    drivers: dict[str, Printer] = {}
     for printer in settings.printers:
         if printer.driver in (PrinterDriver.SIMULATED, PrinterDriver.HOTFOLDER):
-            drivers[printer.name] = HotFolderPrinter(printer.name, settings.printer_folder(printer))
+            folder = settings.printer_folder(printer)
+            if printer.abandoned_claim_s is None:  # the driver's own default
+                drivers[printer.name] = HotFolderPrinter(printer.name, folder)
+            else:
+                drivers[printer.name] = HotFolderPrinter(
+                    printer.name, folder, abandoned_claim_s=printer.abandoned_claim_s
+                )
         elif printer.driver is PrinterDriver.CUPS:
             drivers[printer.name] = make_printer(
                 "cups", printer.name, server=printer.server, queue=printer.queue
@@ -37,16 +43,16 @@ def make_printer_drivers(settings: Settings) -> dict[str, Any]:
     return drivers
 
 
-def make_inserter_drivers(settings: Settings) -> dict[str, Any]:
+def make_inserter_drivers(settings: Settings) -> dict[str, Inserter]:
     """One driver per configured inserter."""
-    drivers = {}
+    drivers: dict[str, Inserter] = {}
     for inserter in settings.inserters:
         if inserter.driver is InserterDriver.SIMULATED:
             drivers[inserter.name] = _simulated_inserter(settings, inserter)
     return drivers
 
 
-def _simulated_inserter(settings: Settings, inserter) -> SimulatedInserter:
+def _simulated_inserter(settings: Settings, inserter: InserterConfig) -> SimulatedInserter:
     return SimulatedInserter(
         inserter.name,
         settings.inserter_folder(inserter),
@@ -64,7 +70,9 @@ def make_cutter(settings: Settings, inserter_name: str) -> SimulatedCutter:
         settings.inserter_folder(inserter) / "cutter",
         inserter.cutter_sheets_per_minute,
         settings.time_scale,
-        faults=CutFaults(destroy_at=inserter.cutter_destroys, misfeed_at=inserter.cutter_misfeeds),
+        faults=CutFaults(
+            destroy_at=frozenset(inserter.cutter_destroys), misfeed_at=frozenset(inserter.cutter_misfeeds)
+        ),
     )
 
 

@@ -1,9 +1,9 @@
 """Where an insert run goes when its inserter leaves the plan.
 
-Runs CREATED are not at the inserter: each is *moved* (:func:`move_run`) to an inserter in service whose envelopes
-take the job's leaves, least loaded first (:func:`choose_inserter`). Runs SUBMITTED are at the inserter: only those
-it proves it never started are withdrawn (:func:`run_fate`); every other run stays. Nothing moves back when a device
-returns to the plan.
+Runs CREATED are not at the inserter: each is *moved* (:func:`move_run`) to an inserter in service whose
+envelopes take the job's leaves, least loaded first (:func:`choose_inserter`). Runs SUBMITTED are at the
+inserter: only those it proves it never started are withdrawn (:func:`run_fate`); every other run stays.
+Nothing moves back when a device returns to the plan.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ class RunFate(Enum):
 
 
 def run_fate(state: RunState, waiting: bool, withdrawable: bool) -> RunFate:
-    """The fate of a run in ``state`` on an inserter out of the plan: ``waiting`` is what the inserter says of it
-    (queued, no sheet fed), ``withdrawable`` whether the inserter can prove a withdrawal."""
+    """The fate of a run in ``state`` on an inserter out of the plan: ``waiting`` is what the inserter says of
+    it (queued, no sheet fed), ``withdrawable`` whether the inserter can prove a withdrawal."""
     if state is RunState.CREATED:
         return RunFate.MOVE
     if state is RunState.SUBMITTED and waiting and withdrawable:
@@ -45,8 +45,8 @@ def run_fate(state: RunState, waiting: bool, withdrawable: bool) -> RunFate:
 
 
 def envelope_sheets(conn: Connection, job) -> int:
-    """The most sheets one envelope of ``job``'s run holds: its pieces' leaves (fewer than their pages in duplex
-    work), as the mail run data gives them to the inserter."""
+    """The most sheets one envelope of ``job``'s run holds: its pieces' leaves (fewer than their pages in
+    duplex work), as the mail run data gives them to the inserter."""
     leaves = leaves_per_piece(job.pdf_path) if job.pdf_path else {}
     sheets = [
         leaves.get(str(r.piece_id), r.sheets)
@@ -63,7 +63,7 @@ def choose_inserter(conn: Connection, settings, job, exclude: set[str]) -> str |
     able = [i for i in settings.inserters if i.name not in exclude and i.max_sheets >= need]
     if not able:
         return None
-    busy = dict(
+    busy: dict[str, int] = dict(
         conn.execute(
             select(t.insert_runs.c.inserter, func.count())
             .where(t.insert_runs.c.state != RunState.RECONCILED.value)
@@ -74,9 +74,10 @@ def choose_inserter(conn: Connection, settings, job, exclude: set[str]) -> str |
 
 
 def move_run(conn: Connection, settings, run_id: str, reason: str) -> str | None:
-    """Move a CREATED run off its inserter to one in service that takes its sheets, in the caller's transaction:
-    the new inserter, a ``move`` event and an ``insert`` message. Returns the new inserter, or None when the run is
-    not CREATED (it is at its inserter, or on its way) or no inserter in service can take it (it waits)."""
+    """Move a CREATED run off its inserter to one in service that takes its sheets, in the caller's
+    transaction: the new inserter, a ``move`` event and an ``insert`` message. Returns the new inserter, or
+    None when the run is not CREATED (it is at its inserter, or on its way) or no inserter in service can take
+    it (it waits)."""
     run = conn.execute(select(t.insert_runs).where(t.insert_runs.c.run_id == run_id)).first()
     if run is None or run.state != RunState.CREATED.value:
         return None
@@ -89,8 +90,8 @@ def move_run(conn: Connection, settings, run_id: str, reason: str) -> str | None
             inserter=run.inserter,
             job=run.job_id,
             reason=reason,
-            message=f"no inserter in service takes {envelope_sheets(conn, job)} sheet(s); the run goes on when "
-            f"{run.inserter} or another inserter taking them is in service",
+            message=f"no inserter in service takes {envelope_sheets(conn, job)} sheet(s); the run goes on "
+            f"when {run.inserter} or another inserter taking them is in service",
         )
         return None
     if not set_run_state(

@@ -1,13 +1,14 @@
 """Whether each device is in the plan: taken down by an operator, or a press or inserter seen stopped for
-longer than ``plan.replan_after_s`` by the timed sweep (:func:`observe` is the pure decision; :func:`set_service`
-writes it, with a ``device`` event when the device leaves or rejoins the plan)."""
+longer than ``plan.replan_after_s`` by the timed sweep (:func:`observe` is the pure decision;
+:func:`set_service` writes it, with a ``device`` event when the device leaves or rejoins the plan)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
 from plant.ledger import append_event, enqueue, now
 from plant.ledger import schema_devices as td
@@ -16,10 +17,11 @@ from plant.ledger.jobs import waiting_submissions
 log = structlog.get_logger(__name__)
 
 
-# -- the decision ------------------------------------------------------------------------------------------------
+# -- the decision --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Observation:
-    """What the sweep concludes from a press's state: when it has been stopped since, and whether it is out."""
+    """What the sweep concludes from a press's state: when it has been stopped since, and whether it is
+    out."""
 
     stopped_since: float | None
     stopped_down: bool
@@ -31,7 +33,8 @@ def observe(
     """The press's service state after seeing it ``stopped`` (or running) at ``at``.
 
     A press is out of the plan once it has been seen stopped for ``replan_after_s``; seen running, it is back.
-    A first sighting later than ``at`` (a clock set back) restarts the count rather than waiting for the clock.
+    A first sighting later than ``at`` (a clock set back) restarts the count rather than waiting for the
+    clock.
     """
     if not stopped:
         return Observation(None, False)
@@ -39,8 +42,8 @@ def observe(
     return Observation(since, stopped_down or at - since >= replan_after_s)
 
 
-# -- the ledger ----------------------------------------------------------------------------------------------------
-def service_rows(conn: Connection) -> dict[str, object]:
+# -- the ledger ----------------------------------------------------------------------------------------------
+def service_rows(conn: Connection) -> dict[str, Row[Any]]:
     """Every device's service row by name (devices without a row are in service)."""
     return {r.name: r for r in conn.execute(select(td.device_service))}
 
@@ -60,11 +63,11 @@ def set_service(
     observation: Observation | None = None,
     by: str | None = None,
 ) -> tuple[bool, bool]:
-    """Write the device's service row: an operator's down/up (``operator_down``) or what a sweep saw of the press
-    (``observation``). Returns (out of the plan before, out after). When the device left or rejoined the plan, a
-    ``device`` event is appended; when it rejoined, ``plan`` is queued for every submission with waiting letters.
-    An operator's "up" also restarts the stop count, so a press still stopped gets ``replan_after_s`` again.
-    ``by`` names the operator in that event (``data.by``).
+    """Write the device's service row: an operator's down/up (``operator_down``) or what a sweep saw of the
+    press (``observation``). Returns (out of the plan before, out after). When the device left or rejoined the
+    plan, a ``device`` event is appended; when it rejoined, ``plan`` is queued for every submission with
+    waiting letters. An operator's "up" also restarts the stop count, so a press still stopped gets
+    ``replan_after_s`` again. ``by`` names the operator in that event (``data.by``).
     """
     row = conn.execute(select(td.device_service).where(td.device_service.c.name == name)).first()
     was_operator, was_stopped = bool(row and row.operator_down), bool(row and row.stopped_down)

@@ -1,68 +1,48 @@
 """What the timed sweep sees of the devices: each press's and inserter's own status, recorded as a sighting
-(:func:`plant.fleet.service.observe`), so a device stopped too long leaves the plan and one running again rejoins
-it. The sweep stage then moves the work of every device out of the plan (:func:`plant.stages.replan.watch_devices`).
+(:func:`plant.fleet.service.observe`), so a device stopped too long leaves the plan and one running again
+rejoins it. The sweep stage then moves the work of every device out of the plan
+(:func:`plant.stages.replan.watch_devices`).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import structlog
 
-from inserters import InserterError, InserterState
+from plant.fleet.kinds import DeviceKind
 from plant.fleet.service import observe, out_of_service, service_rows, set_service
-from printers import PrinterError, PrinterState, PrinterStopped
 
 log = structlog.get_logger(__name__)
 
 
-def sight_printers(plant, at: float) -> list[str]:
-    """Look at every press at ``at`` (the sweep's time): record when it stopped, take it out of the plan after
-    ``plan.replan_after_s``, put it back when it runs. Returns the names of the presses out of the plan."""
-    for printer in plant.settings.printers:
-        driver = plant.printers.get(printer.name)
+def sight(plant: Any, kind: DeviceKind, at: float) -> list[str]:
+    """Look at every device of ``kind`` at ``at`` (the sweep's time), from its own status (a press's
+    ``printer_status``, an inserter's ``machine_status``): record when it stopped, take it out of the plan
+    after ``plan.replan_after_s``, put it back when it runs. Returns the names of the devices of ``kind`` out
+    of the plan."""
+    drivers = kind.drivers(plant)
+    for device in kind.configured(plant.settings):
+        driver = drivers.get(device.name)
         if driver is None:
             continue
         try:
-            status = driver.printer_status()
-        except (PrinterError, OSError) as exc:  # unreadable: judge it at the next sweep
-            log.warning("printer_status_unreadable", printer=printer.name, error=str(exc))
+            stopped, message = kind.report(device.name, driver)
+        except kind.status_errors as exc:  # unreadable: judge it at the next sweep
+            log.warning(f"{kind.name}_status_unreadable", **{kind.name: device.name}, error=str(exc))
             continue
-        stopped = status.state is PrinterState.STOPPED
-        _sighting(
-            plant,
-            printer.name,
-            "printer",
-            stopped,
-            at,
-            str(PrinterStopped(printer.name, status.reasons)) if stopped else "",
-        )
+        _sighting(plant, device.name, kind.name, stopped, at, message)
     with plant.ledger.read() as conn:
-        down = sorted(out_of_service(conn) & {p.name for p in plant.settings.printers})
+        down = sorted(out_of_service(conn) & kind.names(plant.settings))
     return down
 
 
-def sight_inserters(plant, at: float) -> list[str]:
-    """:func:`sight_printers` for the inserters, from their ``machine_status``: one stopped for an operator longer
-    than ``plan.replan_after_s`` leaves the plan. Returns the names of the inserters out of the plan."""
-    for inserter in plant.settings.inserters:
-        driver = plant.inserters.get(inserter.name)
-        if driver is None:
-            continue
-        try:
-            status = driver.machine_status()
-        except (InserterError, OSError) as exc:  # unreadable: judge it at the next sweep
-            log.warning("inserter_status_unreadable", inserter=inserter.name, error=str(exc))
-            continue
-        _sighting(plant, inserter.name, "inserter", status.state is InserterState.STOPPED, at, status.message)
-    with plant.ledger.read() as conn:
-        down = sorted(out_of_service(conn) & {i.name for i in plant.settings.inserters})
-    return down
-
-
-def _sighting(plant, name: str, kind: str, stopped: bool, at: float, message: str) -> None:
+def _sighting(plant: Any, name: str, kind: str, stopped: bool, at: float, message: str) -> None:
     """Record what a sweep saw of device ``name`` (one transaction): the start of a stop, its leaving the plan
-    after ``plan.replan_after_s``, its return when running. Nothing is written for a device never seen stopped."""
+    after ``plan.replan_after_s``, its return when running. Nothing is written for a device never seen
+    stopped."""
     with plant.ledger.tx() as conn:
-        row = service_rows(conn).get(name)
+        row: Any = service_rows(conn).get(name)
         seen = observe(
             stopped,
             row.stopped_since if row else None,

@@ -3,7 +3,7 @@
 The XML is parsed with defusedxml with DTDs forbidden outright, so entity expansion (billion laughs), external
 entities and DTD fetches are refused before anything is read. A letter looks like::
 
-    <letter template="business" duplex="true">   (duplex optional: true = both sides of each leaf, default one)
+    <letter template="business" duplex="true">   (duplex optional: true = both sides of a leaf, default one)
       <sender><line>ACME Ltd</line>…</sender>      (optional: the template's sender block otherwise)
       <date>2026-01-31</date>
       <subject>Your invoice</subject>
@@ -25,10 +25,10 @@ from __future__ import annotations
 import io
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from xml.etree.ElementTree import Element, ParseError
 from xml.sax.saxutils import escape
 
@@ -36,6 +36,10 @@ import defusedxml
 import defusedxml.ElementTree as SafeET
 
 from plant.errors import CompositionError
+
+if TYPE_CHECKING:
+    from reportlab.pdfgen.canvas import Canvas
+    from reportlab.platypus import BaseDocTemplate
 
 #: Largest XML letter taken, bytes.
 MAX_XML_BYTES = 1024 * 1024
@@ -53,12 +57,14 @@ RETURN_LINE_Y, ADDRESS_Y, ADDRESS_PITCH, SUBJECT_Y, BODY_TOP = 58.0, 65.5, 3.6, 
 LEFT_MM = 25.0
 #: Right margin, mm.
 RIGHT_MM = 20.0
-#: Lowest text line from the top, mm (the control-code zone's band starts at 250 mm; the left margin clears it).
+#: Lowest text line from the top, mm (the control-code zone's band starts at 250 mm; the left margin
+#: clears it).
 BOTTOM_MM = 272.0
 #: Where the sender block and the date sit, mm from the left.
 INFO_X_MM = 125.0
 
-
+#: One block of a letter's body: ("p", a paragraph's text) or ("table", its rows of cells).
+Block = tuple[str, str | list[list[str]]]
 
 
 @dataclass(frozen=True)
@@ -120,7 +126,7 @@ class LetterData:
     date: str
     subject: str
     #: ("p", text) or ("table", rows of cells).
-    blocks: tuple[tuple[str, object], ...]
+    blocks: tuple[Block, ...]
     #: ``<letter duplex="…">``: True to print both sides of each leaf, False one side, None when not said.
     duplex: bool | None = None
 
@@ -154,7 +160,7 @@ def parse_letter(data: bytes) -> LetterData:
         raise CompositionError(
             "XML_INVALID", f"the XML root is <{root.tag}>; an XML letter's root is <letter>."
         )
-    blocks: list[tuple[str, object]] = []
+    blocks: list[Block] = []
     body = root.find("body")
     for element in body if body is not None else []:
         if element.tag == "p":
@@ -204,20 +210,20 @@ def _text(element: Element | None) -> str:
     return " ".join("".join(element.itertext()).split()) if element is not None else ""
 
 
-def compose(data: bytes, row: dict, templates: Templates) -> tuple[bytes, str]:
+def compose(data: bytes, row: Mapping[str, str], templates: Templates) -> tuple[bytes, str]:
     """Compose the XML letter ``data`` for manifest ``row``; return (PDF bytes, template id)."""
     composed = compose_letter(data, row, templates)
     return composed.pdf, composed.template_id
 
 
-def compose_letter(data: bytes, row: dict, templates: Templates) -> Composed:
+def compose_letter(data: bytes, row: Mapping[str, str], templates: Templates) -> Composed:
     """Compose the XML letter ``data`` for manifest ``row``: its PDF bytes, template id and duplex wish."""
     letter = parse_letter(data)
     template = templates.get(letter.template_id)
     return Composed(render(letter, template, row), template.template_id, letter.duplex)
 
 
-def render(letter: LetterData, template: Template, row: dict) -> bytes:
+def render(letter: LetterData, template: Template, row: Mapping[str, str]) -> bytes:
     """The PDF of ``letter`` in ``template`` addressed to ``row`` (deterministic bytes)."""
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
@@ -233,9 +239,9 @@ def render(letter: LetterData, template: Template, row: dict) -> bytes:
         spaceAfter=template.font_size * 0.6,
     )
     cell = ParagraphStyle("cell", parent=style, spaceAfter=0)
-    story: list = []
-    for kind, content in letter.blocks:
-        if kind == "p":
+    story: list[Paragraph | Table | Spacer] = []
+    for _kind, content in letter.blocks:
+        if isinstance(content, str):  # a paragraph ("p"); a table's content is its rows
             story.append(Paragraph(escape(content), style))
         elif content:
             table = Table(
@@ -275,11 +281,11 @@ def render(letter: LetterData, template: Template, row: dict) -> bytes:
         bottomPadding=0,
     )
 
-    def first_page(canvas, doc) -> None:
+    def first_page(canvas: Canvas, doc: BaseDocTemplate) -> None:
         _letterhead(canvas, letter, template, row, height)
         _footer(canvas, template, doc, width)
 
-    def later_page(canvas, doc) -> None:
+    def later_page(canvas: Canvas, doc: BaseDocTemplate) -> None:
         _footer(canvas, template, doc, width)
 
     doc = BaseDocTemplate(
@@ -296,10 +302,15 @@ def render(letter: LetterData, template: Template, row: dict) -> bytes:
     return buffer.getvalue()
 
 
-def _letterhead(canvas, letter: LetterData, template: Template, row: dict, height: float) -> None:
+def _letterhead(
+    canvas: Canvas, letter: LetterData, template: Template, row: Mapping[str, str], height: float
+) -> None:
     from reportlab.lib.units import mm
 
-    top = lambda y_mm: height - y_mm * mm  # noqa: E731 - DIN 5008 measures from the top edge
+    def top(y_mm: float) -> float:
+        """DIN 5008 measures from the top edge; reportlab from the bottom."""
+        return float(height - y_mm * mm)
+
     canvas.setFont(template.font, 9)
     for number, line in enumerate(letter.sender or template.sender_lines):
         canvas.drawString(INFO_X_MM * mm, top(20 + number * 4.2), line)
@@ -324,7 +335,7 @@ def _letterhead(canvas, letter: LetterData, template: Template, row: dict, heigh
     canvas.drawString(LEFT_MM * mm, top(SUBJECT_Y), letter.subject)
 
 
-def _footer(canvas, template: Template, doc, width: float) -> None:
+def _footer(canvas: Canvas, template: Template, doc: BaseDocTemplate, width: float) -> None:
     from reportlab.lib.units import mm
 
     canvas.setFont(template.font, 7)
@@ -332,11 +343,11 @@ def _footer(canvas, template: Template, doc, width: float) -> None:
     canvas.drawRightString(width - RIGHT_MM * mm, 12 * mm, f"page {doc.page}")
 
 
-def _limited_canvas():
+def _limited_canvas() -> type[Canvas]:
     """A canvas class that stops composition beyond :data:`MAX_COMPOSED_PAGES` pages."""
     from reportlab.pdfgen.canvas import Canvas
 
-    class LimitedCanvas(Canvas):
+    class LimitedCanvas(Canvas):  # type: ignore[misc]  # reportlab ships no type hints: Canvas is Any
         """A reportlab canvas that refuses to go past the page limit."""
 
         def showPage(self) -> None:  # noqa: N802 - reportlab's name

@@ -5,9 +5,10 @@ same version); routing asks the newest version and records that version, the tim
 that decided with every letter.
 
 CSV columns: ``recipient_id, channel, address, valid_from, valid_to`` and, optionally, ``senders`` (empty or
-``*`` = all senders, else sender ids separated by ``;``) and ``revoked_at``. Dates are ISO 8601 (a date alone is
-midnight UTC); empty = open. JSON: ``{"consents": [{...same keys, "senders": "*" or [ids]}], "revocations":
-[{"recipient_id", "revoked_at", optional "senders"}]}`` — a revocation ends every matching consent from then on.
+``*`` = all senders, else sender ids separated by ``;``) and ``revoked_at``. Dates are ISO 8601 (a date alone
+is midnight UTC); empty = open. JSON: ``{"consents": [{...same keys, "senders": "*" or [ids]}],
+"revocations": [{"recipient_id", "revoked_at", optional "senders"}]}`` — a revocation ends every matching
+consent from then on.
 
 Lookups go through a :class:`ConsentIndex`: one SQLite file per registry version, keyed by recipient (a
 clustered primary key), built once from the ledger and then shared read-only by every process of the machine —
@@ -27,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
@@ -80,7 +82,7 @@ class Consent:
 
 @dataclass(frozen=True)
 class Decision:
-    """The answer for one letter: ``digital`` with the consent used, or ``print``; and the rule that decided."""
+    """The answer for one letter: ``digital`` with the consent used, or ``print``; and the deciding rule."""
 
     answer: str
     rule: str
@@ -93,8 +95,8 @@ class Decision:
 
 
 def decide(entries: Sequence[Consent], sender: str, at: float) -> Decision:
-    """The routing rule over one recipient's entries: a sender-specific consent in force beats an all-senders one
-    (the later line wins a tie); without one in force the letter goes to print, saying why."""
+    """The routing rule over one recipient's entries: a sender-specific consent in force beats an all-senders
+    one (the later line wins a tie); without one in force the letter goes to print, saying why."""
     holding = [e for e in entries if e.covers(sender) and e.holds_at(at)]
     if holding:
         best = max(holding, key=lambda e: (e.senders is not None, e.line))
@@ -117,7 +119,7 @@ def decide(entries: Sequence[Consent], sender: str, at: float) -> Decision:
     return Decision("print", f"consent line {latest.line} {why}")
 
 
-# ---- import ----------------------------------------------------------------------------------------------------
+# ---- import ------------------------------------------------------------------------------------------------
 def import_registry(conn: Connection, path: Path, index_dir: Path | None = None) -> int:
     """Import the consent CSV or JSON at ``path`` as a registry version (reused when the bytes were seen).
 
@@ -125,7 +127,7 @@ def import_registry(conn: Connection, path: Path, index_dir: Path | None = None)
     """
     data = Path(path).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    known = conn.execute(
+    known: int | None = conn.execute(
         select(t.consent_registries.c.version)
         .where(t.consent_registries.c.sha256 == digest)
         .order_by(t.consent_registries.c.version.desc())
@@ -133,7 +135,7 @@ def import_registry(conn: Connection, path: Path, index_dir: Path | None = None)
     if known is not None:
         return known
     entries = parse_registry(data, Path(path))
-    version = conn.execute(
+    version: int = conn.execute(
         insert(t.consent_registries)
         .values(source=str(Path(path).resolve()), sha256=digest, loaded_at=now(), entries=len(entries))
         .returning(t.consent_registries.c.version)
@@ -174,7 +176,7 @@ def newest_version(conn: Connection) -> int | None:
 
 
 def parse_registry(data: bytes, path: Path) -> list[Consent]:
-    """The entries of a consent file (JSON when it starts with ``{`` or ``[``, else CSV), revocations applied."""
+    """A consent file's entries (JSON when it starts with ``{`` or ``[``, else CSV), revocations applied."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -247,27 +249,32 @@ def _parse_json(text: str, path: Path) -> list[Consent]:
     return _apply_revocations(entries, revocations, path)
 
 
-def _apply_revocations(entries: list[Consent], revocations: list, path: Path) -> list[Consent]:
+def _apply_revocations(entries: list[Consent], revocations: list[Any], path: Path) -> list[Consent]:
     import dataclasses
 
     for number, item in enumerate(revocations, start=1):
-        if not isinstance(item, dict) or not item.get("recipient_id") or not item.get("revoked_at"):
+        when = (
+            _date(str(item["revoked_at"]), path, number)
+            if isinstance(item, dict) and item.get("recipient_id") and item.get("revoked_at")
+            else None
+        )
+        if when is None:  # not an object, no recipient_id, or no (or a blank) revoked_at
             raise SubmissionError(
                 f"{path} revocation {number} needs recipient_id and revoked_at.", path=str(path)
             )
-        when = _date(str(item["revoked_at"]), path, number)
         only = item.get("senders")
         scope = None if only in (None, "*") else set(only if isinstance(only, list) else [only])
         for index, entry in enumerate(entries):
-            if entry.recipient_id == item["recipient_id"] and (
-                scope is None or entry.senders is None or scope & set(entry.senders)
+            if (
+                entry.recipient_id == item["recipient_id"]
+                and (scope is None or entry.senders is None or scope & set(entry.senders))
+                and (entry.revoked_at is None or when < entry.revoked_at)
             ):
-                if entry.revoked_at is None or when < entry.revoked_at:
-                    entries[index] = dataclasses.replace(entry, revoked_at=when)
+                entries[index] = dataclasses.replace(entry, revoked_at=when)
     return entries
 
 
-def _entry(row: dict, scope: tuple[str, ...] | None, line: int, path: Path) -> Consent:
+def _entry(row: dict[str, Any], scope: tuple[str, ...] | None, line: int, path: Path) -> Consent:
     recipient = (row.get("recipient_id") or "").strip()
     channel = (row.get("channel") or "").strip()
     if not recipient or not channel:
@@ -286,7 +293,7 @@ def _entry(row: dict, scope: tuple[str, ...] | None, line: int, path: Path) -> C
     )
 
 
-def _text(value) -> str | None:
+def _text(value: object) -> str | list[Any] | None:
     return value if value is None or isinstance(value, (str, list)) else str(value)
 
 
@@ -315,7 +322,7 @@ def _lines(entries: Sequence[Consent]) -> str:
     return ", ".join(str(e.line) for e in entries)
 
 
-# ---- the lookup index ------------------------------------------------------------------------------------------
+# ---- the lookup index --------------------------------------------------------------------------------------
 def index_path(index_dir: Path, version: int, sha256: str) -> Path:
     """Where the index of registry ``version`` lives."""
     return Path(index_dir) / f"consent-v{version}-{sha256[:16]}.sqlite"
@@ -447,7 +454,7 @@ class ConsentIndex:
             self._local.db = None
 
 
-def _row_consent(row) -> Consent:
+def _row_consent(row: Sequence[Any]) -> Consent:
     return Consent(
         row[0],
         row[1],

@@ -1,16 +1,15 @@
-"""The digital channel: delivery into the recipient's digital mailbox, read receipts, and the fallback to print.
+"""The digital channel: delivery into the recipient's digital mailbox, read receipts, the fallback to print.
 
 Lifecycle (docs/intake.md, "Digital letters"): routing moves a consented letter RECEIVED → DIGITAL and records
 the decision; the mailbox then takes it, which is the legal delivery: DIGITAL → DELIVERED_DIGITAL with a
-delivery record whose ``fallback_due_at`` is the delivery time plus the configured days (default 5). That state
-is final for the submission's run, with one timed exit: a letter still unopened when its fallback falls due
-moves DELIVERED_DIGITAL → PRINT_READY on ``fallback_print``, gets its piece and tracking id, carries the code
-``DIGITAL_FALLBACK`` on its receipt, and its submission is re-opened until the paper is dispatched. The running
-plant applies the fallback on its own every ``sweeps.interval_s`` (:mod:`plant.sweeps`); ``plant sweep`` and
-``plant digital fallback`` apply it by hand.
-``plant digital opened LETTER_ID`` records the read receipt, which ends any fallback. A recipient whose consent
-names no mailbox is reported with the code ``KEPT_FOR_SENDER`` (DIGITAL → FAILED) — or printed, when
-``intake.no_mailbox = "print"``.
+delivery record whose ``fallback_due_at`` is the delivery time plus the configured days (default 5). That
+state is final for the submission's run, with one timed exit: a letter still unopened when its fallback falls
+due moves DELIVERED_DIGITAL → PRINT_READY on ``fallback_print``, gets its piece and tracking id, carries the
+code ``DIGITAL_FALLBACK`` on its receipt, and its submission is re-opened until the paper is dispatched. The
+running plant applies the fallback on its own every ``sweeps.interval_s`` (:mod:`plant.sweeps`);
+``plant sweep`` and ``plant digital fallback`` apply it by hand. ``plant digital opened LETTER_ID`` records
+the read receipt, which ends any fallback. A recipient whose consent names no mailbox is reported with the
+code ``KEPT_FOR_SENDER`` (DIGITAL → FAILED) — or printed, when ``intake.no_mailbox = "print"``.
 
 The mailbox is a Protocol; :class:`OutboxMailbox` is the plant's own: it writes the PDF and a JSON envelope
 into the digital outbox, where the provider's connector picks them up.
@@ -20,14 +19,15 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 import structlog
-from sqlalchemy import or_, select, update
+from sqlalchemy import Connection, Row, or_, select, update
 
+from plant.config import Settings
 from plant.errors import NotDigital, NotFound
 from plant.intake.consent import Consent
 from plant.ledger import append_event, enqueue, move_letters, now
@@ -35,6 +35,9 @@ from plant.ledger import schema as t
 from plant.ledger import schema_intake as ti
 from plant.model import Channel, Event, State
 from plant.storage.files import atomic_write
+
+if TYPE_CHECKING:
+    from plant.ledger import Ledger
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +48,17 @@ KEPT_FOR_SENDER = "KEPT_FOR_SENDER"
 #: Receipt code of a digital letter printed because it was not opened in time.
 DIGITAL_FALLBACK = "DIGITAL_FALLBACK"
 
+#: What gives print letters their pieces (:func:`plant.postage.pieces.make_pieces`; tests pass their own).
+MakePieces = Callable[[Connection, Settings, Sequence[Row[Any]]], None]
 
+
+class Opened(TypedDict):
+    """A recorded read receipt: the letter, its submission, when it was first opened and its state."""
+
+    letter_id: str
+    submission_id: str
+    opened_at: float
+    state: str
 
 
 @dataclass(frozen=True)
@@ -60,7 +73,7 @@ class Delivery:
 class Mailbox(Protocol):
     """A digital mailbox provider."""
 
-    def deliver(self, letter, consent: Consent, pdf: Path) -> Delivery:
+    def deliver(self, letter: Row[Any], consent: Consent, pdf: Path) -> Delivery:
         """Deliver ``letter`` (a ledger row) to the mailbox named by ``consent``; idempotent per letter."""
 
 
@@ -73,7 +86,7 @@ class OutboxMailbox:
     def __init__(self, outbox_dir: Path) -> None:
         self.outbox_dir = Path(outbox_dir)
 
-    def deliver(self, letter, consent: Consent, pdf: Path) -> Delivery:
+    def deliver(self, letter: Row[Any], consent: Consent, pdf: Path) -> Delivery:
         """Write the PDF and its envelope (same names, same bytes when repeated)."""
         if not consent.address:
             return Delivery(False, code=KEPT_FOR_SENDER)
@@ -97,7 +110,9 @@ class OutboxMailbox:
         return Delivery(True, where=str(target))
 
 
-def record_opened(ledger, letter_id: str, at: float | None = None, submission_id: str | None = None) -> dict:
+def record_opened(
+    ledger: Ledger, letter_id: str, at: float | None = None, submission_id: str | None = None
+) -> Opened:
     """Record the read receipt of digital letter ``letter_id`` (idempotent: the first opening counts)."""
     letters, deliveries = t.letters.c, ti.digital_deliveries.c
     stamp = now() if at is None else at
@@ -142,11 +157,11 @@ def record_opened(ledger, letter_id: str, at: float | None = None, submission_id
 
 
 def fall_back_due(
-    ledger,
-    settings,
+    ledger: Ledger,
+    settings: Settings,
     at: float | None = None,
     submission_id: str | None = None,
-    make_pieces: Callable | None = None,
+    make_pieces: MakePieces | None = None,
 ) -> list[int]:
     """Move every digital letter unopened past its fallback time to print; return the letters (pks) moved.
 
@@ -154,8 +169,8 @@ def fall_back_due(
     messages are written to the outbox in the same transaction: whichever relay runs (a session's, a worker's)
     publishes them and the letter is planned, imposed and printed like any other. ``at`` is the clock (tests
     freeze it); ``submission_id`` limits the sweep to one submission. A running plant calls this for all
-    submissions every ``sweeps.interval_s`` (:mod:`plant.sweeps`); letters move by compare-and-set, so one moved
-    by a concurrent sweep is neither moved again nor given a second piece or event.
+    submissions every ``sweeps.interval_s`` (:mod:`plant.sweeps`); letters move by compare-and-set, so one
+    moved by a concurrent sweep is neither moved again nor given a second piece or event.
     """
     from plant.postage.pieces import make_pieces as default_make_pieces
 
@@ -214,7 +229,7 @@ def fall_back_due(
     return moved
 
 
-def digital_status(ledger, letter_id: str) -> list[dict]:
+def digital_status(ledger: Ledger, letter_id: str) -> list[dict[str, Any]]:
     """The delivery records of ``letter_id`` (one per submission it appears in)."""
     letters, deliveries = t.letters.c, ti.digital_deliveries.c
     with ledger.read() as conn:

@@ -11,9 +11,13 @@ from __future__ import annotations
 import textwrap
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from plant.intake.pdfcheck import MM_PER_PT, Finding, Verdict
 from plant.storage.files import atomic_write
+
+if TYPE_CHECKING:
+    from reportlab.pdfgen.canvas import Canvas
 
 #: Largest picture side accepted from a child, pixels (an A4 page at 50 dpi is 414 × 585).
 MAX_PICTURE_PX = 4000
@@ -57,7 +61,7 @@ def write_overlay(path: Path, letter_id: str, verdict: Verdict) -> Path | None:
     return path
 
 
-def _mark(doc, finding: Finding, page_height: float) -> None:
+def _mark(doc: Canvas, finding: Finding, page_height: float) -> None:
     if finding.expected is not None:
         x, y, w, h = finding.expected
         doc.setStrokeColorRGB(*BLUE)
@@ -78,7 +82,9 @@ def _mark(doc, finding: Finding, page_height: float) -> None:
         )
 
 
-def _caption(doc, letter_id: str, page: int, findings: list[Finding], width: float, height: float) -> None:
+def _caption(
+    doc: Canvas, letter_id: str, page: int, findings: list[Finding], width: float, height: float
+) -> None:
     doc.setFillColorRGB(*RED, alpha=1)
     doc.setFont("Helvetica-Bold", 7)
     y = height - 10

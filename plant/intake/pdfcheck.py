@@ -1,4 +1,4 @@
-"""The checks of one letter PDF, run inside a pre-flight child (:mod:`plant.intake.sandbox`) on untrusted bytes.
+"""The checks of one letter PDF, run in a pre-flight child (:mod:`plant.intake.sandbox`) on untrusted bytes.
 
 Everything here works on plain values: the PDF's bytes, a :class:`CheckSpec` (page size, the clear zones, the
 address field, all in points measured from the page's top-left) and the manifest's address lines. It opens the
@@ -17,6 +17,13 @@ import unicodedata
 import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
+
+    import pypdfium2 as pdfium
 
 #: Millimetres per PDF point.
 MM_PER_PT = 25.4 / 72
@@ -101,12 +108,12 @@ class CheckSpec:
     white_level: int = 250
     allow_standard_fonts: bool = True
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """A JSON-able dict of the spec."""
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> CheckSpec:
+    def from_json(cls, data: dict[str, Any]) -> CheckSpec:
         """The spec back from :meth:`to_json`."""
         zones = tuple(
             Zone(z["name"], z["code"], tuple(z["rect"]), z["first_page_only"]) for z in data["zones"]
@@ -149,14 +156,14 @@ class Verdict:
     findings: tuple[Finding, ...] = ()
     pictures: tuple[PagePicture, ...] = field(default=(), repr=False)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """A JSON-able dict (pictures base64) — the only form a verdict leaves the child in."""
         data = asdict(self)
         data["pictures"] = [{**p, "pixels": base64.b64encode(p["pixels"]).decode()} for p in data["pictures"]]
         return data
 
     @classmethod
-    def from_json(cls, data: dict) -> Verdict:
+    def from_json(cls, data: dict[str, Any]) -> Verdict:
         """Rebuild a verdict sent by a child, checking its shape (a child is not trusted)."""
         findings = tuple(
             Finding(
@@ -217,10 +224,10 @@ def sniff(head: bytes) -> Verdict | None:
 
 
 def check(data: bytes, spec: CheckSpec, address: Sequence[str] = (), duplex: bool = False) -> Verdict:
-    """Check the letter ``data`` against ``spec``; ``address`` are the manifest's address lines (empty: no check).
+    """Check letter ``data`` against ``spec``; ``address`` are the manifest's address lines (empty: no check).
 
-    ``duplex``: the letter is printed on both sides of its leaves, so an envelope of ``spec.max_pages`` sheets takes
-    twice as many pages.
+    ``duplex``: the letter is printed on both sides of its leaves, so an envelope of ``spec.max_pages`` sheets
+    takes twice as many pages.
     """
     import pypdfium2 as pdfium
 
@@ -250,7 +257,9 @@ def check(data: bytes, spec: CheckSpec, address: Sequence[str] = (), duplex: boo
         pdf.close()
 
 
-def _check_document(pdf, spec: CheckSpec, address: Sequence[str], duplex: bool = False) -> Verdict:
+def _check_document(
+    pdf: pdfium.PdfDocument, spec: CheckSpec, address: Sequence[str], duplex: bool = False
+) -> Verdict:
     pages = len(pdf)
     if pages == 0:
         return reject(Code.NO_PAGES, "the PDF has no pages; send the letter with its pages.")
@@ -289,7 +298,10 @@ def _check_document(pdf, spec: CheckSpec, address: Sequence[str], duplex: bool =
 
 def _size_problem(size: tuple[float, float], index: int, spec: CheckSpec) -> Finding | None:
     width, height = size
-    near = lambda a, b: abs(a - b) <= spec.tolerance  # noqa: E731
+
+    def near(a: float, b: float) -> bool:
+        return abs(a - b) <= spec.tolerance
+
     if near(width, spec.page_width) and near(height, spec.page_height):
         return None
     w_mm, h_mm = width * MM_PER_PT, height * MM_PER_PT
@@ -306,8 +318,10 @@ def _size_problem(size: tuple[float, float], index: int, spec: CheckSpec) -> Fin
     )
 
 
-def _render_box(page, box: Box, dpi: float, width: float, height: float) -> tuple[bytes, int, int, float]:
-    """Render only ``box`` of ``page`` in greyscale; return (rows without padding, width px, height px, scale)."""
+def _render_box(
+    page: pdfium.PdfPage, box: Box, dpi: float, width: float, height: float
+) -> tuple[bytes, int, int, float]:
+    """Render only ``box`` of ``page`` in greyscale: (rows without padding, width px, height px, scale)."""
     x, y, w, h = box
     scale = dpi / 72
     crop = (max(x, 0.0), max(height - y - h, 0.0), max(width - x - w, 0.0), max(y, 0.0))
@@ -322,9 +336,9 @@ def _render_box(page, box: Box, dpi: float, width: float, height: float) -> tupl
     return raw, cols, rows, scale
 
 
-def _zone_findings(page, index: int, spec: CheckSpec) -> list[Finding]:
+def _zone_findings(page: pdfium.PdfPage, index: int, spec: CheckSpec) -> list[Finding]:
     width, height = page.get_size()
-    found = []
+    found: list[Finding] = []
     for zone in spec.zones:
         if zone.first_page_only and index:
             continue
@@ -367,7 +381,7 @@ def normalise(text: str) -> str:
     return "".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
-def _address_findings(page, spec: CheckSpec, address: Sequence[str]) -> list[Finding]:
+def _address_findings(page: pdfium.PdfPage, spec: CheckSpec, address: Sequence[str]) -> list[Finding]:
     width, height = page.get_size()
     left, bottom, _right, top = page.get_bbox()
     x, y, w, h = spec.window
@@ -405,7 +419,7 @@ def _address_findings(page, spec: CheckSpec, address: Sequence[str]) -> list[Fin
         textpage.close()
 
 
-def _locate(textpage, line: str, left: float, top: float) -> Box | None:
+def _locate(textpage: pdfium.PdfTextPage, line: str, left: float, top: float) -> Box | None:
     """Where ``line`` is printed on the page (top-left box in points), or None."""
     searcher = textpage.search(line.strip(), match_case=False, match_whole_word=False)
     try:
@@ -421,14 +435,16 @@ def _locate(textpage, line: str, left: float, top: float) -> Box | None:
     return (x0 - left, top - y_top, max(x1 - x0, 1.0), max(y_top - y_bottom, 1.0))
 
 
-def _font_findings(page, index: int, spec: CheckSpec) -> list[Finding]:
+def _font_findings(page: pdfium.PdfPage, index: int, spec: CheckSpec) -> list[Finding]:
     import pypdfium2.raw as raw
 
     missing: dict[str, None] = {}
     seen: set[int] = set()
     budget = [MAX_OBJECTS_PER_PAGE]
 
-    def visit(count_fn, get_fn, owner, depth: int) -> None:
+    def visit(
+        count_fn: Callable[[Any], int], get_fn: Callable[[Any, int], Any], owner: Any, depth: int
+    ) -> None:
         for i in range(count_fn(owner)):
             if budget[0] <= 0:
                 return
@@ -462,13 +478,13 @@ def _font_findings(page, index: int, spec: CheckSpec) -> list[Finding]:
     ]
 
 
-def _address_of(handle) -> int:
+def _address_of(handle: Any) -> int:
     import ctypes
 
     return ctypes.addressof(handle.contents) if handle else 0
 
 
-def _font_name(raw, font) -> str:
+def _font_name(raw: ModuleType, font: Any) -> str:
     import ctypes
 
     size = raw.FPDFFont_GetBaseFontName(font, None, 0)
@@ -479,7 +495,7 @@ def _font_name(raw, font) -> str:
     return buffer.value.decode("utf-8", "replace")
 
 
-def _picture(pdf, index: int) -> PagePicture:
+def _picture(pdf: pdfium.PdfDocument, index: int) -> PagePicture:
     page = pdf[index]
     try:
         width, height = page.get_size()
@@ -496,11 +512,11 @@ def _picture(pdf, index: int) -> PagePicture:
     return PagePicture(index, cols, rows, width, height, zlib.compress(data, 6))
 
 
-def _opt_int(value) -> int | None:
+def _opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def _opt_box(value) -> Box | None:
+def _opt_box(value: Any) -> Box | None:
     if value is None:
         return None
     x, y, w, h = (float(v) for v in value)

@@ -1,4 +1,4 @@
-"""Pre-flight of letter PDFs: what a letter is checked against, and the process-wide sandbox pool that checks it.
+"""Pre-flight of letter PDFs: what a letter is checked against, and the process-wide sandbox pool checking it.
 
 :func:`check_spec` turns the settings into a :class:`~plant.intake.pdfcheck.CheckSpec`: A4 portrait within the
 configured tolerance, no more sheets (pages, or pairs of pages for a duplex letter) than the largest envelope
@@ -24,7 +24,7 @@ from plant.intake.sandbox import Limits, PreflightPool, Task
 
 __all__ = ["Verdict", "address_lines", "check_pdf", "check_spec", "preflight_letters", "shared_pool"]
 
-_pools: dict[tuple, PreflightPool] = {}
+_pools: dict[tuple[CheckSpec, Limits, int], PreflightPool] = {}
 _pools_lock = threading.Lock()
 
 
@@ -99,10 +99,10 @@ def preflight_letters(
     settings: Settings,
     letters: Iterable[tuple[object, Path, Sequence[str]]],
     pool: PreflightPool | None = None,
-    duplex: Container = frozenset(),
+    duplex: Container[object] = frozenset(),
 ) -> dict[object, Verdict]:
-    """Check ``(key, pdf path, address lines)`` letters in the sandbox; a verdict per key. The letters whose key
-    is in ``duplex`` are printed duplex: their page limit is counted in sheets of two pages.
+    """Check ``(key, pdf path, address lines)`` letters in the sandbox; a verdict per key. The letters whose
+    key is in ``duplex`` are printed duplex: their page limit is counted in sheets of two pages.
 
     Files larger than the configured limit are refused unread; everything else is read from the plant's own
     blob store here and handed to a child as bytes.

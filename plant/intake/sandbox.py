@@ -19,6 +19,7 @@ never pickle — because a child that parsed hostile bytes is not trusted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -32,6 +33,7 @@ from collections import deque
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import structlog
 
@@ -88,10 +90,13 @@ class PoolStats:
 
 @dataclass
 class _Child:
-    proc: subprocess.Popen
+    proc: subprocess.Popen[bytes]
+    #: The child's stdin (letters go in) and stdout (verdicts come out): the pipes of ``proc``.
+    stdin: IO[bytes]
+    stdout: IO[bytes]
     buffer: bytearray = field(default_factory=bytearray)
     #: Letters handed to the child, oldest (the one it works on) first, with their message ids.
-    queue: deque = field(default_factory=deque)
+    queue: deque[tuple[Task, int]] = field(default_factory=deque)
     #: When the oldest letter's wall-clock limit runs out.
     deadline: float = 0.0
 
@@ -116,7 +121,7 @@ class PreflightPool:
         self._lock = threading.Lock()
         self._next_id = 0
 
-    # -- life ---------------------------------------------------------------------------------------------------
+    # -- life ------------------------------------------------------------------------------------------------
     def __enter__(self) -> PreflightPool:
         self.start()
         return self
@@ -141,7 +146,7 @@ class PreflightPool:
         """Process ids of the live children."""
         return [c.proc.pid for c in self._children if c.proc.poll() is None]
 
-    # -- work ---------------------------------------------------------------------------------------------------
+    # -- work ------------------------------------------------------------------------------------------------
     def check(self, tasks: Iterable[Task]) -> dict[Hashable, Verdict]:
         """Check every task's letter in the children; return a verdict per key (never raises for a letter)."""
         self.start()
@@ -154,7 +159,7 @@ class PreflightPool:
         while pending or any(c.queue for c in self._children):
             for index in range(len(self._children)):
                 self._feed(index, verdicts)
-            busy = {c.proc.stdout.fileno(): c for c in self._children if c.queue}
+            busy = {c.stdout.fileno(): c for c in self._children if c.queue}
             if not busy:
                 continue
             timeout = max(0.0, min(c.deadline for c in busy.values()) - time.monotonic())
@@ -195,9 +200,9 @@ class PreflightPool:
             {"id": self._next_id, "address": list(task.address), "duplex": task.duplex}
         ).encode()
         try:
-            _write_frame(child.proc.stdin, header)
-            _write_frame(child.proc.stdin, data)
-            child.proc.stdin.flush()
+            _write_frame(child.stdin, header)
+            _write_frame(child.stdin, data)
+            child.stdin.flush()
         except (BrokenPipeError, OSError):
             _stop(child.proc, kill=True)
             return False
@@ -207,8 +212,8 @@ class PreflightPool:
         return True
 
     def _receive(self, child: _Child, verdicts: dict[Hashable, Verdict]) -> None:
-        """Read what ``child`` sent; settle every whole answer; a child that ended mid-letter loses that letter."""
-        chunk = os.read(child.proc.stdout.fileno(), READ_CHUNK)
+        """Read what ``child`` sent; settle every whole answer; a child gone mid-letter loses that letter."""
+        chunk = os.read(child.stdout.fileno(), READ_CHUNK)
         child.buffer += chunk
         while child.queue and len(child.buffer) >= _HEADER.size:
             (size,) = _HEADER.unpack_from(child.buffer)
@@ -306,13 +311,19 @@ class PreflightPool:
             cwd="/",
             close_fds=True,
         )
+        stdin, stdout = proc.stdin, proc.stdout
+        if stdin is None or stdout is None:  # both were asked for as pipes; refuse a child without them
+            _stop(proc, kill=True)
+            raise ServiceError(
+                "A pre-flight child was started without its stdin/stdout pipes; report this as a bug."
+            )
         hello = json.dumps(
             {"spec": self.spec.to_json(), "memory_mb": self.limits.memory_mb, "cpu_s": self.limits.cpu_s}
         ).encode()
-        _write_frame(proc.stdin, hello)
-        proc.stdin.flush()
-        ready, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT_S)
-        reply = _read_frame(proc.stdout) if ready else None
+        _write_frame(stdin, hello)
+        stdin.flush()
+        ready, _, _ = select.select([stdout], [], [], START_TIMEOUT_S)
+        reply = _read_frame(stdout) if ready else None
         if not reply:
             _stop(proc, kill=True)
             raise ServiceError(
@@ -325,19 +336,19 @@ class PreflightPool:
             log.info(
                 "preflight_no_netns", pid=proc.pid, note="no network namespace; relying on RLIMIT_NOFILE"
             )
-        return _Child(proc)
+        return _Child(proc, stdin, stdout)
 
 
 def _frame(payload: bytes) -> bytes:
     return _HEADER.pack(len(payload)) + payload
 
 
-def _write_frame(stream, payload: bytes) -> None:
+def _write_frame(stream: IO[bytes], payload: bytes) -> None:
     stream.write(_HEADER.pack(len(payload)))
     stream.write(payload)
 
 
-def _read_frame(stream) -> bytes | None:
+def _read_frame(stream: IO[bytes]) -> bytes | None:
     head = stream.read(_HEADER.size)
     if len(head) < _HEADER.size:
         return None
@@ -346,28 +357,26 @@ def _read_frame(stream) -> bytes | None:
     return data if len(data) == size else None
 
 
-def _stop(proc: subprocess.Popen, kill: bool = False) -> None:
+def _stop(proc: subprocess.Popen[bytes], kill: bool = False) -> None:
     if proc.poll() is None:
         if kill:
             proc.kill()
         else:
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass
+            if proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
             try:
                 proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 proc.kill()
     proc.wait()
     for stream in (proc.stdin, proc.stdout):
-        try:
-            stream.close()
-        except OSError:
-            pass
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
 
 
-# ---- the child ----------------------------------------------------------------------------------------------
+# ---- the child ---------------------------------------------------------------------------------------------
 def _lock_down(memory_mb: int) -> bool:
     """Apply the child's limits; return True when it also got a network namespace of its own."""
     import ctypes
@@ -375,7 +384,7 @@ def _lock_down(memory_mb: int) -> bool:
 
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    isolated = libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) == 0
+    isolated = bool(libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) == 0)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 2**20, memory_mb * 2**20))
@@ -386,7 +395,7 @@ def _lock_down(memory_mb: int) -> bool:
 
 
 def _warm_up() -> None:
-    """Open and render a one-page PDF so PDFium's lazy start-up (fonts, tables) happens before files are shut."""
+    """Open and render a one-page PDF, so PDFium's lazy start-up (fonts, tables) is done before files shut."""
     import pypdfium2 as pdfium
 
     pdf = pdfium.PdfDocument(_WARM_UP_PDF)
@@ -401,7 +410,8 @@ def _warm_up() -> None:
 
 #: A minimal one-page PDF with a line of Helvetica text (used by :func:`_warm_up`).
 _WARM_UP_PDF = (
-    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
     b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>"
     b">>endobj\n4 0 obj<</Length 35>>stream\nBT /F1 12 Tf 20 100 Td (warm) Tj ET\nendstream endobj\n"
     b"5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
@@ -426,7 +436,9 @@ def child_main() -> None:
     stdout.flush()
     while True:
         header = _read_frame(stdin)
-        data = _read_frame(stdin) if header is not None else None
+        if header is None:
+            return
+        data = _read_frame(stdin)
         if data is None:
             return
         task = json.loads(header)

@@ -4,12 +4,12 @@ The manifest is ``manifest.csv`` (columns :data:`MANIFEST_COLUMNS`, optionally `
 ``manifest.json`` (``{"sender_id": "...", "letters": [{"letter_id": ..., ...}]}``). A letter is
 ``<letter_id>.pdf``, or ``<letter_id>.xml`` — data plus a template id, composed here into a PDF
 (:mod:`plant.intake.compose`). A letter may ask to be printed on both sides of its leaves (``duplex`` true in
-the manifest, or ``<letter duplex="true">``); the default is one side. :func:`read_submission` reads and checks
-the whole package without touching the ledger; :func:`accept` stores the bytes content-addressed and records
-every letter (RECEIVED, or REJECTED with a reason when its own row or file is unusable) in one transaction, with
-the outbox row that starts pre-flight.
-A problem with the package as a whole refuses all of it with a :class:`~plant.errors.SubmissionError` saying
-what to fix; nothing is stored. :func:`intake` is the one entry point of the CLI, the drop folder and HTTP.
+the manifest, or ``<letter duplex="true">``); the default is one side. :func:`read_submission` reads and
+checks the whole package without touching the ledger; :func:`accept` stores the bytes content-addressed and
+records every letter (RECEIVED, or REJECTED with a reason when its own row or file is unusable) in one
+transaction, with the outbox row that starts pre-flight. A problem with the package as a whole refuses all of
+it with a :class:`~plant.errors.SubmissionError` saying what to fix; nothing is stored. :func:`intake` is the
+one entry point of the CLI, the drop folder and HTTP.
 """
 
 from __future__ import annotations
@@ -20,20 +20,27 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import structlog
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 
+from plant.config import Settings
 from plant.errors import SubmissionError
 from plant.ledger import append_event, enqueue, move_letters, now
 from plant.ledger import schema as t
 from plant.ledger import schema_intake as ti
 from plant.model import Event, State
 from plant.storage.files import store_blob
+
+if TYPE_CHECKING:
+    from plant.intake.compose import Templates
+    from plant.ledger import Ledger
 
 log = structlog.get_logger(__name__)
 
@@ -63,7 +70,7 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_ZIP_BYTES = 2 * 1024 * 1024 * 1024
 #: Largest manifest, bytes.
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
-#: Threads storing a submission's files (their fsyncs overlap, so 1,000 letters do not cost 1,000 disk flushes).
+#: Threads storing a submission's files (their fsyncs overlap: 1,000 letters do not cost 1,000 disk flushes).
 STORE_THREADS = 16
 #: Letter ids become file names and appear on receipts: keep them to a safe alphabet.
 LETTER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -95,8 +102,8 @@ class Package:
     """A read submission: its id, the manifest rows and the letters' PDF bytes by letter id.
 
     ``sources`` holds the XML of composed letters, ``templates`` their template ids, ``problems`` the letters
-    that cannot go on (code, reason) although the package as a whole is fine, ``duplex`` the letters the sender
-    wants printed on both sides of each leaf.
+    that cannot go on (code, reason) although the package as a whole is fine, ``duplex`` the letters the
+    sender wants printed on both sides of each leaf.
     """
 
     submission_id: str
@@ -121,7 +128,11 @@ class IntakeResult(NamedTuple):
 
 
 def intake(
-    ledger, settings, source: Path | Package, sender_id: str | None = None, channel: str = "cli"
+    ledger: Ledger,
+    settings: Settings,
+    source: Path | Package,
+    sender_id: str | None = None,
+    channel: str = "cli",
 ) -> IntakeResult:
     """The one intake: read, compose, store and record the submission at ``source`` (folder or .zip, or a
     package already read with :func:`read_submission`).
@@ -145,7 +156,7 @@ def intake(
     return IntakeResult(submission_id, new, len(package.rows), rejected)
 
 
-def read_submission(path: Path, sender_id: str | None = None, templates=None) -> Package:
+def read_submission(path: Path, sender_id: str | None = None, templates: Templates | None = None) -> Package:
     """Read a submission folder or .zip and check it as a whole; raise SubmissionError on any package fault.
 
     XML letters are composed with ``templates`` (the built-in ones when None).
@@ -223,10 +234,12 @@ def parse_duplex(text: str) -> bool | None:
     return DUPLEX_WORDS[word]
 
 
-def _manifest_duplex(rows, problems, manifest_format: str) -> dict[str, bool]:
-    """What the manifest says about each letter's duplex (letters saying nothing left out); a letter whose value
-    is neither true nor false gets a BAD_MANIFEST_ROW problem naming the letter and the field."""
-    said = {}
+def _manifest_duplex(
+    rows: Sequence[Row], problems: dict[str, tuple[str, str]], manifest_format: str
+) -> dict[str, bool]:
+    """What the manifest says about each letter's duplex (letters saying nothing left out); a letter whose
+    value is neither true nor false gets a BAD_MANIFEST_ROW problem naming the letter and the field."""
+    said: dict[str, bool] = {}
     for row in rows:
         try:
             value = parse_duplex(row.duplex)
@@ -249,7 +262,9 @@ def _manifest_duplex(rows, problems, manifest_format: str) -> dict[str, bool]:
     return said
 
 
-def _duplex_letters(said: dict[str, bool], xml_said: dict[str, bool], problems) -> set[str]:
+def _duplex_letters(
+    said: dict[str, bool], xml_said: dict[str, bool], problems: dict[str, tuple[str, str]]
+) -> set[str]:
     """The letters printed duplex: the manifest's word, else the XML letter's; a letter whose manifest and XML
     disagree gets a BAD_MANIFEST_ROW problem (the plant does not guess which the sender meant)."""
     for letter_id in sorted(set(said) & set(xml_said)):
@@ -266,15 +281,21 @@ def _duplex_letters(said: dict[str, bool], xml_said: dict[str, bool], problems) 
 
 
 def _compose_all(
-    rows, pdfs, xmls, problems, templates
+    rows: Sequence[Row],
+    pdfs: Mapping[str, bytes],
+    xmls: Mapping[str, bytes],
+    problems: dict[str, tuple[str, str]],
+    templates: Templates | None,
 ) -> tuple[dict[str, bytes], dict[str, str], dict[str, bool]]:
-    """Compose the XML letters that have no PDF; a letter that cannot be composed gets its problem. Also returns
-    what the composed letters say about duplex (those saying nothing left out)."""
+    """Compose the XML letters that have no PDF; a letter that cannot be composed gets its problem. Also
+    returns what the composed letters say about duplex (those saying nothing left out)."""
     from plant.errors import CompositionError
     from plant.intake.compose import Templates, compose_letter
 
     templates = templates or Templates()
-    composed, used, duplex = {}, {}, {}
+    composed: dict[str, bytes] = {}
+    used: dict[str, str] = {}
+    duplex: dict[str, bool] = {}
     for row in rows:
         letter_id = row.letter_id
         if letter_id in pdfs or letter_id not in xmls or letter_id in problems:
@@ -301,7 +322,12 @@ def _sender(value: str, path: Path) -> str:
     return value
 
 
-def accept(conn_factory, blobs_dir: Path, package: Package, channel: str = "cli") -> tuple[str, bool]:
+def accept(
+    conn_factory: Callable[[], AbstractContextManager[Connection]],
+    blobs_dir: Path,
+    package: Package,
+    channel: str = "cli",
+) -> tuple[str, bool]:
     """Store and record ``package``; return (submission id, True when it is new, False when seen before).
 
     ``conn_factory`` is the ledger's ``tx``. The PDFs are stored before the transaction (content-addressed
@@ -401,7 +427,9 @@ def accept(conn_factory, blobs_dir: Path, package: Package, channel: str = "cli"
     return package.submission_id, True
 
 
-def _letter_record(submission_id: str, row: Row, digest: str | None, stamp: float, duplex: bool) -> dict:
+def _letter_record(
+    submission_id: str, row: Row, digest: str | None, stamp: float, duplex: bool
+) -> dict[str, Any]:
     values = {column: row.values.get(column, "") for column in MANIFEST_COLUMNS}
     return {
         **values,
@@ -512,7 +540,7 @@ def _parse_json_manifest(data: bytes, path: Path) -> tuple[list[Row], str]:
     return _rows(records, path, "manifest.json"), str(sender)
 
 
-def _json_text(value) -> str:
+def _json_text(value: object) -> str:
     """A manifest.json value as the text the CSV would hold: booleans as true/false, null as nothing."""
     if value is None:
         return ""
@@ -564,7 +592,7 @@ def _read_folder(path: Path) -> tuple[dict[str, bytes], dict[str, int]]:
             size = item.stat().st_size
             limit = MAX_MANIFEST_BYTES if item.name in MANIFEST_NAMES else MAX_FILE_BYTES
             if size > limit:
-                # Too big to take: left unread, so its letter is rejected with the reason and the rest goes on.
+                # Too big to take: left unread, so its letter is rejected with the reason; the rest goes on.
                 log.warning("file_too_large", file=str(item), bytes=size)
                 too_large[item.name] = size
                 continue
@@ -597,7 +625,7 @@ def _read_zip(path: Path) -> tuple[dict[str, bytes], dict[str, int]]:
         strip = 1 if not any(len(n.parts) == 1 for n in names) and len(prefixes) == 1 else 0
         files: dict[str, bytes] = {}
         too_large: dict[str, int] = {}
-        for info, name in zip(infos, names):
+        for info, name in zip(infos, names, strict=True):
             if len(name.parts) != strip + 1 or not _wanted(name.parts[-1]):
                 continue
             leaf = name.parts[-1]

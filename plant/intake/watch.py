@@ -3,8 +3,8 @@
 A submission is complete when it is a ``*.zip`` (the sender uploads under another name, e.g. ``x.zip.part``,
 and renames it: a rename is atomic) or a folder holding a file named ``READY`` (written last). Hidden names
 (``.…``) are never picked up. Picking up is a rename into ``DIR/.claimed/``, so of two watchers only one gets
-a submission. After intake it moves to ``DIR/done/``, or to ``DIR/failed/`` with ``<name>.error.txt`` saying what
-to fix.
+a submission. After intake it moves to ``DIR/done/``, or to ``DIR/failed/`` with ``<name>.error.txt`` saying
+what to fix.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def scan_once(drop: Path, take: Callable[[Path], str]) -> list[tuple[str, str | 
 
     ``take`` is the intake (path → submission id); a :class:`PlantError` it raises fails only that item.
     """
-    results = []
+    results: list[tuple[str, str | None]] = []
     for item in ready(drop):
         claimed = claim(item)
         if claimed is None:

@@ -1,17 +1,21 @@
 """Print jobs and insert runs in the ledger: load them, list their pieces, move them by compare-and-set.
 
-A job is *released* (:func:`release_job`) while no paper can exist for it — PLANNED or IMPOSED: the job becomes
-REPLANNED, its pieces go back to PRINT_READY, one event each, with a ``plan`` message in the same transaction. The
-spool stage claims a job (IMPOSED → SPOOLING) before it hands it to a press, so a release and a spool never both
-win. Re-planning (:mod:`plant.stages.replan`) and the operator's hold, cancel and pull (:mod:`plant.operator`)
-both release through here.
+A job is *released* (:func:`release_job`) while no paper can exist for it — PLANNED or IMPOSED: the job
+becomes REPLANNED, its pieces go back to PRINT_READY, one event each, with a ``plan`` message in the same
+transaction. The spool stage claims a job (IMPOSED → SPOOLING) before it hands it to a press, so a release and
+a spool never both win. Re-planning (:mod:`plant.stages.replan`) and the operator's hold, cancel and pull
+(:mod:`plant.operator`) both release through here.
 """
 
 from __future__ import annotations
 
-import structlog
-from sqlalchemy import Connection, select, update
+from collections.abc import Sequence
+from typing import Any
 
+import structlog
+from sqlalchemy import Connection, Row, select, update
+
+from plant.errors import NotFound
 from plant.ledger import append_event, enqueue, move_entity, move_letters, now
 from plant.ledger import schema as t
 from plant.model import Event, JobState, RunState, State
@@ -19,7 +23,7 @@ from plant.model import Event, JobState, RunState, State
 log = structlog.get_logger(__name__)
 
 
-def job_pieces(conn, job_id: str):
+def job_pieces(conn: Connection, job_id: str) -> Sequence[Row[*tuple[Any, ...]]]:
     """The job's pieces in sheet order, with their letters' columns."""
     return conn.execute(
         select(
@@ -44,12 +48,25 @@ def job_pieces(conn, job_id: str):
     ).all()
 
 
-def load_job(conn, job_id: str):
+def load_job(conn: Connection, job_id: str) -> Row[Any] | None:
     """The job's row."""
     return conn.execute(select(t.print_jobs).where(t.print_jobs.c.job_id == job_id)).first()
 
 
-def load_run(conn, run_id: str):
+def require_job(conn: Connection, job_id: str) -> Row[Any]:
+    """The row of a job the ledger must hold (a run's job, a job a message names): a :class:`NotFound` that
+    says the ledger lost it otherwise, never a silent None."""
+    job = load_job(conn, job_id)
+    if job is None:
+        raise NotFound(
+            f"Print job {job_id} is not in the ledger at all; the ledger was changed behind the plant's "
+            "back. Restore it from a backup, or check the job's history with `plant status`.",
+            job=job_id,
+        )
+    return job
+
+
+def load_run(conn: Connection, run_id: str) -> Row[Any] | None:
     """The run's row."""
     return conn.execute(select(t.insert_runs).where(t.insert_runs.c.run_id == run_id)).first()
 
@@ -63,7 +80,8 @@ _RELEASABLE_PIECES = (State.PLANNED, State.IMPOSED)
 
 
 def release_job(conn: Connection, job_id: str, reason: str) -> list[int] | None:
-    """Release a PLANNED or IMPOSED job: the job becomes REPLANNED, its pieces PRINT_READY, a ``plan`` is queued.
+    """Release a PLANNED or IMPOSED job: the job becomes REPLANNED, its pieces PRINT_READY, a ``plan`` is
+    queued.
 
     Returns the letter pks moved back, or None when the job is not releasable (spooled, or released already):
     paper may exist for it, or someone else took it first. Runs in the caller's transaction.
@@ -104,7 +122,7 @@ def release_job(conn: Connection, job_id: str, reason: str) -> list[int] | None:
 
 def release_printer_jobs(conn: Connection, printer: str, reason: str) -> list[str]:
     """Release every job on ``printer`` that is not on it yet; return their ids."""
-    jobs = (
+    jobs: Sequence[str] = (
         conn.execute(
             select(t.print_jobs.c.job_id)
             .where(t.print_jobs.c.printer == printer, t.print_jobs.c.state.in_([s.value for s in RELEASABLE]))
@@ -118,7 +136,7 @@ def release_printer_jobs(conn: Connection, printer: str, reason: str) -> list[st
 
 def waiting_submissions(conn: Connection) -> list[str]:
     """Submissions with letters waiting to be planned."""
-    return (
+    return list(
         conn.execute(
             select(t.letters.c.submission_id)
             .distinct()
@@ -132,7 +150,7 @@ def waiting_submissions(conn: Connection) -> list[str]:
 
 def spooled_jobs(conn: Connection, printer: str) -> list[str]:
     """Jobs on ``printer`` that were handed to it and are not finished (candidates for a withdrawal)."""
-    return (
+    return list(
         conn.execute(
             select(t.print_jobs.c.job_id)
             .where(t.print_jobs.c.printer == printer, t.print_jobs.c.state == JobState.SPOOLED.value)
@@ -153,20 +171,20 @@ def leave_job(conn: Connection, pks: list[int], job_id: str) -> None:
         )
 
 
-# -- inserters -----------------------------------------------------------------------------------------------------
+# -- inserters -----------------------------------------------------------------------------------------------
 def set_run_state(
     conn: Connection,
     run_id: str,
     expect: RunState,
     target: RunState,
     event: str,
-    data: dict | None = None,
+    data: dict[str, Any] | None = None,
     *,
     on: str | None = None,
-    **values,
+    **values: Any,
 ) -> bool:
-    """Compare-and-set a run's state (and, with ``on``, its inserter) and append its event; False when the run moved
-    meanwhile. ``values`` sets further columns (a new ``inserter``)."""
+    """Compare-and-set a run's state (and, with ``on``, its inserter) and append its event; False when the run
+    moved meanwhile. ``values`` sets further columns (a new ``inserter``)."""
     where = [t.insert_runs.c.run_id == run_id, t.insert_runs.c.state == expect.value]
     if on is not None:
         where.append(t.insert_runs.c.inserter == on)
@@ -183,7 +201,7 @@ def set_run_state(
 
 def runs_on(conn: Connection, inserter: str, state: RunState) -> list[str]:
     """Ids of the runs in ``state`` on ``inserter``, oldest first."""
-    return (
+    return list(
         conn.execute(
             select(t.insert_runs.c.run_id)
             .where(t.insert_runs.c.inserter == inserter, t.insert_runs.c.state == state.value)

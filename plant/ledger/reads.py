@@ -5,20 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Row, or_, select
 
-from plant.config import Settings
 from plant.errors import NotFound
 from plant.ledger import open_ledger
 from plant.ledger import schema as t
 from plant.ledger import schema_intake as ti
 from plant.ledger import schema_postage as tp
 
+if TYPE_CHECKING:
+    from plant.config import Settings
+
 
 def letter_history(settings: Settings, identifier: str) -> list[dict]:
-    """Every letter whose letter id or tracking id is ``identifier``, each with its events in order."""
-    ledger = open_ledger(settings)
+    """Every letter whose letter id or tracking id is ``identifier``, each with its events in order. The
+    ledger is only read: a missing one is :class:`NotFound`, not created."""
+    ledger = open_ledger(settings, read_only=True)
     try:
         with ledger.read() as conn:
             found = histories(conn, identifier)
@@ -34,7 +38,8 @@ def letter_history(settings: Settings, identifier: str) -> list[dict]:
 
 
 def histories(conn, identifier: str) -> list[dict]:
-    """Like :func:`letter_history` on an open connection; an empty list when nothing matches (the web pages)."""
+    """Like :func:`letter_history` on an open connection; an empty list when nothing matches (the web
+    pages)."""
     letters = conn.execute(
         select(t.letters, t.pieces.c.tracking_id, t.pieces.c.piece_id)
         .select_from(t.letters.outerjoin(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk))
@@ -151,8 +156,8 @@ def letter_outcomes(conn: Connection, submissions: list[str]) -> list[Row]:
 
 
 def sweep_ids(conn: Connection, annulled: Sequence[str], to_print: Sequence[int]) -> dict[str, list[dict]]:
-    """The ids operators use for what a sweep moved: tracking ids of the annulled marks (by piece id), letter ids
-    of the digital letters sent to print (by letter pk)."""
+    """The ids operators use for what a sweep moved: tracking ids of the annulled marks (by piece id), letter
+    ids of the digital letters sent to print (by letter pk)."""
     marks = conn.execute(
         select(tp.postage_marks.c.piece_id, tp.postage_marks.c.tracking_id)
         .where(tp.postage_marks.c.piece_id.in_(annulled))

@@ -21,7 +21,8 @@ from sqlalchemy import (
 )
 
 #: Bump when a table changes; :func:`plant.ledger.store.Ledger.migrate` upgrades older ledgers.
-#: 2: ``letters.duplex`` (the sender's choice per letter) and ``print_jobs.duplex`` (the job is printed duplex).
+#: 2: ``letters.duplex`` (the sender's choice per letter) and ``print_jobs.duplex`` (the job is printed
+#: duplex).
 SCHEMA_VERSION = 2
 
 metadata = MetaData()

@@ -1,9 +1,9 @@
 """Ledger table of the devices' service state (loaded on start with every ``schema_*.py``).
 
 - ``device_service``: one row per printer or inserter that was ever taken out of the plan, by an operator
-  (``plant device down``) or by the plant itself (a press stopped longer than ``plan.replan_after_s``). A device
-  without a row is in service. The plan stage plans only on devices in service; every change is an event
-  (entity ``device``) written in the same transaction as the release of the device's work.
+  (``plant device down``) or by the plant itself (a press stopped longer than ``plan.replan_after_s``). A
+  device without a row is in service. The plan stage plans only on devices in service; every change is an
+  event (entity ``device``) written in the same transaction as the release of the device's work.
 """
 
 from __future__ import annotations

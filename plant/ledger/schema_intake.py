@@ -15,7 +15,8 @@ intake_submissions = Table(
     "intake_submissions",
     metadata,
     Column("submission_id", String(64), ForeignKey("submissions.submission_id"), primary_key=True),
-    #: The sender the consent scopes are matched against ("" = unnamed sender: only all-sender consents apply).
+    #: The sender the consent scopes are matched against ("" = unnamed sender: only all-sender consents
+    #: apply).
     Column("sender_id", String(128), nullable=False),
     #: ``csv`` or ``json``.
     Column("manifest_format", String(8), nullable=False),

@@ -1,11 +1,12 @@
 """Ledger tables of tracking-id allocation and postage marks (loaded on start with every ``schema_*.py``).
 
-- ``id_series``: one row per id *series* (kind + the fixed parts of an id, e.g. ``s10:RR/ZZ``). Every allocation
-  first updates its series row, which serialises allocators of one series on every database (a row lock on
-  PostgreSQL, the write lock on SQLite) so two overlapping ranges can never hand out the same id concurrently.
+- ``id_series``: one row per id *series* (kind + the fixed parts of an id, e.g. ``s10:RR/ZZ``). Every
+  allocation first updates its series row, which serialises allocators of one series on every database (a row
+  lock on PostgreSQL, the write lock on SQLite) so two overlapping ranges can never hand out the same id
+  concurrently.
 - ``id_cursors``: the next serial of each configured range, moved by compare-and-set.
-- ``id_allocations``: every block of ids ever handed out, with its time. A range that is restarted, re-added or
-  overlaps another skips every serial issued within the retention window.
+- ``id_allocations``: every block of ids ever handed out, with its time. A range that is restarted, re-added
+  or overlaps another skips every serial issued within the retention window.
 - ``postage_marks``: one mark per piece with its state (on hold → paid | annulled) and the exact text printed.
 """
 

@@ -1,9 +1,10 @@
 """Ledger table of the QA station (loaded on start with every ``schema_*.py``).
 
-- ``qa_results``: one row per inspected sample image (``plant qa``): when, which image, the piece it was found to
-  be (NULL when no code named a piece of the ledger), the tracking id read in the window, every code read with its
-  grade and the piece it names, the lowest DataMatrix grade, the minimum it was held to, and the verdict with its
-  reasons. The piece's history gets a ``qa`` event beside it; its lifecycle state is never changed by QA.
+- ``qa_results``: one row per inspected sample image (``plant qa``): when, which image, the piece it was found
+  to be (NULL when no code named a piece of the ledger), the tracking id read in the window, every code read
+  with its grade and the piece it names, the lowest DataMatrix grade, the minimum it was held to, and the
+  verdict with its reasons. The piece's history gets a ``qa`` event beside it; its lifecycle state is never
+  changed by QA.
 """
 
 from __future__ import annotations

@@ -13,19 +13,31 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import structlog
-from sqlalchemy import Column, Connection, Engine, create_engine, event, insert, inspect, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    DefaultClause,
+    Engine,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    make_url,
+    select,
+    update,
+)
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from plant.config import Settings
-from plant.errors import IllegalTransition, ServiceError
+from plant.errors import IllegalTransition, NotFound, ServiceError
 from plant.ledger import schema as t
 from plant.model import FINAL_STATES, Event, State, next_state
 
-log = structlog.get_logger(__name__)
+if TYPE_CHECKING:
+    from plant.config import Settings
 
 #: Milliseconds a SQLite writer waits for the lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -54,24 +66,63 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
 
 
 class Ledger:
-    """The plant's SQL store: one writer engine, one reader engine (the same engine off SQLite)."""
+    """The plant's SQL store: one writer engine, one reader engine (the same engine off SQLite).
 
-    def __init__(self, url: str) -> None:
+    ``Ledger(url)`` creates the schema or upgrades an older one (:meth:`migrate`): whatever runs the plant
+    opens it so. ``Ledger(url, read_only=True)`` is for commands that only read (``plant status``,
+    ``plant receipts``): it opens the ledger as it is, creates nothing, and refuses one that is missing or
+    older than this code (:meth:`check_version`).
+    """
+
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
         self.url = url
+        self.read_only = read_only
         if url.startswith("sqlite"):
-            self.engine = _sqlite_engine(url, immediate=True)
             self.reader = _sqlite_engine(url, immediate=False)
+            self.engine = self.reader if read_only else _sqlite_engine(url, immediate=True)
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
             self.reader = self.engine
-        self.migrate()
+        if read_only:
+            self.check_version()
+        else:
+            self.migrate()
+
+    def check_version(self) -> None:
+        """Refuse, without writing anything, a ledger that does not exist or holds no schema
+        (:class:`NotFound`), and one whose schema is older than this code's (:class:`ServiceError`: starting
+        the plant upgrades it)."""
+        path = _sqlite_file(self.url)
+        if path is not None and not path.is_file():
+            raise NotFound(
+                f"No ledger at {path}: nothing has run with this state directory; check --state-dir, "
+                "PLANT_STATE_DIR or PLANT_DATABASE_URL.",
+                url=self.url,
+            )
+        with self.read() as conn:
+            has_schema = inspect(conn).has_table(t.schema_info.name)
+            version = conn.execute(select(t.schema_info.c.version)).scalar() if has_schema else None
+        if version is None:
+            raise NotFound(
+                f"The ledger at {self.url} is empty: nothing has run with it; check --state-dir, "
+                "PLANT_STATE_DIR or PLANT_DATABASE_URL.",
+                url=self.url,
+            )
+        if version < t.SCHEMA_VERSION:
+            raise ServiceError(
+                f"The ledger at {self.url} has schema version {version}, older than this plant's "
+                f"{t.SCHEMA_VERSION}; start the plant once with this version (`plant resume`, `plant worker` "
+                "or `plant serve` upgrade the ledger), then try again.",
+                url=self.url,
+                version=version,
+            )
 
     def migrate(self) -> None:
         """Create the schema, or upgrade an older one, and record its version.
 
-        Areas keep their own tables in ``plant/ledger/schema_<area>.py`` on the shared ``metadata``; they are all
-        loaded here, so a new area's tables, and any index added to an existing table, are created on the next
-        start. Columns added to an existing table come from the steps of :data:`UPGRADES` newer than the
+        Areas keep their own tables in ``plant/ledger/schema_<area>.py`` on the shared ``metadata``; they are
+        all loaded here, so a new area's tables, and any index added to an existing table, are created on the
+        next start. Columns added to an existing table come from the steps of :data:`UPGRADES` newer than the
         ledger's recorded version, in the same transaction as the new version.
         """
         _load_area_schemas()
@@ -82,7 +133,7 @@ class Ledger:
                 for target, step in UPGRADES:
                     if version < target:
                         step(conn)
-                        log.info("ledger_upgraded", from_version=version, to_version=target)
+                        _log().info("ledger_upgraded", from_version=version, to_version=target)
             for table in t.metadata.sorted_tables:  # indexes added since a table was created
                 for index in table.indexes:
                     index.create(conn, checkfirst=True)
@@ -94,6 +145,8 @@ class Ledger:
     @contextmanager
     def tx(self) -> Iterator[Connection]:
         """One write transaction: commits on success, rolls back on any error."""
+        if self.read_only:
+            raise RuntimeError(f"the ledger at {self.url} was opened read-only")
         with self.engine.begin() as conn:
             yield conn
 
@@ -111,15 +164,16 @@ class Ledger:
 
 
 def add_column(conn: Connection, column: Column) -> None:
-    """Add ``column`` (a column of the schema, with its type, nullability and server default) to its table in an
-    existing ledger, unless the table has it already: a ledger created by this code, or upgraded by a concurrent
-    process (PostgreSQL takes ``IF NOT EXISTS``; SQLite's ``BEGIN IMMEDIATE`` already serialises migrations)."""
+    """Add ``column`` (a column of the schema, with its type, nullability and server default) to its table in
+    an existing ledger, unless the table has it already: a ledger created by this code, or upgraded by a
+    concurrent process (PostgreSQL takes ``IF NOT EXISTS``; SQLite's ``BEGIN IMMEDIATE`` already serialises
+    migrations)."""
     table = column.table.name
     if column.name in {c["name"] for c in inspect(conn).get_columns(table)}:
         return
     preparer = conn.dialect.identifier_preparer
     ddl = f"{preparer.quote(column.name)} {column.type.compile(dialect=conn.dialect)}"
-    if column.server_default is not None:
+    if isinstance(column.server_default, DefaultClause):
         ddl += f" DEFAULT {column.server_default.arg}"
     if not column.nullable:
         ddl += " NOT NULL"
@@ -129,15 +183,29 @@ def add_column(conn: Connection, column: Column) -> None:
 
 def _add_duplex(conn: Connection) -> None:
     """Version 2: letters say whether they are duplex, jobs whether they are printed so. Existing rows read as
-    simplex, which matches their pieces (whose sheets were counted as pages), so a job planned but not yet imposed
-    is imposed one page a leaf."""
+    simplex, which matches their pieces (whose sheets were counted as pages), so a job planned but not yet
+    imposed is imposed one page a leaf."""
     add_column(conn, t.letters.c.duplex)
     add_column(conn, t.print_jobs.c.duplex)
 
 
-#: Upgrade steps of older ledgers, oldest first: (the schema version a step brings a ledger to, the step). Each
-#: runs inside the migrating transaction and leaves alone what a ledger has already.
+#: Upgrade steps of older ledgers, oldest first: (the schema version a step brings a ledger to, the step).
+#: Each runs inside the migrating transaction and leaves alone what a ledger has already.
 UPGRADES = ((2, _add_duplex),)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite ledger URL; None for an in-memory one and for other databases."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return None if parsed.query.get("uri") else Path(parsed.database)
+
+
+def _log() -> Any:
+    import structlog  # only when a ledger is upgraded: commands that read the ledger start without it
+
+    return structlog.get_logger(__name__)
 
 
 def _load_area_schemas() -> None:
@@ -194,7 +262,7 @@ def move_letters(
     extra: dict | None = None,
     held_from: State | None = None,
 ) -> list[int]:
-    """Compare-and-set letters ``pks`` from ``expect`` along ``event_name``; append one event per moved letter.
+    """Compare-and-set letters ``pks`` from ``expect`` along ``event_name``; append an event per moved letter.
 
     Returns the pks actually moved (those still in ``expect``); the rest were moved by someone else already,
     which is how an at-least-once message finds its work done. ``extra`` sets further columns on the rows.
@@ -292,10 +360,11 @@ def _chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
         yield items[start : start + CHUNK]
 
 
-def open_ledger(settings: Settings) -> Ledger:
-    """The plant's ledger, or a :class:`ServiceError` saying where it was looked for and what to check."""
+def open_ledger(settings: Settings, *, read_only: bool = False) -> Ledger:
+    """The plant's ledger, or a :class:`ServiceError` saying where it was looked for and what to check.
+    ``read_only``: as it is, neither created nor upgraded (:class:`Ledger`)."""
     try:
-        return Ledger(settings.ledger_url)
+        return Ledger(settings.ledger_url, read_only=read_only)
     except OperationalError as exc:
         raise ServiceError(
             f"The ledger at {settings.ledger_url} cannot be opened ({exc.orig}); check --state-dir "

@@ -1,8 +1,8 @@
 """Acceptance of prepaid pieces: the postal counter's check of a piece's postage mark, tracking id and mass.
 
 ``plant accept SCAN… --mass-g M`` reads the codes on the scans of *one* item (front, back, close-ups: all
-codes found are taken together) — in the postage and tracking zones of the plant's mark layout first, the whole
-image only when those yield nothing — checks the mark and records the outcome as an event in the ledger:
+codes found are taken together) — in the postage and tracking zones of the plant's mark layout first, the
+whole image only when those yield nothing — checks the mark and records the outcome as an event in the ledger:
 
 ========================================================  ==========  =================================
 what the counter finds                                     verdict     mark state
@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import structlog
@@ -51,7 +52,7 @@ MARK_FAILED = "mark failed the check"
 #: What the counter says when the weighed mass falls in another band than the mark declares.
 INCORRECT_MASS = "annulled: incorrect mass"
 #: Barcode kinds read from acceptance scans: the mark (QR) and the tracking id (Code 128).
-SCAN_FORMATS = (zxingcpp.BarcodeFormat.QRCode, zxingcpp.BarcodeFormat.Code128)
+SCAN_FORMATS = zxingcpp.BarcodeFormats([zxingcpp.BarcodeFormat.QRCode, zxingcpp.BarcodeFormat.Code128])
 #: Play of an item on the counter's scanner around each zone of the mark layout (skew, shift), mm.
 ROI_PLAY_MM = 4.0
 #: Width of the A4 sheet the mark layout is drawn on, mm (gives a scan's resolution when its file has none).
@@ -66,11 +67,9 @@ class Verdict(StrEnum):
     ANNULLED = "annulled"
 
 
-
-
 @dataclass(frozen=True)
 class ScanReading:
-    """Codes read from the scans of one item: mark candidates (QR text starting ``PM``), tracking ids, the rest."""
+    """Codes read from one item's scans: mark candidates (QR text starting ``PM``), tracking ids, the rest."""
 
     marks: tuple[str, ...] = ()
     tracking_ids: tuple[str, ...] = ()
@@ -99,6 +98,14 @@ class Outcome:
     tracking_id: str | None = None
     declared_band_g: int | None = None
     weighed_band_g: int | None = None
+
+
+class _MarkItem(TypedDict):
+    """The item a verified mark names, as every :class:`Outcome` of :func:`judge` carries it."""
+
+    piece_id: str
+    tracking_id: str
+    declared_band_g: int
 
 
 def acceptance_regions(settings: Settings, play_mm: float = ROI_PLAY_MM) -> list[Region]:
@@ -132,7 +139,7 @@ def _scan_dpi(image: Image.Image) -> float:
 
 
 def _read_regions(pixels: np.ndarray, dpi: float, regions: Sequence[Region]) -> list[tuple[str, str]]:
-    """(format, text) of the codes found in the regions of interest; none when a region falls off the image."""
+    """(format, text) of the codes found in the regions of interest; none where a region is off the image."""
     found: list[tuple[str, str]] = []
     for region in regions:
         try:
@@ -146,9 +153,9 @@ def read_scans(paths: Sequence[Path], regions: Sequence[Region] | None = None) -
     """Decode the QR and Code 128 symbols of every scan into one reading.
 
     With ``regions`` (see :func:`acceptance_regions`) each scan is read in its regions of interest first, so
-    that codes elsewhere on the item (another piece's mark on an enclosure, a sender's own barcodes) do not take
-    part; the whole image is read only when the regions yield no postage mark and no tracking id (a close-up,
-    a piece far off the layout). Without regions the whole image is read (zxing-cpp).
+    that codes elsewhere on the item (another piece's mark on an enclosure, a sender's own barcodes) do not
+    take part; the whole image is read only when the regions yield no postage mark and no tracking id (a
+    close-up, a piece far off the layout). Without regions the whole image is read (zxing-cpp).
     """
     marks: list[str] = []
     tracking: list[str] = []
@@ -245,7 +252,7 @@ def judge(
     mark's mail class, ``at`` the time of acceptance.
     """
     payload = mark.payload
-    base = {
+    base: _MarkItem = {
         "piece_id": payload.piece_id,
         "tracking_id": payload.tracking_id,
         "declared_band_g": payload.band_g,
@@ -330,7 +337,7 @@ def accept_item(
                 event = "accept" if target == MarkState.PAID else "annul"
                 if move_mark(
                     conn,
-                    outcome.piece_id,
+                    checked.payload.piece_id,  # the piece every outcome of judge() names
                     MarkState.ON_HOLD,
                     target,
                     event,
@@ -357,7 +364,3 @@ def accept_item(
         tracking_id=outcome.tracking_id,
     )
     return outcome
-
-
-
-

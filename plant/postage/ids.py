@@ -1,14 +1,15 @@
 """Durable allocation of tracking ids (UPU S10 and Russian 14-digit) from the configured ranges.
 
-Everything happens inside the caller's transaction, so a crash before commit allocates nothing and after commit
-the ids are the caller's. Per allocation, for each range used:
+Everything happens inside the caller's transaction, so a crash before commit allocates nothing and after
+commit the ids are the caller's. Per allocation, for each range used:
 
-1. the range's *series* row (its kind and fixed parts, e.g. ``s10:RR/ZZ``) is updated first: every allocator of
-   that series, on any machine, queues behind that row until the transaction ends;
+1. the range's *series* row (its kind and fixed parts, e.g. ``s10:RR/ZZ``) is updated first: every
+   allocator of that series, on any machine, queues behind that row until the transaction ends;
 2. the range's cursor is read, and the serials from it up to the range's end are searched for free blocks,
    skipping every block of the series handed out within the retention window (so a range restarted, re-added
    with other bounds, or overlapping another never repeats a recent id);
-3. the cursor moves by compare-and-set and the blocks taken are recorded in ``id_allocations`` with their time.
+3. the cursor moves by compare-and-set and the blocks taken are recorded in ``id_allocations`` with
+   their time.
 
 A range whose use crosses :data:`WARN_AT` logs ``id_range_nearly_used``; a demand no range can meet raises
 :class:`IdRangesExhausted` (an :class:`~plant.errors.IdRangeExhausted`) naming the ranges and what to do.
@@ -39,8 +40,6 @@ SECONDS_PER_RETENTION_MONTH = 31 * 86_400
 DEFAULT_RETENTION_S = 12 * SECONDS_PER_RETENTION_MONTH
 
 
-
-
 def series_of(id_range: IdRangeConfig) -> str:
     """The series a range belongs to: its kind and fixed parts. Two ranges of one series share serials."""
     if id_range.kind == IdKind.RU14:
@@ -66,10 +65,10 @@ def retention_seconds(months: int) -> int:
 
 
 def free_blocks(start: int, last: int, taken: Sequence[tuple[int, int]], need: int) -> list[tuple[int, int]]:
-    """Up to ``need`` serials from ``start`` to ``last`` (inclusive) outside the ``taken`` blocks, lowest first.
+    """Up to ``need`` free serials, lowest first, from ``start`` to ``last`` (inclusive) outside ``taken``.
 
-    ``taken`` holds inclusive ``(first, last)`` pairs in any order, possibly overlapping. Returns inclusive blocks;
-    their sizes add up to ``need`` unless the range has fewer free serials.
+    ``taken`` holds inclusive ``(first, last)`` pairs in any order, possibly overlapping. Returns inclusive
+    blocks; their sizes add up to ``need`` unless the range has fewer free serials.
     """
     blocks: list[tuple[int, int]] = []
     position = start
@@ -102,7 +101,7 @@ def _cursor(conn: Connection, id_range: IdRangeConfig, series: str, at: float) -
     key = (tp.id_cursors.c.series == series) & (tp.id_cursors.c.first == id_range.first)
     row = conn.execute(select(tp.id_cursors.c.next_serial).where(key)).first()
     if row is not None:
-        return row.next_serial
+        return int(row.next_serial)
     start = id_range.first
     if id_range.kind == IdKind.S10:  # ledgers written before series existed kept S10 cursors in id_ranges
         legacy = conn.execute(
@@ -205,8 +204,8 @@ def allocate_from(
 ) -> list[str]:
     """Take ``count`` ids from ``ranges`` in order, moving to the next range when one runs out.
 
-    Raises :class:`IdRangesExhausted` when all of them together cannot supply ``count``; the caller's transaction
-    must then roll back (``Ledger.tx`` does), so nothing is consumed.
+    Raises :class:`IdRangesExhausted` when all of them together cannot supply ``count``; the caller's
+    transaction must then roll back (``Ledger.tx`` does), so nothing is consumed.
     """
     if count <= 0:
         return []
@@ -224,7 +223,7 @@ def allocate_from(
 def allocate_for(
     conn: Connection, settings: Settings, count: int, kind: IdKind | None = None, at: float | None = None
 ) -> list[str]:
-    """Take ``count`` ids of ``kind`` (default: the kind print pieces get) from the plant's configured ranges."""
+    """Take ``count`` ids of ``kind`` (default: the print pieces' kind) from the plant's configured ranges."""
     kind = kind or settings.tracking.kind
     ranges = settings.id_ranges(kind)
     if not ranges:
@@ -236,5 +235,3 @@ def allocate_for(
     return allocate_from(
         conn, ranges, count, at=at, retention_s=retention_seconds(settings.tracking.retention_months)
     )
-
-

@@ -1,8 +1,8 @@
 """Plant-side postage: piece mass and tariff from the settings, the signing key, and marks kept in the ledger.
 
 The mark format and the maths are :mod:`tracking.postage`'s; this module feeds them the plant's configuration
-and keeps each mark's state in the ledger (``postage_marks``): a mark is *on hold* from the moment it is issued
-for a piece, then *paid* at acceptance or *annulled* (refused, wrong mass, or not handed in within
+and keeps each mark's state in the ledger (``postage_marks``): a mark is *on hold* from the moment it is
+issued for a piece, then *paid* at acceptance or *annulled* (refused, wrong mass, or not handed in within
 ``postage.hand_in_hours``). Every state change is a compare-and-set with an appended ``mark`` event.
 """
 
@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -42,17 +43,11 @@ log = structlog.get_logger(__name__)
 
 
 class MarkState(StrEnum):
-    """Where a postage mark stands: on hold until the piece is accepted (paid) or refused/expired (annulled)."""
+    """A postage mark's state: on hold until the piece is accepted (paid) or refused/expired (annulled)."""
 
     ON_HOLD = "on_hold"
     PAID = "paid"
     ANNULLED = "annulled"
-
-
-
-
-
-
 
 
 def tariff_minor(tariff: str, minor_digits: int) -> int:
@@ -90,7 +85,7 @@ def signing_key(settings: Settings) -> Ed25519PrivateKey:
 
 
 def verification_keys(settings: Settings) -> dict[str, Ed25519PublicKey]:
-    """Public keys acceptance trusts, by key id: the signing key's own (when present) and ``postage.public_keys``."""
+    """Public keys acceptance trusts by key id: the signing key's (if present) and ``postage.public_keys``."""
     keys = []
     for path in settings.postage.public_keys:
         if not Path(path).exists():
@@ -177,9 +172,9 @@ def issue_marks(
 ) -> IssuedMarks:
     """Issue (or return the already issued) postage marks of ``piece_ids`` within the caller's transaction.
 
-    A new mark is recorded *on hold* with an ``issue`` event; a piece whose mark is on hold already gets the same
-    text again (a reprint carries the same mark). A piece heavier than the top band, or whose mark is no longer on
-    hold, is refused with the reason; the caller decides what happens to it.
+    A new mark is recorded *on hold* with an ``issue`` event; a piece whose mark is on hold already gets the
+    same text again (a reprint carries the same mark). A piece heavier than the top band, or whose mark is no
+    longer on hold, is refused with the reason; the caller decides what happens to it.
     """
     at = now() if at is None else at
     wanted = [str(p) for p in piece_ids]
@@ -245,7 +240,7 @@ def issue_marks(
     return result
 
 
-def _mark_row(payload: MarkPayload, text: str, kid: str, at: float) -> dict:
+def _mark_row(payload: MarkPayload, text: str, kid: str, at: float) -> dict[str, Any]:
     return {
         "piece_id": payload.piece_id,
         "tracking_id": payload.tracking_id,
@@ -272,7 +267,7 @@ def move_mark(
     event: str,
     reason: str,
     at: float,
-    data: dict | None = None,
+    data: dict[str, Any] | None = None,
 ) -> bool:
     """Compare-and-set one mark's state; append its ``mark`` event when it moved. True when it moved."""
     moved = conn.execute(
@@ -300,7 +295,7 @@ EXPIRED_REASON = "annulled: not handed in within {hours:g} h"
 
 
 def expire_marks(conn: Connection, settings: Settings, at: float | None = None) -> list[str]:
-    """Annul every mark on hold longer than ``postage.hand_in_hours`` at ``at``; return the piece ids annulled.
+    """Annul every mark on hold longer than ``postage.hand_in_hours`` at ``at``; return their piece ids.
 
     A running plant calls this every ``sweeps.interval_s`` (:mod:`plant.sweeps`); each mark moves by
     compare-and-set, so a mark annulled (or paid) meanwhile by another sweep or at the counter is left alone.
@@ -323,7 +318,3 @@ def expire_marks(conn: Connection, settings: Settings, at: float | None = None) 
     return [
         p for p in stale if move_mark(conn, p, MarkState.ON_HOLD, MarkState.ANNULLED, "expire", reason, at)
     ]
-
-
-
-

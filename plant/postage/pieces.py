@@ -4,20 +4,21 @@ its weight band, the inserters that take it and its print time follow."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, Row, insert
 
-from plant.config import MassConfig
+from plant.config import MassConfig, Settings
 from plant.ledger import schema as t
 from plant.postage.ids import allocate_for
 from tracking.postage import piece_mass_g
 
 
-def make_pieces(conn, settings, rows: Sequence) -> None:
+def make_pieces(conn: Connection, settings: Settings, rows: Sequence[Row[Any]]) -> None:
     """Give each print letter of ``rows`` its piece: a tracking id, its sheets and its mass.
 
-    A piece's sheets are its leaves (:func:`leaves`): ⌈pages/2⌉ for a duplex letter, its pages for
-    a simplex one; its mass, and so its tariff band, the inserters that take it and its print time follow them.
+    A piece's sheets are its leaves (:func:`leaves`): ⌈pages/2⌉ for a duplex letter, its pages for a
+    simplex one; its mass, and so its tariff band, the inserters that take it and its print time follow them.
     """
     if not rows:
         return
@@ -33,7 +34,7 @@ def make_pieces(conn, settings, rows: Sequence) -> None:
                 "prints": 0,
                 "mass_g": piece_mass(settings.mass, n),
             }
-            for row, tid, n in zip(rows, ids, sheets)
+            for row, tid, n in zip(rows, ids, sheets, strict=True)
         ],
     )
 
@@ -41,8 +42,8 @@ def make_pieces(conn, settings, rows: Sequence) -> None:
 def leaves(pages: int, duplex: bool) -> int:
     """Sheets of paper a letter of ``pages`` pages takes: one page a leaf simplex, two (⌈pages/2⌉) duplex.
 
-    A piece's sheets are its leaves: what it weighs, which tariff band it pays, which envelope takes it and how
-    long it prints all follow the leaves, not the pages.
+    A piece's sheets are its leaves: what it weighs, which tariff band it pays, which envelope takes it and
+    how long it prints all follow the leaves, not the pages.
     """
     return -(-pages // 2) if duplex else pages
 

@@ -1,13 +1,13 @@
 """The QA verdict on one sample, as a pure function of the codes read and what the ledger knows.
 
-A sample passes when all of these hold (each failure adds one reason, so a report says everything wrong at once):
+A sample passes when all of these hold (each failure adds one reason: a report says everything wrong at once):
 
 - exactly one **tracking id** is read in the window, and it belongs to a piece of the ledger;
-- exactly one **control code** is read, it parses, and it names the same piece, the piece's current job and the
-  piece's number of sheets;
-- exactly one **postage mark** is read, its signature verifies with a key the plant trusts (:func:`verify_mark`),
-  it names the same piece and the tracking id read in the window, and the ledger issued a mark for that piece
-  under the same key id;
+- exactly one **control code** is read, it parses, and it names the same piece, the piece's current job and
+  the piece's number of sheets;
+- exactly one **postage mark** is read, its signature verifies with a key the plant trusts
+  (:func:`verify_mark`), it names the same piece and the tracking id read in the window, and the ledger
+  issued a mark for that piece under the same key id;
 - every **DataMatrix** read grades at least the configured minimum (``qa.min_grade``).
 
 The sampled piece is the one the tracking id names, else the control code's, else the mark's: a sheet whose
@@ -37,8 +37,8 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class FoundCode:
-    """One code read from a sample: its kind (``control``, ``tracking``, ``postage``), symbology, text, and the
-    grade of a DataMatrix (None for symbologies that are not graded)."""
+    """One code read from a sample: its kind (``control``, ``tracking``, ``postage``), symbology, text, and
+    the grade of a DataMatrix (None for symbologies that are not graded)."""
 
     kind: str
     format: str
@@ -84,8 +84,8 @@ class LedgerFacts:
 
 @dataclass(frozen=True)
 class Judgement:
-    """The verdict on one sample: pass or fail with the reasons, the sampled piece, every piece the codes name,
-    the tracking id read and the lowest DataMatrix grade."""
+    """The verdict on one sample: pass or fail with the reasons, the sampled piece, every piece the codes
+    name, the tracking id read and the lowest DataMatrix grade."""
 
     verdict: Verdict
     reasons: tuple[str, ...]
@@ -114,8 +114,9 @@ def wanted_ids(codes: Sequence[FoundCode]) -> tuple[set[str], set[int]]:
             except PostageError:
                 continue
             tracking_ids.add(payload.tracking_id)
-            if _number(payload.piece_id) is not None:
-                piece_ids.add(_number(payload.piece_id))
+            number = _number(payload.piece_id)
+            if number is not None:
+                piece_ids.add(number)
     return tracking_ids, piece_ids
 
 
@@ -180,7 +181,7 @@ def _check_tracking(tracking: list[str], facts: LedgerFacts, reasons: list[str])
 def _check_control(
     controls: list[str], window: PieceFacts | None, facts: LedgerFacts, reasons: list[str]
 ) -> PieceFacts | None:
-    """The piece the control code names, checked against the window's piece; None (with the reason) if none."""
+    """The piece the control code names, checked against the window's; None (with the reason) if none."""
     if not controls:
         reasons.append("no control code read")
         return None
@@ -223,7 +224,7 @@ def _check_mark(
     keys: Mapping[str, Ed25519PublicKey],
     reasons: list[str],
 ) -> PieceFacts | None:
-    """The piece the postage mark names after verifying it; None (with the reason) when it cannot be relied on."""
+    """The piece the postage mark names, verified; None (with the reason) when it cannot be relied on."""
     if not marks:
         reasons.append("no postage mark read")
         return None
@@ -259,14 +260,14 @@ def _check_mark(
 
 def _check_grades(codes: Sequence[FoundCode], min_grade: Grade, reasons: list[str]) -> Grade | None:
     """The lowest grade of the graded codes; a reason for each below ``min_grade``."""
-    graded = [c for c in codes if c.grade is not None]
-    for code in graded:
-        if code.grade < min_grade:
+    graded = [(c, c.grade) for c in codes if c.grade is not None]
+    for code, grade in graded:
+        if grade < min_grade:
             reasons.append(
-                f"{code.kind} {code.format} {code.text!r} grades {code.grade.name}, below the minimum "
+                f"{code.kind} {code.format} {code.text!r} grades {grade.name}, below the minimum "
                 f"{min_grade.name}"
             )
-    return min((c.grade for c in graded), default=None)
+    return min((grade for _, grade in graded), default=None)
 
 
 def _code_piece(code: FoundCode, facts: LedgerFacts) -> int | None:

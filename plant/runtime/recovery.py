@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from plant.ledger import enqueue
+from plant.ledger import Ledger, enqueue
 from plant.ledger import schema as t
 from plant.model import JobState, RunState
 
@@ -31,7 +31,7 @@ _RUN_NEXT = {
 }
 
 
-def recover(ledger) -> int:
+def recover(ledger: Ledger) -> int:
     """Write an outbox row for every unfinished submission, job and run; return how many."""
     count = 0
     with ledger.tx() as conn:

@@ -1,10 +1,11 @@
 """A plant session on one machine: what ``plant run``, ``plant resume`` and ``plant demo`` start and stop.
 
-It starts (or joins) the embedded Redis, opens the ledger, runs the outbox relay, the sweeper and the simulated
-devices in this process, supervises worker processes (a worker that dies is restarted: its un-finished work is
-derived again from the ledger), shows progress per stage, and on exit stops everything it started, in reverse
-order. The sweeper (:class:`plant.sweeps.Sweeper`) claims the timed sweeps — postage-mark expiry, digital
-fallback — every ``sweeps.interval_s`` by the session's clock; the workers it spawns leave that to it.
+It starts (or joins) the embedded Redis, opens the ledger, runs the outbox relay, the sweeper and the
+simulated devices in this process, supervises worker processes (a worker that dies is restarted: its
+un-finished work is derived again from the ledger), shows progress per stage, and on exit stops everything it
+started, in reverse order. The sweeper (:class:`plant.sweeps.Sweeper`) claims the timed sweeps — postage-mark
+expiry, digital fallback — every ``sweeps.interval_s`` by the session's clock; the workers it spawns leave
+that to it.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from plant.ledger import now
 from plant.ledger import schema as t
 from plant.model import FINAL_STATES, State
 from plant.postage.marks import signing_key
-from plant.runtime.broker import EmbeddedRedis, Relay, declare_actors, make_broker
+from plant.runtime.broker import EmbeddedRedis, declare_actors, make_broker
 from plant.runtime.recovery import recover
+from plant.runtime.relay import Relay
 from plant.runtime.sweeps import Sweeper
 from plant.stages import HANDLERS
 from plant.stages.context import Plant
@@ -76,7 +78,7 @@ class Session:
         self.restarts = 0
         self.stop = threading.Event()
 
-    # -- start and stop ----------------------------------------------------------------------------------------
+    # -- start and stop --------------------------------------------------------------------------------------
     def __enter__(self) -> Session:
         settings = self.settings
         settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -85,11 +87,11 @@ class Session:
             self.embedded = EmbeddedRedis(settings.redis_dir)
             self.redis_url = self.embedded.start()
         try:
-            self.broker = make_broker(self.redis_url)
-            self.actors = declare_actors(self.broker, HANDLERS)
+            self.broker = make_broker(self.redis_url, settings.queue)
+            self.actors = declare_actors(self.broker, HANDLERS, settings.queue)
             self.plant = Plant.open(settings)
             signing_key(settings)  # made once here, before any worker signs a postage mark with it
-            self.relay = Relay(self.plant.ledger, self.broker, self.actors)
+            self.relay = Relay(self.plant.ledger, self.broker, self.actors, settings.queue)
             self.plant.notify = self.relay.wake.set
             self.relay_thread = threading.Thread(
                 target=self.relay.run, args=(self.stop,), name="relay", daemon=True
@@ -136,7 +138,9 @@ class Session:
         if self.embedded is not None:
             self.embedded.stop()
 
-    def _spawn_worker(self) -> subprocess.Popen:
+    def _spawn_worker(self) -> subprocess.Popen[bytes]:
+        if not self.redis_url:  # pragma: no cover - programmer error
+            raise RuntimeError("a session starts its workers inside `with Session(...)`, after its Redis")
         env = dict(
             os.environ,
             PLANT_STATE_DIR=str(self.settings.state_dir.resolve()),
@@ -157,7 +161,7 @@ class Session:
                 command, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file
             )
 
-    # -- work --------------------------------------------------------------------------------------------------
+    # -- work ------------------------------------------------------------------------------------------------
     def resume(self) -> int:
         """Derive and queue the next step of every unfinished thing in the ledger."""
         count = recover(self.plant.ledger)
@@ -216,7 +220,7 @@ class Session:
                 .where(t.submissions.c.submission_id.in_(submissions), t.submissions.c.finished_at.is_(None))
             ).scalar()
         total = sum(r[2] for r in rows)
-        by_state = Counter()
+        by_state: Counter[str] = Counter()
         printing = 0
         checked = 0
         for state, channel, count, preflighted in rows:

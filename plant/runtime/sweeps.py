@@ -2,26 +2,28 @@
 
 Two rules of the plant are not set off by any message but by time passing:
 
-- a postage mark on hold longer than ``postage.hand_in_hours`` (72 h) is annulled (:func:`plant.postage.marks.expire_marks`);
-- a digital letter still unopened at its ``fallback_due_at`` (delivery + ``intake.digital_fallback_days``) goes to
-  print (:func:`plant.intake.digital.fall_back_due`), which gives it a piece, re-opens its submission and writes
-  the ``plan`` and ``receipts`` messages that carry it through the pipeline like any other print letter.
+- a postage mark on hold longer than ``postage.hand_in_hours`` (72 h) is annulled
+  (:func:`plant.postage.marks.expire_marks`);
+- a digital letter still unopened at its ``fallback_due_at`` (delivery + ``intake.digital_fallback_days``)
+  goes to print (:func:`plant.intake.digital.fall_back_due`), which gives it a piece, re-opens its submission
+  and writes the ``plan`` and ``receipts`` messages that carry it through the pipeline like any other print
+  letter.
 
 How they run, and why this way. Work in the house is a message written to the ledger's outbox and served by an
 idempotent dramatiq actor, so a sweep is one too: the ``sweep`` actor (:mod:`plant.stages.sweep`) takes the
 sweep's time as its id and applies both rules *as of that time*. The only thing that needs a clock is deciding
-that a sweep is due, and that is a small thread, :class:`Sweeper`, beside the outbox relay in every process that
-runs one (the session of ``plant run``/``demo``/``resume``/``watch``, and ``plant worker``; the workers a session
-spawns leave it to the session, whose clock can be injected). Every ``sweeps.interval_s`` it:
+that a sweep is due, and that is a small thread, :class:`Sweeper`, beside the outbox relay in every process
+that runs one (the session of ``plant run``/``demo``/``resume``/``watch``, and ``plant worker``; the workers a
+session spawns leave it to the session, whose clock can be injected). Every ``sweeps.interval_s`` it:
 
 1. reads the last claimed run from the ledger (``sweep_clock``) and asks the pure :func:`sweep_due`;
 2. when due, claims the run by compare-and-set of ``last_at`` and writes the ``sweep`` outbox row in the same
    transaction — of several plants sharing a ledger, exactly one sends each sweep.
 
 Safety does not rest on the claim: both rules move each mark or letter by compare-and-set from the state they
-expect and append their event only when the row moved, so a sweep repeated (at-least-once delivery), run by hand
-(``plant sweep``) while the plant runs, or run by two plants at once moves each item once, with one event. A
-message carries its sweep time, so a redelivered one judges by the same time and finds its work done.
+expect and append their event only when the row moved, so a sweep repeated (at-least-once delivery), run by
+hand (``plant sweep``) while the plant runs, or run by two plants at once moves each item once, with one
+event. A message carries its sweep time, so a redelivered one judges by the same time and finds its work done.
 """
 
 from __future__ import annotations
@@ -47,9 +49,10 @@ TIMED = "timed"
 TICK_S = 1.0
 
 
-# -- the decision ------------------------------------------------------------------------------------------------
+# -- the decision --------------------------------------------------------------------------------------------
 def sweep_due(at: float, last_at: float | None, interval_s: float) -> bool:
-    """Whether a sweep is due at ``at``, given the last claimed run: never run, or an interval has passed since.
+    """Whether a sweep is due at ``at``, given the last claimed run: never run, or an interval has passed
+    since.
 
     A last run more than an interval *ahead* of ``at`` means a clock was set back; the sweep is due then too,
     or the sweeps would stop until the clock caught up.
@@ -62,7 +65,7 @@ def sweep_id(at: float) -> str:
     return repr(float(at))
 
 
-# -- the claim ---------------------------------------------------------------------------------------------------
+# -- the claim -----------------------------------------------------------------------------------------------
 def last_sweep(conn: Connection) -> float | None:
     """Time of the last claimed sweep, or None before the first."""
     return conn.execute(select(ts.sweep_clock.c.last_at).where(ts.sweep_clock.c.name == TIMED)).scalar()
@@ -143,22 +146,9 @@ class Sweeper:
             stop.wait(min(self.interval_s, TICK_S))
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def sweep_now(ledger: Ledger, settings: Settings, at: float | None = None) -> SweepResult:
-    """Run one sweep in this process as of ``at`` (default now), recorded as the last sweep run (``plant sweep``)."""
+    """Run one sweep in this process as of ``at`` (default now), recorded as the last sweep run
+    (``plant sweep``)."""
     at = now() if at is None else at
     with ledger.tx() as conn:
         record_run(conn, at)

@@ -2,8 +2,9 @@
 
 ``plant worker`` runs one; ``plant run`` starts its own. Stops gracefully on SIGTERM or SIGINT (dramatiq
 finishes the messages in hand; anything un-acked is re-delivered to another worker). The sweeper
-(:class:`plant.sweeps.Sweeper`) claims the timed sweeps, so a plant of workers alone still expires postage marks
-and prints unopened digital letters; ``--no-sweeps`` leaves that to another process (a session's workers do).
+(:class:`plant.sweeps.Sweeper`) claims the timed sweeps, so a plant of workers alone still expires postage
+marks and prints unopened digital letters; ``--no-sweeps`` leaves that to another process (a session's workers
+do).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import threading
 import structlog
 
 from plant.config import Settings
-from plant.runtime.broker import EmbeddedRedis, Relay, declare_actors, make_broker, start_worker
+from plant.runtime.broker import EmbeddedRedis, declare_actors, make_broker, start_worker
+from plant.runtime.relay import Relay
 from plant.runtime.sweeps import Sweeper
 from plant.stages import HANDLERS
 from plant.stages.context import Plant, install
@@ -29,20 +31,21 @@ def connect(settings: Settings, notify=None):
     if not url:
         embedded = EmbeddedRedis(settings.redis_dir)
         url = embedded.start()
-    broker = make_broker(url)
-    actors = declare_actors(broker, HANDLERS)
+    broker = make_broker(url, settings.queue)
+    actors = declare_actors(broker, HANDLERS, settings.queue)
     plant = Plant.open(settings, notify=notify)
     plant.sender = lambda actor, args, delay: actors[actor].send_with_options(args=args, delay=delay or None)
     return broker, actors, plant, embedded, url
 
 
 def run_worker(settings: Settings, stop: threading.Event | None = None, sweeps: bool = True) -> None:
-    """Serve stage messages until SIGTERM/SIGINT (or ``stop``); claim the timed sweeps unless ``sweeps`` is off."""
+    """Serve stage messages until SIGTERM/SIGINT (or ``stop``); claim the timed sweeps unless ``sweeps`` is
+    off."""
     stop = stop or threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     broker, actors, plant, embedded, url = connect(settings)
-    relay = Relay(plant.ledger, broker, actors)
+    relay = Relay(plant.ledger, broker, actors, settings.queue)
     plant.notify = relay.wake.set
     install(plant)
     worker = start_worker(broker, settings.worker_threads, settings.queue_prefetch)

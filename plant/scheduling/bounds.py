@@ -3,12 +3,12 @@
 The plan reports its distance from this bound, so the bound must be valid (never above the optimum) and as
 strong as we can make it cheaply. It is the largest of:
 
-* **printing with tails** — every press that is used ends with some job, which must still be inserted after the
-  press finishes; those last jobs are distinct, so the presses' capacity up to ``C`` minus the insert time of
-  their last job must cover all the sheets: ``Σ_i v_i · max(0, C − free_i − q_σ(i)) ≥ 60 · W`` for the best
+* **printing with tails** — every press that is used ends with some job, which must still be inserted after
+  the press finishes; those last jobs are distinct, so the presses' capacity up to ``C`` minus the insert time
+  of their last job must cover all the sheets: ``Σ_i v_i · max(0, C − free_i − q_σ(i)) ≥ 60 · W`` for the best
   matching ``σ`` of presses to the smallest insert times (by rearrangement, fastest press ↔ shortest tail);
-* **inserting with eligibility** — for every sheet count ``s``, the jobs of ``≥ s`` sheets per piece go only to
-  inserters taking ``≥ s`` sheets, and none of them can start before the first print could end;
+* **inserting with eligibility** — for every sheet count ``s``, the jobs of ``≥ s`` sheets per piece go only
+  to inserters taking ``≥ s`` sheets, and none of them can start before the first print could end;
 * **one job alone** — its fastest print after its ready time, then its fastest insert;
 * **pinned work** — a pinned insert's end, a pinned print's end plus its fastest insert.
 """
@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from plant.scheduling.model import (
     Instance,
+    Job,
+    Printer,
     can_insert,
     can_print,
     insert_seconds,
@@ -90,8 +93,8 @@ def on_time_bound(instance: Instance, base: int | None = None) -> int:
 
     The last job of a press must also be inserted by its own due time, so only jobs due late enough can close
     a press: ``Σ_i v_i · max(0, min(C, due_σ(i)) − q_σ(i) − free_i) ≥ 60 · W`` for the best distinct jobs
-    ``σ(i)``. When some job cannot be on time at all the bound is just :func:`lower_bound` (pass it as ``base``
-    when already computed).
+    ``σ(i)``. When some job cannot be on time at all the bound is just :func:`lower_bound` (pass it as
+    ``base`` when already computed).
     """
     base = lower_bound(instance) if base is None else base
     pins = {p.job for p in instance.pins}
@@ -147,16 +150,16 @@ def _printer_free(instance: Instance) -> dict[str, int]:
     return free
 
 
-def _up_printers(instance: Instance):
+def _up_printers(instance: Instance) -> list[Printer]:
     return [p for p in instance.printers if p.up]
 
 
-def _printing_bound(instance, jobs, free, tail) -> int:
+def _printing_bound(instance: Instance, jobs: list[Job], free: dict[str, int], tail: dict[str, int]) -> int:
     work = 60 * sum(j.pieces * j.sheets_per_piece for j in jobs)
     speeds = [p.sheets_per_min for p in _up_printers(instance)]
     starts = [free[p.id] for p in _up_printers(instance)]
     m = len(speeds)
-    tails = sorted(tail[j.id] for j in jobs)[:m]
+    tails: list[float] = list(sorted(tail[j.id] for j in jobs)[:m])  # floats: math.inf pads it
     tails += [math.inf] * (m - len(tails))  # a press without a job has no capacity to offer
     if m > MAX_PRESSES_MATCHED and len(set(starts)) > 1:
         tails = [0] * m
@@ -171,12 +174,15 @@ def _printing_bound(instance, jobs, free, tail) -> int:
         matchings = [list(perm) for perm in itertools.permutations(tails)]
 
     def capacity(c: int) -> float:
-        return max(sum(v * max(0.0, c - s - q) for v, s, q in zip(speeds, starts, qs)) for qs in matchings)
+        return max(
+            sum(v * max(0.0, c - s - q) for v, s, q in zip(speeds, starts, qs, strict=True))
+            for qs in matchings
+        )
 
     return _smallest(capacity, work, min(starts))
 
 
-def _inserting_bound(instance, jobs, first_end) -> int:
+def _inserting_bound(instance: Instance, jobs: list[Job], first_end: dict[str, int]) -> int:
     best = 0
     for s in sorted({j.sheets_per_piece for j in jobs}):
         group = [j for j in jobs if j.sheets_per_piece >= s]
@@ -186,8 +192,8 @@ def _inserting_bound(instance, jobs, first_end) -> int:
         starts = [max(k.available_s, head) for k in able]
         rates = [k.envelopes_per_hour for k in able]
 
-        def capacity(c: int, rates=rates, starts=starts) -> float:
-            return sum(e * max(0.0, c - s0) for e, s0 in zip(rates, starts))
+        def capacity(c: int, rates: list[float] = rates, starts: list[int] = starts) -> float:
+            return sum(e * max(0.0, c - s0) for e, s0 in zip(rates, starts, strict=True))
 
         best = max(best, _smallest(capacity, work, min(starts)))
     return best
@@ -209,17 +215,18 @@ def _smallest(capacity: Callable[[int], float], work: float, low: int) -> int:
 
 
 def on_time_bound_inserters(instance: Instance, base: int | None = None) -> int:
-    """:func:`on_time_bound`, stronger: the presses' last jobs compete for the inserters (≥ :func:`on_time_bound`).
+    """:func:`on_time_bound`, stronger: the presses' last jobs compete for the inserters
+    (≥ :func:`on_time_bound`).
 
     The last jobs ``σ(i)`` of the presses are distinct and each is inserted by some inserter ``k(i)`` before
     ``min(C, due)``. When the inserters ``k(i)`` are distinct, press ``i`` stops printing by
     ``min(C, due_σ(i)) − q_σ(i)k(i)``. When several last jobs share an inserter, all but the one inserted last
     are followed on it by another insert of at least ``qmin_k`` (the shortest insert of any job on ``k``), so
-    their insert ends by ``min(C − qmin_k, due)``. Enumerating the inserters of the last jobs (and which one of a
-    shared group goes last) and taking the best distinct jobs gives a capacity that no plan without late jobs
-    exceeds, hence a valid bound. Not used by the planner (``|K|^m`` cases per probe: ~0.2 s on the reference
-    instance); the benchmark reports it. Falls back to ``base`` when some job is late in every plan, and to
-    :func:`on_time_bound` above :data:`MAX_PRESSES_MATCHED` presses.
+    their insert ends by ``min(C − qmin_k, due)``. Enumerating the inserters of the last jobs (and which one
+    of a shared group goes last) and taking the best distinct jobs gives a capacity that no plan without late
+    jobs exceeds, hence a valid bound. Not used by the planner (``|K|^m`` cases per probe: ~0.2 s on the
+    reference instance); the benchmark reports it. Falls back to ``base`` when some job is late in every plan,
+    and to :func:`on_time_bound` above :data:`MAX_PRESSES_MATCHED` presses.
     """
     simple = on_time_bound(instance, base)
     e = end_tables(instance)
@@ -246,13 +253,13 @@ def on_time_bound_inserters(instance: Instance, base: int | None = None) -> int:
 class EndTables:
     """What the bounds on the presses' last jobs read: the unpinned jobs a machine can take, as arrays."""
 
-    jobs: list  # the jobs, in instance order
-    speeds: np.ndarray  # per up press, sheets/min
-    starts: np.ndarray  # per up press, when it can start new work
-    due: np.ndarray  # per job
-    q: np.ndarray  # job × up inserter: insert seconds, inf where not eligible
+    jobs: list[Job]  # the jobs, in instance order
+    speeds: NDArray[np.float64]  # per up press, sheets/min
+    starts: NDArray[np.float64]  # per up press, when it can start new work
+    due: NDArray[np.float64]  # per job
+    q: NDArray[np.float64]  # job × up inserter: insert seconds, inf where not eligible
     qmin_k: list[int]  # per up inserter the shortest insert of any job on it
-    p: np.ndarray  # press × job: print seconds, -inf where the press cannot print the job
+    p: NDArray[np.float64]  # press × job: print seconds, -inf where the press cannot print the job
     work: int  # 60 × the sheets of all the jobs
 
 
@@ -308,7 +315,7 @@ def end_tables(instance: Instance) -> EndTables | None:
     )
 
 
-def last_job_limits(e: EndTables, c: int):
+def last_job_limits(e: EndTables, c: int) -> Iterator[NDArray[np.float64]]:
     """For makespan ``c``, per choice of the last jobs' inserters (and which of a shared group goes last), the
     press × job matrix of the latest time the press can stop printing if it ends with that job."""
     m, k_count = len(e.speeds), e.q.shape[1]

@@ -7,9 +7,10 @@ cannot hide behind a helper both use. :func:`check` lists every violation; :func
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 
 from plant.scheduling.errors import InfeasiblePlan
-from plant.scheduling.model import Instance, Plan
+from plant.scheduling.model import Assignment, Inserter, Instance, Job, Pin, Plan, Printer
 
 
 def _ceil_div_rate(amount: int, rate: float) -> int:
@@ -72,7 +73,9 @@ def assert_feasible(instance: Instance, plan: Plan) -> None:
         raise InfeasiblePlan(violations)
 
 
-def _check_assignment(a, job, printer, inserter, pin) -> list[str]:
+def _check_assignment(
+    a: Assignment, job: Job, printer: Printer | None, inserter: Inserter | None, pin: Pin | None
+) -> list[str]:
     out: list[str] = []
     if printer is None or inserter is None:
         return [f"job {a.job} names an unknown printer {a.printer!r} or inserter {a.inserter!r}"]
@@ -98,9 +101,7 @@ def _check_assignment(a, job, printer, inserter, pin) -> list[str]:
         out.append(f"job {a.job} cannot be printed on {a.printer}: {misfit}")
     if a.insert_start_s < a.print_end_s:
         out.append(f"job {a.job} is inserted at {a.insert_start_s} before its print ends at {a.print_end_s}")
-    print_pinned = pin is not None
-    insert_pinned = pin is not None and pin.inserter is not None
-    if print_pinned:
+    if pin is not None:  # the print is pinned
         if (a.printer, a.print_start_s, a.print_end_s) != (pin.printer, pin.print_start_s, pin.print_end_s):
             out.append(f"job {a.job}'s running print was moved")
     else:
@@ -108,7 +109,7 @@ def _check_assignment(a, job, printer, inserter, pin) -> list[str]:
             out.append(f"job {a.job} prints at {a.print_start_s} before it is ready at {job.ready_s}")
         if not printer.up or a.print_start_s < printer.available_s:
             out.append(f"job {a.job} is printed on {a.printer} while it is down or before it is available")
-    if insert_pinned:
+    if pin is not None and pin.inserter is not None:  # the insert is pinned
         if (a.inserter, a.insert_start_s, a.insert_end_s) != (
             pin.inserter,
             pin.insert_start_s,
@@ -120,7 +121,7 @@ def _check_assignment(a, job, printer, inserter, pin) -> list[str]:
     return out
 
 
-def _print_misfit(job, printer) -> str:
+def _print_misfit(job: Job, printer: Printer) -> str:
     """What of ``job`` the press cannot do (stock, duplex, colour, sheet size), in words; '' when it fits."""
     wrong = []
     if printer.stocks is not None and job.stock not in printer.stocks:
@@ -138,7 +139,7 @@ def _print_misfit(job, printer) -> str:
     return "; ".join(wrong)
 
 
-def _insert_misfit(job, inserter) -> str:
+def _insert_misfit(job: Job, inserter: Inserter) -> str:
     """What of ``job`` the inserter cannot do (sheets, envelope, inserts), in words; '' when it fits."""
     wrong = []
     if inserter.max_sheets < job.sheets_per_piece:
@@ -158,7 +159,7 @@ def _check_setups(instance: Instance, plan: Plan) -> list[str]:
     out: list[str] = []
     jobs = {j.id: j for j in instance.jobs}
     pinned = {p.job for p in instance.pins}
-    per: dict[str, list] = defaultdict(list)
+    per: dict[str, list[Assignment | Pin]] = defaultdict(list)
     for a in plan.assignments:
         if a.job in jobs:
             per[a.printer].append(a)
@@ -170,17 +171,17 @@ def _check_setups(instance: Instance, plan: Plan) -> list[str]:
     for printer in instance.printers:
         rows = sorted(per.get(printer.id, []), key=lambda a: (a.print_start_s, a.print_end_s))
         stock, free = printer.loaded_stock, printer.available_s
-        for n, a in enumerate(rows):
-            this = jobs[a.job].stock
+        for n, row in enumerate(rows):
+            this = jobs[row.job].stock
             if stock is not None and this != stock:
                 changes += 1
-                if a.job not in pinned and a.print_start_s < free + printer.setup_s:
+                if row.job not in pinned and row.print_start_s < free + printer.setup_s:
                     before = f"after {rows[n - 1].job}" if n else "as its first job"
                     out.append(
-                        f"job {a.job} starts at {a.print_start_s} on {printer.id} {before} without its "
+                        f"job {row.job} starts at {row.print_start_s} on {printer.id} {before} without its "
                         f"{printer.setup_s} s setup from stock {stock!r} to {this!r}"
                     )
-            stock, free = this, a.print_end_s
+            stock, free = this, row.print_end_s
     ins_out, ins_changes = _check_inserter_setups(instance, plan)
     out += ins_out
     if plan.setups != changes + ins_changes:
@@ -192,17 +193,17 @@ def _check_setups(instance: Instance, plan: Plan) -> list[str]:
 
 
 def _check_inserter_setups(instance: Instance, plan: Plan) -> tuple[list[str], int]:
-    """An inserter changing envelope or inserts needs its setup time between the two runs (and after what it was
-    loaded with); the violations and the number of changes.
+    """An inserter changing envelope or inserts needs its setup time between the two runs (and after what it
+    was loaded with); the violations and the number of changes.
 
-    Re-derived here: a run that names an envelope other than the one the inserter is set up for, or needs a set of
-    inserts other than the one its feeders are set up for, is a change; a run naming no envelope keeps the loaded
-    one, a run without inserts leaves the feeders as they are; unknown (None) loads change nothing.
+    Re-derived here: a run that names an envelope other than the one the inserter is set up for, or needs a
+    set of inserts other than the one its feeders are set up for, is a change; a run naming no envelope keeps
+    the loaded one, a run without inserts leaves the feeders as they are; unknown (None) loads change nothing.
     """
     out: list[str] = []
     jobs = {j.id: j for j in instance.jobs}
     pins = {p.job: p for p in instance.pins}
-    per: dict[str, list] = defaultdict(list)
+    per: dict[str, list[Assignment]] = defaultdict(list)
     for a in plan.assignments:
         if a.job in jobs:
             per[a.inserter].append(a)
@@ -224,8 +225,8 @@ def _check_inserter_setups(instance: Instance, plan: Plan) -> tuple[list[str], i
                 if not pinned and a.insert_start_s < free + inserter.setup_s:
                     before = "as its first run" if n == 0 else "after the run before"
                     out.append(
-                        f"job {a.job} is inserted at {a.insert_start_s} on {inserter.id} {before} without its "
-                        f"{inserter.setup_s} s setup to envelope {job.envelope!r} with inserts "
+                        f"job {a.job} is inserted at {a.insert_start_s} on {inserter.id} {before} "
+                        f"without its {inserter.setup_s} s setup to envelope {job.envelope!r} with inserts "
                         f"{sorted(job.inserts)} (set up for {envelope!r}, "
                         f"{None if inserts is None else sorted(inserts.elements())})"
                     )
@@ -256,17 +257,18 @@ def _check_manual_pins(instance: Instance, plan: Plan) -> list[str]:
 
 def _check_overlaps(plan: Plan) -> list[str]:
     out: list[str] = []
-    for label, key in (
+    devices: tuple[tuple[str, Callable[[Assignment], tuple[str, int, int]]], ...] = (
         ("printer", lambda a: (a.printer, a.print_start_s, a.print_end_s)),
         ("inserter", lambda a: (a.inserter, a.insert_start_s, a.insert_end_s)),
-    ):
+    )
+    for label, key in devices:
         per: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
         for a in plan.assignments:
             device, start, end = key(a)
             per[device].append((start, end, a.job))
         for device, spans in per.items():
             spans.sort()
-            for (s1, e1, j1), (s2, _e2, j2) in zip(spans, spans[1:]):
+            for (_s1, e1, j1), (s2, _e2, j2) in zip(spans, spans[1:], strict=False):
                 if s2 < e1:
                     out.append(f"{label} {device} runs {j1} and {j2} at the same time ({s2} < {e1})")
     return out

@@ -1,9 +1,10 @@
-"""The on-time floor: a lower bound on the makespan of plans without late jobs that also counts what the presses'
-*second-to-last* jobs need, for judging how far a plan is from the best possible one (benchmarks, docs).
+"""The on-time floor: a lower bound on the makespan of plans without late jobs that also counts what the
+presses' *second-to-last* jobs need, for judging how far a plan is from the best possible one (benchmarks,
+docs).
 
-:func:`plant.scheduling.bounds.on_time_bound_inserters` reasons about the last job ``L`` of every press: the press
-stops printing by ``min(C, due_L) − q_L``. The job ``S`` printed just before ``L`` must also be inserted in time,
-and it leaves the press ``p_i(L)`` seconds before the press stops, so
+:func:`plant.scheduling.bounds.on_time_bound_inserters` reasons about the last job ``L`` of every press: the
+press stops printing by ``min(C, due_L) − q_L``. The job ``S`` printed just before ``L`` must also be inserted
+in time, and it leaves the press ``p_i(L)`` seconds before the press stops, so
 
     E_i ≤ min(C, due_S) − qmin_S + p_i(L)
 
@@ -11,14 +12,15 @@ as well. Only a few jobs are due late enough and insert quickly enough to close 
 reference seed 2 the fast press cannot end with a short job *and* have a short job before it: this bound sees
 that, the one on the last jobs alone cannot.
 
-Argument (every step relaxes, so the result stays valid). In a plan without late jobs and makespan ``C``, press
-``i`` prints all its sheets between ``free_i`` and ``E_i``; the sheets before ``L`` are printed by ``PE(S)`` and
-``L``'s own sheets fit in ``p_i(L)``, so press ``i`` prints at most ``v_i · (min(A_iL, B_S + p_i(L)) − free_i)``
-sheet-seconds, where ``A_iL`` is the last-job limit of :func:`on_time_bound_inserters` (same enumeration of the
-last jobs' inserters) and ``B_S = min(C, due_S) − qmin_S``. A press with a single job prints at most
-``v_i · p_i(L)``. The last jobs are distinct, and ``S`` is none of them; relaxing ``S`` only to "not a last job"
-(several presses may count the same ``S``), its best value is the best ``B`` outside the chosen last jobs. The
-largest total over these choices must cover the work; the smallest such ``C`` is the floor.
+Argument (every step relaxes, so the result stays valid). In a plan without late jobs and makespan ``C``,
+press ``i`` prints all its sheets between ``free_i`` and ``E_i``; the sheets before ``L`` are printed by
+``PE(S)`` and ``L``'s own sheets fit in ``p_i(L)``, so press ``i`` prints at most
+``v_i · (min(A_iL, B_S + p_i(L)) − free_i)`` sheet-seconds, where ``A_iL`` is the last-job limit of
+:func:`on_time_bound_inserters` (same enumeration of the last jobs' inserters) and
+``B_S = min(C, due_S) − qmin_S``. A press with a single job prints at most ``v_i · p_i(L)``. The last jobs are
+distinct, and ``S`` is none of them; relaxing ``S`` only to "not a last job" (several presses may count the
+same ``S``), its best value is the best ``B`` outside the chosen last jobs. The largest total over these
+choices must cover the work; the smallest such ``C`` is the floor.
 
 The search is exact for the relaxation: split by which job is the best ``S`` (the first of the ``m + 1`` best
 ``B`` that is not a last job, so the ones before it are last jobs), then match presses to distinct last jobs
@@ -30,6 +32,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+from numpy.typing import NDArray
 
 from plant.scheduling.bounds import _EPS, _smallest, end_tables, last_job_limits, on_time_bound_inserters
 from plant.scheduling.model import Instance
@@ -72,12 +75,12 @@ def on_time_floor(instance: Instance, base: int | None = None) -> int:
     return max(weaker, _smallest(capacity, e.work, weaker))
 
 
-def _best_matching(value: np.ndarray, forced: list[int]) -> float:
+def _best_matching(value: NDArray[np.float64], forced: list[int]) -> float:
     """Largest ``Σ value[i, σ(i)]`` over distinct jobs ``σ(i)`` that include every job of ``forced``."""
     m = value.shape[0]
     best = -np.inf
     for presses in itertools.permutations(range(m), len(forced)):
-        fixed = sum(float(value[i, j]) for i, j in zip(presses, forced))
+        fixed = sum(float(value[i, j]) for i, j in zip(presses, forced, strict=True))
         if fixed == -np.inf:
             continue
         free_presses = [i for i in range(m) if i not in presses]

@@ -1,4 +1,5 @@
-"""The scheduler's data: devices, jobs, pins, the plan, the reference duration conventions and the JSON format.
+"""The scheduler's data: devices, jobs, pins, the plan, the reference duration conventions and the JSON
+format.
 
 Everything here is a frozen dataclass of plain values so the algorithm can stay pure (data in, data out) and
 so an instance or a plan can travel as JSON (``plant plan INSTANCE.json > PLAN.json``). Times are whole
@@ -19,9 +20,9 @@ Extensions (all optional, with defaults that leave the reference model unchanged
   when that job's stock differs from the ``loaded_stock`` (None: the first job needs no setup);
 * an inserter takes a job only if it has the job's ``envelope`` (``envelopes`` None: any) and its ``feeders``
   hold the job's ``inserts`` (one feeder per insert; see :func:`can_insert`);
-* an inserter pays ``setup_s`` seconds before a run whose envelope or inserts differ from what it is set up for
-  (see :func:`insert_setup_needed`): a job that names no envelope runs in the one loaded, a job without inserts
-  leaves the feeders as they are.
+* an inserter pays ``setup_s`` seconds before a run whose envelope or inserts differ from what it is set up
+  for (see :func:`insert_setup_needed`): a job that names no envelope runs in the one loaded, a job without
+  inserts leaves the feeders as they are.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from fractions import Fraction
 from typing import Any
 
@@ -45,9 +46,9 @@ DEFAULT_STOCK = "plain"
 class Printer:
     """A press: its speed, the second from which it can take a new job, and whether it works at all.
 
-    A press that is down (jammed, stopped) takes no new work; pinned work may still name it. ``stocks`` are the
-    stocks it can run (None: any), ``sheet_sizes`` the sizes it takes (None: any); ``setup_s`` is paid on every
-    change of stock, and before the first job when ``loaded_stock`` is set and differs from the job's.
+    A press that is down (jammed, stopped) takes no new work; pinned work may still name it. ``stocks`` are
+    the stocks it can run (None: any), ``sheet_sizes`` the sizes it takes (None: any); ``setup_s`` is paid on
+    every change of stock, and before the first job when ``loaded_stock`` is set and differs from the job's.
     """
 
     id: str
@@ -64,12 +65,14 @@ class Printer:
 
 @dataclass(frozen=True, slots=True)
 class Inserter:
-    """An inserter: its speed, the most sheets one envelope takes, when it can take a new run, whether it works.
+    """An inserter: its speed, the most sheets one envelope takes, when it can take a new run, whether it
+    works.
 
-    ``envelopes`` are the envelope sizes it runs (None: any); ``feeders`` what its feeders hold, one insert each.
-    ``setup_s`` is paid before a run that needs another envelope or another set of inserts than the inserter is
-    set up for; ``loaded_envelope`` / ``loaded_inserts`` are what it is set up for before its first run (None:
-    not known, the first run that names one needs no setup; ``loaded_inserts`` ``()``: no feeder is set up).
+    ``envelopes`` are the envelope sizes it runs (None: any); ``feeders`` what its feeders hold, one insert
+    each. ``setup_s`` is paid before a run that needs another envelope or another set of inserts than the
+    inserter is set up for; ``loaded_envelope`` / ``loaded_inserts`` are what it is set up for before its
+    first run (None: not known, the first run that names one needs no setup; ``loaded_inserts`` ``()``: no
+    feeder is set up).
     """
 
     id: str
@@ -84,15 +87,43 @@ class Inserter:
     loaded_inserts: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
-    """A print job of identical pieces: printed whole on one press, then inserted whole by one inserter.
+@dataclass(frozen=True)
+class Needs:
+    """What a job of pieces, or one piece, needs of the devices: the attributes that must match a press and an
+    inserter. The paper ``stock``, whether it needs ``duplex`` or ``colour``, its ``sheet_size`` (None: any
+    press), its ``envelope`` (None: any inserter) and the ``inserts`` (enclosures) an inserter's feeders must
+    hold.
 
-    ``ready_s`` is the earliest print start (its files are imposed by then); ``reprint`` marks spoiled work that
-    goes first when there is a choice. The rest is what must match a device: the paper ``stock``, whether it
-    needs ``duplex`` or ``colour``, its ``sheet_size`` (None: any press), its ``envelope`` (None: any inserter)
-    and the ``inserts`` (enclosures) an inserter's feeders must hold.
+    :class:`Job`, :class:`~plant.scheduling.work.Piece` and :class:`~plant.scheduling.work.FormedJob` are
+    Needs with fields of their own in front: their constructors take these last, by position or by keyword.
+    (A base only: it stores nothing itself.)
     """
+
+    __slots__ = ()
+
+    stock: str = DEFAULT_STOCK
+    duplex: bool = False
+    colour: bool = False
+    sheet_size: str | None = None
+    envelope: str | None = None
+    inserts: tuple[str, ...] = ()
+
+    def needs(self) -> tuple[Any, ...]:
+        """These attributes' values in their order, the inserts sorted: equal for any two that can share a job
+        (``dict(zip(NEEDS, needs))`` gives them by name again)."""
+        return tuple(tuple(sorted(v)) if k == "inserts" else v for k, v in self.by_name().items())
+
+    def by_name(self) -> dict[str, Any]:
+        """These attributes by name (keyword arguments for a Job, Piece or FormedJob that needs the same)."""
+        return {name: getattr(self, name) for name in NEEDS}
+
+
+@dataclass(frozen=True)
+class _JobOwn:
+    """The fields of a :class:`Job` before its :class:`Needs` (a dataclass takes its bases' fields last base
+    first, so ``Job(_JobOwn fields…, Needs fields…)``)."""
+
+    __slots__ = ()
 
     id: str
     pieces: int
@@ -100,12 +131,21 @@ class Job:
     due_s: int
     ready_s: int = 0
     reprint: bool = False
-    stock: str = DEFAULT_STOCK
-    duplex: bool = False
-    colour: bool = False
-    sheet_size: str | None = None
-    envelope: str | None = None
-    inserts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Job(Needs, _JobOwn):
+    """A print job of identical pieces: printed whole on one press, then inserted whole by one inserter.
+
+    ``ready_s`` is the earliest print start (its files are imposed by then); ``reprint`` marks spoiled work
+    that goes first when there is a choice. The rest is what must match a device (:class:`Needs`): ``Job(id,
+    pieces, sheets_per_piece, due_s, ready_s, reprint, stock, duplex, colour, sheet_size, envelope,
+    inserts)``.
+    """
+
+
+#: The names of the :class:`Needs` attributes, in their order, with their defaults.
+NEEDS: dict[str, Any] = {f.name: f.default for f in fields(Needs)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,8 +253,8 @@ def insert_seconds(pieces: int, envelopes_per_hour: float) -> int:
 
 
 def can_insert(job: Job, inserter: Inserter) -> bool:
-    """Whether ``inserter`` can envelope ``job``'s pieces now: it is up, its ``max_sheets`` covers them, it runs
-    the job's envelope, and its feeders hold the job's inserts (one feeder per insert)."""
+    """Whether ``inserter`` can envelope ``job``'s pieces now: it is up, its ``max_sheets`` covers them, it
+    runs the job's envelope, and its feeders hold the job's inserts (one feeder per insert)."""
     if not inserter.up or inserter.max_sheets < job.sheets_per_piece:
         return False
     if job.envelope is not None and inserter.envelopes is not None and job.envelope not in inserter.envelopes:
@@ -223,8 +263,9 @@ def can_insert(job: Job, inserter: Inserter) -> bool:
 
 
 def insert_setup_needed(job: Job, envelope: str | None, inserts: tuple[str, ...] | None) -> bool:
-    """Whether an inserter set up for ``envelope`` and ``inserts`` (None: not known) needs a setup before ``job``:
-    the job names another envelope, or needs another set of inserts (a job without any needs none)."""
+    """Whether an inserter set up for ``envelope`` and ``inserts`` (None: not known) needs a setup before
+    ``job``: the job names another envelope, or needs another set of inserts (a job without any needs
+    none)."""
     return (job.envelope is not None and envelope is not None and job.envelope != envelope) or (
         bool(job.inserts) and inserts is not None and sorted(job.inserts) != sorted(inserts)
     )
@@ -241,7 +282,8 @@ def insert_setup_after(
 
 
 def can_print(job: Job, printer: Printer) -> bool:
-    """Whether ``printer`` is able to print ``job`` (its stock, duplex, colour and sheet size; not whether it is up)."""
+    """Whether ``printer`` is able to print ``job`` (its stock, duplex, colour and sheet size; not whether it
+    is up)."""
     return (
         (printer.stocks is None or job.stock in printer.stocks)
         and (printer.duplex or not job.duplex)
@@ -251,7 +293,8 @@ def can_print(job: Job, printer: Printer) -> bool:
 
 
 def manual_reason(job: Job, instance: Instance, pin: Pin | None = None) -> str | None:
-    """Why ``job`` (pinned by ``pin``, if at all) goes to the flat or manual path; None when the machines take it.
+    """Why ``job`` (pinned by ``pin``, if at all) goes to the flat or manual path; None when the machines take
+    it.
 
     A job goes manual when no working inserter can take it (unless its insert is already running), or when it
     has not started printing and no working press can print it.
@@ -263,12 +306,13 @@ def manual_reason(job: Job, instance: Instance, pin: Pin | None = None) -> str |
         widest = max(k.max_sheets for k in working)
         if job.sheets_per_piece > widest:
             return (
-                f"{job.sheets_per_piece} sheets per piece, but the most any working inserter takes is {widest}; "
-                "send it to the flat (large-envelope) or manual line"
+                f"{job.sheets_per_piece} sheets per piece, but the most any working inserter takes is "
+                f"{widest}; send it to the flat (large-envelope) or manual line"
             )
         return (
-            f"no working inserter takes {job.sheets_per_piece} sheets in envelope {job.envelope!r} with feeders "
-            f"holding {list(job.inserts)}; envelope it on the manual line or load a feeder and re-plan"
+            f"no working inserter takes {job.sheets_per_piece} sheets in envelope {job.envelope!r} with "
+            f"feeders holding {list(job.inserts)}; envelope it on the manual line or load a feeder and "
+            "re-plan"
         )
     return print_reason(job, instance) if pin is None else None
 
@@ -284,7 +328,10 @@ def print_reason(job: Job, instance: Instance) -> str | None:
         + (["colour"] if job.colour else [])
         + ([f"sheet size {job.sheet_size!r}"] if job.sheet_size is not None else [])
     )
-    return f"no working press can print {', '.join(needs)}; print it elsewhere or re-plan when such a press is up"
+    return (
+        f"no working press can print {', '.join(needs)}; print it elsewhere or re-plan when such a press is "
+        "up"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- validation
@@ -401,9 +448,19 @@ def _get(obj: Mapping[str, Any], key: str, where: str, default: Any = ...) -> An
     return default
 
 
-def _names_in(obj: Mapping[str, Any], key: str, where: str, default: Any) -> Any:
-    value = _get(obj, key, where, default)
-    return tuple(value) if isinstance(value, list) else value
+def _from_json(cls: Any, obj: Mapping[str, Any], where: str) -> Any:
+    """A ``cls`` (Printer, Inserter, Job, Pin) from its JSON object ``where``: its fields by name, in order,
+    the ones without a default required; a ``bool`` field's value as a bool, a list for a ``tuple`` field as a
+    tuple."""
+    values = []
+    for f in fields(cls):
+        value = _get(obj, f.name, where, ... if f.default is MISSING else f.default)
+        if f.type == "bool":
+            value = bool(value)
+        elif str(f.type).startswith("tuple"):
+            value = tuple(value) if isinstance(value, list) else value
+        values.append(value)
+    return cls(*values)
 
 
 def _optional(row: dict[str, Any], obj: Any, defaults: Mapping[str, Any]) -> dict[str, Any]:
@@ -430,18 +487,11 @@ _INSERTER_OPTIONAL = {
     "loaded_envelope": None,
     "loaded_inserts": None,
 }
-_JOB_OPTIONAL = {
-    "stock": DEFAULT_STOCK,
-    "duplex": False,
-    "colour": False,
-    "sheet_size": None,
-    "envelope": None,
-    "inserts": (),
-}
 
 
 def instance_from_json(data: Mapping[str, Any]) -> Instance:
-    """Read the instance exchange format (see docs/scheduling.md); raise :class:`ScheduleError` when malformed."""
+    """Read the instance exchange format (see docs/scheduling.md); raise :class:`ScheduleError` when
+    malformed."""
 
     def items(key: str) -> list[Any]:
         value = _get(data, key, "instance", [] if key == "pins" else ...)
@@ -449,65 +499,10 @@ def instance_from_json(data: Mapping[str, Any]) -> Instance:
             raise ScheduleError(key, value, "a JSON array")
         return value
 
-    printers = tuple(
-        Printer(
-            _get(p, "id", "printers[]"),
-            _get(p, "sheets_per_min", "printers[]"),
-            _get(p, "available_s", "printers[]", 0),
-            bool(_get(p, "up", "printers[]", True)),
-            _names_in(p, "stocks", "printers[]", None),
-            bool(_get(p, "duplex", "printers[]", True)),
-            bool(_get(p, "colour", "printers[]", True)),
-            _names_in(p, "sheet_sizes", "printers[]", None),
-            _get(p, "setup_s", "printers[]", 0),
-            _get(p, "loaded_stock", "printers[]", None),
-        )
-        for p in items("printers")
-    )
-    inserters = tuple(
-        Inserter(
-            _get(k, "id", "inserters[]"),
-            _get(k, "envelopes_per_hour", "inserters[]"),
-            _get(k, "max_sheets", "inserters[]"),
-            _get(k, "available_s", "inserters[]", 0),
-            bool(_get(k, "up", "inserters[]", True)),
-            _names_in(k, "envelopes", "inserters[]", None),
-            _names_in(k, "feeders", "inserters[]", ()),
-            _get(k, "setup_s", "inserters[]", 0),
-            _get(k, "loaded_envelope", "inserters[]", None),
-            _names_in(k, "loaded_inserts", "inserters[]", None),
-        )
-        for k in items("inserters")
-    )
-    jobs = tuple(
-        Job(
-            _get(j, "id", "jobs[]"),
-            _get(j, "pieces", "jobs[]"),
-            _get(j, "sheets_per_piece", "jobs[]"),
-            _get(j, "due_s", "jobs[]"),
-            _get(j, "ready_s", "jobs[]", 0),
-            bool(_get(j, "reprint", "jobs[]", False)),
-            _get(j, "stock", "jobs[]", DEFAULT_STOCK),
-            bool(_get(j, "duplex", "jobs[]", False)),
-            bool(_get(j, "colour", "jobs[]", False)),
-            _get(j, "sheet_size", "jobs[]", None),
-            _get(j, "envelope", "jobs[]", None),
-            _names_in(j, "inserts", "jobs[]", ()),
-        )
-        for j in items("jobs")
-    )
-    pins = tuple(
-        Pin(
-            _get(p, "job", "pins[]"),
-            _get(p, "printer", "pins[]"),
-            _get(p, "print_start_s", "pins[]"),
-            _get(p, "print_end_s", "pins[]"),
-            _get(p, "inserter", "pins[]", None),
-            _get(p, "insert_start_s", "pins[]", None),
-            _get(p, "insert_end_s", "pins[]", None),
-        )
-        for p in items("pins")
-    )
+    printers = tuple(_from_json(Printer, p, "printers[]") for p in items("printers"))
+    inserters = tuple(_from_json(Inserter, k, "inserters[]") for k in items("inserters"))
+    jobs = tuple(_from_json(Job, j, "jobs[]") for j in items("jobs"))
+    pins = tuple(_from_json(Pin, p, "pins[]") for p in items("pins"))
     return Instance(printers, inserters, jobs, pins)
 
 
@@ -551,7 +546,7 @@ def instance_to_json(instance: Instance) -> dict[str, Any]:
                     "reprint": j.reprint,
                 },
                 j,
-                _JOB_OPTIONAL,
+                NEEDS,
             )
             for j in instance.jobs
         ],
@@ -573,7 +568,8 @@ def instance_to_json(instance: Instance) -> dict[str, Any]:
 
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:
-    """The plan in the exchange format: per job its devices and times, then makespan, late jobs, lower bound."""
+    """The plan in the exchange format: per job its devices and times, then makespan, late jobs, lower
+    bound."""
     return {
         "version": FORMAT_VERSION,
         "makespan_s": plan.makespan_s,

@@ -20,7 +20,8 @@ changes of work between devices. The method, and why:
 6. **Inserters of the last jobs** are enumerated (vectorised) for the last few jobs to leave the presses, ties
    going to the assignment whose inserts end earliest, so the measured tails fed back are what jobs need.
 
-Everything is a pure function of the instance; :func:`plan` never reads a clock except to honour its time limit.
+Everything is a pure function of the instance; :func:`plan` never reads a clock except to honour its time
+limit.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from __future__ import annotations
 import heapq
 import random
 import time
+from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import NDArray
 
 from plant.scheduling.bounds import lower_bound, on_time_bound
 from plant.scheduling.model import Assignment, Instance, Manual, Plan, manual_reason
@@ -54,6 +57,11 @@ DUE_MARGIN_S = 60
 #: Share of the time limit kept for the fewest-setups pass when presses change stock.
 SETUP_PASS_SHARE = 0.2
 
+#: One press's run: (its job order, its end including the tails, its worst print lateness).
+PressRun = tuple[list[int], int, int]
+#: A balancing step between two presses: per press its new body of jobs and its run.
+Step = tuple[tuple[list[int], PressRun], tuple[list[int], PressRun]]
+
 
 def plan(
     instance: Instance,
@@ -62,11 +70,12 @@ def plan(
     seed: int = 0,
     max_trials: int | None = None,
 ) -> Plan:
-    """Plan ``instance``: every job a machine can take gets a press, an inserter and times; the rest go manual.
+    """Plan ``instance``: every job a machine can take gets a press, an inserter and times; the rest go
+    manual.
 
-    Pinned work stays exactly where it is. The answer is feasible by construction (and the test suite proves it
-    with :func:`plant.scheduling.checker.check`); ``time_limit_s`` bounds the improvement phase, ``seed`` and
-    ``max_trials`` (random endings tried; None: until the time limit) make it reproducible.
+    Pinned work stays exactly where it is. The answer is feasible by construction (and the test suite proves
+    it with :func:`plant.scheduling.checker.check`); ``time_limit_s`` bounds the improvement phase, ``seed``
+    and ``max_trials`` (random endings tried; None: until the time limit) make it reproducible.
     """
     started = time.perf_counter()
     deadline = started + time_limit_s
@@ -93,7 +102,7 @@ def plan(
 # ---------------------------------------------------------------------------------------------- construct
 
 
-def _order_key(t: Tables, pdue: list[int]):
+def _order_key(t: Tables, pdue: list[int]) -> Callable[[int], tuple[bool, int, int, int]]:
     return lambda j: (not t.reprint[j], pdue[j], t.ready[j], j)
 
 
@@ -117,7 +126,8 @@ def _moore_hodgson(t: Tables, pdue: list[int]) -> list[list[int]]:
 
     Jobs in print-due order go to the press where they end first; when a job would miss its print due there,
     the longest job on that press (it may be the job itself) is taken out and put last. The jobs taken out are
-    then appended, in due order, to the presses where they end first: they are late anyway, and the others gain.
+    then appended, in due order, to the presses where they end first: they are late anyway, and the others
+    gain.
     """
     m = len(t.p)
     seqs: list[list[int]] = [[] for _ in range(m)]
@@ -154,7 +164,8 @@ def _moore_hodgson(t: Tables, pdue: list[int]) -> list[list[int]]:
 def _press_order(
     t: Tables, i: int, jobs: list[int], pdue: list[int], tail_need: list[int], after: int = 0
 ) -> list[int]:
-    """Lawler's rule backwards: last goes the job with the shortest tail among those whose print due allows it.
+    """Lawler's rule backwards: last goes the job with the shortest tail among those whose print due allows
+    it.
 
     Without ready times this order minimises ``max(print end + tail)`` subject to every print due (the press's
     share of the makespan) and so puts short inserts last and long ones early enough to be done in time. When
@@ -176,8 +187,11 @@ def _press_order(
     return backwards
 
 
-def _press_run(t: Tables, i: int, jobs: list[int], pdue: list[int], tail_need: list[int], last: list[int]):
-    """(order, end incl. tails, worst print lateness) of press ``i``: ``jobs`` in Lawler order, then ``last``."""
+def _press_run(
+    t: Tables, i: int, jobs: list[int], pdue: list[int], tail_need: list[int], last: list[int]
+) -> PressRun:
+    """(order, end incl. tails, worst print lateness) of press ``i``: ``jobs`` in Lawler order, then
+    ``last``."""
     order = _press_order(t, i, jobs, pdue, tail_need, sum(t.p[i][j] for j in last))
     order.extend(last)
     clock, row, worst, end, current = t.press_free[i], t.p[i], -(1 << 62), 0, t.press_stock[i]
@@ -264,7 +278,7 @@ def _choose_endings(
     presses = sorted(range(m), key=lambda x: (-t.speed[x], t.press_free[x]))
     endings: list[list[int]] = [[] for _ in range(m)]
     if rng is None:
-        for i, j in zip(presses, fit):
+        for i, j in zip(presses, fit, strict=False):
             endings[i] = [j]
         return endings
     pool = fit[: m + ENDING_POOL_EXTRA]
@@ -304,7 +318,17 @@ def _balance(
     return [list(r[0]) for r in runs]
 
 
-def _best_step(t, p, a, b, bodies, tails, runs, pdue, tail_need):
+def _best_step(
+    t: Tables,
+    p: list[NDArray[np.int64]],
+    a: int,
+    b: int,
+    bodies: list[list[int]],
+    tails: list[list[int]],
+    runs: list[PressRun],
+    pdue: list[int],
+    tail_need: list[int],
+) -> Step | None:
     """The most balancing feasible move (a → b) or swap between presses ``a`` and ``b``, or None."""
     A, B = bodies[a], bodies[b]
     if not A:

@@ -1,4 +1,5 @@
-"""The reference instance of issue 6, generated from a seed, so tests, benchmarks and the docs plan the same work.
+"""The reference instance of issue 6, generated from a seed, so tests, benchmarks and the docs plan the same
+work.
 
 200 jobs of 500–20,000 pieces with 1–8 sheets each; presses at 100, 150 and 300 sheets/min; inserters at
 14,000, 12,000, 10,000 and 8,000 envelopes/h taking at most 6, 8, 10 and 12 sheets; due times uniform between

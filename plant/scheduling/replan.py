@@ -78,9 +78,10 @@ def replan_instance(
     jobs = {j.id: j for j in instance.jobs}
     old_pins = {p.job: p for p in instance.pins}
     loaded = {p.id: p.loaded_stock for p in instance.printers}
-    for a in sorted(plan.assignments, key=lambda a: a.print_start_s):
-        if a.print_start_s < now_s and a.job in jobs:
-            loaded[a.printer] = jobs[a.job].stock  # the press holds the stock of the last job it started
+    for started in sorted(plan.assignments, key=lambda a: a.print_start_s):
+        if started.print_start_s < now_s and started.job in jobs:
+            # the press holds the stock of the last job it started
+            loaded[started.printer] = jobs[started.job].stock
     printers = tuple(
         replace(
             p,
@@ -91,9 +92,9 @@ def replan_instance(
         for p in instance.printers
     )
     set_up = {k.id: (k.loaded_envelope, k.loaded_inserts) for k in instance.inserters}
-    for a in sorted(plan.assignments, key=lambda a: a.insert_start_s):
-        if a.insert_start_s < now_s and a.job in jobs and a.inserter in set_up:
-            set_up[a.inserter] = insert_setup_after(jobs[a.job], *set_up[a.inserter])
+    for started in sorted(plan.assignments, key=lambda a: a.insert_start_s):
+        if started.insert_start_s < now_s and started.job in jobs and started.inserter in set_up:
+            set_up[started.inserter] = insert_setup_after(jobs[started.job], *set_up[started.inserter])
     inserters = tuple(
         replace(
             k,

@@ -66,4 +66,11 @@ def at_risk(
 ) -> tuple[JobRisk, ...]:
     """Only the jobs that are late or at risk, the tightest first."""
     flagged = [r for r in assess(instance, plan, now_s, margin_s) if r.risk in (Risk.LATE, Risk.AT_RISK)]
-    return tuple(sorted(flagged, key=lambda r: r.slack_s))
+    return tuple(sorted(flagged, key=_slack))
+
+
+def _slack(r: JobRisk) -> int:
+    """The slack of a job that has a predicted finish (every job but a manual one)."""
+    if r.slack_s is None:
+        raise ValueError(f"job {r.job} has no predicted finish, so no slack")
+    return r.slack_s

@@ -4,9 +4,9 @@ inserters), never at the cost of a late job or the makespan."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
-from plant.scheduling.model import Assignment, Instance, insert_setup_after, insert_setup_needed
+from plant.scheduling.model import Assignment, Instance, Pin, insert_setup_after, insert_setup_needed
 from plant.scheduling.simulate import simulate
 from plant.scheduling.tables import UNABLE_S, Schedule, Tables
 
@@ -17,26 +17,28 @@ PLACES_PER_PRESS = 2
 def fewer_setups(t: Tables, best: Schedule, deadline: float) -> Schedule:
     """Fewer setups, never at the cost of a late job or the makespan.
 
-    On each press, first the whole sequence grouped by stock (groups in order of first appearance). Then, until
-    nothing helps or ``deadline``, these moves: a job moved next to a job of the same stock on its press (and, when
-    inserters change envelope or inserts, next to a job inserted the same way, so the two runs can follow each
-    other on one inserter); a run of one stock (one job or more) moved to another press next to a job of its
-    stock there; two runs swapped between presses, each beside the other's stock. A change is kept when the
-    simulated plan has no more late jobs, no longer makespan and fewer setups (presses' and inserters' together).
+    On each press, first the whole sequence grouped by stock (groups in order of first appearance). Then,
+    until nothing helps or ``deadline``, these moves: a job moved next to a job of the same stock on its press
+    (and, when inserters change envelope or inserts, next to a job inserted the same way, so the two runs can
+    follow each other on one inserter); a run of one stock (one job or more) moved to another press next to a
+    job of its stock there; two runs swapped between presses, each beside the other's stock. A change is kept
+    when the simulated plan has no more late jobs, no longer makespan and fewer setups (presses' and
+    inserters' together).
 
-    Every move must first pass a quick necessary check (:func:`_may_keep_time`). All moves of a kind that pass it,
-    made one after the other, are simulated together first; only when that batch is not better are the moves
-    simulated one at a time. One grouping try per press always runs.
+    Every move must first pass a quick necessary check (:func:`_may_keep_time`). All moves of a kind that pass
+    it, made one after the other, are simulated together first; only when that batch is not better are the
+    moves simulated one at a time. One grouping try per press always runs.
     """
     best = _grouped(t, best)
     keys = [t.stock] + ([_insert_key(t)] if t.insert_formats else [])
+    batches: tuple[Callable[[Schedule], list[list[int]] | None], ...] = (
+        lambda current: _all_within_press(t, current, keys),
+        lambda current: _all_across_presses(t, current, deadline),
+    )
     while best.setups and time.perf_counter() < deadline:
         found = None
-        for make in (
-            lambda: _all_within_press(t, best, keys),
-            lambda: _all_across_presses(t, best, deadline),
-        ):
-            batch = make() if time.perf_counter() < deadline else None
+        for make in batches:
+            batch = make(best) if time.perf_counter() < deadline else None
             if batch is not None:
                 candidate = simulate(t, batch)
                 if _better(candidate, best):
@@ -91,7 +93,7 @@ def _insert_key(t: Tables) -> list[int]:
     codes: dict[tuple[int, int], int] = {}
     return [
         -1 if e < 0 and s < 0 else codes.setdefault((e, s), len(codes))
-        for e, s in zip(t.envelope, t.insert_set)
+        for e, s in zip(t.envelope, t.insert_set, strict=True)
     ]
 
 
@@ -133,9 +135,9 @@ def _within_press(t: Tables, best: Schedule, keys: list[list[int]]) -> Iterator[
     for key in keys:
         for i, seq in enumerate(seqs):
             for moved in _moves_next_to_same(seq, key):
-                if key is not t.stock or _changes(t, i, moved) < _changes(t, i, seq):
-                    if _may_keep_time(t, best, i, moved):
-                        yield [moved if x == i else s for x, s in enumerate(seqs)]
+                fewer = key is not t.stock or _changes(t, i, moved) < _changes(t, i, seq)
+                if fewer and _may_keep_time(t, best, i, moved):
+                    yield [moved if x == i else s for x, s in enumerate(seqs)]
 
 
 def _moves_next_to_same(seq: list[int], key: list[int]) -> Iterator[list[int]]:
@@ -181,7 +183,8 @@ def _runs(t: Tables, seq: list[int]) -> list[tuple[int, int]]:
 
 def _places(t: Tables, i: int, seq: list[int], stock: int, when: int, starts: dict[int, int]) -> list[int]:
     """Where work of ``stock`` joins ``seq`` on press ``i`` without a new change of stock: beside a job of its
-    stock (or first, after that stock loaded). The :data:`PLACES_PER_PRESS` places nearest to second ``when``."""
+    stock (or first, after that stock loaded). The :data:`PLACES_PER_PRESS` places nearest to second
+    ``when``."""
     places = []
     for n in range(len(seq) + 1):
         before = t.stock[seq[n - 1]] if n else t.press_stock[i]
@@ -195,14 +198,14 @@ def _places(t: Tables, i: int, seq: list[int], stock: int, when: int, starts: di
 
 
 def _all_across_presses(t: Tables, best: Schedule, deadline: float) -> list[list[int]] | None:
-    """The first move or swap of :func:`_across_presses` made, again and again on the result until ``deadline``,
-    as one candidate (None when there is none)."""
+    """The first move or swap of :func:`_across_presses` made, again and again on the result until
+    ``deadline``, as one candidate (None when there is none)."""
     seqs, starts, changed = best.seqs, dict(best.ps), False
     while True:
         step = next(_across_presses(t, best, seqs, starts), None) if time.perf_counter() < deadline else None
         if step is None:
             return seqs if changed else None
-        for i, (old, new) in enumerate(zip(seqs, step)):
+        for i, (old, new) in enumerate(zip(seqs, step, strict=True)):
             if old is not new:
                 starts.update(_starts(t, i, new))
         seqs, changed = step, True
@@ -223,10 +226,11 @@ def _starts(t: Tables, i: int, seq: list[int]) -> dict[int, int]:
 def _across_presses(
     t: Tables, best: Schedule, seqs: list[list[int]], starts: dict[int, int]
 ) -> Iterator[list[list[int]]]:
-    """Moves of a run of one stock (one job or more) to another press beside a job of its stock, and swaps of two
-    runs between presses each beside the other's stock, that remove setups: the most setups removed first, then
-    the least load on the busier press. Each passes a quick necessary check (no job on time before can miss its
-    due, no print can end after the makespan less its shortest insert) before the exact simulation judges it."""
+    """Moves of a run of one stock (one job or more) to another press beside a job of its stock, and swaps of
+    two runs between presses each beside the other's stock, that remove setups: the most setups removed first,
+    then the least load on the busier press. Each passes a quick necessary check (no job on time before can
+    miss its due, no print can end after the makespan less its shortest insert) before the exact simulation
+    judges it."""
     m = len(seqs)
     changes = [_changes(t, i, seq) for i, seq in enumerate(seqs)]
     load = [
@@ -249,9 +253,9 @@ def _across_presses(
             for b in range(m):
                 if b == a or any(t.p[b][j] >= UNABLE_S for j in jobs):
                     continue
-                new_a = load[a] - sum(t.p[a][j] for j in jobs) - saved_a * t.setup[a]
+                left_a = load[a] - sum(t.p[a][j] for j in jobs) - saved_a * t.setup[a]
                 into_b = sum(t.p[b][j] for j in jobs)
-                options.append((-saved_a, max(new_a, load[b] + into_b), a, r, b, -1))
+                options.append((-saved_a, max(left_a, load[b] + into_b), a, r, b, -1))
                 for r2, (others, _, saved_b) in enumerate(runs[b]):
                     if (
                         saved_b <= 0
@@ -260,7 +264,7 @@ def _across_presses(
                     ):
                         continue
                     grown = max(
-                        new_a + sum(t.p[a][y] for y in others),
+                        left_a + sum(t.p[a][y] for y in others),
                         load[b] - sum(t.p[b][y] for y in others) - saved_b * t.setup[b] + into_b,
                     )
                     options.append((-saved_a - saved_b, grown, a, r, b, r2))
@@ -288,7 +292,8 @@ def _across_presses(
 
 def _may_keep_time(t: Tables, best: Schedule, i: int, seq: list[int]) -> bool:
     """A necessary condition for press ``i`` running ``seq`` in a plan no worse than ``best``: every job on
-    time in ``best`` can still be inserted by its due, and no job's print ends later than the makespan allows."""
+    time in ``best`` can still be inserted by its due, and no job's print ends later than the makespan
+    allows."""
     clock, row, current, setup = t.press_free[i], t.p[i], t.press_stock[i], t.setup[i]
     for j in seq:
         if current >= 0 and t.stock[j] != current:
@@ -304,13 +309,13 @@ def _may_keep_time(t: Tables, best: Schedule, i: int, seq: list[int]) -> bool:
 # ------------------------------------------------------------------------------------------------- counting
 
 
-def count_setups(instance: Instance, assignments) -> int:
-    """Setups in a plan: changes of stock on the presses (between consecutive prints, running ones included, and
-    from a press's ``loaded_stock``) plus changes of envelope or inserts on the inserters (see
+def count_setups(instance: Instance, assignments: Sequence[Assignment]) -> int:
+    """Setups in a plan: changes of stock on the presses (between consecutive prints, running ones included,
+    and from a press's ``loaded_stock``) plus changes of envelope or inserts on the inserters (see
     :func:`~plant.scheduling.model.insert_setup_needed`)."""
     jobs = {j.id: j for j in instance.jobs}
     loaded = {p.id: p.loaded_stock for p in instance.printers}
-    per: dict[str, list[Assignment]] = {}
+    per: dict[str, list[Assignment | Pin]] = {}
     for a in assignments:
         per.setdefault(a.printer, []).append(a)
     planned = {a.job for a in assignments}
@@ -320,9 +325,9 @@ def count_setups(instance: Instance, assignments) -> int:
     count = 0
     for printer, rows in per.items():
         current = loaded.get(printer)
-        for a in sorted(rows, key=lambda a: (a.print_start_s, a.print_end_s)):
-            count += current is not None and jobs[a.job].stock != current
-            current = jobs[a.job].stock
+        for row in sorted(rows, key=lambda a: (a.print_start_s, a.print_end_s)):
+            count += current is not None and jobs[row.job].stock != current
+            current = jobs[row.job].stock
     runs: dict[str, list[Assignment]] = {}
     for a in assignments:
         runs.setdefault(a.inserter, []).append(a)

@@ -2,7 +2,8 @@
 inserters of the last few jobs chosen by enumeration.
 
 Inserter setups (a run needing another envelope or other inserts than the inserter is set up for) take the
-slower path of :func:`_insert_with_setups`; instances where no job names an envelope or inserts never pay for it.
+slower path of :func:`_insert_with_setups`; instances where no job names an envelope or inserts never pay for
+it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import itertools
 
 import numpy as np
 
-from plant.scheduling.tables import Schedule, Tables
+from plant.scheduling.tables import Schedule, Tables, insert_time
 
 #: Most inserter combinations tried for the last jobs of the plan (4 inserters: the last 6 jobs).
 ENDGAME_COMBOS = 4096
@@ -19,7 +20,9 @@ ENDGAME_COMBOS = 4096
 
 def simulate(t: Tables, seqs: list[list[int]]) -> Schedule:
     """Times of every job for press sequences ``seqs``; inserts greedily in order of print end."""
-    ps, pe, press = {}, {}, {}
+    ps: dict[int, int] = {}
+    pe: dict[int, int] = {}
+    press: dict[int, str] = {}
     setups = 0
     for i, seq in enumerate(seqs):
         clock, row, current, setup = t.press_free[i], t.p[i], t.press_stock[i], t.setup[i]
@@ -32,8 +35,8 @@ def simulate(t: Tables, seqs: list[list[int]]) -> Schedule:
             clock = start + row[j]
             ps[j], pe[j], press[j] = start, clock, t.press_ids[i]
     release = dict(pe)
-    for j, (i, start, end) in t.printed.items():
-        ps[j], pe[j], press[j] = start, end, i
+    for j, (printer, start, end) in t.printed.items():
+        ps[j], pe[j], press[j] = start, end, printer
         release[j] = end
     free = list(t.inserter_free)
     ins: dict[int, int] = {}
@@ -58,23 +61,41 @@ def simulate(t: Tables, seqs: list[list[int]]) -> Schedule:
     return Schedule(seqs, ps, pe, press, ins, s2, e2, makespan, late, tardiness, setups)
 
 
-def _insert_greedy(t: Tables, jobs, release, free: list[int], ins, s2, e2) -> None:
+def _insert_greedy(
+    t: Tables,
+    jobs: list[int],
+    release: dict[int, int],
+    free: list[int],
+    ins: dict[int, int],
+    s2: dict[int, int],
+    e2: dict[int, int],
+) -> None:
     """Each job, in order, to the eligible inserter that finishes it first (no inserter setups)."""
     for j in jobs:
         r, row = release[j], t.q[j]
-        best_k, best_end = -1, 0
+        best_k, best_end, best_d = -1, 0, 0
         for k in t.inserter_order:
             d = row[k]
             if d is None:
                 continue
             end = (free[k] if free[k] > r else r) + d
             if best_k < 0 or end < best_end:
-                best_k, best_end = k, end
+                best_k, best_end, best_d = k, end, d
+        if best_k < 0:
+            raise ValueError(f"job {t.ids[j]} has no eligible inserter")
         free[best_k] = best_end
-        ins[j], s2[j], e2[j] = best_k, best_end - row[best_k], best_end
+        ins[j], s2[j], e2[j] = best_k, best_end - best_d, best_end
 
 
-def _endgame(t: Tables, jobs: list[int], release: dict[int, int], free: list[int], ins, s2, e2) -> None:
+def _endgame(
+    t: Tables,
+    jobs: list[int],
+    release: dict[int, int],
+    free: list[int],
+    ins: dict[int, int],
+    s2: dict[int, int],
+    e2: dict[int, int],
+) -> None:
     """Inserters for the last jobs to leave the presses, by enumeration: the end of the plan is decided here.
 
     The greedy choice (the inserter that finishes first) can hand the fastest inserter to a job that a
@@ -104,24 +125,34 @@ def _endgame(t: Tables, jobs: list[int], release: dict[int, int], free: list[int
     # the best combination, ties to the one whose inserts end earliest in sum (the measured tails fed back to
     # the balancing are then what the jobs need, not what a free choice left them), then in product order
     first = int(np.lexsort((rows, total, span, tardy, late))[0])
-    for j, k in zip(jobs, combos[first].tolist()):
-        end = max(free[k], release[j]) + t.q[j][k]
+    for j, k in zip(jobs, combos[first].tolist(), strict=True):
+        d = insert_time(t, j, k)
+        end = max(free[k], release[j]) + d
         free[k] = end
-        ins[j], s2[j], e2[j] = k, end - t.q[j][k], end
+        ins[j], s2[j], e2[j] = k, end - d, end
 
 
-def _insert_with_setups(t: Tables, order, cut: int, release, free: list[int], ins, s2, e2) -> int:
+def _insert_with_setups(
+    t: Tables,
+    order: list[int],
+    cut: int,
+    release: dict[int, int],
+    free: list[int],
+    ins: dict[int, int],
+    s2: dict[int, int],
+    e2: dict[int, int],
+) -> int:
     """The greedy inserts and the endgame when inserters pay setups; the number of setups paid.
 
     A run starts no earlier than the inserter's previous end plus its setup on a change of envelope or inserts
-    (the setup may overlap the wait for the print); among inserters ending a run at the same time, one that needs
-    no change is preferred.
+    (the setup may overlap the wait for the print); among inserters ending a run at the same time, one that
+    needs no change is preferred.
     """
     state = list(t.inserter_state)
     setups = 0
     for j in order[:cut]:
         r, row, env, kind = release[j], t.q[j], t.envelope[j], t.insert_set[j]
-        best_k, best_end, best_change = -1, 0, True
+        best_k, best_end, best_change, best_d = -1, 0, True, 0
         for k in t.inserter_order:
             d = row[k]
             if d is None:
@@ -131,16 +162,27 @@ def _insert_with_setups(t: Tables, order, cut: int, release, free: list[int], in
             clock = free[k] + t.inserter_setup[k] if change else free[k]
             end = (clock if clock > r else r) + d
             if best_k < 0 or end < best_end or (end == best_end and best_change and not change):
-                best_k, best_end, best_change = k, end, change
+                best_k, best_end, best_change, best_d = k, end, change, d
+        if best_k < 0:
+            raise ValueError(f"job {t.ids[j]} has no eligible inserter")
         free[best_k] = best_end
         e0, s0 = state[best_k]
         state[best_k] = (e0 if env < 0 else env, s0 if kind < 0 else kind)
         setups += best_change
-        ins[j], s2[j], e2[j] = best_k, best_end - row[best_k], best_end
+        ins[j], s2[j], e2[j] = best_k, best_end - best_d, best_end
     return setups + _endgame_with_setups(t, list(order[cut:]), release, free, state, ins, s2, e2)
 
 
-def _endgame_with_setups(t: Tables, jobs: list[int], release, free: list[int], state, ins, s2, e2) -> int:
+def _endgame_with_setups(
+    t: Tables,
+    jobs: list[int],
+    release: dict[int, int],
+    free: list[int],
+    state: list[tuple[int, int]],
+    ins: dict[int, int],
+    s2: dict[int, int],
+    e2: dict[int, int],
+) -> int:
     """:func:`_endgame` with inserter setups: best by (late, tardiness, makespan, setups, sum of ends)."""
     if not jobs:
         return 0
@@ -174,12 +216,13 @@ def _endgame_with_setups(t: Tables, jobs: list[int], release, free: list[int], s
         late += over > 0
         tardy += np.maximum(over, 0)
     first = int(np.lexsort((rows, total, changes, span, tardy, late))[0])
-    for j, k in zip(jobs, combos[first].tolist()):
+    for j, k in zip(jobs, combos[first].tolist(), strict=True):
         env, kind = t.envelope[j], t.insert_set[j]
         e0, s0 = state[k]
-        change = (env >= 0 and e0 >= 0 and e0 != env) or (kind >= 0 and s0 >= 0 and s0 != kind)
-        end = max(free[k] + (t.inserter_setup[k] if change else 0), release[j]) + t.q[j][k]
+        changed = (env >= 0 and e0 >= 0 and e0 != env) or (kind >= 0 and s0 >= 0 and s0 != kind)
+        d = insert_time(t, j, k)
+        end = max(free[k] + (t.inserter_setup[k] if changed else 0), release[j]) + d
         free[k] = end
         state[k] = (e0 if env < 0 else env, s0 if kind < 0 else kind)
-        ins[j], s2[j], e2[j] = k, end - t.q[j][k], end
+        ins[j], s2[j], e2[j] = k, end - d, end
     return int(changes[first])

@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from plant.scheduling.errors import ScheduleError
-from plant.scheduling.model import Assignment, Instance, can_insert, can_print, insert_seconds, print_seconds
+from plant.scheduling.model import (
+    Assignment,
+    Inserter,
+    Instance,
+    Job,
+    can_insert,
+    can_print,
+    insert_seconds,
+    print_seconds,
+)
 
 #: "Print time" of a job on a press that cannot print it: so long that no step ever puts the job there.
 UNABLE_S = 10**12
@@ -82,14 +91,16 @@ def build_tables(instance: Instance, manual: set[str]) -> Tables:
     ]
     last_pinned_end = [-1] * len(presses)
     job_stock = {j.id: j.stock for j in instance.jobs}
-    for pin in instance.pins:  # also the running prints of jobs that now go manual: the press is busy
-        if pin.printer in press_index:
-            i = press_index[pin.printer]
-            press_free[i] = max(press_free[i], pin.print_end_s)
-            if pin.print_end_s > last_pinned_end[i]:
-                last_pinned_end[i] = pin.print_end_s
-                press_stock[i] = codes.setdefault(job_stock[pin.job], len(codes))
-    printed, fixed, plannable = {}, {}, []
+    for running in instance.pins:  # also the running prints of jobs that now go manual: the press is busy
+        if running.printer in press_index:
+            i = press_index[running.printer]
+            press_free[i] = max(press_free[i], running.print_end_s)
+            if running.print_end_s > last_pinned_end[i]:
+                last_pinned_end[i] = running.print_end_s
+                press_stock[i] = codes.setdefault(job_stock[running.job], len(codes))
+    printed: dict[int, tuple[str, int, int]] = {}
+    fixed: dict[int, Assignment] = {}
+    plannable: list[int] = []
     for idx, j in enumerate(jobs):
         pin = pins.get(j.id)
         if pin is None:
@@ -98,6 +109,12 @@ def build_tables(instance: Instance, manual: set[str]) -> Tables:
         if pin.inserter is None:
             printed[idx] = (pin.printer, pin.print_start_s, pin.print_end_s)
             continue
+        if pin.insert_start_s is None or pin.insert_end_s is None:  # Instance() rejects such a pin
+            raise ScheduleError(
+                f"pins[{pin.job}].insert_start_s/insert_end_s",
+                (pin.insert_start_s, pin.insert_end_s),
+                "whole numbers when the insert is pinned",
+            )
         if pin.inserter in ins_index:
             k = ins_index[pin.inserter]
             inserter_free[k] = max(inserter_free[k], pin.insert_end_s)
@@ -159,7 +176,9 @@ def build_tables(instance: Instance, manual: set[str]) -> Tables:
     )
 
 
-def _insert_formats(instance: Instance, jobs, inserters, fixed: dict[int, Assignment]):
+def _insert_formats(
+    instance: Instance, jobs: list[Job], inserters: list[Inserter], fixed: dict[int, Assignment]
+) -> tuple[list[int], list[int], list[int], list[tuple[int, int]]]:
     """Per job its envelope and insert-set codes (-1: none named), per inserter its setup seconds and the
     (envelope, insert set) it is set up for once its pinned runs are done (-1: not known)."""
     envelopes: dict[str, int] = {}
@@ -183,6 +202,14 @@ def _insert_formats(instance: Instance, jobs, inserters, fixed: dict[int, Assign
                 kind if insert_set[n] < 0 else insert_set[n],
             )
     return envelope, insert_set, [k.setup_s for k in inserters], [state[k.id] for k in inserters]
+
+
+def insert_time(t: Tables, j: int, k: int) -> int:
+    """Insert seconds of job ``j`` on inserter ``k``, which must be one of the job's eligible inserters."""
+    d = t.q[j][k]
+    if d is None:
+        raise ValueError(f"job {t.ids[j]} is not eligible for inserter {t.inserter_ids[k]}")
+    return d
 
 
 def setup_before(t: Tables, i: int, current: int, j: int) -> int:

@@ -2,11 +2,11 @@
 
 The stage knows pieces; the planner knows jobs of identical pieces. :func:`plan_work` forms the jobs — pieces
 that must match in due order, at most ``max_job_pieces`` to a job so one press run stays manageable and a jam
-costs little — and plans them. What must match is everything a device may lack or a run may change: mail class,
-sheets per piece, reprint or not, paper stock, duplex, colour, sheet size, envelope and inserts; the formed
-jobs carry those attributes, so the planner puts them only on presses and inserters that can take them. Pieces no
-working device can take (too many sheets, an envelope or insert no inserter has, a stock or duplex/colour no
-press prints) go to the manual path with the planner's reason and a :class:`ManualCode`.
+costs little — and plans them. What must match is everything a device may lack or a run may change: mail
+class, sheets per piece, reprint or not, paper stock, duplex, colour, sheet size, envelope and inserts; the
+formed jobs carry those attributes, so the planner puts them only on presses and inserters that can take them.
+Pieces no working device can take (too many sheets, an envelope or insert no inserter has, a stock or
+duplex/colour no press prints) go to the manual path with the planner's reason and a :class:`ManualCode`.
 Plain data in, plain data out: the stage does the ledger work with the answer.
 """
 
@@ -16,13 +16,16 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 from plant.scheduling.errors import ScheduleError
 from plant.scheduling.model import (
     DEFAULT_STOCK,
+    NEEDS,
     Inserter,
     Instance,
     Job,
+    Needs,
     Plan,
     Printer,
     can_insert,
@@ -36,42 +39,47 @@ DEFAULT_MAX_JOB_PIECES = 5000
 WORK_TIME_LIMIT_S = 0.2
 
 
-@dataclass(frozen=True, slots=True)
-class Piece:
-    """A print-ready mail piece as the plan stage sees it: what it needs from a press and an inserter.
+@dataclass(frozen=True)
+class _PieceOwn:
+    """The fields of a :class:`Piece` before its :class:`~plant.scheduling.model.Needs`."""
 
-    The attributes after ``reprint`` mean what they mean on :class:`~plant.scheduling.model.Job` (defaults: plain
-    stock, simplex, black only, any sheet size, the inserter's envelope, no inserts).
-    """
+    __slots__ = ()
 
     id: int | str
     sheets: int
     mail_class: str
     due_s: int
     reprint: bool = False
-    stock: str = DEFAULT_STOCK
-    duplex: bool = False
-    colour: bool = False
-    sheet_size: str | None = None
-    envelope: str | None = None
-    inserts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
-class FormedJob:
-    """A print job formed from pieces that match; ``pieces`` in the order they are printed, and what they share."""
+class Piece(Needs, _PieceOwn):
+    """A print-ready mail piece as the plan stage sees it: what it needs from a press and an inserter.
+
+    ``Piece(id, sheets, mail_class, due_s, reprint, …)``, then what must match a device
+    (:class:`~plant.scheduling.model.Needs`; defaults: plain stock, simplex, black only, any sheet size, the
+    inserter's envelope, no inserts).
+    """
+
+
+@dataclass(frozen=True)
+class _FormedOwn:
+    """The fields of a :class:`FormedJob` before its :class:`~plant.scheduling.model.Needs`."""
+
+    __slots__ = ()
 
     job: str
     pieces: tuple[int | str, ...]
     mail_class: str
     sheets_per_piece: int
     reprint: bool
-    stock: str = DEFAULT_STOCK
-    duplex: bool = False
-    colour: bool = False
-    sheet_size: str | None = None
-    envelope: str | None = None
-    inserts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FormedJob(Needs, _FormedOwn):
+    """A print job formed from pieces that match; ``pieces`` in the order they are printed, and what they
+    share (``FormedJob(job, pieces, mail_class, sheets_per_piece, reprint, …)``, then its
+    :class:`~plant.scheduling.model.Needs`)."""
 
 
 class ManualCode(StrEnum):
@@ -101,7 +109,8 @@ class WorkPlan:
     manual: tuple[ManualPiece, ...]
 
 
-#: What pieces of one job share: reprint, mail class, sheets, stock, duplex, colour, sheet size, envelope, inserts.
+#: What pieces of one job share: reprint, mail class, sheets, stock, duplex, colour, sheet size, envelope,
+#: inserts (the last six: :meth:`~plant.scheduling.model.Needs.needs`).
 _Group = tuple[bool, str, int, str, bool, bool, str | None, str | None, tuple[str, ...]]
 
 
@@ -122,27 +131,16 @@ def plan_work(
     fleet = Instance(printers, inserters, ())
     groups: dict[_Group, list[Piece]] = defaultdict(list)
     for piece in pieces:
-        groups[
-            (
-                piece.reprint,
-                piece.mail_class,
-                piece.sheets,
-                piece.stock,
-                piece.duplex,
-                piece.colour,
-                piece.sheet_size,
-                piece.envelope,
-                tuple(sorted(piece.inserts)),
-            )
-        ].append(piece)
-    formed, jobs, manual = [], [], []
+        groups[(piece.reprint, piece.mail_class, piece.sheets, *piece.needs())].append(piece)
+    formed: list[FormedJob] = []
+    jobs: list[Job] = []
+    manual: list[ManualPiece] = []
     labels: dict[str, int] = {}
     for group, members in sorted(groups.items(), key=lambda g: (not g[0][0], _sortable(g[0]))):
-        reprint, mail_class, sheets, stock, duplex, colour, sheet_size, envelope, inserts = group
+        reprint, mail_class, sheets = group[:3]
+        needs: dict[str, Any] = dict(zip(NEEDS, group[3:], strict=True))
         members.sort(key=lambda p: (p.due_s, str(p.id)))
-        probe = Job(
-            "probe", 1, sheets, 0, now_s, reprint, stock, duplex, colour, sheet_size, envelope, inserts
-        )
+        probe = Job("probe", 1, sheets, 0, now_s, reprint, **needs)
         reason = manual_reason(probe, fleet)
         if reason is not None:
             code = (
@@ -159,42 +157,15 @@ def plan_work(
         for n, start in enumerate(range(0, len(members), max_job_pieces)):
             chunk = members[start : start + max_job_pieces]
             job_id = f"{label}-{n + 1}"
-            formed.append(
-                FormedJob(
-                    job_id,
-                    tuple(p.id for p in chunk),
-                    mail_class,
-                    sheets,
-                    reprint,
-                    stock,
-                    duplex,
-                    colour,
-                    sheet_size,
-                    envelope,
-                    inserts,
-                )
-            )
-            jobs.append(
-                Job(
-                    job_id,
-                    len(chunk),
-                    sheets,
-                    min(p.due_s for p in chunk),
-                    now_s,
-                    reprint,
-                    stock,
-                    duplex,
-                    colour,
-                    sheet_size,
-                    envelope,
-                    inserts,
-                )
-            )
+            ids = tuple(p.id for p in chunk)
+            formed.append(FormedJob(job_id, ids, mail_class, sheets, reprint, **needs))
+            due_s = min(p.due_s for p in chunk)
+            jobs.append(Job(job_id, len(chunk), sheets, due_s, now_s, reprint, **needs))
     plan = plan_instance(Instance(printers, inserters, tuple(jobs)), time_limit_s)
     return WorkPlan(plan, tuple(formed), tuple(manual))
 
 
-def _sortable(group: _Group) -> tuple:
+def _sortable(group: _Group) -> tuple[Any, ...]:
     return tuple("" if x is None else x for x in group)
 
 

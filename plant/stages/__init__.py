@@ -17,6 +17,17 @@ from plant.stages.route import route
 from plant.stages.spool import follow_print, spool
 from plant.stages.sweep import sweep
 
+
+def _withdraw(job_id: str) -> None:
+    """Actor ``withdraw``: :func:`plant.stages.replan.withdraw`; whether it withdrew the job is not needed."""
+    withdraw(job_id)
+
+
+def _withdraw_run(run_id: str) -> None:
+    """Actor ``withdraw_run``: :func:`plant.stages.replan.withdraw_run`; whether it withdrew is not needed."""
+    withdraw_run(run_id)
+
+
 #: Actor name → handler. Messages carry submission, job or run ids only (a sweep: its time).
 HANDLERS: dict[str, Callable[[str], None]] = {
     "preflight": preflight,
@@ -31,6 +42,6 @@ HANDLERS: dict[str, Callable[[str], None]] = {
     "receipts": receipts,
     "sweep": sweep,
     "device_check": device_check,
-    "withdraw": withdraw,
-    "withdraw_run": withdraw_run,
+    "withdraw": _withdraw,
+    "withdraw_run": _withdraw_run,
 }

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from inserters import Inserter
 from plant.config import Settings
 from plant.ledger import Ledger
+from printers import Printer
 
 
 @dataclass
@@ -20,12 +21,13 @@ class Plant:
 
     settings: Settings
     ledger: Ledger
-    printers: dict[str, Any]
-    inserters: dict[str, Any]
+    printers: dict[str, Printer]
+    inserters: dict[str, Inserter]
     #: Called after a stage commits outbox rows, so an in-process relay publishes them at once.
     notify: Callable[[], None] = field(default=lambda: None)
-    #: Sends a message straight to the queue (only for polls, which change no state): (actor, args, delay_ms).
-    sender: Callable[[str, tuple, int], None] | None = None
+    #: Sends a message straight to the queue (only for polls, which change no state): (actor, args, delay_ms);
+    #: what it returns (the broker's message) is not used.
+    sender: Callable[[str, tuple[str, ...], int], object] | None = None
 
     def send(self, actor: str, *args: str, delay_ms: int = 0) -> None:
         """Send ``actor(*args)`` now, bypassing the outbox: only for follow-up polls that change no state."""

@@ -1,4 +1,5 @@
-"""Stage ``dispatch(run_id)``: close a run's inserted pieces into the handover manifests and mark them DISPATCHED.
+"""Stage ``dispatch(run_id)``: close a run's inserted pieces into the handover manifests and mark them
+DISPATCHED.
 
 One manifest per day and mail class. Its rows live in the ledger (sequence numbers taken in the same
 transaction as the DISPATCHED state), and the CSV file is written from them afterwards, atomically, so a crash
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import structlog
@@ -17,7 +19,7 @@ from sqlalchemy import func, insert, select
 from plant.ledger import enqueue, move_letters, now
 from plant.ledger import schema as t
 from plant.model import Event, State
-from plant.stages.context import current
+from plant.stages.context import Plant, current
 from plant.storage.files import atomic_write
 
 log = structlog.get_logger(__name__)
@@ -98,7 +100,7 @@ def dispatch(run_id: str) -> None:
     plant.notify()
 
 
-def write_manifests(plant, keys) -> None:
+def write_manifests(plant: Plant, keys: Iterable[str]) -> None:
     """Write each manifest CSV in ``keys`` from the ledger, atomically."""
     for key in sorted(keys):
         with plant.ledger.read() as conn:

@@ -1,36 +1,37 @@
 """Stage ``impose(job_id)``: write the job's print-ready PDF with every sheet's codes, and its sheet map.
 
-The layout is the job's printer's (``[[printers]] layout, sheet, stack_depth``): 1-up on A4, 2-up cut and stack
-on A3 or SRA3, or 2-up on a 520 mm web. Whether it is duplex is the job's (its letters', ``print_jobs.duplex``): a
-duplex job is imposed two pages a leaf with the press's turn or tumble, a simplex job one page a leaf with blank
-backs left unprinted, whatever the press could do. A duplex job whose press no longer prints duplex (plant.toml
-changed since it was planned) is released for re-planning, never printed one-sided. N-up jobs also get their cut
-spec (:mod:`plant.stages.cut`), so the inserter line's cutter can undo the cut-and-stack order.
+The layout is the job's printer's (``[[printers]] layout, sheet, stack_depth``): 1-up on A4, 2-up cut and
+stack on A3 or SRA3, or 2-up on a 520 mm web. Whether it is duplex is the job's (its letters',
+``print_jobs.duplex``): a duplex job is imposed two pages a leaf with the press's turn or tumble, a simplex
+job one page a leaf with blank backs left unprinted, whatever the press could do. A duplex job whose press no
+longer prints duplex (plant.toml changed since it was planned) is released for re-planning, never printed
+one-sided. N-up jobs also get their cut spec (:mod:`plant.stages.cut`), so the inserter line's cutter can undo
+the cut-and-stack order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import structlog
+from sqlalchemy import Row
 
 from imposition import Duplex, Layout, Marks, PieceInput
 from imposition import impose as impose_pieces
+from plant.config import Settings
 from plant.fleet.cutting import write_cut_spec
 from plant.ledger import enqueue, move_entity, move_letters
 from plant.ledger import schema as t
 from plant.ledger.jobs import job_pieces, load_job
 from plant.model import Event, JobState, State
 from plant.postage.marks import issue_marks, signing_key
-from plant.stages.context import current
+from plant.stages.context import Plant, current
 from plant.storage.files import atomic_write, blob_path
 
 log = structlog.get_logger(__name__)
-
-
-
-
 
 
 def impose(job_id: str) -> None:
@@ -88,10 +89,10 @@ def impose(job_id: str) -> None:
     plant.notify()
 
 
-def job_layout(settings, printer_name: str, duplex: bool = False) -> Layout:
-    """The layout of a job on ``printer_name``: the press's scheme, sheet and stack depth; duplex with the press's
-    turn or tumble when the job is ``duplex`` (and the press prints duplex), else simplex. 1-up simplex A4 for a
-    printer the fleet no longer has."""
+def job_layout(settings: Settings, printer_name: str, duplex: bool = False) -> Layout:
+    """The layout of a job on ``printer_name``: the press's scheme, sheet and stack depth; duplex with the
+    press's turn or tumble when the job is ``duplex`` (and the press prints duplex), else simplex. 1-up
+    simplex A4 for a printer the fleet no longer has."""
     printer = settings.printer(printer_name)
     if printer is None:
         return Layout()
@@ -99,13 +100,14 @@ def job_layout(settings, printer_name: str, duplex: bool = False) -> Layout:
     return layout if duplex else replace(layout, duplex=Duplex.NONE)
 
 
-def _prints_duplex(settings, printer_name: str) -> bool:
+def _prints_duplex(settings: Settings, printer_name: str) -> bool:
     printer = settings.printer(printer_name)
     return printer is not None and printer.can_duplex
 
 
-def _release(plant, job) -> None:
-    """Give a duplex job its press can no longer print back to the planner (a duplex press, or the manual path)."""
+def _release(plant: Plant, job: Row[Any]) -> None:
+    """Give a duplex job its press can no longer print back to the planner (a duplex press, or the manual
+    path)."""
     from plant.ledger.jobs import release_job
 
     reason = (
@@ -122,10 +124,11 @@ def _release(plant, job) -> None:
 MEDIA = {"A4": "A4", "A3": "A3", "SRA3": "SRA3", "WEB520": "Custom.520x297mm"}
 
 
-def ticket_options(settings, printer_name: str, duplex: bool = False) -> dict[str, str]:
-    """The ``media`` and ``sides`` a job on ``printer_name`` is printed with: the printer's sheet, and the sides
-    of the job — one-sided for a simplex job on any press; for a ``duplex`` job the press's configured ``sides``
-    (default two-sided-long-edge for turn, -short-edge for tumble), as :func:`job_layout` imposed it."""
+def ticket_options(settings: Settings, printer_name: str, duplex: bool = False) -> dict[str, str]:
+    """The ``media`` and ``sides`` a job on ``printer_name`` is printed with: the printer's sheet, and the
+    sides of the job — one-sided for a simplex job on any press; for a ``duplex`` job the press's configured
+    ``sides`` (default two-sided-long-edge for turn, -short-edge for tumble), as :func:`job_layout` imposed
+    it."""
     printer = settings.printer(printer_name)
     if printer is None:
         return {}
@@ -138,7 +141,7 @@ def ticket_options(settings, printer_name: str, duplex: bool = False) -> dict[st
     return {"media": MEDIA[printer.sheet_name.value], "sides": sides}
 
 
-def _issue_postage(plant, rows) -> dict[str, str]:
+def _issue_postage(plant: Plant, rows: Sequence[Row[Any]]) -> dict[str, str]:
     """Issue the pieces' postage marks (on hold) before their print file exists; fail the pieces refused.
 
     A reprint gets the mark it already has. A piece heavier than the top weight band fails with the reason.

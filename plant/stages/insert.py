@@ -1,16 +1,18 @@
-"""Stages ``insert(run_id)`` and ``follow_insert(run_id)``: envelope a printed job, then reconcile every piece.
+"""Stages ``insert(run_id)`` and ``follow_insert(run_id)``: envelope a printed job, then reconcile every
+piece.
 
 The inserter reads each sheet's control code; its per-piece results are the only evidence that a piece was
 printed (SPOOLED → PRINTED) and enveloped (→ INSERTED). A piece that was read but diverted, damaged or removed
 is SPOILED and goes back to print with the same ids; a piece no sheet of which arrived is spoiled too; a piece
 the inserter says nothing about is UNACCOUNTED, never assumed fine. Every piece is accounted for exactly once:
 the reconciliation is one transaction guarded by the run's state. A piece an operator pulled after its job was
-spooled goes into the mail run data with the divert flag set, so the inserter outsorts it; one pulled after the
-run was handed over may come out enveloped, which the reconciliation reports (it is never dispatched).
+spooled goes into the mail run data with the divert flag set, so the inserter outsorts it; one pulled after
+the run was handed over may come out enveloped, which the reconciliation reports (it is never dispatched).
 
-A run is handed to its inserter only while that inserter is in the plan and does not report itself stopped: until
-then it stays CREATED, so it can still go elsewhere (:mod:`plant.stages.replan` moves the runs of an inserter that
-left the plan). The stage claims the run (CREATED → SUBMITTING) before anything reaches the inserter.
+A run is handed to its inserter only while that inserter is in the plan and does not report itself stopped:
+until then it stays CREATED, so it can still go elsewhere (:mod:`plant.stages.replan` moves the runs of an
+inserter that left the plan). The stage claims the run (CREATED → SUBMITTING) before anything reaches the
+inserter.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from plant.fleet.runs import move_run
 from plant.fleet.service import out_of_service
 from plant.ledger import append_event, enqueue, move_entity, move_letters
 from plant.ledger import schema as t
-from plant.ledger.jobs import job_pieces, load_job, load_run, set_run_state
+from plant.ledger.jobs import job_pieces, load_run, require_job, set_run_state
 from plant.model import Event, JobState, RunState, State
 from plant.stages.context import current
 from plant.stages.spool import reprint_or_fail
@@ -36,12 +38,11 @@ from plant.stages.spool import reprint_or_fail
 log = structlog.get_logger(__name__)
 
 
-
-
 def printed_sheets(plant, job) -> Path:
     """What the press delivered to the inserter line: its own output where its driver reports one (a RIP's hot
-    folder, the simulated press), else the job file the press was sent (a CUPS queue gives no sheets back). The
-    camera sees these sheets in 1-up work, the cutter's leaves in N-up work (:func:`plant.stages.cut.feed`)."""
+    folder, the simulated press), else the job file the press was sent (a CUPS queue gives no sheets back).
+    The camera sees these sheets in 1-up work, the cutter's leaves in N-up work
+    (:func:`plant.stages.cut.feed`)."""
     printed = plant.printers[job.printer].status(job.job_id)
     return printed.output_path if printed.output_path is not None else Path(job.pdf_path)
 
@@ -49,16 +50,17 @@ def printed_sheets(plant, job) -> Path:
 def insert(run_id: str) -> None:
     """Send a CREATED run's mail run data and printed sheets to its inserter (once), then follow it.
 
-    The run waits (this message comes back later) while its inserter reports itself stopped, or while no inserter
-    in service takes it; a run whose inserter left the plan is moved instead. N-up work is cut first, by the cutter
-    in front of the run's inserter — or, for a run moved after its cut began, by the cutter that has the cut.
+    The run waits (this message comes back later) while its inserter reports itself stopped, or while no
+    inserter in service takes it; a run whose inserter left the plan is moved instead. N-up work is cut first,
+    by the cutter in front of the run's inserter — or, for a run moved after its cut began, by the cutter that
+    has the cut.
     """
     plant = current()
     with plant.ledger.read() as conn:
         run = load_run(conn, run_id)
         if run is None or run.state not in (RunState.CREATED.value, RunState.SUBMITTING.value):
             return
-        job = load_job(conn, run.job_id)
+        job = require_job(conn, run.job_id)
         rows = [
             r for r in job_pieces(conn, run.job_id) if r.state in (State.SPOOLED.value, State.PULLED.value)
         ]
@@ -111,9 +113,9 @@ def insert(run_id: str) -> None:
 
 
 def _ready(plant, run) -> bool:
-    """Whether ``run`` may go to its inserter now. An inserter out of the plan gets no run: the run is moved to one
-    in service (or waits for one); an inserter reporting itself stopped gets none until it runs again (the run
-    stays CREATED, so it can still move). An unreadable status does not hold the run back."""
+    """Whether ``run`` may go to its inserter now. An inserter out of the plan gets no run: the run is moved
+    to one in service (or waits for one); an inserter reporting itself stopped gets none until it runs again
+    (the run stays CREATED, so it can still move). An unreadable status does not hold the run back."""
     with plant.ledger.read() as conn:
         down = run.inserter in out_of_service(conn)
     if down:
@@ -134,9 +136,9 @@ def _ready(plant, run) -> bool:
 
 
 def _claim(plant, run) -> bool:
-    """Claim the CREATED run for its inserter (→ SUBMITTING) before anything reaches it: from here on no move can
-    take it away, and a run moved first is never sent here. A run whose inserter left the plan meanwhile is moved
-    instead. False when the run is not to be sent now."""
+    """Claim the CREATED run for its inserter (→ SUBMITTING) before anything reaches it: from here on no move
+    can take it away, and a run moved first is never sent here. A run whose inserter left the plan meanwhile
+    is moved instead. False when the run is not to be sent now."""
     with plant.ledger.tx() as conn:
         if run.inserter not in out_of_service(conn):
             return set_run_state(
@@ -165,8 +167,9 @@ def _later(plant, run_id: str) -> None:
 
 
 def _cut_line(plant, run, job):
-    """The run as the cutter sees it: N-up work is cut once, under the run id, by the cutter in front of the run's
-    inserter — unless the run was moved after its cut began, whose leaves come from the cutter that has the cut."""
+    """The run as the cutter sees it: N-up work is cut once, under the run id, by the cutter in front of the
+    run's inserter — unless the run was moved after its cut began, whose leaves come from the cutter that has
+    the cut."""
     if not cut_spec_path(job.pdf_path).exists():
         return run
     lines = [run.inserter] + [i.name for i in plant.settings.inserters if i.name != run.inserter]
@@ -206,7 +209,7 @@ def reconcile(plant, run, result) -> None:
             "run",
         ):
             return
-        job = load_job(conn, run.job_id)
+        job = require_job(conn, run.job_id)
         rows = [r for r in job_pieces(conn, run.job_id) if r.state == State.SPOOLED.value]
         inserted = [r for r in rows if _outcome(outcomes, r) is Outcome.INSERTED]
         read_spoiled = [
@@ -289,8 +292,9 @@ def reconcile(plant, run, result) -> None:
 
 
 def _pulled(conn, run, outcomes, rows) -> None:
-    """Record what the inserter did with pieces pulled while their job was on its way (their state stays PULLED):
-    outsorted as asked, or — pulled after the run was handed over — enveloped, to be taken out by hand."""
+    """Record what the inserter did with pieces pulled while their job was on its way (their state stays
+    PULLED): outsorted as asked, or — pulled after the run was handed over — enveloped, to be taken out by
+    hand."""
     for row in (r for r in rows if r.state == State.PULLED.value and str(r.piece_id) in outcomes):
         outcome = outcomes[str(row.piece_id)].outcome
         enveloped = outcome is Outcome.INSERTED

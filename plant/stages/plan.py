@@ -1,23 +1,27 @@
-"""Stage ``plan(submission_id)``: form print jobs from print-ready pieces, and give each a press and an inserter.
+"""Stage ``plan(submission_id)``: form print jobs from print-ready pieces, and give each a press and an
+inserter.
 
 The decision is the scheduler's (:func:`plant.scheduling.plan_work`, pure, over plain data): jobs of matching
 pieces in due order, reprints first, on the press and inserter that keep every piece on time and the plant's
 makespan near its lower bound, given what the devices already have queued. What must match is what the ledger
 knows of a piece today — its mail class, its sheets (its leaves: ⌈pages/2⌉ for a duplex letter), whether it is
 duplex and whether it is a reprint — with the scheduler's defaults for the rest (plain stock, black only, the
-inserter's envelope, no inserts); :class:`~plant.scheduling.work.Piece` takes stock, colour, sheet size, envelope
-and inserts as soon as letters carry them. Duplex is the letter's (the sender's choice): a duplex job goes only to
-a press whose ``[[printers]] duplex`` is ``turn`` or ``tumble``, a simplex job to any press (a duplex press
-prints it one-sided), and the job records which it is (``print_jobs.duplex``) for the impose and spool stages.
-This stage only reads the ledger, asks, and writes the answer: pieces move PRINT_READY → PLANNED by
-compare-and-set, so a duplicate message plans nothing. Pieces no device can take fail with the
-reason and its code (``NO_INSERTER``, ``NO_PRESS``: e.g. a duplex letter on a fleet without a duplex press).
+inserter's envelope, no inserts); :class:`~plant.scheduling.work.Piece` takes stock, colour, sheet size,
+envelope and inserts as soon as letters carry them. Duplex is the letter's (the sender's choice): a duplex job
+goes only to a press whose ``[[printers]] duplex`` is ``turn`` or ``tumble``, a simplex job to any press (a
+duplex press prints it one-sided), and the job records which it is (``print_jobs.duplex``) for the impose and
+spool stages. This stage only reads the ledger, asks, and writes the answer: pieces move PRINT_READY → PLANNED
+by compare-and-set, so a duplicate message plans nothing. Pieces no device can take fail with the reason and
+its code (``NO_INSERTER``, ``NO_PRESS``: e.g. a duplex letter on a fleet without a duplex press). A piece is
+due ``[sla]`` hours after its letter's receipt (its mail class's, else the default); the scheduler searches at
+most ``[plan] time_limit_s``.
 
 Only devices in service are planned on: a press or inserter an operator took down, or a press stopped longer
-than ``plan.replan_after_s`` (:mod:`plant.stages.replan`), gets no new job. Pieces that only such a device could
-take, and every piece while no press or no inserter is in service, wait PRINT_READY: they are planned when a
-device is back (its return queues ``plan``), never failed for it. A device taken out while this stage was
-planning is checked again in the write transaction; jobs meant for it are not written, and ``plan`` runs again.
+than ``plan.replan_after_s`` (:mod:`plant.stages.replan`), gets no new job. Pieces that only such a device
+could take, and every piece while no press or no inserter is in service, wait PRINT_READY: they are planned
+when a device is back (its return queues ``plan``), never failed for it. A device taken out while this stage
+was planning is checked again in the write transaction; jobs meant for it are not written, and ``plan`` runs
+again.
 """
 
 from __future__ import annotations
@@ -37,13 +41,6 @@ from plant.scheduling.work import Piece
 from plant.stages.context import current
 
 log = structlog.get_logger(__name__)
-
-#: Seconds from receipt to the collection a piece must make, per mail class (others: the default).
-SLA_S = {"priority": 8 * 3600}
-#: Default time from receipt to dispatch.
-DEFAULT_SLA_S = 24 * 3600
-#: Planning budget inside the stage, seconds.
-PLAN_TIME_LIMIT_S = 0.2
 
 
 def plan(submission_id: str) -> None:
@@ -109,7 +106,7 @@ def plan(submission_id: str) -> None:
                 r.piece_id,
                 r.sheets,
                 r.mail_class,
-                int(r.received_at + SLA_S.get(r.mail_class, DEFAULT_SLA_S)),
+                int(r.received_at + settings.sla.due_after_s(r.mail_class)),
                 reprint=r.prints > 0,
                 duplex=bool(r.duplex),
             )
@@ -117,7 +114,7 @@ def plan(submission_id: str) -> None:
         ],
         stamp,
         max_job_pieces=settings.job_max_pieces,
-        time_limit_s=PLAN_TIME_LIMIT_S,
+        time_limit_s=settings.plan.time_limit_s,
     )
     by_piece = {r.piece_id: r for r in rows}
     assignments = {a.job: a for a in work.plan.assignments}
@@ -158,7 +155,8 @@ def plan(submission_id: str) -> None:
 
 
 def _fits_when_all_up(row, printers, inserters) -> bool:
-    """Whether a piece the devices in service cannot take would fit the fleet with every device back: it waits."""
+    """Whether a piece the devices in service cannot take would fit the fleet with every device back: it
+    waits."""
     fleet = Instance(
         tuple(replace(p, up=True) for p in printers), tuple(replace(i, up=True) for i in inserters), ()
     )
@@ -231,7 +229,8 @@ def _record_job(conn, submission_id: str, formed, assignment, by_piece) -> None:
 
 
 def _queued_seconds(conn, settings) -> tuple[dict[str, int], dict[str, int]]:
-    """Seconds of work each press and inserter already has (jobs not yet printed / runs not yet reconciled)."""
+    """Seconds of work each press and inserter already has (jobs not yet printed / runs not yet
+    reconciled)."""
     speed = {p.name: p.sheets_per_minute for p in settings.printers}
     rate = {i.name: i.envelopes_per_hour for i in settings.inserters}
     printer_busy = {name: 0 for name in speed}

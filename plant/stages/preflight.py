@@ -22,8 +22,6 @@ from plant.storage.paths import overlay_dir
 log = structlog.get_logger(__name__)
 
 
-
-
 def preflight(submission_id: str) -> None:
     """Pre-flight the submission's letters that are RECEIVED and not yet checked; then ask for routing."""
     plant = current()

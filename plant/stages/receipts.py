@@ -2,9 +2,9 @@
 
 Written whole from the ledger every time (atomically), so it always shows every letter's current status; when
 every letter is final the submission is marked finished. The status is the letter's lifecycle state (the
-vocabulary of :mod:`tracking.status`); ``code`` and ``reason`` say why a letter was rejected, kept for the sender
-(``KEPT_FOR_SENDER``) or printed after all (``DIGITAL_FALLBACK``), and ``overlay`` is the path of the PDF that
-marks a geometric rejection's offending areas in red (beside the receipt files).
+vocabulary of :mod:`tracking.status`); ``code`` and ``reason`` say why a letter was rejected, kept for the
+sender (``KEPT_FOR_SENDER``) or printed after all (``DIGITAL_FALLBACK``), and ``overlay`` is the path of the
+PDF that marks a geometric rejection's offending areas in red (beside the receipt files).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ def receipts(submission_id: str) -> None:
     folder = plant.settings.receipts_dir
     folder.mkdir(parents=True, exist_ok=True)
     # Read and write under a per-submission file lock: two receipts messages racing (threads or workers) would
-    # otherwise let the older snapshot land last. Under the lock the later writer always read the newer ledger.
+    # otherwise let the older snapshot land last. Under the lock the later writer always read the newer
+    # ledger.
     with open(folder / f".{submission_id}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         with plant.ledger.read() as conn:
@@ -55,5 +56,3 @@ def receipts(submission_id: str) -> None:
             ).rowcount
             if done:
                 append_event(conn, "submission", submission_id, "finish", data={"letters": len(rows)})
-
-

@@ -3,8 +3,8 @@
 The decision — registry version, time, sender, answer, and the rule that matched (the registry line) — is
 recorded per letter, in ``routing_decisions`` and in the letter's route event. Digital letters are handed to
 the mailbox (:mod:`plant.intake.digital`): delivered ones become DELIVERED_DIGITAL with a fallback time; a
-recipient without a mailbox gets KEPT_FOR_SENDER (or print, by configuration). Print letters get their piece: a
-tracking id from the configured ranges, its sheets (leaves: duplex letters take ⌈pages/2⌉) and mass.
+recipient without a mailbox gets KEPT_FOR_SENDER (or print, by configuration). Print letters get their piece:
+a tracking id from the configured ranges, its sheets (leaves: duplex letters take ⌈pages/2⌉) and mass.
 
 The fallback of unopened digital letters to print is not this stage's: the running plant's timed sweep applies
 it (:mod:`plant.sweeps`), so no message waits days in the queue for it.
@@ -12,14 +12,15 @@ it (:mod:`plant.sweeps`), so no message waits days in the queue for it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import structlog
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, Row, insert, select
 
-from plant.config import NoMailboxPolicy
-from plant.intake.consent import ConsentIndex, Decision, newest_version
-from plant.intake.digital import DAY_S, KEPT_FOR_SENDER, OutboxMailbox
+from plant.config import NoMailboxPolicy, Settings
+from plant.intake.consent import Consent, ConsentIndex, Decision, newest_version
+from plant.intake.digital import DAY_S, KEPT_FOR_SENDER, Delivery, OutboxMailbox
 from plant.ledger import enqueue, move_letters, now
 from plant.ledger import schema as t
 from plant.ledger import schema_intake as ti
@@ -33,8 +34,6 @@ log = structlog.get_logger(__name__)
 
 #: Rule recorded when no registry was ever imported.
 NO_REGISTRY = "no consent registry loaded"
-
-
 
 
 def route(submission_id: str, clock: Callable[[], float] = now) -> None:
@@ -74,7 +73,7 @@ def route(submission_id: str, clock: Callable[[], float] = now) -> None:
     mailbox = OutboxMailbox(settings.digital_outbox_dir)
     deliveries = {
         r.pk: mailbox.deliver(
-            r, decisions[r.recipient_id].consent, blob_path(settings.blobs_dir, r.pdf_sha256)
+            r, _consent(decisions[r.recipient_id]), blob_path(settings.blobs_dir, r.pdf_sha256)
         )
         for r in digital
     }
@@ -132,7 +131,14 @@ def route(submission_id: str, clock: Callable[[], float] = now) -> None:
     plant.notify()
 
 
-def _record(decision: Decision, version: int | None, at: float, sender: str) -> dict:
+def _consent(decision: Decision) -> Consent:
+    """The consent a digital decision rests on (every digital decision names one)."""
+    if decision.consent is None:
+        raise ValueError(f"a digital routing decision names no consent: {decision.rule}")
+    return decision.consent
+
+
+def _record(decision: Decision, version: int | None, at: float, sender: str) -> dict[str, Any]:
     """The decision as recorded with the letter's route event."""
     return {
         "registry_version": version,
@@ -144,7 +150,15 @@ def _record(decision: Decision, version: int | None, at: float, sender: str) -> 
     }
 
 
-def _deliver(conn, settings, pks: Sequence[int], by_pk, deliveries, decisions, at: float) -> None:
+def _deliver(
+    conn: Connection,
+    settings: Settings,
+    pks: Sequence[int],
+    by_pk: Mapping[int, Row[Any]],
+    deliveries: Mapping[int, Delivery],
+    decisions: Mapping[str, Decision],
+    at: float,
+) -> None:
     due = at + settings.intake.digital_fallback_days * DAY_S
     done = move_letters(
         conn,
@@ -161,8 +175,8 @@ def _deliver(conn, settings, pks: Sequence[int], by_pk, deliveries, decisions, a
             [
                 {
                     "letter_pk": pk,
-                    "channel": decisions[by_pk[pk].recipient_id].consent.channel,
-                    "address": decisions[by_pk[pk].recipient_id].consent.address,
+                    "channel": _consent(decisions[by_pk[pk].recipient_id]).channel,
+                    "address": _consent(decisions[by_pk[pk].recipient_id]).address,
                     "outbox_path": deliveries[pk].where,
                     "delivered_at": at,
                     "fallback_due_at": due,
@@ -173,11 +187,18 @@ def _deliver(conn, settings, pks: Sequence[int], by_pk, deliveries, decisions, a
         )
 
 
-def _no_mailbox(conn, settings, pks: Sequence[int], by_pk, decisions, at: float) -> list[int]:
+def _no_mailbox(
+    conn: Connection,
+    settings: Settings,
+    pks: Sequence[int],
+    by_pk: Mapping[int, Row[Any]],
+    decisions: Mapping[str, Decision],
+    at: float,
+) -> list[int]:
     """Letters whose recipient has no mailbox: kept for the sender (FAILED, KEPT_FOR_SENDER) or printed."""
     if not pks:
         return []
-    consent = {pk: decisions[by_pk[pk].recipient_id].consent for pk in pks}
+    consent = {pk: _consent(decisions[by_pk[pk].recipient_id]) for pk in pks}
     if settings.intake.no_mailbox is NoMailboxPolicy.PRINT:
         moved = move_letters(
             conn,
@@ -218,5 +239,3 @@ def _no_mailbox(conn, settings, pks: Sequence[int], by_pk, decisions, at: float)
         ],
     )
     return moved
-
-

@@ -3,8 +3,8 @@
 Spooling is the physical step that must never run twice: before submitting, the driver asks the device
 whether a job of that name exists, and a submit that loses a race for the name follows the job that won. A
 printer reporting "completed" does not make pieces PRINTED (only a read of their sheets downstream does); it
-makes the job ready for its insert run. A job waiting on a stopped printer is shown STOPPED, with the printer's
-reasons, until an operator fixes the printer.
+makes the job ready for its insert run. A job waiting on a stopped printer is shown STOPPED, with the
+printer's reasons, until an operator fixes the printer.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from plant.fleet.runs import choose_inserter
 from plant.fleet.service import out_of_service
 from plant.ledger import append_event, enqueue, move_entity, move_letters, now
 from plant.ledger import schema as t
-from plant.ledger.jobs import job_pieces, load_job, release_job
+from plant.ledger.jobs import job_pieces, load_job, release_job, require_job
 from plant.model import Event, JobState, RunState, State, run_name
 from plant.stages.context import current
 from plant.stages.impose import ticket_options
@@ -24,9 +24,6 @@ from printers import DuplicateJob, JobStatus, JobTicket, PrinterState, PrinterSt
 from printers import JobState as DeviceJob
 
 log = structlog.get_logger(__name__)
-
-#: Times a piece is printed before the plant stops reprinting it and fails it for an operator to look at.
-MAX_PRINTS = 3
 
 
 def spool(job_id: str) -> None:
@@ -109,11 +106,11 @@ def follow_print(job_id: str) -> None:
 
 
 def _claim(plant, job_id: str) -> bool:
-    """Claim an IMPOSED job for the press (→ SPOOLING) before anything reaches it: from here on no re-plan can take
-    it back, and a job released first is never sent. A job whose press left the plan meanwhile is released
-    instead (planned again elsewhere). False when the job is not to be sent."""
+    """Claim an IMPOSED job for the press (→ SPOOLING) before anything reaches it: from here on no re-plan can
+    take it back, and a job released first is never sent. A job whose press left the plan meanwhile is
+    released instead (planned again elsewhere). False when the job is not to be sent."""
     with plant.ledger.tx() as conn:
-        job = load_job(conn, job_id)
+        job = require_job(conn, job_id)
         if job.printer in out_of_service(conn):
             release_job(conn, job_id, f"{job.printer} is out of the plan")
             return False
@@ -130,8 +127,8 @@ def _claim(plant, job_id: str) -> bool:
 
 
 def hand_over(printer, job, **ticket) -> JobStatus:
-    """Submit ``job`` (its ledger row) unless ``printer`` has it already, and return the device's status of it.
-    ``ticket`` holds further JobTicket fields (media, sides: :func:`~plant.stages.impose.ticket_options`).
+    """Submit ``job`` (its ledger row) unless ``printer`` has it already, and return the device's status of
+    it. ``ticket`` holds further JobTicket fields (media, sides: :func:`~plant.stages.impose.ticket_options`).
 
     The printer has it when this message was delivered before, or when another delivery of it is submitting
     right now: the driver then refuses with DuplicateJob, and the job that won is the one followed.
@@ -154,8 +151,8 @@ def hand_over(printer, job, **ticket) -> JobStatus:
 def _device_state(printer, status: JobStatus) -> tuple[DeviceJob, tuple[str, ...]]:
     """The job's state as the plant shows it, with the reasons: a job waiting on a stopped printer is STOPPED.
 
-    CUPS keeps a job on a disabled queue (or behind a jammed device) pending or processing and says why only on
-    the queue; asking the printer is what tells an operator that the job waits for them.
+    CUPS keeps a job on a disabled queue (or behind a jammed device) pending or processing and says why only
+    on the queue; asking the printer is what tells an operator that the job waits for them.
     """
     if status.state in (DeviceJob.PENDING, DeviceJob.PROCESSING):
         printer_status = printer.printer_status()
@@ -233,11 +230,13 @@ def _failed_on_printer(plant, job, status) -> None:
 def reprint_or_fail(
     conn, rows, first_event: Event, expect: State, reason: str
 ) -> tuple[list[int], list[int]]:
-    """Spoil ``rows`` (from ``expect`` by ``first_event``), then reprint each or fail it after MAX_PRINTS."""
+    """Spoil ``rows`` (from ``expect`` by ``first_event``), then reprint each or fail it after ``[reprint]
+    max_prints`` prints (the installed plant's settings)."""
+    max_prints = current().settings.reprint.max_prints
     spoiled = move_letters(conn, [r.pk for r in rows], first_event, expect, data={"reason": reason})
     prints = {r.pk: r.prints for r in rows}
-    again = [pk for pk in spoiled if prints[pk] < MAX_PRINTS]
-    give_up = [pk for pk in spoiled if prints[pk] >= MAX_PRINTS]
+    again = [pk for pk in spoiled if prints[pk] < max_prints]
+    give_up = [pk for pk in spoiled if prints[pk] >= max_prints]
     move_letters(conn, again, Event.REPRINT, State.SPOILED, data={"reason": reason})
     move_letters(
         conn,
@@ -246,7 +245,7 @@ def reprint_or_fail(
         State.SPOILED,
         extra={
             "reason_code": "SPOILED_REPEATEDLY",
-            "reason": f"spoiled {MAX_PRINTS} times, last: {reason}; check the printer and inserter, "
+            "reason": f"spoiled {max_prints} times, last: {reason}; check the printer and inserter, "
             "then resubmit the letter.",
         },
     )

@@ -1,9 +1,10 @@
-"""Actor ``sweep(sweep_id)``: apply the timed rules (postage-mark expiry, digital fallback, presses and inserters
-stopped longer than ``plan.replan_after_s``) as of the sweep's time.
+"""Actor ``sweep(sweep_id)``: apply the timed rules (postage-mark expiry, digital fallback, presses and
+inserters stopped longer than ``plan.replan_after_s``) as of the sweep's time.
 
-A running plant's :class:`plant.runtime.sweeps.Sweeper` claims a sweep every ``sweeps.interval_s`` and writes this message;
-the id is the sweep's time, so a redelivered message judges by the same time and finds its work done (both rules
-move by compare-and-set). Letters sent to print leave ``plan`` and ``receipts`` messages in the outbox.
+A running plant's :class:`plant.runtime.sweeps.Sweeper` claims a sweep every ``sweeps.interval_s`` and writes
+this message; the id is the sweep's time, so a redelivered message judges by the same time and finds its work
+done (both rules move by compare-and-set). Letters sent to print leave ``plan`` and ``receipts`` messages in
+the outbox.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ def sweep(sweep_id: str) -> None:
     watch_devices(plant, float(sweep_id))  # a device stopped too long: its work not yet on it goes elsewhere
 
 
-# -- the rules --------------------------------------------------------------------------------------------------
+# -- the rules -----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SweepResult:
-    """What one sweep did: the pieces whose marks it annulled and the digital letters (pks) it sent to print."""
+    """What one sweep did: the pieces whose marks it annulled and the digital letters (pks) it sent to
+    print."""
 
     at: float
     annulled: tuple[str, ...] = ()

@@ -1,14 +1,18 @@
-"""Operators' actions from the pages: sign in and out, hold / release / cancel / pull a letter, take a device out
-of service or back — each a POST calling :mod:`plant.operator`, as ``plant hold`` and ``plant device down`` do.
+"""Operators' actions from the pages: sign in and out, hold / release / cancel / pull a letter, take a device
+out of service or back — each a POST calling :mod:`plant.operator`, as ``plant hold`` and
+``plant device down`` do.
 
 Every POST is checked in this order: actions configured at all (``[web] operators_file``; 403 saying how,
-otherwise), an operator signed in (401), the form's CSRF token equal to the session's (403). The action's event
-names the operator (``data.by``). The result — done, or refused with :mod:`plant.operator`'s reason — is kept in
-the session and shown once on the page the operator is sent back to (303, so a reload does not post again).
+otherwise), an operator signed in (401), the form's CSRF token equal to the session's (403). The action's
+event names the operator (``data.by``). The result — done, or refused with :mod:`plant.operator`'s reason —
+is kept in the session and shown once on the page the operator is sent back to (303, so a reload does not
+post again).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Protocol, TypedDict
 from urllib.parse import parse_qs, quote
 
 from starlette.exceptions import HTTPException
@@ -27,12 +31,36 @@ MAX_FORM_BYTES = 16 * 1024
 DEVICE_ACTIONS = {"down": device_down, "up": device_up}
 
 
+class Flash(TypedDict):
+    """The last action's result, shown once on the next page."""
+
+    done: bool
+    text: str
+
+
+class AuthContext(TypedDict):
+    """What every page gets to show the sign-in state (see :func:`auth_context`)."""
+
+    actions: bool
+    operator: str | None
+    csrf: str
+    flash: Flash | None
+
+
+class Render(Protocol):
+    """How a page is rendered (:meth:`plant.web.app._Pages.render`): a template with its context."""
+
+    def __call__(
+        self, request: Request, template: str, context: dict[str, Any], status_code: int = 200
+    ) -> Response: ...
+
+
 def enabled(settings: Settings) -> bool:
     """Whether operators may act at all (an operators file is configured)."""
     return settings.web.operators_file is not None
 
 
-def auth_context(request: Request, settings: Settings) -> dict:
+def auth_context(request: Request, settings: Settings) -> AuthContext:
     """What every page needs to show the sign-in state, the forms' token and the last action's result."""
     if not enabled(settings) or "session" not in request.scope:
         return {"actions": False, "operator": None, "csrf": "", "flash": None}
@@ -57,9 +85,12 @@ async def read_form(request: Request) -> dict[str, str]:
     return {key: values[0] for key, values in fields.items()}
 
 
-def _require_enabled(settings: Settings) -> None:
-    if not enabled(settings):
+def _require_enabled(settings: Settings) -> Path:
+    """The operators file; 403 when none is configured (actions are off)."""
+    operators_file = settings.web.operators_file
+    if operators_file is None:
         raise HTTPException(403, NO_OPERATORS)
+    return operators_file
 
 
 def _require_csrf(request: Request, form: dict[str, str]) -> None:
@@ -72,7 +103,7 @@ def _require_csrf(request: Request, form: dict[str, str]) -> None:
 
 
 def _require_operator(request: Request, form: dict[str, str]) -> str:
-    operator = request.session.get("operator")
+    operator: str | None = request.session.get("operator")
     if not operator:
         raise HTTPException(401, "Sign in first (/login): only a signed-in operator may act.")
     _require_csrf(request, form)
@@ -97,7 +128,7 @@ def _flash(request: Request, outcome: Outcome) -> None:
 class Actions:
     """The POST endpoints and the sign-in page."""
 
-    def __init__(self, settings: Settings, ledger: Ledger, render) -> None:
+    def __init__(self, settings: Settings, ledger: Ledger, render: Render) -> None:
         self.settings, self.ledger, self.render = settings, ledger, render
 
     def login_page(self, request: Request) -> Response:
@@ -108,11 +139,11 @@ class Actions:
         )
 
     async def login(self, request: Request) -> Response:
-        _require_enabled(self.settings)
+        operators_file = _require_enabled(self.settings)
         form = await read_form(request)
         _require_csrf(request, form)
         name, target = form.get("name", "").strip(), _local(form.get("next"))
-        if not check_login(self.settings.web.operators_file, name, form.get("password", "")):
+        if not check_login(operators_file, name, form.get("password", "")):
             return self.render(
                 request, "login.html", {"next": target, "error": "Wrong name or password."}, status_code=401
             )
@@ -152,7 +183,7 @@ class Actions:
         return RedirectResponse(f"/pieces/{quote(identifier, safe='')}", status_code=303)
 
     async def device(self, request: Request) -> Response:
-        """Take device ``name`` out of service (``down``) or back (``up``); back to the queue's Devices section."""
+        """Take device ``name`` out of service (``down``) or back (``up``); then to the queue's Devices."""
         _require_enabled(self.settings)
         form = await read_form(request)
         operator = _require_operator(request, form)

@@ -3,19 +3,20 @@ Prometheus ``/metrics``, and the signed-in operators' actions (:mod:`plant.web.a
 
 Every page has a twin under ``/api/`` that returns the very dict the page was rendered from
 (:mod:`plant.web.queries`). Pages re-fetch themselves every ``web.refresh_s`` seconds (``static/live.js``) and
-swap in the parts marked ``data-live``, so one renderer serves the first load and every refresh. All ledger text
-(names and addresses come from senders) goes through Jinja's autoescaping, and the Content-Security-Policy
-allows no inline script, so text that looks like markup is shown as text and never run. Reading needs no
-sign-in; acting does, and only when ``[web] operators_file`` is set (then sessions are signed cookies,
-HttpOnly and SameSite=Strict, keyed by ``web-session.key`` in the state dir).
+swap in the parts marked ``data-live``, so one renderer serves the first load and every refresh. All ledger
+text (names and addresses come from senders) goes through Jinja's autoescaping, and the
+Content-Security-Policy allows no inline script, so text that looks like markup is shown as text and never
+run. Reading needs no sign-in; acting does, and only when ``[web] operators_file`` is set (then sessions are
+signed cookies, HttpOnly and SameSite=Strict, keyed by ``web-session.key`` in the state dir).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import jinja2
@@ -63,7 +64,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = now) -> Starlett
     actions = Actions(settings, ledger, pages.render)
 
     @asynccontextmanager
-    async def lifespan(_app: Starlette):
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
         ledger.dispose()
 
@@ -87,7 +88,9 @@ def create_app(settings: Settings, clock: Callable[[], float] = now) -> Starlett
         Route("/actions/device", actions.device, methods=["POST"], name="device_action"),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: pages.error})
+    # Starlette types every handler as taking any Exception; this one is registered for HTTPException only.
+    handlers = {HTTPException: pages.error}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)  # type: ignore[arg-type]
     if enabled(settings):  # no operators, no sessions: nothing is written into the state dir for them
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         app.add_middleware(
@@ -96,7 +99,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = now) -> Starlett
             session_cookie="plant_session",
             max_age=SESSION_MAX_AGE_S,
             same_site="strict",
-            https_only=False,
+            https_only=settings.web.cookie_https_only,
         )
     app.add_middleware(_SecurityHeaders)
     return app
@@ -155,13 +158,14 @@ class _Pages:
         return self._answer(request, "qa.html", data, "QA")
 
     def metrics(self, request: Request) -> Response:
-        """Prometheus exposition of the ledger's figures; 503 (so the scrape counts as failed) when it cannot be read."""
+        """Prometheus exposition of the ledger's figures; 503 (so the scrape counts as failed) when it
+        cannot be read."""
         try:
             with self.ledger.read() as conn:
                 figures = queries.metrics(conn, self.settings, self.clock())
         except SQLAlchemyError as exc:
             return PlainTextResponse(
-                f"ledger unavailable: {type(exc.orig or exc).__name__}: {exc.orig or exc}\n", status_code=503
+                f"ledger unavailable: {type(_cause(exc)).__name__}: {_cause(exc)}\n", status_code=503
             )
         body, content_type = exposition(figures, request.headers.get("accept"))
         return Response(body, media_type=content_type)
@@ -173,7 +177,7 @@ class _Pages:
                 version = conn.execute(select(t.schema_info.c.version)).scalar()
         except SQLAlchemyError as exc:
             return JSONResponse(
-                {"status": "unavailable", "ledger": f"{type(exc.orig or exc).__name__}: {exc.orig or exc}"},
+                {"status": "unavailable", "ledger": f"{type(_cause(exc)).__name__}: {_cause(exc)}"},
                 status_code=503,
             )
         return JSONResponse(
@@ -190,8 +194,11 @@ class _Pages:
             status_code=exc.status_code,
         )
 
-    def render(self, request: Request, template: str, context: dict, status_code: int = 200) -> Response:
-        """An HTML page: ``context`` plus the sign-in state, the forms' CSRF token and the last action's result."""
+    def render(
+        self, request: Request, template: str, context: dict[str, Any], status_code: int = 200
+    ) -> Response:
+        """An HTML page: ``context`` plus the sign-in state, the forms' CSRF token and the last action's
+        result."""
         context = {
             "title": "",
             "refresh_s": 0,
@@ -202,7 +209,7 @@ class _Pages:
         }
         return self.templates.TemplateResponse(request, template, context, status_code=status_code)
 
-    def _answer(self, request: Request, template: str, data: dict, title: str) -> Response:
+    def _answer(self, request: Request, template: str, data: Mapping[str, Any], title: str) -> Response:
         if _is_api(request):
             return JSONResponse(data)
         path = request.scope["path"]  # percent-decoded: quoted again so ids with '#', '?' or '%' survive
@@ -221,6 +228,12 @@ class _Pages:
                 "states": queries.STATES,
             },
         )
+
+
+def _cause(exc: SQLAlchemyError) -> BaseException:
+    """The database driver's error behind ``exc`` (``orig``, on the errors that carry one), else ``exc``."""
+    orig: BaseException | None = getattr(exc, "orig", None)
+    return orig or exc
 
 
 def _is_api(request: Request) -> bool:
@@ -253,7 +266,8 @@ def _state_param(request: Request) -> State | None:
 
 
 def _environment() -> jinja2.Environment:
-    """Jinja with autoescaping on for every template (ledger text is sender text) and unknown names an error."""
+    """Jinja with autoescaping on for every template (ledger text is sender text) and unknown names an
+    error."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,

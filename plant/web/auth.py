@@ -159,8 +159,6 @@ def new_csrf_token() -> str:
 
 def csrf_ok(expected: str | None, given: str | None) -> bool:
     """Whether the form's token is the session's (constant-time)."""
-    return bool(expected) and bool(given) and hmac.compare_digest(expected.encode(), given.encode())
-
-
-
-
+    if not expected or not given:
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())

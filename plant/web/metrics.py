@@ -1,10 +1,10 @@
 """Prometheus ``/metrics``: the ledger's figures in the exposition format, written by ``prometheus_client``.
 
-The figures are read from the ledger at every scrape (:func:`plant.web.queries.metrics`), so every ``plant serve``
-of a plant reports the same numbers, whichever process did the work. A collector made for the scrape hands them
-to ``prometheus_client``, which writes the text format (or OpenMetrics, when the scraper asks for it in its
-``Accept`` header), with the metric names, ``# HELP``/``# TYPE`` lines, ``_total`` suffixes and label escaping
-the format demands.
+The figures are read from the ledger at every scrape (:func:`plant.web.queries.metrics`), so every
+``plant serve`` of a plant reports the same numbers, whichever process did the work. A collector made for the
+scrape hands them to ``prometheus_client``, which writes the text format (or OpenMetrics, when the scraper
+asks for it in its ``Accept`` header), with the metric names, ``# HELP``/``# TYPE`` lines, ``_total`` suffixes
+and label escaping the format demands.
 
 Exposed (``plant_`` prefix):
 
@@ -12,19 +12,23 @@ Exposed (``plant_`` prefix):
 - ``print_jobs{printer,state}`` (gauge): print jobs on each printer by job state, configured printers listed;
 - ``pieces_printed_total``, ``pieces_inserted_total``, ``pieces_dispatched_total`` (counters): the ledger's
   ``read_downstream``, ``insert`` and ``dispatch`` events, the throughput page's counting rule;
-- ``qa_results_total{verdict}`` (counter) and ``qa_pass_ratio`` (gauge, over the last 24 h; NaN with no result);
-- ``device_in_service{device,kind}`` (gauge): 1 while a configured printer or inserter is in the plan, 0 while it
-  is out (taken down by an operator, or seen stopped by the sweeps longer than ``plan.replan_after_s``).
+- ``qa_results_total{verdict}`` (counter) and ``qa_pass_ratio`` (gauge, the last 24 h; NaN with no result);
+- ``device_in_service{device,kind}`` (gauge): 1 while a configured printer or inserter is in the plan, 0 while
+  it is out (taken down by an operator, or seen stopped by the sweeps longer than ``plan.replan_after_s``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
+
+if TYPE_CHECKING:
+    from plant.web.queries import Metrics
 
 #: Prefix of every metric name.
 PREFIX = "plant"
@@ -33,7 +37,7 @@ PREFIX = "plant"
 class _Snapshot:
     """A collector over one ledger snapshot (the dict of :func:`plant.web.queries.metrics`)."""
 
-    def __init__(self, figures: dict) -> None:
+    def __init__(self, figures: Metrics) -> None:
         self.figures = figures
 
     def collect(self) -> Iterator[Metric]:
@@ -80,7 +84,7 @@ class _Snapshot:
         yield service
 
 
-def exposition(figures: dict, accept: str | None) -> tuple[bytes, str]:
+def exposition(figures: Metrics, accept: str | None) -> tuple[bytes, str]:
     """The body and content type of a ``/metrics`` answer for a scraper sending ``accept``."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(figures))

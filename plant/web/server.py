@@ -61,7 +61,7 @@ def serve(
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host``:``port``; a :class:`ServiceError` saying what to do when that fails."""
+    """A listening TCP socket on ``host``:``port``; else a :class:`ServiceError` saying what to do."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -97,7 +97,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def exposure_warning(host: str, address: str) -> str | None:
-    """What to tell the operator when ``address`` (what ``host`` resolved to) is reachable from other machines."""
+    """What to tell the operator when ``address`` (``host``, resolved) is reachable from other machines."""
     try:
         if ipaddress.ip_address(address).is_loopback:
             return None

@@ -161,8 +161,7 @@ def test_same_file_twice_is_one_version(ledger, tmp_path):
         assert import_registry(conn, path) == import_registry(conn, path)
 
 
-# ---- routing through the stages, on a frozen clock
-# --------------------------------------------------------------
+# ---- routing through the stages, on a frozen clock ---------------------------------------------------------
 @pytest.fixture
 def plant(settings, small_batch, tmp_path):
     """A device-less plant with the 12-letter batch accepted and pre-flighted, and a registry where R(1..4) of

@@ -175,8 +175,7 @@ def test_200_mb_letter_is_rejected_unread(tmp_path, settings):
     assert result.rejected_at_intake == 1 and rows == {"L1": None, "L2": "FILE_TOO_LARGE"}
 
 
-# ---- through the stages
-# ------------------------------------------------------------------------------------------
+# ---- through the stages ------------------------------------------------------------------------------------
 @pytest.fixture
 def plant(settings):
     for folder in (settings.blobs_dir, settings.receipts_dir, settings.digital_outbox_dir):

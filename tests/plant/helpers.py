@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -13,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import zxingcpp
 from PIL import Image
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
+from plant.ledger import schema as t
+from plant.testing import read_rows, write_config
 from tracking.control_code import parse_control
 
 #: Seconds an end-to-end command may take before the test fails.
@@ -28,14 +31,36 @@ def plant_env(state_dir: Path) -> dict:
     return env
 
 
+def plant_command(args: list[str], config: Path | None = None) -> list[str]:
+    """The command line of ``plant [--config CONFIG] ARGS`` in this interpreter."""
+    return [sys.executable, "-m", "plant"] + (["--config", str(config)] if config else []) + args
+
+
 def run_plant(
     args: list[str], state_dir: Path, config: Path | None = None, **kwargs
 ) -> subprocess.CompletedProcess:
     """Run ``plant ARGS`` to its end; raise with its output if it fails."""
-    command = [sys.executable, "-m", "plant"] + (["--config", str(config)] if config else []) + args
     return subprocess.run(
-        command, env=plant_env(state_dir), capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, **kwargs
+        plant_command(args, config),
+        env=plant_env(state_dir),
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_S,
+        **kwargs,
     )
+
+
+def run_submission(folder: Path, submission: Path, config_text: str = "") -> Path:
+    """``plant run SUBMISSION`` to its end on a plant.toml of ``config_text`` in ``folder``, with the state
+    dir ``folder/state`` (its embedded Redis reaped after); assert it succeeded and return the state dir."""
+    config = write_config(folder, config_text)
+    state = folder / "state"
+    try:
+        result = run_plant(["run", str(submission), "--timeout", "300"], state, config=config)
+    finally:
+        reap_redis(state)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return state
 
 
 def query(state_dir: Path, sql: str) -> list:
@@ -96,7 +121,8 @@ def expected_codes(state_dir: Path, job_id: str) -> list[str]:
 
 
 def check_control_codes(state_dir: Path, workdir: Path) -> int:
-    """Assert every spooled sheet's control code decodes to its job, piece and sheet; return sheets checked."""
+    """Assert every spooled sheet's control code decodes to its job, piece and sheet; return sheets
+    checked."""
     checked = 0
     for job_id, pdf in query(state_dir, "SELECT job_id, pdf_path FROM print_jobs ORDER BY number"):
         decoded = decode_control_codes(Path(pdf), workdir)
@@ -119,10 +145,8 @@ def reap_redis(state_dir: Path) -> None:
         return
     pidfile = Path(json.loads(registry.read_text())["pidfile"])
     if pidfile.exists():
-        try:
+        with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pidfile.read_text().strip()), 9)
-        except (ProcessLookupError, ValueError):
-            pass
 
 
 #: Seconds a phase of a session test may take before it fails (each takes a few; this only bounds a hang).
@@ -142,5 +166,14 @@ def wait_for(predicate, what: str, timeout: float = PHASE_TIMEOUT_S, detail=lamb
 
 def read_ledger(session, statement) -> list:
     """All rows of ``statement`` from a running session's ledger."""
-    with session.plant.ledger.read() as conn:
-        return conn.execute(statement).all()
+    return read_rows(session, statement)
+
+
+def letter_pieces(session) -> list:
+    """Every letter of a running session with its piece: ``pk``, ``state``, ``tracking_id``, ``piece_id``,
+    ``prints``."""
+    letters, pieces = t.letters.c, t.pieces.c
+    columns = (letters.pk, letters.state, pieces.tracking_id, pieces.piece_id, pieces.prints)
+    return read_ledger(
+        session, select(*columns).select_from(t.letters.join(t.pieces, pieces.letter_pk == letters.pk))
+    )

@@ -1,23 +1,21 @@
-"""Helpers for the re-planning and operator tests: a plant in this process whose stages the test calls itself,
-with the configured drivers (hot-folder presses nobody runs unless the test steps them), and ledger readers."""
+"""Helpers for the re-planning and operator tests: a plant in this process whose stages the test calls
+itself, with the configured drivers (hot-folder presses nobody runs unless the test steps them), and ledger
+readers (on :mod:`plant.testing`)."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import select
 
+from plant import testing
 from plant.config.sections import InserterConfig, PrinterConfig
-from plant.fleet.devices import make_inserter_drivers, make_printer_drivers
-from plant.intake.consent import import_registry
-from plant.intake.submission import accept, read_submission
-from plant.ledger import Ledger
 from plant.ledger import schema as t
-from plant.stages.context import Plant, install
-from plant.stages.plan import plan
-from plant.stages.preflight import preflight
-from plant.stages.route import route
+from plant.stages.context import Plant
+from plant.testing import StubPlant, accept_batch, close_plant, plan_submission, read_rows, read_scalars
 
 #: Two presses and one inserter; small jobs so a batch makes several on each press.
 FLEET = dict(
@@ -29,56 +27,45 @@ FLEET = dict(
     job_max_pieces=2,
 )
 
+#: The plant.toml tables of the re-planning session tests: small jobs, a sweep every second, a device out of
+#: the plan after 300 s stopped (by the plant's clock); :data:`PRESS_1` and :data:`INS_1` to build fleets of.
+SESSION = dict(job_max_pieces=2, sweeps={"interval_s": 1}, plan={"replan_after_s": 300})
+PRESS_1 = {"name": "press-1", "sheets_per_minute": 600}
+INS_1 = {"name": "ins-1", "envelopes_per_hour": 36000}
 
-def open_plant(settings, batch, fleet: bool = True) -> Plant:
+
+def open_plant(settings, batch, fleet: bool = True) -> StubPlant:
     """A plant in this process with the batch accepted (not yet checked): drivers made, no device running.
 
     ``fleet``: use :data:`FLEET` instead of the settings' own devices. Messages a stage sends directly (a
     follower's next look) are recorded in ``plant.sent``.
     """
     settings = dataclasses.replace(settings, **FLEET) if fleet else settings
-    for folder in (
-        settings.blobs_dir,
-        settings.spool_dir,
-        settings.receipts_dir,
-        settings.manifests_dir,
-        settings.digital_outbox_dir,
-    ):
-        folder.mkdir(parents=True, exist_ok=True)
     for printer in settings.printers:
         (settings.printer_folder(printer)).mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(settings.ledger_url)
-    current = Plant(
-        settings=settings,
-        ledger=ledger,
-        printers=make_printer_drivers(settings),
-        inserters=make_inserter_drivers(settings),
-    )
-    current.sent = []
-    current.sender = lambda actor, args, delay: current.sent.append((actor, args))
-    install(current)
-    with ledger.tx() as conn:
-        import_registry(conn, batch.consents)
-    current.submission_id, _ = accept(ledger.tx, settings.blobs_dir, read_submission(batch.submission))
+    current = testing.open_plant(settings)
+    accept_batch(current, batch.submission, batch.consents)
     return current
 
 
-def close_plant(current: Plant) -> None:
-    install(None)
-    current.ledger.dispose()
+@contextmanager
+def operating(settings, batch, fleet: bool = True) -> Iterator[StubPlant]:
+    """:func:`open_plant` for a ``with`` block (a fixture's body): closed when the block ends."""
+    current = open_plant(settings, batch, fleet)
+    try:
+        yield current
+    finally:
+        close_plant(current)
 
 
 def planned(current: Plant) -> str:
     """Check, route and plan the batch; return its submission id."""
-    preflight(current.submission_id)
-    route(current.submission_id)
-    plan(current.submission_id)
-    return current.submission_id
+    return plan_submission(current.submission_id)
 
 
 def rows(current: Plant, statement) -> list:
-    with current.ledger.read() as conn:
-        return conn.execute(statement).all()
+    """All rows of ``statement`` from the plant's ledger."""
+    return read_rows(current, statement)
 
 
 def jobs(current: Plant, *where) -> list:
@@ -109,28 +96,16 @@ def pieces(current: Plant, *where) -> list:
 
 def job_members(current: Plant, job_id: str) -> list[int]:
     """Piece ids of a job, in sheet order."""
-    return [
-        r.piece_id
-        for r in rows(
-            current,
-            select(t.job_pieces.c.piece_id)
-            .where(t.job_pieces.c.job_id == job_id)
-            .order_by(t.job_pieces.c.seq),
-        )
-    ]
+    members = t.job_pieces.c
+    return read_scalars(
+        current, select(members.piece_id).where(members.job_id == job_id).order_by(members.seq)
+    )
 
 
 def events(current: Plant, pk: int) -> list[str]:
     """A letter's event names, in order."""
-    return [
-        r.event
-        for r in rows(
-            current,
-            select(t.events.c.event)
-            .where(t.events.c.entity == "letter", t.events.c.entity_id == str(pk))
-            .order_by(t.events.c.id),
-        )
-    ]
+    letter = (t.events.c.entity == "letter", t.events.c.entity_id == str(pk))
+    return read_scalars(current, select(t.events.c.event).where(*letter).order_by(t.events.c.id))
 
 
 def outbox(current: Plant, actor: str) -> Counter:

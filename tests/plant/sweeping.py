@@ -1,4 +1,5 @@
-"""Helpers for the timed-sweep tests: a plant whose ledger holds marks on hold and delivered digital letters."""
+"""Helpers for the timed-sweep tests: a plant whose ledger holds marks on hold and delivered digital
+letters."""
 
 from __future__ import annotations
 
@@ -43,11 +44,13 @@ def consent_registry(path: Path, recipients: list[str]) -> Path:
 
 
 def routed_plant(settings, batch, workdir: Path, at: float) -> Plant:
-    """A device-less plant, installed for the stages, with ``batch`` accepted, pre-flighted and routed at ``at``.
+    """A device-less plant, installed for the stages, with ``batch`` accepted, pre-flighted and routed at
+    ``at``.
 
     Its first :data:`DIGITAL` recipients consented, so their letters are DELIVERED_DIGITAL (fallback due at
-    ``at`` + ``intake.digital_fallback_days``); every print piece has a postage mark on hold, issued at ``at``.
-    The plant carries ``submission_id``, ``digital`` (letter pks) and ``pieces`` (piece ids, as the marks name them).
+    ``at`` + ``intake.digital_fallback_days``); every print piece has a postage mark on hold, issued at
+    ``at``. The plant carries ``submission_id``, ``digital`` (letter pks) and ``pieces`` (piece ids, as the
+    marks name them).
     """
     for folder in (settings.blobs_dir, settings.receipts_dir, settings.digital_outbox_dir):
         folder.mkdir(parents=True, exist_ok=True)

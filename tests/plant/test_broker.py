@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import dramatiq
 import pytest
@@ -12,7 +13,8 @@ from sqlalchemy import select
 from plant.errors import ServiceError
 from plant.ledger import Ledger, enqueue
 from plant.ledger import schema as t
-from plant.runtime.broker import EmbeddedRedis, Relay, declare_actors, make_broker
+from plant.runtime.broker import EmbeddedRedis, declare_actors, make_broker
+from plant.runtime.relay import Relay
 
 
 @pytest.fixture
@@ -39,7 +41,7 @@ def test_embedded_redis_stops_cleanly(tmp_path):
     server.start()
     pid = server.client.pid
     server.stop()
-    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    assert not os.path.exists(f"/proc/{pid}") or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
 
 
 def test_data_survives_a_restart(tmp_path):

@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 
 import pytest
 
 from plant.demo import generate
-from tests.plant.helpers import plant_env, query, read_csv, reap_redis, run_plant
+from plant.testing import write_config
+from tests.plant.helpers import plant_command, plant_env, query, read_csv, reap_redis, run_plant
 
 pytestmark = pytest.mark.slow
 
@@ -64,23 +64,13 @@ def some_printing_done(state) -> bool:
 
 
 def test_kill_9_mid_run_then_resume_finishes_exactly_once(tmp_path):
-    """kill -9 of the whole `plant run` (controller and worker), then `plant resume`: all final, nothing twice."""
+    """kill -9 of the whole `plant run` (controller and worker), then `plant resume`: all final, nothing
+    twice."""
     batch = generate(tmp_path / "in", 60, seed=11)
-    config = tmp_path / "plant.toml"
-    config.write_text(SLOW_FLEET)
+    config = write_config(tmp_path, SLOW_FLEET)
     state = tmp_path / "state"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "plant",
-            "--config",
-            str(config),
-            "run",
-            str(batch.submission),
-            "--consents",
-            str(batch.consents),
-        ],
+        plant_command(["run", str(batch.submission), "--consents", str(batch.consents)], config),
         env=plant_env(state),
         start_new_session=True,
         stdout=subprocess.DEVNULL,
@@ -143,21 +133,10 @@ def worker_pids(parent: int) -> list[int]:
 def test_killed_worker_is_replaced_and_the_run_completes(tmp_path):
     """kill -9 of just the worker: `plant run` restarts it and still finishes every letter exactly once."""
     batch = generate(tmp_path / "in", 30, seed=12)
-    config = tmp_path / "plant.toml"
-    config.write_text(SLOW_FLEET)
+    config = write_config(tmp_path, SLOW_FLEET)
     state = tmp_path / "state"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "plant",
-            "--config",
-            str(config),
-            "run",
-            str(batch.submission),
-            "--timeout",
-            "400",
-        ],
+        plant_command(["run", str(batch.submission), "--timeout", "400"], config),
         env=plant_env(state),
         start_new_session=True,
         stdout=subprocess.PIPE,

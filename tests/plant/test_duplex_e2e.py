@@ -1,7 +1,8 @@
-"""End to end with duplex letters: a manifest mixing duplex and simplex letters runs through a real plant session
-(`plant run`: Redis, workers, simulated presses and inserter) on a fleet of one simplex and one duplex press.
-Every duplex letter is printed on the duplex press two pages a leaf, every simplex letter one page a sheet on
-either press; sheets, masses, tariff bands and what the inserter reads are the leaves; all go out once."""
+"""End to end with duplex letters: a manifest mixing duplex and simplex letters runs through a real plant
+session (`plant run`: Redis, workers, simulated presses and inserter) on a fleet of one simplex and one duplex
+press. Every duplex letter is printed on the duplex press two pages a leaf, every simplex letter one page a
+sheet on either press; sheets, masses, tariff bands and what the inserter reads are the leaves; all go out
+once."""
 
 from __future__ import annotations
 
@@ -66,8 +67,8 @@ max_sheets = 4
 
 @pytest.fixture(scope="module", params=[600, 1], ids=["even-presses", "slow-simplex-press"])
 def state(request, tmp_path_factory) -> Path:
-    """The state dir after `plant run` of the mixed batch to its end; presses of the same speed, or a simplex press
-    so slow that the planner puts the simplex letters on the duplex press too."""
+    """The state dir after `plant run` of the mixed batch to its end; presses of the same speed, or a simplex
+    press so slow that the planner puts the simplex letters on the duplex press too."""
     root = tmp_path_factory.mktemp("duplex-e2e")
     config = root / "plant.toml"
     config.write_text(CONFIG.replace("{simplex_speed}", str(request.param)))
@@ -103,7 +104,7 @@ def pieces(state) -> dict[str, dict]:
         "job_duplex",
         "pdf",
     )
-    return {r[0]: dict(zip(keys, r[1:])) for r in rows}
+    return {r[0]: dict(zip(keys, r[1:], strict=True)) for r in rows}
 
 
 def test_every_letter_is_dispatched_once(state, pieces):
@@ -125,7 +126,8 @@ def test_the_ledger_keeps_each_letters_choice(pieces):
 
 
 def test_duplex_letters_print_on_the_duplex_press_in_duplex_jobs(pieces):
-    """Every duplex letter's job is a duplex job on press-duplex; every simplex letter's job is a simplex job."""
+    """Every duplex letter's job is a duplex job on press-duplex; every simplex letter's job is a simplex
+    job."""
     for letter_id, (_, duplex) in LETTERS.items():
         assert bool(pieces[letter_id]["job_duplex"]) is duplex, letter_id
         if duplex:
@@ -133,15 +135,16 @@ def test_duplex_letters_print_on_the_duplex_press_in_duplex_jobs(pieces):
 
 
 def test_simplex_letters_print_anywhere_but_duplex_ones_never_on_the_simplex_press(request, pieces):
-    """The simplex press gets no duplex job; with it at one sheet a minute the planner puts the simplex letters on
-    the duplex press (printed one-sided there: see the sheet and press checks below)."""
+    """The simplex press gets no duplex job; with it at one sheet a minute the planner puts the simplex
+    letters on the duplex press (printed one-sided there: see the sheet and press checks below)."""
     assert {p["job_duplex"] for p in pieces.values() if p["printer"] == "press-simplex"} <= {0}
     if request.node.callspec.params["state"] == 1:
         assert {p["printer"] for p in pieces.values() if not p["duplex"]} == {"press-duplex"}
 
 
 def test_sheets_masses_and_bands_are_the_leaves(state, pieces):
-    """A piece's sheets are ⌈pages/2⌉ duplex and its pages simplex; its mass and its postage mark's band follow."""
+    """A piece's sheets are ⌈pages/2⌉ duplex and its pages simplex; its mass and its postage mark's band
+    follow."""
     settings = load_settings(state.parent / "plant.toml", environ={"PLANT_STATE_DIR": str(state)})
     bands = dict(query(state, "SELECT piece_id, band_g FROM postage_marks"))
     for letter_id, (pages, duplex) in LETTERS.items():
@@ -153,8 +156,8 @@ def test_sheets_masses_and_bands_are_the_leaves(state, pieces):
 
 
 def test_the_spooled_pdfs_have_a_sheet_per_leaf_and_backs_only_when_duplex(pieces):
-    """Each job's print file: its sheet map has one sheet per leaf of its pieces; a duplex job's PDF has a back
-    page per sheet, a simplex job's none (a simplex letter is never put two pages to a leaf)."""
+    """Each job's print file: its sheet map has one sheet per leaf of its pieces; a duplex job's PDF has a
+    back page per sheet, a simplex job's none (a simplex letter is never put two pages to a leaf)."""
     for job_id in {p["job_id"] for p in pieces.values()}:
         members = [p for p in pieces.values() if p["job_id"] == job_id]
         duplex, pdf = members[0]["job_duplex"], members[0]["pdf"]
@@ -170,8 +173,8 @@ def test_the_spooled_pdfs_have_a_sheet_per_leaf_and_backs_only_when_duplex(piece
 
 
 def test_each_press_printed_the_sheets_of_its_jobs(state):
-    """The presses count sheets from the ticket's sides: each printed exactly its jobs' sheets, so duplex jobs went
-    two-sided and simplex jobs one-sided, also on the duplex press."""
+    """The presses count sheets from the ticket's sides: each printed exactly its jobs' sheets, so duplex jobs
+    went two-sided and simplex jobs one-sided, also on the duplex press."""
     for press in ("press-simplex", "press-duplex"):
         status = state / "devices" / "printers" / press / "state" / "press.json"
         printed = json.loads(status.read_text())["lifetime_sheets"] if status.exists() else 0
@@ -186,8 +189,8 @@ def test_each_press_printed_the_sheets_of_its_jobs(state):
 
 
 def test_the_inserter_read_each_pieces_leaves(state, pieces):
-    """The inserter's camera read ⌈pages/2⌉ sheets of every duplex piece and one a page of every simplex piece,
-    and enveloped each once."""
+    """The inserter's camera read ⌈pages/2⌉ sheets of every duplex piece and one a page of every simplex
+    piece, and enveloped each once."""
     results = [
         r
         for path in (state / "devices" / "inserters" / "ins" / "results").glob("*.csv")

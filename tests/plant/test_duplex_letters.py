@@ -1,6 +1,6 @@
-"""Duplex is the letter's, the press's duplex a capability: a piece's sheets are its leaves (mass and tariff band
-follow them), the plan stage puts duplex jobs only on duplex-capable presses (or the manual/waiting path), and the
-impose stage imposes and tickets a job duplex only when the job is."""
+"""Duplex is the letter's, the press's duplex a capability: a piece's sheets are its leaves (mass and tariff
+band follow them), the plan stage puts duplex jobs only on duplex-capable presses (or the manual/waiting
+path), and the impose stage imposes and tickets a job duplex only when the job is."""
 
 from __future__ import annotations
 
@@ -17,20 +17,20 @@ from imposition import Duplex, Layout, Scheme, SheetMap, SheetSize, Side
 from plant.config.sections import DuplexMode, InserterConfig, PrinterConfig, PrinterLayout
 from plant.fleet.service import set_service
 from plant.intake.submission import MANIFEST_COLUMNS, intake
-from plant.ledger import Ledger
 from plant.ledger import schema as t
 from plant.ledger import schema_postage as tp
 from plant.postage.marks import weight_bands
 from plant.postage.pieces import leaves, piece_mass
-from plant.stages.context import Plant, install
 from plant.stages.impose import impose, job_layout, ticket_options
 from plant.stages.plan import plan
 from plant.stages.preflight import preflight
 from plant.stages.route import route
+from plant.testing import installed_plant
 from tests.intake.letters import ROW, write
 from tracking.postage import band_for
 
-#: Letters of the batch: id → (pages, duplex). Duplex letters of 5–8 pages fit the 4-sheet envelopes as leaves.
+#: Letters of the batch: id → (pages, duplex). Duplex letters of 5–8 pages fit the 4-sheet envelopes as
+#: leaves.
 LETTERS = {
     "L1": (1, True),
     "L2": (2, False),
@@ -85,22 +85,11 @@ def routed(settings, tmp_path):
     settings = replace(
         settings, printers=(SIMPLEX_PRESS, DUPLEX_PRESS), inserters=(InserterConfig("ins", max_sheets=4),)
     )
-    for folder in (
-        settings.blobs_dir,
-        settings.spool_dir,
-        settings.receipts_dir,
-        settings.digital_outbox_dir,
-    ):
-        folder.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(settings.ledger_url)
-    current = Plant(settings=settings, ledger=ledger, printers={}, inserters={})
-    install(current)
-    result = intake(ledger, settings, submission(tmp_path / "in"))
-    preflight(result.submission_id)
-    route(result.submission_id)
-    yield current, result.submission_id
-    install(None)
-    ledger.dispose()
+    with installed_plant(settings, devices=False) as current:
+        result = intake(current.ledger, settings, submission(tmp_path / "in"))
+        preflight(result.submission_id)
+        route(result.submission_id)
+        yield current, result.submission_id
 
 
 def pieces_by_letter(current) -> dict:
@@ -128,8 +117,8 @@ def jobs(current) -> dict:
 
 
 def test_a_pieces_sheets_and_mass_are_its_leaves(routed):
-    """Every letter went to print; its piece has ⌈pages/2⌉ sheets when duplex, its pages when simplex, and the mass
-    of those sheets: a 4-page duplex letter weighs 2 sheets, the 4-page simplex one 4."""
+    """Every letter went to print; its piece has ⌈pages/2⌉ sheets when duplex, its pages when simplex, and the
+    mass of those sheets: a 4-page duplex letter weighs 2 sheets, the 4-page simplex one 4."""
     current, _ = routed
     pieces = pieces_by_letter(current)
     assert set(pieces) == set(LETTERS)
@@ -141,8 +130,8 @@ def test_a_pieces_sheets_and_mass_are_its_leaves(routed):
 
 
 def test_duplex_jobs_go_only_to_the_duplex_press(routed):
-    """The plan forms duplex and simplex jobs apart; every duplex letter's job is duplex and on the duplex press,
-    every simplex letter's job is simplex (on either press)."""
+    """The plan forms duplex and simplex jobs apart; every duplex letter's job is duplex and on the duplex
+    press, every simplex letter's job is simplex (on either press)."""
     current, submission_id = routed
     plan(submission_id)
     pieces, formed = pieces_by_letter(current), jobs(current)
@@ -155,8 +144,8 @@ def test_duplex_jobs_go_only_to_the_duplex_press(routed):
 
 
 def test_duplex_letters_no_press_prints_fail_with_the_reason(routed):
-    """On a fleet without a duplex press the duplex letters fail (NO_PRESS, the reason names duplex); the simplex
-    ones are planned."""
+    """On a fleet without a duplex press the duplex letters fail (NO_PRESS, the reason names duplex); the
+    simplex ones are planned."""
     current, submission_id = routed
     current.settings = replace(current.settings, printers=(SIMPLEX_PRESS,))
     plan(submission_id)
@@ -193,8 +182,8 @@ def imposed_jobs(current, submission_id) -> dict:
 
 
 def test_the_impose_stage_imposes_a_job_duplex_only_when_the_job_is(routed):
-    """On a fleet of one duplex press: duplex jobs are imposed two pages a leaf (the PDF has a back page per sheet,
-    one sheet per leaf); simplex jobs on the same press one page a sheet with no backs."""
+    """On a fleet of one duplex press: duplex jobs are imposed two pages a leaf (the PDF has a back page per
+    sheet, one sheet per leaf); simplex jobs on the same press one page a sheet with no backs."""
     current, submission_id = routed
     current.settings = replace(current.settings, printers=(DUPLEX_PRESS,))
     formed = imposed_jobs(current, submission_id)
@@ -231,8 +220,8 @@ def test_postage_bands_follow_the_leaves(routed):
 
 
 def test_a_duplex_job_whose_press_no_longer_duplexes_is_planned_again(routed):
-    """plant.toml changed between plan and impose so the duplex press prints simplex only: its duplex job is not
-    imposed one-sided but released (REPLANNED), its letters back to PRINT_READY."""
+    """plant.toml changed between plan and impose so the duplex press prints simplex only: its duplex job is
+    not imposed one-sided but released (REPLANNED), its letters back to PRINT_READY."""
     current, submission_id = routed
     plan(submission_id)
     duplex_jobs = [j for j in jobs(current).values() if j.duplex]
@@ -255,8 +244,8 @@ def test_a_duplex_job_whose_press_no_longer_duplexes_is_planned_again(routed):
     ],
 )
 def test_a_simplex_job_on_a_duplex_press_is_imposed_and_ticketed_one_sided(settings, press):
-    """The press's turn/tumble is used only for duplex jobs: a simplex job gets a simplex layout and a one-sided
-    ticket on the same press."""
+    """The press's turn/tumble is used only for duplex jobs: a simplex job gets a simplex layout and a
+    one-sided ticket on the same press."""
     settings = replace(settings, printers=(press,))
     duplexed = job_layout(settings, press.name, duplex=True)
     assert duplexed.duplex is Duplex(press.duplex.value)

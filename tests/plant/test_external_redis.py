@@ -75,7 +75,8 @@ def test_batch_runs_through_an_external_redis(tmp_path, external_redis):
 
 
 def test_worker_prefetch_is_raised(external_redis):
-    """A plant worker prefetches far more than dramatiq's default, so one worker is not capped near 1,000/s."""
+    """A plant worker prefetches far more than dramatiq's default, so one worker is not capped near
+    1,000/s."""
     from plant.runtime.broker import declare_actors, make_broker
 
     url, _ = external_redis

@@ -121,9 +121,11 @@ def test_allocation_refuses_past_the_range(ledger):
     ids = IdRangeConfig(service="RR", country="ZZ", first=1, last=10)
     with ledger.tx() as conn:
         allocate(conn, ids, 8)
-    with pytest.raises(IdRangeExhausted, match="2 ids left but 3 are needed; add a new range"):
-        with ledger.tx() as conn:
-            allocate(conn, ids, 3)
+    with (
+        pytest.raises(IdRangeExhausted, match="2 ids left but 3 are needed; add a new range"),
+        ledger.tx() as conn,
+    ):
+        allocate(conn, ids, 3)
 
 
 def test_rolled_back_allocation_is_not_consumed(ledger):

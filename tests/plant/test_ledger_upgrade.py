@@ -1,5 +1,6 @@
-"""Upgrading a ledger made with an older schema, on SQLite and PostgreSQL: opening it adds what the newer schema
-has (version 2: ``letters.duplex`` and ``print_jobs.duplex``), keeps every row, and records the new version."""
+"""Upgrading a ledger made with an older schema, on SQLite and PostgreSQL: opening it adds what the newer
+schema has (version 2: ``letters.duplex`` and ``print_jobs.duplex``), keeps every row, and records the new
+version."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def version(ledger: Ledger) -> int:
 
 @pytest.fixture
 def version_1(database_url):
-    """A ledger as schema version 1 left it — without the duplex columns — holding a letter and a print job."""
+    """A ledger as schema version 1 left it — without the duplex columns — holding a letter and a print
+    job."""
     ledger = Ledger(database_url)
     with ledger.tx() as conn:
         for table, column in ADDED_IN_2.items():
@@ -97,8 +99,8 @@ def test_opening_an_old_ledger_adds_the_duplex_columns_and_bumps_the_version(ver
 
 
 def test_an_upgrade_finding_the_columns_there_already_only_records_the_version(version_1):
-    """Another process upgraded the tables but had not recorded the version (or two start at once): opening the
-    ledger again neither fails nor changes the rows."""
+    """Another process upgraded the tables but had not recorded the version (or two start at once): opening
+    the ledger again neither fails nor changes the rows."""
     ledger = Ledger(version_1)
     with ledger.tx() as conn:
         conn.execute(update(t.schema_info).values(version=1))

@@ -1,6 +1,6 @@
-"""An operator's hold, release, cancel and pull of letters, in a plant whose stages the test calls itself: a hold
-before spooling takes the piece out of its job, release plans it again, cancel is refused once paper may exist,
-and a pulled piece is outsorted by the inserter or left out of the manifest — never dispatched."""
+"""An operator's hold, release, cancel and pull of letters, in a plant whose stages the test calls itself: a
+hold before spooling takes the piece out of its job, release plans it again, cancel is refused once paper may
+exist, and a pulled piece is outsorted by the inserter or left out of the manifest — never dispatched."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def manifest_ids(plant) -> list[str]:
     ]
 
 
-# -- hold and release ---------------------------------------------------------------------------------------------
+# -- hold and release ----------------------------------------------------------------------------------------
 def test_a_held_letter_is_not_planned_until_released(plant):
     """Held in PRINT_READY, a letter stays out of the plan; released, it goes back to PRINT_READY with a plan
     message and is planned."""
@@ -184,10 +184,10 @@ def test_a_whole_submission_is_held_and_released(plant):
     assert {p.state for p in pieces(plant)} == {"PRINT_READY"}
 
 
-# -- cancel -------------------------------------------------------------------------------------------------------
+# -- cancel --------------------------------------------------------------------------------------------------
 def test_cancel_after_spooling_is_refused_with_the_state_and_what_to_do(plant, capsys):
-    """`plant cancel` of a spooled piece exits 1 with one line naming the state, why, and `plant pull`; the piece
-    and its job are untouched."""
+    """`plant cancel` of a spooled piece exits 1 with one line naming the state, why, and `plant pull`; the
+    piece and its job are untouched."""
     planned(plant)
     job, members = shared_job(plant)
     impose(job.job_id)
@@ -205,8 +205,8 @@ def test_cancel_after_spooling_is_refused_with_the_state_and_what_to_do(plant, c
 
 
 def test_cancel_before_spooling_is_final_and_annuls_the_postage_mark(plant, capsys):
-    """A piece of an imposed job is cancelled (CANCELLED, final, its mark annulled, receipts queued); the rest of
-    its job is planned again; the command prints one line per id and exits 0."""
+    """A piece of an imposed job is cancelled (CANCELLED, final, its mark annulled, receipts queued); the rest
+    of its job is planned again; the command prints one line per id and exits 0."""
     submission = planned(plant)
     job, members = shared_job(plant)
     impose(job.job_id)
@@ -264,7 +264,7 @@ def test_a_letter_id_of_two_submissions_is_refused_as_ambiguous(plant, tmp_path)
     assert (outcome.done, outcome.word) == (False, "ambiguous") and "tracking id" in outcome.message
 
 
-# -- pull ---------------------------------------------------------------------------------------------------------
+# -- pull ----------------------------------------------------------------------------------------------------
 def test_a_pulled_spooled_piece_is_outsorted_and_never_dispatched(plant):
     """Pulled after spooling: its mail run data carries the divert flag, the inserter outsorts it, the rest of
     the job is dispatched and the manifest has every piece but it."""
@@ -301,8 +301,9 @@ def test_a_pulled_spooled_piece_is_outsorted_and_never_dispatched(plant):
 
 
 def test_a_pulled_enveloped_piece_is_left_out_of_the_manifest(plant):
-    """Pulled once in its envelope (reconciled, not yet dispatched): the command says to take the envelope out,
-    and dispatch leaves it out of the manifest; pulled again later, it is unchanged; dispatched, it is refused."""
+    """Pulled once in its envelope (reconciled, not yet dispatched): the command says to take the envelope
+    out, and dispatch leaves it out of the manifest; pulled again later, it is unchanged; dispatched, it is
+    refused."""
     planned(plant)
     job, members = shared_job(plant)
     run_id = print_job(plant, job.job_id)
@@ -319,7 +320,7 @@ def test_a_pulled_enveloped_piece_is_left_out_of_the_manifest(plant):
     assert (late.done, late.word) == (False, "refused") and late.message.startswith("DISPATCHED")
 
 
-# -- races --------------------------------------------------------------------------------------------------------
+# -- races ---------------------------------------------------------------------------------------------------
 @pytest.fixture
 def any_ledger_plant(settings, small_batch, database_url):
     import dataclasses
@@ -330,8 +331,8 @@ def any_ledger_plant(settings, small_batch, database_url):
 
 
 def test_a_hold_racing_the_plan_stage_never_leaves_the_piece_in_a_live_job(any_ledger_plant):
-    """Hold and plan run at once, again and again: the held piece ends HELD and in no live job, every other piece
-    in exactly one live job (compare-and-set on both sides), on SQLite and on PostgreSQL."""
+    """Hold and plan run at once, again and again: the held piece ends HELD and in no live job, every other
+    piece in exactly one live job (compare-and-set on both sides), on SQLite and on PostgreSQL."""
     plant = any_ledger_plant
     submission = routed(plant)
     target = pieces(plant)[0]
@@ -339,11 +340,11 @@ def test_a_hold_racing_the_plan_stage_never_leaves_the_piece_in_a_live_job(any_l
         start = threading.Barrier(2)
         outcomes = []
 
-        def hold_it():
+        def hold_it(start=start, outcomes=outcomes):
             start.wait()
             outcomes.append(one(plant, Action.HOLD, target.tracking_id))
 
-        def plan_it():
+        def plan_it(start=start):
             start.wait()
             plan(submission)
 

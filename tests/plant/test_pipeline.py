@@ -162,7 +162,8 @@ def test_receipts_command_prints_the_list(demo):
 
 
 def test_every_printed_piece_carries_a_verifiable_postage_mark(demo, tmp_path):
-    """Each dispatched piece has a mark on hold, and the QR on its first sheet verifies with the plant's key."""
+    """Each dispatched piece has a mark on hold, and the QR on its first sheet verifies with the plant's
+    key."""
     import subprocess
 
     import numpy as np

@@ -1,4 +1,5 @@
-"""The plan stage: pieces the fleet cannot take fail with the scheduler's reason and code; the rest are planned."""
+"""The plan stage: pieces the fleet cannot take fail with the scheduler's reason and code; the rest are
+planned."""
 
 from __future__ import annotations
 
@@ -8,42 +9,27 @@ import pytest
 from sqlalchemy import select
 
 from plant.config.sections import InserterConfig
-from plant.intake.consent import import_registry
-from plant.intake.submission import accept, read_submission
-from plant.ledger import Ledger
 from plant.ledger import schema as t
-from plant.stages.context import Plant, install
 from plant.stages.plan import plan
 from plant.stages.preflight import preflight
 from plant.stages.route import route
+from plant.testing import accept_batch, installed_plant
 
 
 @pytest.fixture
 def routed(settings, small_batch):
-    """A plant without devices whose 12-letter batch is pre-flighted and routed (print pieces of 1, 2, 4 sheets)."""
-    for folder in (
-        settings.blobs_dir,
-        settings.spool_dir,
-        settings.receipts_dir,
-        settings.digital_outbox_dir,
-    ):
-        folder.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(settings.ledger_url)
-    current = Plant(settings=settings, ledger=ledger, printers={}, inserters={})
-    install(current)
-    with ledger.tx() as conn:
-        import_registry(conn, small_batch.consents)
-    submission_id, _ = accept(ledger.tx, settings.blobs_dir, read_submission(small_batch.submission))
-    preflight(submission_id)
-    route(submission_id)
-    yield current, submission_id
-    install(None)
-    ledger.dispose()
+    """A plant without devices whose 12-letter batch is pre-flighted and routed (print pieces of 1, 2, 4
+    sheets)."""
+    with installed_plant(settings, devices=False) as current:
+        submission_id = accept_batch(current, small_batch.submission, small_batch.consents)
+        preflight(submission_id)
+        route(submission_id)
+        yield current, submission_id
 
 
 def test_pieces_no_inserter_takes_fail_with_the_code_and_the_reason(routed):
-    """With the only inserter taking 2 sheets, the 4-sheet pieces fail (NO_INSERTER, the sheets named) and every
-    other print piece is planned."""
+    """With the only inserter taking 2 sheets, the 4-sheet pieces fail (NO_INSERTER, the sheets named) and
+    every other print piece is planned."""
     current, submission_id = routed
     current.settings = replace(current.settings, inserters=(InserterConfig("inserter-1", max_sheets=2),))
     plan(submission_id)

@@ -1,6 +1,6 @@
-"""Per-printer layouts: the [[printers]] layout, sheet, duplex and stack_depth keys (validated, naming the key),
-the layout and press ticket a printer's jobs get, the cut spec written at imposition, and the insert stage's feed
-through the cutter in front of the inserter."""
+"""Per-printer layouts: the [[printers]] layout, sheet, duplex and stack_depth keys (validated, naming the
+key), the layout and press ticket a printer's jobs get, the cut spec written at imposition, and the insert
+stage's feed through the cutter in front of the inserter."""
 
 from __future__ import annotations
 
@@ -72,8 +72,9 @@ def test_a_printer_the_fleet_no_longer_has_gets_one_up(tmp_path):
     ],
 )
 def test_impossible_layouts_are_refused_naming_the_key(tmp_path, lines, key, hint):
-    """A layout imposition has not, a sheet the layout cannot use, a stack too shallow for the longest piece an
-    inserter takes, or IPP sides that contradict the duplex mode: refused, naming the key and what to do."""
+    """A layout imposition has not, a sheet the layout cannot use, a stack too shallow for the longest piece
+    an inserter takes, or IPP sides that contradict the duplex mode: refused, naming the key and what to
+    do."""
     with pytest.raises(ConfigError, match=hint) as refused:
         settings_with(tmp_path, lines)
     assert refused.value.key == key
@@ -104,12 +105,14 @@ def test_impossible_cutters_are_refused(tmp_path, lines, problem):
     ],
 )
 def test_the_press_ticket_names_the_sheet_and_the_sides(tmp_path, lines, ticket):
-    """A duplex job's ticket: media is the printer's sheet, its sides the duplex mode (or the configured sides)."""
+    """A duplex job's ticket: media is the printer's sheet, its sides the duplex mode (or the configured
+    sides)."""
     assert ticket_options(settings_with(tmp_path, lines), "p", duplex=True) == ticket
 
 
 def imposed(tmp_path, layout: Layout, counts=(3, 1, 2)) -> Path:
-    """A job of pieces ``1``… imposed by ``layout`` with its sheet map and cut spec, as the impose stage leaves it."""
+    """A job of pieces ``1``… imposed by ``layout`` with its sheet map and cut spec, as the impose stage
+    leaves it."""
     pieces = [
         PieceInput(str(i), write_labelled(tmp_path / f"{i}.pdf", f"l{i}", n)) for i, n in enumerate(counts, 1)
     ]
@@ -121,8 +124,8 @@ def imposed(tmp_path, layout: Layout, counts=(3, 1, 2)) -> Path:
 
 
 def test_n_up_jobs_get_the_cut_spec_of_their_layout(tmp_path):
-    """2-up tumble on SRA3, depth 2: the cut spec has the sheet, both leaf slots, the leaves per stack (4 leaves
-    per stack at most, stacks closed on pieces) and the backs' turn."""
+    """2-up tumble on SRA3, depth 2: the cut spec has the sheet, both leaf slots, the leaves per stack (4
+    leaves per stack at most, stacks closed on pieces) and the backs' turn."""
     layout = Layout(Scheme.CUT_STACK, SheetSize.SRA3, Duplex.TUMBLE, stack_depth=2)
     spec = CutSpec.from_json(cut_spec_path(imposed(tmp_path, layout, counts=(4, 2, 3, 6))).read_text())
     assert spec.sheet == SheetSize.SRA3.points and spec.backs is Backs.TUMBLE
@@ -143,8 +146,8 @@ def test_records_count_leaves_not_pages(tmp_path):
 
 
 def test_the_insert_stage_feeds_the_cutters_leaves_once_they_are_cut(tmp_path):
-    """N-up work: the first look submits the cut (once, under the run id) and waits; when the cutter has cut, the
-    inserter is fed its leaves, and the run's event gets the cut's facts. 1-up work goes straight in."""
+    """N-up work: the first look submits the cut (once, under the run id) and waits; when the cutter has cut,
+    the inserter is fed its leaves, and the run's event gets the cut's facts. 1-up work goes straight in."""
     settings = settings_with(tmp_path, 'layout = "2up-cutstack"\nstack_depth = 3')
     plant = SimpleNamespace(settings=settings)
     pdf = imposed(tmp_path, job_layout(settings, "p"))

@@ -1,6 +1,6 @@
-"""End to end on N-up presses: letters of mixed page counts are imposed 2-up, printed, cut and stacked in front of
-the inserter, read leaf by leaf by its camera and dispatched exactly once; a cutter fault ends in the normal
-spoil → reprint path with the same ids."""
+"""End to end on N-up presses: letters of mixed page counts are imposed 2-up, printed, cut and stacked in
+front of the inserter, read leaf by leaf by its camera and dispatched exactly once; a cutter fault ends in the
+normal spoil → reprint path with the same ids."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from imposition import SheetMap, SheetSize
 from inserters.camera import read_sheets
 from plant.demo import generate
-from tests.plant.helpers import expected_codes, query, read_csv, reap_redis, run_plant
+from tests.plant.helpers import expected_codes, query, read_csv, run_submission
 
 pytestmark = pytest.mark.slow
 
@@ -33,8 +33,8 @@ def fleet(printer: str, inserter: str = "") -> str:
 def run_batch(
     tmp_path: Path, config_text: str, letters: int = 20, seed: int = 11, duplex: bool = False
 ) -> Path:
-    """Run ``letters`` generated letters (1–4 pages, all printed; all duplex when ``duplex``) through a plant of the
-    given fleet; its state."""
+    """Run ``letters`` generated letters (1–4 pages, all printed; all duplex when ``duplex``) through a plant
+    of the given fleet; its state."""
     batch = generate(tmp_path / "in", letters, seed=seed)
     if duplex:
         manifest = batch.submission / "manifest.csv"
@@ -43,15 +43,7 @@ def run_batch(
             writer = csv.DictWriter(out, fieldnames=[*rows[0], "duplex"])
             writer.writeheader()
             writer.writerows({**row, "duplex": "true"} for row in rows)
-    config = tmp_path / "plant.toml"
-    config.write_text(config_text)
-    state = tmp_path / "state"
-    try:
-        result = run_plant(["run", str(batch.submission), "--timeout", "300"], state, config=config)
-    finally:
-        reap_redis(state)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return state
+    return run_submission(tmp_path, batch.submission, config_text)
 
 
 def dispatched_once(state: Path, letters: int) -> None:
@@ -81,8 +73,8 @@ def inserter_results(state: Path, run_id: str) -> list[dict]:
 
 def test_a_batch_on_a_2up_cut_and_stack_press_is_read_leaf_by_leaf_and_dispatched_once(tmp_path):
     """20 letters of 1–4 pages on a 2-up A3 press (stacks of 3 sheets): every job is printed on A3 sheets two
-    leaves up, the cutter gives the inserter every leaf in job order, the inserter reads and envelopes every piece
-    with all its sheets, and every letter is dispatched exactly once without a reprint."""
+    leaves up, the cutter gives the inserter every leaf in job order, the inserter reads and envelopes every
+    piece with all its sheets, and every letter is dispatched exactly once without a reprint."""
     state = run_batch(tmp_path, fleet('layout = "2up-cutstack"\nsheet = "A3"\nstack_depth = 3'))
     dispatched_once(state, 20)
     assert query(state, "SELECT count(*) FROM events WHERE event = 'spoil'") == [(0,)]
@@ -106,8 +98,8 @@ def test_a_batch_on_a_2up_cut_and_stack_press_is_read_leaf_by_leaf_and_dispatche
 
 def test_duplex_tumble_on_sra3_envelopes_leaves_not_pages(tmp_path):
     """Duplex letters on a tumble press, 2-up on SRA3: the press is sent two-sided jobs (it counts sheets, not
-    pages), the cutter turns the backs upright, the inserter takes each piece as its leaves and every letter goes
-    out once."""
+    pages), the cutter turns the backs upright, the inserter takes each piece as its leaves and every letter
+    goes out once."""
     state = run_batch(
         tmp_path,
         fleet('layout = "2up-cutstack"\nsheet = "SRA3"\nduplex = "tumble"\nstack_depth = 3'),
@@ -131,9 +123,9 @@ def test_duplex_tumble_on_sra3_envelopes_leaves_not_pages(tmp_path):
 
 
 def test_a_cutter_fault_ends_in_a_reprint_with_the_same_ids(tmp_path):
-    """The cutter destroys its lifetime sheet 2 and misfeeds sheet 7: the pieces on the destroyed sheet (and any
-    the misfeed put out of sequence) are spoiled by reconciliation, reprinted in a later job with the same tracking
-    ids, and every letter is dispatched exactly once — never a piece short of a sheet."""
+    """The cutter destroys its lifetime sheet 2 and misfeeds sheet 7: the pieces on the destroyed sheet (and
+    any the misfeed put out of sequence) are spoiled by reconciliation, reprinted in a later job with the same
+    tracking ids, and every letter is dispatched exactly once — never a piece short of a sheet."""
     state = run_batch(
         tmp_path,
         fleet('layout = "2up-cutstack"\nstack_depth = 3', "cutter_destroys = [2]\ncutter_misfeeds = [7]"),

@@ -1,6 +1,6 @@
-"""Re-planning when a press leaves the plan: its jobs not yet on it are released and planned again on the presses
-in service, under new job ids; jobs already handed to it stay unless the press provably never took them; the
-spool stage claims a job before it reaches a press, so a released job is never sent."""
+"""Re-planning when a press leaves the plan: its jobs not yet on it are released and planned again on the
+presses in service, under new job ids; jobs already handed to it stay unless the press provably never took
+them; the spool stage claims a job before it reaches a press, so a released job is never sent."""
 
 from __future__ import annotations
 
@@ -31,26 +31,15 @@ from plant.stages.route import route
 from plant.stages.spool import follow_print, spool
 from printers.drivers.hotfolder import HotFolderLayout
 from printers.drivers.simulated import SimulatedPress
-from tests.plant.operating import (
-    close_plant,
-    events,
-    job_members,
-    jobs,
-    open_plant,
-    outbox,
-    pieces,
-    planned,
-    rows,
-)
+from tests.plant.operating import events, job_members, jobs, operating, outbox, pieces, planned, rows
 
 LIMIT = 300.0
 
 
 @pytest.fixture
 def plant(settings, small_batch):
-    current = open_plant(settings, small_batch)
-    yield current
-    close_plant(current)
+    with operating(settings, small_batch) as current:
+        yield current
 
 
 def on(plant, printer: str) -> list:
@@ -74,7 +63,7 @@ def stopped_report(plant, printer: str, state: str = "stopped") -> None:
     )
 
 
-# -- the decision -------------------------------------------------------------------------------------------------
+# -- the decision --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("stopped", "since", "down", "at", "expected"),
     [
@@ -106,10 +95,11 @@ def test_replan_after_s_defaults_to_five_minutes(settings):
     assert settings.plan.replan_after_s == 300.0
 
 
-# -- the release --------------------------------------------------------------------------------------------------
+# -- the release ---------------------------------------------------------------------------------------------
 def test_releasing_a_job_plans_its_pieces_again_under_a_new_job_id(plant):
-    """A released job is REPLANNED; its pieces go PRINT_READY with one replan event each and a plan message in the
-    same transaction; planning again forms a new job (new id) and the old one is never imposed or spooled."""
+    """A released job is REPLANNED; its pieces go PRINT_READY with one replan event each and a plan message in
+    the same transaction; planning again forms a new job (new id) and the old one is never imposed or
+    spooled."""
     submission = planned(plant)
     old = jobs(plant)[0]
     members = job_members(plant, old.job_id)
@@ -174,10 +164,10 @@ def test_spool_never_sends_a_job_released_after_it_read_the_job(plant, monkeypat
     )
 
 
-# -- devices out of the plan ---------------------------------------------------------------------------------------
+# -- devices out of the plan ---------------------------------------------------------------------------------
 def test_device_down_moves_the_jobs_not_yet_on_the_press_to_the_other_one(plant):
-    """`plant device down press-2`: its PLANNED and IMPOSED jobs are released at once and planned again on press-1;
-    press-2 gets no new job; every piece is in exactly one live job."""
+    """`plant device down press-2`: its PLANNED and IMPOSED jobs are released at once and planned again on
+    press-1; press-2 gets no new job; every piece is in exactly one live job."""
     submission = planned(plant)
     mine = on(plant, "press-2")
     assert len(mine) >= 2, "the batch must give press-2 work"
@@ -209,8 +199,8 @@ def test_nothing_is_planned_or_failed_while_no_press_is_in_service(plant):
 
 
 def test_a_press_stopped_longer_than_replan_after_s_leaves_the_plan(plant):
-    """The sweep sees press-2 stopped: before replan_after_s nothing moves; after it, press-2's jobs not on it are
-    released; seen running again, it rejoins and waiting letters are planned again."""
+    """The sweep sees press-2 stopped: before replan_after_s nothing moves; after it, press-2's jobs not on it
+    are released; seen running again, it rejoins and waiting letters are planned again."""
     submission = planned(plant)
     mine = [j.job_id for j in on(plant, "press-2")]
     stopped_report(plant, "press-2")
@@ -256,7 +246,8 @@ def test_a_job_waiting_at_a_press_out_of_the_plan_is_withdrawn(plant):
 
 
 def test_a_job_the_press_took_is_never_withdrawn(plant):
-    """A job the press has taken (its ticket renamed into work/) stays SPOOLED on the press out of the plan."""
+    """A job the press has taken (its ticket renamed into work/) stays SPOOLED on the press out of the
+    plan."""
     planned(plant)
     job = on(plant, "press-2")[0]
     impose(job.job_id)
@@ -305,8 +296,8 @@ def test_spool_releases_a_job_whose_press_left_the_plan_instead_of_sending_it(pl
 
 
 def test_jobs_for_a_device_taken_out_while_planning_are_not_written(plant, monkeypatch):
-    """press-2 goes out of the plan while the plan stage computes: nothing is written for press-2, its pieces stay
-    PRINT_READY, and the stage queues itself again."""
+    """press-2 goes out of the plan while the plan stage computes: nothing is written for press-2, its pieces
+    stay PRINT_READY, and the stage queues itself again."""
     plan_stage = importlib.import_module("plant.stages.plan")
     submission = plant.submission_id
     preflight(submission)
@@ -384,7 +375,8 @@ def test_the_hot_folder_proves_a_withdrawal_and_says_so_again(plant):
 
 
 def test_recovery_resumes_claimed_spools_and_withdrawals(plant):
-    """After a crash, a job left SPOOLING is spooled (and its claim honoured), one left WITHDRAWING is withdrawn."""
+    """After a crash, a job left SPOOLING is spooled (and its claim honoured), one left WITHDRAWING is
+    withdrawn."""
     planned(plant)
     first, second = on(plant, "press-2")[:2]
     for job in (first, second):

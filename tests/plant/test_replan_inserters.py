@@ -1,7 +1,8 @@
-"""Re-planning when an inserter leaves the plan: stopped by itself for ``plan.replan_after_s`` (its machine status,
-judged by the same ``observe`` as a press) or taken down by an operator, its insert runs not yet at it move to an
-inserter in service that takes their sheets, one transaction and one ``move`` event per run; a run waiting at it
-moves only when the inserter proves it never started it; a run it started stays; nothing moves back."""
+"""Re-planning when an inserter leaves the plan: stopped by itself for ``plan.replan_after_s`` (its machine
+status, judged by the same ``observe`` as a press) or taken down by an operator, its insert runs not yet at it
+move to an inserter in service that takes their sheets, one transaction and one ``move`` event per run; a run
+waiting at it moves only when the inserter proves it never started it; a run it started stays; nothing moves
+back."""
 
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ def plant(settings, small_batch):
 
 
 def printed_runs(plant, count: int = 1, on: str = "ins-2") -> list[str]:
-    """Plan the batch, print its first ``count`` jobs and return their insert runs (CREATED), put on ``on``."""
+    """Plan the batch, print its first ``count`` jobs and return their insert runs (CREATED), put on
+    ``on``."""
     planned(plant)
     chosen = [j.job_id for j in jobs(plant)[:count]]
     for job_id in chosen:
@@ -97,7 +99,7 @@ def inserted_once(plant, run_id: str, inserter: str) -> None:
     assert all(events(plant, p.pk).count("insert") == 1 for p in members(plant, run_id))
 
 
-# -- the decision --------------------------------------------------------------------------------------------------
+# -- the decision --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("state", "waiting", "withdrawable", "fate"),
     [
@@ -114,10 +116,11 @@ def test_what_becomes_of_a_run_whose_inserter_left_the_plan(state, waiting, with
     assert run_fate(state, waiting, withdrawable) is fate
 
 
-# -- stopped by itself ---------------------------------------------------------------------------------------------
+# -- stopped by itself ---------------------------------------------------------------------------------------
 def test_an_inserter_stopped_longer_than_replan_after_s_hands_its_created_runs_to_the_other(plant):
-    """ins-2 jams: before replan_after_s nothing moves; at it, ins-2 leaves the plan and its CREATED runs go to ins-1,
-    each with one move event and an insert message; their pieces stay SPOOLED; ins-1 envelopes them once."""
+    """ins-2 jams: before replan_after_s nothing moves; at it, ins-2 leaves the plan and its CREATED runs go
+    to ins-1, each with one move event and an insert message; their pieces stay SPOOLED; ins-1 envelopes them
+    once."""
     runs = printed_runs(plant, 2)
     device(plant, "ins-2").fault(("envelope-jam",))
     device(plant, "ins-2").step()
@@ -140,8 +143,8 @@ def test_an_inserter_stopped_longer_than_replan_after_s_hands_its_created_runs_t
 
 
 def test_the_insert_stage_holds_a_run_back_while_its_inserter_reports_itself_stopped(plant):
-    """A run for ins-2, stopped but still in the plan, is not handed over: it stays CREATED (so it can still move),
-    nothing reaches ins-2, and the stage looks again later; cleared, ins-2 gets the run."""
+    """A run for ins-2, stopped but still in the plan, is not handed over: it stays CREATED (so it can still
+    move), nothing reaches ins-2, and the stage looks again later; cleared, ins-2 gets the run."""
     (run_id,) = printed_runs(plant)
     device(plant, "ins-2").fault(("cover-open",))
     device(plant, "ins-2").step()
@@ -158,8 +161,8 @@ def test_the_insert_stage_holds_a_run_back_while_its_inserter_reports_itself_sto
 
 
 def test_nothing_moves_back_when_the_inserter_runs_again(plant):
-    """ins-2 out, its run moved to ins-1; ins-2 cleared and seen running: it is back in the plan (a device "up"
-    event), and the run stays on ins-1."""
+    """ins-2 out, its run moved to ins-1; ins-2 cleared and seen running: it is back in the plan (a device
+    "up" event), and the run stays on ins-1."""
     (run_id,) = printed_runs(plant)
     device(plant, "ins-2").fault()
     device(plant, "ins-2").step()
@@ -176,7 +179,7 @@ def test_nothing_moves_back_when_the_inserter_runs_again(plant):
     assert [e.event for e in run_events(plant, run_id)] == ["move", "submit_claim", "submit"]
 
 
-# -- taken down by the operator ------------------------------------------------------------------------------------
+# -- taken down by the operator ------------------------------------------------------------------------------
 def test_device_down_moves_the_runs_not_yet_at_the_inserter(plant):
     """`plant device down ins-2` queues a device check, which moves ins-2's CREATED runs to ins-1."""
     runs = printed_runs(plant, 2)
@@ -189,8 +192,8 @@ def test_device_down_moves_the_runs_not_yet_at_the_inserter(plant):
 
 
 def test_a_run_waiting_at_an_inserter_out_of_the_plan_is_withdrawn_and_moved(plant):
-    """A run handed to ins-2 that ins-2 never started is withdrawn (claim, proof, CREATED again) and moved to ins-1
-    in the same transaction; ins-2 never envelopes it; ins-1 envelopes each piece once."""
+    """A run handed to ins-2 that ins-2 never started is withdrawn (claim, proof, CREATED again) and moved to
+    ins-1 in the same transaction; ins-2 never envelopes it; ins-1 envelopes each piece once."""
     (run_id,) = printed_runs(plant)
     insert(run_id)
     assert device(plant, "ins-2").find(run_id).waiting
@@ -227,7 +230,8 @@ def test_a_run_the_inserter_started_stays_on_it(plant):
 
 
 def test_a_withdrawal_the_inserter_refuses_puts_the_run_back_to_be_followed(plant):
-    """A run claimed for withdrawal that the inserter started meanwhile goes back to SUBMITTED and is followed."""
+    """A run claimed for withdrawal that the inserter started meanwhile goes back to SUBMITTED and is
+    followed."""
     (run_id,) = printed_runs(plant)
     insert(run_id)
     SimulatedInserter("ins-2", device(plant, "ins-2").folder, clock=lambda: 0.0).step()
@@ -258,8 +262,8 @@ def test_a_withdrawal_interrupted_after_its_claim_is_finished_by_its_redelivery(
 
 
 def test_a_run_no_inserter_in_service_can_take_waits_on_its_own(plant):
-    """ins-2 down, and ins-1 takes fewer sheets than the run's thickest piece: the run stays CREATED on ins-2 (no
-    move, no letter failed), the insert stage waits; ins-2 back, the run goes to it."""
+    """ins-2 down, and ins-1 takes fewer sheets than the run's thickest piece: the run stays CREATED on ins-2
+    (no move, no letter failed), the insert stage waits; ins-2 back, the run goes to it."""
     planned(plant)
     thick = next(
         j
@@ -293,8 +297,8 @@ def test_a_run_no_inserter_in_service_can_take_waits_on_its_own(plant):
 
 
 def test_a_printed_job_goes_to_an_inserter_that_takes_its_sheets(plant):
-    """Its planned inserter out of the plan, a printed job's run goes to an inserter in service whose envelopes take
-    its thickest piece — not to a faster, idle one that cannot."""
+    """Its planned inserter out of the plan, a printed job's run goes to an inserter in service whose
+    envelopes take its thickest piece — not to a faster, idle one that cannot."""
     planned(plant)
     job = next(
         j
@@ -321,10 +325,10 @@ def test_a_printed_job_goes_to_an_inserter_that_takes_its_sheets(plant):
     assert run(plant, job_id=job.job_id).inserter == ({"ins-1", "ins-2"} - {job.inserter}).pop()
 
 
-# -- races and restarts --------------------------------------------------------------------------------------------
+# -- races and restarts --------------------------------------------------------------------------------------
 def test_insert_never_hands_over_a_run_moved_after_it_read_the_run(plant, monkeypatch):
-    """The insert stage read the run on ins-2, then a move committed before it claimed the run: its claim fails,
-    so ins-2 never gets the run; the run is CREATED on ins-1."""
+    """The insert stage read the run on ins-2, then a move committed before it claimed the run: its claim
+    fails, so ins-2 never gets the run; the run is CREATED on ins-1."""
     insert_stage = importlib.import_module("plant.stages.insert")
     (run_id,) = printed_runs(plant)
     feed = insert_stage.feed
@@ -344,7 +348,8 @@ def test_insert_never_hands_over_a_run_moved_after_it_read_the_run(plant, monkey
 
 
 def test_recovery_resumes_claimed_runs_and_withdrawals(plant):
-    """After a crash a run left SUBMITTING is handed over (once), one left WITHDRAWING is asked about again."""
+    """After a crash a run left SUBMITTING is handed over (once), one left WITHDRAWING is asked about
+    again."""
     first, second = printed_runs(plant, 2, on="ins-1")
     with plant.ledger.tx() as conn:
         conn.execute(update(t.insert_runs).where(t.insert_runs.c.run_id == first).values(state="SUBMITTING"))
@@ -360,7 +365,8 @@ def test_recovery_resumes_claimed_runs_and_withdrawals(plant):
 
 def test_a_hand_over_that_loses_the_race_to_another_delivery_follows_the_run(plant, monkeypatch):
     """Two deliveries of a claimed run: the second's find saw nothing, then the first submitted; its submit is
-    refused as a duplicate, and it records the hand-over instead of failing (the run reached the inserter once)."""
+    refused as a duplicate, and it records the hand-over instead of failing (the run reached the inserter
+    once)."""
     (run_id,) = printed_runs(plant, on="ins-1")
     with plant.ledger.tx() as conn:
         conn.execute(update(t.insert_runs).where(t.insert_runs.c.run_id == run_id).values(state="SUBMITTING"))
@@ -372,10 +378,11 @@ def test_a_hand_over_that_loses_the_race_to_another_delivery_follows_the_run(pla
     assert run(plant, run_id).state == "SUBMITTED"
 
 
-# -- N-up work -----------------------------------------------------------------------------------------------------
+# -- N-up work -----------------------------------------------------------------------------------------------
 def test_a_run_moved_after_its_cut_began_is_fed_the_leaves_of_that_cut(tmp_path, small_batch):
-    """2-up work: ins-2's cutter has the run's cut when ins-2 leaves the plan. The run moves to ins-1, which is fed
-    the leaves ins-2's cutter cut — the printed sheets are not cut a second time — and envelopes each piece once."""
+    """2-up work: ins-2's cutter has the run's cut when ins-2 leaves the plan. The run moves to ins-1, which
+    is fed the leaves ins-2's cutter cut — the printed sheets are not cut a second time — and envelopes each
+    piece once."""
     config = tmp_path / "plant.toml"
     config.write_text(
         'job_max_pieces = 2\n[[printers]]\nname = "press-1"\nsheets_per_minute = 6000\n'

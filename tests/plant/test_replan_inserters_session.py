@@ -1,63 +1,43 @@
 """An inserter that stops for good in a running plant (real Redis, worker process, simulated devices): after
-``plan.replan_after_s`` by the plant's clock its runs not yet handed to it go to the other inserter — every letter
-dispatched once, each piece inserted once — and when it runs again nothing moves back."""
+``plan.replan_after_s`` by the plant's clock its runs not yet handed to it go to the other inserter — every
+letter dispatched once, each piece inserted once — and when it runs again nothing moves back."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import pytest
 from sqlalchemy import select
 
 from inserters import InserterState, SimulatedInserter
-from plant.config import load_settings
-from plant.intake.submission import intake
 from plant.ledger import schema as t
 from plant.ledger import schema_devices as td
-from plant.runtime.session import Session
-from tests.plant.helpers import PHASE_TIMEOUT_S, read_csv, read_ledger, wait_for
+from plant.testing import Clock, configure, open_session, submit
+from tests.plant.helpers import PHASE_TIMEOUT_S, letter_pieces, read_csv, read_ledger, wait_for
+from tests.plant.operating import INS_1, PRESS_1, SESSION
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_leftover_redis")]
 
-#: One press, two inserters; sweeps every second; small jobs. ins-2 takes 4 sheets (every letter of the batch), ins-1
-#: the default 6: the planner keeps the wider inserter for thick pieces, so it gives ins-2 the work.
-FLEET = """
-job_max_pieces = 2
-[sweeps]
-interval_s = 1
-[plan]
-replan_after_s = 300
-[[printers]]
-name = "press-1"
-sheets_per_minute = 600
-[[inserters]]
-name = "ins-1"
-envelopes_per_hour = 36000
-[[inserters]]
-name = "ins-2"
-envelopes_per_hour = 36000
-max_sheets = 4
-"""
+#: One press, two inserters (:data:`SESSION`: sweeps every second; small jobs). ins-2 takes 4 sheets (every
+#: letter of the batch), ins-1 the default 6: the planner keeps the wider inserter for thick pieces, so it
+#: gives
+#: ins-2 the work.
+INS_2 = {"name": "ins-2", "envelopes_per_hour": 36000, "max_sheets": 4}
 
 
 def test_an_inserter_stopped_for_good_hands_its_unsubmitted_runs_to_the_other(tmp_path, small_batch):
     """ins-2 jams before its first run and nobody clears it. Its runs wait CREATED (never handed to a stopped
-    machine); seen stopped for replan_after_s (the session's clock moved on), ins-2 leaves the plan and they go to
-    ins-1. Every print letter is dispatched exactly once and enveloped exactly once, all by ins-1; ins-2 never
-    received a run. Cleared and seen running, ins-2 rejoins the plan; the moved runs stay where they are."""
-    config = tmp_path / "plant.toml"
-    config.write_text(FLEET)
-    settings = load_settings(config, environ={"PLANT_STATE_DIR": str(tmp_path / "state")})
+    machine); seen stopped for replan_after_s (the session's clock moved on), ins-2 leaves the plan and they
+    go to ins-1. Every print letter is dispatched exactly once and enveloped exactly once, all by ins-1; ins-2
+    never received a run. Cleared and seen running, ins-2 rejoins the plan; the moved runs stay where they
+    are."""
+    config, settings = configure(tmp_path, **SESSION, printers=[PRESS_1], inserters=[INS_1, INS_2])
     ins_2 = SimulatedInserter("ins-2", settings.inserter_folder(settings.inserters[1]))
-    offset = [0.0]
-    with Session(
-        settings, config_path=config, progress=False, clock=lambda: time.time() + offset[0]
-    ) as session:
+    clock = Clock()
+    with open_session(settings, config, clock) as session:
         ins_2.fault(("envelope-jam",))
         wait_for(lambda: ins_2.machine_status().state is InserterState.STOPPED, "ins-2 to stop")
-        submission = intake(session.plant.ledger, settings, small_batch.submission).submission_id
-        session.relay.wake.set()
+        submission = submit(session, small_batch.submission)
         runs, jobs, service = t.insert_runs.c, t.print_jobs.c, td.device_service.c
 
         def work_waiting_at_stopped_ins_2() -> bool:
@@ -80,19 +60,10 @@ def test_an_inserter_stopped_for_good_hands_its_unsubmitted_runs_to_the_other(tm
             read_ledger(session, select(service.stopped_down).where(service.name == "ins-2"))[0].stopped_down
             == 0
         )
-        offset[0] = settings.plan.replan_after_s + 60  # five minutes later, by the plant's clock
+        clock.advance(settings.plan.replan_after_s + 60)  # five minutes later, by the plant's clock
         session.wait([submission], timeout=PHASE_TIMEOUT_S)
 
-        letters = read_ledger(
-            session,
-            select(
-                t.letters.c.pk,
-                t.letters.c.state,
-                t.pieces.c.tracking_id,
-                t.pieces.c.piece_id,
-                t.pieces.c.prints,
-            ).select_from(t.letters.join(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk)),
-        )
+        letters = letter_pieces(session)
         all_runs = read_ledger(session, select(runs.run_id, runs.inserter, runs.state))
         letter_events = Counter(
             (r.entity_id, r.event)

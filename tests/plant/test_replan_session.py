@@ -1,50 +1,38 @@
 """Re-planning in a running plant (real Redis, worker process, simulated devices): a press that stops for good
-hands its work not yet printed to the other press, and an operator's hold keeps a piece off paper while the rest
-of its job is printed — every letter dispatched exactly once, no job id spooled twice."""
+hands its work not yet printed to the other press, and an operator's hold keeps a piece off paper while the
+rest of its job is printed — every letter dispatched exactly once, no job id spooled twice."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import pytest
 from sqlalchemy import select
 
-from plant.config import load_settings
-from plant.intake.submission import intake
 from plant.ledger import schema as t
 from plant.ledger import schema_devices as td
 from plant.operator import Action, act
-from plant.runtime.session import Session
-from tests.plant.helpers import PHASE_TIMEOUT_S, read_csv, read_ledger, wait_for
-from tests.plant.operating import close_plant, events, job_members, open_plant, planned
+from plant.testing import Clock, configure, open_session, submit
+from tests.plant.helpers import PHASE_TIMEOUT_S, letter_pieces, read_csv, read_ledger, wait_for
+from tests.plant.operating import (
+    INS_1,
+    PRESS_1,
+    SESSION,
+    close_plant,
+    events,
+    job_members,
+    open_plant,
+    planned,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_leftover_redis")]
 
-#: press-2 jams on the first sheet it ever feeds and nobody clears it; sweeps every second; small jobs.
-FLEET = """
-job_max_pieces = 2
-[sweeps]
-interval_s = 1
-[plan]
-replan_after_s = 300
-[[printers]]
-name = "press-1"
-sheets_per_minute = 600
-[[printers]]
-name = "press-2"
-sheets_per_minute = 900
-{jams}
-[[inserters]]
-name = "ins-1"
-envelopes_per_hour = 36000
-"""
 
-
-def settings_for(tmp_path, jams: str = ""):
-    config = tmp_path / "plant.toml"
-    config.write_text(FLEET.format(jams=jams))
-    return config, load_settings(config, environ={"PLANT_STATE_DIR": str(tmp_path / "state")})
+def settings_for(tmp_path, jams: tuple[int, ...] = ()):
+    """press-2 jams on the sheets ``jams`` (1: the first it ever feeds) and nobody clears it; sweeps every
+    second; small jobs. (config path, settings)."""
+    press_2 = {"name": "press-2", "sheets_per_minute": 900, **({"jams": list(jams)} if jams else {})}
+    return configure(tmp_path, **SESSION, printers=[PRESS_1, press_2], inserters=[INS_1])
 
 
 def submitted(settings, job_id: str) -> list[str]:
@@ -61,18 +49,15 @@ def manifest(settings) -> Counter:
 
 
 def test_a_press_stopped_for_good_hands_its_unprinted_work_to_the_other_press(tmp_path, small_batch):
-    """press-2 jams on its first sheet for good. Seen stopped for replan_after_s (the session's clock moved on),
-    it leaves the plan: the jobs waiting at it are withdrawn and those not yet sent released, all planned again on
-    press-1 under new ids; the jammed job, cancelled at the press by an operator, is reprinted there. Every print
-    letter is dispatched exactly once, each job id reached one press at most once, and only the jammed job's
-    pieces were printed twice."""
-    config, settings = settings_for(tmp_path, jams="jams = [1]")
-    offset = [0.0]
-    with Session(
-        settings, config_path=config, progress=False, clock=lambda: time.time() + offset[0]
-    ) as session:
-        submission = intake(session.plant.ledger, settings, small_batch.submission).submission_id
-        session.relay.wake.set()
+    """press-2 jams on its first sheet for good. Seen stopped for replan_after_s (the session's clock moved
+    on), it leaves the plan: the jobs waiting at it are withdrawn and those not yet sent released, all planned
+    again on press-1 under new ids; the jammed job, cancelled at the press by an operator, is reprinted there.
+    Every print letter is dispatched exactly once, each job id reached one press at most once, and only the
+    jammed job's pieces were printed twice."""
+    config, settings = settings_for(tmp_path, jams=(1,))
+    clock = Clock()
+    with open_session(settings, config, clock) as session:
+        submission = submit(session, small_batch.submission)
         jobs, service = t.print_jobs.c, td.device_service.c
 
         def press_2_stopped_and_seen() -> bool:
@@ -99,7 +84,7 @@ def test_a_press_stopped_for_good_hands_its_unprinted_work_to_the_other_press(tm
             ].stopped_down
             == 0
         )
-        offset[0] = settings.plan.replan_after_s + 60  # five minutes later, by the plant's clock
+        clock.advance(settings.plan.replan_after_s + 60)  # five minutes later, by the plant's clock
 
         def press_2_out_and_cleared() -> bool:
             out = read_ledger(session, select(service.stopped_down).where(service.name == "press-2"))[
@@ -117,16 +102,7 @@ def test_a_press_stopped_for_good_hands_its_unprinted_work_to_the_other_press(tm
         session.plant.printers["press-2"].cancel(jammed.job_id)  # the operator cancels it at the press
         session.wait([submission], timeout=PHASE_TIMEOUT_S)
 
-        letters = read_ledger(
-            session,
-            select(
-                t.letters.c.pk,
-                t.letters.c.state,
-                t.pieces.c.tracking_id,
-                t.pieces.c.prints,
-                t.pieces.c.piece_id,
-            ).select_from(t.letters.join(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk)),
-        )
+        letters = letter_pieces(session)
         all_jobs = read_ledger(session, select(jobs.job_id, jobs.printer, jobs.state))
         jammed_pieces = set(job_members(session.plant, jammed.job_id))
         job_events = Counter(
@@ -172,7 +148,7 @@ def test_a_piece_held_before_spooling_is_not_printed_until_released(tmp_path, sm
     finally:
         close_plant(early)
     letters = t.letters.c
-    with Session(settings, config_path=config, progress=False) as session:
+    with open_session(settings, config) as session:
         session.resume()
 
         def all_but_the_held_one_final() -> bool:

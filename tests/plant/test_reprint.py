@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from plant.demo import generate
-from tests.plant.helpers import query, read_csv, reap_redis, run_plant
+from tests.plant.helpers import query, read_csv, run_submission
 
 pytestmark = pytest.mark.slow
 
@@ -24,16 +24,10 @@ name = "ins-j"
 
 
 def test_sheet_lost_in_a_jam_is_reprinted_with_the_same_ids(tmp_path):
-    """The piece whose sheet the jam destroyed is spoiled, reprinted once in another job, and dispatched once."""
+    """The piece whose sheet the jam destroyed is spoiled, reprinted once in another job, and dispatched
+    once."""
     batch = generate(tmp_path / "in", 20, seed=5)
-    config = tmp_path / "plant.toml"
-    config.write_text(JAMMING_FLEET)
-    state = tmp_path / "state"
-    try:
-        result = run_plant(["run", str(batch.submission), "--timeout", "300"], state, config=config)
-    finally:
-        reap_redis(state)
-    assert result.returncode == 0, result.stderr[-3000:]
+    state = run_submission(tmp_path, batch.submission, JAMMING_FLEET)
     assert set(s for (s,) in query(state, "SELECT state FROM letters")) == {"DISPATCHED"}
     spoiled = [e for (e,) in query(state, "SELECT entity_id FROM events WHERE event = 'spoil'")]
     assert len(spoiled) == 1

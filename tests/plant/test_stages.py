@@ -7,37 +7,20 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from plant.intake.consent import import_registry
-from plant.intake.submission import accept, read_submission
-from plant.ledger import Ledger
 from plant.ledger import schema as t
-from plant.stages.context import Plant, install
 from plant.stages.impose import impose
 from plant.stages.plan import plan
 from plant.stages.preflight import preflight
 from plant.stages.route import route
+from plant.testing import accept_batch, installed_plant
 
 
 @pytest.fixture
 def plant(settings, small_batch):
     """A plant without devices, with the 12-letter batch accepted and its consents imported."""
-    for folder in (
-        settings.blobs_dir,
-        settings.spool_dir,
-        settings.receipts_dir,
-        settings.digital_outbox_dir,
-    ):
-        folder.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(settings.ledger_url)
-    current = Plant(settings=settings, ledger=ledger, printers={}, inserters={})
-    install(current)
-    with ledger.tx() as conn:
-        import_registry(conn, small_batch.consents)
-    submission_id, _ = accept(ledger.tx, settings.blobs_dir, read_submission(small_batch.submission))
-    current.submission_id = submission_id
-    yield current
-    install(None)
-    ledger.dispose()
+    with installed_plant(settings, devices=False) as current:
+        accept_batch(current, small_batch.submission, small_batch.consents)
+        yield current
 
 
 def count(plant, table, *where) -> int:

@@ -1,5 +1,6 @@
 """Timed sweeps: the pure decision, the claim, both rules applied as of a sweep's time (once, however often or
-concurrently swept), the sweeper thread on an injected clock, the `sweep` actor, `plant sweep` and its setting."""
+concurrently swept), the sweeper thread on an injected clock, the `sweep` actor, `plant sweep` and its
+setting."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def outbox(ledger, actor: str) -> list[list]:
         ]
 
 
-# ---- the decision ------------------------------------------------------------------------------------------------
+# ---- the decision ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("at", "last", "due"),
     [
@@ -75,7 +76,7 @@ def test_sweep_id_carries_the_time_exactly():
     assert float(sweep_id(T0 + 0.1)) == T0 + 0.1
 
 
-# ---- the setting -------------------------------------------------------------------------------------------------
+# ---- the setting -------------------------------------------------------------------------------------------
 def test_sweep_interval_defaults_to_a_minute(settings):
     """Without a [sweeps] table the plant sweeps every 60 s."""
     assert settings.sweeps.interval_s == 60.0
@@ -107,7 +108,7 @@ def test_sweep_interval_within_range_is_taken(tmp_path, value):
     assert load_settings(path, environ={}).sweeps.interval_s == value
 
 
-# ---- the rules, applied by a sweep ---------------------------------------------------------------------------
+# ---- the rules, applied by a sweep -------------------------------------------------------------------------
 def test_sweep_annuls_expired_marks_on_hold(plant):
     """Every mark on hold since T0 is annulled 72 h later, with the reason."""
     result = run_sweep(plant.ledger, plant.settings, T0 + 72 * HOUR_S + 1)
@@ -148,7 +149,8 @@ def test_sweep_sends_overdue_digital_letters_into_the_pipeline(plant):
 
 
 def test_a_sweep_run_twice_moves_each_item_once(plant):
-    """The second sweep at the same time finds nothing; each mark and letter has one event, each letter one piece."""
+    """The second sweep at the same time finds nothing; each mark and letter has one event, each letter one
+    piece."""
     first = run_sweep(plant.ledger, plant.settings, LATE)
     second = run_sweep(plant.ledger, plant.settings, LATE)
     assert (second.annulled, second.to_print) == ((), ())
@@ -197,8 +199,8 @@ def in_parallel(count: int, work) -> list:
 
 
 def test_concurrent_sweeps_move_each_item_once(shared_plant):
-    """Two plants sweeping the same ledger at once (own connections) share the work: no mark or letter is moved
-    twice, given two events or two pieces."""
+    """Two plants sweeping the same ledger at once (own connections) share the work: no mark or letter is
+    moved twice, given two events or two pieces."""
     ledgers = [Ledger(shared_plant.ledger.url) for _ in range(2)]
     try:
         results = in_parallel(2, lambda i: run_sweep(ledgers[i], shared_plant.settings, LATE))
@@ -217,9 +219,10 @@ def test_concurrent_sweeps_move_each_item_once(shared_plant):
         assert set(per_letter) == {1}
 
 
-# ---- the claim ---------------------------------------------------------------------------------------------------
+# ---- the claim ---------------------------------------------------------------------------------------------
 def test_claim_sends_one_sweep_per_interval(plant):
-    """A claim writes the `sweep(time)` message; within the interval no second one, an interval later another."""
+    """A claim writes the `sweep(time)` message; within the interval no second one, an interval later
+    another."""
     with plant.ledger.tx() as conn:
         claimed = [claim(conn, at, 60.0) for at in (LATE, LATE + 59, LATE + 60)]
     assert claimed == [True, False, True]
@@ -272,7 +275,7 @@ def test_sweeper_thread_outlives_a_failing_tick(plant):
     assert outbox(plant.ledger, "sweep") == [[sweep_id(LATE)]]
 
 
-# ---- the actor ---------------------------------------------------------------------------------------------------
+# ---- the actor ---------------------------------------------------------------------------------------------
 def test_sweep_actor_judges_by_the_message_time(plant):
     """`sweep(id)` applies the rules as of the id's time, wakes the relay, and a redelivery moves nothing."""
     woken = []
@@ -285,7 +288,7 @@ def test_sweep_actor_judges_by_the_message_time(plant):
     assert set(event_counts(plant.ledger, "expire").values()) == {1}
 
 
-# ---- `plant sweep` -----------------------------------------------------------------------------------------------
+# ---- `plant sweep` -----------------------------------------------------------------------------------------
 def test_plant_sweep_runs_one_sweep_and_says_what_it_did(plant, capsys):
     """`plant sweep` annuls and prints by the wall clock, prints the counts, and records the run."""
     assert main(["sweep", "--state-dir", str(plant.settings.state_dir)]) == 0

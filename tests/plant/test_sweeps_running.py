@@ -1,5 +1,6 @@
-"""A running plant applies the timed rules by itself: a session on an injected clock prints an unopened digital
-letter and annuls expired marks with no call from anyone, and a lone `plant worker` sweeps a shared ledger."""
+"""A running plant applies the timed rules by itself: a session on an injected clock prints an unopened
+digital letter and annuls expired marks with no call from anyone, and a lone `plant worker` sweeps a shared
+ledger."""
 
 from __future__ import annotations
 

@@ -12,56 +12,36 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from plant.config import load_settings
-from plant.intake.submission import intake
 from plant.ledger import schema as t
 from plant.ledger import schema_devices as td
 from plant.runtime.session import Session
+from plant.testing import configure, open_session, submit
 from printers import CupsPrinter
 from tests.plant.helpers import PHASE_TIMEOUT_S, read_csv, read_ledger, wait_for
-from tests.plant.operating import job_members
+from tests.plant.operating import INS_1, PRESS_1, SESSION, job_members
 from tests.printers.cupsd import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_leftover_redis")]
-
-#: press-1 simulated, press-2 a CUPS queue (faster, so the planner gives it work); small jobs; a sweep a
-#: second.
-FLEET = """
-job_max_pieces = 2
-[sweeps]
-interval_s = 1
-[plan]
-replan_after_s = 300
-[[printers]]
-name = "press-1"
-sheets_per_minute = 600
-[[printers]]
-name = "press-2"
-driver = "cups"
-server = "{server}"
-queue = "{queue}"
-sheets_per_minute = 900
-[[inserters]]
-name = "ins-1"
-envelopes_per_hour = 36000
-"""
 
 
 @pytest.fixture
 def dead_device_queue(cups_lab):
     """A queue whose device never answers: the job CUPS starts stays half-way into it (processing)."""
-    queue = f"replan-dead-{uuid.uuid4().hex[:8]}"  # a name of its own: CUPS keeps nameless stubs of removed queues' jobs
+    # A name of its own: CUPS keeps nameless stubs of removed queues' jobs.
+    queue = f"replan-dead-{uuid.uuid4().hex[:8]}"
     cups_lab.admin("lpadmin", "-p", queue, "-v", f"ipp://localhost:{free_port()}/ipp/print?snmp=false", "-E")
     yield queue
     cups_lab.remove_queue(queue)
 
 
 def session_on(tmp_path, cups_lab, queue: str, offset: list[float]) -> Session:
-    """A plant session on FLEET with press-2 on ``queue``; its clock runs ``offset[0]`` seconds ahead."""
-    config = tmp_path / "plant.toml"
-    config.write_text(FLEET.format(server=cups_lab.server, queue=queue))
-    settings = load_settings(config, environ={"PLANT_STATE_DIR": str(tmp_path / "state")})
-    return Session(settings, config_path=config, progress=False, clock=lambda: time.time() + offset[0])
+    """A plant session with press-1 simulated and press-2 on CUPS queue ``queue`` (faster, so the planner
+    gives it work), one inserter, small jobs and a sweep a second; its clock runs ``offset[0]`` seconds
+    ahead."""
+    press_2 = {"name": "press-2", "driver": "cups", "server": cups_lab.server, "queue": queue}
+    printers = [PRESS_1, {**press_2, "sheets_per_minute": 900}]
+    config, settings = configure(tmp_path, **SESSION, printers=printers, inserters=[INS_1])
+    return open_session(settings, config, clock=lambda: time.time() + offset[0])
 
 
 def manifest(settings) -> Counter:
@@ -149,8 +129,7 @@ def test_a_stopped_cups_press_hands_its_waiting_jobs_to_the_other_press(
     before_files = set(cups_lab.eve_spool.iterdir())
     offset = [0.0]
     with session_on(tmp_path, cups_lab, queue, offset) as session:
-        submission = intake(session.plant.ledger, session.settings, small_batch.submission).submission_id
-        session.relay.wake.set()
+        submission = submit(session, small_batch.submission)
         wait_for(
             lambda: stopped_and_seen(session), "press-2's jobs spooled to the paused queue, seen stopped"
         )
@@ -184,8 +163,7 @@ def test_a_job_cups_had_started_stays_until_cancelled_at_the_queue(
     queue = dead_device_queue
     offset = [0.0]
     with session_on(tmp_path, cups_lab, queue, offset) as session:
-        submission = intake(session.plant.ledger, session.settings, small_batch.submission).submission_id
-        session.relay.wake.set()
+        submission = submit(session, small_batch.submission)
 
         def one_started_others_waiting() -> bool:
             jobs = on_press_2(session)

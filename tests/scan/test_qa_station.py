@@ -18,20 +18,15 @@ from PIL import Image
 from sqlalchemy import select
 
 from plant.cli import main
-from plant.config import load_settings
 from plant.demo import generate
-from plant.intake.submission import accept, read_submission
 from plant.ledger import Ledger, move_letters
 from plant.ledger import schema as t
 from plant.ledger import schema_postage as tp
 from plant.ledger import schema_qa as tq
 from plant.ledger.jobs import job_pieces
 from plant.model import Event, State
-from plant.stages.context import Plant, install
 from plant.stages.impose import impose
-from plant.stages.plan import plan
-from plant.stages.preflight import preflight
-from plant.stages.route import route
+from plant.testing import accept_batch, installed_plant, job_ids, plan_submission, state_settings
 from tracking import qr
 from tracking.postage import MARK_PREFIX, new_signing_key
 from tracking.raster import Stamp, mm_to_px, render_symbol, stamp_gray
@@ -88,17 +83,11 @@ def world(tmp_path_factory):
     """A template plant with four letters imposed by the plant's own stages (three then printed and inserted,
     the last one left imposed), and one sample image per scenario; each test gets a copy of the ledger."""
     root = tmp_path_factory.mktemp("qa")
-    settings = load_settings(environ={"PLANT_STATE_DIR": str(root / "template")})
+    settings = state_settings(root / "template")
     batch = generate(root / "in", 4, seed=11)
-    plant = Plant.open(settings)
-    install(plant)
-    try:
-        submission_id, _ = accept(plant.ledger.tx, settings.blobs_dir, read_submission(batch.submission))
-        preflight(submission_id)
-        route(submission_id)
-        plan(submission_id)
-        with plant.ledger.read() as conn:
-            jobs = conn.execute(select(t.print_jobs.c.job_id).order_by(t.print_jobs.c.number)).scalars().all()
+    with installed_plant(settings) as plant:
+        submission_id = plan_submission(accept_batch(plant, batch.submission))
+        jobs = job_ids(plant)
         for job_id in jobs:
             impose(job_id)
         with plant.ledger.tx() as conn:
@@ -108,9 +97,6 @@ def world(tmp_path_factory):
             move_letters(conn, produced, Event.READ_DOWNSTREAM, State.SPOOLED)
             move_letters(conn, produced, Event.INSERT, State.PRINTED)
             marks = dict(conn.execute(select(tp.postage_marks.c.piece_id, tp.postage_marks.c.text)).all())
-    finally:
-        install(None)
-        plant.close()
     assert len(rows) == 4, "the generated batch should give four printed pieces"
     sheets = _first_sheets(settings.state_dir, root)
     a, b = rows[0].piece_id, rows[1].piece_id

@@ -1,4 +1,5 @@
-"""Helpers for the operators' action tests: a fresh plant with an operators file, and reading the ledger back."""
+"""Helpers for the operators' action tests: a fresh plant with an operators file, and reading the ledger
+back."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ OPERATOR, PASSWORD = "alice", "correct horse battery"
 
 @dataclass
 class ActionPlant:
-    """A state dir with a few RECEIVED letters and a plant.toml naming an operators file with :data:`OPERATOR`."""
+    """A state dir with a few RECEIVED letters and a plant.toml naming an operators file with
+    :data:`OPERATOR`."""
 
     config: Path
     settings: Settings
@@ -29,7 +31,8 @@ class ActionPlant:
 
 
 def make_action_plant(root: Path, letters: int = 6, operators: bool = True) -> ActionPlant:
-    """Accept ``letters`` letters into a fresh ledger under ``root``; configure operators unless told not to."""
+    """Accept ``letters`` letters into a fresh ledger under ``root``; configure operators unless told not
+    to."""
     config = root / "plant.toml"
     config.write_text(
         f'[web]\nrefresh_s = 0.5\noperators_file = "{root / "operators"}"\n' if operators else ""

@@ -50,10 +50,8 @@ def client(filled):
 @pytest.fixture(scope="session")
 def served(filled):
     """`plant serve` on the filled ledger, on a free loopback port; its base URL."""
-    server = Server(filled.state)
-    url = server.start()
-    yield url
-    server.stop()
+    with Server(filled.state) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

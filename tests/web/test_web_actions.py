@@ -49,9 +49,10 @@ def letter_action(http, token, letter, action, reason="checking"):
     )
 
 
-# -- signing in -------------------------------------------------------------------------------------------------
+# -- signing in ----------------------------------------------------------------------------------------------
 def test_good_login_signs_in_with_a_strict_httponly_cookie(http):
-    """The right password redirects and the pages then name the operator; the cookie is HttpOnly, SameSite=Strict."""
+    """The right password redirects and the pages then name the operator; the cookie is HttpOnly,
+    SameSite=Strict."""
     answer = sign_in(http, next_="/qa")
     assert answer.status_code == 303 and answer.headers["location"] == "/qa"
     cookie = answer.headers["set-cookie"].lower()
@@ -91,7 +92,7 @@ def test_forms_are_allowed_by_the_csp_only_to_this_site(http):
     assert "form-action 'self'" in http.get("/").headers["content-security-policy"]
 
 
-# -- the gates --------------------------------------------------------------------------------------------------
+# -- the gates -----------------------------------------------------------------------------------------------
 def test_action_without_sign_in_is_401(http, acting):
     """Posting an action with no session is refused and the letter does not move."""
     http.get("/login")  # a session with a token, but nobody signed in
@@ -109,7 +110,8 @@ def test_action_with_a_wrong_csrf_token_is_403(http, acting):
 
 
 def test_without_an_operators_file_there_are_no_actions(tmp_path):
-    """No `[web] operators_file`: no sign-in link, no forms, no session key; every POST 403 saying how to set it."""
+    """No `[web] operators_file`: no sign-in link, no forms, no session key; every POST 403 saying how to
+    set it."""
     plant = make_action_plant(tmp_path, letters=1, operators=False)
     with TestClient(create_app(plant.settings), follow_redirects=False) as client:
         page = client.get(f"/pieces/{plant.letters[0]}").text
@@ -122,12 +124,13 @@ def test_without_an_operators_file_there_are_no_actions(tmp_path):
     assert letter_state(plant.settings, plant.letters[0]) == "RECEIVED"
 
 
-# -- the actions ------------------------------------------------------------------------------------------------
+# -- the actions ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "action, index, state", [("hold", 0, "HELD"), ("cancel", 1, "CANCELLED"), ("pull", 2, "PULLED")]
 )
 def test_letter_action_moves_the_letter_and_names_the_operator(http, acting, action, index, state):
-    """Hold, cancel and pull from the piece page move the letter and record alice in the event; the page says so."""
+    """Hold, cancel and pull from the piece page move the letter and record alice in the event; the page
+    says so."""
     token = signed_in(http)
     letter = acting.letters[index]
     answer = letter_action(http, token, letter, action, reason=f"{action} from the web")
@@ -161,7 +164,8 @@ def test_held_letter_shows_the_operators_name(http, acting):
 
 
 def test_refused_action_shows_plant_operators_reason(http, acting):
-    """Cancelling a spooled letter is refused with plant.operator's way out (pull); the letter does not move."""
+    """Cancelling a spooled letter is refused with plant.operator's way out (pull); the letter does not
+    move."""
     letter = acting.letters[4]
     ledger = Ledger(acting.settings.ledger_url)
     with ledger.tx() as conn:  # as if the spool stage had handed it to a press
@@ -176,8 +180,8 @@ def test_refused_action_shows_plant_operators_reason(http, acting):
 
 
 def test_device_down_and_up_name_the_operator(http, acting):
-    """Taking press-2 out of service from the queue records alice in its `down` event and shows her name in the
-    Devices section; putting it back records her in the `up` event."""
+    """Taking press-2 out of service from the queue records alice in its `down` event and shows her name in
+    the Devices section; putting it back records her in the `up` event."""
     token = signed_in(http)
     answer = http.post(
         "/actions/device", data={"csrf": token, "name": "press-2", "action": "down", "reason": "fuser fault"}
@@ -213,7 +217,7 @@ def test_sign_out_ends_the_session(http, acting):
     assert letter_action(http, token, acting.letters[5], "hold").status_code == 401
 
 
-# -- the operators file -----------------------------------------------------------------------------------------
+# -- the operators file --------------------------------------------------------------------------------------
 def test_password_hashes_are_salted_scrypt():
     """Each hash is scrypt with its own salt: the same password hashes differently, and both verify."""
     first, second = hash_password(PASSWORD), hash_password(PASSWORD)
@@ -223,8 +227,8 @@ def test_password_hashes_are_salted_scrypt():
 
 
 def test_add_operator_command_reads_the_password_from_stdin(acting, http):
-    """`plant web add-operator bob` with the password on stdin adds a hash (never the password) bob can sign in
-    with; the file and the session key are readable by the plant's user only."""
+    """`plant web add-operator bob` with the password on stdin adds a hash (never the password) bob can sign
+    in with; the file and the session key are readable by the plant's user only."""
     result = run_plant(
         ["web", "add-operator", "bob"],
         acting.settings.state_dir,

@@ -1,5 +1,6 @@
-"""An operator's action in a real headless Chromium on `plant serve`: sign in, hold a letter from its page, see it
-in the queue's "needs attention" held by your name; and a reason being typed survives the page's refreshes."""
+"""An operator's action in a real headless Chromium on `plant serve`: sign in, hold a letter from its page,
+see it in the queue's "needs attention" held by your name; and a reason being typed survives the page's
+refreshes."""
 
 from __future__ import annotations
 
@@ -16,10 +17,8 @@ pytestmark = pytest.mark.slow
 def served_actions(tmp_path_factory):
     """`plant serve` with operators configured, on a fresh plant; (plant, base URL)."""
     plant = make_action_plant(tmp_path_factory.mktemp("actions-browser"), letters=3)
-    server = Server(plant.settings.state_dir, config=plant.config)
-    url = server.start()
-    yield plant, url
-    server.stop()
+    with Server(plant.settings.state_dir, config=plant.config) as url:
+        yield plant, url
 
 
 def wait_for(browser, condition, message):

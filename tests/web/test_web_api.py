@@ -9,21 +9,13 @@ import pytest
 from sqlalchemy import Integer, cast, func, select
 from starlette.testclient import TestClient
 
-from plant.config import load_settings
 from plant.ledger import Ledger
 from plant.ledger import schema as t
 from plant.ledger.reads import RECEIPT_COLUMNS, letter_history, receipt_rows
+from plant.testing import read_rows as ledger_read
+from plant.testing import state_settings
 from plant.web import create_app
-from tests.web.webplant import HOSTILE_NAME, SPOIL_REASON, accept_batch
-
-
-def ledger_read(filled, statement):
-    ledger = Ledger(filled.settings.ledger_url)
-    try:
-        with ledger.read() as conn:
-            return conn.execute(statement).all()
-    finally:
-        ledger.dispose()
+from tests.web.webplant import HOSTILE_NAME, SPOIL_REASON, accept_batch, client_on_a_broken_ledger
 
 
 def test_health_answers_ok(client):
@@ -35,12 +27,7 @@ def test_health_answers_ok(client):
 
 def test_health_is_503_when_the_ledger_cannot_be_read(tmp_path):
     """A ledger file that is no database any more makes /api/health answer 503 with the reason."""
-    settings = load_settings(environ={"PLANT_STATE_DIR": str(tmp_path / "state")})
-    settings.state_dir.mkdir()
-    with TestClient(create_app(settings)) as http:
-        for path in settings.state_dir.glob("ledger.sqlite*"):
-            path.unlink()
-        (settings.state_dir / "ledger.sqlite").write_bytes(b"this is no database" * 100)
+    with client_on_a_broken_ledger(tmp_path / "state") as http:
         answer = http.get("/api/health")
     assert answer.status_code == 503
     assert answer.json()["status"] == "unavailable" and "DatabaseError" in answer.json()["ledger"]
@@ -230,7 +217,7 @@ def test_throughput_hours_window(client):
 
 def test_a_new_submission_shows_in_the_next_answer(tmp_path):
     """The API reads the ledger on every request: a batch accepted after the app started is counted."""
-    settings = load_settings(environ={"PLANT_STATE_DIR": str(tmp_path / "state")})
+    settings = state_settings(tmp_path / "state")
     settings.state_dir.mkdir()
     with TestClient(create_app(settings)) as http:
         assert http.get("/api/overview").json()["submissions"] == []

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from plant.config import load_settings
 from plant.ledger import Ledger, move_letters
 from plant.ledger import schema as t
 from plant.model import Event, State
+from plant.testing import configure
 from tests.web.webplant import HOSTILE_NAME, Server, accept_batch
 
 pytestmark = pytest.mark.slow
@@ -84,14 +84,11 @@ def test_sender_markup_is_shown_as_text_and_never_runs(browser, served, filled, 
 @pytest.fixture
 def live_plant(tmp_path):
     """A fresh ledger with three received letters, served with a short refresh interval."""
-    config = tmp_path / "plant.toml"
-    config.write_text(f"[web]\nrefresh_s = {REFRESH_S}\n")
-    settings = load_settings(config, environ={"PLANT_STATE_DIR": str(tmp_path / "state")})
+    config, settings = configure(tmp_path, f"[web]\nrefresh_s = {REFRESH_S}\n")
     submission_id = accept_batch(settings, tmp_path / "in")
     server = Server(settings.state_dir, config=config)
-    url = server.start()
-    yield settings, submission_id, server, url
-    server.stop()
+    with server as url:
+        yield settings, submission_id, server, url
 
 
 def test_open_queue_picks_up_a_change_in_the_ledger(browser, live_plant):

@@ -1,4 +1,5 @@
-"""`plant serve`: loopback by default, a clear error when the port is taken, and the [web] settings checked."""
+"""`plant serve`: loopback by default, a clear error when the port is taken, and the [web] settings
+checked."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ SERVE_EXIT_S = 60
 
 
 def _get_json(url: str) -> dict:
-    """GET ``url`` from the running server with the standard library (the suite's HTTP client for real sockets)."""
+    """GET ``url`` from the running server with the standard library (the suite's HTTP client for real
+    sockets)."""
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.loads(response.read())
 
@@ -61,7 +63,8 @@ def test_serve_reads_postgresql_and_hides_the_password(tmp_path, postgres):
 
 
 def test_serve_refuses_a_taken_port(tmp_path):
-    """A port another program listens on is refused with exit code 69 and a message naming the port and the fix."""
+    """A port another program listens on is refused with exit code 69 and a message naming the port and the
+    fix."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

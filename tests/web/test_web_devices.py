@@ -1,7 +1,7 @@
-"""Devices out of the plan, re-planned jobs and held letters on the queue, the piece page, the API and /metrics,
-over a ledger the operator commands and the stage functions filled (:func:`webplant.fill_devices`): press-2 taken
-down by the operator, press-1 stopped longer than ``plan.replan_after_s`` with a job waiting on a jam, inserter-2
-taken down, a letter held (and another held and released)."""
+"""Devices out of the plan, re-planned jobs and held letters on the queue, the piece page, the API and
+/metrics, over a ledger the operator commands and the stage functions filled (:func:`webplant.fill_devices`):
+press-2 taken down by the operator, press-1 stopped longer than ``plan.replan_after_s`` with a job waiting on
+a jam, inserter-2 taken down, a letter held (and another held and released)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event, func, inspect, select, text
 from starlette.testclient import TestClient
 
-from plant.config import load_settings
 from plant.ledger import Ledger
 from plant.ledger import schema as t
 from plant.model import JobState
+from plant.testing import read_rows as read
+from plant.testing import state_settings
 from plant.web import create_app, queries
 from printers.errors import remedy_for
 from tests.web.webplant import (
@@ -37,15 +38,6 @@ ACTIVE = {
     JobState.WITHDRAWING,
     JobState.PRINTED,
 }
-
-
-def read(settings, statement):
-    ledger = Ledger(settings.ledger_url)
-    try:
-        with ledger.read() as conn:
-            return conn.execute(statement).all()
-    finally:
-        ledger.dispose()
 
 
 def page(http, path: str) -> str:
@@ -69,7 +61,7 @@ def went_down_at(settings, name: str) -> str:
     return queries.iso(at)
 
 
-# -- active jobs -------------------------------------------------------------------------------------------------
+# -- active jobs ---------------------------------------------------------------------------------------------
 def test_replanned_jobs_are_not_among_a_printers_jobs(devices_client, devices_plant):
     """Each printer lists exactly its jobs that still hold work on it; the REPLANNED ones are only counted."""
     jobs = t.print_jobs.c
@@ -99,7 +91,7 @@ def test_active_job_states_are_the_ones_holding_work():
     assert set(JobState) - ACTIVE == {JobState.REPLANNED, JobState.DONE, JobState.FAILED}
 
 
-# -- devices -----------------------------------------------------------------------------------------------------
+# -- devices -------------------------------------------------------------------------------------------------
 def test_a_device_the_operator_took_down_says_who_when_and_why(devices_client, devices_plant):
     """press-2 and inserter-2 are out of service, taken down by the operator at their `down` event, with the
     reason given."""
@@ -114,8 +106,8 @@ def test_a_device_the_operator_took_down_says_who_when_and_why(devices_client, d
 def test_a_press_stopped_too_long_is_out_by_the_plant_with_the_printers_reasons(
     devices_client, devices_plant
 ):
-    """press-1, seen stopped by the sweeps for `replan_after_s`, is out of the plan by the plant; it shows since
-    when it is stopped, the job waiting on it, the reason recorded with that job and what to do."""
+    """press-1, seen stopped by the sweeps for `replan_after_s`, is out of the plan by the plant; it shows
+    since when it is stopped, the job waiting on it, the reason recorded with that job and what to do."""
     press = devices(devices_client)["press-1"]
     assert (press["in_service"], press["down_by"]) == (False, "plant")
     assert "plan.replan_after_s" in press["down_reason"]
@@ -149,7 +141,8 @@ def test_printers_and_inserters_carry_their_service_state(devices_client):
 
 
 def test_devices_section_shows_service_and_stop(devices_client, devices_plant):
-    """The queue's Devices rows say out of service, by whom, why, and for press-1 its stop reason and remedy."""
+    """The queue's Devices rows say out of service, by whom, why, and for press-1 its stop reason and
+    remedy."""
     rows = {
         attrs["data-service"]: (attrs["data-in-service"], text)
         for attrs, text in elements(page(devices_client, "/"), "data-service")
@@ -174,10 +167,10 @@ def test_overview_lists_every_configured_device_when_none_is_down(client, filled
     assert list(shown) == names and all(d["in_service"] for d in shown.values())
 
 
-# -- held letters --------------------------------------------------------------------------------------------------
+# -- held letters --------------------------------------------------------------------------------------------
 def test_held_letter_needs_attention_with_who_and_why(devices_client, devices_plant):
-    """The held letter is in the attention list with its hold: by the operator, the reason, when, and the state
-    it was held from, as its `hold` event says."""
+    """The held letter is in the attention list with its hold: by the operator, the reason, when, and the
+    state it was held from, as its `hold` event says."""
     (letter,) = [
         a
         for a in devices_client.get("/api/overview").json()["attention"]["letters"]
@@ -235,7 +228,7 @@ def test_attention_row_says_who_held_it(devices_client, devices_plant):
     assert "held by operator from PRINT_READY" in row and HOLD_REASON in row
 
 
-# -- /metrics ------------------------------------------------------------------------------------------------------
+# -- /metrics ------------------------------------------------------------------------------------------------
 def test_device_in_service_gauge(devices_client):
     """plant_device_in_service{device,kind} is 1 for the device in the plan and 0 for each one out of it."""
     answer = devices_client.get("/metrics")
@@ -293,7 +286,7 @@ def test_an_older_ledger_gets_the_event_index_on_open(filled, tmp_path):
     """A ledger made before the index existed has it after the next open (and the counters stay the same)."""
     state = tmp_path / "state"
     shutil.copytree(filled.state, state, ignore=shutil.ignore_patterns("redis"))
-    settings = load_settings(environ={"PLANT_STATE_DIR": str(state)})
+    settings = state_settings(state)
     ledger = Ledger(settings.ledger_url)
     with ledger.tx() as conn:
         conn.execute(text("DROP INDEX ix_events_event"))

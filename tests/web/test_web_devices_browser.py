@@ -15,10 +15,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def served_devices(devices_plant):
     """`plant serve` on the devices ledger, on a free loopback port; its base URL."""
-    server = Server(devices_plant.state)
-    url = server.start()
-    yield url
-    server.stop()
+    with Server(devices_plant.state) as url:
+        yield url
 
 
 def service_row(browser, name: str):
@@ -28,8 +26,8 @@ def service_row(browser, name: str):
 
 
 def test_devices_section_shows_a_device_taken_down(browser, served_devices):
-    """press-2's row in the Devices section reads out of service, taken down by the operator, with the reason and
-    the time; inserter-1's reads in service."""
+    """press-2's row in the Devices section reads out of service, taken down by the operator, with the reason
+    and the time; inserter-1's reads in service."""
     from selenium.webdriver.common.by import By
 
     browser.get(served_devices)
@@ -44,7 +42,8 @@ def test_devices_section_shows_a_device_taken_down(browser, served_devices):
 
 
 def test_devices_section_shows_why_a_press_is_stopped(browser, served_devices, devices_plant):
-    """press-1's row says the plant took it out, that it is stopped, the jam reason, the job waiting and the fix."""
+    """press-1's row says the plant took it out, that it is stopped, the jam reason, the job waiting and the
+    fix."""
     from selenium.webdriver.common.by import By
 
     browser.get(served_devices)

@@ -1,6 +1,6 @@
-"""Prometheus /metrics, parsed with prometheus_client's own parsers: letters by state, print jobs by printer and
-state, output counters and QA figures equal what the ledger holds; label values survive quoting; OpenMetrics when
-the scraper asks for it; a 503 when the ledger cannot be read."""
+"""Prometheus /metrics, parsed with prometheus_client's own parsers: letters by state, print jobs by printer
+and state, output counters and QA figures equal what the ledger holds; label values survive quoting;
+OpenMetrics when the scraper asks for it; a 503 when the ledger cannot be read."""
 
 from __future__ import annotations
 
@@ -20,12 +20,16 @@ from plant.ledger import schema as t
 from plant.model import JobState, State
 from plant.qa import Inspection, record
 from plant.qa.judge import Judgement, Verdict
+from plant.testing import read_rows as ledger_rows
+from plant.testing import state_settings
 from plant.web import create_app
+from tests.web.webplant import client_on_a_broken_ledger
 from tracking.scan import Grade
 
 
 def scrape(http, accept: str | None = None) -> dict[str, object]:
-    """The families of one scrape by name (text format), asserting the answer is the text exposition format."""
+    """The families of one scrape by name (text format), asserting the answer is the text exposition
+    format."""
     answer = http.get("/metrics", headers={"accept": accept} if accept else {})
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
     return {family.name: family for family in text_string_to_metric_families(answer.text)}
@@ -38,15 +42,6 @@ def samples(family, *labels: str) -> dict:
         for s in family.samples
         if not s.name.endswith("_created")
     }
-
-
-def ledger_rows(settings, statement):
-    ledger = Ledger(settings.ledger_url)
-    try:
-        with ledger.read() as conn:
-            return conn.execute(statement).all()
-    finally:
-        ledger.dispose()
 
 
 def test_letters_gauge_counts_every_state(client, filled):
@@ -113,7 +108,7 @@ def test_qa_figures_follow_the_recorded_results(filled, tmp_path):
     the counters count all five."""
     state = tmp_path / "state"
     shutil.copytree(filled.state, state, ignore=shutil.ignore_patterns("redis"))
-    settings = load_settings(environ={"PLANT_STATE_DIR": str(state)})
+    settings = state_settings(state)
     ledger = Ledger(settings.ledger_url)
     now = time.time()
     with ledger.tx() as conn:
@@ -169,11 +164,6 @@ def test_openmetrics_when_the_scraper_asks_for_it(client, filled):
 
 def test_metrics_is_503_when_the_ledger_cannot_be_read(tmp_path):
     """A ledger that is no database any more fails the scrape with a 503 saying why."""
-    settings = load_settings(environ={"PLANT_STATE_DIR": str(tmp_path / "state")})
-    settings.state_dir.mkdir()
-    with TestClient(create_app(settings)) as http:
-        for path in settings.state_dir.glob("ledger.sqlite*"):
-            path.unlink()
-        (settings.state_dir / "ledger.sqlite").write_bytes(b"this is no database" * 100)
+    with client_on_a_broken_ledger(tmp_path / "state") as http:
         answer = http.get("/metrics")
     assert answer.status_code == 503 and "ledger unavailable: DatabaseError" in answer.text

@@ -1,7 +1,7 @@
-"""The QA page and /api/qa over real QA results: first sheets of the demo's dispatched pieces, rendered from the
-spooled job PDFs by pdftoppm and inspected by the QA station (two good samples, another piece's sheet, a faded
-control code, a control code whose text is markup). Over HTTP, and in headless Chromium (a page left open picks
-up a new result, and text read from a sample is shown as text, never run)."""
+"""The QA page and /api/qa over real QA results: first sheets of the demo's dispatched pieces, rendered from
+the spooled job PDFs by pdftoppm and inspected by the QA station (two good samples, another piece's sheet, a
+faded control code, a control code whose text is markup). Over HTTP, and in headless Chromium (a page left
+open picks up a new result, and text read from a sample is shown as text, never run)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from plant.ledger import schema as t
 from plant.ledger import schema_qa as tq
 from plant.qa import Inspection, inspect_samples, record
 from plant.qa.judge import Judgement, Verdict
+from plant.testing import read_rows as ledger_rows
 from plant.web import create_app
 from tests.web.test_web_browser import wait_for
 from tests.web.webplant import Server, elements
@@ -122,7 +123,7 @@ def qa_plant(filled, tmp_path_factory):
     for name, pixels in samples.items():
         paths.append(root / f"{name}.png")
         Image.fromarray(pixels).save(paths[-1], dpi=(DPI, DPI))
-    inspections = dict(zip(samples, inspect_samples(settings, paths)))
+    inspections = dict(zip(samples, inspect_samples(settings, paths), strict=True))
     assert [i.judgement.verdict.value for i in inspections.values()] == [
         "pass",
         "pass",
@@ -137,15 +138,6 @@ def qa_plant(filled, tmp_path_factory):
 def qa_client(qa_plant):
     with TestClient(create_app(qa_plant["settings"])) as http:
         yield http
-
-
-def ledger_rows(settings, statement):
-    ledger = Ledger(settings.ledger_url)
-    try:
-        with ledger.read() as conn:
-            return conn.execute(statement).all()
-    finally:
-        ledger.dispose()
 
 
 def test_api_counts_the_ledgers_qa_results(qa_client, qa_plant):
@@ -212,7 +204,8 @@ def test_a_bad_window_is_a_400(qa_client, hours):
 
 
 def test_qa_page_shows_the_figures_failures_and_grades(qa_client):
-    """The page shows the pass rate and counts, every failure with each of its reasons, and the grade table."""
+    """The page shows the pass rate and counts, every failure with each of its reasons, and the grade
+    table."""
     data = qa_client.get("/api/qa").json()
     text = qa_client.get("/qa").text
     figures = {attrs["id"]: shown for attrs, shown in elements(text, "id")}
@@ -244,19 +237,17 @@ def test_text_read_from_a_sample_is_escaped(qa_client, qa_plant):
     assert str(escape(HOSTILE_CODE)) in text and HOSTILE_CODE not in text
 
 
-# -- in the browser ---------------------------------------------------------------------------------------------------
+# -- in the browser ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def qa_served(qa_plant):
     """`plant serve` on the QA plant, refreshing open pages every :data:`REFRESH_S` seconds."""
-    server = Server(qa_plant["settings"].state_dir, config=qa_plant["config"])
-    url = server.start()
-    yield url
-    server.stop()
+    with Server(qa_plant["settings"].state_dir, config=qa_plant["config"]) as url:
+        yield url
 
 
 def figure(driver, element_id: str) -> str:
-    """The shown text of an element, read in one script call (the open page swaps its content every refresh, so
-    a held element reference would go stale)."""
+    """The shown text of an element, read in one script call (the open page swaps its content every refresh,
+    so a held element reference would go stale)."""
     return driver.execute_script(
         "const e = document.getElementById(arguments[0]); return e ? e.innerText : ''", element_id
     )

@@ -34,7 +34,8 @@ FIRST = 480_000
     ],
 )
 def test_hourly_buckets(rows, expected):
-    """Rows land in their hour; hours outside the window and other events are left out; pages count prints only."""
+    """Rows land in their hour; hours outside the window and other events are left out; pages count prints
+    only."""
     buckets = queries.hourly(rows, FIRST, 3)
     assert [(b["printed"], b["inserted"], b["dispatched"], b["pages"]) for b in buckets] == expected
     assert buckets[0]["hour"] == queries.iso(FIRST * 3600)
@@ -54,7 +55,8 @@ def test_pages_per_second_while_printing(pages, first, last, expected):
 
 
 def test_queries_agree_on_sqlite_and_postgresql(database_url, tmp_path):
-    """On either database, a batch moved along the lifecycle is counted by state, per hour and in the backlog."""
+    """On either database, a batch moved along the lifecycle is counted by state, per hour and in the
+    backlog."""
     settings = load_settings(
         environ={"PLANT_STATE_DIR": str(tmp_path / "state"), "PLANT_DATABASE_URL": database_url}
     )

@@ -9,13 +9,17 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
 from sqlalchemy import select, update
+from starlette.testclient import TestClient
 
-from plant.config import Settings, load_settings
+from plant import testing
+from plant.config import Settings
 from plant.demo import generate, write_letter
 from plant.fleet.service import observe, set_service
 from plant.intake.submission import accept, read_submission
@@ -24,12 +28,11 @@ from plant.ledger import schema as t
 from plant.ledger.jobs import job_pieces
 from plant.model import Event, JobState, State
 from plant.operator import Action, act, device_down
-from plant.stages.context import Plant, install
 from plant.stages.impose import impose
 from plant.stages.plan import plan
-from plant.stages.preflight import preflight
-from plant.stages.route import route
 from plant.stages.spool import reprint_or_fail, spool
+from plant.testing import installed_plant, job_ids, plan_submission, read_scalars, state_settings
+from plant.web import create_app
 from tests.plant.helpers import plant_env, reap_redis, run_plant
 
 #: A recipient name a sender could put in a manifest: markup that would run if the pages did not escape it.
@@ -54,7 +57,8 @@ class FilledPlant:
     settings: Settings
     #: `plant demo` ran it end to end: printed, inserted and dispatched events for the dashboard.
     demo_submission: str
-    #: Pre-flighted, routed, planned, imposed and spooled in this process; then one piece spoiled, one lost (the
+    #: Pre-flighted, routed, planned, imposed and spooled in this process; then one piece spoiled, one lost
+    #: (the
     #: one with the hostile name, its event quoting it as device text), one failed; one letter is not a PDF.
     queue_submission: str
     hostile_letter: str
@@ -68,9 +72,8 @@ def fill(state: Path, workdir: Path) -> FilledPlant:
     result = run_plant(["demo", "--letters", "12", "--seed", "7", "--timeout", "300"], state)
     reap_redis(state)
     assert result.returncode == 0, result.stderr[-3000:]
-    settings = load_settings(environ={"PLANT_STATE_DIR": str(state)})
-    with Ledger(settings.ledger_url).read() as conn:
-        (demo_submission,) = conn.execute(select(t.submissions.c.submission_id)).scalars().all()
+    settings = state_settings(state)
+    (demo_submission,) = read_scalars(settings, select(t.submissions.c.submission_id))
     batch = generate(workdir / "queue", 8, seed=99)
     rows = _manifest(batch.submission)
     rows[0]["name"] = HOSTILE_NAME
@@ -79,23 +82,9 @@ def fill(state: Path, workdir: Path) -> FilledPlant:
     _write_manifest(batch.submission, rows)
     hostile, rejected, reprinted, failed = (r["letter_id"] for r in rows[:4])
 
-    plant = Plant.open(settings)
-    install(plant)
-    try:
-        submission_id, _ = accept(plant.ledger.tx, settings.blobs_dir, read_submission(batch.submission))
-        preflight(submission_id)
-        route(submission_id)
-        plan(submission_id)
-        with plant.ledger.read() as conn:
-            jobs = (
-                conn.execute(
-                    select(t.print_jobs.c.job_id)
-                    .where(t.print_jobs.c.submission_id == submission_id)
-                    .order_by(t.print_jobs.c.number)
-                )
-                .scalars()
-                .all()
-            )
+    with installed_plant(settings) as plant:
+        submission_id = plan_submission(testing.accept_batch(plant, batch.submission))
+        jobs = job_ids(plant, t.print_jobs.c.submission_id == submission_id)
         for job_id in jobs:
             impose(job_id)
             spool(job_id)
@@ -117,19 +106,7 @@ def fill(state: Path, workdir: Path) -> FilledPlant:
                 State.SPOOLED,
                 extra={"reason_code": "SPOILED_REPEATEDLY", "reason": "spoiled 3 times"},
             )
-    finally:
-        install(None)
-        plant.close()
-    return FilledPlant(
-        state=state,
-        settings=settings,
-        demo_submission=demo_submission,
-        queue_submission=submission_id,
-        hostile_letter=hostile,
-        failed_letter=failed,
-        rejected_letter=rejected,
-        reprint_letter=reprinted,
-    )
+    return FilledPlant(state, settings, demo_submission, submission_id, hostile, failed, rejected, reprinted)
 
 
 @dataclass
@@ -152,32 +129,19 @@ class DevicesPlant:
 
 
 def fill_devices(state: Path, workdir: Path) -> DevicesPlant:
-    """Plan a 12-letter batch on both presses through the stage functions, then: the operator takes press-2 down
-    (its jobs REPLANNED) and the batch is planned again on press-1; one press-1 job is imposed and spooled and
-    waits STOPPED, and the sweeps see press-1 stopped longer than `replan_after_s` (out of the plan by the plant)
-    and inserter-1 just stopped (still in it); the operator takes inserter-2 down, holds one letter and holds and
-    releases another."""
-    settings = load_settings(environ={"PLANT_STATE_DIR": str(state)})
+    """Plan a 12-letter batch on both presses through the stage functions, then: the operator takes press-2
+    down (its jobs REPLANNED) and the batch is planned again on press-1; one press-1 job is imposed and
+    spooled and waits STOPPED, and the sweeps see press-1 stopped longer than `replan_after_s` (out of the
+    plan by the plant) and inserter-1 just stopped (still in it); the operator takes inserter-2 down, holds
+    one letter and holds and releases another."""
+    settings = state_settings(state)
     submission_id = accept_batch(settings, workdir / "devices", letters=12, seed=3)
-    plant = Plant.open(settings)
-    install(plant)
-    try:
-        preflight(submission_id)
-        route(submission_id)
-        plan(submission_id)
+    with installed_plant(settings) as plant:
+        plan_submission(submission_id)
         device_down(plant.ledger, settings, "press-2", PRESS_DOWN_REASON)
         plan(submission_id)
         jobs = t.print_jobs.c
-        with plant.ledger.read() as conn:
-            planned = (
-                conn.execute(
-                    select(jobs.job_id)
-                    .where(jobs.printer == "press-1", jobs.state == JobState.PLANNED.value)
-                    .order_by(jobs.number)
-                )
-                .scalars()
-                .all()
-            )
+        planned = job_ids(plant, jobs.printer == "press-1", jobs.state == JobState.PLANNED.value)
         stopped_job, held_job = planned[0], planned[1]
         impose(stopped_job)
         plant.printers["press-1"].layout.make_dirs()  # what the press does when it starts
@@ -200,42 +164,19 @@ def fill_devices(state: Path, workdir: Path) -> DevicesPlant:
                 conn, "inserter-1", "inserter", observation=observe(True, None, False, stopped_since, limit)
             )
         device_down(plant.ledger, settings, "inserter-2", INSERTER_DOWN_REASON)
-        with plant.ledger.read() as conn:
-            in_job = (
-                conn.execute(
-                    select(t.letters.c.letter_id)
-                    .select_from(t.letters.join(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk))
-                    .where(t.pieces.c.job_id == held_job)
-                    .order_by(t.letters.c.pk)
-                )
-                .scalars()
-                .all()
-            )
+        in_job = read_scalars(
+            plant,
+            select(t.letters.c.letter_id)
+            .select_from(t.letters.join(t.pieces, t.pieces.c.letter_pk == t.letters.c.pk))
+            .where(t.pieces.c.job_id == held_job)
+            .order_by(t.letters.c.pk),
+        )
         held, released = in_job[0], in_job[1]
         outcomes = act(plant.ledger, Action.HOLD, [held, released], HOLD_REASON)
         outcomes += act(plant.ledger, Action.RELEASE, [released])
         assert all(o.done for o in outcomes), outcomes
-        with plant.ledger.read() as conn:
-            replanned = (
-                conn.execute(
-                    select(jobs.job_id).where(jobs.state == JobState.REPLANNED.value).order_by(jobs.number)
-                )
-                .scalars()
-                .all()
-            )
-    finally:
-        install(None)
-        plant.close()
-    return DevicesPlant(
-        state=state,
-        settings=settings,
-        submission=submission_id,
-        replanned=replanned,
-        stopped_job=stopped_job,
-        stopped_since=stopped_since,
-        held_letter=held,
-        released_letter=released,
-    )
+        replanned = job_ids(plant, jobs.state == JobState.REPLANNED.value)
+    return DevicesPlant(state, settings, submission_id, replanned, stopped_job, stopped_since, held, released)
 
 
 def accept_batch(settings: Settings, workdir: Path, letters: int = 3, seed: int = 5) -> str:
@@ -248,6 +189,19 @@ def accept_batch(settings: Settings, workdir: Path, letters: int = 3, seed: int 
     finally:
         ledger.dispose()
     return submission_id
+
+
+@contextmanager
+def client_on_a_broken_ledger(state: Path) -> Iterator[TestClient]:
+    """A client on the web application of a fresh plant in ``state`` whose ledger file is no database any more
+    (it turned into garbage after the application started)."""
+    settings = state_settings(state)
+    settings.state_dir.mkdir()
+    with TestClient(create_app(settings)) as http:
+        for path in settings.state_dir.glob("ledger.sqlite*"):
+            path.unlink()
+        (settings.state_dir / "ledger.sqlite").write_bytes(b"this is no database" * 100)
+        yield http
 
 
 def _manifest(folder: Path) -> list[dict]:
@@ -263,7 +217,8 @@ def _write_manifest(folder: Path, rows: list[dict]) -> None:
 
 
 class Server:
-    """``plant serve --port 0`` on ``state`` in a child process; :meth:`start` returns the URL it printed."""
+    """``plant serve --port 0`` on ``state`` in a child process; :meth:`start` returns the URL it printed. As
+    a context manager: started on entry (the URL is the value of the ``with``), stopped on exit."""
 
     def __init__(self, state: Path, config: Path | None = None, env: dict[str, str] | None = None) -> None:
         self.state, self.config, self.env = state, config, env or {}
@@ -291,6 +246,12 @@ class Server:
             self.stop()
             raise AssertionError("plant serve did not start:\n" + "".join(self.lines))
         return url
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def _drain(self, found: queue.Queue) -> None:
         for line in self.proc.stderr:
