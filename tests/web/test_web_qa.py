@@ -254,7 +254,7 @@ def figure(driver, element_id: str) -> str:
 
 
 @pytest.mark.slow
-def test_browser_shows_the_qa_figures_and_sample_text_never_runs(browser, qa_served, qa_client):  # noqa: F811
+def test_browser_shows_the_qa_figures_and_sample_text_never_runs(browser, qa_served, qa_client):
     """In Chromium the QA page shows the API's figures and failure reasons; the markup control code is literal
     text and never ran."""
     data = qa_client.get("/api/qa").json()
@@ -270,7 +270,7 @@ def test_browser_shows_the_qa_figures_and_sample_text_never_runs(browser, qa_ser
 
 
 @pytest.mark.slow
-def test_an_open_qa_page_picks_up_a_new_result(browser, qa_served, qa_plant):  # noqa: F811
+def test_an_open_qa_page_picks_up_a_new_result(browser, qa_served, qa_plant):
     """A sample inspected after the page was loaded shows in the open page without a reload."""
     browser.get(qa_served + "qa")
     before = int(figure(browser, "qa-failed").split()[0])
