@@ -9,8 +9,10 @@ One run, the same 1,000 generated letters (1–4 pages, about 2,500 pages):
 * bare pikepdf: each page as a Form XObject (``copy_foreign``), two to an A3 sheet, no marks, ``save``.
 
 Goal (issue 4): ours ≥ 4× pdfimpose and ≥ 0.75× bare pikepdf. Each result's ``extra_info`` holds pages/s and
-the ratios. ``test_scaling`` imposes 1,000 and 10,000 letters in child processes and records time and peak
-RSS: cost should grow linearly and memory stay flat. Run: ``pytest benchmarks/test_imposition.py``.
+the ratios, and ours the copy paths its pieces took (issue 11: fast streaming copy or the qpdf fallback; the
+generated letters should all take the fast one). ``test_scaling`` imposes 1,000 and 10,000 letters in child
+processes and records time, peak RSS and copy paths: cost should grow linearly and memory stay flat.
+Run: ``pytest benchmarks/test_imposition.py``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 import pikepdf
 import pytest
 
-from imposition import Duplex, Layout, Marks, OmrSpec, PieceInput, Scheme, SheetSize, impose
+from imposition import CopyPaths, Duplex, Layout, Marks, OmrSpec, PieceInput, Scheme, SheetSize, impose
 from plant.demo import write_letter
 from tracking import make_s10
 
@@ -124,6 +126,17 @@ def record(benchmark, name: str, pages: int) -> None:
     benchmark.extra_info["pages_per_s"] = round(pages / best)
 
 
+def path_counts(paths: CopyPaths) -> dict[str, object]:
+    """The copy paths the pieces took (fast streaming copy or the qpdf fallback), for ``extra_info``."""
+    return {
+        "fast_pieces": paths.fast,
+        "fast_pages": paths.fast_pages,
+        "fallback_pieces": paths.fallback,
+        "fallback_pages": paths.fallback_pages,
+        "fallback_reasons": dict(paths.reasons),
+    }
+
+
 @pytest.mark.benchmark(group="imposition-1000-letters")
 def test_bare_pikepdf(benchmark, letters, page_count, tmp_path):
     """Bare pikepdf placement, 2 up on A3, no marks."""
@@ -150,10 +163,12 @@ def test_ours_all_marks(benchmark, letters, page_count, tmp_path):
     extra_info."""
     pieces = pieces_with_marks(letters)
     impose(pieces[:5], tmp_path / "warm.pdf", "J000000", LAYOUT, ALL_MARKS)  # JIT and imports outside timing
-    benchmark.pedantic(
+    sheet_map = benchmark.pedantic(
         impose, args=(pieces, tmp_path / "ours.pdf", "J000001", LAYOUT, ALL_MARKS), rounds=3, iterations=1
     )
     record(benchmark, "ours", page_count)
+    benchmark.extra_info["paths"] = path_counts(sheet_map.paths)
+    print(f"\ncopy paths of the 1,000 letters: {benchmark.extra_info['paths']}")
     for other, goal in (("pdfimpose", 4.0), ("bare", 0.75)):
         if other in RESULTS:
             benchmark.extra_info[f"ratio_to_{other}"] = round(RESULTS["ours"] / RESULTS[other], 2)
@@ -166,7 +181,7 @@ import json, sys, threading, time
 from pathlib import Path
 import psutil
 sys.path.insert(0, {root!r})
-from benchmarks.test_imposition import ALL_MARKS, LAYOUT, pieces_with_marks
+from benchmarks.test_imposition import ALL_MARKS, LAYOUT, path_counts, pieces_with_marks
 from imposition import impose
 paths = sorted(Path({folder!r}).glob("*.pdf"))
 pieces = pieces_with_marks(paths, {repeat})
@@ -186,7 +201,7 @@ done.set()
 sampler.join()
 pages = sum(1 for r in sheet_map if r.page)
 print(json.dumps({{"seconds": seconds, "pages": pages, "rss_before_mb": base / 2**20,
-                  "peak_rss_mb": peak[0] / 2**20}}))
+                  "peak_rss_mb": peak[0] / 2**20, "paths": path_counts(sheet_map.paths)}}))
 """
 
 
@@ -216,6 +231,7 @@ def test_scaling(benchmark, letters, tmp_path):
             "pages_per_s": round(result["pages"] / result["seconds"]),
             "peak_rss_mb": round(result["peak_rss_mb"], 1),
             "rss_growth_mb": round(result["peak_rss_mb"] - result["rss_before_mb"], 1),
+            "paths": result["paths"],
         }
     small, large = runs[LETTERS], runs[LARGE]
     benchmark.extra_info["time_ratio_10k_to_1k"] = round(large["seconds"] / small["seconds"], 2)

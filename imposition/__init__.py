@@ -12,6 +12,7 @@ from imposition.errors import (
     LayoutError,
     MarkError,
     OmrGeometryError,
+    PageCountMismatch,
     PageDoesNotFit,
     PieceTooLong,
     RasterError,
@@ -33,16 +34,18 @@ from imposition.layout import (
 )
 from imposition.omr import OmrSpec
 from imposition.pieces import Normalise, PieceInput
-from imposition.sheetmap import SheetMap, SheetRecord, Side
+from imposition.sheetmap import CopyPaths, SheetMap, SheetRecord, Side
 from imposition.simplex import impose_1up
 
 __all__ = [
     "A4_HEIGHT",
     "A4_WIDTH",
+    "CopyPaths",
     "DEFAULT_STACK_DEPTH",
     "DuplicatePiece",
     "Duplex",
     "EmptyPdf",
+    "PageCountMismatch",
     "EncryptedPdf",
     "ImpositionError",
     "Layout",

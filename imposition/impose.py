@@ -20,13 +20,13 @@ from typing import BinaryIO, NamedTuple
 import numpy as np
 
 from imposition import marks as draw
-from imposition.errors import DuplicatePiece, MarkError, OmrGeometryError
+from imposition.errors import DuplicatePiece, ImpositionError, MarkError, OmrGeometryError
 from imposition.geometry import A4_HEIGHT, A4_WIDTH, MarkLayout, Rect
 from imposition.layout import BLANK, Layout, Stacker, deal, plan_leaves
 from imposition.omr import OmrSpec
 from imposition.pdfwriter import PdfStreamWriter
 from imposition.pieces import Matrix, Normalise, PieceInput, PlacedPage, write_piece
-from imposition.sheetmap import SheetMap, SheetRecord, Side
+from imposition.sheetmap import CopyPaths, SheetMap, SheetRecord, Side
 from tracking import TrackingError, code128, datamatrix, format_control
 
 #: Resource name of the tracking text font on every sheet.
@@ -260,6 +260,12 @@ class _Job:
         self.stacks = 0
         self.font: int | None = None
         self.crop = _crop_marks(layout, marks.geometry) if marks.crop and layout.n_up > 1 else b""
+        self.fast = self.fast_pages = self.fallback = self.fallback_pages = 0
+        self.reasons: dict[str, int] = {}
+
+    def paths(self) -> CopyPaths:
+        """How the pieces so far were copied."""
+        return CopyPaths(self.fast, self.fallback, self.fast_pages, self.fallback_pages, dict(self.reasons))
 
     def _font(self) -> int:
         if self.font is None:
@@ -270,8 +276,25 @@ class _Job:
         return self.font
 
     def add(self, piece: PieceInput) -> None:
-        """Write one piece's pages and queue its leaves; write any stack this closes."""
-        placed = write_piece(self.writer, piece, self.normalise)
+        """Write one piece's pages and queue its leaves; write any stack this closes. Every
+        :class:`ImpositionError` this raises names the piece (``piece_id``)."""
+        try:
+            self._add(piece)
+        except ImpositionError as exc:
+            if exc.piece_id is None:
+                exc.piece_id = piece.piece_id
+            raise
+
+    def _add(self, piece: PieceInput) -> None:
+        written = write_piece(self.writer, piece, self.normalise)
+        placed = written.pages
+        if written.fallback is None:
+            self.fast += 1
+            self.fast_pages += len(placed)
+        else:
+            self.fallback += 1
+            self.fallback_pages += len(placed)
+            self.reasons[written.fallback] = self.reasons.get(written.fallback, 0) + 1
         leaves = []
         for plan in plan_leaves([len(placed)], self.layout.duplexed, [piece.simplex]):
             front = self._side(piece, placed, plan.front, plan.number, plan.of, back=False)
@@ -407,8 +430,9 @@ def impose(
     blank backs). Each leaf side gets its control DataMatrix, fronts the OMR track when ``marks.omr`` is set,
     each piece's first page its tracking barcode and postage mark, n-up fronts crop marks where the margin has
     room. ``pieces`` may be a generator: it is consumed once, one piece at a time. Raises an
-    :class:`~imposition.errors.ImpositionError` naming the file and page for input it cannot use; then no
-    output file is written.
+    :class:`~imposition.errors.ImpositionError` naming the file and page for input it cannot use (its
+    ``piece_id`` set, ``code`` and ``senders_fault`` saying whose fault); then no output file is written.
+    The map's ``paths`` counts the pieces each copy path took (:class:`~imposition.sheetmap.CopyPaths`).
     """
     return impose_with_stamps(pieces, out_path, job_id, layout, marks, normalise, None)
 
@@ -432,4 +456,4 @@ def impose_with_stamps(
             job.add(piece)
         job.finish()
         writer.close()
-    return SheetMap(job_id, tuple(job.records))
+    return SheetMap(job_id, tuple(job.records), job.paths())

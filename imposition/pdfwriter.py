@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 import zlib
 from array import array
-from typing import BinaryIO
+from decimal import Decimal
+from typing import BinaryIO, NamedTuple
 
 import pikepdf
 
@@ -34,6 +35,14 @@ _REFERENCE = re.compile(rb"\((?:\\.|[^\\)])*\)|(\d+) (\d+) R")
 _LENGTH = re.compile(rb"/Length (?:\d+ \d+ R|\d+)")
 #: Page-tree types never copied through a form's resources (they would drag in the whole source document).
 _TREE_TYPES = (pikepdf.Name.Page, pikepdf.Name.Pages)
+
+
+class Checkpoint(NamedTuple):
+    """Where a :class:`PdfStreamWriter` stood: file position, objects and pages so far."""
+
+    pos: int
+    objects: int
+    pages: int
 
 
 class PdfStreamWriter:
@@ -81,6 +90,19 @@ class PdfStreamWriter:
         number = self.add(b"<< /Type /Page /Parent %d 0 R %s >>" % (PAGES, entries))
         self._pages.append(number)
         return number
+
+    def checkpoint(self) -> Checkpoint:
+        """Where the writer stands now, for :meth:`rollback`."""
+        return Checkpoint(self._pos, len(self._offsets), len(self._pages))
+
+    def rollback(self, checkpoint: Checkpoint) -> None:
+        """Forget every object and page written or reserved since ``checkpoint`` and cut them from the file
+        (the stream must be seekable). Nothing written before the checkpoint may refer to them."""
+        self._out.seek(checkpoint.pos)
+        self._out.truncate()
+        self._pos = checkpoint.pos
+        del self._offsets[checkpoint.objects :]
+        del self._pages[checkpoint.pages :]
 
     @property
     def page_count(self) -> int:
@@ -138,14 +160,24 @@ class ForeignObjects:
             return self.serialise_ref(obj.objgen)
         return self.serialise(obj)
 
+    def copy(self, obj: pikepdf.Object) -> int:
+        """Queue indirect ``obj`` for writing (once); return its output object number. Call :meth:`flush`."""
+        self.serialise_ref(obj.objgen)
+        return self._numbers[obj.objgen]
+
     def serialise_ref(self, objgen: tuple[int, int]) -> bytes:
         """A renumbered reference to source object ``objgen``, queued for writing."""
         return _REFERENCE.sub(self._renumber, b"%d %d R" % objgen)
 
-    def _body(self, obj: pikepdf.Object) -> bytes:
+    def _body(self, obj: object) -> bytes:
+        if not isinstance(obj, pikepdf.Object):
+            # pikepdf hands indirect numbers, booleans and null over as Python values (a /Length, a /Count).
+            return scalar(obj)
         if isinstance(obj, pikepdf.Stream):
             raw = obj.read_raw_bytes()
-            entries = _LENGTH.sub(b"", self.serialise(obj.stream_dict), count=1)
+            # The source's /Length goes before renumbering (an indirect one is then not copied at all).
+            entries = _LENGTH.sub(b"", obj.stream_dict.unparse(resolved=True), count=1)
+            entries = _REFERENCE.sub(self._renumber, entries)
             return b"<< /Length %d %s\nstream\n%s\nendstream" % (len(raw), entries[2:], raw)
         if isinstance(obj, pikepdf.Dictionary) and obj.get("/Type") in _TREE_TYPES:
             return b"null"
@@ -156,3 +188,19 @@ class ForeignObjects:
         while self._queue:
             key = self._queue.pop()
             self._writer.write(self._numbers[key], self._body(self._source.get_object(key)))
+
+
+def scalar(value: object) -> bytes:
+    """PDF bytes of a scalar pikepdf gives as a Python value: bool, int, Decimal (a real), float, None."""
+    if value is None:
+        return b"null"
+    if isinstance(value, bool):
+        return b"true" if value else b"false"
+    if isinstance(value, int):
+        return b"%d" % value
+    if isinstance(value, Decimal | float):
+        text = format(Decimal(value) if isinstance(value, float) else value, "f")
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        return (text if text not in ("", "-", "-0") else "0").encode("ascii")
+    raise TypeError(f"not a PDF scalar: {type(value).__name__}")

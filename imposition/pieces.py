@@ -3,8 +3,20 @@
 Normalisation decides, per page, the matrix that puts the page as displayed (its trim box, ``/Rotate``
 applied) onto a portrait A4 leaf: landscape pages are turned a quarter (when allowed), pages within 2 mm of A4
 are placed unscaled and centred, other sizes are scaled to fit (when allowed) or refused with the file and
-page named. Each page becomes a Form XObject whose content is the page's own content stream copied with its
-filters.
+page named.
+
+Each page becomes a Form XObject by one of two paths, chosen per piece:
+
+* **fast** (:func:`write_page_form`): the form's content is the page's own content stream copied with its
+  filters, and every object it reaches is unparsed by qpdf and streamed out (:class:`ForeignObjects`);
+* **fallback** (:func:`write_pages_via_qpdf`): qpdf makes each page a Form XObject
+  (``pikepdf.Page.as_form_xobject``, after flattening printable annotations), copies them into a scratch
+  document (``copy_foreign``), writes that document (decrypted, repaired, lengths recomputed) and the fast
+  copier streams the clean forms out.
+
+The fallback runs when a cheap test says the fast copy could be wrong (:func:`fallback_reason`: the file is
+encrypted, qpdf had to repair it, or a page shows annotations the fast copy leaves out), or when the fast copy
+of the piece fails; then everything it wrote of the piece is rolled back first.
 """
 
 from __future__ import annotations
@@ -18,7 +30,16 @@ from typing import SupportsFloat
 
 import pikepdf
 
-from imposition.errors import EmptyPdf, EncryptedPdf, PageDoesNotFit, UnreadablePdf, WrongPageSize
+from imposition.errors import (
+    EmptyPdf,
+    EncryptedPdf,
+    ImpositionError,
+    PageCountMismatch,
+    PageDoesNotFit,
+    UnreadablePdf,
+    WrongPageSize,
+    short_cause,
+)
 from imposition.geometry import A4_HEIGHT, A4_TOLERANCE, A4_WIDTH, PT_PER_MM
 from imposition.pdfwriter import ForeignObjects, PdfStreamWriter
 
@@ -29,6 +50,13 @@ IDENTITY: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 #: Widest difference between a page's aspect ratio and A4's that scale-to-fit still takes (beyond it the page
 #: would come out with wide white bands; refuse instead).
 MAX_ASPECT_DIFFERENCE = 0.25
+#: Annotation flags (PDF 32000-1 12.5.3): hidden, print.
+_HIDDEN, _PRINT = 2, 4
+#: Errors that are never the input's fault: they pass through instead of becoming :class:`UnreadablePdf`
+#: (output file errors, memory, our own refusals).
+_NOT_THE_INPUT = (ImpositionError, OSError, MemoryError)
+#: The key of the scratch document's catalog that holds the fallback's forms.
+_FORMS = pikepdf.Name("/ImpositionForms")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +66,9 @@ class PieceInput:
     ``piece_id`` names it in the control codes; ``pdf_path`` is its print-ready PDF; ``tracking_id`` (None: no
     tracking barcode) is printed in the window; ``postage`` is the postage mark's payload text (None: no
     mark); ``simplex`` marks a letter printed one page per leaf inside a duplex job; ``selects`` (feeder
-    digits, e.g. ``"13"``) and ``flags`` (e.g. ``"D"`` divert) go into the control code.
+    digits, e.g. ``"13"``) and ``flags`` (e.g. ``"D"`` divert) go into the control code. ``pages`` (None: not
+    known) is the page count another reader found in the file (the plant's pre-flight): a damaged file that
+    qpdf reads with another count is refused (:class:`PageCountMismatch`) rather than printed short.
     """
 
     piece_id: str
@@ -48,6 +78,7 @@ class PieceInput:
     simplex: bool = False
     selects: str = ""
     flags: str = ""
+    pages: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +90,13 @@ class Normalise:
 
 
 def open_piece(path: Path) -> pikepdf.Pdf:
-    """Open a piece's PDF from memory (no file handle stays open per piece) and refuse encrypted or empty
-    ones."""
+    """Open a piece's PDF from memory (no file handle stays open per piece), repairing it if qpdf can.
+
+    Files encrypted with an owner password only open (with the empty user password) and are imposed
+    decrypted; files that need a password to open, or whose security settings forbid printing, are refused
+    (:class:`EncryptedPdf`), and so are empty (:class:`EmptyPdf`) and unreadable ones
+    (:class:`UnreadablePdf`).
+    """
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -69,12 +105,21 @@ def open_piece(path: Path) -> pikepdf.Pdf:
         pdf = pikepdf.open(io.BytesIO(data))
     except pikepdf.PasswordError:
         raise EncryptedPdf(path) from None
-    except pikepdf.PdfError as exc:
-        raise UnreadablePdf(path, str(exc)) from None
-    if pdf.is_encrypted:
-        raise EncryptedPdf(path)
-    if len(pdf.pages) == 0:
-        raise EmptyPdf(path)
+    except _NOT_THE_INPUT:
+        raise
+    except Exception as exc:
+        raise UnreadablePdf(path, short_cause(exc)) from exc
+    try:
+        if pdf.is_encrypted and not pdf.allow.print_lowres:
+            raise EncryptedPdf(path, "does not allow printing (its security settings forbid it)")
+        if len(pdf.pages) == 0:
+            raise EmptyPdf(path)
+    except _NOT_THE_INPUT:
+        pdf.close()
+        raise
+    except Exception as exc:
+        pdf.close()
+        raise UnreadablePdf(path, short_cause(exc)) from exc
     return pdf
 
 
@@ -193,23 +238,133 @@ class PlacedPage:
     matrix: Matrix
 
 
-def write_piece(writer: PdfStreamWriter, piece: PieceInput, normalise: Normalise) -> list[PlacedPage]:
-    """Open ``piece``, write each of its pages as a Form XObject, close it; return the pages in order.
+@dataclass(frozen=True, slots=True)
+class WrittenPiece:
+    """A piece's pages as written, in order, and why it took the fallback path (None: the fast path)."""
 
-    Pages are checked before anything is written, so a refused piece leaves no objects behind.
+    pages: list[PlacedPage]
+    fallback: str | None
+
+
+def _needs_appearances(pdf: pikepdf.Pdf) -> bool:
+    """Whether the document's form asks the viewer to make its fields' appearances."""
+    acroform = pdf.Root.get("/AcroForm")
+    if not isinstance(acroform, pikepdf.Dictionary):
+        return False
+    need: object = acroform.get("/NeedAppearances")
+    return need is True
+
+
+def _shows_annotations(pdf: pikepdf.Pdf, page: pikepdf.Page) -> bool:
+    """Whether ``page`` has an annotation that prints (an appearance stream, the print flag, not hidden), or a
+    form field whose appearance the viewer is asked to make (``/NeedAppearances``)."""
+    annots = page.obj.get("/Annots")
+    if not isinstance(annots, pikepdf.Array) or len(annots) == 0:
+        return False
+    need = _needs_appearances(pdf)
+    for annot in annots:
+        if not isinstance(annot, pikepdf.Dictionary):
+            continue
+        if need and annot.get("/Subtype") == pikepdf.Name.Widget:
+            return True
+        flags = annot.get("/F", 0)
+        flags = flags if isinstance(flags, int) else 0
+        if "/AP" in annot and flags & _PRINT and not flags & _HIDDEN:
+            return True
+    return False
+
+
+def fallback_reason(pdf: pikepdf.Pdf) -> str | None:
+    """Why ``pdf`` must take the fallback path, or None when the fast copy is exact.
+
+    Cheap tests only: encrypted (qpdf's writer is the authority on decrypting every stream and string),
+    repaired (qpdf warned while reading it), a page shows annotations (the fast copy takes the page content
+    alone; the fallback flattens them into it).
     """
-    pdf = open_piece(piece.pdf_path)
+    if pdf.is_encrypted:
+        return "encrypted"
+    if pdf.get_warnings():
+        return "repaired"
+    if any(_shows_annotations(pdf, page) for page in pdf.pages):
+        return "annotations"
+    return None
+
+
+def _check_repaired(pdf: pikepdf.Pdf, path: Path) -> None:
+    """Refuse a repaired file in which a page lost its content: qpdf drops references to objects it could not
+    find, so a file cut short would otherwise come out with blank pages."""
+    for number, page in enumerate(pdf.pages, start=1):
+        if page.obj.get("/Contents") is None:
+            raise UnreadablePdf(path, f"page {number} has lost its content: the file is damaged or cut short")
+
+
+def _write_fast(writer: PdfStreamWriter, pdf: pikepdf.Pdf) -> list[int]:
+    foreign = ForeignObjects(writer, pdf)
+    return [write_page_form(writer, foreign, page) for page in pdf.pages]
+
+
+def write_pages_via_qpdf(writer: PdfStreamWriter, pdf: pikepdf.Pdf, flatten: bool) -> list[int]:
+    """The fallback path: write every page of ``pdf`` as the Form XObject qpdf makes of it; return the object
+    numbers.
+
+    With ``flatten``, printable annotations are first merged into the page content (form fields that ask for
+    it get appearance streams). The forms (trim box as /BBox, no /Matrix: the same geometry as the fast path)
+    are copied into a scratch document, which qpdf writes and reads back, so what is streamed out has been
+    decrypted, repaired and re-measured by qpdf.
+    """
+    if flatten:
+        if _needs_appearances(pdf):
+            pdf.generate_appearance_streams()
+        pdf.flatten_annotations("print")
+    scratch = pikepdf.new()
+    forms = [scratch.copy_foreign(page.as_form_xobject(handle_transformations=False)) for page in pdf.pages]
+    scratch.Root[_FORMS] = pikepdf.Array(forms)
+    buffer = io.BytesIO()
+    scratch.save(buffer, object_stream_mode=pikepdf.ObjectStreamMode.disable)
+    scratch.close()
+    with pikepdf.open(buffer) as clean:
+        foreign = ForeignObjects(writer, clean)
+        numbers = [foreign.copy(form) for form in clean.Root[_FORMS]]
+        foreign.flush()
+    return numbers
+
+
+def write_piece(writer: PdfStreamWriter, piece: PieceInput, normalise: Normalise) -> WrittenPiece:
+    """Open ``piece``, write each of its pages as a Form XObject, close it; return the pages in order and the
+    path taken.
+
+    Pages are checked before anything is written, so a refused piece leaves no objects behind. The fast path
+    runs unless :func:`fallback_reason` names a reason; if it fails, what it wrote is rolled back and the
+    fallback runs. Any failure to read the piece is an :class:`UnreadablePdf` (never a library exception).
+    """
+    path = piece.pdf_path
+    pdf = open_piece(path)
     try:
+        if piece.pages is not None and len(pdf.pages) != piece.pages:
+            raise PageCountMismatch(path, piece.pages, len(pdf.pages))
         matrices = [
-            page_matrix(piece.pdf_path, number, _trim_box(page), page.rotation, normalise)
+            page_matrix(path, number, _trim_box(page), page.rotation, normalise)
             for number, page in enumerate(pdf.pages, start=1)
         ]
-        foreign = ForeignObjects(writer, pdf)
-        return [
-            PlacedPage(write_page_form(writer, foreign, page), matrix)
-            for page, matrix in zip(pdf.pages, matrices, strict=True)
-        ]
-    except pikepdf.PdfError as exc:
-        raise UnreadablePdf(piece.pdf_path, str(exc)) from None
+        reason = fallback_reason(pdf)
+        if reason == "repaired":
+            _check_repaired(pdf, path)
+        if reason is None:
+            checkpoint = writer.checkpoint()
+            try:
+                numbers = _write_fast(writer, pdf)
+            except _NOT_THE_INPUT:
+                raise
+            except Exception:
+                writer.rollback(checkpoint)
+                reason = "fast path failed"
+        if reason is not None:
+            numbers = write_pages_via_qpdf(writer, pdf, flatten=reason == "annotations")
+        pages = [PlacedPage(n, m) for n, m in zip(numbers, matrices, strict=True)]
+        return WrittenPiece(pages, reason)
+    except _NOT_THE_INPUT:
+        raise
+    except Exception as exc:
+        raise UnreadablePdf(path, short_cause(exc)) from exc
     finally:
         pdf.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 #: Version of the sheet map's JSON layout; bump it when fields change meaning (2 added slot and stack).
 SHEET_MAP_FORMAT = 2
@@ -43,11 +43,30 @@ class SheetRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class CopyPaths:
+    """How a job's pieces were copied into the output, per path (``docs/imposition.md``, "Two copy paths").
+
+    ``fast``/``fast_pages``: pieces and pages copied by the streaming copier (the page's own objects, raw);
+    ``fallback``/``fallback_pages``: pieces and pages qpdf rewrote first (pages as Form XObjects via
+    ``pikepdf.Page.as_form_xobject`` and ``copy_foreign``); ``reasons`` counts the fallback pieces by why
+    (``"encrypted"``, ``"repaired"``, ``"annotations"``, ``"fast path failed"``).
+    """
+
+    fast: int = 0
+    fallback: int = 0
+    fast_pages: int = 0
+    fallback_pages: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class SheetMap:
-    """All pages of one imposed job in print order."""
+    """All pages of one imposed job in print order; ``paths`` says how its pieces were copied (not part of
+    the JSON, not compared)."""
 
     job_id: str
     records: tuple[SheetRecord, ...]
+    paths: CopyPaths = field(default_factory=CopyPaths, compare=False)
 
     def __iter__(self) -> Iterator[SheetRecord]:
         return iter(self.records)

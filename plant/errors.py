@@ -77,6 +77,13 @@ class ServiceError(PlantError):
     exit_code = 69  # EX_UNAVAILABLE
 
 
+class Stalled(PlantError):
+    """A run stopped moving: letters or jobs wait on an operator (held, a job that cannot be imposed, a
+    stopped printer). The message names them, the cause and what to do."""
+
+    exit_code = 75  # EX_TEMPFAIL: fix the cause, then `plant resume`
+
+
 class SampleUnreadable(PlantError):
     """A sample file cannot be opened as an image (nothing was inspected, nothing recorded)."""
 

@@ -95,6 +95,10 @@ _EDGES: dict[tuple[State, Event], State] = {
     (State.DELIVERED_DIGITAL, Event.FALLBACK_PRINT): State.PRINT_READY,
     (State.PRINT_READY, Event.PLAN): State.PLANNED,
     (State.PLANNED, Event.IMPOSE): State.IMPOSED,
+    # Imposition refused the letter's PDF for a fault of the sender's (pre-flight let it through): rejected
+    # with the imposition's code, taken out of its job, which is planned again without it. A fault of the
+    # plant's (a damaged stored copy, a mark that cannot be made) is FAIL, as from any state short of final.
+    (State.PLANNED, Event.REJECT): State.REJECTED,
     (State.PLANNED, Event.REPLAN): State.PRINT_READY,
     (State.IMPOSED, Event.REPLAN): State.PRINT_READY,
     (State.IMPOSED, Event.SPOOL): State.SPOOLED,
@@ -145,7 +149,13 @@ class JobState(StrEnum):
 
     A job is taken back for re-planning (REPLANNED: its pieces are planned again into new jobs, its id and PDF
     are never used again) only while no paper can exist: before the spool stage claims it (SPOOLING), or when
-    its printer proves it never took the job (WITHDRAWING while the plant asks, then REPLANNED).
+    its printer proves it never took the job (WITHDRAWING while the plant asks, then REPLANNED). A letter the
+    impose stage cannot impose is taken out (REJECTED or FAILED) and its job REPLANNED with the others.
+
+    FAILED is final and holds no work: the printer cancelled or aborted the job (SPOOLED → FAILED, its pieces
+    spoiled and reprinted), or its imposition failed for a cause not of one letter's making on every attempt
+    (PLANNED → FAILED, event ``impose_failed`` with the cause; its pieces HELD with code ``IMPOSE_FAILED``
+    for an operator, who fixes the cause and releases them to be planned again).
     """
 
     PLANNED = "PLANNED"

@@ -4,7 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# `--test` (scripts/test.sh) also installs what only the tests use: the real letter producers.
+TESTS=0
+[[ ${1:-} == --test ]] && TESTS=1
+
 APT_PACKAGES=(libcups2-dev cups-daemon cups-client cups-ipp-utils dbus-daemon poppler-utils postgresql gcc python3-dev python3-venv chromium chromium-driver)
+if ((TESTS)); then
+  # The real letter producers of tests/producers (docs/intake.md, "Letters from real producers").
+  APT_PACKAGES+=(libreoffice-writer-nogui ghostscript texlive-latex-base qpdf fonts-dejavu-core fonts-liberation2)
+  # pdf-lib (tests/producers) runs on Node.js; a machine without npm gets Debian's.
+  command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
+fi
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -37,4 +47,8 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test,lint]'
+if ((TESTS)); then
+  # The npm producers of tests/producers (versions pinned in its package.json), into its node_modules.
+  npm install --prefix tests/producers --no-audit --no-fund --no-package-lock --silent
+fi
 echo "setup: ready (.venv)" >&2

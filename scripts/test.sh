@@ -3,7 +3,7 @@
 # real decoders).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --test
 # The gates first: ruff, mypy and import-linter; any finding fails the run (scripts/lint.sh).
 bash scripts/lint.sh
 # Every service the tests start is installed above, so a skipped test is a failure here (tests/conftest.py).

@@ -26,7 +26,7 @@ STATUSES: tuple[Status, ...] = (
     Status("RECEIVED", "accepted by the plant, waiting for pre-flight and routing", False),
     Status(
         "REJECTED",
-        "refused by pre-flight or intake; the reason says what is wrong",
+        "refused by pre-flight, intake or imposition; the reason says what is wrong",
         True,
         "fix what the reason names and submit the letter again",
     ),
@@ -39,7 +39,12 @@ STATUSES: tuple[Status, ...] = (
     Status("PRINTED", "its printed sheets were read downstream", False),
     Status("INSERTED", "put in its envelope", False),
     Status("DISPATCHED", "handed to the post in a handover manifest; the tracking id follows it", True),
-    Status("HELD", "held by an operator; it resumes where it was when released", False),
+    Status(
+        "HELD",
+        "held for an operator (by one, or by the plant when its print job could not be made: code "
+        "IMPOSE_FAILED); it resumes where it was when released",
+        False,
+    ),
     Status("CANCELLED", "cancelled before printing", True),
     Status("SPOILED", "spoiled in print or insertion; it is reprinted with the same tracking id", False),
     Status("PULLED", "taken out of production by an operator", True, "ask the plant's operators"),

@@ -27,6 +27,7 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     demo.add_argument("--letters", type=int, default=200, help="how many letters (default 200)")
     demo.add_argument("--seed", type=int, default=1, help="random seed of the generated batch")
     demo.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
+    _add_stall(demo)
     demo.set_defaults(func=cmd_demo)
 
     run = sub.add_parser(
@@ -35,10 +36,12 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     run.add_argument("submission", type=Path, help="submission folder or .zip (manifest.csv + PDFs)")
     run.add_argument("--consents", type=Path, help="consent registry CSV to import before routing")
     run.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
+    _add_stall(run)
     run.set_defaults(func=cmd_run)
 
     resume = sub.add_parser("resume", parents=parents, help="finish whatever an interrupted run left")
     resume.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
+    _add_stall(resume)
     resume.set_defaults(func=cmd_resume)
 
     status = sub.add_parser(
@@ -107,7 +110,7 @@ def _run(settings: Settings, args: argparse.Namespace, submission: Path, consent
             say(f"{submission_id} was accepted before; finishing it.")
             session.resume()
         session.relay.wake.set()
-        session.wait([submission_id], timeout=args.timeout)
+        session.wait([submission_id], timeout=args.timeout, **_stall(args))
         _summary(session.plant.ledger, settings, [submission_id], time.monotonic() - started)
     return 0
 
@@ -124,9 +127,25 @@ def cmd_resume(settings: Settings, args: argparse.Namespace) -> int:
         count = session.resume()
         say(f"Resuming {len(open_ids)} unfinished submission(s) ({count} steps queued).")
         if open_ids:
-            session.wait(open_ids, timeout=args.timeout)
+            session.wait(open_ids, timeout=args.timeout, **_stall(args))
             _summary(session.plant.ledger, settings, open_ids, time.monotonic() - started)
     return 0
+
+
+def _add_stall(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stall",
+        type=float,
+        default=None,
+        help="stop with the cause when no letter moved for this many seconds while letters wait on an "
+        "operator (held, a job that cannot be imposed, a stopped printer; default 30)",
+    )
+
+
+def _stall(args: argparse.Namespace) -> dict[str, float]:
+    """``stall_s`` for :meth:`Session.wait` when ``--stall`` was given."""
+    stall = getattr(args, "stall", None)
+    return {} if stall is None else {"stall_s": stall}
 
 
 def _summary(ledger: Ledger, settings: Settings, submissions: list[str], elapsed: float) -> None:

@@ -410,6 +410,9 @@ class QueueConfig:
     relay_reclaim_s: float = 30.0
     #: Most outbox rows one relay pass publishes, from 1 to 100000.
     relay_batch: int = 500
+    #: Attempts at a job-level error of no one letter's making (a job that cannot be imposed) before the job
+    #: is FAILED and its letters are held for an operator, from 1 to 100.
+    job_attempts: int = 3
 
 
 #: Fewest seconds between two refreshes of an open page (each refresh is a few indexed reads of the ledger).

@@ -380,6 +380,7 @@ _QUEUE_BOUNDS = {
     "max_backoff_s": (0.001, 86400.0, "10"),
     "relay_reclaim_s": (1.0, 3600.0, "30"),
     "relay_batch": (1, 100_000, "500"),
+    "job_attempts": (1, 100, "3"),
 }
 
 

@@ -209,18 +209,40 @@ def reject(
     )
 
 
+#: What a file that is no PDF looks like, by its first bytes: (magic, what it is).
+_MAGIC = (
+    (b"PK\x03\x04", "a ZIP archive (or a Word, Excel or OpenDocument file, which are ZIP archives too)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old-style Microsoft Office document"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"{\\rtf", "an RTF document"),
+    (b"%!PS", "a PostScript file"),
+)
+#: Permission bit 3 of a PDF's /P entry: the document may be printed.
+_MAY_PRINT = 1 << 2
+
+
 def sniff(head: bytes) -> Verdict | None:
     """Refuse bytes that are plainly not a PDF (from their first KiB), naming what they look like."""
     if not head:
         return reject(Code.NOT_PDF, "the file is empty (0 bytes); send the letter as a PDF.")
-    kind = (
-        "a ZIP archive"
-        if head.startswith(b"PK\x03\x04")
-        else ("HTML" if re.match(rb"\s*<\s*(!doctype|html|body|head)", head[:1024], re.I) else "no PDF")
+    kind = next((what for magic, what in _MAGIC if head.startswith(magic)), None)
+    if kind is None and b"%PDF-" in head[:1024]:
+        return None  # PDFium, like Acrobat, takes a header anywhere in the first KiB
+    if kind is None and re.match(rb"\s*<\s*(!doctype|html|body|head)", head[:1024], re.I):
+        kind = "an HTML page"
+    if kind is None:
+        return reject(
+            Code.NOT_PDF,
+            "the file does not start like a PDF (there is no %PDF- header in its first KiB); "
+            "export the letter as PDF and send that file.",
+        )
+    return reject(
+        Code.NOT_PDF, f"the file is {kind}, not a PDF; export the letter as PDF and send that file."
     )
-    if kind == "no PDF" and b"%PDF-" in head[:1024]:
-        return None
-    return reject(Code.NOT_PDF, f"the file is {kind}, not a PDF (no %PDF- header); export the letter as PDF.")
 
 
 def check(data: bytes, spec: CheckSpec, address: Sequence[str] = (), duplex: bool = False) -> Verdict:
@@ -228,69 +250,131 @@ def check(data: bytes, spec: CheckSpec, address: Sequence[str] = (), duplex: boo
 
     ``duplex``: the letter is printed on both sides of its leaves, so an envelope of ``spec.max_pages`` sheets
     takes twice as many pages.
-    """
-    import pypdfium2 as pdfium
 
+    The verdict depends on ``data`` alone, never on the letters checked before in the same process: see
+    :func:`_open`.
+    """
     early = sniff(data[:1024])
     if early is not None:
         return early
-    try:
-        pdf = pdfium.PdfDocument(data)
-    except pdfium.PdfiumError as exc:
-        if "password" in str(exc).lower():
-            return reject(
-                Code.ENCRYPTED,
-                "the PDF is encrypted and does not open without a password; send it without encryption.",
-            )
-        return reject(
-            Code.BROKEN_PDF,
-            f"the PDF cannot be read ({exc}); re-export it from the application that made it.",
-        )
+    pdf, refused = _open(data)
+    if pdf is None:
+        return refused or _broken(data)
     try:
         return _check_document(pdf, spec, address, duplex)
-    except pdfium.PdfiumError as exc:
-        return reject(
-            Code.BROKEN_PDF,
-            f"the PDF's pages cannot be read ({exc}); re-export it from the application that made it.",
-        )
     finally:
         pdf.close()
+
+
+def _open(data: bytes) -> tuple[pdfium.PdfDocument | None, Verdict | None]:
+    """Open ``data`` with PDFium without a password: (the document, None), or (None, the rejection, or None
+    when the bytes are a damaged PDF). PDFium reads ``data`` in place: it must outlive the document.
+
+    PDFium's ``FPDF_GetLastError`` is set only when a load *fails* and is never cleared, so it must be read
+    right after the failing call. pypdfium2's ``PdfDocument(bytes)`` does not: it also raises for a document
+    that opened fine with an empty page tree, and then reports whatever error the previous failing letter of
+    the same process left behind ("Incorrect password" after another sender's encrypted letter, "Success" in a
+    fresh process), and leaks the document. So the document is loaded here through the raw API: a NULL
+    handle is classified from the error of this very call, cross-checked against the bytes (a PDF that asks
+    for a password has an ``/Encrypt`` entry), and an opened document is handed to pypdfium2 whatever its page
+    count — an empty page tree is ``NO_PAGES``, decided by :func:`_check_document`.
+    """
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as raw
+
+    handle = raw.FPDF_LoadMemDocument64(data, len(data), None)
+    if not handle:
+        error = raw.FPDF_GetLastError()
+        if error == raw.FPDF_ERR_PASSWORD and b"/Encrypt" in data:
+            return None, reject(
+                Code.ENCRYPTED,
+                "the PDF needs a password to open; send it without a password (save or export it again "
+                "with no document-open password).",
+            )
+        if error == raw.FPDF_ERR_SECURITY and b"/Encrypt" in data:
+            return None, reject(
+                Code.ENCRYPTED,
+                "the PDF is protected by a security scheme the plant cannot open (a certificate or rights "
+                "management); save it without protection and send it again.",
+            )
+        return None, None
+    pdf = pdfium.PdfDocument(handle)
+    if raw.FPDF_GetSecurityHandlerRevision(handle) != -1:
+        permissions = raw.FPDF_GetDocUserPermissions(handle) & 0xFFFFFFFF
+        if not permissions & _MAY_PRINT:
+            pdf.close()
+            return None, reject(
+                Code.ENCRYPTED,
+                "the PDF's security settings do not allow printing; save it without a password or "
+                "restrictions and send it again.",
+            )
+    return pdf, None
+
+
+def _broken(data: bytes) -> Verdict:
+    """The rejection of bytes that start like a PDF but do not open as one."""
+    if b"%%EOF" not in data[-2048:]:
+        return reject(
+            Code.BROKEN_PDF,
+            "the PDF is incomplete (its end is missing, as when a download or an export stops early) and "
+            "cannot be read; export it again and send the whole file.",
+        )
+    return reject(
+        Code.BROKEN_PDF,
+        "the PDF's internal structure is damaged and cannot be read; export it again from the application "
+        "that made it.",
+    )
 
 
 def _check_document(
     pdf: pdfium.PdfDocument, spec: CheckSpec, address: Sequence[str], duplex: bool = False
 ) -> Verdict:
+    import pypdfium2 as pdfium
+
     pages = len(pdf)
     if pages == 0:
-        return reject(Code.NO_PAGES, "the PDF has no pages; send the letter with its pages.")
+        return reject(
+            Code.NO_PAGES,
+            "the PDF has no pages (its page list is empty); export the letter again with its pages.",
+        )
     leaves = -(-pages // 2) if duplex else pages
     if leaves > spec.max_pages:
-        printed = f"{pages} pages printed duplex are {leaves} sheets" if duplex else f"{pages} pages"
+        printed = f"{pages} pages, {leaves} sheets printed duplex" if duplex else f"{pages} pages"
+        most = f"{spec.max_pages} sheet{'s' if spec.max_pages != 1 else ''}"
         return reject(
             Code.TOO_MANY_PAGES,
-            f"{printed}, but the largest envelope takes {spec.max_pages} sheets; "
+            f"the letter has {printed}, but the largest envelope takes {most}; "
             "split the letter or send it as a large letter.",
             pages=pages,
         )
-    for index in range(pages):
-        problem = _size_problem(pdf.get_page_size(index), index, spec)
-        if problem is not None:
-            return reject(problem.code, problem.message, pages=pages)
+    index = 0
     findings: list[Finding] = []
-    for index in range(pages):
-        page = pdf[index]
-        try:
-            findings.extend(_zone_findings(page, index, spec))
-            if index == 0 and address:
-                findings.extend(_address_findings(page, spec, address))
-            findings.extend(_font_findings(page, index, spec))
-        finally:
-            page.close()
-    if not findings:
-        return Verdict(True, pages=pages)
-    pictures = [
-        _picture(pdf, i) for i in sorted({f.page for f in findings if f.page is not None})[:MAX_OVERLAY_PAGES]
-    ]
+    pictures: list[PagePicture] = []
+    try:
+        for index in range(pages):
+            problem = _size_problem(pdf.get_page_size(index), index, spec)
+            if problem is not None:
+                return reject(problem.code, problem.message, pages=pages)
+        for index in range(pages):
+            page = pdf[index]
+            try:
+                findings.extend(_zone_findings(page, index, spec))
+                if index == 0 and address:
+                    findings.extend(_address_findings(page, spec, address))
+                findings.extend(_font_findings(page, index, spec))
+            finally:
+                page.close()
+        if not findings:
+            return Verdict(True, pages=pages)
+        for index in sorted({f.page for f in findings if f.page is not None})[:MAX_OVERLAY_PAGES]:
+            pictures.append(_picture(pdf, index))
+    except pdfium.PdfiumError:
+        return reject(
+            Code.BROKEN_PDF,
+            f"page {index + 1} of {pages} cannot be read (the PDF's page structure is damaged); export the "
+            "letter again from the application that made it.",
+            pages=pages,
+        )
     first = findings[0]
     reason = "; ".join(dict.fromkeys(f.message for f in findings))
     return reject(first.code, reason, pages=pages, findings=findings, pictures=pictures)

@@ -183,9 +183,10 @@ class PreflightPool:
             try:
                 data = task.load()
             except OSError as exc:
+                log.warning("preflight_letter_unreadable", key=str(task.key), error=str(exc))
                 verdicts[task.key] = reject(
                     Code.BROKEN_PDF,
-                    f"the letter's stored file cannot be read ({exc}); submit the letter again.",
+                    "the plant could not read its stored copy of the letter; submit the letter again.",
                 )
                 continue
             if not self._send(self._children[index], task, data):
@@ -239,12 +240,14 @@ class PreflightPool:
                     raise ValueError("answer for another letter")
                 verdict = Verdict.from_json(reply["verdict"])
             except (ValueError, KeyError, TypeError) as exc:
+                log.warning("preflight_bad_answer", pid=child.proc.pid, error=str(exc))
                 _stop(child.proc, kill=True)
                 self._lose(
                     child,
                     verdicts,
                     reject(
-                        Code.CRASHED, f"pre-flight gave no usable answer for this PDF ({exc}); re-export it."
+                        Code.CRASHED,
+                        "pre-flight could not finish checking this PDF; export it again and resubmit it.",
                     ),
                 )
                 return
@@ -288,8 +291,8 @@ class PreflightPool:
             )
         return reject(
             Code.CRASHED,
-            f"reading the PDF ended the pre-flight process (exit {code}), most likely by "
-            f"needing more than {self.limits.memory_mb} MiB; simplify the PDF and submit "
+            "reading the PDF stopped the pre-flight check, most likely because it needs more than "
+            f"{self.limits.memory_mb} MiB of memory; simplify the PDF (flatten, smaller images) and submit "
             "it again.",
         )
 
@@ -456,11 +459,15 @@ def child_main() -> None:
                 "simplify the PDF and submit it again.",
             )
         except RecursionError:
-            verdict = reject(Code.BROKEN_PDF, "the PDF's structure nests without end; re-export it.")
-        except Exception as exc:  # noqa: BLE001 - any failure on hostile bytes is that letter's rejection
             verdict = reject(
                 Code.BROKEN_PDF,
-                f"the PDF cannot be read ({type(exc).__name__}: {str(exc)[:160]}); re-export it.",
+                "the PDF's internal structure nests without end and cannot be read; export it again.",
+            )
+        except Exception:  # noqa: BLE001 - any failure on hostile bytes is that letter's rejection
+            verdict = reject(
+                Code.BROKEN_PDF,
+                "the PDF's internal structure is damaged and cannot be read; export it again from the "
+                "application that made it.",
             )
         del data
         _write_frame(stdout, json.dumps({"id": task["id"], "verdict": verdict.to_json()}).encode())

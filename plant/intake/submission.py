@@ -18,8 +18,11 @@ import csv
 import hashlib
 import io
 import json
+import lzma
 import re
+import struct
 import zipfile
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -596,48 +599,170 @@ def _read_folder(path: Path) -> tuple[dict[str, bytes], dict[str, int]]:
                 log.warning("file_too_large", file=str(item), bytes=size)
                 too_large[item.name] = size
                 continue
-            files[item.name] = item.read_bytes()
+            try:
+                files[item.name] = item.read_bytes()
+            except OSError as exc:
+                raise SubmissionError(
+                    f"{item} cannot be read ({exc.strerror or 'read error'}); check that it is readable, "
+                    "then try again.",
+                    path=str(path),
+                ) from None
     return files, too_large
 
 
+#: Compression methods the plant unpacks (Python's zipfile: Store, Deflate, BZIP2, LZMA).
+ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
+#: Names of the compression methods a zip may use but the plant does not unpack (by method number).
+_OTHER_METHODS = {
+    1: "Shrink",
+    6: "Implode",
+    9: 'Deflate64 ("enhanced deflate")',
+    10: "Implode",
+    18: "IBM TERSE",
+    19: "IBM LZ77",
+    93: "Zstandard",
+    95: "XZ",
+    96: "JPEG",
+    97: "WavPack",
+    98: "PPMd",
+}
+#: Method number of WinZip's AES encryption (the real method is inside the encryption header).
+_AES_METHOD = 99
+#: What zipfile and its decompressors raise on a damaged archive or entry.
+_ZIP_DAMAGE: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    OSError,
+    ValueError,
+    struct.error,
+    NotImplementedError,
+    RuntimeError,
+    OverflowError,
+)
+#: What to do about a damaged zip.
+_ZIP_AGAIN = "zip the submission folder again and upload the new .zip"
+
+
 def _read_zip(path: Path) -> tuple[dict[str, bytes], dict[str, int]]:
-    """Like :func:`_read_folder` for a .zip (files at the top level, or inside one top folder)."""
+    """Like :func:`_read_folder` for a .zip (files at the top level, or inside one top folder).
+
+    Every way a zip can be unusable — not a zip at all, cut short, a damaged or password-protected entry, a
+    bad checksum, a compression method the plant does not unpack — refuses the submission with a
+    :class:`SubmissionError` saying what is wrong and what to do; none escapes as another exception.
+    """
     try:
         archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise SubmissionError(
-            f"{path} is neither a folder nor a readable .zip; send a folder or a zip of one.", path=str(path)
-        ) from None
+    except _ZIP_DAMAGE as exc:
+        raise SubmissionError(_unreadable_zip(path, exc), path=str(path)) from None
     with archive:
-        infos = [i for i in archive.infolist() if not i.is_dir()]
-        if sum(i.file_size for i in infos) > MAX_ZIP_BYTES:
+        try:
+            return _unpack(path, archive)
+        except SubmissionError:
+            raise
+        except _ZIP_DAMAGE as exc:  # anything the per-entry checks did not foresee
+            log.warning("zip_unreadable", path=str(path), error=repr(exc))
             raise SubmissionError(
-                f"{path} unpacks to more than {MAX_ZIP_BYTES // 2**20} MiB; split the submission.",
-                path=str(path),
-            )
-        names = [PurePosixPath(i.filename) for i in infos]
-        if any(n.is_absolute() or ".." in n.parts for n in names):
-            raise SubmissionError(
-                f"{path} has entries with absolute paths or '..'; zip the folder's files only.",
-                path=str(path),
-            )
-        prefixes = {n.parts[0] for n in names if len(n.parts) > 1}
-        strip = 1 if not any(len(n.parts) == 1 for n in names) and len(prefixes) == 1 else 0
-        files: dict[str, bytes] = {}
-        too_large: dict[str, int] = {}
-        for info, name in zip(infos, names, strict=True):
-            if len(name.parts) != strip + 1 or not _wanted(name.parts[-1]):
-                continue
-            leaf = name.parts[-1]
-            limit = MAX_MANIFEST_BYTES if leaf in MANIFEST_NAMES else MAX_FILE_BYTES
-            if info.file_size > limit:
-                log.warning("file_too_large", file=f"{path}:{info.filename}", bytes=info.file_size)
-                too_large[leaf] = info.file_size
-                continue
-            with archive.open(info) as member:  # read no more than declared, whatever the entry claims
-                data = member.read(limit + 1)
-            if len(data) > limit:
-                too_large[leaf] = len(data)
-                continue
-            files[leaf] = data
-        return files, too_large
+                f"{path} is a damaged .zip and cannot be unpacked; {_ZIP_AGAIN}.", path=str(path)
+            ) from None
+
+
+def _unreadable_zip(path: Path, exc: BaseException) -> str:
+    """Why ``path`` does not open as a zip at all (zipfile raised ``exc``), and what to do."""
+    log.warning("zip_unreadable", path=str(path), error=repr(exc))
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as error:  # the file itself cannot be read: not the sender's fault
+        return (
+            f"{path} cannot be read ({error.strerror or 'read error'}); check that it is there and readable, "
+            "then try again."
+        )
+    if not head:
+        return f"{path} is empty (0 bytes); upload the submission's .zip again."
+    if head.startswith(b"PK\x03\x04"):
+        return (
+            f"{path} is an incomplete or damaged .zip: its table of contents at the end is missing or "
+            f"broken, as when an upload stops early; {_ZIP_AGAIN}."
+        )
+    if head.startswith(b"%PDF-"):
+        return (
+            f"{path} is a PDF, not a submission; put the letters in a folder with a manifest.csv and send "
+            "the folder or a .zip of it."
+        )
+    return (
+        f"{path} is neither a folder nor a readable .zip (it is not a zip archive at all); send a submission "
+        "folder or a .zip of one."
+    )
+
+
+def _entry_problem(path: Path, info: zipfile.ZipInfo) -> str | None:
+    """What makes entry ``info`` unreadable before a byte of it is unpacked (password, method), or None."""
+    if info.flag_bits & 0x1 or info.compress_type == _AES_METHOD:
+        return (
+            f"{path}: the entry {info.filename!r} is password-protected; zip the submission without a "
+            "password (the plant cannot unlock it)."
+        )
+    if info.compress_type not in ZIP_METHODS:
+        method = _OTHER_METHODS.get(info.compress_type, f"an unknown method (number {info.compress_type})")
+        return (
+            f"{path}: the entry {info.filename!r} is compressed with {method}, which the plant cannot "
+            "unpack; zip the submission again with the standard Deflate compression (or none)."
+        )
+    return None
+
+
+def _read_entry(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+    """Up to ``limit + 1`` bytes of entry ``info``, checked against its CRC when read whole."""
+    try:
+        with archive.open(info) as member:  # read no more than declared, whatever the entry claims
+            return member.read(limit + 1)
+    except _ZIP_DAMAGE as exc:
+        log.warning("zip_entry_unreadable", path=str(path), entry=info.filename, error=repr(exc))
+        if isinstance(exc, zipfile.BadZipFile) and "CRC" in str(exc):
+            what = "is damaged: its contents do not match their checksum (CRC)"
+        elif isinstance(exc, EOFError):
+            what = "ends before its data does (the .zip is cut short)"
+        else:
+            what = "is damaged and cannot be unpacked"
+        raise SubmissionError(
+            f"{path}: the entry {info.filename!r} {what}; {_ZIP_AGAIN}.", path=str(path)
+        ) from None
+
+
+def _unpack(path: Path, archive: zipfile.ZipFile) -> tuple[dict[str, bytes], dict[str, int]]:
+    infos = [i for i in archive.infolist() if not i.is_dir()]
+    if sum(i.file_size for i in infos) > MAX_ZIP_BYTES:
+        raise SubmissionError(
+            f"{path} unpacks to more than {MAX_ZIP_BYTES // 2**20} MiB; split the submission.",
+            path=str(path),
+        )
+    names = [PurePosixPath(i.filename) for i in infos]
+    if any(n.is_absolute() or ".." in n.parts for n in names):
+        raise SubmissionError(
+            f"{path} has entries with absolute paths or '..'; zip the folder's files only.",
+            path=str(path),
+        )
+    prefixes = {n.parts[0] for n in names if len(n.parts) > 1}
+    strip = 1 if not any(len(n.parts) == 1 for n in names) and len(prefixes) == 1 else 0
+    files: dict[str, bytes] = {}
+    too_large: dict[str, int] = {}
+    for info, name in zip(infos, names, strict=True):
+        if len(name.parts) != strip + 1 or not _wanted(name.parts[-1]):
+            continue
+        problem = _entry_problem(path, info)
+        if problem is not None:
+            raise SubmissionError(problem, path=str(path))
+        leaf = name.parts[-1]
+        limit = MAX_MANIFEST_BYTES if leaf in MANIFEST_NAMES else MAX_FILE_BYTES
+        if info.file_size > limit:
+            log.warning("file_too_large", file=f"{path}:{info.filename}", bytes=info.file_size)
+            too_large[leaf] = info.file_size
+            continue
+        data = _read_entry(path, archive, info, limit)
+        if len(data) > limit:
+            too_large[leaf] = len(data)
+            continue
+        files[leaf] = data
+    return files, too_large

@@ -4,7 +4,8 @@ A submission is complete when it is a ``*.zip`` (the sender uploads under anothe
 and renames it: a rename is atomic) or a folder holding a file named ``READY`` (written last). Hidden names
 (``.…``) are never picked up. Picking up is a rename into ``DIR/.claimed/``, so of two watchers only one gets
 a submission. After intake it moves to ``DIR/done/``, or to ``DIR/failed/`` with ``<name>.error.txt`` saying
-what to fix.
+what to fix — a refused folder and a refused zip (not a zip, cut short, a damaged, password-protected or
+unsupported entry) alike — and the watcher goes on with the next one.
 """
 
 from __future__ import annotations
@@ -77,8 +78,10 @@ def scan_once(drop: Path, take: Callable[[Path], str]) -> list[tuple[str, str | 
         try:
             submission_id = take(claimed)
         except PlantError as exc:
-            log.warning("submission_refused", item=item.name, error=str(exc))
-            settle(claimed, error=str(exc))
+            # Refused (a folder or a zip alike): the reason names the submission, not its claimed path.
+            reason = str(exc).replace(str(claimed), item.name)
+            log.warning("submission_refused", item=item.name, error=reason)
+            settle(claimed, error=reason)
             results.append((item.name, None))
             continue
         settle(claimed)

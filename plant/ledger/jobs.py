@@ -4,12 +4,17 @@ A job is *released* (:func:`release_job`) while no paper can exist for it — PL
 becomes REPLANNED, its pieces go back to PRINT_READY, one event each, with a ``plan`` message in the same
 transaction. The spool stage claims a job (IMPOSED → SPOOLING) before it hands it to a press, so a release and
 a spool never both win. Re-planning (:mod:`plant.stages.replan`) and the operator's hold, cancel and pull
-(:mod:`plant.operator`) both release through here.
+(:mod:`plant.operator`) both release through here, and so does the impose stage when it takes a letter it
+cannot impose out of a job (``keep``: that letter stays for the stage to reject or fail).
+
+A job whose imposition fails on every attempt for a cause of no one letter's making is *failed*
+(:func:`fail_job`): the job becomes FAILED with the cause, its pieces go back out of it and are HELD (code
+``IMPOSE_FAILED``) until an operator has fixed the cause and releases them; no ``plan`` message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import structlog
@@ -37,6 +42,7 @@ def job_pieces(conn: Connection, job_id: str) -> Sequence[Row[*tuple[Any, ...]]]
             t.letters.c.state,
             t.letters.c.pdf_sha256,
             t.letters.c.submission_id,
+            t.letters.c.pages,
         )
         .select_from(
             t.job_pieces.join(t.pieces, t.pieces.c.piece_id == t.job_pieces.c.piece_id).join(
@@ -79,12 +85,13 @@ RELEASABLE = (JobState.PLANNED, JobState.IMPOSED)
 _RELEASABLE_PIECES = (State.PLANNED, State.IMPOSED)
 
 
-def release_job(conn: Connection, job_id: str, reason: str) -> list[int] | None:
+def release_job(conn: Connection, job_id: str, reason: str, keep: Collection[int] = ()) -> list[int] | None:
     """Release a PLANNED or IMPOSED job: the job becomes REPLANNED, its pieces PRINT_READY, a ``plan`` is
     queued.
 
     Returns the letter pks moved back, or None when the job is not releasable (spooled, or released already):
-    paper may exist for it, or someone else took it first. Runs in the caller's transaction.
+    paper may exist for it, or someone else took it first. Letters ``keep`` are left where they are (the
+    caller moves them on, in the same transaction). Runs in the caller's transaction.
     """
     job = load_job(conn, job_id)
     if job is None:
@@ -109,7 +116,7 @@ def release_job(conn: Connection, job_id: str, reason: str) -> list[int] | None:
     for state in _RELEASABLE_PIECES:
         moved += move_letters(
             conn,
-            [r.pk for r in rows if r.state == state.value],
+            [r.pk for r in rows if r.state == state.value and r.pk not in keep],
             Event.REPLAN,
             state,
             data={"job": job_id, "reason": reason},
@@ -118,6 +125,53 @@ def release_job(conn: Connection, job_id: str, reason: str) -> list[int] | None:
     enqueue(conn, "plan", job.submission_id)
     log.info("job_released", job=job_id, printer=job.printer, pieces=len(moved), reason=reason)
     return moved
+
+
+#: Receipt code of the letters of a job whose imposition failed for good (held for an operator).
+IMPOSE_FAILED = "IMPOSE_FAILED"
+
+
+def fail_job(conn: Connection, job_id: str, code: str, cause: str, attempts: int) -> list[int] | None:
+    """Fail a PLANNED job whose imposition keeps failing for a cause of no one letter's making.
+
+    The job becomes FAILED (event ``impose_failed`` with ``code``, ``cause`` and ``attempts``); its pieces
+    leave it (PLANNED → PRINT_READY) and are HELD with code ``IMPOSE_FAILED`` and a reason naming the job, the
+    cause and the way out (fix the cause, then release them: they are planned again into a new job, same
+    tracking ids). A ``receipts`` message is queued, no ``plan``. Returns the pks held, or None when the job
+    is no longer PLANNED (someone else moved it first). Runs in the caller's transaction.
+    """
+    job = load_job(conn, job_id)
+    if job is None or not move_entity(
+        conn,
+        t.print_jobs,
+        t.print_jobs.c.job_id,
+        job_id,
+        JobState.PLANNED.value,
+        JobState.FAILED.value,
+        "impose_failed",
+        "job",
+        {"code": code, "cause": cause, "attempts": attempts, "printer": job.printer},
+    ):
+        return None
+    rows = [r for r in job_pieces(conn, job_id) if r.state == State.PLANNED.value]
+    out = move_letters(conn, [r.pk for r in rows], Event.REPLAN, State.PLANNED, data={"job": job_id})
+    leave_job(conn, out, job_id)
+    reason = (
+        f"job {job_id} on {job.printer} could not be imposed ({attempts} attempts): {cause} [{code}]. "
+        "Fix the cause, then release the letter (`plant release <tracking id>`) to plan it again, "
+        "or cancel it."
+    )
+    held = move_letters(
+        conn,
+        out,
+        Event.HOLD,
+        State.PRINT_READY,
+        data={"by": "plant", "reason": reason, "job": job_id},
+        extra={"reason_code": IMPOSE_FAILED, "reason": reason},
+    )
+    enqueue(conn, "receipts", job.submission_id)
+    log.error("job_impose_failed", job=job_id, printer=job.printer, code=code, cause=cause, held=len(held))
+    return held
 
 
 def release_printer_jobs(conn: Connection, printer: str, reason: str) -> list[str]:

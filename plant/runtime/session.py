@@ -6,6 +6,11 @@ un-finished work is derived again from the ledger), shows progress per stage, an
 started, in reverse order. The sweeper (:class:`plant.sweeps.Sweeper`) claims the timed sweeps — postage-mark
 expiry, digital fallback — every ``sweeps.interval_s`` by the session's clock; the workers it spawns leave
 that to it.
+
+A wait ends as soon as every letter is final (and its receipts are written). It never waits blind: when no
+letter has moved for ``stall_s`` seconds and some wait on an operator — HELD (by an operator, or by the plant
+after a job could not be imposed), in a job failing to impose, or (once the plant's own re-planning had its
+time) in a job on a stopped printer — it raises :class:`~plant.errors.Stalled` naming them and the cause.
 """
 
 from __future__ import annotations
@@ -24,11 +29,11 @@ from sqlalchemy import func, select
 from tqdm import tqdm
 
 from plant.config import Settings
-from plant.errors import ServiceError
+from plant.errors import ServiceError, Stalled
 from plant.fleet.devices import DeviceHost
-from plant.ledger import now
+from plant.ledger import enqueue, now
 from plant.ledger import schema as t
-from plant.model import FINAL_STATES, State
+from plant.model import FINAL_STATES, JobState, State
 from plant.postage.marks import signing_key
 from plant.runtime.broker import EmbeddedRedis, declare_actors, make_broker
 from plant.runtime.recovery import recover
@@ -43,6 +48,15 @@ log = structlog.get_logger(__name__)
 PROGRESS_INTERVAL_S = 0.25
 #: Times a dead worker is restarted before the session gives up.
 MAX_WORKER_RESTARTS = 5
+#: Seconds without a letter moving after which a wait reports the letters and jobs waiting on an operator.
+STALL_S = 30.0
+#: Seconds every letter may be final before a wait asks for the receipts again (the last receipts message
+#: should have come already; this only covers one lost).
+RECEIPTS_GRACE_S = 5.0
+#: Most letters a stall message names per cause.
+NAMED_LETTERS = 10
+#: Job states in which a job holds letters on a press (a stopped printer keeps them there).
+_ON_PRESS = (JobState.IMPOSED.value, JobState.SPOOLING.value, JobState.SPOOLED.value)
 
 #: Progress bars: label → states that count as past that stage.
 _STAGES = (
@@ -168,10 +182,17 @@ class Session:
         self.relay.wake.set()
         return count
 
-    def wait(self, submissions: list[str], timeout: float | None = None) -> None:
-        """Wait until every letter of ``submissions`` is final and its receipts are written; show progress."""
+    def wait(self, submissions: list[str], timeout: float | None = None, stall_s: float = STALL_S) -> None:
+        """Wait until every letter of ``submissions`` is final and its receipts are written; show progress.
+
+        Raises :class:`Stalled` when no letter has moved for ``stall_s`` seconds and letters or jobs wait on
+        an operator (the message names them and the cause), :class:`ServiceError` after ``timeout`` seconds.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         bars = self._bars(submissions)
+        last_move: tuple[object, ...] | None = None
+        moved_at = time.monotonic()
+        asked_receipts = False
         try:
             while True:
                 self._supervise()
@@ -179,16 +200,119 @@ class Session:
                 self._show(bars, counts)
                 if done:
                     return
+                move = self._last_move(submissions)
+                if move != last_move:
+                    last_move, moved_at = move, time.monotonic()
+                still = time.monotonic() - moved_at
+                final, total = counts["final"]
+                if total and final == total and still > RECEIPTS_GRACE_S and not asked_receipts:
+                    self._ask_receipts(submissions)
+                    asked_receipts = True
+                if still > stall_s:
+                    causes = self._waiting_on_operator(submissions, still)
+                    if causes:
+                        raise Stalled(
+                            f"Submission(s) {', '.join(submissions)} stalled: no letter has moved for "
+                            f"{still:.0f} s, and these wait on an operator:\n  - "
+                            + "\n  - ".join(causes)
+                            + "\nFix the cause, then release or cancel the letters (`plant release|cancel "
+                            "<tracking id>`; `plant status <id>` shows each one's history) and run "
+                            "`plant resume`.",
+                            submissions=submissions,
+                            causes=causes,
+                        )
                 if deadline is not None and time.monotonic() > deadline:
                     raise ServiceError(
-                        f"Submissions {', '.join(submissions)} did not finish within {timeout:.0f} s; "
-                        "check `plant status` and the devices, then run `plant resume`.",
+                        f"Submissions {', '.join(submissions)} did not finish within {timeout:.0f} s "
+                        f"({self._standing(submissions)}); check `plant status` and the devices, then run "
+                        "`plant resume`.",
                         submissions=submissions,
                     )
                 time.sleep(PROGRESS_INTERVAL_S)
         finally:
             for bar in bars.values():
                 bar.close()
+
+    def _last_move(self, submissions: list[str]) -> tuple[object, ...]:
+        """When a letter of ``submissions`` last moved, and how many are final (a change is a move)."""
+        letters = t.letters.c
+        with self.plant.ledger.read() as conn:
+            row = conn.execute(
+                select(func.max(letters.updated_at), func.count(letters.final_at)).where(
+                    letters.submission_id.in_(submissions)
+                )
+            ).one()
+        return tuple(row)
+
+    def _ask_receipts(self, submissions: list[str]) -> None:
+        with self.plant.ledger.tx() as conn:
+            for submission in submissions:
+                enqueue(conn, "receipts", submission)
+        self.relay.wake.set()
+
+    def _standing(self, submissions: list[str]) -> str:
+        """Where the letters not final stand: ``"3 PLANNED, 1 HELD"``."""
+        letters = t.letters.c
+        with self.plant.ledger.read() as conn:
+            rows = conn.execute(
+                select(letters.state, func.count())
+                .where(
+                    letters.submission_id.in_(submissions),
+                    letters.state.not_in([s.value for s in FINAL_STATES]),
+                )
+                .group_by(letters.state)
+                .order_by(letters.state)
+            ).all()
+        return ", ".join(f"{count} {state}" for state, count in rows) or "every letter final"
+
+    def _waiting_on_operator(self, submissions: list[str], still: float) -> list[str]:
+        """One line per cause that keeps letters of ``submissions`` waiting on an operator: held letters (by
+        code and reason), jobs failing to impose, and — once the plant's own re-planning of a stopped press
+        had its time (``[plan] replan_after_s`` and a sweep) — jobs on a stopped printer."""
+        letters, pieces, jobs, events = t.letters.c, t.pieces.c, t.print_jobs.c, t.events.c
+        causes: list[str] = []
+        with self.plant.ledger.read() as conn:
+            held: dict[tuple[str | None, str | None], list[str]] = {}
+            for letter_id, tracking_id, code, reason in conn.execute(
+                select(letters.letter_id, pieces.tracking_id, letters.reason_code, letters.reason)
+                .select_from(t.letters.outerjoin(t.pieces, pieces.letter_pk == letters.pk))
+                .where(letters.submission_id.in_(submissions), letters.state == State.HELD.value)
+                .order_by(letters.pk)
+            ):
+                held.setdefault((code, reason), []).append(tracking_id or letter_id)
+            for (code, reason), ids in held.items():
+                causes.append(f"{len(ids)} letter(s) HELD [{code or 'HELD'}] ({_some(ids)}): {reason or ''}")
+            failing = conn.execute(
+                select(jobs.job_id, jobs.printer, events.data)
+                .select_from(t.print_jobs.join(t.events, events.entity_id == jobs.job_id))
+                .where(
+                    jobs.submission_id.in_(submissions),
+                    jobs.state == JobState.PLANNED.value,
+                    events.entity == "job",
+                    events.event == "impose_error",
+                )
+                .order_by(events.id)
+            ).all()
+            last_error = {job_id: (printer, data or {}) for job_id, printer, data in failing}
+            for job_id, (printer, data) in last_error.items():
+                causes.append(
+                    f"job {job_id} on {printer} fails to impose (attempt {data.get('attempt')} of "
+                    f"{data.get('of')}): {data.get('cause')} [{data.get('code')}]"
+                )
+            settings = self.settings
+            if still > settings.plan.replan_after_s + settings.sweeps.interval_s:
+                for job_id, printer in conn.execute(
+                    select(jobs.job_id, jobs.printer).where(
+                        jobs.submission_id.in_(submissions),
+                        jobs.state.in_(_ON_PRESS),
+                        jobs.device_state == "STOPPED",
+                    )
+                ):
+                    causes.append(
+                        f"job {job_id} waits on printer {printer}, which is stopped; fix the printer or "
+                        f"take it out of the plan (`plant device down {printer}`)"
+                    )
+        return causes
 
     def _supervise(self) -> None:
         for index, proc in enumerate(self.workers):
@@ -252,3 +376,9 @@ class Session:
                 bar.total = total
             bar.n = value
             bar.refresh()
+
+
+def _some(ids: list[str]) -> str:
+    """The first :data:`NAMED_LETTERS` of ``ids``, and how many more."""
+    more = len(ids) - NAMED_LETTERS
+    return ", ".join(ids[:NAMED_LETTERS]) + (f" and {more} more" if more > 0 else "")

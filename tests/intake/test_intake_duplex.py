@@ -180,7 +180,7 @@ def test_preflight_counts_a_duplex_letters_limit_in_leaves(tmp_path, pages, dupl
     assert verdict.ok is ok
     if not ok:
         assert verdict.code == "TOO_MANY_PAGES" and "4 sheets" in verdict.reason
-        assert ("printed duplex are 5 sheets" in verdict.reason) is duplex
+        assert ("5 sheets printed duplex" in verdict.reason) is duplex
 
 
 def test_the_preflight_stage_passes_the_letters_duplex_to_the_sandbox(tmp_path, settings):

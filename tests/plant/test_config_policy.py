@@ -86,6 +86,7 @@ def test_defaults_are_the_values_that_were_in_code(tmp_path):
         ("[queue]\nmin_backoff_s = 20\n", "queue.min_backoff_s", "above queue.max_backoff_s"),
         ("[queue]\nrelay_reclaim_s = 0.5\n", "queue.relay_reclaim_s", "from 1 to 3600"),
         ("[queue]\nrelay_batch = 0\n", "queue.relay_batch", "from 1 to 100000"),
+        ("[queue]\njob_attempts = 0\n", "queue.job_attempts", "from 1 to 100"),
         ("[queue]\nworker_threads = 4\n", "queue.worker_threads", "allowed keys"),
         (
             '[[printers]]\nname = "p"\nabandoned_claim_s = 0\n[[inserters]]\nname = "i"\n',
