@@ -236,3 +236,46 @@ def test_scaling(benchmark, letters, tmp_path):
     small, large = runs[LETTERS], runs[LARGE]
     benchmark.extra_info["time_ratio_10k_to_1k"] = round(large["seconds"] / small["seconds"], 2)
     benchmark.extra_info["peak_rss_ratio_10k_to_1k"] = round(large["peak_rss_mb"] / small["peak_rss_mb"], 2)
+
+
+# -- letters from real producers (issue 11) ---------------------------------------------------------------
+#: Times the 48 real-producer letters are repeated in the real-letters run (about 1,400 pages).
+REAL_REPEAT = 20
+
+
+@pytest.fixture(scope="module")
+def real_letters(tmp_path_factory) -> list[Path]:
+    """LibreOffice, Chromium, Ghostscript, pdfLaTeX, fpdf2 and pdf-lib letters of 1 and 2 pages, each as made,
+    with object streams, linearized and owner-password encrypted by qpdf (tests/producers), repeated."""
+    from tests.producers.make import real_letters as make_real_letters
+
+    made = make_real_letters(tmp_path_factory.mktemp("real"))
+    return [letter.path for letter in made] * REAL_REPEAT
+
+
+@pytest.mark.benchmark(group="imposition-real-producers")
+def test_bare_pikepdf_real_letters(benchmark, real_letters, tmp_path):
+    """Bare pikepdf placement of the real-producer letters, 2 up on A3, no marks."""
+    pages = sum(len(pikepdf.open(p).pages) for p in real_letters)
+    benchmark.pedantic(bare_pikepdf, args=(real_letters, tmp_path / "bare.pdf"), rounds=3, iterations=1)
+    record(benchmark, "bare-real", pages)
+
+
+@pytest.mark.benchmark(group="imposition-real-producers")
+def test_ours_all_marks_real_letters(benchmark, real_letters, tmp_path):
+    """Ours on the real-producer letters with every mark; the copy path of each producer × variant, and the
+    ratio to bare pikepdf, in extra_info (the owner-password files take the fallback: qpdf decrypts them)."""
+    pages = sum(len(pikepdf.open(p).pages) for p in real_letters)
+    pieces = pieces_with_marks(real_letters)
+    impose(pieces[:5], tmp_path / "warm.pdf", "J000000", LAYOUT, ALL_MARKS)
+    sheet_map = benchmark.pedantic(
+        impose, args=(pieces, tmp_path / "ours.pdf", "J000001", LAYOUT, ALL_MARKS), rounds=3, iterations=1
+    )
+    record(benchmark, "ours-real", pages)
+    benchmark.extra_info["paths"] = path_counts(sheet_map.paths)
+    letters = len(real_letters) // REAL_REPEAT
+    fast = sheet_map.paths.fast // REAL_REPEAT
+    benchmark.extra_info["fast_path_letters"] = f"{fast} of {letters}"
+    if "bare-real" in RESULTS:
+        benchmark.extra_info["ratio_to_bare"] = round(RESULTS["ours-real"] / RESULTS["bare-real"], 2)
+    print(f"\ncopy paths of the real-producer letters (×{REAL_REPEAT}): {benchmark.extra_info['paths']}")
