@@ -153,6 +153,8 @@ class Session:
             self.embedded.stop()
 
     def _spawn_worker(self) -> subprocess.Popen[bytes]:
+        """A ``plant worker`` child on the session's Redis and ledger, which dies with the session (a session
+        killed with -9 leaves no worker behind to serve a queue no one watches)."""
         if not self.redis_url:  # pragma: no cover - programmer error
             raise RuntimeError("a session starts its workers inside `with Session(...)`, after its Redis")
         env = dict(
@@ -160,6 +162,8 @@ class Session:
             PLANT_STATE_DIR=str(self.settings.state_dir.resolve()),
             PLANT_REDIS_URL=self.redis_url,
             PLANT_DATABASE_URL=self.plant.ledger.url,
+            # the worker stops when this process dies (plant.runtime.worker.die_with_session)
+            PLANT_SESSION_PID=str(os.getpid()),
         )
         command = [sys.executable, "-m", "plant"]
         if self.config_path:
@@ -172,7 +176,11 @@ class Session:
         logs.mkdir(parents=True, exist_ok=True)
         with open(logs / "worker.log", "ab") as log_file:  # JSON lines; the terminal keeps the progress bars
             return subprocess.Popen(
-                command, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file
+                command,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=log_file,
             )
 
     # -- work ------------------------------------------------------------------------------------------------

@@ -9,8 +9,12 @@ do).
 
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
+import sys
 import threading
+from collections.abc import Mapping
 
 import structlog
 
@@ -38,12 +42,33 @@ def connect(settings: Settings, notify=None):
     return broker, actors, plant, embedded, url
 
 
+#: Linux's ``prctl`` option: the signal a process gets when the parent that started it dies.
+PR_SET_PDEATHSIG = 1
+#: Environment variable naming the session process a worker belongs to (set by plant.runtime.session).
+SESSION_PID = "PLANT_SESSION_PID"
+
+
+def die_with_session(stop: threading.Event, environ: Mapping[str, str] = os.environ) -> None:
+    """A worker started by a session stops when the session dies, even by ``kill -9``: Linux sends it SIGTERM
+    (its graceful stop) when its parent dies, and a parent already gone when this runs stops it at once. A
+    worker started by hand (no ``PLANT_SESSION_PID``) is left alone."""
+    session = environ.get(SESSION_PID)
+    if not session:
+        return
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(session):  # the session died before the signal was armed
+        log.warning("session_gone", session_pid=int(session))
+        stop.set()
+
+
 def run_worker(settings: Settings, stop: threading.Event | None = None, sweeps: bool = True) -> None:
     """Serve stage messages until SIGTERM/SIGINT (or ``stop``); claim the timed sweeps unless ``sweeps`` is
     off."""
     stop = stop or threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    die_with_session(stop)
     broker, actors, plant, embedded, url = connect(settings)
     relay = Relay(plant.ledger, broker, actors, settings.queue)
     plant.notify = relay.wake.set
