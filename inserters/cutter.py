@@ -17,6 +17,12 @@ does:
   ``output/<cut>.pdf`` — one A4 page per leaf side, fronts followed by their backs in duplex work — before the
   result. The lifetime sheet counter lives in ``state.json``; a restarted device cuts the job it was cutting
   again with the same lifetime numbers, hence the same faults, and never touches a cut whose result exists.
+
+The cutter keeps its own books (:mod:`printers.books`, ``<folder>/books.jsonl``): each cut it started
+(``kind: cut``, ``event: started`` or ``restarted``) and finished, every leaf that came out (``kind: leaf``:
+cut, job, 1-based press ``sheet``, ``slot`` on the sheet, ``n`` in output order) and every sheet it destroyed
+or misfed (``kind: sheet``), booked before the result is written: a cut done again after a crash shows its
+leaves twice (:meth:`SimulatedCutter.leaf_counts`).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import json
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +44,7 @@ import structlog
 from inserters.cutting import NO_CUT_FAULTS, Backs, CutFaults, CutPlan, CutSpec, cut_order
 from inserters.errors import InserterError
 from inserters.mailrun import atomic_write
+from printers.books import Books, Record, tally
 
 log = structlog.get_logger(__name__)
 
@@ -201,6 +209,7 @@ class SimulatedCutter:
         self._lock = threading.Lock()
         for sub in ("jobs", "output", "results"):
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
+        self._books = Books(self.folder, name)
 
     @property
     def wall_seconds_per_sheet(self) -> float:
@@ -255,6 +264,23 @@ class SimulatedCutter:
             raise UnknownCut(self.name, cut_id)
         return found
 
+    # -- the cutter's own books ------------------------------------------------------------------------------
+    def books(self, kind: str | None = None) -> list[Record]:
+        """Every record of the cutter's books, oldest first (only ``kind``'s: cut, leaf, sheet); see the
+        module docstring. :func:`printers.books.read_books` reads them without a cutter."""
+        return self._books.records(kind)
+
+    def leaf_counts(self, job_id: str | None = None) -> Counter[tuple[str, int, int]]:
+        """How often each leaf came out, per (job, 1-based press sheet, slot): more than once is a leaf cut
+        twice."""
+        leaves = (r for r in self.books("leaf") if job_id is None or r.get("job") == job_id)
+        return Counter(
+            {
+                (str(job), _int(sheet), _int(slot)): n
+                for (job, sheet, slot), n in tally(leaves, "job", "sheet", "slot").items()
+            }
+        )
+
     # -- device side -----------------------------------------------------------------------------------------
     def step(self) -> int:
         """Do what is due by now on the device clock; return the cuts finished in this step.
@@ -308,7 +334,17 @@ class SimulatedCutter:
         ticket = tickets[0]
         cut_id, spec = ticket["cut_id"], CutSpec.from_json(json.dumps(ticket["spec"]))
         received, message = _count_sheets(Path(ticket["sheets_pdf"]), spec.sides)
+        current = self._state().get("current")
+        restarted = current is not None and current["cut_id"] == cut_id
         first = self._take_lifetime(cut_id, received)
+        self._books.append(
+            "cut",
+            event="restarted" if restarted else "started",
+            cut=cut_id,
+            job=ticket["job_id"],
+            sheets=received,
+            first_lifetime_sheet=first,
+        )
         destroyed, misfed = self.faults.plan(cut_id, first, received)
         plan = cut_order(spec, received, destroyed, misfed)
         log.info(
@@ -343,6 +379,20 @@ class SimulatedCutter:
         destroyed = [s + 1 for s in active.plan.destroyed]
         misfed = [s + 1 for s in active.plan.misfed]
         message = active.message or _message(active, destroyed, misfed)
+        job_id = active.ticket["job_id"]
+        for n, (sheet, slot) in enumerate(active.plan.leaves, start=1):
+            self._books.append("leaf", cut=active.cut_id, job=job_id, sheet=sheet + 1, slot=slot, n=n)
+        for outcome, sheets in (("destroyed", destroyed), ("misfed", misfed)):
+            for sheet in sheets:
+                self._books.append("sheet", cut=active.cut_id, job=job_id, sheet=sheet, outcome=outcome)
+        self._books.append(
+            "cut",
+            event="finished",
+            cut=active.cut_id,
+            job=job_id,
+            leaves=len(active.plan.leaves),
+            output=str(output.relative_to(self.folder)),
+        )
         result = {
             "cut_id": active.cut_id,
             "job_id": active.ticket["job_id"],
@@ -455,6 +505,10 @@ def _message(active: _Active, destroyed: list[int], misfed: list[int]) -> str:
     if misfed:
         parts.append(f"out of sequence after a misfeed: sheet {', '.join(map(str, misfed))}")
     return "; ".join(parts)
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) else 0
 
 
 def _check_cut_id(cut_id: str) -> None:

@@ -1,4 +1,5 @@
-"""Mail run data (host → inserter) and results (inserter → host) as files.
+"""Mail run data (host → inserter) and results (inserter → host) as files, and the results held against
+the run data (:func:`check_results`: duplicate rows, unknown pieces, "inserted" without every sheet read).
 
 Record layouts are vendor-specific, so a layout is a small format object with ``write``/``read``; the CSV
 layout below is the default. Files are written atomically (temp file in the same directory, fsync, rename),
@@ -11,7 +12,8 @@ import csv
 import io
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -200,3 +202,55 @@ def _int(row: Mapping[str, str], field: str, path: Path, line: int, minimum: int
 
 #: The layout used when none is configured.
 DEFAULT_LAYOUT = CsvLayout()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedResults:
+    """An inserter's results held against the run data (:func:`check_results`).
+
+    ``single`` has the one result of each piece of the run that has exactly one; ``duplicates`` every row of a
+    piece that has more than one (in file order); ``unknown`` the rows naming no piece of the run; ``short``
+    the pieces whose one result says inserted while the sheets read differ from the piece's sheets (fewer:
+    the envelope may lack a sheet; more: another piece's sheet may be in it). Pieces of the run with no row
+    at all are in none of them.
+    """
+
+    single: Mapping[str, PieceResult]
+    duplicates: Mapping[str, tuple[PieceResult, ...]]
+    unknown: tuple[PieceResult, ...]
+    short: Mapping[str, PieceResult]
+
+    @property
+    def clean(self) -> bool:
+        """True when no row is duplicated or unknown and every "inserted" has all its sheets read."""
+        return not (self.duplicates or self.unknown or self.short)
+
+    def inserted(self, piece_id: str) -> bool:
+        """Whether the piece is proven enveloped: one result, "inserted", with every sheet read."""
+        found = self.single.get(piece_id)
+        return found is not None and found.outcome is Outcome.INSERTED and piece_id not in self.short
+
+
+def check_results(sheets: Mapping[str, int], results: Iterable[PieceResult]) -> CheckedResults:
+    """Hold per-piece ``results`` against the run data's ``sheets`` (piece id → sheets in its envelope).
+
+    Nothing is dropped: every row lands in ``single``, ``duplicates`` or ``unknown``, so a host can account
+    for each (see :class:`CheckedResults`)."""
+    rows: dict[str, list[PieceResult]] = {}
+    unknown: list[PieceResult] = []
+    for result in results:
+        if result.piece_id in sheets:
+            rows.setdefault(result.piece_id, []).append(result)
+        else:
+            unknown.append(result)
+    single = {piece: found[0] for piece, found in rows.items() if len(found) == 1}
+    return CheckedResults(
+        single=single,
+        duplicates={piece: tuple(found) for piece, found in rows.items() if len(found) > 1},
+        unknown=tuple(unknown),
+        short={
+            piece: r
+            for piece, r in single.items()
+            if r.outcome is Outcome.INSERTED and r.sheets_read != sheets[piece]
+        },
+    )

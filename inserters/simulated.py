@@ -30,6 +30,12 @@ count survive a restart. The machine status file::
 
 ``state`` is ``stopped`` or ``running`` (``idle``/``processing`` are read as running); a running machine is
 reported idle or processing by its queue, as is a folder without the file.
+
+The machine keeps its own books (:mod:`printers.books`, ``<folder>/books.jsonl``): each run it started,
+resumed, rejected or finished (``kind: run``) and every envelope cycle (``kind: envelope``: run, job,
+``cycle`` in the run, ``piece``, ``outcome``, ``sheets_read``, machine-lifetime ``machine_envelope``), booked
+before the progress that counts it is saved: cycles done again after a crash show twice
+(:meth:`SimulatedInserter.envelope_counts`).
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ import os
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +76,7 @@ from inserters.protocol import (
     RunRecord,
     RunResult,
 )
+from printers.books import Books, Record
 
 log = structlog.get_logger(__name__)
 
@@ -135,6 +143,7 @@ class _Active:
     """The run in the machine: its collated envelopes and how many of them are done."""
 
     run_id: str
+    job_id: str
     records: tuple[RunRecord, ...]
     envelopes: tuple[Envelope, ...]
     outsorted: tuple[PieceResult, ...]
@@ -180,6 +189,8 @@ class SimulatedInserter:
         self._lock = threading.Lock()
         for sub in ("runs", "taken", "withdrawn", "progress", "results", "control"):
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
+        self._books = Books(self.folder, name)
+        self._runs_booked = {str(r.get("run")) for r in self._books.records("run")}
         self._machine: _MachineState | None = None  # the device's own state, loaded on its first step
 
     @property
@@ -271,6 +282,21 @@ class SimulatedInserter:
         self._data(run_id).unlink(missing_ok=True)
         log.info("run_withdrawn", inserter=self.name, run=run_id)
         return True
+
+    # -- the machine's own books ----------------------------------------------------------------------------
+    def books(self, kind: str | None = None) -> list[Record]:
+        """Every record of the machine's books, oldest first (only ``kind``'s: run, envelope); see the module
+        docstring. :func:`printers.books.read_books` reads them without a machine."""
+        return self._books.records(kind)
+
+    def envelope_counts(self, outcome: str | None = Outcome.INSERTED.value) -> Counter[str]:
+        """Envelope cycles per piece id (only those with ``outcome``; None: all): a piece inserted more than
+        once shows a count above 1."""
+        return Counter(
+            str(r.get("piece"))
+            for r in self.books("envelope")
+            if outcome is None or r.get("outcome") == outcome
+        )
 
     # -- the machine's panel (simulation: a fault; the operator: clear) --------------------------------------
     def fault(self, reasons: Sequence[str] = DEFAULT_FAULT_REASONS) -> None:
@@ -395,6 +421,9 @@ class SimulatedInserter:
             try:
                 records = self.layout.read_run(self._data(run_id))
             except MailRunFileError as exc:
+                self._books.append(
+                    "run", event="rejected", run=run_id, job=header["job_id"], problem=str(exc)
+                )
                 atomic_write(self._rejected(run_id), json.dumps({"problem": str(exc)}).encode())
                 log.error("run_rejected", inserter=self.name, run=run_id, problem=str(exc))
                 continue
@@ -413,7 +442,12 @@ class SimulatedInserter:
         if self._progress(run_id).exists():
             done = json.loads(self._progress(run_id).read_text())["envelopes_done"]
             log.info("run_resumed", inserter=self.name, run=run_id, envelopes_done=done)
-        else:
+        event = "resumed" if done or run_id in self._runs_booked else "started"
+        self._runs_booked.add(run_id)
+        self._books.append(
+            "run", event=event, run=run_id, job=header["job_id"], envelopes=len(collated.envelopes), done=done
+        )
+        if not done:
             log.info(
                 "run_started",
                 inserter=self.name,
@@ -423,7 +457,15 @@ class SimulatedInserter:
                 envelopes=len(collated.envelopes),
             )
         return _Active(
-            run_id, records, collated.envelopes, tuple(collated.outsorted), collated.results, now, done, done
+            run_id,
+            header["job_id"],
+            records,
+            collated.envelopes,
+            tuple(collated.outsorted),
+            collated.results,
+            now,
+            done,
+            done,
         )
 
     def _advance(self, active: _Active, now: float) -> int:
@@ -441,6 +483,18 @@ class SimulatedInserter:
         if stop is not None:
             due = min(due, active.done + stop - lifetime)
         advanced = max(0, due - active.done)
+        for cycle in range(active.done, active.done + advanced):
+            result = active.envelopes[cycle].result
+            self._books.append(
+                "envelope",
+                run=active.run_id,
+                job=active.job_id,
+                cycle=cycle + 1,
+                piece=result.piece_id,
+                outcome=result.outcome.value,
+                sheets_read=result.sheets_read,
+                machine_envelope=lifetime + cycle - active.done + 1,
+            )
         if advanced:
             self._save_state(envelopes=lifetime + advanced)
             if lifetime + advanced == stop:
@@ -460,6 +514,15 @@ class SimulatedInserter:
         results = tuple(active.final[r.piece_id] for r in active.records)
         self.layout.write_results(self._results(active.run_id), results)
         reprint = [r.piece_id for r in results if r.outcome is not Outcome.INSERTED]
+        self._books.append(
+            "run",
+            event="finished",
+            run=active.run_id,
+            job=active.job_id,
+            inserted=len(results) - len(reprint),
+            reprint=len(reprint),
+            outsorted=len(active.outsorted),
+        )
         summary = {
             "run_id": active.run_id,
             "finished_at": time.time(),

@@ -77,7 +77,15 @@ def create_json_exclusive(path: Path, data: object) -> bool:
 
     A hard link refuses an existing name, so two writers racing for the same name get exactly one winner.
     """
-    payload = json.dumps(data, indent=1, sort_keys=True).encode()
+    return create_exclusive(path, json.dumps(data, indent=1, sort_keys=True).encode())
+
+
+def create_exclusive(path: Path, payload: bytes) -> bool:
+    """Create `path` holding `payload` unless the name exists; False (nothing written) if it did.
+
+    The bytes go to a complete, fsynced temp file first, then a hard link gives it the final name: a link
+    never replaces, so of two writers racing for the name exactly one wins, and no reader sees half a file.
+    """
     temp = _write_temp(path, lambda handle: handle.write(payload))
     try:
         os.link(temp, path)
@@ -87,6 +95,16 @@ def create_json_exclusive(path: Path, data: object) -> bool:
         temp.unlink(missing_ok=True)
     fsync_dir(path.parent)
     return True
+
+
+def filesystem_now(directory: Path) -> float:
+    """The time by the clock that stamps files in `directory` (a shared folder may be served by another
+    machine whose clock differs from ours): the modification time of a probe file created there."""
+    temp = _write_temp(directory / ".clock", lambda handle: None)
+    try:
+        return temp.stat().st_mtime
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 def read_json(path: Path) -> object | None:

@@ -6,7 +6,15 @@ the sheets that came out to ``output/<job>.pdf`` and reports progress through th
 configured press-lifetime sheet counts and stays stopped until the jam is cleared. All its state lives in the
 folder, so a restarted press resumes the job it was printing, and another process can drive it through files.
 
-:class:`SimulatedPrinter` is the *driver*: a hot-folder printer that owns a press and can run it in a thread.
+The press keeps its own books (:mod:`printers.books`, ``<folder>/books.jsonl``) as a real press's accounting
+would: every job it started (``kind: job``, ``event: started``, with ``print`` — 1 for the first print of
+that job id on this press, 2 for the next, … — and the ticket's digest), every sheet it fed (``kind:
+sheet``: job, print, 1-based ``sheet``, press-lifetime ``press_sheet``, ``outcome`` ``out`` or ``spoiled``),
+each resume after a restart and how every print ended. A restart resumes a job from its last saved position,
+so the sheets fed after that save are fed again, and the books show them twice
+(:meth:`SimulatedPress.sheet_counts`). A job id printed again (a new ticket after the first print ended) is
+a new print: its output goes to ``output/<job>+<print>.pdf`` (``output/<job>.pdf`` is the first print's and
+is never overwritten).
 
 Run a press on its own::
 
@@ -21,10 +29,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import math
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +44,7 @@ import structlog
 
 from printers import _files
 from printers._values import as_int, as_items, as_record
+from printers.books import Books, Record, read_books, tally
 from printers.drivers.hotfolder import (
     REASONS_CANCELED,
     HotFolderLayout,
@@ -78,6 +89,9 @@ class _Job:
     pages: int
     pages_per_sheet: int
     total_sheets: int
+    digest: str
+    print_no: int
+    output: Path
     next_sheet: int = 0
     spoiled: list[int] = field(default_factory=list)
     segment_start: float = 0.0
@@ -144,6 +158,13 @@ class SimulatedPress:
         self.lifetime_sheets: int = as_int(saved.get("lifetime_sheets", 0))
         self.jammed: bool = bool(saved.get("jammed", False))
         self._resume: Mapping[str, object] = as_record(saved.get("job") or {})
+        self._books = Books(self.layout.root, name)
+        self._print_index: dict[str, dict[str, tuple[int, bool]]] = {}
+        for record in self._books.records("job"):
+            _index_print(self._print_index, record)
+        fed = [as_int(r.get("press_sheet", 0)) for r in self._books.records("sheet")]
+        # The books are the counter a restart cannot roll back: sheets fed after the last save still count.
+        self.lifetime_sheets = max([self.lifetime_sheets, *fed])
         self._job: _Job | None = None
         self._cursor = clock()
         self._jammed_at = self._cursor
@@ -177,6 +198,31 @@ class SimulatedPress:
     def current_job(self) -> str | None:
         """The id of the job on the press, if any."""
         return self._job.job_id if self._job else None
+
+    # -- the press's own books -----------------------------------------------------------------------------
+
+    def books(self, kind: str | None = None) -> list[Record]:
+        """Every record of the press's books, oldest first (only ``kind``'s: job, sheet), see the module
+        docstring; :func:`press_books` reads them without a press."""
+        return self._books.records(kind)
+
+    def sheet_counts(self, job_id: str | None = None) -> Counter[tuple[str, int]]:
+        """How often each sheet was fed, per (job, 1-based sheet), over all prints (spoiled ones too): more
+        than once is a sheet printed twice."""
+        return sheet_counts(self.books("sheet"), job_id)
+
+    def prints(self, job_id: str) -> int:
+        """How many times the press started printing ``job_id`` (a resume after a restart is one print)."""
+        return len(self._prints(job_id))
+
+    def _prints(self, job_id: str) -> dict[str, tuple[int, bool]]:
+        """The prints of ``job_id`` in the books: ticket digest → (print number, ended)."""
+        return dict(self._print_index.get(job_id, {}))
+
+    def _book_job(self, event: str, job_id: str, print_no: int | None, **fields: object) -> None:
+        """Append a job record to the books and keep the index of prints up to date."""
+        record = self._books.append("job", event=event, job=job_id, print=print_no, **fields)
+        _index_print(self._print_index, record)
 
     # -- the device loop -------------------------------------------------------------------------------------
 
@@ -249,8 +295,17 @@ class SimulatedPress:
         self._cursor = due
         sheets, device_s = self._since_report
         self._since_report = (sheets + 1, device_s + self.sheet_seconds)
+        spoils = self.lifetime_sheets in self.jams and self.jam_spoils_sheet
+        self._books.append(
+            "sheet",
+            job=job.job_id,
+            print=job.print_no,
+            sheet=sheet + 1,
+            press_sheet=self.lifetime_sheets,
+            outcome="spoiled" if spoils else "out",
+        )
         if self.lifetime_sheets in self.jams:
-            if self.jam_spoils_sheet:
+            if spoils:
                 job.spoiled.append(sheet)
             self.jammed = True
             self._jammed_at = due
@@ -318,13 +373,26 @@ class SimulatedPress:
         _files.fsync_dir(self.layout.root)
 
     def _start_taken(self, job_id: str) -> _Job | None:
-        """Put a job from work/ on the press, resuming where a previous run recorded it; None if it ended."""
+        """Put a job from work/ on the press, resuming where a previous run recorded it; None if it ended.
+
+        The books tell a leftover from a new print: a ticket whose print they show ended is a leftover (a
+        crash hit between the final report and cleanup); a ticket they do not know is a new print, even of a
+        job id printed before.
+        """
         try:
             check_job_id(job_id)
             reported = read_job_status(self.layout, job_id)
         except (InvalidJobId, ValueError, KeyError):
             reported = None
-        if reported is not None and reported.is_final:  # a crash hit between the final report and cleanup
+        try:
+            digest = hashlib.sha256(self.layout.work_ticket(job_id).read_bytes()).hexdigest()[:32]
+        except FileNotFoundError:
+            digest = ""
+        prints = self._prints(job_id)
+        known = prints.get(digest)
+        if (known is not None and known[1]) or (
+            known is None and not digest and reported is not None and reported.is_final
+        ):
             self._discard(job_id)
             return None
         self._adopt_document(job_id)
@@ -339,13 +407,26 @@ class SimulatedPress:
             )
             return None
         per_sheet = PAGES_PER_SHEET[ticket.sides]
+        print_no = known[0] if known is not None else len(prints) + 1
         job = _Job(
-            ticket, pages, per_sheet, math.ceil(pages / per_sheet) * ticket.copies, segment_start=self._cursor
+            ticket,
+            pages,
+            per_sheet,
+            math.ceil(pages / per_sheet) * ticket.copies,
+            digest,
+            print_no,
+            self.layout.output(job_id, print_no),
+            segment_start=self._cursor,
         )
-        if self._resume.get("job_id") == job_id:
-            job.next_sheet = as_int(self._resume.get("next_sheet", 0))
-            job.spoiled = [as_int(sheet) for sheet in as_items(self._resume.get("spoiled", ()))]
+        if known is None:
+            self._book_job("started", job_id, print_no, ticket=digest, sheets=job.total_sheets)
+        resume = self._resume
+        if resume.get("job_id") == job_id and resume.get("ticket", digest) == digest:
+            job.next_sheet = as_int(resume.get("next_sheet", 0))
+            job.spoiled = [as_int(sheet) for sheet in as_items(resume.get("spoiled", ()))]
             log.info("job_resumed", printer=self.name, job=job_id, sheet=job.next_sheet + 1)
+        if known is not None:
+            self._book_job("resumed", job_id, print_no, sheet=job.next_sheet + 1)
         self._resume = {}
         self._job = job
         self._report_progress(job)
@@ -358,6 +439,7 @@ class SimulatedPress:
             if not (self._take(job_id) or self.layout.work_ticket(job_id).exists()):
                 return False
             if current is not None:  # another job prints: this one never reaches the paper path
+                self._book_job("canceled", job_id, None, sheets_out=0)
                 write_job_status(
                     self.layout,
                     JobStatus(
@@ -399,6 +481,13 @@ class SimulatedPress:
             if job.spoiled:
                 spoiled = ", ".join(str(sheet + 1) for sheet in job.spoiled)
                 message += f"; spoiled by jams: sheet {spoiled}"
+        self._book_job(
+            state.keyword,
+            job.job_id,
+            job.print_no,
+            sheets_out=job.sheets_out,
+            output=str(output.relative_to(self.layout.root)),
+        )
         write_job_status(self.layout, JobStatus(job.job_id, state, job.sheets_out, reasons, output, message))
         self._job = None
         self._since_report = (0, 0.0)
@@ -409,6 +498,7 @@ class SimulatedPress:
 
     def _abort(self, job_id: str, message: str) -> None:
         """End a job the press cannot print."""
+        self._book_job("aborted", job_id, None, sheets_out=0, message=message)
         write_job_status(
             self.layout, JobStatus(job_id, JobState.ABORTED, 0, REASONS_BAD_DOCUMENT, None, message)
         )
@@ -439,7 +529,7 @@ class SimulatedPress:
         else:
             state, reasons = JobState.PROCESSING, REASONS_PRINTING
             message = f"printing: {job.sheets_out} of {job.total_sheets} sheets came out"
-        output = self.layout.output(job.job_id)
+        output = job.output
         write_job_status(
             self.layout,
             JobStatus(
@@ -460,7 +550,12 @@ class SimulatedPress:
                 "jammed": self.jammed,
                 "job": None
                 if job is None
-                else {"job_id": job.job_id, "next_sheet": job.next_sheet, "spoiled": job.spoiled},
+                else {
+                    "job_id": job.job_id,
+                    "ticket": job.digest,
+                    "next_sheet": job.next_sheet,
+                    "spoiled": job.spoiled,
+                },
             },
         )
 
@@ -478,13 +573,38 @@ class SimulatedPress:
             self._published = current
 
     def _write_output(self, job: _Job) -> Path:
-        """Write the sheets that came out so far, in order, to output/<job>.pdf."""
-        target = self.layout.output(job.job_id)
+        """Write the sheets that came out so far, in order, to the print's output (output/<job>.pdf for the
+        first print of the job)."""
+        target = job.output
         with pikepdf.open(job.ticket.pdf_path) as source, pikepdf.new() as printed:
             for index in job.pages_out():
                 printed.pages.append(source.pages[index])
             _files.atomic_write(target, printed.save)
         return target
+
+
+def _index_print(index: dict[str, dict[str, tuple[int, bool]]], record: Record) -> None:
+    """Fold one ``job`` record into ``index``: job id → ticket digest → (print number, ended)."""
+    prints = index.setdefault(str(record.get("job")), {})
+    number = record.get("print")
+    if record.get("event") == "started":
+        prints[str(record.get("ticket"))] = (as_int(number), False)
+    elif record.get("event") != "resumed" and number is not None:
+        for digest, (known, _) in list(prints.items()):
+            if known == number:
+                prints[digest] = (known, True)
+
+
+def press_books(folder: Path | str, kind: str | None = None) -> list[Record]:
+    """The books of the press working ``folder``, read without touching the press (for a checker)."""
+    return read_books(Path(folder), kind)
+
+
+def sheet_counts(sheets: list[Record], job_id: str | None = None) -> Counter[tuple[str, int]]:
+    """How often each (job, 1-based sheet) appears among press ``sheet`` records (of ``job_id`` only, if
+    given)."""
+    counts = tally((r for r in sheets if job_id is None or r.get("job") == job_id), "job", "sheet")
+    return Counter({(str(job), as_int(sheet)): n for (job, sheet), n in counts.items()})
 
 
 class SimulatedPrinter(HotFolderPrinter):

@@ -43,26 +43,30 @@ def write_rip_status(folder: Path, job_id: str, **record) -> None:
 
 
 def test_submit_makes_ticket_visible_only_after_complete_pdf(printer, folder, pdfs, monkeypatch):
-    """At every rename into the folder, a ticket appears only after its PDF is complete under its final
-    name."""
+    """At every name that appears in the folder, a ticket appears only after its PDF is complete under its
+    final name (the PDF is renamed into place, the ticket linked)."""
     ticket = pdfs("J-1", pages=4)
     seen = []
-    real_replace = os.replace
+    real_replace, real_link = os.replace, os.link
 
-    def spy(src, dst):
-        dst = Path(dst)
-        pdf = folder / "J-1.pdf"
-        if dst.parent == folder:  # the driver's own claim receipt lives in submitted/, out of the RIP's view
-            seen.append(
-                (
-                    dst.name,
-                    pdf.exists() and pdf.read_bytes() == ticket.pdf_path.read_bytes(),
-                    (folder / "J-1.json").exists(),
+    def spy(real):
+        def call(src, dst):
+            dst = Path(dst)
+            pdf = folder / "J-1.pdf"
+            if dst.parent == folder:  # the driver's own files live in submitted/, out of the RIP's view
+                seen.append(
+                    (
+                        dst.name,
+                        pdf.exists() and pdf.read_bytes() == ticket.pdf_path.read_bytes(),
+                        (folder / "J-1.json").exists(),
+                    )
                 )
-            )
-        real_replace(src, dst)
+            real(src, dst)
 
-    monkeypatch.setattr(_files.os, "replace", spy)
+        return call
+
+    monkeypatch.setattr(_files.os, "replace", spy(real_replace))
+    monkeypatch.setattr(_files.os, "link", spy(real_link))
     printer.submit(ticket)
     assert seen == [("J-1.pdf", False, False), ("J-1.json", True, False)]
 
@@ -223,72 +227,3 @@ def test_extra_options_that_are_not_json_are_refused_before_anything_is_written(
     with pytest.raises(InvalidTicket, match="JSON"):
         printer.submit(bad)
     assert list(folder.iterdir()) == []
-
-
-def test_claim_of_a_dead_submitter_without_ticket_is_taken_over(tmp_path):
-    """A submitter killed between claiming a job id and writing its ticket left a job the device never saw:
-    find() says so (None) and a new submit completes it exactly once."""
-    import json
-    import subprocess
-
-    from reportlab.pdfgen import canvas
-
-    from printers import HotFolderPrinter, JobState, JobTicket
-
-    folder = tmp_path / "hot"
-    folder.mkdir()
-    pdf = tmp_path / "j.pdf"
-    c = canvas.Canvas(str(pdf))
-    c.drawString(10, 10, "x")
-    c.save()
-    printer = HotFolderPrinter("p", folder)
-    dead = subprocess.Popen(["true"])
-    dead.wait()
-    (folder / "submitted").mkdir(exist_ok=True)
-    (folder / "submitted" / "J1.json").write_text(
-        json.dumps(
-            {
-                "format": "plant-hotfolder-receipt/1",
-                "job_id": "J1",
-                "printer": "p",
-                "stage": "claimed",
-                "pid": dead.pid,
-                "host": __import__("socket").gethostname(),
-                "at": 0.0,
-            }
-        )
-    )
-    assert printer.find("J1") is None
-    status = printer.submit(JobTicket("J1", pdf, 1))
-    assert status.state is JobState.PENDING and (folder / "J1.json").exists()
-
-
-def test_claim_of_a_live_submitter_is_not_taken_over(tmp_path):
-    """A claim whose submitter is alive and recent means "being submitted": never submitted a second time."""
-    import json
-    import os
-    import time
-
-    import pytest
-
-    from printers import DuplicateJob, HotFolderPrinter, JobTicket
-
-    folder = tmp_path / "hot"
-    (folder / "submitted").mkdir(parents=True)
-    (folder / "submitted" / "J2.json").write_text(
-        json.dumps(
-            {
-                "format": "plant-hotfolder-receipt/1",
-                "job_id": "J2",
-                "printer": "p",
-                "stage": "claimed",
-                "pid": os.getpid(),
-                "host": __import__("socket").gethostname(),
-                "at": time.time(),
-            }
-        )
-    )
-    printer = HotFolderPrinter("p", folder)
-    assert printer.find("J2") is not None
-    with pytest.raises(DuplicateJob):
-        printer.submit(JobTicket("J2", tmp_path / "whatever.pdf", 1))
