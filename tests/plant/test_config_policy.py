@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import socket
 import time
 from dataclasses import replace
@@ -292,9 +293,11 @@ def test_worker_and_session_pass_the_queue_settings_on(tmp_path, no_leftover_red
 
 # -- [[printers]] abandoned_claim_s reaches the hot-folder driver --------------------------------------------
 def stale_claim(folder: Path, job_id: str, age_s: float) -> None:
-    """A claim written ``age_s`` ago by a submitter on another host (so only its age can abandon it)."""
+    """A claim of a submitter on another host whose heartbeat stopped ``age_s`` ago (only the heartbeat's age
+    can prove another host's submitter dead)."""
     (folder / "submitted").mkdir(parents=True, exist_ok=True)
-    (folder / "submitted" / f"{job_id}.json").write_text(
+    path = folder / "submitted" / f"{job_id}.json"
+    path.write_text(
         json.dumps(
             {
                 "format": "plant-hotfolder-receipt/1",
@@ -304,9 +307,11 @@ def stale_claim(folder: Path, job_id: str, age_s: float) -> None:
                 "pid": 1,
                 "host": f"not-{socket.gethostname()}",
                 "at": time.time() - age_s,
+                "heartbeat_s": 0.25,
             }
         )
     )
+    os.utime(path, (time.time() - age_s,) * 2)
 
 
 @pytest.mark.parametrize("driver", ["hotfolder", "simulated"])
