@@ -154,3 +154,24 @@ class NotDigital(PlantError):
     """A read receipt names a letter that was not delivered digitally."""
 
     exit_code = 65
+
+
+class DiskFull(PlantError):
+    """A write found no room (ENOSPC or EDQUOT): nothing was half-written, and the work is tried again by
+    itself once there is room."""
+
+    exit_code = 75  # EX_TEMPFAIL: free space, the plant goes on
+
+    #: The file (or folder) that could not be written (set by :class:`PlantError` from the data).
+    path: str
+    #: Bytes the write needed.
+    needed_bytes: int
+
+    def __init__(self, path: object, needed_bytes: int) -> None:
+        needed_mb = max(1, -(-int(needed_bytes) // 1_000_000))
+        super().__init__(
+            f"disk full at {path}: {needed_mb} MB needed; free space there (or move the state dir), the "
+            "plant goes on by itself when there is room.",
+            path=str(path),
+            needed_bytes=int(needed_bytes),
+        )

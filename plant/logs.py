@@ -11,6 +11,7 @@ first imports it — before that module can log a line.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from importlib.abc import Loader
@@ -59,16 +60,55 @@ def _configure_structlog(as_json: bool, level: int) -> None:
     )
 
 
+#: Environment variable naming an inherited file descriptor (a session's terminal) that takes a worker's
+#: warnings and errors when its own log cannot (plant.runtime.session sets it).
+ALERT_FD = "PLANT_ALERT_FD"
+
+
 class _StderrLogger:
     """Writes each line to whatever ``sys.stderr`` is at that moment (never a stream closed since
-    configure)."""
+    configure).
+
+    A line the log cannot take (its file is on a full disk) never fails the code that logs it: a warning or an
+    error goes instead to :data:`ALERT_FD` (the session's terminal) when there is one, else to syslog; an
+    info line is dropped."""
 
     def msg(self, message: str) -> None:
-        stream = sys.stderr
-        stream.write(message + "\n")  # one write: lines of concurrent threads do not interleave
-        stream.flush()
+        self._write(message, alert=False)
 
-    log = debug = info = warn = warning = err = error = critical = exception = fatal = msg
+    def warning(self, message: str) -> None:
+        self._write(message, alert=True)
+
+    log = debug = info = msg
+    warn = err = error = critical = exception = fatal = warning
+
+    @staticmethod
+    def _write(message: str, alert: bool) -> None:
+        stream = sys.stderr
+        try:
+            stream.write(message + "\n")  # one write: lines of concurrent threads do not interleave
+            stream.flush()
+        except (OSError, ValueError):  # no room for the log (ENOSPC, EDQUOT) or it is gone
+            if alert:
+                _elsewhere(message)
+
+
+def _elsewhere(message: str) -> None:
+    """``message`` where a full disk cannot lose it: the alert descriptor, else syslog (journald)."""
+    fd = os.environ.get(ALERT_FD, "")
+    if fd.isdigit():
+        try:
+            os.write(int(fd), f"[plant worker {os.getpid()}] {message}\n".encode())
+            return
+        except OSError:
+            pass
+    try:
+        import syslog
+
+        syslog.openlog("plant", syslog.LOG_PID, syslog.LOG_DAEMON)
+        syslog.syslog(syslog.LOG_WARNING, message)
+    except OSError:  # pragma: no cover - no syslog either: nowhere left to say it
+        pass
 
 
 class _OnImport:

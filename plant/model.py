@@ -66,6 +66,10 @@ class Event(StrEnum):
     FAIL = "fail"
     LOSE = "lose"
     WITHDRAW = "withdraw"
+    #: Manual reconciliation of an UNACCOUNTED piece: found in its envelope (to be dispatched) …
+    FIND = "find"
+    #: … or lost for good, with the operator's reason (FAILED, code ``LOST``).
+    WRITE_OFF = "write_off"
 
 
 #: States a letter never leaves without an operator's manual reconciliation.
@@ -115,6 +119,13 @@ _EDGES: dict[tuple[State, Event], State] = {
     (State.SPOOLED, Event.LOSE): State.UNACCOUNTED,
     (State.PRINTED, Event.LOSE): State.UNACCOUNTED,
     (State.INSERTED, Event.LOSE): State.UNACCOUNTED,
+    # Manual reconciliation (plant/reconcile.py), the only ways out of UNACCOUNTED, each by an operator with a
+    # reason: the envelope was found whole (INSERTED, then dispatched with its run); it was destroyed, or is
+    # not to be found, and is printed again with the same ids (SPOILED, then the reprint edge); or it is lost
+    # for good (FAILED, code LOST).
+    (State.UNACCOUNTED, Event.FIND): State.INSERTED,
+    (State.UNACCOUNTED, Event.SPOIL): State.SPOILED,
+    (State.UNACCOUNTED, Event.WRITE_OFF): State.FAILED,
 }
 
 #: States an operator may put on hold (and later release back to).
@@ -156,6 +167,13 @@ class JobState(StrEnum):
     spoiled and reprinted), or its imposition failed for a cause not of one letter's making on every attempt
     (PLANNED → FAILED, event ``impose_failed`` with the cause; its pieces HELD with code ``IMPOSE_FAILED``
     for an operator, who fixes the cause and releases them to be planned again).
+
+    PARKED holds work for an operator: the spool stage found no record of a SPOOLING job on its printer
+    although a submission of it was attempted (the attempt is recorded in the ledger before the driver's
+    submit is called), so paper may or may not exist — a CUPS queue keeps only its last jobs, ippeveprinter
+    forgets on a restart. It is never submitted again on a guess: an operator inspects the printer's output
+    and either reprints it (PARKED → SPOOLING, same pieces and tracking ids) or marks it printed (PARKED →
+    PRINTED: its pieces SPOOLED, its insert run created), each with who and why.
     """
 
     PLANNED = "PLANNED"
@@ -164,6 +182,7 @@ class JobState(StrEnum):
     SPOOLED = "SPOOLED"
     WITHDRAWING = "WITHDRAWING"
     REPLANNED = "REPLANNED"
+    PARKED = "PARKED"
     PRINTED = "PRINTED"
     DONE = "DONE"
     FAILED = "FAILED"
@@ -193,10 +212,37 @@ class Channel(StrEnum):
 
 
 def job_name(number: int) -> JobId:
-    """The job id for the ledger's job number: printed on every sheet and used as the device's job name."""
+    """The job id for the ledger's job number, printed on every sheet (the ledger's own id; a device knows the
+    job by :func:`device_name`)."""
     return JobId(f"J{number:06d}")
 
 
 def run_name(number: int) -> RunId:
-    """The insert-run id for the ledger's run number."""
+    """The insert-run id for the ledger's run number (a device knows the run by :func:`device_name`)."""
     return RunId(f"R{number:06d}")
+
+
+#: A plant id: created once with the ledger (:func:`plant.ledger.jobs.ensure_plant_id`), 8 lower-case hex
+#: digits (ippeveprinter lower-cases job names in its file names; lower case keeps them one name).
+PLANT_ID_LENGTH = 8
+#: The longest name a device is given: the printers' and inserters' portable job and run names (and the hot
+#: folders' file stems) take 128 characters, CUPS and IPP job names 255 octets.
+DEVICE_NAME_MAX = 128
+
+
+def device_name(plant_id: str, ledger_id: str) -> str:
+    """The name a device knows job or run ``ledger_id`` by: ``<plant id>-<ledger id>`` (``3fa9c21b-J000001``).
+
+    Job and run numbers start again at 1 in every ledger, so a second plant, a staging copy or a ledger reset
+    pointed at the same CUPS queue, printer or hot folder would otherwise "find" another ledger's job before
+    submitting its own and print nothing."""
+    name = f"{plant_id}-{ledger_id}"
+    if not plant_id or len(name) > DEVICE_NAME_MAX:
+        raise ValueError(f"no device name for {ledger_id!r} in plant {plant_id!r}")
+    return name
+
+
+def ledger_id(plant_id: str, name: str) -> str | None:
+    """The ledger id of device name ``name`` when it is this plant's (:func:`device_name`), else None."""
+    prefix = f"{plant_id}-"
+    return name[len(prefix) :] if plant_id and name.startswith(prefix) else None

@@ -17,24 +17,42 @@ What each action may do depends on whether paper can exist for the piece:
 * **pull** (any state short of DISPATCHED): final, PULLED, the postage mark annulled; never dispatched. A
   piece already spooled is outsorted by the inserter (its mail run data sets the divert flag), one already
   enveloped is left out of the handover manifest and must be taken out of the inserter's output by hand.
+
+A job the spool stage *parked* (its printer has no record of it after a submission attempt: paper may or may
+not exist) waits for one of two actions, each recorded with who and why: **reprint** (:func:`job_reprint`:
+PARKED → SPOOLING, submitted again with the same pieces and tracking ids) or **printed**
+(:func:`job_printed`: the operator found its sheets; PARKED → PRINTED, its pieces SPOOLED, its insert run
+created). :func:`parked` lists them with their facts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Row, or_, select
+from sqlalchemy import Connection, Row, insert, or_, select, update
 
 from plant.config import Settings
 from plant.errors import MovedMeanwhile, NotFound, Refused
-from plant.fleet.service import service_rows, set_service
-from plant.ledger import Ledger, enqueue, move_letters, now
+from plant.fleet.runs import choose_inserter
+from plant.fleet.service import out_of_service, service_rows, set_service
+from plant.ledger import Ledger, enqueue, move_entity, move_letters, now
 from plant.ledger import schema as t
-from plant.ledger.jobs import release_job, release_printer_jobs, spooled_jobs
-from plant.model import FINAL_STATES, Event, State
+from plant.ledger.jobs import (
+    OPERATOR_PRINTED,
+    OPERATOR_REPRINT,
+    job_pieces,
+    load_job,
+    parked_jobs,
+    release_job,
+    release_printer_jobs,
+    spooled_jobs,
+    unpark_letters,
+)
+from plant.model import FINAL_STATES, Event, JobState, RunState, State, run_name
 from plant.postage.marks import MarkState, move_mark
 
 #: States in which paper may exist for a piece: hold and cancel are refused, pull is the way.
@@ -463,4 +481,135 @@ def device_status(ledger: Ledger, settings: Settings) -> list[Outcome]:
             lines.append(Outcome(name, True, "up", "stopped; leaves the plan after plan.replan_after_s"))
         else:
             lines.append(Outcome(name, True, "up"))
+    return lines
+
+
+# -- parked jobs ---------------------------------------------------------------------------------------------
+def _parked(conn: Connection, job_id: str) -> Row[Any]:
+    """The PARKED job ``job_id``; raises :class:`NotFound`, or :class:`Refused` saying its state."""
+    job = load_job(conn, job_id)
+    if job is None:
+        raise NotFound(f"No print job {job_id!r} in the ledger; `plant job parked` lists the parked ones.")
+    if job.state != JobState.PARKED.value:
+        raise Refused(f"job {job_id} is {job.state}, not PARKED: only a parked job is reprinted or marked.")
+    return job
+
+
+def job_reprint(ledger: Ledger, job_id: str, reason: str = "", by: str = OPERATOR) -> Outcome:
+    """Print a parked job again, same pieces and tracking ids: PARKED → SPOOLING (event ``operator_reprint``
+    with ``by`` and ``reason``, which closes its open submission attempts) and a ``spool`` message; the spool
+    stage submits it once more (unless the printer turns out to have it after all, which is then followed)."""
+    reason = reason or "reprint by the operator: the printer has no record and no sheets were found"
+    try:
+        with ledger.tx() as conn:
+            job = _parked(conn, job_id)
+            data = {"by": by, "reason": reason, "printer": job.printer}
+            if not move_entity(
+                conn,
+                t.print_jobs,
+                t.print_jobs.c.job_id,
+                job_id,
+                JobState.PARKED.value,
+                JobState.SPOOLING.value,
+                OPERATOR_REPRINT,
+                "job",
+                data,
+            ):
+                raise Refused(f"job {job_id} moved meanwhile; look at `plant job parked` and try again.")
+            unpark_letters(conn, job_id, "job_reprint", {"job": job_id, **data})
+            enqueue(conn, "spool", job_id)
+            enqueue(conn, "receipts", job.submission_id)
+    except (NotFound, Refused) as exc:
+        return Outcome(job_id, False, "refused", str(exc))
+    return Outcome(job_id, True, "reprint", f"sent to {job.printer} again (same pieces and tracking ids)")
+
+
+def job_printed(ledger: Ledger, settings: Settings, job_id: str, reason: str, by: str = OPERATOR) -> Outcome:
+    """Mark a parked job printed after inspection (its sheets were found): PARKED → PRINTED (event
+    ``operator_printed`` with ``by`` and ``reason``), its pieces IMPOSED → SPOOLED, its insert run created
+    and an ``insert`` message queued. The pieces become PRINTED only when the inserter reads their sheets."""
+    if not reason.strip():
+        return Outcome(job_id, False, "refused", "say what the inspection found: --reason TEXT")
+    try:
+        with ledger.tx() as conn:
+            job = _parked(conn, job_id)
+            data = {"by": by, "reason": reason, "printer": job.printer}
+            if not move_entity(
+                conn,
+                t.print_jobs,
+                t.print_jobs.c.job_id,
+                job_id,
+                JobState.PARKED.value,
+                JobState.PRINTED.value,
+                OPERATOR_PRINTED,
+                "job",
+                data,
+            ):
+                raise Refused(f"job {job_id} moved meanwhile; look at `plant job parked` and try again.")
+            unpark_letters(conn, job_id, "job_marked_printed", {"job": job_id, **data})
+            rows = [r for r in job_pieces(conn, job_id) if r.state == State.IMPOSED.value]
+            moved = move_letters(
+                conn, [r.pk for r in rows], Event.SPOOL, State.IMPOSED, data={"job": job_id, **data}
+            )
+            conn.execute(
+                update(t.pieces).where(t.pieces.c.letter_pk.in_(moved)).values(prints=t.pieces.c.prints + 1)
+            )
+            run_id, inserter = open_insert_run(conn, settings, job, [i.name for i in settings.inserters])
+            enqueue(conn, "receipts", job.submission_id)
+    except (NotFound, Refused) as exc:
+        return Outcome(job_id, False, "refused", str(exc))
+    return Outcome(
+        job_id, True, "printed", f"{len(moved)} piece(s) go on to insertion: run {run_id} on {inserter}"
+    )
+
+
+def open_insert_run(
+    conn: Connection, settings: Settings, job: Any, inserters: Collection[str]
+) -> tuple[str, str]:
+    """Create the insert run of a printed ``job`` and queue its ``insert`` message; return (run id,
+    inserter). The planner's inserter when it is one of ``inserters`` and in the plan, else one in service
+    that takes the job; none: the planner's, where the run waits for one."""
+    down = out_of_service(conn)  # an inserter out of the plan gets no new run: one in service takes it
+    inserter = (
+        job.inserter
+        if job.inserter in inserters and job.inserter not in down
+        else choose_inserter(conn, settings, job, down) or job.inserter
+    )
+    stamp = now()
+    number = conn.execute(
+        insert(t.insert_runs)
+        .values(
+            job_id=job.job_id,
+            inserter=inserter,
+            state=RunState.CREATED.value,
+            created_at=stamp,
+            updated_at=stamp,
+        )
+        .returning(t.insert_runs.c.number)
+    ).scalar_one()
+    run_id = run_name(number)
+    conn.execute(update(t.insert_runs).where(t.insert_runs.c.number == number).values(run_id=run_id))
+    enqueue(conn, "insert", run_id)
+    return run_id, inserter
+
+
+def parked(ledger: Ledger) -> list[Outcome]:
+    """One line per parked job: its printer, pieces and the facts the spool stage recorded."""
+    with ledger.read() as conn:
+        jobs = parked_jobs(conn)
+    lines = []
+    for job, facts in jobs:
+        at = facts.get("last_attempt_at")
+        when = datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds") if at else "?"
+        lines.append(
+            Outcome(
+                job.job_id,
+                False,
+                "parked",
+                f"printer {job.printer} (as {facts.get('device_name') or job.job_id}), "
+                f"{job.pieces} piece(s), {facts.get('attempts', '?')} attempt(s), last at {when}; "
+                f"the submit call: {facts.get('submit_call', '?')}; "
+                f"the printer: {facts.get('device_record', '?')}",
+            )
+        )
     return lines

@@ -167,7 +167,10 @@ class Printer(Protocol):
     """A device that prints jobs: the role every driver plays.
 
     The job id is the job's name on the device, and :meth:`submit` refuses an id the device already has; with
-    :meth:`find` before any resubmission this is what keeps a job from printing twice.
+    :meth:`find` before any resubmission this is what keeps a job from printing twice. A driver whose
+    :meth:`find` answers None only for a job the device never received (not one it forgot) says so with a
+    class attribute ``find_proves_absence = True``; the plant then resubmits after a crash instead of parking
+    the job for an operator.
     """
 
     name: str

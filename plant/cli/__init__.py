@@ -23,7 +23,19 @@ if TYPE_CHECKING:
 
 #: The command families, in the order ``plant --help`` lists them: each is a module of this package with a
 #: ``register(subparsers, parents)`` function.
-FAMILIES = ("run", "intake", "operate", "plan", "impose", "postage", "qa", "scan", "web")
+FAMILIES = (
+    "run",
+    "intake",
+    "operate",
+    "reconcile",
+    "audit",
+    "plan",
+    "impose",
+    "postage",
+    "qa",
+    "scan",
+    "web",
+)
 
 #: Exit code per library error root (the libraries know nothing of the plant's codes): EX_DATAERR for what a
 #: caller gave them, EX_UNAVAILABLE for a device.

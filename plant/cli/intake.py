@@ -123,7 +123,7 @@ def cmd_watch(settings, args: argparse.Namespace) -> int:
             return result.submission_id
 
         if args.once:
-            taken = [sid for _, sid in scan_once(folder, take) if sid]
+            taken = [sid for _, sid in scan_once(folder, take, settings.state_dir) if sid]
             if taken:
                 session.wait(taken, timeout=args.timeout)
             print(f"Took {len(taken)} submission(s) in {time.monotonic() - started:.1f} s.", file=sys.stderr)
@@ -132,5 +132,5 @@ def cmd_watch(settings, args: argparse.Namespace) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         print(f"Watching {folder} (Ctrl-C to stop) …", file=sys.stderr)
-        watch(folder, take, settings.intake.watch_interval_s, stop)
+        watch(folder, take, settings.intake.watch_interval_s, stop, settings.state_dir)
     return 0

@@ -1,5 +1,6 @@
-"""The shift operator's commands: ``plant hold|release|cancel|pull ID…``, ``plant device down|up|status`` and
-``plant sweep`` (the timed rules now, as a running plant applies them every interval)."""
+"""The shift operator's commands: ``plant hold|release|cancel|pull ID…``, ``plant device down|up|status``,
+``plant job parked|reprint|printed`` (jobs the spool stage parked) and ``plant sweep`` (the timed rules now,
+as a running plant applies them every interval)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,25 @@ def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentPar
     up = device_sub.add_parser("up", parents=parents, help="back in service")
     up.add_argument("name")
     device_sub.add_parser("status", parents=parents, help="which devices are in the plan")
+    job = sub.add_parser(
+        "job",
+        parents=parents,
+        help="print jobs parked because their printer has no record of them (`parked`): print again "
+        "(`reprint`) or mark printed after inspection (`printed`)",
+    )
+    job.set_defaults(func=cmd_job)
+    job_sub = job.add_subparsers(dest="job_command", required=True, metavar="JOB_COMMAND")
+    job_sub.add_parser("parked", parents=parents, help="the parked jobs with what is known of each")
+    reprint = job_sub.add_parser(
+        "reprint", parents=parents, help="submit a parked job again (same pieces and tracking ids)"
+    )
+    reprint.add_argument("job_id", metavar="JOB")
+    reprint.add_argument("--reason", default="", help="why (recorded)")
+    printed = job_sub.add_parser(
+        "printed", parents=parents, help="its sheets were found: the job goes on to insertion"
+    )
+    printed.add_argument("job_id", metavar="JOB")
+    printed.add_argument("--reason", required=True, help="what the inspection found (recorded)")
     sweep = sub.add_parser(
         "sweep",
         parents=parents,
@@ -86,6 +106,26 @@ def cmd_device(settings: Settings, args: argparse.Namespace) -> int:
     for outcome in outcomes:
         out(outcome.line())
     return 0 if args.device_command == "status" or all(o.done for o in outcomes) else 1
+
+
+def cmd_job(settings: Settings, args: argparse.Namespace) -> int:
+    """Run ``plant job parked|reprint|printed``: one line per job; exit 1 when an action was refused."""
+    from plant.ledger import open_ledger
+    from plant.operator import job_printed, job_reprint, parked
+
+    ledger = open_ledger(settings)
+    try:
+        if args.job_command == "reprint":
+            outcomes = [job_reprint(ledger, args.job_id, args.reason)]
+        elif args.job_command == "printed":
+            outcomes = [job_printed(ledger, settings, args.job_id, args.reason)]
+        else:
+            outcomes = parked(ledger)
+    finally:
+        ledger.dispose()
+    for outcome in outcomes:
+        out(outcome.line())
+    return 0 if args.job_command == "parked" or all(o.done for o in outcomes) else 1
 
 
 def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:

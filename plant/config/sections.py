@@ -320,6 +320,29 @@ class SweepsConfig:
     interval_s: float = 60.0
 
 
+#: Fewest seconds a submission, job or run must stand still before the recovery sweep calls it stranded (work
+#: with a message in the queue is never stranded; a re-derived message is harmless, but counted towards
+#: :attr:`RecoveryConfig.max_rederive`).
+STALE_AFTER_MIN_S = 1.0
+#: Most seconds work may stand still before it is re-derived (a day).
+STALE_AFTER_MAX_S = 86400.0
+#: Most re-derivations of one stranded submission, job or run before it is ended with a reason.
+MAX_REDERIVE_MAX = 100
+
+
+@dataclass(frozen=True)
+class RecoveryConfig:
+    """The recovery sweep (:mod:`plant.stages.recover`): work left stranded — its message lost or
+    dead-lettered after its retries — is re-derived from the ledger, then ended with a reason."""
+
+    #: Seconds a submission, job or run with no message in the queue may stand still before its next message
+    #: is re-derived (and between two re-derivations), from 1 to 86400.
+    stale_after_s: float = 600.0
+    #: Re-derivations of one stranded submission, job or run (since it last moved) before the sweep ends it:
+    #: its pieces UNACCOUNTED when paper may exist, FAILED when its work cannot start; 0 ends it at once.
+    max_rederive: int = 3
+
+
 #: Fewest seconds a press must stay stopped before its work not yet on it is planned elsewhere.
 REPLAN_AFTER_MIN_S = 1.0
 #: Most seconds a stopped press may keep its work before the plant plans it elsewhere (a day).

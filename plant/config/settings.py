@@ -22,11 +22,14 @@ from plant.config.sections import (
     ABANDONED_CLAIM_MIN_S,
     LAYOUT_SHEETS,
     MAX_PRINTS_MAX,
+    MAX_REDERIVE_MAX,
     PLAN_TIME_LIMIT_MAX_S,
     PLAN_TIME_LIMIT_MIN_S,
     REPLAN_AFTER_MAX_S,
     REPLAN_AFTER_MIN_S,
     SLA_HOURS_MAX,
+    STALE_AFTER_MAX_S,
+    STALE_AFTER_MIN_S,
     SWEEP_INTERVAL_MAX_S,
     SWEEP_INTERVAL_MIN_S,
     WEB_REFRESH_MAX_S,
@@ -46,6 +49,7 @@ from plant.config.sections import (
     PrinterLayout,
     QaConfig,
     QueueConfig,
+    RecoveryConfig,
     ReprintConfig,
     SlaConfig,
     SweepsConfig,
@@ -92,6 +96,7 @@ class Settings:
     intake: IntakeConfig = field(default_factory=IntakeConfig)
     marks: MarksConfig = field(default_factory=MarksConfig)
     sweeps: SweepsConfig = field(default_factory=SweepsConfig)
+    recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
     web: WebConfig = field(default_factory=WebConfig)
     qa: QaConfig = field(default_factory=QaConfig)
     plan: PlanConfig = field(default_factory=PlanConfig)
@@ -310,6 +315,21 @@ def _check(settings: Settings) -> None:
             f"{SWEEP_INTERVAL_MAX_S:g} between two sweeps of postage-mark expiry and digital "
             "fallback (default 60).",
             key="sweeps.interval_s",
+        )
+    stale = settings.recovery.stale_after_s
+    if not STALE_AFTER_MIN_S <= stale <= STALE_AFTER_MAX_S:  # also refuses nan
+        raise ConfigError(
+            f"recovery.stale_after_s = {stale}: use seconds from {STALE_AFTER_MIN_S:g} to "
+            f"{STALE_AFTER_MAX_S:g} a submission, job or run with no message in the queue may stand still "
+            "before the plant re-derives its next step (default 600).",
+            key="recovery.stale_after_s",
+        )
+    if not 0 <= settings.recovery.max_rederive <= MAX_REDERIVE_MAX:
+        raise ConfigError(
+            f"recovery.max_rederive = {settings.recovery.max_rederive}: use a whole number from 0 to "
+            f"{MAX_REDERIVE_MAX}, the re-derivations of stranded work before it is ended with a reason "
+            "(default 3).",
+            key="recovery.max_rederive",
         )
     if not 0 <= settings.web.port <= 65535:
         raise ConfigError(

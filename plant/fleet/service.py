@@ -4,7 +4,7 @@ longer than ``plan.replan_after_s`` by the timed sweep (:func:`observe` is the p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -25,6 +25,9 @@ class Observation:
 
     stopped_since: float | None
     stopped_down: bool
+    #: The row's (stopped_since, stopped_down) the sighting was judged from; :func:`set_service` writes the
+    #: sighting only while the row still says so (None: unconditionally).
+    seen_from: tuple[float | None, bool] | None = field(default=None, compare=False)
 
 
 def observe(
@@ -36,13 +39,30 @@ def observe(
     A first sighting later than ``at`` (a clock set back) restarts the count rather than waiting for the
     clock.
     """
+    seen_from = (stopped_since, bool(stopped_down))
     if not stopped:
-        return Observation(None, False)
+        return Observation(None, False, seen_from)
     since = at if stopped_since is None or stopped_since > at else stopped_since
-    return Observation(since, stopped_down or at - since >= replan_after_s)
+    return Observation(since, stopped_down or at - since >= replan_after_s, seen_from)
 
 
 # -- the ledger ----------------------------------------------------------------------------------------------
+def _locked_row(conn: Connection, name: str, kind: str) -> Row[Any]:
+    """Device ``name``'s service row, created (in service) when missing, and locked until the transaction
+    ends: ``FOR UPDATE`` on PostgreSQL (a concurrent :func:`set_service` waits, then reads what this one
+    wrote); SQLite's ``BEGIN IMMEDIATE`` already serialises writers."""
+    table = td.device_service
+    if conn.execute(select(table.c.name).where(table.c.name == name)).first() is None:
+        fresh = {"name": name, "kind": kind, "operator_down": 0, "stopped_down": 0, "updated_at": now()}
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            conn.execute(pg_insert(table).values(**fresh).on_conflict_do_nothing(index_elements=["name"]))
+        else:
+            conn.execute(insert(table).values(**fresh))
+    return conn.execute(select(table).where(table.c.name == name).with_for_update()).one()
+
+
 def service_rows(conn: Connection) -> dict[str, Row[Any]]:
     """Every device's service row by name (devices without a row are in service)."""
     return {r.name: r for r in conn.execute(select(td.device_service))}
@@ -69,28 +89,33 @@ def set_service(
     waiting letters. An operator's "up" also restarts the stop count, so a press still stopped gets
     ``replan_after_s`` again. ``by`` names the operator in that event (``data.by``).
     """
-    row = conn.execute(select(td.device_service).where(td.device_service.c.name == name)).first()
-    was_operator, was_stopped = bool(row and row.operator_down), bool(row and row.stopped_down)
-    operator, why = was_operator, row.reason if row else None
-    since, stopped = (row.stopped_since if row else None), was_stopped
+    row = _locked_row(conn, name, kind)
+    was_operator, was_stopped = bool(row.operator_down), bool(row.stopped_down)
+    operator, stopped = was_operator, was_stopped
+    why = row.reason
+    # Only the columns this change is about are written, from the row as it is now (locked): an operator's
+    # down and a sweep's sighting committed at the same moment both hold (docs/operations.md).
+    values: dict[str, Any] = {}
     if operator_down is not None:
         operator, why = operator_down, reason if operator_down else None
+        values.update(operator_down=int(operator), reason=why)
         if not operator_down:
-            since, stopped = None, False
+            stopped = False
+            values.update(stopped_since=None, stopped_down=0)
+    if observation is not None and observation.seen_from not in (None, (row.stopped_since, was_stopped)):
+        # Judged from a row changed since (an operator's "up" restarted the count): the next sweep judges
+        # again from the row as it is, rather than this one undoing that change.
+        log.info("device_sighting_outdated", device=name, seen_from=observation.seen_from)
+        observation = None
     if observation is not None:
-        since, stopped = observation.stopped_since, observation.stopped_down
-    values = {
-        "kind": kind,
-        "operator_down": int(operator),
-        "reason": why,
-        "stopped_since": since,
-        "stopped_down": int(stopped),
-        "updated_at": now(),
-    }
-    if row is None:
-        conn.execute(insert(td.device_service).values(name=name, **values))
-    else:
-        conn.execute(update(td.device_service).where(td.device_service.c.name == name).values(**values))
+        stopped = observation.stopped_down
+        values.update(stopped_since=observation.stopped_since, stopped_down=int(stopped))
+    if values:
+        conn.execute(
+            update(td.device_service)
+            .where(td.device_service.c.name == name)
+            .values(**values, updated_at=now())
+        )
     before, after = was_operator or was_stopped, operator or stopped
     if before != after:
         cause = "operator" if operator_down is not None else "stopped"

@@ -15,12 +15,16 @@ one entry point of the CLI, the drop folder and HTTP.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import json
 import lzma
+import os
 import re
+import stat
 import struct
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -69,8 +73,15 @@ DUPLEX_WORDS = {"true": True, "false": False}
 REQUIRED_VALUES = ("recipient_id", "name", "address_1", "postcode", "city", "country", "mail_class")
 #: Largest file accepted inside a submission, bytes (a larger letter is rejected unread: FILE_TOO_LARGE).
 MAX_FILE_BYTES = 64 * 1024 * 1024
-#: Largest whole .zip accepted (uncompressed), bytes.
-MAX_ZIP_BYTES = 2 * 1024 * 1024 * 1024
+#: Largest submission accepted, bytes: the manifest and letter files together (a folder's, or a .zip's
+#: unpacked). Over it the whole submission is refused (split it); this bounds what one submission can make
+#: the plant hold, whatever its zip compresses to.
+MAX_SUBMISSION_BYTES = 1024 * 1024 * 1024
+#: The same limit for a .zip (its unpacked entries), kept under its older name.
+MAX_ZIP_BYTES = MAX_SUBMISSION_BYTES
+#: Bytes unpacked or read at a time: a zip entry is streamed to a temporary file in chunks of this size and
+#: counted on the way, so an entry is never inflated whole in memory before it is known to be within limits.
+READ_CHUNK_BYTES = 1024 * 1024
 #: Largest manifest, bytes.
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 #: Threads storing a submission's files (their fsyncs overlap: 1,000 letters do not cost 1,000 disk flushes).
@@ -587,27 +598,145 @@ def _wanted(name: str) -> bool:
 
 
 def _read_folder(path: Path) -> tuple[dict[str, bytes], dict[str, int]]:
-    """The manifest and letter files of a folder, and the letter files too large to take (name → bytes)."""
+    """The manifest and letter files of a folder, and the letter files too large to take (name → bytes).
+
+    Only regular files are read, each opened with ``O_NOFOLLOW`` (and ``O_NONBLOCK``, so a FIFO swapped in
+    cannot hang the intake): a symbolic link, a FIFO, a socket or a device anywhere in the folder, or a
+    folder where a manifest or letter file is expected, refuses the whole submission naming the entry. A link
+    in a drop folder could otherwise have another sender's letter printed and mailed.
+    """
+    try:
+        folder_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise SubmissionError(
+            f"{path} cannot be opened as a folder ({exc.strerror or 'error'}); check that it is a readable "
+            "folder, then try again.",
+            path=str(path),
+        ) from None
     files: dict[str, bytes] = {}
     too_large: dict[str, int] = {}
-    for item in sorted(path.iterdir()):
-        if item.is_file() and _wanted(item.name):
-            size = item.stat().st_size
-            limit = MAX_MANIFEST_BYTES if item.name in MANIFEST_NAMES else MAX_FILE_BYTES
-            if size > limit:
-                # Too big to take: left unread, so its letter is rejected with the reason; the rest goes on.
-                log.warning("file_too_large", file=str(item), bytes=size)
-                too_large[item.name] = size
+    total = 0
+    try:
+        for entry in sorted(os.scandir(folder_fd), key=lambda e: e.name):
+            name = entry.name
+            _refuse_odd_entry(path, name, entry)
+            if not _wanted(name):
                 continue
-            try:
-                files[item.name] = item.read_bytes()
-            except OSError as exc:
-                raise SubmissionError(
-                    f"{item} cannot be read ({exc.strerror or 'read error'}); check that it is readable, "
-                    "then try again.",
-                    path=str(path),
-                ) from None
+            limit = MAX_MANIFEST_BYTES if name in MANIFEST_NAMES else MAX_FILE_BYTES
+            data, size = _read_regular(path, folder_fd, name, limit)
+            if data is None:
+                # Too big to take: left unread, so its letter is rejected with the reason; the rest goes on.
+                log.warning("file_too_large", file=str(path / name), bytes=size)
+                too_large[name] = size
+                continue
+            total += len(data)
+            if total > MAX_SUBMISSION_BYTES:
+                raise SubmissionError(_too_big(path), path=str(path), limit=MAX_SUBMISSION_BYTES)
+            files[name] = data
+    finally:
+        os.close(folder_fd)
     return files, too_large
+
+
+def _refuse_odd_entry(path: Path, name: str, entry: os.DirEntry[str]) -> None:
+    """Refuse the submission when ``entry`` is a link, not a regular file, or a folder named like a file."""
+    if entry.is_symlink():
+        raise SubmissionError(
+            f"{path}: {name!r} is a symbolic link; the plant takes only files that are themselves in the "
+            "submission (a link can point at someone else's letter): put the file itself there and submit "
+            "again.",
+            path=str(path),
+            entry=name,
+        )
+    if entry.is_dir(follow_symlinks=False):
+        if _wanted(name):
+            raise SubmissionError(
+                f"{path}: {name!r} is a folder where a file is expected; put the file itself there and "
+                "submit again.",
+                path=str(path),
+                entry=name,
+            )
+        return
+    if not entry.is_file(follow_symlinks=False):
+        raise SubmissionError(
+            f"{path}: {name!r} is {_kind(entry.stat(follow_symlinks=False).st_mode)}, not a regular file; a "
+            "submission holds only its manifest and letter files: remove it and submit again.",
+            path=str(path),
+            entry=name,
+        )
+
+
+def _kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "a special file"
+
+
+def _read_regular(path: Path, folder_fd: int, name: str, limit: int) -> tuple[bytes | None, int]:
+    """The bytes of regular file ``name`` in the folder (opened without following a link and checked again
+    on the open file: what was checked is what is read), or (None, size) when it is over ``limit``."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(name, flags, dir_fd=folder_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # replaced by a link since it was listed
+            raise SubmissionError(
+                f"{path}: {name!r} is a symbolic link; put the file itself there and submit again.",
+                path=str(path),
+                entry=name,
+            ) from None
+        raise SubmissionError(
+            f"{path / name} cannot be read ({exc.strerror or 'read error'}); check that it is readable, "
+            "then try again.",
+            path=str(path),
+        ) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SubmissionError(
+                f"{path}: {name!r} is {_kind(info.st_mode)}, not a regular file; a submission holds only its "
+                "manifest and letter files: remove it and submit again.",
+                path=str(path),
+                entry=name,
+            )
+        if info.st_size > limit:
+            return None, info.st_size
+        chunks: list[bytes] = []
+        read = 0
+        while read <= limit:
+            chunk = os.read(fd, min(READ_CHUNK_BYTES, limit + 1 - read))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            read += len(chunk)
+        if read > limit:  # grew while being read
+            return None, read
+        return b"".join(chunks), read
+    except OSError as exc:
+        raise SubmissionError(
+            f"{path / name} cannot be read ({exc.strerror or 'read error'}); check that it is readable, "
+            "then try again.",
+            path=str(path),
+        ) from None
+    finally:
+        os.close(fd)
+
+
+def _too_big(path: Path) -> str:
+    """The refusal of a submission over :data:`MAX_SUBMISSION_BYTES`."""
+    return (
+        f"{path} holds more than {MAX_SUBMISSION_BYTES // 2**20} MiB of letters (unpacked), the plant's "
+        "limit for one submission; split it into several submissions under that size and send each."
+    )
 
 
 #: Compression methods the plant unpacks (Python's zipfile: Store, Deflate, BZIP2, LZMA).
@@ -713,11 +842,45 @@ def _entry_problem(path: Path, info: zipfile.ZipInfo) -> str | None:
     return None
 
 
-def _read_entry(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
-    """Up to ``limit + 1`` bytes of entry ``info``, checked against its CRC when read whole."""
+#: Unix file types a zip entry may record that are not a file's contents (``external_attr``'s high bits).
+_ODD_FILE_TYPES = frozenset({stat.S_IFLNK, stat.S_IFIFO, stat.S_IFCHR, stat.S_IFBLK, stat.S_IFSOCK})
+
+
+def _entry_kind_problem(path: Path, info: zipfile.ZipInfo) -> str | None:
+    """Why entry ``info`` is not a plain file (a symbolic link, a FIFO, a device: its Unix mode says so), or
+    None. Such an entry is never unpacked as what it claims to be."""
+    mode = info.external_attr >> 16
+    if info.create_system != 3 or stat.S_IFMT(mode) not in _ODD_FILE_TYPES:
+        return None  # not made on Unix, no file type recorded, or a plain file or folder
+    return (
+        f"{path}: the entry {info.filename!r} is {_kind(mode)}, not a regular file; zip the files themselves "
+        "(not links to them) and upload the new .zip."
+    )
+
+
+def _read_entry(
+    path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, room: int
+) -> bytes | None:
+    """The bytes of entry ``info``, or None when it unpacks to more than ``limit`` (its letter is too large).
+
+    The entry is streamed to a temporary file :data:`READ_CHUNK_BYTES` at a time and counted on the way,
+    whatever its header declares; it is read back only once it is whole, within ``limit`` and within ``room``
+    (what is left of :data:`MAX_SUBMISSION_BYTES`, over which the submission is refused) and checked against
+    its CRC.
+    """
     try:
-        with archive.open(info) as member:  # read no more than declared, whatever the entry claims
-            return member.read(limit + 1)
+        with tempfile.TemporaryFile(prefix="plant-unzip-") as spool:
+            written = 0
+            with archive.open(info) as member:  # read no more than declared, whatever the entry claims
+                while chunk := member.read(READ_CHUNK_BYTES):
+                    written += len(chunk)
+                    if written > limit:
+                        return None
+                    if written > room:
+                        raise SubmissionError(_too_big(path), path=str(path), limit=MAX_SUBMISSION_BYTES)
+                    spool.write(chunk)
+            spool.seek(0)
+            return spool.read()
     except _ZIP_DAMAGE as exc:
         log.warning("zip_entry_unreadable", path=str(path), entry=info.filename, error=repr(exc))
         if isinstance(exc, zipfile.BadZipFile) and "CRC" in str(exc):
@@ -733,11 +896,12 @@ def _read_entry(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, lim
 
 def _unpack(path: Path, archive: zipfile.ZipFile) -> tuple[dict[str, bytes], dict[str, int]]:
     infos = [i for i in archive.infolist() if not i.is_dir()]
-    if sum(i.file_size for i in infos) > MAX_ZIP_BYTES:
-        raise SubmissionError(
-            f"{path} unpacks to more than {MAX_ZIP_BYTES // 2**20} MiB; split the submission.",
-            path=str(path),
-        )
+    if sum(i.file_size for i in infos) > MAX_SUBMISSION_BYTES:  # as declared; what is unpacked is counted too
+        raise SubmissionError(_too_big(path), path=str(path), limit=MAX_SUBMISSION_BYTES)
+    for info in infos:
+        problem = _entry_kind_problem(path, info)
+        if problem is not None:
+            raise SubmissionError(problem, path=str(path), entry=info.filename)
     names = [PurePosixPath(i.filename) for i in infos]
     if any(n.is_absolute() or ".." in n.parts for n in names):
         raise SubmissionError(
@@ -748,6 +912,7 @@ def _unpack(path: Path, archive: zipfile.ZipFile) -> tuple[dict[str, bytes], dic
     strip = 1 if not any(len(n.parts) == 1 for n in names) and len(prefixes) == 1 else 0
     files: dict[str, bytes] = {}
     too_large: dict[str, int] = {}
+    total = 0
     for info, name in zip(infos, names, strict=True):
         if len(name.parts) != strip + 1 or not _wanted(name.parts[-1]):
             continue
@@ -760,9 +925,10 @@ def _unpack(path: Path, archive: zipfile.ZipFile) -> tuple[dict[str, bytes], dic
             log.warning("file_too_large", file=f"{path}:{info.filename}", bytes=info.file_size)
             too_large[leaf] = info.file_size
             continue
-        data = _read_entry(path, archive, info, limit)
-        if len(data) > limit:
-            too_large[leaf] = len(data)
+        data = _read_entry(path, archive, info, limit, MAX_SUBMISSION_BYTES - total)
+        if data is None:
+            too_large[leaf] = info.file_size
             continue
+        total += len(data)
         files[leaf] = data
     return files, too_large

@@ -10,20 +10,29 @@ cannot impose out of a job (``keep``: that letter stays for the stage to reject 
 A job whose imposition fails on every attempt for a cause of no one letter's making is *failed*
 (:func:`fail_job`): the job becomes FAILED with the cause, its pieces go back out of it and are HELD (code
 ``IMPOSE_FAILED``) until an operator has fixed the cause and releases them; no ``plan`` message.
+
+Every submission of a job to its printer is recorded before the driver is called (:func:`record_attempt`),
+so a crash between the submit and its commit is known. A SPOOLING job its printer has no record of is a
+first submission when no attempt is open, and is *parked* (:func:`park_job`, SPOOLING → PARKED) when one is:
+the device may have printed it and forgotten it, so it waits for an operator, who reprints it or marks it
+printed (:mod:`plant.operator`). Device names carry the plant id (:func:`ensure_plant_id`).
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Collection, Sequence
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from plant.errors import NotFound
-from plant.ledger import append_event, enqueue, move_entity, move_letters, now
+from plant.ledger import Ledger, append_event, enqueue, move_entity, move_letters, now
 from plant.ledger import schema as t
-from plant.model import Event, JobState, RunState, State
+from plant.ledger.schema_identity import plant_identity
+from plant.model import PLANT_ID_LENGTH, Event, JobState, RunState, State
 
 log = structlog.get_logger(__name__)
 
@@ -264,3 +273,186 @@ def runs_on(conn: Connection, inserter: str, state: RunState) -> list[str]:
         .scalars()
         .all()
     )
+
+
+# -- the plant's identity ------------------------------------------------------------------------------------
+def plant_id(conn: Connection) -> str | None:
+    """The ledger's plant id; None in a ledger that was never started by a plant that has one."""
+    value = conn.execute(select(plant_identity.c.plant_id).where(plant_identity.c.id == 1)).scalar()
+    return None if value is None else str(value)
+
+
+def ensure_plant_id(ledger: Ledger) -> str:
+    """The ledger's plant id, created on the first call (a new ledger, or an older one on its first start):
+    ``PLANT_ID_LENGTH`` random lower-case hex digits, kept for the ledger's life. Of two processes starting on
+    one new ledger, the first to commit wins and both return its id."""
+    with ledger.read() as conn:
+        found = plant_id(conn)
+    if found is not None:
+        return found
+    try:
+        with ledger.tx() as conn:
+            found = plant_id(conn)
+            if found is None:
+                found = secrets.token_hex(PLANT_ID_LENGTH // 2)
+                conn.execute(insert(plant_identity).values(id=1, plant_id=found, created_at=now()))
+                append_event(conn, "plant", found, "plant_id_created", None, None, {"plant_id": found})
+                log.info("plant_id_created", plant_id=found)
+            return found
+    except IntegrityError:  # another process created it between our read and our insert
+        with ledger.read() as conn:
+            found = plant_id(conn)
+        if found is None:  # pragma: no cover - the row that made the insert fail is there
+            raise
+        return found
+
+
+# -- submissions and parked jobs -----------------------------------------------------------------------------
+#: Job events of the hand-over to the printer. ``submit_attempt`` is written (and committed) before the
+#: driver's submit is called; ``submit_failed`` when the call raised; ``submit_refused`` when the driver
+#: refused before anything reached the device (the attempt is closed: the next one is a first submission);
+#: ``operator_reprint`` closes a parked job's attempts (the operator decided to print it again).
+SUBMIT_ATTEMPT = "submit_attempt"
+SUBMIT_FAILED = "submit_failed"
+SUBMIT_REFUSED = "submit_refused"
+OPERATOR_REPRINT = "operator_reprint"
+OPERATOR_PRINTED = "operator_printed"
+PARKED = "parked"
+#: Receipt code of the letters of a parked job (cleared when an operator reprints it or marks it printed).
+JOB_PARKED = "JOB_PARKED"
+_ATTEMPT_EVENTS = (SUBMIT_ATTEMPT, SUBMIT_FAILED, SUBMIT_REFUSED, OPERATOR_REPRINT)
+
+
+def open_attempt(conn: Connection, job_id: str) -> dict[str, Any] | None:
+    """The facts of the job's last submission attempt when it is still open (no refusal or operator's
+    reprint after it), else None: ``last_attempt_at``, ``attempts`` (since the last reprint), ``printer``,
+    ``device_name`` and ``submit_call`` (what is known of the driver's call)."""
+    rows = conn.execute(
+        select(t.events.c.at, t.events.c.event, t.events.c.data)
+        .where(
+            t.events.c.entity == "job",
+            t.events.c.entity_id == job_id,
+            t.events.c.event.in_(_ATTEMPT_EVENTS),
+        )
+        .order_by(t.events.c.id)
+    ).all()
+    facts: dict[str, Any] | None = None
+    attempts = 0
+    for row in rows:
+        data = row.data or {}
+        if row.event == SUBMIT_ATTEMPT:
+            attempts += 1
+            facts = {
+                "last_attempt_at": row.at,
+                "attempts": attempts,
+                "printer": data.get("printer"),
+                "device_name": data.get("device_name"),
+                "submit_call": "unknown: no outcome was recorded (the process may have stopped during the "
+                "call or before its result was committed)",
+            }
+        elif row.event == SUBMIT_FAILED and facts is not None:
+            facts["submit_call"] = f"raised {data.get('error', '?')}"
+        elif row.event in (SUBMIT_REFUSED, OPERATOR_REPRINT):
+            facts, attempts = None, 0
+    return facts
+
+
+def record_attempt(conn: Connection, job_id: str, printer: str, name: str) -> bool:
+    """Record a submission attempt of the SPOOLING job under device name ``name``, to be committed before the
+    driver is called; False when the job is no longer SPOOLING (parked or moved by another delivery)."""
+    if (
+        conn.execute(
+            update(t.print_jobs)
+            .where(t.print_jobs.c.job_id == job_id, t.print_jobs.c.state == JobState.SPOOLING.value)
+            .values(updated_at=now())
+        ).rowcount
+        != 1
+    ):
+        return False
+    state = JobState.SPOOLING.value
+    append_event(conn, "job", job_id, SUBMIT_ATTEMPT, state, state, {"printer": printer, "device_name": name})
+    return True
+
+
+def record_submit_outcome(conn: Connection, job_id: str, event: str, error: str) -> None:
+    """Record that the driver's submit raised (``submit_failed``) or refused before reaching the device
+    (``submit_refused``), with the error."""
+    append_event(conn, "job", job_id, event, None, None, {"error": error})
+
+
+def park_job(conn: Connection, job_id: str, facts: dict[str, Any]) -> bool:
+    """Park a SPOOLING job its printer has no record of after an attempt (SPOOLING → PARKED, event ``parked``
+    with ``facts``); its letters (still IMPOSED) get the reason code ``JOB_PARKED`` and an event each, so
+    ``plant status`` shows them waiting for an operator. False when the job moved meanwhile."""
+    job = load_job(conn, job_id)
+    if job is None or not move_entity(
+        conn,
+        t.print_jobs,
+        t.print_jobs.c.job_id,
+        job_id,
+        JobState.SPOOLING.value,
+        JobState.PARKED.value,
+        PARKED,
+        "job",
+        facts,
+    ):
+        return False
+    reason = (
+        f"job {job_id} parked: printer {job.printer} has no record of it after a submission attempt "
+        f"(last at {facts.get('last_attempt_at')}; the submit call: {facts.get('submit_call')}); check the "
+        f"printer's output, then `plant job reprint {job_id}` or `plant job printed {job_id} --reason …`"
+    )
+    _mark_letters(conn, job_id, "job_parked", {"job": job_id, **facts}, JOB_PARKED, reason)
+    enqueue(conn, "receipts", job.submission_id)
+    log.error("job_parked", job=job_id, **{"printer": job.printer, **facts})
+    return True
+
+
+def unpark_letters(conn: Connection, job_id: str, event: str, data: dict[str, Any]) -> None:
+    """Clear the ``JOB_PARKED`` reason of the job's letters (an operator decided), one event each."""
+    _mark_letters(conn, job_id, event, data, None, None, only_code=JOB_PARKED)
+
+
+def _mark_letters(
+    conn: Connection,
+    job_id: str,
+    event: str,
+    data: dict[str, Any],
+    code: str | None,
+    reason: str | None,
+    only_code: str | None = None,
+) -> None:
+    rows = [r for r in job_pieces(conn, job_id) if r.state == State.IMPOSED.value]
+    where = [t.letters.c.pk.in_([r.pk for r in rows]), t.letters.c.state == State.IMPOSED.value]
+    if only_code is not None:
+        where.append(t.letters.c.reason_code == only_code)
+    pks = list(
+        conn.execute(
+            update(t.letters)
+            .where(*where)
+            .values(reason_code=code, reason=reason, updated_at=now())
+            .returning(t.letters.c.pk)
+        ).scalars()
+    )
+    state = State.IMPOSED.value
+    for pk in pks:
+        append_event(conn, "letter", str(pk), event, state, state, data)
+
+
+def parked_jobs(conn: Connection) -> list[tuple[Row[Any], dict[str, Any]]]:
+    """Every PARKED job with the facts of its ``parked`` event, oldest first."""
+    jobs = conn.execute(
+        select(t.print_jobs)
+        .where(t.print_jobs.c.state == JobState.PARKED.value)
+        .order_by(t.print_jobs.c.number)
+    ).all()
+    out = []
+    for job in jobs:
+        facts = conn.execute(
+            select(t.events.c.data)
+            .where(t.events.c.entity == "job", t.events.c.entity_id == job.job_id, t.events.c.event == PARKED)
+            .order_by(t.events.c.id.desc())
+            .limit(1)
+        ).scalar()
+        out.append((job, dict(facts or {})))
+    return out

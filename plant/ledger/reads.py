@@ -1,5 +1,5 @@
 """Plain reads of the ledger: a letter's history (``plant status``, the piece page), receipt rows, what a run
-finished with. Nothing here writes."""
+finished with, the handover manifests. Nothing here writes."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Row, or_, select
+from sqlalchemy import Connection, Row, func, or_, select
 
 from plant.errors import NotFound
 from plant.ledger import open_ledger
 from plant.ledger import schema as t
+from plant.ledger import schema_dispatch as td
 from plant.ledger import schema_intake as ti
 from plant.ledger import schema_postage as tp
 
@@ -172,3 +173,73 @@ def sweep_ids(conn: Connection, annulled: Sequence[str], to_print: Sequence[int]
         "annulled": [{"piece_id": r.piece_id, "tracking_id": r.tracking_id} for r in marks],
         "to_print": [{"submission_id": r.submission_id, "letter_id": r.letter_id} for r in letters],
     }
+
+
+def manifest_list(conn: Connection, state: str | None = None) -> list[dict]:
+    """The handover manifests (``state``: only the OPEN or the CLOSED ones), newest collection first, each
+    with its pieces, sheets and weight (a manifest with no row in ``manifests`` — written before the table
+    existed — is not listed)."""
+    m, items = td.manifests.c, t.manifest_items.c
+    totals = (
+        select(
+            items.manifest,
+            func.count().label("pieces"),
+            func.sum(items.sheets).label("sheets"),
+            func.sum(items.mass_g).label("mass_g"),
+        )
+        .group_by(items.manifest)
+        .subquery()
+    )
+    query = (
+        select(td.manifests, totals.c.pieces, totals.c.sheets, totals.c.mass_g)
+        .select_from(td.manifests.outerjoin(totals, totals.c.manifest == m.manifest_id))
+        .order_by(m.collection.desc(), m.mail_class, m.office)
+    )
+    if state is not None:
+        query = query.where(m.state == state)
+    return [
+        {
+            "manifest_id": r.manifest_id,
+            "office": r.office,
+            "mail_class": r.mail_class,
+            "collection": r.collection,
+            "state": r.state,
+            "opens_at": _iso(r.opens_at),
+            "cutoff_at": _iso(r.cutoff_at),
+            "created_at": _iso(r.created_at),
+            "closed_at": _iso(r.closed_at),
+            "pieces": int(r.pieces or 0),
+            "sheets": int(r.sheets or 0),
+            "weight_g": round(float(r.mass_g or 0.0), 1),
+        }
+        for r in conn.execute(query).all()
+    ]
+
+
+def manifest_rows(conn: Connection, manifest_id: str) -> list[Row]:
+    """The pieces of manifest ``manifest_id`` in sequence order (the ``manifest_items`` rows)."""
+    return list(
+        conn.execute(
+            select(t.manifest_items)
+            .where(t.manifest_items.c.manifest == manifest_id)
+            .order_by(t.manifest_items.c.seq)
+        ).all()
+    )
+
+
+#: The event (entity ``queue``) in which the recovery sweep records the dead-lettered messages per actor.
+DEAD_LETTERS_EVENT = "dead_letters"
+
+
+def dead_letter_counts(conn: Connection) -> dict[str, int]:
+    """Dead-lettered messages per actor, as the last recovery sweep recorded them (empty before any): what
+    ``plant_dead_letters{actor}`` shows, read without Redis."""
+    ev = t.events.c
+    data = conn.execute(
+        select(ev.data)
+        .where(ev.event == DEAD_LETTERS_EVENT, ev.entity == "queue")
+        .order_by(ev.id.desc())
+        .limit(1)
+    ).scalar()
+    counts = (data or {}).get("counts") or {}
+    return {str(actor): int(count) for actor, count in sorted(counts.items())}

@@ -23,7 +23,9 @@ from sqlalchemy import (
 #: Bump when a table changes; :func:`plant.ledger.store.Ledger.migrate` upgrades older ledgers.
 #: 2: ``letters.duplex`` (the sender's choice per letter) and ``print_jobs.duplex`` (the job is printed
 #: duplex).
-SCHEMA_VERSION = 2
+#: 3: ``events.chain_seq``, ``events.prev_hash`` and ``events.hash`` (the tamper-evident chain of the events,
+#: with :data:`event_chain` and :data:`event_anchors`); the upgrade chains the events already there.
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -192,10 +194,41 @@ events = Table(
     Column("from_state", String(32)),
     Column("to_state", String(32)),
     Column("data", JSON),
+    #: The event's place in the plant's one chain (1, 2, …), set in the transaction that appends it; with
+    #: ``hash`` = SHA-256 over the row's fields and ``prev_hash`` (the hash of the event before it in the
+    #: chain), so an edited, removed or reordered event shows (``plant audit --verify-chain``).
+    Column("chain_seq", Integer),
+    Column("prev_hash", String(64)),
+    Column("hash", String(64)),
 )
 Index("ix_events_entity", events.c.entity, events.c.entity_id)
+Index("ix_events_chain", events.c.chain_seq, unique=True)  # one event per place; NULL: not chained yet
 Index("ix_events_at", events.c.at)  # the throughput dashboard reads events by time
 Index("ix_events_event", events.c.event, events.c.entity, events.c.at)  # /metrics counts events by name
+
+#: The head of the event chain: one row (``id`` 1), locked by the transaction that chains its events
+#: (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` serialises writers already).
+event_chain = Table(
+    "event_chain",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", Integer, nullable=False),  # the chain_seq of the last chained event (0: none yet)
+    Column("hash", String(64), nullable=False),  # its hash (the genesis hash before any)
+    Column("event_id", Integer),
+    Column("day", String(10)),  # the UTC day (YYYY-MM-DD) of the newest event chained
+)
+
+#: The last hash of each UTC day of events, written when the first event of a later day is chained: what an
+#: operator copies off-site, so that even a chain recomputed from its start shows against the copy.
+event_anchors = Table(
+    "event_anchors",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("event_id", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("at", Float, nullable=False),
+)
 
 outbox = Table(
     "outbox",

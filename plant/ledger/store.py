@@ -5,7 +5,10 @@ SQLite (the embedded default) runs in WAL mode with ``synchronous=FULL`` and tak
 SQLAlchemy URL (PostgreSQL when the plant spans machines) uses the same code.
 
 Every state change is one transaction made of three parts, always together: a compare-and-set of the entity's
-state from the one expected, an appended event, and an outbox row for the next message.
+state from the one expected, an appended event, and an outbox row for the next message. Before it commits,
+every transaction chains the events it appended (:func:`chain_events`): each gets its place in the plant's
+one chain and a hash over its fields and the previous event's hash, so that ``plant audit --verify-chain``
+finds an event edited, removed or reordered afterwards.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +25,7 @@ from sqlalchemy import (
     Connection,
     DefaultClause,
     Engine,
+    bindparam,
     create_engine,
     event,
     insert,
@@ -29,11 +34,13 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from plant.errors import IllegalTransition, NotFound, ServiceError
 from plant.ledger import schema as t
+from plant.ledger.audit import CHAIN_BATCH, GENESIS, event_hash
 from plant.model import FINAL_STATES, Event, State, next_state
 
 if TYPE_CHECKING:
@@ -149,6 +156,7 @@ class Ledger:
             raise RuntimeError(f"the ledger at {self.url} was opened read-only")
         with self.engine.begin() as conn:
             yield conn
+            chain_events(conn)  # the events this transaction appended, before it commits
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -189,9 +197,90 @@ def _add_duplex(conn: Connection) -> None:
     add_column(conn, t.print_jobs.c.duplex)
 
 
+def _chain_existing(conn: Connection) -> None:
+    """Version 3: events carry their place in the chain and their hashes; the events already there are
+    chained in the order they were written (their ids)."""
+    for column in (t.events.c.chain_seq, t.events.c.prev_hash, t.events.c.hash):
+        add_column(conn, column)
+    chain_events(conn)
+
+
 #: Upgrade steps of older ledgers, oldest first: (the schema version a step brings a ledger to, the step).
 #: Each runs inside the migrating transaction and leaves alone what a ledger has already.
-UPGRADES = ((2, _add_duplex),)
+UPGRADES = ((2, _add_duplex), (3, _chain_existing))
+
+
+def chain_events(conn: Connection) -> int:
+    """Chain the events not chained yet (those this transaction appended; after an upgrade, all of them), in
+    the order of their ids; returns how many.
+
+    Each event gets the next place in the chain, the hash of the event before it and its own
+    (:func:`plant.ledger.audit.event_hash`). The chain's head row is locked for it (``FOR UPDATE`` on
+    PostgreSQL, where it is taken last in the transaction, so it adds no lock-order cycle; SQLite's
+    ``BEGIN IMMEDIATE`` serialises writers anyway): concurrent transactions chain one after the other. The
+    first event of a later UTC day writes the anchor of the day before: the last hash of that day."""
+    e = t.events.c
+    columns = (e.id, e.at, e.entity, e.entity_id, e.event, e.from_state, e.to_state, e.data)
+    chained = 0
+    while True:
+        pending = conn.execute(
+            select(*columns).where(e.chain_seq.is_(None)).order_by(e.id).limit(CHAIN_BATCH)
+        ).all()
+        if not pending:
+            return chained
+        head = _chain_head(conn)
+        seq, prev, event_id, day = head.seq, head.hash, head.event_id, head.day
+        rows = []
+        for row in pending:
+            row_day = datetime.fromtimestamp(row.at, UTC).date().isoformat()
+            if day is not None and row_day > day and seq > 0:
+                _anchor(conn, day, seq, event_id, prev)
+            if day is None or row_day > day:
+                day = row_day
+            seq += 1
+            digest = event_hash(prev, seq, row)
+            rows.append({"b_id": row.id, "b_seq": seq, "b_prev": prev, "b_hash": digest})
+            prev, event_id = digest, row.id
+        conn.execute(
+            update(t.events)
+            .where(e.id == bindparam("b_id"))
+            .values(chain_seq=bindparam("b_seq"), prev_hash=bindparam("b_prev"), hash=bindparam("b_hash")),
+            rows,
+        )
+        conn.execute(
+            update(t.event_chain)
+            .where(t.event_chain.c.id == 1)
+            .values(seq=seq, hash=prev, event_id=event_id, day=day)
+        )
+        chained += len(rows)
+
+
+def _chain_head(conn: Connection) -> Any:
+    """The chain's head row, locked for this transaction (made, at the genesis hash, when missing)."""
+    query = select(t.event_chain).where(t.event_chain.c.id == 1).with_for_update()
+    head = conn.execute(query).first()
+    if head is None:
+        conn.execute(_insert_or_ignore(conn, t.event_chain).values(id=1, seq=0, hash=GENESIS))
+        head = conn.execute(query).one()
+    return head
+
+
+def _anchor(conn: Connection, day: str, seq: int, event_id: int | None, digest: str) -> None:
+    """Write the anchor of ``day``: the chain's last place and hash that day (kept when written already)."""
+    conn.execute(
+        _insert_or_ignore(conn, t.event_anchors).values(
+            day=day, seq=seq, event_id=event_id or 0, hash=digest, at=now()
+        )
+    )
+
+
+def _insert_or_ignore(conn: Connection, table: Any) -> Any:
+    """An INSERT of ``table`` that leaves an existing row of the same key alone."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    return insert(table)
 
 
 def _sqlite_file(url: str) -> Path | None:

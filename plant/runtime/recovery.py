@@ -2,7 +2,9 @@
 
 The ledger is the truth, so after any crash (a worker killed, a machine lost) the next message of every
 submission, job and run can be derived from it. The messages go through the outbox like any other; the actors
-are idempotent, so a message that also survived in Redis does no harm.
+are idempotent, so a message that also survived in Redis does no harm. The mapping (state → next actor) is
+:mod:`plant.stages.recover`'s, whose recovery sweep applies it in every running plant to work left stranded
+(its message lost or dead-lettered): ``plant resume`` is for a plant that was stopped.
 """
 
 from __future__ import annotations
@@ -12,23 +14,7 @@ from sqlalchemy import select
 from plant.ledger import Ledger, enqueue
 from plant.ledger import schema as t
 from plant.model import JobState, RunState
-
-#: Next actor per job state.
-_JOB_NEXT = {
-    JobState.PLANNED: "impose",
-    JobState.IMPOSED: "spool",
-    JobState.SPOOLING: "spool",
-    JobState.SPOOLED: "follow_print",
-    JobState.WITHDRAWING: "withdraw",
-}
-#: Next actor per run state.
-_RUN_NEXT = {
-    RunState.CREATED: "insert",
-    RunState.SUBMITTING: "insert",
-    RunState.SUBMITTED: "follow_insert",
-    RunState.WITHDRAWING: "withdraw_run",
-    RunState.RECONCILED: "dispatch",
-}
+from plant.stages.recover import JOB_NEXT, RUN_NEXT, SUBMISSION_NEXT
 
 
 def recover(ledger: Ledger) -> int:
@@ -41,15 +27,15 @@ def recover(ledger: Ledger) -> int:
             .all()
         )
         for submission in open_submissions:
-            for actor in ("preflight", "route", "plan", "receipts"):
+            for actor in SUBMISSION_NEXT:
                 enqueue(conn, actor, submission)
                 count += 1
         for job_id, state in conn.execute(
             select(t.print_jobs.c.job_id, t.print_jobs.c.state).where(
-                t.print_jobs.c.state.in_([s.value for s in _JOB_NEXT])
+                t.print_jobs.c.state.in_([s.value for s in JOB_NEXT])
             )
         ):
-            enqueue(conn, _JOB_NEXT[JobState(state)], job_id)
+            enqueue(conn, JOB_NEXT[JobState(state)], job_id)
             count += 1
         runs = conn.execute(
             select(t.insert_runs.c.run_id, t.insert_runs.c.state)
@@ -57,6 +43,6 @@ def recover(ledger: Ledger) -> int:
             .where(t.print_jobs.c.submission_id.in_(open_submissions))
         ).all()
         for run_id, state in runs:
-            enqueue(conn, _RUN_NEXT[RunState(state)], run_id)
+            enqueue(conn, RUN_NEXT[RunState(state)], run_id)
             count += 1
     return count

@@ -2,15 +2,28 @@
 
 It starts (or joins) the embedded Redis, opens the ledger, runs the outbox relay, the sweeper and the
 simulated devices in this process, supervises worker processes (a worker that dies is restarted: its
-un-finished work is derived again from the ledger), shows progress per stage, and on exit stops everything it
-started, in reverse order. The sweeper (:class:`plant.sweeps.Sweeper`) claims the timed sweeps — postage-mark
-expiry, digital fallback — every ``sweeps.interval_s`` by the session's clock; the workers it spawns leave
-that to it.
+un-finished work is derived again from the ledger) and Redis, shows progress per stage, and on exit stops
+everything it started, in reverse order. The sweeper (:class:`plant.sweeps.Sweeper`) claims the timed
+sweeps — postage-mark expiry, digital fallback — every ``sweeps.interval_s`` by the session's clock; the
+workers it spawns leave that to it.
 
 A wait ends as soon as every letter is final (and its receipts are written). It never waits blind: when no
 letter has moved for ``stall_s`` seconds and some wait on an operator — HELD (by an operator, or by the plant
 after a job could not be imposed), in a job failing to impose, or (once the plant's own re-planning had its
 time) in a job on a stopped printer — it raises :class:`~plant.errors.Stalled` naming them and the cause.
+
+Redis is watched while a wait runs. The embedded server, when its process is gone (or it has not answered for
+:data:`REDIS_SILENT_S`), is started again from its AOF on the same socket (``redis_restarted``), at most
+:data:`MAX_REDIS_RESTARTS` times; the workers' brokers reconnect by themselves. An external Redis
+(``PLANT_REDIS_URL``) that stops answering is waited for, said on the terminal and in the log
+(``redis_unreachable``), and the run carries on when it is back (``redis_back``). Meanwhile the session's
+relay is paused: its rows stay in the outbox until Redis is there.
+
+The disks of the state dir's folders are watched too: one with less than ``disk_floor`` bytes free is said
+once on the terminal and in the log (``disk_full``: "disk full at PATH: N MB needed; …") while it lasts, and
+``disk_room`` when there is room again (the stages that found no room try again by themselves). A worker's
+warnings that its log file (on that disk) cannot take reach the session's terminal through an inherited
+descriptor (:data:`plant.logs.ALERT_FD`).
 """
 
 from __future__ import annotations
@@ -29,18 +42,20 @@ from sqlalchemy import func, select
 from tqdm import tqdm
 
 from plant.config import Settings
-from plant.errors import ServiceError, Stalled
+from plant.errors import DiskFull, ServiceError, Stalled
 from plant.fleet.devices import DeviceHost
 from plant.ledger import enqueue, now
 from plant.ledger import schema as t
+from plant.logs import ALERT_FD
 from plant.model import FINAL_STATES, JobState, State
 from plant.postage.marks import signing_key
-from plant.runtime.broker import EmbeddedRedis, declare_actors, make_broker
+from plant.runtime.broker import EmbeddedRedis, answers, declare_actors, health_client, make_broker, redact
 from plant.runtime.recovery import recover
 from plant.runtime.relay import Relay
 from plant.runtime.sweeps import Sweeper
 from plant.stages import HANDLERS
 from plant.stages.context import Plant
+from plant.storage.files import FREE_FLOOR_BYTES, room_short
 
 log = structlog.get_logger(__name__)
 
@@ -48,11 +63,22 @@ log = structlog.get_logger(__name__)
 PROGRESS_INTERVAL_S = 0.25
 #: Times a dead worker is restarted before the session gives up.
 MAX_WORKER_RESTARTS = 5
+#: Times the embedded redis-server is restarted (it died or stopped answering) before the session gives up.
+MAX_REDIS_RESTARTS = 5
+#: Seconds a live embedded redis-server may not answer a PING before it is killed and started again.
+REDIS_SILENT_S = 10.0
+#: Seconds between the terminal's reminders that an external Redis is still unreachable.
+REDIS_REMIND_S = 60.0
 #: Seconds without a letter moving after which a wait reports the letters and jobs waiting on an operator.
 STALL_S = 30.0
 #: Seconds every letter may be final before a wait asks for the receipts again (the last receipts message
 #: should have come already; this only covers one lost).
 RECEIPTS_GRACE_S = 5.0
+#: Quiet periods, in heartbeat timeouts (``[queue] heartbeat_timeout_s``), after which a waiting session
+#: derives every unfinished thing's next step again from the ledger: a message lost with a dead worker or a
+#: dead Redis (in flight, not yet in the AOF) must not hang the run; the actors are idempotent, so one more
+#: message is harmless.
+QUIET_HEARTBEATS = 2
 #: Most letters a stall message names per cause.
 NAMED_LETTERS = 10
 #: Job states in which a job holds letters on a press (a stopped printer keeps them there).
@@ -90,7 +116,16 @@ class Session:
         self.embedded: EmbeddedRedis | None = None
         self.workers: list[subprocess.Popen] = []
         self.restarts = 0
+        self.redis_restarts = 0
         self.stop = threading.Event()
+        #: Set while Redis is away: the session's relay does not publish.
+        self.relay_pause = threading.Event()
+        self._redis_lost: tuple[float, float] | None = None  # (wall clock, monotonic) when Redis went away
+        self._redis_reminded = 0.0
+        #: Free bytes below which a disk of the state dir counts as full (said on the terminal).
+        self.disk_floor = FREE_FLOOR_BYTES
+        self._disk_full: dict[int, DiskFull] = {}  # device → what was said, while that disk is full
+        self._alert_fd: int | None = None  # the session's stderr, for workers whose log is on a full disk
 
     # -- start and stop --------------------------------------------------------------------------------------
     def __enter__(self) -> Session:
@@ -102,13 +137,18 @@ class Session:
             self.redis_url = self.embedded.start()
         try:
             self.broker = make_broker(self.redis_url, settings.queue)
+            self.redis_health = health_client(self.redis_url)
             self.actors = declare_actors(self.broker, HANDLERS, settings.queue)
             self.plant = Plant.open(settings)
             signing_key(settings)  # made once here, before any worker signs a postage mark with it
             self.relay = Relay(self.plant.ledger, self.broker, self.actors, settings.queue)
             self.plant.notify = self.relay.wake.set
             self.relay_thread = threading.Thread(
-                target=self.relay.run, args=(self.stop,), name="relay", daemon=True
+                target=self.relay.run,
+                args=(self.stop,),
+                kwargs={"pause": self.relay_pause},
+                name="relay",
+                daemon=True,
             )
             self.relay_thread.start()
             self.sweeper = Sweeper(
@@ -147,10 +187,15 @@ class Session:
             self.devices.stop()
         if getattr(self, "broker", None):
             self.broker.close()
+        if getattr(self, "redis_health", None):
+            self.redis_health.close()
         if getattr(self, "plant", None):
             self.plant.close()
         if self.embedded is not None:
             self.embedded.stop()
+        if self._alert_fd is not None:
+            os.close(self._alert_fd)
+            self._alert_fd = None
 
     def _spawn_worker(self) -> subprocess.Popen[bytes]:
         """A ``plant worker`` child on the session's Redis and ledger, which dies with the session (a session
@@ -165,6 +210,9 @@ class Session:
             # the worker stops when this process dies (plant.runtime.worker.die_with_session)
             PLANT_SESSION_PID=str(os.getpid()),
         )
+        if self._alert_fd is None:
+            self._alert_fd = os.dup(2)
+        env[ALERT_FD] = str(self._alert_fd)  # a warning the worker's log cannot take (a full disk) comes here
         command = [sys.executable, "-m", "plant"]
         if self.config_path:
             command += ["--config", str(self.config_path)]
@@ -181,6 +229,7 @@ class Session:
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=log_file,
+                pass_fds=(self._alert_fd,),
             )
 
     # -- work ------------------------------------------------------------------------------------------------
@@ -199,8 +248,9 @@ class Session:
         deadline = None if timeout is None else time.monotonic() + timeout
         bars = self._bars(submissions)
         last_move: tuple[object, ...] | None = None
-        moved_at = time.monotonic()
+        moved_at = rederived_at = time.monotonic()
         asked_receipts = False
+        quiet_s = QUIET_HEARTBEATS * self.settings.queue.heartbeat_timeout_s
         try:
             while True:
                 self._supervise()
@@ -212,6 +262,9 @@ class Session:
                 if move != last_move:
                     last_move, moved_at = move, time.monotonic()
                 still = time.monotonic() - moved_at
+                if still > quiet_s and time.monotonic() - rederived_at > quiet_s:
+                    rederived_at = time.monotonic()
+                    log.info("quiet_rederive", quiet_s=round(still), steps=self.resume())
                 final, total = counts["final"]
                 if total and final == total and still > RECEIPTS_GRACE_S and not asked_receipts:
                     self._ask_receipts(submissions)
@@ -322,7 +375,103 @@ class Session:
                     )
         return causes
 
+    def _pause_relay(self, paused: bool) -> None:
+        if paused:
+            self.relay_pause.set()
+        else:
+            self.relay_pause.clear()
+            self.relay.wake.set()
+
+    def _say(self, text: str) -> None:
+        """``text`` on the terminal, above the progress bars (the log has it too)."""
+        if self.progress:
+            tqdm.write(text, file=sys.stderr)
+
+    def _watch_redis(self) -> None:
+        """Restart a dead embedded redis-server; wait, saying so, for an external Redis that went away."""
+        if self.embedded is not None:
+            self._watch_embedded(self.embedded)
+            return
+        url = redact(self.redis_url or "")
+        if answers(self.redis_health):
+            if self._redis_lost is not None:
+                away = time.monotonic() - self._redis_lost[1]
+                log.warning("redis_back", url=url, away_s=round(away, 1))
+                self._say(f"Redis at {url} answers again after {away:.0f} s; carrying on.")
+                self._redis_lost = None
+                self._pause_relay(False)
+                self.resume()  # whatever a Redis without persistence forgot is derived again
+            return
+        mono = time.monotonic()
+        if self._redis_lost is None:
+            self._redis_lost = (time.time(), mono)
+            self._pause_relay(True)
+        elif mono - self._redis_reminded < REDIS_REMIND_S:
+            return
+        self._redis_reminded = mono
+        since = time.strftime("%H:%M:%S", time.localtime(self._redis_lost[0]))
+        text = f"Redis at {url} is unreachable since {since}; waiting — check the server"
+        log.warning("redis_unreachable", url=url, since=since, detail=text)
+        self._say(text)
+
+    def _watch_embedded(self, embedded: EmbeddedRedis) -> None:
+        health = embedded.health()
+        if health == "ok":
+            self._redis_lost = None
+            return
+        if health == "silent":
+            if self._redis_lost is None:
+                self._redis_lost = (time.time(), time.monotonic())
+            if time.monotonic() - self._redis_lost[1] < REDIS_SILENT_S:
+                return
+        if self.redis_restarts >= MAX_REDIS_RESTARTS:
+            raise ServiceError(
+                f"The embedded redis-server died {self.redis_restarts + 1} times; read "
+                f"{embedded.redis_dir / 'redis.log'} (a full disk? no memory?), fix the cause, then run "
+                "`plant resume` (its queue is kept in its AOF there).",
+                redis_dir=str(embedded.redis_dir),
+            )
+        self.redis_restarts += 1
+        self._pause_relay(True)
+        try:
+            embedded.restart()
+        finally:
+            self._pause_relay(False)
+        self._redis_lost = None
+        log.warning(
+            "redis_restarted", was=health, pid=embedded.pid, url=embedded.url, restart=self.redis_restarts
+        )
+        self._say(f"The embedded redis-server {'died' if health == 'gone' else 'hung'}; restarted it.")
+        self.resume()
+
+    def _watch_disks(self) -> None:
+        """Say once while it lasts that a disk of the state dir is full, and when there is room again."""
+        settings = self.settings
+        folders = (settings.state_dir, settings.blobs_dir, settings.spool_dir, settings.receipts_dir)
+        seen: set[int] = set()
+        for folder in (*folders, settings.manifests_dir, settings.redis_dir, settings.state_dir / "logs"):
+            try:
+                device = folder.stat().st_dev
+            except OSError:
+                continue
+            if device in seen:
+                continue
+            seen.add(device)
+            short = room_short(folder, self.disk_floor)
+            said = self._disk_full.get(device)
+            if short is not None and said is None:
+                self._disk_full[device] = short
+                log.warning("disk_full", path=short.path, needed_bytes=short.needed_bytes, detail=str(short))
+                self._say(str(short))
+            elif short is None and said is not None:
+                del self._disk_full[device]
+                log.warning("disk_room", path=said.path)
+                self._say(f"There is room again at {said.path}; carrying on.")
+                self.resume()  # whatever gave up for want of room is derived again
+
     def _supervise(self) -> None:
+        self._watch_redis()
+        self._watch_disks()
         for index, proc in enumerate(self.workers):
             code = proc.poll()
             if code is None:

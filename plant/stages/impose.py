@@ -47,6 +47,7 @@ from imposition import (
 )
 from imposition import impose as impose_pieces
 from plant.config import Settings
+from plant.errors import DiskFull
 from plant.fleet.cutting import write_cut_spec
 from plant.ledger import append_event, enqueue, move_entity, move_letters, now
 from plant.ledger import schema as t
@@ -54,7 +55,7 @@ from plant.ledger.jobs import fail_job, job_pieces, load_job, release_job
 from plant.model import Event, JobState, State
 from plant.postage.marks import MarkState, issue_marks, move_mark, signing_key
 from plant.stages.context import Plant, current
-from plant.storage.files import atomic_write, blob_path
+from plant.storage.files import atomic_write, blob_path, disk_full_over, is_disk_full, retry_when_room
 
 log = structlog.get_logger(__name__)
 
@@ -88,10 +89,18 @@ def impose(job_id: str) -> None:
     try:
         sheet_map = impose_pieces(pieces, out, job_id, layout, codes)
     except Exception as exc:  # any error of one letter must not stall the others; never retried blindly
-        _failed(plant, job, rows, pieces, layout, codes, exc)
+        if is_disk_full(exc):  # the plant's disk, not a letter's fault: the same job again when there is room
+            _wait_for_room(plant, job_id, out, pieces, exc)
+        else:
+            _failed(plant, job, rows, pieces, layout, codes, exc)
         return
-    atomic_write(Path(f"{out}.map.json"), sheet_map.to_json().encode())
-    write_cut_spec(out, layout, sheet_map)
+    try:
+        atomic_write(Path(f"{out}.map.json"), sheet_map.to_json().encode())
+        write_cut_spec(out, layout, sheet_map)
+    except DiskFull as exc:
+        _wait_for_room(plant, job_id, out, pieces, exc)
+        return
+    disk_full_over(f"impose {job_id}")
     with plant.ledger.tx() as conn:
         if move_entity(
             conn,
@@ -118,6 +127,29 @@ def impose(job_id: str) -> None:
         duplex=layout.duplex.value,
     )
     plant.notify()
+
+
+def _wait_for_room(
+    plant: Plant, job_id: str, out: Path, pieces: Sequence[PieceInput], exc: BaseException
+) -> None:
+    """Imposing ``job_id`` found no room for its files: each was written whole or not at all (a job file
+    without its sheet map is never used: the job stays PLANNED, and the next try writes both again), so the
+    job is only imposed again after a back-off."""
+    if not isinstance(exc, DiskFull):  # the press file itself: it needs about its letters' pages
+        exc = DiskFull(out, sum(_size(p.pdf_path) for p in pieces))
+    retry_when_room(
+        exc,
+        f"impose {job_id}",
+        None if plant.sender is None else lambda delay: plant.send("impose", job_id, delay_ms=delay),
+        job=job_id,
+    )
+
+
+def _size(path: Path) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
 
 
 def job_layout(settings: Settings, printer_name: str, duplex: bool = False) -> Layout:

@@ -4,7 +4,10 @@ piece.
 The inserter reads each sheet's control code; its per-piece results are the only evidence that a piece was
 printed (SPOOLED → PRINTED) and enveloped (→ INSERTED). A piece that was read but diverted, damaged or removed
 is SPOILED and goes back to print with the same ids; a piece no sheet of which arrived is spoiled too; a piece
-the inserter says nothing about is UNACCOUNTED, never assumed fine. Every piece is accounted for exactly once:
+the inserter says nothing about is UNACCOUNTED, never assumed fine. "Inserted" counts only with every sheet of
+the piece read; a piece with two result rows, or "inserted" with sheets missing, is UNACCOUNTED for an
+operator too, and result rows naming no piece of the run are recorded on the run (``result_defects``), so no
+row is counted twice or dropped unseen. Every piece is accounted for exactly once:
 the reconciliation is one transaction guarded by the run's state. A piece an operator pulled after its job was
 spooled goes into the mail run data with the divert flag set, so the inserter outsorts it; one pulled after
 the run was handed over may come out enveloped, which the reconciliation reports (it is never dispatched).
@@ -23,7 +26,8 @@ from types import SimpleNamespace
 import structlog
 from sqlalchemy import update
 
-from inserters import DuplicateRun, InserterError, InserterState, MailRun, Outcome, RunRecord
+from inserters import DuplicateRun, InserterError, InserterState, MailRun, Outcome, PieceResult, RunRecord
+from inserters.mailrun import CheckedResults, check_results
 from plant.fleet.cutting import cut_spec_path, feed, leaves_per_piece
 from plant.fleet.devices import make_cutter
 from plant.fleet.runs import move_run
@@ -34,6 +38,7 @@ from plant.ledger.jobs import job_pieces, load_run, require_job, set_run_state
 from plant.model import Event, JobState, RunState, State
 from plant.stages.context import current
 from plant.stages.spool import reprint_or_fail
+from printers import UnknownJob
 
 log = structlog.get_logger(__name__)
 
@@ -42,8 +47,12 @@ def printed_sheets(plant, job) -> Path:
     """What the press delivered to the inserter line: its own output where its driver reports one (a RIP's hot
     folder, the simulated press), else the job file the press was sent (a CUPS queue gives no sheets back).
     The camera sees these sheets in 1-up work, the cutter's leaves in N-up work
-    (:func:`plant.stages.cut.feed`)."""
-    printed = plant.printers[job.printer].status(job.job_id)
+    (:func:`plant.fleet.cutting.feed`). A job the press forgot and an operator marked printed after inspection
+    (``plant job printed``) has no status there: its sheets are its job file."""
+    try:
+        printed = plant.printers[job.printer].status(job.job_id)
+    except UnknownJob:
+        return Path(job.pdf_path)
     return printed.output_path if printed.output_path is not None else Path(job.pdf_path)
 
 
@@ -194,8 +203,13 @@ def follow_insert(run_id: str) -> None:
 
 
 def reconcile(plant, run, result) -> None:
-    """Account for every piece of the run exactly once, from the inserter's results only."""
-    outcomes = {r.piece_id: r for r in result.results}
+    """Account for every piece of the run exactly once, from the inserter's results only.
+
+    A piece is INSERTED only on one result saying inserted with every sheet of it read (its leaves); any
+    other single result spoils it (reprinted with the same ids). The inserter's word is not taken where it
+    cannot be right: a piece with more than one result row, or one "inserted" with a different number of
+    sheets read, goes to the operator (UNACCOUNTED, the rows in the reason); rows naming no piece of the run
+    are recorded on the run. Every defect is an event on the run (``result_defects``) and a log warning."""
     counts: dict[str, int] = {}
     with plant.ledger.tx() as conn:
         if not move_entity(
@@ -210,24 +224,35 @@ def reconcile(plant, run, result) -> None:
         ):
             return
         job = require_job(conn, run.job_id)
-        rows = [r for r in job_pieces(conn, run.job_id) if r.state == State.SPOOLED.value]
-        inserted = [r for r in rows if _outcome(outcomes, r) is Outcome.INSERTED]
-        read_spoiled = [
+        members = job_pieces(conn, run.job_id)
+        leaves = leaves_per_piece(job.pdf_path)
+        sheets = {str(r.piece_id): leaves.get(str(r.piece_id), r.sheets) for r in members}
+        checked = check_results(sheets, result.results)
+        rows = [r for r in members if r.state == State.SPOOLED.value]
+        doubtful = {str(r.piece_id): _doubt(checked, sheets, r, run) for r in rows}
+        doubtful = {piece: why for piece, why in doubtful.items() if why}
+        decided = [r for r in rows if str(r.piece_id) in checked.single and str(r.piece_id) not in doubtful]
+        outcomes = checked.single
+        inserted = [r for r in decided if checked.inserted(str(r.piece_id))]
+        spoiled = [r for r in decided if not checked.inserted(str(r.piece_id))]
+        read_spoiled = [r for r in spoiled if outcomes[str(r.piece_id)].sheets_read > 0]
+        unread_spoiled = [r for r in spoiled if outcomes[str(r.piece_id)].sheets_read == 0]
+        doubted = [r for r in rows if str(r.piece_id) in doubtful]
+        read_doubted = [r for r in doubted if _sheets_read(checked, str(r.piece_id)) > 0]
+        silent = [
             r
             for r in rows
-            if _outcome(outcomes, r) not in (None, Outcome.INSERTED)
-            and outcomes[str(r.piece_id)].sheets_read > 0
+            if str(r.piece_id) not in checked.single and str(r.piece_id) not in checked.duplicates
         ]
-        unread_spoiled = [
-            r
-            for r in rows
-            if _outcome(outcomes, r) not in (None, Outcome.INSERTED)
-            and outcomes[str(r.piece_id)].sheets_read == 0
-        ]
-        silent = [r for r in rows if _outcome(outcomes, r) is None]
         evidence = {"run": run.run_id, "inserter": run.inserter}
+        if not checked.clean:
+            _defects(conn, run, checked)
         move_letters(
-            conn, [r.pk for r in inserted + read_spoiled], Event.READ_DOWNSTREAM, State.SPOOLED, data=evidence
+            conn,
+            [r.pk for r in inserted + read_spoiled + read_doubted],
+            Event.READ_DOWNSTREAM,
+            State.SPOOLED,
+            data=evidence,
         )
         moved = move_letters(conn, [r.pk for r in inserted], Event.INSERT, State.PRINTED, data=evidence)
         conn.execute(update(t.pieces).where(t.pieces.c.letter_pk.in_(moved)).values(run_id=run.run_id))
@@ -247,25 +272,38 @@ def reconcile(plant, run, result) -> None:
                     reason=reason,
                     next="reprint" if again else "failed",
                 )
-        for row in silent:
+        _pulled(conn, run, checked, members)
+        unknown = ", ".join(sorted({r.piece_id for r in checked.unknown}))
+        lost = {
+            row.pk: f"{run.inserter} gave no result for the piece in {run.run_id}"
+            + (f" (its results name piece(s) {unknown}, not in the run)" if unknown else "")
+            + "; find the envelope and reconcile it by hand (`plant reconcile`)."
+            for row in silent
+        }
+        lost.update({row.pk: doubtful[str(row.piece_id)] for row in doubted})
+        read = {r.pk for r in read_doubted}
+        for row in silent + doubted:
             log.error(
                 "piece_unaccounted",
                 letter_id=row.letter_id,
                 tracking_id=row.tracking_id,
                 piece=row.piece_id,
                 run=run.run_id,
+                reason=lost[row.pk],
             )
-        _pulled(conn, run, outcomes, job_pieces(conn, run.job_id))
-        move_letters(
-            conn,
-            [r.pk for r in silent],
-            Event.LOSE,
-            State.SPOOLED,
-            extra={
-                "reason_code": "UNACCOUNTED",
-                "reason": f"{run.inserter} gave no result for the piece in {run.run_id}; find the "
-                "envelope and reconcile it by hand.",
-            },
+            move_letters(
+                conn,
+                [row.pk],
+                Event.LOSE,
+                State.PRINTED if row.pk in read else State.SPOOLED,
+                data=evidence,
+                extra={"reason_code": "UNACCOUNTED", "reason": lost[row.pk]},
+            )
+        # Every piece accounted for in this run carries it, so a hand reconciliation can hand it over.
+        conn.execute(
+            update(t.pieces)
+            .where(t.pieces.c.letter_pk.in_([r.pk for r in silent + doubted]))
+            .values(run_id=run.run_id)
         )
         move_entity(
             conn,
@@ -281,7 +319,7 @@ def reconcile(plant, run, result) -> None:
             "inserted": len(inserted),
             "spoiled": len(read_spoiled) + len(unread_spoiled),
             "reprint": len(reprints),
-            "unaccounted": len(silent),
+            "unaccounted": len(silent) + len(doubted),
         }
         enqueue(conn, "dispatch", run.run_id)
         if reprints:
@@ -291,13 +329,81 @@ def reconcile(plant, run, result) -> None:
     plant.notify()
 
 
-def _pulled(conn, run, outcomes, rows) -> None:
+def _doubt(checked: CheckedResults, sheets: dict[str, int], row, run) -> str:
+    """Why the inserter's word on the piece cannot be taken (empty when it can): more than one result row
+    for it, or "inserted" with a different number of sheets read than it has."""
+    piece = str(row.piece_id)
+    if piece in checked.duplicates:
+        said = "; ".join(_said(r) for r in checked.duplicates[piece])
+        return (
+            f"{run.inserter} gave {len(checked.duplicates[piece])} results for the piece in {run.run_id} "
+            f"({said}); there may be two envelopes or none: find them and reconcile it by hand "
+            "(`plant reconcile`)."
+        )
+    if piece in checked.short:
+        return (
+            f"{run.inserter} says inserted in {run.run_id} but read {checked.short[piece].sheets_read} "
+            f"sheet(s) of {sheets[piece]}; check the envelope's contents and reconcile it by hand "
+            "(`plant reconcile`)."
+        )
+    return ""
+
+
+def _said(result: PieceResult) -> str:
+    """One result row in words: its outcome, sheets read and reason."""
+    reason = f", {result.reason}" if result.reason else ""
+    return f"{result.outcome.value} with {result.sheets_read} sheet(s) read{reason}"
+
+
+def _sheets_read(checked: CheckedResults, piece: str) -> int:
+    """The most sheets of the piece any of its result rows says were read."""
+    found = checked.duplicates.get(piece) or ((checked.single[piece],) if piece in checked.single else ())
+    return max((r.sheets_read for r in found), default=0)
+
+
+def _defects(conn, run, checked: CheckedResults) -> None:
+    """Record what is wrong with the run's results: an event on the run with the rows, and a warning."""
+    facts = {
+        "inserter": run.inserter,
+        "duplicates": {
+            piece: [_row(r) for r in found] for piece, found in sorted(checked.duplicates.items())
+        },
+        "unknown": [_row(r) for r in checked.unknown],
+        "short": {piece: _row(r) for piece, r in sorted(checked.short.items())},
+    }
+    append_event(conn, "run", run.run_id, "result_defects", data=facts)
+    log.warning(
+        "inserter_result_defects",
+        run=run.run_id,
+        inserter=run.inserter,
+        duplicate_pieces=sorted(checked.duplicates),
+        unknown_pieces=[r.piece_id for r in checked.unknown],
+        short_read_pieces=sorted(checked.short),
+        message=f"{run.inserter}'s results for {run.run_id} do not match its run data; the pieces concerned "
+        "are UNACCOUNTED for an operator (`plant reconcile list`)",
+    )
+
+
+def _row(result: PieceResult) -> dict:
+    return {
+        "piece_id": result.piece_id,
+        "outcome": result.outcome.value,
+        "reason": result.reason,
+        "sheets_read": result.sheets_read,
+    }
+
+
+def _pulled(conn, run, checked: CheckedResults, rows) -> None:
     """Record what the inserter did with pieces pulled while their job was on its way (their state stays
-    PULLED): outsorted as asked, or — pulled after the run was handed over — enveloped, to be taken out by
-    hand."""
-    for row in (r for r in rows if r.state == State.PULLED.value and str(r.piece_id) in outcomes):
-        outcome = outcomes[str(row.piece_id)].outcome
-        enveloped = outcome is Outcome.INSERTED
+    PULLED): outsorted as asked, or — pulled after the run was handed over — enveloped (by any of its result
+    rows), to be taken out by hand."""
+    for row in (r for r in rows if r.state == State.PULLED.value):
+        piece = str(row.piece_id)
+        found = checked.duplicates.get(piece) or ((checked.single[piece],) if piece in checked.single else ())
+        if not found:
+            continue
+        enveloped = any(r.outcome is Outcome.INSERTED for r in found)
+        outcome = Outcome.INSERTED if enveloped else found[-1].outcome
         append_event(
             conn,
             "letter",
@@ -315,8 +421,3 @@ def _pulled(conn, run, outcomes, rows) -> None:
                 message=f"take envelope {row.tracking_id} out of {run.run_id}'s output: it was pulled and is "
                 "not dispatched",
             )
-
-
-def _outcome(outcomes, row):
-    found = outcomes.get(str(row.piece_id))
-    return None if found is None else found.outcome

@@ -1,10 +1,12 @@
 """Stage ``receipts(submission_id)``: write the submission's receipt list (CSV and JSON), one row per letter.
 
 Written whole from the ledger every time (atomically), so it always shows every letter's current status; when
-every letter is final the submission is marked finished. The status is the letter's lifecycle state (the
-vocabulary of :mod:`tracking.status`); ``code`` and ``reason`` say why a letter was rejected, kept for the
-sender (``KEPT_FOR_SENDER``) or printed after all (``DIGITAL_FALLBACK``), and ``overlay`` is the path of the
-PDF that marks a geometric rejection's offending areas in red (beside the receipt files).
+every letter is final the submission is marked finished (:func:`settle`: judged on the letters as they are
+when that transaction commits, never on the snapshot the files came from). The status is the letter's
+lifecycle state (the vocabulary of :mod:`tracking.status`); ``code`` and ``reason`` say why a letter was
+rejected, kept for the sender (``KEPT_FOR_SENDER``) or printed after all (``DIGITAL_FALLBACK``), and
+``overlay`` is the path of the PDF that marks a geometric rejection's offending areas in red (beside the
+receipt files).
 """
 
 from __future__ import annotations
@@ -14,19 +16,42 @@ import fcntl
 import io
 import json
 
-from sqlalchemy import update
+import structlog
+from sqlalchemy import func, select, update
 
-from plant.ledger import append_event, now
+from plant.errors import DiskFull
+from plant.ledger import Ledger, append_event, now
 from plant.ledger import schema as t
 from plant.ledger.reads import RECEIPT_COLUMNS, receipt_rows
-from plant.model import FINAL_STATES, State
-from plant.stages.context import current
-from plant.storage.files import atomic_write
+from plant.model import FINAL_STATES
+from plant.stages.context import Plant, current
+from plant.storage.files import atomic_write, disk_full_over, retry_when_room
+
+log = structlog.get_logger(__name__)
 
 
 def receipts(submission_id: str) -> None:
-    """Write ``receipts/<submission>.csv`` and ``.json``; mark the submission finished when all are final."""
+    """Write ``receipts/<submission>.csv`` and ``.json``; mark the submission finished when all are final.
+
+    A full disk leaves the submission open (each file is written whole or not at all) and writes them again
+    after a back-off."""
     plant = current()
+    try:
+        _receipts(plant, submission_id)
+    except DiskFull as exc:
+        retry_when_room(
+            exc,
+            f"receipts {submission_id}",
+            None
+            if plant.sender is None
+            else lambda delay: plant.send("receipts", submission_id, delay_ms=delay),
+            submission=submission_id,
+        )
+        return
+    disk_full_over(f"receipts {submission_id}")
+
+
+def _receipts(plant: Plant, submission_id: str) -> None:
     folder = plant.settings.receipts_dir
     folder.mkdir(parents=True, exist_ok=True)
     # Read and write under a per-submission file lock: two receipts messages racing (threads or workers) would
@@ -47,12 +72,49 @@ def receipts(submission_id: str) -> None:
             folder / f"{submission_id}.json",
             json.dumps({"submission_id": submission_id, "letters": rows}, indent=1).encode(),
         )
-    if all(State(r["status"]) in FINAL_STATES for r in rows):
-        with plant.ledger.tx() as conn:
-            done = conn.execute(
-                update(t.submissions)
-                .where(t.submissions.c.submission_id == submission_id, t.submissions.c.finished_at.is_(None))
-                .values(finished_at=now())
-            ).rowcount
-            if done:
-                append_event(conn, "submission", submission_id, "finish", data={"letters": len(rows)})
+    settle(plant.ledger, submission_id)
+
+
+def settle(ledger: Ledger, submission_id: str) -> bool | None:
+    """Mark the submission finished when every letter is final *now*, or re-open it when one is not; return
+    True when it is finished, False when open, None when there is no such submission.
+
+    One transaction that first locks the submission's row (``FOR UPDATE`` on PostgreSQL; SQLite's
+    ``BEGIN IMMEDIATE`` serialises writers), then counts the letters not final in a statement of its own, so
+    it reads every letter as committed after the lock. A digital fallback that moves a letter back to print
+    (:func:`plant.intake.digital.fall_back_due`) either committed before (its letter is counted: not
+    finished) or re-opens the submission after this commits (it updates the same row, so it waits): a
+    submission is never left finished with a letter that is not final. The snapshot the receipt files were
+    written from is never trusted for this.
+    """
+    subs, letters = t.submissions.c, t.letters.c
+    with ledger.tx() as conn:
+        finished_at = conn.execute(
+            select(subs.finished_at).where(subs.submission_id == submission_id).with_for_update()
+        ).first()
+        if finished_at is None:
+            return None
+        open_letters, total = conn.execute(
+            select(
+                func.count().filter(letters.state.not_in([s.value for s in FINAL_STATES])),
+                func.count(),
+            ).where(letters.submission_id == submission_id)
+        ).one()
+        if open_letters == 0 and finished_at[0] is None:
+            conn.execute(
+                update(t.submissions).where(subs.submission_id == submission_id).values(finished_at=now())
+            )
+            append_event(conn, "submission", submission_id, "finish", data={"letters": total})
+        elif open_letters and finished_at[0] is not None:
+            conn.execute(
+                update(t.submissions).where(subs.submission_id == submission_id).values(finished_at=None)
+            )
+            append_event(
+                conn,
+                "submission",
+                submission_id,
+                "reopen",
+                data={"reason": "LETTERS_NOT_FINAL", "letters": open_letters},
+            )
+            log.warning("submission_reopened", submission=submission_id, letters_not_final=open_letters)
+        return open_letters == 0

@@ -9,25 +9,55 @@ printer's reasons, until an operator fixes the printer.
 
 from __future__ import annotations
 
-import structlog
-from sqlalchemy import insert, update
+from collections.abc import Callable
 
-from plant.fleet.runs import choose_inserter
+import structlog
+from sqlalchemy import update
+
 from plant.fleet.service import out_of_service
 from plant.ledger import append_event, enqueue, move_entity, move_letters, now
 from plant.ledger import schema as t
-from plant.ledger.jobs import job_pieces, load_job, release_job, require_job
-from plant.model import Event, JobState, RunState, State, run_name
+from plant.ledger.jobs import (
+    SUBMIT_FAILED,
+    SUBMIT_REFUSED,
+    job_pieces,
+    load_job,
+    open_attempt,
+    park_job,
+    record_attempt,
+    record_submit_outcome,
+    release_job,
+    require_job,
+)
+from plant.model import Event, JobState, State
+from plant.operator import open_insert_run
 from plant.stages.context import current
 from plant.stages.impose import ticket_options
-from printers import DuplicateJob, JobStatus, JobTicket, PrinterState, PrinterStopped
+from printers import (
+    CupsQueueUnknown,
+    DuplicateJob,
+    HotFolderMissing,
+    InvalidJobId,
+    InvalidTicket,
+    JobStatus,
+    JobTicket,
+    PrinterState,
+    PrinterStopped,
+)
 from printers import JobState as DeviceJob
 
 log = structlog.get_logger(__name__)
 
+#: Seconds an open attempt is given before a printer's silence about the job counts: another delivery of the
+#: message may be between its recorded attempt and its submit (the job is looked at again after this).
+SUBMIT_GRACE_S = 60.0
+#: Errors a driver raises before anything reaches the device: the attempt is closed, the next is a first one.
+REFUSED_BEFORE_DEVICE = (InvalidTicket, InvalidJobId, HotFolderMissing, CupsQueueUnknown)
+
 
 def spool(job_id: str) -> None:
-    """Submit an IMPOSED job to its printer (once), then follow it."""
+    """Submit an IMPOSED job to its printer (once), then follow it; park it when its printer has no record
+    of it after an attempt."""
     plant = current()
     with plant.ledger.read() as conn:
         job = load_job(conn, job_id)
@@ -36,11 +66,24 @@ def spool(job_id: str) -> None:
         rows = [r for r in job_pieces(conn, job_id) if r.state == State.IMPOSED.value]
     if job.state == JobState.IMPOSED.value and not _claim(plant, job_id):
         return  # released for re-planning (a press out of the plan, an operator's hold) before we claimed it
-    status = hand_over(
-        plant.printers[job.printer],
-        job,
-        **ticket_options(plant.settings, job.printer, duplex=bool(job.duplex)),
-    )
+    printer = plant.printers[job.printer]
+    attempted: list[bool] = []
+    try:
+        status = hand_over(
+            printer,
+            job,
+            before_submit=lambda: _attempt(plant, printer, job, attempted),
+            **ticket_options(plant.settings, job.printer, duplex=bool(job.duplex)),
+        )
+    except Exception as exc:
+        if attempted:  # the call was made: what it said is one of the facts an operator gets if it is parked
+            event = SUBMIT_REFUSED if isinstance(exc, REFUSED_BEFORE_DEVICE) else SUBMIT_FAILED
+            with plant.ledger.tx() as conn:
+                record_submit_outcome(conn, job_id, event, f"{type(exc).__name__}: {exc}")
+        raise
+    if status is None:  # parked (or moved by another delivery) instead of submitted
+        plant.notify()
+        return
     with plant.ledger.tx() as conn:
         if move_entity(
             conn,
@@ -126,15 +169,54 @@ def _claim(plant, job_id: str) -> bool:
         )
 
 
-def hand_over(printer, job, **ticket) -> JobStatus:
+def _attempt(plant, printer, job, attempted: list[bool]) -> bool:
+    """Before a submit: record the attempt (committed before the call) and return True; or, when an attempt
+    is open already — the printer forgot a job that may have been printed —, park the job and return False."""
+    name_of = getattr(printer, "device_name", None)
+    name = name_of(job.job_id) if callable(name_of) else job.job_id
+    with plant.ledger.tx() as conn:
+        facts = open_attempt(conn, job.job_id)
+        wait = 0.0 if facts is None else facts["last_attempt_at"] + SUBMIT_GRACE_S - now()
+        if facts is not None and wait > 0:  # another delivery may be submitting it right now: look again
+            plant.send("spool", job.job_id, delay_ms=int(wait * 1000) + 1)
+            return False
+        if facts is not None and getattr(printer, "find_proves_absence", False):
+            # this printer's silence proves it never received the job (the attempt died before the hand-over):
+            # a new attempt, not a guess
+            log.info("job_attempt_never_arrived", job=job.job_id, printer=job.printer, attempt=facts)
+            facts = None
+        if facts is not None:
+            park_job(
+                conn,
+                job.job_id,
+                {
+                    **facts,
+                    "printer": job.printer,
+                    "device_name": name,
+                    "device_record": "none: the printer does not know the job",
+                },
+            )
+            return False
+        if not record_attempt(conn, job.job_id, job.printer, name):
+            return False  # parked or moved by another delivery meanwhile: not ours to submit
+    attempted.append(True)
+    return True
+
+
+def hand_over(printer, job, *, before_submit: Callable[[], bool] | None = None, **ticket) -> JobStatus | None:
     """Submit ``job`` (its ledger row) unless ``printer`` has it already, and return the device's status of
     it. ``ticket`` holds further JobTicket fields (media, sides: :func:`~plant.stages.impose.ticket_options`).
 
     The printer has it when this message was delivered before, or when another delivery of it is submitting
     right now: the driver then refuses with DuplicateJob, and the job that won is the one followed.
+    ``before_submit`` is called when the printer does not have the job, before the submit: False means do
+    not submit (the spool stage parked the job), and None is returned.
     """
     status = printer.find(job.job_id)
     if status is None:
+        if before_submit is not None and not before_submit():
+            log.warning("job_not_submitted", job=job.job_id, printer=job.printer)
+            return None
         try:
             status = printer.submit(
                 JobTicket(job_id=job.job_id, pdf_path=job.pdf_path, sheets=job.sheets, **ticket)
@@ -176,29 +258,7 @@ def _printed(plant, job) -> None:
             device_state="COMPLETED",
         ):
             return
-        down = out_of_service(
-            conn
-        )  # an inserter out of the plan gets no new run: one in service that takes it
-        inserter = (
-            job.inserter
-            if job.inserter in plant.inserters and job.inserter not in down
-            else choose_inserter(conn, plant.settings, job, down) or job.inserter
-        )  # none: the run waits for one
-        stamp = now()
-        number = conn.execute(
-            insert(t.insert_runs)
-            .values(
-                job_id=job.job_id,
-                inserter=inserter,
-                state=RunState.CREATED.value,
-                created_at=stamp,
-                updated_at=stamp,
-            )
-            .returning(t.insert_runs.c.number)
-        ).scalar_one()
-        run_id = run_name(number)
-        conn.execute(update(t.insert_runs).where(t.insert_runs.c.number == number).values(run_id=run_id))
-        enqueue(conn, "insert", run_id)
+        run_id, inserter = open_insert_run(conn, plant.settings, job, plant.inserters)
     log.info("job_printed", job=job.job_id, printer=job.printer, run=run_id, inserter=inserter)
     plant.notify()
 

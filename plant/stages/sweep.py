@@ -1,5 +1,6 @@
 """Actor ``sweep(sweep_id)``: apply the timed rules (postage-mark expiry, digital fallback, presses and
-inserters stopped longer than ``plan.replan_after_s``) as of the sweep's time.
+inserters stopped longer than ``plan.replan_after_s``, and the recovery of stranded work with the dead-letter
+alert, :mod:`plant.stages.recover`) as of the sweep's time.
 
 A running plant's :class:`plant.runtime.sweeps.Sweeper` claims a sweep every ``sweeps.interval_s`` and writes
 this message; the id is the sweep's time, so a redelivered message judges by the same time and finds its work
@@ -19,6 +20,7 @@ from plant.intake.digital import fall_back_due
 from plant.ledger import Ledger
 from plant.postage.marks import expire_marks
 from plant.stages.context import current
+from plant.stages.recover import queue_view, run_recovery
 from plant.stages.replan import watch_devices
 
 log = structlog.get_logger(__name__)
@@ -31,6 +33,9 @@ def sweep(sweep_id: str) -> None:
     if result.to_print:
         plant.notify()
     watch_devices(plant, float(sweep_id))  # a device stopped too long: its work not yet on it goes elsewhere
+    recovered = run_recovery(plant.ledger, plant.settings, float(sweep_id), queue_view())
+    if recovered.rederived or recovered.ended:  # stranded work re-derived or ended: its messages to the relay
+        plant.notify()
 
 
 # -- the rules -----------------------------------------------------------------------------------------------

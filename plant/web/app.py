@@ -35,11 +35,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from plant.config import Settings
 from plant.ledger import Ledger, now
 from plant.ledger import schema as t
+from plant.ledger.reads import dead_letter_counts
 from plant.model import FINAL_STATES, State
 from plant.web import queries
 from plant.web.actions import Actions, auth_context, enabled
 from plant.web.auth import SESSION_MAX_AGE_S, session_key
 from plant.web.metrics import exposition
+from plant.web.reconcile import ReconcilePages
 
 HERE = Path(__file__).parent
 
@@ -62,6 +64,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = now) -> Starlett
     templates = Jinja2Templates(env=_environment())
     pages = _Pages(settings, ledger, templates, clock)
     actions = Actions(settings, ledger, pages.render)
+    reconcile = ReconcilePages(settings, ledger, pages.render, clock)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -86,6 +89,9 @@ def create_app(settings: Settings, clock: Callable[[], float] = now) -> Starlett
         Route("/logout", actions.logout, methods=["POST"], name="logout"),
         Route("/actions/letter", actions.letter, methods=["POST"], name="letter_action"),
         Route("/actions/device", actions.device, methods=["POST"], name="device_action"),
+        Route("/reconcile", reconcile.page, methods=["GET"], name="reconcile"),
+        Route("/api/reconcile", reconcile.page, name="api_reconcile"),
+        Route("/reconcile", reconcile.act, methods=["POST"], name="reconcile_action"),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     # Starlette types every handler as taking any Exception; this one is registered for HTTPException only.
@@ -163,11 +169,12 @@ class _Pages:
         try:
             with self.ledger.read() as conn:
                 figures = queries.metrics(conn, self.settings, self.clock())
+                dead_letters = dead_letter_counts(conn)
         except SQLAlchemyError as exc:
             return PlainTextResponse(
                 f"ledger unavailable: {type(_cause(exc)).__name__}: {_cause(exc)}\n", status_code=503
             )
-        body, content_type = exposition(figures, request.headers.get("accept"))
+        body, content_type = exposition(figures, request.headers.get("accept"), dead_letters)
         return Response(body, media_type=content_type)
 
     def health(self, request: Request) -> Response:

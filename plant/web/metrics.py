@@ -14,31 +14,43 @@ Exposed (``plant_`` prefix):
   ``read_downstream``, ``insert`` and ``dispatch`` events, the throughput page's counting rule;
 - ``qa_results_total{verdict}`` (counter) and ``qa_pass_ratio`` (gauge, the last 24 h; NaN with no result);
 - ``device_in_service{device,kind}`` (gauge): 1 while a configured printer or inserter is in the plan, 0 while
-  it is out (taken down by an operator, or seen stopped by the sweeps longer than ``plan.replan_after_s``).
+  it is out (taken down by an operator, or seen stopped by the sweeps longer than ``plan.replan_after_s``);
+- ``dead_letters{actor}`` (gauge): messages dramatiq dead-lettered after their retries, per actor, as the last
+  recovery sweep counted them in Redis (:mod:`plant.stages.recover`; read from the ledger by
+  :func:`plant.ledger.reads.dead_letter_counts`, so this page needs no Redis). Work they left stranded is
+  re-derived, then ended with a reason; a count above 0 is an alert: the warning ``dead_letters`` in the
+  workers' log names the ids.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
+
+from plant.ledger.reads import DEAD_LETTERS_EVENT
 
 if TYPE_CHECKING:
     from plant.web.queries import Metrics
 
 #: Prefix of every metric name.
 PREFIX = "plant"
+#: The event in which the recovery sweep records the dead letters it counted (entity ``queue``), and the key
+#: ``figures`` may carry them under (:func:`plant.ledger.reads.dead_letter_counts`).
+DEAD_LETTERS = DEAD_LETTERS_EVENT
 
 
 class _Snapshot:
     """A collector over one ledger snapshot (the dict of :func:`plant.web.queries.metrics`)."""
 
-    def __init__(self, figures: Metrics) -> None:
+    def __init__(self, figures: Metrics, dead_letters: dict[str, int] | None = None) -> None:
         self.figures = figures
+        given: Any = figures
+        self.dead_letters = dict(given.get(DEAD_LETTERS) or {}) if dead_letters is None else dead_letters
 
     def collect(self) -> Iterator[Metric]:
         figures = self.figures
@@ -82,11 +94,23 @@ class _Snapshot:
         for device in figures["devices"]:
             service.add_metric([device["device"], device["kind"]], 1 if device["in_service"] else 0)
         yield service
+        dead = GaugeMetricFamily(
+            f"{PREFIX}_dead_letters",
+            "Messages dead-lettered after their retries, per actor (as the last recovery sweep saw them).",
+            labels=["actor"],
+        )
+        for actor, count in self.dead_letters.items():
+            dead.add_metric([actor], count)
+        yield dead
 
 
-def exposition(figures: Metrics, accept: str | None) -> tuple[bytes, str]:
-    """The body and content type of a ``/metrics`` answer for a scraper sending ``accept``."""
+def exposition(
+    figures: Metrics, accept: str | None, dead_letters: dict[str, int] | None = None
+) -> tuple[bytes, str]:
+    """The body and content type of a ``/metrics`` answer for a scraper sending ``accept``; the dead letters
+    are ``dead_letters`` when given, else ``figures["dead_letters"]`` (read with
+    :func:`plant.ledger.reads.dead_letter_counts` in the scrape's snapshot)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(figures))
+    registry.register(_Snapshot(figures, dead_letters))
     encoder, content_type = choose_encoder(accept or "")
     return encoder(registry), content_type

@@ -52,6 +52,7 @@ ACTIVE_JOB_STATES = (
     JobState.SPOOLING,
     JobState.SPOOLED,
     JobState.WITHDRAWING,
+    JobState.PARKED,
     JobState.PRINTED,
 )
 #: The job device state of a job waiting on a stopped printer (what the spool stage's follower records).

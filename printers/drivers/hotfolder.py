@@ -316,6 +316,11 @@ def write_printer_status(
 class HotFolderPrinter:
     """A printer reached through a hot folder: submit drops files, status reads what the RIP writes back."""
 
+    #: :meth:`find` answers None only for a job id whose ticket was never written here (every ticket is kept
+    #: in ``submitted/``, and a live or unproven claim is reported), so None proves the device never received
+    #: the job — not merely that it forgot it, as a CUPS queue that keeps 500 jobs may have.
+    find_proves_absence = True
+
     def __init__(self, name: str, folder: Path | str, abandoned_claim_s: float = ABANDONED_CLAIM_S) -> None:
         """Drive the hot folder `folder` as printer `name` (nothing is touched until the first call); the
         claim of another host's submitter whose heartbeat stopped `abandoned_claim_s` seconds ago is taken

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import time
 from pathlib import Path
 
 import dramatiq
@@ -13,7 +16,7 @@ from sqlalchemy import select
 from plant.errors import ServiceError
 from plant.ledger import Ledger, enqueue
 from plant.ledger import schema as t
-from plant.runtime.broker import EmbeddedRedis, declare_actors, make_broker
+from plant.runtime.broker import MAX_SOCKET_PATH, EmbeddedRedis, declare_actors, make_broker
 from plant.runtime.relay import Relay
 
 
@@ -39,7 +42,7 @@ def test_embedded_redis_stops_cleanly(tmp_path):
     """stop() shuts the server down and waits for its process to go."""
     server = EmbeddedRedis(tmp_path / "redis")
     server.start()
-    pid = server.client.pid
+    pid = server.pid
     server.stop()
     assert not os.path.exists(f"/proc/{pid}") or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
 
@@ -52,6 +55,98 @@ def test_data_survives_a_restart(tmp_path):
     again = EmbeddedRedis(tmp_path / "redis")
     assert redis.Redis.from_url(again.start()).get("k") == b"v"
     again.stop()
+
+
+def test_embedded_redis_lives_in_its_dir(tmp_path):
+    """Socket, pid file, log, config and AOF are all in the redis dir: nothing in a temp dir."""
+    server = EmbeddedRedis(tmp_path / "redis")
+    try:
+        url = server.start()
+        assert url == f"unix://{(tmp_path / 'redis' / 'redis.sock').resolve()}"
+        redis.Redis.from_url(url).set("k", "v")
+        names = {p.name for p in (tmp_path / "redis").iterdir()}
+        assert {"redis.sock", "redis.pid", "redis.log", "redis.conf", "appendonly.aof"} <= names
+        title = Path(f"/proc/{server.pid}/cmdline").read_bytes()  # what `ps` shows
+        assert b"redis-server" in title and f"unixsocket:{url.removeprefix('unix://')}".encode() in title
+    finally:
+        server.stop()
+
+
+def test_a_too_long_socket_path_falls_back_to_a_stable_short_one(tmp_path, capsys):
+    """When <dir>/redis.sock is longer than a unix socket may be, the socket goes to one short path per dir,
+    the same on every start, and a log line says where."""
+    deep = tmp_path / ("d" * (MAX_SOCKET_PATH - len(str(tmp_path)))) / "redis"
+    server = EmbeddedRedis(deep)
+    try:
+        url = server.start()
+        sock = url.removeprefix("unix://")
+        assert (
+            len(sock) <= MAX_SOCKET_PATH and sock.startswith("/tmp/plant-") and sock.endswith("/redis.sock")
+        )
+        assert EmbeddedRedis(deep).url == url != EmbeddedRedis(tmp_path / "other").url
+        said = capsys.readouterr()
+        assert "redis_socket_elsewhere" in said.out + said.err
+        assert redis.Redis.from_url(url).ping()
+        assert (deep / "redis.pid").exists()
+    finally:
+        server.stop()
+
+
+def test_a_killed_server_restarts_on_the_same_url_with_its_data(tmp_path):
+    """kill -9 of the embedded server: health says gone; restart() brings it back on the same socket from
+    its AOF, and a client and a dramatiq broker made before the kill carry on without being rebuilt."""
+    server = EmbeddedRedis(tmp_path / "redis")
+    url = server.start()
+    client = redis.Redis.from_url(url)
+    broker = make_broker(url)
+    try:
+        (actor,) = declare_actors(broker, {"plan": lambda s: None}).values()
+        actor.send("S-before")
+        client.set("k", "v")
+        old = server.pid
+        os.kill(old, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while server.health() != "gone" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert server.health() == "gone"
+        assert server.restart() == url
+        assert server.pid != old and server.health() == "ok"
+        assert client.get("k") == b"v"  # redis-py reconnects on the next call
+        actor.send("S-after")  # so does the broker's client
+        assert sorted(a for _, a in queued(broker)) == [("S-after",), ("S-before",)]
+    finally:
+        broker.close()
+        client.close()
+        server.stop()
+
+
+def test_a_hung_server_is_killed_and_restarted(tmp_path):
+    """A server that is there but does not answer (SIGSTOP) is 'silent'; restart() kills it and starts
+    another one on the same socket."""
+    server = EmbeddedRedis(tmp_path / "redis")
+    url = server.start()
+    old = server.pid
+    try:
+        os.kill(old, signal.SIGSTOP)
+        assert server.health() == "silent"
+        assert server.restart() == url and server.pid != old
+        assert not Path(f"/proc/{old}").exists() or Path(f"/proc/{old}/stat").read_text().split()[2] == "Z"
+        assert server.health() == "ok"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(old, signal.SIGKILL)
+        server.stop()
+
+
+def test_a_second_start_joins_the_running_server(tmp_path):
+    """Another process starting the embedded Redis of the same dir joins it (one server per dir)."""
+    server = EmbeddedRedis(tmp_path / "redis")
+    url = server.start()
+    try:
+        other = EmbeddedRedis(tmp_path / "redis")
+        assert other.start() == url and other.pid == server.pid
+    finally:
+        server.stop()
 
 
 def test_unreachable_redis_is_a_clear_error():

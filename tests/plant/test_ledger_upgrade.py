@@ -63,7 +63,7 @@ def test_opening_an_old_ledger_adds_the_duplex_columns_and_bumps_the_version(ver
     ledger = Ledger(version_1)
     try:
         assert all(column in columns(ledger, table) for table, column in ADDED_IN_2.items())
-        assert version(ledger) == t.SCHEMA_VERSION == 2
+        assert version(ledger) == t.SCHEMA_VERSION == 3
         with ledger.tx() as conn:
             assert conn.execute(
                 select(t.letters.c.letter_id, t.letters.c.pages, t.letters.c.duplex)

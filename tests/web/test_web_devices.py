@@ -35,6 +35,7 @@ ACTIVE = {
     JobState.IMPOSED,
     JobState.SPOOLING,
     JobState.SPOOLED,
+    JobState.PARKED,
     JobState.WITHDRAWING,
     JobState.PRINTED,
 }

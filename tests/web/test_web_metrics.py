@@ -167,3 +167,28 @@ def test_metrics_is_503_when_the_ledger_cannot_be_read(tmp_path):
     with client_on_a_broken_ledger(tmp_path / "state") as http:
         answer = http.get("/metrics")
     assert answer.status_code == 503 and "ledger unavailable: DatabaseError" in answer.text
+
+
+def test_dead_letters_gauge_shows_what_the_last_recovery_sweep_counted(tmp_path):
+    """plant_dead_letters{actor} on the live page is the last count the recovery sweep recorded in the ledger
+    (no Redis needed by the page); before any, the family is there with no sample."""
+    from plant.ledger import append_event
+    from plant.ledger.reads import DEAD_LETTERS_EVENT
+
+    settings = state_settings(tmp_path / "state")
+    settings.state_dir.mkdir(parents=True)
+    ledger = Ledger(settings.ledger_url)
+    try:
+        with TestClient(create_app(settings)) as http:
+            assert samples(scrape(http)["plant_dead_letters"], "actor") == {}
+            for counts in ({"follow_print": 1}, {"follow_print": 2, "insert": 1}):
+                with ledger.tx() as conn:
+                    append_event(
+                        conn, "queue", DEAD_LETTERS_EVENT, DEAD_LETTERS_EVENT, None, None, {"counts": counts}
+                    )
+            assert samples(scrape(http)["plant_dead_letters"], "actor") == {
+                ("follow_print",): 2.0,
+                ("insert",): 1.0,
+            }
+    finally:
+        ledger.dispose()
