@@ -62,8 +62,8 @@ def test_a_full_disk_is_said_once_nothing_is_lost_and_the_run_goes_on_by_itself(
                 "the session to say the disk is full",
                 detail=lambda: f"{outcome} {said[-3000:]}",
             )
-            wait_for(
-                lambda: heard('"event": "disk_full"'),
+            wait_for(  # the worker's own warning (it retries while the disk is full), not the session's line
+                lambda: heard("[plant worker ") and '"event": "disk_full"' in said,
                 "the worker's disk_full warning on the terminal",
                 detail=lambda: f"{outcome} {said[-3000:]}",
             )
