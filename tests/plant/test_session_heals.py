@@ -4,6 +4,8 @@ waits silently", "the plant heals without an operator where it can")."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import pytest
@@ -31,20 +33,27 @@ envelopes_per_hour = 36000
 """
 
 
-def test_messages_lost_from_redis_are_derived_again_and_the_run_finishes(tmp_path):
-    """Given a run whose first jobs are on the press, when every message in Redis is lost (its data wiped,
-    as a Redis restarted without its AOF would be), then the session notices the quiet, derives the next
-    steps from the ledger and the run finishes: every letter final, each piece dispatched once."""
+def test_messages_lost_after_their_commit_are_derived_again_and_the_run_finishes(tmp_path):
+    """Given a session whose worker is paused, when a submission's first messages are published into Redis and
+    Redis then loses them (its data wiped) before the worker takes them, then the session notices the quiet,
+    derives the next steps from the ledger and the run finishes: every letter final, each piece dispatched
+    once. Without the re-derive the run would wait for the recovery sweep's stale age."""
     config, settings = configure(tmp_path, FLEET)
     batch = generate(tmp_path / "in", 12, seed=2)
     with open_session(settings, config) as session, capture_logs() as lines:
-        submission = submit(session, batch.submission)
-        jobs = t.print_jobs.c
-        deadline = time.monotonic() + 60
-        while not read_rows(session, select(jobs.job_id).where(jobs.state == "SPOOLED")):
-            assert time.monotonic() < deadline, "no job reached the press"
-            time.sleep(0.1)
-        session.broker.client.flushall()  # every queued, delayed and in-flight message is gone
+        (worker,) = session.workers
+        os.kill(worker.pid, signal.SIGSTOP)
+        try:
+            submission = submit(session, batch.submission)
+            outbox = t.outbox.c
+            unpublished = select(outbox.id).where(outbox.published_at.is_(None))
+            deadline = time.monotonic() + 60
+            while read_rows(session, unpublished):  # the session's relay publishes them into Redis
+                assert time.monotonic() < deadline, "the relay never published the submission's messages"
+                time.sleep(0.05)
+            session.broker.client.flushall()  # ... where they are lost before any worker took them
+        finally:
+            os.kill(worker.pid, signal.SIGCONT)
         session.wait([submission], timeout=120)
     assert any(line["event"] == "quiet_rederive" for line in lines)
     states = [r.state for r in read_rows(settings, select(t.letters.c.state))]
