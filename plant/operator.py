@@ -495,6 +495,30 @@ def _parked(conn: Connection, job_id: str) -> Row[Any]:
     return job
 
 
+def _unpark(
+    conn: Connection, job_id: str, target: JobState, event: str, letters_event: str, by: str, reason: str
+) -> tuple[Row[Any], dict[str, Any]]:
+    """Move parked job ``job_id`` to ``target`` with the operator's ``event`` (who and why in its data) and
+    take its letters out of parking (``letters_event``), by compare-and-set: the job's row and the event data;
+    :class:`Refused` when the job moved meanwhile."""
+    job = _parked(conn, job_id)
+    data = {"by": by, "reason": reason, "printer": job.printer}
+    if not move_entity(
+        conn,
+        t.print_jobs,
+        t.print_jobs.c.job_id,
+        job_id,
+        JobState.PARKED.value,
+        target.value,
+        event,
+        "job",
+        data,
+    ):
+        raise Refused(f"job {job_id} moved meanwhile; look at `plant job parked` and try again.")
+    unpark_letters(conn, job_id, letters_event, {"job": job_id, **data})
+    return job, data
+
+
 def job_reprint(ledger: Ledger, job_id: str, reason: str = "", by: str = OPERATOR) -> Outcome:
     """Print a parked job again, same pieces and tracking ids: PARKED → SPOOLING (event ``operator_reprint``
     with ``by`` and ``reason``, which closes its open submission attempts) and a ``spool`` message; the spool
@@ -502,21 +526,7 @@ def job_reprint(ledger: Ledger, job_id: str, reason: str = "", by: str = OPERATO
     reason = reason or "reprint by the operator: the printer has no record and no sheets were found"
     try:
         with ledger.tx() as conn:
-            job = _parked(conn, job_id)
-            data = {"by": by, "reason": reason, "printer": job.printer}
-            if not move_entity(
-                conn,
-                t.print_jobs,
-                t.print_jobs.c.job_id,
-                job_id,
-                JobState.PARKED.value,
-                JobState.SPOOLING.value,
-                OPERATOR_REPRINT,
-                "job",
-                data,
-            ):
-                raise Refused(f"job {job_id} moved meanwhile; look at `plant job parked` and try again.")
-            unpark_letters(conn, job_id, "job_reprint", {"job": job_id, **data})
+            job, data = _unpark(conn, job_id, JobState.SPOOLING, OPERATOR_REPRINT, "job_reprint", by, reason)
             enqueue(conn, "spool", job_id)
             enqueue(conn, "receipts", job.submission_id)
     except (NotFound, Refused) as exc:
@@ -532,21 +542,9 @@ def job_printed(ledger: Ledger, settings: Settings, job_id: str, reason: str, by
         return Outcome(job_id, False, "refused", "say what the inspection found: --reason TEXT")
     try:
         with ledger.tx() as conn:
-            job = _parked(conn, job_id)
-            data = {"by": by, "reason": reason, "printer": job.printer}
-            if not move_entity(
-                conn,
-                t.print_jobs,
-                t.print_jobs.c.job_id,
-                job_id,
-                JobState.PARKED.value,
-                JobState.PRINTED.value,
-                OPERATOR_PRINTED,
-                "job",
-                data,
-            ):
-                raise Refused(f"job {job_id} moved meanwhile; look at `plant job parked` and try again.")
-            unpark_letters(conn, job_id, "job_marked_printed", {"job": job_id, **data})
+            job, data = _unpark(
+                conn, job_id, JobState.PRINTED, OPERATOR_PRINTED, "job_marked_printed", by, reason
+            )
             rows = [r for r in job_pieces(conn, job_id) if r.state == State.IMPOSED.value]
             moved = move_letters(
                 conn, [r.pk for r in rows], Event.SPOOL, State.IMPOSED, data={"job": job_id, **data}

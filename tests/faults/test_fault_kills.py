@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from plant.demo import generate
-from plant.runtime.worker import SESSION_PID
 from plant.testing import write_config
 from tests.faults.checker import assert_held, check_run
 from tests.faults.harness import (
@@ -30,7 +29,7 @@ from tests.faults.harness import (
     unfinished,
     wait_for_moment,
 )
-from tests.plant.helpers import plant_command, plant_env, reap_redis, run_plant
+from tests.plant.helpers import plant_command, plant_env, reap_redis, run_plant, workers_of
 
 
 @pytest.fixture(autouse=True)
@@ -96,22 +95,6 @@ def ended(fault: str, run: int, at, open_at: int | None, code: int | None, err: 
         detail = f"exit {code}: {' '.join(last)[-800:]}"
         RESULTS.items.append(Result(fault, run, str(at), False, None, open_at, detail))
         raise AssertionError(f"{fault} at {at}: the run did not heal by itself, {detail}\n{err[-3000:]}")
-
-
-def workers_of(session_pid: int) -> list[int]:
-    """Pids of the `plant worker` processes whose environment names ``session_pid`` as their session."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"worker" in cmdline and f"{SESSION_PID}={session_pid}".encode() in environ:
-            found.append(int(entry.name))
-    return found
 
 
 @pytest.mark.parametrize("run", runs())

@@ -307,7 +307,7 @@ def libreoffice_pdf(path: Path) -> Path:
     """An ordinary LibreOffice Writer export (indirect /Length on every stream, embedded subset fonts)."""
     soffice = shutil.which("soffice")
     if soffice is None:
-        pytest.skip("LibreOffice (soffice) is not installed")
+        pytest.fail("LibreOffice (soffice) is not installed; `bash scripts/setup.sh --test` installs it")
     document = path.with_suffix(".fodt")
     document.write_text(FODT, encoding="utf-8")
     profile = path.parent / "lo-profile"

@@ -17,6 +17,7 @@ from PIL import Image
 from sqlalchemy import create_engine, select, text
 
 from plant.ledger import schema as t
+from plant.runtime.worker import SESSION_PID
 from plant.testing import read_rows, write_config
 from tracking.control_code import parse_control
 
@@ -177,3 +178,19 @@ def letter_pieces(session) -> list:
     return read_ledger(
         session, select(*columns).select_from(t.letters.join(t.pieces, pieces.letter_pk == letters.pk))
     )
+
+
+def workers_of(session_pid: int) -> list[int]:
+    """Pids of the `plant worker` processes whose environment names ``session_pid`` as their session."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"worker" in cmdline and f"{SESSION_PID}={session_pid}".encode() in environ:
+            found.append(int(entry.name))
+    return found

@@ -15,7 +15,7 @@ import pytest
 from plant.demo import generate
 from plant.runtime.worker import SESSION_PID
 from plant.testing import write_config
-from tests.plant.helpers import plant_command, plant_env, reap_redis
+from tests.plant.helpers import plant_command, plant_env, reap_redis, workers_of
 
 pytestmark = pytest.mark.slow
 
@@ -29,22 +29,6 @@ sheets_per_minute = 60
 name = "ins-a"
 envelopes_per_hour = 3600
 """
-
-
-def workers_of(session_pid: int) -> list[int]:
-    """Pids of the `plant worker` processes whose environment names ``session_pid`` as their session."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"worker" in cmdline and f"{SESSION_PID}={session_pid}".encode() in environ:
-            found.append(int(entry.name))
-    return found
 
 
 def alive(pid: int) -> bool:
