@@ -118,21 +118,26 @@ class WrongPageSize(ImpositionError):
     """A page is not the sheet size the layout takes.
 
     ``path`` and ``page`` (1-based) name the page; ``width_pt``/``height_pt`` are its size as displayed
-    (rotation applied), ``expected`` names the size required.
+    (rotation and /UserUnit applied), ``expected`` names the size required, ``box`` the page box measured
+    (``TrimBox``, ``CropBox`` or ``MediaBox``; empty: not known).
     """
 
     code = "PAGE_SIZE"
     senders_fault = True
 
-    def __init__(self, path: Path, page: int, width_pt: float, height_pt: float, expected: str) -> None:
+    def __init__(
+        self, path: Path, page: int, width_pt: float, height_pt: float, expected: str, box: str = ""
+    ) -> None:
         self.path = Path(path)
         self.page = page
         self.width_pt = width_pt
         self.height_pt = height_pt
         self.expected = expected
+        self.box = box
         mm = 25.4 / 72
+        measured = f" (its {box})" if box else ""
         super().__init__(
-            f"{self.path.name} page {page} is {width_pt * mm:.1f} × {height_pt * mm:.1f} mm; "
+            f"{self.path.name} page {page}{measured} is {width_pt * mm:.1f} × {height_pt * mm:.1f} mm; "
             f"expected {expected}. Export the letter on that paper size."
         )
 

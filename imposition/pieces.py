@@ -1,6 +1,7 @@
 """Mail pieces in: open each piece's PDF, normalise its pages onto A4 leaves, copy them as Form XObjects.
 
-Normalisation decides, per page, the matrix that puts the page as displayed (its trim box, ``/Rotate``
+Normalisation decides, per page, the matrix that puts the page as displayed (its effective box,
+:func:`imposition.pagebox.page_box`: the trim box cut to the media box, ``/Rotate`` and ``/UserUnit``
 applied) onto a portrait A4 leaf: landscape pages are turned a quarter (when allowed), pages within 2 mm of A4
 are placed unscaled and centred, other sizes are scaled to fit (when allowed) or refused with the file and
 page named.
@@ -41,6 +42,7 @@ from imposition.errors import (
     short_cause,
 )
 from imposition.geometry import A4_HEIGHT, A4_TOLERANCE, A4_WIDTH, PT_PER_MM
+from imposition.pagebox import PageBox, page_box
 from imposition.pdfwriter import ForeignObjects, PdfStreamWriter
 
 #: An affine matrix ``(a, b, c, d, e, f)`` as in a PDF ``cm`` operator.
@@ -141,23 +143,16 @@ def _turn(degrees: int, width: float, height: float) -> Matrix:
     }[degrees % 360]
 
 
-def page_matrix(
-    path: Path, number: int, box: tuple[float, float, float, float], rotate: int, normalise: Normalise
-) -> Matrix:
+def page_matrix(path: Path, number: int, box: PageBox, normalise: Normalise) -> Matrix:
     """The matrix from a page's own space onto a portrait A4 leaf (origin bottom-left), or refuse the page.
 
-    ``box`` is the page's trim box, ``rotate`` its ``/Rotate``; ``path`` and ``number`` name it in refusals.
+    ``box`` is the page's effective box (:func:`imposition.pagebox.page_box`: trim box cut to the media box,
+    ``/Rotate`` and ``/UserUnit``); ``path`` and ``number`` name the page in refusals.
     """
-    x0, y0, x1, y1 = min(box[0], box[2]), min(box[1], box[3]), max(box[0], box[2]), max(box[1], box[3])
-    width, height = x1 - x0, y1 - y0
-    if width < 1 or height < 1:
-        raise PageDoesNotFit(
-            path, number, f"its page box {list(box)} has no area; ask the sender to fix the PDF"
-        )
-    if rotate % 90:
-        raise PageDoesNotFit(path, number, f"/Rotate {rotate} is not a multiple of 90")
-    shown_w, shown_h = (height, width) if rotate % 180 else (width, height)
-    turn = rotate
+    x0, y0, _x1, _y1 = box.corners
+    width, height = box.width * box.unit, box.height * box.unit
+    shown_w, shown_h = box.shown
+    turn = box.rotate
     if shown_w > shown_h + A4_TOLERANCE:
         if not normalise.rotate_landscape:
             raise WrongPageSize(
@@ -166,8 +161,9 @@ def page_matrix(
                 shown_w,
                 shown_h,
                 "A4 portrait (landscape pages are not turned: allow rotate_landscape)",
+                box.name,
             )
-        turn, shown_w, shown_h = rotate + 270, shown_h, shown_w
+        turn, shown_w, shown_h = box.rotate + 270, shown_h, shown_w
     scale = 1.0
     if abs(shown_w - A4_WIDTH) > A4_TOLERANCE or abs(shown_h - A4_HEIGHT) > A4_TOLERANCE:
         aspect = abs(shown_w / shown_h - A4_WIDTH / A4_HEIGHT) / (A4_WIDTH / A4_HEIGHT)
@@ -178,17 +174,19 @@ def page_matrix(
                 shown_w,
                 shown_h,
                 "A4 portrait, 210 × 297 mm within 2 mm (or allow scale-to-fit)",
+                box.name,
             )
         if aspect > MAX_ASPECT_DIFFERENCE:
             mm = 1 / PT_PER_MM
             raise PageDoesNotFit(
                 path,
                 number,
-                f"{shown_w * mm:.0f} × {shown_h * mm:.0f} mm is too far from A4's "
-                "shape to scale; ask the sender for A4",
+                f"{shown_w * mm:.0f} × {shown_h * mm:.0f} mm is too far from A4's shape to scale (its "
+                f"{box.name}); ask the sender for A4",
             )
         scale = min(A4_WIDTH / shown_w, A4_HEIGHT / shown_h)
-    matrix = multiply((1.0, 0.0, 0.0, 1.0, -x0, -y0), _turn(turn, width, height))
+    matrix = multiply((1.0, 0.0, 0.0, 1.0, -x0, -y0), (box.unit, 0.0, 0.0, box.unit, 0.0, 0.0))
+    matrix = multiply(matrix, _turn(turn, width, height))
     matrix = multiply(matrix, (scale, 0.0, 0.0, scale, 0.0, 0.0))
     dx, dy = (A4_WIDTH - shown_w * scale) / 2, (A4_HEIGHT - shown_h * scale) / 2
     return multiply(matrix, (1.0, 0.0, 0.0, 1.0, dx, dy))
@@ -198,16 +196,11 @@ def _number_list(values: Iterable[SupportsFloat]) -> bytes:
     return b"[%s]" % b" ".join(b"%.4f" % float(v) for v in values)
 
 
-def _trim_box(page: pikepdf.Page) -> tuple[float, float, float, float]:
-    """The page's trim box as four numbers (a malformed box's numbers past the fourth are not read)."""
-    box = [float(v) for v in page.trimbox]
-    return box[0], box[1], box[2], box[3]
-
-
 def write_page_form(writer: PdfStreamWriter, foreign: ForeignObjects, page: pikepdf.Page) -> int:
-    """Write ``page`` as a Form XObject (its trim box as /BBox, its content as is); return the object
-    number."""
-    entries = [b"/Type /XObject /Subtype /Form /BBox %s" % _number_list(page.trimbox)]
+    """Write ``page`` as a Form XObject (its effective box as /BBox, its content as is); return the object
+    number. The page's boxes were checked by :func:`~imposition.pagebox.page_box` before."""
+    bbox = page_box(page, Path("page.pdf"), 0).corners
+    entries = [b"/Type /XObject /Subtype /Form /BBox %s" % _number_list(bbox)]
     resources = page.resources
     if resources is not None:
         entries.append(b"/Resources " + foreign.reference(resources))
@@ -303,12 +296,15 @@ def _write_fast(writer: PdfStreamWriter, pdf: pikepdf.Pdf) -> list[int]:
     return [write_page_form(writer, foreign, page) for page in pdf.pages]
 
 
-def write_pages_via_qpdf(writer: PdfStreamWriter, pdf: pikepdf.Pdf, flatten: bool) -> list[int]:
+def write_pages_via_qpdf(
+    writer: PdfStreamWriter, pdf: pikepdf.Pdf, flatten: bool, boxes: list[PageBox] | None = None
+) -> list[int]:
     """The fallback path: write every page of ``pdf`` as the Form XObject qpdf makes of it; return the object
     numbers.
 
     With ``flatten``, printable annotations are first merged into the page content (form fields that ask for
-    it get appearance streams). The forms (trim box as /BBox, no /Matrix: the same geometry as the fast path)
+    it get appearance streams). The forms (``boxes``' effective boxes as /BBox — None: the trim boxes —, no
+    /Matrix: the same geometry as the fast path)
     are copied into a scratch document, which qpdf writes and reads back, so what is streamed out has been
     decrypted, repaired and re-measured by qpdf.
     """
@@ -317,7 +313,12 @@ def write_pages_via_qpdf(writer: PdfStreamWriter, pdf: pikepdf.Pdf, flatten: boo
             pdf.generate_appearance_streams()
         pdf.flatten_annotations("print")
     scratch = pikepdf.new()
-    forms = [scratch.copy_foreign(page.as_form_xobject(handle_transformations=False)) for page in pdf.pages]
+    forms = []
+    for index, page in enumerate(pdf.pages):
+        form = page.as_form_xobject(handle_transformations=False)
+        if boxes is not None:
+            form.BBox = pikepdf.Array(boxes[index].corners)
+        forms.append(scratch.copy_foreign(form))
     scratch.Root[_FORMS] = pikepdf.Array(forms)
     buffer = io.BytesIO()
     scratch.save(buffer, object_stream_mode=pikepdf.ObjectStreamMode.disable)
@@ -342,10 +343,8 @@ def write_piece(writer: PdfStreamWriter, piece: PieceInput, normalise: Normalise
     try:
         if piece.pages is not None and len(pdf.pages) != piece.pages:
             raise PageCountMismatch(path, piece.pages, len(pdf.pages))
-        matrices = [
-            page_matrix(path, number, _trim_box(page), page.rotation, normalise)
-            for number, page in enumerate(pdf.pages, start=1)
-        ]
+        boxes = [page_box(page, path, number) for number, page in enumerate(pdf.pages, start=1)]
+        matrices = [page_matrix(path, number, box, normalise) for number, box in enumerate(boxes, start=1)]
         reason = fallback_reason(pdf)
         if reason == "repaired":
             _check_repaired(pdf, path)
@@ -359,7 +358,7 @@ def write_piece(writer: PdfStreamWriter, piece: PieceInput, normalise: Normalise
                 writer.rollback(checkpoint)
                 reason = "fast path failed"
         if reason is not None:
-            numbers = write_pages_via_qpdf(writer, pdf, flatten=reason == "annotations")
+            numbers = write_pages_via_qpdf(writer, pdf, reason == "annotations", boxes)
         pages = [PlacedPage(n, m) for n, m in zip(numbers, matrices, strict=True)]
         return WrittenPiece(pages, reason)
     except _NOT_THE_INPUT:

@@ -12,7 +12,8 @@ Device side (:meth:`~SimulatedInserter.step` for tests, :meth:`~SimulatedInserte
 code with the camera, collates (:mod:`inserters.collation`), and works through the envelopes at its rated
 speed — ``envelopes_per_hour`` of device time, ``time_scale`` wall seconds per device second (0 = instantly) —
 on an injectable clock. Progress is saved after every step, so a restarted device resumes a run where it
-stopped and never touches a run whose results exist: no piece is enveloped twice.
+stopped and never touches a run whose results exist: no piece is enveloped twice — not even when a save was
+lost, because the books (below) are what says how far a run got.
 
 Taking and withdrawing a run. The device *takes* a run by renaming its header from ``runs/`` into ``taken/``
 before it feeds a sheet; :meth:`~SimulatedInserter.withdraw` renames the same header into ``withdrawn/``. A
@@ -33,9 +34,13 @@ reported idle or processing by its queue, as is a folder without the file.
 
 The machine keeps its own books (:mod:`printers.books`, ``<folder>/books.jsonl``): each run it started,
 resumed, rejected or finished (``kind: run``) and every envelope cycle (``kind: envelope``: run, job,
-``cycle`` in the run, ``piece``, ``outcome``, ``sheets_read``, machine-lifetime ``machine_envelope``), booked
-before the progress that counts it is saved: cycles done again after a crash show twice
-(:meth:`SimulatedInserter.envelope_counts`).
+``cycle`` in the run, ``piece``, ``outcome``, ``reason``, ``sheets_read``, machine-lifetime
+``machine_envelope``), booked (fsynced) before the state that counts it — ``machine.json``, the run's
+progress — is saved. The books are the counter a restart cannot roll back, as a real machine's counters: a
+device that starts (or resumes a run) takes every envelope of the run already booked as done, with its
+result as booked, and its lifetime count from the last ``machine_envelope``; so a state save that failed (a
+full disk) or was lost in a crash is made good, and no envelope is made, or booked, twice. A cycle booked
+twice would show in :meth:`SimulatedInserter.envelope_counts`.
 """
 
 from __future__ import annotations
@@ -150,7 +155,12 @@ class _Active:
     final: dict[str, PieceResult]
     started_at: float
     done_at_start: int
+    #: Envelopes of this run done: every one of them is in the books.
     done: int
+    #: Envelopes the saved progress counts (behind ``done`` after a failed or lost save, until made good).
+    saved: int = 0
+    #: True once the run's end is in the books (a finish done again after a failed save books it once).
+    finish_booked: bool = False
 
 
 class SimulatedInserter:
@@ -190,7 +200,12 @@ class SimulatedInserter:
         for sub in ("runs", "taken", "withdrawn", "progress", "results", "control"):
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
         self._books = Books(self.folder, name)
-        self._runs_booked = {str(r.get("run")) for r in self._books.records("run")}
+        booked = self._books.records()
+        self._runs_booked = {str(r.get("run")) for r in booked if r.get("kind") == "run"}
+        #: The machine-lifetime envelope count by the books: a restart cannot roll it back.
+        self._lifetime_booked = max(
+            (_as_int(r.get("machine_envelope")) for r in booked if r.get("kind") == "envelope"), default=0
+        )
         self._machine: _MachineState | None = None  # the device's own state, loaded on its first step
 
     @property
@@ -353,7 +368,8 @@ class SimulatedInserter:
         """Work until ``stop`` is set (the device thread's body).
 
         A failing step is logged and retried after a pause: the device keeps serving its other runs, and a
-        step is safe to repeat because progress and results are only written once the envelopes are done.
+        step is safe to repeat because an envelope in the books is never made again (a save that failed is
+        made at the next step).
         """
         while not stop.is_set():
             try:
@@ -378,13 +394,18 @@ class SimulatedInserter:
         return self._machine
 
     def _save_state(self, **changes: Unpack[_MachineChange]) -> None:
+        """Save the machine's state with ``changes``; the device's view changes only once it is saved (a save
+        that fails, a full disk, is made again at the next step)."""
         state = self._state()
-        state.update(changes)
-        record = {"format": MACHINE_FORMAT, **state, "updated": time.time()}
+        record: dict[str, object] = {"format": MACHINE_FORMAT, **state, **changes, "updated": time.time()}
         atomic_write(self._machine_path(), json.dumps(record).encode())
+        state.update(changes)
 
-    def _stop(self, reasons: Sequence[str]) -> None:
-        self._save_state(state=InserterState.STOPPED.value, reasons=list(reasons))
+    def _stop(self, reasons: Sequence[str], envelopes: int | None = None) -> None:
+        if envelopes is None:
+            self._save_state(state=InserterState.STOPPED.value, reasons=list(reasons))
+        else:
+            self._save_state(state=InserterState.STOPPED.value, reasons=list(reasons), envelopes=envelopes)
         run = self._active.run_id if self._active is not None else None
         log.warning("inserter_stopped", inserter=self.name, reasons=list(reasons), run=run)
 
@@ -438,14 +459,30 @@ class SimulatedInserter:
             log.warning("stack_unreadable", inserter=self.name, run=run_id, error=str(exc))
             codes = []
         collated = collate(codes, records, header["job_id"], self.max_sheets, self.faults, run_id)
-        done = 0
+        saved = 0
         if self._progress(run_id).exists():
-            done = json.loads(self._progress(run_id).read_text())["envelopes_done"]
-            log.info("run_resumed", inserter=self.name, run=run_id, envelopes_done=done)
+            saved = json.loads(self._progress(run_id).read_text())["envelopes_done"]
+        # The books are the counter a restart cannot roll back: envelopes booked after the last save are done.
+        cycles, finish_booked = self._booked_run(run_id)
+        envelopes, booked = _as_booked(collated.envelopes, cycles, records)
+        done = max(saved, booked)
+        final, outsorted = account(envelopes, records, finished=True)
+        if done:
+            log.info("run_resumed", inserter=self.name, run=run_id, envelopes_done=done, saved=saved)
+        if done > saved:
+            log.warning(
+                "run_resumed_from_books",
+                inserter=self.name,
+                run=run_id,
+                envelopes_done=done,
+                saved=saved,
+                message=f"{done - saved} envelope(s) of {run_id} were booked after its last saved progress: "
+                "taken as done, not made again",
+            )
         event = "resumed" if done or run_id in self._runs_booked else "started"
         self._runs_booked.add(run_id)
         self._books.append(
-            "run", event=event, run=run_id, job=header["job_id"], envelopes=len(collated.envelopes), done=done
+            "run", event=event, run=run_id, job=header["job_id"], envelopes=len(envelopes), done=done
         )
         if not done:
             log.info(
@@ -460,13 +497,29 @@ class SimulatedInserter:
             run_id,
             header["job_id"],
             records,
-            collated.envelopes,
-            tuple(collated.outsorted),
-            collated.results,
+            envelopes,
+            tuple(outsorted),
+            final,
             now,
             done,
             done,
+            saved,
+            finish_booked,
         )
+
+    def _booked_run(self, run_id: str) -> tuple[dict[int, Record], bool]:
+        """The envelope cycles of ``run_id`` in the books by cycle number (the first booking of each), and
+        whether its end is booked (a crash before its results were saved)."""
+        cycles: dict[int, Record] = {}
+        finished = False
+        for record in self._books.records():
+            if record.get("run") != run_id:
+                continue
+            if record.get("kind") == "envelope":
+                cycles.setdefault(_as_int(record.get("cycle")), record)
+            elif record.get("kind") == "run" and record.get("event") == "finished":
+                finished = True
+        return cycles, finished
 
     def _advance(self, active: _Active, now: float) -> int:
         total = len(active.envelopes)
@@ -478,8 +531,11 @@ class SimulatedInserter:
                 total,
                 active.done_at_start + math.floor(elapsed / self.wall_seconds_per_envelope + _DUE_EPSILON),
             )
-        lifetime = self._state()["envelopes"]
-        stop = min((n for n in self.stops_at if n > lifetime), default=None)
+        # The lifetime count: the saved one, or the books' when envelopes were booked after the last save.
+        saved = self._state()["envelopes"]
+        lifetime = max(saved, self._lifetime_booked)
+        # The next stop not yet saved (one the books reached but whose save was lost is due now).
+        stop = min((n for n in self.stops_at if n > saved and n >= lifetime), default=None)
         if stop is not None:
             due = min(due, active.done + stop - lifetime)
         advanced = max(0, due - active.done)
@@ -492,37 +548,43 @@ class SimulatedInserter:
                 cycle=cycle + 1,
                 piece=result.piece_id,
                 outcome=result.outcome.value,
+                reason=result.reason,
                 sheets_read=result.sheets_read,
-                machine_envelope=lifetime + cycle - active.done + 1,
+                machine_envelope=lifetime + 1,
             )
-        if advanced:
-            self._save_state(envelopes=lifetime + advanced)
-            if lifetime + advanced == stop:
-                self._stop(self.stop_reasons)
-        if advanced and due < total:
-            results, outsorted = account(active.envelopes[:due], active.records, finished=False)
+            lifetime = self._lifetime_booked = lifetime + 1
+            active.done = cycle + 1
+        # Saved after the books, and again at the next step while a save fails: idempotent, never added twice.
+        if stop is not None and lifetime == stop:
+            self._stop(self.stop_reasons, envelopes=lifetime)
+        elif lifetime != saved:
+            self._save_state(envelopes=lifetime)
+        if active.saved < active.done < total:
+            results, outsorted = account(active.envelopes[: active.done], active.records, finished=False)
             progress = {
-                "envelopes_done": due,
+                "envelopes_done": active.done,
                 "results": _encode(results.values()),
                 "outsorted": _encode(outsorted),
             }
             atomic_write(self._progress(active.run_id), json.dumps(progress).encode())
-        active.done = max(active.done, due)
+            active.saved = active.done
         return advanced
 
     def _finish(self, active: _Active) -> None:
         results = tuple(active.final[r.piece_id] for r in active.records)
         self.layout.write_results(self._results(active.run_id), results)
         reprint = [r.piece_id for r in results if r.outcome is not Outcome.INSERTED]
-        self._books.append(
-            "run",
-            event="finished",
-            run=active.run_id,
-            job=active.job_id,
-            inserted=len(results) - len(reprint),
-            reprint=len(reprint),
-            outsorted=len(active.outsorted),
-        )
+        if not active.finish_booked:
+            self._books.append(
+                "run",
+                event="finished",
+                run=active.run_id,
+                job=active.job_id,
+                inserted=len(results) - len(reprint),
+                reprint=len(reprint),
+                outsorted=len(active.outsorted),
+            )
+            active.finish_booked = True
         summary = {
             "run_id": active.run_id,
             "finished_at": time.time(),
@@ -614,6 +676,44 @@ def machine_status_from(
 def _check_run_id(run_id: str) -> None:
     if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
         raise BadRunId(str(run_id))
+
+
+def _as_int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _as_booked(
+    envelopes: Sequence[Envelope], booked: dict[int, Record], records: Sequence[RunRecord]
+) -> tuple[tuple[Envelope, ...], int]:
+    """``envelopes`` with the cycles the books hold (1, 2, … without a gap) as booked, and how many those are.
+
+    The books say what the machine did: a booked cycle keeps its booked piece, outcome and sheets read (the
+    collation of the same stack gives the same, unless the stack changed under the run)."""
+    ids = {record.piece_id for record in records}
+    out = list(envelopes)
+    done = 0
+    for index, envelope in enumerate(envelopes):
+        record = booked.get(index + 1)
+        if record is None:
+            break
+        try:
+            outcome = Outcome(record.get("outcome"))
+        except ValueError:
+            outcome = envelope.result.outcome
+        piece = str(record.get("piece", envelope.result.piece_id))
+        same = (piece, outcome) == (envelope.result.piece_id, envelope.result.outcome)
+        reason = record.get("reason")
+        result = PieceResult(
+            piece,
+            outcome,
+            reason if isinstance(reason, str) else envelope.result.reason if same else "",
+            _as_int(record.get("sheets_read")),
+        )
+        is_record = envelope.record if piece == envelope.result.piece_id else piece in ids
+        if (result, is_record) != (envelope.result, envelope.record):
+            out[index] = Envelope(result, is_record)
+        done = index + 1
+    return tuple(out), done
 
 
 def _encode(results: Iterable[PieceResult]) -> list[_PieceRecord]:

@@ -51,11 +51,13 @@ __all__ = [
     "accept_batch",
     "close_plant",
     "configure",
+    "device_name",
     "installed_plant",
     "job_ids",
     "open_plant",
     "open_session",
     "plan_submission",
+    "plant_id",
     "read_rows",
     "read_scalars",
     "state_settings",
@@ -238,6 +240,26 @@ def job_ids(source: Any, *where: Any) -> list[str]:
     """The ids of the print jobs matching ``where`` (all of them without), in plan order."""
     jobs = t.print_jobs.c
     return read_scalars(source, select(jobs.job_id).where(*where).order_by(jobs.number))
+
+
+def plant_id(source: Any) -> str:
+    """The plant id of ``source``'s ledger (what every device-visible name starts with): ``source`` is
+    anything :func:`read_rows` reads, or the state dir (``Path``) of an embedded ledger."""
+    from plant.ledger.schema_identity import plant_identity
+
+    if isinstance(source, Path):
+        source = state_settings(source)
+    (found,) = read_scalars(source, select(plant_identity.c.plant_id))
+    return str(found)
+
+
+def device_name(source: Any, ledger_id: str) -> str:
+    """The name a device knows job or run ``ledger_id`` of ``source``'s ledger by (``<plant id>-<ledger id>``,
+    :func:`plant.model.device_name`): the stem of its files in a hot folder, a press's output, a cutter's or
+    an inserter's folder. ``source`` as for :func:`plant_id`."""
+    from plant.model import device_name as named
+
+    return named(plant_id(source), ledger_id)
 
 
 # -- the whole plant -----------------------------------------------------------------------------------------

@@ -2,15 +2,19 @@
 
 Per submission, the letters taken in must equal those delivered digitally + dispatched + rejected +
 cancelled + pulled + failed + unaccounted, exactly; no tracking id twice in the manifests; no device job
-handed over twice; nothing left in a state that is not final past the stale age. ``--verify-chain``
-recomputes the hash chain of the ledger's events. Exit 0 when everything holds, 1 naming what does not
-(:mod:`plant.ledger.audit`).
+handed over twice; nothing left in a state that is not final past the stale age. A letter not final yet but
+younger than the stale age is *in flight* (the plant is working on it): listed apart, not a finding, so an
+audit of a running plant exits 0 while its letters move. The stale age is ``--stale-after``, by default
+``[recovery] stale_after_s`` × (``max_rederive`` + 1), at least 3600 s (:func:`plant.ledger.audit.stale_age`).
+``--verify-chain`` recomputes the hash chain of the ledger's events. Exit 0 when everything holds, 1 naming
+what does not (:mod:`plant.ledger.audit`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -30,7 +34,8 @@ COLUMNS = (
     ("PULLED", "pulled"),
     ("FAILED", "failed"),
     ("UNACCOUNTED", "unaccounted"),
-    ("open", "open"),
+    ("in_flight", "in flight"),
+    ("stuck", "stuck"),
 )
 
 
@@ -57,7 +62,8 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
         type=float,
         default=None,
         metavar="S",
-        help="seconds in a state that is not final before a letter, job or run is stuck (default 3600)",
+        help="seconds in a state that is not final before a letter, job or run is stuck (default: "
+        "[recovery] stale_after_s x (max_rederive + 1), at least 3600); younger letters are in flight",
     )
     audit.set_defaults(func=cmd_audit)
 
@@ -66,10 +72,15 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     """Run ``plant audit``."""
     from plant.errors import NotFound
     from plant.ledger import schema as t
-    from plant.ledger.audit import STALE_AFTER_S, AuditReport, load_audit, load_chain, reconcile
+    from plant.ledger.audit import AuditReport, load_audit, load_chain, reconcile, stale_age
     from plant.ledger.store import now, open_ledger
 
-    stale_after = STALE_AFTER_S if args.stale_after is None else args.stale_after
+    recovery = settings.recovery
+    stale_after = (
+        stale_age(recovery.stale_after_s, recovery.max_rederive)
+        if args.stale_after is None
+        else args.stale_after
+    )
     reconciling = bool(args.all or args.submission or not args.verify_chain)
     ledger = open_ledger(settings, read_only=True)
     try:
@@ -91,7 +102,13 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
             else:
                 report = AuditReport([], [], stale_after)
             if args.verify_chain:
-                report = AuditReport(report.balances, report.findings, report.stale_after_s, load_chain(conn))
+                report = AuditReport(
+                    report.balances,
+                    report.findings,
+                    report.stale_after_s,
+                    load_chain(conn),
+                    in_flight=report.in_flight,
+                )
     finally:
         ledger.dispose()
     if args.json:
@@ -105,7 +122,7 @@ def _print(report: AuditReport, reconciling: bool) -> None:
     if reconciling:
         rows = [["submission", *(head for _, head in COLUMNS), "balanced"]]
         for b in report.balances:
-            values = {"inputs": b.inputs, "open": b.open, **b.finals}
+            values = {"inputs": b.inputs, "in_flight": b.in_flight, "stuck": b.open - b.in_flight, **b.finals}
             rows.append(
                 [b.submission, *(str(values[key]) for key, _ in COLUMNS), "yes" if b.balanced else "NO"]
             )
@@ -117,8 +134,16 @@ def _print(report: AuditReport, reconciling: bool) -> None:
                 + [[f.kind, f.id, f.submission or "-", f.detail] for f in report.findings]
             )
         out()
-        if report.balanced:
+        if report.balanced and not report.in_flight:
             out(f"Balanced: {len(report.balances)} submissions, every letter in one final state.")
+        elif report.balanced:
+            states = Counter(i.state for i in report.in_flight)
+            where = ", ".join(f"{state} {n}" for state, n in sorted(states.items()))
+            out(
+                f"Balanced so far: {len(report.balances)} submissions, {len(report.in_flight)} letter(s) "
+                f"still in flight ({where}), none older than {report.stale_after_s:.0f} s; not findings: "
+                "audit again when the plant is idle (`--json` lists them)."
+            )
         else:
             out(f"NOT balanced: {len(report.findings)} findings.")
     if report.chain is not None:

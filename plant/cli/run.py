@@ -16,7 +16,11 @@ from plant.errors import NotFound
 
 if TYPE_CHECKING:
     from plant.config import Settings
+    from plant.intake.submission import IntakeResult, Package
     from plant.ledger import Ledger
+
+#: Seconds between looks at a full disk while ``plant run`` waits for room to take its submission.
+ROOM_POLL_S = 1.0
 
 
 def register(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
@@ -93,7 +97,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 def _run(settings: Settings, args: argparse.Namespace, submission: Path, consents: Path | None) -> int:
     from plant.intake.compose import Templates
     from plant.intake.consent import import_registry
-    from plant.intake.submission import intake, read_submission
+    from plant.intake.submission import read_submission
     from plant.runtime.session import Session
     from plant.storage.paths import consent_index_dir
 
@@ -105,14 +109,80 @@ def _run(settings: Settings, args: argparse.Namespace, submission: Path, consent
             with session.plant.ledger.tx() as conn:
                 version = import_registry(conn, consents, index_dir=consent_index_dir(settings))
             say(f"Consent registry version {version} from {consents}")
-        submission_id, new, *_ = intake(session.plant.ledger, settings, package)
+        timeout = args.timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        waiting = time.monotonic()
+        submission_id, new, *_ = _intake_when_room(session.plant.ledger, settings, package, deadline)
+        if timeout is not None:  # --timeout bounds the wait for room too
+            timeout = max(0.0, timeout - (time.monotonic() - waiting))
         if not new:
             say(f"{submission_id} was accepted before; finishing it.")
             session.resume()
         session.relay.wake.set()
-        session.wait([submission_id], timeout=args.timeout, **_stall(args))
+        session.wait([submission_id], timeout=timeout, **_stall(args))
         _summary(session.plant.ledger, settings, [submission_id], time.monotonic() - started)
     return 0
+
+
+def _intake_when_room(
+    ledger: Ledger, settings: Settings, package: Package, deadline: float | None
+) -> IntakeResult:
+    """Take ``package``, waiting for room when the disk of the blobs is full: "disk full at PATH: N MB
+    needed; …" is said once (and logged as ``intake_paused``), the intake is tried again every
+    :data:`ROOM_POLL_S` while there is room for what it stores, and it goes on by itself (``intake_resumed``).
+    Nothing is recorded before its letters' files are stored, so a try that found no room left nothing behind
+    but whole blobs (kept, content-addressed). Past ``deadline`` (the run's ``--timeout``) a
+    :class:`ServiceError` says what to do."""
+    import structlog
+
+    from plant.errors import DiskFull, ServiceError
+    from plant.intake.submission import intake
+    from plant.storage.files import free_bytes, room_short
+
+    log = structlog.get_logger(__name__)
+    said: DiskFull | None = None
+    while True:
+        needed = _bytes_to_store(package, settings.blobs_dir)
+        short = room_short(settings.blobs_dir, needed)
+        if short is None:
+            try:
+                result = intake(ledger, settings, package)
+            except DiskFull as exc:  # the files take a little more than their bytes (blocks, temp names)
+                more = needed - free_bytes(Path(exc.path))
+                short = DiskFull(exc.path, more if more > 0 else exc.needed_bytes)
+            else:
+                if said is not None:
+                    log.warning("intake_resumed", path=said.path)
+                    say(f"There is room again at {said.path}; taking {package.submission_id}.")
+                return result
+        if said is None:
+            said = short
+            log.warning("intake_paused", path=short.path, needed_bytes=short.needed_bytes, detail=str(short))
+            say(str(short))
+        if deadline is not None and time.monotonic() > deadline:
+            needed_mb = max(1, -(-short.needed_bytes // 1_000_000))
+            raise ServiceError(
+                f"disk full at {short.path}: {needed_mb} MB needed, and no room came within --timeout; "
+                f"nothing of {package.submission_id} was recorded. Free space there, then run `plant run` "
+                "again.",
+                path=short.path,
+                needed_bytes=short.needed_bytes,
+            )
+        time.sleep(ROOM_POLL_S)
+
+
+def _bytes_to_store(package: Package, blobs_dir: Path) -> int:
+    """Bytes of ``package``'s files not yet among the blobs (one stored by an earlier try needs no room)."""
+    import hashlib
+
+    from plant.storage.files import blob_path
+
+    needed = 0
+    for files, suffix in ((package.files, ".pdf"), (package.sources, ".xml")):
+        for data in files.values():
+            if not blob_path(blobs_dir, hashlib.sha256(data).hexdigest(), suffix).exists():
+                needed += len(data)
+    return needed
 
 
 def cmd_resume(settings: Settings, args: argparse.Namespace) -> int:

@@ -4,11 +4,11 @@ insert stage waits for.
 A job imposed N-up (2-up cut and stack on A3/SRA3, web 2-up) leaves the press as sheets holding two leaves
 each. The cutter/stacker of the inserter line (:mod:`inserters.cutter`) cuts them into leaves in job order,
 and the inserter's camera reads every leaf. The impose stage writes the job's cut spec next to its PDF
-(``<job>.pdf.cut.json``); the insert stage hands the printed sheets to the cutter once, keyed by the run id,
-polls it while it cuts (the run stays CREATED), and feeds the inserter the cut leaves. A cutter fault — a
-sheet destroyed or put out of sequence by a misfeed — needs nothing special here: the inserter misses or
-diverts the pieces concerned, and the reconciliation spoils and reprints them with their ids. 1-up work goes
-straight in.
+(``<job>.pdf.cut.json``); the insert stage hands the printed sheets to the cutter once, keyed by the run id
+(the cutter knows it as ``<plant id>-<run id>``: :func:`plant.fleet.devices.cutter_driver`), polls it while it
+cuts (the run stays CREATED), and feeds the inserter the cut leaves. A cutter fault — a sheet destroyed or put
+out of sequence by a misfeed — needs nothing special here: the inserter misses or diverts the pieces
+concerned, and the reconciliation spoils and reprints them with their ids. 1-up work goes straight in.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from imposition import Layout, SheetMap, Side
 from inserters import Backs, CutJob, CutSpec, DuplicateCut
 from plant.config import Settings
 from plant.errors import ServiceError
-from plant.fleet.devices import make_cutter
+from plant.fleet.devices import cutter_driver
 from plant.storage.files import atomic_write
 
 log = structlog.get_logger(__name__)
@@ -44,6 +44,8 @@ class RunningPlant(Protocol):
     """What :func:`feed` reads of the running plant (:class:`plant.stages.context.Plant`, a layer above)."""
 
     settings: Settings
+    #: The ledger's plant id, which names the cut on the cutter.
+    plant_id: str
 
 
 def cut_spec_path(pdf_path: Path | str) -> Path:
@@ -84,12 +86,18 @@ def feed(plant: RunningPlant, run: Row[Any], job: Row[Any], printed: Path) -> Fe
     spec_path = cut_spec_path(job.pdf_path)
     if not spec_path.exists():
         return Feed(printed)
-    cutter = make_cutter(plant.settings, run.inserter)
+    cutter = cutter_driver(plant.settings, run.inserter, plant.plant_id)
     found = cutter.find(run.run_id)
     if found is None:
         try:
             cutter.submit(CutJob(run.run_id, job.job_id, printed, CutSpec.from_json(spec_path.read_text())))
-            log.info("cut_submitted", run=run.run_id, job=job.job_id, cutter=cutter.name)
+            log.info(
+                "cut_submitted",
+                run=run.run_id,
+                job=job.job_id,
+                cutter=cutter.name,
+                device_name=cutter.device_name(run.run_id),
+            )
         except DuplicateCut:  # another delivery of this message submitted it between our find and our submit
             pass
         return None
@@ -97,6 +105,7 @@ def feed(plant: RunningPlant, run: Row[Any], job: Row[Any], printed: Path) -> Fe
         return None
     facts = {
         "cutter": cutter.name,
+        "device_name": cutter.device_name(run.run_id),
         "leaves": found.leaves,
         "sheets_received": found.sheets_received,
         "sheets_expected": found.sheets_expected,
@@ -108,8 +117,8 @@ def feed(plant: RunningPlant, run: Row[Any], job: Row[Any], printed: Path) -> Fe
         log.warning("cut_faulted", run=run.run_id, job=job.job_id, **facts)
     if found.output_pdf is None:  # a finished cut always names its leaves; its result file is damaged
         raise ServiceError(
-            f"Cutter {cutter.name} finished the cut of run {run.run_id} without an output PDF; "
-            "check its result file.",
+            f"Cutter {cutter.name} finished the cut of run {run.run_id} (as "
+            f"{cutter.device_name(run.run_id)}) without an output PDF; check its result file.",
             cutter=cutter.name,
             run=run.run_id,
         )

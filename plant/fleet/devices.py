@@ -5,6 +5,10 @@ inserter through its folder protocol, so they work the same whether the device i
 of the plant's process, a simulated one in another process, a real RIP, a CUPS queue or an IPP printer. Every
 inserter line has a cutter/stacker in front of it for N-up work (:func:`make_cutter`). :class:`DeviceHost`
 runs the simulated devices of the configuration.
+
+Given the plant id (as :meth:`plant.stages.context.Plant.open` gives it), the drivers name every job, run and
+cut ``<plant id>-<ledger id>`` on the device (:mod:`plant.fleet.naming`), so two ledgers sharing a device
+never take each other's work for their own.
 """
 
 from __future__ import annotations
@@ -16,14 +20,20 @@ import structlog
 
 from inserters import CutFaults, Inserter, SimulatedCutter, SimulatedInserter
 from plant.config import InserterConfig, InserterDriver, PrinterDriver, Settings
+from plant.fleet.naming import NamedCutter, named_inserter, named_printer
+from plant.storage.files import is_disk_full
 from printers import HotFolderPrinter, Printer, make_printer
 from printers.drivers.simulated import SimulatedPress
 
 log = structlog.get_logger(__name__)
 
+#: Seconds a device that found its disk full waits before it goes on.
+DEVICE_DISK_RETRY_S = 1.0
 
-def make_printer_drivers(settings: Settings) -> dict[str, Printer]:
-    """One driver per configured printer (simulated presses are driven through their hot folder)."""
+
+def make_printer_drivers(settings: Settings, plant_id: str | None = None) -> dict[str, Printer]:
+    """One driver per configured printer (simulated presses are driven through their hot folder); with
+    ``plant_id``, each names its jobs ``<plant id>-<job id>`` on the device."""
     drivers: dict[str, Printer] = {}
     for printer in settings.printers:
         if printer.driver in (PrinterDriver.SIMULATED, PrinterDriver.HOTFOLDER):
@@ -40,16 +50,20 @@ def make_printer_drivers(settings: Settings) -> dict[str, Printer]:
             )
         elif printer.driver is PrinterDriver.IPP:
             drivers[printer.name] = make_printer("ipp", printer.name, uri=printer.uri)
-    return drivers
+    if plant_id is None:
+        return drivers
+    return {name: named_printer(driver, plant_id) for name, driver in drivers.items()}
 
 
-def make_inserter_drivers(settings: Settings) -> dict[str, Inserter]:
-    """One driver per configured inserter."""
+def make_inserter_drivers(settings: Settings, plant_id: str | None = None) -> dict[str, Inserter]:
+    """One driver per configured inserter; with ``plant_id``, each names its runs ``<plant id>-<run id>``."""
     drivers: dict[str, Inserter] = {}
     for inserter in settings.inserters:
         if inserter.driver is InserterDriver.SIMULATED:
             drivers[inserter.name] = _simulated_inserter(settings, inserter)
-    return drivers
+    if plant_id is None:
+        return drivers
+    return {name: named_inserter(driver, plant_id) for name, driver in drivers.items()}
 
 
 def _simulated_inserter(settings: Settings, inserter: InserterConfig) -> SimulatedInserter:
@@ -74,6 +88,12 @@ def make_cutter(settings: Settings, inserter_name: str) -> SimulatedCutter:
             destroy_at=frozenset(inserter.cutter_destroys), misfeed_at=frozenset(inserter.cutter_misfeeds)
         ),
     )
+
+
+def cutter_driver(settings: Settings, inserter_name: str, plant_id: str) -> NamedCutter:
+    """The plant's driver of the cutter in front of inserter ``inserter_name`` (:func:`make_cutter`): cuts
+    named ``<plant id>-<run id>``, from jobs named ``<plant id>-<job id>``."""
+    return NamedCutter(make_cutter(settings, inserter_name), plant_id)
 
 
 class DeviceHost:
@@ -109,11 +129,24 @@ class DeviceHost:
     def _run(self, name: str, device: Any) -> None:
         self.devices[name] = device
         thread = threading.Thread(
-            target=device.run, args=(self.stop_event,), name=f"device-{name}", daemon=True
+            target=self._keep_running, args=(name, device), name=f"device-{name}", daemon=True
         )
         thread.start()
         self.threads.append(thread)
         log.info("device_started", device=name, kind=type(device).__name__)
+
+    def _keep_running(self, name: str, device: Any) -> None:
+        """``device.run`` until stopped; a device that found no room on its disk (its folders are on the state
+        dir's) goes on from its saved state once there is room, instead of its thread dying for good."""
+        while not self.stop_event.is_set():
+            try:
+                device.run(self.stop_event)
+                return
+            except OSError as error:
+                if not is_disk_full(error):
+                    raise
+                log.warning("device_disk_full", device=name, detail=str(error))
+                self.stop_event.wait(DEVICE_DISK_RETRY_S)
 
     def stop(self) -> None:
         """Stop every device thread and wait for it."""

@@ -12,6 +12,7 @@ imports :mod:`plant`'s ledger or settings, and is only ever called one letter at
 from __future__ import annotations
 
 import base64
+import io
 import re
 import unicodedata
 import zlib
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from types import ModuleType
 
     import pypdfium2 as pdfium
+
+    from imposition.pagebox import PageBox
 
 #: Millimetres per PDF point.
 MM_PER_PT = 25.4 / 72
@@ -261,9 +264,83 @@ def check(data: bytes, spec: CheckSpec, address: Sequence[str] = (), duplex: boo
     if pdf is None:
         return refused or _broken(data)
     try:
-        return _check_document(pdf, spec, address, duplex)
+        return _check_document(pdf, spec, address, duplex, data)
     finally:
         pdf.close()
+
+
+#: The name pre-flight gives the letter in the messages of the shared page geometry (they name no file).
+_LETTER = "letter.pdf"
+
+
+def measure(data: bytes, pages: int) -> list[PageBox] | Verdict | None:
+    """Every page's effective box as imposition measures it (:func:`imposition.pagebox.page_box`, on the PDF
+    as qpdf reads it), or the rejection of the first page whose boxes imposition could not place.
+
+    None when qpdf cannot open the file or counts other than ``pages`` pages: imposition refuses such a file
+    on its own grounds (unreadable, ``PAGE_COUNT``), which are not the page geometry's.
+    """
+    from pathlib import Path
+
+    import pikepdf
+
+    from imposition.errors import PageDoesNotFit
+    from imposition.pagebox import page_box
+
+    try:
+        pdf = pikepdf.open(io.BytesIO(data))
+    except Exception:  # noqa: BLE001 - imposition refuses what qpdf cannot open, as unreadable
+        return None
+    try:
+        if len(pdf.pages) != pages:
+            return None
+        boxes = []
+        for number, page in enumerate(pdf.pages, start=1):
+            try:
+                boxes.append(page_box(page, Path(_LETTER), number))
+            except PageDoesNotFit as exc:
+                return reject(
+                    Code.PAGE_SIZE, f"page {number} cannot be printed as it is: {exc.reason}.", pages
+                )
+        return boxes
+    except Exception:  # noqa: BLE001 - a page tree qpdf cannot walk: imposition refuses it as unreadable
+        return None
+    finally:
+        pdf.close()
+
+
+def _fits(box: PageBox, index: int, spec: CheckSpec) -> Finding | None:
+    """Imposition's own verdict on the page (:func:`imposition.pieces.page_matrix`, neither turned nor
+    scaled): the last word when the configured tolerance is wider than imposition's."""
+    from pathlib import Path
+
+    from imposition.errors import ImpositionError
+    from imposition.pieces import Normalise, page_matrix
+
+    try:
+        page_matrix(Path(_LETTER), index + 1, box, Normalise(rotate_landscape=False, scale_to_fit=False))
+    except ImpositionError:
+        w_mm, h_mm = (v * MM_PER_PT for v in box.shown)
+        return Finding(
+            Code.PAGE_SIZE,
+            f"page {index + 1} ({_which(box)}) is {w_mm:.1f} × {h_mm:.1f} mm; the plant prints A4 portrait, "
+            "210 × 297 mm within 2 mm: re-export the page as A4.",
+        )
+    return None
+
+
+def _fix(box: PageBox | None) -> str:
+    """How a sender fixes a page of the wrong size."""
+    if box is None or box.name == "MediaBox":
+        return "re-export the page as A4"
+    return f"set its {box.name} to A4 (210 × 297 mm) or re-export the page as A4"
+
+
+def _which(box: PageBox | None) -> str:
+    """What was measured, for a sender: the box that is printed."""
+    if box is None or box.name == "MediaBox":
+        return "its page size"
+    return f"its {box.name}, the part of the page that is printed"
 
 
 def _open(data: bytes) -> tuple[pdfium.PdfDocument | None, Verdict | None]:
@@ -327,7 +404,7 @@ def _broken(data: bytes) -> Verdict:
 
 
 def _check_document(
-    pdf: pdfium.PdfDocument, spec: CheckSpec, address: Sequence[str], duplex: bool = False
+    pdf: pdfium.PdfDocument, spec: CheckSpec, address: Sequence[str], duplex: bool = False, data: bytes = b""
 ) -> Verdict:
     import pypdfium2 as pdfium
 
@@ -347,27 +424,35 @@ def _check_document(
             "split the letter or send it as a large letter.",
             pages=pages,
         )
+    geometry = measure(data, pages) if data else None
+    if isinstance(geometry, Verdict):
+        return geometry
+    boxes: list[PageBox | None] = list(geometry) if geometry is not None else [None] * pages
     index = 0
     findings: list[Finding] = []
     pictures: list[PagePicture] = []
     try:
-        for index in range(pages):
-            problem = _size_problem(pdf.get_page_size(index), index, spec)
+        for index, box in enumerate(boxes):
+            size = box.shown if box is not None else pdf.get_page_size(index)
+            problem = _size_problem(size, index, spec, box)
+            if problem is None and box is not None:
+                problem = _fits(box, index, spec)
             if problem is not None:
                 return reject(problem.code, problem.message, pages=pages)
-        for index in range(pages):
+        for index, box in enumerate(boxes):
             page = pdf[index]
             try:
-                findings.extend(_zone_findings(page, index, spec))
+                unit = _show(page, box)
+                findings.extend(_zone_findings(page, index, spec, unit))
                 if index == 0 and address:
-                    findings.extend(_address_findings(page, spec, address))
+                    findings.extend(_address_findings(page, spec, address, unit))
                 findings.extend(_font_findings(page, index, spec))
             finally:
                 page.close()
         if not findings:
             return Verdict(True, pages=pages)
         for index in sorted({f.page for f in findings if f.page is not None})[:MAX_OVERLAY_PAGES]:
-            pictures.append(_picture(pdf, index))
+            pictures.append(_picture(pdf, index, boxes[index]))
     except pdfium.PdfiumError:
         return reject(
             Code.BROKEN_PDF,
@@ -380,7 +465,19 @@ def _check_document(
     return reject(first.code, reason, pages=pages, findings=findings, pictures=pictures)
 
 
-def _size_problem(size: tuple[float, float], index: int, spec: CheckSpec) -> Finding | None:
+def _show(page: pdfium.PdfPage, box: PageBox | None) -> float:
+    """Make PDFium show ``page`` as imposition places it (its effective box as the crop box, its rotation);
+    return the page's user unit (PDFium ignores ``/UserUnit``: the checks scale by it)."""
+    if box is None:
+        return 1.0
+    page.set_cropbox(*box.corners)
+    page.set_rotation(box.rotate)
+    return box.unit
+
+
+def _size_problem(
+    size: tuple[float, float], index: int, spec: CheckSpec, box: PageBox | None = None
+) -> Finding | None:
     width, height = size
 
     def near(a: float, b: float) -> bool:
@@ -392,13 +489,13 @@ def _size_problem(size: tuple[float, float], index: int, spec: CheckSpec) -> Fin
     if near(width, spec.page_height) and near(height, spec.page_width):
         return Finding(
             Code.PAGE_LANDSCAPE,
-            f"page {index + 1} is A4 landscape ({w_mm:.0f} × {h_mm:.0f} mm); the "
+            f"page {index + 1} ({_which(box)}) is A4 landscape ({w_mm:.0f} × {h_mm:.0f} mm); the "
             "plant prints A4 portrait (210 × 297 mm): rotate the page to portrait.",
         )
     return Finding(
         Code.PAGE_SIZE,
-        f"page {index + 1} is {w_mm:.0f} × {h_mm:.0f} mm; the plant prints A4 portrait "
-        "(210 × 297 mm): re-export the page as A4.",
+        f"page {index + 1} ({_which(box)}) is {w_mm:.0f} × {h_mm:.0f} mm; the plant prints A4 portrait "
+        f"(210 × 297 mm): {_fix(box)}.",
     )
 
 
@@ -420,15 +517,18 @@ def _render_box(
     return raw, cols, rows, scale
 
 
-def _zone_findings(page: pdfium.PdfPage, index: int, spec: CheckSpec) -> list[Finding]:
+def _zone_findings(page: pdfium.PdfPage, index: int, spec: CheckSpec, unit: float = 1.0) -> list[Finding]:
+    """Ink in the clear zones of ``page``; ``unit`` its points per user-space unit (zones are in points)."""
     width, height = page.get_size()
     found: list[Finding] = []
     for zone in spec.zones:
         if zone.first_page_only and index:
             continue
-        raw, cols, rows, scale = _render_box(page, zone.rect, spec.zone_dpi, width, height)
+        inside = (zone.rect[0] / unit, zone.rect[1] / unit, zone.rect[2] / unit, zone.rect[3] / unit)
+        raw, cols, rows, scale = _render_box(page, inside, spec.zone_dpi * unit, width, height)
         if not raw.translate(None, _WHITE[spec.white_level]):
             continue
+        scale /= unit  # pixels per point
         ink = _ink_box(raw, cols, rows, spec.white_level)
         x0, y0 = zone.rect[0] + ink[0] / scale, zone.rect[1] + ink[1] / scale
         rect = (x0, y0, max((ink[2] - ink[0]) / scale, 1.0), max((ink[3] - ink[1]) / scale, 1.0))
@@ -465,19 +565,19 @@ def normalise(text: str) -> str:
     return "".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
-def _address_findings(page: pdfium.PdfPage, spec: CheckSpec, address: Sequence[str]) -> list[Finding]:
-    width, height = page.get_size()
-    left, bottom, _right, top = page.get_bbox()
-    x, y, w, h = spec.window
+def _address_findings(
+    page: pdfium.PdfPage, spec: CheckSpec, address: Sequence[str], unit: float = 1.0
+) -> list[Finding]:
+    frame = _Frame(page, unit)
     textpage = page.get_textpage()
     try:
-        inside = normalise(textpage.get_text_bounded(left + x, top - y - h, left + x + w, top - y))
+        inside = normalise(textpage.get_text_bounded(*frame.to_page(spec.window)))
         missing = [line for line in address if line.strip() and normalise(line) not in inside]
         if not missing:
             return []
         wx, wy, ww, wh = (v * MM_PER_PT for v in spec.window)
         field_mm = f"{wx:.0f}–{wx + ww:.0f} mm from the left, {wy:.0f}–{wy + wh:.0f} mm from the top"
-        where = _locate(textpage, missing[0], left, top)
+        where = _locate(textpage, missing[0], frame)
         if where is not None:
             return [
                 Finding(
@@ -503,7 +603,53 @@ def _address_findings(page: pdfium.PdfPage, spec: CheckSpec, address: Sequence[s
         textpage.close()
 
 
-def _locate(textpage: pdfium.PdfTextPage, line: str, left: float, top: float) -> Box | None:
+class _Frame:
+    """Between a box on the page as shown (points from its top-left) and the page's own user space (its crop
+    box, turned by its rotation, in user units)."""
+
+    def __init__(self, page: pdfium.PdfPage, unit: float) -> None:
+        self.x0, self.y0, x1, y1 = page.get_bbox()
+        self.w, self.h = x1 - self.x0, y1 - self.y0
+        self.rotate = page.get_rotation() % 360
+        self.unit = unit
+
+    def _point(self, dx: float, dy: float) -> tuple[float, float]:
+        """User-space point of the shown point ``dx``, ``dy`` (user units from the shown top-left)."""
+        w, h = self.w, self.h
+        u, v = {
+            0: (dx, h - dy),
+            90: (dy, dx),
+            180: (w - dx, dy),
+            270: (w - dy, h - dx),
+        }[self.rotate]
+        return self.x0 + u, self.y0 + v
+
+    def to_page(self, box: Box) -> tuple[float, float, float, float]:
+        """``box`` (shown, points from the top-left) as (left, bottom, right, top) in user space."""
+        x, y, w, h = (v / self.unit for v in box)
+        corners = [self._point(x, y), self._point(x + w, y + h)]
+        xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+        return min(xs), min(ys), max(xs), max(ys)
+
+    def _shown_point(self, x: float, y: float) -> tuple[float, float]:
+        """The shown point (user units from the shown top-left) of the user-space point ``x``, ``y``."""
+        u, v, w, h = x - self.x0, y - self.y0, self.w, self.h
+        return {0: (u, h - v), 90: (v, u), 180: (w - u, v), 270: (h - v, w - u)}[self.rotate]
+
+    def to_shown(self, left: float, bottom: float, right: float, top: float) -> Box:
+        """A user-space rectangle as shown: (x, y, w, h) in points from the shown top-left."""
+        corners = [self._shown_point(left, bottom), self._shown_point(right, top)]
+        xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+        unit = self.unit
+        return (
+            min(xs) * unit,
+            min(ys) * unit,
+            max((max(xs) - min(xs)) * unit, 1.0),
+            max((max(ys) - min(ys)) * unit, 1.0),
+        )
+
+
+def _locate(textpage: pdfium.PdfTextPage, line: str, frame: _Frame) -> Box | None:
     """Where ``line`` is printed on the page (top-left box in points), or None."""
     searcher = textpage.search(line.strip(), match_case=False, match_whole_word=False)
     try:
@@ -516,7 +662,7 @@ def _locate(textpage: pdfium.PdfTextPage, line: str, left: float, top: float) ->
     boxes = [textpage.get_charbox(i) for i in range(start, start + count)]
     x0, x1 = min(b[0] for b in boxes), max(b[2] for b in boxes)
     y_top, y_bottom = max(b[3] for b in boxes), min(b[1] for b in boxes)
-    return (x0 - left, top - y_top, max(x1 - x0, 1.0), max(y_top - y_bottom, 1.0))
+    return frame.to_shown(x0, y_bottom, x1, y_top)
 
 
 def _font_findings(page: pdfium.PdfPage, index: int, spec: CheckSpec) -> list[Finding]:
@@ -579,11 +725,12 @@ def _font_name(raw: ModuleType, font: Any) -> str:
     return buffer.value.decode("utf-8", "replace")
 
 
-def _picture(pdf: pdfium.PdfDocument, index: int) -> PagePicture:
+def _picture(pdf: pdfium.PdfDocument, index: int, box: PageBox | None = None) -> PagePicture:
     page = pdf[index]
     try:
-        width, height = page.get_size()
-        bitmap = page.render(scale=OVERLAY_DPI / 72, grayscale=True, may_draw_forms=False)
+        unit = _show(page, box)
+        width, height = (v * unit for v in page.get_size())
+        bitmap = page.render(scale=OVERLAY_DPI / 72 * unit, grayscale=True, may_draw_forms=False)
         try:
             cols, rows, stride = bitmap.width, bitmap.height, bitmap.stride
             data = bytes(bitmap.buffer)

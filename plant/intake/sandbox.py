@@ -398,9 +398,20 @@ def _lock_down(memory_mb: int) -> bool:
 
 
 def _warm_up() -> None:
-    """Open and render a one-page PDF, so PDFium's lazy start-up (fonts, tables) is done before files shut."""
+    """Open and render a one-page PDF, so PDFium's lazy start-up (fonts, tables) is done before files shut,
+    and measure its page as imposition does (qpdf and the shared page geometry loaded before files shut)."""
+    import io
+
+    import pikepdf
     import pypdfium2 as pdfium
 
+    from plant.intake.pdfcheck import measure
+
+    measure(_WARM_UP_PDF, 1)
+    with pikepdf.open(io.BytesIO(_WARM_UP_PDF)) as warm:  # qpdf's crypto loads its provider on first use
+        encrypted = io.BytesIO()
+        warm.save(encrypted, encryption=pikepdf.Encryption(owner="warm-up", user=""))
+    measure(encrypted.getvalue(), 1)
     pdf = pdfium.PdfDocument(_WARM_UP_PDF)
     page = pdf[0]
     page.render(scale=0.2, grayscale=True).close()
@@ -421,10 +432,25 @@ _WARM_UP_PDF = (
 )
 
 
+def _page_geometry_only() -> None:
+    """Make ``imposition`` importable for its page geometry alone (:mod:`imposition.pagebox`,
+    :mod:`imposition.pieces`): the package is registered without running its ``__init__``, whose eager imports
+    (Numba among them) take hundreds of MiB of address space a child's memory limit has no room for."""
+    import importlib.util
+
+    if "imposition" in sys.modules:
+        return
+    spec = importlib.util.find_spec("imposition")
+    if spec is None:
+        return
+    sys.modules["imposition"] = importlib.util.module_from_spec(spec)
+
+
 def child_main() -> None:
     """Serve letters on stdin/stdout until stdin closes (the entry point of a pre-flight child)."""
     import resource
 
+    _page_geometry_only()
     from plant.intake.pdfcheck import check
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer

@@ -90,6 +90,8 @@ STORE_THREADS = 16
 LETTER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 #: Sender ids: the same safe alphabet.
 SENDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+#: Code of a letter whose file in a folder is a hard link (it may be another tenant's file): it is not read.
+HARD_LINKED = "HARD_LINKED"
 #: Manifest file names, in the order they are looked for.
 MANIFEST_NAMES = ("manifest.csv", "manifest.json")
 #: Letter file suffixes read from a submission.
@@ -180,7 +182,8 @@ def read_submission(path: Path, sender_id: str | None = None, templates: Templat
         raise SubmissionError(
             f"{path} does not exist; give the path of a submission folder or .zip.", path=str(path)
         )
-    files, too_large = _read_zip(path) if path.is_file() else _read_folder(path)
+    shared: dict[str, int] = {}  # letter files of the folder that are hard links: name → names of the file
+    files, too_large = _read_zip(path) if path.is_file() else _read_folder(path, shared)
     if "manifest.csv" in files:
         rows, manifest_sender, manifest_format = *_parse_manifest(files.pop("manifest.csv"), path), "csv"
     elif "manifest.json" in files:
@@ -209,6 +212,9 @@ def read_submission(path: Path, sender_id: str | None = None, templates: Templat
         for name, size in too_large.items()
         if name[:-4] in listed
     }
+    for name, links in sorted(shared.items()):
+        if name[:-4] in listed:
+            problems[name[:-4]] = (HARD_LINKED, _hard_link_reason(path, name, links))
     said = _manifest_duplex(rows, problems, manifest_format)
     composed, templates_used, xml_said = _compose_all(rows, pdfs, xmls, problems, templates)
     duplex = _duplex_letters(said, xml_said, problems)
@@ -597,13 +603,18 @@ def _wanted(name: str) -> bool:
     return name in MANIFEST_NAMES or name.lower().endswith(LETTER_SUFFIXES)
 
 
-def _read_folder(path: Path) -> tuple[dict[str, bytes], dict[str, int]]:
+def _read_folder(path: Path, shared: dict[str, int] | None = None) -> tuple[dict[str, bytes], dict[str, int]]:
     """The manifest and letter files of a folder, and the letter files too large to take (name → bytes).
 
     Only regular files are read, each opened with ``O_NOFOLLOW`` (and ``O_NONBLOCK``, so a FIFO swapped in
     cannot hang the intake): a symbolic link, a FIFO, a socket or a device anywhere in the folder, or a
     folder where a manifest or letter file is expected, refuses the whole submission naming the entry. A link
     in a drop folder could otherwise have another sender's letter printed and mailed.
+
+    A regular file with more than one name (a hard link: ``st_nlink`` > 1 on the open file) may be another
+    tenant's file linked in, so it is not read either: a hard-linked letter file goes into ``shared`` (name →
+    its number of names) and only its letter is rejected (:data:`HARD_LINKED`), a hard-linked manifest
+    refuses the submission.
     """
     try:
         folder_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -623,7 +634,17 @@ def _read_folder(path: Path) -> tuple[dict[str, bytes], dict[str, int]]:
             if not _wanted(name):
                 continue
             limit = MAX_MANIFEST_BYTES if name in MANIFEST_NAMES else MAX_FILE_BYTES
-            data, size = _read_regular(path, folder_fd, name, limit)
+            try:
+                data, size = _read_regular(path, folder_fd, name, limit)
+            except _HardLink as link:
+                if name in MANIFEST_NAMES:
+                    raise SubmissionError(
+                        _hard_link_reason(path, name, link.links, letter=False), path=str(path), entry=name
+                    ) from None
+                log.warning("file_hard_linked", file=str(path / name), links=link.links)
+                if shared is not None:
+                    shared[name] = link.links
+                continue
             if data is None:
                 # Too big to take: left unread, so its letter is rejected with the reason; the rest goes on.
                 log.warning("file_too_large", file=str(path / name), bytes=size)
@@ -708,6 +729,8 @@ def _read_regular(path: Path, folder_fd: int, name: str, limit: int) -> tuple[by
                 path=str(path),
                 entry=name,
             )
+        if info.st_nlink > 1:
+            raise _HardLink(info.st_nlink)
         if info.st_size > limit:
             return None, info.st_size
         chunks: list[bytes] = []
@@ -729,6 +752,24 @@ def _read_regular(path: Path, folder_fd: int, name: str, limit: int) -> tuple[by
         ) from None
     finally:
         os.close(fd)
+
+
+class _HardLink(Exception):
+    """A regular file of the folder has more names than its own (``links``): it is not read."""
+
+    def __init__(self, links: int) -> None:
+        super().__init__(links)
+        self.links = links
+
+
+def _hard_link_reason(path: Path, name: str, links: int, letter: bool = True) -> str:
+    """Why a hard-linked file is not taken, and what to do."""
+    what = "this letter is rejected" if letter else "the submission is refused"
+    return (
+        f"{path / name} is a hard link (the same file has {links} names on the disk, maybe another "
+        f"sender's letter), so {what}; copy the file itself into the submission (cp, not ln) and submit "
+        "it again."
+    )
 
 
 def _too_big(path: Path) -> str:

@@ -10,6 +10,11 @@ Two questions an auditor asks of the ledger, answered by pure functions over pla
   the ledger's manifest rows), no dispatched piece in none, no device job handed over twice (a print job
   spooled, an insert run submitted, more often than the device proved it gave one back), and nothing — letter,
   job or run — left in a state that is not final past a stale age.
+  A letter not yet final but younger than the stale age is *in flight*: the plant is still working on it, so
+  it is reported apart (:class:`InFlight`) and is no finding; past the stale age it is ``stuck``, a finding.
+  The default stale age (:func:`stale_age`) is the time a running plant's recovery sweep takes to re-derive
+  and then end stranded work (``[recovery] stale_after_s`` × (``max_rederive`` + 1)), at least
+  :data:`STALE_AFTER_S`: past it, nothing not final is merely under way.
 * **Is the history the one written?** Every event carries its place in the plant's one chain and SHA-256 over
   its fields and the hash of the event before it (:func:`event_hash`, written by :func:`plant.ledger.store.
   chain_events` in the transaction that appends it); recomputing the chain finds any edited, removed or
@@ -35,8 +40,17 @@ from plant.model import FINAL_STATES, JobState, RunState, State
 
 #: The hash "before" the first event of a chain.
 GENESIS = "0" * 64
-#: Seconds a letter, job or run may stay in a state that is not final before the audit calls it stuck.
+#: Fewest seconds a letter, job or run may stay in a state that is not final before the audit calls it stuck.
 STALE_AFTER_S = 3600.0
+
+
+def stale_age(recovery_stale_after_s: float, max_rederive: int) -> float:
+    """The audit's default stale age for a plant whose recovery sweep re-derives work standing still for
+    ``recovery_stale_after_s`` up to ``max_rederive`` times before it ends it: by then a running plant has
+    moved or ended everything stranded (at least :data:`STALE_AFTER_S`)."""
+    return max(STALE_AFTER_S, recovery_stale_after_s * (max_rederive + 1))
+
+
 #: The final states of a letter as the balance counts them, in the order of its columns.
 BALANCE_STATES = (
     State.DELIVERED_DIGITAL,
@@ -50,6 +64,14 @@ BALANCE_STATES = (
 #: Job and run states that hold no more work.
 FINAL_JOB_STATES = frozenset({JobState.DONE.value, JobState.REPLANNED.value, JobState.FAILED.value})
 FINAL_RUN_STATES = frozenset({RunState.RECONCILED.value})
+#: Moves of a device job that take it back from its device (entity, from, to): it may be handed over again.
+_GIVEN_BACK = frozenset(
+    {
+        ("run", RunState.WITHDRAWING.value, RunState.CREATED.value),
+        ("job", JobState.SPOOLED.value, JobState.SPOOLING.value),
+        ("job", JobState.PARKED.value, JobState.SPOOLING.value),
+    }
+)
 #: The column of a manifest CSV that holds the tracking id.
 TRACKING_COLUMN = "tracking_id"
 #: Events chained per batch (an upgraded ledger chains its whole history in one migration).
@@ -163,18 +185,41 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class InFlight:
+    """A letter not final yet but younger than the stale age: still under way, not a finding."""
+
+    id: str
+    submission: str
+    state: str
+    age_s: float
+    tracking_id: str | None
+
+
+@dataclass(frozen=True)
 class Balance:
-    """One submission's letters: declared at intake, recorded in the ledger, by final state, and not final."""
+    """One submission's letters: declared at intake, recorded in the ledger, by final state, and not final
+    (``open``: of which ``in_flight`` younger than the stale age, the rest stuck)."""
 
     submission: str
     inputs: int
     recorded: int
     finals: dict[str, int]
     open: int
+    in_flight: int = 0
 
     @property
     def balanced(self) -> bool:
-        return self.recorded == self.inputs and self.open == 0 and sum(self.finals.values()) == self.inputs
+        """Every letter recorded, each in one final state or still in flight (none stuck)."""
+        return (
+            self.recorded == self.inputs
+            and self.open == self.in_flight
+            and sum(self.finals.values()) + self.in_flight == self.inputs
+        )
+
+    @property
+    def settled(self) -> bool:
+        """Balanced with every letter in a final state (nothing in flight)."""
+        return self.balanced and self.open == 0
 
 
 @dataclass(frozen=True)
@@ -198,6 +243,8 @@ class AuditReport:
     stale_after_s: float
     chain: ChainReport | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Letters still under way (younger than the stale age): reported, not findings.
+    in_flight: list[InFlight] = field(default_factory=list)
 
     @property
     def balanced(self) -> bool:
@@ -215,6 +262,7 @@ class AuditReport:
             "stale_after_s": self.stale_after_s,
             "submissions": [{**asdict(b), "balanced": b.balanced} for b in self.balances],
             "findings": [asdict(f) for f in self.findings],
+            "in_flight": [asdict(i) for i in self.in_flight],
             "chain": None if self.chain is None else asdict(self.chain),
         }
 
@@ -225,6 +273,8 @@ def reconcile(data: AuditInput, now: float, stale_after_s: float = STALE_AFTER_S
     by_submission: dict[str, list[Any]] = defaultdict(list)
     for letter in data.letters:
         by_submission[letter.submission_id].append(letter)
+    stuck, in_flight = letters_not_final(data.letters, now, stale_after_s)
+    flying = Counter(i.submission for i in in_flight)
     balances = []
     for submission in data.submissions:
         letters = by_submission.get(submission.submission_id, [])
@@ -236,6 +286,7 @@ def reconcile(data: AuditInput, now: float, stale_after_s: float = STALE_AFTER_S
             len(letters),
             finals,
             len(letters) - sum(finals.values()),
+            flying.get(submission.submission_id, 0),
         )
         balances.append(balance)
         if balance.recorded != balance.inputs:
@@ -247,32 +298,43 @@ def reconcile(data: AuditInput, now: float, stale_after_s: float = STALE_AFTER_S
                     f"{balance.inputs} letters taken in, {balance.recorded} in the ledger",
                 )
             )
-    findings += open_letters(data.letters, now, stale_after_s)
+    findings += stuck
     findings += stuck_work(data.jobs, data.runs, now, stale_after_s)
     findings += duplicate_device_jobs(data.device_events, _job_submissions(data))
     findings += manifest_findings(data.letters, data.manifest_rows)
-    return AuditReport(balances, findings, stale_after_s)
+    return AuditReport(balances, findings, stale_after_s, in_flight=in_flight)
 
 
-def open_letters(letters: Iterable[Any], now: float, stale_after_s: float) -> list[Finding]:
-    """Letters in a state that is not final: ``stuck`` past the stale age, else ``open`` (still under way,
-    but an audit at the end of a run finds none)."""
-    found = []
+def letters_not_final(
+    letters: Iterable[Any], now: float, stale_after_s: float
+) -> tuple[list[Finding], list[InFlight]]:
+    """Letters in a state that is not final: ``stuck`` findings past the stale age (not moved for longer),
+    and the others in flight (the plant is still working on them: no finding)."""
+    stuck: list[Finding] = []
+    in_flight: list[InFlight] = []
     for letter in letters:
         if State(letter.state) in FINAL_STATES:
             continue
         age = now - letter.updated_at
-        kind = "stuck" if age > stale_after_s else "open"
+        if age <= stale_after_s:
+            in_flight.append(
+                InFlight(
+                    letter.letter_id, letter.submission_id, letter.state, round(age, 1), letter.tracking_id
+                )
+            )
+            continue
         tracking = f", tracking id {letter.tracking_id}" if letter.tracking_id else ""
-        found.append(
+        stuck.append(
             Finding(
-                kind,
+                "stuck",
                 letter.letter_id,
                 letter.submission_id,
-                f"letter {letter.letter_id} (#{letter.pk}{tracking}) {letter.state} for {age:.0f} s",
+                f"letter {letter.letter_id} (#{letter.pk}{tracking}) {letter.state} for {age:.0f} s, past "
+                f"the stale age ({stale_after_s:.0f} s): see `plant status {letter.letter_id}` and the "
+                "workers' log",
             )
         )
-    return found
+    return stuck, in_flight
 
 
 def stuck_work(jobs: Iterable[Any], runs: Iterable[Any], now: float, stale_after_s: float) -> list[Finding]:
@@ -305,8 +367,10 @@ def stuck_work(jobs: Iterable[Any], runs: Iterable[Any], now: float, stale_after
 
 def duplicate_device_jobs(events: Iterable[Any], submission_of: Mapping[str, str | None]) -> list[Finding]:
     """Device jobs handed over more often than their device gave them back: a print job spooled
-    (SPOOLING → SPOOLED) twice, an insert run submitted (→ SUBMITTED) more often than it was proven withdrawn
-    (WITHDRAWING → CREATED) plus one."""
+    (SPOOLING → SPOOLED) more often than it was sent again after its printer lost it (SPOOLED → SPOOLING on a
+    printer that proves it never had it, PARKED → SPOOLING by an operator who found no sheets) plus one, an
+    insert run submitted (→ SUBMITTED) more often than it was proven withdrawn (WITHDRAWING → CREATED) plus
+    one."""
     handed: Counter[tuple[str, str]] = Counter()
     withdrawn: Counter[tuple[str, str]] = Counter()
     for event in events:
@@ -316,10 +380,7 @@ def duplicate_device_jobs(events: Iterable[Any], submission_of: Mapping[str, str
             ("run", RunState.SUBMITTED.value),
         ):
             handed[key] += 1
-        elif event.entity == "run" and (event.from_state, event.to_state) == (
-            RunState.WITHDRAWING.value,
-            RunState.CREATED.value,
-        ):
+        elif (event.entity, event.from_state, event.to_state) in _GIVEN_BACK:
             withdrawn[key] += 1
     found = []
     for (entity, entity_id), times in sorted(handed.items()):
@@ -439,7 +500,14 @@ def load_audit(conn: Connection, manifests_dir: Path, submission: str | None = N
     run_rows = list(conn.execute(runs_q).all())
     events_q = select(e.entity, e.entity_id, e.from_state, e.to_state).where(
         e.entity.in_(["job", "run"]),
-        e.to_state.in_([JobState.SPOOLED.value, RunState.SUBMITTED.value, RunState.CREATED.value]),
+        e.to_state.in_(
+            [
+                JobState.SPOOLED.value,
+                JobState.SPOOLING.value,
+                RunState.SUBMITTED.value,
+                RunState.CREATED.value,
+            ]
+        ),
     )
     wanted = {("job", j.job_id) for j in job_rows} | {("run", r.run_id) for r in run_rows}
     device_events = [

@@ -326,7 +326,8 @@ _ATTEMPT_EVENTS = (SUBMIT_ATTEMPT, SUBMIT_FAILED, SUBMIT_REFUSED, OPERATOR_REPRI
 def open_attempt(conn: Connection, job_id: str) -> dict[str, Any] | None:
     """The facts of the job's last submission attempt when it is still open (no refusal or operator's
     reprint after it), else None: ``last_attempt_at``, ``attempts`` (since the last reprint), ``printer``,
-    ``device_name`` and ``submit_call`` (what is known of the driver's call)."""
+    ``device_name``, ``worker`` (the registered id of the worker that made it, None when not known:
+    :mod:`plant.ledger.workers`) and ``submit_call`` (what is known of the driver's call)."""
     rows = conn.execute(
         select(t.events.c.at, t.events.c.event, t.events.c.data)
         .where(
@@ -347,6 +348,7 @@ def open_attempt(conn: Connection, job_id: str) -> dict[str, Any] | None:
                 "attempts": attempts,
                 "printer": data.get("printer"),
                 "device_name": data.get("device_name"),
+                "worker": data.get("worker"),
                 "submit_call": "unknown: no outcome was recorded (the process may have stopped during the "
                 "call or before its result was committed)",
             }
@@ -357,9 +359,10 @@ def open_attempt(conn: Connection, job_id: str) -> dict[str, Any] | None:
     return facts
 
 
-def record_attempt(conn: Connection, job_id: str, printer: str, name: str) -> bool:
-    """Record a submission attempt of the SPOOLING job under device name ``name``, to be committed before the
-    driver is called; False when the job is no longer SPOOLING (parked or moved by another delivery)."""
+def record_attempt(conn: Connection, job_id: str, printer: str, name: str, worker: str | None = None) -> bool:
+    """Record a submission attempt of the SPOOLING job under device name ``name`` by the registered worker
+    ``worker`` (None: not known), to be committed before the driver is called; False when the job is no
+    longer SPOOLING (parked or moved by another delivery)."""
     if (
         conn.execute(
             update(t.print_jobs)
@@ -370,7 +373,8 @@ def record_attempt(conn: Connection, job_id: str, printer: str, name: str) -> bo
     ):
         return False
     state = JobState.SPOOLING.value
-    append_event(conn, "job", job_id, SUBMIT_ATTEMPT, state, state, {"printer": printer, "device_name": name})
+    data = {"printer": printer, "device_name": name, "worker": worker}
+    append_event(conn, "job", job_id, SUBMIT_ATTEMPT, state, state, data)
     return True
 
 

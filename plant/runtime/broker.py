@@ -26,8 +26,10 @@ import os
 import signal
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -59,6 +61,12 @@ START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 #: Seconds a health PING may take before Redis counts as not answering.
 PING_TIMEOUT_S = 2.0
+#: Times the embedded redis-server is restarted (it died or stopped answering) before a process gives up.
+MAX_REDIS_RESTARTS = 5
+#: Seconds a live embedded redis-server may not answer a PING before it is killed and started again.
+REDIS_SILENT_S = 10.0
+#: Seconds between the reminders that an external Redis is still unreachable.
+REDIS_REMIND_S = 60.0
 #: Files of the embedded server in its dir (the socket may live elsewhere: :func:`socket_path`).
 DB_FILE, CONFIG_FILE, PID_FILE, LOG_FILE, SOCKET_FILE = (
     "queue.rdb",
@@ -120,6 +128,15 @@ def answers(client: redis.Redis) -> bool:
         return False
 
 
+def answers_now(url: str) -> bool:
+    """True when the Redis at ``url`` answers a PING now (a fresh connection, closed after)."""
+    client = health_client(url)
+    try:
+        return answers(client)
+    finally:
+        client.close()
+
+
 class EmbeddedRedis:
     """The embedded redis-server of ``<state_dir>/redis``: started, joined when it already runs, checked,
     restarted from its AOF when it died, stopped.
@@ -134,6 +151,8 @@ class EmbeddedRedis:
         self.pid: int | None = None
         self.client: redis.Redis | None = None
         self._health: redis.Redis | None = None
+        #: After :meth:`restart`: True when another process had restarted the server first (joined).
+        self.rejoined = False
 
     # -- start, join, restart ------------------------------------------------------------------------------
     def start(self) -> str:
@@ -163,11 +182,22 @@ class EmbeddedRedis:
 
     def restart(self) -> str:
         """Start the server again after it died or stopped answering (a remnant is killed first); it reads
-        its AOF back, on the same socket, so :attr:`url` does not change."""
+        its AOF back, on the same socket, so :attr:`url` does not change.
+
+        Safe when several processes of the plant notice at once (a session and a ``plant worker``, two
+        workers): under the dir's lock (``start.lock``), a live redis-server named by the pid file that
+        answers is joined instead — another process restarted it first — and :attr:`rejoined` says so.
+        """
         with self._lock():
-            if self.pid is not None and _alive(self.pid):
-                self._end(self.pid, kill=True)
+            pid = self._running_pid()
+            if pid is not None and answers_now(self.url):
+                self.pid, self.rejoined = pid, True
+                return self.url
+            for remnant in dict.fromkeys((pid, self.pid)):  # a hung server holds our AOF: it goes
+                if remnant is not None and _is_redis_server(remnant):
+                    self._end(remnant, kill=True)
             self._launch()
+            self.rejoined = False
         return self.url
 
     def health(self) -> str:
@@ -332,6 +362,129 @@ def _alive(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+@dataclass(frozen=True)
+class RedisNews:
+    """What a :class:`RedisWatch` saw change, already logged: ``text`` for a terminal, and whether the
+    process that saw it should derive the unfinished work again from the ledger (``rederive``: it restarted
+    the server, or the Redis is back and may have forgotten its queue)."""
+
+    event: str
+    text: str
+    rederive: bool
+
+
+class RedisWatch:
+    """One process's watch on its Redis (a session's, or a standalone ``plant worker``'s), checked every
+    little while by :meth:`check`.
+
+    The embedded server (``embedded``), when its process is gone or it has not answered for ``silent_s``,
+    is started again from its AOF on the same socket (``redis_restarted``), at most ``max_restarts`` times,
+    then :class:`ServiceError` says what to do. When another process of the plant restarted it first (the
+    restart takes the dir's lock and checks the pid file), this one joins that server (``redis_rejoined``):
+    one server per dir, one process re-derives. An external Redis (``url``, no ``embedded``) is not ours to
+    start: it is waited for, logged once (``redis_unreachable``: "Redis at URL is unreachable since
+    HH:MM:SS; waiting — check the server", again every ``remind_s``) and ``redis_back`` when it answers.
+    While Redis is away, ``pause`` is set (a relay that need not try).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        embedded: EmbeddedRedis | None = None,
+        pause: threading.Event | None = None,
+        silent_s: float = REDIS_SILENT_S,
+        max_restarts: int = MAX_REDIS_RESTARTS,
+        remind_s: float = REDIS_REMIND_S,
+        then: str = "run `plant resume`",
+    ) -> None:
+        self.url = url
+        self.embedded = embedded
+        self.pause = pause
+        self.silent_s, self.max_restarts, self.remind_s = silent_s, max_restarts, remind_s
+        self.then = then
+        self.restarts = 0
+        #: (wall clock, monotonic) since Redis is away (external) or silent (embedded); None while it answers.
+        self.lost: tuple[float, float] | None = None
+        self._reminded = 0.0
+        self._health: redis.Redis | None = None
+
+    def check(self) -> RedisNews | None:
+        """Look once; restart, join or wait as the docstring of the class says; the news when it changed."""
+        if self.embedded is not None:
+            return self._check_embedded(self.embedded)
+        return self._check_external()
+
+    def close(self) -> None:
+        if self._health is not None:
+            self._health.close()
+            self._health = None
+
+    def _check_embedded(self, embedded: EmbeddedRedis) -> RedisNews | None:
+        health = embedded.health()
+        if health == "ok":
+            self.lost = None
+            return None
+        if health == "silent":
+            if self.lost is None:
+                self.lost = (time.time(), time.monotonic())
+            if time.monotonic() - self.lost[1] < self.silent_s:
+                return None
+        if self.restarts >= self.max_restarts:
+            raise ServiceError(
+                f"The embedded redis-server died {self.restarts + 1} times; read "
+                f"{embedded.redis_dir / LOG_FILE} (a full disk? no memory?), fix the cause, then {self.then} "
+                "(its queue is kept in its AOF there).",
+                redis_dir=str(embedded.redis_dir),
+            )
+        self.restarts += 1
+        self._set_pause(True)
+        try:
+            embedded.restart()
+        finally:
+            self._set_pause(False)
+        self.lost = None
+        what = "died" if health == "gone" else "hung"
+        if getattr(embedded, "rejoined", False):
+            log.warning("redis_rejoined", was=health, pid=embedded.pid, url=embedded.url)
+            text = f"The embedded redis-server {what}; another process of the plant restarted it."
+            return RedisNews("redis_rejoined", text, rederive=False)
+        log.warning("redis_restarted", was=health, pid=embedded.pid, url=embedded.url, restart=self.restarts)
+        return RedisNews("redis_restarted", f"The embedded redis-server {what}; restarted it.", rederive=True)
+
+    def _check_external(self) -> RedisNews | None:
+        url = redact(self.url)
+        if self._health is None:
+            self._health = health_client(self.url)
+        if answers(self._health):
+            if self.lost is None:
+                return None
+            away = time.monotonic() - self.lost[1]
+            log.warning("redis_back", url=url, away_s=round(away, 1))
+            self.lost = None
+            self._set_pause(False)
+            text = f"Redis at {url} answers again after {away:.0f} s; carrying on."
+            return RedisNews("redis_back", text, rederive=True)
+        mono = time.monotonic()
+        if self.lost is None:
+            self.lost = (time.time(), mono)
+            self._set_pause(True)
+        elif mono - self._reminded < self.remind_s:
+            return None
+        self._reminded = mono
+        since = time.strftime("%H:%M:%S", time.localtime(self.lost[0]))
+        text = f"Redis at {url} is unreachable since {since}; waiting — check the server"
+        log.warning("redis_unreachable", url=url, since=since, detail=text)
+        return RedisNews("redis_unreachable", text, rederive=False)
+
+    def _set_pause(self, paused: bool) -> None:
+        if self.pause is None:
+            return
+        if paused:
+            self.pause.set()
+        else:
+            self.pause.clear()
 
 
 def make_broker(url: str, queue: QueueConfig | None = None) -> RedisBroker:

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import structlog
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from tqdm import tqdm
 
 from plant.config import Settings
@@ -46,11 +47,20 @@ from plant.errors import DiskFull, ServiceError, Stalled
 from plant.fleet.devices import DeviceHost
 from plant.ledger import enqueue, now
 from plant.ledger import schema as t
+from plant.ledger.workers import here
 from plant.logs import ALERT_FD
 from plant.model import FINAL_STATES, JobState, State
 from plant.postage.marks import signing_key
-from plant.runtime.broker import EmbeddedRedis, answers, declare_actors, health_client, make_broker, redact
-from plant.runtime.recovery import recover
+from plant.runtime.broker import (
+    MAX_REDIS_RESTARTS,
+    REDIS_REMIND_S,
+    REDIS_SILENT_S,
+    EmbeddedRedis,
+    RedisWatch,
+    declare_actors,
+    make_broker,
+)
+from plant.runtime.recovery import recover, watch_peers
 from plant.runtime.relay import Relay
 from plant.runtime.sweeps import Sweeper
 from plant.stages import HANDLERS
@@ -63,12 +73,7 @@ log = structlog.get_logger(__name__)
 PROGRESS_INTERVAL_S = 0.25
 #: Times a dead worker is restarted before the session gives up.
 MAX_WORKER_RESTARTS = 5
-#: Times the embedded redis-server is restarted (it died or stopped answering) before the session gives up.
-MAX_REDIS_RESTARTS = 5
-#: Seconds a live embedded redis-server may not answer a PING before it is killed and started again.
-REDIS_SILENT_S = 10.0
-#: Seconds between the terminal's reminders that an external Redis is still unreachable.
-REDIS_REMIND_S = 60.0
+__all__ = ["MAX_REDIS_RESTARTS", "REDIS_REMIND_S", "REDIS_SILENT_S", "Session"]  # Redis limits: broker.py
 #: Seconds without a letter moving after which a wait reports the letters and jobs waiting on an operator.
 STALL_S = 30.0
 #: Seconds every letter may be final before a wait asks for the receipts again (the last receipts message
@@ -114,14 +119,13 @@ class Session:
         self.worker_count = workers
         self.progress = progress
         self.embedded: EmbeddedRedis | None = None
+        self.redis_url = settings.redis_url  # the embedded server's, once started
         self.workers: list[subprocess.Popen] = []
         self.restarts = 0
-        self.redis_restarts = 0
         self.stop = threading.Event()
         #: Set while Redis is away: the session's relay does not publish.
         self.relay_pause = threading.Event()
-        self._redis_lost: tuple[float, float] | None = None  # (wall clock, monotonic) when Redis went away
-        self._redis_reminded = 0.0
+        self._redis_watch: RedisWatch | None = None  # made by _watch_redis for the session's Redis
         #: Free bytes below which a disk of the state dir counts as full (said on the terminal).
         self.disk_floor = FREE_FLOOR_BYTES
         self._disk_full: dict[int, DiskFull] = {}  # device → what was said, while that disk is full
@@ -137,7 +141,6 @@ class Session:
             self.redis_url = self.embedded.start()
         try:
             self.broker = make_broker(self.redis_url, settings.queue)
-            self.redis_health = health_client(self.redis_url)
             self.actors = declare_actors(self.broker, HANDLERS, settings.queue)
             self.plant = Plant.open(settings)
             signing_key(settings)  # made once here, before any worker signs a postage mark with it
@@ -158,6 +161,19 @@ class Session:
                 target=self.sweeper.run, args=(self.stop,), name="sweeper", daemon=True
             )
             self.sweeper_thread.start()
+            # dead workers (ours or a joined `plant worker`): one process of the plant re-derives their work
+            self.peers_thread = threading.Thread(
+                target=watch_peers,
+                args=(
+                    self.plant.ledger,
+                    self.stop,
+                    self.resume,
+                    f"session (pid {os.getpid()} on {here().host})",
+                ),
+                name="registry",
+                daemon=True,
+            )
+            self.peers_thread.start()
             self.devices = DeviceHost(settings).start()
             for _ in range(self.worker_count):
                 self.workers.append(self._spawn_worker())
@@ -180,6 +196,8 @@ class Session:
         self.stop.set()
         if getattr(self, "sweeper_thread", None):
             self.sweeper_thread.join(timeout=10)
+        if getattr(self, "peers_thread", None):
+            self.peers_thread.join(timeout=10)
         if getattr(self, "relay", None):
             self.relay.wake.set()
             self.relay_thread.join(timeout=10)
@@ -187,8 +205,8 @@ class Session:
             self.devices.stop()
         if getattr(self, "broker", None):
             self.broker.close()
-        if getattr(self, "redis_health", None):
-            self.redis_health.close()
+        if self._redis_watch is not None:
+            self._redis_watch.close()
         if getattr(self, "plant", None):
             self.plant.close()
         if self.embedded is not None:
@@ -253,8 +271,14 @@ class Session:
         quiet_s = QUIET_HEARTBEATS * self.settings.queue.heartbeat_timeout_s
         try:
             while True:
-                self._supervise()
-                counts, done = self._counts(submissions)
+                try:
+                    self._supervise()
+                    counts, done = self._counts(submissions)
+                except DBAPIError:  # the ledger on a full disk: said once (_watch_disks); wait for room
+                    if not self._short_of_room() or (deadline is not None and time.monotonic() > deadline):
+                        raise
+                    time.sleep(PROGRESS_INTERVAL_S)
+                    continue
                 self._show(bars, counts)
                 if done:
                     return
@@ -375,74 +399,34 @@ class Session:
                     )
         return causes
 
-    def _pause_relay(self, paused: bool) -> None:
-        if paused:
-            self.relay_pause.set()
-        else:
-            self.relay_pause.clear()
-            self.relay.wake.set()
-
     def _say(self, text: str) -> None:
         """``text`` on the terminal, above the progress bars (the log has it too)."""
         if self.progress:
             tqdm.write(text, file=sys.stderr)
 
-    def _watch_redis(self) -> None:
-        """Restart a dead embedded redis-server; wait, saying so, for an external Redis that went away."""
-        if self.embedded is not None:
-            self._watch_embedded(self.embedded)
-            return
-        url = redact(self.redis_url or "")
-        if answers(self.redis_health):
-            if self._redis_lost is not None:
-                away = time.monotonic() - self._redis_lost[1]
-                log.warning("redis_back", url=url, away_s=round(away, 1))
-                self._say(f"Redis at {url} answers again after {away:.0f} s; carrying on.")
-                self._redis_lost = None
-                self._pause_relay(False)
-                self.resume()  # whatever a Redis without persistence forgot is derived again
-            return
-        mono = time.monotonic()
-        if self._redis_lost is None:
-            self._redis_lost = (time.time(), mono)
-            self._pause_relay(True)
-        elif mono - self._redis_reminded < REDIS_REMIND_S:
-            return
-        self._redis_reminded = mono
-        since = time.strftime("%H:%M:%S", time.localtime(self._redis_lost[0]))
-        text = f"Redis at {url} is unreachable since {since}; waiting — check the server"
-        log.warning("redis_unreachable", url=url, since=since, detail=text)
-        self._say(text)
+    @property
+    def _redis_lost(self) -> tuple[float, float] | None:
+        """(wall clock, monotonic) since the session's Redis is away or silent; None while it answers."""
+        return None if self._redis_watch is None else self._redis_watch.lost
 
-    def _watch_embedded(self, embedded: EmbeddedRedis) -> None:
-        health = embedded.health()
-        if health == "ok":
-            self._redis_lost = None
+    def _watch_redis(self) -> None:
+        """Restart a dead embedded redis-server (or join it when another process of the plant restarted it
+        first); wait, saying so, for an external Redis that went away (:class:`RedisWatch`). The relay is
+        paused meanwhile; whoever restarted it, or saw it come back, derives the unfinished work again."""
+        if self.embedded is not None and self._disk_full:
+            return  # its AOF is on a full disk: restarted (when it died of that) once there is room
+        watch = self._redis_watch
+        if watch is None or watch.embedded is not self.embedded:
+            watch = RedisWatch(self.redis_url or "", self.embedded, pause=self.relay_pause)
+            self._redis_watch = watch
+        news = watch.check()
+        if news is None:
             return
-        if health == "silent":
-            if self._redis_lost is None:
-                self._redis_lost = (time.time(), time.monotonic())
-            if time.monotonic() - self._redis_lost[1] < REDIS_SILENT_S:
-                return
-        if self.redis_restarts >= MAX_REDIS_RESTARTS:
-            raise ServiceError(
-                f"The embedded redis-server died {self.redis_restarts + 1} times; read "
-                f"{embedded.redis_dir / 'redis.log'} (a full disk? no memory?), fix the cause, then run "
-                "`plant resume` (its queue is kept in its AOF there).",
-                redis_dir=str(embedded.redis_dir),
-            )
-        self.redis_restarts += 1
-        self._pause_relay(True)
-        try:
-            embedded.restart()
-        finally:
-            self._pause_relay(False)
-        self._redis_lost = None
-        log.warning(
-            "redis_restarted", was=health, pid=embedded.pid, url=embedded.url, restart=self.redis_restarts
-        )
-        self._say(f"The embedded redis-server {'died' if health == 'gone' else 'hung'}; restarted it.")
-        self.resume()
+        if not self.relay_pause.is_set():
+            self.relay.wake.set()
+        self._say(news.text)
+        if news.rederive:
+            self.resume()  # whatever a restarted (or forgetful) Redis lost is derived again
 
     def _watch_disks(self) -> None:
         """Say once while it lasts that a disk of the state dir is full, and when there is room again."""
@@ -469,9 +453,14 @@ class Session:
                 self._say(f"There is room again at {said.path}; carrying on.")
                 self.resume()  # whatever gave up for want of room is derived again
 
-    def _supervise(self) -> None:
-        self._watch_redis()
+    def _short_of_room(self) -> bool:
+        """Whether a disk of the state dir is full now (said on the terminal once while it lasts)."""
         self._watch_disks()
+        return bool(self._disk_full)
+
+    def _supervise(self) -> None:
+        self._watch_disks()  # first: a Redis that died for want of room waits for room
+        self._watch_redis()
         for index, proc in enumerate(self.workers):
             code = proc.poll()
             if code is None:

@@ -1,17 +1,22 @@
 """Timed sweeps: the rules that fall due with the clock, applied by the running plant on its own.
 
-Two rules of the plant are not set off by any message but by time passing:
+Some rules of the plant are not set off by any message but by time passing:
 
 - a postage mark on hold longer than ``postage.hand_in_hours`` (72 h) is annulled
   (:func:`plant.postage.marks.expire_marks`);
 - a digital letter still unopened at its ``fallback_due_at`` (delivery + ``intake.digital_fallback_days``)
   goes to print (:func:`plant.intake.digital.fall_back_due`), which gives it a piece, re-opens its submission
   and writes the ``plan`` and ``receipts`` messages that carry it through the pipeline like any other print
-  letter.
+  letter;
+- a handover manifest past its cut-off is closed and its files written atomically
+  (:func:`plant.stages.sweep.close_manifests`), so the day's last collection is closed without waiting for a
+  dispatch after it;
+- with the plant's queue at hand (the ``sweep`` actor), stopped devices and stranded work
+  (:mod:`plant.stages.replan`, :mod:`plant.stages.recover`).
 
 How they run, and why this way. Work in the house is a message written to the ledger's outbox and served by an
 idempotent dramatiq actor, so a sweep is one too: the ``sweep`` actor (:mod:`plant.stages.sweep`) takes the
-sweep's time as its id and applies both rules *as of that time*. The only thing that needs a clock is deciding
+sweep's time as its id and applies the rules *as of that time*. The only thing that needs a clock is deciding
 that a sweep is due, and that is a small thread, :class:`Sweeper`, beside the outbox relay in every process
 that runs one (the session of ``plant run``/``demo``/``resume``/``watch``, and ``plant worker``; the workers a
 session spawns leave it to the session, whose clock can be injected). Every ``sweeps.interval_s`` it:
@@ -20,10 +25,11 @@ session spawns leave it to the session, whose clock can be injected). Every ``sw
 2. when due, claims the run by compare-and-set of ``last_at`` and writes the ``sweep`` outbox row in the same
    transaction — of several plants sharing a ledger, exactly one sends each sweep.
 
-Safety does not rest on the claim: both rules move each mark or letter by compare-and-set from the state they
-expect and append their event only when the row moved, so a sweep repeated (at-least-once delivery), run by
-hand (``plant sweep``) while the plant runs, or run by two plants at once moves each item once, with one
-event. A message carries its sweep time, so a redelivered one judges by the same time and finds its work done.
+Safety does not rest on the claim: the rules move each mark, letter or manifest by compare-and-set from
+the state they expect and append their event only when the row moved, so a sweep repeated (at-least-once
+delivery), run by hand (``plant sweep``) while the plant runs, or run by two plants at once moves each item
+once, with one event. A message carries its sweep time, so a redelivered one judges by the same time and
+finds its work done.
 """
 
 from __future__ import annotations

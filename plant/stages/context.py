@@ -28,6 +28,9 @@ class Plant:
     #: Sends a message straight to the queue (only for polls, which change no state): (actor, args, delay_ms);
     #: what it returns (the broker's message) is not used.
     sender: Callable[[str, tuple[str, ...], int], object] | None = None
+    #: The ledger's plant id: every name a device sees is ``<plant id>-<ledger id>`` (the drivers made by
+    #: :meth:`open` translate; :mod:`plant.fleet.naming`). Empty in a plant made without :meth:`open`.
+    plant_id: str = ""
 
     def send(self, actor: str, *args: str, delay_ms: int = 0) -> None:
         """Send ``actor(*args)`` now, bypassing the outbox: only for follow-up polls that change no state."""
@@ -37,8 +40,10 @@ class Plant:
 
     @classmethod
     def open(cls, settings: Settings, notify: Callable[[], None] | None = None) -> Plant:
-        """Create the state dirs, open (and migrate) the ledger, and make the device drivers."""
+        """Create the state dirs, open (and migrate) the ledger, and make the device drivers, which name every
+        job and run on their devices with the ledger's plant id (created on the ledger's first start)."""
         from plant.fleet.devices import make_inserter_drivers, make_printer_drivers
+        from plant.ledger.jobs import ensure_plant_id
 
         for folder in (
             settings.state_dir,
@@ -49,12 +54,15 @@ class Plant:
             settings.digital_outbox_dir,
         ):
             folder.mkdir(parents=True, exist_ok=True)
+        ledger = Ledger(settings.ledger_url)
+        plant_id = ensure_plant_id(ledger)
         return cls(
             settings=settings,
-            ledger=Ledger(settings.ledger_url),
-            printers=make_printer_drivers(settings),
-            inserters=make_inserter_drivers(settings),
+            ledger=ledger,
+            printers=make_printer_drivers(settings, plant_id),
+            inserters=make_inserter_drivers(settings, plant_id),
             notify=notify or (lambda: None),
+            plant_id=plant_id,
         )
 
     def close(self) -> None:

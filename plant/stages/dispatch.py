@@ -32,6 +32,7 @@ import structlog
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from plant.crashpoints import crash_point
 from plant.errors import DiskFull
 from plant.ledger import enqueue, move_letters, now
 from plant.ledger import schema as t
@@ -148,6 +149,7 @@ def dispatch(run_id: str) -> None:
         )
         for submission in sorted(submissions):
             enqueue(conn, "receipts", submission)
+    crash_point("dispatch.mid")  # the fault suite: pieces dispatched, their manifest files not written
     try:
         write_manifests(plant, touched)
     except DiskFull as exc:  # the pieces are dispatched; their files are written by the repeated message

@@ -28,6 +28,7 @@ from sqlalchemy import update
 
 from inserters import DuplicateRun, InserterError, InserterState, MailRun, Outcome, PieceResult, RunRecord
 from inserters.mailrun import CheckedResults, check_results
+from plant.crashpoints import crash_point
 from plant.fleet.cutting import cut_spec_path, feed, leaves_per_piece
 from plant.fleet.devices import make_cutter
 from plant.fleet.runs import move_run
@@ -107,6 +108,7 @@ def insert(run_id: str) -> None:
         ):  # another delivery of this message handed it over between our find and our submit
             pass
         else:
+            crash_point("insert.mid")  # the fault suite: the inserter has the run, the ledger not yet
             log.info("run_submitted", run=run_id, job=job.job_id, inserter=run.inserter, pieces=len(rows))
     with plant.ledger.tx() as conn:
         if set_run_state(
@@ -178,12 +180,15 @@ def _later(plant, run_id: str) -> None:
 def _cut_line(plant, run, job):
     """The run as the cutter sees it: N-up work is cut once, under the run id, by the cutter in front of the
     run's inserter — unless the run was moved after its cut began, whose leaves come from the cutter that has
-    the cut."""
+    the cut. A cutter knows the cut as ``<plant id>-<run id>``: another plant's cut of the same run id is not
+    this one."""
+    from plant.fleet.naming import NamedCutter
+
     if not cut_spec_path(job.pdf_path).exists():
         return run
     lines = [run.inserter] + [i.name for i in plant.settings.inserters if i.name != run.inserter]
     for line in lines:
-        if make_cutter(plant.settings, line).find(run.run_id) is not None:
+        if NamedCutter(make_cutter(plant.settings, line), plant.plant_id).find(run.run_id) is not None:
             return SimpleNamespace(run_id=run.run_id, inserter=line)
     return run
 
@@ -247,6 +252,8 @@ def reconcile(plant, run, result) -> None:
         evidence = {"run": run.run_id, "inserter": run.inserter}
         if not checked.clean:
             _defects(conn, run, checked)
+        if result.outsorted:
+            _outsorted(conn, run, result.outsorted)
         move_letters(
             conn,
             [r.pk for r in inserted + read_spoiled + read_doubted],
@@ -381,6 +388,23 @@ def _defects(conn, run, checked: CheckedResults) -> None:
         short_read_pieces=sorted(checked.short),
         message=f"{run.inserter}'s results for {run.run_id} do not match its run data; the pieces concerned "
         "are UNACCOUNTED for an operator (`plant reconcile list`)",
+    )
+
+
+def _outsorted(conn, run, outsorted) -> None:
+    """Record the copies the inserter outsorted that account for no piece (a second copy of a piece, e.g. the
+    second read of sheets a press restarted from page 1 printed again; a broken copy an inserted one
+    superseded): an event on the run with the rows, and a warning. They are destroyed, never reprinted
+    from."""
+    rows = [_row(r) for r in outsorted]
+    append_event(conn, "run", run.run_id, "outsorted_copies", data={"inserter": run.inserter, "rows": rows})
+    log.warning(
+        "copies_outsorted",
+        run=run.run_id,
+        inserter=run.inserter,
+        pieces=[r.piece_id for r in outsorted],
+        message=f"{run.inserter} outsorted {len(rows)} extra cop(ies) in {run.run_id} (each piece of the run "
+        "is accounted for once): destroy them from the outsort tray",
     )
 
 

@@ -21,7 +21,9 @@ running plant would. Every timed sweep (:mod:`plant.stages.sweep`) therefore als
   its printer forgot (:func:`plant.ledger.jobs.park_job`); work that cannot start (a PLANNED, IMPOSED or never
   attempted SPOOLING job, letters never checked or routed) → FAILED (``FAIL``) with the reason. Letters
   waiting PRINT_READY are only re-derived, never failed: they wait for a press by design. Job states this
-  module does not know (PARKED and any later one) are not its business.
+  module does not know (PARKED and any later one) are not its business. A SPOOLED job its printer forgot
+  never reaches this rule: ``follow_print`` parks it (or, on a printer that proves absence, sends it again)
+  at once, the same decision as for a SPOOLING job (:func:`plant.stages.spool._forgotten`).
 
 Dead letters: dramatiq's Redis broker keeps a dead-lettered message in the sorted set
 ``<namespace>:<queue>.XQ`` (its id) and the hash ``<namespace>:<queue>.XQ.msgs`` (its body) for a week. Every

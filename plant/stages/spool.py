@@ -14,10 +14,12 @@ from collections.abc import Callable
 import structlog
 from sqlalchemy import update
 
+from plant.crashpoints import crash_point
 from plant.fleet.service import out_of_service
 from plant.ledger import append_event, enqueue, move_entity, move_letters, now
 from plant.ledger import schema as t
 from plant.ledger.jobs import (
+    PARKED,
     SUBMIT_FAILED,
     SUBMIT_REFUSED,
     job_pieces,
@@ -29,6 +31,8 @@ from plant.ledger.jobs import (
     release_job,
     require_job,
 )
+from plant.ledger.workers import current as current_worker
+from plant.ledger.workers import owner_gone
 from plant.model import Event, JobState, State
 from plant.operator import open_insert_run
 from plant.stages.context import current
@@ -43,6 +47,7 @@ from printers import (
     JobTicket,
     PrinterState,
     PrinterStopped,
+    UnknownJob,
 )
 from printers import JobState as DeviceJob
 
@@ -106,14 +111,22 @@ def spool(job_id: str) -> None:
 
 
 def follow_print(job_id: str) -> None:
-    """Ask the printer how the job stands; on completion create its insert run, else look again later."""
+    """Ask the printer how the job stands; on completion create its insert run, else look again later. A
+    printer with no record of the job is dealt with at once (:func:`_forgotten`), never raised to the
+    queue."""
     plant = current()
     with plant.ledger.read() as conn:
         job = load_job(conn, job_id)
     if job is None or job.state != JobState.SPOOLED.value:
         return
     printer = plant.printers[job.printer]
-    status = printer.status(job_id)
+    try:
+        status = printer.status(job_id)
+    except UnknownJob:
+        found = _forgotten(plant, printer, job)
+        if found is None:
+            return
+        status = found
     if status.state is DeviceJob.COMPLETED:
         _printed(plant, job)
     elif status.state in (DeviceJob.CANCELED, DeviceJob.ABORTED):
@@ -148,6 +161,66 @@ def follow_print(job_id: str) -> None:
         plant.send("follow_print", job_id, delay_ms=int(plant.settings.poll_interval_s * 1000))
 
 
+def _forgotten(plant, printer, job) -> JobStatus | None:
+    """The printer has no record of the SPOOLED job it took: the status when a lookup by name finds it after
+    all, else None once the job is moved on, as the plant decides for a job a printer forgot after a
+    submission attempt (:func:`_attempt`, and the recovery sweep):
+
+    - a printer whose silence proves it never received the job (``find_proves_absence``, a hot folder) gets
+      it again: SPOOLED → SPOOLING (event ``printer_no_record``) and a ``spool`` message, which submits it;
+    - any other (a CUPS queue past its history, an ippeveprinter restarted) may have printed it, so the job is
+      PARKED with the facts for ``plant job reprint|printed`` (its pieces stay SPOOLED).
+    """
+    found = printer.find(job.job_id)  # a remembered device id may be stale: the name is what counts
+    if found is not None:
+        return found
+    proves_absence = bool(getattr(printer, "find_proves_absence", False))
+    with plant.ledger.tx() as conn:
+        facts = dict(open_attempt(conn, job.job_id) or {})
+        facts.update(
+            printer=job.printer,
+            device_name=facts.get("device_name") or _device_name(printer, job.job_id),
+            submit_call="returned: the printer accepted the job (SPOOLED)",
+            device_record="none: the printer took the job, then lost its record of it (a restart, or its "
+            "history purged); it may have printed it",
+        )
+        if proves_absence:
+            if move_entity(
+                conn,
+                t.print_jobs,
+                t.print_jobs.c.job_id,
+                job.job_id,
+                JobState.SPOOLED.value,
+                JobState.SPOOLING.value,
+                "printer_no_record",
+                "job",
+                {**facts, "device_record": "none: the printer proves it never received the job"},
+            ):
+                enqueue(conn, "spool", job.job_id)
+                log.warning("job_unknown_to_printer_resubmitted", job=job.job_id, printer=job.printer)
+        elif move_entity(
+            conn,
+            t.print_jobs,
+            t.print_jobs.c.job_id,
+            job.job_id,
+            JobState.SPOOLED.value,
+            JobState.PARKED.value,
+            PARKED,
+            "job",
+            facts,
+        ):
+            enqueue(conn, "receipts", job.submission_id)
+            log.error(
+                "job_parked",
+                job=job.job_id,
+                action=f"check the printer's output, then `plant job reprint {job.job_id}` or "
+                f"`plant job printed {job.job_id} --reason …`",
+                **facts,
+            )
+    plant.notify()
+    return None
+
+
 def _claim(plant, job_id: str) -> bool:
     """Claim an IMPOSED job for the press (→ SPOOLING) before anything reaches it: from here on no re-plan can
     take it back, and a job released first is never sent. A job whose press left the plan meanwhile is
@@ -169,17 +242,28 @@ def _claim(plant, job_id: str) -> bool:
         )
 
 
+def _device_name(printer, job_id: str) -> str:
+    """The name ``printer`` knows the job by (``<plant id>-<job id>`` through the plant's drivers)."""
+    name_of = getattr(printer, "device_name", None)
+    return name_of(job_id) if callable(name_of) else job_id
+
+
 def _attempt(plant, printer, job, attempted: list[bool]) -> bool:
     """Before a submit: record the attempt (committed before the call) and return True; or, when an attempt
-    is open already — the printer forgot a job that may have been printed —, park the job and return False."""
-    name_of = getattr(printer, "device_name", None)
-    name = name_of(job.job_id) if callable(name_of) else job.job_id
+    is open already — the printer forgot a job that may have been printed —, park the job and return False.
+
+    An open attempt is given :data:`SUBMIT_GRACE_S` (its worker may be between the attempt and the submit),
+    unless its worker is gone for sure (:func:`~plant.ledger.workers.owner_gone`: claimed dead, or a process
+    of this machine that no longer lives): then no one is about to submit it, and the job goes on at once."""
+    name = _device_name(printer, job.job_id)
     with plant.ledger.tx() as conn:
         facts = open_attempt(conn, job.job_id)
         wait = 0.0 if facts is None else facts["last_attempt_at"] + SUBMIT_GRACE_S - now()
-        if facts is not None and wait > 0:  # another delivery may be submitting it right now: look again
-            plant.send("spool", job.job_id, delay_ms=int(wait * 1000) + 1)
-            return False
+        if facts is not None and wait > 0:
+            if not owner_gone(conn, facts.get("worker")):  # it may be submitting it right now: look again
+                plant.send("spool", job.job_id, delay_ms=int(wait * 1000) + 1)
+                return False
+            log.info("job_attempt_owner_dead", job=job.job_id, printer=job.printer, worker=facts["worker"])
         if facts is not None and getattr(printer, "find_proves_absence", False):
             # this printer's silence proves it never received the job (the attempt died before the hand-over):
             # a new attempt, not a guess
@@ -197,7 +281,7 @@ def _attempt(plant, printer, job, attempted: list[bool]) -> bool:
                 },
             )
             return False
-        if not record_attempt(conn, job.job_id, job.printer, name):
+        if not record_attempt(conn, job.job_id, job.printer, name, worker=current_worker()):
             return False  # parked or moved by another delivery meanwhile: not ours to submit
     attempted.append(True)
     return True
@@ -224,6 +308,7 @@ def hand_over(printer, job, *, before_submit: Callable[[], bool] | None = None, 
         except DuplicateJob:  # another delivery of this message submitted it between our find and our submit
             status = printer.status(job.job_id)
         else:
+            crash_point("spool.submitted")  # the fault suite: the press has it, the ledger does not know yet
             log.info("job_spooled", job=job.job_id, printer=job.printer, sheets=job.sheets)
             return status
     log.info("job_already_on_printer", job=job.job_id, printer=job.printer, device_state=status.state.name)

@@ -3,8 +3,14 @@
 :class:`SimulatedPress` is the *device*: it watches a hot folder (see :mod:`printers.drivers.hotfolder`),
 takes complete jobs one at a time in arrival order, "prints" them sheet by sheet at its rated speed, writes
 the sheets that came out to ``output/<job>.pdf`` and reports progress through the status files. It jams at
-configured press-lifetime sheet counts and stays stopped until the jam is cleared. All its state lives in the
-folder, so a restarted press resumes the job it was printing, and another process can drive it through files.
+configured press-lifetime sheet counts and stays stopped until the jam is cleared (printing continues with the
+next sheet) or the job is restarted from its first sheet (:meth:`SimulatedPress.restart`: as a real press's
+operator may do after a jam, so sheets 1..k come out twice). All its state lives in the folder, so a restarted
+press resumes the job it was printing, and another process can drive it through files::
+
+    <folder>/control/clear           clear the jam (printing continues with the next sheet)
+    <folder>/control/cancel/<job>    cancel the job (see printers.drivers.hotfolder)
+    <folder>/control/restart/<job>   restart the job on the press from its first sheet (request_restart)
 
 The press keeps its own books (:mod:`printers.books`, ``<folder>/books.jsonl``) as a real press's accounting
 would: every job it started (``kind: job``, ``event: started``, with ``print`` — 1 for the first print of
@@ -12,13 +18,18 @@ that job id on this press, 2 for the next, … — and the ticket's digest), eve
 sheet``: job, print, 1-based ``sheet``, press-lifetime ``press_sheet``, ``outcome`` ``out`` or ``spoiled``),
 each resume after a restart and how every print ended. A restart resumes a job from its last saved position,
 so the sheets fed after that save are fed again, and the books show them twice
-(:meth:`SimulatedPress.sheet_counts`). A job id printed again (a new ticket after the first print ended) is
-a new print: its output goes to ``output/<job>+<print>.pdf`` (``output/<job>.pdf`` is the first print's and
-is never overwritten).
+(:meth:`SimulatedPress.sheet_counts`). An operator's restart from page 1 is a ``job`` record (``event:
+restarted``, the same print number, ``sheet`` the sheet the job had reached, ``sheets_out`` so far)
+followed by every sheet fed again under its own sheet number; the output then holds what came out of the
+press, in order: the sheets before the restart and the reprinted ones after them. A job id printed again (a
+new ticket after the first print ended) is a new print: its output goes to ``output/<job>+<print>.pdf``
+(``output/<job>.pdf`` is the first print's and is never overwritten).
 
-Run a press on its own::
+Run a press on its own, and restart its job from page 1 (or clear its jam) from another shell::
 
     python -m printers.drivers.simulated --folder /srv/press-1 --sheets-per-minute 120 --time-scale 0.01
+    python -m printers.drivers.simulated --folder /srv/press-1 --restart-job J000001
+    python -m printers.drivers.simulated --folder /srv/press-1 --clear-jam
 
 Time: ``time_scale`` is wall seconds per device second (0.01 runs the press 100 times faster than real; 0
 makes it instantaneous). The clock is injectable, and :meth:`SimulatedPress.step` does exactly what is due at
@@ -32,6 +43,7 @@ import contextlib
 import hashlib
 import math
 import signal
+import sys
 import threading
 import time
 from collections import Counter
@@ -79,6 +91,23 @@ REASONS_JAMMED = ("printer-stopped", MEDIA_JAM)
 REASONS_DONE = ("job-completed-successfully",)
 REASONS_DONE_SPOILED = ("job-completed-with-errors",)
 REASONS_BAD_DOCUMENT = ("aborted-by-system", "document-format-error")
+#: Folder (under the press's folder) of restart-from-page-1 requests, one empty file per job.
+RESTART_DIR = Path("control") / "restart"
+
+
+def restart_request(folder: Path | str, job_id: str) -> Path:
+    """The control file that asks the press working ``folder`` to restart ``job_id`` from its first sheet."""
+    check_job_id(job_id)
+    return Path(folder) / RESTART_DIR / job_id
+
+
+def request_restart(folder: Path | str, job_id: str) -> Path:
+    """Ask the press working ``folder`` (in any process) to restart ``job_id`` from its first sheet: the
+    operator's action after a jam. The press honours it when that job is on it, else drops it."""
+    path = restart_request(folder, job_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _files.atomic_write(path, lambda handle: handle.write(b""))
+    return path
 
 
 @dataclass
@@ -96,6 +125,8 @@ class _Job:
     spoiled: list[int] = field(default_factory=list)
     segment_start: float = 0.0
     segment_sheets: int = 0
+    #: The passes before each restart from page 1: (sheets fed, 0-based sheets of them spoiled).
+    passes: list[tuple[int, list[int]]] = field(default_factory=list)
 
     @property
     def job_id(self) -> str:
@@ -104,18 +135,28 @@ class _Job:
 
     @property
     def sheets_out(self) -> int:
-        """Sheets that came out of the press (fed minus spoiled)."""
-        return self.next_sheet - len(self.spoiled)
+        """Sheets that came out of the press (fed minus spoiled), over every pass (restarts included)."""
+        return sum(fed - len(spoiled) for fed, spoiled in self._all_passes())
+
+    @property
+    def all_spoiled(self) -> list[int]:
+        """0-based sheets spoiled by jams, over every pass."""
+        return [sheet for _, spoiled in self._all_passes() for sheet in spoiled]
+
+    def _all_passes(self) -> list[tuple[int, list[int]]]:
+        return [*self.passes, (self.next_sheet, self.spoiled)]
 
     def pages_out(self) -> Iterator[int]:
-        """Document page indices of the sheets that came out, in the order they came out."""
+        """Document page indices of the sheets that came out, in the order they came out (the passes before
+        a restart from page 1 first)."""
         doc_sheets = max(1, math.ceil(self.pages / self.pages_per_sheet))
-        spoiled = set(self.spoiled)
-        for sheet in range(self.next_sheet):
-            if sheet in spoiled:
-                continue
-            first = (sheet % doc_sheets) * self.pages_per_sheet
-            yield from range(first, min(first + self.pages_per_sheet, self.pages))
+        for fed, spoiled_list in self._all_passes():
+            spoiled = set(spoiled_list)
+            for sheet in range(fed):
+                if sheet in spoiled:
+                    continue
+                first = (sheet % doc_sheets) * self.pages_per_sheet
+                yield from range(first, min(first + self.pages_per_sheet, self.pages))
 
 
 class SimulatedPress:
@@ -211,6 +252,14 @@ class SimulatedPress:
         than once is a sheet printed twice."""
         return sheet_counts(self.books("sheet"), job_id)
 
+    def restarts(self, job_id: str | None = None) -> list[Record]:
+        """The restarts from page 1 in the books (of ``job_id`` only, if given), oldest first."""
+        return [
+            r
+            for r in self.books("job")
+            if r.get("event") == "restarted" and (job_id is None or r.get("job") == job_id)
+        ]
+
     def prints(self, job_id: str) -> int:
         """How many times the press started printing ``job_id`` (a resume after a restart is one print)."""
         return len(self._prints(job_id))
@@ -249,6 +298,15 @@ class SimulatedPress:
         jammed."""
         with self._lock:
             return self._clear(self._clock())
+
+    def restart(self, job_id: str | None = None) -> bool:
+        """Restart the job on the press from its first sheet (the operator's action, usually after a jam; it
+        clears the jam): every sheet is fed again, the ones already out stay in the output before them. With
+        ``job_id``, only if that job is the one on the press. False when there is no such job on the press."""
+        with self._lock:
+            now = self._clock()
+            self._advance(now)
+            return self._restart(job_id, now)
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a job from the press's panel: the one printing or one waiting. False if it has neither."""
@@ -340,6 +398,32 @@ class SimulatedPress:
         log.info("jam_cleared", printer=self.name, job=self.current_job)
         return True
 
+    def _restart(self, job_id: str | None, at: float) -> bool:
+        """Put the job on the press back to its first sheet at wall time `at` (see :meth:`restart`)."""
+        job = self._job
+        if job is None or (job_id is not None and job.job_id != job_id):
+            log.warning("restart_ignored", printer=self.name, job=job_id, on_press=self.current_job)
+            return False
+        reached = job.next_sheet
+        self._write_output(job)
+        job.passes.append((job.next_sheet, job.spoiled))
+        job.next_sheet, job.spoiled = 0, []
+        self.jammed = False
+        self._cursor = max(self._cursor, at)
+        job.segment_start, job.segment_sheets = self._cursor, 0
+        self._book_job("restarted", job.job_id, job.print_no, sheet=reached, sheets_out=job.sheets_out)
+        log.warning(
+            "job_restarted",
+            printer=self.name,
+            job=job.job_id,
+            reached=reached,
+            sheets_out=job.sheets_out,
+            message=f"{job.job_id} restarts from sheet 1 after {reached} of {job.total_sheets} sheets: "
+            "the sheets already out come out again",
+        )
+        self._report_progress(job)
+        return True
+
     # -- jobs ------------------------------------------------------------------------------------------------
 
     def _take_next(self) -> bool:
@@ -424,6 +508,10 @@ class SimulatedPress:
         if resume.get("job_id") == job_id and resume.get("ticket", digest) == digest:
             job.next_sheet = as_int(resume.get("next_sheet", 0))
             job.spoiled = [as_int(sheet) for sheet in as_items(resume.get("spoiled", ()))]
+            job.passes = [
+                (as_int(fed), [as_int(sheet) for sheet in as_items(spoiled)])
+                for fed, spoiled in (as_items(p) for p in as_items(resume.get("passes", ())))
+            ]
             log.info("job_resumed", printer=self.name, job=job_id, sheet=job.next_sheet + 1)
         if known is not None:
             self._book_job("resumed", job_id, print_no, sheet=job.next_sheet + 1)
@@ -456,11 +544,18 @@ class SimulatedPress:
         return True
 
     def _handle_control(self, now: float) -> bool:
-        """Honour control files another process dropped (jam clear, cancel requests); True if any acted."""
+        """Honour control files another process dropped (jam clear, restart and cancel requests); True if any
+        acted."""
         acted = False
         with contextlib.suppress(FileNotFoundError):
             self.layout.clear_request.unlink()
             acted = self._clear(now) or acted
+        restarts = self.layout.root / RESTART_DIR
+        for request in sorted(restarts.iterdir()) if restarts.is_dir() else []:
+            if request.name.startswith("."):
+                continue
+            acted = self._restart(request.name, now) or acted
+            _files.remove(request)
         requests = sorted(self.layout.cancel_dir.iterdir()) if self.layout.cancel_dir.is_dir() else []
         for request in requests:
             if request.name.startswith("."):
@@ -476,10 +571,15 @@ class SimulatedPress:
             reasons = REASONS_CANCELED
             message = f"canceled after {job.sheets_out} of {job.total_sheets} sheets came out"
         else:
-            reasons = REASONS_DONE_SPOILED if job.spoiled else REASONS_DONE
+            reasons = REASONS_DONE_SPOILED if job.all_spoiled else REASONS_DONE
             message = f"completed: {job.sheets_out} of {job.total_sheets} sheets came out"
-            if job.spoiled:
-                spoiled = ", ".join(str(sheet + 1) for sheet in job.spoiled)
+            if job.passes:
+                message = (
+                    f"completed: {job.sheets_out} sheets came out for the job's {job.total_sheets} "
+                    f"(restarted from sheet 1 {len(job.passes)} time(s): sheets came out twice)"
+                )
+            if job.all_spoiled:
+                spoiled = ", ".join(str(sheet + 1) for sheet in job.all_spoiled)
                 message += f"; spoiled by jams: sheet {spoiled}"
         self._book_job(
             state.keyword,
@@ -524,7 +624,8 @@ class SimulatedPress:
             state, reasons = JobState.STOPPED, REASONS_JAMMED
             message = (
                 f"stopped by a media jam at sheet {job.next_sheet} of {job.total_sheets}; clear the jam "
-                "(or write control/clear), then printing continues"
+                "(or write control/clear), then printing continues — or restart the job from its first "
+                f"sheet (control/restart/{job.job_id})"
             )
         else:
             state, reasons = JobState.PROCESSING, REASONS_PRINTING
@@ -555,6 +656,7 @@ class SimulatedPress:
                     "ticket": job.digest,
                     "next_sheet": job.next_sheet,
                     "spoiled": job.spoiled,
+                    "passes": [[fed, spoiled] for fed, spoiled in job.passes],
                 },
             },
         )
@@ -589,7 +691,7 @@ def _index_print(index: dict[str, dict[str, tuple[int, bool]]], record: Record) 
     number = record.get("print")
     if record.get("event") == "started":
         prints[str(record.get("ticket"))] = (as_int(number), False)
-    elif record.get("event") != "resumed" and number is not None:
+    elif record.get("event") not in ("resumed", "restarted") and number is not None:
         for digest, (known, _) in list(prints.items()):
             if known == number:
                 prints[digest] = (known, True)
@@ -674,6 +776,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Run a simulated production press on a hot folder.",
     )
     parser.add_argument("--folder", type=Path, required=True, help="the hot folder to work")
+    control = parser.add_mutually_exclusive_group()
+    control.add_argument(
+        "--restart-job",
+        metavar="JOB",
+        help="do not run a press: ask the press working --folder to restart JOB from its first sheet",
+    )
+    control.add_argument(
+        "--clear-jam",
+        action="store_true",
+        help="do not run a press: ask the press working --folder to clear its jam",
+    )
     parser.add_argument("--sheets-per-minute", type=float, default=DEFAULT_SHEETS_PER_MINUTE)
     parser.add_argument(
         "--time-scale", type=float, default=1.0, help="wall seconds per device second (0 = instantaneous)"
@@ -713,8 +826,24 @@ def press_from_args(args: argparse.Namespace) -> SimulatedPress:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run a stand-alone press until SIGINT or SIGTERM."""
-    press = press_from_args(parse_args(argv))
+    """Run a stand-alone press until SIGINT or SIGTERM, or drop one control request for a running one."""
+    args = parse_args(argv)
+    if args.restart_job is not None:
+        try:
+            request_restart(args.folder, args.restart_job)
+        except InvalidJobId as error:
+            print(
+                f"{error}; give the job name the press shows (status/printer.json: current_job)",
+                file=sys.stderr,
+            )
+            return 2
+        return 0
+    if args.clear_jam:
+        request = HotFolderLayout(args.folder).clear_request
+        request.parent.mkdir(parents=True, exist_ok=True)
+        _files.atomic_write(request, lambda handle: handle.write(b""))
+        return 0
+    press = press_from_args(args)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -8,11 +8,18 @@ the devices' Python objects) — and the exit code and JSON of ``plant audit --a
   dispatched + rejected + cancelled + pulled + failed + unaccounted holds per submission;
 * the receipts name every letter once, with the ledger's state;
 * no tracking id twice across the manifest files; every DISPATCHED piece in one, no other piece in any;
+* every name a device shows is ``<plant id>-<ledger id>`` of this ledger: a job or run of another plant (a
+  second ledger, a staging copy on the same device) is flagged and not counted for this one;
 * per press: no sheet of a job came out more often than the ledger handed the job to a press (plus spoils
   recorded for the piece on it); per piece: the prints the presses show are at most the ledger's ``prints``
   (plus its recorded spoils) — a sheet fed twice with no spoil recorded is a double print;
+* a press's operator who restarts a job from page 1 (after a jam) feeds the sheets it had reached again: the
+  devices' own accounting explains those extra copies only as :func:`_check_restarts` states — a
+  ``restarted`` record of that job on that press for each extra copy, after the job had reached the sheet,
+  the piece enveloped at most once at the inserter with its extra copies diverted, and the plant's record of
+  them (``outsorted_copies``); anything else stays a double print;
 * per inserter: every envelope maps to exactly one INSERTED/DISPATCHED piece (an "inserted" envelope per
-  ledger insert) or to a recorded spoil, divert, pull or loss;
+  ledger insert) or to a recorded spoil, divert, pull or loss, or to an extra copy a restart explains;
 * ``plant audit --all --verify-chain --json`` exits 0.
 
 :func:`check_run` returns a :class:`CheckReport`; :func:`assert_held` fails naming every offending id.
@@ -64,6 +71,8 @@ class CheckReport:
     envelopes: int = 0
     audit_exit: int | None = None
     findings: list[Finding] = field(default_factory=list)
+    #: Piece id → its extra copies a press's restart from page 1 explains (see :func:`_check_restarts`).
+    restart_copies: dict[str, int] = field(default_factory=dict)
 
     @property
     def held(self) -> bool:
@@ -76,7 +85,8 @@ class CheckReport:
         finals = ", ".join(f"{k} {v}" for k, v in sorted(self.finals.items()))
         head = (
             f"{self.letters} letters ({finals}); {self.manifest_rows} manifest rows; "
-            f"{self.press_sheets} press sheets; {self.envelopes} envelopes; audit exit {self.audit_exit}"
+            f"{self.press_sheets} press sheets; {self.envelopes} envelopes; "
+            f"{sum(self.restart_copies.values())} restart copies; audit exit {self.audit_exit}"
         )
         return head + "".join(f"\n  {f}" for f in self.findings)
 
@@ -112,17 +122,23 @@ def device_books(state: Path) -> dict[Path, list[dict[str, Any]]]:
     return {path.parent: read_jsonl(path) for path in sorted(root.rglob("books.jsonl"))}
 
 
-def _ledger_id(name: Any, ids: Iterable[str]) -> str | None:
-    """The ledger id a device-visible name stands for: the same, or the longest id it carries at its end
-    (a name namespaced with the plant id)."""
+def _ledger_id(name: Any, plant_id: str | None) -> str | None:
+    """The ledger id a device-visible name stands for: ``<plant id>-<ledger id>`` gives the ledger id; a name
+    of another plant (or of none) gives None. A ledger without a plant id names its work by the ledger id."""
     name = str(name)
-    best = None
-    for candidate in ids:
-        if name == candidate:
-            return candidate
-        if name.endswith(candidate) and (best is None or len(candidate) > len(best)):
-            best = candidate
-    return best
+    if plant_id is None:
+        return name
+    prefix = f"{plant_id}-"
+    return name[len(prefix) :] if name.startswith(prefix) else None
+
+
+def _plant_id(url: str) -> str | None:
+    """The ledger's plant id (None in a ledger that has none)."""
+    try:
+        rows = _rows(url, "SELECT plant_id FROM plant_identity WHERE id = 1")
+    except Exception:  # a ledger older than the table has no plant id
+        return None
+    return str(rows[0].plant_id) if rows else None
 
 
 # -- the check ---------------------------------------------------------------------------------------------
@@ -252,38 +268,76 @@ def _check_devices(state: Path, url: str, letters: dict[int, Any], report: Check
     for row in _rows(url, "SELECT entity_id, event FROM events WHERE entity = 'letter'"):
         by_pk[str(row.entity_id)][row.event] += 1
     events = {p: by_pk.get(str(r.pk), Counter()) for p, r in by_piece.items()}
-    ledger = _Ledger(by_piece, jobs, members, spools, events)
+    ledger = _Ledger(by_piece, jobs, members, spools, events, _plant_id(url), _outsorted(url))
 
-    device_prints: Counter[str] = Counter()
+    books = device_books(state)
     inserted: Counter[str] = Counter()
     diverted: Counter[str] = Counter()
-    for folder, records in device_books(state).items():
-        sheets = [r for r in records if r.get("kind") == "sheet"]
+    for folder, records in books.items():
         envelopes = [r for r in records if r.get("kind") == "envelope"]
-        if sheets:
-            report.press_sheets += len(sheets)
-            device_prints.update(_check_press(folder, sheets, records, ledger, report))
         if envelopes:
             report.envelopes += len(envelopes)
-            for r in envelopes:
-                piece = r.get("piece")
-                if piece is None:
-                    if r.get("outcome") == "inserted":
-                        report.add(
-                            "envelope_no_piece",
-                            [f"{folder.name}:{r.get('run')}#{r.get('cycle')}"],
-                            "an envelope inserted with no piece",
-                        )
-                    continue
-                (inserted if r.get("outcome") == "inserted" else diverted)[str(piece)] += 1
+            _count_envelopes(folder, envelopes, ledger, inserted, diverted, report)
+    device_prints: Counter[str] = Counter()
+    excess: list[_Excess] = []
+    for folder, records in books.items():
+        sheets = [r for r in records if r.get("kind") == "sheet"]
+        if sheets:
+            report.press_sheets += len(sheets)
+            prints, over = _check_press(folder, sheets, records, ledger, report)
+            device_prints.update(prints)
+            excess.extend(over)
+    restarted = _check_restarts(excess, ledger, inserted, diverted, report)
     over = sorted(
         f"{by_piece[p].letter_id}/piece {p}: {n} at the presses > {by_piece[p].prints} in the ledger"
+        + (f" (+{restarted[p]} explained by a restart)" if restarted[p] else "")
         for p, n in device_prints.items()
-        if p in by_piece and n > (by_piece[p].prints or 0) + events[p]["spoil"]
+        if p in by_piece and n > (by_piece[p].prints or 0) + events[p]["spoil"] + restarted[p]
     )
     if over:
         report.add("piece_printed_twice", over, "pieces the presses printed more often than the ledger says")
-    _check_envelopes(ledger, inserted, diverted, report)
+    _check_envelopes(ledger, inserted, diverted, restarted, report)
+
+
+def _outsorted(url: str) -> Counter[str]:
+    """Piece id → the copies of it the plant recorded as outsorted on a run (``outsorted_copies`` events:
+    copies an inserter diverted that account for no piece, e.g. the second copy of a re-fed sheet)."""
+    found: Counter[str] = Counter()
+    for row in _rows(url, "SELECT data FROM events WHERE entity = 'run' AND event = 'outsorted_copies'"):
+        data = json.loads(row.data) if isinstance(row.data, str) else row.data
+        for copy in (data or {}).get("rows", ()):
+            if copy.get("piece_id") and copy.get("outcome") != "inserted":
+                found[str(copy["piece_id"])] += 1
+    return found
+
+
+def _count_envelopes(
+    folder: Path,
+    envelopes: list[dict[str, Any]],
+    ledger: _Ledger,
+    inserted: Counter[str],
+    diverted: Counter[str],
+    report: CheckReport,
+) -> None:
+    """Count an inserter's envelopes of this plant's runs per piece: inserted, or diverted (any other)."""
+    foreign = sorted(
+        {str(r.get("run")) for r in envelopes if _ledger_id(r.get("run"), ledger.plant_id) is None}
+    )
+    if foreign:
+        report.add("inserter_foreign_run", foreign, f"{folder.name} ran runs not named for this plant")
+    for r in envelopes:
+        if _ledger_id(r.get("run"), ledger.plant_id) is None:
+            continue
+        piece = r.get("piece")
+        if piece is None:
+            if r.get("outcome") == "inserted":
+                report.add(
+                    "envelope_no_piece",
+                    [f"{folder.name}:{r.get('run')}#{r.get('cycle')}"],
+                    "an envelope inserted with no piece",
+                )
+            continue
+        (inserted if r.get("outcome") == "inserted" else diverted)[str(piece)] += 1
 
 
 @dataclass(frozen=True)
@@ -295,6 +349,35 @@ class _Ledger:
     members: dict[str, list[Any]]  # job id → its pieces in order (piece_id, sheets)
     spools: Counter[str]  # job id → times handed to a press (→ SPOOLED)
     events: dict[str, Counter[str]]  # piece id → its letter's events by name
+    plant_id: str | None  # what every device-visible name of this ledger starts with
+    outsorted: Counter[str]  # piece id → copies the plant recorded as outsorted on a run
+
+
+@dataclass(frozen=True)
+class _Excess:
+    """A sheet of a job a press put out more often than the ledger handed the job to it."""
+
+    press: str  # the press's folder name
+    name: str  # the job's device name
+    job_id: str  # its ledger id
+    sheet: int
+    piece: str | None  # the piece the sheet belongs to (None: the press's sheet count does not match)
+    out: int  # times out at this press
+    allowed: int  # hand-overs of the job (→ SPOOLED) plus the piece's recorded spoils
+    restarts: int  # restarts from page 1 of the job on this press after it had reached the sheet
+
+    @property
+    def extra(self) -> int:
+        return self.out - self.allowed
+
+    @property
+    def within_restarts(self) -> bool:
+        """Whether the press's restarts of the job can explain the extra copies (one each, at most)."""
+        return self.piece is not None and self.extra <= self.restarts
+
+    def __str__(self) -> str:
+        where = f" (piece {self.piece})" if self.piece else ""
+        return f"{self.name} sheet {self.sheet}{where}: out {self.out} times, spooled {self.allowed}"
 
 
 def _piece_of_sheet(rows: list[Any], total: int | None) -> dict[int, str]:
@@ -314,45 +397,113 @@ def _check_press(
     records: list[dict[str, Any]],
     ledger: _Ledger,
     report: CheckReport,
-) -> Counter[str]:
-    """Sheets out per (job, sheet) against the ledger's hand-overs; the prints per piece this press shows."""
+) -> tuple[Counter[str], list[_Excess]]:
+    """Sheets out per (job, sheet) against the ledger's hand-overs: the prints per piece this press shows,
+    and the sheets out more often than that (judged by :func:`_check_restarts`)."""
     totals: dict[str, int] = {}
+    reached: dict[str, list[int]] = defaultdict(list)  # job id → the sheet each restart had reached
     for r in records:
-        if r.get("kind") == "job" and r.get("event") == "started" and isinstance(r.get("sheets"), int):
+        if r.get("kind") != "job":
+            continue
+        if r.get("event") == "started" and isinstance(r.get("sheets"), int):
             totals[str(r.get("job"))] = r["sheets"]
+        elif r.get("event") == "restarted" and (job := _ledger_id(r.get("job"), ledger.plant_id)):
+            reached[job].append(int(r.get("sheet") or 0))
     outs: Counter[tuple[str, int]] = Counter(
         (str(r.get("job")), int(r.get("sheet") or 0)) for r in sheets if r.get("outcome") == "out"
     )
-    unknown = sorted({name for name, _ in outs if _ledger_id(name, ledger.jobs) is None})
+    names = {name for name, _ in outs}
+    foreign = sorted(name for name in names if _ledger_id(name, ledger.plant_id) is None)
+    if foreign:
+        report.add("press_foreign_job", foreign, f"{folder.name} printed jobs not named for this plant")
+    unknown = sorted(
+        name for name in names if (job := _ledger_id(name, ledger.plant_id)) and job not in ledger.jobs
+    )
     if unknown:
         report.add("press_unknown_job", unknown, f"{folder.name} printed jobs the ledger does not have")
-    doubles = []
+    excess = []
     per_piece_job: dict[tuple[str, str], int] = {}
     for (name, sheet), n in sorted(outs.items()):
-        job_id = _ledger_id(name, ledger.jobs)
-        if job_id is None:
+        job_id = _ledger_id(name, ledger.plant_id)
+        if job_id is None or job_id not in ledger.jobs:
             continue
         piece = _piece_of_sheet(ledger.members.get(job_id, []), totals.get(name)).get(sheet)
         allowed = ledger.spools[job_id] + (ledger.events.get(piece, Counter())["spoil"] if piece else 0)
         if n > allowed:
-            where = f" (piece {piece})" if piece else ""
-            doubles.append(f"{name} sheet {sheet}{where}: out {n} times, spooled {allowed}")
+            restarts = sum(1 for at in reached.get(job_id, ()) if at >= sheet)
+            excess.append(_Excess(folder.name, name, job_id, sheet, piece, n, allowed, restarts))
         targets = [piece] if piece else [str(r.piece_id) for r in ledger.members.get(job_id, [])]
         for p in targets:
             per_piece_job[(job_id, p)] = max(per_piece_job.get((job_id, p), 0), n)
-    if doubles:
-        report.add("double_print", doubles, f"{folder.name}: sheets out more often than the ledger spooled")
     prints: Counter[str] = Counter()
     for (_, piece), n in per_piece_job.items():
         prints[piece] += n
-    return prints
+    return prints, excess
+
+
+def _check_restarts(
+    excess: list[_Excess],
+    ledger: _Ledger,
+    inserted: Counter[str],
+    diverted: Counter[str],
+    report: CheckReport,
+) -> Counter[str]:
+    """The devices' accounting of a restart from page 1 (a press's operator after a jam): the sheets the job
+    had reached come out again. Extra copies of a sheet are explained only when all of this holds —
+
+    * the press's books record restarts (``kind: job``, ``event: restarted``) of that job on that press, at
+      least as many as the sheet's extra copies, each after the job had reached the sheet (its ``sheet``);
+    * the inserter's books show the sheet's piece enveloped at most once and diverted at least as often as
+      its extra copies (beyond the spoils, pulls and losses the ledger recorded for it);
+    * the plant recorded those copies as outsorted on their run (``outsorted_copies`` events).
+
+    Every other sheet out too often is a ``double_print``. Returns piece id → its extra copies explained
+    (kept on the report as ``restart_copies``)."""
+    extra: Counter[str] = Counter()
+    per_piece_job: dict[tuple[str, str, str], int] = {}
+    for e in excess:
+        if e.within_restarts and e.piece is not None:
+            key = (e.press, e.job_id, e.piece)
+            per_piece_job[key] = max(per_piece_job.get(key, 0), e.extra)
+    for (_, _, piece), n in per_piece_job.items():
+        extra[piece] += n
+    why: dict[str, str] = {}
+    for piece, n in extra.items():
+        events = ledger.events.get(piece, Counter())
+        recorded = events["spoil"] + events["pull"] + events["lose"]
+        if inserted[piece] > 1:
+            why[piece] = f"piece {piece} enveloped {inserted[piece]} times"
+        elif diverted[piece] - recorded < n:
+            why[piece] = f"{diverted[piece] - recorded} of its {n} extra cop(ies) diverted at the inserter"
+        elif ledger.outsorted[piece] < n:
+            why[piece] = f"{ledger.outsorted[piece]} of its {n} extra cop(ies) recorded as outsorted"
+    restarted = Counter({p: n for p, n in extra.items() if p not in why})
+    by_press: dict[str, list[str]] = defaultdict(list)
+    for e in excess:
+        if e.within_restarts and e.piece in restarted:
+            continue
+        if not e.restarts:
+            item = str(e)
+        elif not e.within_restarts:
+            item = f"{e} — {e.extra} extra, {e.restarts} restart(s) of the job had reached it"
+        else:
+            item = f"{e} — {e.restarts} restart(s), but {why[str(e.piece)]}"
+        by_press[e.press].append(item)
+    for press, items in sorted(by_press.items()):
+        report.add("double_print", items, f"{press}: sheets out more often than the ledger spooled")
+    report.restart_copies = dict(restarted)
+    return restarted
 
 
 def _check_envelopes(
-    ledger: _Ledger, inserted: Counter[str], diverted: Counter[str], report: CheckReport
+    ledger: _Ledger,
+    inserted: Counter[str],
+    diverted: Counter[str],
+    restarted: Counter[str],
+    report: CheckReport,
 ) -> None:
     """Every envelope maps to one ledger insert of an INSERTED/DISPATCHED piece, or to a recorded spoil,
-    divert, pull or loss; every ledger insert has its envelope."""
+    divert, pull or loss, or to an extra copy a restart explained; every ledger insert has its envelope."""
     bad = []
     for piece in sorted(set(inserted) | set(diverted) | set(ledger.by_piece), key=str):
         letter = ledger.by_piece.get(piece)
@@ -373,10 +524,11 @@ def _check_envelopes(
                 f"{inserts} insert(s) in the ledger, state {letter.state}"
             )
         recorded = events["spoil"] + events["pull"] + events["lose"]
-        if diverted[piece] > recorded:
+        if diverted[piece] > recorded + restarted[piece]:
             bad.append(
                 f"{letter.letter_id}/piece {piece}: {diverted[piece]} diverted envelope(s), "
                 f"{recorded} recorded"
+                + (f", {restarted[piece]} restart cop(ies)" if restarted[piece] else "")
             )
     if bad:
         report.add("envelope_unmapped", bad, "envelopes that do not match the ledger exactly once")

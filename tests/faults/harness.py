@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 #: Runs per fault kind in CI (the default run) and under ``-m faults``.
-CI_RUNS = int(os.environ.get("PLANT_FAULT_CI_RUNS", "2"))
+CI_RUNS = int(os.environ.get("PLANT_FAULT_CI_RUNS", "1"))
 FULL_RUNS = int(os.environ.get("PLANT_FAULT_RUNS", "20"))
 #: Letters per run.
 LETTERS = 40

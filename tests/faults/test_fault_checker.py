@@ -1,14 +1,19 @@
 """The checker sees what it claims to: a clean run holds; a sheet fed twice in a press's books, a tracking id
-in two manifest rows and an envelope inserted twice are each named, with their ids."""
+in two manifest rows, an envelope inserted twice and work of another plant on a device are each named, with
+their ids; the re-fed sheets of a press restarted from page 1 are explained only by the devices' accounting
+of the restart (the press's record, the inserter's diverted copies, the plant's record of them)."""
 
 from __future__ import annotations
 
 import csv
 import json
 import shutil
+import time
 
 import pytest
+from sqlalchemy import create_engine, text
 
+from inserters.collation import DUPLICATE_REASON
 from plant.demo import generate
 from tests.faults.checker import check_run, device_books
 from tests.faults.harness import FLEET
@@ -50,10 +55,136 @@ def test_checker_finds_each_kind_of_double(finished, tmp_path):
     with manifest.open("a", newline="") as handle:
         csv.DictWriter(handle, fieldnames=list(rows[0])).writerow(rows[0])
 
+    # the devices know every job and run as <plant id>-<ledger id>; work of another plant is flagged
+    plant, _, job = sheet["job"].rpartition("-")
+    assert len(plant) == 8 and job.startswith("J") and envelope["run"].startswith(f"{plant}-R")
+    append(press / "books.jsonl", {**sheet, "job": f"00000000-{job}", "seq": 10**6 + 1})
+    append(inserter / "books.jsonl", {**envelope, "run": "00000000-R000001", "seq": 10**6 + 1})
+
     report = check_run(state, config, audit=False)
     kinds = {f.kind: f for f in report.findings}
     assert {"double_print", "envelope_unmapped", "manifest_twice"} <= set(kinds), report.summary()
+    assert kinds["press_foreign_job"].ids == (f"00000000-{job}",), report.summary()
+    assert kinds["inserter_foreign_run"].ids == ("00000000-R000001",), report.summary()
     assert f"{sheet['job']} sheet {sheet['sheet']}" in " ".join(kinds["double_print"].ids)
     assert rows[0]["tracking_id"] in " ".join(kinds["manifest_twice"].ids)
     audited = check_run(state, config)
     assert audited.audit_exit == 1, audited.summary()  # plant audit sees the manifest row twice too
+
+
+# -- a press restarted from page 1: the devices' accounting explains the re-fed sheets, nothing else ---------
+def restart_scene(finished, tmp_path, restarts=1, feeds=1, reached=None, envelope="diverted", recorded=True):
+    """A copy of the clean run in which a press fed the sheets of the first piece of one of its jobs again
+    ``feeds`` more time(s) (same job, same sheet numbers), its books recording ``restarts`` restart(s) from
+    page 1 after the job had reached sheet ``reached`` (default: the piece's last sheet); the inserter
+    enveloped each extra copy with ``envelope`` as its outcome (None: no envelope at all), and the plant
+    recorded them as outsorted on the run when ``recorded``: (state, config, device job name, piece id,
+    sheets re-fed)."""
+    state = tmp_path / "state"
+    shutil.copytree(finished[0], state, ignore=shutil.ignore_patterns("*.sock"))
+    books = device_books(state)
+    press, records = next((f, r) for f, r in books.items() if any(x.get("kind") == "sheet" for x in r))
+    started = next(r for r in records if r.get("kind") == "job" and r.get("event") == "started")
+    name = str(started["job"])
+    plant_id, _, job = name.rpartition("-")
+    engine = create_engine(f"sqlite:///{state / 'ledger.sqlite'}")
+    with engine.connect() as conn:
+        piece, sheets = conn.execute(
+            text(
+                "SELECT p.piece_id, p.sheets FROM job_pieces j JOIN pieces p ON p.piece_id = j.piece_id "
+                "WHERE j.job_id = :job ORDER BY j.seq LIMIT 1"
+            ),
+            {"job": job},
+        ).one()
+    piece = str(piece)
+    fed = [r for r in records if r.get("kind") == "sheet" and r.get("job") == name and r["sheet"] <= sheets]
+    assert [r["sheet"] for r in fed] == list(range(1, sheets + 1))
+    seq = 10**6
+    for _ in range(restarts):
+        seq += 1
+        at = sheets if reached is None else reached
+        restart = {"kind": "job", "event": "restarted", "job": name, "print": started.get("print")}
+        append(press / "books.jsonl", {**restart, "seq": seq, "sheet": at, "sheets_out": at})
+    for _ in range(feeds):
+        for r in fed:
+            seq += 1
+            append(press / "books.jsonl", {**r, "seq": seq})
+    inserter, copy = next(
+        (f, r)
+        for f, rs in books.items()
+        for r in rs
+        if r.get("kind") == "envelope" and str(r.get("piece")) == piece and r.get("outcome") == "inserted"
+    )
+    reason = DUPLICATE_REASON if envelope != "inserted" else ""
+    for _ in range(feeds if envelope else 0):
+        seq += 1
+        append(inserter / "books.jsonl", {**copy, "seq": seq, "outcome": envelope, "reason": reason})
+    if recorded:
+        row = {"piece_id": piece, "outcome": envelope or "diverted", "reason": reason, "sheets_read": sheets}
+        data = {"inserter": inserter.name, "rows": [row] * feeds}
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO events (at, entity, entity_id, event, data) "
+                    "VALUES (:at, 'run', :run, 'outsorted_copies', :data)"
+                ),
+                {
+                    "at": time.time(),
+                    "run": str(copy["run"]).removeprefix(f"{plant_id}-"),
+                    "data": json.dumps(data),
+                },
+            )
+    engine.dispose()
+    return state, finished[1], name, piece, sheets
+
+
+def test_a_recorded_restart_explains_the_sheets_fed_again(finished, tmp_path):
+    state, config, name, piece, _ = restart_scene(finished, tmp_path)
+    report = check_run(state, config, audit=False)
+    assert report.held, report.summary()
+    assert report.restart_copies == {piece: 1}, report.summary()
+
+
+def double_print(report, name, piece) -> str:
+    """The ``double_print`` finding's ids (it must name the re-fed sheet 1 of ``piece`` of ``name``)."""
+    kinds = {f.kind: f for f in report.findings}
+    assert "double_print" in kinds, report.summary()
+    ids = " ".join(kinds["double_print"].ids)
+    assert f"{name} sheet 1 (piece {piece})" in ids, report.summary()
+    assert piece not in report.restart_copies, report.summary()
+    return ids
+
+
+def test_sheets_fed_again_with_no_restart_are_a_double_print(finished, tmp_path):
+    state, config, name, piece, _ = restart_scene(finished, tmp_path, restarts=0)
+    report = check_run(state, config, audit=False)
+    double_print(report, name, piece)
+    kinds = {f.kind for f in report.findings}
+    assert {"piece_printed_twice", "envelope_unmapped"} <= kinds, report.summary()
+
+
+def test_a_restart_does_not_explain_a_second_copy_enveloped(finished, tmp_path):
+    state, config, name, piece, _ = restart_scene(finished, tmp_path, envelope="inserted", recorded=False)
+    report = check_run(state, config, audit=False)
+    assert "enveloped 2 times" in double_print(report, name, piece)
+    assert "envelope_unmapped" in {f.kind for f in report.findings}, report.summary()
+
+
+def test_more_extra_copies_than_restarts_are_a_double_print(finished, tmp_path):
+    state, config, name, piece, _ = restart_scene(finished, tmp_path, restarts=1, feeds=2)
+    report = check_run(state, config, audit=False)
+    assert "2 extra, 1 restart(s)" in double_print(report, name, piece)
+    assert "piece_printed_twice" in {f.kind for f in report.findings}, report.summary()
+
+
+@pytest.mark.parametrize(
+    "scene",
+    [{"reached": 0}, {"recorded": False}, {"envelope": None}],
+    ids=["sheet-not-reached", "not-recorded-by-the-plant", "not-diverted"],
+)
+def test_a_restart_explains_nothing_without_each_of_its_conditions(finished, tmp_path, scene):
+    """A restart before the job reached the sheet, extra copies the plant did not record as outsorted, or
+    extra copies not diverted at the inserter: the re-fed sheet stays a double print."""
+    state, config, name, piece, _ = restart_scene(finished, tmp_path, **scene)
+    report = check_run(state, config, audit=False)
+    double_print(report, name, piece)

@@ -12,7 +12,8 @@ from collections import Counter
 import pytest
 
 from plant.demo import generate
-from plant.testing import write_config
+from plant.model import device_name
+from plant.testing import plant_id, write_config
 from tests.plant.helpers import plant_command, plant_env, query, read_csv, reap_redis, run_plant
 
 pytestmark = pytest.mark.slow
@@ -109,7 +110,8 @@ def assert_nothing_twice(state) -> None:
     # The presses printed every job once: one output per job, and its pages are the job's sheets.
     jobs = dict(query(state, "SELECT job_id, sheets FROM print_jobs"))
     outputs = [p for p in (state / "devices" / "printers").glob("*/output/*.pdf")]
-    assert sorted(p.stem for p in outputs) == sorted(jobs)
+    plant = plant_id(state)  # the presses know each job as <plant id>-<job id>
+    assert sorted(p.stem for p in outputs) == sorted(device_name(plant, j) for j in jobs)
     spoils = Counter(e for (e,) in query(state, "SELECT entity_id FROM events WHERE event = 'spoil'"))
     spools = Counter(
         e for (e,) in query(state, "SELECT entity_id FROM events WHERE event = 'spool' AND entity = 'letter'")

@@ -4,6 +4,7 @@ without it; an error of the whole job ends, after bounded attempts, in an operat
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 from pathlib import Path
 
@@ -34,14 +35,21 @@ from plant.testing import (
 ONE_PRESS = {"printers": [{"name": "press-1", "sheets_per_minute": 600}]}
 
 
-def shrink_trim_box(path: Path) -> None:
-    """Give every page of ``path`` an A5 trim box on its A4 media box: pre-flight (which measures the page)
-    accepts it, imposition (which places the trim box) refuses it as the wrong page size — the sender's
-    fault."""
+def hide_last_page(path: Path) -> None:
+    """Damage ``path``'s page tree the way broken PDF writers do: its ``/Count`` says one page fewer than its
+    ``/Kids`` hold. Pre-flight's reader (PDFium) believes the count and checks the pages it sees, so the
+    letter is accepted with one page too few; imposition's (qpdf) walks the kids, finds a page more than
+    pre-flight counted and refuses the file as damaged (``PAGE_COUNT``) — the sender's fault, after pre-flight
+    passed, with the blob intact."""
     with pikepdf.open(path, allow_overwriting_input=True) as pdf:
-        for page in pdf.pages:
-            page.obj.TrimBox = pikepdf.Array([0, 0, 420, 595])
-        pdf.save(path)
+        if len(pdf.pages) == 1:
+            pdf.pages.append(pdf.pages[0])
+        count = len(pdf.pages)
+        # plain objects, so the count can be edited in place (same length: the xref offsets still hold)
+        pdf.save(path, object_stream_mode=pikepdf.ObjectStreamMode.disable, compress_streams=False)
+    data, found = re.subn(rb"/Count %d\b" % count, b"/Count %d" % (count - 1), path.read_bytes())
+    assert found == 1 and count < 10, "one flat page tree, its count one digit"
+    path.write_bytes(data)
 
 
 def letters(plant) -> dict[str, dict]:
@@ -97,11 +105,11 @@ def settings(tmp_path, request):
 
 
 def test_a_letter_imposition_refuses_is_rejected_and_the_others_keep_their_ids(batch, settings):
-    """A PDF pre-flight accepts but imposition refuses (an A5 trim box on A4 pages): that letter is REJECTED
-    with a code and what to fix on its receipt; the others are planned again and imposed with the same pieces
-    and tracking ids."""
+    """A PDF pre-flight accepts but imposition refuses (a page tree whose /Count hides its last page): that
+    letter is REJECTED with a code and what to fix on its receipt; the others are planned again and imposed
+    with the same pieces and tracking ids."""
     bad = "L000002"
-    shrink_trim_box(batch.submission / f"{bad}.pdf")
+    hide_last_page(batch.submission / f"{bad}.pdf")
     with installed_plant(settings, devices=False) as plant:
         submission = plan_submission(accept_batch(plant, batch.submission))
         before = letters(plant)
@@ -115,8 +123,9 @@ def test_a_letter_imposition_refuses_is_rejected_and_the_others_keep_their_ids(b
 
         after = letters(plant)
         assert after[bad]["state"] == "REJECTED"
-        assert after[bad]["reason_code"]
-        assert "mm" in after[bad]["reason"] and "A4" in after[bad]["reason"]
+        assert after[bad]["reason_code"] == "PAGE_COUNT"
+        assert "damaged" in after[bad]["reason"]  # what is wrong…
+        assert "PDF again and resubmit" in after[bad]["reason"]  # …and what the sender does about it
         assert "blobs" not in after[bad]["reason"]  # the sender reads the letter's name, not our paths
         assert bad in after[bad]["reason"]
         assert {after[k]["state"] for k in mates} == {"PRINT_READY"}

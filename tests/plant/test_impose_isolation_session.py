@@ -20,7 +20,7 @@ from plant.stages.route import route
 from plant.storage.files import blob_path
 from plant.testing import accept_batch, configure, installed_plant, open_session, read_rows
 from tests.plant.helpers import PHASE_TIMEOUT_S, wait_for
-from tests.plant.test_impose_isolation import shrink_trim_box
+from tests.plant.test_impose_isolation import hide_last_page
 
 pytestmark = pytest.mark.usefixtures("no_leftover_redis")
 
@@ -40,13 +40,13 @@ def worker_started(settings) -> bool:
 
 
 def test_a_mixed_submission_ends_every_letter_and_the_wait(tmp_path):
-    """Good letters, one imposition refuses, one whose stored copy was damaged after pre-flight and a hostile
-    one: the good ones are DISPATCHED, each bad one REJECTED or FAILED with its reason on the receipt, and the
-    session's wait returns as soon as all are final."""
+    """Good letters, one imposition refuses (its page tree hides a page from pre-flight), one whose stored
+    copy was damaged after pre-flight and a hostile one: the good ones are DISPATCHED, each bad one REJECTED
+    or FAILED with its reason on the receipt, and the session's wait returns as soon as all are final."""
     config, settings = configure(tmp_path)
     batch = generate(tmp_path / "in", 8, seed=3)
     refused, damaged, hostile = "L000002", "L000004", "L000006"
-    shrink_trim_box(batch.submission / f"{refused}.pdf")
+    hide_last_page(batch.submission / f"{refused}.pdf")
     (batch.submission / f"{hostile}.pdf").write_bytes(HOSTILE)
     with installed_plant(settings, devices=False) as plant:  # accepted and checked; then the blob is damaged
         submission = accept_batch(plant, batch.submission)
@@ -62,7 +62,7 @@ def test_a_mixed_submission_ends_every_letter_and_the_wait(tmp_path):
 
     bad = {refused, damaged, hostile}
     assert {final[k][0] for k in final if k not in bad} == {"DISPATCHED"}
-    assert final[refused][0] == "REJECTED" and final[refused][1] and refused in final[refused][2]
+    assert final[refused][:2] == ("REJECTED", "PAGE_COUNT") and refused in final[refused][2]
     assert final[damaged][:2] == ("FAILED", STORED_COPY_DAMAGED)
     assert final[hostile][0] == "REJECTED" and final[hostile][1]
     receipt = {

@@ -24,6 +24,7 @@ from plant.stages.plan import plan
 from plant.stages.preflight import preflight
 from plant.stages.route import route
 from plant.stages.spool import follow_print, spool
+from plant.testing import device_name
 from printers.drivers.simulated import SimulatedPress
 from tests.plant.operating import (
     close_plant,
@@ -286,7 +287,7 @@ def test_a_pulled_spooled_piece_is_outsorted_and_never_dispatched(plant):
                     next(i for i in plant.settings.inserters if i.name == run.inserter)
                 )
                 / "runs"
-                / f"{run_id}.csv"
+                / f"{device_name(plant, run_id)}.csv"
             ).open()
         )
     }

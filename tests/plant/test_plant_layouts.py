@@ -149,7 +149,7 @@ def test_the_insert_stage_feeds_the_cutters_leaves_once_they_are_cut(tmp_path):
     """N-up work: the first look submits the cut (once, under the run id) and waits; when the cutter has cut,
     the inserter is fed its leaves, and the run's event gets the cut's facts. 1-up work goes straight in."""
     settings = settings_with(tmp_path, 'layout = "2up-cutstack"\nstack_depth = 3')
-    plant = SimpleNamespace(settings=settings)
+    plant = SimpleNamespace(settings=settings, plant_id="3fa9c21b")
     pdf = imposed(tmp_path, job_layout(settings, "p"))
     run, job = (
         SimpleNamespace(run_id="R000001", inserter="ins"),
@@ -158,12 +158,15 @@ def test_the_insert_stage_feeds_the_cutters_leaves_once_they_are_cut(tmp_path):
     assert feed(plant, run, job, pdf) is None
     assert feed(plant, run, job, pdf) is None
     cutter = make_cutter(settings, "ins")
-    assert [p.name for p in (cutter.folder / "jobs").iterdir()] == ["R000001.json"]
+    assert [p.name for p in (cutter.folder / "jobs").iterdir()] == [
+        "3fa9c21b-R000001.json"
+    ]  # its device name
     assert cutter.step() == 1
     fed = feed(plant, run, job, pdf)
-    assert fed.sheets_pdf == cutter.result("R000001").output_pdf
+    assert fed.sheets_pdf == cutter.result("3fa9c21b-R000001").output_pdf
     assert fed.cutting == {
         "cutter": "ins-cutter",
+        "device_name": "3fa9c21b-R000001",
         "leaves": 6,
         "sheets_received": 3,
         "sheets_expected": 3,

@@ -15,6 +15,7 @@ import pytest
 from imposition import SheetMap, SheetSize
 from inserters.camera import read_sheets
 from plant.demo import generate
+from plant.testing import device_name
 from tests.plant.helpers import expected_codes, query, read_csv, run_submission
 
 pytestmark = pytest.mark.slow
@@ -68,7 +69,8 @@ def runs(state: Path) -> list[tuple[str, str, dict]]:
 
 
 def inserter_results(state: Path, run_id: str) -> list[dict]:
-    return read_csv(state / "devices" / "inserters" / "ins-n" / "results" / f"{run_id}.csv")
+    name = device_name(state, run_id)
+    return read_csv(state / "devices" / "inserters" / "ins-n" / "results" / f"{name}.csv")
 
 
 def test_a_batch_on_a_2up_cut_and_stack_press_is_read_leaf_by_leaf_and_dispatched_once(tmp_path):
@@ -88,7 +90,15 @@ def test_a_batch_on_a_2up_cut_and_stack_press_is_read_leaf_by_leaf_and_dispatche
             }
         assert (event["destroyed"], event["misfed"]) == ([], [])
         assert event["leaves"] == len(expected_codes(state, job_id))
-        cut = state / "devices" / "inserters" / "ins-n" / "cutter" / "output" / f"{run_id}.pdf"
+        cut = (
+            state
+            / "devices"
+            / "inserters"
+            / "ins-n"
+            / "cutter"
+            / "output"
+            / f"{device_name(state, run_id)}.pdf"
+        )
         assert read_sheets(cut, CONTROL_ZONE) == expected_codes(state, job_id)
         for row in inserter_results(state, run_id):
             assert row["outcome"] == "inserted"

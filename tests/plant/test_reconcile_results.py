@@ -19,6 +19,7 @@ from plant.ledger import schema as t
 from plant.stages.impose import impose
 from plant.stages.insert import follow_insert, insert
 from plant.stages.spool import follow_print, spool
+from plant.testing import device_name
 from printers.drivers.simulated import SimulatedPress
 from tests.plant.operating import close_plant, events, job_members, jobs, open_plant, pieces, planned, rows
 
@@ -51,7 +52,7 @@ def envelope(plant, run_id: str, edit: Callable[[Rows], Rows] | None = None) -> 
     inserter = plant.inserters[run.inserter]
     inserter.step()
     if edit is not None:
-        path = inserter.folder / "results" / f"{run_id}.csv"
+        path = inserter.folder / "results" / f"{device_name(plant, run_id)}.csv"
         with path.open(newline="") as fh:
             reader = csv.DictReader(fh)
             fields, found = reader.fieldnames, list(reader)

@@ -21,6 +21,7 @@ from plant.stages.spool import spool
 from plant.testing import Clock, configure, open_session, read_rows, state_settings, write_config
 from plant.web.metrics import exposition
 from plant.web.queries import metrics
+from printers.drivers.hotfolder import HotFolderLayout
 from tests.plant.helpers import wait_for
 from tests.plant.operating import jobs, operating, planned
 
@@ -70,8 +71,10 @@ def lose_messages(ledger, target: str) -> None:
 
 
 def strand(plant, settings) -> str:
-    """A job SPOOLED on its press whose ``follow_print`` message was lost and whose press then forgot it (its
-    hot-folder files gone, as ippeveprinter forgets on a restart); the batch's other jobs planned."""
+    """A job SPOOLED on its press whose ``follow_print`` message was lost and whose press then lost its files
+    but for a damaged report on the job (its status file unreadable: every look fails the same way; a press
+    that forgot the job outright is dealt with by ``follow_print`` itself, test_follow_forgotten.py); the
+    batch's other jobs planned."""
     planned(plant)
     job = jobs(plant)[0]
     impose(job.job_id)
@@ -81,6 +84,10 @@ def strand(plant, settings) -> str:
     folder = settings.printer_folder(settings.printer(job.printer))
     for path in [p for p in folder.rglob("*") if p.is_file() and job.job_id in p.name]:
         path.unlink()
+    name = plant.printers[job.printer].device_name(job.job_id)
+    report = HotFolderLayout(folder).status(name)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text("{ not json")
     return job.job_id
 
 

@@ -29,6 +29,7 @@ from plant.stages.preflight import preflight
 from plant.stages.replan import device_check, watch_printers, withdraw
 from plant.stages.route import route
 from plant.stages.spool import follow_print, spool
+from plant.testing import device_name
 from printers.drivers.hotfolder import HotFolderLayout
 from printers.drivers.simulated import SimulatedPress
 from tests.plant.operating import events, job_members, jobs, operating, outbox, pieces, planned, rows
@@ -158,10 +159,8 @@ def test_spool_never_sends_a_job_released_after_it_read_the_job(plant, monkeypat
     spool(job.job_id)
     assert jobs(plant, t.print_jobs.c.job_id == job.job_id)[0].state == "REPLANNED"
     folder = plant.settings.printer_folder(next(p for p in plant.settings.printers if p.name == job.printer))
-    assert (
-        not list(folder.glob(f"{job.job_id}.*"))
-        and not (folder / "submitted" / f"{job.job_id}.json").exists()
-    )
+    name = device_name(plant, job.job_id)
+    assert not list(folder.glob(f"{name}.*")) and not (folder / "submitted" / f"{name}.json").exists()
 
 
 # -- devices out of the plan ---------------------------------------------------------------------------------
@@ -237,7 +236,7 @@ def test_a_job_waiting_at_a_press_out_of_the_plan_is_withdrawn(plant):
     assert {(p.state, p.prints) for p in moved} == {("PRINT_READY", 0)}
     assert all(events(plant, p.pk)[-1] == "withdraw" for p in moved)
     driver = plant.printers["press-2"]
-    assert not driver.layout.ticket(job.job_id).exists()
+    assert not driver.layout.ticket(device_name(plant, job.job_id)).exists()
     assert "job-withdrawn-unprinted" in driver.status(job.job_id).reasons
     follow_print(job.job_id)  # the follower finds the job no longer its business
     assert jobs(plant, t.print_jobs.c.job_id == job.job_id)[0].state == "REPLANNED"
@@ -252,17 +251,15 @@ def test_a_job_the_press_took_is_never_withdrawn(plant):
     job = on(plant, "press-2")[0]
     impose(job.job_id)
     spool(job.job_id)
-    layout = plant.printers["press-2"].layout
+    layout, name = plant.printers["press-2"].layout, device_name(plant, job.job_id)
     layout.work.mkdir(parents=True, exist_ok=True)
-    layout.ticket(job.job_id).rename(
-        layout.work_ticket(job.job_id)
-    )  # what the press does when it takes a job
+    layout.ticket(name).rename(layout.work_ticket(name))  # what the press does when it takes a job
     device_down(plant.ledger, plant.settings, "press-2")
     device_check("press-2")
     assert not withdraw(job.job_id)
     assert jobs(plant, t.print_jobs.c.job_id == job.job_id)[0].state == "SPOOLED"
     assert {p.state for p in pieces(plant, t.pieces.c.job_id == job.job_id)} == {"SPOOLED"}
-    assert layout.work_ticket(job.job_id).exists()
+    assert layout.work_ticket(name).exists()
 
 
 def test_a_withdrawal_interrupted_after_its_claim_is_finished_by_its_redelivery(plant):
@@ -292,7 +289,7 @@ def test_spool_releases_a_job_whose_press_left_the_plan_instead_of_sending_it(pl
         set_service(conn, "press-2", "printer", operator_down=True, reason="test")
     spool(job.job_id)
     assert jobs(plant, t.print_jobs.c.job_id == job.job_id)[0].state == "REPLANNED"
-    assert not (plant.printers["press-2"].layout.receipt(job.job_id)).exists()
+    assert not (plant.printers["press-2"].layout.receipt(device_name(plant, job.job_id))).exists()
 
 
 def test_jobs_for_a_device_taken_out_while_planning_are_not_written(plant, monkeypatch):
@@ -348,7 +345,7 @@ def test_a_printed_job_goes_to_another_inserter_when_its_own_is_out_of_the_plan(
     plant.settings = dataclasses.replace(
         plant.settings, inserters=(InserterConfig("ins-a"), InserterConfig("ins-b"))
     )
-    plant.inserters = make_inserter_drivers(plant.settings)
+    plant.inserters = make_inserter_drivers(plant.settings, plant.plant_id)
     planned(plant)
     job = jobs(plant)[0]
     device_down(plant.ledger, plant.settings, job.inserter)

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from inserters import SimulatedInserter
 from plant.config import load_settings
 from plant.config.sections import InserterConfig, PrinterConfig
-from plant.fleet.devices import make_cutter, make_inserter_drivers
+from plant.fleet.devices import cutter_driver, make_inserter_drivers
 from plant.fleet.runs import RunFate, envelope_sheets, run_fate
 from plant.ledger import schema as t
 from plant.ledger import schema_devices as td
@@ -27,6 +27,7 @@ from plant.stages.impose import impose
 from plant.stages.insert import follow_insert, insert
 from plant.stages.replan import device_check, watch_inserters, withdraw_run
 from plant.stages.spool import follow_print, spool
+from plant.testing import device_name
 from printers.drivers.simulated import SimulatedPress
 from tests.plant.operating import close_plant, events, jobs, open_plant, outbox, pieces, planned, rows
 
@@ -205,7 +206,7 @@ def test_a_run_waiting_at_an_inserter_out_of_the_plan_is_withdrawn_and_moved(pla
         ("withdraw", "WITHDRAWING", "CREATED"),
         ("move", "CREATED", "CREATED"),
     ]
-    assert (device(plant, "ins-2").folder / "withdrawn" / f"{run_id}.json").exists()
+    assert (device(plant, "ins-2").folder / "withdrawn" / f"{device_name(plant, run_id)}.json").exists()
     assert device(plant, "ins-2").step() == 0
     follow_insert(run_id)  # a follower of the run on ins-2 finds it no longer its business
     assert run(plant, run_id).state == "CREATED"
@@ -314,7 +315,7 @@ def test_a_printed_job_goes_to_an_inserter_that_takes_its_sheets(plant):
             InserterConfig("ins-thin", 20000.0, max_sheets=1),
         ),
     )
-    plant.inserters = make_inserter_drivers(plant.settings)
+    plant.inserters = make_inserter_drivers(plant.settings, plant.plant_id)
     device_down(plant.ledger, plant.settings, job.inserter)
     impose(job.job_id)
     spool(job.job_id)
@@ -393,7 +394,9 @@ def test_a_run_moved_after_its_cut_began_is_fed_the_leaves_of_that_cut(tmp_path,
     try:
         (run_id,) = printed_runs(plant)
         insert(run_id)  # the cut is handed to ins-2's cutter; the run waits CREATED while it cuts
-        cutter_2, cutter_1 = make_cutter(plant.settings, "ins-2"), make_cutter(plant.settings, "ins-1")
+        cutter_2, cutter_1 = (
+            cutter_driver(plant.settings, name, plant.plant_id) for name in ("ins-2", "ins-1")
+        )
         assert run(plant, run_id).state == "CREATED" and cutter_2.find(run_id) is not None
         device_down(plant.ledger, plant.settings, "ins-2")
         device_check("ins-2")

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from plant.ledger import schema as t
 from plant.ledger import schema_devices as td
 from plant.operator import Action, act
-from plant.testing import Clock, configure, open_session, submit
+from plant.testing import Clock, configure, device_name, open_session, submit
 from tests.plant.helpers import PHASE_TIMEOUT_S, letter_pieces, read_csv, read_ledger, wait_for
 from tests.plant.operating import (
     INS_1,
@@ -36,11 +36,12 @@ def settings_for(tmp_path, jams: tuple[int, ...] = ()):
 
 
 def submitted(settings, job_id: str) -> list[str]:
-    """The presses whose hot folder ever received ``job_id``."""
+    """The presses whose hot folder ever received ``job_id`` (under its device name)."""
+    name = device_name(settings, job_id)
     return [
         p.name
         for p in settings.printers
-        if (settings.printer_folder(p) / "submitted" / f"{job_id}.json").exists()
+        if (settings.printer_folder(p) / "submitted" / f"{name}.json").exists()
     ]
 
 
@@ -120,7 +121,9 @@ def test_a_press_stopped_for_good_hands_its_unprinted_work_to_the_other_press(tm
     assert {j.printer for j in all_jobs if j.state == "DONE"} == {"press-1"}
     press_2_output = settings.printer_folder(settings.printers[1]) / "output"
     assert not [
-        j for j in before if j.job_id != jammed.job_id and (press_2_output / f"{j.job_id}.pdf").exists()
+        j
+        for j in before
+        if j.job_id != jammed.job_id and (press_2_output / f"{device_name(settings, j.job_id)}.pdf").exists()
     ]
 
 

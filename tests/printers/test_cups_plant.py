@@ -5,6 +5,7 @@ job until an operator enables it again."""
 from __future__ import annotations
 
 import json
+import secrets
 from collections import Counter, defaultdict
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,10 +15,12 @@ from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from plant.config import load_settings
+from plant.fleet.devices import make_printer_drivers
 from plant.intake.submission import intake
 from plant.ledger import schema as t
 from plant.runtime.session import Session
 from plant.stages.spool import hand_over
+from plant.testing import device_name
 from printers import CupsPrinter, JobTicket
 from tests.plant.helpers import read_csv, wait_for
 from tests.printers.cupsd import write_pdf
@@ -107,10 +110,11 @@ def assert_each_job_sent_once(session, lab, before: set[Path]) -> None:
     unchanged."""
     jobs = plant_jobs(session)
     received = received_since(lab, before)
-    assert jobs and sorted(received) == sorted(job_id.lower() for job_id in jobs)
+    names = {job_id: device_name(session, job_id) for job_id in jobs}  # CUPS knows <plant id>-<job id>
+    assert jobs and sorted(received) == sorted(name.lower() for name in names.values())
     for job_id, pdf in jobs.items():
-        assert len(cups_jobs(lab, session.queue, job_id)) == 1, job_id
-        (document,) = received[job_id.lower()]
+        assert len(cups_jobs(lab, session.queue, names[job_id])) == 1, job_id
+        (document,) = received[names[job_id].lower()]
         assert document.read_bytes() == pdf.read_bytes(), job_id
 
 
@@ -157,7 +161,7 @@ def test_a_stopped_queue_holds_the_batch_until_it_is_enabled(cups_plant, cups_la
     submission_id = submit(cups_plant, small_batch)
     wait_for(lambda: all_reported_stopped(cups_plant), "every job spooled and reported stopped")
     for job_id in plant_jobs(cups_plant):
-        (waiting,) = cups_jobs(cups_lab, cups_plant.queue, job_id)
+        (waiting,) = cups_jobs(cups_lab, cups_plant.queue, device_name(cups_plant, job_id))
         assert waiting["job-state"] == 3  # pending: queued in CUPS, not printed
     assert not received_since(cups_lab, before)
     assert not rows(cups_plant, select(t.letters.c.pk).where(t.letters.c.state == "DISPATCHED"))
@@ -224,3 +228,24 @@ def test_a_spool_that_loses_the_race_for_its_job_id_follows_the_winner(
         status = hand_over(late, job)
     assert blind == [0] and [e["event"] for e in logs] == ["job_already_on_printer"]
     assert status.job_id == job.job_id and len(cups_jobs(cups_lab, queue, job.job_id)) == 1
+
+
+def test_two_ledgers_on_one_cups_queue_each_print_their_own_job(tmp_path, cups_lab, cups_queue):
+    """Two plants (two ledgers: a second plant, a staging copy, a reset) on one CUPS queue, both with a job
+    J000001: the second never finds the first's before submitting; CUPS holds one job of each, named
+    ``<plant id>-J000001``, and each plant follows its own."""
+    queue = cups_queue()
+    config = tmp_path / "plant.toml"
+    config.write_text(FLEET.format(server=cups_lab.server, queue=queue))
+    settings = load_settings(config, environ={"PLANT_STATE_DIR": str(tmp_path / "state")})
+    ids = [secrets.token_hex(4) for _ in range(2)]  # CUPS keeps every test's jobs: ids of this test only
+    first, second = (make_printer_drivers(settings, plant)["press-cups"] for plant in ids)
+    job = SimpleNamespace(
+        job_id="J000001", printer="press-cups", sheets=1, pdf_path=str(write_pdf(tmp_path / "job.pdf"))
+    )
+    assert hand_over(first, job).job_id == "J000001"
+    assert second.find("J000001") is None  # the first plant's J000001 is not the second's
+    assert hand_over(second, job).job_id == "J000001"
+    for plant, driver in zip(ids, (first, second), strict=True):
+        (attrs,) = cups_jobs(cups_lab, queue, f"{plant}-J000001")
+        assert driver.find("J000001").job_id == "J000001", attrs

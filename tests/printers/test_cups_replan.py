@@ -14,8 +14,9 @@ from sqlalchemy import select
 
 from plant.ledger import schema as t
 from plant.ledger import schema_devices as td
+from plant.model import device_name
 from plant.runtime.session import Session
-from plant.testing import configure, open_session, submit
+from plant.testing import configure, open_session, plant_id, submit
 from printers import CupsPrinter
 from tests.plant.helpers import PHASE_TIMEOUT_S, read_csv, read_ledger, wait_for
 from tests.plant.operating import INS_1, PRESS_1, SESSION, job_members
@@ -59,8 +60,10 @@ def on_press_2(session: Session) -> list:
     )
 
 
-def cups_job(lab, queue: str, job_id: str) -> dict:
-    """The one CUPS job named ``job_id`` on ``queue``, with its state and processing stamp."""
+def cups_job(lab, queue: str, plant: str, job_id: str) -> dict:
+    """The one CUPS job of plant ``plant``'s job ``job_id`` on ``queue`` (named ``<plant id>-<job id>``), with
+    its state and processing stamp."""
+    name = device_name(plant, job_id)
     jobs = lab._connect().getJobs(
         which_jobs="all",
         requested_attributes=["job-id", "job-name", "job-state", "job-printer-uri", "time-at-processing"],
@@ -68,7 +71,7 @@ def cups_job(lab, queue: str, job_id: str) -> dict:
     (found,) = [
         a
         for a in jobs.values()
-        if a.get("job-name") == job_id and str(a["job-printer-uri"]).endswith(f"/printers/{queue}")
+        if a.get("job-name") == name and str(a["job-printer-uri"]).endswith(f"/printers/{queue}")
     ]
     return found
 
@@ -135,19 +138,21 @@ def test_a_stopped_cups_press_hands_its_waiting_jobs_to_the_other_press(
         )
         spooled = [j.job_id for j in on_press_2(session)]
         if held:
-            CupsPrinter("press-2", cups_lab.server, queue=queue).hold(spooled[0])
+            CupsPrinter("press-2", cups_lab.server, queue=queue).hold(
+                device_name(plant_id(session), spooled[0])
+            )
         offset[0] = session.settings.plan.replan_after_s + 60
         wait_for(lambda: out_of_the_plan(session, left=0), "press-2 out of the plan, its jobs withdrawn")
         session.wait([submission], timeout=PHASE_TIMEOUT_S)
         letters, jobs, job_events = outcome(session)
-        settings = session.settings
+        settings, plant = session.settings, plant_id(session)
     assert {r.state for r in letters} == {"DISPATCHED"}
     assert manifest(settings) == Counter({r.tracking_id: 1 for r in letters})
     assert all(r.prints == 1 for r in letters)
     assert {jobs[j][0] for j in spooled} == {"REPLANNED"} and job_events["withdraw"] == len(spooled)
     assert {printer for state, printer in jobs.values() if state == "DONE"} == {"press-1"}
     for job_id in spooled:
-        found = cups_job(cups_lab, queue, job_id)
+        found = cups_job(cups_lab, queue, plant, job_id)
         assert (found["job-state"], found["time-at-processing"]) == (7, None), job_id
     assert set(cups_lab.eve_spool.iterdir()) == before_files
 
@@ -164,23 +169,28 @@ def test_a_job_cups_had_started_stays_until_cancelled_at_the_queue(
     offset = [0.0]
     with session_on(tmp_path, cups_lab, queue, offset) as session:
         submission = submit(session, small_batch.submission)
+        plant = plant_id(session)
 
         def one_started_others_waiting() -> bool:
             jobs = on_press_2(session)
             if len(jobs) < 2 or {j.state for j in jobs} != {"SPOOLED"}:
                 return False
-            stamps = [cups_job(cups_lab, queue, j.job_id)["time-at-processing"] for j in jobs]
+            stamps = [cups_job(cups_lab, queue, plant, j.job_id)["time-at-processing"] for j in jobs]
             return sum(stamp is not None for stamp in stamps) == 1
 
         wait_for(
             one_started_others_waiting,
             "press-2's jobs spooled, the first started by CUPS",
-            detail=lambda: [(*j, cups_job(cups_lab, queue, j.job_id)) for j in on_press_2(session)],
+            detail=lambda: [(*j, cups_job(cups_lab, queue, plant, j.job_id)) for j in on_press_2(session)],
         )
         spooled = [j.job_id for j in on_press_2(session)]
-        (started,) = [j for j in spooled if cups_job(cups_lab, queue, j)["time-at-processing"] is not None]
+        (started,) = [
+            j for j in spooled if cups_job(cups_lab, queue, plant, j)["time-at-processing"] is not None
+        ]
         cups_lab.admin("cupsdisable", queue)
-        assert cups_job(cups_lab, queue, started)["job-state"] == 3  # pending again, like the unstarted ones
+        assert (
+            cups_job(cups_lab, queue, plant, started)["job-state"] == 3
+        )  # pending again, like the unstarted ones
         wait_for(lambda: stopped_and_seen(session), "press-2 seen stopped")
         offset[0] = session.settings.plan.replan_after_s + 60
         wait_for(
