@@ -175,3 +175,23 @@ class DiskFull(PlantError):
             path=str(path),
             needed_bytes=int(needed_bytes),
         )
+
+
+class StoredObjectMissing(PlantError):
+    """A key of the plant's storage (:mod:`plant.storage.store`) names no stored object."""
+
+    exit_code = 66  # EX_NOINPUT
+
+    #: The storage key asked for (set by :class:`PlantError` from the data).
+    key: str
+    #: Where the store keeps its objects: a folder, or the database's URL without its password.
+    where: str
+
+    def __init__(self, key: str, where: object) -> None:
+        super().__init__(
+            f"No stored object {key!r} in {where}: it was never stored there or was deleted. Check that "
+            "every machine of the plant uses the same [storage] backend and database; a letter's or job's "
+            "file is made again by running its stage again (`plant resume`).",
+            key=key,
+            where=str(where),
+        )

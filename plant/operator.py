@@ -18,11 +18,11 @@ What each action may do depends on whether paper can exist for the piece:
   piece already spooled is outsorted by the inserter (its mail run data sets the divert flag), one already
   enveloped is left out of the handover manifest and must be taken out of the inserter's output by hand.
 
-A job the spool stage *parked* (its printer has no record of it after a submission attempt: paper may or may
-not exist) waits for one of two actions, each recorded with who and why: **reprint** (:func:`job_reprint`:
-PARKED → SPOOLING, submitted again with the same pieces and tracking ids) or **printed**
-(:func:`job_printed`: the operator found its sheets; PARKED → PRINTED, its pieces SPOOLED, its insert run
-created). :func:`parked` lists them with their facts.
+A job the spool stage *parked* (its printer has no record of it after a submission attempt, or lost its
+record of a job it took: paper may or may not exist) waits for one of two actions, each recorded with who and
+why: **reprint** (:func:`job_reprint`: PARKED → SPOOLING, submitted again with the same pieces and tracking
+ids) or **printed** (:func:`job_printed`: the operator found its sheets; PARKED → PRINTED, its pieces
+SPOOLED, its insert run created). :func:`parked` lists them with their facts.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from plant.ledger.jobs import (
     OPERATOR_REPRINT,
     job_pieces,
     load_job,
+    parked_from,
     parked_jobs,
     release_job,
     release_printer_jobs,
@@ -497,11 +498,13 @@ def _parked(conn: Connection, job_id: str) -> Row[Any]:
 
 def _unpark(
     conn: Connection, job_id: str, target: JobState, event: str, letters_event: str, by: str, reason: str
-) -> tuple[Row[Any], dict[str, Any]]:
+) -> tuple[Row[Any], dict[str, Any], JobState]:
     """Move parked job ``job_id`` to ``target`` with the operator's ``event`` (who and why in its data) and
-    take its letters out of parking (``letters_event``), by compare-and-set: the job's row and the event data;
+    take its letters out of parking (``letters_event``), by compare-and-set: the job's row, the event data and
+    the state the job was parked from (SPOOLING: its letters IMPOSED; SPOOLED: its letters SPOOLED);
     :class:`Refused` when the job moved meanwhile."""
     job = _parked(conn, job_id)
+    source = parked_from(conn, job_id)
     data = {"by": by, "reason": reason, "printer": job.printer}
     if not move_entity(
         conn,
@@ -512,21 +515,37 @@ def _unpark(
         target.value,
         event,
         "job",
-        data,
+        {**data, "parked_from": source.value},
     ):
         raise Refused(f"job {job_id} moved meanwhile; look at `plant job parked` and try again.")
-    unpark_letters(conn, job_id, letters_event, {"job": job_id, **data})
-    return job, data
+    unpark_letters(conn, job_id, letters_event, {"job": job_id, **data, "parked_from": source.value}, source)
+    return job, data, source
 
 
 def job_reprint(ledger: Ledger, job_id: str, reason: str = "", by: str = OPERATOR) -> Outcome:
     """Print a parked job again, same pieces and tracking ids: PARKED → SPOOLING (event ``operator_reprint``
     with ``by`` and ``reason``, which closes its open submission attempts) and a ``spool`` message; the spool
-    stage submits it once more (unless the printer turns out to have it after all, which is then followed)."""
+    stage submits it once more (unless the printer turns out to have it after all, which is then followed).
+
+    A job parked from SPOOLING has its letters IMPOSED: the spool stage moves them on (→ SPOOLED, one more
+    print each) as on a first hand-over. A job parked from SPOOLED has its letters SPOOLED already: they stay
+    SPOOLED, and the second hand-over the operator ordered is counted here (``prints`` + 1 beside the
+    ``job_reprint`` event of each letter), so the paper of both hand-overs is accounted for (the
+    job's second → SPOOLED event is the spool stage's)."""
     reason = reason or "reprint by the operator: the printer has no record and no sheets were found"
     try:
         with ledger.tx() as conn:
-            job, data = _unpark(conn, job_id, JobState.SPOOLING, OPERATOR_REPRINT, "job_reprint", by, reason)
+            job, _, source = _unpark(
+                conn, job_id, JobState.SPOOLING, OPERATOR_REPRINT, "job_reprint", by, reason
+            )
+            if source is JobState.SPOOLED:
+                again = [r.pk for r in job_pieces(conn, job_id) if r.state == State.SPOOLED.value]
+                if again:
+                    conn.execute(
+                        update(t.pieces)
+                        .where(t.pieces.c.letter_pk.in_(again), t.pieces.c.job_id == job_id)
+                        .values(prints=t.pieces.c.prints + 1)
+                    )
             enqueue(conn, "spool", job_id)
             enqueue(conn, "receipts", job.submission_id)
     except (NotFound, Refused) as exc:
@@ -536,28 +555,35 @@ def job_reprint(ledger: Ledger, job_id: str, reason: str = "", by: str = OPERATO
 
 def job_printed(ledger: Ledger, settings: Settings, job_id: str, reason: str, by: str = OPERATOR) -> Outcome:
     """Mark a parked job printed after inspection (its sheets were found): PARKED → PRINTED (event
-    ``operator_printed`` with ``by`` and ``reason``), its pieces IMPOSED → SPOOLED, its insert run created
-    and an ``insert`` message queued. The pieces become PRINTED only when the inserter reads their sheets."""
+    ``operator_printed`` with ``by`` and ``reason``), its pieces SPOOLED (IMPOSED → SPOOLED, one print
+    each, for a job parked from SPOOLING; already SPOOLED, with no further print, for one parked from
+    SPOOLED), its insert run created and an ``insert`` message queued. The pieces become PRINTED only when
+    the inserter reads their sheets."""
     if not reason.strip():
         return Outcome(job_id, False, "refused", "say what the inspection found: --reason TEXT")
     try:
         with ledger.tx() as conn:
-            job, data = _unpark(
+            job, data, _ = _unpark(
                 conn, job_id, JobState.PRINTED, OPERATOR_PRINTED, "job_marked_printed", by, reason
             )
-            rows = [r for r in job_pieces(conn, job_id) if r.state == State.IMPOSED.value]
+            rows = job_pieces(conn, job_id)
             moved = move_letters(
-                conn, [r.pk for r in rows], Event.SPOOL, State.IMPOSED, data={"job": job_id, **data}
+                conn,
+                [r.pk for r in rows if r.state == State.IMPOSED.value],
+                Event.SPOOL,
+                State.IMPOSED,
+                data={"job": job_id, **data},
             )
             conn.execute(
                 update(t.pieces).where(t.pieces.c.letter_pk.in_(moved)).values(prints=t.pieces.c.prints + 1)
             )
+            going = len(moved) + sum(1 for r in rows if r.state == State.SPOOLED.value)
             run_id, inserter = open_insert_run(conn, settings, job, [i.name for i in settings.inserters])
             enqueue(conn, "receipts", job.submission_id)
     except (NotFound, Refused) as exc:
         return Outcome(job_id, False, "refused", str(exc))
     return Outcome(
-        job_id, True, "printed", f"{len(moved)} piece(s) go on to insertion: run {run_id} on {inserter}"
+        job_id, True, "printed", f"{going} piece(s) go on to insertion: run {run_id} on {inserter}"
     )
 
 

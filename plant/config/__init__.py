@@ -1,8 +1,8 @@
 """The plant's configuration: one :class:`Settings` object, loaded once by :func:`load_settings`.
 
 ``sections`` holds the parts (fleet, ids, masses, postage, intake, marks, sweeps, plan, sla, reprint, queue,
-web, qa), ``loader`` the typed TOML reader and ``settings`` the whole with its cross-field checks. Everything
-is re-exported here.
+web, qa, storage), ``loader`` the typed TOML reader and ``settings`` the whole with its cross-field checks.
+Everything is re-exported here.
 """
 
 from plant.config.sections import (
@@ -26,6 +26,8 @@ from plant.config.sections import (
     ReprintConfig,
     SlaConfig,
     SlaTarget,
+    StorageBackend,
+    StorageConfig,
     SweepsConfig,
     TrackingConfig,
     WebConfig,
@@ -57,6 +59,8 @@ __all__ = [
     "Settings",
     "SlaConfig",
     "SlaTarget",
+    "StorageBackend",
+    "StorageConfig",
     "SweepsConfig",
     "TrackingConfig",
     "WebConfig",

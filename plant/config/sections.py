@@ -480,3 +480,22 @@ class QaConfig:
     #: Lowest print-quality grade a DataMatrix on a sample may have and pass (C: the usual floor for
     #: production symbols read by machines downstream).
     min_grade: QaGrade = QaGrade.C
+
+
+class StorageBackend(StrEnum):
+    """Where the plant keeps its files (docs/storage.md)."""
+
+    #: Folders of the state directory: the embedded default, for a plant on one machine.
+    LOCAL = "local"
+    #: Tables of the ledger's database: PostgreSQL for machines that share it (no shared filesystem), or
+    #: SQLite on one machine.
+    DATABASE = "database"
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """The plant's storage of letter blobs, print files, overlays, receipts, manifests and the digital outbox
+    (:mod:`plant.storage.store`)."""
+
+    #: ``"local"`` (the state directory) or ``"database"`` (the ledger's database, shared by every machine).
+    backend: StorageBackend = StorageBackend.LOCAL

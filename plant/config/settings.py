@@ -52,6 +52,8 @@ from plant.config.sections import (
     RecoveryConfig,
     ReprintConfig,
     SlaConfig,
+    StorageBackend,
+    StorageConfig,
     SweepsConfig,
     TrackingConfig,
     WebConfig,
@@ -103,6 +105,7 @@ class Settings:
     sla: SlaConfig = field(default_factory=SlaConfig)
     reprint: ReprintConfig = field(default_factory=ReprintConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
 
     def id_ranges(self, kind: IdKind) -> tuple[IdRangeConfig, ...]:
         """The ranges ids of ``kind`` come from, in order of use (``[ids]`` when no S10 range is listed)."""
@@ -360,6 +363,7 @@ def _check(settings: Settings) -> None:
         )
     _check_sla(settings)
     _check_queue(settings)
+    _check_storage(settings)
     if not 1 <= settings.reprint.max_prints <= MAX_PRINTS_MAX:
         raise ConfigError(
             f"reprint.max_prints = {settings.reprint.max_prints}: use a whole number of prints of one piece "
@@ -420,6 +424,20 @@ def _check_queue(settings: Settings) -> None:
             f"queue.min_backoff_s = {queue.min_backoff_s} is above queue.max_backoff_s = "
             f"{queue.max_backoff_s}: the first retry's wait must not exceed the longest one.",
             key="queue.min_backoff_s",
+        )
+
+
+def _check_storage(settings: Settings) -> None:
+    """Refuse a database store on a database it cannot use (PostgreSQL and SQLite only)."""
+    if settings.storage.backend is not StorageBackend.DATABASE:
+        return
+    scheme = settings.ledger_url.split(":", 1)[0].split("+", 1)[0]
+    if scheme not in ("postgresql", "sqlite"):
+        raise ConfigError(
+            f'storage.backend = "database" keeps files in the ledger\'s database, which must be PostgreSQL '
+            f"(shared by the plant's machines) or SQLite (one machine), not {scheme}; set database_url "
+            '(PLANT_DATABASE_URL) to a PostgreSQL URL or use storage.backend = "local".',
+            key="storage.backend",
         )
 
 

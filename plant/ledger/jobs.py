@@ -15,7 +15,8 @@ Every submission of a job to its printer is recorded before the driver is called
 so a crash between the submit and its commit is known. A SPOOLING job its printer has no record of is a
 first submission when no attempt is open, and is *parked* (:func:`park_job`, SPOOLING → PARKED) when one is:
 the device may have printed it and forgotten it, so it waits for an operator, who reprints it or marks it
-printed (:mod:`plant.operator`). Device names carry the plant id (:func:`ensure_plant_id`).
+printed (:mod:`plant.operator`). A SPOOLED job whose printer lost its record of it is parked likewise
+(SPOOLED → PARKED, its letters SPOOLED). Device names carry the plant id (:func:`ensure_plant_id`).
 """
 
 from __future__ import annotations
@@ -384,50 +385,89 @@ def record_submit_outcome(conn: Connection, job_id: str, event: str, error: str)
     append_event(conn, "job", job_id, event, None, None, {"error": error})
 
 
-def park_job(conn: Connection, job_id: str, facts: dict[str, Any]) -> bool:
-    """Park a SPOOLING job its printer has no record of after an attempt (SPOOLING → PARKED, event ``parked``
-    with ``facts``); its letters (still IMPOSED) get the reason code ``JOB_PARKED`` and an event each, so
-    ``plant status`` shows them waiting for an operator. False when the job moved meanwhile."""
+#: The state a parked job's letters are in, by the state the job was parked from: a SPOOLING job's letters
+#: were never handed over (IMPOSED); a SPOOLED job's were, to a printer that then lost its record (SPOOLED).
+PARKED_LETTERS = {JobState.SPOOLING: State.IMPOSED, JobState.SPOOLED: State.SPOOLED}
+
+
+def park_job(
+    conn: Connection, job_id: str, facts: dict[str, Any], parked_from: JobState = JobState.SPOOLING
+) -> bool:
+    """Park a job its printer has no record of (``parked_from`` → PARKED, event ``parked`` with ``facts``):
+    a SPOOLING job after a submission attempt, or a SPOOLED job the printer took and then lost its record of.
+    Its letters (IMPOSED or SPOOLED: :data:`PARKED_LETTERS`) get the reason code ``JOB_PARKED`` and an event
+    each, so ``plant status`` and the receipts show them waiting for an operator. False when the job moved
+    meanwhile."""
     job = load_job(conn, job_id)
     if job is None or not move_entity(
         conn,
         t.print_jobs,
         t.print_jobs.c.job_id,
         job_id,
-        JobState.SPOOLING.value,
+        parked_from.value,
         JobState.PARKED.value,
         PARKED,
         "job",
         facts,
     ):
         return False
-    reason = (
-        f"job {job_id} parked: printer {job.printer} has no record of it after a submission attempt "
-        f"(last at {facts.get('last_attempt_at')}; the submit call: {facts.get('submit_call')}); check the "
-        f"printer's output, then `plant job reprint {job_id}` or `plant job printed {job_id} --reason …`"
+    lost = (
+        "has no record of it after a submission attempt"
+        if parked_from is JobState.SPOOLING
+        else "took it, then lost its record of it (it may have printed it)"
     )
-    _mark_letters(conn, job_id, "job_parked", {"job": job_id, **facts}, JOB_PARKED, reason)
+    action = f"`plant job reprint {job_id}` or `plant job printed {job_id} --reason …`"
+    reason = (
+        f"job {job_id} parked: printer {job.printer} {lost} (last attempt at {facts.get('last_attempt_at')}; "
+        f"the submit call: {facts.get('submit_call')}); check the printer's output, then {action}"
+    )
+    data = {"job": job_id, **facts}
+    _mark_letters(conn, job_id, PARKED_LETTERS[parked_from], "job_parked", data, JOB_PARKED, reason)
     enqueue(conn, "receipts", job.submission_id)
-    log.error("job_parked", job=job_id, **{"printer": job.printer, **facts})
+    log.error(
+        "job_parked",
+        job=job_id,
+        parked_from=parked_from.value,
+        action=action,
+        **{"printer": job.printer, **facts},
+    )
     return True
 
 
-def unpark_letters(conn: Connection, job_id: str, event: str, data: dict[str, Any]) -> None:
-    """Clear the ``JOB_PARKED`` reason of the job's letters (an operator decided), one event each."""
-    _mark_letters(conn, job_id, event, data, None, None, only_code=JOB_PARKED)
+def parked_from(conn: Connection, job_id: str) -> JobState:
+    """The state the job was last parked from (its last ``parked`` event): SPOOLING or SPOOLED."""
+    state = conn.execute(
+        select(t.events.c.from_state)
+        .where(t.events.c.entity == "job", t.events.c.entity_id == job_id, t.events.c.event == PARKED)
+        .order_by(t.events.c.id.desc())
+        .limit(1)
+    ).scalar()
+    return JobState(state) if state == JobState.SPOOLED.value else JobState.SPOOLING
+
+
+def unpark_letters(
+    conn: Connection, job_id: str, event: str, data: dict[str, Any], parked_from: JobState
+) -> list[int]:
+    """Clear the ``JOB_PARKED`` reason of the letters of a job parked from ``parked_from`` (an operator
+    decided), one event each; return their pks."""
+    state = PARKED_LETTERS[parked_from]
+    return _mark_letters(conn, job_id, state, event, data, None, None, only_code=JOB_PARKED)
 
 
 def _mark_letters(
     conn: Connection,
     job_id: str,
+    state: State,
     event: str,
     data: dict[str, Any],
     code: str | None,
     reason: str | None,
     only_code: str | None = None,
-) -> None:
-    rows = [r for r in job_pieces(conn, job_id) if r.state == State.IMPOSED.value]
-    where = [t.letters.c.pk.in_([r.pk for r in rows]), t.letters.c.state == State.IMPOSED.value]
+) -> list[int]:
+    """Set the reason of the job's letters in ``state`` (with ``only_code``: those with that code), one event
+    each (the state unchanged); return their pks."""
+    rows = [r for r in job_pieces(conn, job_id) if r.state == state.value]
+    where = [t.letters.c.pk.in_([r.pk for r in rows]), t.letters.c.state == state.value]
     if only_code is not None:
         where.append(t.letters.c.reason_code == only_code)
     pks = list(
@@ -438,9 +478,9 @@ def _mark_letters(
             .returning(t.letters.c.pk)
         ).scalars()
     )
-    state = State.IMPOSED.value
     for pk in pks:
-        append_event(conn, "letter", str(pk), event, state, state, data)
+        append_event(conn, "letter", str(pk), event, state.value, state.value, data)
+    return pks
 
 
 def parked_jobs(conn: Connection) -> list[tuple[Row[Any], dict[str, Any]]]:

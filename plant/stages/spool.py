@@ -19,7 +19,6 @@ from plant.fleet.service import out_of_service
 from plant.ledger import append_event, enqueue, move_entity, move_letters, now
 from plant.ledger import schema as t
 from plant.ledger.jobs import (
-    PARKED,
     SUBMIT_FAILED,
     SUBMIT_REFUSED,
     job_pieces,
@@ -169,7 +168,8 @@ def _forgotten(plant, printer, job) -> JobStatus | None:
     - a printer whose silence proves it never received the job (``find_proves_absence``, a hot folder) gets
       it again: SPOOLED → SPOOLING (event ``printer_no_record``) and a ``spool`` message, which submits it;
     - any other (a CUPS queue past its history, an ippeveprinter restarted) may have printed it, so the job is
-      PARKED with the facts for ``plant job reprint|printed`` (its pieces stay SPOOLED).
+      PARKED with the facts for ``plant job reprint|printed`` (:func:`~plant.ledger.jobs.park_job`: its
+      pieces stay SPOOLED, with the reason code ``JOB_PARKED``).
     """
     found = printer.find(job.job_id)  # a remembered device id may be stale: the name is what counts
     if found is not None:
@@ -198,25 +198,8 @@ def _forgotten(plant, printer, job) -> JobStatus | None:
             ):
                 enqueue(conn, "spool", job.job_id)
                 log.warning("job_unknown_to_printer_resubmitted", job=job.job_id, printer=job.printer)
-        elif move_entity(
-            conn,
-            t.print_jobs,
-            t.print_jobs.c.job_id,
-            job.job_id,
-            JobState.SPOOLED.value,
-            JobState.PARKED.value,
-            PARKED,
-            "job",
-            facts,
-        ):
-            enqueue(conn, "receipts", job.submission_id)
-            log.error(
-                "job_parked",
-                job=job.job_id,
-                action=f"check the printer's output, then `plant job reprint {job.job_id}` or "
-                f"`plant job printed {job.job_id} --reason …`",
-                **facts,
-            )
+        else:
+            park_job(conn, job.job_id, facts, JobState.SPOOLED)
     plant.notify()
     return None
 

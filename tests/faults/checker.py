@@ -264,6 +264,13 @@ def _check_devices(state: Path, url: str, letters: dict[int, Any], report: Check
         members[row.job_id].append(row)
     spooled = "SELECT entity_id FROM events WHERE entity = 'job' AND to_state = 'SPOOLED'"
     spools = Counter(str(r.entity_id) for r in _rows(url, spooled))
+    # an operator who marks a job parked before its hand-over was recorded as printed (its sheets found)
+    # attests one hand-over the ledger had not seen
+    attested = "SELECT entity_id, data FROM events WHERE entity = 'job' AND event = 'operator_printed'"
+    for row in _rows(url, attested):
+        data = row.data if isinstance(row.data, dict) else json.loads(row.data or "{}")
+        if data.get("parked_from") == "SPOOLING":
+            spools[str(row.entity_id)] += 1
     by_pk: dict[str, Counter[str]] = defaultdict(Counter)
     for row in _rows(url, "SELECT entity_id, event FROM events WHERE entity = 'letter'"):
         by_pk[str(row.entity_id)][row.event] += 1

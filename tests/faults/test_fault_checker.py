@@ -188,3 +188,46 @@ def test_a_restart_explains_nothing_without_each_of_its_conditions(finished, tmp
     state, config, name, piece, _ = restart_scene(finished, tmp_path, **scene)
     report = check_run(state, config, audit=False)
     double_print(report, name, piece)
+
+
+def attested_scene(finished, tmp_path, parked_from: str | None):
+    """The clean run with one job's hand-over (its → SPOOLED event) unknown to the ledger, as for a job parked
+    before its hand-over was recorded; with ``parked_from``, the operator's ``operator_printed`` event
+    (parked from that state) attests it."""
+    state = tmp_path / "state"
+    shutil.copytree(finished[0], state, ignore=shutil.ignore_patterns("*.sock"))
+    engine = create_engine(f"sqlite:///{state / 'ledger.sqlite'}")
+    with engine.begin() as conn:
+        job = conn.execute(text("SELECT job_id FROM print_jobs ORDER BY job_id LIMIT 1")).scalar_one()
+        conn.execute(
+            text("DELETE FROM events WHERE entity = 'job' AND entity_id = :job AND to_state = 'SPOOLED'"),
+            {"job": job},
+        )
+        if parked_from is not None:
+            conn.execute(
+                text(
+                    "INSERT INTO events (at, entity, entity_id, event, from_state, to_state, data) "
+                    "VALUES (:at, 'job', :job, 'operator_printed', 'PARKED', 'PRINTED', :data)"
+                ),
+                {"at": time.time(), "job": job, "data": json.dumps({"parked_from": parked_from})},
+            )
+    engine.dispose()
+    return state, finished[1], job
+
+
+def test_an_operator_who_marks_a_parked_job_printed_attests_its_hand_over(finished, tmp_path):
+    """Paper a press printed for a job the ledger never saw handed over is a double print, unless the
+    operator marked the job printed from parking before its hand-over (parked from SPOOLING): that attests
+    the one hand-over. Marked printed from SPOOLED (the hand-over already counted) attests nothing more."""
+    state, config, job = attested_scene(finished, tmp_path / "none", None)
+    report = check_run(state, config, audit=False)
+    assert "double_print" in {f.kind for f in report.findings}, report.summary()
+    assert job in " ".join(next(f for f in report.findings if f.kind == "double_print").ids)
+
+    state, config, _ = attested_scene(finished, tmp_path / "spooling", "SPOOLING")
+    report = check_run(state, config, audit=False)
+    assert report.held, report.summary()
+
+    state, config, _ = attested_scene(finished, tmp_path / "spooled", "SPOOLED")
+    report = check_run(state, config, audit=False)
+    assert "double_print" in {f.kind for f in report.findings}, report.summary()
