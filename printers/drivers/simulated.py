@@ -21,7 +21,10 @@ so the sheets fed after that save are fed again, and the books show them twice
 (:meth:`SimulatedPress.sheet_counts`). An operator's restart from page 1 is a ``job`` record (``event:
 restarted``, the same print number, ``sheet`` the sheet the job had reached, ``sheets_out`` so far)
 followed by every sheet fed again under its own sheet number; the output then holds what came out of the
-press, in order: the sheets before the restart and the reprinted ones after them. A job id printed again (a
+press, in order: the sheets before the restart and the reprinted ones after them. The output is always
+exactly the sheets the books show ``out`` for that print, in the books' order: a job resumed after a restart
+takes that list from the books (read once, when the press starts), so the sheets fed again after the last save
+lie in the output twice, as in a real tray. A job id printed again (a
 new ticket after the first print ended) is a new print: its output goes to ``output/<job>+<print>.pdf``
 (``output/<job>.pdf`` is the first print's and is never overwritten).
 
@@ -127,6 +130,9 @@ class _Job:
     segment_sheets: int = 0
     #: The passes before each restart from page 1: (sheets fed, 0-based sheets of them spoiled).
     passes: list[tuple[int, list[int]]] = field(default_factory=list)
+    #: 0-based sheets that came out, in the order they came out: every sheet booked ``out`` for this print
+    #: (over every pass, and twice when a resume after a restart fed it again), never a spoiled one.
+    out: list[int] = field(default_factory=list)
 
     @property
     def job_id(self) -> str:
@@ -147,16 +153,11 @@ class _Job:
         return [*self.passes, (self.next_sheet, self.spoiled)]
 
     def pages_out(self) -> Iterator[int]:
-        """Document page indices of the sheets that came out, in the order they came out (the passes before
-        a restart from page 1 first)."""
+        """Document page indices of the sheets that came out (:attr:`out`), in the order they came out."""
         doc_sheets = max(1, math.ceil(self.pages / self.pages_per_sheet))
-        for fed, spoiled_list in self._all_passes():
-            spoiled = set(spoiled_list)
-            for sheet in range(fed):
-                if sheet in spoiled:
-                    continue
-                first = (sheet % doc_sheets) * self.pages_per_sheet
-                yield from range(first, min(first + self.pages_per_sheet, self.pages))
+        for sheet in self.out:
+            first = (sheet % doc_sheets) * self.pages_per_sheet
+            yield from range(first, min(first + self.pages_per_sheet, self.pages))
 
 
 class SimulatedPress:
@@ -201,11 +202,20 @@ class SimulatedPress:
         self._resume: Mapping[str, object] = as_record(saved.get("job") or {})
         self._books = Books(self.layout.root, name)
         self._print_index: dict[str, dict[str, tuple[int, bool]]] = {}
-        for record in self._books.records("job"):
-            _index_print(self._print_index, record)
-        fed = [as_int(r.get("press_sheet", 0)) for r in self._books.records("sheet")]
-        # The books are the counter a restart cannot roll back: sheets fed after the last save still count.
-        self.lifetime_sheets = max([self.lifetime_sheets, *fed])
+        #: (job, print) → 0-based sheets booked ``out``, in order, of the prints the books show unfinished:
+        #: what a job resumed after a restart has already put in the tray.
+        self._unfinished_out: dict[tuple[str, int], list[int]] = {}
+        for record in self._books.records():  # one pass over the books, at start only
+            kind = record.get("kind")
+            if kind == "job":
+                _index_print(self._print_index, record)
+                _forget_ended(self._unfinished_out, record)
+            elif kind == "sheet":
+                # The books are the counter a restart cannot roll back: sheets fed after the last save count.
+                self.lifetime_sheets = max(self.lifetime_sheets, as_int(record.get("press_sheet", 0)))
+                if record.get("outcome") == "out":
+                    key = (str(record.get("job")), as_int(record.get("print", 0)))
+                    self._unfinished_out.setdefault(key, []).append(as_int(record.get("sheet", 0)) - 1)
         self._job: _Job | None = None
         self._cursor = clock()
         self._jammed_at = self._cursor
@@ -362,6 +372,8 @@ class SimulatedPress:
             press_sheet=self.lifetime_sheets,
             outcome="spoiled" if spoils else "out",
         )
+        if not spoils:
+            job.out.append(sheet)
         if self.lifetime_sheets in self.jams:
             if spoils:
                 job.spoiled.append(sheet)
@@ -514,6 +526,8 @@ class SimulatedPress:
             ]
             log.info("job_resumed", printer=self.name, job=job_id, sheet=job.next_sheet + 1)
         if known is not None:
+            # What this print already put in the tray is what the books show out, sheets fed again included.
+            job.out = self._unfinished_out.pop((job_id, print_no), [])
             self._book_job("resumed", job_id, print_no, sheet=job.next_sheet + 1)
         self._resume = {}
         self._job = job
@@ -695,6 +709,13 @@ def _index_print(index: dict[str, dict[str, tuple[int, bool]]], record: Record) 
         for digest, (known, _) in list(prints.items()):
             if known == number:
                 prints[digest] = (known, True)
+
+
+def _forget_ended(unfinished: dict[tuple[str, int], list[int]], record: Record) -> None:
+    """Drop the sheets of a print from ``unfinished`` once a ``job`` record shows that print ended."""
+    number = record.get("print")
+    if record.get("event") not in ("started", "resumed", "restarted") and number is not None:
+        unfinished.pop((str(record.get("job")), as_int(number)), None)
 
 
 def press_books(folder: Path | str, kind: str | None = None) -> list[Record]:
