@@ -99,3 +99,48 @@ def test_cups_jobs_end_to_end(benchmark, cups_lab, tmp_path):
         return CUPS_JOBS / (time.perf_counter() - start)
 
     benchmark.extra_info["jobs_per_s"] = round(benchmark.pedantic(run, rounds=1), 2)
+
+
+#: Finished jobs of other names in the history of the queue the look-up benchmark asks.
+CUPS_HISTORY = 300
+
+
+@pytest.fixture(scope="module")
+def cups_history(cups_lab, tmp_path_factory):
+    """A queue holding CUPS_HISTORY finished (canceled) jobs of other names, and a driver that looked once."""
+    queue = cups_lab.add_queue("bench-history")
+    pdf = write_pdf(tmp_path_factory.mktemp("history") / "letter.pdf", 1)
+    conn = cups_lab._connect()
+    cups_lab.admin("cupsdisable", queue)
+    for cups_id in [conn.printFile(queue, str(pdf), f"other-{n}", {}) for n in range(CUPS_HISTORY)]:
+        conn.cancelJob(cups_id)
+    printer = CupsPrinter("bench", cups_lab.server, queue=queue)
+    assert printer.find("P1-J-warm") is None  # the driver's one listing of the whole history
+    return printer, queue
+
+
+@pytest.mark.benchmark(group="printers-cups-history")
+@pytest.mark.parametrize("path", ["listing", "driver"])
+def test_cups_find_on_a_long_history(benchmark, cups_lab, cups_history, path):
+    """find() of a job id the queue does not have (the look-up before every submit) on a queue with
+    CUPS_HISTORY finished jobs: the old path (list every job of the server, keep this queue's, match the
+    name) against the driver (only the jobs created since its last listing)."""
+    printer, queue = cups_history
+    ids = (f"P1-J-{path}-{n}" for n in itertools.count())
+    if path == "driver":
+        benchmark(lambda: printer.find(next(ids)))
+        return
+    conn = cups_lab._connect()
+
+    def listing() -> None:
+        job_id = next(ids)
+        jobs = conn.getJobs(
+            which_jobs="all", requested_attributes=["job-id", "job-name", "job-state", "job-printer-uri"]
+        )
+        ours = [
+            n for n, a in jobs.items() if str(a.get("job-printer-uri", "")).endswith(f"/printers/{queue}")
+        ]
+        assert len(ours) >= CUPS_HISTORY and not [n for n in ours if jobs[n].get("job-name") == job_id]
+        conn.getPrinterAttributes(queue, requested_attributes=["printer-state"])
+
+    benchmark(listing)

@@ -8,8 +8,14 @@ with ippeveprinter). Only a read of the sheets' codes downstream proves a piece 
 treats this state as more than "the printer has the data".
 
 **Finding a job again.** A job is created with the plant's job id as its IPP ``job-name``;
-:meth:`CupsPrinter.find` lists the queue's jobs (all of them, finished ones too) and returns the oldest one of
-that name, so a controller that crashed after submitting finds the job again instead of printing it twice.
+:meth:`CupsPrinter.find` returns the queue's oldest job of that name (finished ones too), so a controller that
+crashed after submitting finds the job again instead of printing it twice. The driver keeps a map of job
+name → CUPS job id for its queue, so a look-up costs the same whatever the history holds: a name it knows is
+read by its CUPS id (Get-Job-Attributes); a name it does not know costs one listing of only the jobs created
+since its last listing (Get-Jobs with ``first-job-id``, four attributes each), which also learns their names.
+Only the first look-up of a process (or one after the remembered id of a name turned out purged) lists the
+whole history once. CUPS numbers jobs in creation order, so every job older than the last listing was in a
+listing.
 
 **Never twice.** :meth:`CupsPrinter.submit` asks :meth:`~CupsPrinter.find` first, then claims the name before
 any byte is sent: it creates the job empty (IPP Create-Job; CUPS holds it as ``job-incoming``), lists the jobs
@@ -82,8 +88,14 @@ JOB_ATTRIBUTES = (
     "job-printer-state-message",
     "job-media-sheets-completed",
 )
-#: Attributes read to list jobs (the name is what finds a job, the printer URI says which queue has it).
-LIST_ATTRIBUTES = ("job-id", "job-name", "job-state", "job-printer-uri")
+#: Attributes read to list jobs (the name is what finds a job, the printer URI says which queue has it; pycups
+#: keys the listing by job-id and drops jobs without it). ``job-priority`` is there to make cupsd load each
+#: listed job: asked only for attributes it keeps in memory, cupsd answers a finished job it has unloaded (a
+#: few seconds after it ended) without its ``job-name``, which would read as a name CUPS hides.
+LIST_ATTRIBUTES = ("job-id", "job-name", "job-state", "job-printer-uri", "job-priority")
+#: Names the driver remembers before it forgets them all and lists the whole history again (once): bounds the
+#: map of a long-running plant, whose CUPS keeps only its last MaxJobs jobs anyway.
+REMEMBERED_NAMES = 20_000
 #: Job attributes a withdrawal decides by: cupsd sets time-at-processing (no-value until then) when the job
 #: enters processing, before any filter or backend runs, and never clears it; the counters are read as a
 #: second check.
@@ -162,7 +174,10 @@ class CupsPrinter:
         self.queue = queue or name
         self._host, self._port = parse_server(server)
         self._connection: cups.Connection | None = None
+        #: job name -> CUPS id of the queue's oldest job of that name seen in a listing or created here.
         self._cups_ids: dict[str, int] = {}
+        #: The lowest CUPS job id no listing has shown yet (0: nothing listed, the next listing lists all).
+        self._next_cups_id = 0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.server!r}, queue={self.queue!r})"
@@ -199,16 +214,10 @@ class CupsPrinter:
         submit)."""
         check_job_id(job_id)
         with self._session("look up a job") as conn:
-            attributes = self._known(conn, job_id)
+            attributes = self._oldest(conn, job_id)
             if attributes is None:
-                named = self._jobs_named(conn, job_id)
-                if not named:
-                    self._require_queue(conn)
-                    return None
-                self._cups_ids[job_id] = named[0][0]
-                attributes = self._known(conn, job_id)
-                if attributes is None:
-                    return None  # purged between the two requests
+                self._require_queue(conn)
+                return None
         return job_status(job_id, attributes)
 
     def status(self, job_id: str) -> JobStatus:
@@ -304,14 +313,17 @@ class CupsPrinter:
         """Make sure our new, still empty job is the queue's oldest of its name, else raise DuplicateJob.
 
         CUPS numbers jobs in creation order and every submitter looks only after creating its own, so of any
-        number of racing submitters exactly one, the first to create, sees no older job.
+        number of racing submitters exactly one, the first to create, sees no older job. The listing since
+        the last one shows our job and every job created after that listing; older ones are in the map.
         """
-        named = self._jobs_named(conn, job_id)
-        if cups_id not in {found for found, _ in named}:
+        listed = self._list_new(conn)
+        if cups_id not in listed:  # a queue whose names CUPS hides raised already; this is a job moved away
             raise JobNamesHidden(self.name, self.server, self.queue)
-        older = [attributes for found, attributes in named if found < cups_id]
-        if older:
-            raise DuplicateJob(self.name, job_id, JobState(as_int(older[0]["job-state"])).keyword)
+        oldest = self._oldest(conn, job_id)
+        if oldest is None:
+            raise JobNamesHidden(self.name, self.server, self.queue)
+        if self._cups_ids[job_id] < cups_id:  # _oldest() left the oldest live job's id in the map
+            raise DuplicateJob(self.name, job_id, JobState(as_int(oldest["job-state"])).keyword)
 
     def _require_queue(self, conn: cups.Connection) -> None:
         """Raise CupsQueueUnknown (through the session) if the queue does not exist."""
@@ -322,16 +334,48 @@ class CupsPrinter:
                 raise CupsQueueUnknown(self.name, self.server, self.queue) from None
             raise
 
-    def _jobs_named(self, conn: cups.Connection, job_id: str) -> list[tuple[int, Mapping[str, object]]]:
-        """The queue's jobs named ``job_id``, oldest first; JobNamesHidden if CUPS hides names on this
-        queue."""
+    def _oldest(self, conn: cups.Connection, job_id: str) -> Mapping[str, object] | None:
+        """The attributes of the queue's oldest job named ``job_id``, or None if CUPS has none.
+
+        A remembered CUPS id is read directly; an unknown name costs one listing of the jobs created since the
+        last listing. A remembered job that is gone (purged, moved) may hide a younger one of its name that an
+        earlier listing saw and did not remember, so then the whole history is listed once more.
+        """
+        remembered = job_id in self._cups_ids
+        attributes = self._known(conn, job_id)
+        if attributes is None:
+            if remembered:
+                self._forget_all()
+            self._list_new(conn)
+            attributes = self._known(conn, job_id)  # None also for one purged between the two requests
+        return attributes
+
+    def _forget_all(self) -> None:
+        """Drop the map: the next listing lists the whole history and learns it again."""
+        self._cups_ids.clear()
+        self._next_cups_id = 0
+
+    def _list_new(self, conn: cups.Connection) -> set[int]:
+        """List the jobs CUPS created since the last listing (all of them the first time) and remember the
+        oldest CUPS id of each name on this queue; return the CUPS ids of this queue's jobs listed.
+
+        Raises JobNamesHidden, remembering nothing, when CUPS hides a name on this queue.
+        """
+        if len(self._cups_ids) > REMEMBERED_NAMES:
+            self._forget_all()
         jobs: Mapping[int, Mapping[str, object]] = conn.getJobs(
-            which_jobs="all", requested_attributes=list(LIST_ATTRIBUTES)
+            which_jobs="all",
+            first_job_id=self._next_cups_id or -1,
+            requested_attributes=list(LIST_ATTRIBUTES),
         )
-        ours = {cups_id: attrs for cups_id, attrs in jobs.items() if self._on_queue(attrs)}
-        if any(not attrs.get("job-name") for attrs in ours.values()):
+        ours = sorted((cups_id, attrs) for cups_id, attrs in jobs.items() if self._on_queue(attrs))
+        if any(not attrs.get("job-name") for _, attrs in ours):
             raise JobNamesHidden(self.name, self.server, self.queue)
-        return sorted((cups_id, attrs) for cups_id, attrs in ours.items() if attrs["job-name"] == job_id)
+        for cups_id, attrs in ours:
+            self._cups_ids.setdefault(str(attrs["job-name"]), cups_id)
+        if jobs:
+            self._next_cups_id = max(self._next_cups_id, max(jobs) + 1)
+        return {cups_id for cups_id, _ in ours}
 
     def _on_queue(self, attributes: Mapping[str, object]) -> bool:
         """True for a job of this queue (CUPS lists every queue's jobs)."""
