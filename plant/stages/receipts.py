@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy import func, select, update
 
 from plant.errors import DiskFull
-from plant.ledger import Ledger, append_event, now
+from plant.ledger import Ledger, append_event, enqueue, now
 from plant.ledger import schema as t
 from plant.ledger.reads import RECEIPT_COLUMNS, receipt_rows
 from plant.model import FINAL_STATES
@@ -72,12 +72,19 @@ def _receipts(plant: Plant, submission_id: str) -> None:
             folder / f"{submission_id}.json",
             json.dumps({"submission_id": submission_id, "letters": rows}, indent=1).encode(),
         )
-    settle(plant.ledger, submission_id)
+    final = {s.value for s in FINAL_STATES}
+    settle(plant.ledger, submission_id, written_final=all(r["status"] in final for r in rows))
 
 
-def settle(ledger: Ledger, submission_id: str) -> bool | None:
-    """Mark the submission finished when every letter is final *now*, or re-open it when one is not; return
-    True when it is finished, False when open, None when there is no such submission.
+def settle(ledger: Ledger, submission_id: str, written_final: bool = True) -> bool | None:
+    """Mark the submission finished when every letter is final *now* and the receipt files just written
+    showed every letter final (``written_final``), or re-open it when one is not; return True when it is
+    finished, False when open, None when there is no such submission.
+
+    Files written from a snapshot taken before the last letters became final (their own ``receipts``
+    message may be lost with a Redis that died before saving it) would be left stale for ever by a finished
+    submission: then the submission stays open and another ``receipts`` is queued in the same transaction
+    (``receipts_stale``), which writes them again.
 
     One transaction that first locks the submission's row (``FOR UPDATE`` on PostgreSQL; SQLite's
     ``BEGIN IMMEDIATE`` serialises writers), then counts the letters not final in a statement of its own, so
@@ -100,6 +107,10 @@ def settle(ledger: Ledger, submission_id: str) -> bool | None:
                 func.count(),
             ).where(letters.submission_id == submission_id)
         ).one()
+        if open_letters == 0 and finished_at[0] is None and not written_final:
+            enqueue(conn, "receipts", submission_id)
+            log.info("receipts_stale", submission=submission_id)
+            return False
         if open_letters == 0 and finished_at[0] is None:
             conn.execute(
                 update(t.submissions).where(subs.submission_id == submission_id).values(finished_at=now())

@@ -136,3 +136,31 @@ def test_a_finished_submission_with_an_open_letter_is_reopened(plant):
     receipts(plant.submission_id)
     assert finished_at(plant) is None
     assert submission_events(plant)[-1] == "reopen"
+
+
+def test_files_from_a_snapshot_before_the_last_letters_were_final_leave_it_open(plant, monkeypatch):
+    """The receipt files are written from a snapshot in which a letter is not final yet; the letter becomes
+    final before the finishing transaction (its own receipts message lost, as with a Redis killed before it
+    saved it). The submission is not finished on files that show a letter in flight: it stays open and
+    another ``receipts`` is queued in the same transaction, which writes the final files and finishes it."""
+    read = receipts_stage.receipt_rows
+
+    def read_in_flight(conn, submission_id):
+        rows = read(conn, submission_id)
+        rows[0] = {**rows[0], "status": State.INSERTED.value}  # as read a moment before its dispatch
+        return rows
+
+    monkeypatch.setattr(receipts_stage, "receipt_rows", read_in_flight)
+    receipts(plant.submission_id)
+    assert finished_at(plant) is None
+    with plant.ledger.read() as conn:
+        queued = conn.execute(
+            select(t.outbox.c.args).where(t.outbox.c.actor == "receipts", t.outbox.c.published_at.is_(None))
+        ).all()
+    assert [plant.submission_id] in [list(r.args) for r in queued]
+
+    monkeypatch.setattr(receipts_stage, "receipt_rows", read)
+    receipts(plant.submission_id)  # the queued message: the files show every letter final
+    assert finished_at(plant) is not None
+    receipt = plant.settings.receipts_dir / f"{plant.submission_id}.csv"
+    assert State.INSERTED.value not in receipt.read_text()
