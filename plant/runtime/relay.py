@@ -7,8 +7,6 @@ import threading
 import time
 
 import dramatiq
-import dramatiq.errors
-import redis
 import structlog
 from sqlalchemy import and_, func, or_, select, update
 
@@ -17,11 +15,10 @@ from plant.crashpoints import crash_point
 from plant.ledger import Ledger, now
 from plant.ledger import schema as t
 from plant.runtime.broker import answers_now, redact
+from plant.stages.context import REDIS_AWAY  # what a publish raises while Redis is away
 
 log = structlog.get_logger(__name__)
 
-#: What a publish raises while Redis is away (a plain log line, not a traceback).
-REDIS_AWAY = (redis.ConnectionError, redis.TimeoutError, dramatiq.errors.BrokerConnectionError)
 #: Seconds the relay waits before it tries again after a failed pass (or while paused).
 RETRY_S = 1.0
 #: Outbox rows not yet published: never claimed, or claimed (a negative stamp) and not yet stamped published.

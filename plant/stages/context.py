@@ -9,10 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import dramatiq.errors
+import redis
+import structlog
+
 from inserters import Inserter
 from plant.config import Settings
-from plant.ledger import Ledger
+from plant.ledger import Ledger, enqueue
 from printers import Printer
+
+log = structlog.get_logger(__name__)
+
+#: What a send raises while Redis is away.
+REDIS_AWAY = (redis.ConnectionError, redis.TimeoutError, dramatiq.errors.BrokerConnectionError)
 
 
 @dataclass
@@ -33,10 +42,19 @@ class Plant:
     plant_id: str = ""
 
     def send(self, actor: str, *args: str, delay_ms: int = 0) -> None:
-        """Send ``actor(*args)`` now, bypassing the outbox: only for follow-up polls that change no state."""
+        """Send ``actor(*args)`` now, bypassing the outbox: only for follow-up polls that change no state.
+
+        While Redis is away (killed, restarting) the poll goes to the outbox instead, which the relay
+        publishes when Redis is back: a poll lost there would break its chain until a quiet re-derive."""
         if self.sender is None:  # pragma: no cover - programmer error
             raise RuntimeError("this process has no broker; polls can only be sent from a worker")
-        self.sender(actor, args, delay_ms)
+        try:
+            self.sender(actor, args, delay_ms)
+        except REDIS_AWAY as exc:
+            with self.ledger.tx() as conn:
+                enqueue(conn, actor, *args, delay_ms=delay_ms)
+            log.warning("poll_to_outbox", actor=actor, args=list(args), error=str(exc))
+            self.notify()
 
     @classmethod
     def open(cls, settings: Settings, notify: Callable[[], None] | None = None) -> Plant:
