@@ -13,13 +13,17 @@ the devices' Python objects) — and the exit code and JSON of ``plant audit --a
 * per press: no sheet of a job came out more often than the ledger handed the job to a press (plus spoils
   recorded for the piece on it); per piece: the prints the presses show are at most the ledger's ``prints``
   (plus its recorded spoils) — a sheet fed twice with no spoil recorded is a double print;
-* a press's operator who restarts a job from page 1 (after a jam) feeds the sheets it had reached again: the
-  devices' own accounting explains those extra copies only as :func:`_check_restarts` states — a
+* a press's operator who restarts a job from page 1 (after a jam) feeds the sheets it had reached again, and a
+  press restarted after a crash resumes the job from its last saved position and feeds the sheets after it
+  again: the devices' own accounting explains those extra copies only as :func:`_check_restarts` states — a
   ``restarted`` record of that job on that press for each extra copy, after the job had reached the sheet,
   the piece enveloped at most once at the inserter with its extra copies diverted, and the plant's record of
-  them (``outsorted_copies``); anything else stays a double print;
+  them (``outsorted_copies``); or a ``resumed`` record of that job's print on that press for each extra copy,
+  booked after the sheet came out, at a sheet at or before it, and followed by the sheet out again, the
+  piece enveloped at most once; anything else stays a double print;
 * per inserter: every envelope maps to exactly one INSERTED/DISPATCHED piece (an "inserted" envelope per
-  ledger insert) or to a recorded spoil, divert, pull or loss, or to an extra copy a restart explains;
+  ledger insert) or to a recorded spoil, divert, pull or loss, or to an extra copy a restart or a resume
+  explains;
 * ``plant audit --all --verify-chain --json`` exits 0.
 
 :func:`check_run` returns a :class:`CheckReport`; :func:`assert_held` fails naming every offending id.
@@ -73,6 +77,8 @@ class CheckReport:
     findings: list[Finding] = field(default_factory=list)
     #: Piece id → its extra copies a press's restart from page 1 explains (see :func:`_check_restarts`).
     restart_copies: dict[str, int] = field(default_factory=dict)
+    #: Piece id → its extra copies a press's resume after a crash explains (see :func:`_check_restarts`).
+    resume_copies: dict[str, int] = field(default_factory=dict)
 
     @property
     def held(self) -> bool:
@@ -86,7 +92,8 @@ class CheckReport:
         head = (
             f"{self.letters} letters ({finals}); {self.manifest_rows} manifest rows; "
             f"{self.press_sheets} press sheets; {self.envelopes} envelopes; "
-            f"{sum(self.restart_copies.values())} restart copies; audit exit {self.audit_exit}"
+            f"{sum(self.restart_copies.values())} restart copies; "
+            f"{sum(self.resume_copies.values())} resume copies; audit exit {self.audit_exit}"
         )
         return head + "".join(f"\n  {f}" for f in self.findings)
 
@@ -294,16 +301,17 @@ def _check_devices(state: Path, url: str, letters: dict[int, Any], report: Check
             prints, over = _check_press(folder, sheets, records, ledger, report)
             device_prints.update(prints)
             excess.extend(over)
-    restarted = _check_restarts(excess, ledger, inserted, diverted, report)
+    restarted, resumed = _check_restarts(excess, ledger, inserted, diverted, report)
     over = sorted(
         f"{by_piece[p].letter_id}/piece {p}: {n} at the presses > {by_piece[p].prints} in the ledger"
         + (f" (+{restarted[p]} explained by a restart)" if restarted[p] else "")
+        + (f" (+{resumed[p]} explained by a resume)" if resumed[p] else "")
         for p, n in device_prints.items()
-        if p in by_piece and n > (by_piece[p].prints or 0) + events[p]["spoil"] + restarted[p]
+        if p in by_piece and n > (by_piece[p].prints or 0) + events[p]["spoil"] + restarted[p] + resumed[p]
     )
     if over:
         report.add("piece_printed_twice", over, "pieces the presses printed more often than the ledger says")
-    _check_envelopes(ledger, inserted, diverted, restarted, report)
+    _check_envelopes(ledger, inserted, diverted, restarted + resumed, report)
 
 
 def _outsorted(url: str) -> Counter[str]:
@@ -372,15 +380,22 @@ class _Excess:
     out: int  # times out at this press
     allowed: int  # hand-overs of the job (→ SPOOLED) plus the piece's recorded spoils
     restarts: int  # restarts from page 1 of the job on this press after it had reached the sheet
+    resumes: int = 0  # resumes of the job's print on this press after the sheet out, then the sheet out again
 
     @property
     def extra(self) -> int:
         return self.out - self.allowed
 
     @property
+    def resumed(self) -> int:
+        """The extra copies the press's resumes of the job account for (one each, at most)."""
+        return min(self.extra, self.resumes)
+
+    @property
     def within_restarts(self) -> bool:
-        """Whether the press's restarts of the job can explain the extra copies (one each, at most)."""
-        return self.piece is not None and self.extra <= self.restarts
+        """Whether the press's resumes and restarts of the job can explain the extra copies (one each, at
+        most; resumes first)."""
+        return self.piece is not None and self.extra - self.resumed <= self.restarts
 
     def __str__(self) -> str:
         where = f" (piece {self.piece})" if self.piece else ""
@@ -396,6 +411,32 @@ def _piece_of_sheet(rows: list[Any], total: int | None) -> dict[int, str]:
             sheet += 1
             out[sheet] = str(row.piece_id)
     return out if total is None or sheet == total else {}
+
+
+def _resumes(records: list[dict[str, Any]]) -> Counter[tuple[str, int]]:
+    """(job name, sheet) → the press's resumes after a crash that fed the sheet again, in the books' order: a
+    ``resumed`` record of the job's print at a sheet at or before it, booked after the sheet came out in
+    that print and followed by the sheet out again before the print's next ``resumed``/``restarted``
+    record. Each such resume counts once for the sheet, however often the sheet came out after it."""
+    found: Counter[tuple[str, int]] = Counter()
+    seen: dict[tuple[str, Any], set[int]] = defaultdict(set)  # (job, print) → sheets out so far
+    open_: dict[tuple[str, Any], tuple[int, set[int], set[int]]] = {}  # the last resume: at, before, again
+    for r in records:
+        key = (str(r.get("job")), r.get("print"))
+        if r.get("kind") == "job" and r.get("event") in ("resumed", "restarted"):
+            open_.pop(key, None)
+            if r.get("event") == "resumed":
+                open_[key] = (int(r.get("sheet") or 0), set(seen[key]), set())
+        elif r.get("kind") == "sheet" and r.get("outcome") == "out":
+            sheet = int(r.get("sheet") or 0)
+            resume = open_.get(key)
+            if resume is not None:
+                at, before, again = resume
+                if at <= sheet and sheet in before and sheet not in again:
+                    again.add(sheet)
+                    found[(key[0], sheet)] += 1
+            seen[key].add(sheet)
+    return found
 
 
 def _check_press(
@@ -419,6 +460,7 @@ def _check_press(
     outs: Counter[tuple[str, int]] = Counter(
         (str(r.get("job")), int(r.get("sheet") or 0)) for r in sheets if r.get("outcome") == "out"
     )
+    resumes = _resumes(records)
     names = {name for name, _ in outs}
     foreign = sorted(name for name in names if _ledger_id(name, ledger.plant_id) is None)
     if foreign:
@@ -438,7 +480,9 @@ def _check_press(
         allowed = ledger.spools[job_id] + (ledger.events.get(piece, Counter())["spoil"] if piece else 0)
         if n > allowed:
             restarts = sum(1 for at in reached.get(job_id, ()) if at >= sheet)
-            excess.append(_Excess(folder.name, name, job_id, sheet, piece, n, allowed, restarts))
+            excess.append(
+                _Excess(folder.name, name, job_id, sheet, piece, n, allowed, restarts, resumes[(name, sheet)])
+            )
         targets = [piece] if piece else [str(r.piece_id) for r in ledger.members.get(job_id, [])]
         for p in targets:
             per_piece_job[(job_id, p)] = max(per_piece_job.get((job_id, p), 0), n)
@@ -454,52 +498,72 @@ def _check_restarts(
     inserted: Counter[str],
     diverted: Counter[str],
     report: CheckReport,
-) -> Counter[str]:
-    """The devices' accounting of a restart from page 1 (a press's operator after a jam): the sheets the job
-    had reached come out again. Extra copies of a sheet are explained only when all of this holds —
+) -> tuple[Counter[str], Counter[str]]:
+    """The devices' accounting of a press fed a job's sheets again: a restart from page 1 (a press's operator
+    after a jam) feeds the sheets the job had reached again; a resume after a crash (the press restarted
+    with the plant) feeds the sheets after its last saved position again. Extra copies of a sheet are
+    explained only when all of this holds —
 
-    * the press's books record restarts (``kind: job``, ``event: restarted``) of that job on that press, at
-      least as many as the sheet's extra copies, each after the job had reached the sheet (its ``sheet``);
-    * the inserter's books show the sheet's piece enveloped at most once and diverted at least as often as
-      its extra copies (beyond the spoils, pulls and losses the ledger recorded for it);
-    * the plant recorded those copies as outsorted on their run (``outsorted_copies`` events).
+    * the press's books record resumes or restarts of that job on that press, together at least as many as
+      the sheet's extra copies, each explaining one copy at most:
 
-    Every other sheet out too often is a ``double_print``. Returns piece id → its extra copies explained
-    (kept on the report as ``restart_copies``)."""
-    extra: Counter[str] = Counter()
-    per_piece_job: dict[tuple[str, str, str], int] = {}
+      - a resume (``kind: job``, ``event: resumed``) of the job's print, booked after the sheet came out, at a
+        sheet at or before it (its ``sheet``), and followed by the sheet out again (before the print's next
+        resume or restart); resumes are counted first;
+      - a restart (``event: restarted``) after the job had reached the sheet (its ``sheet``);
+
+    * the inserters' books show the sheet's piece enveloped ("inserted") at most once, all inserters
+      together — its other copies diverted (a DIVERTED envelope, an outsorted extra) or never enveloped;
+    * for the copies only a restart explains, the inserter diverted at least that many (beyond the spoils,
+      pulls and losses the ledger recorded for the piece) and the plant recorded them as outsorted on their
+      run (``outsorted_copies`` events).
+
+    Every other sheet out too often is a ``double_print``. Returns piece id → its extra copies a restart
+    explains and piece id → those a resume explains (kept on the report as ``restart_copies`` and
+    ``resume_copies``)."""
+    by_restart: dict[tuple[str, str, str], int] = {}
+    by_resume: dict[tuple[str, str, str], int] = {}
     for e in excess:
         if e.within_restarts and e.piece is not None:
             key = (e.press, e.job_id, e.piece)
-            per_piece_job[key] = max(per_piece_job.get(key, 0), e.extra)
-    for (_, _, piece), n in per_piece_job.items():
-        extra[piece] += n
+            by_restart[key] = max(by_restart.get(key, 0), e.extra - e.resumed)
+            by_resume[key] = max(by_resume.get(key, 0), e.resumed)
+    restart_extra: Counter[str] = Counter()
+    resume_extra: Counter[str] = Counter()
+    for (_, _, piece), n in by_restart.items():
+        restart_extra[piece] += n
+    for (_, _, piece), n in by_resume.items():
+        resume_extra[piece] += n
     why: dict[str, str] = {}
-    for piece, n in extra.items():
+    for piece in set(restart_extra) | set(resume_extra):
+        n = restart_extra[piece]
         events = ledger.events.get(piece, Counter())
         recorded = events["spoil"] + events["pull"] + events["lose"]
         if inserted[piece] > 1:
             why[piece] = f"piece {piece} enveloped {inserted[piece]} times"
-        elif diverted[piece] - recorded < n:
+        elif n and diverted[piece] - recorded < n:
             why[piece] = f"{diverted[piece] - recorded} of its {n} extra cop(ies) diverted at the inserter"
         elif ledger.outsorted[piece] < n:
             why[piece] = f"{ledger.outsorted[piece]} of its {n} extra cop(ies) recorded as outsorted"
-    restarted = Counter({p: n for p, n in extra.items() if p not in why})
+    restarted = Counter({p: n for p, n in restart_extra.items() if p not in why and n})
+    resumed = Counter({p: n for p, n in resume_extra.items() if p not in why and n})
     by_press: dict[str, list[str]] = defaultdict(list)
     for e in excess:
-        if e.within_restarts and e.piece in restarted:
+        if e.within_restarts and e.piece is not None and e.piece not in why:
             continue
-        if not e.restarts:
+        if not e.restarts and not e.resumes:
             item = str(e)
         elif not e.within_restarts:
             item = f"{e} — {e.extra} extra, {e.restarts} restart(s) of the job had reached it"
+            item += f", {e.resumes} resume(s) fed it again" if e.resumes else ""
         else:
-            item = f"{e} — {e.restarts} restart(s), but {why[str(e.piece)]}"
+            item = f"{e} — {e.restarts} restart(s), {e.resumes} resume(s), but {why[str(e.piece)]}"
         by_press[e.press].append(item)
     for press, items in sorted(by_press.items()):
         report.add("double_print", items, f"{press}: sheets out more often than the ledger spooled")
     report.restart_copies = dict(restarted)
-    return restarted
+    report.resume_copies = dict(resumed)
+    return restarted, resumed
 
 
 def _check_envelopes(
@@ -510,7 +574,8 @@ def _check_envelopes(
     report: CheckReport,
 ) -> None:
     """Every envelope maps to one ledger insert of an INSERTED/DISPATCHED piece, or to a recorded spoil,
-    divert, pull or loss, or to an extra copy a restart explained; every ledger insert has its envelope."""
+    divert, pull or loss, or to an extra copy a restart or a resume explained (``restarted``: both, per
+    piece); every ledger insert has its envelope."""
     bad = []
     for piece in sorted(set(inserted) | set(diverted) | set(ledger.by_piece), key=str):
         letter = ledger.by_piece.get(piece)
@@ -535,7 +600,7 @@ def _check_envelopes(
             bad.append(
                 f"{letter.letter_id}/piece {piece}: {diverted[piece]} diverted envelope(s), "
                 f"{recorded} recorded"
-                + (f", {restarted[piece]} restart cop(ies)" if restarted[piece] else "")
+                + (f", {restarted[piece]} restart or resume cop(ies)" if restarted[piece] else "")
             )
     if bad:
         report.add("envelope_unmapped", bad, "envelopes that do not match the ledger exactly once")

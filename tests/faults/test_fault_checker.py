@@ -1,7 +1,8 @@
 """The checker sees what it claims to: a clean run holds; a sheet fed twice in a press's books, a tracking id
 in two manifest rows, an envelope inserted twice and work of another plant on a device are each named, with
 their ids; the re-fed sheets of a press restarted from page 1 are explained only by the devices' accounting
-of the restart (the press's record, the inserter's diverted copies, the plant's record of them)."""
+of the restart (the press's record, the inserter's diverted copies, the plant's record of them), and those of
+a press resumed after a crash only by its `resumed` record between the two feeds, the piece enveloped once."""
 
 from __future__ import annotations
 
@@ -73,13 +74,24 @@ def test_checker_finds_each_kind_of_double(finished, tmp_path):
 
 
 # -- a press restarted from page 1: the devices' accounting explains the re-fed sheets, nothing else ---------
-def restart_scene(finished, tmp_path, restarts=1, feeds=1, reached=None, envelope="diverted", recorded=True):
+def restart_scene(
+    finished,
+    tmp_path,
+    restarts=1,
+    feeds=1,
+    reached=None,
+    envelope="diverted",
+    recorded=True,
+    event="restarted",
+    booked_after=False,
+):
     """A copy of the clean run in which a press fed the sheets of the first piece of one of its jobs again
     ``feeds`` more time(s) (same job, same sheet numbers), its books recording ``restarts`` restart(s) from
-    page 1 after the job had reached sheet ``reached`` (default: the piece's last sheet); the inserter
-    enveloped each extra copy with ``envelope`` as its outcome (None: no envelope at all), and the plant
-    recorded them as outsorted on the run when ``recorded``: (state, config, device job name, piece id,
-    sheets re-fed)."""
+    page 1 after the job had reached sheet ``reached`` (default: the piece's last sheet) — or, with ``event``
+    "resumed", resume(s) after a crash at sheet ``reached`` (default: 1) — before the sheets fed again (after
+    them when ``booked_after``); the inserter enveloped each extra copy with ``envelope`` as its outcome
+    (None: no envelope at all), and the plant recorded them as outsorted on the run when ``recorded``:
+    (state, config, device job name, piece id, sheets re-fed)."""
     state = tmp_path / "state"
     shutil.copytree(finished[0], state, ignore=shutil.ignore_patterns("*.sock"))
     books = device_books(state)
@@ -100,15 +112,23 @@ def restart_scene(finished, tmp_path, restarts=1, feeds=1, reached=None, envelop
     fed = [r for r in records if r.get("kind") == "sheet" and r.get("job") == name and r["sheet"] <= sheets]
     assert [r["sheet"] for r in fed] == list(range(1, sheets + 1))
     seq = 10**6
-    for _ in range(restarts):
-        seq += 1
-        at = sheets if reached is None else reached
-        restart = {"kind": "job", "event": "restarted", "job": name, "print": started.get("print")}
-        append(press / "books.jsonl", {**restart, "seq": seq, "sheet": at, "sheets_out": at})
+
+    def book_restarts() -> None:
+        nonlocal seq
+        for _ in range(restarts):
+            seq += 1
+            at = reached if reached is not None else sheets if event == "restarted" else 1
+            restart = {"kind": "job", "event": event, "job": name, "print": started.get("print")}
+            append(press / "books.jsonl", {**restart, "seq": seq, "sheet": at, "sheets_out": at})
+
+    if not booked_after:
+        book_restarts()
     for _ in range(feeds):
         for r in fed:
             seq += 1
             append(press / "books.jsonl", {**r, "seq": seq})
+    if booked_after:
+        book_restarts()
     inserter, copy = next(
         (f, r)
         for f, rs in books.items()
@@ -186,6 +206,67 @@ def test_a_restart_explains_nothing_without_each_of_its_conditions(finished, tmp
     """A restart before the job reached the sheet, extra copies the plant did not record as outsorted, or
     extra copies not diverted at the inserter: the re-fed sheet stays a double print."""
     state, config, name, piece, _ = restart_scene(finished, tmp_path, **scene)
+    report = check_run(state, config, audit=False)
+    double_print(report, name, piece)
+
+
+# -- a press resumed after a crash: its `resumed` record explains the sheets after it fed again -------------
+@pytest.mark.parametrize("envelope", ["diverted", None], ids=["diverted", "never-enveloped"])
+def test_a_resume_explains_the_sheets_fed_again(finished, tmp_path, envelope):
+    """kill -9 of the plant with its simulated presses, then resume: the press books `resumed` at its last
+    saved position and feeds the sheets after it again; the inserter diverts the re-fed piece (a DIVERTED
+    result, not recorded as outsorted) or never envelopes the copy, and the piece is enveloped once."""
+    state, config, name, piece, _ = restart_scene(
+        finished, tmp_path, event="resumed", envelope=envelope, recorded=False
+    )
+    report = check_run(state, config, audit=False)
+    assert report.held, report.summary()
+    assert report.resume_copies == {piece: 1} and not report.restart_copies, report.summary()
+    assert "1 resume copies" in report.summary()
+
+
+def test_sheets_fed_again_with_no_resume_are_a_double_print(finished, tmp_path):
+    state, config, name, piece, _ = restart_scene(
+        finished, tmp_path, restarts=0, event="resumed", recorded=False
+    )
+    report = check_run(state, config, audit=False)
+    double_print(report, name, piece)
+    assert piece not in report.resume_copies, report.summary()
+    kinds = {f.kind for f in report.findings}
+    assert {"piece_printed_twice", "envelope_unmapped"} <= kinds, report.summary()
+
+
+def test_a_resume_does_not_explain_a_second_copy_enveloped(finished, tmp_path):
+    state, config, name, piece, _ = restart_scene(
+        finished, tmp_path, event="resumed", envelope="inserted", recorded=False
+    )
+    report = check_run(state, config, audit=False)
+    assert "enveloped 2 times" in double_print(report, name, piece)
+    assert piece not in report.resume_copies, report.summary()
+    assert {"envelope_unmapped", "piece_printed_twice"} <= {f.kind for f in report.findings}, report.summary()
+
+
+def test_two_extra_copies_after_one_resume_are_a_double_print(finished, tmp_path):
+    state, config, name, piece, _ = restart_scene(
+        finished, tmp_path, event="resumed", feeds=2, recorded=False
+    )
+    report = check_run(state, config, audit=False)
+    assert "2 extra, 0 restart(s) of the job had reached it, 1 resume(s)" in double_print(report, name, piece)
+    assert piece not in report.resume_copies, report.summary()
+    assert "piece_printed_twice" in {f.kind for f in report.findings}, report.summary()
+
+
+@pytest.mark.parametrize(
+    "scene",
+    [{"reached": 2}, {"booked_after": True}],
+    ids=["resumed-beyond-the-sheet", "booked-after-the-feed"],
+)
+def test_a_resume_explains_only_sheets_it_fed_again(finished, tmp_path, scene):
+    """A resume at a sheet after the re-fed sheet 1, or one booked only after the sheets came out again, does
+    not explain sheet 1 fed twice."""
+    state, config, name, piece, _ = restart_scene(
+        finished, tmp_path, event="resumed", recorded=False, **scene
+    )
     report = check_run(state, config, audit=False)
     double_print(report, name, piece)
 
