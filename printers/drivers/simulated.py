@@ -28,6 +28,13 @@ lie in the output twice, as in a real tray. A job id printed again (a
 new ticket after the first print ended) is a new print: its output goes to ``output/<job>+<print>.pdf``
 (``output/<job>.pdf`` is the first print's and is never overwritten).
 
+The books are the press's truth, its status files only what it published of them: a crash between booking a
+job's end and writing its final status leaves ``status/<job>.json`` saying "processing" (or torn, or missing)
+for a job the books show ended. So a starting press rewrites, from the books, the status of every job whose
+last print the books show ended (completed, canceled, aborted) and whose status file is missing, torn or not
+final — the state, sheets, output and message it would have written at the end — and removes the temp files a
+killed writer left in ``status/``. A leftover ticket of such a job (the same crash) is then only discarded.
+
 Run a press on its own, and restart its job from page 1 (or clear its jam) from another shell::
 
     python -m printers.drivers.simulated --folder /srv/press-1 --sheets-per-minute 120 --time-scale 0.01
@@ -45,6 +52,7 @@ import argparse
 import contextlib
 import hashlib
 import math
+import os
 import signal
 import sys
 import threading
@@ -64,6 +72,7 @@ from printers.drivers.hotfolder import (
     REASONS_CANCELED,
     HotFolderLayout,
     HotFolderPrinter,
+    process_start,
     read_job_status,
     ticket_from_json,
     write_job_status,
@@ -96,6 +105,11 @@ REASONS_DONE_SPOILED = ("job-completed-with-errors",)
 REASONS_BAD_DOCUMENT = ("aborted-by-system", "document-format-error")
 #: Folder (under the press's folder) of restart-from-page-1 requests, one empty file per job.
 RESTART_DIR = Path("control") / "restart"
+#: Age (by the folder's clock) past which a temp file in status/ is stale whoever wrote it (a status write
+#: takes milliseconds); a younger one is stale when its writer (the pid in its name) is gone here.
+STALE_TEMP_S = 60.0
+#: Job events that end a print.
+ENDED_EVENTS = frozenset(state.keyword for state in (JobState.COMPLETED, JobState.CANCELED, JobState.ABORTED))
 
 
 def restart_request(folder: Path | str, job_id: str) -> Path:
@@ -205,8 +219,10 @@ class SimulatedPress:
         #: (job, print) → 0-based sheets booked ``out``, in order, of the prints the books show unfinished:
         #: what a job resumed after a restart has already put in the tray.
         self._unfinished_out: dict[tuple[str, int], list[int]] = {}
+        endings = _Endings(self.layout.root)
         for record in self._books.records():  # one pass over the books, at start only
             kind = record.get("kind")
+            endings.fold(record)
             if kind == "job":
                 _index_print(self._print_index, record)
                 _forget_ended(self._unfinished_out, record)
@@ -221,6 +237,7 @@ class SimulatedPress:
         self._jammed_at = self._cursor
         self._since_report = (0, 0.0)
         self._published: tuple[PrinterState, tuple[str, ...], str | None] | None = None
+        self._settle_statuses(endings)
         self._publish_printer()
         for ticket in self.layout.taken_tickets():  # a job a previous run was printing resumes right away
             if self._start_taken(ticket.stem) is not None:
@@ -579,22 +596,12 @@ class SimulatedPress:
         return acted
 
     def _finish(self, job: _Job, state: JobState) -> None:
-        """End the job: output first, then the final report, then forget it (that order survives crashes)."""
+        """End the job: output first, then the books, then the final report, then forget it (that order
+        survives crashes: a start puts a final report the books have but the status lacks right)."""
         output = self._write_output(job)
-        if state is JobState.CANCELED:
-            reasons = REASONS_CANCELED
-            message = f"canceled after {job.sheets_out} of {job.total_sheets} sheets came out"
-        else:
-            reasons = REASONS_DONE_SPOILED if job.all_spoiled else REASONS_DONE
-            message = f"completed: {job.sheets_out} of {job.total_sheets} sheets came out"
-            if job.passes:
-                message = (
-                    f"completed: {job.sheets_out} sheets came out for the job's {job.total_sheets} "
-                    f"(restarted from sheet 1 {len(job.passes)} time(s): sheets came out twice)"
-                )
-            if job.all_spoiled:
-                spoiled = ", ".join(str(sheet + 1) for sheet in job.all_spoiled)
-                message += f"; spoiled by jams: sheet {spoiled}"
+        reasons, message = _final_words(
+            state, job.sheets_out, job.total_sheets, len(job.passes), [sheet + 1 for sheet in job.all_spoiled]
+        )
         self._book_job(
             state.keyword,
             job.job_id,
@@ -618,6 +625,33 @@ class SimulatedPress:
         )
         self._discard(job_id)
         log.error("job_aborted", printer=self.name, job=job_id, message=message)
+
+    def _settle_statuses(self, endings: _Endings) -> None:
+        """Put right, from the books, the status of every job whose last print ended but whose status file
+        is missing, torn or not final (a crash cut its final report), and remove the temp files dead writers
+        left in status/."""
+        for final in endings.final_statuses():
+            try:
+                reported = read_job_status(self.layout, final.job_id)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                reported = None  # torn or unreadable: the books say what it should be
+            if reported is not None and reported.is_final:
+                continue  # a final report stays: the press wrote it, or a driver withdrew a later ticket
+            write_job_status(self.layout, final)
+            log.warning(
+                "job_status_restored",
+                printer=self.name,
+                job=final.job_id,
+                state=final.state.name,
+                sheets=final.sheets_completed,
+                was=None if reported is None else reported.state.name,
+                message="the press's books show the job ended but its status said otherwise (a crash cut "
+                "its final report): the status is rewritten from the books",
+            )
+        temps = list(self.layout.status_dir.glob(f".*{_files.TEMP_SUFFIX}"))
+        if temps:
+            now = _files.filesystem_now(self.layout.status_dir)
+            _files.remove(*(temp for temp in temps if _stale_temp(temp, now)))
 
     def _discard(self, job_id: str) -> None:
         """Remove a finished job's files from work/ and any cancel request left for it."""
@@ -697,6 +731,102 @@ class SimulatedPress:
                 printed.pages.append(source.pages[index])
             _files.atomic_write(target, printed.save)
         return target
+
+
+def _final_words(
+    state: JobState, sheets_out: int, total_sheets: int, restarts: int, spoiled: Sequence[int]
+) -> tuple[tuple[str, ...], str]:
+    """The reasons and message of a print's final report (``spoiled``: its 1-based spoiled sheets)."""
+    if state is JobState.CANCELED:
+        return REASONS_CANCELED, f"canceled after {sheets_out} of {total_sheets} sheets came out"
+    message = f"completed: {sheets_out} of {total_sheets} sheets came out"
+    if restarts:
+        message = (
+            f"completed: {sheets_out} sheets came out for the job's {total_sheets} "
+            f"(restarted from sheet 1 {restarts} time(s): sheets came out twice)"
+        )
+    if spoiled:
+        message += f"; spoiled by jams: sheet {', '.join(str(sheet) for sheet in spoiled)}"
+    return (REASONS_DONE_SPOILED if spoiled else REASONS_DONE), message
+
+
+@dataclass
+class _PrintTrail:
+    """What the books say about one print, as much as its final report needs."""
+
+    total_sheets: int = 0
+    restarts: int = 0
+    #: 1-based sheets spoiled, in the order they were fed.
+    spoiled: list[int] = field(default_factory=list)
+
+
+class _Endings:
+    """The final report of every job whose last print the books show ended, folded from the books at start."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._trails: dict[tuple[str, int], _PrintTrail] = {}
+        #: job id → its last ``job`` record.
+        self._last: dict[str, Record] = {}
+
+    def fold(self, record: Record) -> None:
+        """Take one record of the books, oldest first."""
+        kind = record.get("kind")
+        if kind == "sheet":
+            if record.get("outcome") == "spoiled":
+                key = (str(record.get("job")), as_int(record.get("print", 0)))
+                self._trails.setdefault(key, _PrintTrail()).spoiled.append(as_int(record.get("sheet", 0)))
+            return
+        if kind != "job":
+            return
+        job_id, event, number = str(record.get("job")), record.get("event"), record.get("print")
+        self._last[job_id] = record
+        if number is None:
+            return
+        key = (job_id, as_int(number))
+        if event == "started":
+            self._trails[key] = _PrintTrail(total_sheets=as_int(record.get("sheets", 0)))
+        elif event == "restarted":
+            self._trails.setdefault(key, _PrintTrail()).restarts += 1
+
+    def final_statuses(self) -> Iterator[JobStatus]:
+        """The final report the press would have written for each job whose last print ended."""
+        for job_id, record in self._last.items():
+            event = record.get("event")
+            if event not in ENDED_EVENTS:
+                continue
+            state = JobState.parse(str(event))
+            number = record.get("print")
+            if state is JobState.ABORTED:
+                message = str(record.get("message", "the job cannot be read"))
+                yield JobStatus(job_id, state, 0, REASONS_BAD_DOCUMENT, None, message)
+            elif number is None:  # canceled before it reached the paper path
+                yield JobStatus(job_id, state, 0, REASONS_CANCELED, None, "canceled before printing")
+            else:
+                trail = self._trails.get((job_id, as_int(number)), _PrintTrail())
+                sheets_out = as_int(record.get("sheets_out", 0))
+                reasons, message = _final_words(
+                    state, sheets_out, trail.total_sheets, trail.restarts, trail.spoiled
+                )
+                output = record.get("output")
+                path = self._root / str(output) if output else None
+                yield JobStatus(job_id, state, sheets_out, reasons, path, message)
+
+
+def _stale_temp(path: Path, now: float) -> bool:
+    """True for a temp file (``.<name>.<pid>.<token>.part``) no writer will finish: older than
+    :data:`STALE_TEMP_S` by the folder's clock ``now``, or written by a pid that is no process here."""
+    try:
+        age = now - path.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    if age > STALE_TEMP_S:
+        return True
+    try:
+        pid = int(path.name.rsplit(".", 3)[1])
+    except (IndexError, ValueError):
+        return False
+    return pid != os.getpid() and process_start(pid) is None
 
 
 def _index_print(index: dict[str, dict[str, tuple[int, bool]]], record: Record) -> None:
