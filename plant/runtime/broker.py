@@ -34,6 +34,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import dramatiq
+import dramatiq.worker as dramatiq_worker
 import redis
 import structlog
 from dramatiq.brokers.redis import RedisBroker
@@ -362,6 +363,11 @@ def _alive(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+#: Seconds after a Redis restart (or return) at which the unfinished work is derived once more: dramatiq's
+#: consumers reconnect only after their restart delay, and drop the delayed messages they held.
+REDERIVE_AGAIN_S = dramatiq_worker.CONSUMER_RESTART_DELAY_SECS + 2.0
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ from plant.model import FINAL_STATES, JobState, State
 from plant.postage.marks import signing_key
 from plant.runtime.broker import (
     MAX_REDIS_RESTARTS,
+    REDERIVE_AGAIN_S,
     REDIS_REMIND_S,
     REDIS_SILENT_S,
     EmbeddedRedis,
@@ -126,6 +127,7 @@ class Session:
         #: Set while Redis is away: the session's relay does not publish.
         self.relay_pause = threading.Event()
         self._redis_watch: RedisWatch | None = None  # made by _watch_redis for the session's Redis
+        self._rederive_again_at: float | None = None  # monotonic: a second re-derive after a Redis restart
         #: Free bytes below which a disk of the state dir counts as full (said on the terminal).
         self.disk_floor = FREE_FLOOR_BYTES
         self._disk_full: dict[int, DiskFull] = {}  # device → what was said, while that disk is full
@@ -427,6 +429,18 @@ class Session:
         self._say(news.text)
         if news.rederive:
             self.resume()  # whatever a restarted (or forgetful) Redis lost is derived again
+            self._rederive_again_at = time.monotonic() + REDERIVE_AGAIN_S
+
+    def _rederive_again(self) -> None:
+        """Derive the unfinished work once more :data:`REDERIVE_AGAIN_S` after a Redis restart (or return):
+        a worker's consumer that meets the broken connection drops the delayed messages it holds (polls,
+        back-offs) and reconnects only after dramatiq's restart delay — what it fetched from the first
+        re-derive in between can be lost with them."""
+        due = self._rederive_again_at
+        if due is None or time.monotonic() < due or self._redis_lost is not None:
+            return
+        self._rederive_again_at = None
+        log.info("redis_rederive_again", steps=self.resume())
 
     def _watch_disks(self) -> None:
         """Say once while it lasts that a disk of the state dir is full, and when there is room again."""
@@ -461,6 +475,7 @@ class Session:
     def _supervise(self) -> None:
         self._watch_disks()  # first: a Redis that died for want of room waits for room
         self._watch_redis()
+        self._rederive_again()
         for index, proc in enumerate(self.workers):
             code = proc.poll()
             if code is None:

@@ -25,6 +25,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 
 import structlog
@@ -32,7 +33,14 @@ import structlog
 from plant.config import Settings
 from plant.errors import ServiceError
 from plant.ledger.workers import here, mark_stopped, register
-from plant.runtime.broker import EmbeddedRedis, RedisWatch, declare_actors, make_broker, start_worker
+from plant.runtime.broker import (
+    REDERIVE_AGAIN_S,
+    EmbeddedRedis,
+    RedisWatch,
+    declare_actors,
+    make_broker,
+    start_worker,
+)
 from plant.runtime.recovery import recover, watch_peers
 from plant.runtime.relay import Relay
 from plant.runtime.sweeps import Sweeper
@@ -70,7 +78,14 @@ def watch_redis(
     """Check ``watch`` every ``interval_s`` until ``stop``; call ``rederive`` when this process restarted the
     embedded server or an external one is back. A Redis that keeps dying stops the worker (``stop``) with the
     error in ``failed``."""
+    again_at: float | None = None  # a second re-derive after a restart (REDERIVE_AGAIN_S)
     while not stop.wait(interval_s):
+        if again_at is not None and time.monotonic() >= again_at and watch.lost is None:
+            again_at = None
+            try:
+                log.info("redis_rederive_again", steps=rederive())
+            except Exception:
+                log.exception("redis_rederive_failed")
         try:
             news = watch.check()
         except ServiceError as exc:
@@ -82,6 +97,7 @@ def watch_redis(
             log.exception("redis_watch_failed")
             continue
         if news is not None and news.rederive:
+            again_at = time.monotonic() + REDERIVE_AGAIN_S
             try:
                 log.info("redis_rederive", steps=rederive())
             except Exception:
