@@ -364,7 +364,11 @@ class HotFolderPrinter:
         }
         if not _files.create_json_exclusive(receipt, claim):
             raise DuplicateJob(self.name, job_id, "being submitted")
-        with _heartbeat(receipt, heartbeat_s):
+        try:
+            claim_fd = os.open(receipt, os.O_RDONLY)
+        except FileNotFoundError:  # a racing submitter took a dead claim out of the way and ours with it
+            raise DuplicateJob(self.name, job_id, "being submitted") from None
+        with _heartbeat(claim_fd, heartbeat_s, job_id):
             try:
                 _files.atomic_copy(ticket.pdf_path, self.layout.document(job_id))
             except FileNotFoundError:
@@ -703,12 +707,12 @@ def _pid_namespace() -> str | None:
 
 
 @contextlib.contextmanager
-def _heartbeat(claim: Path, every_s: float) -> Iterator[None]:
-    """Refresh `claim`'s modification time every `every_s` seconds while the body runs.
+def _heartbeat(fd: int, every_s: float, job_id: str) -> Iterator[None]:
+    """Refresh the modification time of the claim open as ``fd`` every `every_s` seconds while the body
+    runs; close ``fd`` at the end.
 
-    Through an open descriptor, so a claim another submitter put in its place is never refreshed by us.
+    Through the open descriptor, so a claim another submitter put in its place is never refreshed by us.
     """
-    fd = os.open(claim, os.O_RDONLY)
     stop = threading.Event()
 
     def beat() -> None:
@@ -716,7 +720,7 @@ def _heartbeat(claim: Path, every_s: float) -> Iterator[None]:
             with contextlib.suppress(OSError):
                 os.utime(fd)
 
-    thread = threading.Thread(target=beat, name=f"claim-heartbeat-{claim.stem}", daemon=True)
+    thread = threading.Thread(target=beat, name=f"claim-heartbeat-{job_id}", daemon=True)
     thread.start()
     try:
         yield

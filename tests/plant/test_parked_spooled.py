@@ -19,7 +19,7 @@ from plant.operator import job_printed, job_reprint, parked
 from plant.stages.impose import impose
 from plant.stages.insert import follow_insert, insert
 from plant.stages.spool import follow_print, spool
-from printers.drivers.simulated import SimulatedPress
+from printers.drivers.simulated import SimulatedPress, press_books
 from tests.plant.operating import jobs, operating, outbox, pieces, planned, rows
 
 spool_stage = importlib.import_module("plant.stages.spool")
@@ -63,10 +63,12 @@ def press(plant, job) -> SimulatedPress:
 
 
 def sheets_out(plant, job) -> Counter:
-    """The press's own books: how often each sheet of the job came out."""
+    """The press's own books: how often each sheet of the job came out (read from the file: a press opened on
+    the folder would write the forgotten job's status again from its books)."""
+    config = next(p for p in plant.settings.printers if p.name == job.printer)
     return Counter(
         r.get("sheet")
-        for r in press(plant, job).books("sheet")
+        for r in press_books(plant.settings.printer_folder(config), "sheet")
         if r.get("outcome") == "out" and str(r.get("job", "")).endswith(job.job_id)
     )
 
