@@ -436,6 +436,9 @@ class QueueConfig:
     #: Attempts at a job-level error of no one letter's making (a job that cannot be imposed) before the job
     #: is FAILED and its letters are held for an operator, from 1 to 100.
     job_attempts: int = 3
+    #: Most letters one pre-flight or route message handles; the stage then asks for itself again (with the
+    #: same transaction) until none are left, from 1 to 100000.
+    chunk_letters: int = 500
 
 
 #: Fewest seconds between two refreshes of an open page (each refresh is a few indexed reads of the ledger).

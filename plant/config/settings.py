@@ -405,6 +405,7 @@ _QUEUE_BOUNDS = {
     "relay_reclaim_s": (1.0, 3600.0, "30"),
     "relay_batch": (1, 100_000, "500"),
     "job_attempts": (1, 100, "3"),
+    "chunk_letters": (1, 100_000, "500"),
 }
 
 

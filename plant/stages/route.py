@@ -6,6 +6,11 @@ the mailbox (:mod:`plant.intake.digital`): delivered ones become DELIVERED_DIGIT
 recipient without a mailbox gets KEPT_FOR_SENDER (or print, by configuration). Print letters get their piece:
 a tracking id from the configured ranges, its sheets (leaves: duplex letters take ⌈pages/2⌉) and mass.
 
+Chunked: one message routes at most ``[queue] chunk_letters`` letters (the pre-flighted ones, oldest first),
+each a compare-and-set from RECEIVED, and in the same transaction asks for itself again while pre-flighted
+letters wait, or — once no letter of the submission is RECEIVED — for planning (when any is PRINT_READY) and
+receipts. A message that moved nothing (another took the same letters) asks for nothing.
+
 The fallback of unopened digital letters to print is not this stage's: the running plant's timed sweep applies
 it (:mod:`plant.sweeps`), so no message waits days in the queue for it.
 """
@@ -16,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, Row, func, insert, select
 
 from plant.config import NoMailboxPolicy, Settings
 from plant.intake.consent import Consent, ConsentIndex, Decision, newest_version
@@ -37,7 +42,8 @@ NO_REGISTRY = "no consent registry loaded"
 
 
 def route(submission_id: str, clock: Callable[[], float] = now) -> None:
-    """Route the submission's pre-flighted letters; ask for planning when any went to print."""
+    """Route the next chunk of the submission's pre-flighted letters; then ask for the next chunk, or for
+    planning when none is left."""
     plant = current()
     settings = plant.settings
     letters = t.letters.c
@@ -50,6 +56,7 @@ def route(submission_id: str, clock: Callable[[], float] = now) -> None:
                 letters.preflight_ok == 1,
             )
             .order_by(letters.pk)
+            .limit(settings.queue.chunk_letters)
         ).all()
         if not rows:
             return
@@ -118,8 +125,8 @@ def route(submission_id: str, clock: Callable[[], float] = now) -> None:
         printed += _no_mailbox(conn, settings, kept, by_pk, decisions, at)
         if printed:
             make_pieces(conn, settings, [by_pk[pk] for pk in printed])
-            enqueue(conn, "plan", submission_id)
-        enqueue(conn, "receipts", submission_id)
+        if moved or printed:
+            _next(conn, submission_id)
     log.info(
         "routed",
         submission=submission_id,
@@ -129,6 +136,30 @@ def route(submission_id: str, clock: Callable[[], float] = now) -> None:
         registry_version=version,
     )
     plant.notify()
+
+
+def _next(conn: Connection, submission_id: str) -> None:
+    """Ask for the next chunk while pre-flighted letters wait; once no letter is RECEIVED (pre-flight has
+    finished too), for planning when any letter is PRINT_READY, and for receipts."""
+    letters = t.letters.c
+    left = conn.execute(
+        select(letters.preflight_ok, func.count())
+        .where(letters.submission_id == submission_id, letters.state == State.RECEIVED.value)
+        .group_by(letters.preflight_ok)
+    ).all()
+    if any(ok == 1 for ok, _ in left):
+        enqueue(conn, "route", submission_id)
+        return
+    if left:
+        return  # letters still to pre-flight: its last chunk asks for routing again
+    ready = conn.execute(
+        select(letters.pk)
+        .where(letters.submission_id == submission_id, letters.state == State.PRINT_READY.value)
+        .limit(1)
+    ).first()
+    if ready is not None:
+        enqueue(conn, "plan", submission_id)
+    enqueue(conn, "receipts", submission_id)
 
 
 def _consent(decision: Decision) -> Consent:
