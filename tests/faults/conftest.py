@@ -10,6 +10,15 @@ from pathlib import Path
 import pytest
 
 from tests.faults.harness import CI_RUNS, RESULTS
+from tests.plant.helpers import reap_redis
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_redis(tmp_path):
+    """Every fault test's embedded redis-server (in ``tmp_path/state``) is stopped after it, whatever
+    happened."""
+    yield
+    reap_redis(tmp_path / "state")
 
 
 def _full_counts(config: pytest.Config) -> bool:

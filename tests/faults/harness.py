@@ -14,9 +14,14 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
+
+from plant.demo import generate
+from plant.testing import write_config
+from tests.plant.helpers import plant_command, plant_env
 
 #: Runs per fault kind in CI (the default run) and under ``-m faults``.
 CI_RUNS = int(os.environ.get("PLANT_FAULT_CI_RUNS", "1"))
@@ -47,6 +52,41 @@ envelopes_per_hour = 30000
 name = "ins-b"
 envelopes_per_hour = 30000
 """
+
+
+def start_run(
+    tmp_path: Path,
+    run: int,
+    *,
+    fleet: str = FLEET,
+    seed: int = 100,
+    env: dict[str, str] | None = None,
+    stdout: Any = subprocess.PIPE,
+    stderr: Any = subprocess.PIPE,
+) -> tuple[subprocess.Popen, Path, Path]:
+    """`plant run` of a fresh batch of :data:`LETTERS` (seeded by ``seed + run``) on ``fleet``, in its own
+    process group, with ``env`` added to the plant's environment (its worker inherits it) and its output to
+    ``stdout``/``stderr`` (pipes, or files off a full disk): (process, state, config)."""
+    batch = generate(tmp_path / "in", LETTERS, seed=seed + run)
+    config = write_config(tmp_path, fleet)
+    state = tmp_path / "state"
+    command = [
+        "run",
+        str(batch.submission),
+        "--consents",
+        str(batch.consents),
+        "--timeout",
+        str(RUN_TIMEOUT_S),
+    ]
+    proc = subprocess.Popen(
+        plant_command(command, config),
+        env={**plant_env(state), **(env or {})},
+        start_new_session=True,
+        stdout=stdout,
+        stderr=stderr,
+        text=True,
+    )
+    return proc, state, config
 
 
 def runs() -> list:

@@ -15,23 +15,20 @@ from pathlib import Path
 
 import pytest
 
-from plant.demo import generate
-from plant.testing import write_config
 from tests.faults.checker import assert_held, check_run
 from tests.faults.harness import (
-    FLEET,
     HEALED_STATES,
-    LETTERS,
     RESULTS,
     RUN_TIMEOUT_S,
     Result,
     last_final_at,
     moment,
     runs,
+    start_run,
     unfinished,
     wait_for_moment,
 )
-from tests.plant.helpers import plant_command, plant_env, reap_redis, wait_for
+from tests.plant.helpers import reap_redis, wait_for
 
 #: The state dir's filesystem: room for a run with the session's free-space floor (64 MiB) to spare.
 TMPFS_SIZE = "160m"
@@ -74,31 +71,12 @@ def test_disk_full_under_the_state_dir_then_room_again(tmp_path, run):
     """The whole state dir on a tmpfs filled at a seeded moment: the session says where and how much, and
     once the filler is gone the run finishes by itself, every letter final exactly once."""
     at = moment("disk", run)
-    batch = generate(tmp_path / "in", LETTERS, seed=300 + run)
-    config = write_config(tmp_path, FLEET)
     state = tmp_path / "state"
     out_path, err_path = tmp_path / "run.out", tmp_path / "run.err"  # off the full disk
     mount_state(state)
     try:
         with open(out_path, "w") as out, open(err_path, "w") as err:
-            proc = subprocess.Popen(
-                plant_command(
-                    [
-                        "run",
-                        str(batch.submission),
-                        "--consents",
-                        str(batch.consents),
-                        "--timeout",
-                        str(RUN_TIMEOUT_S),
-                    ],
-                    config,
-                ),
-                env=plant_env(state),
-                start_new_session=True,
-                stdout=out,
-                stderr=err,
-                text=True,
-            )
+            proc, state, config = start_run(tmp_path, run, seed=300, stdout=out, stderr=err)
         try:
             wait_for_moment(state, at, proc)
             open_at = unfinished(state)

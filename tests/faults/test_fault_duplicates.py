@@ -27,14 +27,6 @@ from tests.faults.harness import (
     last_final_at,
     runs,
 )
-from tests.plant.helpers import reap_redis
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_redis(tmp_path):
-    yield
-    reap_redis(tmp_path / "state")
-
 
 #: The fault's name in the table (its heal time is the whole run's: the duplicates come all along).
 FAULT = "same message twice, 2 workers"

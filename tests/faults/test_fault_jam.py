@@ -19,23 +19,20 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from inserters.collation import DUPLICATE_REASON
-from plant.demo import generate
-from plant.testing import state_settings, write_config
+from plant.testing import state_settings
 from printers.drivers.simulated import press_books, request_restart
 from tests.faults.checker import assert_held, check_run, device_books
 from tests.faults.harness import (
     HEALED_STATES,
-    LETTERS,
     POINT_TIMEOUT_S,
     RESULTS,
-    RUN_TIMEOUT_S,
     Result,
     last_final_at,
     runs,
+    start_run,
     unfinished,
 )
 from tests.faults.test_fault_kills import ended, finish
-from tests.plant.helpers import plant_command, plant_env, reap_redis
 
 #: The fleet: one press (every print sheet goes through it, so its jam comes), one inserter.
 JAM_FLEET = """
@@ -53,42 +50,16 @@ envelopes_per_hour = 30000
 JAM_SHEETS = (2, 24)
 
 
-@pytest.fixture(autouse=True)
-def no_leftover_redis(tmp_path):
-    yield
-    reap_redis(tmp_path / "state")
-
-
 def jam_sheet(run: int) -> int:
     """The press-lifetime sheet at which run ``run``'s press jams (seeded)."""
     return random.Random(f"jam/{run}").randint(*JAM_SHEETS)
 
 
-def start_run(tmp_path: Path, run: int, jam: int) -> tuple[subprocess.Popen, Path, Path, Path]:
-    """`plant run` of a fresh batch (seeded by ``run``) whose press jams at ``jam``, in its own process group:
-    (process, state, config, the press's folder)."""
-    batch = generate(tmp_path / "in", LETTERS, seed=100 + run)
-    config = write_config(tmp_path, JAM_FLEET.format(jam=jam))
-    state = tmp_path / "state"
+def start_jam_run(tmp_path: Path, run: int, jam: int) -> tuple[subprocess.Popen, Path, Path, Path]:
+    """`plant run` of a fresh batch (seeded by ``run``) whose press jams at ``jam``
+    (:func:`~tests.faults.harness.start_run`): (process, state, config, the press's folder)."""
+    proc, state, config = start_run(tmp_path, run, fleet=JAM_FLEET.format(jam=jam))
     settings = state_settings(state, config)
-    proc = subprocess.Popen(
-        plant_command(
-            [
-                "run",
-                str(batch.submission),
-                "--consents",
-                str(batch.consents),
-                "--timeout",
-                str(RUN_TIMEOUT_S),
-            ],
-            config,
-        ),
-        env=plant_env(state),
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     return proc, state, config, settings.printer_folder(settings.printers[0])
 
 
@@ -169,7 +140,7 @@ def test_jam_then_restart_from_page_1(tmp_path, run):
     inserter's second reads are diverted, outsorted and recorded on the run."""
     jam = jam_sheet(run)
     at = f"press sheet {jam}"
-    proc, state, config, folder = start_run(tmp_path, run, jam)
+    proc, state, config, folder = start_jam_run(tmp_path, run, jam)
     try:
         job = wait_for_jam(folder, proc)
         open_at = unfinished(state)

@@ -13,55 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from plant.demo import generate
-from plant.testing import write_config
 from tests.faults.checker import assert_held, check_run
 from tests.faults.harness import (
-    FLEET,
     HEALED_STATES,
-    LETTERS,
     RESULTS,
     RUN_TIMEOUT_S,
     Result,
     last_final_at,
     moment,
     runs,
+    start_run,
     unfinished,
     wait_for_moment,
 )
-from tests.plant.helpers import plant_command, plant_env, reap_redis, run_plant, workers_of
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_redis(tmp_path):
-    yield
-    reap_redis(tmp_path / "state")
-
-
-def start_run(tmp_path: Path, run: int) -> tuple[subprocess.Popen, Path, Path]:
-    """`plant run` of a fresh batch (seeded by ``run``) in its own process group: (process, state, config)."""
-    batch = generate(tmp_path / "in", LETTERS, seed=100 + run)
-    config = write_config(tmp_path, FLEET)
-    state = tmp_path / "state"
-    proc = subprocess.Popen(
-        plant_command(
-            [
-                "run",
-                str(batch.submission),
-                "--consents",
-                str(batch.consents),
-                "--timeout",
-                str(RUN_TIMEOUT_S),
-            ],
-            config,
-        ),
-        env=plant_env(state),
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    return proc, state, config
+from tests.plant.helpers import reap_redis, run_plant, workers_of
 
 
 def finish(proc: subprocess.Popen, failed: bool = False) -> tuple[str, str]:

@@ -18,51 +18,17 @@ from pathlib import Path
 import pytest
 
 from plant.crashpoints import CRASH_AT, CRASH_EXIT, CRASH_ONCE
-from plant.demo import generate
-from plant.testing import write_config
-from tests.faults.harness import FLEET, LETTERS, POINT_TIMEOUT_S, RUN_TIMEOUT_S, runs, unfinished
+from tests.faults.harness import POINT_TIMEOUT_S, runs, start_run, unfinished
 from tests.faults.test_fault_kills import ended, finish, settle
-from tests.plant.helpers import plant_command, plant_env, reap_redis
 
 #: The crash points, and the highest hit a run crashes at: each is reached at least that often in a run of
 #: the harness's batch (a job, an insert run and a dispatch per eight print letters; a notify per commit).
 POINTS = {"spool.submitted": 3, "relay.committed": 12, "insert.mid": 3, "dispatch.mid": 3}
 
 
-@pytest.fixture(autouse=True)
-def no_leftover_redis(tmp_path):
-    yield
-    reap_redis(tmp_path / "state")
-
-
 def nth(point: str, run: int) -> int:
     """The hit of ``point`` at which ``run`` crashes: the same every time (seeded by both)."""
     return random.Random(f"crash/{point}/{run}").randint(1, POINTS[point])
-
-
-def start_run(tmp_path: Path, run: int, env: dict[str, str]) -> tuple[subprocess.Popen, Path, Path]:
-    """`plant run` of a fresh batch (seeded by ``run``) in its own process group, with ``env`` added (its
-    worker inherits it): (process, state, config)."""
-    batch = generate(tmp_path / "in", LETTERS, seed=100 + run)
-    config = write_config(tmp_path, FLEET)
-    state = tmp_path / "state"
-    command = [
-        "run",
-        str(batch.submission),
-        "--consents",
-        str(batch.consents),
-        "--timeout",
-        str(RUN_TIMEOUT_S),
-    ]
-    proc = subprocess.Popen(
-        plant_command(command, config),
-        env={**plant_env(state), **env},
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    return proc, state, config
 
 
 def wait_for_crash(marker: Path, state: Path, proc: subprocess.Popen) -> int | None:
@@ -85,7 +51,7 @@ def test_kill_9_of_the_worker_at_a_crash_point(tmp_path, run, point):
     the messages it held are delivered again, and every letter ends once."""
     fault, at = f"kill -9 at {point}", f"{point}:{nth(point, run)}"
     marker = tmp_path / "crashed"
-    proc, state, config = start_run(tmp_path, run, {CRASH_AT: at, CRASH_ONCE: str(marker)})
+    proc, state, config = start_run(tmp_path, run, env={CRASH_AT: at, CRASH_ONCE: str(marker)})
     try:
         open_at = wait_for_crash(marker, state, proc)
     except BaseException:

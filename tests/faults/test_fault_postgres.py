@@ -18,14 +18,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from plant.demo import generate
 from plant.runtime.broker import socket_path
-from plant.testing import write_config
 from tests.faults.checker import assert_held, check_run
 from tests.faults.harness import (
-    FLEET,
     HEALED_STATES,
-    LETTERS,
     POINT_TIMEOUT_S,
     POINTS,
     RESULTS,
@@ -36,18 +32,13 @@ from tests.faults.harness import (
     moment,
     runs,
     scalar,
+    start_run,
     unfinished,
 )
 from tests.plant.helpers import plant_command, plant_env, reap_redis, wait_for, workers_of
 
 #: The fault's name in the table.
 FAULT = "PostgreSQL, 2 workers, kill -9 of one"
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_redis(tmp_path):
-    yield
-    reap_redis(tmp_path / "state")
 
 
 @pytest.fixture
@@ -90,31 +81,12 @@ def test_postgresql_two_workers_one_killed(tmp_path, ledger_url, run):
     moment: every letter final exactly once, nothing twice at the devices."""
     at = moment("postgres", run)
     victim = "joined" if run % 2 == 0 else "session"  # CI keeps run0: the joined one
-    batch = generate(tmp_path / "in", LETTERS, seed=400 + run)
-    config = write_config(tmp_path, FLEET)
-    state = tmp_path / "state"
-    env = dict(plant_env(state), PLANT_DATABASE_URL=ledger_url)
     err_path, joined_log = tmp_path / "run.err", tmp_path / "joined-worker.log"
     joined: subprocess.Popen | None = None
+    database = {"PLANT_DATABASE_URL": ledger_url}
     with open(tmp_path / "run.out", "w") as out, open(err_path, "w") as err:
-        proc = subprocess.Popen(
-            plant_command(
-                [
-                    "run",
-                    str(batch.submission),
-                    "--consents",
-                    str(batch.consents),
-                    "--timeout",
-                    str(RUN_TIMEOUT_S),
-                ],
-                config,
-            ),
-            env=env,
-            start_new_session=True,
-            stdout=out,
-            stderr=err,
-            text=True,
-        )
+        proc, state, config = start_run(tmp_path, run, seed=400, env=database, stdout=out, stderr=err)
+    env = dict(plant_env(state), **database)
     try:
         wait_for(
             lambda: bool(workers_of(proc.pid)) or proc.poll() is not None,
